@@ -1,0 +1,42 @@
+# Two commands: `make run` (the demo, needs only Python) and `make test` (everything, on Postgres and Redis).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt 2>/dev/null | cksum | cut -d' ' -f1)
+
+# The test suite always runs on real PostgreSQL and Redis (never SQLite, never eager Celery).
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/coordinoter
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
+PYTEST_ARGS ?=
+
+.PHONY: run test install services chromium lint check-deploy clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@rm -f $(VENV)/.installed-* && touch $@
+
+install: $(STAMP)
+
+run: install
+	@bash scripts/run.sh
+
+services:
+	@bash scripts/ensure_services.sh
+
+chromium:
+	@command -v chromium >/dev/null 2>&1 || bash scripts/install_chromium.sh
+
+test: install services chromium
+	@DJANGO_DEBUG=true DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) \
+	  DJANGO_ALLOW_ASYNC_UNSAFE=true $(BIN)/pytest $(PYTEST_ARGS)
+
+lint: install
+	@$(BIN)/ruff check .
+
+check-deploy: install
+	@bash scripts/check_deploy.sh
+
+clean:
+	rm -rf $(VENV) staticfiles db.sqlite3 .pytest_cache

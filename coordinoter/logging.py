@@ -1,0 +1,45 @@
+"""Log filters: a request id on every record, and token material scrubbed before anything is written."""
+
+import contextvars
+import logging
+import re
+
+request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+
+# Bearer headers, JWT-looking strings, and key=value pairs whose key names a secret.
+_SECRET_PATTERNS = [
+    re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"),
+    re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"),
+    re.compile(
+        r"(?i)((?:access_token|refresh_token|id_token|client_secret|code_verifier|password|token)"
+        r"[\"']?\s*[:=]\s*[\"']?)[^\"'&\s,}]+"
+    ),
+]
+
+
+def redact(text: str) -> str:
+    for pattern in _SECRET_PATTERNS:
+        text = pattern.sub(lambda m: (m.group(1) if m.groups() else "") + "[redacted]", text)
+    return text
+
+
+class RequestIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "request_id"):
+            record.request_id = request_id_var.get()
+        return True
+
+
+class RedactSecretsFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        if record.exc_info and record.exc_info[1] is not None:
+            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+        for key, value in list(record.__dict__.items()):
+            if isinstance(value, str) and key not in {"msg", "message", "exc_text"}:
+                record.__dict__[key] = redact(value)
+        return True

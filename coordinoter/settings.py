@@ -1,0 +1,234 @@
+"""Every setting, read from the environment.
+
+DJANGO_DEBUG=true is local development: safe defaults, SQLite unless DATABASE_URL is set, tasks in process
+unless REDIS_URL is set. Anything else is production, which refuses to start without its secrets.
+"""
+
+import base64
+import hashlib
+from pathlib import Path
+
+import dj_database_url
+
+from coordinoter.env import env_bool, env_int, env_list, env_str, require
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+DEBUG = env_bool("DJANGO_DEBUG", False)
+
+if not DEBUG:
+    require(["DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS", "DATABASE_URL", "REDIS_URL", "TOKEN_ENCRYPTION_KEYS",
+             "XERO_CLIENT_ID", "XERO_CLIENT_SECRET", "XERO_REDIRECT_URI", "XERO_WEBHOOK_KEY"])
+
+# Development only: a fixed, public, worthless key so `make run` needs nothing. Production must set its own.
+SECRET_KEY = env_str("DJANGO_SECRET_KEY") or "django-insecure-development-only-never-use-in-production"
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver"])
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
+SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "django_htmx",
+    "organisations",
+    "integrations",
+    "invoices",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "coordinoter.middleware.RequestIdMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "organisations.middleware.CurrentOrganisationMiddleware",
+    "coordinoter.middleware.SecurityHeadersMiddleware",
+]
+
+if not DEBUG:  # runserver serves static files in development
+    MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
+
+ROOT_URLCONF = "coordinoter.urls"
+WSGI_APPLICATION = "coordinoter.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "organisations.context_processors.portal",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        env_str("DATABASE_URL") or f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
+        conn_health_checks=True,
+    )
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env_str("REDIS_URL")
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+AUTHENTICATION_BACKENDS = ["organisations.auth.EmailBackend"]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "organisations:home"
+LOGOUT_REDIRECT_URL = "login"
+# Guessing passwords: this many failures per email or per IP inside the window locks that key out.
+LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+LOGIN_FAILURE_WINDOW_SECONDS = env_int("LOGIN_FAILURE_WINDOW_SECONDS", 900)
+
+LANGUAGE_CODE = "en-au"
+TIME_ZONE = env_str("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
+
+# Email: the console in development; SMTP from the environment in production.
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Coordinoter <no-reply@coordinoter.test>")
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend" if DEBUG else "django.core.mail.backends.smtp.EmailBackend",
+)
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+
+# Security. Production is HTTPS only; SECURE_PROXY_SSL_HEADER when TLS ends at a proxy.
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 60 * 60 * 12)
+CSRF_COOKIE_SAMESITE = "Lax"
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+if not DEBUG:
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 60 * 60 * 24 * 365)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+    if env_bool("SECURE_PROXY_SSL", False):
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# Token encryption: a comma-separated list of Fernet keys; the first encrypts, all decrypt.
+_dev_token_key = base64.urlsafe_b64encode(hashlib.sha256(SECRET_KEY.encode()).digest()).decode()
+TOKEN_ENCRYPTION_KEYS = env_list("TOKEN_ENCRYPTION_KEYS", [_dev_token_key])
+
+# Celery. No REDIS_URL: tasks run in process, synchronously, after the transaction commits (documented in
+# docs/architecture.md); the beat schedule then does not run.
+CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
+CELERY_TASK_EAGER_PROPAGATES = False
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# Xero. Every URL defaults to the real Xero; `make run` points them at xero_sandbox.
+XERO_CLIENT_ID = env_str("XERO_CLIENT_ID")
+XERO_CLIENT_SECRET = env_str("XERO_CLIENT_SECRET")
+XERO_REDIRECT_URI = env_str("XERO_REDIRECT_URI", f"{SITE_URL}/integrations/xero/callback/")
+XERO_AUTHORIZE_URL = env_str("XERO_AUTHORIZE_URL", "https://login.xero.com/identity/connect/authorize")
+XERO_TOKEN_URL = env_str("XERO_TOKEN_URL", "https://identity.xero.com/connect/token")
+XERO_REVOCATION_URL = env_str("XERO_REVOCATION_URL", "https://identity.xero.com/connect/revocation")
+XERO_CONNECTIONS_URL = env_str("XERO_CONNECTIONS_URL", "https://api.xero.com/connections")
+XERO_API_URL = env_str("XERO_API_URL", "https://api.xero.com/api.xro/2.0")
+# Where "Open in Xero" links go; {short_code} and {invoice_id} are filled in.
+XERO_INVOICE_DEEP_LINK = env_str(
+    "XERO_INVOICE_DEEP_LINK",
+    "https://go.xero.com/organisationlogin/default.aspx?shortcode={short_code}"
+    "&redirecturl=/AccountsReceivable/View.aspx?InvoiceID={invoice_id}",
+)
+XERO_GRANULAR_SCOPES = (
+    "offline_access openid profile email accounting.invoices accounting.contacts accounting.settings"
+)
+XERO_LEGACY_SCOPES = (
+    "offline_access openid profile email accounting.transactions accounting.contacts accounting.settings"
+)
+XERO_SCOPES = env_str("XERO_SCOPES", XERO_GRANULAR_SCOPES)
+if XERO_SCOPES == "legacy":
+    XERO_SCOPES = XERO_LEGACY_SCOPES
+XERO_USE_PKCE = env_bool("XERO_USE_PKCE", True)
+XERO_WEBHOOK_KEY = env_str("XERO_WEBHOOK_KEY")
+XERO_WEBHOOK_KEY_PREVIOUS = env_str("XERO_WEBHOOK_KEY_PREVIOUS")
+XERO_HTTP_TIMEOUT_SECONDS = float(env_str("XERO_HTTP_TIMEOUT_SECONDS", "30"))
+
+# Logging: one JSON object per line on stdout.
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {
+        "request_id": {"()": "coordinoter.logging.RequestIdFilter"},
+        "redact": {"()": "coordinoter.logging.RedactSecretsFilter"},
+    },
+    "formatters": {
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+    },
+    "handlers": {
+        "stdout": {
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stdout",
+            "formatter": "json",
+            "filters": ["request_id", "redact"],
+        },
+    },
+    "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "urllib3": {"level": "WARNING"},
+    },
+}

@@ -1,0 +1,45 @@
+"""Sign-in by email, with a throttle against password guessing."""
+
+import hashlib
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.backends import ModelBackend
+from django.core.cache import cache
+
+
+class EmailBackend(ModelBackend):
+    def authenticate(self, request, username=None, password=None, **kwargs):
+        if username is None or password is None:
+            return None
+        user_model = get_user_model()
+        user = user_model.objects.filter(email__iexact=username.strip()).order_by("pk").first()
+        if user is None:
+            user_model().set_password(password)  # same work as a real check, so timing reveals nothing
+            return None
+        if user.check_password(password) and self.user_can_authenticate(user):
+            return user
+        return None
+
+
+def _keys(email: str, ip: str) -> list[str]:
+    digest = hashlib.sha256(email.strip().lower().encode()).hexdigest()[:32]
+    return [f"login-fail:email:{digest}", f"login-fail:ip:{ip}"]
+
+
+def login_is_locked(*, email: str, ip: str) -> bool:
+    limit = settings.LOGIN_FAILURE_LIMIT
+    return any((cache.get(key) or 0) >= limit for key in _keys(email, ip))
+
+
+def login_failure_record(*, email: str, ip: str) -> None:
+    for key in _keys(email, ip):
+        if not cache.add(key, 1, timeout=settings.LOGIN_FAILURE_WINDOW_SECONDS):
+            try:
+                cache.incr(key)
+            except ValueError:
+                cache.set(key, 1, timeout=settings.LOGIN_FAILURE_WINDOW_SECONDS)
+
+
+def login_failures_clear(*, email: str) -> None:
+    cache.delete(_keys(email, "-")[0])

@@ -1,0 +1,39 @@
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+
+from organisations.models import Membership, Organisation, SupportRequest
+
+
+@transaction.atomic
+def organisation_create(*, name: str, admin: AbstractBaseUser | None = None) -> Organisation:
+    organisation = Organisation.objects.create(name=name)
+    if admin is not None:
+        Membership.objects.create(user=admin, organisation=organisation, role=Membership.Role.ADMIN)
+    return organisation
+
+
+def membership_add(*, organisation: Organisation, user: AbstractBaseUser, role: str) -> Membership:
+    membership, _ = Membership.objects.update_or_create(
+        organisation=organisation, user=user, defaults={"role": role}
+    )
+    return membership
+
+
+def organisation_rename(*, organisation: Organisation, name: str) -> Organisation:
+    organisation.name = name
+    organisation.save(update_fields=["name"])
+    return organisation
+
+
+def support_request_create(
+    *, user: AbstractBaseUser, organisation: Organisation | None, subject: str, message: str, page_url: str = ""
+) -> SupportRequest:
+    return SupportRequest.objects.create(
+        user=user, organisation=organisation, subject=subject, message=message, page_url=page_url[:500]
+    )
+
+
+def support_request_resolve(*, support_request: SupportRequest) -> SupportRequest:
+    support_request.status = SupportRequest.Status.RESOLVED
+    support_request.save(update_fields=["status"])
+    return support_request

@@ -1,0 +1,89 @@
+"""Shared fixtures. Tests reach nothing but loopback: unit tests mock Xero with `responses`, integration
+tests talk to xero_sandbox on 127.0.0.1, and this guard fails anything else."""
+
+import ipaddress
+import socket
+
+import pytest
+
+from tests.factories import make_membership, make_organisation, make_user
+
+_real_connect = socket.socket.connect
+_real_connect_ex = socket.socket.connect_ex
+
+
+def _allowed(address) -> bool:
+    if not isinstance(address, tuple):
+        return True  # unix sockets
+    host = address[0]
+    if host in ("localhost", ""):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _guarded_connect(self, address):
+    if not _allowed(address):
+        raise RuntimeError(f"Test tried to reach the network at {address!r}: mock it with `responses`.")
+    return _real_connect(self, address)
+
+
+def _guarded_connect_ex(self, address):
+    if not _allowed(address):
+        raise RuntimeError(f"Test tried to reach the network at {address!r}: mock it with `responses`.")
+    return _real_connect_ex(self, address)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_network():
+    socket.socket.connect = _guarded_connect
+    socket.socket.connect_ex = _guarded_connect_ex
+    yield
+    socket.socket.connect = _real_connect
+    socket.socket.connect_ex = _real_connect_ex
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
+@pytest.fixture
+def org_a(db):
+    return make_organisation(name="Org A")
+
+
+@pytest.fixture
+def org_b(db):
+    return make_organisation(name="Org B")
+
+
+@pytest.fixture
+def admin_a(org_a):
+    user = make_user(email="admin@a.test")
+    make_membership(user=user, organisation=org_a, role="admin")
+    return user
+
+
+@pytest.fixture
+def accountant_a(org_a):
+    user = make_user(email="accountant@a.test")
+    make_membership(user=user, organisation=org_a, role="accountant")
+    return user
+
+
+@pytest.fixture
+def admin_b(org_b):
+    user = make_user(email="admin@b.test")
+    make_membership(user=user, organisation=org_b, role="admin")
+    return user
+
+
+@pytest.fixture
+def support_user(db):
+    return make_user(email="support@coordinoter.test", support=True)

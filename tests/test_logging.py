@@ -1,0 +1,26 @@
+import logging
+
+from coordinoter.logging import RedactSecretsFilter, redact
+
+
+def test_redact_hides_bearer_tokens_and_jwts_when_present():
+    text = "Authorization: Bearer abc.def.ghi refresh_token=r3fr3sh&x=1 eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxIn0.sig"
+    cleaned = redact(text)
+    assert "abc.def.ghi" not in cleaned
+    assert "r3fr3sh" not in cleaned
+    assert "eyJhbGciOiJSUzI1NiJ9" not in cleaned
+    assert "x=1" in cleaned
+
+
+def test_filter_scrubs_message_args_and_exceptions_when_they_carry_tokens():
+    record = logging.LogRecord("t", logging.ERROR, __file__, 1, "refreshing with %s", ("access_token=SECRET1",),
+                               None)
+    try:
+        raise ValueError('{"refresh_token": "SECRET2"}')
+    except ValueError:
+        import sys
+
+        record.exc_info = sys.exc_info()
+    RedactSecretsFilter().filter(record)
+    assert "SECRET1" not in record.getMessage()
+    assert "SECRET2" not in record.exc_text
