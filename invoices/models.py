@@ -95,12 +95,21 @@ class Invoice(models.Model):
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.AUTHORISED)
     sync_state = models.CharField(max_length=12, choices=SyncState.choices, default=SyncState.NOT_SYNCED,
                                   db_index=True)
-    xero_invoice_id = models.CharField(max_length=36, blank=True)
+    xero_invoice_id = models.CharField(max_length=36, blank=True, db_index=True)
+    xero_status = models.CharField(max_length=12, blank=True, help_text="Status as Xero last reported it.")
+    xero_updated_at = models.DateTimeField(null=True, blank=True,
+                                           help_text="Xero's UpdatedDateUTC of the version we hold.")
+    subtotal = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0.00"))
+    total_tax = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0.00"))
     total = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0.00"))
     amount_paid = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0.00"))
     amount_due = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0.00"))
+    amount_credited = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0.00"))
+    chunk = models.ForeignKey("PushChunk", null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="invoices", help_text="The push chunk that last carried it.")
     sync_errors = models.JSONField(default=list, blank=True, help_text="Xero's validation errors, verbatim.")
     sync_warnings = models.JSONField(default=list, blank=True)
+    synced_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -129,3 +138,109 @@ class InvoiceLine(models.Model):
 
     def __str__(self) -> str:
         return self.description
+
+
+class XeroMapping(models.Model):
+    """The organisation's defaults for pushing: chosen from its own Xero chart of accounts and tax rates."""
+
+    organisation = models.OneToOneField(Organisation, on_delete=models.CASCADE, related_name="xero_mapping")
+    revenue_account_code = models.CharField(max_length=10, help_text="An ACTIVE REVENUE account's Code.")
+    revenue_account_name = models.CharField(max_length=150, blank=True)
+    tax_type = models.CharField(max_length=50, help_text="A TaxRate's TaxType that can apply to revenue.")
+    tax_name = models.CharField(max_length=150, blank=True)
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.organisation}: {self.revenue_account_code} / {self.tax_type}"
+
+
+class PushChunk(models.Model):
+    """Up to 50 invoices sent in one PUT /Invoices, claimed under a lock; a stored state machine.
+
+    pending -> sending -> done | failed; a `sending` chunk whose lease expired is retried with the same
+    Idempotency-Key inside Xero's 6-minute window, or resolved by looking its invoice numbers up after it.
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENDING = "sending", "Sending"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="push_chunks")
+    tenant_id = models.CharField(max_length=36)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    idempotency_key = models.CharField(max_length=128, unique=True,
+                                       help_text="Stored before the first attempt; reused by every retry.")
+    payload = models.JSONField(default=dict, blank=True, help_text="The exact body sent, so a retry is identical.")
+    first_attempt_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    claimed_by = models.CharField(max_length=100, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        indexes = [models.Index(fields=["organisation", "state"]), models.Index(fields=["state", "lease_expires_at"])]
+
+    def __str__(self) -> str:
+        return f"chunk {self.pk} ({self.state})"
+
+
+class PushAttempt(models.Model):
+    """One HTTP call to Xero for a chunk: what happened and how long it took."""
+
+    class Outcome(models.TextChoices):
+        OK = "ok", "Accepted"
+        VALIDATION = "validation", "Validation errors"
+        RATE_LIMITED = "rate_limited", "Rate limited (429)"
+        SERVER_ERROR = "server_error", "Xero server error"
+        TIMEOUT = "timeout", "Timed out"
+        AUTH = "auth", "Authorisation problem"
+        ERROR = "error", "Other error"
+
+    chunk = models.ForeignKey(PushChunk, on_delete=models.CASCADE, related_name="push_attempts")
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="+")
+    started_at = models.DateTimeField()
+    duration_ms = models.PositiveIntegerField(default=0)
+    http_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    outcome = models.CharField(max_length=20, choices=Outcome.choices)
+    correlation_id = models.CharField(max_length=64, blank=True, help_text="Xero-Correlation-Id, for Xero support.")
+    detail = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"attempt {self.pk}: {self.outcome}"
+
+
+class InvoiceEvent(models.Model):
+    """The invoice's history as people see it: created, sent, failed, retried, changed in Xero."""
+
+    class Source(models.TextChoices):
+        COORDINOTER = "coordinoter", "Coordinoter"
+        XERO = "xero", "Changed in Xero"
+        SYSTEM = "system", "Sync"
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="events")
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="+")
+    source = models.CharField(max_length=12, choices=Source.choices)
+    kind = models.CharField(max_length=40, help_text="e.g. created, pushed, failed, retried, status_changed.")
+    message = models.CharField(max_length=500)
+    changes = models.JSONField(default=dict, blank=True)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["invoice", "-created_at"])]
+
+    def __str__(self) -> str:
+        return self.message
