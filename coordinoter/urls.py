@@ -1,9 +1,12 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from coordinoter.health import healthz, readyz
 from organisations.views import LoginView, LogoutView
 
 urlpatterns = [
+    path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
     path("accounts/login/", LoginView.as_view(), name="login"),
     path("accounts/logout/", LogoutView.as_view(), name="logout"),
     path("accounts/", include("django.contrib.auth.urls")),
