@@ -178,7 +178,7 @@ def guarded(app, request, handler, ctx, org, fault, write, key, params) -> Respo
             if entry.response is not None:
                 status, headers, body = entry.response
                 replay = Response(status, body, None, list(headers))
-                replay.set_header("Idempotent-Replayed", "true")
+                replay.set_header("X-Sandbox-Idempotent-Replay", "true")
                 return replay
     simulate_latency(app, request, key)
     kind = fault["kind"] if fault else None
@@ -207,7 +207,7 @@ def guarded(app, request, handler, ctx, org, fault, write, key, params) -> Respo
             )
         if entry is not None:
             if kind == "500":
-                app.idempotency.finish(scope, entry, (500, response.headers, response.body))
+                app.idempotency.finish(scope, entry, (500, list(response.headers), response.body))
             else:
                 app.idempotency.abandon(scope, entry)
         return response
