@@ -172,6 +172,8 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Every call to Xero runs on the `xero` queue, so its workers can be scaled on their own.
+CELERY_TASK_ROUTES = {"invoices.tasks.push_*": {"queue": "xero"}}
 
 # Xero. Every URL defaults to the real Xero; `make run` points them at xero_sandbox.
 XERO_CLIENT_ID = env_str("XERO_CLIENT_ID")
@@ -201,6 +203,11 @@ XERO_USE_PKCE = env_bool("XERO_USE_PKCE", True)
 XERO_WEBHOOK_KEY = env_str("XERO_WEBHOOK_KEY")
 XERO_WEBHOOK_KEY_PREVIOUS = env_str("XERO_WEBHOOK_KEY_PREVIOUS")
 XERO_HTTP_TIMEOUT_SECONDS = float(env_str("XERO_HTTP_TIMEOUT_SECONDS", "30"))
+# Token store: refresh this long before the 30-minute access token expires; the beat keep-alive refreshes
+# refresh tokens older than XERO_KEEPALIVE_AFTER_DAYS (Xero's idle expiry is 60 days); OAuth state lifetime.
+XERO_REFRESH_AHEAD_SECONDS = env_int("XERO_REFRESH_AHEAD_SECONDS", 300)
+XERO_KEEPALIVE_AFTER_DAYS = env_int("XERO_KEEPALIVE_AFTER_DAYS", 7)
+XERO_OAUTH_STATE_TTL_SECONDS = env_int("XERO_OAUTH_STATE_TTL_SECONDS", 600)
 
 # Logging: one JSON object per line on stdout.
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
