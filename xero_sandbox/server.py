@@ -136,6 +136,8 @@ def not_found() -> Response:
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "XeroSandbox/1.0"
+    disable_nagle_algorithm = True
+    wbufsize = 65536  # headers and body leave in one write
     app = None  # set by make_server
 
     def log_message(self, fmt, *args):  # noqa: D401 - stdlib signature

@@ -256,7 +256,7 @@ def test_get_invoices_filters_and_pages_when_parameters_given(api):
 
 
 def test_if_modified_since_returns_only_changed_invoices_when_header_sent(api):
-    marker = datetime.datetime.now(datetime.timezone.utc).isoformat()
+    marker = datetime.datetime.now(datetime.UTC).isoformat()
     assert len(api.get("/Invoices", headers={"If-Modified-Since": marker}).json()["Invoices"]) == 0
     created = api.put("/Invoices", {"Invoices": [invoice()]}).json()["Invoices"][0]
     changed = api.get("/Invoices", headers={"If-Modified-Since": marker}).json()["Invoices"]
