@@ -269,7 +269,8 @@ def batch(app, request: Request, key: str, items: list, save, render) -> Respons
     results = []
     for item in items:
         try:
-            doc, warnings = save(item)
+            with app.store.tx():
+                doc, warnings = save(item)
             results.append((True, doc, warnings, item))
         except Invalid as exc:
             results.append((False, None, exc.messages, item))

@@ -13,7 +13,7 @@ from . import ledger
 from .faults import FaultError
 from .identity import owner_key, render_connection, revoke_user_app
 from .server import Request, Response, plain_json
-from .util import plain
+from .util import dumps
 
 
 def body(request: Request) -> dict:
@@ -30,7 +30,7 @@ def error(message: str, status: int = 400) -> Response:
 
 
 def dump(value):
-    return json.loads(json.dumps(plain(value), default=str))
+    return json.loads(dumps(value))
 
 
 def tenants(app) -> list:

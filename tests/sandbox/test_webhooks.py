@@ -35,7 +35,9 @@ class Receiver:
 
             def do_POST(self):
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                expected = base64.b64encode(hmac.new(receiver.key.encode(), raw, hashlib.sha256).digest()).decode()
+                expected = base64.b64encode(
+                    hmac.new(receiver.key.encode(), raw, hashlib.sha256).digest()
+                ).decode()
                 valid = hmac.compare_digest(expected, self.headers.get("x-xero-signature", ""))
                 receiver.received.append({"raw": raw, "valid": valid, "at": time.monotonic()})
                 if receiver.delay_next:
@@ -82,8 +84,11 @@ def receiver(sandbox):
 
 
 def new_invoice(**extra):
-    data = {"Type": "ACCREC", "Contact": {"ContactID": BONDI},
-            "LineItems": [{"Description": "x", "Quantity": 1, "UnitAmount": 10, "AccountCode": "200"}]}
+    data = {
+        "Type": "ACCREC",
+        "Contact": {"ContactID": BONDI},
+        "LineItems": [{"Description": "x", "Quantity": 1, "UnitAmount": 10, "AccountCode": "200"}],
+    }
     data.update(extra)
     return data
 
@@ -99,8 +104,13 @@ def test_delivery_signature_verifies_and_payload_is_xero_shaped_when_invoice_cre
     event = payload["events"][0]
     assert event == {
         "resourceUrl": f"{sandbox.url}/api.xro/2.0/Invoices/{created['InvoiceID']}",
-        "resourceId": created["InvoiceID"], "tenantId": AU_ID, "tenantType": "ORGANISATION",
-        "eventCategory": "INVOICE", "eventType": "CREATE", "eventDateUtc": event["eventDateUtc"]}
+        "resourceId": created["InvoiceID"],
+        "tenantId": AU_ID,
+        "tenantType": "ORGANISATION",
+        "eventCategory": "INVOICE",
+        "eventType": "CREATE",
+        "eventDateUtc": event["eventDateUtc"],
+    }
     assert len(event["eventDateUtc"]) == 23 and event["eventDateUtc"][10] == "T"
     assert payload["firstEventSequence"] == payload["lastEventSequence"] >= 1
 
