@@ -372,9 +372,12 @@ def get_invoices(app, request: Request, org: dict, ctx: dict) -> Response:
     summary = (request.q("summaryOnly") or "").lower() == "true"
     with_lines = request.q("page") is not None and not summary
     dp = unitdp(request)
-    rendered = [ledger.render_invoice(app, d, lines=with_lines, unitdp=dp, summary=summary) for d in docs]
-    rendered = filter_docs(request, rendered)
-    page, pagination = paging(request, rendered)
+    if request.q("where") is None and request.q("order") is None:
+        docs, pagination = paging(request, docs)  # page first: only render what is returned
+        page = [ledger.render_invoice(app, d, lines=with_lines, unitdp=dp, summary=summary) for d in docs]
+    else:
+        rendered = [ledger.render_invoice(app, d, lines=with_lines, unitdp=dp, summary=summary) for d in docs]
+        page, pagination = paging(request, filter_docs(request, rendered))
     return json_response(envelope(app, "Invoices", page, pagination))
 
 
