@@ -9,4 +9,9 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 # The one beat schedule. Entries are added by the apps' tasks as they are built (see docs/architecture.md).
-app.conf.beat_schedule = {}
+app.conf.beat_schedule = {
+    # integrations: keep idle Xero refresh tokens alive and check every tenant is still connected (daily);
+    # finish pending disconnects and clean up abandoned tenant choices (every 15 minutes).
+    "xero-keepalive": {"task": "integrations.xero_keepalive_fanout", "schedule": 24 * 60 * 60},
+    "xero-housekeeping": {"task": "integrations.xero_housekeeping", "schedule": 15 * 60},
+}

@@ -1,4 +1,5 @@
-"""Support console: every tenant at a glance. Staff with the support role only."""
+"""Support console: every tenant's Xero connection at a glance, its audit trail, and support's actions.
+Staff with the support role only; every action is an audit event with the support user as actor."""
 
 from django.contrib import messages
 from django.core.paginator import Paginator
@@ -6,6 +7,12 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from integrations.selectors import SUPPORT_STATE_FILTERS, audit_event_list, support_organisation_list
+from integrations.services import (
+    xero_connection_disconnect,
+    xero_connection_refresh,
+    xero_connection_request_reconnect,
+)
 from organisations.decorators import support_required
 from organisations.models import Organisation, SupportRequest
 from organisations.selectors import support_request_list
@@ -14,16 +21,57 @@ from organisations.services import support_request_resolve
 
 @support_required
 def support_console(request: HttpRequest) -> HttpResponse:
-    query = request.GET.get("q", "").strip()
-    organisations = Organisation.objects.order_by("name")
-    if query:
-        organisations = organisations.filter(name__icontains=query)
-    page = Paginator(organisations, 25).get_page(request.GET.get("page"))
+    query = request.GET.get("q", "").strip()[:100]
+    state = request.GET.get("state", "")
+    if state not in SUPPORT_STATE_FILTERS:
+        state = ""
+    page = Paginator(support_organisation_list(query=query, state=state), 25).get_page(request.GET.get("page"))
     return render(request, "integrations/support/console.html", {
         "page": page,
         "query": query,
+        "state": state,
+        "state_filters": SUPPORT_STATE_FILTERS,
         "support_requests": support_request_list(status=SupportRequest.Status.OPEN)[:20],
     })
+
+
+@support_required
+def support_organisation(request: HttpRequest, pk: int) -> HttpResponse:
+    organisation = get_object_or_404(Organisation, pk=pk)
+    connection = getattr(organisation, "xero_connection", None)
+    events = Paginator(audit_event_list(organisation), 50).get_page(request.GET.get("page"))
+    return render(request, "integrations/support/organisation.html", {
+        "organisation": organisation, "connection": connection, "page": events,
+    })
+
+
+@support_required
+@require_POST
+def support_xero_disconnect(request: HttpRequest, pk: int) -> HttpResponse:
+    organisation = get_object_or_404(Organisation, pk=pk)
+    result = xero_connection_disconnect(organisation=organisation, actor=request.user, as_support=True,
+                                        reason=request.POST.get("reason", ""))
+    messages.add_message(request, messages.SUCCESS if result.ok else messages.ERROR, result.message)
+    return redirect("integrations:support_organisation", pk=pk)
+
+
+@support_required
+@require_POST
+def support_xero_refresh(request: HttpRequest, pk: int) -> HttpResponse:
+    organisation = get_object_or_404(Organisation, pk=pk)
+    result = xero_connection_refresh(organisation=organisation, actor=request.user, as_support=True)
+    messages.add_message(request, messages.SUCCESS if result.ok else messages.ERROR, result.message)
+    return redirect("integrations:support_organisation", pk=pk)
+
+
+@support_required
+@require_POST
+def support_xero_request_reconnect(request: HttpRequest, pk: int) -> HttpResponse:
+    organisation = get_object_or_404(Organisation, pk=pk)
+    result = xero_connection_request_reconnect(organisation=organisation, actor=request.user,
+                                               reason=request.POST.get("reason", ""))
+    messages.add_message(request, messages.SUCCESS if result.ok else messages.ERROR, result.message)
+    return redirect("integrations:support_organisation", pk=pk)
 
 
 @support_required

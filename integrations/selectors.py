@@ -1,0 +1,126 @@
+"""Reading integrations state. Tenant selectors take the organisation first; support selectors span tenants."""
+
+import datetime as dt
+import uuid
+from typing import Literal
+
+from django.conf import settings
+from django.db.models import Q, QuerySet
+from django.http import Http404
+from django.utils import timezone
+
+from integrations.models import IntegrationAuditEvent, XeroConnection, XeroPendingTenantChoice
+from organisations.models import Organisation
+
+Eligibility = Literal["eligible", "before_connection", "while_disconnected"]
+
+
+def xero_connection_for(organisation: Organisation) -> XeroConnection | None:
+    """The organisation's Xero connection row, or None if it never started connecting."""
+    return XeroConnection.objects.filter(organisation=organisation).select_related("connected_by").first()
+
+
+def xero_sync_eligibility(organisation: Organisation) -> Eligibility:
+    """Whether an invoice batch created now goes to Xero. Decided once, at batch creation.
+
+    eligible: connected (also while it needs a reconnect: those batches wait and go after the reconnect);
+    before_connection: never connected; while_disconnected: disconnected by us, in Xero, or disconnecting.
+    """
+    connection = xero_connection_for(organisation)
+    if connection is None or connection.status == XeroConnection.Status.NOT_CONNECTED:
+        return "before_connection"
+    if connection.is_bound and not connection.disconnect_step:
+        return "eligible"
+    return "while_disconnected"
+
+
+def xero_connection_holding_tenant(organisation: Organisation, *, tenant_id: str) -> XeroConnection | None:
+    """Another organisation's connection that holds this Xero organisation (bound, or still disconnecting)."""
+    return (XeroConnection.objects.exclude(organisation=organisation)
+            .filter(Q(status__in=XeroConnection.BOUND_STATUSES) | ~Q(disconnect_step=""), tenant_id=tenant_id)
+            .select_related("organisation").first())
+
+
+def xero_connection_ids_in_use(organisation: Organisation | None, *, connection_ids: list[str]) -> set[str]:
+    """Which of these Xero connection ids another organisation's connection relies on (never delete those)."""
+    qs = XeroConnection.objects.filter(connection_id__in=[c for c in connection_ids if c]).filter(
+        Q(status__in=XeroConnection.BOUND_STATUSES) | ~Q(disconnect_step=""))
+    if organisation is not None:
+        qs = qs.exclude(organisation=organisation)
+    return set(qs.values_list("connection_id", flat=True))
+
+
+def xero_user_connected_elsewhere(organisation: Organisation, *, xero_user_id: str) -> bool:
+    """Whether another organisation's live connection came from the same Xero user. Revoking this user's refresh
+    token would remove all that user's connections to our app, including that one (xero-facts 1.5)."""
+    if not xero_user_id:
+        return False
+    return (XeroConnection.objects.exclude(organisation=organisation)
+            .filter(xero_user_id=xero_user_id, status__in=XeroConnection.BOUND_STATUSES).exists())
+
+
+def pending_choice_get(organisation: Organisation, *, pk: uuid.UUID | str) -> XeroPendingTenantChoice:
+    choice = XeroPendingTenantChoice.objects.filter(organisation=organisation, pk=pk).first()
+    if choice is None:
+        raise Http404("No such Xero organisation choice.")
+    return choice
+
+
+def audit_event_list(organisation: Organisation) -> QuerySet[IntegrationAuditEvent]:
+    return IntegrationAuditEvent.objects.filter(organisation=organisation).select_related("actor")
+
+
+# ---------------------------------------------------------------- background work (span tenants)
+
+def connection_ids_due_keepalive(*, now: dt.datetime | None = None) -> list[int]:
+    """Active connections, all of them: each gets a daily check of /connections (Xero recommends a light daily
+    call to find dead connections), and a refresh when its refresh token is older than
+    XERO_KEEPALIVE_AFTER_DAYS (idle refresh tokens die after 60 days)."""
+    return list(XeroConnection.objects.filter(status=XeroConnection.Status.ACTIVE, disconnect_step="")
+                .order_by("pk").values_list("pk", flat=True))
+
+
+def connection_needs_keepalive_refresh(connection: XeroConnection, *, now: dt.datetime | None = None) -> bool:
+    now = now or timezone.now()
+    issued = connection.refresh_token_issued_at
+    return issued is None or now - issued >= dt.timedelta(days=settings.XERO_KEEPALIVE_AFTER_DAYS)
+
+
+def connection_ids_disconnecting() -> list[int]:
+    return list(XeroConnection.objects.exclude(disconnect_step="").order_by("pk").values_list("pk", flat=True))
+
+
+def pending_choice_ids_expired(*, now: dt.datetime | None = None) -> list[uuid.UUID]:
+    now = now or timezone.now()
+    return list(XeroPendingTenantChoice.objects.filter(consumed_at__isnull=True, expires_at__lte=now)
+                .values_list("pk", flat=True))
+
+
+# ---------------------------------------------------------------- support console
+
+SUPPORT_STATE_FILTERS = {
+    "": "All states",
+    "active": "Connected",
+    "needs_reconnect": "Needs reconnect",
+    "disconnected": "Disconnected",
+    "revoked_in_xero": "Disconnected in Xero",
+    "not_connected": "Not connected",
+    "problems": "With open errors",
+}
+
+
+def support_organisation_list(*, query: str = "", state: str = "") -> QuerySet[Organisation]:
+    qs = Organisation.objects.select_related("xero_connection", "xero_connection__connected_by").order_by("name")
+    if query:
+        qs = qs.filter(Q(name__icontains=query) | Q(xero_connection__tenant_name__icontains=query)
+                       | Q(xero_connection__tenant_id__iexact=query))
+    if state == "not_connected":
+        qs = qs.filter(Q(xero_connection__isnull=True) | Q(xero_connection__status="not_connected"))
+    elif state == "problems":
+        qs = qs.filter(xero_connection__isnull=False).filter(
+            Q(xero_connection__status__in=["needs_reconnect", "revoked_in_xero"])
+                       | ~Q(xero_connection__last_error="") | ~Q(xero_connection__disconnect_step="")
+                       | Q(xero_connection__reconnect_requested_at__isnull=False))
+    elif state in XeroConnection.Status.values:
+        qs = qs.filter(xero_connection__status=state)
+    return qs

@@ -1,0 +1,364 @@
+"""A connection's life after connecting: disconnect (a stored, retryable sequence of steps), the daily check and
+keep-alive, Xero-side disconnects, support's actions, and the emails to the organisation's admins."""
+
+import logging
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.mail import send_mail
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from integrations.audit import audit_event_record
+from integrations.models import IntegrationAuditEvent, XeroConnection
+from integrations.registry import connection_event_emit
+from integrations.selectors import (
+    connection_needs_keepalive_refresh,
+    xero_connection_ids_in_use,
+    xero_user_connected_elsewhere,
+)
+from integrations.xero import client, oauth, tokens
+from integrations.xero.client import XeroClient
+from integrations.xero.exceptions import (
+    XeroAuthError,
+    XeroError,
+    XeroNeedsReconnect,
+    XeroNotConnected,
+    XeroOAuthError,
+)
+from organisations.models import Organisation
+from organisations.selectors import organisation_admin_emails
+
+logger = logging.getLogger(__name__)
+Outcome = IntegrationAuditEvent.Outcome
+S = XeroConnection.Status
+Step = XeroConnection.DisconnectStep
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    ok: bool
+    message: str
+
+
+# ---------------------------------------------------------------- disconnect
+
+def xero_connection_disconnect(*, organisation: Organisation, actor: AbstractBaseUser | None,
+                               as_support: bool = False, reason: str = "") -> ActionResult:
+    """Disconnect at once in Coordinoter (new batches stop syncing), then in Xero: DELETE /connections/{id},
+    revoke the refresh token, erase the tokens. Each step is stored before it runs, so a Xero outage leaves a
+    pending step that a retry finishes; running it twice is harmless."""
+    with transaction.atomic():
+        connection = XeroConnection.objects.select_for_update().filter(organisation=organisation).first()
+        if connection is None or (connection.status in (S.NOT_CONNECTED, S.DISCONNECTED)
+                                  and not connection.disconnect_step):
+            return ActionResult(False, "Xero is not connected, so there is nothing to disconnect.")
+        if not connection.disconnect_step:
+            previous = connection.status
+            now = timezone.now()
+            connection.status = S.DISCONNECTED
+            connection.status_changed_at = now
+            connection.disconnected_at = now
+            connection.disconnected_by = actor
+            connection.disconnect_step = Step.DELETE_CONNECTION if connection.has_tokens else Step.CLEAR_TOKENS
+            connection.disconnect_attempts = 0
+            connection.needs_reconnect_reason = ""
+            connection.reconnect_requested_at = None
+            connection.reconnect_requested_reason = ""
+            connection.save(update_fields=[
+                "status", "status_changed_at", "disconnected_at", "disconnected_by", "disconnect_step",
+                "disconnect_attempts", "needs_reconnect_reason", "reconnect_requested_at",
+                "reconnect_requested_reason", "updated_at"])
+            audit_event_record(organisation=organisation, actor=actor, as_support=as_support,
+                               action="disconnect_requested", detail={
+                                   "previous_status": previous, "tenant_id": connection.tenant_id,
+                                   "tenant_name": connection.tenant_name, "reason": reason[:255]})
+            connection_event_emit(organisation_id=organisation.pk, event="disconnected")
+    connection = xero_connection_disconnect_continue(connection_id=connection.pk, actor=actor, as_support=as_support)
+    if connection.disconnect_step:
+        return ActionResult(True, f"Disconnected from {connection.tenant_name} in Coordinoter. Xero didn't answer "
+                                  "in time, so Coordinoter finishes removing the connection in Xero shortly.")
+    return ActionResult(True, f"Disconnected from {connection.tenant_name}.")
+
+
+def xero_connection_disconnect_continue(*, connection_id: int, actor: AbstractBaseUser | None = None,
+                                        as_support: bool = False) -> XeroConnection:
+    """Run the pending disconnect steps in order until done or until Xero is unavailable."""
+    for _ in range(len(Step.values)):
+        connection = XeroConnection.objects.select_related("organisation").get(pk=connection_id)
+        step = connection.disconnect_step
+        if not step:
+            return connection
+        audit = {"organisation": connection.organisation_id, "actor": actor, "as_support": as_support}
+        if step == Step.DELETE_CONNECTION:
+            if not _step_delete_connection(connection, audit):
+                return connection
+            _advance(connection, step, Step.REVOKE_TOKEN)
+        elif step == Step.REVOKE_TOKEN:
+            if not _step_revoke(connection, audit):
+                return connection
+            _advance(connection, step, Step.CLEAR_TOKENS)
+        elif step == Step.CLEAR_TOKENS:
+            with transaction.atomic():
+                locked = XeroConnection.objects.select_for_update().get(pk=connection_id)
+                if locked.disconnect_step != Step.CLEAR_TOKENS:
+                    continue
+                tokens.connection_tokens_clear(connection=locked)
+                locked.disconnect_step = Step.NONE
+                locked.disconnect_attempts = 0
+                locked.last_error = ""
+                locked.save(update_fields=["disconnect_step", "disconnect_attempts", "last_error", "updated_at"])
+                audit_event_record(**audit, action="disconnected",
+                                   detail={"tenant_id": locked.tenant_id, "tenant_name": locked.tenant_name})
+    return XeroConnection.objects.get(pk=connection_id)
+
+
+def _step_delete_connection(connection: XeroConnection, audit: dict) -> bool:
+    detail = {"tenant_id": connection.tenant_id, "connection_id": connection.connection_id}
+    if not connection.connection_id:
+        return True
+    if connection.connection_id in xero_connection_ids_in_use(connection.organisation,
+                                                              connection_ids=[connection.connection_id]):
+        audit_event_record(**audit, action="xero_connection_kept",
+                           detail={**detail, "reason": "used_by_another_coordinoter_organisation"})
+        return True
+    try:
+        grant = tokens.access_token_get(connection_id=connection.pk, for_disconnect=True)
+        deleted = client.connection_delete(access_token=grant.access_token, connection_id=connection.connection_id,
+                                           log_context={"organisation_id": connection.organisation_id,
+                                                        "tenant_id": connection.tenant_id})
+    except (XeroNeedsReconnect, XeroNotConnected, XeroAuthError, XeroOAuthError) as exc:
+        # Our grant is dead: we cannot reach this connection any more, and neither can anyone with our tokens.
+        audit_event_record(**audit, action="xero_connection_deleted", outcome=Outcome.FAILURE,
+                           detail={**detail, "error": type(exc).__name__, "gave_up": True})
+        return True
+    except XeroError as exc:
+        _step_failed(connection, exc, audit)
+        return False
+    audit_event_record(**audit, action="xero_connection_deleted", detail={**detail, "already_gone": not deleted})
+    return True
+
+
+def _step_revoke(connection: XeroConnection, audit: dict) -> bool:
+    if not connection.refresh_token:
+        return True
+    if xero_user_connected_elsewhere(connection.organisation, xero_user_id=connection.xero_user_id):
+        # Revoking removes every connection of this Xero user to our app, including another organisation's.
+        audit_event_record(**audit, action="token_revoke_skipped",
+                           detail={"reason": "same_xero_user_connects_another_organisation"})
+        return True
+    try:
+        oauth.token_revoke(refresh_token=connection.refresh_token)
+    except XeroOAuthError as exc:
+        audit_event_record(**audit, action="token_revoked", outcome=Outcome.FAILURE,
+                           detail={"error": exc.error, "gave_up": True})
+        return True
+    except XeroError as exc:
+        _step_failed(connection, exc, audit)
+        return False
+    audit_event_record(**audit, action="token_revoked")
+    return True
+
+
+def _advance(connection: XeroConnection, current: str, following: str) -> None:
+    # Conditional: if two workers ran the same step, the second finds it already advanced.
+    XeroConnection.objects.filter(pk=connection.pk, disconnect_step=current).update(
+        disconnect_step=following, disconnect_attempts=0, updated_at=timezone.now())
+
+
+def _step_failed(connection: XeroConnection, exc: XeroError, audit: dict) -> None:
+    attempts = connection.disconnect_attempts + 1
+    XeroConnection.objects.filter(pk=connection.pk).update(
+        disconnect_attempts=attempts, last_error=f"Disconnect step {connection.disconnect_step} failed: "
+                                                 f"{type(exc).__name__}."[:500],
+        last_error_at=timezone.now(), updated_at=timezone.now())
+    audit_event_record(**audit, action=f"disconnect_step_{connection.disconnect_step}", outcome=Outcome.FAILURE,
+                       detail={"error": type(exc).__name__, "attempt": attempts, "will_retry": True})
+    countdown = min(60 * 2 ** min(attempts, 6), 3600)
+    connection_id = connection.pk
+
+    def enqueue() -> None:
+        from integrations.tasks import xero_connection_disconnect_task
+
+        xero_connection_disconnect_task.apply_async((connection_id,), countdown=countdown)
+
+    transaction.on_commit(enqueue)
+
+
+# ---------------------------------------------------------------- Xero-side disconnects, daily check, keep-alive
+
+def xero_connection_verify(*, connection_id: int) -> str:
+    """GET /connections: is our tenant still connected? Missing (or an empty list) means it was disconnected on
+    Xero's side (https://github.com/XeroAPI/Xero-OpenAPI/issues/585). Returns connected | revoked_in_xero |
+    needs_reconnect | skipped | error."""
+    connection = XeroConnection.objects.get(pk=connection_id)
+    if connection.status != S.ACTIVE or connection.disconnect_step:
+        return "skipped"
+    xero = XeroClient(connection_id, check_on_forbidden=False)
+    try:
+        tenants = xero.tenant_connections()
+    except XeroNeedsReconnect:
+        return "needs_reconnect"
+    except XeroNotConnected:
+        return "skipped"
+    except XeroError as exc:
+        logger.warning("xero.connection.check_failed", extra={
+            "event": "xero.connection.check_failed", "organisation_id": connection.organisation_id,
+            "tenant_id": connection.tenant_id, "error": type(exc).__name__})
+        return "error"
+    mine = next((t for t in tenants if t.tenant_id == connection.tenant_id), None)
+    if mine is None:
+        xero_connection_mark_revoked_in_xero(connection_id=connection_id, tenants_seen=len(tenants))
+        return "revoked_in_xero"
+    updates = {"last_verified_at": timezone.now(), "tenant_name": mine.tenant_name or connection.tenant_name}
+    if not connection.tenant_short_code:
+        try:
+            details = xero.organisation()
+        except XeroError:
+            details = {}
+        updates.update(tenant_short_code=details.get("ShortCode") or "",
+                       base_currency=details.get("BaseCurrency") or connection.base_currency)
+    XeroConnection.objects.filter(pk=connection_id, status=S.ACTIVE).update(**updates, updated_at=timezone.now())
+    return "connected"
+
+
+def xero_connection_mark_revoked_in_xero(*, connection_id: int, tenants_seen: int = 0) -> bool:
+    """The tenant is gone from /connections: show it, email the admins, stop using the tokens."""
+    with transaction.atomic():
+        connection = XeroConnection.objects.select_for_update().get(pk=connection_id)
+        if connection.status not in XeroConnection.BOUND_STATUSES or connection.disconnect_step:
+            return False
+        now = timezone.now()
+        connection.status = S.REVOKED_IN_XERO
+        connection.status_changed_at = now
+        connection.disconnected_at = now
+        connection.disconnected_by = None
+        connection.save(update_fields=["status", "status_changed_at", "disconnected_at", "disconnected_by",
+                                       "updated_at"])
+        # Dropped, not revoked: the grant may still serve this Xero user's other connections (xero-facts 1.5).
+        tokens.connection_tokens_clear(connection=connection)
+        audit_event_record(organisation=connection.organisation_id, action="revoked_in_xero", outcome=Outcome.FAILURE,
+                           detail={"tenant_id": connection.tenant_id, "tenant_name": connection.tenant_name,
+                                   "tenants_still_connected_for_user": tenants_seen})
+        connection_event_emit(organisation_id=connection.organisation_id, event="revoked_in_xero")
+        transaction.on_commit(lambda: _enqueue_notify(connection_id, "revoked_in_xero"))
+    logger.warning("xero.connection.revoked_in_xero", extra={
+        "event": "xero.connection.revoked_in_xero", "organisation_id": connection.organisation_id,
+        "tenant_id": connection.tenant_id})
+    return True
+
+
+def xero_connection_keepalive(*, connection_id: int) -> str:
+    """Daily: refresh a refresh token that has idled XERO_KEEPALIVE_AFTER_DAYS (Xero lets it die after 60
+    unused days, https://developer.xero.com/faq/oauth2), then check the tenant is still connected."""
+    connection = XeroConnection.objects.get(pk=connection_id)
+    if connection.status != S.ACTIVE or connection.disconnect_step:
+        return "skipped"
+    if connection_needs_keepalive_refresh(connection):
+        try:
+            tokens.access_token_get(connection_id=connection_id, force_refresh=True)
+        except XeroNeedsReconnect:
+            return "needs_reconnect"
+        except XeroError as exc:
+            audit_event_record(organisation=connection.organisation_id, action="keepalive_refresh",
+                               outcome=Outcome.FAILURE, detail={"error": type(exc).__name__})
+            return "error"
+        audit_event_record(organisation=connection.organisation_id, action="keepalive_refresh")
+    return xero_connection_verify(connection_id=connection_id)
+
+
+# ---------------------------------------------------------------- support actions
+
+def xero_connection_refresh(*, organisation: Organisation, actor: AbstractBaseUser | None,
+                            as_support: bool = False) -> ActionResult:
+    """Force a token refresh now (support console)."""
+    connection = XeroConnection.objects.filter(organisation=organisation).first()
+    if connection is None or connection.status != S.ACTIVE:
+        audit_event_record(organisation=organisation, actor=actor, as_support=as_support, action="token_refreshed",
+                           outcome=Outcome.REFUSED, detail={"reason": "not_active"})
+        return ActionResult(False, "Only an active connection can be refreshed.")
+    try:
+        tokens.access_token_get(connection_id=connection.pk, force_refresh=True)
+    except XeroNeedsReconnect:
+        audit_event_record(organisation=organisation, actor=actor, as_support=as_support, action="token_refreshed",
+                           outcome=Outcome.FAILURE, detail={"error": "invalid_grant"})
+        return ActionResult(False, "Xero refused the refresh token: the connection now needs a reconnect "
+                                   "and the admins were emailed.")
+    except XeroError as exc:
+        audit_event_record(organisation=organisation, actor=actor, as_support=as_support, action="token_refreshed",
+                           outcome=Outcome.FAILURE, detail={"error": type(exc).__name__})
+        return ActionResult(False, f"The refresh failed ({type(exc).__name__}); the current token is kept.")
+    audit_event_record(organisation=organisation, actor=actor, as_support=as_support, action="token_refreshed")
+    return ActionResult(True, "Token refreshed.")
+
+
+def xero_connection_request_reconnect(*, organisation: Organisation, actor: AbstractBaseUser | None,
+                                      reason: str, as_support: bool = True) -> ActionResult:
+    """Ask the organisation's admins to reconnect: an email now and a banner on every page until they do."""
+    reason = (reason or "").strip()[:255] or "Coordinoter support needs you to reconnect Xero."
+    with transaction.atomic():
+        connection = XeroConnection.objects.select_for_update().filter(organisation=organisation).first()
+        if connection is None or not connection.tenant_id:
+            return ActionResult(False, "This organisation has never connected Xero.")
+        connection.reconnect_requested_at = timezone.now()
+        connection.reconnect_requested_reason = reason
+        connection.save(update_fields=["reconnect_requested_at", "reconnect_requested_reason", "updated_at"])
+        audit_event_record(organisation=organisation, actor=actor, as_support=as_support,
+                           action="reconnect_requested", detail={"reason": reason})
+        connection_id = connection.pk
+        transaction.on_commit(lambda: _enqueue_notify(connection_id, "reconnect_requested"))
+    return ActionResult(True, "The admins were asked to reconnect (email and banner).")
+
+
+def xero_connection_sync_recorded(*, organisation: Organisation, at=None) -> None:
+    """For the invoices app: a sync with Xero succeeded (shown as "last successful sync" to support)."""
+    XeroConnection.objects.filter(organisation=organisation).update(last_synced_at=at or timezone.now())
+
+
+# ---------------------------------------------------------------- emails
+
+def _enqueue_notify(connection_id: int, event: str) -> None:
+    from integrations.tasks import xero_admins_notify_task
+
+    xero_admins_notify_task.delay(connection_id, event)
+
+
+def xero_admins_notify(*, connection_id: int, event: str) -> int:
+    """Email the organisation's admins about a connection problem. Returns how many were emailed."""
+    connection = XeroConnection.objects.select_related("organisation").get(pk=connection_id)
+    organisation = connection.organisation
+    recipients = organisation_admin_emails(organisation=organisation)
+    url = settings.SITE_URL.rstrip("/") + reverse("integrations:manage")
+    tenant = connection.tenant_name or "your Xero organisation"
+    if event == "needs_reconnect":
+        if connection.status != S.NEEDS_RECONNECT:
+            return 0
+        subject = f"Action needed: reconnect Xero for {organisation.name}"
+        body = (f"Xero no longer accepts Coordinoter's access to “{tenant}” for {organisation.name}. This happens "
+                "when access is revoked in Xero or when the connection stays unused for 60 days.\n\n"
+                "New invoice batches wait and go to Xero as soon as an admin reconnects. To reconnect, open "
+                f"Business Portal > Manage Integrations and click Reconnect:\n{url}\n")
+    elif event == "revoked_in_xero":
+        if connection.status != S.REVOKED_IN_XERO:
+            return 0
+        subject = f"Xero was disconnected from {organisation.name}"
+        body = (f"Coordinoter's connection to the Xero organisation “{tenant}” was removed in Xero, so invoice "
+                f"batches of {organisation.name} no longer go to Xero. Batches created while disconnected are "
+                "not synced.\n\nIf that was not intended, open Business Portal > Manage Integrations and click "
+                f"Connect to Xero:\n{url}\n")
+    elif event == "reconnect_requested":
+        if connection.reconnect_requested_at is None:
+            return 0
+        subject = f"Coordinoter support asks you to reconnect Xero for {organisation.name}"
+        body = (f"{connection.reconnect_requested_reason}\n\nOpen Business Portal > Manage Integrations and click "
+                f"Reconnect, then sign in to Xero and allow access to “{tenant}”:\n{url}\n")
+    else:
+        raise ValueError(f"Unknown notification {event!r}")
+    if recipients:
+        send_mail(subject, body, None, recipients)
+    audit_event_record(organisation=organisation, action="admins_emailed",
+                       outcome=Outcome.SUCCESS if recipients else Outcome.FAILURE,
+                       detail={"about": event, "recipients": len(recipients)})
+    return len(recipients)

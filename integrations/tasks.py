@@ -1,0 +1,48 @@
+"""Thin tasks: load by id, call one service. Running any of them twice is harmless."""
+
+from celery import shared_task
+
+from integrations import selectors, services
+
+
+@shared_task(name="integrations.xero_keepalive_fanout", ignore_result=True)
+def xero_keepalive_fanout_task() -> int:
+    """Daily (beat): one keep-alive per active connection, spread over a few minutes."""
+    ids = selectors.connection_ids_due_keepalive()
+    for position, connection_id in enumerate(ids):
+        xero_connection_keepalive_task.apply_async((connection_id,), countdown=position % 600)
+    return len(ids)
+
+
+@shared_task(name="integrations.xero_connection_keepalive", ignore_result=True)
+def xero_connection_keepalive_task(connection_id: int) -> str:
+    return services.xero_connection_keepalive(connection_id=connection_id)
+
+
+@shared_task(name="integrations.xero_connection_verify", ignore_result=True)
+def xero_connection_verify_task(connection_id: int) -> str:
+    return services.xero_connection_verify(connection_id=connection_id)
+
+
+@shared_task(name="integrations.xero_connection_disconnect", ignore_result=True)
+def xero_connection_disconnect_task(connection_id: int) -> str:
+    return services.xero_connection_disconnect_continue(connection_id=connection_id).disconnect_step
+
+
+@shared_task(name="integrations.xero_admins_notify", ignore_result=True)
+def xero_admins_notify_task(connection_id: int, event: str) -> int:
+    return services.xero_admins_notify(connection_id=connection_id, event=event)
+
+
+@shared_task(name="integrations.xero_housekeeping", ignore_result=True)
+def xero_housekeeping_task() -> dict[str, int]:
+    """Every 15 minutes (beat): finish pending disconnects, disconnect abandoned tenant choices in Xero, and
+    forget OAuth states a day after they expired."""
+    disconnecting = selectors.connection_ids_disconnecting()
+    for connection_id in disconnecting:
+        services.xero_connection_disconnect_continue(connection_id=connection_id)
+    expired = selectors.pending_choice_ids_expired()
+    for pending_id in expired:
+        services.xero_pending_choice_expire(pending_id=pending_id)
+    deleted = services.xero_oauth_states_purge()
+    return {"disconnects": len(disconnecting), "choices_expired": len(expired), "states_deleted": deleted}
