@@ -206,7 +206,14 @@ def validate_contact(app, tenant: str, contact: dict, self_id: str | None) -> li
     return errors
 
 
-def save_contact(
+def save_contact(*args, **kwargs):
+    """Create or update one contact atomically; see _save_contact."""
+    app = args[0] if args else kwargs["app"]
+    with app.store.tx():
+        return _save_contact(*args, **kwargs)
+
+
+def _save_contact(
     app, org: dict, data: dict, mode: str, client_id: str | None = None, contact_id: str | None = None
 ):
     """mode: create (PUT), upsert (POST /Contacts), update (POST /Contacts/{id}).
@@ -577,7 +584,14 @@ def default_due_date(app, org: dict, contact: dict | None, date: dt.date):
     return None
 
 
-def save_invoice(
+def save_invoice(*args, **kwargs):
+    """Create or update one invoice element atomically; see _save_invoice."""
+    app = args[0] if args else kwargs["app"]
+    with app.store.tx():
+        return _save_invoice(*args, **kwargs)
+
+
+def _save_invoice(
     app,
     org: dict,
     data: dict,
