@@ -1,7 +1,11 @@
-from django.db.models import Count, Q, QuerySet, Sum
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from django.conf import settings
+from django.db.models import Count, Prefetch, Q, QuerySet, Sum
 from django.shortcuts import get_object_or_404
 
-from invoices.models import Invoice, InvoiceBatch
+from invoices.models import Customer, Invoice, InvoiceBatch, InvoiceEvent
 from organisations.models import Organisation
 
 S = Invoice.SyncState
@@ -46,3 +50,108 @@ def invoice_sync_counts(*, organisation: Organisation) -> dict[str, int]:
         not_synced=Count("pk", filter=Q(sync_state=S.NOT_SYNCED)),
     )
     return {key: value or 0 for key, value in counts.items()}
+
+
+# ---------------------------------------------------------------- batch detail, progress and Xero links
+
+
+@dataclass(frozen=True)
+class BatchProgress:
+    total: int
+    synced: int
+    warning: int
+    pending: int
+    in_flight: int
+    failed: int
+    not_synced: int
+
+    @property
+    def waiting(self) -> int:
+        return self.pending + self.in_flight
+
+    @property
+    def done(self) -> int:
+        return self.synced + self.warning + self.failed
+
+    @property
+    def active(self) -> bool:
+        return self.waiting > 0
+
+    @property
+    def in_xero(self) -> int:
+        return self.synced + self.warning
+
+    @property
+    def percent(self) -> int:
+        eligible = self.total - self.not_synced
+        if eligible <= 0:
+            return 0
+        return int(self.done * 100 / eligible)
+
+
+def batch_progress(*, organisation: Organisation, batch: InvoiceBatch) -> BatchProgress:
+    counts = Invoice.objects.filter(organisation=organisation, batch=batch).aggregate(
+        total=Count("pk"),
+        synced=Count("pk", filter=Q(sync_state=S.SYNCED)),
+        warning=Count("pk", filter=Q(sync_state=S.WARNING)),
+        pending=Count("pk", filter=Q(sync_state=S.PENDING)),
+        in_flight=Count("pk", filter=Q(sync_state=S.IN_FLIGHT)),
+        failed=Count("pk", filter=Q(sync_state=S.FAILED)),
+        not_synced=Count("pk", filter=Q(sync_state=S.NOT_SYNCED)),
+    )
+    return BatchProgress(**{key: value or 0 for key, value in counts.items()})
+
+
+def batch_invoice_rows(*, organisation: Organisation, batch: InvoiceBatch, state: str = "") -> QuerySet[Invoice]:
+    """The batch's invoices with their customer, lines and history, for the detail page."""
+    qs = batch_invoices(organisation=organisation, batch=batch).prefetch_related(
+        "lines", Prefetch("events", queryset=InvoiceEvent.objects.select_related("actor")))
+    if state == "failed":
+        qs = qs.filter(sync_state=S.FAILED)
+    elif state == "warning":
+        qs = qs.filter(sync_state=S.WARNING)
+    elif state == "waiting":
+        qs = qs.filter(sync_state__in=[S.PENDING, S.IN_FLIGHT])
+    return qs
+
+
+def invoice_get(*, organisation: Organisation, batch: InvoiceBatch, pk: int) -> Invoice:
+    return get_object_or_404(Invoice, organisation=organisation, batch=batch, pk=pk)
+
+
+def customer_names(*, organisation: Organisation, limit: int = 500) -> list[str]:
+    return list(Customer.objects.filter(organisation=organisation).order_by("name")
+                .values_list("name", flat=True)[:limit])
+
+
+@dataclass(frozen=True)
+class XeroLinkInfo:
+    """What the batch page needs to know about the connection: deep links and whether pushes wait."""
+
+    short_code: str = ""
+    needs_reconnect: bool = False
+    connected: bool = False
+    tenant_name: str = ""
+    base_currency: str = ""
+
+    def invoice_url(self, xero_invoice_id: str) -> str:
+        if not (self.short_code and xero_invoice_id):
+            return ""
+        return settings.XERO_INVOICE_DEEP_LINK.format(short_code=quote(self.short_code, safe=""),
+                                                      invoice_id=quote(xero_invoice_id, safe=""))
+
+
+def xero_link_info(*, organisation: Organisation) -> XeroLinkInfo:
+    try:
+        from integrations.selectors import xero_connection_for
+    except ImportError:
+        return XeroLinkInfo()
+    connection = xero_connection_for(organisation)
+    if connection is None:
+        return XeroLinkInfo()
+    status = getattr(connection, "status", "")
+    return XeroLinkInfo(short_code=getattr(connection, "tenant_short_code", "") or "",
+                        needs_reconnect=status == "needs_reconnect",
+                        connected=status in ("active", "needs_reconnect"),
+                        tenant_name=getattr(connection, "tenant_name", "") or "",
+                        base_currency=getattr(connection, "base_currency", "") or "")

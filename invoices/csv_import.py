@@ -1,0 +1,270 @@
+"""Read an invoice batch from CSV: one row per line; rows sharing an invoice_number make one invoice.
+
+Every bad row is reported (row number as a spreadsheet shows it, column, message) and nothing is imported
+unless every row is good. No database access: the service checks numbers against the organisation.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+
+from invoices.models import Invoice
+from invoices.services.batches import CREATABLE_STATUSES, BatchProblem, InvoiceInput, LineInput
+
+MAX_BYTES = 2 * 1024 * 1024
+MAX_ROWS = 5000
+MAX_ERRORS_SHOWN = 200
+
+# (column, required, what it holds) - the documented format, also rendered on the upload page.
+COLUMNS: list[tuple[str, bool, str]] = [
+    ("invoice_number", True, "Unique per organisation. Repeat it on several rows to give an invoice several lines."),
+    ("customer_name", True, "An existing customer (matched ignoring case) or a new one."),
+    ("customer_email", False, "Used when the customer is new."),
+    ("issue_date", True, "YYYY-MM-DD"),
+    ("due_date", True, "YYYY-MM-DD, on or after the issue date."),
+    ("currency", True, "Three-letter code, e.g. AUD, NZD, GBP, USD."),
+    ("reference", False, "Shown on the invoice in Xero."),
+    ("status", False, "DRAFT, SUBMITTED or AUTHORISED (default AUTHORISED)."),
+    ("line_amount_types", False, "Exclusive, Inclusive or NoTax (default Exclusive)."),
+    ("description", True, "The line's description."),
+    ("quantity", False, "Number, up to 4 decimals (default 1)."),
+    ("unit_amount", True, "Price per unit, up to 4 decimals, no currency sign."),
+    ("account_code", False, "Overrides the default revenue account for this line."),
+    ("tax_type", False, "Overrides the default tax rate for this line (a Xero TaxType, e.g. OUTPUT2)."),
+]
+COLUMN_NAMES = [name for name, _, _ in COLUMNS]
+REQUIRED = [name for name, required, _ in COLUMNS if required]
+INVOICE_FIELDS = ("customer_name", "customer_email", "issue_date", "due_date", "currency", "reference", "status",
+                  "line_amount_types")
+SAMPLE_ROWS = [
+    ["INV-1001", "Harbour View Aged Care", "accounts@harbourview.example", "2026-11-01", "2026-11-15", "AUD",
+     "PO 4471", "AUTHORISED", "Exclusive", "Care coordination, November", "12", "85.00", "", ""],
+    ["INV-1001", "Harbour View Aged Care", "", "2026-11-01", "2026-11-15", "AUD", "PO 4471", "AUTHORISED",
+     "Exclusive", "After-hours call-outs", "3", "120.50", "", ""],
+    ["INV-1002", "Wattle Street Clinic", "ap@wattle.example", "2026-11-01", "2026-11-30", "NZD", "", "DRAFT",
+     "Inclusive", "Monthly subscription", "1", "99.9950", "", ""],
+]
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_CURRENCY = re.compile(r"^[A-Za-z]{3}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_AMOUNT_TYPES = {v.lower(): v for v in Invoice.LineAmountTypes.values}
+
+
+@dataclass(frozen=True)
+class RowError:
+    row: int  # 1 is the header row, as in a spreadsheet
+    column: str
+    message: str
+
+
+@dataclass
+class CsvBatch:
+    invoices: list[InvoiceInput] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)
+    rows: int = 0
+    invoice_rows: list[int] = field(default_factory=list)  # first row of each invoice, for the service's problems
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def errors_for(self, problems: Iterable[BatchProblem]) -> list[RowError]:
+        return [RowError(row=self.invoice_rows[p.index] if p.index is not None else 1,
+                         column="invoice_number" if p.field == "number" else p.field, message=p.message)
+                for p in problems]
+
+
+def sample_csv() -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(COLUMN_NAMES)
+    writer.writerows(SAMPLE_ROWS)
+    return out.getvalue()
+
+
+def _decimal(text: str, *, column: str, row: int, errors: list[RowError], default: Decimal | None = None,
+             allow_zero: bool = True) -> Decimal | None:
+    if not text:
+        if default is None:
+            errors.append(RowError(row, column, "Required."))
+        return default
+    try:
+        value = Decimal(text.replace(",", ""))
+    except InvalidOperation:
+        errors.append(RowError(row, column, f"“{text[:40]}” is not a number."))
+        return None
+    if not value.is_finite():
+        errors.append(RowError(row, column, f"“{text[:40]}” is not a number."))
+        return None
+    if value.as_tuple().exponent < -4:  # type: ignore[operator]
+        errors.append(RowError(row, column, "Use at most 4 decimal places."))
+        return None
+    if abs(value) >= Decimal("1e10"):
+        errors.append(RowError(row, column, "That amount is too large."))
+        return None
+    if not allow_zero and value == 0:
+        errors.append(RowError(row, column, "Must not be zero."))
+        return None
+    return value
+
+
+def _date(text: str, *, column: str, row: int, errors: list[RowError]) -> dt.date | None:
+    if not text:
+        errors.append(RowError(row, column, "Required (YYYY-MM-DD)."))
+        return None
+    if not _DATE.match(text):
+        errors.append(RowError(row, column, f"“{text[:40]}” is not a date in the form YYYY-MM-DD."))
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        errors.append(RowError(row, column, f"{text} is not a real date."))
+        return None
+
+
+def parse_batch_csv(raw: bytes, *, max_rows: int = MAX_ROWS, max_bytes: int = MAX_BYTES) -> CsvBatch:
+    result = CsvBatch()
+    errors = result.errors
+    if len(raw) > max_bytes:
+        errors.append(RowError(0, "", f"The file is {len(raw) / 1024 / 1024:.1f} MB; the limit is "
+                                      f"{max_bytes // 1024 // 1024} MB. Split it into several batches."))
+        return result
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        errors.append(RowError(0, "", "The file is not UTF-8 text. Save it as “CSV UTF-8” and upload it again."))
+        return result
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader)
+    except (StopIteration, csv.Error):
+        errors.append(RowError(1, "", "The file is empty. The first row must name the columns."))
+        return result
+    columns = [h.strip().lower() for h in header]
+    unknown = [c for c in columns if c and c not in COLUMN_NAMES]
+    for name in unknown:
+        errors.append(RowError(1, name, "Unknown column. See the list of columns below."))
+    for name in REQUIRED:
+        if name not in columns:
+            errors.append(RowError(1, name, "Missing column."))
+    duplicates = {c for c in columns if c and columns.count(c) > 1}
+    for name in sorted(duplicates):
+        errors.append(RowError(1, name, "This column appears twice."))
+    if errors:
+        return result
+
+    groups: dict[str, dict] = {}
+    order: list[str] = []
+    row_number = 1
+    try:
+        for cells in reader:
+            row_number += 1
+            if not any(c.strip() for c in cells):
+                continue
+            result.rows += 1
+            if result.rows > max_rows:
+                errors.insert(0, RowError(row_number, "", f"The file has more than {max_rows:,} rows. "
+                                                          "Split it into several batches."))
+                return result
+            if len(cells) > len(columns):
+                errors.append(RowError(row_number, "", f"This row has {len(cells)} cells but the header names "
+                                                       f"{len(columns)} columns."))
+                continue
+            values = {name: (cells[i].strip() if i < len(cells) else "") for i, name in enumerate(columns) if name}
+            _read_row(values, row_number, groups, order, errors)
+    except csv.Error as exc:
+        errors.append(RowError(row_number + 1, "", f"The file could not be read as CSV here: {exc}."))
+        return result
+    if result.rows == 0:
+        errors.append(RowError(2, "", "The file has a header but no rows."))
+    if errors:
+        return result
+    for key in order:
+        group = groups[key]
+        result.invoices.append(InvoiceInput(lines=group.pop("lines"), **{k: v for k, v in group.items()
+                                                                         if not k.startswith("_")}))
+        result.invoice_rows.append(group["_row"])
+    return result
+
+
+def _read_row(values: dict[str, str], row: int, groups: dict[str, dict], order: list[str],
+              errors: list[RowError]) -> None:
+    before = len(errors)
+    number = values.get("invoice_number", "")
+    existing = groups.get(number.lower()) if number else None
+    if existing is not None:
+        # Later rows of an invoice may leave its invoice-level cells blank (they take the first row's values),
+        # but must not contradict the first row.
+        for name in INVOICE_FIELDS:
+            given, first = values.get(name, ""), existing["_raw"].get(name, "")
+            if not given:
+                values[name] = first
+            elif given.lower() != first.lower():
+                errors.append(RowError(row, name, f"Differs from row {existing['_row']} of invoice "
+                                                  f"{existing['number']} (“{first}”)."))
+    if not number:
+        errors.append(RowError(row, "invoice_number", "Required."))
+    elif len(number) > 255:
+        errors.append(RowError(row, "invoice_number", "At most 255 characters."))
+    customer = values.get("customer_name", "")
+    if not customer:
+        errors.append(RowError(row, "customer_name", "Required."))
+    elif len(customer) > 255:
+        errors.append(RowError(row, "customer_name", "At most 255 characters."))
+    email = values.get("customer_email", "")
+    if email and not _EMAIL.match(email):
+        errors.append(RowError(row, "customer_email", f"“{email[:60]}” is not an email address."))
+    issue = _date(values.get("issue_date", ""), column="issue_date", row=row, errors=errors)
+    due = _date(values.get("due_date", ""), column="due_date", row=row, errors=errors)
+    if issue and due and due < issue:
+        errors.append(RowError(row, "due_date", "The due date is before the issue date."))
+    currency = values.get("currency", "")
+    if not _CURRENCY.match(currency):
+        errors.append(RowError(row, "currency", "Use a three-letter currency code such as AUD."
+                                                if currency else "Required (e.g. AUD)."))
+    status = (values.get("status", "") or Invoice.Status.AUTHORISED).upper()
+    if status not in CREATABLE_STATUSES:
+        errors.append(RowError(row, "status", "Use DRAFT, SUBMITTED or AUTHORISED."))
+    amount_types = _AMOUNT_TYPES.get((values.get("line_amount_types", "") or "Exclusive").lower())
+    if amount_types is None:
+        errors.append(RowError(row, "line_amount_types", "Use Exclusive, Inclusive or NoTax."))
+    reference = values.get("reference", "")
+    if len(reference) > 255:
+        errors.append(RowError(row, "reference", "At most 255 characters."))
+    description = values.get("description", "")
+    if not description:
+        errors.append(RowError(row, "description", "Required."))
+    elif len(description) > 4000:
+        errors.append(RowError(row, "description", "At most 4,000 characters."))
+    quantity = _decimal(values.get("quantity", ""), column="quantity", row=row, errors=errors,
+                        default=Decimal("1"), allow_zero=False)
+    unit_amount = _decimal(values.get("unit_amount", ""), column="unit_amount", row=row, errors=errors)
+    account_code = values.get("account_code", "")
+    if len(account_code) > 10:
+        errors.append(RowError(row, "account_code", "Xero account codes have at most 10 characters."))
+    tax_type = values.get("tax_type", "")
+    if len(tax_type) > 50:
+        errors.append(RowError(row, "tax_type", "At most 50 characters."))
+    if len(errors) > before or not number:
+        return
+
+    invoice = {"customer_name": customer, "customer_email": email, "issue_date": issue, "due_date": due,
+               "currency": currency.upper(), "reference": reference, "status": status,
+               "line_amount_types": amount_types}
+    key = number.lower()
+    group = groups.get(key)
+    if group is None:
+        groups[key] = {"number": number, **invoice, "lines": [], "_row": row,
+                       "_raw": {name: values.get(name, "") for name in INVOICE_FIELDS}}
+        order.append(key)
+        group = groups[key]
+    group["lines"].append(LineInput(description=description, quantity=quantity, unit_amount=unit_amount,
+                                    account_code=account_code, tax_type=tax_type))
+
+

@@ -1,0 +1,271 @@
+"""Forms for creating invoice batches (several invoices, each with several lines), CSV upload and mapping.
+
+The batch form is a formset of invoices, each with its own formset of lines (prefix `inv-<i>-lines`).
+Rows left blank are ignored; "Add another invoice/line" is a submit button handled on the server, so the
+page needs no JavaScript.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from django import forms
+from django.http import QueryDict
+
+from invoices.models import Invoice
+from invoices.services.batches import CREATABLE_STATUSES, BatchProblem, InvoiceInput, LineInput
+
+MAX_FORM_INVOICES = 50
+MAX_FORM_LINES = 50
+BLANK_LINES = 3
+DATE_FORMATS = ["%Y-%m-%d"]
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+    def __init__(self, **kwargs):
+        super().__init__(format="%Y-%m-%d", **kwargs)
+
+
+class BatchNameForm(forms.Form):
+    name = forms.CharField(max_length=200, label="Batch name",
+                           widget=forms.TextInput(attrs={"placeholder": "e.g. November services"}))
+
+
+class InvoiceForm(forms.Form):
+    customer_name = forms.CharField(max_length=255, label="Customer", required=False,
+                                    help_text="An existing customer, or a new name to add one.",
+                                    widget=forms.TextInput(attrs={"list": "customer-names", "autocomplete": "off"}))
+    customer_email = forms.EmailField(label="Customer email", required=False,
+                                      help_text="Only used for a new customer.")
+    number = forms.CharField(max_length=255, label="Invoice number")
+    reference = forms.CharField(max_length=255, required=False)
+    currency = forms.RegexField(regex=r"^[A-Za-z]{3}$", max_length=3, label="Currency",
+                                error_messages={"invalid": "Use a three-letter code such as AUD."},
+                                widget=forms.TextInput(attrs={"list": "currency-codes", "size": 4,
+                                                              "autocomplete": "off"}))
+    issue_date = forms.DateField(input_formats=DATE_FORMATS, widget=DateInput(), label="Issue date")
+    due_date = forms.DateField(input_formats=DATE_FORMATS, widget=DateInput(), label="Due date")
+    line_amount_types = forms.ChoiceField(choices=Invoice.LineAmountTypes.choices, label="Amounts are")
+    status = forms.ChoiceField(choices=[(s.value, s.label) for s in CREATABLE_STATUSES], label="Status in Xero")
+
+    def clean_currency(self) -> str:
+        return self.cleaned_data["currency"].upper()
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if not (data.get("customer_name") or "").strip():
+            self.add_error("customer_name", "Enter the customer.")
+        issue, due = data.get("issue_date"), data.get("due_date")
+        if issue and due and due < issue:
+            self.add_error("due_date", "The due date is before the issue date.")
+        return data
+
+
+class LineForm(forms.Form):
+    description = forms.CharField(max_length=4000, required=False)
+    quantity = forms.DecimalField(max_digits=14, decimal_places=4, initial=Decimal("1"),
+                                  widget=forms.NumberInput(attrs={"step": "any", "inputmode": "decimal"}))
+    unit_amount = forms.DecimalField(max_digits=14, decimal_places=4, label="Unit price", required=False,
+                                     widget=forms.NumberInput(attrs={"step": "any", "inputmode": "decimal"}))
+    account_code = forms.CharField(max_length=10, required=False, label="Account",
+                                   widget=forms.TextInput(attrs={"list": "account-codes", "placeholder": "Default",
+                                                                 "autocomplete": "off"}))
+    tax_type = forms.CharField(max_length=50, required=False, label="Tax rate",
+                               widget=forms.TextInput(attrs={"list": "tax-types", "placeholder": "Default",
+                                                             "autocomplete": "off"}))
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if not (data.get("description") or "").strip():
+            self.add_error("description", "Describe the line.")
+        if data.get("unit_amount") is None and "unit_amount" not in self.errors:
+            self.add_error("unit_amount", "Enter the unit price.")
+        return data
+
+
+InvoiceFormSet = forms.formset_factory(InvoiceForm, extra=0, max_num=MAX_FORM_INVOICES,
+                                       absolute_max=MAX_FORM_INVOICES)
+LineFormSet = forms.formset_factory(LineForm, extra=0, max_num=MAX_FORM_LINES, absolute_max=MAX_FORM_LINES)
+
+
+def _raw_blank(data: QueryDict, prefix: str, fields: tuple[str, ...]) -> bool:
+    return not any((data.get(f"{prefix}-{name}") or "").strip() for name in fields)
+
+
+class BatchEntry:
+    """The whole batch form: a name, invoices, and each invoice's lines."""
+
+    INVOICE_PREFIX = "inv"
+    INVOICE_CONTENT = ("customer_name", "customer_email", "reference")
+    LINE_CONTENT = ("description", "unit_amount", "account_code", "tax_type")
+
+    def __init__(self, data: QueryDict | None = None, *, initial_invoices: list[dict] | None = None) -> None:
+        self.data = data
+        self.name_form = BatchNameForm(data, prefix="batch")
+        if data is None:
+            initial_invoices = initial_invoices or [{}]
+            self.invoices = InvoiceFormSet(prefix=self.INVOICE_PREFIX, initial=initial_invoices)
+            self.invoices.extra = 0
+            # An unbound formset with `initial` renders one form per initial dict.
+            self.lines = [LineFormSet(prefix=self.line_prefix(i), initial=[{}] * BLANK_LINES)
+                          for i in range(len(initial_invoices))]
+        else:
+            self.invoices = InvoiceFormSet(data, prefix=self.INVOICE_PREFIX)
+            self.lines = [LineFormSet(data, prefix=self.line_prefix(i))
+                          for i in range(self.invoices.total_form_count())]
+        self.problems: list[str] = []
+
+    @classmethod
+    def line_prefix(cls, index: int) -> str:
+        return f"{cls.INVOICE_PREFIX}-{index}-lines"
+
+    @property
+    def rows(self) -> list[tuple[InvoiceForm, forms.BaseFormSet]]:
+        return list(zip(self.invoices.forms, self.lines, strict=True))
+
+    # ------------------------------------------------------------ blank rows
+
+    def _invoice_is_blank(self, index: int) -> bool:
+        assert self.data is not None
+        prefix = self.invoices.forms[index].prefix
+        lines = self.lines[index]
+        return _raw_blank(self.data, prefix, self.INVOICE_CONTENT) and all(
+            self._line_is_blank(form) for form in lines.forms)
+
+    def _line_is_blank(self, form: LineForm) -> bool:
+        assert self.data is not None
+        return _raw_blank(self.data, form.prefix, self.LINE_CONTENT)
+
+    # ------------------------------------------------------------ validation
+
+    def is_valid(self) -> bool:
+        """Validate the non-blank rows; blank invoices and blank lines are left out."""
+        ok = self.name_form.is_valid()
+        if not (self.invoices.management_form.is_valid() and all(ls.management_form.is_valid() for ls in self.lines)):
+            self.problems.append("The form was incomplete. Please start again.")
+            return False
+        self._kept: list[int] = []
+        for index, (form, lines) in enumerate(self.rows):
+            if self._invoice_is_blank(index):
+                continue
+            self._kept.append(index)
+            ok = form.is_valid() and ok
+            kept_lines = [line for line in lines.forms if not self._line_is_blank(line)]
+            if not kept_lines:
+                form.add_error(None, "Add at least one line with a description and a unit price.")
+                ok = False
+            for line in kept_lines:
+                ok = line.is_valid() and ok
+        if not self._kept:
+            self.problems.append("Add at least one invoice: a customer and a line.")
+            ok = False
+        return ok
+
+    def invoice_inputs(self) -> list[InvoiceInput]:
+        out = []
+        for index in self._kept:
+            data = self.invoices.forms[index].cleaned_data
+            lines = [LineInput(description=line.cleaned_data["description"].strip(),
+                               quantity=line.cleaned_data["quantity"], unit_amount=line.cleaned_data["unit_amount"],
+                               account_code=line.cleaned_data["account_code"].strip(),
+                               tax_type=line.cleaned_data["tax_type"].strip())
+                     for line in self.lines[index].forms if not self._line_is_blank(line)]
+            out.append(InvoiceInput(
+                customer_name=data["customer_name"].strip(), customer_email=data["customer_email"],
+                number=data["number"].strip(), reference=data["reference"].strip(), currency=data["currency"],
+                issue_date=data["issue_date"], due_date=data["due_date"],
+                line_amount_types=data["line_amount_types"], status=data["status"], lines=lines,
+            ))
+        return out
+
+    def add_problems(self, problems: list[BatchProblem]) -> None:
+        """Put the service's problems on the rows they are about."""
+        for problem in problems:
+            if problem.index is None:
+                if problem.field == "name":
+                    self.name_form.add_error("name", problem.message)
+                else:
+                    self.problems.append(problem.message)
+                continue
+            form = self.invoices.forms[self._kept[problem.index]]
+            field = problem.field if problem.field in form.fields else None
+            form.add_error(field, problem.message)
+
+    @property
+    def error_count(self) -> int:
+        count = len(self.problems) + (1 if self.name_form.errors else 0)
+        for index, (form, lines) in enumerate(self.rows):
+            if index in getattr(self, "_kept", []):
+                count += len(form.errors) + sum(len(line.errors) for line in lines.forms
+                                                if not self._line_is_blank(line))
+        return count
+
+
+def _copy(data: QueryDict) -> QueryDict:
+    return data.copy()
+
+
+def entry_with_added_invoice(data: QueryDict, *, next_number: str) -> BatchEntry:
+    """The same entry plus one invoice row (dates, currency and status copied from the last one)."""
+    data = _copy(data)
+    prefix = BatchEntry.INVOICE_PREFIX
+    try:
+        count = int(data.get(f"{prefix}-TOTAL_FORMS", "0"))
+    except ValueError:
+        count = 0
+    if count >= MAX_FORM_INVOICES:
+        entry = BatchEntry(data)
+        entry.problems.append(f"The form holds up to {MAX_FORM_INVOICES} invoices. Use a CSV upload for more.")
+        return entry
+    last = f"{prefix}-{count - 1}-"
+    new = f"{prefix}-{count}-"
+    for name in ("currency", "issue_date", "due_date", "line_amount_types", "status"):
+        data[new + name] = data.get(last + name, "") if count else ""
+    data[new + "number"] = next_number
+    data[f"{prefix}-TOTAL_FORMS"] = str(count + 1)
+    lines = BatchEntry.line_prefix(count)
+    data[f"{lines}-TOTAL_FORMS"] = str(BLANK_LINES)
+    data[f"{lines}-INITIAL_FORMS"] = "0"
+    for i in range(BLANK_LINES):
+        data[f"{lines}-{i}-quantity"] = "1"
+    return BatchEntry(data)
+
+
+def entry_with_added_line(data: QueryDict, *, invoice_index: int) -> BatchEntry:
+    data = _copy(data)
+    lines = BatchEntry.line_prefix(invoice_index)
+    try:
+        count = int(data.get(f"{lines}-TOTAL_FORMS", "0"))
+    except ValueError:
+        count = 0
+    if count < MAX_FORM_LINES:
+        data[f"{lines}-TOTAL_FORMS"] = str(count + 1)
+        data[f"{lines}-{count}-quantity"] = "1"
+    return BatchEntry(data)
+
+
+def default_invoice_initial(*, number: str, currency: str, today: dt.date) -> dict:
+    return {"number": number, "currency": currency, "issue_date": today,
+            "due_date": today + dt.timedelta(days=14), "line_amount_types": Invoice.LineAmountTypes.EXCLUSIVE,
+            "status": Invoice.Status.AUTHORISED}
+
+
+class CsvUploadForm(forms.Form):
+    name = forms.CharField(max_length=200, label="Batch name",
+                           widget=forms.TextInput(attrs={"placeholder": "e.g. November services"}))
+    file = forms.FileField(label="CSV file", widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv"}))
+
+
+class MappingForm(forms.Form):
+    revenue_account_code = forms.ChoiceField(label="Default revenue account")
+    tax_type = forms.ChoiceField(label="Default tax rate")
+
+    def __init__(self, *args, accounts=(), tax_rates=(), **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["revenue_account_code"].choices = [("", "Choose an account")] + [
+            (a.code, f"{a.code} · {a.name}") for a in accounts]
+        self.fields["tax_type"].choices = [("", "Choose a tax rate")] + [
+            (r.tax_type, f"{r.name} ({r.rate.normalize():f}%)") for r in tax_rates]

@@ -1,0 +1,270 @@
+"""Create invoice batches (from the form or a CSV upload): one atomic service both go through."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.db.models.functions import Lower
+
+from invoices import mappers
+from invoices.models import Customer, Invoice, InvoiceBatch, InvoiceEvent, InvoiceLine
+from invoices.services.mapping import mapping_for, tax_rates_cached
+from organisations.models import Organisation
+
+logger = logging.getLogger(__name__)
+
+MAX_INVOICES_PER_BATCH = 5000
+MAX_LINES_PER_INVOICE = 200
+CREATABLE_STATUSES = (Invoice.Status.DRAFT, Invoice.Status.SUBMITTED, Invoice.Status.AUTHORISED)
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+NOT_SYNCED_REASONS = {
+    InvoiceBatch.Eligibility.BEFORE_CONNECTION: "Created before Xero was connected, so it is not synced to Xero.",
+    InvoiceBatch.Eligibility.WHILE_DISCONNECTED: "Created while Xero was disconnected, so it is not synced to Xero.",
+}
+
+
+@dataclass(frozen=True)
+class LineInput:
+    description: str
+    quantity: Decimal
+    unit_amount: Decimal
+    account_code: str = ""
+    tax_type: str = ""
+
+
+@dataclass(frozen=True)
+class InvoiceInput:
+    customer_name: str
+    number: str
+    issue_date: dt.date
+    due_date: dt.date
+    currency: str
+    lines: Sequence[LineInput]
+    customer_email: str = ""
+    reference: str = ""
+    line_amount_types: str = Invoice.LineAmountTypes.EXCLUSIVE
+    status: str = Invoice.Status.AUTHORISED
+
+
+@dataclass(frozen=True)
+class BatchProblem:
+    """One thing wrong with the input: which invoice (0-based position, None for the batch), which field, what."""
+
+    index: int | None
+    field: str
+    message: str
+
+
+class BatchInvalid(Exception):
+    def __init__(self, problems: list[BatchProblem]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(p.message for p in problems))
+
+
+@dataclass
+class _Totals:
+    tax_rate: Decimal = Decimal("0")
+    tax_rates: dict[str, Decimal] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------- eligibility
+
+
+def batch_eligibility_now(*, organisation: Organisation) -> str:
+    """What the help article promises, decided from the organisation's Xero connection at this moment."""
+    try:
+        from integrations.selectors import xero_sync_eligibility
+    except ImportError:  # the Connect to Xero piece is not installed: nothing can sync yet
+        return InvoiceBatch.Eligibility.BEFORE_CONNECTION
+    value = xero_sync_eligibility(organisation)
+    return value if value in InvoiceBatch.Eligibility.values else InvoiceBatch.Eligibility.BEFORE_CONNECTION
+
+
+# ---------------------------------------------------------------- numbers
+
+
+_NUMBER = re.compile(r"^(.*?)(\d+)$")
+
+
+def invoice_numbers_suggest(*, organisation: Organisation, count: int = 1, after: str = "") -> list[str]:
+    """The next `count` free invoice numbers, continuing the organisation's latest numbering (INV-0001 first)."""
+    latest = after or (Invoice.objects.filter(organisation=organisation).order_by("-created_at", "-pk")
+                       .values_list("number", flat=True).first()) or "INV-0000"
+    match = _NUMBER.match(latest)
+    prefix, digits = (match.group(1), match.group(2)) if match else (f"{latest}-", "0000")
+    taken = {n.lower() for n in Invoice.objects.filter(organisation=organisation, number__istartswith=prefix)
+             .values_list("number", flat=True)} if prefix else set()
+    out: list[str] = []
+    value = int(digits)
+    while len(out) < count:
+        value += 1
+        candidate = f"{prefix}{value:0{len(digits)}d}"
+        if not prefix and Invoice.objects.filter(organisation=organisation, number__iexact=candidate).exists():
+            continue
+        if candidate.lower() not in taken:
+            out.append(candidate)
+    return out
+
+
+def _taken_numbers(*, organisation: Organisation, numbers: list[str]) -> set[str]:
+    taken: set[str] = set()
+    for start in range(0, len(numbers), 500):
+        chunk = numbers[start:start + 500]
+        taken.update(Invoice.objects.filter(organisation=organisation).annotate(lowered=Lower("number"))
+                     .filter(lowered__in=chunk).values_list("lowered", flat=True))
+    return taken
+
+
+# ---------------------------------------------------------------- validation
+
+
+def batch_problems(*, organisation: Organisation, name: str, invoices: Sequence[InvoiceInput]) -> list[BatchProblem]:
+    """Everything wrong with a batch before anything is written; empty when it can be created."""
+    problems: list[BatchProblem] = []
+    if not name.strip():
+        problems.append(BatchProblem(None, "name", "Give the batch a name."))
+    if not invoices:
+        problems.append(BatchProblem(None, "invoices", "Add at least one invoice."))
+    if len(invoices) > MAX_INVOICES_PER_BATCH:
+        problems.append(BatchProblem(None, "invoices",
+                                     f"A batch holds at most {MAX_INVOICES_PER_BATCH:,} invoices."))
+    first_seen: dict[str, int] = {}
+    for i, inv in enumerate(invoices):
+        number = inv.number.strip()
+        if not number:
+            problems.append(BatchProblem(i, "number", "Enter an invoice number."))
+        elif len(number) > 255:
+            problems.append(BatchProblem(i, "number", "Invoice numbers have at most 255 characters."))
+        elif number.lower() in first_seen:
+            problems.append(BatchProblem(i, "number", f"Invoice number {number} appears twice in this batch."))
+        else:
+            first_seen[number.lower()] = i
+        if not inv.customer_name.strip():
+            problems.append(BatchProblem(i, "customer_name", "Enter the customer."))
+        if not _CURRENCY.match(inv.currency or ""):
+            problems.append(BatchProblem(i, "currency", "Use a three-letter currency code such as AUD."))
+        if inv.due_date < inv.issue_date:
+            problems.append(BatchProblem(i, "due_date", "The due date is before the issue date."))
+        if inv.line_amount_types not in Invoice.LineAmountTypes.values:
+            problems.append(BatchProblem(i, "line_amount_types", "Use Exclusive, Inclusive or NoTax."))
+        if inv.status not in CREATABLE_STATUSES:
+            problems.append(BatchProblem(i, "status", "Use DRAFT, SUBMITTED or AUTHORISED."))
+        if not inv.lines:
+            problems.append(BatchProblem(i, "lines", "Add at least one line."))
+        elif len(inv.lines) > MAX_LINES_PER_INVOICE:
+            problems.append(BatchProblem(i, "lines", f"An invoice holds at most {MAX_LINES_PER_INVOICE} lines."))
+    for lowered in sorted(_taken_numbers(organisation=organisation, numbers=list(first_seen))):
+        i = first_seen[lowered]
+        problems.append(BatchProblem(i, "number", f"Invoice number {invoices[i].number.strip()} is already used "
+                                                  "by another invoice of this organisation."))
+    return problems
+
+
+# ---------------------------------------------------------------- create
+
+
+def _customers(*, organisation: Organisation, invoices: Sequence[InvoiceInput]) -> dict[str, Customer]:
+    """Existing customers matched case-insensitively by name within the organisation; the rest created."""
+    wanted: dict[str, InvoiceInput] = {}
+    for inv in invoices:
+        wanted.setdefault(inv.customer_name.strip().lower(), inv)
+    found = {c.name.lower(): c for c in Customer.objects.filter(organisation=organisation)
+             .annotate(lowered=Lower("name")).filter(lowered__in=list(wanted))}
+    for key, inv in wanted.items():
+        if key not in found:
+            found[key] = Customer.objects.create(organisation=organisation, name=inv.customer_name.strip()[:255],
+                                                 email=inv.customer_email.strip())
+    return found
+
+
+def _totals_context(*, organisation: Organisation) -> _Totals:
+    # Tax rates as last read from Xero (cache only: creating a batch never waits on Xero). Xero recomputes
+    # totals when the invoice lands and the push stores them; until then these are our best estimate.
+    rates = tax_rates_cached(organisation=organisation) or {}
+    mapping = mapping_for(organisation)
+    default = rates.get(mapping.tax_type, Decimal("0")) if mapping else Decimal("0")
+    return _Totals(tax_rate=default, tax_rates=rates)
+
+
+def batch_create(*, organisation: Organisation, user: AbstractBaseUser | None, name: str,
+                 invoices: Sequence[InvoiceInput], source: str) -> InvoiceBatch:
+    """Create a batch and its invoices, or nothing (raises BatchInvalid listing every problem).
+
+    Eligibility is decided once, now: eligible batches' invoices start `pending` and the push is
+    enqueued on commit; batches created before Xero was connected, or while it was disconnected, stay
+    `not_synced` (the help article's promise).
+    """
+    problems = batch_problems(organisation=organisation, name=name, invoices=invoices)
+    if problems:
+        raise BatchInvalid(problems)
+    eligibility = batch_eligibility_now(organisation=organisation)
+    sync_state = Invoice.SyncState.PENDING if eligibility == InvoiceBatch.Eligibility.ELIGIBLE \
+        else Invoice.SyncState.NOT_SYNCED
+    totals_context = _totals_context(organisation=organisation)
+    try:
+        with transaction.atomic():
+            batch = _write(organisation=organisation, user=user, name=name.strip(), invoices=invoices,
+                           source=source, eligibility=eligibility, sync_state=sync_state,
+                           totals_context=totals_context)
+            if sync_state == Invoice.SyncState.PENDING:
+                organisation_id = organisation.pk
+                transaction.on_commit(lambda: _enqueue_push(organisation_id=organisation_id))
+    except IntegrityError as exc:
+        # Another request took one of these numbers between our check and our insert.
+        logger.info("invoices.batch.create_conflict", extra={"organisation": organisation.pk})
+        problems = batch_problems(organisation=organisation, name=name, invoices=invoices)
+        raise BatchInvalid(problems or [BatchProblem(None, "invoices", "An invoice number was just taken by "
+                                                                       "another batch. Please try again.")]) from exc
+    logger.info("invoices.batch.created", extra={"organisation": organisation.pk, "batch": batch.pk,
+                                                 "invoices": len(invoices), "eligibility": eligibility})
+    return batch
+
+
+def _write(*, organisation: Organisation, user: AbstractBaseUser | None, name: str,
+           invoices: Sequence[InvoiceInput], source: str, eligibility: str, sync_state: str,
+           totals_context: _Totals) -> InvoiceBatch:
+    batch = InvoiceBatch.objects.create(organisation=organisation, name=name[:200], source=source,
+                                        eligibility=eligibility, created_by=user if user else None)
+    customers = _customers(organisation=organisation, invoices=invoices)
+    rows = []
+    for inv in invoices:
+        totals = mappers.invoice_totals(inv.lines, line_amount_types=inv.line_amount_types,
+                                        tax_rate=totals_context.tax_rate, tax_rates=totals_context.tax_rates)
+        rows.append(Invoice(
+            organisation=organisation, batch=batch, customer=customers[inv.customer_name.strip().lower()],
+            number=inv.number.strip(), reference=inv.reference.strip(), currency=inv.currency,
+            issue_date=inv.issue_date, due_date=inv.due_date, line_amount_types=inv.line_amount_types,
+            status=inv.status, sync_state=sync_state, subtotal=totals.subtotal, total_tax=totals.total_tax,
+            total=totals.total, amount_due=totals.total,
+        ))
+    created = Invoice.objects.bulk_create(rows, batch_size=500)
+    lines = [InvoiceLine(invoice=invoice, position=position, description=line.description.strip(),
+                         quantity=line.quantity, unit_amount=line.unit_amount,
+                         account_code=line.account_code.strip(), tax_type=line.tax_type.strip())
+             for invoice, inv in zip(created, invoices, strict=True)
+             for position, line in enumerate(inv.lines, start=1)]
+    InvoiceLine.objects.bulk_create(lines, batch_size=1000)
+    message = NOT_SYNCED_REASONS.get(eligibility, "Created; waiting to be sent to Xero.")
+    InvoiceEvent.objects.bulk_create([
+        InvoiceEvent(invoice=invoice, organisation=organisation, source=InvoiceEvent.Source.COORDINOTER,
+                     kind="created", message=message, actor=user if user else None,
+                     changes={"batch": batch.pk, "source": source})
+        for invoice in created
+    ], batch_size=1000)
+    return batch
+
+
+def _enqueue_push(*, organisation_id: int) -> None:
+    try:
+        from invoices.services.push import push_enqueue_for_organisation
+    except ImportError:  # TODO(issue 5): the push engine lands in invoices/services/push.py
+        logger.warning("invoices.push.engine_missing", extra={"organisation": organisation_id})
+        return
+    push_enqueue_for_organisation(organisation_id=organisation_id)

@@ -1,0 +1,145 @@
+"""The organisation's Xero defaults (revenue account, tax rate), chosen from its own Xero settings.
+
+Choices come from GET /Accounts and GET /TaxRates through the integrations front door, cached per tenant
+for ten minutes; never a hard-coded code (Xero certification checkpoints 8 and 9).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.cache import cache
+from django.db import transaction
+
+from invoices import mappers
+from invoices.models import XeroMapping
+from organisations.models import Organisation
+
+logger = logging.getLogger(__name__)
+
+CHOICES_TTL_SECONDS = 600
+# Tax rates outlive the choices cache so batch totals can use them; they only feed estimates.
+TAX_RATES_TTL_SECONDS = 24 * 3600
+
+
+MAPPING_MISSING_MESSAGE = ("Choose the default revenue account and tax rate in Settings > Xero mapping: "
+                           "invoices wait until then instead of being sent to fail.")
+
+
+class MappingUnavailable(Exception):
+    """Xero's accounts or tax rates could not be read; the message is fit to show to the person."""
+
+
+class MappingRejected(Exception):
+    """The chosen account or tax rate is not one the organisation's Xero offers for sales."""
+
+
+@dataclass(frozen=True)
+class MappingChoices:
+    accounts: list[mappers.AccountChoice]
+    tax_rates: list[mappers.TaxRateChoice]
+    tenant_name: str = ""
+
+
+def mapping_for(organisation: Organisation) -> XeroMapping | None:
+    """The organisation's defaults, or None when an admin has not chosen them yet (pushing is then blocked)."""
+    return XeroMapping.objects.filter(organisation=organisation).select_related("updated_by").first()
+
+
+def _cache_key(organisation: Organisation, tenant_id: str, what: str) -> str:
+    return f"invoices:xero-mapping:{organisation.pk}:{tenant_id}:{what}"
+
+
+def _connection(organisation: Organisation) -> Any:
+    try:
+        from integrations.selectors import xero_connection_for
+    except ImportError:
+        return None
+    return xero_connection_for(organisation)
+
+
+def _xero_get(*, connection: Any, path: str) -> dict[str, Any]:
+    from integrations.xero.client import XeroClient
+
+    return XeroClient(connection.pk).get(path).body or {}
+
+
+def mapping_choices(*, organisation: Organisation, refresh: bool = False) -> MappingChoices:
+    """Active revenue accounts and revenue tax rates from the organisation's own Xero, cached ten minutes.
+
+    Raises MappingUnavailable with a plain message when Xero is not connected or cannot be reached.
+    """
+    connection = _connection(organisation)
+    if connection is None or not getattr(connection, "is_bound", False):
+        raise MappingUnavailable("Connect Xero first: the accounts and tax rates come from your Xero organisation.")
+    if connection.status == "needs_reconnect":
+        raise MappingUnavailable("Xero needs reconnecting before we can read your accounts and tax rates. "
+                                 "An admin can reconnect on the Manage Integrations page.")
+    key = _cache_key(organisation, connection.tenant_id, "choices")
+    if not refresh:
+        cached = cache.get(key)
+        if cached is not None:
+            return MappingChoices(accounts=[mappers.AccountChoice(**a) for a in cached["accounts"]],
+                                  tax_rates=[mappers.TaxRateChoice(**r) for r in cached["tax_rates"]],
+                                  tenant_name=cached["tenant_name"])
+    from integrations.xero.exceptions import XeroError, XeroNeedsReconnect, XeroNotConnected, XeroRateLimited
+
+    try:
+        accounts_body = _xero_get(connection=connection, path="/Accounts")
+        rates_body = _xero_get(connection=connection, path="/TaxRates")
+    except XeroNeedsReconnect as exc:
+        raise MappingUnavailable("Xero needs reconnecting before we can read your accounts and tax rates. "
+                                 "An admin can reconnect on the Manage Integrations page.") from exc
+    except XeroNotConnected as exc:
+        raise MappingUnavailable("Connect Xero first: the accounts and tax rates come from your Xero "
+                                 "organisation.") from exc
+    except XeroRateLimited as exc:
+        raise MappingUnavailable(f"Xero asked us to slow down. Try again in {max(exc.retry_after, 1)} seconds.") \
+            from exc
+    except XeroError as exc:
+        logger.warning("invoices.mapping.fetch_failed", extra={"organisation": organisation.pk,
+                                                                "correlation_id": exc.correlation_id})
+        raise MappingUnavailable("We couldn't reach Xero just now to read your accounts and tax rates. "
+                                 "Please try again in a minute.") from exc
+    choices = MappingChoices(accounts=mappers.revenue_accounts(accounts_body),
+                             tax_rates=mappers.revenue_tax_rates(rates_body),
+                             tenant_name=getattr(connection, "tenant_name", ""))
+    cache.set(key, {"accounts": [asdict(a) for a in choices.accounts],
+                    "tax_rates": [asdict(r) for r in choices.tax_rates],
+                    "tenant_name": choices.tenant_name}, CHOICES_TTL_SECONDS)
+    cache.set(_cache_key(organisation, connection.tenant_id, "tax-rates"),
+              {r.tax_type: r.rate for r in choices.tax_rates}, TAX_RATES_TTL_SECONDS)
+    return choices
+
+
+def tax_rates_cached(*, organisation: Organisation) -> dict[str, Decimal] | None:
+    """Revenue tax rates (TaxType -> percent) as last read from Xero; None if never read. Never calls Xero."""
+    connection = _connection(organisation)
+    if connection is None or not getattr(connection, "tenant_id", ""):
+        return None
+    return cache.get(_cache_key(organisation, connection.tenant_id, "tax-rates"))
+
+
+@transaction.atomic
+def mapping_save(*, organisation: Organisation, user: AbstractBaseUser, revenue_account_code: str,
+                 tax_type: str) -> XeroMapping:
+    """Store the defaults after checking both are among the organisation's current Xero choices."""
+    choices = mapping_choices(organisation=organisation)
+    account = next((a for a in choices.accounts if a.code == revenue_account_code), None)
+    rate = next((r for r in choices.tax_rates if r.tax_type == tax_type), None)
+    if account is None:
+        raise MappingRejected("Choose one of your active revenue accounts in Xero.")
+    if rate is None:
+        raise MappingRejected("Choose one of your Xero tax rates that applies to sales.")
+    mapping, _ = XeroMapping.objects.select_for_update().update_or_create(
+        organisation=organisation,
+        defaults={"revenue_account_code": account.code, "revenue_account_name": account.name[:150],
+                  "tax_type": rate.tax_type, "tax_name": rate.name[:150], "updated_by": user},
+    )
+    logger.info("invoices.mapping.saved", extra={"organisation": organisation.pk, "account": account.code,
+                                                  "tax_type": rate.tax_type})
+    return mapping

@@ -1,0 +1,362 @@
+from pathlib import Path
+from unittest import mock
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from invoices.models import Invoice, InvoiceBatch, InvoiceEvent, XeroMapping
+from tests.factories import PASSWORD, make_batch
+from tests.invoices.helpers import SHORT_CODE, connect_xero
+
+pytestmark = pytest.mark.django_db
+
+CSV_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "csv"
+S = Invoice.SyncState
+
+
+def login(client, user):
+    assert client.login(username=user.email, password=PASSWORD)
+    return client
+
+
+def form_data(*invoices: dict, name: str = "November services", action: str = "create", lines_per: int = 3) -> dict:
+    data = {"batch-name": name, "action": action, "inv-TOTAL_FORMS": str(len(invoices)), "inv-INITIAL_FORMS": "0"}
+    for i, inv in enumerate(invoices):
+        lines = inv.pop("lines", [])
+        base = {"customer_name": "", "customer_email": "", "number": f"INV-{i + 1:04d}", "reference": "",
+                "currency": "AUD", "issue_date": "2026-11-01", "due_date": "2026-11-15",
+                "line_amount_types": "Exclusive", "status": "AUTHORISED"}
+        base.update(inv)
+        data.update({f"inv-{i}-{k}": v for k, v in base.items()})
+        prefix = f"inv-{i}-lines"
+        data[f"{prefix}-TOTAL_FORMS"] = str(max(lines_per, len(lines)))
+        data[f"{prefix}-INITIAL_FORMS"] = "0"
+        for j in range(max(lines_per, len(lines))):
+            line = {"description": "", "quantity": "1", "unit_amount": "", "account_code": "", "tax_type": ""}
+            if j < len(lines):
+                line.update(lines[j])
+            data.update({f"{prefix}-{j}-{k}": v for k, v in line.items()})
+    return data
+
+
+def line(description="Care hours", quantity="2", unit_amount="85.00", **kw):
+    return {"description": description, "quantity": quantity, "unit_amount": unit_amount, **kw}
+
+
+# ---------------------------------------------------------------- the form
+
+
+def test_form_suggests_next_number_when_opened(client, admin_a):
+    response = login(client, admin_a).get(reverse("invoices:batch_new"))
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert 'value="INV-0001"' in body and "csrfmiddlewaretoken" in body
+    assert "not synced to Xero" in body  # never connected: said before anything is created
+
+
+def test_admin_creates_batch_when_form_is_filled(client, admin_a, org_a):
+    data = form_data({"customer_name": "Harbour View",
+                      "lines": [line(), line("Call-out", "1", "120.5", account_code="260")]},
+                     {"customer_name": "Wattle Clinic", "currency": "nzd", "status": "DRAFT", "lines": [line()]},
+                     {})  # a third, untouched invoice is skipped
+    response = login(client, admin_a).post(reverse("invoices:batch_new"), data)
+    batch = InvoiceBatch.objects.get(organisation=org_a)
+    assert response.status_code == 302 and response.url == reverse("invoices:batch_detail", args=[batch.pk])
+    assert batch.source == "form" and batch.created_by == admin_a
+    first, second = batch.invoices.order_by("number")
+    assert first.lines.count() == 2 and first.lines.last().account_code == "260"
+    assert (second.currency, second.status) == ("NZD", "DRAFT")
+    listing = client.get(reverse("invoices:batch_list")).content.decode()
+    assert "November services" in listing
+
+
+def test_errors_are_shown_per_row_and_nothing_is_created_when_form_is_bad(client, admin_a, org_a):
+    data = form_data({"customer_name": "Harbour View", "lines": [line(unit_amount="")]},
+                     {"customer_name": "Wattle", "due_date": "2026-10-01", "lines": [line()]},
+                     {"customer_name": "No lines"})
+    response = login(client, admin_a).post(reverse("invoices:batch_new"), data)
+    assert response.status_code == 422
+    body = response.content.decode()
+    assert "The batch was not created." in body
+    assert "Enter the unit price." in body
+    assert "The due date is before the issue date." in body
+    assert "Add at least one line with a description and a unit price." in body
+    assert not InvoiceBatch.objects.exists()
+    assert 'value="Harbour View"' in body  # what was typed is kept
+
+
+def test_duplicate_number_is_shown_on_its_invoice_when_already_used(client, admin_a, org_a):
+    make_batch(organisation=org_a)
+    taken = Invoice.objects.get().number
+    data = form_data({"customer_name": "Harbour View", "number": taken, "lines": [line()]})
+    body = login(client, admin_a).post(reverse("invoices:batch_new"), data).content.decode()
+    assert f"Invoice number {taken} is already used by another invoice of this organisation." in body
+    assert InvoiceBatch.objects.count() == 1
+
+
+def test_add_invoice_adds_a_row_with_next_number_when_asked(client, admin_a):
+    data = form_data({"customer_name": "Harbour View", "number": "ACME-0041", "currency": "GBP", "lines": [line()]},
+                     action="add_invoice")
+    response = login(client, admin_a).post(reverse("invoices:batch_new"), data)
+    assert response.status_code == 200
+    entry = response.context["entry"]
+    assert len(entry.rows) == 2
+    body = response.content.decode()
+    assert 'value="ACME-0042"' in body and 'name="inv-1-currency" value="GBP"' in body
+    assert "The batch was not created." not in body and not InvoiceBatch.objects.exists()
+
+
+def test_add_line_adds_a_line_to_that_invoice_when_asked(client, admin_a):
+    data = form_data({"customer_name": "A", "lines": [line()]}, {"customer_name": "B"}, action="add_line:1")
+    response = login(client, admin_a).post(reverse("invoices:batch_new"), data)
+    entry = response.context["entry"]
+    assert [len(lines.forms) for _, lines in entry.rows] == [3, 4]
+
+
+def test_accountant_cannot_create_batches_when_not_admin(client, accountant_a):
+    login(client, accountant_a)
+    assert client.get(reverse("invoices:batch_new")).status_code == 403
+    assert client.post(reverse("invoices:batch_new"), form_data({"customer_name": "A", "lines": [line()]})) \
+        .status_code == 403
+    assert client.get(reverse("invoices:batch_upload")).status_code == 403
+    assert not InvoiceBatch.objects.exists()
+
+
+def test_batch_form_requires_csrf_when_posted(admin_a):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    login(client, admin_a)
+    response = client.post(reverse("invoices:batch_new"), form_data({"customer_name": "A", "lines": [line()]}))
+    assert response.status_code == 403 and not InvoiceBatch.objects.exists()
+
+
+# ---------------------------------------------------------------- CSV upload
+
+
+def upload(client, name: str, *, batch_name: str = "CSV batch", content: bytes | None = None):
+    raw = content if content is not None else (CSV_DIR / name).read_bytes()
+    return client.post(reverse("invoices:batch_upload"),
+                       {"name": batch_name, "file": SimpleUploadedFile(name, raw, content_type="text/csv")})
+
+
+def test_csv_creates_batch_when_every_row_is_good(client, admin_a, org_a):
+    response = upload(login(client, admin_a), "good_batch.csv")
+    batch = InvoiceBatch.objects.get(organisation=org_a)
+    assert response.status_code == 302 and batch.source == "csv" and batch.invoices.count() == 2
+
+
+def test_csv_errors_are_listed_row_by_row_and_nothing_imported_when_rows_are_bad(client, admin_a):
+    response = upload(login(client, admin_a), "bad_rows.csv")
+    assert response.status_code == 422
+    body = response.content.decode()
+    assert "Nothing was imported" in body
+    assert "Differs from row 4 of invoice INV-3003" in body
+    assert "<code>due_date</code>" in body
+    assert not InvoiceBatch.objects.exists() and not Invoice.objects.exists()
+
+
+def test_csv_number_conflict_is_reported_on_its_row_when_number_is_taken(client, admin_a, org_a):
+    make_batch(organisation=org_a)
+    taken = Invoice.objects.get().number
+    raw = (CSV_DIR / "good_batch.csv").read_text().replace("INV-2002", taken).encode()
+    response = upload(login(client, admin_a), "good_batch.csv", content=raw)
+    assert response.status_code == 422
+    errors = response.context["row_errors"]
+    assert [(e.row, e.column) for e in errors] == [(4, "invoice_number")]
+    assert InvoiceBatch.objects.count() == 1
+
+
+def test_csv_is_refused_with_clear_error_when_too_large(client, admin_a, settings):
+    with mock.patch("invoices.csv_import.MAX_BYTES", 50):
+        response = upload(login(client, admin_a), "good_batch.csv")
+    assert response.status_code == 422 and "the limit is" in response.content.decode()
+    assert not InvoiceBatch.objects.exists()
+
+
+def test_sample_csv_is_downloadable_when_asked(client, accountant_a):
+    response = login(client, accountant_a).get(reverse("invoices:batch_sample_csv"))
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
+    assert "attachment" in response["Content-Disposition"]
+    assert response.content.decode().startswith("invoice_number,customer_name,")
+
+
+# ---------------------------------------------------------------- detail, progress, retry
+
+
+def test_detail_explains_not_synced_when_batch_predates_connection(client, accountant_a, org_a):
+    batch = make_batch(organisation=org_a)
+    body = login(client, accountant_a).get(reverse("invoices:batch_detail", args=[batch.pk])).content.decode()
+    assert "Not synced to Xero." in body and "created before Xero was connected" in body
+    assert 'id="batch-progress"' not in body
+
+
+def test_detail_explains_not_synced_when_batch_was_created_while_disconnected(client, accountant_a, org_a):
+    batch = make_batch(organisation=org_a, eligibility="while_disconnected")
+    body = login(client, accountant_a).get(reverse("invoices:batch_detail", args=[batch.pk])).content.decode()
+    assert "created while Xero was disconnected" in body
+
+
+def test_errors_and_warnings_are_shown_per_invoice_when_xero_reported_them(client, accountant_a, org_a):
+    connect_xero(org_a)
+    batch = make_batch(organisation=org_a, invoices=3, eligibility="eligible", sync_state=S.SYNCED)
+    failed, warned, ok = batch.invoices.order_by("number")
+    failed.sync_state, failed.sync_errors = S.FAILED, [{"Message": "Account code '999' is not a valid code."}]
+    failed.save()
+    warned.sync_state, warned.sync_warnings = S.WARNING, [{"Message": "Only AUTHORISED invoices can be emailed."}]
+    warned.xero_invoice_id = "11111111-2222-4333-8444-555555555555"
+    warned.save()
+    response = login(client, accountant_a).get(reverse("invoices:batch_detail", args=[batch.pk]))
+    body = response.content.decode()
+    failed_block = body.split(f'id="invoice-{failed.pk}"')[1].split("</tbody>")[0]
+    warned_block = body.split(f'id="invoice-{warned.pk}"')[1].split("</tbody>")[0]
+    ok_block = body.split(f'id="invoice-{ok.pk}"')[1].split("</tbody>")[0]
+    assert "Account code &#x27;999&#x27; is not a valid code." in failed_block
+    assert f"Retry {failed.number}" in failed_block
+    assert "Only AUTHORISED invoices can be emailed." in warned_block and "Retry" not in warned_block
+    assert "Xero rejected" not in ok_block and "warnings:" not in ok_block
+    assert f"shortcode={SHORT_CODE.replace('!', '%21')}" in warned_block or f"shortcode={SHORT_CODE}" in warned_block
+    assert "InvoiceID=11111111-2222-4333-8444-555555555555" in warned_block
+    assert "Retry failed invoices (1)" in body
+
+
+def test_detail_lists_history_when_invoice_has_events(client, accountant_a, org_a):
+    batch = make_batch(organisation=org_a)
+    invoice = batch.invoices.get()
+    InvoiceEvent.objects.create(invoice=invoice, organisation=org_a, source="xero", kind="status_changed",
+                                message="Marked paid in Xero")
+    body = login(client, accountant_a).get(reverse("invoices:batch_detail", args=[batch.pk])).content.decode()
+    assert "Marked paid in Xero" in body and "Changed in Xero" in body
+
+
+def test_detail_says_waiting_for_reconnect_when_connection_needs_reconnect(client, accountant_a, org_a):
+    connect_xero(org_a, status="needs_reconnect")
+    XeroMapping.objects.create(organisation=org_a, revenue_account_code="200", tax_type="OUTPUT")
+    batch = make_batch(organisation=org_a, eligibility="eligible", sync_state=S.PENDING)
+    body = login(client, accountant_a).get(reverse("invoices:batch_detail", args=[batch.pk])).content.decode()
+    assert "Waiting for reconnect." in body
+    assert "No Xero mapping yet." not in body
+
+
+def test_detail_says_mapping_missing_when_invoices_wait_without_mapping(client, admin_a, accountant_a, org_a):
+    connect_xero(org_a)
+    batch = make_batch(organisation=org_a, eligibility="eligible", sync_state=S.PENDING)
+    body = login(client, admin_a).get(reverse("invoices:batch_detail", args=[batch.pk])).content.decode()
+    assert "No Xero mapping yet." in body and reverse("invoices:mapping") in body
+    client.logout()
+    body = login(client, accountant_a).get(reverse("invoices:batch_detail", args=[batch.pk])).content.decode()
+    assert "Ask an admin" in body
+
+
+def test_progress_polls_while_invoices_are_pending(client, accountant_a, org_a):
+    connect_xero(org_a)
+    XeroMapping.objects.create(organisation=org_a, revenue_account_code="200", tax_type="OUTPUT")
+    batch = make_batch(organisation=org_a, invoices=4, eligibility="eligible", sync_state=S.PENDING)
+    first = batch.invoices.order_by("number").first()
+    first.sync_state = S.SYNCED
+    first.save()
+    response = login(client, accountant_a).get(reverse("invoices:batch_progress", args=[batch.pk]),
+                                               HTTP_HX_REQUEST="true")
+    body = response.content.decode()
+    assert 'hx-trigger="every 2s"' in body and "HX-Refresh" not in response
+    assert response.context["progress"].percent == 25
+    assert '<strong data-count="synced">1</strong>' in body and '<strong data-count="pending">3</strong>' in body
+
+
+def test_progress_stops_polling_and_reloads_when_nothing_is_pending(client, accountant_a, org_a):
+    connect_xero(org_a)
+    batch = make_batch(organisation=org_a, invoices=2, eligibility="eligible", sync_state=S.SYNCED)
+    response = login(client, accountant_a).get(reverse("invoices:batch_progress", args=[batch.pk]),
+                                               HTTP_HX_REQUEST="true")
+    assert "hx-trigger" not in response.content.decode()
+    assert response["HX-Refresh"] == "true"
+    assert response.context["progress"].percent == 100
+
+
+def test_accountant_can_retry_failed_invoices_when_batch_has_failures(client, accountant_a, org_a):
+    batch = make_batch(organisation=org_a, invoices=2, eligibility="eligible", sync_state=S.FAILED)
+    with mock.patch("invoices.views._retry_failed", return_value=2) as retry:
+        response = login(client, accountant_a).post(reverse("invoices:batch_retry", args=[batch.pk]))
+    assert response.status_code == 302
+    retry.assert_called_once_with(organisation=org_a, batch=batch, user=accountant_a)
+
+
+def test_one_invoice_is_retried_when_asked(client, accountant_a, org_a):
+    batch = make_batch(organisation=org_a, invoices=2, eligibility="eligible", sync_state=S.FAILED)
+    invoice = batch.invoices.first()
+    with mock.patch("invoices.views._retry_failed", return_value=1) as retry:
+        login(client, accountant_a).post(reverse("invoices:invoice_retry", args=[batch.pk, invoice.pk]))
+    retry.assert_called_once_with(organisation=org_a, batch=batch, user=accountant_a, invoice_ids=[invoice.pk])
+
+
+def test_retry_records_who_and_goes_pending_when_real_service_runs(client, accountant_a, org_a,
+                                                                   django_capture_on_commit_callbacks):
+    pytest.importorskip("invoices.services.push", reason="the push engine is not in this tree yet")
+    batch = make_batch(organisation=org_a, invoices=1, eligibility="eligible", sync_state=S.FAILED)
+    with mock.patch("invoices.services.push.push_enqueue_for_organisation"), \
+            django_capture_on_commit_callbacks(execute=True):
+        login(client, accountant_a).post(reverse("invoices:batch_retry", args=[batch.pk]))
+    invoice = batch.invoices.get()
+    assert invoice.sync_state == S.PENDING
+    assert invoice.events.filter(kind="retried", actor=accountant_a).exists()
+
+
+def test_retry_refuses_get_when_not_posted(client, accountant_a, org_a):
+    batch = make_batch(organisation=org_a)
+    assert login(client, accountant_a).get(reverse("invoices:batch_retry", args=[batch.pk])).status_code == 405
+
+
+# ---------------------------------------------------------------- tenant isolation
+
+
+@pytest.mark.parametrize("name,method", [
+    ("invoices:batch_detail", "get"), ("invoices:batch_progress", "get"), ("invoices:batch_retry", "post"),
+])
+def test_another_organisations_batch_is_404_when_addressed(client, admin_a, org_b, name, method):
+    foreign = make_batch(organisation=org_b, eligibility="eligible", sync_state=S.FAILED)
+    with mock.patch("invoices.views._retry_failed") as retry:
+        response = getattr(login(client, admin_a), method)(reverse(name, args=[foreign.pk]))
+    assert response.status_code == 404
+    retry.assert_not_called()
+
+
+def test_another_organisations_invoice_is_404_when_retried_through_own_batch(client, admin_a, org_a, org_b):
+    mine = make_batch(organisation=org_a, eligibility="eligible", sync_state=S.FAILED)
+    foreign = make_batch(organisation=org_b, eligibility="eligible", sync_state=S.FAILED)
+    theirs = foreign.invoices.get()
+    with mock.patch("invoices.views._retry_failed") as retry:
+        login(client, admin_a)
+        assert client.post(reverse("invoices:invoice_retry", args=[mine.pk, theirs.pk])).status_code == 404
+        assert client.post(reverse("invoices:invoice_retry", args=[foreign.pk, theirs.pk])).status_code == 404
+    retry.assert_not_called()
+
+
+def test_invoice_of_another_batch_is_404_when_retried_through_wrong_batch(client, admin_a, org_a):
+    one = make_batch(organisation=org_a, eligibility="eligible", sync_state=S.FAILED)
+    other = make_batch(organisation=org_a, eligibility="eligible", sync_state=S.FAILED)
+    response = login(client, admin_a).post(reverse("invoices:invoice_retry",
+                                                   args=[one.pk, other.invoices.get().pk]))
+    assert response.status_code == 404
+
+
+def test_search_never_shows_another_organisations_rows_when_their_invoice_matches(client, admin_a, org_a, org_b):
+    make_batch(organisation=org_b, name="Theirs")
+    number = Invoice.objects.get(organisation=org_b).number
+    body = login(client, admin_a).get(reverse("invoices:batch_list"), {"q": number}).content.decode()
+    assert "Theirs" not in body and "No batches match." in body
+
+
+def test_new_customers_names_of_another_organisation_are_not_offered_when_creating(client, admin_a, org_b):
+    make_batch(organisation=org_b)
+    theirs = Invoice.objects.get(organisation=org_b).customer.name
+    body = login(client, admin_a).get(reverse("invoices:batch_new")).content.decode()
+    assert theirs not in body
+
+
+def test_anonymous_is_sent_to_login_when_opening_new_pages(client, org_a):
+    batch = make_batch(organisation=org_a)
+    for url in (reverse("invoices:batch_new"), reverse("invoices:batch_upload"), reverse("invoices:mapping"),
+                reverse("invoices:batch_progress", args=[batch.pk]), reverse("invoices:batch_sample_csv")):
+        response = client.get(url)
+        assert response.status_code == 302 and "/accounts/login/" in response.url
