@@ -201,3 +201,8 @@ def test_mapping_for_is_none_when_not_chosen_and_payload_is_blocked(org_a, org_b
     lines = [SimpleNamespace(description="x", quantity=1, unit_amount=1, account_code="", tax_type="")]
     with pytest.raises(MappingRequired, match="mapping settings"):
         invoice_to_xero_payload(invoice, lines, mapping=mapping_for(org_a), contact_id="c")
+
+
+def test_settings_page_links_the_mapping_when_admin_opens_it(client, admin_a):
+    body = login(client, admin_a).get(reverse("organisations:settings")).content.decode()
+    assert reverse("invoices:mapping") in body

@@ -12,7 +12,8 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
-from invoices.models import Customer, Invoice, InvoiceBatch, InvoiceLine
+from invoices.models import Customer, Invoice, InvoiceBatch, InvoiceEvent, InvoiceLine
+from invoices.services.batches import NOT_SYNCED_REASONS
 from organisations.models import Membership, Organisation
 from organisations.roles import SUPPORT_GROUP
 
@@ -75,9 +76,15 @@ class Command(BaseCommand):
                 invoice = Invoice.objects.create(
                     organisation=organisation, batch=batch, customer=customer, number=f"{prefix}-{number:04d}",
                     reference=f"{label} {issue.year}", currency=currency, issue_date=issue,
-                    due_date=issue + datetime.timedelta(days=14), total=amount, amount_due=amount,
-                    sync_state=Invoice.SyncState.NOT_SYNCED,
+                    due_date=issue + datetime.timedelta(days=14), line_amount_types=Invoice.LineAmountTypes.NO_TAX,
+                    subtotal=amount, total=amount, amount_due=amount, sync_state=Invoice.SyncState.NOT_SYNCED,
                 )
                 InvoiceLine.objects.create(invoice=invoice, position=1, description=f"{label} support hours",
                                            quantity=Decimal("4"), unit_amount=amount / 4)
+                # Made before any Xero connection, like a customer's first batches: they stay in Coordinoter.
+                InvoiceEvent.objects.create(
+                    invoice=invoice, organisation=organisation, source=InvoiceEvent.Source.COORDINOTER,
+                    kind="created", message=NOT_SYNCED_REASONS[InvoiceBatch.Eligibility.BEFORE_CONNECTION],
+                    changes={"batch": batch.pk, "source": InvoiceBatch.Source.DEMO},
+                )
                 number += 1

@@ -1,0 +1,30 @@
+import io
+
+import pytest
+from django.core.management import call_command
+
+from invoices.models import Invoice, InvoiceBatch, InvoiceEvent
+
+pytestmark = pytest.mark.django_db
+
+EXPECTED_OUTPUT = """Demo data ready. Logins (password for all: demo):
+  admin@acme.test              admin of Acme Care
+  accountant@acme.test         accountant of Acme Care
+  admin@bolt.test              admin of Bolt Services
+  accountant@bolt.test         accountant of Bolt Services
+  support@coordinoter.test     Coordinoter support staff
+"""
+
+
+def test_demo_batches_are_not_synced_and_output_unchanged_when_seeded_twice():
+    for _ in range(2):
+        out = io.StringIO()
+        call_command("seed_demo", stdout=out, no_color=True)
+        assert out.getvalue() == EXPECTED_OUTPUT
+    assert InvoiceBatch.objects.count() == 4
+    assert set(InvoiceBatch.objects.values_list("eligibility", flat=True)) == {"before_connection"}
+    assert set(Invoice.objects.values_list("sync_state", flat=True)) == {"not_synced"}
+    assert InvoiceEvent.objects.filter(kind="created").count() == Invoice.objects.count() == 12
+    invoice = Invoice.objects.first()
+    assert invoice.subtotal == invoice.total and sum(
+        line.quantity * line.unit_amount for line in invoice.lines.all()) == invoice.total
