@@ -203,6 +203,22 @@ XERO_USE_PKCE = env_bool("XERO_USE_PKCE", True)
 XERO_WEBHOOK_KEY = env_str("XERO_WEBHOOK_KEY")
 XERO_WEBHOOK_KEY_PREVIOUS = env_str("XERO_WEBHOOK_KEY_PREVIOUS")
 XERO_HTTP_TIMEOUT_SECONDS = float(env_str("XERO_HTTP_TIMEOUT_SECONDS", "30"))
+# Xero's limits and windows (https://developer.xero.com/documentation/guides/oauth2/limits/). XERO_TIME_SCALE > 1
+# only against xero_sandbox run with the same --time-scale: every Xero window and wait is divided by it.
+XERO_TIME_SCALE = float(env_str("XERO_TIME_SCALE", "1"))
+XERO_RATE_LIMITS = {"concurrent": env_int("XERO_RATE_CONCURRENT", 5), "minute": env_int("XERO_RATE_MINUTE", 60),
+                    "day": env_int("XERO_RATE_DAY", 5000), "app_minute": env_int("XERO_RATE_APP_MINUTE", 10000)}
+XERO_RATE_MINUTE_SECONDS = 60 / XERO_TIME_SCALE
+XERO_RATE_DAY_SECONDS = 86400 / XERO_TIME_SCALE
+XERO_RATE_GUARD_SECONDS = float(env_str("XERO_RATE_GUARD_SECONDS", "1")) / XERO_TIME_SCALE
+XERO_RATE_SLOT_TTL_SECONDS = XERO_HTTP_TIMEOUT_SECONDS + 15  # a killed worker's slot frees itself after this
+XERO_RATE_LIMIT_PREFIX = env_str("XERO_RATE_LIMIT_PREFIX", "xero:rl")
+XERO_IDEMPOTENCY_WINDOW_SECONDS = 360 / XERO_TIME_SCALE  # Xero keeps an Idempotency-Key 6 minutes
+# The push: a chunk's lease outlives its call; the sweeper re-dispatches expired leases and stalled tenants.
+PUSH_LEASE_SECONDS = float(env_str("PUSH_LEASE_SECONDS", str(XERO_HTTP_TIMEOUT_SECONDS + 30)))
+PUSH_SWEEP_SECONDS = float(env_str("PUSH_SWEEP_SECONDS", "30"))
+PUSH_RETRY_BASE_SECONDS = float(env_str("PUSH_RETRY_BASE_SECONDS", "2"))
+PUSH_RETRY_MAX_SECONDS = float(env_str("PUSH_RETRY_MAX_SECONDS", "300"))
 # Token store: refresh this long before the 30-minute access token expires; the beat keep-alive refreshes
 # refresh tokens older than XERO_KEEPALIVE_AFTER_DAYS (Xero's idle expiry is 60 days); OAuth state lifetime.
 XERO_REFRESH_AHEAD_SECONDS = env_int("XERO_REFRESH_AHEAD_SECONDS", 300)

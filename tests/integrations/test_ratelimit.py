@@ -1,0 +1,204 @@
+"""The Redis limiter against real Redis: a key prefix per test, removed afterwards; Redis is never mocked."""
+
+import os
+import threading
+import time
+import uuid
+
+import pytest
+import redis
+
+from integrations.xero.ratelimit import RateLimits, RateLimitWait, XeroRateLimiter
+from integrations.xero.types import XeroResponse
+
+TENANT, OTHER = "11111111-1111-1111-1111-111111111111", "22222222-2222-2222-2222-222222222222"
+
+
+@pytest.fixture
+def redis_client():
+    url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+    client = redis.Redis.from_url(url)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def make_limiter(redis_client):
+    prefixes = []
+
+    def make(**kwargs):
+        prefix = f"test:rl:{uuid.uuid4().hex}"
+        prefixes.append(prefix)
+        options = {"limits": RateLimits(concurrent=5, minute=60, day=5000, app_minute=10000),
+                   "minute_seconds": 60.0, "day_seconds": 86400.0, "guard_seconds": 0.0, "slot_ttl_seconds": 30.0}
+        options.update(kwargs)
+        return XeroRateLimiter(redis_client, prefix=prefix, **options)
+
+    yield make
+    for prefix in prefixes:
+        keys = list(redis_client.scan_iter(f"{prefix}:*"))
+        if keys:
+            redis_client.delete(*keys)
+
+
+def response(status=200, duration_ms=5, **headers):
+    return XeroResponse(status=status, body=None, headers={k.replace("_", "-"): str(v) for k, v in headers.items()},
+                        correlation_id="", duration_ms=duration_ms)
+
+
+def test_acquire_refuses_the_sixth_call_in_flight_when_five_are_running(make_limiter):
+    limiter = make_limiter()
+    tickets = [limiter.acquire(tenant_id=TENANT) for _ in range(5)]
+    with pytest.raises(RateLimitWait) as refused:
+        limiter.acquire(tenant_id=TENANT)
+    assert refused.value.problem == "concurrent"
+    assert 0 < refused.value.seconds <= 1.0
+    limiter.acquire(tenant_id=OTHER)  # another tenant has its own five
+    limiter.release(tenant_id=TENANT, ticket=tickets[0])
+    limiter.acquire(tenant_id=TENANT)
+
+
+def test_slot_of_a_killed_worker_frees_itself_when_its_ttl_passes(make_limiter):
+    limiter = make_limiter(limits=RateLimits(concurrent=1), slot_ttl_seconds=0.2)
+    limiter.acquire(tenant_id=TENANT)  # never released: the worker died
+    with pytest.raises(RateLimitWait):
+        limiter.acquire(tenant_id=TENANT)
+    time.sleep(0.25)
+    limiter.acquire(tenant_id=TENANT)
+
+
+def test_minute_limit_refuses_with_the_wait_until_the_oldest_call_leaves_the_window(make_limiter):
+    limiter = make_limiter(limits=RateLimits(minute=3), minute_seconds=0.5)
+    for _ in range(3):
+        limiter.release(tenant_id=TENANT, ticket=limiter.acquire(tenant_id=TENANT))
+    started = time.monotonic()
+    with pytest.raises(RateLimitWait) as refused:
+        limiter.acquire(tenant_id=TENANT)
+    assert time.monotonic() - started < 0.05  # it never sleeps
+    assert refused.value.problem == "minute"
+    assert 0.3 < refused.value.seconds <= 0.5
+    time.sleep(refused.value.seconds + 0.02)
+    limiter.acquire(tenant_id=TENANT)
+
+
+def test_guard_widens_the_minute_window_when_set(make_limiter):
+    limiter = make_limiter(limits=RateLimits(minute=1), minute_seconds=0.3, guard_seconds=0.2)
+    limiter.release(tenant_id=TENANT, ticket=limiter.acquire(tenant_id=TENANT))
+    with pytest.raises(RateLimitWait) as refused:
+        limiter.acquire(tenant_id=TENANT)
+    assert 0.4 < refused.value.seconds <= 0.5
+
+
+def test_app_minute_limit_spans_tenants(make_limiter):
+    limiter = make_limiter(limits=RateLimits(app_minute=2))
+    limiter.acquire(tenant_id=TENANT)
+    limiter.acquire(tenant_id=OTHER)
+    with pytest.raises(RateLimitWait) as refused:
+        limiter.acquire(tenant_id="33333333-3333-3333-3333-333333333333")
+    assert refused.value.problem == "appminute"
+
+
+def test_day_limit_is_a_fixed_window_from_the_first_call(make_limiter):
+    limiter = make_limiter(limits=RateLimits(day=2, minute=100), day_seconds=0.6)
+    limiter.release(tenant_id=TENANT, ticket=limiter.acquire(tenant_id=TENANT))
+    time.sleep(0.3)
+    limiter.release(tenant_id=TENANT, ticket=limiter.acquire(tenant_id=TENANT))
+    with pytest.raises(RateLimitWait) as refused:
+        limiter.acquire(tenant_id=TENANT)
+    assert refused.value.problem == "day"
+    assert refused.value.seconds <= 0.31  # the window started with the first call, not the second
+    time.sleep(refused.value.seconds + 0.02)
+    limiter.acquire(tenant_id=TENANT)
+
+
+def test_refused_call_counts_nothing(make_limiter):
+    limiter = make_limiter(limits=RateLimits(concurrent=1, minute=5))
+    ticket = limiter.acquire(tenant_id=TENANT)
+    for _ in range(3):
+        with pytest.raises(RateLimitWait):
+            limiter.acquire(tenant_id=TENANT)
+    limiter.release(tenant_id=TENANT, ticket=ticket)
+    assert limiter.snapshot(tenant_id=TENANT)["minute_used"] == 1
+
+
+def test_remaining_headers_count_calls_made_elsewhere(make_limiter):
+    limiter = make_limiter(limits=RateLimits(minute=10))
+    ticket = limiter.acquire(tenant_id=TENANT)
+    limiter.release(tenant_id=TENANT, ticket=ticket)
+    # Xero has seen 8 calls this minute: 7 of them were not ours.
+    limiter.observe(tenant_id=TENANT, response=response(X_MinLimit_Remaining=2, X_DayLimit_Remaining=4990))
+    snapshot = limiter.snapshot(tenant_id=TENANT)
+    assert snapshot["minute_used"] == 8
+    assert snapshot["day_used"] == 10
+    limiter.acquire(tenant_id=TENANT)
+    limiter.acquire(tenant_id=TENANT)
+    with pytest.raises(RateLimitWait):
+        limiter.acquire(tenant_id=TENANT)
+
+
+def test_remaining_headers_never_lower_the_count(make_limiter):
+    limiter = make_limiter(limits=RateLimits(minute=10))
+    for _ in range(3):
+        limiter.release(tenant_id=TENANT, ticket=limiter.acquire(tenant_id=TENANT))
+    limiter.observe(tenant_id=TENANT, response=response(X_MinLimit_Remaining=9))
+    assert limiter.snapshot(tenant_id=TENANT)["minute_used"] == 3
+
+
+def test_429_minute_blocks_the_tenant_for_retry_after(make_limiter):
+    limiter = make_limiter()
+    limiter.observe(tenant_id=TENANT, response=response(429, X_Rate_Limit_Problem="minute", Retry_After=1))
+    with pytest.raises(RateLimitWait) as refused:
+        limiter.acquire(tenant_id=TENANT)
+    assert refused.value.problem == "minute"
+    assert 0.9 < refused.value.seconds <= 1.0
+    limiter.acquire(tenant_id=OTHER)
+
+
+def test_429_day_stops_the_tenant_until_the_day_resets_then_starts_a_fresh_window(make_limiter):
+    limiter = make_limiter(limits=RateLimits(day=3, minute=100))
+    limiter.release(tenant_id=TENANT, ticket=limiter.acquire(tenant_id=TENANT))
+    limiter.observe(tenant_id=TENANT, response=response(429, X_Rate_Limit_Problem="day", Retry_After=1))
+    with pytest.raises(RateLimitWait) as refused:
+        limiter.acquire(tenant_id=TENANT)
+    assert refused.value.problem == "day"
+    time.sleep(1.05)
+    for _ in range(3):
+        limiter.release(tenant_id=TENANT, ticket=limiter.acquire(tenant_id=TENANT))
+    with pytest.raises(RateLimitWait):
+        limiter.acquire(tenant_id=TENANT)
+
+
+def test_429_appminute_blocks_every_tenant(make_limiter):
+    limiter = make_limiter()
+    limiter.observe(tenant_id=TENANT, response=response(429, X_Rate_Limit_Problem="appminute", Retry_After=2))
+    with pytest.raises(RateLimitWait) as refused:
+        limiter.acquire(tenant_id=OTHER)
+    assert refused.value.problem == "appminute"
+
+
+def test_429_concurrent_does_not_block(make_limiter):
+    limiter = make_limiter()
+    limiter.observe(tenant_id=TENANT, response=response(429, X_Rate_Limit_Problem="concurrent"))
+    limiter.acquire(tenant_id=TENANT)
+
+
+def test_racing_workers_never_exceed_the_limit(make_limiter):
+    limiter = make_limiter(limits=RateLimits(concurrent=100, minute=25))
+    granted, refused = [], []
+    barrier = threading.Barrier(10)
+
+    def worker():
+        barrier.wait()
+        for _ in range(10):
+            try:
+                granted.append(limiter.acquire(tenant_id=TENANT))
+            except RateLimitWait:
+                refused.append(1)
+
+    threads = [threading.Thread(target=worker) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(granted) == 25
+    assert len(refused) == 75
