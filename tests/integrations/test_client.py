@@ -1,0 +1,196 @@
+"""The Xero client front door: headers, one forced refresh on TokenExpired, error mapping, rate-limit hook, logs."""
+
+import logging
+
+import pytest
+import requests
+import responses
+
+from integrations.xero.client import XeroClient, xero_request
+from integrations.xero.exceptions import (
+    XeroAuthError,
+    XeroInsufficientScope,
+    XeroNotFound,
+    XeroRateLimited,
+    XeroServerError,
+    XeroTenantDisconnected,
+    XeroTimeout,
+    XeroValidationError,
+)
+from tests.integrations.conftest import xero_json
+from tests.integrations.factories import TENANT_ID, make_connection, token_response
+
+pytestmark = pytest.mark.django_db
+
+API = "https://api.xero.com/api.xro/2.0"
+TOKEN_URL = "https://identity.xero.com/connect/token"
+RATE_HEADERS = {"X-MinLimit-Remaining": "58", "X-DayLimit-Remaining": "4990", "X-AppMinLimit-Remaining": "9990",
+                "Xero-Correlation-Id": "corr-123"}
+
+
+@pytest.fixture
+def connection(org_a):
+    return make_connection(organisation=org_a)
+
+
+@responses.activate
+def test_request_sends_bearer_tenant_and_idempotency_headers_and_reads_the_rate_headers(connection):
+    responses.put(f"{API}/Invoices", json={"Invoices": []}, headers=RATE_HEADERS)
+    response = XeroClient(connection.pk).put("/Invoices", params={"summarizeErrors": "false"},
+                                             json={"Invoices": []}, idempotency_key="chunk-1-attempt")
+    sent = responses.calls[0].request
+    assert sent.headers["Authorization"] == f"Bearer {connection.access_token}"
+    assert sent.headers["xero-tenant-id"] == TENANT_ID
+    assert sent.headers["Idempotency-Key"] == "chunk-1-attempt"
+    assert sent.headers["Accept"] == "application/json"
+    assert "summarizeErrors=false" in sent.url
+    assert (response.status, response.body, response.correlation_id) == (200, {"Invoices": []}, "corr-123")
+    assert (response.min_remaining, response.day_remaining, response.app_min_remaining) == (58, 4990, 9990)
+    assert response.duration_ms >= 0
+
+
+def test_idempotency_key_over_128_characters_is_refused_before_calling_xero(connection):
+    with pytest.raises(ValueError):
+        XeroClient(connection.pk).put("/Invoices", json={}, idempotency_key="k" * 129)
+
+
+@responses.activate
+def test_token_expired_401_forces_one_refresh_and_retries_once_with_the_new_token(connection):
+    responses.get(f"{API}/Organisation", json=xero_json("token_expired_401.json"), status=401)
+    responses.get(f"{API}/Organisation", json=xero_json("organisation.json"))
+    fresh = token_response()
+    responses.post(TOKEN_URL, json=fresh)
+    body = XeroClient(connection.pk).organisation()
+    assert body["Name"] == "Maple Florists Ltd"
+    api_calls = [c for c in responses.calls if c.request.url.startswith(API)]
+    assert [c.request.headers["Authorization"] for c in api_calls] == [
+        f"Bearer {connection.access_token}", f"Bearer {fresh['access_token']}"]
+    assert len([c for c in responses.calls if c.request.url == TOKEN_URL]) == 1
+
+
+@responses.activate
+def test_a_second_token_expired_401_raises_instead_of_looping(connection):
+    responses.get(f"{API}/Organisation", json=xero_json("token_expired_401.json"), status=401)
+    responses.post(TOKEN_URL, json=token_response())
+    with pytest.raises(XeroAuthError):
+        xero_request(connection.pk, "GET", "/Organisation")
+    assert len([c for c in responses.calls if c.request.url == TOKEN_URL]) == 1
+    assert len([c for c in responses.calls if c.request.url.startswith(API)]) == 2
+
+
+@responses.activate
+def test_403_authentication_unsuccessful_raises_tenant_disconnected_and_queues_a_connection_check(connection,
+                                                                                                enqueued):
+    responses.get(f"{API}/Invoices", json=xero_json("authentication_unsuccessful_403.json"), status=403,
+                  headers={"Xero-Correlation-Id": "corr-403"})
+    with pytest.raises(XeroTenantDisconnected) as caught:
+        XeroClient(connection.pk).get("/Invoices")
+    assert caught.value.correlation_id == "corr-403" and caught.value.status == 403
+    assert [(e.name, e.args) for e in enqueued] == [("integrations.xero_connection_verify", (connection.pk,))]
+
+
+@responses.activate
+def test_429_raises_rate_limited_with_retry_after_and_the_problem(connection):
+    responses.put(f"{API}/Invoices", status=429, headers={"Retry-After": "37", "X-Rate-Limit-Problem": "minute"})
+    with pytest.raises(XeroRateLimited) as caught:
+        XeroClient(connection.pk).put("/Invoices", json={"Invoices": []})
+    assert (caught.value.retry_after, caught.value.problem) == (37, "minute")
+
+
+@responses.activate
+def test_5xx_raises_server_error(connection):
+    responses.get(f"{API}/Invoices", status=503, body="Service Unavailable")
+    with pytest.raises(XeroServerError) as caught:
+        XeroClient(connection.pk).get("/Invoices")
+    assert caught.value.status == 503
+
+
+@responses.activate
+def test_400_validation_exception_carries_xeros_elements(connection):
+    responses.put(f"{API}/Invoices", json=xero_json("validation_error_400.json"), status=400)
+    with pytest.raises(XeroValidationError) as caught:
+        XeroClient(connection.pk).put("/Invoices", json={"Invoices": [{}]})
+    assert caught.value.elements[0]["ValidationErrors"] == [{"Message": "Invoice # must be unique."}]
+    assert caught.value.error_number == 10
+
+
+@responses.activate
+def test_404_raises_not_found_and_insufficient_scope_is_its_own_error(connection):
+    responses.get(f"{API}/Contacts/COORD-1", status=404, json={"Title": "NotFound"})
+    with pytest.raises(XeroNotFound):
+        XeroClient(connection.pk).get("/Contacts/COORD-1")
+    responses.get(f"{API}/Payments", status=401, json={"Detail": "AuthorizationUnsuccessful"},
+                  headers={"WWW-Authenticate": 'Bearer error="insufficient_scope"'})
+    with pytest.raises(XeroInsufficientScope):
+        XeroClient(connection.pk).get("/Payments")
+
+
+@responses.activate
+def test_a_timeout_on_a_write_is_outcome_unknown_but_not_on_a_read(connection):
+    responses.put(f"{API}/Invoices", body=requests.ReadTimeout("read timed out"))
+    with pytest.raises(XeroTimeout) as write:
+        XeroClient(connection.pk).put("/Invoices", json={"Invoices": []})
+    assert write.value.outcome_unknown is True
+    responses.get(f"{API}/Invoices", body=requests.ReadTimeout("read timed out"))
+    with pytest.raises(XeroTimeout) as read:
+        XeroClient(connection.pk).get("/Invoices")
+    assert read.value.outcome_unknown is False
+    responses.post(f"{API}/Invoices", body=requests.ConnectTimeout("connect timed out"))
+    with pytest.raises(XeroTimeout) as never_sent:
+        XeroClient(connection.pk).post("/Invoices", json={"Invoices": []})
+    assert never_sent.value.outcome_unknown is False
+
+
+class RecordingLimiter:
+    def __init__(self, refuse: bool = False):
+        self.refuse = refuse
+        self.log = []
+
+    def acquire(self, *, tenant_id):
+        if self.refuse:
+            raise XeroRateLimited("full", retry_after=12, problem="minute", status=None)
+        self.log.append(("acquire", tenant_id))
+        return "ticket-1"
+
+    def release(self, *, tenant_id, ticket):
+        self.log.append(("release", tenant_id, ticket))
+
+    def observe(self, *, tenant_id, response):
+        self.log.append(("observe", tenant_id, response.min_remaining))
+
+
+@responses.activate
+def test_rate_limiter_hook_is_asked_before_the_call_and_sees_the_answer(connection):
+    responses.get(f"{API}/Invoices", json={}, headers=RATE_HEADERS)
+    limiter = RecordingLimiter()
+    XeroClient(connection.pk, rate_limiter=limiter).get("/Invoices")
+    assert limiter.log == [("acquire", TENANT_ID), ("release", TENANT_ID, "ticket-1"), ("observe", TENANT_ID, 58)]
+
+
+@responses.activate
+def test_a_refusing_rate_limiter_stops_the_call_before_it_reaches_xero(connection):
+    with pytest.raises(XeroRateLimited) as caught:
+        XeroClient(connection.pk, rate_limiter=RecordingLimiter(refuse=True)).get("/Invoices")
+    assert caught.value.retry_after == 12
+    assert len(responses.calls) == 0
+
+
+@responses.activate
+def test_every_call_is_logged_with_tenant_and_correlation_id_and_never_the_token(connection, caplog):
+    responses.get(f"{API}/Organisation", json=xero_json("organisation.json"), headers=RATE_HEADERS)
+    with caplog.at_level(logging.INFO, logger="integrations.xero"):
+        XeroClient(connection.pk).get("/Organisation")
+    record = next(r for r in caplog.records if r.getMessage() == "xero.http.request")
+    assert (record.tenant_id, record.correlation_id, record.status, record.path) == (
+        TENANT_ID, "corr-123", 200, "/api.xro/2.0/Organisation")
+    assert record.organisation_id == connection.organisation_id
+    everything = " ".join(str(r.__dict__) for r in caplog.records)
+    assert connection.access_token not in everything and connection.refresh_token not in everything
+
+
+@responses.activate
+def test_error_messages_never_contain_the_token(connection):
+    responses.get(f"{API}/Invoices", json={"Detail": "nope"}, status=401)
+    with pytest.raises(XeroAuthError) as caught:
+        XeroClient(connection.pk).get("/Invoices")
+    assert connection.access_token not in str(caught.value) and connection.access_token not in repr(caught.value)
