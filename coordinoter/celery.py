@@ -14,4 +14,7 @@ app.conf.beat_schedule = {
     # finish pending disconnects and clean up abandoned tenant choices (every 15 minutes).
     "xero-keepalive": {"task": "integrations.xero_keepalive_fanout", "schedule": 24 * 60 * 60},
     "xero-housekeeping": {"task": "integrations.xero_housekeeping", "schedule": 15 * 60},
+    # invoices: re-dispatch push chunks whose worker died or whose reschedule was lost, and tenants with pending
+    # invoices and nothing in flight (after a reconnect, a mapping chosen, a broker outage).
+    "push-sweep": {"task": "invoices.tasks.push_sweep", "schedule": float(os.environ.get("PUSH_SWEEP_SECONDS") or 30)},
 }

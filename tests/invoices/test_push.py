@@ -1,27 +1,469 @@
-"""The push pipeline with Xero mocked by `responses`: every path of a chunk, claims, retries."""
+"""The push pipeline with Xero mocked by `responses`: every path of a chunk, contacts, retries, the sweeper."""
 
-from unittest import mock
+import datetime as dt
+import json
+import time
+import uuid
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import requests
+import responses
+from django.utils import timezone
 
-from invoices.models import Invoice, InvoiceBatch, InvoiceEvent
-from invoices.services.push import invoices_retry_failed
-from tests.factories import make_batch
+from integrations.models import XeroConnection
+from integrations.xero.ratelimit import RateLimitWait, rate_limiter
+from invoices.models import Customer, Invoice, InvoiceBatch, InvoiceEvent, PushAttempt, PushChunk
+from invoices.services.push import (
+    invoices_retry_failed,
+    push_chunk_send,
+    push_organisation_dispatch,
+    push_sweep,
+)
+from invoices.services.push.dispatch import push_chunks_create
+from tests.factories import make_batch, make_customer
+from tests.support.push import (  # noqa: F401 - fixtures
+    CONTACTS_URL,
+    INVOICES_URL,
+    connected_organisation,
+    echo_invoices,
+    push_settings_fixture,
+    scheduled_fixture,
+)
 
 S = Invoice.SyncState
-pytestmark = pytest.mark.django_db(transaction=True)
+C = PushChunk.State
+A = PushAttempt.Outcome
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("push_settings")]
 
 
-def test_retry_failed_records_the_actor_and_enqueues_when_invoices_failed(org_a, accountant_a):
+@pytest.fixture
+def xero():
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        yield rsps
+
+
+def dispatch_one_chunk(organisation) -> PushChunk:
+    result = push_organisation_dispatch(organisation_id=organisation.pk)
+    assert result.chunks == 1, result
+    return PushChunk.objects.get(organisation=organisation)
+
+
+def puts(xero) -> list:
+    return [call.request for call in xero.calls if call.request.method == "PUT"]
+
+
+# ---------------------------------------------------------------- dispatch
+
+def test_dispatch_stores_payload_and_key_before_any_call_when_contacts_exist(org_a, xero, scheduled):
+    connected_organisation(org_a, invoices=3)
+    chunk = dispatch_one_chunk(org_a)
+    assert len(xero.calls) == 0  # nothing sent yet: the chunk is stored first
+    assert chunk.state == C.PENDING and chunk.attempts == 0
+    assert chunk.idempotency_key.startswith(f"coordinoter-{org_a.pk}-") and len(chunk.idempotency_key) <= 128
+    assert [e["InvoiceNumber"] for e in chunk.payload["Invoices"]] == list(
+        Invoice.objects.filter(organisation=org_a).order_by("pk").values_list("number", flat=True))
+    assert chunk.payload["Invoices"][0]["LineItems"][0]["AccountCode"] == "200"
+    assert set(Invoice.objects.values_list("sync_state", flat=True)) == {S.IN_FLIGHT}
+    assert [later.kwargs for later in scheduled.tasks("push_chunk")] == [{"chunk_id": chunk.pk}]
+
+
+def test_dispatch_keeps_at_most_five_chunks_of_fifty_in_flight_when_the_batch_is_large(org_a, xero, scheduled):
+    connected_organisation(org_a, invoices=260)
+    assert push_organisation_dispatch(organisation_id=org_a.pk).chunks == 5
+    assert sorted(len(c.payload["Invoices"]) for c in PushChunk.objects.all()) == [50] * 5
+    assert Invoice.objects.filter(sync_state=S.PENDING).count() == 10
+    assert push_organisation_dispatch(organisation_id=org_a.pk).chunks == 0  # full until one finishes
+
+
+def test_dispatch_waits_and_sends_nothing_when_there_is_no_mapping(org_a, xero, scheduled):
+    connected_organisation(org_a, mapping=False)
+    assert push_organisation_dispatch(organisation_id=org_a.pk).waiting == "mapping"
+    assert not PushChunk.objects.exists()
+    assert set(Invoice.objects.values_list("sync_state", flat=True)) == {S.PENDING}
+
+
+def test_dispatch_waits_when_the_connection_needs_a_reconnect(org_a, xero, scheduled):
+    connected_organisation(org_a, status=XeroConnection.Status.NEEDS_RECONNECT)
+    assert push_organisation_dispatch(organisation_id=org_a.pk).waiting == "connection"
+    assert set(Invoice.objects.values_list("sync_state", flat=True)) == {S.PENDING}
+
+
+def test_dispatch_ignores_invoices_of_batches_that_do_not_sync(org_a, xero, scheduled):
+    connected_organisation(org_a, invoices=1)
+    make_batch(organisation=org_a, invoices=2, eligibility=InvoiceBatch.Eligibility.BEFORE_CONNECTION,
+               sync_state=S.PENDING)
+    chunk = dispatch_one_chunk(org_a)
+    assert len(chunk.payload["Invoices"]) == 1
+
+
+def test_contacts_found_by_number_then_by_name_and_the_rest_created_in_bulk(org_a, xero, scheduled):
+    connected_organisation(org_a, invoices=0, contact_ids=False)
+    batch = InvoiceBatch.objects.get(organisation=org_a)
+    by_number, by_name, new = (make_customer(organisation=org_a, name=n) for n in ("Alpha", "Beta", "Gamma"))
+    for customer in (by_number, by_name, new):
+        Invoice.objects.create(organisation=org_a, batch=batch, customer=customer, number=f"N-{customer.name}",
+                               issue_date=dt.date(2026, 11, 1), due_date=dt.date(2026, 11, 15),
+                               sync_state=S.PENDING)
+    xero.get(CONTACTS_URL, json={"Contacts": [
+        {"ContactID": "aaaaaaaa-0000-4000-8000-000000000001", "ContactNumber": by_number.contact_number,
+         "Name": "Alpha (renamed in Xero)"},
+        {"ContactID": "bbbbbbbb-0000-4000-8000-000000000002", "Name": "beta"}]})
+    xero.post(CONTACTS_URL, json={"Contacts": [{"ContactID": "cccccccc-0000-4000-8000-000000000003",
+                                                "ContactNumber": new.contact_number, "Name": "Gamma",
+                                                "ValidationErrors": []}]})
+    assert push_organisation_dispatch(organisation_id=org_a.pk).chunks == 1
+    ids = dict(Customer.objects.filter(organisation=org_a).values_list("name", "xero_contact_id"))
+    assert ids["Alpha"].startswith("aaaaaaaa") and ids["Beta"].startswith("bbbbbbbb")
+    assert ids["Gamma"].startswith("cccccccc")
+    lookup, create = xero.calls[0].request, xero.calls[1].request
+    where = parse_qs(urlsplit(lookup.url).query)["where"][0]
+    assert f'ContactNumber=="{by_number.contact_number}"' in where and 'Name=="Beta"' in where
+    assert json.loads(create.body) == {"Contacts": [{"Name": "Gamma", "ContactNumber": new.contact_number}]}
+    assert parse_qs(urlsplit(create.url).query)["summarizeErrors"] == ["false"]
+    assert create.headers["Idempotency-Key"].startswith("contacts-")
+    chunk = PushChunk.objects.get()
+    assert {e["Contact"]["ContactID"][:8] for e in chunk.payload["Invoices"]} == {"aaaaaaaa", "bbbbbbbb", "cccccccc"}
+
+
+def test_contact_xero_refuses_fails_that_customers_invoices_with_the_reason(org_a, xero, scheduled):
+    connected_organisation(org_a, invoices=2, contact_ids=False)
+    customer = Customer.objects.get(organisation=org_a)
+    xero.get(CONTACTS_URL, json={"Contacts": []})
+    xero.post(CONTACTS_URL, json={"Contacts": [{"ContactNumber": customer.contact_number, "Name": customer.name,
+                                                "HasValidationErrors": True, "ValidationErrors": [
+                                                    {"Message": "The contact name must be unique."}]}]})
+    assert push_organisation_dispatch(organisation_id=org_a.pk).chunks == 0
+    invoice = Invoice.objects.first()
+    assert invoice.sync_state == S.FAILED
+    assert "The contact name must be unique." in invoice.sync_errors[0]
+    assert InvoiceEvent.objects.filter(kind="failed").count() == 2
+
+
+# ---------------------------------------------------------------- sending
+
+def test_send_records_every_element_and_the_attempt_when_xero_accepts(org_a, xero, scheduled):
+    connected_organisation(org_a, invoices=2)
+    chunk = dispatch_one_chunk(org_a)
+    xero.add_callback(responses.PUT, INVOICES_URL, callback=echo_invoices)
+    result = push_chunk_send(chunk_id=chunk.pk)
+    assert result.outcome == "done"
+    request = puts(xero)[0]
+    assert request.headers["Idempotency-Key"] == chunk.idempotency_key
+    assert parse_qs(urlsplit(request.url).query)["summarizeErrors"] == ["false"]
+    assert json.loads(request.body) == chunk.payload
+    for invoice in Invoice.objects.all():
+        assert invoice.sync_state == S.SYNCED
+        assert invoice.xero_invoice_id == str(uuid.uuid5(uuid.NAMESPACE_URL, invoice.number))
+        assert str(invoice.total) == "110.00" and invoice.synced_at is not None
+    attempt = PushAttempt.objects.get()
+    assert attempt.outcome == A.OK and attempt.http_status == 200 and attempt.correlation_id
+    chunk.refresh_from_db()
+    assert chunk.state == C.DONE and chunk.attempts == 1 and chunk.first_attempt_at is not None
+    assert InvoiceEvent.objects.filter(kind="synced").count() == 2
+    assert scheduled.tasks("push_organisation")  # the tenant's next chunk is chained
+    assert XeroConnection.objects.get(organisation=org_a).last_synced_at is not None
+
+
+def test_send_marks_validation_errors_failed_and_warnings_warning_per_element(org_a, xero, scheduled):
+    connected_organisation(org_a, invoices=3)
+    chunk = dispatch_one_chunk(org_a)
+    ok, warned, bad = Invoice.objects.order_by("pk")
+    xero.add_callback(responses.PUT, INVOICES_URL, callback=lambda r: echo_invoices(
+        r, warnings={warned.number: ["Only AUTHORISED invoices may have SentToContact updated."]},
+        errors={bad.number: ["Account code '200' is not a valid code for this document."]}))
+    assert push_chunk_send(chunk_id=chunk.pk).outcome == "done"
+    ok.refresh_from_db(), warned.refresh_from_db(), bad.refresh_from_db()
+    assert ok.sync_state == S.SYNCED
+    assert warned.sync_state == S.WARNING and warned.sync_warnings == [
+        "Only AUTHORISED invoices may have SentToContact updated."]
+    assert bad.sync_state == S.FAILED and bad.xero_invoice_id == ""
+    assert bad.sync_errors == ["Account code '200' is not a valid code for this document."]
+    assert InvoiceEvent.objects.get(invoice=bad).kind == "failed"
+    assert PushChunk.objects.get().state == C.DONE  # failures are not retried by themselves
+
+
+def test_429_reschedules_the_task_with_retry_after_and_never_sleeps(org_a, xero, scheduled):
+    from invoices.tasks import push_chunk
+
+    connected_organisation(org_a, invoices=1)
+    chunk = dispatch_one_chunk(org_a)
+    xero.put(INVOICES_URL, status=429, json={"Title": "Too Many Requests"},
+             headers={"Retry-After": "7", "X-Rate-Limit-Problem": "minute", "X-MinLimit-Remaining": "0"})
+    started = time.monotonic()
+    push_chunk.run(chunk_id=chunk.pk)
+    assert time.monotonic() - started < 2
+    [later] = [item for item in scheduled.tasks("push_chunk") if item.countdown]
+    assert later.countdown == 7 and later.kwargs == {"chunk_id": chunk.pk}
+    chunk.refresh_from_db()
+    assert chunk.state == C.PENDING
+    assert 6 <= (chunk.next_attempt_at - timezone.now()).total_seconds() <= 7
+    assert PushAttempt.objects.get().outcome == A.RATE_LIMITED
+    with pytest.raises(RateLimitWait):  # the limiter obeys Retry-After for the whole tenant
+        rate_limiter().acquire(tenant_id=chunk.tenant_id)
+    assert Invoice.objects.get().sync_state == S.IN_FLIGHT
+
+
+def test_refused_by_our_limiter_gives_the_chunk_back_without_counting_an_attempt(org_a, xero, scheduled):
+    connected_organisation(org_a, invoices=1)
+    chunk = dispatch_one_chunk(org_a)
+    for _ in range(5):  # five calls of this tenant already in flight elsewhere
+        rate_limiter().acquire(tenant_id=chunk.tenant_id)
+    result = push_chunk_send(chunk_id=chunk.pk)
+    assert result.outcome == "retry" and 0 < result.retry_in <= 1
+    chunk.refresh_from_db()
+    assert chunk.state == C.PENDING and chunk.attempts == 0 and chunk.first_attempt_at is None
+    assert len(xero.calls) == 0 and not PushAttempt.objects.exists()
+
+
+@pytest.mark.parametrize("failure", [
+    {"status": 503, "json": {"Title": "Service Unavailable"}},
+    {"status": 502, "body": "bad gateway"},
+    {"body": requests.exceptions.ReadTimeout("read timed out")},
+])
+def test_5xx_and_timeouts_are_retried_with_backoff_and_the_same_key(org_a, xero, scheduled, failure):
+    connected_organisation(org_a, invoices=2)
+    chunk = dispatch_one_chunk(org_a)
+    xero.put(INVOICES_URL, **failure)
+    first = push_chunk_send(chunk_id=chunk.pk)
+    assert first.outcome == "retry" and 1 <= first.retry_in <= 2  # 2 s base, jittered
+    PushChunk.objects.filter(pk=chunk.pk).update(next_attempt_at=timezone.now())
+    xero.remove(responses.PUT, INVOICES_URL)
+    xero.add_callback(responses.PUT, INVOICES_URL, callback=echo_invoices)
+    assert push_chunk_send(chunk_id=chunk.pk).outcome == "done"
+    first_put, second_put = puts(xero)
+    assert first_put.headers["Idempotency-Key"] == second_put.headers["Idempotency-Key"] == chunk.idempotency_key
+    assert first_put.body == second_put.body  # byte for byte: Xero refuses a reused key with another body
+    outcomes = list(PushAttempt.objects.order_by("started_at").values_list("outcome", flat=True))
+    assert outcomes[0] in (A.SERVER_ERROR, A.TIMEOUT) and outcomes[1] == A.OK
+    assert set(Invoice.objects.values_list("sync_state", flat=True)) == {S.SYNCED}
+
+
+def test_backoff_grows_with_each_attempt(org_a, xero, scheduled, settings):
+    settings.PUSH_RETRY_MAX_SECONDS = 1000
+    connected_organisation(org_a, invoices=1)
+    chunk = dispatch_one_chunk(org_a)
+    xero.put(INVOICES_URL, status=503, json={})
+    waits = []
+    for _ in range(4):
+        waits.append(push_chunk_send(chunk_id=chunk.pk).retry_in)
+        PushChunk.objects.filter(pk=chunk.pk).update(next_attempt_at=timezone.now())
+    assert [1 <= waits[0] <= 2, 2 <= waits[1] <= 4, 4 <= waits[2] <= 8, 8 <= waits[3] <= 16] == [True] * 4
+
+
+def test_unknown_outcome_after_the_window_is_resolved_by_looking_the_numbers_up(org_a, xero, scheduled):
+    connected_organisation(org_a, invoices=2)
+    chunk = dispatch_one_chunk(org_a)
+    created, missing = Invoice.objects.order_by("pk")
+    xero.put(INVOICES_URL, body=requests.exceptions.ReadTimeout("read timed out"))
+    assert push_chunk_send(chunk_id=chunk.pk).outcome == "retry"
+    # Seven minutes later: the Idempotency-Key has expired in Xero, a resend could create a second copy.
+    PushChunk.objects.filter(pk=chunk.pk).update(
+        first_attempt_at=timezone.now() - dt.timedelta(minutes=7), next_attempt_at=timezone.now())
+    xero.get(INVOICES_URL, json={"Invoices": [{
+        "InvoiceID": "9f0c5e4e-1111-4222-8333-444455556666", "InvoiceNumber": created.number,
+        "Status": "AUTHORISED", "Total": 110.0, "Contact": {"ContactID": created.customer.xero_contact_id}}]})
+    assert push_chunk_send(chunk_id=chunk.pk).outcome == "done"
+    lookup = [c.request for c in xero.calls if c.request.method == "GET"][0]
+    query = parse_qs(urlsplit(lookup.url).query)
+    assert query["InvoiceNumbers"] == [f"{created.number},{missing.number}"] and query["createdByMyApp"] == ["true"]
+    assert len(puts(xero)) == 1  # never resent after the window
+    created.refresh_from_db(), missing.refresh_from_db()
+    assert created.sync_state == S.SYNCED and created.xero_invoice_id == "9f0c5e4e-1111-4222-8333-444455556666"
+    assert missing.sync_state == S.PENDING
+    assert InvoiceEvent.objects.get(invoice=missing).kind == "requeued"
+    # The rest goes again in a new chunk, under a new key.
+    new_chunk = dispatch_one_chunk_after(org_a, chunk)
+    assert new_chunk.idempotency_key != chunk.idempotency_key
+    assert [e["InvoiceNumber"] for e in new_chunk.payload["Invoices"]] == [missing.number]
+
+
+def dispatch_one_chunk_after(organisation, old: PushChunk) -> PushChunk:
+    assert push_organisation_dispatch(organisation_id=organisation.pk).chunks == 1
+    return PushChunk.objects.exclude(pk=old.pk).get(organisation=organisation)
+
+
+def test_unknown_outcome_inside_the_window_is_resent_with_the_same_key(org_a, xero, scheduled):
+    connected_organisation(org_a, invoices=1)
+    chunk = dispatch_one_chunk(org_a)
+    xero.put(INVOICES_URL, body=requests.exceptions.ConnectionError("Connection aborted: RemoteDisconnected"))
+    assert push_chunk_send(chunk_id=chunk.pk).outcome == "retry"
+    assert PushAttempt.objects.get().outcome == A.TIMEOUT
+    PushChunk.objects.filter(pk=chunk.pk).update(next_attempt_at=timezone.now())
+    xero.remove(responses.PUT, INVOICES_URL)
+    xero.add_callback(responses.PUT, INVOICES_URL, callback=echo_invoices)
+    assert push_chunk_send(chunk_id=chunk.pk).outcome == "done"
+    assert [r.headers["Idempotency-Key"] for r in puts(xero)] == [chunk.idempotency_key] * 2
+
+
+def test_a_500_is_resolved_by_lookup_because_xero_caches_it_under_the_key(org_a, xero, scheduled):
+    connected_organisation(org_a, invoices=1)
+    chunk = dispatch_one_chunk(org_a)
+    xero.put(INVOICES_URL, status=500, json={"Title": "An error occurred"})
+    assert push_chunk_send(chunk_id=chunk.pk).outcome == "retry"
+    PushChunk.objects.filter(pk=chunk.pk).update(next_attempt_at=timezone.now())
+    xero.get(INVOICES_URL, json={"Invoices": []})
+    assert push_chunk_send(chunk_id=chunk.pk).outcome == "done"
+    assert len(puts(xero)) == 1
+    assert Invoice.objects.get().sync_state == S.PENDING  # not in Xero: it goes again in a new chunk
+
+
+def test_number_already_in_xero_is_ours_when_an_earlier_call_created_it(org_a, xero, scheduled):
+    connected_organisation(org_a, invoices=1)
+    chunk = dispatch_one_chunk(org_a)
+    invoice = Invoice.objects.get()
+    xero.add_callback(responses.PUT, INVOICES_URL, callback=lambda r: echo_invoices(
+        r, errors={invoice.number: ["Invoice # must be unique."]}))
+    result = push_chunk_send(chunk_id=chunk.pk)
+    assert result.outcome == "retry" and result.retry_in == 0  # straight on to the lookup
+    xero.get(INVOICES_URL, json={"Invoices": [{"InvoiceID": "0d1e2f3a-0000-4000-8000-000000000001",
+                                               "InvoiceNumber": invoice.number, "Status": "AUTHORISED",
+                                               "Contact": {"ContactID": invoice.customer.xero_contact_id}}]})
+    assert push_chunk_send(chunk_id=chunk.pk).outcome == "done"
+    invoice.refresh_from_db()
+    assert invoice.sync_state == S.SYNCED and invoice.xero_invoice_id.startswith("0d1e2f3a")
+
+
+def test_number_already_in_xero_fails_when_the_invoice_there_is_not_ours(org_a, xero, scheduled):
+    connected_organisation(org_a, invoices=1)
+    chunk = dispatch_one_chunk(org_a)
+    invoice = Invoice.objects.get()
+    xero.add_callback(responses.PUT, INVOICES_URL, callback=lambda r: echo_invoices(
+        r, errors={invoice.number: ["Invoice # must be unique."]}))
+    push_chunk_send(chunk_id=chunk.pk)
+    xero.get(INVOICES_URL, json={"Invoices": []})  # createdByMyApp=true: someone else's invoice
+    push_chunk_send(chunk_id=chunk.pk)
+    invoice.refresh_from_db()
+    assert invoice.sync_state == S.FAILED and invoice.sync_errors == ["Invoice # must be unique."]
+
+
+def test_whole_request_refused_fails_the_chunks_invoices(org_a, xero, scheduled):
+    connected_organisation(org_a, invoices=2)
+    chunk = dispatch_one_chunk(org_a)
+    xero.put(INVOICES_URL, status=400, json={"Title": "Bad Request", "Detail": "The Idempotency-Key has already "
+                                                                               "been used with a different request."})
+    assert push_chunk_send(chunk_id=chunk.pk).outcome == "failed"
+    assert set(Invoice.objects.values_list("sync_state", flat=True)) == {S.FAILED}
+    assert PushChunk.objects.get().state == C.FAILED
+
+
+# ---------------------------------------------------------------- the connection
+
+def test_needs_reconnect_during_a_push_leaves_the_invoices_pending(org_a, xero, scheduled):
+    connected_organisation(org_a, invoices=2)
+    chunk = dispatch_one_chunk(org_a)
+    XeroConnection.objects.filter(organisation=org_a).update(status=XeroConnection.Status.NEEDS_RECONNECT)
+    assert push_chunk_send(chunk_id=chunk.pk).outcome == "released"
+    assert len(xero.calls) == 0
+    assert set(Invoice.objects.values_list("sync_state", flat=True)) == {S.PENDING}
+    assert PushChunk.objects.get().state == C.FAILED
+
+
+def test_refresh_refused_with_invalid_grant_marks_needs_reconnect_and_keeps_invoices_pending(org_a, xero,
+                                                                                           scheduled):
+    connected_organisation(org_a, invoices=1)
+    chunk = dispatch_one_chunk(org_a)
+    XeroConnection.objects.filter(organisation=org_a).update(access_token_expires_at=timezone.now())
+    xero.post("https://identity.xero.com/connect/token", status=400, json={"error": "invalid_grant"})
+    assert push_chunk_send(chunk_id=chunk.pk).outcome == "released"
+    assert puts(xero) == []
+    assert XeroConnection.objects.get(organisation=org_a).status == XeroConnection.Status.NEEDS_RECONNECT
+    assert Invoice.objects.get().sync_state == S.PENDING
+    assert PushAttempt.objects.get().outcome == A.AUTH
+
+
+def test_403_tenant_disconnected_stops_and_leaves_the_invoices_pending(org_a, xero, scheduled):
+    connected_organisation(org_a, invoices=2)
+    chunk = dispatch_one_chunk(org_a)
+    xero.put(INVOICES_URL, status=403, json={"Type": None, "Title": "Forbidden", "Status": 403,
+                                             "Detail": "AuthenticationUnsuccessful"})
+    assert push_chunk_send(chunk_id=chunk.pk).outcome == "released"
+    assert set(Invoice.objects.values_list("sync_state", flat=True)) == {S.PENDING}
+    assert not scheduled.tasks("push_organisation")  # no tight loop: the sweeper comes back later
+
+
+def test_connection_lost_after_an_unknown_outcome_keeps_the_chunk_to_resume_later(org_a, xero, scheduled):
+    connected_organisation(org_a, invoices=1)
+    chunk = dispatch_one_chunk(org_a)
+    xero.put(INVOICES_URL, body=requests.exceptions.ReadTimeout("read timed out"))
+    push_chunk_send(chunk_id=chunk.pk)
+    XeroConnection.objects.filter(organisation=org_a).update(status=XeroConnection.Status.NEEDS_RECONNECT)
+    PushChunk.objects.filter(pk=chunk.pk).update(next_attempt_at=timezone.now())
+    assert push_chunk_send(chunk_id=chunk.pk).outcome == "waiting"
+    chunk.refresh_from_db()
+    assert chunk.state == C.PENDING and Invoice.objects.get().sync_state == S.IN_FLIGHT
+
+
+# ---------------------------------------------------------------- leases and the sweeper
+
+def test_a_second_worker_does_not_send_a_chunk_whose_lease_is_held(org_a, xero, scheduled):
+    connected_organisation(org_a, invoices=1)
+    chunk = dispatch_one_chunk(org_a)
+    PushChunk.objects.filter(pk=chunk.pk).update(state=C.SENDING, claimed_by="other",
+                                                 lease_expires_at=timezone.now() + dt.timedelta(seconds=60))
+    assert push_chunk_send(chunk_id=chunk.pk).outcome == "busy"
+    assert len(xero.calls) == 0
+
+
+def test_stale_lease_is_redispatched_by_the_sweeper_and_resent_with_the_same_key(org_a, xero, scheduled):
+    connected_organisation(org_a, invoices=2)
+    chunk = dispatch_one_chunk(org_a)
+    # A worker claimed it, counted its attempt, and was killed mid-call.
+    PushChunk.objects.filter(pk=chunk.pk).update(
+        state=C.SENDING, claimed_by="dead-worker", attempts=1, first_attempt_at=timezone.now(),
+        lease_expires_at=timezone.now() - dt.timedelta(seconds=1))
+    scheduled.clear()
+    assert push_sweep().expired_leases == 1
+    assert [item.kwargs for item in scheduled.tasks("push_chunk")] == [{"chunk_id": chunk.pk}]
+    xero.add_callback(responses.PUT, INVOICES_URL, callback=echo_invoices)
+    assert push_chunk_send(chunk_id=chunk.pk).outcome == "done"
+    assert puts(xero)[0].headers["Idempotency-Key"] == chunk.idempotency_key
+    lost = PushAttempt.objects.get(outcome=A.TIMEOUT)
+    assert "dead-worker" in lost.detail
+    assert set(Invoice.objects.values_list("sync_state", flat=True)) == {S.SYNCED}
+
+
+def test_stale_lease_past_the_window_is_looked_up_not_resent(org_a, xero, scheduled):
+    connected_organisation(org_a, invoices=1)
+    chunk = dispatch_one_chunk(org_a)
+    PushChunk.objects.filter(pk=chunk.pk).update(
+        state=C.SENDING, claimed_by="dead-worker", attempts=1,
+        first_attempt_at=timezone.now() - dt.timedelta(minutes=10),
+        lease_expires_at=timezone.now() - dt.timedelta(minutes=9))
+    invoice = Invoice.objects.get()
+    xero.get(INVOICES_URL, json={"Invoices": [{"InvoiceID": "5e5e5e5e-0000-4000-8000-000000000001",
+                                               "InvoiceNumber": invoice.number, "Status": "AUTHORISED"}]})
+    assert push_chunk_send(chunk_id=chunk.pk).outcome == "done"
+    assert puts(xero) == []
+    assert Invoice.objects.get().sync_state == S.SYNCED
+
+
+def test_sweeper_dispatches_tenants_with_pending_invoices_and_nothing_in_flight(org_a, org_b, xero, scheduled):
+    connected_organisation(org_a, invoices=1)
+    make_batch(organisation=org_b, invoices=1, eligibility=InvoiceBatch.Eligibility.ELIGIBLE, sync_state=S.PENDING)
+    assert push_sweep().organisations == 1  # org_b has no connection
+    assert [item.kwargs for item in scheduled.tasks("push_organisation")] == [{"organisation_id": org_a.pk}]
+
+
+def test_sweeper_redispatches_a_pending_chunk_whose_reschedule_was_lost(org_a, xero, scheduled, settings):
+    connected_organisation(org_a, invoices=1)
+    chunk = dispatch_one_chunk(org_a)
+    PushChunk.objects.filter(pk=chunk.pk).update(next_attempt_at=timezone.now() - dt.timedelta(minutes=5))
+    scheduled.clear()
+    assert push_sweep().overdue_chunks == 1
+    assert [item.kwargs for item in scheduled.tasks("push_chunk")] == [{"chunk_id": chunk.pk}]
+
+
+# ---------------------------------------------------------------- retry by an accountant
+
+def test_retry_failed_records_the_actor_and_enqueues_when_invoices_failed(org_a, accountant_a, scheduled):
     batch = make_batch(organisation=org_a, invoices=3, eligibility=InvoiceBatch.Eligibility.ELIGIBLE,
                        sync_state=S.FAILED)
     one, two, three = batch.invoices.order_by("pk")
     Invoice.objects.filter(pk=three.pk).update(sync_state=S.SYNCED)
     Invoice.objects.filter(pk=one.pk).update(sync_errors=["Account code is not valid"])
-    with mock.patch("invoices.tasks.push_organisation.delay") as delay:
-        count = invoices_retry_failed(organisation=org_a, batch=batch, user=accountant_a)
-    assert count == 2
-    delay.assert_called_once_with(organisation_id=org_a.pk)
+    assert invoices_retry_failed(organisation=org_a, batch=batch, user=accountant_a) == 2
+    assert [item.kwargs for item in scheduled.tasks("push_organisation")] == [{"organisation_id": org_a.pk}]
     one.refresh_from_db()
     assert one.sync_state == S.PENDING and one.sync_errors == []
     events = InvoiceEvent.objects.filter(kind="retried")
@@ -29,20 +471,25 @@ def test_retry_failed_records_the_actor_and_enqueues_when_invoices_failed(org_a,
     assert all(e.actor_id == accountant_a.pk for e in events)
 
 
-def test_retry_failed_touches_only_the_given_ids_when_ids_given(org_a, accountant_a):
+def test_retry_failed_touches_only_the_given_ids_when_ids_given(org_a, accountant_a, scheduled):
     batch = make_batch(organisation=org_a, invoices=2, eligibility=InvoiceBatch.Eligibility.ELIGIBLE,
                        sync_state=S.FAILED)
     one, two = batch.invoices.order_by("pk")
-    with mock.patch("invoices.tasks.push_organisation.delay"):
-        assert invoices_retry_failed(organisation=org_a, batch=batch, user=accountant_a,
-                                     invoice_ids=[two.pk]) == 1
+    assert invoices_retry_failed(organisation=org_a, batch=batch, user=accountant_a, invoice_ids=[two.pk]) == 1
     one.refresh_from_db()
     assert one.sync_state == S.FAILED
 
 
-def test_retry_failed_ignores_another_organisations_invoices(org_a, org_b, accountant_a):
+def test_retry_failed_ignores_another_organisations_invoices(org_a, org_b, accountant_a, scheduled):
     batch = make_batch(organisation=org_b, invoices=1, eligibility=InvoiceBatch.Eligibility.ELIGIBLE,
                        sync_state=S.FAILED)
-    with mock.patch("invoices.tasks.push_organisation.delay") as delay:
-        assert invoices_retry_failed(organisation=org_a, batch=batch, user=accountant_a) == 0
-    delay.assert_not_called()
+    assert invoices_retry_failed(organisation=org_a, batch=batch, user=accountant_a) == 0
+    assert not scheduled.tasks("push_organisation")
+
+
+def test_chunks_create_serialises_per_tenant(org_a, xero, scheduled):
+    connected_organisation(org_a, invoices=3)
+    mapping = org_a.xero_mapping
+    tenant = XeroConnection.objects.get(organisation=org_a).tenant_id
+    assert len(push_chunks_create(organisation_id=org_a.pk, tenant_id=tenant, mapping=mapping, max_chunks=5)) == 1
+    assert push_chunks_create(organisation_id=org_a.pk, tenant_id=tenant, mapping=mapping, max_chunks=5) == []

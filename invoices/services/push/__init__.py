@@ -1,0 +1,28 @@
+"""The push pipeline: every pending invoice of an eligible batch becomes one Xero invoice, exactly once.
+
+    dispatch.py  one dispatcher per tenant: make sure customers are Xero contacts, claim up to 50 pending
+                 invoices per chunk (at most 5 chunks of a tenant in flight), store payload and key, enqueue
+    contacts.py  customers -> Xero contacts: found by ContactNumber, then by Name, else created in bulk
+    send.py      one chunk: claim under a lease, take a limiter slot, PUT /Invoices, record every element and
+                 attempt; retry with the same key inside Xero's window, look the numbers up after it
+    sweep.py     the beat sweeper: expired leases, lost reschedules, tenants with pending work and nothing moving
+    retry.py     an accountant retries failed invoices (who retried is recorded)
+
+Invoice.sync_state: pending -> in_flight -> synced | warning | failed; in_flight -> pending when a lookup shows
+the invoice is not in Xero, or when a call that wrote nothing is abandoned (disconnected, needs reconnect).
+PushChunk.state: pending -> sending -> done | failed; sending -> pending to wait (backoff, rate limit).
+"""
+
+from invoices.services.push.dispatch import push_enqueue_for_organisation, push_organisation_dispatch
+from invoices.services.push.retry import invoices_retry_failed
+from invoices.services.push.send import SendResult, push_chunk_send
+from invoices.services.push.sweep import push_sweep
+
+__all__ = [
+    "SendResult",
+    "invoices_retry_failed",
+    "push_chunk_send",
+    "push_enqueue_for_organisation",
+    "push_organisation_dispatch",
+    "push_sweep",
+]

@@ -1,0 +1,74 @@
+"""What the push modules share: the querysets they claim from, the connection, the client, enqueueing."""
+
+from __future__ import annotations
+
+import os
+import random
+import socket
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import QuerySet
+
+from integrations.models import XeroConnection
+from integrations.xero.client import XeroClient
+from integrations.xero.ratelimit import rate_limiter
+from invoices.models import Invoice, InvoiceBatch, PushChunk
+
+# Xero recommends about 50 elements per request (https://developer.xero.com/documentation/guides/oauth2/limits/)
+CHUNK_SIZE = 50
+# Xero allows a tenant 5 calls at once: more chunks in flight would only wait for a slot.
+MAX_CHUNKS_IN_FLIGHT = 5
+
+S = Invoice.SyncState
+C = PushChunk.State
+
+
+def pending_invoices(organisation_id: int) -> QuerySet[Invoice]:
+    """Invoices waiting to go, oldest first; only batches that sync (the rest are not_synced anyway)."""
+    return (Invoice.objects.filter(organisation_id=organisation_id, sync_state=S.PENDING,
+                                   batch__eligibility=InvoiceBatch.Eligibility.ELIGIBLE)
+            .order_by("pk"))
+
+
+def active_chunks(organisation_id: int) -> QuerySet[PushChunk]:
+    return PushChunk.objects.filter(organisation_id=organisation_id, state__in=[C.PENDING, C.SENDING])
+
+
+def connection_for(organisation_id: int) -> XeroConnection | None:
+    return XeroConnection.objects.filter(organisation_id=organisation_id).first()
+
+
+def connection_ready(connection: XeroConnection | None) -> bool:
+    """Only an active connection pushes; one that needs a reconnect keeps its invoices pending until then."""
+    return (connection is not None and connection.status == XeroConnection.Status.ACTIVE
+            and not connection.disconnect_step and bool(connection.tenant_id))
+
+
+def xero_client(connection: XeroConnection, *, limiter: Any = None) -> XeroClient:
+    return XeroClient(connection.pk, rate_limiter=limiter or rate_limiter())
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()[:60]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def backoff_seconds(attempt: int) -> float:
+    """Exponential backoff with jitter: base * 2^(attempt-1), capped, then a random 50-100% of it."""
+    base = settings.PUSH_RETRY_BASE_SECONDS * (2 ** max(0, attempt - 1))
+    return min(settings.PUSH_RETRY_MAX_SECONDS, base) * random.uniform(0.5, 1.0)
+
+
+def enqueue_dispatch(organisation_id: int) -> None:
+    """Dispatch the tenant's next chunks once the current transaction commits."""
+    from invoices.tasks import push_organisation, run_later
+
+    transaction.on_commit(lambda: run_later(push_organisation, organisation_id=organisation_id))
+
+
+def enqueue_chunk(chunk_id: int) -> None:
+    from invoices.tasks import push_chunk, run_later
+
+    transaction.on_commit(lambda: run_later(push_chunk, chunk_id=chunk_id))

@@ -1,0 +1,148 @@
+"""Customers become Xero contacts before their invoices go: found by ContactNumber (our customer id), then by
+Name, created in bulk otherwise; the ContactID is stored on the customer.
+
+One tenant's contacts are matched by one worker at a time (a short lock in the cache), so five chunks starting
+together do not look up and create the same customers five times.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import uuid
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.utils import timezone
+
+from integrations.models import XeroConnection
+from invoices import mappers
+from invoices.models import Customer, Invoice, InvoiceEvent
+from invoices.services.push.common import pending_invoices, xero_client
+
+logger = logging.getLogger(__name__)
+
+# Each lookup is one GET whose `where` ORs a number and a name per customer: keep the URL well under 8 KB.
+LOOKUP_GROUP = 25
+WHERE_BUDGET = 4000
+CREATE_GROUP = 50
+
+
+@dataclass
+class ContactsResult:
+    found: int = 0
+    created: int = 0
+    failed: list[int] = field(default_factory=list)
+    busy: bool = False
+
+
+def contacts_ensure(*, organisation_id: int, connection: XeroConnection, customer_ids: list[int]) -> ContactsResult:
+    """Give each of these customers a Xero ContactID. Raises the front door's errors (RateLimitWait included)."""
+    lock_key = f"push:contacts:{organisation_id}"
+    token = uuid.uuid4().hex
+    if not cache.add(lock_key, token, timeout=max(1, int(settings.PUSH_LEASE_SECONDS))):
+        return ContactsResult(busy=True)
+    try:
+        return _ensure(organisation_id=organisation_id, connection=connection, customer_ids=customer_ids)
+    finally:
+        if cache.get(lock_key) == token:
+            cache.delete(lock_key)
+
+
+def _ensure(*, organisation_id: int, connection: XeroConnection, customer_ids: list[int]) -> ContactsResult:
+    result = ContactsResult()
+    customers = list(Customer.objects.filter(organisation_id=organisation_id, pk__in=customer_ids,
+                                             xero_contact_id="").order_by("pk"))
+    if not customers:
+        return result
+    client = xero_client(connection)
+    missing: list[Customer] = []
+    for group in _lookup_groups(customers):
+        response = client.get("/Contacts", params={"where": " OR ".join(_clauses(c) for c in group),
+                                                   "summaryOnly": "true"})
+        contacts = mappers.contact_outcomes(response.body or {})
+        by_number = {c.contact_number: c for c in contacts if c.contact_number and c.contact_id}
+        by_name = {c.name.strip().lower(): c for c in contacts if c.contact_id}
+        for customer in group:
+            match = by_number.get(customer.contact_number) or by_name.get(customer.name.strip().lower())
+            if match is None:
+                missing.append(customer)
+            elif _store(customer, match.contact_id):
+                result.found += 1
+    for start in range(0, len(missing), CREATE_GROUP):
+        group = missing[start:start + CREATE_GROUP]
+        body = {"Contacts": [mappers.contact_payload(c) for c in group]}
+        # POST updates-or-creates by ContactNumber, so even a retry after the key's 6 minutes makes no second
+        # contact; the key is the body's own digest, the same for the same request however often it is sent.
+        key = "contacts-" + hashlib.sha256(
+            (connection.tenant_id + json.dumps(body, sort_keys=True)).encode()).hexdigest()[:48]
+        response = client.post("/Contacts", params={"summarizeErrors": "false"}, json=body, idempotency_key=key)
+        outcomes = mappers.contact_outcomes(response.body or {})
+        by_number = {o.contact_number: o for o in outcomes if o.contact_number}
+        for index, customer in enumerate(group):
+            outcome = by_number.get(customer.contact_number)
+            if outcome is None and len(outcomes) == len(group):
+                outcome = outcomes[index]
+            if outcome is not None and outcome.contact_id and not outcome.errors:
+                if _store(customer, outcome.contact_id):
+                    result.created += 1
+            else:
+                errors = outcome.errors if outcome else ["Xero did not return the contact."]
+                _fail_invoices_of(customer, errors)
+                result.failed.append(customer.pk)
+    logger.info("push.contacts", extra={"event": "push.contacts", "organisation_id": organisation_id,
+                                        "tenant_id": connection.tenant_id, "contacts_found": result.found,
+                                        "contacts_created": result.created, "contacts_failed": len(result.failed)})
+    return result
+
+
+def _quote(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _clauses(customer: Customer) -> str:
+    # https://developer.xero.com/documentation/api/accounting/contacts (where: ContactNumber, Name)
+    return f"ContactNumber=={_quote(customer.contact_number)} OR Name=={_quote(customer.name.strip())}"
+
+
+def _lookup_groups(customers: list[Customer]):
+    group: list[Customer] = []
+    size = 0
+    for customer in customers:
+        length = len(_clauses(customer)) + 4
+        if group and (len(group) >= LOOKUP_GROUP or size + length > WHERE_BUDGET):
+            yield group
+            group, size = [], 0
+        group.append(customer)
+        size += length
+    if group:
+        yield group
+
+
+def _store(customer: Customer, contact_id: str) -> bool:
+    updated = Customer.objects.filter(pk=customer.pk, xero_contact_id="").update(
+        xero_contact_id=contact_id, updated_at=timezone.now())
+    customer.xero_contact_id = contact_id
+    return bool(updated)
+
+
+@transaction.atomic
+def _fail_invoices_of(customer: Customer, errors: list[str]) -> None:
+    """The contact cannot be made: its pending invoices fail with Xero's reason, to be retried once fixed."""
+    messages = [f"Xero contact {customer.name!r}: {message}" for message in errors]
+    invoices = list(pending_invoices(customer.organisation_id).filter(customer=customer).select_for_update(
+        of=("self",)))
+    now = timezone.now()
+    for invoice in invoices:
+        invoice.sync_state = Invoice.SyncState.FAILED
+        invoice.sync_errors = messages
+        invoice.updated_at = now
+    Invoice.objects.bulk_update(invoices, ["sync_state", "sync_errors", "updated_at"])
+    InvoiceEvent.objects.bulk_create([
+        InvoiceEvent(invoice=invoice, organisation_id=invoice.organisation_id, source=InvoiceEvent.Source.SYSTEM,
+                     kind="failed", message=("; ".join(messages))[:500])
+        for invoice in invoices
+    ])

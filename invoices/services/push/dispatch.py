@@ -1,0 +1,156 @@
+"""One dispatcher per tenant: keeps up to 5 chunks of the tenant in flight, each of up to 50 invoices.
+
+Fairness comes from the shape, not from a scheduler: a tenant never has more than 5 chunk tasks queued, and
+each finished chunk queues the tenant's dispatcher again at the back of the shared `xero` queue. A tenant
+pushing 10,000 invoices and one pushing 3 therefore take turns on the same workers.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.utils import timezone
+
+from integrations.xero.exceptions import XeroAuthError, XeroError, XeroNotConnected
+from integrations.xero.ratelimit import RateLimitWait
+from invoices import mappers
+from invoices.models import Invoice, InvoiceEvent, InvoiceLine, PushChunk, XeroMapping
+from invoices.services.push.common import (
+    CHUNK_SIZE,
+    MAX_CHUNKS_IN_FLIGHT,
+    active_chunks,
+    backoff_seconds,
+    connection_for,
+    connection_ready,
+    enqueue_chunk,
+    enqueue_dispatch,
+    pending_invoices,
+)
+from invoices.services.push.contacts import contacts_ensure
+from organisations.models import Organisation
+
+logger = logging.getLogger(__name__)
+
+S = Invoice.SyncState
+
+
+@dataclass(frozen=True)
+class DispatchResult:
+    chunks: int = 0
+    waiting: str = ""  # why nothing can go now: connection | mapping | contacts
+    retry_in: float | None = None  # the task runs again after this many seconds
+
+
+def push_enqueue_for_organisation(*, organisation_id: int) -> None:
+    """Ask a worker to push the organisation's pending invoices, once the current transaction commits."""
+    enqueue_dispatch(organisation_id)
+
+
+def push_organisation_dispatch(*, organisation_id: int) -> DispatchResult:
+    """Fill the tenant's free chunk slots. Safe to run twice at once: chunk creation is serialised per tenant."""
+    connection = connection_for(organisation_id)
+    if not connection_ready(connection):
+        # Needs a reconnect, disconnected or never connected: invoices stay pending; the sweeper comes back.
+        _log("push.waiting_for_connection", organisation_id, status=getattr(connection, "status", "none"))
+        return DispatchResult(waiting="connection")
+    mapping = _mapping(connection.organisation)
+    if mapping is None:
+        _log("push.blocked_no_mapping", organisation_id)
+        return DispatchResult(waiting="mapping")
+    created = 0
+    try:
+        for _ in range(MAX_CHUNKS_IN_FLIGHT + 1):
+            free = MAX_CHUNKS_IN_FLIGHT - active_chunks(organisation_id).count()
+            if free <= 0:
+                break
+            candidates = list(pending_invoices(organisation_id).values_list(
+                "customer_id", "customer__xero_contact_id")[:free * CHUNK_SIZE])
+            if not candidates:
+                break
+            missing = sorted({customer_id for customer_id, contact_id in candidates if not contact_id})
+            if missing:
+                contacts_ensure(organisation_id=organisation_id, connection=connection, customer_ids=missing)
+            chunk_ids = push_chunks_create(organisation_id=organisation_id, tenant_id=connection.tenant_id,
+                                           mapping=mapping, max_chunks=free)
+            if not chunk_ids:
+                break
+            created += len(chunk_ids)
+    except RateLimitWait as wait:
+        return DispatchResult(chunks=created, waiting="rate_limit", retry_in=wait.seconds)
+    except (XeroAuthError, XeroNotConnected) as exc:
+        # The connection changed state under us; the sweeper picks the tenant up once it is usable again.
+        _log("push.dispatch_auth_failed", organisation_id, error=type(exc).__name__)
+        return DispatchResult(chunks=created, waiting="connection")
+    except XeroError as exc:
+        _log("push.dispatch_failed", organisation_id, error=type(exc).__name__, level=logging.WARNING)
+        return DispatchResult(chunks=created, waiting="contacts", retry_in=backoff_seconds(1))
+    return DispatchResult(chunks=created)
+
+
+@transaction.atomic
+def push_chunks_create(*, organisation_id: int, tenant_id: str, mapping: XeroMapping, max_chunks: int) -> list[int]:
+    """Claim up to `max_chunks` chunks of up to 50 pending invoices whose customers are Xero contacts.
+
+    The payload and a new Idempotency-Key are stored with the chunk before any attempt, so every retry sends the
+    very same request under the same key. The tenant's row lock serialises this per tenant; the invoices are
+    claimed FOR UPDATE SKIP LOCKED and re-checked as pending under the lock, so no invoice joins two chunks.
+    """
+    Organisation.objects.select_for_update().filter(pk=organisation_id).first()
+    free = min(max_chunks, MAX_CHUNKS_IN_FLIGHT - active_chunks(organisation_id).count())
+    created: list[int] = []
+    now = timezone.now()
+    for _ in range(max(0, free)):
+        invoices = list(pending_invoices(organisation_id).exclude(customer__xero_contact_id="")
+                        .select_related("customer").select_for_update(skip_locked=True, of=("self",))[:CHUNK_SIZE])
+        if not invoices:
+            break
+        lines: dict[int, list[InvoiceLine]] = defaultdict(list)
+        for line in InvoiceLine.objects.filter(invoice__in=invoices).order_by("invoice_id", "position", "pk"):
+            lines[line.invoice_id].append(line)
+        elements, carried, unmappable = [], [], []
+        for invoice in invoices:
+            try:
+                elements.append(mappers.invoice_to_xero_payload(
+                    invoice, lines[invoice.pk], mapping=mapping, contact_id=invoice.customer.xero_contact_id))
+                carried.append(invoice.pk)
+            except (mappers.MappingRequired, ValueError) as exc:
+                unmappable.append((invoice, str(exc)))
+        _fail_unmappable(unmappable, now)
+        if not carried:
+            continue
+        chunk = PushChunk.objects.create(
+            organisation_id=organisation_id, tenant_id=tenant_id, state=PushChunk.State.PENDING,
+            idempotency_key=f"coordinoter-{organisation_id}-{uuid.uuid4().hex}", payload={"Invoices": elements})
+        Invoice.objects.filter(pk__in=carried).update(sync_state=S.IN_FLIGHT, chunk=chunk, sync_errors=[],
+                                                      sync_warnings=[], updated_at=now)
+        enqueue_chunk(chunk.pk)
+        created.append(chunk.pk)
+        _log("push.chunk_created", organisation_id, chunk_id=chunk.pk, invoices=len(carried), tenant_id=tenant_id)
+    return created
+
+
+def _fail_unmappable(unmappable: list[tuple[Invoice, str]], now) -> None:
+    for invoice, message in unmappable:
+        invoice.sync_state = S.FAILED
+        invoice.sync_errors = [message]
+        invoice.updated_at = now
+    Invoice.objects.bulk_update([i for i, _ in unmappable], ["sync_state", "sync_errors", "updated_at"])
+    InvoiceEvent.objects.bulk_create([
+        InvoiceEvent(invoice=invoice, organisation_id=invoice.organisation_id, source=InvoiceEvent.Source.SYSTEM,
+                     kind="failed", message=message[:500])
+        for invoice, message in unmappable
+    ])
+
+
+def _mapping(organisation: Organisation) -> XeroMapping | None:
+    from invoices.services.mapping import mapping_for
+
+    return mapping_for(organisation)
+
+
+def _log(event: str, organisation_id: int, *, level: int = logging.INFO, **extra) -> None:
+    logger.log(level, event, extra={"event": event, "organisation_id": organisation_id, **extra})
