@@ -179,3 +179,4 @@ class IntegrationAuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} ({self.outcome})"
+from integrations.webhook_models import ReconciliationState, WebhookEvent  # noqa: E402,F401

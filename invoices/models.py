@@ -244,3 +244,4 @@ class InvoiceEvent(models.Model):
 
     def __str__(self) -> str:
         return self.message
+from invoices.xero_models import XeroContactVersion, XeroCreatedInvoice, XeroInvoiceChange  # noqa: E402,F401

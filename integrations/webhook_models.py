@@ -1,0 +1,103 @@
+"""The Xero webhook inbox and each tenant's reconciliation state.
+
+Imported at the end of integrations/models.py so Django sees them. Nothing here holds a secret.
+"""
+
+from django.db import models
+from django.db.models import Q
+
+from organisations.models import Organisation
+
+
+class WebhookEvent(models.Model):
+    """One event of a Xero webhook delivery, stored before it is acknowledged; a stored state machine.
+
+    received -> processed | ignored | failed. Deliveries are at-least-once and may arrive out of order, so the
+    same event (tenant, category, type, resource, event time) is stored once whatever Xero resends.
+    """
+
+    class State(models.TextChoices):
+        RECEIVED = "received", "Received"
+        PROCESSED = "processed", "Processed"
+        IGNORED = "ignored", "Ignored"
+        FAILED = "failed", "Failed"
+
+    organisation = models.ForeignKey(
+        Organisation, null=True, blank=True, on_delete=models.CASCADE, related_name="+",
+        help_text="The organisation whose Xero connection holds the tenant; empty for an unknown tenant.",
+    )
+    tenant_id = models.CharField(max_length=64, help_text="Xero's tenantId, as delivered.")
+    tenant_type = models.CharField(max_length=20, blank=True)
+    category = models.CharField(max_length=20, help_text="eventCategory: INVOICE, CONTACT, ...")
+    event_type = models.CharField(max_length=20, help_text="eventType: CREATE or UPDATE.")
+    resource_id = models.CharField(max_length=64, help_text="The changed resource's id (webhooks carry no data).")
+    event_date = models.DateTimeField(help_text="eventDateUtc: when it happened in Xero.")
+    sequence = models.BigIntegerField(null=True, blank=True, help_text="Its sequence number in Xero's delivery.")
+    state = models.CharField(max_length=10, choices=State.choices, default=State.RECEIVED)
+    outcome = models.CharField(
+        max_length=30, blank=True,
+        help_text="What processing found: applied, unchanged, stale, created_in_xero, not_found, unknown_tenant...",
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True, help_text="Set after a transient failure.")
+    received_at = models.DateTimeField()
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant_id", "category", "event_type", "resource_id", "event_date"],
+                name="webhook_event_once",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["organisation", "event_date"], condition=Q(state="received"),
+                         name="webhook_event_to_process"),
+            models.Index(fields=["received_at"], condition=Q(state="received"), name="webhook_event_waiting"),
+            models.Index(fields=["organisation", "state", "-received_at"], name="webhook_event_by_org"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.category} {self.event_type} {self.resource_id} ({self.state})"
+
+    @property
+    def lag_seconds(self) -> float | None:
+        if self.processed_at is None:
+            return None
+        return max(0.0, (self.processed_at - self.received_at).total_seconds())
+
+
+class ReconciliationState(models.Model):
+    """Per organisation: the inbox processing claim, and the reconciliation poll that catches what webhooks miss.
+
+    Drift is what a reconciliation pass had to repair: a change in Xero that no webhook had brought in.
+    """
+
+    organisation = models.OneToOneField(Organisation, on_delete=models.CASCADE, related_name="xero_reconciliation")
+    inbox_claimed_until = models.DateTimeField(
+        null=True, blank=True, help_text="A worker is processing this tenant's inbox until then (a lease)."
+    )
+    inbox_claimed_by = models.CharField(max_length=100, blank=True)
+    reconcile_claimed_until = models.DateTimeField(null=True, blank=True)
+    last_success_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text="Start of the last complete pass: the next pass asks Xero for changes since then.",
+    )
+    last_started_at = models.DateTimeField(null=True, blank=True)
+    last_finished_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    passes = models.PositiveIntegerField(default=0)
+    checked_last = models.PositiveIntegerField(default=0, help_text="Invoices Xero returned in the last pass.")
+    drift_last = models.PositiveIntegerField(default=0, help_text="Repairs made by the last pass.")
+    drift_total = models.PositiveIntegerField(default=0)
+    last_drift_at = models.DateTimeField(null=True, blank=True)
+    drift_recent = models.JSONField(default=list, blank=True, help_text="The latest repairs, newest first.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"Xero reconciliation for {self.organisation_id}"
+
+
+__all__ = ["ReconciliationState", "WebhookEvent"]
