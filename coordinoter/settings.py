@@ -202,6 +202,14 @@ if XERO_SCOPES == "legacy":
 XERO_USE_PKCE = env_bool("XERO_USE_PKCE", True)
 XERO_WEBHOOK_KEY = env_str("XERO_WEBHOOK_KEY")
 XERO_WEBHOOK_KEY_PREVIOUS = env_str("XERO_WEBHOOK_KEY_PREVIOUS")
+# The webhook receiver refuses bodies above this (413); Xero's deliveries are a few KB.
+WEBHOOK_MAX_BODY_BYTES = env_int("WEBHOOK_MAX_BODY_BYTES", 256 * 1024)
+# Who applies a resource fetched after a webhook or a reconciliation poll, by event category: the invoices app
+# registers here, so integrations never imports invoices.
+XERO_RESOURCE_APPLIERS = {"INVOICE": "invoices.services.apply.invoices_apply_from_xero",
+                          "CONTACT": "invoices.services.apply.contacts_apply_from_xero"}
+XERO_RECONCILE_EVERY_SECONDS = env_int("XERO_RECONCILE_EVERY_SECONDS", 300)
+CELERY_IMPORTS = ("integrations.webhook_tasks",)
 XERO_HTTP_TIMEOUT_SECONDS = float(env_str("XERO_HTTP_TIMEOUT_SECONDS", "30"))
 # Xero's limits and windows (https://developer.xero.com/documentation/guides/oauth2/limits/). XERO_TIME_SCALE > 1
 # only against xero_sandbox run with the same --time-scale: every Xero window and wait is divided by it.

@@ -14,4 +14,5 @@ urlpatterns = [
     path("", include("organisations.urls")),
     path("", include("integrations.urls")),
     path("", include("invoices.urls")),
+    path("", include("integrations.webhook_urls")),
 ]

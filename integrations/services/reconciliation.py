@@ -1,0 +1,183 @@
+"""Reconciliation: a beat-driven poll per connected tenant that catches whatever a webhook missed.
+
+GET /Invoices (and /Contacts) with If-Modified-Since the start of the last complete pass, paged, ordered by
+UpdatedDateUTC; everything goes through the same appliers as webhook events, so only newer copies change anything.
+What a pass had to change, with no webhook event waiting to bring it in, is drift: counted and shown to support.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from integrations.models import XeroConnection
+from integrations.services.webhooks import (
+    FETCH_CHUNK,
+    KNOWN_CATEGORIES,
+    RESOURCE_PATHS,
+    reconciliation_state_for,
+    resource_apply,
+    xero_connection_usable,
+    xero_rate_limiter,
+)
+from integrations.webhook_models import ReconciliationState, WebhookEvent
+from integrations.xero.client import xero_request
+from integrations.xero.exceptions import XeroError, XeroRateLimited
+
+logger = logging.getLogger("integrations.webhooks")
+
+RECONCILE_LEASE = dt.timedelta(minutes=10)
+# If-Modified-Since is asked a little before the last pass began: clocks differ, and a repeat is harmless.
+RECONCILE_OVERLAP = dt.timedelta(minutes=2)
+RECONCILE_MAX_PAGES = 50
+DRIFT_RECENT_KEEP = 25
+
+
+@dataclass
+class ReconcileResult:
+    checked: int = 0
+    drift: int = 0
+    busy: bool = False
+    skipped: str = ""
+    retry_after: int | None = None
+    repairs: list[dict[str, Any]] = field(default_factory=list)
+
+
+def reconciliation_enqueue(*, organisation_id: int) -> bool:
+    """Ask a worker for a reconciliation pass now (support's button). False if the broker is unreachable."""
+    from integrations.webhook_tasks import reconcile_organisation
+
+    try:
+        reconcile_organisation.apply_async(kwargs={"organisation_id": organisation_id}, retry=False)
+    except Exception:  # noqa: BLE001 - the beat pass comes anyway
+        logger.warning("xero.reconcile.enqueue_failed", extra={
+            "event": "xero.reconcile.enqueue_failed", "organisation_id": organisation_id})
+        return False
+    return True
+
+
+def reconciliation_organisation_ids() -> list[int]:
+    return list(XeroConnection.objects.filter(status=XeroConnection.Status.ACTIVE, disconnect_step="")
+                .exclude(tenant_id="").order_by("organisation_id").values_list("organisation_id", flat=True))
+
+
+def _reconcile_claim(*, organisation_id: int) -> ReconciliationState | None:
+    reconciliation_state_for(organisation_id)
+    now = timezone.now()
+    with transaction.atomic():
+        state = (ReconciliationState.objects.select_for_update(skip_locked=True)
+                 .filter(organisation_id=organisation_id).first())
+        if state is None or (state.reconcile_claimed_until is not None and state.reconcile_claimed_until > now):
+            return None
+        state.reconcile_claimed_until = now + RECONCILE_LEASE
+        state.last_started_at = now
+        state.save(update_fields=["reconcile_claimed_until", "last_started_at", "updated_at"])
+    return state
+
+
+def reconciliation_run(*, organisation_id: int) -> ReconcileResult:
+    """One pass for one tenant: every invoice (and contact) Xero changed since the last complete pass, paged,
+    applied if newer. What it had to change, and no webhook was waiting to bring in, is drift."""
+    result = ReconcileResult()
+    connection = xero_connection_usable(organisation_id)
+    if connection is None:
+        result.skipped = "not_connected"
+        return result
+    state = _reconcile_claim(organisation_id=organisation_id)
+    if state is None:
+        result.busy = True
+        return result
+    started = state.last_started_at
+    since = state.last_success_at or connection.connected_at or (started - dt.timedelta(days=1))
+    since = since - RECONCILE_OVERLAP
+    context = {"organisation_id": organisation_id, "tenant_id": connection.tenant_id}
+    error = ""
+    try:
+        for category in KNOWN_CATEGORIES:
+            _reconcile_category(connection=connection, category=category, since=since, result=result)
+    except XeroRateLimited as exc:
+        result.retry_after = max(1, int(exc.retry_after))
+        error = f"rate limited; retrying in {result.retry_after}s"
+    except XeroError as exc:
+        error = f"{type(exc).__name__}: {exc}"[:1000]
+        logger.warning("xero.reconcile.failed", extra={
+            "event": "xero.reconcile.failed", "error": type(exc).__name__,
+            "correlation_id": exc.correlation_id, **context})
+    finally:
+        _reconcile_finish(organisation_id=organisation_id, started=started, result=result, error=error)
+    logger.info("xero.reconcile.finished", extra={
+        "event": "xero.reconcile.finished", "checked": result.checked, "drift": result.drift,
+        "ok": not error, **context})
+    return result
+
+
+def _reconcile_category(*, connection: XeroConnection, category: str, since: dt.datetime,
+                        result: ReconcileResult) -> None:
+    path = "/" + RESOURCE_PATHS[category]
+    key = RESOURCE_PATHS[category]
+    # If-Modified-Since: only what changed since then. https://developer.xero.com/documentation/api/accounting/invoices
+    headers = {"If-Modified-Since": since.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")}
+    for page in range(1, RECONCILE_MAX_PAGES + 1):
+        params: dict[str, Any] = {"page": page, "order": "UpdatedDateUTC ASC"}
+        if category == "CONTACT":
+            params["includeArchived"] = "true"
+        response = xero_request(connection.pk, "GET", path, params=params, headers=headers,
+                                rate_limiter=xero_rate_limiter())
+        body = response.body or {}
+        items = body.get(key) or []
+        if not items:
+            return
+        result.checked += len(items)
+        # A change a webhook already brought in (still waiting in the inbox) is not drift.
+        waiting = set(WebhookEvent.objects.filter(
+            organisation_id=connection.organisation_id, state=WebhookEvent.State.RECEIVED, category=category,
+            resource_id__in=[str(item.get(_id_key(category)) or "").lower() for item in items],
+        ).values_list("resource_id", flat=True))
+        for outcome in resource_apply(organisation_id=connection.organisation_id, category=category,
+                                      resources=items, source="reconcile"):
+            if outcome.changed and outcome.resource_id.lower() not in waiting:
+                result.drift += 1
+                result.repairs.append({"category": category, "resource_id": outcome.resource_id,
+                                       "label": outcome.label, "summary": outcome.summary[:300],
+                                       "outcome": outcome.outcome, "at": timezone.now().isoformat()})
+        pagination = body.get("pagination") or {}
+        page_count = pagination.get("pageCount")
+        if (isinstance(page_count, int) and page >= page_count) or len(items) < FETCH_CHUNK:
+            return
+
+
+def _id_key(category: str) -> str:
+    return "InvoiceID" if category == "INVOICE" else "ContactID"
+
+
+def _reconcile_finish(*, organisation_id: int, started: dt.datetime, result: ReconcileResult, error: str) -> None:
+    now = timezone.now()
+    with transaction.atomic():
+        state = ReconciliationState.objects.select_for_update().get(organisation_id=organisation_id)
+        state.reconcile_claimed_until = None
+        state.last_finished_at = now
+        state.last_error = error
+        fields = ["reconcile_claimed_until", "last_finished_at", "last_error", "updated_at"]
+        if not error:
+            state.last_success_at = started
+            state.passes += 1
+            state.checked_last = result.checked
+            fields += ["last_success_at", "passes", "checked_last"]
+        if result.drift:
+            state.drift_last = result.drift
+            state.drift_total += result.drift
+            state.last_drift_at = now
+            state.drift_recent = (list(reversed(result.repairs)) + list(state.drift_recent))[:DRIFT_RECENT_KEEP]
+            fields += ["drift_last", "drift_total", "last_drift_at", "drift_recent"]
+        elif not error:
+            state.drift_last = 0
+            fields.append("drift_last")
+        state.save(update_fields=fields)
+
+
+__all__ = ["ReconcileResult", "reconciliation_enqueue", "reconciliation_organisation_ids", "reconciliation_run"]

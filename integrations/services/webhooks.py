@@ -1,0 +1,509 @@
+"""The Xero webhook inbox: parse and record deliveries, process each tenant's events, reconcile by polling.
+
+Webhooks carry ids only, so processing fetches the resources from Xero (in batches: GET /Invoices?IDs=...) and
+hands them to the applier the invoices app names in settings.XERO_RESOURCE_APPLIERS (the dependency runs
+invoices -> integrations; this module never imports invoices). Applying is idempotent and keyed on Xero's
+UpdatedDateUTC, so processing an event twice, or out of order, leaves the newest state.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import logging
+import os
+import socket
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import close_old_connections, transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.module_loading import import_string
+
+from integrations.models import XeroConnection
+from integrations.webhook_models import ReconciliationState, WebhookEvent
+from integrations.xero.client import xero_request
+from integrations.xero.exceptions import (
+    XeroAuthError,
+    XeroError,
+    XeroNotConnected,
+    XeroRateLimited,
+    XeroServerError,
+    XeroTimeout,
+)
+
+logger = logging.getLogger("integrations.webhooks")
+
+KNOWN_CATEGORIES = ("INVOICE", "CONTACT")
+RESOURCE_PATHS = {"INVOICE": "Invoices", "CONTACT": "Contacts"}
+# Xero pages GET /Invoices and /Contacts by 100, with line items only when `page` is given.
+# https://developer.xero.com/documentation/api/accounting/invoices#optional-parameters-for-get-invoices
+FETCH_CHUNK = 100
+PROCESS_BATCH = 200
+INBOX_LEASE = dt.timedelta(seconds=120)
+TRANSIENT_MAX_ATTEMPTS = 8
+_FIELD_LIMITS = {"tenantId": 64, "resourceId": 64, "eventCategory": 20, "eventType": 20, "tenantType": 20}
+
+
+class MalformedDelivery(ValueError):
+    """A validly signed body that is not a Xero webhook payload."""
+
+
+@dataclass(frozen=True)
+class IncomingEvent:
+    tenant_id: str
+    tenant_type: str
+    category: str
+    event_type: str
+    resource_id: str
+    event_date: dt.datetime
+    sequence: int | None = None
+
+
+@dataclass(frozen=True)
+class RecordResult:
+    events: int
+    organisation_ids: tuple[int, ...]
+    ignored: int
+
+
+@dataclass
+class ProcessResult:
+    processed: int = 0
+    ignored: int = 0
+    failed: int = 0
+    deferred: int = 0
+    busy: bool = False
+    waiting_for_connection: bool = False
+    retry_after: int | None = None
+
+
+@dataclass(frozen=True)
+class ApplyOutcome:
+    """What an applier did with one resource fetched from Xero (returned by the invoices app)."""
+
+    resource_id: str
+    outcome: str  # applied | unchanged | stale | created_in_xero | not_ours | ignored | conflict
+    label: str = ""
+    summary: str = ""
+
+    @property
+    def changed(self) -> bool:
+        return self.outcome in ("applied", "created_in_xero")
+
+
+Applier = Callable[..., list[ApplyOutcome]]
+
+
+# ---------------------------------------------------------------- receiving
+
+def webhook_keys() -> list[str]:
+    return [key for key in (settings.XERO_WEBHOOK_KEY, settings.XERO_WEBHOOK_KEY_PREVIOUS) if key]
+
+
+def webhook_delivery_parse(*, body: bytes) -> list[IncomingEvent]:
+    """The events of a delivery (an empty list for an intent-to-receive check). Raises MalformedDelivery."""
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise MalformedDelivery(f"not JSON ({type(exc).__name__})") from None
+    if not isinstance(payload, dict) or not isinstance(payload.get("events"), list):
+        raise MalformedDelivery("no events list")
+    first_sequence = payload.get("firstEventSequence")
+    first_sequence = first_sequence if isinstance(first_sequence, int) and not isinstance(first_sequence, bool) \
+        else None
+    events = []
+    for index, raw in enumerate(payload["events"]):
+        if not isinstance(raw, dict):
+            raise MalformedDelivery(f"event {index} is not an object")
+        values = {}
+        for name in ("tenantId", "resourceId", "eventCategory", "eventType", "eventDateUtc"):
+            value = raw.get(name)
+            if not isinstance(value, str) or not value.strip():
+                raise MalformedDelivery(f"event {index} lacks {name}")
+            if len(value) > _FIELD_LIMITS.get(name, 64):
+                raise MalformedDelivery(f"event {index} has an overlong {name}")
+            values[name] = value.strip()
+        tenant_type = raw.get("tenantType") if isinstance(raw.get("tenantType"), str) else ""
+        if len(tenant_type) > _FIELD_LIMITS["tenantType"]:
+            raise MalformedDelivery(f"event {index} has an overlong tenantType")
+        event_date = _parse_event_date(values["eventDateUtc"])
+        if event_date is None:
+            raise MalformedDelivery(f"event {index} has an unreadable eventDateUtc")
+        events.append(IncomingEvent(
+            tenant_id=values["tenantId"].lower(), tenant_type=tenant_type.upper(),
+            category=values["eventCategory"].upper(), event_type=values["eventType"].upper(),
+            resource_id=values["resourceId"].lower(), event_date=event_date,
+            sequence=first_sequence + index if first_sequence is not None else None,
+        ))
+    return events
+
+
+def _parse_event_date(value: str) -> dt.datetime | None:
+    # eventDateUtc comes without a zone ("2024-06-21T01:15:39.902") and is UTC.
+    # https://developer.xero.com/documentation/guides/webhooks/overview/
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def webhook_events_record(*, events: Sequence[IncomingEvent], received_at: dt.datetime | None = None) -> RecordResult:
+    """Store a delivery's events, once each, and enqueue processing after the commit.
+
+    Events for tenants no organisation holds, or for categories we do not handle, are stored as ignored: the
+    inbox shows everything Xero sent. One query to resolve tenants, one INSERT ... ON CONFLICT DO NOTHING.
+    """
+    if not events:
+        return RecordResult(events=0, organisation_ids=(), ignored=0)
+    now = received_at or timezone.now()
+    tenants = {event.tenant_id for event in events}
+    holders = dict(XeroConnection.objects.filter(tenant_id__in=tenants, status__in=XeroConnection.BOUND_STATUSES)
+                   .values_list("tenant_id", "organisation_id"))
+    rows, organisation_ids, ignored = [], set(), 0
+    for event in events:
+        organisation_id = holders.get(event.tenant_id)
+        outcome = ""
+        if organisation_id is None:
+            outcome = "unknown_tenant"
+        elif event.category not in KNOWN_CATEGORIES or (event.tenant_type and event.tenant_type != "ORGANISATION"):
+            outcome = "unknown_category"
+        state = WebhookEvent.State.IGNORED if outcome else WebhookEvent.State.RECEIVED
+        if outcome:
+            ignored += 1
+        else:
+            organisation_ids.add(organisation_id)
+        rows.append(WebhookEvent(
+            organisation_id=organisation_id, tenant_id=event.tenant_id, tenant_type=event.tenant_type,
+            category=event.category, event_type=event.event_type, resource_id=event.resource_id,
+            event_date=event.event_date, sequence=event.sequence, state=state, outcome=outcome,
+            received_at=now, processed_at=now if outcome else None,
+        ))
+    with transaction.atomic():
+        WebhookEvent.objects.bulk_create(rows, ignore_conflicts=True)
+        ids = tuple(sorted(organisation_ids))
+        if ids:
+            transaction.on_commit(lambda: webhook_processing_enqueue(organisation_ids=ids))
+    return RecordResult(events=len(rows), organisation_ids=ids, ignored=ignored)
+
+
+def webhook_processing_enqueue(*, organisation_ids: Iterable[int], countdown: int | None = None) -> int:
+    """Ask the workers to process these tenants' inboxes. Never raises, and fails in milliseconds: with the broker
+    down the events stay `received` and the beat sweeper (or the next delivery) enqueues them later. Returns how
+    many were queued."""
+    from integrations.webhook_tasks import process_webhook_inbox
+
+    queued = 0
+    for organisation_id in organisation_ids:
+        if settings.CELERY_TASK_ALWAYS_EAGER:
+            # Embedded mode (no broker): run beside the request, never inside it, so Xero gets its 200 at once.
+            threading.Thread(target=_run_eagerly, args=(organisation_id,), daemon=True,
+                             name=f"webhook-inbox-{organisation_id}").start()
+            queued += 1
+            continue
+        try:
+            process_webhook_inbox.apply_async(kwargs={"organisation_id": organisation_id}, countdown=countdown,
+                                              retry=False, connection=_fail_fast_connection())
+            queued += 1
+        except Exception as exc:  # noqa: BLE001 - any broker failure: the inbox row is the durable record
+            _fail_fast_connection_drop()
+            logger.warning("xero.webhook.enqueue_failed", extra={
+                "event": "xero.webhook.enqueue_failed", "organisation_id": organisation_id,
+                "error": type(exc).__name__})
+    return queued
+
+
+_publisher = threading.local()
+
+
+def _fail_fast_connection():
+    """A broker connection that gives up at once instead of retrying for seconds (kombu's default would hold the
+    webhook answer past Xero's 5-second limit while Redis is down). One per thread and broker URL, reused."""
+    from celery import current_app
+
+    url = current_app.conf.broker_write_url or current_app.conf.broker_url
+    cached = getattr(_publisher, "connection", None)
+    if cached is not None and cached[0] == url:
+        return cached[1]
+    options = {**(current_app.conf.broker_transport_options or {}), "max_retries": 0}
+    connection = current_app.connection_for_write(url, connect_timeout=1, transport_options=options)
+    _publisher.connection = (url, connection)
+    return connection
+
+
+def _fail_fast_connection_drop() -> None:
+    cached = getattr(_publisher, "connection", None)
+    _publisher.connection = None
+    if cached is not None:
+        with contextlib.suppress(Exception):  # it is being thrown away
+            cached[1].release()
+
+
+def _run_eagerly(organisation_id: int) -> None:
+    try:
+        webhook_inbox_process(organisation_id=organisation_id)
+    except Exception:  # noqa: BLE001 - logged; the events stay received
+        logger.exception("xero.webhook.process_crashed", extra={
+            "event": "xero.webhook.process_crashed", "organisation_id": organisation_id})
+    finally:
+        close_old_connections()
+
+
+# ---------------------------------------------------------------- processing one tenant's inbox
+
+def _worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"[:100]
+
+
+def reconciliation_state_for(organisation_id: int) -> ReconciliationState:
+    state, _ = ReconciliationState.objects.get_or_create(organisation_id=organisation_id)
+    return state
+
+
+def _inbox_claim(*, organisation_id: int, owner: str) -> bool:
+    reconciliation_state_for(organisation_id)
+    now = timezone.now()
+    with transaction.atomic():
+        state = (ReconciliationState.objects.select_for_update(skip_locked=True)
+                 .filter(organisation_id=organisation_id).first())
+        if state is None:
+            return False
+        # Re-check under the lock: another worker may hold an unexpired lease.
+        if state.inbox_claimed_until is not None and state.inbox_claimed_until > now and \
+                state.inbox_claimed_by != owner:
+            return False
+        state.inbox_claimed_until = now + INBOX_LEASE
+        state.inbox_claimed_by = owner
+        state.save(update_fields=["inbox_claimed_until", "inbox_claimed_by", "updated_at"])
+    return True
+
+
+def _inbox_release(*, organisation_id: int, owner: str) -> None:
+    ReconciliationState.objects.filter(organisation_id=organisation_id, inbox_claimed_by=owner).update(
+        inbox_claimed_until=None, inbox_claimed_by="")
+
+
+def _ready(organisation_id: int, now: dt.datetime):
+    return (WebhookEvent.objects.filter(organisation_id=organisation_id, state=WebhookEvent.State.RECEIVED)
+            .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)))
+
+
+def xero_connection_usable(organisation_id: int) -> XeroConnection | None:
+    return (XeroConnection.objects.filter(organisation_id=organisation_id, status=XeroConnection.Status.ACTIVE,
+                                          disconnect_step="").first())
+
+
+def webhook_inbox_process(*, organisation_id: int) -> ProcessResult:
+    """Process an organisation's received events, oldest event first, until none is left.
+
+    One worker per tenant at a time (a lease on its ReconciliationState row, taken under select_for_update with
+    skip_locked and re-checked); a second task for the same tenant returns at once. After releasing the lease it
+    looks again, so an event stored while it was finishing is not left behind.
+    """
+    owner = _worker_name()
+    total = ProcessResult()
+    for _round in range(10):
+        if not _inbox_claim(organisation_id=organisation_id, owner=owner):
+            total.busy = True
+            return total
+        try:
+            _process_claimed(organisation_id=organisation_id, owner=owner, total=total)
+        finally:
+            _inbox_release(organisation_id=organisation_id, owner=owner)
+        if total.retry_after is not None or total.waiting_for_connection:
+            return total
+        if not _ready(organisation_id, timezone.now()).exists():
+            return total
+    return total
+
+
+def _process_claimed(*, organisation_id: int, owner: str, total: ProcessResult) -> None:
+    connection = xero_connection_usable(organisation_id)
+    if connection is None:
+        # Disconnected or needing a reconnect: the events wait; reconciliation after the reconnect catches up.
+        total.waiting_for_connection = True
+        return
+    while True:
+        now = timezone.now()
+        batch = list(_ready(organisation_id, now).order_by("event_date", "pk")[:PROCESS_BATCH])
+        if not batch:
+            return
+        ReconciliationState.objects.filter(organisation_id=organisation_id, inbox_claimed_by=owner).update(
+            inbox_claimed_until=now + INBOX_LEASE)
+        by_category: dict[str, list[WebhookEvent]] = {}
+        for event in batch:
+            by_category.setdefault(event.category, []).append(event)
+        for category, events in by_category.items():
+            _process_category(connection=connection, category=category, events=events, total=total)
+            if total.retry_after is not None or total.waiting_for_connection:
+                return
+
+
+def _process_category(*, connection: XeroConnection, category: str, events: list[WebhookEvent],
+                      total: ProcessResult) -> None:
+    context = {"organisation_id": connection.organisation_id, "tenant_id": connection.tenant_id,
+               "category": category}
+    resource_ids = list(dict.fromkeys(event.resource_id for event in events))
+    try:
+        resources = xero_resources_fetch(connection=connection, category=category, resource_ids=resource_ids)
+    except XeroRateLimited as exc:
+        total.retry_after = max(1, int(exc.retry_after))
+        total.deferred += len(events)
+        logger.info("xero.webhook.rate_limited", extra={"event": "xero.webhook.rate_limited",
+                                                         "retry_after": exc.retry_after, **context})
+        return
+    except (XeroNotConnected, XeroAuthError) as exc:
+        total.waiting_for_connection = True
+        total.deferred += len(events)
+        logger.warning("xero.webhook.connection_unusable", extra={
+            "event": "xero.webhook.connection_unusable", "error": type(exc).__name__,
+            "correlation_id": exc.correlation_id, **context})
+        return
+    except (XeroServerError, XeroTimeout) as exc:
+        _events_defer(events=events, error=str(exc), total=total)
+        logger.warning("xero.webhook.fetch_failed", extra={
+            "event": "xero.webhook.fetch_failed", "error": type(exc).__name__,
+            "correlation_id": getattr(exc, "correlation_id", ""), **context})
+        return
+    except XeroError as exc:
+        _events_finish(events=events, state=WebhookEvent.State.FAILED, outcome="fetch_refused", error=str(exc))
+        total.failed += len(events)
+        logger.warning("xero.webhook.fetch_refused", extra={
+            "event": "xero.webhook.fetch_refused", "error": type(exc).__name__,
+            "correlation_id": exc.correlation_id, **context})
+        return
+    try:
+        outcomes = {o.resource_id.lower(): o for o in resource_apply(organisation_id=connection.organisation_id,
+                                                            category=category, resources=resources,
+                                                            source="webhook")}
+    except Exception as exc:  # noqa: BLE001 - a bug in applying must not wedge the inbox; shown to support
+        logger.exception("xero.webhook.apply_crashed", extra={"event": "xero.webhook.apply_crashed", **context})
+        _events_finish(events=events, state=WebhookEvent.State.FAILED, outcome="apply_failed",
+                       error=f"{type(exc).__name__}: {exc}"[:1000])
+        total.failed += len(events)
+        return
+    by_outcome: dict[str, list[WebhookEvent]] = {}
+    for event in events:
+        outcome = outcomes.get(event.resource_id)
+        by_outcome.setdefault(outcome.outcome if outcome else "not_found", []).append(event)
+    for outcome, group in by_outcome.items():
+        state = WebhookEvent.State.IGNORED if outcome in ("not_found", "ignored") else WebhookEvent.State.PROCESSED
+        _events_finish(events=group, state=state, outcome=outcome)
+        if state == WebhookEvent.State.IGNORED:
+            total.ignored += len(group)
+        else:
+            total.processed += len(group)
+    logger.info("xero.webhook.processed", extra={
+        "event": "xero.webhook.processed", "events": len(events), "resources": len(resource_ids),
+        "outcomes": {k: len(v) for k, v in by_outcome.items()}, **context})
+
+
+def _events_finish(*, events: list[WebhookEvent], state: str, outcome: str, error: str = "") -> None:
+    from django.db.models import F
+
+    now = timezone.now()
+    # Only rows still `received`: a concurrent duplicate run must not overwrite what was already decided.
+    WebhookEvent.objects.filter(pk__in=[e.pk for e in events], state=WebhookEvent.State.RECEIVED).update(
+        state=state, outcome=outcome, last_error=error[:2000], processed_at=now, attempts=F("attempts") + 1,
+        next_attempt_at=None)
+
+
+def _events_defer(*, events: list[WebhookEvent], error: str, total: ProcessResult) -> None:
+    now = timezone.now()
+    delay = 30
+    for event in events:
+        attempts = event.attempts + 1
+        if attempts >= TRANSIENT_MAX_ATTEMPTS:
+            WebhookEvent.objects.filter(pk=event.pk, state=WebhookEvent.State.RECEIVED).update(
+                state=WebhookEvent.State.FAILED, outcome="fetch_failed", attempts=attempts,
+                last_error=error[:2000], processed_at=now)
+            total.failed += 1
+        else:
+            delay = min(3600, 30 * 2 ** (attempts - 1))
+            WebhookEvent.objects.filter(pk=event.pk, state=WebhookEvent.State.RECEIVED).update(
+                attempts=attempts, last_error=error[:2000], next_attempt_at=now + dt.timedelta(seconds=delay))
+            total.deferred += 1
+    total.retry_after = delay
+
+
+def xero_resources_fetch(*, connection: XeroConnection, category: str,
+                         resource_ids: Sequence[str]) -> list[dict[str, Any]]:
+    """The current version of each resource, fetched in pages of 100 ids: one call per 100 events, not one each
+    (Xero allows a tenant 60 calls a minute). An id Xero does not return is simply absent."""
+    path = "/" + RESOURCE_PATHS[category]
+    found: list[dict[str, Any]] = []
+    for start in range(0, len(resource_ids), FETCH_CHUNK):
+        chunk = resource_ids[start:start + FETCH_CHUNK]
+        params = {"IDs": ",".join(chunk), "page": 1}
+        if category == "CONTACT":
+            params["includeArchived"] = "true"
+        response = xero_request(connection.pk, "GET", path, params=params, rate_limiter=xero_rate_limiter())
+        found.extend((response.body or {}).get(RESOURCE_PATHS[category]) or [])
+    return found
+
+
+def xero_rate_limiter():
+    """The push pipeline's shared per-tenant limiter, when it is installed."""
+    try:
+        from integrations.xero import ratelimit
+    except ImportError:
+        return None
+    factory = getattr(ratelimit, "rate_limiter", None)
+    return factory() if callable(factory) else None
+
+
+def resource_apply(*, organisation_id: int, category: str, resources: Sequence[Mapping[str, Any]],
+                   source: str) -> list[ApplyOutcome]:
+    """Hand fetched resources to the applier registered for their category (settings.XERO_RESOURCE_APPLIERS)."""
+    if not resources:
+        return []
+    applier: Applier = import_string(settings.XERO_RESOURCE_APPLIERS[category])
+    return applier(organisation_id=organisation_id, resources=list(resources), source=source)
+
+
+# ---------------------------------------------------------------- the sweeper
+
+def webhook_inbox_sweep(*, older_than: dt.timedelta = dt.timedelta(seconds=30)) -> list[int]:
+    """Organisations with received events nobody is processing (the broker was down, a worker died, a deferred
+    retry is due): enqueue them. Returns their ids."""
+    now = timezone.now()
+    waiting = (WebhookEvent.objects.filter(state=WebhookEvent.State.RECEIVED, organisation__isnull=False)
+               .filter(Q(received_at__lte=now - older_than, next_attempt_at__isnull=True)
+                       | Q(next_attempt_at__lte=now))
+               .values_list("organisation_id", flat=True).distinct())
+    active = set(XeroConnection.objects.filter(status=XeroConnection.Status.ACTIVE, disconnect_step="",
+                                               organisation_id__in=waiting)
+                 .values_list("organisation_id", flat=True))
+    busy = set(ReconciliationState.objects.filter(organisation_id__in=active, inbox_claimed_until__gt=now)
+               .values_list("organisation_id", flat=True))
+    due = sorted(active - busy)
+    if due:
+        webhook_processing_enqueue(organisation_ids=due)
+        logger.info("xero.webhook.swept", extra={"event": "xero.webhook.swept", "organisations": len(due)})
+    return due
+
+
+def webhook_events_retry_failed(*, organisation_id: int) -> int:
+    """Support action: put an organisation's failed events back to received and enqueue them."""
+    with transaction.atomic():
+        count = WebhookEvent.objects.filter(organisation_id=organisation_id, state=WebhookEvent.State.FAILED).update(
+            state=WebhookEvent.State.RECEIVED, next_attempt_at=None, processed_at=None, outcome="")
+        if count:
+            transaction.on_commit(lambda: webhook_processing_enqueue(organisation_ids=[organisation_id]))
+    logger.info("xero.webhook.retry_failed", extra={
+        "event": "xero.webhook.retry_failed", "organisation_id": organisation_id, "events": count})
+    return count
+
+
+__all__ = [
+    "ApplyOutcome", "IncomingEvent", "MalformedDelivery", "ProcessResult", "RecordResult", "reconciliation_state_for",
+    "resource_apply", "webhook_delivery_parse", "webhook_events_record", "webhook_events_retry_failed",
+    "webhook_inbox_process", "webhook_inbox_sweep", "webhook_keys", "webhook_processing_enqueue",
+    "xero_connection_usable", "xero_rate_limiter", "xero_resources_fetch",
+]

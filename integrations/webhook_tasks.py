@@ -1,0 +1,37 @@
+"""Thin tasks for the webhook inbox and reconciliation: load by id, call one service, reschedule on a rate limit.
+
+They run on the `webhooks` queue, so a big invoice push on `xero` never holds back what comes in from Xero.
+"""
+
+from celery import shared_task
+
+from integrations.services import reconciliation as reconciliation_services
+from integrations.services import webhooks as webhook_services
+
+
+@shared_task(bind=True, acks_late=True, queue="webhooks", ignore_result=True)
+def process_webhook_inbox(self, *, organisation_id: int) -> None:
+    result = webhook_services.webhook_inbox_process(organisation_id=organisation_id)
+    if result.retry_after is not None:
+        # Never sleep to throttle: come back when Xero (or the limiter) says to.
+        webhook_services.webhook_processing_enqueue(organisation_ids=[organisation_id],
+                                                    countdown=result.retry_after)
+
+
+@shared_task(acks_late=True, queue="webhooks", ignore_result=True)
+def sweep_webhook_inbox() -> None:
+    webhook_services.webhook_inbox_sweep()
+
+
+@shared_task(acks_late=True, queue="webhooks", ignore_result=True)
+def reconcile_all() -> None:
+    for organisation_id in reconciliation_services.reconciliation_organisation_ids():
+        reconcile_organisation.apply_async(kwargs={"organisation_id": organisation_id})
+
+
+@shared_task(bind=True, acks_late=True, queue="webhooks", ignore_result=True)
+def reconcile_organisation(self, *, organisation_id: int) -> None:
+    result = reconciliation_services.reconciliation_run(organisation_id=organisation_id)
+    if result.retry_after is not None:
+        reconcile_organisation.apply_async(kwargs={"organisation_id": organisation_id},
+                                           countdown=result.retry_after)
