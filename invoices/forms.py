@@ -11,6 +11,7 @@ import datetime as dt
 from decimal import Decimal
 
 from django import forms
+from django.forms.utils import ErrorDict
 from django.http import QueryDict
 
 from invoices.models import Invoice
@@ -23,10 +24,11 @@ DATE_FORMATS = ["%Y-%m-%d"]
 
 
 class DateInput(forms.DateInput):
-    input_type = "date"
-
+    # A plain YYYY-MM-DD text field: the same format as the CSV and as Xero takes, whatever the browser's locale.
     def __init__(self, **kwargs):
-        super().__init__(format="%Y-%m-%d", **kwargs)
+        super().__init__(format="%Y-%m-%d", attrs={"placeholder": "YYYY-MM-DD", "inputmode": "numeric",
+                                                   "pattern": r"\d{4}-\d{2}-\d{2}", "maxlength": 10,
+                                                   "autocomplete": "off"}, **kwargs)
 
 
 class BatchNameForm(forms.Form):
@@ -46,8 +48,10 @@ class InvoiceForm(forms.Form):
                                 error_messages={"invalid": "Use a three-letter code such as AUD."},
                                 widget=forms.TextInput(attrs={"list": "currency-codes", "size": 4,
                                                               "autocomplete": "off"}))
-    issue_date = forms.DateField(input_formats=DATE_FORMATS, widget=DateInput(), label="Issue date")
-    due_date = forms.DateField(input_formats=DATE_FORMATS, widget=DateInput(), label="Due date")
+    issue_date = forms.DateField(input_formats=DATE_FORMATS, widget=DateInput(), label="Issue date",
+                                 error_messages={"invalid": "Use the form YYYY-MM-DD."})
+    due_date = forms.DateField(input_formats=DATE_FORMATS, widget=DateInput(), label="Due date",
+                               error_messages={"invalid": "Use the form YYYY-MM-DD."})
     line_amount_types = forms.ChoiceField(choices=Invoice.LineAmountTypes.choices, label="Amounts are")
     status = forms.ChoiceField(choices=[(s.value, s.label) for s in CREATABLE_STATUSES], label="Status in Xero")
 
@@ -144,6 +148,7 @@ class BatchEntry:
     def is_valid(self) -> bool:
         """Validate the non-blank rows; blank invoices and blank lines are left out."""
         ok = self.name_form.is_valid()
+        self.name_form.show_errors = True
         if not (self.invoices.management_form.is_valid() and all(ls.management_form.is_valid() for ls in self.lines)):
             self.problems.append("The form was incomplete. Please start again.")
             return False
@@ -152,17 +157,28 @@ class BatchEntry:
             if self._invoice_is_blank(index):
                 continue
             self._kept.append(index)
+            form.show_errors = True
             ok = form.is_valid() and ok
             kept_lines = [line for line in lines.forms if not self._line_is_blank(line)]
             if not kept_lines:
                 form.add_error(None, "Add at least one line with a description and a unit price.")
                 ok = False
             for line in kept_lines:
+                line.show_errors = True
                 ok = line.is_valid() and ok
         if not self._kept:
             self.problems.append("Add at least one invoice: a customer and a line.")
             ok = False
+        self.silence(validated_only=True)
         return ok
+
+    def silence(self, *, validated_only: bool = False) -> None:
+        """Rows we did not validate show no errors (and no aria-invalid) when the page is drawn again."""
+        for form, lines in self.rows:
+            for f in [form, *lines.forms]:
+                if not (validated_only and getattr(f, "show_errors", False)):
+                    f._errors = ErrorDict()
+                    f.cleaned_data = {}
 
     def invoice_inputs(self) -> list[InvoiceInput]:
         out = []
@@ -218,6 +234,7 @@ def entry_with_added_invoice(data: QueryDict, *, next_number: str) -> BatchEntry
         count = 0
     if count >= MAX_FORM_INVOICES:
         entry = BatchEntry(data)
+        entry.silence()
         entry.problems.append(f"The form holds up to {MAX_FORM_INVOICES} invoices. Use a CSV upload for more.")
         return entry
     last = f"{prefix}-{count - 1}-"
@@ -231,7 +248,9 @@ def entry_with_added_invoice(data: QueryDict, *, next_number: str) -> BatchEntry
     data[f"{lines}-INITIAL_FORMS"] = "0"
     for i in range(BLANK_LINES):
         data[f"{lines}-{i}-quantity"] = "1"
-    return BatchEntry(data)
+    entry = BatchEntry(data)
+    entry.silence()
+    return entry
 
 
 def entry_with_added_line(data: QueryDict, *, invoice_index: int) -> BatchEntry:
@@ -244,7 +263,9 @@ def entry_with_added_line(data: QueryDict, *, invoice_index: int) -> BatchEntry:
     if count < MAX_FORM_LINES:
         data[f"{lines}-TOTAL_FORMS"] = str(count + 1)
         data[f"{lines}-{count}-quantity"] = "1"
-    return BatchEntry(data)
+    entry = BatchEntry(data)
+    entry.silence()
+    return entry
 
 
 def default_invoice_initial(*, number: str, currency: str, today: dt.date) -> dict:

@@ -15,7 +15,7 @@ from invoices.forms import (
     entry_with_added_invoice,
     entry_with_added_line,
 )
-from invoices.models import InvoiceBatch
+from invoices.models import Invoice, InvoiceBatch
 from invoices.selectors import (
     batch_get,
     batch_invoice_rows,
@@ -72,6 +72,8 @@ def _detail_context(request: HttpRequest, batch: InvoiceBatch) -> dict:
     link = xero_link_info(organisation=organisation)
     for invoice in page.object_list:
         invoice.xero_url = link.invoice_url(invoice.xero_invoice_id)
+        invoice.xero_status_label = (Invoice.Status(invoice.xero_status).label
+                                     if invoice.xero_status in Invoice.Status.values else invoice.xero_status)
     progress = batch_progress(organisation=organisation, batch=batch)
     mapping_missing = progress.waiting > 0 and mapping_for(organisation) is None
     return {
@@ -214,6 +216,7 @@ def batch_new(request: HttpRequest) -> HttpResponse:
 @admin_required
 def batch_upload(request: HttpRequest) -> HttpResponse:
     form = CsvUploadForm(request.POST or None, request.FILES or None)
+    form.show_errors = request.method == "POST"
     context = {"form": form, "columns": csv_import.COLUMNS, "max_rows": csv_import.MAX_ROWS,
                "max_mb": csv_import.MAX_BYTES // 1024 // 1024,
                "eligibility": batch_eligibility_now(organisation=request.organisation),
@@ -268,6 +271,7 @@ def mapping_settings(request: HttpRequest) -> HttpResponse:
     saving = request.method == "POST" and not refresh
     form = MappingForm(request.POST if saving else None, initial=initial,
                        accounts=choices.accounts if choices else (), tax_rates=choices.tax_rates if choices else ())
+    form.show_errors = saving
     if refresh and choices:
         messages.success(request, "Accounts and tax rates refreshed from Xero.")
         return redirect("invoices:mapping")

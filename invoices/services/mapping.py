@@ -6,6 +6,7 @@ for ten minutes; never a hard-coded code (Xero certification checkpoints 8 and 9
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from dataclasses import asdict, dataclass
 from decimal import Decimal
@@ -14,6 +15,7 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.cache import cache
 from django.db import transaction
+from django.utils import timezone
 
 from invoices import mappers
 from invoices.models import XeroMapping
@@ -43,6 +45,7 @@ class MappingChoices:
     accounts: list[mappers.AccountChoice]
     tax_rates: list[mappers.TaxRateChoice]
     tenant_name: str = ""
+    fetched_at: dt.datetime | None = None
 
 
 def mapping_for(organisation: Organisation) -> XeroMapping | None:
@@ -85,7 +88,7 @@ def mapping_choices(*, organisation: Organisation, refresh: bool = False) -> Map
         if cached is not None:
             return MappingChoices(accounts=[mappers.AccountChoice(**a) for a in cached["accounts"]],
                                   tax_rates=[mappers.TaxRateChoice(**r) for r in cached["tax_rates"]],
-                                  tenant_name=cached["tenant_name"])
+                                  tenant_name=cached["tenant_name"], fetched_at=cached.get("fetched_at"))
     from integrations.xero.exceptions import XeroError, XeroNeedsReconnect, XeroNotConnected, XeroRateLimited
 
     try:
@@ -107,10 +110,10 @@ def mapping_choices(*, organisation: Organisation, refresh: bool = False) -> Map
                                  "Please try again in a minute.") from exc
     choices = MappingChoices(accounts=mappers.revenue_accounts(accounts_body),
                              tax_rates=mappers.revenue_tax_rates(rates_body),
-                             tenant_name=getattr(connection, "tenant_name", ""))
+                             tenant_name=getattr(connection, "tenant_name", ""), fetched_at=timezone.now())
     cache.set(key, {"accounts": [asdict(a) for a in choices.accounts],
                     "tax_rates": [asdict(r) for r in choices.tax_rates],
-                    "tenant_name": choices.tenant_name}, CHOICES_TTL_SECONDS)
+                    "tenant_name": choices.tenant_name, "fetched_at": choices.fetched_at}, CHOICES_TTL_SECONDS)
     cache.set(_cache_key(organisation, connection.tenant_id, "tax-rates"),
               {r.tax_type: r.rate for r in choices.tax_rates}, TAX_RATES_TTL_SECONDS)
     return choices

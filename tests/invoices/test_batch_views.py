@@ -360,3 +360,13 @@ def test_anonymous_is_sent_to_login_when_opening_new_pages(client, org_a):
                 reverse("invoices:batch_progress", args=[batch.pk]), reverse("invoices:batch_sample_csv")):
         response = client.get(url)
         assert response.status_code == 302 and "/accounts/login/" in response.url
+
+
+def test_untouched_rows_are_not_marked_invalid_when_the_form_comes_back(client, admin_a):
+    data = form_data({"customer_name": "Harbour View", "lines": [line(unit_amount="")]}, {})
+    body = login(client, admin_a).post(reverse("invoices:batch_new"), data).content.decode()
+    assert body.count('aria-invalid="true"') == 1  # only line 1's unit price
+    assert 'name="inv-0-lines-0-unit_amount"' in body.split('aria-invalid="true"')[0][-400:] + \
+        body.split('aria-invalid="true"')[1][:400]
+    added = client.post(reverse("invoices:batch_new"), form_data({"customer_name": "A"}, action="add_invoice"))
+    assert 'aria-invalid' not in added.content.decode()

@@ -1,0 +1,165 @@
+"""Invoice batches in the browser: create in the form, CSV errors, a batch's Xero outcomes, the Xero mapping."""
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import responses
+from django.conf import settings
+from playwright.sync_api import expect
+
+from invoices.models import Invoice, InvoiceBatch, InvoiceEvent, XeroMapping
+from organisations.models import Organisation
+from tests.factories import make_batch
+from tests.invoices.helpers import connect_xero
+
+pytestmark = pytest.mark.browser
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
+
+def shoot(screenshot, page, name: str) -> None:
+    page.evaluate("window.scrollTo(0, 0)")  # the sticky top bar stays at the top of a full-page capture
+    screenshot(page, name, full_page=True)
+
+
+def test_admin_creates_a_batch_in_the_form_and_sees_it_listed_when_signed_in(page, live_server, demo_data, login,
+                                                                               screenshot):
+    login(page, "admin@acme.test")
+    page.get_by_role("navigation", name="Main menu").get_by_role("link", name="Invoice batches").click()
+    page.get_by_role("link", name="New batch").click()
+    expect(page.get_by_role("heading", name="New invoice batch")).to_be_visible()
+    expect(page.get_by_role("status")).to_contain_text("not synced to Xero")  # said before anything is created
+
+    page.get_by_label("Batch name").fill("November care services")
+    first = page.get_by_role("region", name="Invoice 1")
+    first.get_by_label("Customer", exact=True).fill("Harbour View Aged Care")
+    expect(first.get_by_label("Invoice number")).to_have_value("ACME-0007")  # continues the demo numbering
+    first.get_by_label("Reference").fill("PO 4471")
+    first.get_by_label("Line 1 description").fill("Care coordination, November")
+    first.get_by_label("Line 1 quantity").fill("12")
+    first.get_by_label("Line 1 unit price").fill("85")
+    first.get_by_label("Line 2 description").fill("After-hours call-outs")
+    first.get_by_label("Line 2 quantity").fill("3")
+    first.get_by_label("Line 2 unit price").fill("120.50")
+
+    page.get_by_role("button", name="+ Add another invoice").click()
+    second = page.get_by_role("region", name="Invoice 2")
+    expect(second.get_by_label("Invoice number")).to_have_value("ACME-0008")
+    expect(first.get_by_label("Line 2 unit price")).to_have_value("120.50")  # what was typed survives
+    second.get_by_label("Customer", exact=True).fill("Riverside Physio")  # a new customer
+    second.get_by_label("Customer email").fill("accounts@riverside.example")
+    second.get_by_label("Line 1 description").fill("Group sessions")
+    second.get_by_label("Line 1 unit price").fill("")  # forgotten: the form says so on the line
+    page.get_by_role("button", name="Create batch").click()
+    expect(page.get_by_role("alert").first).to_contain_text("The batch was not created.")
+    expect(second).to_contain_text("Enter the unit price.")
+    shoot(screenshot, page, "batch-form-errors")
+    assert not InvoiceBatch.objects.filter(name="November care services").exists()
+
+    second.get_by_label("Line 1 unit price").fill("64.9950")
+    shoot(screenshot, page, "batch-form")
+    page.get_by_role("button", name="Create batch").click()
+
+    expect(page.get_by_role("heading", name="November care services")).to_be_visible()
+    expect(page.get_by_text("Batch “November care services” created with 2 invoices.")).to_be_visible()
+    expect(page.get_by_text("Not synced to Xero.", exact=True)).to_be_visible()
+    expect(page.get_by_role("cell", name="Riverside Physio")).to_be_visible()
+    batch = InvoiceBatch.objects.get(name="November care services")
+    assert batch.eligibility == "before_connection" and batch.invoices.count() == 2
+    assert batch.invoices.get(number="ACME-0008").lines.get().unit_amount == Decimal("64.995")
+
+    page.get_by_role("navigation", name="Main menu").get_by_role("link", name="Invoice batches").click()
+    row = page.get_by_role("row").filter(has_text="November care services")
+    expect(row).to_contain_text("Not synced")
+    expect(row).to_contain_text("2")
+
+
+def test_csv_with_bad_rows_is_reported_row_by_row_when_uploaded(page, live_server, demo_data, login, screenshot):
+    login(page, "admin@acme.test")
+    page.goto(f"{live_server.url}/batches/upload/")
+    page.get_by_label("Batch name").fill("December upload")
+    page.get_by_label("CSV file").set_input_files(str(FIXTURES / "csv" / "bad_rows.csv"))
+    page.get_by_role("button", name="Upload and create batch").click()
+    errors = page.get_by_role("region", name="Nothing was imported")
+    expect(errors).to_contain_text("problems in bad_rows.csv")
+    conflict = errors.get_by_role("row").filter(has_text="Differs from row 4 of invoice INV-3003")
+    expect(conflict.first).to_contain_text("5customer_name")
+    shoot(screenshot, page, "batch-csv-errors")
+    assert not InvoiceBatch.objects.filter(name="December upload").exists()
+
+    page.get_by_label("Batch name").fill("December upload")
+    page.get_by_label("CSV file").set_input_files(str(FIXTURES / "csv" / "good_batch.csv"))
+    page.get_by_role("button", name="Upload and create batch").click()
+    expect(page.get_by_role("heading", name="December upload")).to_be_visible()
+    assert InvoiceBatch.objects.get(name="December upload").source == "csv"
+
+
+def test_batch_page_shows_each_invoices_xero_outcome_when_pushed(page, live_server, demo_data, login, screenshot):
+    organisation = Organisation.objects.get(name="Acme Care")
+    connect_xero(organisation, short_code="!AcmeC")
+    XeroMapping.objects.create(organisation=organisation, revenue_account_code="200", revenue_account_name="Sales",
+                               tax_type="OUTPUT", tax_name="GST on Income")
+    batch = make_batch(organisation=organisation, name="Weekly visits", invoices=6, eligibility="eligible",
+                       sync_state=Invoice.SyncState.SYNCED)
+    invoices = list(batch.invoices.order_by("number"))
+    for i, invoice in enumerate(invoices):
+        invoice.xero_invoice_id = f"2b0e3c1a-0000-4000-8000-00000000000{i}"
+        invoice.xero_status = "AUTHORISED"
+    failed, warned, waiting = invoices[0], invoices[1], invoices[5]
+    failed.sync_state, failed.xero_invoice_id, failed.xero_status = "failed", "", ""
+    failed.sync_errors = [{"Message": "Account code '999' is not a valid code for this document."}]
+    warned.sync_state = "warning"
+    warned.sync_warnings = [{"Message": "The contact's email address is missing, so the invoice was not sent."}]
+    waiting.sync_state, waiting.xero_invoice_id, waiting.xero_status = "pending", "", ""
+    Invoice.objects.bulk_update(invoices, ["sync_state", "xero_invoice_id", "xero_status", "sync_errors",
+                                           "sync_warnings"])
+    InvoiceEvent.objects.create(invoice=failed, organisation=organisation, source="system", kind="failed",
+                                message="Xero rejected it: Account code '999' is not a valid code for this document.")
+
+    login(page, "accountant@acme.test")
+    page.goto(f"{live_server.url}/batches/{batch.pk}/")
+    progress = page.locator("#batch-progress")
+    expect(progress).to_contain_text("Sending to Xero")
+    expect(progress.locator('[data-count="synced"]')).to_have_text("4")
+    expect(progress.locator('[data-count="failed"]')).to_have_text("1")
+    expect(page.get_by_role("group", name=f"Xero rejected invoice {failed.number}")).to_contain_text(
+        "Account code '999'")
+    expect(page.get_by_role("group", name=f"Xero warnings for invoice {warned.number}")).to_be_visible()
+    link = page.get_by_role("link", name=f"Open in Xero (invoice {warned.number}, new tab)")
+    expect(link).to_have_attribute("href", settings.XERO_INVOICE_DEEP_LINK.format(
+        short_code="%21AcmeC", invoice_id=warned.xero_invoice_id))
+    expect(page.get_by_role("button", name="Retry failed invoices (1)")).to_be_visible()
+    shoot(screenshot, page, "batch-detail-errors")
+
+    # The last invoice lands while the page is open: polling notices and the page reloads with the outcome.
+    waiting.sync_state, waiting.xero_invoice_id = "synced", "2b0e3c1a-0000-4000-8000-0000000000ff"
+    waiting.save(update_fields=["sync_state", "xero_invoice_id"])
+    expect(page.locator("#batch-progress")).to_contain_text("Sent to Xero, with failures", timeout=8000)
+    expect(page.locator("#batch-progress[hx-get]")).to_have_count(0)  # polling stopped
+    expect(page.locator("#batch-progress progress")).to_have_attribute("value", "100")
+
+
+def test_admin_chooses_the_xero_mapping_from_their_own_accounts_when_connected(page, live_server, demo_data, login,
+                                                                              screenshot):
+    organisation = Organisation.objects.get(name="Acme Care")
+    connect_xero(organisation)
+    api = settings.XERO_API_URL
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as xero:
+        xero.get(f"{api}/Accounts", json=json.loads((FIXTURES / "xero" / "accounts.json").read_text()))
+        xero.get(f"{api}/TaxRates", json=json.loads((FIXTURES / "xero" / "tax_rates.json").read_text()))
+        login(page, "admin@acme.test")
+        page.get_by_role("navigation", name="Main menu").get_by_role("link", name="Settings").click()
+        page.get_by_role("link", name="Choose account and tax rate →").click()
+        expect(page.get_by_role("heading", name="Xero mapping")).to_be_visible()
+        account = page.get_by_label("Default revenue account")
+        expect(account.locator("option")).to_have_text(["Choose an account", "200 · Sales", "260 · Other Revenue"])
+        account.select_option("200")
+        page.get_by_label("Default tax rate").select_option("OUTPUT")
+        shoot(screenshot, page, "xero-mapping")
+        page.get_by_role("button", name="Save mapping").click()
+        expect(page.get_by_text("Xero mapping saved.")).to_be_visible()
+        expect(page.get_by_text("by admin@acme.test")).to_be_visible()
+    mapping = XeroMapping.objects.get(organisation=organisation)
+    assert (mapping.revenue_account_code, mapping.tax_type) == ("200", "OUTPUT")
