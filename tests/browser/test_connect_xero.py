@@ -1,0 +1,137 @@
+"""The demo admin connects Xero in a real browser against xero_sandbox, disconnects, reconnects; support staff see
+the tenant and ask the admins to reconnect."""
+
+import pytest
+from celery.app.task import Task
+from playwright.sync_api import expect
+
+from integrations.models import IntegrationAuditEvent, XeroConnection
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration]
+
+CALLBACK_PATH = "/integrations/xero/callback/"
+
+
+@pytest.fixture(scope="module")
+def sandbox():
+    testing = pytest.importorskip("xero_sandbox.testing")
+    handle = testing.start_sandbox()
+    yield handle
+    handle.stop()
+
+
+def _reload_live_server_middleware(live_server) -> None:
+    # The live server built its middleware (and with it the CSP's form-action origin, which must include the
+    # authorize URL's origin) when it started; rebuild it now that the settings point at the sandbox. Every
+    # handler in the chain (static files -> media files -> Django) may answer requests with its own middleware.
+    handler = live_server.thread.httpd.get_app()
+    while handler is not None:
+        handler.load_middleware()
+        handler = getattr(handler, "application", None)
+
+
+@pytest.fixture
+def xero(sandbox, live_server, settings, monkeypatch):
+    redirect_uri = live_server.url + CALLBACK_PATH
+    sandbox.reset(keep_settings=True)
+    sandbox.settings(redirect_uris=[redirect_uri])
+    settings.XERO_CLIENT_ID, settings.XERO_CLIENT_SECRET = sandbox.client_id, sandbox.client_secret
+    settings.XERO_REDIRECT_URI = redirect_uri
+    settings.XERO_AUTHORIZE_URL = sandbox.authorize_endpoint
+    settings.XERO_TOKEN_URL = sandbox.token_endpoint
+    settings.XERO_REVOCATION_URL = sandbox.revocation_endpoint
+    settings.XERO_CONNECTIONS_URL = sandbox.connections_url
+    settings.XERO_API_URL = sandbox.api_url
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    # Tasks (the admins' email) are recorded, not published to the real broker; the test runs them.
+    queued = []
+    monkeypatch.setattr(Task, "apply_async", lambda self, args=None, kwargs=None, **o: queued.append((self, args)))
+    _reload_live_server_middleware(live_server)
+    yield queued
+    settings.XERO_AUTHORIZE_URL = "https://login.xero.com/identity/connect/authorize"
+    _reload_live_server_middleware(live_server)
+
+
+def test_admin_connects_disconnects_and_reconnects_xero_and_support_asks_for_a_reconnect(
+        page, live_server, demo_data, login, screenshot, xero, mailoutbox):
+    page.on("dialog", lambda dialog: dialog.accept())  # data-confirm prompts on support actions
+    login(page, "admin@acme.test")
+    page.get_by_role("navigation", name="Main menu").get_by_role("link", name="Manage Integrations").click()
+    card = page.locator("#xero-card")
+    expect(card).to_contain_text("Not connected")
+    screenshot(page, "xero-manage-not-connected")
+
+    # Connect: Xero's login and consent (both organisations), then our picker.
+    card.get_by_role("button", name="Connect to Xero").click()
+    expect(page.get_by_role("heading", name="Log in to Xero")).to_be_visible()
+    page.get_by_label("Email address").fill("demo@sandbox.test")
+    page.get_by_label("Password").fill("sandbox")
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_label("Koala Coffee Roasters (AU)").check()
+    page.get_by_label("Thames Bicycle Works (UK)").check()
+    screenshot(page, "xero-sandbox-consent")
+    page.get_by_role("button", name="Allow access").click()
+
+    expect(page.get_by_role("heading", name="Choose the Xero organisation")).to_be_visible()
+    page.get_by_label("Koala Coffee Roasters (AU)").check()
+    screenshot(page, "xero-choose-organisation")
+    page.get_by_role("button", name="Connect this organisation").click()
+    expect(page).to_have_url(f"{live_server.url}/integrations/")
+    expect(page.get_by_role("status")).to_contain_text("Connected to Koala Coffee Roasters (AU).")
+    expect(card).to_contain_text("Connected to Koala Coffee Roasters (AU)")
+    expect(card).to_contain_text("Xero short code")
+    screenshot(page, "xero-manage-connected")
+    connection = XeroConnection.objects.get(organisation__name="Acme Care")
+    assert connection.status == "active" and connection.tenant_name == "Koala Coffee Roasters (AU)"
+    assert [c["tenantName"] for c in _active_connections(page, connection)] == ["Koala Coffee Roasters (AU)"]
+
+    # Disconnect, with a confirmation page.
+    card.get_by_role("link", name="Disconnect").click()
+    expect(page.get_by_role("heading", name="Disconnect Xero?")).to_be_visible()
+    screenshot(page, "xero-disconnect-confirm")
+    page.get_by_role("button", name="Disconnect from Xero").click()
+    expect(page.get_by_role("status")).to_contain_text("Disconnected from Koala Coffee Roasters (AU).")
+    expect(card).to_contain_text("Disconnected")
+    expect(card.get_by_role("button", name="Connect to Xero")).to_be_visible()
+    screenshot(page, "xero-manage-disconnected")
+
+    # Reconnect: still logged in at Xero, so straight to consent.
+    card.get_by_role("button", name="Connect to Xero").click()
+    page.get_by_label("Koala Coffee Roasters (AU)").check()
+    page.get_by_role("button", name="Allow access").click()
+    expect(page.get_by_role("status")).to_contain_text("Reconnected to Koala Coffee Roasters (AU).")
+    expect(card).to_contain_text("Connected to Koala Coffee Roasters (AU)")
+    page.get_by_role("button", name="Log out").click()
+
+    # Support staff see the tenant and ask the admins to reconnect.
+    login(page, "support@coordinoter.test")
+    expect(page.get_by_role("heading", name="Support console")).to_be_visible()
+    row = page.get_by_role("row", name="Acme Care")
+    expect(row).to_contain_text("Koala Coffee Roasters (AU)")
+    expect(row).to_contain_text("Connected")
+    screenshot(page, "xero-support-console")
+    row.get_by_role("link", name="Acme Care").click()
+    expect(page.locator("#support-tenant")).to_contain_text("Koala Coffee Roasters (AU)")
+    page.get_by_placeholder("Reason shown to the admins").fill("Please reconnect so we can renew your access.")
+    page.get_by_role("button", name="Ask admins to reconnect").click()
+    expect(page.get_by_role("status")).to_contain_text("The admins were asked to reconnect")
+    expect(page.get_by_role("table")).to_contain_text("reconnect_requested")
+    screenshot(page, "xero-support-organisation", full_page=True)
+    event = IntegrationAuditEvent.objects.get(action="reconnect_requested")
+    assert event.actor.email == "support@coordinoter.test" and event.actor_kind == "support"
+    for task, args in list(xero):
+        task.run(*args)  # the queued email to Acme Care's admins
+    assert [m.to for m in mailoutbox] == [["admin@acme.test"]]
+    page.get_by_role("button", name="Log out").click()
+
+    login(page, "admin@acme.test")
+    expect(page.get_by_role("alert").first).to_contain_text("Coordinoter support asks an admin to reconnect Xero")
+    screenshot(page, "xero-reconnect-banner")
+
+
+def _active_connections(page, connection) -> list[dict]:
+    import requests
+    from django.conf import settings
+
+    return requests.get(settings.XERO_CONNECTIONS_URL, timeout=10,
+                        headers={"Authorization": f"Bearer {connection.access_token}"}).json()
