@@ -1,0 +1,339 @@
+"""Processing the inbox: fetch from Xero (mocked with `responses`), apply if newer, per tenant in event-time order,
+harmless to run twice; out-of-order and duplicate deliveries leave the newest state; reconciliation repairs what a
+webhook missed and counts it as drift."""
+
+import copy
+import datetime as dt
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import responses
+from django.utils import timezone
+from responses import matchers
+
+from integrations.models import ReconciliationState, WebhookEvent
+from integrations.services import reconciliation
+from integrations.services import webhooks as inbox
+from integrations.services.webhooks import webhook_delivery_parse, webhook_events_record
+from integrations.webhook_tasks import process_webhook_inbox, reconcile_organisation
+from invoices.models import Customer, InvoiceEvent
+from invoices.xero_models import XeroCreatedInvoice
+from tests.factories import make_organisation, make_pushed_invoice, make_webhook_delivery, make_xero_event
+from tests.integrations.factories import TENANT_ID, make_connection
+
+API = "https://api.xero.com/api.xro/2.0"
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "xero" / "invoice_authorised.json"
+HELD = dt.datetime(2026, 11, 24, 9, 0, tzinfo=dt.UTC)
+INV_A = "0f0d5a46-9c4a-4f7e-8a39-2d2c4a7b1e01"
+INV_B = "0f0d5a46-9c4a-4f7e-8a39-2d2c4a7b1e02"
+
+
+def xero_invoice(invoice_id: str = INV_A, *, minutes_later: int = 0, **changes) -> dict:
+    data = copy.deepcopy(json.loads(FIXTURE.read_text())["Invoices"][0])
+    at = HELD + dt.timedelta(minutes=minutes_later)
+    data.update(InvoiceID=invoice_id, UpdatedDateUTC=f"/Date({int(at.timestamp() * 1000)}+0000)/")
+    data.update(changes)
+    return data
+
+
+def invoices_body(*invoices) -> dict:
+    return {"Status": "OK", "Invoices": list(invoices)}
+
+
+@pytest.fixture(autouse=True)
+def no_limiter(monkeypatch):
+    monkeypatch.setattr(inbox, "xero_rate_limiter", lambda: None)
+
+
+@pytest.fixture
+def org(db):
+    organisation = make_organisation(name="Maple Florists")
+    make_connection(organisation=organisation)
+    return organisation
+
+
+@pytest.fixture
+def invoice(org):
+    return make_pushed_invoice(organisation=org, xero_invoice_id=INV_A, xero_updated_at=HELD, number="INV-0001")
+
+
+def receive(*events):
+    body, _ = make_webhook_delivery(events=list(events), key="k")
+    return webhook_events_record(events=webhook_delivery_parse(body=body))
+
+
+def event(resource_id=INV_A, at="2026-11-24T09:05:00.000", **kw):
+    return make_xero_event(tenant_id=TENANT_ID, resource_id=resource_id, at=at, **kw)
+
+
+@responses.activate
+def test_payment_in_xero_is_applied_when_event_processed(invoice):
+    receive(event())
+    responses.get(f"{API}/Invoices", json=invoices_body(
+        xero_invoice(minutes_later=5, Status="PAID", AmountPaid=110.0, AmountDue=0.0)),
+        match=[matchers.query_param_matcher({"IDs": INV_A, "page": "1"})])
+    result = inbox.webhook_inbox_process(organisation_id=invoice.organisation_id)
+    invoice.refresh_from_db()
+    assert (result.processed, invoice.status, invoice.amount_paid) == (1, "PAID", Decimal("110.00"))
+    stored = WebhookEvent.objects.get()
+    assert (stored.state, stored.outcome, stored.attempts) == ("processed", "applied", 1)
+    assert stored.processed_at is not None
+    assert InvoiceEvent.objects.get(invoice=invoice).message.startswith("changed in Xero: status AUTHORISED → PAID")
+
+
+@responses.activate
+def test_many_events_are_fetched_in_one_call_in_event_time_order_when_received_out_of_order(org, invoice):
+    make_pushed_invoice(organisation=org, xero_invoice_id=INV_B, xero_updated_at=HELD, number="INV-0002")
+    receive(event(INV_B, at="2026-11-24T09:07:00.000"), event(INV_A, at="2026-11-24T09:06:00.000"),
+            event(INV_A, at="2026-11-24T09:08:00.000"))
+    responses.get(f"{API}/Invoices", json=invoices_body(
+        xero_invoice(INV_A, minutes_later=8, Status="PAID", AmountPaid=110.0, AmountDue=0.0),
+        xero_invoice(INV_B, minutes_later=7, Status="VOIDED")),
+        match=[matchers.query_param_matcher({"IDs": f"{INV_A},{INV_B}", "page": "1"})])
+    result = inbox.webhook_inbox_process(organisation_id=org.pk)
+    assert len(responses.calls) == 1
+    assert result.processed == 3
+    assert set(WebhookEvent.objects.values_list("state", flat=True)) == {"processed"}
+
+
+@responses.activate
+def test_newest_state_is_kept_when_deliveries_are_duplicated_and_out_of_order(invoice):
+    # Xero's later delivery (paid) overtakes the earlier one (part-paid), and both come twice.
+    newer = event(at="2026-11-24T09:10:00.000")
+    older = event(at="2026-11-24T09:05:00.000")
+    receive(newer)
+    receive(newer)
+    responses.get(f"{API}/Invoices", json=invoices_body(
+        xero_invoice(minutes_later=10, Status="PAID", AmountPaid=110.0, AmountDue=0.0)))
+    process_webhook_inbox.run(organisation_id=invoice.organisation_id)
+    receive(older)
+    receive(older)
+    # Whatever Xero answers for the late event (here a lagging copy: part-paid), the newer state stays.
+    responses.replace(responses.GET, f"{API}/Invoices", json=invoices_body(
+        xero_invoice(minutes_later=5, AmountPaid=50.0, AmountDue=60.0)))
+    process_webhook_inbox.run(organisation_id=invoice.organisation_id)
+    invoice.refresh_from_db()
+    assert (invoice.status, invoice.amount_paid, invoice.amount_due) == ("PAID", Decimal("110.00"), Decimal("0.00"))
+    assert invoice.xero_updated_at == HELD + dt.timedelta(minutes=10)
+    assert WebhookEvent.objects.count() == 2
+    assert list(WebhookEvent.objects.order_by("event_date").values_list("outcome", flat=True)) == ["stale", "applied"]
+    assert InvoiceEvent.objects.filter(invoice=invoice).count() == 1
+
+
+@responses.activate
+def test_running_twice_is_harmless_when_events_already_processed(invoice):
+    receive(event())
+    responses.get(f"{API}/Invoices", json=invoices_body(xero_invoice(minutes_later=5, Status="VOIDED")))
+    first = inbox.webhook_inbox_process(organisation_id=invoice.organisation_id)
+    second = inbox.webhook_inbox_process(organisation_id=invoice.organisation_id)
+    assert (first.processed, second.processed) == (1, 0)
+    assert len(responses.calls) == 1
+    assert InvoiceEvent.objects.filter(invoice=invoice).count() == 1
+
+
+@responses.activate
+def test_second_worker_returns_at_once_when_tenant_inbox_is_claimed(invoice):
+    receive(event())
+    ReconciliationState.objects.update_or_create(organisation_id=invoice.organisation_id, defaults={
+        "inbox_claimed_until": timezone.now() + dt.timedelta(seconds=60), "inbox_claimed_by": "other-worker"})
+    result = inbox.webhook_inbox_process(organisation_id=invoice.organisation_id)
+    assert result.busy
+    assert len(responses.calls) == 0
+    assert WebhookEvent.objects.get().state == "received"
+
+
+@responses.activate
+def test_expired_claim_is_taken_over_when_worker_died(invoice):
+    receive(event())
+    ReconciliationState.objects.update_or_create(organisation_id=invoice.organisation_id, defaults={
+        "inbox_claimed_until": timezone.now() - dt.timedelta(seconds=1), "inbox_claimed_by": "dead-worker"})
+    responses.get(f"{API}/Invoices", json=invoices_body(xero_invoice(minutes_later=5, Status="VOIDED")))
+    assert inbox.webhook_inbox_process(organisation_id=invoice.organisation_id).processed == 1
+
+
+@responses.activate
+def test_events_wait_when_connection_needs_reconnect(db):
+    organisation = make_organisation()
+    make_connection(organisation=organisation, status="needs_reconnect")
+    receive(event())
+    result = inbox.webhook_inbox_process(organisation_id=organisation.pk)
+    assert result.waiting_for_connection
+    assert WebhookEvent.objects.get().state == "received"
+    assert len(responses.calls) == 0
+
+
+@responses.activate
+def test_events_are_deferred_with_backoff_when_xero_answers_5xx(invoice):
+    receive(event())
+    responses.get(f"{API}/Invoices", status=503, json={"Title": "Service Unavailable"})
+    result = inbox.webhook_inbox_process(organisation_id=invoice.organisation_id)
+    stored = WebhookEvent.objects.get()
+    assert (stored.state, stored.attempts) == ("received", 1)
+    assert stored.next_attempt_at > timezone.now()
+    assert result.retry_after == 30
+    # Not due yet: nothing is fetched again until then.
+    assert inbox.webhook_inbox_process(organisation_id=invoice.organisation_id).processed == 0
+    assert len(responses.calls) == 1
+
+
+@responses.activate
+def test_event_fails_visibly_when_xero_keeps_failing(invoice):
+    receive(event())
+    WebhookEvent.objects.update(attempts=inbox.TRANSIENT_MAX_ATTEMPTS - 1)
+    responses.get(f"{API}/Invoices", status=500, json={})
+    inbox.webhook_inbox_process(organisation_id=invoice.organisation_id)
+    stored = WebhookEvent.objects.get()
+    assert (stored.state, stored.outcome) == ("failed", "fetch_failed")
+    assert "500" in stored.last_error
+
+
+@responses.activate
+def test_task_reschedules_itself_when_xero_rate_limits(invoice, enqueued):
+    receive(event())
+    enqueued.clear()
+    responses.get(f"{API}/Invoices", status=429, headers={"Retry-After": "17", "X-Rate-Limit-Problem": "minute"})
+    process_webhook_inbox.run(organisation_id=invoice.organisation_id)
+    assert WebhookEvent.objects.get().state == "received"
+    assert [(e.name, e.kwargs, e.options.get("countdown")) for e in enqueued] == [
+        ("integrations.webhook_tasks.process_webhook_inbox", {"organisation_id": invoice.organisation_id}, 17)]
+
+
+@responses.activate
+def test_event_is_ignored_when_xero_does_not_return_the_resource(invoice):
+    receive(event("99999999-0000-4000-8000-000000000009"))
+    responses.get(f"{API}/Invoices", json=invoices_body())
+    inbox.webhook_inbox_process(organisation_id=invoice.organisation_id)
+    assert WebhookEvent.objects.get().outcome == "not_found"
+
+
+@responses.activate
+def test_invoice_created_directly_in_xero_is_listed_when_create_event_processed(org):
+    receive(event("aaaaaaaa-0000-4000-8000-00000000000a", event_type="CREATE"))
+    responses.get(f"{API}/Invoices", json=invoices_body(
+        xero_invoice("aaaaaaaa-0000-4000-8000-00000000000a", InvoiceNumber="INV-7777")))
+    inbox.webhook_inbox_process(organisation_id=org.pk)
+    assert XeroCreatedInvoice.objects.get(organisation=org).number == "INV-7777"
+    assert WebhookEvent.objects.get().outcome == "created_in_xero"
+
+
+@responses.activate
+def test_customer_is_updated_when_contact_event_processed(org):
+    customer = Customer.objects.create(organisation=org, name="Harbour View",
+                                       xero_contact_id="9b3c1a2d-0000-4000-8000-00000000c0c1")
+    receive(event(customer.xero_contact_id, category="CONTACT"))
+    responses.get(f"{API}/Contacts", json={"Contacts": [{
+        "ContactID": customer.xero_contact_id, "Name": "Harbour View Pty Ltd", "EmailAddress": "ap@harbour.test",
+        "UpdatedDateUTC": "/Date(1795510800000+0000)/"}]},
+        match=[matchers.query_param_matcher({"IDs": customer.xero_contact_id, "page": "1",
+                                             "includeArchived": "true"})])
+    inbox.webhook_inbox_process(organisation_id=org.pk)
+    customer.refresh_from_db()
+    assert (customer.name, customer.email) == ("Harbour View Pty Ltd", "ap@harbour.test")
+
+
+@responses.activate
+def test_only_own_tenant_is_touched_when_two_organisations_receive_events(invoice):
+    other = make_organisation()
+    make_connection(organisation=other, tenant_id="22222222-0000-4000-8000-000000000002",
+                    connection_id="c2222222-0000-4000-8000-000000000002")
+    receive(event(), make_xero_event(tenant_id="22222222-0000-4000-8000-000000000002", resource_id=INV_B))
+    responses.get(f"{API}/Invoices", json=invoices_body(xero_invoice(minutes_later=5, Status="VOIDED")))
+    inbox.webhook_inbox_process(organisation_id=invoice.organisation_id)
+    assert WebhookEvent.objects.get(organisation=other).state == "received"
+    assert len(responses.calls) == 1
+    assert responses.calls[0].request.headers["xero-tenant-id"] == TENANT_ID
+
+
+def test_sweeper_enqueues_tenants_when_events_wait_unclaimed(invoice, enqueued):
+    receive(event())
+    enqueued.clear()
+    WebhookEvent.objects.update(received_at=timezone.now() - dt.timedelta(minutes=5))
+    assert inbox.webhook_inbox_sweep() == [invoice.organisation_id]
+    assert [e.kwargs for e in enqueued] == [{"organisation_id": invoice.organisation_id}]
+
+
+def test_sweeper_leaves_fresh_events_to_their_own_task_when_just_received(invoice, enqueued):
+    receive(event())
+    enqueued.clear()
+    assert inbox.webhook_inbox_sweep() == []
+
+
+# ---------------------------------------------------------------- reconciliation
+
+@responses.activate
+def test_missed_webhook_is_repaired_and_counted_as_drift_when_reconciling(invoice):
+    state = ReconciliationState.objects.create(organisation_id=invoice.organisation_id,
+                                               last_success_at=HELD - dt.timedelta(minutes=5))
+    responses.get(f"{API}/Invoices", json={"Invoices": [
+        xero_invoice(minutes_later=6, Status="PAID", AmountPaid=110.0, AmountDue=0.0)],
+        "pagination": {"page": 1, "pageSize": 100, "pageCount": 1, "itemCount": 1}},
+        match=[matchers.query_param_matcher({"page": "1", "order": "UpdatedDateUTC ASC"}),
+               matchers.header_matcher({"If-Modified-Since": "2026-11-24T08:53:00"})])
+    responses.get(f"{API}/Contacts", json={"Contacts": []})
+    result = reconcile_organisation.run(organisation_id=invoice.organisation_id)
+    invoice.refresh_from_db()
+    state.refresh_from_db()
+    assert result is None
+    assert invoice.status == "PAID"
+    assert (state.drift_last, state.drift_total, state.passes, state.checked_last) == (1, 1, 1, 1)
+    assert state.drift_recent[0]["label"] == "INV-0001"
+    assert "status AUTHORISED → PAID" in state.drift_recent[0]["summary"]
+    assert state.last_success_at > HELD
+    assert state.reconcile_claimed_until is None
+    assert "changed in Xero" in InvoiceEvent.objects.get(invoice=invoice).message
+
+
+@responses.activate
+def test_reconciliation_pages_through_when_more_than_one_page(org):
+    ReconciliationState.objects.create(organisation=org, last_success_at=HELD)
+    page1 = [xero_invoice(f"aaaaaaaa-0000-4000-8000-{i:012d}", InvoiceNumber=f"X-{i}") for i in range(100)]
+    page2 = [xero_invoice("bbbbbbbb-0000-4000-8000-000000000001", InvoiceNumber="X-100")]
+    responses.get(f"{API}/Invoices", json={"Invoices": page1, "pagination": {"pageCount": 2}},
+                  match=[matchers.query_param_matcher({"page": "1", "order": "UpdatedDateUTC ASC"})])
+    responses.get(f"{API}/Invoices", json={"Invoices": page2, "pagination": {"pageCount": 2}},
+                  match=[matchers.query_param_matcher({"page": "2", "order": "UpdatedDateUTC ASC"})])
+    responses.get(f"{API}/Contacts", json={"Contacts": []})
+    result = reconciliation.reconciliation_run(organisation_id=org.pk)
+    assert (result.checked, result.drift) == (101, 101)
+    assert XeroCreatedInvoice.objects.filter(organisation=org).count() == 101
+
+
+@responses.activate
+def test_change_already_in_the_inbox_is_not_drift_when_reconciling(invoice):
+    ReconciliationState.objects.create(organisation_id=invoice.organisation_id, last_success_at=HELD)
+    receive(event())
+    responses.get(f"{API}/Invoices", json={"Invoices": [xero_invoice(minutes_later=6, Status="VOIDED")]})
+    responses.get(f"{API}/Contacts", json={"Contacts": []})
+    result = reconciliation.reconciliation_run(organisation_id=invoice.organisation_id)
+    assert (result.checked, result.drift) == (1, 0)
+
+
+@responses.activate
+def test_reconciliation_keeps_last_success_when_xero_fails(invoice):
+    state = ReconciliationState.objects.create(organisation_id=invoice.organisation_id, last_success_at=HELD)
+    responses.get(f"{API}/Invoices", status=500, json={})
+    reconciliation.reconciliation_run(organisation_id=invoice.organisation_id)
+    state.refresh_from_db()
+    assert state.last_success_at == HELD
+    assert "XeroServerError" in state.last_error
+    assert state.reconcile_claimed_until is None
+
+
+@responses.activate
+def test_reconciliation_reschedules_when_rate_limited(invoice, enqueued):
+    responses.get(f"{API}/Invoices", status=429, headers={"Retry-After": "42"})
+    reconcile_organisation.run(organisation_id=invoice.organisation_id)
+    assert [(e.name, e.options.get("countdown")) for e in enqueued] == [
+        ("integrations.webhook_tasks.reconcile_organisation", 42)]
+
+
+def test_fan_out_enqueues_one_pass_per_active_tenant_when_beat_fires(invoice, enqueued):
+    disconnected = make_organisation()
+    make_connection(organisation=disconnected, status="disconnected", tenant_id="33333333-0000-4000-8000-000000000003",
+                    connection_id="c3333333-0000-4000-8000-000000000003")
+    from integrations.webhook_tasks import reconcile_all
+
+    reconcile_all.run()
+    assert [e.kwargs for e in enqueued] == [{"organisation_id": invoice.organisation_id}]
