@@ -15,4 +15,5 @@ urlpatterns = [
     path("", include("integrations.urls")),
     path("", include("invoices.urls")),
     path("", include("integrations.webhook_urls")),
+    path("", include("invoices.xero_urls")),
 ]

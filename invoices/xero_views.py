@@ -1,0 +1,148 @@
+"""Pages of the two-way sync: invoices created directly in Xero, and edit / void / delete of an invoice already in
+Xero (each behind a confirmation), plus the htmx partial that keeps the batch page's Xero states live."""
+
+import datetime as dt
+from decimal import Decimal
+
+from django import forms
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET
+
+from invoices.models import Invoice
+from invoices.selectors import xero_link_info
+from invoices.services.outbound import (
+    ChangeRefused,
+    InvoiceEdit,
+    LineEdit,
+    invoice_change_refusal,
+    invoice_change_request,
+)
+from invoices.xero_models import XeroInvoiceChange
+from invoices.xero_selectors import (
+    created_in_xero_list,
+    invoice_for_xero_action,
+    invoices_xero_states,
+    open_changes_by_invoice,
+)
+from organisations.decorators import member_required
+
+A = XeroInvoiceChange.Action
+
+
+@member_required
+def created_in_xero(request: HttpRequest) -> HttpResponse:
+    organisation = request.organisation
+    page = Paginator(created_in_xero_list(organisation=organisation), 50).get_page(request.GET.get("page"))
+    link = xero_link_info(organisation=organisation)
+    for row in page.object_list:
+        row.xero_url = link.invoice_url(row.xero_invoice_id)
+    return render(request, "invoices/xero/created_list.html", {"page": page, "link": link})
+
+
+def _based_on(request: HttpRequest) -> dt.datetime | None:
+    raw = request.POST.get("based_on", "")
+    try:
+        return dt.datetime.fromisoformat(raw) if raw else None
+    except ValueError:
+        return None
+
+
+def _back(invoice: Invoice) -> str:
+    return reverse("invoices:batch_detail", args=[invoice.batch_id]) + f"#invoice-{invoice.pk}"
+
+
+def _confirm(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+    invoice = invoice_for_xero_action(organisation=request.organisation, pk=pk)
+    if request.method == "POST":
+        try:
+            invoice_change_request(organisation=request.organisation, invoice_id=invoice.pk, action=action,
+                                   user=request.user, based_on=_based_on(request))
+        except ChangeRefused as exc:
+            messages.error(request, str(exc))
+        else:
+            verb = "Voiding" if action == A.VOID else "Deleting"
+            messages.success(request, f"{verb} {invoice.number} in Xero… its state here updates by itself.")
+        return redirect(_back(invoice))
+    return render(request, "invoices/xero/confirm.html", {
+        "invoice": invoice, "action": action, "action_label": A(action).label,
+        "refusal": invoice_change_refusal(invoice=invoice, action=action), "back": _back(invoice),
+    })
+
+
+@member_required
+def invoice_void(request: HttpRequest, pk: int) -> HttpResponse:
+    return _confirm(request, pk, A.VOID)
+
+
+@member_required
+def invoice_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    return _confirm(request, pk, A.DELETE)
+
+
+class InvoiceEditForm(forms.Form):
+    reference = forms.CharField(max_length=255, required=False)
+    issue_date = forms.DateField(label="Invoice date", widget=forms.DateInput(attrs={"type": "date"}))
+    due_date = forms.DateField(label="Due date", widget=forms.DateInput(attrs={"type": "date"}))
+    based_on = forms.CharField(required=False, widget=forms.HiddenInput)
+
+
+class LineEditForm(forms.Form):
+    description = forms.CharField(max_length=4000, required=False)
+    quantity = forms.DecimalField(max_digits=14, decimal_places=4, min_value=Decimal("0"), required=False)
+    unit_amount = forms.DecimalField(max_digits=14, decimal_places=4, required=False)
+
+
+LineFormSet = forms.formset_factory(LineEditForm, extra=1, max_num=100)
+
+
+@member_required
+def invoice_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    invoice = invoice_for_xero_action(organisation=request.organisation, pk=pk)
+    refusal = invoice_change_refusal(invoice=invoice, action=A.EDIT)
+    if request.method == "POST" and not refusal:
+        form = InvoiceEditForm(request.POST)
+        lines = LineFormSet(request.POST, prefix="lines")
+        if form.is_valid() and lines.is_valid():
+            # Each row keeps the account and tax overrides of the line it replaces (defaults otherwise).
+            existing = list(invoice.lines.all())
+            rows = [f for f in lines.cleaned_data if f and f.get("description")]
+            edits = [LineEdit(description=f["description"], quantity=f["quantity"] or Decimal("1"),
+                              unit_amount=f["unit_amount"] or Decimal("0"),
+                              account_code=existing[i].account_code if i < len(existing) else "",
+                              tax_type=existing[i].tax_type if i < len(existing) else "")
+                     for i, f in enumerate(rows)]
+            edit = InvoiceEdit(reference=form.cleaned_data["reference"], issue_date=form.cleaned_data["issue_date"],
+                               due_date=form.cleaned_data["due_date"], lines=edits)
+            try:
+                invoice_change_request(organisation=request.organisation, invoice_id=invoice.pk, action=A.EDIT,
+                                       user=request.user, based_on=_based_on(request), edit=edit)
+            except ChangeRefused as exc:
+                form.add_error(None, str(exc))
+            else:
+                messages.success(request, f"Sending your changes to {invoice.number} to Xero…")
+                return redirect(_back(invoice))
+    else:
+        form = InvoiceEditForm(initial={
+            "reference": invoice.reference, "issue_date": invoice.issue_date, "due_date": invoice.due_date,
+            "based_on": invoice.xero_updated_at.isoformat() if invoice.xero_updated_at else ""})
+        lines = LineFormSet(prefix="lines", initial=[
+            {"description": line.description, "quantity": line.quantity.normalize(),
+             "unit_amount": line.unit_amount.normalize()} for line in invoice.lines.all()])
+    return render(request, "invoices/xero/edit.html", {
+        "invoice": invoice, "form": form, "lines": lines, "refusal": refusal, "back": _back(invoice),
+    })
+
+
+@member_required
+@require_GET
+def invoice_xero_states(request: HttpRequest) -> HttpResponse:
+    ids = [int(part) for part in request.GET.get("ids", "").split(",") if part.strip().isdigit()][:100]
+    invoices = invoices_xero_states(organisation=request.organisation, ids=ids)
+    changes = open_changes_by_invoice(organisation=request.organisation, ids=ids)
+    for invoice in invoices:
+        invoice.xero_change = changes.get(invoice.pk)
+    return render(request, "invoices/xero/_states_oob.html", {"invoices": invoices})

@@ -1,0 +1,301 @@
+"""invoices.services.outbound: edits, voids and deletes made in Coordinoter after the first push go to Xero with
+Xero's rules enforced first, one stored change per request with a stable Idempotency-Key, and a conflict (Xero
+holds a newer version) shown instead of overwritten. Xero is mocked with `responses`."""
+
+import copy
+import datetime as dt
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import responses
+from celery.app.task import Task
+from django.http import Http404
+
+from invoices.models import Invoice, InvoiceEvent, XeroMapping
+from invoices.services import outbound
+from invoices.services.outbound import (
+    ChangeRefused,
+    InvoiceEdit,
+    LineEdit,
+    invoice_change_refusal,
+    invoice_change_request,
+    invoice_change_send,
+)
+from invoices.xero_models import XeroInvoiceChange
+from tests.factories import make_membership, make_organisation, make_pushed_invoice, make_user
+from tests.integrations.factories import make_connection
+
+API = "https://api.xero.com/api.xro/2.0"
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "xero" / "invoice_authorised.json"
+XERO_ID = "0f0d5a46-9c4a-4f7e-8a39-2d2c4a7b1e01"
+HELD = dt.datetime(2026, 11, 24, 9, 0, tzinfo=dt.UTC)
+
+
+def xero_invoice(*, minutes_later: int = 0, **changes) -> dict:
+    data = copy.deepcopy(json.loads(FIXTURE.read_text())["Invoices"][0])
+    at = HELD + dt.timedelta(minutes=minutes_later)
+    data["UpdatedDateUTC"] = f"/Date({int(at.timestamp() * 1000)}+0000)/"
+    data.update(changes)
+    return data
+
+
+@pytest.fixture(autouse=True)
+def xero_api(settings, monkeypatch):
+    settings.XERO_API_URL = API
+    monkeypatch.setattr(outbound, "xero_rate_limiter", lambda: None)
+
+
+@pytest.fixture
+def enqueued(monkeypatch):
+    calls = []
+    monkeypatch.setattr(Task, "apply_async", lambda self, args=None, kwargs=None, **options: calls.append(
+        (self.name, kwargs, options.get("countdown"))))
+    return calls
+
+
+@pytest.fixture
+def org(db):
+    organisation = make_organisation(name="Maple Florists")
+    make_connection(organisation=organisation)
+    XeroMapping.objects.create(organisation=organisation, revenue_account_code="200", tax_type="OUTPUT")
+    return organisation
+
+
+@pytest.fixture
+def user(org):
+    user = make_user(email="accountant@maple.test")
+    make_membership(user=user, organisation=org, role="accountant")
+    return user
+
+
+def pushed(org, **kw) -> Invoice:
+    kw.setdefault("xero_updated_at", HELD)
+    return make_pushed_invoice(organisation=org, xero_invoice_id=XERO_ID, number="INV-0001", **kw)
+
+
+def with_amounts(invoice: Invoice, **values) -> Invoice:
+    Invoice.objects.filter(pk=invoice.pk).update(**values)
+    invoice.refresh_from_db()
+    return invoice
+
+
+# ---------------------------------------------------------------- Xero's rules, checked before anything is sent
+
+def test_void_is_refused_when_invoice_is_paid(org):
+    invoice = with_amounts(pushed(org, status="PAID"), amount_paid=Decimal("110.00"), amount_due=Decimal("0"))
+    assert "cannot be voided" in invoice_change_refusal(invoice=invoice, action="void")
+
+
+def test_void_is_refused_when_invoice_is_part_paid(org):
+    invoice = with_amounts(pushed(org), amount_paid=Decimal("10.00"), amount_due=Decimal("100.00"))
+    assert "paid or part-paid invoice cannot be voided" in invoice_change_refusal(invoice=invoice, action="void")
+
+
+def test_void_is_refused_when_a_credit_note_is_allocated(org):
+    invoice = with_amounts(pushed(org), amount_credited=Decimal("10.00"))
+    assert "credit note" in invoice_change_refusal(invoice=invoice, action="void")
+
+
+def test_void_is_allowed_when_authorised_and_unpaid(org):
+    assert invoice_change_refusal(invoice=pushed(org), action="void") is None
+
+
+@pytest.mark.parametrize("status", ["DRAFT", "SUBMITTED"])
+def test_void_is_refused_and_delete_allowed_when_draft_or_submitted(org, status):
+    invoice = pushed(org, status=status)
+    assert "deleted, not voided" in invoice_change_refusal(invoice=invoice, action="void")
+    assert invoice_change_refusal(invoice=invoice, action="delete") is None
+    assert invoice_change_refusal(invoice=invoice, action="edit") is None
+
+
+@pytest.mark.parametrize("status", ["AUTHORISED", "PAID", "VOIDED", "DELETED"])
+def test_delete_and_edit_are_refused_when_invoice_is_approved_or_final(org, status):
+    invoice = pushed(org, status=status)
+    assert "Only DRAFT or SUBMITTED" in invoice_change_refusal(invoice=invoice, action="delete")
+    assert "DRAFT or SUBMITTED invoices only" in invoice_change_refusal(invoice=invoice, action="edit")
+
+
+def test_any_change_is_refused_when_invoice_not_in_xero_yet(org):
+    invoice = make_pushed_invoice(organisation=org, xero_invoice_id="")
+    assert "not in Xero yet" in invoice_change_refusal(invoice=invoice, action="void")
+
+
+def test_request_raises_and_stores_nothing_when_rule_broken(org, user, enqueued):
+    invoice = with_amounts(pushed(org, status="PAID"), amount_paid=Decimal("110.00"))
+    with pytest.raises(ChangeRefused):
+        invoice_change_request(organisation=org, invoice_id=invoice.pk, action="void", user=user, based_on=HELD)
+    assert not XeroInvoiceChange.objects.exists()
+
+
+# ---------------------------------------------------------------- requesting
+
+def test_void_is_stored_with_idempotency_key_and_enqueued_when_allowed(org, user, enqueued,
+                                                                     django_capture_on_commit_callbacks):
+    invoice = pushed(org)
+    with django_capture_on_commit_callbacks(execute=True):
+        change = invoice_change_request(organisation=org, invoice_id=invoice.pk, action="void", user=user,
+                                        based_on=HELD)
+    assert change.payload == {"InvoiceID": XERO_ID, "Status": "VOIDED"}
+    assert change.idempotency_key.startswith("coordinoter-change-") and len(change.idempotency_key) <= 128
+    assert change.based_on_xero_updated_at == HELD
+    assert enqueued == [("invoices.xero_tasks.send_invoice_change", {"change_id": change.pk}, None)]
+    assert InvoiceEvent.objects.get(invoice=invoice).kind == "void_requested"
+
+
+def test_second_change_is_refused_when_one_is_on_its_way(org, user, enqueued):
+    invoice = pushed(org)
+    invoice_change_request(organisation=org, invoice_id=invoice.pk, action="void", user=user, based_on=HELD)
+    with pytest.raises(ChangeRefused, match="already on its way"):
+        invoice_change_request(organisation=org, invoice_id=invoice.pk, action="void", user=user, based_on=HELD)
+
+
+def test_change_is_refused_as_conflict_when_invoice_changed_in_xero_since_opened(org, user, enqueued):
+    invoice = pushed(org, xero_updated_at=HELD + dt.timedelta(minutes=1))
+    with pytest.raises(ChangeRefused) as refused:
+        invoice_change_request(organisation=org, invoice_id=invoice.pk, action="void", user=user, based_on=HELD)
+    assert refused.value.conflict
+    assert not XeroInvoiceChange.objects.exists()
+
+
+def test_another_organisations_invoice_404s_when_requested(org, user, enqueued):
+    other = make_organisation()
+    foreign = make_pushed_invoice(organisation=other, xero_invoice_id="ffffffff-0000-4000-8000-000000000001")
+    with pytest.raises(Http404):
+        invoice_change_request(organisation=org, invoice_id=foreign.pk, action="void", user=user, based_on=None)
+
+
+def test_edit_payload_replaces_lines_with_defaults_from_mapping_when_requested(org, user, enqueued):
+    invoice = pushed(org, status="DRAFT")
+    edit = InvoiceEdit(reference="PO 7", issue_date=dt.date(2026, 11, 2), due_date=dt.date(2026, 11, 30),
+                       lines=[LineEdit(description="Design", quantity=Decimal("2"), unit_amount=Decimal("75.5"))])
+    change = invoice_change_request(organisation=org, invoice_id=invoice.pk, action="edit", user=user,
+                                    based_on=HELD, edit=edit)
+    assert change.payload == {"InvoiceID": XERO_ID, "Reference": "PO 7", "Date": "2026-11-02",
+                              "DueDate": "2026-11-30", "LineItems": [
+                                  {"Description": "Design", "Quantity": 2.0, "UnitAmount": 75.5,
+                                   "AccountCode": "200", "TaxType": "OUTPUT"}]}
+
+
+def test_edit_is_refused_when_due_date_before_invoice_date(org, user, enqueued):
+    invoice = pushed(org, status="DRAFT")
+    edit = InvoiceEdit(reference="", issue_date=dt.date(2026, 11, 2), due_date=dt.date(2026, 11, 1),
+                       lines=[LineEdit(description="x", quantity=Decimal(1), unit_amount=Decimal(1))])
+    with pytest.raises(ChangeRefused, match="due date"):
+        invoice_change_request(organisation=org, invoice_id=invoice.pk, action="edit", user=user, based_on=HELD,
+                               edit=edit)
+
+
+# ---------------------------------------------------------------- sending (the worker)
+
+def _change(org, user, action="void", **kw):
+    invoice = pushed(org, **kw)
+    return invoice, invoice_change_request(organisation=org, invoice_id=invoice.pk, action=action, user=user,
+                                           based_on=invoice.xero_updated_at)
+
+
+@responses.activate
+def test_void_is_sent_with_its_idempotency_key_and_applied_when_xero_accepts(org, user, enqueued):
+    invoice, change = _change(org, user)
+    responses.get(f"{API}/Invoices/{XERO_ID}", json={"Invoices": [xero_invoice()]})
+    post = responses.post(f"{API}/Invoices/{XERO_ID}", json={"Invoices": [xero_invoice(minutes_later=1,
+                                                                                        Status="VOIDED")]})
+    assert invoice_change_send(change_id=change.pk).state == "done"
+    sent = post.calls[0].request
+    assert sent.headers["Idempotency-Key"] == change.idempotency_key
+    assert json.loads(sent.body) == {"Invoices": [{"InvoiceID": XERO_ID, "Status": "VOIDED"}]}
+    invoice.refresh_from_db()
+    change.refresh_from_db()
+    assert (invoice.status, change.state) == ("VOIDED", "done")
+    messages = list(InvoiceEvent.objects.filter(invoice=invoice).values_list("source", "message"))
+    assert ("coordinoter", "sent to Xero: status AUTHORISED → VOIDED") in messages
+
+
+@responses.activate
+def test_nothing_is_sent_and_conflict_shown_when_xero_holds_a_newer_version(org, user, enqueued):
+    invoice, change = _change(org, user)
+    responses.get(f"{API}/Invoices/{XERO_ID}", json={"Invoices": [
+        xero_invoice(minutes_later=3, Status="PAID", AmountPaid=110.0, AmountDue=0.0)]})
+    post = responses.post(f"{API}/Invoices/{XERO_ID}", json={})
+    assert invoice_change_send(change_id=change.pk).state == "conflict"
+    assert post.call_count == 0
+    invoice.refresh_from_db()
+    change.refresh_from_db()
+    assert (invoice.status, change.state) == ("PAID", "conflict")
+    history = list(InvoiceEvent.objects.filter(invoice=invoice).values_list("kind", flat=True))
+    assert "changed_in_xero" in history and "change_conflict" in history
+
+
+@responses.activate
+def test_change_is_refused_with_xeros_words_when_xero_rejects_it(org, user, enqueued):
+    invoice, change = _change(org, user)
+    responses.get(f"{API}/Invoices/{XERO_ID}", json={"Invoices": [xero_invoice()]})
+    responses.post(f"{API}/Invoices/{XERO_ID}", status=400, json={
+        "ErrorNumber": 10, "Type": "ValidationException", "Message": "A validation exception occurred",
+        "Elements": [{"ValidationErrors": [{"Message": "This document cannot be edited as it has a payment or "
+                                                       "credit note allocated to it."}]}]})
+    assert invoice_change_send(change_id=change.pk).state == "refused"
+    change.refresh_from_db()
+    assert "payment or credit note allocated" in change.last_error
+    assert InvoiceEvent.objects.filter(invoice=invoice, kind="change_refused").exists()
+
+
+@responses.activate
+def test_same_key_is_reused_on_retry_when_xero_answers_5xx(org, user, enqueued):
+    invoice, change = _change(org, user)
+    responses.get(f"{API}/Invoices/{XERO_ID}", json={"Invoices": [xero_invoice()]})
+    post = responses.post(f"{API}/Invoices/{XERO_ID}", status=503, json={})
+    first = invoice_change_send(change_id=change.pk)
+    assert (first.state, first.retry_after) == ("pending", 30)
+    responses.replace(responses.POST, f"{API}/Invoices/{XERO_ID}",
+                      json={"Invoices": [xero_invoice(minutes_later=1, Status="VOIDED")]})
+    assert invoice_change_send(change_id=change.pk).state == "done"
+    keys = {call.request.headers["Idempotency-Key"] for call in responses.calls if call.request.method == "POST"}
+    assert keys == {change.idempotency_key}
+    assert post.call_count >= 1
+
+
+@responses.activate
+def test_change_is_done_without_resending_when_lost_answer_had_gone_through(org, user, enqueued):
+    invoice, change = _change(org, user)
+    responses.get(f"{API}/Invoices/{XERO_ID}", json={"Invoices": [xero_invoice(minutes_later=1, Status="VOIDED")]})
+    post = responses.post(f"{API}/Invoices/{XERO_ID}", json={})
+    assert invoice_change_send(change_id=change.pk).state == "done"
+    assert post.call_count == 0
+    invoice.refresh_from_db()
+    assert invoice.status == "VOIDED"
+
+
+@responses.activate
+def test_edit_is_applied_from_xeros_answer_when_accepted(org, user, enqueued):
+    invoice = pushed(org, status="DRAFT")
+    edit = InvoiceEdit(reference="PO 7", issue_date=dt.date(2026, 11, 1), due_date=dt.date(2026, 11, 30),
+                       lines=[LineEdit(description="Design", quantity=Decimal("2"), unit_amount=Decimal("75"))])
+    change = invoice_change_request(organisation=org, invoice_id=invoice.pk, action="edit", user=user,
+                                    based_on=HELD, edit=edit)
+    responses.get(f"{API}/Invoices/{XERO_ID}", json={"Invoices": [xero_invoice(Status="DRAFT")]})
+    answer = xero_invoice(minutes_later=1, Status="DRAFT", Reference="PO 7", DueDateString="2026-11-30T00:00:00",
+                          SubTotal=150.0, TotalTax=15.0, Total=165.0, AmountDue=165.0,
+                          LineItems=[{"Description": "Design", "Quantity": 2.0, "UnitAmount": 75.0,
+                                      "AccountCode": "200", "TaxType": "OUTPUT"}])
+    responses.post(f"{API}/Invoices/{XERO_ID}", json={"Invoices": [answer]})
+    assert invoice_change_send(change_id=change.pk).state == "done"
+    invoice.refresh_from_db()
+    assert (invoice.reference, invoice.due_date, invoice.total) == ("PO 7", dt.date(2026, 11, 30), Decimal("165.00"))
+    assert list(invoice.lines.values_list("description", "quantity")) == [("Design", Decimal("2"))]
+
+
+def test_claimed_change_is_skipped_when_another_worker_sends_it(org, user, enqueued):
+    invoice, change = _change(org, user)
+    XeroInvoiceChange.objects.filter(pk=change.pk).update(
+        state="sending", claimed_until=dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1))
+    assert invoice_change_send(change_id=change.pk).state == "skipped"
+
+
+def test_change_fails_visibly_when_xero_disconnected(org, user, enqueued):
+    invoice, change = _change(org, user)
+    org.xero_connection.status = "disconnected"
+    org.xero_connection.save(update_fields=["status"])
+    assert invoice_change_send(change_id=change.pk).state == "failed"
+    assert InvoiceEvent.objects.filter(invoice=invoice, kind="change_failed").exists()
