@@ -7,6 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt 2>
 # The test suite always runs on real PostgreSQL and Redis (never SQLite, never eager Celery).
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/coordinoter
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
+TEST_CACHE_REDIS_URL ?= redis://127.0.0.1:6379/1
 PYTEST_ARGS ?=
 
 .PHONY: run test install services chromium lint check-deploy clean
@@ -30,6 +31,7 @@ chromium:
 
 test: install services chromium
 	@DJANGO_DEBUG=true DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) \
+	  CACHE_REDIS_URL=$(TEST_CACHE_REDIS_URL) TEST_DATABASE_NAME=$${TEST_DATABASE_NAME:-test_coordinoter_$$$$} \
 	  DJANGO_ALLOW_ASYNC_UNSAFE=true $(BIN)/pytest $(PYTEST_ARGS)
 
 lint: install
