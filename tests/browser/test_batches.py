@@ -163,3 +163,191 @@ def test_admin_chooses_the_xero_mapping_from_their_own_accounts_when_connected(p
         expect(page.get_by_text("by admin@acme.test")).to_be_visible()
     mapping = XeroMapping.objects.get(organisation=organisation)
     assert (mapping.revenue_account_code, mapping.tax_type) == ("200", "OUTPUT")
+
+
+# ---------------------------------------------------------------- the whole journey against xero_sandbox
+
+
+class PushWorker:
+    """Runs the push tasks the app queues, in a thread of this process, honouring their countdowns.
+
+    Publishing is intercepted (like tests/browser/test_connect_xero.py does) so nothing reaches the shared
+    broker; the tasks themselves are the real ones, run through Celery's `apply`.
+    """
+
+    def __init__(self) -> None:
+        import threading
+
+        self.queue: list[tuple[float, object, dict]] = []
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.failures: list[str] = []
+        self.ran: list[str] = []
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+
+    def publish(self, task, args=None, kwargs=None, countdown=None, eta=None, **options) -> None:
+        import time
+
+        if not task.name.startswith("invoices.tasks.push"):
+            return  # other apps' background work is not part of this journey
+        with self.lock:
+            self.queue.append((time.monotonic() + float(countdown or 0), task, dict(kwargs or {})))
+
+    def _loop(self) -> None:
+        import time
+
+        from django.db import connections
+
+        try:
+            while not self.stop.is_set():
+                now, due = time.monotonic(), None
+                with self.lock:
+                    for item in sorted(self.queue, key=lambda i: i[0]):
+                        if item[0] <= now:
+                            self.queue.remove(item)
+                            due = item
+                            break
+                if due is None:
+                    time.sleep(0.05)
+                    continue
+                _, task, kwargs = due
+                result = task.apply(kwargs=kwargs)
+                self.ran.append(task.name)
+                if result.failed():
+                    self.failures.append(f"{task.name}({kwargs}): {result.result!r}")
+        finally:
+            connections.close_all()
+
+
+def _csp_allows_sandbox(monkeypatch) -> None:
+    # The security middleware works out the CSP's form-action origin (which must allow the authorize URL) once,
+    # when the live server starts; make it read the settings on each response instead, now they name the sandbox.
+    from coordinoter.middleware import CONTENT_SECURITY_POLICY, SecurityHeadersMiddleware
+
+    original = SecurityHeadersMiddleware.__call__
+
+    def call(self, request):
+        authorize = settings.XERO_AUTHORIZE_URL
+        self.csp = CONTENT_SECURITY_POLICY.format(form_action="/".join(authorize.split("/")[:3]))
+        return original(self, request)
+
+    monkeypatch.setattr(SecurityHeadersMiddleware, "__call__", call)
+
+
+@pytest.fixture(scope="module")
+def sandbox():
+    testing = pytest.importorskip("xero_sandbox.testing")
+    handle = testing.start_sandbox()
+    yield handle
+    handle.stop()
+
+
+@pytest.fixture
+def xero(sandbox, live_server, settings, monkeypatch):
+    from celery.app.task import Task
+
+    redirect_uri = live_server.url + "/integrations/xero/callback/"
+    sandbox.reset(keep_settings=True)
+    sandbox.settings(redirect_uris=[redirect_uri])
+    settings.XERO_CLIENT_ID, settings.XERO_CLIENT_SECRET = sandbox.client_id, sandbox.client_secret
+    settings.XERO_REDIRECT_URI = redirect_uri
+    settings.XERO_AUTHORIZE_URL = sandbox.authorize_endpoint
+    settings.XERO_TOKEN_URL = sandbox.token_endpoint
+    settings.XERO_REVOCATION_URL = sandbox.revocation_endpoint
+    settings.XERO_CONNECTIONS_URL = sandbox.connections_url
+    settings.XERO_API_URL = sandbox.api_url
+    # The sandbox shows an invoice at /orgs/<tenant id>/invoices/<InvoiceID>; it has no page keyed by ShortCode,
+    # so the link template names the tenant here (Xero's own link uses {short_code}).
+    from xero_sandbox.testing import AU_ID
+
+    settings.XERO_INVOICE_DEEP_LINK = sandbox.url + f"/orgs/{AU_ID}/invoices/{{invoice_id}}?shortcode={{short_code}}"
+    worker = PushWorker()
+    monkeypatch.setattr(Task, "apply_async", lambda self, args=None, kwargs=None, **o: worker.publish(
+        self, args, kwargs, **o))
+    _csp_allows_sandbox(monkeypatch)
+    worker.thread.start()
+    yield worker
+    worker.stop.set()
+    worker.thread.join(timeout=10)
+
+
+@pytest.mark.integration
+def test_admin_batch_lands_in_xero_and_a_failure_is_fixed_by_the_mapping_and_retried(
+        page, live_server, demo_data, login, screenshot, xero, sandbox):
+    from xero_sandbox.testing import AU_ID
+
+    page.on("dialog", lambda dialog: dialog.accept())  # the retry button asks first
+    login(page, "admin@acme.test")
+
+    # Connect Acme Care to the sandbox's Koala Coffee Roasters (AU).
+    page.get_by_role("navigation", name="Main menu").get_by_role("link", name="Manage Integrations").click()
+    page.locator("#xero-card").get_by_role("button", name="Connect to Xero").click()
+    page.get_by_label("Email address").fill("demo@sandbox.test")
+    page.get_by_label("Password").fill("sandbox")
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_label("Koala Coffee Roasters (AU)").check()
+    page.get_by_role("button", name="Allow access").click()
+    if page.get_by_role("heading", name="Choose the Xero organisation").is_visible():
+        page.get_by_label("Koala Coffee Roasters (AU)").check()
+        page.get_by_role("button", name="Connect this organisation").click()
+    expect(page.locator("#xero-card")).to_contain_text("Connected to Koala Coffee Roasters (AU)")
+
+    # A mapping chosen long ago whose account has since been archived in Xero: the push will be refused.
+    organisation = Organisation.objects.get(name="Acme Care")
+    XeroMapping.objects.create(organisation=organisation, revenue_account_code="280", revenue_account_name="Old",
+                               tax_type="OUTPUT", tax_name="GST on Income")
+
+    # Create a batch in the form: it goes to Xero by itself.
+    page.goto(f"{live_server.url}/batches/new/")
+    expect(page.get_by_text("Invoices in this batch appear in Xero by themselves")).to_be_visible()
+    page.get_by_label("Batch name").fill("Koala roastery visits")
+    first = page.get_by_role("region", name="Invoice 1")
+    first.get_by_label("Customer", exact=True).fill("Harbour View Aged Care")
+    first.get_by_label("Line 1 description").fill("Espresso machine service")
+    first.get_by_label("Line 1 unit price").fill("180")
+    page.get_by_role("button", name="+ Add another invoice").click()
+    second = page.get_by_role("region", name="Invoice 2")
+    second.get_by_label("Customer", exact=True).fill("Wattle Street Clinic")
+    second.get_by_label("Line 1 description").fill("Barista training")
+    second.get_by_label("Line 1 quantity").fill("3")
+    second.get_by_label("Line 1 unit price").fill("95.50")
+    page.get_by_role("button", name="Create batch").click()
+    expect(page.get_by_role("heading", name="Koala roastery visits")).to_be_visible()
+
+    # The progress bar runs until Xero has answered for every invoice; Xero refuses the archived account.
+    progress = page.locator("#batch-progress")
+    expect(progress).to_contain_text("Sent to Xero, with failures", timeout=30_000)
+    expect(progress.locator('[data-count="failed"]')).to_have_text("2")
+    batch = InvoiceBatch.objects.get(name="Koala roastery visits")
+    failed = batch.invoices.order_by("number").first()
+    expect(page.get_by_role("group", name=f"Xero rejected invoice {failed.number}")).to_contain_text(
+        "Account code '280' has been archived")
+    shoot(screenshot, page, "journey-validation-failure")
+
+    # Fix the mapping: the page says the saved account is no longer usable; choose Sales (200).
+    page.get_by_role("link", name="Xero mapping").click()
+    expect(page.get_by_role("alert").filter(has_text="280")).to_contain_text("no longer an active revenue account")
+    page.get_by_label("Default revenue account").select_option("200")
+    page.get_by_label("Default tax rate").select_option("OUTPUT")
+    page.get_by_role("button", name="Save mapping").click()
+    expect(page.get_by_text("Xero mapping saved.")).to_be_visible()
+
+    # Retry only the failed invoices; this time they land.
+    page.goto(f"{live_server.url}/batches/{batch.pk}/")
+    page.get_by_role("button", name="Retry failed invoices (2)").click()
+    expect(page.get_by_role("status").filter(has_text="Sending 2 failed invoices")).to_be_visible()
+    expect(page.locator("#batch-progress")).to_contain_text("All invoices are in Xero", timeout=30_000)
+    expect(page.locator('#batch-progress [data-count="synced"]')).to_have_text("2")
+    shoot(screenshot, page, "journey-all-in-xero")
+    assert xero.failures == []
+
+    # Each invoice is in the sandbox exactly once, and its link opens it there.
+    in_xero = [i for i in sandbox.invoices(AU_ID) if i["InvoiceNumber"] in {"ACME-0007", "ACME-0008"}]
+    assert sorted(i["InvoiceNumber"] for i in in_xero) == ["ACME-0007", "ACME-0008"]
+    assert failed.events.filter(kind="retried", actor__email="admin@acme.test").exists()
+    link = page.get_by_role("link", name=f"Open in Xero (invoice {failed.number}, new tab)")
+    with page.context.expect_page() as opened:
+        link.click()
+    xero_page = opened.value
+    expect(xero_page.locator("body")).to_contain_text(failed.number)
+    expect(xero_page.locator("body")).to_contain_text("Harbour View Aged Care")
