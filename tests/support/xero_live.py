@@ -1,0 +1,73 @@
+"""A Coordinoter organisation connected to a running xero_sandbox tenant, and a batch of pending invoices:
+what the live push tests and the push benchmark start from."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from django.db import transaction
+from django.utils import timezone
+
+from integrations.models import XeroConnection
+from integrations.xero import tokens
+from integrations.xero.types import TokenSet
+from invoices.models import Customer, Invoice, InvoiceBatch, InvoiceLine, XeroMapping
+from organisations.models import Organisation
+
+
+def sandbox_settings(sandbox) -> dict[str, str]:
+    """The product settings that point at this sandbox (as environment variables)."""
+    return {
+        "XERO_CLIENT_ID": sandbox.client_id,
+        "XERO_CLIENT_SECRET": sandbox.client_secret,
+        "XERO_TOKEN_URL": sandbox.token_endpoint,
+        "XERO_REVOCATION_URL": sandbox.revocation_endpoint,
+        "XERO_CONNECTIONS_URL": sandbox.connections_url,
+        "XERO_API_URL": sandbox.api_url,
+    }
+
+
+def connect_organisation(sandbox, *, name: str, tenant_id: str) -> Organisation:
+    """Consent in the sandbox (over HTTP, as a person would), then store the connection through the token store;
+    choose the tenant's own Sales account and GST/VAT rate as the mapping."""
+    consent = sandbox.connect(tenants=[tenant_id])
+    connection_info = next(c for c in consent["connections"] if c["tenantId"] == tenant_id)
+    organisation = Organisation.objects.create(name=name)
+    now = timezone.now()
+    with transaction.atomic():
+        connection = XeroConnection.objects.create(
+            organisation=organisation, status=XeroConnection.Status.ACTIVE, tenant_id=tenant_id,
+            tenant_name=connection_info["tenantName"], tenant_type="ORGANISATION",
+            connection_id=connection_info["id"], auth_event_id=connection_info["authEventId"],
+            connected_at=now - dt.timedelta(hours=1), status_changed_at=now)
+        tokens.connection_tokens_save(connection=connection, token_set=TokenSet(
+            access_token=consent["access_token"], refresh_token=consent["refresh_token"],
+            expires_at=now + dt.timedelta(seconds=int(consent["expires_in"])),
+            scopes=tuple(consent.get("scope", "").split())))
+    revenue = next(a for a in sandbox.admin("GET", f"/tenants/{tenant_id}/accounts")
+                   if a.get("Code") == "200")
+    XeroMapping.objects.create(organisation=organisation, revenue_account_code=revenue["Code"],
+                               revenue_account_name=revenue["Name"], tax_type=revenue["TaxType"])
+    return organisation
+
+
+def make_pending_batch(organisation: Organisation, *, invoices: int, customers: int = 10, prefix: str = "LT",
+                       currency: str = "AUD") -> InvoiceBatch:
+    """An eligible batch of pending invoices (created in bulk; the push is enqueued by the caller)."""
+    batch = InvoiceBatch.objects.create(organisation=organisation, name=f"{prefix} batch",
+                                        eligibility=InvoiceBatch.Eligibility.ELIGIBLE)
+    people = [Customer.objects.create(organisation=organisation, name=f"{prefix} Customer {i:03d}",
+                                      email=f"c{i}@{prefix.lower()}.example") for i in range(customers)]
+    rows = Invoice.objects.bulk_create([
+        Invoice(organisation=organisation, batch=batch, customer=people[i % customers], number=f"{prefix}-{i:05d}",
+                currency=currency, issue_date=dt.date(2026, 11, 2), due_date=dt.date(2026, 11, 30),
+                total=Decimal("110.00"), amount_due=Decimal("110.00"), sync_state=Invoice.SyncState.PENDING)
+        for i in range(invoices)
+    ])
+    InvoiceLine.objects.bulk_create([
+        InvoiceLine(invoice=invoice, description="Monthly service", quantity=Decimal("1"),
+                    unit_amount=Decimal("100.00"))
+        for invoice in rows
+    ])
+    return batch
