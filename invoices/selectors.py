@@ -2,7 +2,7 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 from django.conf import settings
-from django.db.models import Count, Prefetch, Q, QuerySet, Sum
+from django.db.models import Count, Min, Prefetch, Q, QuerySet, Sum
 from django.shortcuts import get_object_or_404
 
 from invoices.models import Customer, Invoice, InvoiceBatch, InvoiceEvent
@@ -12,16 +12,22 @@ S = Invoice.SyncState
 
 
 def batch_list(*, organisation: Organisation, query: str = "", state: str = "") -> QuerySet[InvoiceBatch]:
-    qs = InvoiceBatch.objects.filter(organisation=organisation).select_related("created_by").annotate(
+    qs = InvoiceBatch.objects.filter(organisation=organisation)
+    if query:
+        # A subquery, not a join: joining the invoices again would multiply the counts below.
+        matching = InvoiceBatch.objects.filter(organisation=organisation).filter(
+            Q(name__icontains=query) | Q(invoices__number__icontains=query)
+            | Q(invoices__customer__name__icontains=query)).values("pk")
+        qs = qs.filter(pk__in=matching)
+    qs = qs.select_related("created_by").annotate(
         invoice_count=Count("invoices"),
         synced_count=Count("invoices", filter=Q(invoices__sync_state__in=[S.SYNCED, S.WARNING])),
         pending_count=Count("invoices", filter=Q(invoices__sync_state__in=[S.PENDING, S.IN_FLIGHT])),
         failed_count=Count("invoices", filter=Q(invoices__sync_state=S.FAILED)),
         total_amount=Sum("invoices__total"),
+        currency_count=Count("invoices__currency", distinct=True),
+        currency=Min("invoices__currency"),
     ).order_by("-created_at", "-pk")
-    if query:
-        qs = qs.filter(Q(name__icontains=query) | Q(invoices__number__icontains=query)
-                       | Q(invoices__customer__name__icontains=query)).distinct()
     if state == "failed":
         qs = qs.filter(failed_count__gt=0)
     elif state == "pending":

@@ -370,3 +370,21 @@ def test_untouched_rows_are_not_marked_invalid_when_the_form_comes_back(client, 
         body.split('aria-invalid="true"')[1][:400]
     added = client.post(reverse("invoices:batch_new"), form_data({"customer_name": "A"}, action="add_invoice"))
     assert 'aria-invalid' not in added.content.decode()
+
+
+def test_search_keeps_counts_right_when_batch_matches_by_invoice(client, admin_a, org_a):
+    batch = make_batch(organisation=org_a, name="Three invoices", invoices=3)
+    number = batch.invoices.first().number
+    response = login(client, admin_a).get(reverse("invoices:batch_list"), {"q": number})
+    (found,) = response.context["page"].object_list
+    assert (found.invoice_count, found.total_amount) == (3, 330)
+    (found,) = client.get(reverse("invoices:batch_list"), {"q": "three"}).context["page"].object_list
+    assert found.invoice_count == 3
+
+
+def test_list_does_not_add_up_currencies_when_a_batch_mixes_them(client, admin_a, org_a):
+    batch = make_batch(organisation=org_a, name="Mixed", invoices=2)
+    Invoice.objects.filter(pk=batch.invoices.first().pk).update(currency="NZD")
+    make_batch(organisation=org_a, name="Single", invoices=2)
+    body = login(client, admin_a).get(reverse("invoices:batch_list")).content.decode()
+    assert "Several currencies" in body and "AUD 220.00" in body
