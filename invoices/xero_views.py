@@ -145,4 +145,6 @@ def invoice_xero_states(request: HttpRequest) -> HttpResponse:
     changes = open_changes_by_invoice(organisation=request.organisation, ids=ids)
     for invoice in invoices:
         invoice.xero_change = changes.get(invoice.pk)
+        invoice.xero_status_label = (Invoice.Status(invoice.xero_status).label
+                                     if invoice.xero_status in Invoice.Status.values else invoice.xero_status)
     return render(request, "invoices/xero/_states_oob.html", {"invoices": invoices})

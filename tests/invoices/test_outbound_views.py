@@ -139,3 +139,11 @@ def test_created_in_xero_lists_only_own_organisation_when_opened(member, org):
 def test_created_in_xero_hides_invoice_when_it_turns_out_to_be_ours(member, org, invoice):
     XeroCreatedInvoice.objects.create(organisation=org, xero_invoice_id=XERO_ID, number="INV-0001")
     assert b"INV-0001" not in member.get("/invoices/created-in-xero/").content
+
+
+def test_batch_page_polls_xero_states_and_offers_void_when_invoice_in_xero(member, invoice):
+    body = member.get(f"/batches/{invoice.batch_id}/").content.decode()
+    assert f'id="xero-status-{invoice.pk}"' in body
+    assert f'hx-get="/invoices/xero-states/?ids={invoice.pk}"' in body and 'hx-trigger="every 3s"' in body
+    assert f'href="/invoices/{invoice.pk}/xero/void/"' in body
+    assert 'href="/invoices/created-in-xero/"' in body
