@@ -162,7 +162,7 @@ def _form_context(request: HttpRequest, entry: BatchEntry) -> dict:
         "entry": entry, "customer_names": customer_names(organisation=organisation),
         "eligibility": batch_eligibility_now(organisation=organisation), "mapping": mapping_for(organisation),
         "choices": choices, "currencies": ["AUD", "NZD", "GBP", "USD", "EUR", "CAD", "SGD", "ZAR"],
-        "not_synced_reasons": NOT_SYNCED_REASONS,
+        "not_synced_reasons": NOT_SYNCED_REASONS, "link": xero_link_info(organisation=organisation),
     }
 
 
@@ -220,6 +220,8 @@ def batch_upload(request: HttpRequest) -> HttpResponse:
     context = {"form": form, "columns": csv_import.COLUMNS, "max_rows": csv_import.MAX_ROWS,
                "max_mb": csv_import.MAX_BYTES // 1024 // 1024,
                "eligibility": batch_eligibility_now(organisation=request.organisation),
+               "mapping": mapping_for(request.organisation),
+               "link": xero_link_info(organisation=request.organisation),
                "not_synced_reasons": NOT_SYNCED_REASONS}
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]

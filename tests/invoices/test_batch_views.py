@@ -388,3 +388,12 @@ def test_list_does_not_add_up_currencies_when_a_batch_mixes_them(client, admin_a
     make_batch(organisation=org_a, name="Single", invoices=2)
     body = login(client, admin_a).get(reverse("invoices:batch_list")).content.decode()
     assert "Several currencies" in body and "AUD 220.00" in body
+
+
+def test_form_says_invoices_wait_when_connection_needs_reconnect(client, admin_a, org_a):
+    connect_xero(org_a, status="needs_reconnect")
+    XeroMapping.objects.create(organisation=org_a, revenue_account_code="200", tax_type="OUTPUT")
+    for name in ("invoices:batch_new", "invoices:batch_upload"):
+        body = login(client, admin_a).get(reverse(name)).content.decode()
+        assert "Xero needs reconnecting. Invoices you create now are kept" in body
+        assert "not synced to Xero" not in body
