@@ -5,6 +5,8 @@ from django.conf import settings
 from django.db.models import Count, Min, Prefetch, Q, QuerySet, Sum
 from django.shortcuts import get_object_or_404
 
+from integrations.models import XeroConnection
+from integrations.selectors import xero_connection_for
 from invoices.models import Customer, Invoice, InvoiceBatch, InvoiceEvent
 from organisations.models import Organisation
 
@@ -148,16 +150,10 @@ class XeroLinkInfo:
 
 
 def xero_link_info(*, organisation: Organisation) -> XeroLinkInfo:
-    try:
-        from integrations.selectors import xero_connection_for
-    except ImportError:
-        return XeroLinkInfo()
     connection = xero_connection_for(organisation)
     if connection is None:
         return XeroLinkInfo()
-    status = getattr(connection, "status", "")
-    return XeroLinkInfo(short_code=getattr(connection, "tenant_short_code", "") or "",
-                        needs_reconnect=status == "needs_reconnect",
-                        connected=status in ("active", "needs_reconnect"),
-                        tenant_name=getattr(connection, "tenant_name", "") or "",
-                        base_currency=getattr(connection, "base_currency", "") or "")
+    return XeroLinkInfo(short_code=connection.tenant_short_code,
+                        needs_reconnect=connection.status == XeroConnection.Status.NEEDS_RECONNECT,
+                        connected=connection.is_bound, tenant_name=connection.tenant_name,
+                        base_currency=connection.base_currency)

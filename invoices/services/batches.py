@@ -13,6 +13,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.db.models.functions import Lower
 
+from integrations.selectors import xero_sync_eligibility
 from invoices import mappers
 from invoices.models import Customer, Invoice, InvoiceBatch, InvoiceEvent, InvoiceLine
 from invoices.services.mapping import mapping_for, tax_rates_cached
@@ -79,10 +80,6 @@ class _Totals:
 
 def batch_eligibility_now(*, organisation: Organisation) -> str:
     """What the help article promises, decided from the organisation's Xero connection at this moment."""
-    try:
-        from integrations.selectors import xero_sync_eligibility
-    except ImportError:  # the Connect to Xero piece is not installed: nothing can sync yet
-        return InvoiceBatch.Eligibility.BEFORE_CONNECTION
     value = xero_sync_eligibility(organisation)
     return value if value in InvoiceBatch.Eligibility.values else InvoiceBatch.Eligibility.BEFORE_CONNECTION
 
@@ -262,9 +259,6 @@ def _write(*, organisation: Organisation, user: AbstractBaseUser | None, name: s
 
 
 def _enqueue_push(*, organisation_id: int) -> None:
-    try:
-        from invoices.services.push import push_enqueue_for_organisation
-    except ImportError:  # TODO(issue 5): the push engine lands in invoices/services/push.py
-        logger.warning("invoices.push.engine_missing", extra={"organisation": organisation_id})
-        return
+    from invoices.services.push import push_enqueue_for_organisation  # the engine imports this module's app
+
     push_enqueue_for_organisation(organisation_id=organisation_id)

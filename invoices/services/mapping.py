@@ -17,6 +17,11 @@ from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
+from integrations.models import XeroConnection
+from integrations.selectors import xero_connection_for
+from integrations.xero.client import XeroClient
+from integrations.xero.exceptions import XeroError, XeroNeedsReconnect, XeroNotConnected, XeroRateLimited
+from integrations.xero.ratelimit import rate_limiter
 from invoices import mappers
 from invoices.models import XeroMapping
 from organisations.models import Organisation
@@ -57,18 +62,13 @@ def _cache_key(organisation: Organisation, tenant_id: str, what: str) -> str:
     return f"invoices:xero-mapping:{organisation.pk}:{tenant_id}:{what}"
 
 
-def _connection(organisation: Organisation) -> Any:
-    try:
-        from integrations.selectors import xero_connection_for
-    except ImportError:
-        return None
+def _connection(organisation: Organisation) -> XeroConnection | None:
     return xero_connection_for(organisation)
 
 
-def _xero_get(*, connection: Any, path: str) -> dict[str, Any]:
-    from integrations.xero.client import XeroClient
-
-    return XeroClient(connection.pk).get(path).body or {}
+def _xero_get(*, connection: XeroConnection, path: str) -> dict[str, Any]:
+    # Through the shared limiter: reading settings must not take a slot a running push is counting on.
+    return XeroClient(connection.pk, rate_limiter=rate_limiter()).get(path).body or {}
 
 
 def mapping_choices(*, organisation: Organisation, refresh: bool = False) -> MappingChoices:
@@ -77,9 +77,9 @@ def mapping_choices(*, organisation: Organisation, refresh: bool = False) -> Map
     Raises MappingUnavailable with a plain message when Xero is not connected or cannot be reached.
     """
     connection = _connection(organisation)
-    if connection is None or not getattr(connection, "is_bound", False):
+    if connection is None or not connection.is_bound or connection.disconnect_step:
         raise MappingUnavailable("Connect Xero first: the accounts and tax rates come from your Xero organisation.")
-    if connection.status == "needs_reconnect":
+    if connection.status == XeroConnection.Status.NEEDS_RECONNECT:
         raise MappingUnavailable("Xero needs reconnecting before we can read your accounts and tax rates. "
                                  "An admin can reconnect on the Manage Integrations page.")
     key = _cache_key(organisation, connection.tenant_id, "choices")
@@ -89,8 +89,6 @@ def mapping_choices(*, organisation: Organisation, refresh: bool = False) -> Map
             return MappingChoices(accounts=[mappers.AccountChoice(**a) for a in cached["accounts"]],
                                   tax_rates=[mappers.TaxRateChoice(**r) for r in cached["tax_rates"]],
                                   tenant_name=cached["tenant_name"], fetched_at=cached.get("fetched_at"))
-    from integrations.xero.exceptions import XeroError, XeroNeedsReconnect, XeroNotConnected, XeroRateLimited
-
     try:
         accounts_body = _xero_get(connection=connection, path="/Accounts")
         rates_body = _xero_get(connection=connection, path="/TaxRates")
@@ -110,7 +108,7 @@ def mapping_choices(*, organisation: Organisation, refresh: bool = False) -> Map
                                  "Please try again in a minute.") from exc
     choices = MappingChoices(accounts=mappers.revenue_accounts(accounts_body),
                              tax_rates=mappers.revenue_tax_rates(rates_body),
-                             tenant_name=getattr(connection, "tenant_name", ""), fetched_at=timezone.now())
+                             tenant_name=connection.tenant_name, fetched_at=timezone.now())
     cache.set(key, {"accounts": [asdict(a) for a in choices.accounts],
                     "tax_rates": [asdict(r) for r in choices.tax_rates],
                     "tenant_name": choices.tenant_name, "fetched_at": choices.fetched_at}, CHOICES_TTL_SECONDS)
@@ -122,7 +120,7 @@ def mapping_choices(*, organisation: Organisation, refresh: bool = False) -> Map
 def tax_rates_cached(*, organisation: Organisation) -> dict[str, Decimal] | None:
     """Revenue tax rates (TaxType -> percent) as last read from Xero; None if never read. Never calls Xero."""
     connection = _connection(organisation)
-    if connection is None or not getattr(connection, "tenant_id", ""):
+    if connection is None or not connection.tenant_id:
         return None
     return cache.get(_cache_key(organisation, connection.tenant_id, "tax-rates"))
 

@@ -206,3 +206,17 @@ def test_mapping_for_is_none_when_not_chosen_and_payload_is_blocked(org_a, org_b
 def test_settings_page_links_the_mapping_when_admin_opens_it(client, admin_a):
     body = login(client, admin_a).get(reverse("organisations:settings")).content.decode()
     assert reverse("invoices:mapping") in body
+
+
+def test_clear_message_and_no_call_when_our_limiter_has_no_slot(org_a, xero, monkeypatch):
+    from integrations.xero.ratelimit import RateLimitWait
+
+    class Full:
+        def acquire(self, *, tenant_id):
+            raise RateLimitWait(4.2, problem="concurrent")
+
+    connect_xero(org_a)
+    monkeypatch.setattr("invoices.services.mapping.rate_limiter", lambda: Full())
+    with pytest.raises(MappingUnavailable, match="Try again in 5 seconds"):
+        mapping_choices(organisation=org_a)
+    assert len(xero.calls) == 0
