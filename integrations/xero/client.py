@@ -274,4 +274,8 @@ def _queue_connection_check(connection_id: int) -> None:
     # which would drop the check; the task only reads the already committed connection row.
     from integrations.tasks import xero_connection_verify_task
 
-    xero_connection_verify_task.delay(connection_id)
+    try:
+        xero_connection_verify_task.delay(connection_id)
+    except Exception:  # noqa: BLE001 - a broker outage must not hide the 403; the daily check still runs
+        logger.exception("xero.connection.check_not_queued", extra={
+            "event": "xero.connection.check_not_queued", "connection_id": connection_id})

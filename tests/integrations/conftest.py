@@ -37,6 +37,8 @@ def xero_settings(settings):
     settings.TOKEN_ENCRYPTION_KEYS = [TEST_KEY]
     settings.SITE_URL = "http://testserver"
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    # Sign-ins are not what these tests are about: a fast hasher keeps them quick.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     return settings
 
 

@@ -447,3 +447,18 @@ def test_picker_refuses_a_second_choice_when_the_first_was_made(login_as, admin_
     again = client.post(url, {"tenant_id": "e0da6937-de07-4a14-adee-37abfac298ce"}, follow=True)
     assert said(again, "no longer open")
     assert XeroConnection.objects.get(organisation=org_a).tenant_id == TENANT_ID
+
+
+@responses.activate
+def test_picker_is_403_when_user_is_accountant(login_as, admin_a, accountant_a, org_a, client):
+    a = login_as(admin_a)
+    params = start(a)
+    mock_exchange(responses, connections="connections_several.json", organisation=False)
+    a.get(CALLBACK, {"code": "c", "state": params["state"]})
+    pending = XeroPendingTenantChoice.objects.get()
+    client.logout()
+    accountant = login_as(accountant_a)
+    url = reverse("integrations:xero_choose", args=[pending.pk])
+    assert accountant.get(url).status_code == 403
+    assert accountant.post(url, {"tenant_id": TENANT_ID}).status_code == 403
+    assert XeroPendingTenantChoice.objects.get().consumed_at is None
