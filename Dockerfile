@@ -15,4 +15,4 @@ USER coordinoter
 
 EXPOSE 8000
 CMD ["gunicorn", "coordinoter.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", \
-     "--access-logfile", "-", "--forwarded-allow-ips", "*"]
+     "--access-logfile", "-", "--access-logformat", "%(h)s \"%(m)s %(U)s\" %(s)s %(b)s %(L)s", "--forwarded-allow-ips", "*"]

@@ -10,6 +10,8 @@ request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id
 _SECRET_PATTERNS = [
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"),
     re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"),
+    # OAuth callback query strings: the authorization code and state are single-use, but never worth logging.
+    re.compile(r"([?&](?:code|state|code_challenge)=)[^&\s\"']+"),
     re.compile(
         r"(?i)((?:access_token|refresh_token|id_token|client_secret|code_verifier|password|token)"
         r"[\"']?\s*[:=]\s*[\"']?)[^\"'&\s,}]+"

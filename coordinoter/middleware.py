@@ -34,12 +34,16 @@ class RequestIdMiddleware:
 class SecurityHeadersMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
+
+    @staticmethod
+    def policy() -> str:
+        # Read per request: settings may change at run time (tests point XERO_AUTHORIZE_URL at the sandbox).
         authorize = getattr(settings, "XERO_AUTHORIZE_URL", "")
         origin = "/".join(authorize.split("/")[:3]) if authorize.startswith("http") else ""
-        self.csp = CONTENT_SECURITY_POLICY.format(form_action=origin).replace("  ", " ")
+        return CONTENT_SECURITY_POLICY.format(form_action=origin).replace("  ", " ")
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
-        response.setdefault("Content-Security-Policy", self.csp)
+        response.setdefault("Content-Security-Policy", self.policy())
         response.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
         return response

@@ -265,6 +265,8 @@ LOGGING = {
     "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
+        # runserver's request lines go through the same JSON formatter and redaction as everything else.
+        "django.server": {"handlers": ["stdout"], "level": "INFO", "propagate": False},
         "urllib3": {"level": "WARNING"},
     },
 }

@@ -24,3 +24,9 @@ def test_filter_scrubs_message_args_and_exceptions_when_they_carry_tokens():
     RedactSecretsFilter().filter(record)
     assert "SECRET1" not in record.getMessage()
     assert "SECRET2" not in record.exc_text
+
+
+def test_redact_hides_oauth_code_and_state_when_a_callback_url_is_logged():
+    cleaned = redact('"GET /integrations/xero/callback/?code=abc123&state=s7a7e&scope=x HTTP/1.1" 302')
+    assert "abc123" not in cleaned and "s7a7e" not in cleaned
+    assert "scope=x" in cleaned
