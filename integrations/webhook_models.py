@@ -80,6 +80,10 @@ class ReconciliationState(models.Model):
         null=True, blank=True, help_text="A worker is processing this tenant's inbox until then (a lease)."
     )
     inbox_claimed_by = models.CharField(max_length=100, blank=True)
+    inbox_fetched_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the inbox last fetched from Xero: fetches are paced per tenant.")
+    inbox_wakeup_at = models.DateTimeField(
+        null=True, blank=True, help_text="A paced processing run is due then (so only one is scheduled).")
     reconcile_claimed_until = models.DateTimeField(null=True, blank=True)
     last_success_at = models.DateTimeField(
         null=True, blank=True,

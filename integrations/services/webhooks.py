@@ -80,7 +80,7 @@ class ProcessResult:
     deferred: int = 0
     busy: bool = False
     waiting_for_connection: bool = False
-    retry_after: int | None = None
+    retry_after: float | None = None
 
 
 @dataclass(frozen=True)
@@ -266,22 +266,38 @@ def reconciliation_state_for(organisation_id: int) -> ReconciliationState:
     return state
 
 
-def _inbox_claim(*, organisation_id: int, owner: str) -> bool:
+def _fetch_interval() -> float:
+    """Least time between two fetches for one tenant's inbox. Events arriving faster are coalesced into the next
+    fetch (one GET covers up to 100 of them), so the inbox uses a bounded share of the tenant's 60 calls a minute
+    and leaves the rest to pushes: 2 s means at most 30 calls a minute."""
+    return settings.WEBHOOK_FETCH_INTERVAL_SECONDS / settings.XERO_TIME_SCALE
+
+
+def _inbox_claim(*, organisation_id: int, owner: str) -> tuple[str, float]:
+    """("claimed", 0), ("busy", 0) when another worker holds the lease, or ("paced", seconds) when the tenant was
+    fetched for too recently; then the caller comes back once, unless a wake-up is already due."""
     reconciliation_state_for(organisation_id)
     now = timezone.now()
     with transaction.atomic():
-        state = (ReconciliationState.objects.select_for_update(skip_locked=True)
-                 .filter(organisation_id=organisation_id).first())
-        if state is None:
-            return False
+        # Blocking, not skip_locked: every holder of this row lock is a short transaction with no Xero call, and a
+        # skipped row could leave an event waiting for the sweeper.
+        state = ReconciliationState.objects.select_for_update().get(organisation_id=organisation_id)
         # Re-check under the lock: another worker may hold an unexpired lease.
         if state.inbox_claimed_until is not None and state.inbox_claimed_until > now and \
                 state.inbox_claimed_by != owner:
-            return False
+            return "busy", 0.0
+        if state.inbox_fetched_at is not None:
+            wait = (state.inbox_fetched_at + dt.timedelta(seconds=_fetch_interval()) - now).total_seconds()
+            if wait > 0:
+                if state.inbox_wakeup_at is not None and now <= state.inbox_wakeup_at:
+                    return "busy", 0.0  # a wake-up is already on its way
+                state.inbox_wakeup_at = now + dt.timedelta(seconds=wait)
+                state.save(update_fields=["inbox_wakeup_at", "updated_at"])
+                return "paced", wait
         state.inbox_claimed_until = now + INBOX_LEASE
         state.inbox_claimed_by = owner
         state.save(update_fields=["inbox_claimed_until", "inbox_claimed_by", "updated_at"])
-    return True
+    return "claimed", 0.0
 
 
 def _inbox_release(*, organisation_id: int, owner: str) -> None:
@@ -309,7 +325,11 @@ def webhook_inbox_process(*, organisation_id: int) -> ProcessResult:
     owner = _worker_name()
     total = ProcessResult()
     for _round in range(10):
-        if not _inbox_claim(organisation_id=organisation_id, owner=owner):
+        claim, wait = _inbox_claim(organisation_id=organisation_id, owner=owner)
+        if claim == "paced":
+            total.retry_after = wait
+            return total
+        if claim == "busy":
             total.busy = True
             return total
         try:
@@ -329,13 +349,17 @@ def _process_claimed(*, organisation_id: int, owner: str, total: ProcessResult) 
         # Disconnected or needing a reconnect: the events wait; reconciliation after the reconnect catches up.
         total.waiting_for_connection = True
         return
+    fetched = False
     while True:
         now = timezone.now()
         batch = list(_ready(organisation_id, now).order_by("event_date", "pk")[:PROCESS_BATCH])
         if not batch:
             return
+        if fetched:
+            return  # one batch per claim: the next claim paces the tenant's fetches
+        fetched = True
         ReconciliationState.objects.filter(organisation_id=organisation_id, inbox_claimed_by=owner).update(
-            inbox_claimed_until=now + INBOX_LEASE)
+            inbox_claimed_until=now + INBOX_LEASE, inbox_fetched_at=now, inbox_wakeup_at=None)
         by_category: dict[str, list[WebhookEvent]] = {}
         for event in batch:
             by_category.setdefault(event.category, []).append(event)

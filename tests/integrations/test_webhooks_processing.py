@@ -43,8 +43,9 @@ def invoices_body(*invoices) -> dict:
 
 
 @pytest.fixture(autouse=True)
-def no_limiter(monkeypatch):
+def no_limiter(monkeypatch, settings):
     monkeypatch.setattr(inbox, "xero_rate_limiter", lambda: None)
+    settings.WEBHOOK_FETCH_INTERVAL_SECONDS = 0  # pacing has its own tests below
 
 
 @pytest.fixture
@@ -244,6 +245,26 @@ def test_only_own_tenant_is_touched_when_two_organisations_receive_events(invoic
     assert WebhookEvent.objects.get(organisation=other).state == "received"
     assert len(responses.calls) == 1
     assert responses.calls[0].request.headers["xero-tenant-id"] == TENANT_ID
+
+
+@responses.activate
+def test_fetches_are_paced_per_tenant_when_events_keep_arriving(invoice, settings, enqueued):
+    settings.WEBHOOK_FETCH_INTERVAL_SECONDS = 2
+    responses.get(f"{API}/Invoices", json=invoices_body(xero_invoice(minutes_later=5, Status="VOIDED")))
+    receive(event(at="2026-11-24T09:05:00.000"))
+    assert inbox.webhook_inbox_process(organisation_id=invoice.organisation_id).processed == 1
+    receive(event(at="2026-11-24T09:05:01.000"))
+    receive(event(at="2026-11-24T09:05:02.000"))
+    enqueued.clear()
+    # Within 2 s of the last fetch: no call; one run is scheduled for when the interval is over.
+    process_webhook_inbox.run(organisation_id=invoice.organisation_id)
+    process_webhook_inbox.run(organisation_id=invoice.organisation_id)
+    assert len(responses.calls) == 1
+    assert len(enqueued) == 1 and 0 < enqueued[0].options["countdown"] <= 2
+    # When it is due, both waiting events share one fetch.
+    ReconciliationState.objects.update(inbox_fetched_at=timezone.now() - dt.timedelta(seconds=3))
+    assert inbox.webhook_inbox_process(organisation_id=invoice.organisation_id).processed == 2
+    assert len(responses.calls) == 2
 
 
 def test_sweeper_enqueues_tenants_when_events_wait_unclaimed(invoice, enqueued):
