@@ -16,6 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from integrations.models import XeroConnection
+from integrations.services import webhooks
 from integrations.services.webhooks import (
     FETCH_CHUNK,
     KNOWN_CATEGORIES,
@@ -23,7 +24,6 @@ from integrations.services.webhooks import (
     reconciliation_state_for,
     resource_apply,
     xero_connection_usable,
-    xero_rate_limiter,
 )
 from integrations.webhook_models import ReconciliationState, WebhookEvent
 from integrations.xero.client import xero_request
@@ -127,7 +127,7 @@ def _reconcile_category(*, connection: XeroConnection, category: str, since: dt.
         if category == "CONTACT":
             params["includeArchived"] = "true"
         response = xero_request(connection.pk, "GET", path, params=params, headers=headers,
-                                rate_limiter=xero_rate_limiter())
+                                rate_limiter=webhooks.xero_rate_limiter())
         body = response.body or {}
         items = body.get(key) or []
         if not items:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import close_old_connections, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -193,10 +194,14 @@ def webhook_events_record(*, events: Sequence[IncomingEvent], received_at: dt.da
     return RecordResult(events=len(rows), organisation_ids=ids, ignored=ignored)
 
 
-def webhook_processing_enqueue(*, organisation_ids: Iterable[int], countdown: int | None = None) -> int:
+def webhook_processing_enqueue(*, organisation_ids: Iterable[int], countdown: float | None = None) -> int:
     """Ask the workers to process these tenants' inboxes. Never raises, and fails in milliseconds: with the broker
-    down the events stay `received` and the beat sweeper (or the next delivery) enqueues them later. Returns how
-    many were queued."""
+    down the events stay `received` and the beat sweeper (or the next delivery) enqueues them later.
+
+    At most one task per tenant waits in the queue: a tenant receiving 100 deliveries a second gets one task, not
+    100 (a cache key says "queued, not started"; the task clears it as it starts, so nothing stored after that is
+    missed). A delayed run (countdown) always goes, and holds the key until it is due. Returns how many were queued.
+    """
     from integrations.webhook_tasks import process_webhook_inbox
 
     queued = 0
@@ -207,16 +212,39 @@ def webhook_processing_enqueue(*, organisation_ids: Iterable[int], countdown: in
                              name=f"webhook-inbox-{organisation_id}").start()
             queued += 1
             continue
+        if not _queued_mark(organisation_id, countdown=countdown):
+            continue
         try:
             process_webhook_inbox.apply_async(kwargs={"organisation_id": organisation_id}, countdown=countdown,
                                               retry=False, connection=_fail_fast_connection())
             queued += 1
         except Exception as exc:  # noqa: BLE001 - any broker failure: the inbox row is the durable record
             _fail_fast_connection_drop()
+            _queued_clear(organisation_id)
             logger.warning("xero.webhook.enqueue_failed", extra={
                 "event": "xero.webhook.enqueue_failed", "organisation_id": organisation_id,
                 "error": type(exc).__name__})
     return queued
+
+
+def _queued_key(organisation_id: int) -> str:
+    return f"xero:webhooks:queued:{organisation_id}"
+
+
+def _queued_mark(organisation_id: int, *, countdown: float | None) -> bool:
+    """True if a task should be sent now. Any cache failure says yes: a spare task is harmless, a missing one not."""
+    try:
+        if countdown:
+            cache.set(_queued_key(organisation_id), 1, timeout=int(countdown) + 30)
+            return True
+        return bool(cache.add(_queued_key(organisation_id), 1, timeout=60))
+    except Exception:  # noqa: BLE001 - Redis down: enqueueing fails fast on its own
+        return True
+
+
+def _queued_clear(organisation_id: int) -> None:
+    with contextlib.suppress(Exception):
+        cache.delete(_queued_key(organisation_id))
 
 
 _publisher = threading.local()
@@ -322,6 +350,7 @@ def webhook_inbox_process(*, organisation_id: int) -> ProcessResult:
     skip_locked and re-checked); a second task for the same tenant returns at once. After releasing the lease it
     looks again, so an event stored while it was finishing is not left behind.
     """
+    _queued_clear(organisation_id)  # from now on, a new delivery queues a new task
     owner = _worker_name()
     total = ProcessResult()
     for _round in range(10):
