@@ -57,9 +57,9 @@ class Ticket:
     id: str
 
 
-# KEYS: 1 slots, 2 tenant minute log, 3 app minute log, 4 day window, 5 tenant block, 6 app block
+# KEYS: 1 slots, 2 tenant minute log, 3 app minute log, 4 day window, 5 tenant block, 6 app block, 7 waiters
 # ARGV: 1 ticket, 2 concurrent, 3 minute, 4 app minute, 5 day, 6 minute window ms (with guard), 7 day ms,
-#       8 slot ttl ms, 9 longest wait for a slot ms
+#       8 slot ttl ms, 9 longest wait for a slot ms, 10 waiter name ('' for none)
 _ACQUIRE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -77,16 +77,32 @@ if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then
   need(math.max(1, math.min(tonumber(first[2]) - now, tonumber(ARGV[9]))), 'concurrent')
 end
 local win = tonumber(ARGV[6])
-local function log_check(key, limit, why)
+-- Callers that wait for the minute window (ARGV[10] names one) queue in KEYS[7]: the k-th waiter is told to
+-- come back when the k-th slot frees, not all of them at the first one.
+local me = ARGV[10]
+redis.call('ZREMRANGEBYSCORE', KEYS[7], '-inf', now - win)
+local ahead = 0
+if me ~= '' then
+  local mine = redis.call('ZSCORE', KEYS[7], me)
+  redis.call('ZREM', KEYS[7], me)
+  if mine then
+    ahead = redis.call('ZCOUNT', KEYS[7], now, '(' .. mine)  -- keep its place: only those due before it
+  else
+    ahead = redis.call('ZCOUNT', KEYS[7], now, '+inf')
+  end
+end
+local function log_check(key, limit, why, queue)
   redis.call('ZREMRANGEBYSCORE', key, '-inf', now - win)
   local n = redis.call('ZCARD', key)
   if n >= limit then
-    local e = redis.call('ZRANGE', key, n - limit, n - limit, 'WITHSCORES')
+    local index = n - limit
+    if queue then index = math.min(n - 1, index + ahead) end
+    local e = redis.call('ZRANGE', key, index, index, 'WITHSCORES')
     need(math.max(1, tonumber(e[2]) + win - now), why)
   end
 end
-log_check(KEYS[2], tonumber(ARGV[3]), 'minute')
-log_check(KEYS[3], tonumber(ARGV[4]), 'appminute')
+log_check(KEYS[2], tonumber(ARGV[3]), 'minute', true)
+log_check(KEYS[3], tonumber(ARGV[4]), 'appminute', false)
 local day = tonumber(ARGV[7])
 local start = tonumber(redis.call('HGET', KEYS[4], 'start') or '-1')
 local used = tonumber(redis.call('HGET', KEYS[4], 'used') or '0')
@@ -100,7 +116,14 @@ if now < start then
 elseif used >= tonumber(ARGV[5]) then
   need(start + day - now, 'day')
 end
-if wait > 0 then return {0, wait, problem} end
+if wait > 0 then
+  if me ~= '' and problem == 'minute' then
+    redis.call('ZADD', KEYS[7], now + wait, me)
+    redis.call('PEXPIRE', KEYS[7], win * 2)
+  end
+  return {0, wait, problem}
+end
+if me ~= '' then redis.call('ZREM', KEYS[7], me) end
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[8]), ARGV[1])
 redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[8]) * 2)
 redis.call('ZADD', KEYS[2], now, ARGV[1])
@@ -110,6 +133,17 @@ redis.call('PEXPIRE', KEYS[3], win * 2)
 redis.call('HSET', KEYS[4], 'start', start, 'used', used + 1)
 redis.call('PEXPIRE', KEYS[4], day * 2)
 return {1, 0, ''}
+"""
+
+# KEYS: 1 slots, 2 tenant minute log, 3 app minute log, 4 day window; ARGV: 1 ticket
+_REFUND = """
+redis.call('ZREM', KEYS[1], ARGV[1])
+local counted = redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[3], ARGV[1])
+if counted == 1 and tonumber(redis.call('HGET', KEYS[4], 'used') or '0') > 0 then
+  redis.call('HINCRBY', KEYS[4], 'used', -1)
+end
+return counted
 """
 
 # KEYS: 1 tenant minute log, 2 app minute log, 3 day window, 4 tenant block, 5 app block
@@ -179,29 +213,41 @@ class XeroRateLimiter:
         self.app_id = app_id
         self._acquire = redis.register_script(_ACQUIRE)
         self._observe = redis.register_script(_OBSERVE)
+        self._refund = redis.register_script(_REFUND)
 
     # ------------------------------------------------------------ keys
     def _tenant_keys(self, tenant_id: str) -> dict[str, str]:
         base = f"{self.prefix}:t:{tenant_id}"
-        return {"slots": f"{base}:slots", "minute": f"{base}:min", "day": f"{base}:day", "block": f"{base}:block"}
+        return {"slots": f"{base}:slots", "minute": f"{base}:min", "day": f"{base}:day", "block": f"{base}:block",
+                "waiters": f"{base}:waiters"}
 
     def _app_keys(self) -> dict[str, str]:
         base = f"{self.prefix}:a:{self.app_id}"
         return {"minute": f"{base}:min", "block": f"{base}:block"}
 
     # ------------------------------------------------------------ the hook
-    def acquire(self, *, tenant_id: str) -> Ticket:
-        """Take a slot and count the call, or raise RateLimitWait naming the wait. Never blocks."""
+    def acquire(self, *, tenant_id: str, waiter: str = "") -> Ticket:
+        """Take a slot and count the call, or raise RateLimitWait naming the wait. Never blocks.
+
+        waiter: a stable name for a caller that will come back (e.g. "chunk:42"); waiting callers are queued so
+        each is told a different moment, instead of all waking for the same freed slot.
+        """
         t, a = self._tenant_keys(tenant_id), self._app_keys()
         ticket = Ticket(tenant_id=tenant_id, id=uuid.uuid4().hex)
         ok, wait_ms, problem = self._acquire(
-            keys=[t["slots"], t["minute"], a["minute"], t["day"], t["block"], a["block"]],
+            keys=[t["slots"], t["minute"], a["minute"], t["day"], t["block"], a["block"], t["waiters"]],
             args=[ticket.id, self.limits.concurrent, self.limits.minute, self.limits.app_minute, self.limits.day,
-                  self.minute_ms + self.guard_ms, self.day_ms, self.slot_ttl_ms, self.slot_wait_ms])
+                  self.minute_ms + self.guard_ms, self.day_ms, self.slot_ttl_ms, self.slot_wait_ms, waiter])
         if not ok:
             problem = problem.decode() if isinstance(problem, bytes) else str(problem)
             raise RateLimitWait(int(wait_ms) / 1000.0, problem=problem)
         return ticket
+
+    def refund(self, *, tenant_id: str, ticket: Ticket | None) -> None:
+        """Undo an acquire whose call was never made: free the slot and uncount the call."""
+        if ticket is not None:
+            t, a = self._tenant_keys(tenant_id), self._app_keys()
+            self._refund(keys=[t["slots"], t["minute"], a["minute"], t["day"]], args=[ticket.id])
 
     def release(self, *, tenant_id: str, ticket: Ticket | None) -> None:
         if ticket is not None:
@@ -253,7 +299,10 @@ class XeroRateLimiter:
 class NullRateLimiter:
     """No Redis (the embedded `make run`): allow every call; Xero's own 429s still reschedule the work."""
 
-    def acquire(self, *, tenant_id: str) -> None:
+    def acquire(self, *, tenant_id: str, waiter: str = "") -> None:
+        return None
+
+    def refund(self, *, tenant_id: str, ticket: Any) -> None:
         return None
 
     def release(self, *, tenant_id: str, ticket: Any) -> None:

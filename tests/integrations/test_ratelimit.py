@@ -202,3 +202,30 @@ def test_racing_workers_never_exceed_the_limit(make_limiter):
         thread.join()
     assert len(granted) == 25
     assert len(refused) == 75
+
+
+def test_waiting_callers_are_told_successive_slots_not_all_the_first(make_limiter):
+    limiter = make_limiter(limits=RateLimits(minute=3), minute_seconds=1.0)
+    for _ in range(3):
+        limiter.release(tenant_id=TENANT, ticket=limiter.acquire(tenant_id=TENANT))
+        time.sleep(0.05)
+    waits = []
+    for name in ("chunk:1", "chunk:2", "chunk:3"):
+        with pytest.raises(RateLimitWait) as refused:
+            limiter.acquire(tenant_id=TENANT, waiter=name)
+        waits.append(refused.value.seconds)
+    assert waits[0] < waits[1] < waits[2]
+    assert waits[1] - waits[0] >= 0.04 and waits[2] - waits[1] >= 0.04
+    with pytest.raises(RateLimitWait) as again:  # asking again keeps a caller's place in the queue
+        limiter.acquire(tenant_id=TENANT, waiter="chunk:1")
+    assert abs(again.value.seconds - waits[0]) < 0.02
+
+
+def test_refund_uncounts_a_call_that_was_never_made(make_limiter):
+    limiter = make_limiter(limits=RateLimits(minute=2, concurrent=2))
+    ticket = limiter.acquire(tenant_id=TENANT)
+    limiter.acquire(tenant_id=TENANT)
+    limiter.refund(tenant_id=TENANT, ticket=ticket)
+    snapshot = limiter.snapshot(tenant_id=TENANT)
+    assert snapshot["minute_used"] == 1 and snapshot["in_flight"] == 1 and snapshot["day_used"] == 1
+    limiter.acquire(tenant_id=TENANT)
