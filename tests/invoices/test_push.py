@@ -161,8 +161,19 @@ def test_send_records_every_element_and_the_attempt_when_xero_accepts(org_a, xer
     chunk.refresh_from_db()
     assert chunk.state == C.DONE and chunk.attempts == 1 and chunk.first_attempt_at is not None
     assert InvoiceEvent.objects.filter(kind="synced").count() == 2
-    assert scheduled.tasks("push_organisation")  # the tenant's next chunk is chained
     assert XeroConnection.objects.get(organisation=org_a).last_synced_at is not None
+
+
+def test_a_finished_chunk_chains_the_tenants_next_chunk_to_the_back_of_the_queue(org_a, xero, scheduled):
+    connected_organisation(org_a, invoices=260)
+    push_organisation_dispatch(organisation_id=org_a.pk)
+    first = PushChunk.objects.order_by("pk").first()
+    scheduled.clear()
+    xero.add_callback(responses.PUT, INVOICES_URL, callback=echo_invoices)
+    assert push_chunk_send(chunk_id=first.pk).outcome == "done"
+    newest = PushChunk.objects.order_by("pk").last()
+    assert len(newest.payload["Invoices"]) == 10 and newest.pk != first.pk
+    assert [later.kwargs for later in scheduled.tasks("push_chunk")] == [{"chunk_id": newest.pk}]
 
 
 def test_send_marks_validation_errors_failed_and_warnings_warning_per_element(org_a, xero, scheduled):
@@ -270,17 +281,11 @@ def test_unknown_outcome_after_the_window_is_resolved_by_looking_the_numbers_up(
     assert len(puts(xero)) == 1  # never resent after the window
     created.refresh_from_db(), missing.refresh_from_db()
     assert created.sync_state == S.SYNCED and created.xero_invoice_id == "9f0c5e4e-1111-4222-8333-444455556666"
-    assert missing.sync_state == S.PENDING
     assert InvoiceEvent.objects.get(invoice=missing).kind == "requeued"
-    # The rest goes again in a new chunk, under a new key.
-    new_chunk = dispatch_one_chunk_after(org_a, chunk)
-    assert new_chunk.idempotency_key != chunk.idempotency_key
-    assert [e["InvoiceNumber"] for e in new_chunk.payload["Invoices"]] == [missing.number]
-
-
-def dispatch_one_chunk_after(organisation, old: PushChunk) -> PushChunk:
-    assert push_organisation_dispatch(organisation_id=organisation.pk).chunks == 1
-    return PushChunk.objects.exclude(pk=old.pk).get(organisation=organisation)
+    # The rest went straight into a new chunk, under a new key.
+    assert missing.sync_state == S.IN_FLIGHT and missing.chunk_id != chunk.pk
+    assert missing.chunk.idempotency_key != chunk.idempotency_key
+    assert [e["InvoiceNumber"] for e in missing.chunk.payload["Invoices"]] == [missing.number]
 
 
 def test_unknown_outcome_inside_the_window_is_resent_with_the_same_key(org_a, xero, scheduled):
@@ -305,7 +310,8 @@ def test_a_500_is_resolved_by_lookup_because_xero_caches_it_under_the_key(org_a,
     xero.get(INVOICES_URL, json={"Invoices": []})
     assert push_chunk_send(chunk_id=chunk.pk).outcome == "done"
     assert len(puts(xero)) == 1
-    assert Invoice.objects.get().sync_state == S.PENDING  # not in Xero: it goes again in a new chunk
+    invoice = Invoice.objects.get()  # not in Xero: it goes again in a new chunk, under a new key
+    assert invoice.chunk_id != chunk.pk and invoice.sync_state == S.IN_FLIGHT
 
 
 def test_number_already_in_xero_is_ours_when_an_earlier_call_created_it(org_a, xero, scheduled):

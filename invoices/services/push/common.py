@@ -61,11 +61,11 @@ def backoff_seconds(attempt: int) -> float:
     return min(settings.PUSH_RETRY_MAX_SECONDS, base) * random.uniform(0.5, 1.0)
 
 
-def enqueue_dispatch(organisation_id: int) -> None:
-    """Dispatch the tenant's next chunks once the current transaction commits."""
+def enqueue_dispatch(organisation_id: int, *, countdown: float = 0.0) -> None:
+    """Dispatch the tenant's next chunks once the current transaction commits (after `countdown` seconds)."""
     from invoices.tasks import push_organisation, run_later
 
-    transaction.on_commit(lambda: run_later(push_organisation, organisation_id=organisation_id))
+    transaction.on_commit(lambda: run_later(push_organisation, countdown=countdown, organisation_id=organisation_id))
 
 
 def enqueue_chunk(chunk_id: int) -> None:

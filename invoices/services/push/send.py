@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -35,8 +34,7 @@ from integrations.xero.exceptions import (
     XeroValidationError,
 )
 from integrations.xero.ratelimit import RateLimitWait, rate_limiter
-from invoices import mappers
-from invoices.models import Invoice, InvoiceEvent, PushAttempt, PushChunk
+from invoices.models import Invoice, PushAttempt, PushChunk
 from invoices.services.push.common import (
     backoff_seconds,
     connection_for,
@@ -45,6 +43,17 @@ from invoices.services.push.common import (
     worker_name,
     xero_client,
 )
+from invoices.services.push.record import (
+    GET_LABEL,
+    LOOKUP,
+    SendResult,
+    abandon,
+    attempt_record,
+    record_lookup,
+    record_put,
+    refused,
+    retry_later,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -52,38 +61,39 @@ S = Invoice.SyncState
 C = PushChunk.State
 A = PushAttempt.Outcome
 
-RESEND, LOOKUP = "resend", "lookup"
+RESEND = "resend"
 PUT_PARAMS = {"summarizeErrors": "false", "unitdp": "4"}
-PUT_LABEL, GET_LABEL, LOST_LABEL = "PUT /Invoices", "GET /Invoices lookup", "lost"
-# An ACCREC number that already exists (https://github.com/XeroAPI/Xero-Net/issues/238): ours from an earlier
-# call of this chunk, or someone else's. Looked up before it is called a failure.
-NUMBER_TAKEN = "must be unique"
-
-
-@dataclass(frozen=True)
-class SendResult:
-    outcome: str  # done | failed | retry | waiting | released | busy | noop
-    retry_in: float | None = None  # the task should run again after this many seconds
-    detail: str = ""
+PUT_LABEL, LOST_LABEL = "PUT /Invoices", "lost"
 
 
 def push_chunk_send(*, chunk_id: int, worker: str | None = None) -> SendResult:
     """Make the chunk's next call and record it. Safe to run twice at once: only the lease holder calls."""
     worker = worker or worker_name()
+    seen = _peek(chunk_id)
+    if isinstance(seen, SendResult):
+        return seen
+    tenant_id, organisation_id = seen
+    connection = connection_for(organisation_id)
+    usable = connection_ready(connection) and connection.tenant_id == tenant_id
+    limiter = rate_limiter()
+    ticket = None
+    if usable:
+        # The limiter first (one Redis call): a chunk that must wait costs no database work at all.
+        try:
+            ticket = limiter.acquire(tenant_id=tenant_id, waiter=f"chunk:{chunk_id}")
+        except RateLimitWait as wait:
+            PushChunk.objects.filter(pk=chunk_id, state=C.PENDING).update(
+                next_attempt_at=timezone.now() + timedelta(seconds=wait.seconds))
+            return SendResult("retry", retry_in=wait.seconds, detail=f"rate limit ({wait.problem})")
     claimed = _claim(chunk_id, worker)
     if isinstance(claimed, SendResult):
+        limiter.refund(tenant_id=tenant_id, ticket=ticket)
         return claimed
     chunk, mode = claimed
-    connection = connection_for(chunk.organisation_id)
-    if not connection_ready(connection):
-        return _abandon(chunk.pk, worker, reason="Waiting for the Xero connection (reconnect or disconnected).")
-    if connection.tenant_id != chunk.tenant_id:
-        return _abandon(chunk.pk, worker, reason="The organisation is now connected to another Xero organisation.")
-    limiter = rate_limiter()
-    try:
-        ticket = limiter.acquire(tenant_id=chunk.tenant_id)
-    except RateLimitWait as wait:
-        return _unclaim(chunk.pk, worker, wait.seconds, f"rate limit ({wait.problem})")
+    if not usable:
+        reason = ("The organisation is now connected to another Xero organisation."
+                  if connection_ready(connection) else "Waiting for the Xero connection (reconnect or disconnected).")
+        return abandon(chunk.pk, worker, reason=reason)
     slot = _HeldSlot(limiter, ticket)
     _attempt_begin(chunk.pk, worker, put=mode == RESEND)
     started, clock = timezone.now(), time.monotonic()
@@ -96,41 +106,70 @@ def push_chunk_send(*, chunk_id: int, worker: str | None = None) -> SendResult:
         else:
             response = client.get("/Invoices", params=_lookup_params(chunk))
     except RateLimitWait as wait:  # a second acquire inside the client (after a forced token refresh)
-        return _retry(chunk.pk, worker, wait.seconds, attempt, _elapsed(clock), A.RATE_LIMITED, None, str(wait))
+        return retry_later(chunk.pk, worker, wait.seconds, attempt, _elapsed(clock), A.RATE_LIMITED, None, str(wait))
     except XeroRateLimited as exc:
         wait = exc.retry_after if exc.problem != "concurrent" else settings.XERO_RATE_MINUTE_SECONDS / 60
-        return _retry(chunk.pk, worker, float(wait), attempt, _elapsed(clock), A.RATE_LIMITED, exc.status, str(exc),
-                      exc.correlation_id)
+        return retry_later(chunk.pk, worker, float(wait), attempt, _elapsed(clock), A.RATE_LIMITED, exc.status,
+                           str(exc), exc.correlation_id)
     except XeroTimeout as exc:
         outcome = A.TIMEOUT if exc.outcome_unknown else A.ERROR
-        return _retry(chunk.pk, worker, backoff_seconds(chunk.attempts + 1), attempt, _elapsed(clock), outcome,
+        return retry_later(chunk.pk, worker, backoff_seconds(chunk.attempts + 1), attempt, _elapsed(clock), outcome,
                       None, str(exc))
     except XeroServerError as exc:
-        return _retry(chunk.pk, worker, max(backoff_seconds(chunk.attempts + 1), float(exc.retry_after or 0)),
+        return retry_later(chunk.pk, worker, max(backoff_seconds(chunk.attempts + 1), float(exc.retry_after or 0)),
                       attempt, _elapsed(clock), A.SERVER_ERROR, exc.status, str(exc), exc.correlation_id)
     except (XeroAuthError, XeroNotConnected) as exc:
-        _attempt_record(chunk.pk, attempt, _elapsed(clock), A.AUTH, exc.status, str(exc), exc.correlation_id)
-        return _abandon(chunk.pk, worker, reason=str(exc))
+        attempt_record(chunk.pk, attempt, _elapsed(clock), A.AUTH, exc.status, str(exc), exc.correlation_id)
+        return abandon(chunk.pk, worker, reason=str(exc))
     except XeroValidationError as exc:
         if mode == RESEND and exc.elements:
-            return _record_put(chunk.pk, worker, {"Invoices": exc.elements}, attempt, _elapsed(clock), A.VALIDATION,
+            return record_put(chunk.pk, worker, {"Invoices": exc.elements}, attempt, _elapsed(clock), A.VALIDATION,
                                exc.status, exc.correlation_id)
-        return _refused(chunk.pk, worker, mode, attempt, _elapsed(clock), exc)
+        return refused(chunk.pk, worker, mode, attempt, _elapsed(clock), exc)
     except XeroRequestError as exc:
-        return _refused(chunk.pk, worker, mode, attempt, _elapsed(clock), exc)
+        return refused(chunk.pk, worker, mode, attempt, _elapsed(clock), exc)
     except XeroError as exc:
-        return _retry(chunk.pk, worker, backoff_seconds(chunk.attempts + 1), attempt, _elapsed(clock), A.ERROR,
+        return retry_later(chunk.pk, worker, backoff_seconds(chunk.attempts + 1), attempt, _elapsed(clock), A.ERROR,
                       exc.status, str(exc), exc.correlation_id)
     finally:
         slot.close()
     if mode == RESEND:
-        return _record_put(chunk.pk, worker, response.body or {}, attempt, response.duration_ms, A.OK,
-                           response.status, response.correlation_id)
-    return _record_lookup(chunk.pk, worker, response.body or {}, attempt, response.duration_ms,
-                          response.status, response.correlation_id)
+        result = record_put(chunk.pk, worker, response.body or {}, attempt, response.duration_ms, A.OK,
+                            response.status, response.correlation_id)
+    else:
+        result = record_lookup(chunk.pk, worker, response.body or {}, attempt, response.duration_ms,
+                               response.status, response.correlation_id)
+    if result.outcome == "done":
+        _refill(chunk.organisation_id)
+    return result
+
+
+def _refill(organisation_id: int) -> None:
+    """The tenant's dispatcher, chained: its next chunk is created now and queued at the back of the shared
+    queue, behind every other tenant's work (one hop fewer than queueing the dispatcher itself)."""
+    from invoices.services.push.dispatch import push_organisation_dispatch
+
+    dispatched = push_organisation_dispatch(organisation_id=organisation_id)
+    if dispatched.retry_in is not None:
+        enqueue_dispatch(organisation_id, countdown=dispatched.retry_in)
 
 
 # ---------------------------------------------------------------- the claim
+
+def _peek(chunk_id: int) -> tuple[str, int] | SendResult:
+    """An unlocked look first: nothing to do, someone else on it, or too early (the claim re-checks all this)."""
+    chunk = PushChunk.objects.filter(pk=chunk_id).values(
+        "tenant_id", "organisation_id", "state", "next_attempt_at", "lease_expires_at").first()
+    now = timezone.now()
+    if chunk is None or chunk["state"] in (C.DONE, C.FAILED):
+        return SendResult("noop")
+    if chunk["state"] == C.SENDING and chunk["lease_expires_at"] and chunk["lease_expires_at"] > now:
+        return SendResult("busy")
+    if (chunk["state"] == C.PENDING and chunk["next_attempt_at"]
+            and chunk["next_attempt_at"] > now + timedelta(milliseconds=50)):
+        return SendResult("retry", retry_in=(chunk["next_attempt_at"] - now).total_seconds(), detail="early")
+    return chunk["tenant_id"], chunk["organisation_id"]
+
 
 def _claim(chunk_id: int, worker: str) -> tuple[PushChunk, str] | SendResult:
     with transaction.atomic():
@@ -229,233 +268,3 @@ def _elapsed(clock: float) -> int:
     return int((time.monotonic() - clock) * 1000)
 
 
-# ---------------------------------------------------------------- recording
-
-def _attempt_record(chunk_id: int, attempt: dict, duration_ms: int, outcome: str, status: int | None, detail: str,
-                    correlation_id: str = "") -> None:
-    chunk = PushChunk.objects.only("organisation_id").get(pk=chunk_id)
-    PushAttempt.objects.create(chunk_id=chunk_id, organisation_id=chunk.organisation_id,
-                               started_at=attempt["started_at"], duration_ms=max(0, duration_ms), http_status=status,
-                               outcome=outcome, correlation_id=(correlation_id or "")[:64],
-                               detail=f"{attempt['label']}: {detail}"[:2000])
-
-
-def _locked(chunk_id: int) -> PushChunk:
-    return PushChunk.objects.select_for_update().get(pk=chunk_id)
-
-
-def _in_flight(chunk: PushChunk) -> list[Invoice]:
-    return list(Invoice.objects.select_for_update(of=("self",)).filter(chunk=chunk, sync_state=S.IN_FLIGHT)
-                .select_related("customer").order_by("pk"))
-
-
-def _unclaim(chunk_id: int, worker: str, seconds: float, why: str) -> SendResult:
-    """Give the chunk back without a call: it goes again after `seconds`."""
-    now = timezone.now()
-    PushChunk.objects.filter(pk=chunk_id, state=C.SENDING, claimed_by=worker[:100]).update(
-        state=C.PENDING, claimed_by="", lease_expires_at=None, next_attempt_at=now + timedelta(seconds=seconds))
-    return SendResult("retry", retry_in=seconds, detail=why)
-
-
-@transaction.atomic
-def _retry(chunk_id: int, worker: str, seconds: float, attempt: dict, duration_ms: int, outcome: str,
-           status: int | None, detail: str, correlation_id: str = "") -> SendResult:
-    """The call failed in a way worth retrying (429, 5xx, timeout): record it and wait `seconds`."""
-    chunk = _locked(chunk_id)
-    _attempt_record(chunk_id, attempt, duration_ms, outcome, status, detail, correlation_id)
-    now = timezone.now()
-    chunk.last_error = detail[:2000]
-    fields = ["last_error"]
-    if chunk.state == C.SENDING and chunk.claimed_by == worker[:100]:
-        chunk.state, chunk.claimed_by, chunk.lease_expires_at = C.PENDING, "", None
-        chunk.next_attempt_at = now + timedelta(seconds=seconds)
-        fields += ["state", "claimed_by", "lease_expires_at", "next_attempt_at"]
-    chunk.save(update_fields=fields)
-    logger.warning("push.chunk.retry", extra={
-        "event": "push.chunk.retry", "chunk_id": chunk_id, "organisation_id": chunk.organisation_id,
-        "tenant_id": chunk.tenant_id, "outcome": outcome, "status": status, "retry_in": round(seconds, 3),
-        "correlation_id": correlation_id, "attempts": chunk.attempts})
-    return SendResult("retry", retry_in=seconds, detail=outcome)
-
-
-@transaction.atomic
-def _abandon(chunk_id: int, worker: str, *, reason: str) -> SendResult:
-    """The connection cannot be used (needs reconnect, disconnected, 401/403). Xero wrote nothing on this call.
-
-    If no earlier call of the chunk may have written either, its invoices simply go back to pending and wait;
-    otherwise the chunk is kept (same payload and key) and resumes once the connection is back.
-    """
-    chunk = _locked(chunk_id)
-    now = timezone.now()
-    maybe_written = chunk.push_attempts.exclude(detail__startswith=GET_LABEL).filter(
-        outcome__in=[A.OK, A.VALIDATION, A.TIMEOUT, A.SERVER_ERROR]).exists()
-    chunk.last_error = reason[:2000]
-    chunk.claimed_by, chunk.lease_expires_at = "", None
-    if maybe_written:
-        chunk.state = C.PENDING
-        chunk.next_attempt_at = now + timedelta(seconds=settings.PUSH_SWEEP_SECONDS)
-        chunk.save(update_fields=["state", "last_error", "claimed_by", "lease_expires_at", "next_attempt_at"])
-        outcome = "waiting"
-    else:
-        invoices = _in_flight(chunk)
-        Invoice.objects.filter(pk__in=[i.pk for i in invoices]).update(sync_state=S.PENDING, updated_at=now)
-        chunk.state, chunk.completed_at = C.FAILED, now
-        chunk.save(update_fields=["state", "last_error", "claimed_by", "lease_expires_at", "completed_at"])
-        outcome = "released"
-    logger.warning("push.chunk.connection_unusable", extra={
-        "event": "push.chunk.connection_unusable", "chunk_id": chunk_id, "organisation_id": chunk.organisation_id,
-        "tenant_id": chunk.tenant_id, "outcome": outcome, "reason": reason[:200]})
-    return SendResult(outcome, detail=reason)
-
-
-@transaction.atomic
-def _refused(chunk_id: int, worker: str, mode: str, attempt: dict, duration_ms: int, exc: XeroError) -> SendResult:
-    """Xero refused the whole request (a 4xx that is not per element). A PUT fails its invoices; a lookup retries."""
-    if mode == LOOKUP:
-        return _retry(chunk_id, worker, backoff_seconds(3), attempt, duration_ms, A.ERROR, exc.status, str(exc),
-                      exc.correlation_id)
-    chunk = _locked(chunk_id)
-    outcome = A.VALIDATION if isinstance(exc, XeroValidationError) else A.ERROR
-    _attempt_record(chunk_id, attempt, duration_ms, outcome, exc.status, str(exc), exc.correlation_id)
-    now = timezone.now()
-    message = exc.detail or str(exc)
-    invoices = _in_flight(chunk)
-    for invoice in invoices:
-        _failed(invoice, [message], now)
-    Invoice.objects.bulk_update(invoices, ["sync_state", "sync_errors", "sync_warnings", "updated_at"])
-    _events(invoices, "failed", lambda i: f"Xero refused the request: {message}")
-    chunk.state, chunk.completed_at, chunk.last_error = C.FAILED, now, message[:2000]
-    chunk.claimed_by, chunk.lease_expires_at = "", None
-    chunk.save(update_fields=["state", "completed_at", "last_error", "claimed_by", "lease_expires_at"])
-    enqueue_dispatch(chunk.organisation_id)
-    return SendResult("failed", detail=message)
-
-
-@transaction.atomic
-def _record_put(chunk_id: int, worker: str, body: dict, attempt: dict, duration_ms: int, outcome: str,
-                status: int | None, correlation_id: str) -> SendResult:
-    """Every element's outcome: InvoiceID, number, status, validation errors (failed), warnings (warning)."""
-    chunk = _locked(chunk_id)
-    outcomes = mappers.invoice_outcomes(body)
-    _attempt_record(chunk_id, attempt, duration_ms, outcome, status, f"{len(outcomes)} elements", correlation_id)
-    invoices = _in_flight(chunk)
-    by_number = {o.number.strip().upper(): o for o in outcomes if o.number}
-    now = timezone.now()
-    synced, failed, unresolved = [], [], []
-    for index, invoice in enumerate(invoices):
-        result = by_number.get(invoice.number.strip().upper())
-        if result is None and not by_number and len(outcomes) == len(invoices):
-            result = outcomes[index]
-        if result is None:
-            unresolved.append(invoice)  # not echoed back: find out by looking it up
-        elif result.created:
-            _synced(invoice, result, now)
-            synced.append(invoice)
-        elif any(NUMBER_TAKEN in message.lower() for message in result.errors):
-            invoice.sync_errors = result.errors
-            unresolved.append(invoice)
-        else:
-            _failed(invoice, result.errors or ["Xero did not create this invoice."], now)
-            failed.append(invoice)
-    return _finish(chunk, worker, synced, failed, unresolved, [], now,
-                   note=f"{len(synced)} in Xero, {len(failed)} failed, {len(unresolved)} to look up")
-
-
-@transaction.atomic
-def _record_lookup(chunk_id: int, worker: str, body: dict, attempt: dict, duration_ms: int, status: int,
-                   correlation_id: str) -> SendResult:
-    """Resolve what is left of the chunk from Xero itself: found -> synced, not found -> pending again."""
-    chunk = _locked(chunk_id)
-    elements = body.get("Invoices") or []
-    _attempt_record(chunk_id, attempt, duration_ms, A.OK, status, f"{len(elements)} found", correlation_id)
-    found: dict[str, tuple[mappers.InvoiceOutcome, dict]] = {}
-    for element in elements:
-        result = mappers.invoice_outcome(element)
-        if result.invoice_id and result.number:
-            found[result.number.strip().upper()] = (result, element)
-    now = timezone.now()
-    synced, failed, requeued = [], [], []
-    for invoice in _in_flight(chunk):
-        match = found.get(invoice.number.strip().upper())
-        contact_id = ((match[1].get("Contact") or {}).get("ContactID") or "") if match else ""
-        ours = match is not None and (not contact_id or not invoice.customer.xero_contact_id
-                                      or contact_id.lower() == invoice.customer.xero_contact_id.lower())
-        if ours:
-            _synced(invoice, match[0], now)
-            synced.append(invoice)
-        elif invoice.sync_errors:
-            _failed(invoice, invoice.sync_errors, now)  # the number belongs to someone else's invoice
-            failed.append(invoice)
-        else:
-            invoice.sync_state, invoice.updated_at = S.PENDING, now
-            requeued.append(invoice)
-    return _finish(chunk, worker, synced, failed, [], requeued, now,
-                   note=f"resolved by lookup: {len(synced)} found in Xero, {len(failed)} failed, "
-                        f"{len(requeued)} sent again in a new chunk")
-
-
-def _finish(chunk: PushChunk, worker: str, synced: list[Invoice], failed: list[Invoice], unresolved: list[Invoice],
-            requeued: list[Invoice], now, *, note: str) -> SendResult:
-    changed = synced + failed + unresolved + requeued
-    Invoice.objects.bulk_update(changed, ["sync_state", "xero_invoice_id", "xero_status", "xero_updated_at",
-                                          "subtotal", "total_tax", "total", "amount_due", "amount_paid",
-                                          "amount_credited", "sync_errors", "sync_warnings", "synced_at",
-                                          "updated_at"])
-    _events(synced, "synced", lambda i: f"In Xero as {i.number} ({i.xero_status or 'created'})"
-            + (f", with warnings: {'; '.join(i.sync_warnings)}" if i.sync_warnings else ""))
-    _events(failed, "failed", lambda i: "Xero rejected it: " + "; ".join(i.sync_errors))
-    _events(requeued, "requeued", lambda i: "Not found in Xero after an interrupted call: it goes again")
-    chunk.last_error = note[:2000]
-    chunk.claimed_by, chunk.lease_expires_at = "", None
-    if unresolved:
-        chunk.state, chunk.next_attempt_at = C.PENDING, now
-        result = SendResult("retry", retry_in=0.0, detail=note)
-    else:
-        chunk.state, chunk.completed_at = C.DONE, now
-        result = SendResult("done", detail=note)
-    chunk.save(update_fields=["state", "next_attempt_at", "completed_at", "last_error", "claimed_by",
-                              "lease_expires_at"])
-    if synced:
-        _sync_recorded(chunk.organisation_id, now)
-    if result.outcome == "done":
-        enqueue_dispatch(chunk.organisation_id)
-    logger.info("push.chunk.recorded", extra={
-        "event": "push.chunk.recorded", "chunk_id": chunk.pk, "organisation_id": chunk.organisation_id,
-        "tenant_id": chunk.tenant_id, "synced": len(synced), "failed": len(failed), "unresolved": len(unresolved),
-        "requeued": len(requeued), "worker": worker})
-    return result
-
-
-def _synced(invoice: Invoice, result: mappers.InvoiceOutcome, now) -> None:
-    invoice.sync_state = S.WARNING if result.warnings else S.SYNCED
-    invoice.xero_invoice_id = result.invoice_id
-    invoice.xero_status = result.status[:12]
-    invoice.xero_updated_at = result.updated_at
-    for field, value in (("subtotal", result.subtotal), ("total_tax", result.total_tax), ("total", result.total),
-                         ("amount_due", result.amount_due), ("amount_paid", result.amount_paid),
-                         ("amount_credited", result.amount_credited)):
-        if value is not None:
-            setattr(invoice, field, value)
-    invoice.sync_errors, invoice.sync_warnings = [], list(result.warnings)
-    invoice.synced_at = invoice.updated_at = now
-
-
-def _failed(invoice: Invoice, errors: list[str], now) -> None:
-    invoice.sync_state = S.FAILED
-    invoice.sync_errors, invoice.sync_warnings = list(errors), []
-    invoice.updated_at = now
-
-
-def _events(invoices: list[Invoice], kind: str, message) -> None:
-    InvoiceEvent.objects.bulk_create([
-        InvoiceEvent(invoice=invoice, organisation_id=invoice.organisation_id, source=InvoiceEvent.Source.SYSTEM,
-                     kind=kind, message=message(invoice)[:500])
-        for invoice in invoices
-    ])
-
-
-def _sync_recorded(organisation_id: int, now) -> None:
-    from integrations.services.connection import xero_connection_sync_recorded
-    from organisations.models import Organisation
-
-    xero_connection_sync_recorded(organisation=Organisation(pk=organisation_id), at=now)
