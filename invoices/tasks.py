@@ -1,15 +1,24 @@
 """Thin tasks: load by id, call one service, reschedule when it says so. All run on the `xero` queue.
 
 Nothing here sleeps: a service that must wait returns the wait, and the task queues itself again with that
-countdown (`run_later`). Without a broker (the embedded `make run`) the same happens on a timer thread.
+countdown (`run_later`). Without a broker (the embedded `make run`) one background thread of the web process
+runs the queued tasks in due order, one at a time (SQLite has one writer), and the sweeper every
+PUSH_SWEEP_SECONDS, since beat does not run there.
 """
 
+import heapq
+import itertools
+import logging
 import threading
+import time
 
 from celery import current_app, shared_task
-from django.db import connections
+from django.conf import settings
+from django.db import close_old_connections
 
 from invoices.services import push
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(acks_late=True, ignore_result=True)
@@ -35,15 +44,47 @@ def run_later(task, *, countdown: float = 0.0, **kwargs) -> None:
     """Queue `task(**kwargs)` to run after `countdown` seconds."""
     countdown = max(0.0, float(countdown))
     if current_app.conf.task_always_eager:
-        timer = threading.Timer(countdown, _run_in_thread, args=(task, kwargs))
-        timer.daemon = True
-        timer.start()
+        _local.submit(countdown, task, kwargs)
         return
     task.apply_async(kwargs=kwargs, countdown=countdown or None)
 
 
-def _run_in_thread(task, kwargs: dict) -> None:
-    try:
-        task.apply(kwargs=kwargs)
-    finally:
-        connections.close_all()
+class _LocalRunner:
+    """The embedded stand-in for a worker and beat: a heap of (due, task) run by one daemon thread."""
+
+    def __init__(self) -> None:
+        self._heap: list = []
+        self._order = itertools.count()
+        self._wake = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def submit(self, countdown: float, task, kwargs: dict) -> None:
+        with self._wake:
+            heapq.heappush(self._heap, (time.monotonic() + countdown, next(self._order), task, kwargs))
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="push-local-runner", daemon=True)
+                self._thread.start()
+            self._wake.notify()
+
+    def _run(self) -> None:
+        next_sweep = time.monotonic() + settings.PUSH_SWEEP_SECONDS
+        while True:
+            with self._wake:
+                now = time.monotonic()
+                due = self._heap[0][0] if self._heap else next_sweep
+                if min(due, next_sweep) > now:
+                    self._wake.wait(timeout=min(due, next_sweep) - now)
+                    continue
+                if self._heap and self._heap[0][0] <= now:
+                    _, _, task, kwargs = heapq.heappop(self._heap)
+                else:
+                    task, kwargs, next_sweep = push_sweep, {}, now + settings.PUSH_SWEEP_SECONDS
+            close_old_connections()
+            try:
+                task.apply(kwargs=kwargs)
+            except Exception:  # noqa: BLE001 - the runner must outlive one task's bug, like a worker does
+                logger.exception("push.local_runner_failed", extra={"event": "push.local_runner_failed",
+                                                                    "task": task.name})
+
+
+_local = _LocalRunner()
