@@ -45,7 +45,9 @@ RESOURCE_PATHS = {"INVOICE": "Invoices", "CONTACT": "Contacts"}
 # Xero pages GET /Invoices and /Contacts by 100, with line items only when `page` is given.
 # https://developer.xero.com/documentation/api/accounting/invoices#optional-parameters-for-get-invoices
 FETCH_CHUNK = 100
-PROCESS_BATCH = 200
+# One processing round: up to this many events, as long as they name at most FETCH_CHUNK resources per category
+# (one GET each). Busy tenants repeat the same invoices, so a round usually covers everything received meanwhile.
+PROCESS_BATCH = 2000
 INBOX_LEASE = dt.timedelta(seconds=120)
 TRANSIENT_MAX_ATTEMPTS = 8
 _FIELD_LIMITS = {"tenantId": 64, "resourceId": 64, "eventCategory": 20, "eventType": 20, "tenantType": 20}
@@ -381,7 +383,7 @@ def _process_claimed(*, organisation_id: int, owner: str, total: ProcessResult) 
     fetched = False
     while True:
         now = timezone.now()
-        batch = list(_ready(organisation_id, now).order_by("event_date", "pk")[:PROCESS_BATCH])
+        batch = _round_of_events(list(_ready(organisation_id, now).order_by("event_date", "pk")[:PROCESS_BATCH]))
         if not batch:
             return
         if fetched:
@@ -396,6 +398,17 @@ def _process_claimed(*, organisation_id: int, owner: str, total: ProcessResult) 
             _process_category(connection=connection, category=category, events=events, total=total)
             if total.retry_after is not None or total.waiting_for_connection:
                 return
+
+
+def _round_of_events(events: list[WebhookEvent]) -> list[WebhookEvent]:
+    """The oldest events up to the first that would need a second fetch for its category."""
+    seen: dict[str, set[str]] = {}
+    for index, event in enumerate(events):
+        ids = seen.setdefault(event.category, set())
+        if event.resource_id not in ids and len(ids) >= FETCH_CHUNK:
+            return events[:index]
+        ids.add(event.resource_id)
+    return events
 
 
 def _process_category(*, connection: XeroConnection, category: str, events: list[WebhookEvent],

@@ -358,3 +358,11 @@ def test_fan_out_enqueues_one_pass_per_active_tenant_when_beat_fires(invoice, en
 
     reconcile_all.run()
     assert [e.kwargs for e in enqueued] == [{"organisation_id": invoice.organisation_id}]
+
+
+def test_round_stops_before_a_second_fetch_when_events_name_more_than_100_resources():
+    events = [WebhookEvent(category="INVOICE", resource_id=f"r{i % 150}") for i in range(300)]
+    events.insert(50, WebhookEvent(category="CONTACT", resource_id="c1"))
+    batch = inbox._round_of_events(events)
+    assert len({e.resource_id for e in batch if e.category == "INVOICE"}) == 100
+    assert len(batch) == 101  # 100 invoices, then the contact; the 101st invoice waits for the next round
