@@ -276,13 +276,19 @@ def _fail_fast_connection_drop() -> None:
 
 
 def _run_eagerly(organisation_id: int) -> None:
+    """Embedded mode's worker: a thread; a paced or rate-limited run comes back on a timer (there is no beat)."""
     try:
-        webhook_inbox_process(organisation_id=organisation_id)
+        result = webhook_inbox_process(organisation_id=organisation_id)
     except Exception:  # noqa: BLE001 - logged; the events stay received
         logger.exception("xero.webhook.process_crashed", extra={
             "event": "xero.webhook.process_crashed", "organisation_id": organisation_id})
+        return
     finally:
         close_old_connections()
+    if result.retry_after is not None:
+        timer = threading.Timer(result.retry_after, _run_eagerly, args=(organisation_id,))
+        timer.daemon = True
+        timer.start()
 
 
 # ---------------------------------------------------------------- processing one tenant's inbox

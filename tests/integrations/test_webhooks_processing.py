@@ -18,7 +18,7 @@ from integrations.services import reconciliation
 from integrations.services import webhooks as inbox
 from integrations.services.webhooks import webhook_delivery_parse, webhook_events_record
 from integrations.webhook_tasks import process_webhook_inbox, reconcile_organisation
-from invoices.models import Customer, InvoiceEvent
+from invoices.models import Customer, Invoice, InvoiceEvent
 from invoices.xero_models import XeroCreatedInvoice
 from tests.factories import make_organisation, make_pushed_invoice, make_webhook_delivery, make_xero_event
 from tests.integrations.factories import TENANT_ID, make_connection
@@ -366,3 +366,25 @@ def test_round_stops_before_a_second_fetch_when_events_name_more_than_100_resour
     batch = inbox._round_of_events(events)
     assert len({e.resource_id for e in batch if e.category == "INVOICE"}) == 100
     assert len(batch) == 101  # 100 invoices, then the contact; the 101st invoice waits for the next round
+
+
+@pytest.mark.django_db(transaction=True)
+@responses.activate
+def test_events_are_processed_beside_the_request_when_no_broker(settings):
+    """`make run` without Redis: processing runs in a thread after the answer, and a paced run comes back."""
+    import time
+
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    settings.WEBHOOK_FETCH_INTERVAL_SECONDS = 0.5
+    organisation = make_organisation()
+    make_connection(organisation=organisation)
+    invoice = make_pushed_invoice(organisation=organisation, xero_invoice_id=INV_A, xero_updated_at=HELD)
+    responses.get(f"{API}/Invoices", json=invoices_body(xero_invoice(minutes_later=5, Status="PAID",
+                                                                     AmountPaid=110.0, AmountDue=0.0)))
+    receive(event(at="2026-11-24T09:05:00.000"))
+    receive(event(at="2026-11-24T09:05:01.000"))  # arrives inside the pacing interval: the timer run takes it
+    deadline = time.monotonic() + 5
+    while WebhookEvent.objects.filter(state="received").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert set(WebhookEvent.objects.values_list("state", flat=True)) == {"processed"}
+    assert Invoice.objects.get(pk=invoice.pk).status == "PAID"
