@@ -1,6 +1,21 @@
 from django.apps import AppConfig
 
+# Connection events after which invoices that waited (pending) can go out at once, not at the next sweep.
+RESUME_EVENTS = frozenset({"connected", "reconnected", "tenant_switched"})
+
+
+def _resume_pending_pushes(organisation_id: int, event: str) -> None:
+    if event in RESUME_EVENTS:
+        from invoices.services.push import push_enqueue_for_organisation
+
+        push_enqueue_for_organisation(organisation_id=organisation_id)
+
 
 class InvoicesConfig(AppConfig):
     name = "invoices"
     verbose_name = "Invoices"
+
+    def ready(self) -> None:
+        from integrations.registry import register_connection_listener
+
+        register_connection_listener(_resume_pending_pushes)

@@ -452,6 +452,14 @@ def online_invoice(app, request: Request, token: str):
     return not_found()
 
 
+def deep_link(app, request: Request, short_code: str, invoice_id: str):
+    """Xero's own invoice deep link, https://go.xero.com/app/{ShortCode}/invoicing/view/{InvoiceID}."""
+    org = next((o for o in app.store.find("org") if o["ShortCode"] == short_code), None)
+    if org is None or ledger.get_invoice(app, org["OrganisationID"], invoice_id) is None:
+        return not_found()
+    return redirect(f"/orgs/{org['OrganisationID']}/invoices/{invoice_id}", 302)
+
+
 def register(app) -> None:
     r = app.router
 
@@ -473,6 +481,7 @@ def register(app) -> None:
     add("GET", "/orgs/{tenant}/contacts/{contact_id}", contact_page)
     add("POST", "/orgs/{tenant}/contacts/{contact_id}", save_contact)
     add("GET", "/in/{token}", online_invoice)
+    add("GET", "/app/{short_code}/invoicing/view/{invoice_id}", deep_link)
 
 
 __all__ = ["register", "quote"]

@@ -124,3 +124,14 @@ def test_person_adds_and_renames_contact_when_using_contacts_page(sandbox, recei
     assert "already assigned" in requests.get(sandbox.url + duplicate).text
     sandbox.flush_webhooks()
     assert [e["eventType"] for e in receiver.events()] == ["CREATE", "UPDATE"]
+
+
+def test_xero_deep_link_redirects_to_the_invoice_when_short_code_and_id_match(sandbox):
+    short_code = requests.get(f"{sandbox.url}/_sandbox/tenants/{AU_ID}", timeout=10).json()["ShortCode"]
+    invoice_id = requests.get(f"{sandbox.url}/_sandbox/tenants/{AU_ID}/invoices", timeout=10).json()[0]["InvoiceID"]
+    response = requests.get(f"{sandbox.url}/app/{short_code}/invoicing/view/{invoice_id}", allow_redirects=False,
+                            timeout=10)
+    assert response.status_code == 302
+    assert response.headers["Location"] == f"/orgs/{AU_ID}/invoices/{invoice_id}"
+    missing = requests.get(f"{sandbox.url}/app/{short_code}/invoicing/view/{BONDI}", timeout=10)
+    assert missing.status_code == 404
