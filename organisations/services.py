@@ -1,5 +1,5 @@
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from organisations.models import Membership, Organisation, SupportRequest
 
@@ -19,9 +19,21 @@ def membership_add(*, organisation: Organisation, user: AbstractBaseUser, role: 
     return membership
 
 
+class OrganisationNameTaken(Exception):
+    """Another organisation already has this name (names are unique, ignoring case)."""
+
+
 def organisation_rename(*, organisation: Organisation, name: str) -> Organisation:
-    organisation.name = name
-    organisation.save(update_fields=["name"])
+    name = name.strip()
+    if Organisation.objects.exclude(pk=organisation.pk).filter(name__iexact=name).exists():
+        raise OrganisationNameTaken(name)
+    previous, organisation.name = organisation.name, name
+    try:
+        with transaction.atomic():  # a rename racing this one lands on the constraint: still not a 500
+            organisation.save(update_fields=["name"])
+    except IntegrityError as exc:
+        organisation.name = previous
+        raise OrganisationNameTaken(name) from exc
     return organisation
 
 

@@ -11,7 +11,7 @@ from organisations.decorators import admin_required
 from organisations.forms import EmailAuthenticationForm, OrganisationSettingsForm, SupportRequestForm
 from organisations.middleware import SESSION_KEY
 from organisations.selectors import membership_list_for_organisation
-from organisations.services import organisation_rename, support_request_create
+from organisations.services import OrganisationNameTaken, organisation_rename, support_request_create
 
 
 class LoginView(auth_views.LoginView):
@@ -71,13 +71,17 @@ def organisation_settings(request: HttpRequest) -> HttpResponse:
     organisation = request.organisation
     form = OrganisationSettingsForm(request.POST or None, initial={"name": organisation.name})
     if request.method == "POST" and form.is_valid():
-        organisation_rename(organisation=organisation, name=form.cleaned_data["name"])
-        messages.success(request, "Settings saved.")
-        return redirect("organisations:settings")
+        try:
+            organisation_rename(organisation=organisation, name=form.cleaned_data["name"])
+        except OrganisationNameTaken:
+            form.add_error("name", "Another organisation already uses that name. Choose a different one.")
+        else:
+            messages.success(request, "Settings saved.")
+            return redirect("organisations:settings")
     return render(request, "organisations/settings.html", {
         "form": form,
         "members": membership_list_for_organisation(organisation=organisation),
-    })
+    }, status=422 if form.errors else 200)
 
 
 @login_required

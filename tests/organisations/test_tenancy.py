@@ -100,3 +100,11 @@ def test_user_without_membership_sees_explanation_when_opening_portal(client, db
     loner = make_user()
     response = login(client, loner).get(reverse("invoices:dashboard"), follow=True)
     assert b"not in an organisation yet" in response.content
+
+
+def test_rename_shows_an_error_when_another_organisation_has_the_name(client, admin_a, org_a, org_b):
+    response = login(client, admin_a).post(reverse("organisations:settings"), {"name": "org b"})
+    assert response.status_code == 422
+    assert b"Another organisation already uses that name" in response.content
+    org_a.refresh_from_db()
+    assert org_a.name == "Org A"
