@@ -106,9 +106,14 @@ AUTHENTICATION_BACKENDS = ["organisations.auth.EmailBackend"]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "organisations:home"
 LOGOUT_REDIRECT_URL = "login"
-# Guessing passwords: this many failures per email or per IP inside the window locks that key out.
+# Guessing passwords: this many failures per email (or, higher, per client IP) inside the window locks that key out.
 LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+LOGIN_FAILURE_IP_LIMIT = env_int("LOGIN_FAILURE_IP_LIMIT", 20)
 LOGIN_FAILURE_WINDOW_SECONDS = env_int("LOGIN_FAILURE_WINDOW_SECONDS", 900)
+# How many proxies we run in front of gunicorn, each appending to X-Forwarded-For. 0: REMOTE_ADDR is the client.
+# Behind a proxy REMOTE_ADDR is the proxy, and one guesser would lock every person out; never count a proxy we do
+# not run (the client could then pick its own address).
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
 
 LANGUAGE_CODE = "en-au"
 TIME_ZONE = env_str("TIME_ZONE", "UTC")

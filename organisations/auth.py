@@ -22,18 +22,32 @@ class EmailBackend(ModelBackend):
         return None
 
 
-def _keys(email: str, ip: str) -> list[str]:
+def client_ip(request) -> str:
+    """The address that sent the request: REMOTE_ADDR, or the entry our own proxies put in X-Forwarded-For."""
+    if request is None:
+        return "-"
+    proxies = settings.TRUSTED_PROXY_COUNT
+    forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
+    if proxies > 0 and len(forwarded) >= proxies:
+        return forwarded[-proxies]  # each of our proxies appended one; what the client wrote comes before
+    return request.META.get("REMOTE_ADDR", "-")
+
+
+def _email_key(email: str) -> str:
     digest = hashlib.sha256(email.strip().lower().encode()).hexdigest()[:32]
-    return [f"login-fail:email:{digest}", f"login-fail:ip:{ip}"]
+    return f"login-fail:email:{digest}"
+
+
+def _keys(email: str, ip: str) -> list[tuple[str, int]]:
+    return [(_email_key(email), settings.LOGIN_FAILURE_LIMIT), (f"login-fail:ip:{ip}", settings.LOGIN_FAILURE_IP_LIMIT)]
 
 
 def login_is_locked(*, email: str, ip: str) -> bool:
-    limit = settings.LOGIN_FAILURE_LIMIT
-    return any((cache.get(key) or 0) >= limit for key in _keys(email, ip))
+    return any((cache.get(key) or 0) >= limit for key, limit in _keys(email, ip))
 
 
 def login_failure_record(*, email: str, ip: str) -> None:
-    for key in _keys(email, ip):
+    for key, _ in _keys(email, ip):
         if not cache.add(key, 1, timeout=settings.LOGIN_FAILURE_WINDOW_SECONDS):
             try:
                 cache.incr(key)
@@ -42,4 +56,4 @@ def login_failure_record(*, email: str, ip: str) -> None:
 
 
 def login_failures_clear(*, email: str) -> None:
-    cache.delete(_keys(email, "-")[0])
+    cache.delete(_email_key(email))

@@ -1,7 +1,7 @@
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 
-from organisations.auth import login_failure_record, login_failures_clear, login_is_locked
+from organisations.auth import client_ip, login_failure_record, login_failures_clear, login_is_locked
 
 
 class EmailAuthenticationForm(AuthenticationForm):
@@ -16,7 +16,7 @@ class EmailAuthenticationForm(AuthenticationForm):
 
     def clean(self):
         email = self.cleaned_data.get("username") or ""
-        ip = self.request.META.get("REMOTE_ADDR", "-") if self.request else "-"
+        ip = client_ip(self.request)
         if email and login_is_locked(email=email, ip=ip):
             raise forms.ValidationError(self.error_messages["locked"], code="locked")
         try:
