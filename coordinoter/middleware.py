@@ -2,6 +2,7 @@ import uuid
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.utils.cache import add_never_cache_headers
 
 from coordinoter.logging import request_id_var
 
@@ -46,4 +47,9 @@ class SecurityHeadersMiddleware:
         response = self.get_response(request)
         response.setdefault("Content-Security-Policy", self.policy())
         response.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated and not response.has_header("Cache-Control"):
+            # A signed-in page holds one tenant's data: no shared cache keeps it, the back button after sign-out
+            # asks the server again.
+            add_never_cache_headers(response)
         return response
