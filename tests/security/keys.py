@@ -1,0 +1,76 @@
+"""How to fill every keyed URL pattern with one tenant's objects (the tenant crawl and the role matrix)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.contrib.contenttypes.models import ContentType
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
+
+from integrations.models import XeroPendingTenantChoice
+from organisations.models import SupportRequest
+from tests.security.routes import Route
+from tests.security.world import Tenant
+
+
+def _org(t: Tenant) -> dict:
+    return {"pk": t.organisation.pk}
+
+
+# How to fill each keyed product URL with a tenant's objects.
+FILL: dict[str, Callable[[Tenant], dict]] = {
+    "password_reset_confirm": lambda t: {"uidb64": urlsafe_base64_encode(force_bytes(t.admin.pk)),
+                                         "token": "set-password"},
+    "integrations:xero_choose": lambda t: {"pk": t.get(XeroPendingTenantChoice).pk},
+    "integrations:support_organisation": _org,
+    "integrations:support_xero_disconnect": _org,
+    "integrations:support_xero_refresh": _org,
+    "integrations:support_xero_request_reconnect": _org,
+    "integrations:support_request_resolve": lambda t: {"pk": t.get(SupportRequest).pk},
+    "invoices:batch_detail": lambda t: {"pk": t.batch.pk},
+    "invoices:batch_progress": lambda t: {"pk": t.batch.pk},
+    "invoices:batch_retry": lambda t: {"pk": t.batch.pk},
+    "invoices:invoice_retry": lambda t: {"pk": t.batch.pk, "invoice_pk": t.failed_invoice.pk},
+    "webhooks:support_organisation_inbox": _org,
+    "webhooks:support_retry_failed": _org,
+    "webhooks:support_reconcile": _org,
+    "invoices_xero:invoice_void": lambda t: {"pk": t.invoice.pk},
+    "invoices_xero:invoice_delete": lambda t: {"pk": t.invoice.pk},
+    "invoices_xero:invoice_edit": lambda t: {"pk": t.invoice.pk},
+}
+
+
+def _admin_object(model, tenant: Tenant):
+    if model is get_user_model():
+        return tenant.admin
+    if model is Group:
+        return Group.objects.get(name="Support")
+    return tenant.objects[model]
+
+
+def admin_fill(route: Route, tenant: Tenant) -> dict:
+    """Django admin URLs: each model's object pages with the tenant's row of that model."""
+    values: dict = {}
+    if "app_label" in route.kwargs:
+        values["app_label"] = "invoices"
+    if "url" in route.kwargs:
+        values["url"] = f"invoices/invoice/{tenant.invoice.pk}/"
+    if route.name == "admin:view_on_site":
+        return {"content_type_id": ContentType.objects.get_for_model(type(tenant.invoice)).pk,
+                "object_id": tenant.invoice.pk}
+    if {"object_id", "id"} & set(route.kwargs):
+        parts = route.route.split("/")
+        model = next(m for m in admin.site._registry if (m._meta.app_label, m._meta.model_name) == tuple(parts[1:3]))
+        key = "object_id" if "object_id" in route.kwargs else "id"
+        values[key] = _admin_object(model, tenant).pk
+    return values
+
+
+def fill(route: Route, tenant: Tenant) -> dict:
+    if route.is_admin:
+        return admin_fill(route, tenant)
+    return FILL[route.name](tenant)
