@@ -20,6 +20,11 @@ from invoices.services import push
 
 logger = logging.getLogger(__name__)
 
+# A longer wait (a tenant stopped for the day) is taken in steps: the task wakes, finds it is early and queues
+# itself again. Redis redelivers a message still unacknowledged after the broker's visibility timeout (1 h),
+# so no countdown may come near it.
+MAX_COUNTDOWN_SECONDS = 600.0
+
 
 @shared_task(acks_late=True, ignore_result=True)
 def push_organisation(*, organisation_id: int) -> None:
@@ -42,7 +47,7 @@ def push_sweep() -> None:
 
 def run_later(task, *, countdown: float = 0.0, **kwargs) -> None:
     """Queue `task(**kwargs)` to run after `countdown` seconds."""
-    countdown = max(0.0, float(countdown))
+    countdown = min(MAX_COUNTDOWN_SECONDS, max(0.0, float(countdown)))
     if current_app.conf.task_always_eager:
         _local.submit(countdown, task, kwargs)
         return
