@@ -21,7 +21,8 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import close_old_connections, transaction
+from django.db import connection as db_connection
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -284,7 +285,7 @@ def _run_eagerly(organisation_id: int) -> None:
             "event": "xero.webhook.process_crashed", "organisation_id": organisation_id})
         return
     finally:
-        close_old_connections()
+        db_connection.close()  # this thread's own connection: never leave it open behind the request
     if result.retry_after is not None:
         timer = threading.Timer(result.retry_after, _run_eagerly, args=(organisation_id,))
         timer.daemon = True
