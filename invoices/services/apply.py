@@ -183,9 +183,22 @@ def _json_changes(changes: Mapping[str, tuple[Any, Any]]) -> dict[str, Any]:
 
 def invoices_apply_from_xero(*, organisation_id: int, resources: Sequence[Mapping[str, Any]],
                              source: str) -> list[ApplyOutcome]:
+    """Apply each invoice; one query first sorts out those we already hold at that version or newer (versions only
+    move forward, so skipping them needs no lock), and only the others are locked and applied one by one."""
     mapping = XeroMapping.objects.filter(organisation_id=organisation_id).first()
-    return [invoice_apply_from_xero(organisation_id=organisation_id, data=data, source=source, mapping=mapping)
-            for data in resources]
+    ids = [str(data.get("InvoiceID") or "") for data in resources]
+    held = dict(Invoice.objects.filter(organisation_id=organisation_id, xero_invoice_id__in=[i for i in ids if i])
+                .values_list("xero_invoice_id", "xero_updated_at"))
+    outcomes = []
+    for xero_id, data in zip(ids, resources, strict=True):
+        version, ours = xero_updated_at(data), held.get(xero_id)
+        if version is not None and ours is not None and version <= ours:
+            outcomes.append(ApplyOutcome(resource_id=xero_id, outcome="unchanged" if version == ours else "stale",
+                                         label=str(data.get("InvoiceNumber") or "")))
+            continue
+        outcomes.append(invoice_apply_from_xero(organisation_id=organisation_id, data=data, source=source,
+                                                mapping=mapping))
+    return outcomes
 
 
 @transaction.atomic
