@@ -123,3 +123,16 @@ def test_payment_in_xero_shows_paid_without_refresh_and_void_reaches_xero(xero, 
     expect(xero_tab.locator("#status")).to_have_text("VOIDED")
     screenshot(xero_tab, "two-way-sync-voided-in-xero")
     assert Invoice.objects.get(pk=to_void.pk).status == "VOIDED"
+
+    # Support staff see the tenant's webhook inbox: what arrived, what it did, and the lag.
+    staff = make_user(email="support@coordinoter.test", password="demo", support=True)
+    support_page = page.context.browser.new_page(viewport={"width": 1280, "height": 900})
+    login(support_page, staff.email)
+    support_page.goto(f"{live_server.url}/support/")
+    support_page.get_by_role("link", name="Xero webhook inbox").click()
+    support_page.get_by_role("link", name="Harbour Care").click()
+    expect(support_page.get_by_role("heading", name="Harbour Care: Xero webhook inbox")).to_be_visible()
+    expect(support_page.locator("#count-failed")).to_have_text("0")
+    expect(support_page.locator("table").last).to_contain_text("applied")
+    screenshot(support_page, "two-way-sync-support-inbox", full_page=True)
+    support_page.close()
