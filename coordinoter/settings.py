@@ -221,6 +221,8 @@ XERO_RESOURCE_APPLIERS = {"INVOICE": "invoices.services.apply.invoices_apply_fro
 XERO_RECONCILE_EVERY_SECONDS = env_int("XERO_RECONCILE_EVERY_SECONDS", 300)
 # Least time between two fetches for one tenant's webhook events (more events in between share one GET).
 WEBHOOK_FETCH_INTERVAL_SECONDS = float(env_str("WEBHOOK_FETCH_INTERVAL_SECONDS", "2"))
+# Handled webhook events are kept this long for support, then purged by the inbox sweeper.
+WEBHOOK_EVENT_RETENTION_DAYS = env_int("WEBHOOK_EVENT_RETENTION_DAYS", 30)
 CELERY_IMPORTS = ("integrations.webhook_tasks", "invoices.xero_tasks")
 XERO_HTTP_TIMEOUT_SECONDS = float(env_str("XERO_HTTP_TIMEOUT_SECONDS", "30"))
 # Xero's limits and windows (https://developer.xero.com/documentation/guides/oauth2/limits/). XERO_TIME_SCALE > 1

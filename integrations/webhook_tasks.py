@@ -21,6 +21,7 @@ def process_webhook_inbox(self, *, organisation_id: int) -> None:
 @shared_task(acks_late=True, queue="webhooks", ignore_result=True)
 def sweep_webhook_inbox() -> None:
     webhook_services.webhook_inbox_sweep()
+    webhook_services.webhook_events_purge()
 
 
 @shared_task(acks_late=True, queue="webhooks", ignore_result=True)

@@ -549,7 +549,7 @@ def webhook_inbox_sweep(*, older_than: dt.timedelta = dt.timedelta(seconds=30)) 
     waiting = (WebhookEvent.objects.filter(state=WebhookEvent.State.RECEIVED, organisation__isnull=False)
                .filter(Q(received_at__lte=now - older_than, next_attempt_at__isnull=True)
                        | Q(next_attempt_at__lte=now))
-               .values_list("organisation_id", flat=True).distinct())
+               .order_by().values_list("organisation_id", flat=True).distinct())
     active = set(XeroConnection.objects.filter(status=XeroConnection.Status.ACTIVE, disconnect_step="",
                                                organisation_id__in=waiting)
                  .values_list("organisation_id", flat=True))
@@ -560,6 +560,19 @@ def webhook_inbox_sweep(*, older_than: dt.timedelta = dt.timedelta(seconds=30)) 
         webhook_processing_enqueue(organisation_ids=due)
         logger.info("xero.webhook.swept", extra={"event": "xero.webhook.swept", "organisations": len(due)})
     return due
+
+
+def webhook_events_purge(*, older_than: dt.timedelta | None = None, limit: int = 10_000) -> int:
+    """Forget events handled (processed or ignored) longer ago than WEBHOOK_EVENT_RETENTION_DAYS; waiting and failed
+    events are kept until someone deals with them. Deletes at most `limit` rows a call (the sweeper calls often)."""
+    older_than = older_than or dt.timedelta(days=settings.WEBHOOK_EVENT_RETENTION_DAYS)
+    cutoff = timezone.now() - older_than
+    ids = list(WebhookEvent.objects.filter(state__in=[WebhookEvent.State.PROCESSED, WebhookEvent.State.IGNORED],
+                                           received_at__lt=cutoff).order_by().values_list("pk", flat=True)[:limit])
+    if ids:
+        WebhookEvent.objects.filter(pk__in=ids).delete()
+        logger.info("xero.webhook.purged", extra={"event": "xero.webhook.purged", "events": len(ids)})
+    return len(ids)
 
 
 def webhook_events_retry_failed(*, organisation_id: int) -> int:
@@ -576,7 +589,7 @@ def webhook_events_retry_failed(*, organisation_id: int) -> int:
 
 __all__ = [
     "ApplyOutcome", "IncomingEvent", "MalformedDelivery", "ProcessResult", "RecordResult", "reconciliation_state_for",
-    "resource_apply", "webhook_delivery_parse", "webhook_events_record", "webhook_events_retry_failed",
-    "webhook_inbox_process", "webhook_inbox_sweep", "webhook_keys", "webhook_processing_enqueue",
-    "xero_connection_usable", "xero_rate_limiter", "xero_resources_fetch",
+    "resource_apply", "webhook_delivery_parse", "webhook_events_purge", "webhook_events_record",
+    "webhook_events_retry_failed", "webhook_inbox_process", "webhook_inbox_sweep", "webhook_keys",
+    "webhook_processing_enqueue", "xero_connection_usable", "xero_rate_limiter", "xero_resources_fetch",
 ]

@@ -204,8 +204,8 @@ class SendResult:
 def _claim(change_id: int) -> XeroInvoiceChange | None:
     now = timezone.now()
     with transaction.atomic():
-        change = (XeroInvoiceChange.objects.select_for_update(skip_locked=True).select_related("invoice")
-                  .filter(pk=change_id).first())
+        change = (XeroInvoiceChange.objects.select_for_update(skip_locked=True, of=("self",))
+                  .select_related("invoice").filter(pk=change_id).first())
         if change is None:
             return None
         # Re-check under the lock: pending, or sending with a lapsed claim (a worker died mid-send).

@@ -388,3 +388,17 @@ def test_events_are_processed_beside_the_request_when_no_broker(settings):
         time.sleep(0.05)
     assert set(WebhookEvent.objects.values_list("state", flat=True)) == {"processed"}
     assert Invoice.objects.get(pk=invoice.pk).status == "PAID"
+
+
+def test_old_handled_events_are_purged_and_waiting_or_failed_kept_when_sweeping(invoice, enqueued):
+    from integrations.webhook_tasks import sweep_webhook_inbox
+
+    states = ("processed", "ignored", "failed", "received")
+    receive(*[event(at=f"2026-11-24T09:0{minute}:00.000") for minute in range(len(states))])
+    month_ago = timezone.now() - dt.timedelta(days=31)
+    for row, state in zip(WebhookEvent.objects.order_by("event_date"), states, strict=True):
+        WebhookEvent.objects.filter(pk=row.pk).update(state=state, received_at=month_ago)
+    receive(event(at="2026-11-24T09:09:00.000"))
+    WebhookEvent.objects.filter(state="received", received_at__gt=month_ago).update(state="processed")
+    sweep_webhook_inbox.run()
+    assert sorted(WebhookEvent.objects.values_list("state", flat=True)) == ["failed", "processed", "received"]
