@@ -1,7 +1,7 @@
 """Push throughput against xero_sandbox with real Celery workers (not a test).
 
 Usage:
-  .venv/bin/python bench/push_throughput.py [--invoices 10000] [--workers 4] [--time-scale 5]
+  .venv/bin/python bench/push_throughput.py [--invoices 10000] [--workers 4] [--time-scale 4]
   .venv/bin/python bench/push_throughput.py --tenants 2 --invoices 10000       # fairness between tenants
 
 Needs PostgreSQL and Redis (`make services`). Uses its own database (BENCH_DATABASE_URL, default
@@ -42,7 +42,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--tenants", type=int, default=1)
     parser.add_argument("--workers", type=int, default=4, help="Celery worker processes (solo pool)")
     parser.add_argument("--customers", type=int, default=50, help="customers per tenant")
-    parser.add_argument("--time-scale", type=float, default=5.0)
+    parser.add_argument("--time-scale", type=float, default=4.0)
     parser.add_argument("--latency-ms", type=float, default=500.0)
     parser.add_argument("--latency-per-invoice-ms", type=float, default=20.0)
     parser.add_argument("--small-tenant", type=int, default=0, metavar="N",

@@ -91,23 +91,37 @@ def push_organisation_dispatch(*, organisation_id: int) -> DispatchResult:
     return DispatchResult(chunks=created)
 
 
-@transaction.atomic
 def push_chunks_create(*, organisation_id: int, tenant_id: str, mapping: XeroMapping, max_chunks: int) -> list[int]:
     """Claim up to `max_chunks` chunks of up to 50 pending invoices whose customers are Xero contacts.
+
+    Each chunk commits (and is queued) on its own, so the first goes out while the next is being built.
+    """
+    created: list[int] = []
+    for _ in range(max(0, max_chunks)):
+        chunk_id = _chunk_create(organisation_id=organisation_id, tenant_id=tenant_id, mapping=mapping)
+        if chunk_id is None:
+            break
+        created.append(chunk_id)
+    return created
+
+
+@transaction.atomic
+def _chunk_create(*, organisation_id: int, tenant_id: str, mapping: XeroMapping) -> int | None:
+    """One chunk, or None when the tenant has 5 in flight or nothing is ready to go.
 
     The payload and a new Idempotency-Key are stored with the chunk before any attempt, so every retry sends the
     very same request under the same key. The tenant's row lock serialises this per tenant; the invoices are
     claimed FOR UPDATE SKIP LOCKED and re-checked as pending under the lock, so no invoice joins two chunks.
     """
     Organisation.objects.select_for_update().filter(pk=organisation_id).first()
-    free = min(max_chunks, MAX_CHUNKS_IN_FLIGHT - active_chunks(organisation_id).count())
-    created: list[int] = []
+    if active_chunks(organisation_id).count() >= MAX_CHUNKS_IN_FLIGHT:
+        return None
     now = timezone.now()
-    for _ in range(max(0, free)):
+    while True:
         invoices = list(pending_invoices(organisation_id).exclude(customer__xero_contact_id="")
                         .select_related("customer").select_for_update(skip_locked=True, of=("self",))[:CHUNK_SIZE])
         if not invoices:
-            break
+            return None
         lines: dict[int, list[InvoiceLine]] = defaultdict(list)
         for line in InvoiceLine.objects.filter(invoice__in=invoices).order_by("invoice_id", "position", "pk"):
             lines[line.invoice_id].append(line)
@@ -120,17 +134,16 @@ def push_chunks_create(*, organisation_id: int, tenant_id: str, mapping: XeroMap
             except (mappers.MappingRequired, ValueError) as exc:
                 unmappable.append((invoice, str(exc)))
         _fail_unmappable(unmappable, now)
-        if not carried:
-            continue
-        chunk = PushChunk.objects.create(
-            organisation_id=organisation_id, tenant_id=tenant_id, state=PushChunk.State.PENDING,
-            idempotency_key=f"coordinoter-{organisation_id}-{uuid.uuid4().hex}", payload={"Invoices": elements})
-        Invoice.objects.filter(pk__in=carried).update(sync_state=S.IN_FLIGHT, chunk=chunk, sync_errors=[],
-                                                      sync_warnings=[], updated_at=now)
-        enqueue_chunk(chunk.pk)
-        created.append(chunk.pk)
-        _log("push.chunk_created", organisation_id, chunk_id=chunk.pk, invoices=len(carried), tenant_id=tenant_id)
-    return created
+        if carried:
+            break
+    chunk = PushChunk.objects.create(
+        organisation_id=organisation_id, tenant_id=tenant_id, state=PushChunk.State.PENDING,
+        idempotency_key=f"coordinoter-{organisation_id}-{uuid.uuid4().hex}", payload={"Invoices": elements})
+    Invoice.objects.filter(pk__in=carried).update(sync_state=S.IN_FLIGHT, chunk=chunk, sync_errors=[],
+                                                  sync_warnings=[], updated_at=now)
+    enqueue_chunk(chunk.pk)
+    _log("push.chunk_created", organisation_id, chunk_id=chunk.pk, invoices=len(carried), tenant_id=tenant_id)
+    return chunk.pk
 
 
 def _fail_unmappable(unmappable: list[tuple[Invoice, str]], now) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -287,7 +288,15 @@ def _events(invoices: list[Invoice], kind: str, message) -> None:
     ])
 
 
+_last_sync_recorded: dict[int, float] = {}
+
+
 def _sync_recorded(organisation_id: int, now) -> None:
+    # One stamp every few seconds per tenant is plenty for "last successful sync"; not one UPDATE per chunk.
+    clock = time.monotonic()
+    if clock - _last_sync_recorded.get(organisation_id, -60.0) < 5:
+        return
+    _last_sync_recorded[organisation_id] = clock
     from integrations.services.connection import xero_connection_sync_recorded
     from organisations.models import Organisation
 

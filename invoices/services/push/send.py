@@ -85,7 +85,7 @@ def push_chunk_send(*, chunk_id: int, worker: str | None = None) -> SendResult:
             PushChunk.objects.filter(pk=chunk_id, state=C.PENDING).update(
                 next_attempt_at=timezone.now() + timedelta(seconds=wait.seconds))
             return SendResult("retry", retry_in=wait.seconds, detail=f"rate limit ({wait.problem})")
-    claimed = _claim(chunk_id, worker)
+    claimed = _claim(chunk_id, worker, counting=usable)
     if isinstance(claimed, SendResult):
         limiter.refund(tenant_id=tenant_id, ticket=ticket)
         return claimed
@@ -95,7 +95,6 @@ def push_chunk_send(*, chunk_id: int, worker: str | None = None) -> SendResult:
                   if connection_ready(connection) else "Waiting for the Xero connection (reconnect or disconnected).")
         return abandon(chunk.pk, worker, reason=reason)
     slot = _HeldSlot(limiter, ticket)
-    _attempt_begin(chunk.pk, worker, put=mode == RESEND)
     started, clock = timezone.now(), time.monotonic()
     attempt = {"started_at": started, "label": PUT_LABEL if mode == RESEND else GET_LABEL}
     try:
@@ -113,10 +112,10 @@ def push_chunk_send(*, chunk_id: int, worker: str | None = None) -> SendResult:
                            str(exc), exc.correlation_id)
     except XeroTimeout as exc:
         outcome = A.TIMEOUT if exc.outcome_unknown else A.ERROR
-        return retry_later(chunk.pk, worker, backoff_seconds(chunk.attempts + 1), attempt, _elapsed(clock), outcome,
+        return retry_later(chunk.pk, worker, backoff_seconds(chunk.attempts), attempt, _elapsed(clock), outcome,
                       None, str(exc))
     except XeroServerError as exc:
-        return retry_later(chunk.pk, worker, max(backoff_seconds(chunk.attempts + 1), float(exc.retry_after or 0)),
+        return retry_later(chunk.pk, worker, max(backoff_seconds(chunk.attempts), float(exc.retry_after or 0)),
                       attempt, _elapsed(clock), A.SERVER_ERROR, exc.status, str(exc), exc.correlation_id)
     except (XeroAuthError, XeroNotConnected) as exc:
         attempt_record(chunk.pk, attempt, _elapsed(clock), A.AUTH, exc.status, str(exc), exc.correlation_id)
@@ -129,7 +128,7 @@ def push_chunk_send(*, chunk_id: int, worker: str | None = None) -> SendResult:
     except XeroRequestError as exc:
         return refused(chunk.pk, worker, mode, attempt, _elapsed(clock), exc)
     except XeroError as exc:
-        return retry_later(chunk.pk, worker, backoff_seconds(chunk.attempts + 1), attempt, _elapsed(clock), A.ERROR,
+        return retry_later(chunk.pk, worker, backoff_seconds(chunk.attempts), attempt, _elapsed(clock), A.ERROR,
                       exc.status, str(exc), exc.correlation_id)
     finally:
         slot.close()
@@ -171,7 +170,9 @@ def _peek(chunk_id: int) -> tuple[str, int] | SendResult:
     return chunk["tenant_id"], chunk["organisation_id"]
 
 
-def _claim(chunk_id: int, worker: str) -> tuple[PushChunk, str] | SendResult:
+def _claim(chunk_id: int, worker: str, *, counting: bool) -> tuple[PushChunk, str] | SendResult:
+    """Take the chunk under a lease and decide its call. With `counting`, the attempt is counted (and the key's
+    window started) in the same commit, before the call: if this worker dies mid-call, the next one knows."""
     with transaction.atomic():
         chunk = PushChunk.objects.select_for_update().filter(pk=chunk_id).first()
         if chunk is None or chunk.state in (C.DONE, C.FAILED):
@@ -199,7 +200,14 @@ def _claim(chunk_id: int, worker: str) -> tuple[PushChunk, str] | SendResult:
         chunk.state = C.SENDING
         chunk.claimed_by = worker[:100]
         chunk.lease_expires_at = now + timedelta(seconds=settings.PUSH_LEASE_SECONDS)
-        chunk.save(update_fields=["state", "claimed_by", "lease_expires_at"])
+        fields = ["state", "claimed_by", "lease_expires_at"]
+        if counting:
+            chunk.attempts += 1
+            fields.append("attempts")
+            if mode == RESEND and chunk.first_attempt_at is None:
+                chunk.first_attempt_at = now
+                fields.append("first_attempt_at")
+        chunk.save(update_fields=fields)
         return chunk, mode
 
 
@@ -219,19 +227,6 @@ def _window_open(chunk: PushChunk, now) -> bool:
         return True
     window = settings.XERO_IDEMPOTENCY_WINDOW_SECONDS
     return now < chunk.first_attempt_at + timedelta(seconds=window * 11 / 12)
-
-
-def _attempt_begin(chunk_id: int, worker: str, *, put: bool) -> None:
-    """Count the attempt before the call, committed: if this worker dies mid-call, the next one knows."""
-    from django.db.models import F
-    from django.db.models.functions import Coalesce
-
-    now = timezone.now()
-    fields: dict[str, Any] = {"attempts": F("attempts") + 1,
-                              "lease_expires_at": now + timedelta(seconds=settings.PUSH_LEASE_SECONDS)}
-    if put:
-        fields["first_attempt_at"] = Coalesce("first_attempt_at", now)
-    PushChunk.objects.filter(pk=chunk_id, claimed_by=worker[:100]).update(**fields)
 
 
 def _lookup_params(chunk: PushChunk) -> dict[str, Any]:
