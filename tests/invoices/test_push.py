@@ -453,6 +453,11 @@ def test_sweeper_dispatches_tenants_with_pending_invoices_and_nothing_in_flight(
     assert [item.kwargs for item in scheduled.tasks("push_organisation")] == [{"organisation_id": org_a.pk}]
 
 
+def test_sweeper_leaves_tenants_without_a_mapping_alone(org_a, xero, scheduled):
+    connected_organisation(org_a, invoices=1, mapping=False)
+    assert push_sweep().organisations == 0
+
+
 def test_sweeper_redispatches_a_pending_chunk_whose_reschedule_was_lost(org_a, xero, scheduled, settings):
     connected_organisation(org_a, invoices=1)
     chunk = dispatch_one_chunk(org_a)

@@ -30,7 +30,7 @@ class SweepResult:
 def push_sweep(*, now=None) -> SweepResult:
     """Re-dispatch chunks whose lease expired (their worker died) and pending chunks whose reschedule is overdue
     (a lost message), and dispatch tenants that have pending invoices but nothing in flight (a reconnect, a
-    mapping just chosen, a broker that was down)."""
+    mapping just chosen, a broker that was down). Tenants without a mapping are left alone: they wait for one."""
     now = now or timezone.now()
     grace = now - timedelta(seconds=settings.PUSH_SWEEP_SECONDS)
     expired = list(PushChunk.objects.filter(state=C.SENDING, lease_expires_at__lt=now)
@@ -45,7 +45,8 @@ def push_sweep(*, now=None) -> SweepResult:
         Invoice.objects.filter(sync_state=Invoice.SyncState.PENDING,
                                batch__eligibility=InvoiceBatch.Eligibility.ELIGIBLE,
                                organisation__xero_connection__status=XeroConnection.Status.ACTIVE,
-                               organisation__xero_connection__disconnect_step="")
+                               organisation__xero_connection__disconnect_step="",
+                               organisation__xero_mapping__isnull=False)
         .exclude(organisation_id__in=busy).order_by().values_list("organisation_id", flat=True).distinct()[:BATCH])
     for organisation_id in organisation_ids:
         enqueue_dispatch(organisation_id)
