@@ -3,6 +3,12 @@
 Defaults: 1,000 organisations, 20,000 batches and 1,000,000 invoices (one line each), written with COPY.
 Every organisation gets an admin and an accountant (scale-admin-N@scale.test / scale-accountant-N@scale.test,
 password `demo`). Run it on an empty or demo database; it adds, it never deletes.
+
+The Xero side comes with it (or alone, with --xero-only, for organisations that have none yet): a connection per
+organisation (mostly connected, some needing a reconnect or disconnected in Xero; tokens are encrypted
+placeholders), its mapping and reconciliation state, an audit trail, a webhook inbox spread over the last two days,
+invoices created directly in Xero, Xero ids on the invoices already in Xero, support staff
+(support@scale.test, password `demo`) and open support requests.
 """
 
 import datetime
@@ -10,16 +16,22 @@ import io
 import json
 import random
 import time
+import uuid
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
+from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, models, transaction
 from django.utils import timezone
 
-from invoices.models import Customer, Invoice, InvoiceBatch, InvoiceLine
-from organisations.models import Membership, Organisation
+from integrations.fields import encrypt
+from integrations.models import IntegrationAuditEvent, ReconciliationState, WebhookEvent, XeroConnection
+from invoices.models import Customer, Invoice, InvoiceBatch, InvoiceLine, XeroMapping
+from invoices.xero_models import XeroCreatedInvoice
+from organisations.models import Membership, Organisation, SupportRequest
+from organisations.roles import SUPPORT_GROUP
 
 STATES = [(Invoice.SyncState.SYNCED, 80), (Invoice.SyncState.WARNING, 4), (Invoice.SyncState.FAILED, 3),
           (Invoice.SyncState.PENDING, 3), (Invoice.SyncState.NOT_SYNCED, 10)]
@@ -74,6 +86,21 @@ def _next_id(model: type[models.Model]) -> int:
     return (model.objects.aggregate(m=models.Max("pk"))["m"] or 0) + 1
 
 
+def _uuid(rng: random.Random) -> str:
+    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+
+def _sequences_reset(cursor, *models_: type[models.Model]) -> None:
+    for model in models_:
+        table = model._meta.db_table
+        cursor.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "  # noqa: S608 - model meta
+                       f"(SELECT COALESCE(MAX(id), 1) FROM {table}))")
+
+
+AUDIT_ACTIONS = ["connect_started", "connected", "token_refreshed", "token_refreshed", "keepalive",
+                 "xero_reconcile_requested", "connection_verified"]
+
+
 class Command(BaseCommand):
     help = "Seed many organisations, batches and invoices into PostgreSQL with COPY (for scale tests)."
 
@@ -83,6 +110,11 @@ class Command(BaseCommand):
         parser.add_argument("--invoices", type=int, default=1_000_000)
         parser.add_argument("--customers-per-org", type=int, default=20)
         parser.add_argument("--seed", type=int, default=7)
+        parser.add_argument("--xero-only", action="store_true",
+                            help="Only add the Xero side to organisations that have no Xero connection yet.")
+        parser.add_argument("--audit-per-org", type=int, default=20)
+        parser.add_argument("--webhooks-per-org", type=int, default=200)
+        parser.add_argument("--created-in-xero-per-org", type=int, default=20)
 
     def handle(self, *args, **opts) -> None:
         if connection.vendor != "postgresql":
@@ -92,6 +124,9 @@ class Command(BaseCommand):
             raise CommandError("Need at least one batch per organisation and one invoice per batch.")
         rng = random.Random(opts["seed"])
         started = time.monotonic()
+        if opts["xero_only"]:
+            self._xero_side(opts, rng, started)
+            return
         password = make_password("demo")
         user_model = get_user_model()
         weights = [w for _, w in STATES]
@@ -142,13 +177,15 @@ class Command(BaseCommand):
                     numbers[oid] += 1
                     amount = Decimal(rng.randint(5_000, 500_000)) / 100
                     state = rng.choices(states, weights)[0] if eligible else Invoice.SyncState.NOT_SYNCED
+                    in_xero = state in (Invoice.SyncState.SYNCED, Invoice.SyncState.WARNING)
                     issue = today - datetime.timedelta(days=rng.randint(0, 365))
                     invoices.add(id=inv_id, organisation_id=oid, batch_id=batch_id,
                                  customer_id=rng.choice(org_customers[oid]), number=f"SC-{numbers[oid]:07d}",
                                  reference="", currency="AUD", issue_date=issue,
                                  due_date=issue + datetime.timedelta(days=14), line_amount_types="Exclusive",
                                  status="AUTHORISED", sync_state=state, subtotal=amount, total=amount,
-                                 amount_due=amount,
+                                 amount_due=amount, xero_invoice_id=_uuid(rng) if in_xero else "",
+                                 xero_status="AUTHORISED" if in_xero else "",
                                  sync_errors=[{"Message": "Account code '999' is not a valid code."}]
                                  if state == Invoice.SyncState.FAILED else [])
                     lines.add(id=line_id, invoice_id=inv_id, position=1, description="Services", quantity=1,
@@ -164,11 +201,113 @@ class Command(BaseCommand):
                                       f"({time.monotonic() - started:.0f}s)")
             for writer in (batches, invoices, lines):
                 writer.flush(cursor)
-            for model in (Organisation, user_model, Membership, Customer, InvoiceBatch, Invoice, InvoiceLine):
-                table = model._meta.db_table
-                cursor.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT MAX(id) FROM {table}))")  # noqa: S608 - table names from model meta
+            _sequences_reset(cursor, Organisation, user_model, Membership, Customer, InvoiceBatch, Invoice,
+                             InvoiceLine)
+        self.stdout.write(f"Seeded {n_orgs} organisations, {n_batches} batches, {n_invoices} invoices "
+                          f"in {time.monotonic() - started:.0f}s.")
+        self._xero_side(opts, rng, started)
+
+    def _xero_side(self, opts, rng: random.Random, started: float) -> None:
+        """Connections, mappings, reconciliation, audit trail, webhook inbox, invoices created in Xero, support."""
+        now = timezone.now()
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+            orgs = list(Organisation.objects.filter(xero_connection__isnull=True).order_by("pk")
+                        .values_list("pk", "name"))
+            admins = dict(Membership.objects.filter(role="admin").values_list("organisation_id", "user_id"))
+            # The same placeholder ciphertexts for every row: nothing ever sends them (no real Xero behind them).
+            access, refresh = encrypt("scale-placeholder-access-token"), encrypt("scale-placeholder-refresh-token")
+            conns, maps, recs = CopyWriter(XeroConnection), CopyWriter(XeroMapping), CopyWriter(ReconciliationState)
+            audit, hooks, created = CopyWriter(IntegrationAuditEvent), CopyWriter(WebhookEvent), \
+                CopyWriter(XeroCreatedInvoice)
+            ids = {model: _next_id(model) for model in (XeroConnection, XeroMapping, ReconciliationState,
+                                                         IntegrationAuditEvent, WebhookEvent, XeroCreatedInvoice)}
+
+            def next_id(model) -> int:
+                ids[model] += 1
+                return ids[model] - 1
+
+            for position, (oid, name) in enumerate(orgs):
+                roll = rng.random()
+                status = "active" if roll < 0.85 else ("needs_reconnect" if roll < 0.95 else "revoked_in_xero")
+                tenant = _uuid(rng)
+                admin = admins.get(oid)
+                connected = now - datetime.timedelta(days=30)
+                conns.add(id=next_id(XeroConnection), organisation_id=oid, status=status, tenant_id=tenant,
+                          tenant_name=f"{name} (Xero)", tenant_type="ORGANISATION",
+                          tenant_short_code=f"!sc{position:04d}", base_currency="AUD", connection_id=_uuid(rng),
+                          auth_event_id=_uuid(rng), xero_user_id=_uuid(rng),
+                          scopes="offline_access accounting.invoices accounting.contacts accounting.settings",
+                          access_token=access, refresh_token=refresh if status != "revoked_in_xero" else "",
+                          access_token_expires_at=now + datetime.timedelta(days=365),
+                          refresh_token_issued_at=now, last_refreshed_at=now, connected_at=connected,
+                          connected_by_id=admin, status_changed_at=connected, last_synced_at=now,
+                          needs_reconnect_reason="Xero refused the refresh token (invalid_grant)."
+                          if status == "needs_reconnect" else "",
+                          last_error="Xero answered 503" if rng.random() < 0.02 else "")
+                maps.add(id=next_id(XeroMapping), organisation_id=oid, revenue_account_code="200",
+                         revenue_account_name="Sales", tax_type="OUTPUT", tax_name="GST on Income",
+                         updated_by_id=admin)
+                drift = rng.randint(0, 3)
+                recs.add(id=next_id(ReconciliationState), organisation_id=oid, last_success_at=now,
+                         last_started_at=now, last_finished_at=now, passes=rng.randint(100, 600), checked_last=50,
+                         drift_last=drift, drift_total=drift + rng.randint(0, 20),
+                         drift_recent=[{"category": "INVOICE", "resource_id": _uuid(rng), "label": "SC-0000001",
+                                        "summary": "Paid in Xero", "outcome": "applied", "at": now.isoformat()}]
+                         if drift else [])
+                for a in range(opts["audit_per_org"]):
+                    audit.add(id=next_id(IntegrationAuditEvent), organisation_id=oid, actor_id=admin if a % 3 else None,
+                              actor_kind="user" if a % 3 else "system", action=AUDIT_ACTIONS[a % len(AUDIT_ACTIONS)],
+                              outcome="success" if rng.random() > 0.05 else "failure", detail={"attempt": a},
+                              created_at=now - datetime.timedelta(hours=a * 30 + rng.random()))
+                for w in range(opts["webhooks_per_org"]):
+                    received = now - datetime.timedelta(seconds=rng.uniform(0, 2 * 86400))
+                    roll = rng.random()
+                    state = "processed" if roll < 0.95 else ("ignored" if roll < 0.98 else
+                                                             ("failed" if roll < 0.99 else "received"))
+                    hooks.add(id=next_id(WebhookEvent), organisation_id=oid, tenant_id=tenant,
+                              tenant_type="ORGANISATION", category="INVOICE" if w % 5 else "CONTACT",
+                              event_type="UPDATE" if w % 3 else "CREATE", resource_id=_uuid(rng),
+                              event_date=received - datetime.timedelta(seconds=2), sequence=w, state=state,
+                              outcome={"processed": "applied", "ignored": "unchanged"}.get(state, ""),
+                              attempts=0 if state == "received" else 1,
+                              last_error="Xero answered 500" if state == "failed" else "", received_at=received,
+                              processed_at=received + datetime.timedelta(seconds=rng.uniform(0.1, 4))
+                              if state in ("processed", "ignored") else None)
+                for c in range(opts["created_in_xero_per_org"]):
+                    issue = now.date() - datetime.timedelta(days=rng.randint(0, 120))
+                    amount = Decimal(rng.randint(1_000, 90_000)) / 100
+                    created.add(id=next_id(XeroCreatedInvoice), organisation_id=oid, xero_invoice_id=_uuid(rng),
+                                number=f"XC-{c:05d}", contact_name=f"Walk-in {c:03d}", xero_contact_id=_uuid(rng),
+                                status="AUTHORISED" if c % 4 else "PAID", currency="AUD", issue_date=issue,
+                                due_date=issue + datetime.timedelta(days=14), total=amount,
+                                amount_due=amount if c % 4 else 0, amount_paid=0 if c % 4 else amount,
+                                xero_updated_at=now)
+                if hooks.count >= 100_000:
+                    hooks.flush(cursor)
+            for writer in (conns, maps, recs, audit, hooks, created):
+                writer.flush(cursor)
+            _sequences_reset(cursor, XeroConnection, XeroMapping, ReconciliationState, IntegrationAuditEvent,
+                             WebhookEvent, XeroCreatedInvoice)
+            self.stdout.write(f"Xero side of {len(orgs)} organisations: {time.monotonic() - started:.0f}s")
+            # Invoices already in Xero carry Xero's id (a run of an older seed left them without).
+            cursor.execute(f"UPDATE {Invoice._meta.db_table} SET xero_invoice_id = gen_random_uuid()::text, "  # noqa: S608
+                           "xero_status = 'AUTHORISED' WHERE sync_state IN ('synced', 'warning') "
+                           "AND xero_invoice_id = ''")
+            self._support(orgs, now)
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE")
-        self.stdout.write(self.style.SUCCESS(
-            f"Seeded {n_orgs} organisations, {n_batches} batches, {n_invoices} invoices "
-            f"in {time.monotonic() - started:.0f}s."))
+        self.stdout.write(self.style.SUCCESS(f"Done in {time.monotonic() - started:.0f}s."))
+
+    def _support(self, orgs: list[tuple[int, str]], now: datetime.datetime) -> None:
+        user_model = get_user_model()
+        support, _ = user_model.objects.get_or_create(
+            username="support@scale.test", defaults={"email": "support@scale.test", "is_staff": True,
+                                                     "password": make_password("demo")})
+        support.groups.add(Group.objects.get_or_create(name=SUPPORT_GROUP)[0])
+        admins = dict(Membership.objects.filter(role="admin", organisation_id__in=[o for o, _ in orgs[:50]])
+                      .values_list("organisation_id", "user_id"))
+        SupportRequest.objects.bulk_create([
+            SupportRequest(organisation_id=oid, user_id=admins[oid], subject=f"Invoices from {name} not in Xero",
+                           message="Some invoices of our last batch did not arrive in Xero.", page_url="/batches/")
+            for oid, name in orgs[:50] if oid in admins])
