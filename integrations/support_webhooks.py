@@ -14,7 +14,11 @@ from integrations.audit import audit_event_record
 from integrations.models import ReconciliationState, WebhookEvent, XeroConnection
 from integrations.services.reconciliation import reconciliation_enqueue
 from integrations.services.webhooks import webhook_events_retry_failed
-from integrations.webhook_selectors import webhook_inbox_summaries, webhook_lag_percentiles
+from integrations.webhook_selectors import (
+    webhook_inbox_organisation_ids,
+    webhook_inbox_summaries,
+    webhook_lag_percentiles,
+)
 from organisations.decorators import support_required
 from organisations.models import Organisation
 
@@ -25,17 +29,15 @@ STATES = [("", "All")] + list(WebhookEvent.State.choices)
 @support_required
 def support_webhook_inbox(request: HttpRequest) -> HttpResponse:
     since = timezone.now() - WINDOW
-    summaries = webhook_inbox_summaries(since=since)
-    organisation_ids = {pk for pk in summaries if pk is not None}
-    organisation_ids |= set(XeroConnection.objects.filter(status=XeroConnection.Status.ACTIVE)
-                            .values_list("organisation_id", flat=True))
-    organisations = Organisation.objects.filter(pk__in=organisation_ids).select_related("xero_connection") \
-        .order_by("name")
+    organisations = (Organisation.objects.filter(pk__in=webhook_inbox_organisation_ids(since=since))
+                     .select_related("xero_connection").order_by("name"))
     page = Paginator(organisations, 25).get_page(request.GET.get("page"))
-    states = {s.organisation_id: s for s in ReconciliationState.objects.filter(
-        organisation_id__in=[o.pk for o in page.object_list])}
-    rows = [{"organisation": o, "summary": summaries.get(o.pk), "state": states.get(o.pk),
-             "lag": webhook_lag_percentiles(organisation_id=o.pk, since=since)} for o in page.object_list]
+    ids = [o.pk for o in page.object_list]
+    summaries = webhook_inbox_summaries(organisation_ids=[*ids, None], since=since)
+    lags = webhook_lag_percentiles(organisation_ids=ids, since=since)
+    states = {s.organisation_id: s for s in ReconciliationState.objects.filter(organisation_id__in=ids)}
+    rows = [{"organisation": o, "summary": summaries.get(o.pk), "state": states.get(o.pk), "lag": lags[o.pk]}
+            for o in page.object_list]
     return render(request, "integrations/support/webhooks.html", {
         "rows": rows, "page": page, "unknown": summaries.get(None), "window_hours": int(WINDOW.total_seconds() // 3600),
     })
@@ -56,7 +58,7 @@ def support_webhook_inbox_organisation(request: HttpRequest, pk: int) -> HttpRes
         "organisation": organisation,
         "connection": XeroConnection.objects.filter(organisation=organisation).first(),
         "summary": webhook_inbox_summaries(organisation_ids=[organisation.pk], since=since).get(organisation.pk),
-        "lag": webhook_lag_percentiles(organisation_id=organisation.pk, since=since),
+        "lag": webhook_lag_percentiles(organisation_ids=[organisation.pk], since=since)[organisation.pk],
         "reconciliation": ReconciliationState.objects.filter(organisation=organisation).first(),
         "page": page, "states": STATES, "state_filter": state_filter,
         "window_hours": int(WINDOW.total_seconds() // 3600),

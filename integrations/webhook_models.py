@@ -57,6 +57,8 @@ class WebhookEvent(models.Model):
                          name="webhook_event_to_process"),
             models.Index(fields=["received_at"], condition=Q(state="received"), name="webhook_event_waiting"),
             models.Index(fields=["organisation", "state", "-received_at"], name="webhook_event_by_org"),
+            # The support overview's window: which organisations had events since, from the index alone.
+            models.Index(fields=["received_at"], include=["organisation", "state"], name="webhook_event_window"),
         ]
 
     def __str__(self) -> str:
