@@ -27,17 +27,17 @@ MAX_COUNTDOWN_SECONDS = 600.0
 
 
 @shared_task(acks_late=True, ignore_result=True)
-def push_organisation(*, organisation_id: int) -> None:
+def push_organisation(organisation_id: int) -> None:
     result = push.push_organisation_dispatch(organisation_id=organisation_id)
     if result.retry_in is not None:
-        run_later(push_organisation, countdown=result.retry_in, organisation_id=organisation_id)
+        run_later(push_organisation, organisation_id, countdown=result.retry_in)
 
 
 @shared_task(acks_late=True, ignore_result=True)
-def push_chunk(*, chunk_id: int) -> None:
+def push_chunk(chunk_id: int) -> None:
     result = push.push_chunk_send(chunk_id=chunk_id)
     if result.retry_in is not None:
-        run_later(push_chunk, countdown=result.retry_in, chunk_id=chunk_id)
+        run_later(push_chunk, chunk_id, countdown=result.retry_in)
 
 
 @shared_task(acks_late=True, ignore_result=True)
@@ -45,13 +45,13 @@ def push_sweep() -> None:
     push.push_sweep()
 
 
-def run_later(task, *, countdown: float = 0.0, **kwargs) -> None:
-    """Queue `task(**kwargs)` to run after `countdown` seconds."""
+def run_later(task, *args, countdown: float = 0.0) -> None:
+    """Queue `task(*args)` (ids, like every task here) to run after `countdown` seconds."""
     countdown = min(MAX_COUNTDOWN_SECONDS, max(0.0, float(countdown)))
     if current_app.conf.task_always_eager:
-        _local.submit(countdown, task, kwargs)
+        _local.submit(countdown, task, args)
         return
-    task.apply_async(kwargs=kwargs, countdown=countdown or None)
+    task.apply_async(args=args, countdown=countdown or None)
 
 
 class _LocalRunner:
@@ -63,9 +63,9 @@ class _LocalRunner:
         self._wake = threading.Condition()
         self._thread: threading.Thread | None = None
 
-    def submit(self, countdown: float, task, kwargs: dict) -> None:
+    def submit(self, countdown: float, task, args: tuple) -> None:
         with self._wake:
-            heapq.heappush(self._heap, (time.monotonic() + countdown, next(self._order), task, kwargs))
+            heapq.heappush(self._heap, (time.monotonic() + countdown, next(self._order), task, args))
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="push-local-runner", daemon=True)
                 self._thread.start()
@@ -81,12 +81,12 @@ class _LocalRunner:
                     self._wake.wait(timeout=min(due, next_sweep) - now)
                     continue
                 if self._heap and self._heap[0][0] <= now:
-                    _, _, task, kwargs = heapq.heappop(self._heap)
+                    _, _, task, args = heapq.heappop(self._heap)
                 else:
-                    task, kwargs, next_sweep = push_sweep, {}, now + settings.PUSH_SWEEP_SECONDS
+                    task, args, next_sweep = push_sweep, (), now + settings.PUSH_SWEEP_SECONDS
             close_old_connections()
             try:
-                task.apply(kwargs=kwargs)
+                task.apply(args=args)
             except Exception:  # noqa: BLE001 - the runner must outlive one task's bug, like a worker does
                 logger.exception("push.local_runner_failed", extra={"event": "push.local_runner_failed",
                                                                     "task": task.name})

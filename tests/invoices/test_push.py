@@ -67,7 +67,7 @@ def test_dispatch_stores_payload_and_key_before_any_call_when_contacts_exist(org
         Invoice.objects.filter(organisation=org_a).order_by("pk").values_list("number", flat=True))
     assert chunk.payload["Invoices"][0]["LineItems"][0]["AccountCode"] == "200"
     assert set(Invoice.objects.values_list("sync_state", flat=True)) == {S.IN_FLIGHT}
-    assert [later.kwargs for later in scheduled.tasks("push_chunk")] == [{"chunk_id": chunk.pk}]
+    assert [later.args for later in scheduled.tasks("push_chunk")] == [(chunk.pk,)]
 
 
 def test_dispatch_keeps_at_most_five_chunks_of_fifty_in_flight_when_the_batch_is_large(org_a, xero, scheduled):
@@ -175,7 +175,7 @@ def test_a_finished_chunk_chains_the_tenants_next_chunk_to_the_back_of_the_queue
     assert push_chunk_send(chunk_id=first.pk).outcome == "done"
     newest = PushChunk.objects.order_by("pk").last()
     assert len(newest.payload["Invoices"]) == 10 and newest.pk != first.pk
-    assert [later.kwargs for later in scheduled.tasks("push_chunk")] == [{"chunk_id": newest.pk}]
+    assert [later.args for later in scheduled.tasks("push_chunk")] == [(newest.pk,)]
 
 
 def test_send_marks_validation_errors_failed_and_warnings_warning_per_element(org_a, xero, scheduled):
@@ -204,10 +204,10 @@ def test_429_reschedules_the_task_with_retry_after_and_never_sleeps(org_a, xero,
     xero.put(INVOICES_URL, status=429, json={"Title": "Too Many Requests"},
              headers={"Retry-After": "7", "X-Rate-Limit-Problem": "minute", "X-MinLimit-Remaining": "0"})
     started = time.monotonic()
-    push_chunk.run(chunk_id=chunk.pk)
+    push_chunk.run(chunk.pk)
     assert time.monotonic() - started < 2
     [later] = [item for item in scheduled.tasks("push_chunk") if item.countdown]
-    assert later.countdown == 7 and later.kwargs == {"chunk_id": chunk.pk}
+    assert later.countdown == 7 and later.args == (chunk.pk,)
     chunk.refresh_from_db()
     assert chunk.state == C.PENDING
     assert 6 <= (chunk.next_attempt_at - timezone.now()).total_seconds() <= 7
@@ -422,7 +422,7 @@ def test_stale_lease_is_redispatched_by_the_sweeper_and_resent_with_the_same_key
         lease_expires_at=timezone.now() - dt.timedelta(seconds=1))
     scheduled.clear()
     assert push_sweep().expired_leases == 1
-    assert [item.kwargs for item in scheduled.tasks("push_chunk")] == [{"chunk_id": chunk.pk}]
+    assert [item.args for item in scheduled.tasks("push_chunk")] == [(chunk.pk,)]
     xero.add_callback(responses.PUT, INVOICES_URL, callback=echo_invoices)
     assert push_chunk_send(chunk_id=chunk.pk).outcome == "done"
     assert puts(xero)[0].headers["Idempotency-Key"] == chunk.idempotency_key
@@ -450,7 +450,7 @@ def test_sweeper_dispatches_tenants_with_pending_invoices_and_nothing_in_flight(
     connected_organisation(org_a, invoices=1)
     make_batch(organisation=org_b, invoices=1, eligibility=InvoiceBatch.Eligibility.ELIGIBLE, sync_state=S.PENDING)
     assert push_sweep().organisations == 1  # org_b has no connection
-    assert [item.kwargs for item in scheduled.tasks("push_organisation")] == [{"organisation_id": org_a.pk}]
+    assert [item.args for item in scheduled.tasks("push_organisation")] == [(org_a.pk,)]
 
 
 def test_sweeper_leaves_tenants_without_a_mapping_alone(org_a, xero, scheduled):
@@ -464,7 +464,7 @@ def test_sweeper_redispatches_a_pending_chunk_whose_reschedule_was_lost(org_a, x
     PushChunk.objects.filter(pk=chunk.pk).update(next_attempt_at=timezone.now() - dt.timedelta(minutes=5))
     scheduled.clear()
     assert push_sweep().overdue_chunks == 1
-    assert [item.kwargs for item in scheduled.tasks("push_chunk")] == [{"chunk_id": chunk.pk}]
+    assert [item.args for item in scheduled.tasks("push_chunk")] == [(chunk.pk,)]
 
 
 # ---------------------------------------------------------------- retry by an accountant
@@ -476,7 +476,7 @@ def test_retry_failed_records_the_actor_and_enqueues_when_invoices_failed(org_a,
     Invoice.objects.filter(pk=three.pk).update(sync_state=S.SYNCED)
     Invoice.objects.filter(pk=one.pk).update(sync_errors=["Account code is not valid"])
     assert invoices_retry_failed(organisation=org_a, batch=batch, user=accountant_a) == 2
-    assert [item.kwargs for item in scheduled.tasks("push_organisation")] == [{"organisation_id": org_a.pk}]
+    assert [item.args for item in scheduled.tasks("push_organisation")] == [(org_a.pk,)]
     one.refresh_from_db()
     assert one.sync_state == S.PENDING and one.sync_errors == []
     events = InvoiceEvent.objects.filter(kind="retried")
@@ -514,10 +514,10 @@ class FakeTask:
     def __init__(self, name, calls, threads):
         self.name, self.calls, self.threads = name, calls, threads
 
-    def apply(self, kwargs):
+    def apply(self, args):
         import threading
 
-        self.calls.append((self.name, kwargs))
+        self.calls.append((self.name, args))
         self.threads.add(threading.get_ident())
 
 
@@ -528,8 +528,8 @@ def test_run_later_without_a_broker_runs_tasks_on_one_thread_in_due_order(monkey
     runner = tasks._LocalRunner()
     monkeypatch.setattr(tasks, "_local", runner)
     calls, threads = [], set()
-    tasks.run_later(FakeTask("late", calls, threads), countdown=0.3, n=1)
-    tasks.run_later(FakeTask("soon", calls, threads), countdown=0.0, n=2)
+    tasks.run_later(FakeTask("late", calls, threads), 1, countdown=0.3)
+    tasks.run_later(FakeTask("soon", calls, threads), 2, countdown=0.0)
     deadline = time.monotonic() + 5
     while len(calls) < 2 and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -543,5 +543,5 @@ def test_run_later_caps_long_countdowns_below_the_brokers_visibility_timeout(mon
     sent = []
     monkeypatch.setattr(tasks, "current_app", SimpleNamespace(conf=SimpleNamespace(task_always_eager=False)))
     monkeypatch.setattr(Task, "apply_async", lambda self, **options: sent.append(options))
-    tasks.run_later(tasks.push_chunk, countdown=86400, chunk_id=7)
-    assert sent == [{"kwargs": {"chunk_id": 7}, "countdown": tasks.MAX_COUNTDOWN_SECONDS}]
+    tasks.run_later(tasks.push_chunk, 7, countdown=86400)
+    assert sent == [{"args": (7,), "countdown": tasks.MAX_COUNTDOWN_SECONDS}]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -35,7 +35,7 @@ CONTACTS_URL = f"{API}/Contacts"
 class Later:
     task: str
     countdown: float
-    kwargs: dict = field(default_factory=dict)
+    args: tuple = ()
 
 
 class Scheduled(list):
@@ -49,11 +49,11 @@ class Scheduled(list):
 def scheduled_fixture(monkeypatch) -> Scheduled:
     recorder = Scheduled()
 
-    def run_later(task, *, countdown: float = 0.0, **kwargs):
-        recorder.append(Later(task.name, float(countdown), kwargs))
+    def run_later(task, *args, countdown: float = 0.0):
+        recorder.append(Later(task.name, float(countdown), tuple(args)))
 
     def apply_async(self, args=None, kwargs=None, **options):
-        recorder.append(Later(self.name, float(options.get("countdown") or 0), dict(kwargs or {})))
+        recorder.append(Later(self.name, float(options.get("countdown") or 0), tuple(args or ())))
 
     monkeypatch.setattr("invoices.tasks.run_later", run_later)
     monkeypatch.setattr(Task, "apply_async", apply_async)

@@ -65,10 +65,10 @@ def enqueue_dispatch(organisation_id: int, *, countdown: float = 0.0) -> None:
     """Dispatch the tenant's next chunks once the current transaction commits (after `countdown` seconds)."""
     from invoices.tasks import push_organisation, run_later
 
-    transaction.on_commit(lambda: run_later(push_organisation, countdown=countdown, organisation_id=organisation_id))
+    transaction.on_commit(lambda: run_later(push_organisation, organisation_id, countdown=countdown))
 
 
 def enqueue_chunk(chunk_id: int) -> None:
     from invoices.tasks import push_chunk, run_later
 
-    transaction.on_commit(lambda: run_later(push_chunk, chunk_id=chunk_id))
+    transaction.on_commit(lambda: run_later(push_chunk, chunk_id))
