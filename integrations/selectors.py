@@ -41,6 +41,14 @@ def xero_connection_holding_tenant(organisation: Organisation, *, tenant_id: str
             .select_related("organisation").first())
 
 
+def xero_tenant_ids_held_elsewhere(organisation: Organisation, *, tenant_ids: list[str]) -> set[str]:
+    """Which of these Xero organisations another organisation's connection holds, in one query."""
+    return set(XeroConnection.objects.exclude(organisation=organisation)
+               .filter(Q(status__in=XeroConnection.BOUND_STATUSES) | ~Q(disconnect_step=""),
+                       tenant_id__in=[t for t in tenant_ids if t])
+               .values_list("tenant_id", flat=True))
+
+
 def xero_connection_ids_in_use(organisation: Organisation | None, *, connection_ids: list[str]) -> set[str]:
     """Which of these Xero connection ids another organisation's connection relies on (never delete those)."""
     qs = XeroConnection.objects.filter(connection_id__in=[c for c in connection_ids if c]).filter(

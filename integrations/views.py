@@ -7,7 +7,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from integrations.models import XeroConnection
-from integrations.selectors import pending_choice_get, xero_connection_for, xero_connection_holding_tenant
+from integrations.selectors import pending_choice_get, xero_connection_for, xero_tenant_ids_held_elsewhere
 from integrations.services import (
     ConnectBlocked,
     ConnectOutcome,
@@ -87,10 +87,9 @@ def xero_choose(request: HttpRequest, pk) -> HttpResponse:
     elif pending.consumed_at is not None:
         messages.info(request, "That choice was already made.")
         return redirect("integrations:manage")
-    candidates = [
-        {**c, "taken": xero_connection_holding_tenant(request.organisation, tenant_id=c["tenant_id"]) is not None}
-        for c in pending.candidates if c["tenant_type"] == "ORGANISATION"
-    ]
+    offered = [c for c in pending.candidates if c["tenant_type"] == "ORGANISATION"]
+    taken = xero_tenant_ids_held_elsewhere(request.organisation, tenant_ids=[c["tenant_id"] for c in offered])
+    candidates = [{**c, "taken": c["tenant_id"] in taken} for c in offered]
     return render(request, "integrations/choose.html", {
         "pending": pending, "candidates": candidates, "error": error,
         "selected": request.POST.get("tenant_id", ""),

@@ -53,6 +53,30 @@ def _clear_cache():
     yield
 
 
+@pytest.fixture(autouse=True)
+def _own_rate_limiter_keys(settings):
+    """Each test counts its Xero calls under its own Redis prefix: a 429 in one test never slows the next.
+
+    (Sandbox tenant ids are fixed, so without this every test that talks to Koala Coffee Roasters would share
+    one minute window.)"""
+    import uuid
+
+    from integrations.xero.ratelimit import rate_limiter
+
+    prefix = f"test:rl:{uuid.uuid4().hex}"
+    settings.XERO_RATE_LIMIT_PREFIX = prefix
+    rate_limiter.cache_clear()  # the process's limiter is built once from settings; rebuild it with this prefix
+    yield
+    rate_limiter.cache_clear()
+    if settings.REDIS_URL:
+        import redis
+
+        client = redis.Redis.from_url(settings.REDIS_URL)
+        keys = list(client.scan_iter(f"{prefix}:*"))
+        if keys:
+            client.delete(*keys)
+
+
 @pytest.fixture
 def org_a(db):
     return make_organisation(name="Org A")

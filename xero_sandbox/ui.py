@@ -9,7 +9,7 @@ No login is needed for these pages (the sandbox is a local tool).
 from __future__ import annotations
 
 from decimal import Decimal
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, unquote, urlencode
 
 from . import ledger
 from .ledger import Invalid
@@ -454,6 +454,7 @@ def online_invoice(app, request: Request, token: str):
 
 def deep_link(app, request: Request, short_code: str, invoice_id: str):
     """Xero's own invoice deep link, https://go.xero.com/app/{ShortCode}/invoicing/view/{InvoiceID}."""
+    short_code = unquote(short_code)  # links escape the "!" that starts a ShortCode
     org = next((o for o in app.store.find("org") if o["ShortCode"] == short_code), None)
     if org is None or ledger.get_invoice(app, org["OrganisationID"], invoice_id) is None:
         return not_found()

@@ -191,7 +191,7 @@ class PushWorker:
         if not task.name.startswith("invoices.tasks.push"):
             return  # other apps' background work is not part of this journey
         with self.lock:
-            self.queue.append((time.monotonic() + float(countdown or 0), task, dict(kwargs or {})))
+            self.queue.append((time.monotonic() + float(countdown or 0), task, tuple(args or ()), dict(kwargs or {})))
 
     def _loop(self) -> None:
         import time
@@ -210,33 +210,18 @@ class PushWorker:
                 if due is None:
                     time.sleep(0.05)
                     continue
-                _, task, kwargs = due
-                result = task.apply(kwargs=kwargs)
+                _, task, args, kwargs = due
+                result = task.apply(args=args, kwargs=kwargs)
                 self.ran.append(task.name)
                 if result.failed():
-                    self.failures.append(f"{task.name}({kwargs}): {result.result!r}")
+                    self.failures.append(f"{task.name}({args}, {kwargs}): {result.result!r}")
         finally:
             connections.close_all()
 
 
-def _csp_allows_sandbox(monkeypatch) -> None:
-    # The security middleware works out the CSP's form-action origin (which must allow the authorize URL) once,
-    # when the live server starts; make it read the settings on each response instead, now they name the sandbox.
-    from coordinoter.middleware import CONTENT_SECURITY_POLICY, SecurityHeadersMiddleware
-
-    original = SecurityHeadersMiddleware.__call__
-
-    def call(self, request):
-        authorize = settings.XERO_AUTHORIZE_URL
-        self.csp = CONTENT_SECURITY_POLICY.format(form_action="/".join(authorize.split("/")[:3]))
-        return original(self, request)
-
-    monkeypatch.setattr(SecurityHeadersMiddleware, "__call__", call)
-
-
 @pytest.fixture(scope="module")
 def sandbox():
-    testing = pytest.importorskip("xero_sandbox.testing")
+    from xero_sandbox import testing
     handle = testing.start_sandbox()
     yield handle
     handle.stop()
@@ -258,13 +243,11 @@ def xero(sandbox, live_server, settings, monkeypatch):
     settings.XERO_API_URL = sandbox.api_url
     # The sandbox shows an invoice at /orgs/<tenant id>/invoices/<InvoiceID>; it has no page keyed by ShortCode,
     # so the link template names the tenant here (Xero's own link uses {short_code}).
-    from xero_sandbox.testing import AU_ID
 
-    settings.XERO_INVOICE_DEEP_LINK = sandbox.url + f"/orgs/{AU_ID}/invoices/{{invoice_id}}?shortcode={{short_code}}"
+    settings.XERO_INVOICE_DEEP_LINK = sandbox.url + "/app/{short_code}/invoicing/view/{invoice_id}"  # as make run
     worker = PushWorker()
     monkeypatch.setattr(Task, "apply_async", lambda self, args=None, kwargs=None, **o: worker.publish(
         self, args, kwargs, **o))
-    _csp_allows_sandbox(monkeypatch)
     worker.thread.start()
     yield worker
     worker.stop.set()

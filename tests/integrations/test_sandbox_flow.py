@@ -22,7 +22,7 @@ CLIENT_ID, CLIENT_SECRET = "coordinoter-test", "sandbox-test-secret"
 
 @pytest.fixture(scope="module")
 def sandbox():
-    testing = pytest.importorskip("xero_sandbox.testing")
+    from xero_sandbox import testing
     handle = testing.start_sandbox(client_id=CLIENT_ID, client_secret=CLIENT_SECRET, redirect_uris=[REDIRECT_URI])
     yield handle
     handle.stop()

@@ -292,7 +292,6 @@ def test_one_invoice_is_retried_when_asked(client, accountant_a, org_a):
 
 def test_retry_records_who_and_goes_pending_when_real_service_runs(client, accountant_a, org_a,
                                                                    django_capture_on_commit_callbacks):
-    pytest.importorskip("invoices.services.push", reason="the push engine is not in this tree yet")
     batch = make_batch(organisation=org_a, invoices=1, eligibility="eligible", sync_state=S.FAILED)
     with mock.patch("invoices.services.push.push_enqueue_for_organisation"), \
             django_capture_on_commit_callbacks(execute=True):

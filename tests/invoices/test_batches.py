@@ -27,7 +27,6 @@ def enqueue():
 
 
 def test_push_engine_is_asked_on_commit_when_batch_is_eligible(org_a, admin_a, django_capture_on_commit_callbacks):
-    pytest.importorskip("invoices.services.push", reason="the push engine is not in this tree yet")
     connect_xero(org_a)
     with mock.patch("invoices.services.push.push_enqueue_for_organisation") as push, \
             django_capture_on_commit_callbacks(execute=True):

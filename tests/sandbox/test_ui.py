@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import quote
 
 import pytest
 import requests
@@ -133,5 +134,8 @@ def test_xero_deep_link_redirects_to_the_invoice_when_short_code_and_id_match(sa
                             timeout=10)
     assert response.status_code == 302
     assert response.headers["Location"] == f"/orgs/{AU_ID}/invoices/{invoice_id}"
+    escaped = requests.get(f"{sandbox.url}/app/{quote(short_code, safe='')}/invoicing/view/{invoice_id}",
+                           allow_redirects=False, timeout=10)
+    assert escaped.status_code == 302
     missing = requests.get(f"{sandbox.url}/app/{short_code}/invoicing/view/{BONDI}", timeout=10)
     assert missing.status_code == 404
