@@ -20,8 +20,10 @@ queue (no coordinated omission). The mix, like Xero's: most deliveries carry one
 re-send an earlier delivery byte for byte (Xero's retries and duplicates); 5% of new deliveries repeat an event
 already sent; 3% of events are for a tenant no organisation holds (kept as ignored).
 
-Prints one JSON object as its last line: requests, seconds, rps, p50_ms, p99_ms, errors, stored, lost,
-duplicates_stored, apply_lag_p50_s, apply_lag_p95_s, apply_lag_max_s, events_processed, xero_calls, xero_429.
+Prints one JSON object as its last line: requests, seconds, rps, p50_ms, p99_ms (at the load generator, from
+each request's scheduled time), server_p50_ms, server_p99_ms (gunicorn's own request time), errors, stored, lost,
+duplicates_stored, apply_lag_p50_s, apply_lag_p95_s, apply_lag_max_s, events_processed, xero_calls, xero_429,
+web_cpu_ms_per_request, the configuration and the machine's load average at the end.
 An error is anything but a 200 with an empty body and no Set-Cookie.
 """
 
@@ -372,6 +374,7 @@ def run(args: argparse.Namespace, sandbox) -> dict:
         web = processes.start([
             sys.executable, "-m", "gunicorn", "coordinoter.wsgi:application", "-b", f"127.0.0.1:{port}",
             "-k", args.web_class, "-w", str(args.web_workers),
+            "--access-logfile", str(processes.dir / "access.log"), "--access-logformat", "%(s)s %(D)s",
             *(["--threads", str(args.web_threads), "--keep-alive", "30"] if args.web_class == "gthread" else []),
         ], "web")
         worker = processes.start([
@@ -396,6 +399,9 @@ def run(args: argparse.Namespace, sandbox) -> dict:
     finally:
         processes.stop()
 
+    # gunicorn's own view: microseconds from reading the request to the response written (%(D)s).
+    server_ms = [int(line.split()[1]) / 1000 for line in (processes.dir / "access.log").read_text().splitlines()
+                 if line.startswith("200 ")]
     rows = list(WebhookEvent.objects.values_list("tenant_id", "resource_id", "event_date", "state",
                                                  "received_at", "processed_at"))
     stored_keys = [(t, r, e.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{e.microsecond // 1000:03d}")
@@ -407,6 +413,7 @@ def run(args: argparse.Namespace, sandbox) -> dict:
         "requests": len(latencies), "seconds": round(seconds, 2), "rps": round(len(latencies) / seconds, 1),
         "p50_ms": round(percentile(latencies, 0.50), 2), "p99_ms": round(percentile(latencies, 0.99), 2),
         "max_ms": round(max(latencies), 2) if latencies else 0.0, "errors": errors,
+        "server_p50_ms": round(percentile(server_ms, 0.50), 2), "server_p99_ms": round(percentile(server_ms, 0.99), 2),
         "distinct_events_sent": len(distinct), "stored": len(rows), "lost": len(distinct - set(stored_keys)),
         "duplicates_stored": len(stored_keys) - len(set(stored_keys)),
         "events_processed": len(lags), "events_ignored": sum(1 for row in rows if row[3] == "ignored"),

@@ -245,6 +245,11 @@ def _queued_mark(organisation_id: int, *, countdown: float | None) -> bool:
         return True
 
 
+def _queued_hold(organisation_id: int, *, seconds: float) -> None:
+    with contextlib.suppress(Exception):
+        cache.set(_queued_key(organisation_id), 1, timeout=max(1, int(seconds) + 1))
+
+
 def _queued_clear(organisation_id: int) -> None:
     with contextlib.suppress(Exception):
         cache.delete(_queued_key(organisation_id))
@@ -311,8 +316,9 @@ def _fetch_interval() -> float:
 
 
 def _inbox_claim(*, organisation_id: int, owner: str) -> tuple[str, float]:
-    """("claimed", 0), ("busy", 0) when another worker holds the lease, or ("paced", seconds) when the tenant was
-    fetched for too recently; then the caller comes back once, unless a wake-up is already due."""
+    """("claimed", 0); ("busy", 0) when another worker holds the lease; ("paced", seconds) when the tenant was
+    fetched for too recently (the caller comes back once, then); ("wakeup_due", seconds) when such a run is already
+    scheduled."""
     reconciliation_state_for(organisation_id)
     now = timezone.now()
     with transaction.atomic():
@@ -327,7 +333,8 @@ def _inbox_claim(*, organisation_id: int, owner: str) -> tuple[str, float]:
             wait = (state.inbox_fetched_at + dt.timedelta(seconds=_fetch_interval()) - now).total_seconds()
             if wait > 0:
                 if state.inbox_wakeup_at is not None and now <= state.inbox_wakeup_at:
-                    return "busy", 0.0  # a wake-up is already on its way
+                    # A wake-up is already on its way: it will take everything stored before it starts.
+                    return "wakeup_due", (state.inbox_wakeup_at - now).total_seconds()
                 state.inbox_wakeup_at = now + dt.timedelta(seconds=wait)
                 state.save(update_fields=["inbox_wakeup_at", "updated_at"])
                 return "paced", wait
@@ -366,6 +373,11 @@ def webhook_inbox_process(*, organisation_id: int) -> ProcessResult:
         claim, wait = _inbox_claim(organisation_id=organisation_id, owner=owner)
         if claim == "paced":
             total.retry_after = wait
+            return total
+        if claim == "wakeup_due":
+            # Until that run starts, a new delivery need not queue another task.
+            _queued_hold(organisation_id, seconds=wait)
+            total.busy = True
             return total
         if claim == "busy":
             total.busy = True

@@ -402,3 +402,15 @@ def test_old_handled_events_are_purged_and_waiting_or_failed_kept_when_sweeping(
     WebhookEvent.objects.filter(state="received", received_at__gt=month_ago).update(state="processed")
     sweep_webhook_inbox.run()
     assert sorted(WebhookEvent.objects.values_list("state", flat=True)) == ["failed", "processed", "received"]
+
+
+def test_deliveries_queue_no_task_while_a_paced_run_is_due(invoice, settings, enqueued):
+    settings.WEBHOOK_FETCH_INTERVAL_SECONDS = 2
+    ReconciliationState.objects.update_or_create(organisation_id=invoice.organisation_id, defaults={
+        "inbox_fetched_at": timezone.now(), "inbox_wakeup_at": timezone.now() + dt.timedelta(seconds=2)})
+    receive(event())
+    inbox.webhook_inbox_process(organisation_id=invoice.organisation_id)  # the task a delivery queued
+    enqueued.clear()
+    for _ in range(5):
+        inbox.webhook_processing_enqueue(organisation_ids=[invoice.organisation_id])
+    assert enqueued == []  # the wake-up already scheduled will take these events
