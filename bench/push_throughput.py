@@ -90,7 +90,8 @@ def main() -> None:
     from xero_sandbox.testing import start_sandbox
 
     sandbox = start_sandbox(time_scale=args.time_scale, latency_ms=args.latency_ms,
-                            latency_per_invoice_ms=args.latency_per_invoice_ms)
+                            latency_per_invoice_ms=args.latency_per_invoice_ms,
+                            extra_orgs=max(0, args.tenants - 2))
     try:
         result = run(args, sandbox)
     finally:
@@ -122,7 +123,7 @@ def run(args: argparse.Namespace, sandbox) -> dict:
     tenants = [t["tenantId"] for t in sandbox.tenants()]
     if args.tenants > len(tenants):
         raise SystemExit(f"xero_sandbox offers {len(tenants)} organisations; --tenants {args.tenants} needs "
-                         f"{args.tenants} (it has no way to add organisations yet)")
+                         f"{args.tenants} (start it with --extra-orgs)")
     per_tenant = args.invoices // args.tenants
     organisations = []
     for index, tenant_id in enumerate(tenants[:args.tenants]):

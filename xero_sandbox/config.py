@@ -33,6 +33,7 @@ class Settings:
     scope_set: str = "granular"
     public_clients: list = field(default_factory=list)  # client ids allowed without a secret (PKCE apps)
     access_token_lifetime: int = 1800
+    extra_orgs: int = 0  # more AU-style organisations beside the two seeded ones (fairness benchmarks)
     id_token_lifetime: int = 300
     code_lifetime: int = 300
     refresh_grace: int = 1800
@@ -222,6 +223,12 @@ def build_parser() -> argparse.ArgumentParser:
         "[XERO_SANDBOX_RATE_LIMITS]",
     )
     p.add_argument(
+        "--extra-orgs",
+        type=int,
+        default=int(_env("EXTRA_ORGS", "0")),
+        help="seed this many more AU-style organisations, 'Extra Org NN (AU)' [XERO_SANDBOX_EXTRA_ORGS]",
+    )
+    p.add_argument(
         "--access-token-lifetime",
         type=int,
         default=int(_env("ACCESS_TOKEN_LIFETIME", "1800")),
@@ -271,6 +278,7 @@ def config_from_args(argv=None) -> Config:
         app_name=args.app_name,
         scope_set=args.scope_set,
         access_token_lifetime=args.access_token_lifetime,
+        extra_orgs=args.extra_orgs,
         time_scale=args.time_scale,
         latency_ms=args.latency_ms,
         latency_per_invoice_ms=args.latency_per_invoice_ms,

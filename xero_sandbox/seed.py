@@ -161,6 +161,12 @@ USERS = [
 ]
 
 
+def extra_org(index: int) -> dict:
+    """An AU-style organisation with its own id, name and ShortCode, for benchmarks that need many tenants."""
+    return dict(ORGS[0], OrganisationID=sid("org", f"extra-{index}"), Name=f"Extra Org {index:02d} (AU)",
+                LegalName=f"Extra Org {index:02d} Pty Ltd", ShortCode=f"!x{index:04d}")
+
+
 def seed(app) -> None:
     store = app.store
     now = app.clock.now()
@@ -168,10 +174,11 @@ def seed(app) -> None:
         for user in USERS:
             doc = dict(user, id=sid("user", user["email"]), sub=uuid.uuid5(NS, "sub/" + user["email"]).hex)
             store.put("user", doc["id"], doc, k1=user["email"].lower())
-        for org_data, tax, accounts, contacts in (
+        for org_data, tax, accounts, contacts in [
             (ORGS[0], AU_TAX, AU_ACCOUNTS, AU_CONTACTS),
             (ORGS[1], UK_TAX, UK_ACCOUNTS, UK_CONTACTS),
-        ):
+            *((extra_org(i), AU_TAX, AU_ACCOUNTS, AU_CONTACTS) for i in range(app.settings.s.extra_orgs)),
+        ]:
             tenant = org_data["OrganisationID"]
             org = dict(org_data)
             org.update(

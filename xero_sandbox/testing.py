@@ -394,6 +394,7 @@ FLAG_OPTIONS = {
     "latency_ms": "--latency-ms",
     "latency_per_invoice_ms": "--latency-per-invoice-ms",
     "access_token_lifetime": "--access-token-lifetime",
+    "extra_orgs": "--extra-orgs",
     "scope_set": "--scope-set",
     "app_name": "--app-name",
     "admin_token": "--admin-token",

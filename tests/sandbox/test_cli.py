@@ -59,3 +59,11 @@ def test_admin_api_requires_token_when_admin_token_set():
     with start_sandbox(admin_token="let-me-in") as sandbox:
         assert sandbox.state()["tenants"]
         assert requests.get(sandbox.url + "/_sandbox/state").status_code == 401
+
+
+def test_extra_organisations_are_seeded_with_their_own_ids_when_asked():
+    with start_sandbox(extra_orgs=3) as sandbox:
+        tenants = sandbox.tenants()
+    names = [t["name"] for t in tenants]
+    assert names[2:] == ["Extra Org 00 (AU)", "Extra Org 01 (AU)", "Extra Org 02 (AU)"]
+    assert len({t["tenantId"] for t in tenants}) == len({t["shortCode"] for t in tenants}) == 5
