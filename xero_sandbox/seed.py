@@ -173,6 +173,9 @@ def seed(app) -> None:
     with store.tx():
         for user in USERS:
             doc = dict(user, id=sid("user", user["email"]), sub=uuid.uuid5(NS, "sub/" + user["email"]).hex)
+            if user["email"] == DEMO_EMAIL:  # the demo login can connect the extra organisations too
+                extra = [extra_org(i)["OrganisationID"] for i in range(app.settings.s.extra_orgs)]
+                doc["tenants"] = [*user["tenants"], *extra]
             store.put("user", doc["id"], doc, k1=user["email"].lower())
         for org_data, tax, accounts, contacts in [
             (ORGS[0], AU_TAX, AU_ACCOUNTS, AU_CONTACTS),

@@ -64,6 +64,8 @@ def test_admin_api_requires_token_when_admin_token_set():
 def test_extra_organisations_are_seeded_with_their_own_ids_when_asked():
     with start_sandbox(extra_orgs=3) as sandbox:
         tenants = sandbox.tenants()
+        granted = sandbox.connect(tenants=[tenants[4]["tenantId"]])
     names = [t["name"] for t in tenants]
     assert names[2:] == ["Extra Org 00 (AU)", "Extra Org 01 (AU)", "Extra Org 02 (AU)"]
     assert len({t["tenantId"] for t in tenants}) == len({t["shortCode"] for t in tenants}) == 5
+    assert [c["tenantName"] for c in granted["connections"]] == ["Extra Org 02 (AU)"]
