@@ -58,6 +58,9 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rate", type=float, default=200.0, help="requests a second")
     parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--warmup-seconds", type=float, default=3.0,
+                        help="send at the same rate for this long first, not timed (new threads' database and "
+                             "broker connections); those deliveries still count for stored and lost")
     parser.add_argument("--web-workers", type=int, default=2, help="gunicorn processes")
     parser.add_argument("--web-class", choices=["sync", "gthread"], default="gthread", help="gunicorn worker class")
     parser.add_argument("--web-threads", type=int, default=8, help="threads per gunicorn process (gthread only)")
@@ -364,8 +367,9 @@ def run(args: argparse.Namespace, sandbox) -> dict:
     call_command("migrate", verbosity=0)
     redis.Redis.from_url(os.environ["REDIS_URL"]).flushdb()
     tenants = set_up_tenants(sandbox, args.invoices)
+    warmup = int(args.rate * args.warmup_seconds)
     total = int(args.rate * args.seconds)
-    deliveries, distinct = make_deliveries(tenants, total, args.seed)
+    deliveries, distinct = make_deliveries(tenants, warmup + total, args.seed)
     sandbox.admin("DELETE", "/requests")
 
     port = free_port()
@@ -390,7 +394,13 @@ def run(args: argparse.Namespace, sandbox) -> dict:
             time.sleep(0.2)
 
         web_cpu_before, worker_cpu_before = cpu_seconds(web.pid), cpu_seconds(worker.pid)
-        latencies, errors, seconds = asyncio.run(_send(port, deliveries, args.rate, args.connections))
+        if warmup:
+            _, warmup_errors, _ = asyncio.run(_send(port, deliveries[:warmup], args.rate, args.connections))
+            access_log = processes.dir / "access.log"
+            warmed_lines = len(access_log.read_text().splitlines()) if access_log.exists() else 0
+        else:
+            warmup_errors, warmed_lines = 0, 0
+        latencies, errors, seconds = asyncio.run(_send(port, deliveries[warmup:], args.rate, args.connections))
         web_cpu = cpu_seconds(web.pid) - web_cpu_before
         drain_until = time.monotonic() + args.drain_timeout
         while WebhookEvent.objects.filter(state="received").exists() and time.monotonic() < drain_until:
@@ -400,7 +410,8 @@ def run(args: argparse.Namespace, sandbox) -> dict:
         processes.stop()
 
     # gunicorn's own view: microseconds from reading the request to the response written (%(D)s).
-    server_ms = [int(line.split()[1]) / 1000 for line in (processes.dir / "access.log").read_text().splitlines()
+    server_ms = [int(line.split()[1]) / 1000
+                 for line in (processes.dir / "access.log").read_text().splitlines()[warmed_lines:]
                  if line.startswith("200 ")]
     rows = list(WebhookEvent.objects.values_list("tenant_id", "resource_id", "event_date", "state",
                                                  "received_at", "processed_at"))
@@ -412,7 +423,8 @@ def run(args: argparse.Namespace, sandbox) -> dict:
     return {
         "requests": len(latencies), "seconds": round(seconds, 2), "rps": round(len(latencies) / seconds, 1),
         "p50_ms": round(percentile(latencies, 0.50), 2), "p99_ms": round(percentile(latencies, 0.99), 2),
-        "max_ms": round(max(latencies), 2) if latencies else 0.0, "errors": errors,
+        "max_ms": round(max(latencies), 2) if latencies else 0.0, "errors": errors + warmup_errors,
+        "warmup_requests": warmup,
         "server_p50_ms": round(percentile(server_ms, 0.50), 2), "server_p99_ms": round(percentile(server_ms, 0.99), 2),
         "distinct_events_sent": len(distinct), "stored": len(rows), "lost": len(distinct - set(stored_keys)),
         "duplicates_stored": len(stored_keys) - len(set(stored_keys)),

@@ -5,6 +5,8 @@ from coordinoter.health import healthz, readyz
 from organisations.views import LoginView, LogoutView
 
 urlpatterns = [
+    # First: the webhook receiver is the busiest URL (Xero posts every change), so it resolves in one step.
+    path("", include("integrations.webhook_urls")),
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
     path("accounts/login/", LoginView.as_view(), name="login"),
@@ -14,6 +16,5 @@ urlpatterns = [
     path("", include("organisations.urls")),
     path("", include("integrations.urls")),
     path("", include("invoices.urls")),
-    path("", include("integrations.webhook_urls")),
     path("", include("invoices.xero_urls")),
 ]
