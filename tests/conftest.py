@@ -64,14 +64,15 @@ def _own_rate_limiter_keys(settings):
     from integrations.xero.ratelimit import rate_limiter
 
     prefix = f"test:rl:{uuid.uuid4().hex}"
+    redis_url = settings.REDIS_URL  # read now: a test may point REDIS_URL at a dead port
     settings.XERO_RATE_LIMIT_PREFIX = prefix
     rate_limiter.cache_clear()  # the process's limiter is built once from settings; rebuild it with this prefix
     yield
     rate_limiter.cache_clear()
-    if settings.REDIS_URL:
+    if redis_url:
         import redis
 
-        client = redis.Redis.from_url(settings.REDIS_URL)
+        client = redis.Redis.from_url(redis_url)
         keys = list(client.scan_iter(f"{prefix}:*"))
         if keys:
             client.delete(*keys)
