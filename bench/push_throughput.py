@@ -65,24 +65,10 @@ def prepare_environment(args: argparse.Namespace, sandbox) -> dict:
         "XERO_CONNECTIONS_URL": sandbox.connections_url, "XERO_API_URL": sandbox.api_url,
     }
     os.environ.update(env)
-    _create_database(database_url)
+    from bench.common import create_database
+
+    create_database(database_url)
     return env
-
-
-def _create_database(url: str) -> None:
-    import psycopg2
-    from psycopg2 import sql
-
-    base, name = url.rsplit("/", 1)
-    conn = psycopg2.connect(base + "/postgres")
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cursor:
-            cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
-            if not cursor.fetchone():
-                cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    finally:
-        conn.close()
 
 
 def main() -> None:

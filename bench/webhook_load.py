@@ -86,7 +86,9 @@ def prepare_environment(sandbox) -> dict[str, str]:
     database_url = os.environ.get("BENCH_WEBHOOK_DATABASE_URL",
                                   "postgres://postgres@127.0.0.1:5432/coordinoter_bench_webhooks")
     redis_url = os.environ.get("BENCH_WEBHOOK_REDIS_URL", "redis://127.0.0.1:6379/6")
-    _create_database(database_url)
+    from bench.common import create_database
+
+    create_database(database_url)
     common = {
         "DJANGO_SETTINGS_MODULE": "coordinoter.settings", "DATABASE_URL": database_url, "REDIS_URL": redis_url,
         "CACHE_REDIS_URL": redis_url, "TOKEN_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
@@ -103,22 +105,6 @@ def prepare_environment(sandbox) -> dict[str, str]:
                   "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost", "SECURE_SSL_REDIRECT": "false",
                   "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "INFO")}
     return production
-
-
-def _create_database(url: str) -> None:
-    import psycopg2
-    from psycopg2 import sql
-
-    base, name = url.rsplit("/", 1)
-    conn = psycopg2.connect(base + "/postgres")
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cursor:
-            cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
-            if not cursor.fetchone():
-                cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    finally:
-        conn.close()
 
 
 class Processes:
