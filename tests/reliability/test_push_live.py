@@ -110,7 +110,9 @@ def test_every_invoice_lands_once_through_timeouts_after_write_503s_429s_500s_an
 def test_a_worker_killed_mid_call_loses_nothing_and_duplicates_nothing(sandbox, tenant, celery):
     organisation = connect_organisation(sandbox, name="Killed Worker Co", tenant_id=tenant)
     make_pending_batch(organisation, invoices=500, customers=10, prefix="KW")
-    sandbox.settings(latency_ms=45000)  # 1.5 s per call at 30x: long enough to kill a worker inside one
+    # 1.2 s per call at 30x: long enough to kill a worker inside one, and under the workers' 1.5 s timeout (a
+    # latency equal to the timeout made the contact look-ups time out at random).
+    sandbox.settings(latency_ms=36000)
     celery.start_workers(3)
     celery.start_beat()
     push(organisation)
