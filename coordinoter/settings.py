@@ -200,6 +200,13 @@ XERO_INVOICE_DEEP_LINK = env_str(
     "https://go.xero.com/organisationlogin/default.aspx?shortcode={short_code}"
     "&redirecturl=/AccountsReceivable/View.aspx?InvoiceID={invoice_id}",
 )
+try:  # fail at start-up, not on every batch page, when the template is malformed
+    XERO_INVOICE_DEEP_LINK.format(short_code="!abc", invoice_id="00000000-0000-0000-0000-000000000000")
+except (KeyError, IndexError, ValueError) as exc:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(
+        f"XERO_INVOICE_DEEP_LINK must use only {{short_code}} and {{invoice_id}}: {exc}") from exc
 XERO_GRANULAR_SCOPES = (
     "offline_access openid profile email accounting.invoices accounting.contacts accounting.settings"
 )

@@ -23,7 +23,9 @@ export XERO_TOKEN_URL="${XERO_TOKEN_URL:-${SANDBOX_URL}/connect/token}"
 export XERO_REVOCATION_URL="${XERO_REVOCATION_URL:-${SANDBOX_URL}/connect/revocation}"
 export XERO_CONNECTIONS_URL="${XERO_CONNECTIONS_URL:-${SANDBOX_URL}/connections}"
 export XERO_API_URL="${XERO_API_URL:-${SANDBOX_URL}/api.xro/2.0}"
-export XERO_INVOICE_DEEP_LINK="${XERO_INVOICE_DEEP_LINK:-${SANDBOX_URL}/app/{short_code}/invoicing/view/{invoice_id}}"
+# (Set in two steps: a "}" inside ${VAR:-...} would end the expansion early.)
+SANDBOX_DEEP_LINK="${SANDBOX_URL}/app/{short_code}/invoicing/view/{invoice_id}"
+export XERO_INVOICE_DEEP_LINK="${XERO_INVOICE_DEEP_LINK:-$SANDBOX_DEEP_LINK}"
 
 pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; }

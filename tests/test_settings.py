@@ -42,3 +42,10 @@ def test_check_deploy_is_clean_when_production_secrets_are_set():
     result = run_manage("check", "--deploy", "--fail-level", "WARNING", env=PRODUCTION_ENV)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_malformed_deep_link_template_stops_start_up_when_set():
+    result = run_manage("check", env={"DJANGO_DEBUG": "true",
+                                      "XERO_INVOICE_DEEP_LINK": "http://x/app/{short_code/view/{invoice_id}}"})
+    assert result.returncode != 0
+    assert "XERO_INVOICE_DEEP_LINK" in result.stderr
