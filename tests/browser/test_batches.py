@@ -13,6 +13,7 @@ from invoices.models import Invoice, InvoiceBatch, InvoiceEvent, XeroMapping
 from organisations.models import Organisation
 from tests.factories import make_batch
 from tests.invoices.helpers import connect_xero
+from tests.support.xero_live import point_settings_at_sandbox
 
 pytestmark = pytest.mark.browser
 
@@ -234,15 +235,7 @@ def xero(sandbox, live_server, settings, monkeypatch):
     redirect_uri = live_server.url + "/integrations/xero/callback/"
     sandbox.reset(keep_settings=True)
     sandbox.settings(redirect_uris=[redirect_uri])
-    settings.XERO_CLIENT_ID, settings.XERO_CLIENT_SECRET = sandbox.client_id, sandbox.client_secret
-    settings.XERO_REDIRECT_URI = redirect_uri
-    settings.XERO_AUTHORIZE_URL = sandbox.authorize_endpoint
-    settings.XERO_TOKEN_URL = sandbox.token_endpoint
-    settings.XERO_REVOCATION_URL = sandbox.revocation_endpoint
-    settings.XERO_CONNECTIONS_URL = sandbox.connections_url
-    settings.XERO_API_URL = sandbox.api_url
-    # The sandbox shows an invoice at /orgs/<tenant id>/invoices/<InvoiceID>; it has no page keyed by ShortCode,
-    # so the link template names the tenant here (Xero's own link uses {short_code}).
+    point_settings_at_sandbox(settings, sandbox, redirect_uri=redirect_uri)
 
     settings.XERO_INVOICE_DEEP_LINK = sandbox.url + "/app/{short_code}/invoicing/view/{invoice_id}"  # as make run
     worker = PushWorker()

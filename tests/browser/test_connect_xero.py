@@ -6,6 +6,7 @@ from celery.app.task import Task
 from playwright.sync_api import expect
 
 from integrations.models import IntegrationAuditEvent, XeroConnection
+from tests.support.xero_live import point_settings_at_sandbox
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -25,13 +26,7 @@ def xero(sandbox, live_server, settings, monkeypatch):
     redirect_uri = live_server.url + CALLBACK_PATH
     sandbox.reset(keep_settings=True)
     sandbox.settings(redirect_uris=[redirect_uri])
-    settings.XERO_CLIENT_ID, settings.XERO_CLIENT_SECRET = sandbox.client_id, sandbox.client_secret
-    settings.XERO_REDIRECT_URI = redirect_uri
-    settings.XERO_AUTHORIZE_URL = sandbox.authorize_endpoint
-    settings.XERO_TOKEN_URL = sandbox.token_endpoint
-    settings.XERO_REVOCATION_URL = sandbox.revocation_endpoint
-    settings.XERO_CONNECTIONS_URL = sandbox.connections_url
-    settings.XERO_API_URL = sandbox.api_url
+    point_settings_at_sandbox(settings, sandbox, redirect_uri=redirect_uri)
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     # Tasks (the admins' email) are recorded, not published to the real broker; the test runs them.
     queued = []

@@ -13,6 +13,7 @@ from integrations.models import XeroConnection
 from integrations.xero import tokens
 from integrations.xero.client import XeroClient
 from integrations.xero.exceptions import XeroNeedsReconnect, XeroTenantDisconnected
+from tests.support.xero_live import point_settings_at_sandbox
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 
@@ -31,13 +32,7 @@ def sandbox():
 @pytest.fixture
 def xero(sandbox, settings):
     sandbox.reset(keep_settings=True)
-    settings.XERO_CLIENT_ID, settings.XERO_CLIENT_SECRET = CLIENT_ID, CLIENT_SECRET
-    settings.XERO_REDIRECT_URI = REDIRECT_URI
-    settings.XERO_AUTHORIZE_URL = sandbox.authorize_endpoint
-    settings.XERO_TOKEN_URL = sandbox.token_endpoint
-    settings.XERO_REVOCATION_URL = sandbox.revocation_endpoint
-    settings.XERO_CONNECTIONS_URL = sandbox.connections_url
-    settings.XERO_API_URL = sandbox.api_url
+    point_settings_at_sandbox(settings, sandbox, redirect_uri=REDIRECT_URI)
     return sandbox
 
 

@@ -40,6 +40,7 @@ from integrations.xero import tokens
 from invoices.models import Invoice
 from tests.factories import make_membership, make_organisation, make_user
 from tests.support.live import database_url
+from tests.support.xero_live import point_settings_at_sandbox
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -69,15 +70,9 @@ def sandbox():
 @pytest.fixture
 def xero(sandbox, settings):
     sandbox.reset(keep_settings=True)
-    settings.XERO_CLIENT_ID, settings.XERO_CLIENT_SECRET = CLIENT_ID, CLIENT_SECRET
-    settings.XERO_REDIRECT_URI = REDIRECT_URI
-    settings.XERO_AUTHORIZE_URL = sandbox.authorize_endpoint
-    settings.XERO_TOKEN_URL = sandbox.token_endpoint
-    settings.XERO_REVOCATION_URL = sandbox.revocation_endpoint
-    settings.XERO_CONNECTIONS_URL = sandbox.connections_url
-    settings.XERO_API_URL = sandbox.api_url
+    point_settings_at_sandbox(settings, sandbox, redirect_uri=REDIRECT_URI)
     settings.XERO_WEBHOOK_KEY = WEBHOOK_KEY
-    settings.XERO_INVOICE_DEEP_LINK = sandbox.url + "/orgs/{short_code}/invoices/{invoice_id}"
+    settings.XERO_INVOICE_DEEP_LINK = sandbox.url + "/app/{short_code}/invoicing/view/{invoice_id}"
     settings.TOKEN_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
     return sandbox
 

@@ -21,11 +21,19 @@ def sandbox_settings(sandbox) -> dict[str, str]:
     return {
         "XERO_CLIENT_ID": sandbox.client_id,
         "XERO_CLIENT_SECRET": sandbox.client_secret,
+        "XERO_AUTHORIZE_URL": sandbox.authorize_endpoint,
         "XERO_TOKEN_URL": sandbox.token_endpoint,
         "XERO_REVOCATION_URL": sandbox.revocation_endpoint,
         "XERO_CONNECTIONS_URL": sandbox.connections_url,
         "XERO_API_URL": sandbox.api_url,
     }
+
+
+def point_settings_at_sandbox(settings, sandbox, *, redirect_uri: str) -> None:
+    """Point this process's Xero settings (pytest-django's `settings`) at the sandbox, as make run does."""
+    for name, value in sandbox_settings(sandbox).items():
+        setattr(settings, name, value)
+    settings.XERO_REDIRECT_URI = redirect_uri
 
 
 def connect_organisation(sandbox, *, name: str, tenant_id: str) -> Organisation:
