@@ -51,7 +51,7 @@ def xero(sandbox, settings, live_server, monkeypatch):
     for name, value in sandbox_settings(sandbox).items():
         setattr(settings, name, value)
     settings.XERO_WEBHOOK_KEY = KEY
-    settings.XERO_INVOICE_DEEP_LINK = sandbox.url + "/orgs/{short_code}/invoices/{invoice_id}"
+    settings.XERO_INVOICE_DEEP_LINK = sandbox.url + "/app/{short_code}/invoicing/view/{invoice_id}"
     monkeypatch.setattr(inbox, "xero_rate_limiter", lambda: None)
     sandbox.set_webhook(url=live_server.url + "/integrations/xero/webhooks/", key=KEY)
     return sandbox
