@@ -159,42 +159,91 @@ def _parse_event_date(value: str) -> dt.datetime | None:
 
 
 def webhook_events_record(*, events: Sequence[IncomingEvent], received_at: dt.datetime | None = None) -> RecordResult:
-    """Store a delivery's events, once each, and enqueue processing after the commit.
+    """Store a delivery's events, once each, and enqueue processing of the new ones after the commit.
 
     Events for tenants no organisation holds, or for categories we do not handle, are stored as ignored: the
-    inbox shows everything Xero sent. One query to resolve tenants, one INSERT ... ON CONFLICT DO NOTHING.
+    inbox shows everything Xero sent. On PostgreSQL this is one statement in autocommit (the receiver's hot path,
+    see _record_postgresql); elsewhere (SQLite in `make run`) one tenant query and one INSERT ... ON CONFLICT DO
+    NOTHING in a transaction. Both store the same rows.
     """
     if not events:
         return RecordResult(events=0, organisation_ids=(), ignored=0)
     now = received_at or timezone.now()
+    if db_connection.vendor == "postgresql":
+        inserted = _record_postgresql(events=events, now=now)
+    else:
+        inserted = _record_orm(events=events, now=now)
+    ids = tuple(sorted({organisation_id for organisation_id, state in inserted
+                        if state == WebhookEvent.State.RECEIVED}))
+    if ids:
+        transaction.on_commit(lambda: webhook_processing_enqueue(organisation_ids=ids))
+    ignored = sum(1 for _organisation_id, state in inserted if state == WebhookEvent.State.IGNORED)
+    return RecordResult(events=len(events), organisation_ids=ids, ignored=ignored)
+
+
+def _ignored_because(*, organisation_id: int | None, event: IncomingEvent) -> str:
+    if organisation_id is None:
+        return "unknown_tenant"
+    if event.category not in KNOWN_CATEGORIES or (event.tenant_type and event.tenant_type != "ORGANISATION"):
+        return "unknown_category"
+    return ""
+
+
+def _record_orm(*, events: Sequence[IncomingEvent], now: dt.datetime) -> list[tuple[int | None, str]]:
+    """The portable path. Returns (organisation id, state) of every row it offered to store."""
     tenants = {event.tenant_id for event in events}
     holders = dict(XeroConnection.objects.filter(tenant_id__in=tenants, status__in=XeroConnection.BOUND_STATUSES)
                    .values_list("tenant_id", "organisation_id"))
-    rows, organisation_ids, ignored = [], set(), 0
+    rows = []
     for event in events:
         organisation_id = holders.get(event.tenant_id)
-        outcome = ""
-        if organisation_id is None:
-            outcome = "unknown_tenant"
-        elif event.category not in KNOWN_CATEGORIES or (event.tenant_type and event.tenant_type != "ORGANISATION"):
-            outcome = "unknown_category"
-        state = WebhookEvent.State.IGNORED if outcome else WebhookEvent.State.RECEIVED
-        if outcome:
-            ignored += 1
-        else:
-            organisation_ids.add(organisation_id)
+        outcome = _ignored_because(organisation_id=organisation_id, event=event)
         rows.append(WebhookEvent(
             organisation_id=organisation_id, tenant_id=event.tenant_id, tenant_type=event.tenant_type,
             category=event.category, event_type=event.event_type, resource_id=event.resource_id,
-            event_date=event.event_date, sequence=event.sequence, state=state, outcome=outcome,
+            event_date=event.event_date, sequence=event.sequence,
+            state=WebhookEvent.State.IGNORED if outcome else WebhookEvent.State.RECEIVED, outcome=outcome,
             received_at=now, processed_at=now if outcome else None,
         ))
     with transaction.atomic():
         WebhookEvent.objects.bulk_create(rows, ignore_conflicts=True)
-        ids = tuple(sorted(organisation_ids))
-        if ids:
-            transaction.on_commit(lambda: webhook_processing_enqueue(organisation_ids=ids))
-    return RecordResult(events=len(rows), organisation_ids=ids, ignored=ignored)
+    # bulk_create cannot tell the duplicates it skipped: every row counts, and a spare enqueue is harmless.
+    return [(row.organisation_id, row.state) for row in rows]
+
+
+def _record_postgresql(*, events: Sequence[IncomingEvent], now: dt.datetime) -> list[tuple[int | None, str]]:
+    """The receiver's hot path: resolve tenants, decide each row's state and insert, in ONE autocommit statement.
+
+    Half the CPU of the ORM path per delivery (no transaction round trips, no ORM compilation; measured in
+    docs/benchmarks.md), which is what keeps the receiver's p99 low at Xero's delivery rates. The states and
+    outcomes are the same as _ignored_because decides (tests/integrations/test_webhooks_processing.py runs both
+    paths on the same deliveries). RETURNING names the rows stored now, not the duplicates ON CONFLICT skipped.
+    """
+    table = WebhookEvent._meta.db_table
+    connections_table = XeroConnection._meta.db_table
+    values = ", ".join(["(%s, %s, %s, %s, %s, %s::timestamptz, %s::bigint)"] * len(events))
+    # Table names come from the models and every value is a query parameter.
+    sql = (
+        f"INSERT INTO {table} (organisation_id, tenant_id, tenant_type, category, event_type, resource_id, "  # noqa: S608
+        "event_date, sequence, state, outcome, attempts, last_error, received_at, processed_at) "
+        "SELECT c.organisation_id, v.tenant_id, v.tenant_type, v.category, v.event_type, v.resource_id, "
+        "v.event_date, v.sequence, CASE WHEN d.outcome = '' THEN %s ELSE %s END, d.outcome, 0, '', %s, "
+        "CASE WHEN d.outcome = '' THEN NULL ELSE %s::timestamptz END "
+        f"FROM (VALUES {values}) AS v(tenant_id, tenant_type, category, event_type, resource_id, event_date, sequence) "
+        f"LEFT JOIN {connections_table} c ON c.tenant_id = v.tenant_id AND c.status = ANY(%s) "
+        "CROSS JOIN LATERAL (SELECT CASE WHEN c.organisation_id IS NULL THEN 'unknown_tenant' "
+        "WHEN v.category <> ALL(%s) OR (v.tenant_type <> '' AND v.tenant_type <> 'ORGANISATION') "
+        "THEN 'unknown_category' ELSE '' END AS outcome) AS d "
+        "ON CONFLICT DO NOTHING RETURNING organisation_id, state"
+    )
+    params: list[Any] = [WebhookEvent.State.RECEIVED.value, WebhookEvent.State.IGNORED.value, now, now]
+    for event in events:
+        params += [event.tenant_id, event.tenant_type, event.category, event.event_type, event.resource_id,
+                   event.event_date, event.sequence]
+    params += [[str(status) for status in XeroConnection.BOUND_STATUSES], list(KNOWN_CATEGORIES)]
+    with db_connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [(organisation_id, state) for organisation_id, state in cursor.fetchall()]
 
 
 def webhook_processing_enqueue(*, organisation_ids: Iterable[int], countdown: float | None = None) -> int:
