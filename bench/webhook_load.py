@@ -69,6 +69,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--connections", type=int, default=64, help="keep-alive connections of the generator")
     parser.add_argument("--drain-timeout", type=float, default=60.0, help="wait this long for the inbox to empty")
     parser.add_argument("--seed", type=int, default=6)
+    parser.add_argument("--keep-other-data", action="store_true",
+                        help="do not empty the database: replace only this bench's organisations and events (run it "
+                             "on a database seeded with `manage.py seed_scale` to measure with 1,000,000 invoices "
+                             "present)")
     return parser.parse_args()
 
 
@@ -176,19 +180,29 @@ def wait_ready(url: str, timeout: float = 30.0) -> None:
 
 # ---------------------------------------------------------------- the data and the deliveries
 
-def set_up_tenants(sandbox, invoices_per_tenant: int) -> list[tuple[str, list[str]]]:
+def bench_tenant_ids(sandbox) -> list[str]:
+    """Every tenant id this bench's deliveries name (its rows are the ones it counts)."""
+    return [tenant["tenantId"].lower() for tenant in sandbox.tenants()[:2]] + [UNKNOWN_TENANT]
+
+
+def set_up_tenants(sandbox, invoices_per_tenant: int, keep_other_data: bool) -> list[tuple[str, list[str]]]:
     """Connect each sandbox tenant to an organisation; create invoices in Xero that Coordinoter holds as pushed.
     Returns (tenant id, invoice ids) for each."""
     from django.db import connection
 
+    from integrations.models import WebhookEvent
     from integrations.xero.client import xero_request
     from invoices.mappers import parse_xero_datetime
     from invoices.models import Customer, Invoice, InvoiceBatch, InvoiceLine
     from organisations.models import Organisation
     from tests.support.xero_live import connect_organisation
 
-    with connection.cursor() as cursor:  # the bench's own database: start from nothing
-        cursor.execute(f"TRUNCATE {Organisation._meta.db_table} CASCADE")
+    if keep_other_data:  # a seeded database: replace only what an earlier run of this bench left
+        Organisation.objects.filter(name__startswith="Webhook Bench ").delete()
+        WebhookEvent.objects.filter(tenant_id__in=bench_tenant_ids(sandbox)).delete()
+    else:
+        with connection.cursor() as cursor:  # the bench's own database: start from nothing
+            cursor.execute(f"TRUNCATE {Organisation._meta.db_table} CASCADE")
     out = []
     for index, tenant in enumerate(sandbox.tenants()[:2]):
         tenant_id = tenant["tenantId"]
@@ -352,7 +366,12 @@ def run(args: argparse.Namespace, sandbox) -> dict:
 
     call_command("migrate", verbosity=0)
     redis.Redis.from_url(os.environ["REDIS_URL"]).flushdb()
-    tenants = set_up_tenants(sandbox, args.invoices)
+    tenants = set_up_tenants(sandbox, args.invoices, args.keep_other_data)
+    ours = WebhookEvent.objects.filter(tenant_id__in=bench_tenant_ids(sandbox))
+    from invoices.models import Invoice
+
+    other_invoices = Invoice.objects.exclude(organisation__name__startswith="Webhook Bench ").count()
+    other_events = WebhookEvent.objects.count() - ours.count()
     warmup = int(args.rate * args.warmup_seconds)
     total = int(args.rate * args.seconds)
     deliveries, distinct = make_deliveries(tenants, warmup + total, args.seed)
@@ -389,7 +408,7 @@ def run(args: argparse.Namespace, sandbox) -> dict:
         latencies, errors, seconds = asyncio.run(_send(port, deliveries[warmup:], args.rate, args.connections))
         web_cpu = cpu_seconds(web.pid) - web_cpu_before
         drain_until = time.monotonic() + args.drain_timeout
-        while WebhookEvent.objects.filter(state="received").exists() and time.monotonic() < drain_until:
+        while ours.filter(state="received").exists() and time.monotonic() < drain_until:
             time.sleep(0.25)
         worker_cpu = cpu_seconds(worker.pid) - worker_cpu_before
     finally:
@@ -399,7 +418,7 @@ def run(args: argparse.Namespace, sandbox) -> dict:
     server_ms = [int(line.split()[1]) / 1000
                  for line in (processes.dir / "access.log").read_text().splitlines()[warmed_lines:]
                  if line.startswith("200 ")]
-    rows = list(WebhookEvent.objects.values_list("tenant_id", "resource_id", "event_date", "state",
+    rows = list(ours.values_list("tenant_id", "resource_id", "event_date", "state",
                                                  "received_at", "processed_at"))
     stored_keys = [(t, r, e.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{e.microsecond // 1000:03d}")
                    for t, r, e, *_ in rows]
@@ -424,7 +443,9 @@ def run(args: argparse.Namespace, sandbox) -> dict:
         "xero_calls": len(log), "xero_429": sum(1 for entry in log if entry["status"] == 429),
         "rate": args.rate, "web_class": args.web_class, "web_workers": args.web_workers,
         "web_threads": args.web_threads if args.web_class == "gthread" else 1,
-        "celery_workers": args.celery_workers, "cpus": os.cpu_count(), "load_average_1m": round(os.getloadavg()[0], 2),
+        "celery_workers": args.celery_workers, "other_invoices_in_database": other_invoices,
+        "other_webhook_events_in_database": other_events, "cpus": os.cpu_count(),
+        "load_average_1m": round(os.getloadavg()[0], 2),
     }
 
 
