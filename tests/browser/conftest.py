@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
+from tests.browser.helpers import WEBHOOK_KEY
+
 # Playwright's sync API keeps an event loop in this thread; the ORM calls in tests are still synchronous.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
@@ -33,13 +35,34 @@ def browser() -> Iterator:
         browser.close()
 
 
-@pytest.fixture
-def page(browser) -> Iterator:
+def _context(browser):
     context = browser.new_context(viewport={"width": 1280, "height": 820})
     context.set_default_timeout(10_000)
+    return context
+
+
+@pytest.fixture
+def page(browser) -> Iterator:
+    context = _context(browser)
     page = context.new_page()
     yield page
     context.close()
+
+
+@pytest.fixture
+def another_page(browser) -> Iterator[Callable]:
+    """Pages for other people: each call opens a browser context of its own (its own cookies, so its own
+    sign-in), closed after the test."""
+    contexts = []
+
+    def open_page():
+        context = _context(browser)
+        contexts.append(context)
+        return context.new_page()
+
+    yield open_page
+    for context in contexts:
+        context.close()
 
 
 @pytest.fixture
@@ -68,3 +91,14 @@ def login(live_server) -> Callable:
         page.wait_for_url(lambda url: "/accounts/login/" not in url)
 
     return sign_in
+
+
+@pytest.fixture(scope="module")
+def webhook_sandbox() -> Iterator:
+    """xero_sandbox signing its webhooks with WEBHOOK_KEY and sending them in 100 ms batches (one per module;
+    `helpers.sandbox_for_live_server` points it and the product at each other)."""
+    from xero_sandbox.testing import start_sandbox
+
+    handle = start_sandbox(webhook_key=WEBHOOK_KEY, webhook_batch_ms=100)
+    yield handle
+    handle.stop()

@@ -11,6 +11,7 @@ from playwright.sync_api import expect
 
 from invoices.models import Invoice, InvoiceBatch, InvoiceEvent, XeroMapping
 from organisations.models import Organisation
+from tests.browser.helpers import shoot, xero_connect_through_sandbox
 from tests.factories import make_batch
 from tests.invoices.helpers import connect_xero
 from tests.support.xero_live import point_settings_at_sandbox
@@ -18,11 +19,6 @@ from tests.support.xero_live import point_settings_at_sandbox
 pytestmark = pytest.mark.browser
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-
-
-def shoot(screenshot, page, name: str) -> None:
-    page.evaluate("window.scrollTo(0, 0)")  # the sticky top bar stays at the top of a full-page capture
-    screenshot(page, name, full_page=True)
 
 
 def test_admin_creates_a_batch_in_the_form_and_sees_it_listed_when_signed_in(page, live_server, demo_data, login,
@@ -257,16 +253,7 @@ def test_admin_batch_lands_in_xero_and_a_failure_is_fixed_by_the_mapping_and_ret
 
     # Connect Acme Care to the sandbox's Koala Coffee Roasters (AU).
     page.get_by_role("navigation", name="Main menu").get_by_role("link", name="Manage Integrations").click()
-    page.locator("#xero-card").get_by_role("button", name="Connect to Xero").click()
-    page.get_by_label("Email address").fill("demo@sandbox.test")
-    page.get_by_label("Password").fill("sandbox")
-    page.get_by_role("button", name="Log in").click()
-    page.get_by_label("Koala Coffee Roasters (AU)").check()
-    page.get_by_role("button", name="Allow access").click()
-    if page.get_by_role("heading", name="Choose the Xero organisation").is_visible():
-        page.get_by_label("Koala Coffee Roasters (AU)").check()
-        page.get_by_role("button", name="Connect this organisation").click()
-    expect(page.locator("#xero-card")).to_contain_text("Connected to Koala Coffee Roasters (AU)")
+    xero_connect_through_sandbox(page)
 
     # A mapping chosen long ago whose account has since been archived in Xero: the push will be refused.
     organisation = Organisation.objects.get(name="Acme Care")

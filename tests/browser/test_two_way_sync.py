@@ -5,16 +5,15 @@ Real pieces: xero_sandbox (subprocess, delivering signed webhooks), our receiver
 Celery workers (subprocesses) on Postgres and their own Redis database, Debian's Chromium.
 """
 
-import os
 import time
 import uuid
 
 import pytest
-from celery import current_app
 from playwright.sync_api import expect
 
 from integrations.services import webhooks as inbox
 from invoices.models import Invoice
+from tests.browser.helpers import WEBHOOK_KEY, broker_queues_emptied, sandbox_for_live_server
 from tests.factories import make_membership, make_user
 from tests.reliability.test_webhooks_live import xero_invoice_of_ours
 from tests.support.live import CeleryProcesses, live_env
@@ -22,45 +21,26 @@ from tests.support.xero_live import connect_organisation, sandbox_settings
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
-KEY = "browser-webhook-signing-key"
-
-
-@pytest.fixture(scope="module")
-def sandbox():
-    from xero_sandbox.testing import start_sandbox
-
-    handle = start_sandbox(webhook_key=KEY, webhook_batch_ms=100)
-    yield handle
-    handle.stop()
-
-
 @pytest.fixture
-def broker(settings, monkeypatch):
-    url = settings.REDIS_URL.rsplit("/", 1)[0] + f"/{8 + (os.getpid() + 3) % 8}"
-    monkeypatch.setattr(current_app.conf, "broker_url", url)
-    # Celery caches its connection and producer pools: start both afresh on this broker, and put back after.
-    monkeypatch.setattr(current_app, "_pool", None)
-    monkeypatch.setattr(current_app.amqp, "_producer_pool", None)
-    yield url
+def broker(settings):
+    """This run's own broker (TEST_REDIS_URL), its queues emptied first."""
+    broker_queues_emptied("webhooks,default")
+    inbox._fail_fast_connection_drop()
+    yield settings.REDIS_URL
     inbox._fail_fast_connection_drop()
 
 
 @pytest.fixture
-def xero(sandbox, settings, live_server, monkeypatch):
-    sandbox.reset(keep_settings=True)
-    for name, value in sandbox_settings(sandbox).items():
-        setattr(settings, name, value)
-    settings.XERO_WEBHOOK_KEY = KEY
-    settings.XERO_INVOICE_DEEP_LINK = sandbox.url + "/app/{short_code}/invoicing/view/{invoice_id}"
+def xero(webhook_sandbox, settings, live_server, monkeypatch):
+    sandbox_for_live_server(webhook_sandbox, settings, live_server, webhook_key=WEBHOOK_KEY)
     monkeypatch.setattr(inbox, "xero_rate_limiter", lambda: None)
-    sandbox.set_webhook(url=live_server.url + "/integrations/xero/webhooks/", key=KEY)
-    return sandbox
+    return webhook_sandbox
 
 
 @pytest.fixture
-def workers(settings, sandbox, broker, transactional_db):
+def workers(settings, xero, broker, transactional_db):
     processes = CeleryProcesses(env=live_env(
-        settings, **sandbox_settings(sandbox), REDIS_URL=broker,
+        settings, **sandbox_settings(xero), REDIS_URL=broker,
         XERO_RATE_LIMIT_PREFIX=f"test:browser-webhooks:{uuid.uuid4().hex}"))
     processes.start_workers(2, queues="webhooks,default")
     yield processes
