@@ -21,6 +21,7 @@ from invoices.selectors import (
     batch_invoice_rows,
     batch_list,
     batch_progress,
+    batch_push_notice,
     customer_names,
     invoice_get,
     invoice_sync_counts,
@@ -80,6 +81,8 @@ def _detail_context(request: HttpRequest, batch: InvoiceBatch) -> dict:
         "batch": batch, "page": page, "state": state, "progress": progress, "link": link,
         "not_synced_reason": NOT_SYNCED_REASONS.get(batch.eligibility, ""),
         "mapping_missing": mapping_missing, "blocked": mapping_missing or link.needs_reconnect,
+        "push_notice": (None if mapping_missing or link.needs_reconnect
+                        else batch_push_notice(organisation=organisation, progress=progress)),
     }
 
 
@@ -96,8 +99,10 @@ def batch_progress_partial(request: HttpRequest, pk: int) -> HttpResponse:
     progress = batch_progress(organisation=request.organisation, batch=batch)
     link = xero_link_info(organisation=request.organisation)
     blocked = link.needs_reconnect or (progress.waiting > 0 and mapping_for(request.organisation) is None)
+    notice = None if blocked else batch_push_notice(organisation=request.organisation, progress=progress)
     response = render(request, "invoices/_batch_progress.html", {"batch": batch, "progress": progress,
-                                                                  "link": link, "blocked": blocked})
+                                                                  "link": link, "blocked": blocked,
+                                                                  "push_notice": notice})
     if not progress.active and request.htmx:
         # The push finished while the page was open: reload it once so every row shows its outcome.
         response["HX-Refresh"] = "true"

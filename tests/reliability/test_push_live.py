@@ -1,72 +1,24 @@
 """The push against xero_sandbox (a subprocess) with REAL Celery worker subprocesses on Postgres and Redis.
 
 Every test checks the same promise: each invoice of the batch is in Xero exactly once and every Coordinoter
-invoice holds the InvoiceID Xero gave it. The sandbox runs 30x faster than real time (a Xero minute is 2 s,
-the Idempotency-Key window 12 s), with a latency model of 1.5 s per 50-invoice call at real speed.
+invoice holds the InvoiceID Xero gave it. The sandbox and worker fixtures (30x time scale) are in conftest.py.
 """
 
 import collections
-import uuid
 
 import pytest
-from django.db import transaction
 
-from invoices.models import Invoice, PushAttempt, PushChunk
-from invoices.services.push import push_enqueue_for_organisation
-from tests.support.live import CeleryProcesses, live_env, wait_until
-from tests.support.xero_live import connect_organisation, make_pending_batch, sandbox_settings
+from invoices.models import PushAttempt, PushChunk
+from tests.support.live import wait_until
+from tests.support.xero_live import (
+    assert_exactly_once,
+    connect_organisation,
+    make_pending_batch,
+    push,
+    synced,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
-
-SCALE = 30
-DONE = (Invoice.SyncState.SYNCED, Invoice.SyncState.WARNING)
-
-
-@pytest.fixture(scope="module")
-def sandbox():
-    from xero_sandbox.testing import start_sandbox
-
-    handle = start_sandbox(time_scale=SCALE, latency_ms=500, latency_per_invoice_ms=20)
-    yield handle
-    handle.stop()
-
-
-@pytest.fixture
-def tenant(sandbox):
-    from xero_sandbox.testing import AU_ID
-
-    sandbox.reset(keep_settings=False)
-    return AU_ID
-
-
-@pytest.fixture
-def celery(settings, sandbox, transactional_db):
-    processes = CeleryProcesses(env=live_env(
-        settings, **sandbox_settings(sandbox), XERO_TIME_SCALE=SCALE, XERO_HTTP_TIMEOUT_SECONDS=1.5,
-        PUSH_LEASE_SECONDS=4, PUSH_SWEEP_SECONDS=1, PUSH_RETRY_BASE_SECONDS=0.2, PUSH_RETRY_MAX_SECONDS=2,
-        XERO_RATE_LIMIT_PREFIX=f"test:live:{uuid.uuid4().hex}"))
-    yield processes
-    processes.stop()
-
-
-def push(organisation) -> None:
-    with transaction.atomic():
-        push_enqueue_for_organisation(organisation_id=organisation.pk)
-
-
-def synced(organisation) -> int:
-    return Invoice.objects.filter(organisation=organisation, sync_state__in=DONE).count()
-
-
-def assert_exactly_once(sandbox, tenant, organisation, expected: int) -> None:
-    ours = dict(Invoice.objects.filter(organisation=organisation).values_list("number", "xero_invoice_id"))
-    in_xero = [i for i in sandbox.invoices(tenant) if i["InvoiceNumber"] in ours]
-    counts = collections.Counter(i["InvoiceNumber"] for i in in_xero)
-    duplicates = {number: n for number, n in counts.items() if n > 1}
-    assert not duplicates, f"created twice in Xero: {duplicates}"
-    assert len(counts) == len(ours) == expected, f"missing in Xero: {sorted(set(ours) - set(counts))[:10]}"
-    assert {i["InvoiceNumber"]: i["InvoiceID"] for i in in_xero} == ours
-    assert not Invoice.objects.filter(organisation=organisation).exclude(sync_state__in=DONE).exists()
 
 
 def test_a_500_invoice_batch_lands_in_xero_exactly_once(sandbox, tenant, celery):

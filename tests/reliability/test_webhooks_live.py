@@ -10,18 +10,13 @@ import time
 import uuid
 
 import pytest
-import requests
 from celery import current_app
 
 from integrations.models import ReconciliationState, WebhookEvent
 from integrations.services import webhooks as inbox
 from integrations.webhook_tasks import reconcile_organisation
-from integrations.xero.client import xero_request
-from invoices.mappers import parse_xero_datetime
-from invoices.models import Customer, Invoice
-from tests.factories import make_pushed_invoice
 from tests.support.live import CeleryProcesses, live_env, wait_until
-from tests.support.xero_live import connect_organisation, sandbox_settings
+from tests.support.xero_live import connect_organisation, pay_in_xero, sandbox_settings, status_of, xero_invoice_of_ours
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -83,38 +78,6 @@ def tenant():
 @pytest.fixture
 def organisation(xero, tenant):
     return connect_organisation(xero, name="Live Florists", tenant_id=tenant)
-
-
-def xero_invoice_of_ours(organisation, *, number: str = "LIVE-0001", customer: str = "Harbour View") -> Invoice:
-    """An invoice in the sandbox's Xero that Coordinoter holds as pushed (its InvoiceID and version stored)."""
-    connection_id = organisation.xero_connection.pk
-    name = f"{customer} ({number})"
-    contact = xero_request(connection_id, "PUT", "/Contacts", json={"Contacts": [{"Name": name}]})
-    contact_id = contact.body["Contacts"][0]["ContactID"]
-    created = xero_request(connection_id, "PUT", "/Invoices", json={"Invoices": [{
-        "Type": "ACCREC", "Contact": {"ContactID": contact_id}, "InvoiceNumber": number, "Status": "AUTHORISED",
-        "Date": "2026-11-02", "DueDate": "2026-11-30", "LineAmountTypes": "Exclusive",
-        "LineItems": [{"Description": "Service", "Quantity": 1, "UnitAmount": 100, "AccountCode": "200"}]}]},
-        ).body["Invoices"][0]
-    person = Customer.objects.create(organisation=organisation, name=name, xero_contact_id=contact_id)
-    invoice = make_pushed_invoice(organisation=organisation, xero_invoice_id=created["InvoiceID"], number=number,
-                                  xero_updated_at=parse_xero_datetime(created["UpdatedDateUTC"]), customer=person,
-                                  total=str(created["Total"]))
-    Invoice.objects.filter(pk=invoice.pk).update(issue_date=dt.date(2026, 11, 2), due_date=dt.date(2026, 11, 30),
-                                                 amount_due=created["AmountDue"], total_tax=created["TotalTax"])
-    invoice.refresh_from_db()
-    return invoice
-
-
-def pay_in_xero(sandbox, tenant: str, invoice: Invoice, amount: str) -> None:
-    """What a person does in Xero: record a payment on the invoice page."""
-    response = requests.post(f"{sandbox.url}/orgs/{tenant}/invoices/{invoice.xero_invoice_id}/payment",
-                             data={"amount": amount, "account_code": "090"}, allow_redirects=False, timeout=10)
-    assert response.status_code in (302, 303), response.text[:300]
-
-
-def status_of(invoice: Invoice) -> str:
-    return Invoice.objects.values_list("status", flat=True).get(pk=invoice.pk)
 
 
 def test_sandbox_intent_to_receive_passes_when_checked_against_running_receiver(xero, live_server):

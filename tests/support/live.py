@@ -7,6 +7,9 @@
     workers.kill(pid)            # SIGKILL one mid-task
     workers.stop()               # always, before the test database is flushed
 
+    redis = PrivateRedis()       # a redis-server of the test's own (broker, cache, limiter) on a free port
+    redis.start(); redis.kill(); redis.start()   # a real Redis restart; everything it held is gone
+
 Each process logs to its own file (JSON lines); `log_events("xero.token.refreshed")` counts an event across them.
 Reusable by any live test: the environment is the test process's settings plus what the caller overrides.
 """
@@ -17,6 +20,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -147,3 +151,57 @@ def wait_until(predicate: Callable[[], bool], *, timeout: float, interval: float
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s: {message}")
         time.sleep(interval)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class PrivateRedis:
+    """A redis-server process of the test's own, on a free port, persisting nothing: `kill()` (SIGKILL) then
+    `start()` on the same port is a real Redis restart that loses every queued task and every limiter key.
+    The machine's Redis is shared with other test sessions and is never touched."""
+
+    def __init__(self, *, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="coordinoter-redis-"))
+        self.process: subprocess.Popen | None = None
+
+    def url(self, db: int = 0) -> str:
+        return f"redis://127.0.0.1:{self.port}/{db}"
+
+    def start(self, *, timeout: float = 10.0) -> None:
+        import redis
+
+        with (self.dir / "redis.log").open("ab") as log:
+            self.process = subprocess.Popen(
+                ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                 "--dir", str(self.dir)], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        client = redis.Redis(port=self.port, socket_connect_timeout=0.5)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if client.ping():
+                    return
+            except redis.RedisError:
+                pass
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"redis-server on {self.port} did not start: "
+                                   f"{(self.dir / 'redis.log').read_text(errors='replace')[-2000:]}")
+            time.sleep(0.05)
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
