@@ -179,4 +179,5 @@ class IntegrationAuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} ({self.outcome})"
+from integrations.usage_models import XeroApiUsage  # noqa: E402,F401
 from integrations.webhook_models import ReconciliationState, WebhookEvent  # noqa: E402,F401

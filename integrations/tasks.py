@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from integrations import selectors, services
+from integrations import selectors, services, usage
 
 
 @shared_task(name="integrations.xero_keepalive_fanout", ignore_result=True)
@@ -36,8 +36,8 @@ def xero_admins_notify_task(connection_id: int, event: str) -> int:
 
 @shared_task(name="integrations.xero_housekeeping", ignore_result=True)
 def xero_housekeeping_task() -> dict[str, int]:
-    """Every 15 minutes (beat): finish pending disconnects, disconnect abandoned tenant choices in Xero, and
-    forget OAuth states a day after they expired."""
+    """Every 15 minutes (beat): finish pending disconnects, disconnect abandoned tenant choices in Xero, forget
+    OAuth states a day after they expired, and Xero usage minutes after two days."""
     disconnecting = selectors.connection_ids_disconnecting()
     for connection_id in disconnecting:
         services.xero_connection_disconnect_continue(connection_id=connection_id)
@@ -45,4 +45,5 @@ def xero_housekeeping_task() -> dict[str, int]:
     for pending_id in expired:
         services.xero_pending_choice_expire(pending_id=pending_id)
     deleted = services.xero_oauth_states_purge()
-    return {"disconnects": len(disconnecting), "choices_expired": len(expired), "states_deleted": deleted}
+    return {"disconnects": len(disconnecting), "choices_expired": len(expired), "states_deleted": deleted,
+            "usage_minutes_deleted": usage.xero_usage_prune()}

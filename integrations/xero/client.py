@@ -9,8 +9,10 @@ Each call gets a fresh access token from tokens.py, adds Authorization, xero-ten
 rate limiter, logs `xero.http.request` (organisation, tenant, status, duration, correlation id; never a token)
 and maps failures to integrations.xero.exceptions. On 401 TokenExpired it forces one refresh and retries once.
 On 403 AuthenticationUnsuccessful it raises XeroTenantDisconnected and queues a check of /connections, which
-marks the connection disconnected-in-Xero if the tenant is really gone. Nothing here writes to the database
-except through tokens.py.
+marks the connection disconnected-in-Xero if the tenant is really gone. Every call, answered or not, is counted
+per organisation and minute by integrations.usage (calls, 429s, failures, the remaining quotas Xero reported): the
+support console's usage chart and /metrics read it. Nothing else here writes to the database except through
+tokens.py.
 """
 
 import logging
@@ -23,6 +25,7 @@ from urllib.parse import urlsplit
 import requests
 from django.conf import settings
 
+from integrations import usage
 from integrations.xero import tokens
 from integrations.xero.exceptions import (
     XeroAuthError,
@@ -186,6 +189,7 @@ def send(method: str, url: str, *, access_token: str, tenant_id: str = "", json:
         logger.warning("xero.http.no_response", extra={
             "event": "xero.http.no_response", "method": method, "path": path, "duration_ms": duration_ms,
             "error": type(exc).__name__, "outcome_unknown": unknown, **context})
+        usage.xero_call_recorded(organisation_id=context.get("organisation_id"), status=None)
         raise XeroTimeout(f"Xero did not answer {method} {path} ({type(exc).__name__}).",
                           outcome_unknown=unknown) from None
     duration_ms = int((time.monotonic() - started) * 1000)
@@ -203,6 +207,8 @@ def send(method: str, url: str, *, access_token: str, tenant_id: str = "", json:
         "duration_ms": duration_ms, "correlation_id": response.correlation_id,
         "min_remaining": response.min_remaining, "day_remaining": response.day_remaining,
         "app_min_remaining": response.app_min_remaining, **context})
+    usage.xero_call_recorded(organisation_id=context.get("organisation_id"), status=raw.status_code,
+                             min_remaining=response.min_remaining, day_remaining=response.day_remaining)
     return response
 
 

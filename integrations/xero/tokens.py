@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from integrations import usage
 from integrations.audit import audit_event_record
 from integrations.fields import encrypted_with_primary_key
 from integrations.models import IntegrationAuditEvent, XeroConnection, XeroOAuthState, XeroPendingTenantChoice
@@ -85,6 +86,7 @@ def _refresh(connection_id: int, *, force: bool, rejected_token: str, for_discon
                                            "scopes", "last_error", "updated_at"])
             _log("xero.token.refreshed", connection)
             return _grant(connection)
+    usage.xero_refresh_failure_recorded(organisation_id=connection.organisation_id)  # counted for /metrics
     raise failure
 
 

@@ -16,11 +16,13 @@ from django.apps import apps
 from django.db import models
 from django.utils import timezone
 
+from integrations import usage
 from integrations.audit import audit_event_record
 from integrations.models import (
     IntegrationAuditEvent,
     ReconciliationState,
     WebhookEvent,
+    XeroApiUsage,
     XeroConnection,
     XeroOAuthState,
     XeroPendingTenantChoice,
@@ -121,6 +123,8 @@ def _tenant(marker: str, *, number: int) -> Tenant:
     o[PushChunk] = chunk
     o[PushAttempt] = PushAttempt.objects.create(chunk=chunk, organisation=org, started_at=now, outcome="ok",
                                                 http_status=200, detail=f"{marker} attempt")
+    usage.xero_call_recorded(organisation_id=org.pk, status=200, min_remaining=59, day_remaining=4999, at=now)
+    o[XeroApiUsage] = XeroApiUsage.objects.get(organisation=org)
     # A synced invoice in Xero (void/edit/delete apply), and a failed one (retry applies).
     invoice = Invoice.objects.create(
         organisation=org, batch=batch, customer=customer, number=f"{marker}-INV-1", reference=f"{marker} ref",

@@ -1,0 +1,107 @@
+"""Xero API usage per organisation and minute (XeroApiUsage): written on every call by the front door, read by the
+support console's chart and by /metrics.
+
+Writing is one `INSERT ... ON CONFLICT DO UPDATE` per call (the same statement on PostgreSQL and SQLite), so the
+count is exact whichever worker or web process made the call, and it never raises: usage is operational data,
+and losing a count must never fail a call to Xero. Xero calls are made outside transactions (house rule), so the
+row lock is held only for the statement itself.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+
+from django.db import DatabaseError, connection, transaction
+from django.utils import timezone
+
+from integrations.usage_models import XeroApiUsage
+from organisations.models import Organisation
+
+logger = logging.getLogger(__name__)
+
+USAGE_RETENTION = dt.timedelta(days=2)
+
+_TABLE = XeroApiUsage._meta.db_table
+# The table name is ours and every value a parameter.
+_UPSERT = f"""
+INSERT INTO {_TABLE} (organisation_id, minute, calls, rate_limited, failed, refresh_failures, min_remaining,
+                      day_remaining, updated_at)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+ON CONFLICT (organisation_id, minute) DO UPDATE SET
+  calls = {_TABLE}.calls + excluded.calls,
+  rate_limited = {_TABLE}.rate_limited + excluded.rate_limited,
+  failed = {_TABLE}.failed + excluded.failed,
+  refresh_failures = {_TABLE}.refresh_failures + excluded.refresh_failures,
+  min_remaining = COALESCE(excluded.min_remaining, {_TABLE}.min_remaining),
+  day_remaining = COALESCE(excluded.day_remaining, {_TABLE}.day_remaining),
+  updated_at = excluded.updated_at
+"""  # noqa: S608
+
+
+def minute_of(at: dt.datetime) -> dt.datetime:
+    return at.astimezone(dt.UTC).replace(second=0, microsecond=0)
+
+
+def _bump(*, organisation_id: int, calls: int = 0, rate_limited: int = 0, failed: int = 0,
+          refresh_failures: int = 0, min_remaining: int | None = None, day_remaining: int | None = None,
+          at: dt.datetime | None = None) -> None:
+    now = at or timezone.now()
+    as_db = connection.ops.adapt_datetimefield_value  # SQLite stores naive UTC text, as the ORM writes it
+    params = [organisation_id, as_db(minute_of(now)), calls, rate_limited, failed, refresh_failures, min_remaining,
+              day_remaining, as_db(now)]
+    try:
+        if connection.in_atomic_block:
+            # Inside a caller's transaction (the connect flow): a savepoint, so a failure here cannot break it.
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(_UPSERT, params)
+        else:
+            with connection.cursor() as cursor:
+                cursor.execute(_UPSERT, params)
+    except DatabaseError:
+        logger.warning("xero.usage.not_recorded", exc_info=True, extra={
+            "event": "xero.usage.not_recorded", "organisation_id": organisation_id})
+
+
+def xero_call_recorded(*, organisation_id: int | None, status: int | None, min_remaining: int | None = None,
+                       day_remaining: int | None = None, at: dt.datetime | None = None) -> None:
+    """Count one call to Xero. status: the HTTP status, or None when Xero did not answer."""
+    if not organisation_id:
+        return
+    _bump(organisation_id=organisation_id, calls=1, rate_limited=int(status == 429),
+          failed=int(status is None or status >= 500), min_remaining=min_remaining, day_remaining=day_remaining,
+          at=at)
+
+
+def xero_refresh_failure_recorded(*, organisation_id: int | None, at: dt.datetime | None = None) -> None:
+    """Count one failed token refresh, invalid_grant included (the token store calls this after its transaction)."""
+    if organisation_id:
+        _bump(organisation_id=organisation_id, refresh_failures=1, at=at)
+
+
+def xero_usage_prune(*, now: dt.datetime | None = None) -> int:
+    """Forget minutes older than USAGE_RETENTION (the housekeeping beat). Uses the `minute` index."""
+    cutoff = (now or timezone.now()) - USAGE_RETENTION
+    deleted, _ = XeroApiUsage.objects.filter(minute__lt=cutoff).delete()
+    return deleted
+
+
+# ---------------------------------------------------------------- reading
+
+@dataclass(frozen=True)
+class UsageMinute:
+    minute: dt.datetime
+    calls: int
+    rate_limited: int
+    failed: int
+    min_remaining: int | None
+    day_remaining: int | None
+
+
+def xero_usage_minutes(organisation: Organisation, *, since: dt.datetime) -> list[UsageMinute]:
+    """The organisation's minutes with any Xero call since `since`, oldest first (one query on the unique index)."""
+    rows = (XeroApiUsage.objects.filter(organisation=organisation, minute__gte=minute_of(since), calls__gt=0)
+            .order_by("minute")
+            .values_list("minute", "calls", "rate_limited", "failed", "min_remaining", "day_remaining"))
+    return [UsageMinute(*row) for row in rows]

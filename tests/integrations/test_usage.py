@@ -1,0 +1,104 @@
+"""Xero usage per organisation and minute: every call through the front door is counted (429s, failures, the
+remaining quotas Xero reported), failed refreshes too, old minutes are pruned, and counting never breaks a call."""
+
+import datetime as dt
+
+import pytest
+import requests
+import responses
+from django.db import transaction
+from django.utils import timezone
+
+from integrations import usage
+from integrations.models import XeroApiUsage
+from integrations.tasks import xero_housekeeping_task
+from integrations.xero.client import XeroClient
+from integrations.xero.exceptions import XeroRateLimited, XeroServerError, XeroTimeout
+from integrations.xero.tokens import access_token_get
+from tests.integrations.factories import make_connection
+
+pytestmark = pytest.mark.django_db
+
+API = "https://api.xero.com/api.xro/2.0"
+TOKEN_URL = "https://identity.xero.com/connect/token"
+
+
+@pytest.fixture
+def connection(org_a):
+    return make_connection(organisation=org_a)
+
+
+def _rows(org):
+    return list(XeroApiUsage.objects.filter(organisation=org).order_by("minute"))
+
+
+@responses.activate
+def test_every_call_is_counted_with_429s_failures_and_the_last_remaining_quotas(connection, org_a, org_b):
+    responses.get(f"{API}/Organisation", json={"Organisations": [{}]},
+                  headers={"X-MinLimit-Remaining": "58", "X-DayLimit-Remaining": "4990"})
+    responses.get(f"{API}/Organisation", json={"Organisations": [{}]},
+                  headers={"X-MinLimit-Remaining": "57", "X-DayLimit-Remaining": "4989"})
+    responses.get(f"{API}/Invoices", status=429, json={},
+                  headers={"Retry-After": "12", "X-Rate-Limit-Problem": "minute"})
+    responses.get(f"{API}/Contacts", status=503, json={})
+    responses.get(f"{API}/Accounts", body=requests.ReadTimeout("slow"))
+    client = XeroClient(connection.pk)
+    client.organisation()
+    client.organisation()
+    with pytest.raises(XeroRateLimited):
+        client.get("/Invoices")
+    with pytest.raises(XeroServerError):
+        client.get("/Contacts")
+    with pytest.raises(XeroTimeout):
+        client.get("/Accounts")
+
+    rows = _rows(org_a)  # one row a minute: usually one, two if the test straddled a minute's end
+    assert [sum(getattr(r, f) for r in rows) for f in ("calls", "rate_limited", "failed", "refresh_failures")] \
+        == [5, 1, 2, 0]
+    last = [r for r in rows if r.day_remaining is not None][-1]
+    assert (last.min_remaining, last.day_remaining) == (57, 4989)  # calls without the headers keep the last seen
+    assert all(r.minute.second == 0 and r.minute.microsecond == 0 for r in rows)
+    assert _rows(org_b) == []  # scoped to the organisation that made the calls
+
+
+def test_calls_are_bucketed_by_minute_and_pruned_after_two_days(org_a):
+    now = timezone.now()
+    old = now - dt.timedelta(days=2, minutes=5)
+    usage.xero_call_recorded(organisation_id=org_a.pk, status=200, min_remaining=59, day_remaining=4999, at=old)
+    usage.xero_call_recorded(organisation_id=org_a.pk, status=200, at=now - dt.timedelta(minutes=3))
+    usage.xero_call_recorded(organisation_id=org_a.pk, status=429, at=now)
+    usage.xero_call_recorded(organisation_id=org_a.pk, status=200, at=now)
+    assert [(r.calls, r.rate_limited) for r in _rows(org_a)] == [(1, 0), (1, 0), (2, 1)]
+
+    result = xero_housekeeping_task.run()
+
+    assert result["usage_minutes_deleted"] == 1
+    assert [r.calls for r in _rows(org_a)] == [1, 2]
+
+
+@responses.activate
+def test_a_failed_refresh_is_counted(connection, org_a):
+    responses.post(TOKEN_URL, status=503, json={})
+    with pytest.raises(Exception):  # noqa: B017 - the token store's own error types are tested elsewhere
+        access_token_get(connection_id=connection.pk, force_refresh=True)
+    responses.replace(responses.POST, TOKEN_URL, status=400, json={"error": "invalid_grant"})
+    with pytest.raises(Exception):  # noqa: B017
+        access_token_get(connection_id=connection.pk, force_refresh=True)
+    assert sum(r.refresh_failures for r in _rows(org_a)) == 2
+    assert sum(r.calls for r in _rows(org_a)) == 0
+
+
+@responses.activate
+def test_counting_never_breaks_a_call(connection, org_a, monkeypatch):
+    responses.get(f"{API}/Organisation", json={"Organisations": [{"Name": "Maple"}]})
+
+    monkeypatch.setattr(usage, "_UPSERT", usage._UPSERT.replace(usage._TABLE, "no_such_table"))
+    assert XeroClient(connection.pk).organisation()["Name"] == "Maple"
+    assert _rows(org_a) == []
+    # And the caller's transaction is still usable afterwards (the failure stayed inside a savepoint).
+    with transaction.atomic():
+        usage.xero_call_recorded(organisation_id=org_a.pk, status=200)
+        assert XeroApiUsage.objects.count() == 0
+    monkeypatch.undo()
+    usage.xero_call_recorded(organisation_id=org_a.pk, status=200)
+    assert XeroApiUsage.objects.filter(organisation=org_a).count() == 1
