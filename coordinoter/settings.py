@@ -160,9 +160,13 @@ if not DEBUG:
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 60 * 60 * 24 * 365)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
-    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
     if env_bool("SECURE_PROXY_SSL", False):
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# GET /metrics (Prometheus): open with DEBUG; in production only with "Authorization: Bearer <METRICS_TOKEN>",
+# and 404 while METRICS_TOKEN is unset.
+METRICS_TOKEN = env_str("METRICS_TOKEN")
 
 # Token encryption: a comma-separated list of Fernet keys; the first encrypts, all decrypt.
 _dev_token_key = base64.urlsafe_b64encode(hashlib.sha256(SECRET_KEY.encode()).digest()).decode()

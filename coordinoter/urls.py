@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from coordinoter.health import healthz, readyz
+from coordinoter.metrics import metrics_view
 from organisations.views import LoginView, LogoutView
 
 urlpatterns = [
@@ -9,6 +10,7 @@ urlpatterns = [
     path("", include("integrations.webhook_urls")),
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
+    path("metrics", metrics_view, name="metrics"),
     path("accounts/login/", LoginView.as_view(), name="login"),
     path("accounts/logout/", LogoutView.as_view(), name="logout"),
     path("accounts/", include("django.contrib.auth.urls")),

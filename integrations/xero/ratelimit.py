@@ -289,6 +289,27 @@ class XeroRateLimiter:
             "blocked_ms": max(0, self.redis.pttl(t["block"])),
         }
 
+    def snapshots(self, *, tenant_ids: list[str]) -> dict[str, dict[str, int]]:
+        """The live figures of many tenants in one round trip (/metrics): calls in flight, calls counted in the
+        current minute window and day window, and how long the tenant is blocked by a 429 (ms)."""
+        seconds, micros = self.redis.time()
+        now = seconds * 1000 + micros // 1000
+        window = self.minute_ms + self.guard_ms
+        pipe = self.redis.pipeline(transaction=False)
+        for tenant_id in tenant_ids:
+            t = self._tenant_keys(tenant_id)
+            pipe.zcount(t["slots"], now, "+inf")
+            pipe.zcount(t["minute"], now - window, "+inf")
+            pipe.hget(t["day"], "used")
+            pipe.pttl(t["block"])
+        values = pipe.execute()
+        out = {}
+        for i, tenant_id in enumerate(tenant_ids):
+            in_flight, minute_used, day_used, blocked = values[4 * i:4 * i + 4]
+            out[tenant_id] = {"in_flight": int(in_flight), "minute_used": int(minute_used),
+                              "day_used": int(day_used or 0), "blocked_ms": max(0, int(blocked))}
+        return out
+
     def reset(self, *, tenant_id: str | None = None) -> None:
         keys = list(self._app_keys().values())
         if tenant_id:

@@ -63,6 +63,9 @@ ROWS: list[Row] = [
     # Public: health, sign-in, password reset; the webhook receiver (Xero signs, nobody signs in).
     Row("healthz", "GET", PUBLIC),
     Row("readyz", "GET", PUBLIC),
+    # Prometheus: production without METRICS_TOKEN (as here) answers 404 to everyone; with it, only the bearer
+    # token opens it (tests/operations/test_metrics.py).
+    Row("metrics", "GET", _all(404)),
     Row("login", "GET", PUBLIC),
     Row("login", "POST", PUBLIC, {"username": "nobody@example.test", "password": "wrong"}),
     Row("logout", "GET", _all(405)),
