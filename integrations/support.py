@@ -13,6 +13,7 @@ from integrations.services import (
     xero_connection_refresh,
     xero_connection_request_reconnect,
 )
+from integrations.usage_chart import usage_chart_for
 from organisations.decorators import support_required
 from organisations.models import Organisation, SupportRequest
 from organisations.selectors import support_request_list
@@ -42,6 +43,7 @@ def support_organisation(request: HttpRequest, pk: int) -> HttpResponse:
     events = Paginator(audit_event_list(organisation), 50).get_page(request.GET.get("page"))
     return render(request, "integrations/support/organisation.html", {
         "organisation": organisation, "connection": connection, "page": events,
+        "usage": usage_chart_for(organisation),
     })
 
 

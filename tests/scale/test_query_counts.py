@@ -21,6 +21,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from integrations import usage
 from integrations.audit import audit_event_record
 from integrations.models import ReconciliationState, WebhookEvent, XeroConnection, XeroPendingTenantChoice
 from invoices.models import Customer, Invoice, InvoiceBatch, InvoiceEvent, InvoiceLine, XeroMapping
@@ -82,6 +83,9 @@ def grow(scale: Scale, n: int) -> None:
         XeroCreatedInvoice.objects.create(organisation=org, xero_invoice_id=str(uuid.uuid4()), number=f"XC-{i}",
                                           contact_name="Walk-in", issue_date=dt.date(2026, 11, 2))
         audit_event_record(organisation=org, action="token_refreshed", actor=member, detail={"n": i})
+        # Xero calls in another minute (some 429s): the support page's usage chart.
+        usage.xero_call_recorded(organisation_id=org.pk, status=429 if i % 2 else 200, day_remaining=4000 - i,
+                                 at=now - dt.timedelta(minutes=i))
         WebhookEvent.objects.create(organisation=org, tenant_id=scale.organisation.xero_connection.tenant_id,
                                     category="INVOICE", event_type="UPDATE", resource_id=str(uuid.uuid4()),
                                     event_date=now, state="processed", received_at=now,
