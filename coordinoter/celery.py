@@ -8,6 +8,8 @@ app = Celery("coordinoter")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
+import coordinoter.task_context  # noqa: E402,F401 - request ids travel with tasks into the worker's logs
+
 # The one beat schedule. Entries are added by the apps' tasks as they are built (see docs/architecture.md).
 app.conf.beat_schedule = {
     # integrations: keep idle Xero refresh tokens alive and check every tenant is still connected (daily);
