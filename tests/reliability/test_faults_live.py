@@ -103,7 +103,6 @@ def private_redis(settings, monkeypatch):
     (live_workers(**private_redis.env)); the machine's Redis is shared and never restarted."""
     server = PrivateRedis()
     server.start()
-    server.env = {"REDIS_URL": server.url(0), "CACHE_REDIS_URL": server.url(1)}
     monkeypatch.setattr(current_app.conf, "broker_url", server.url(0))
     # Celery caches its connection and producer pools: start both afresh on this broker, and put back after.
     monkeypatch.setattr(current_app, "_pool", None)

@@ -172,6 +172,11 @@ class PrivateRedis:
     def url(self, db: int = 0) -> str:
         return f"redis://127.0.0.1:{self.port}/{db}"
 
+    @property
+    def env(self) -> dict[str, str]:
+        """For live_env(): broker and limiter in database 0, the cache in database 1."""
+        return {"REDIS_URL": self.url(0), "CACHE_REDIS_URL": self.url(1)}
+
     def start(self, *, timeout: float = 10.0) -> None:
         import redis
 
