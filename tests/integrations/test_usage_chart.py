@@ -61,8 +61,11 @@ def test_the_chart_summarises_the_organisations_day(busy, org_a):
     assert points[0][0] == chart.left and points[-1][0] <= chart.right_edge
     assert min(y for _, y in points) == chart.limit_y
     assert len(chart.lag_bars) == 1
-    assert [h.calls for h in chart.hours] == [60, 12] or sum(h.calls for h in chart.hours) == 72
-    assert XERO_MINUTE_LIMIT == 60
+    # The per-hour table: the peak's hour and the recent hour (3 h and 30 min ago), plus the hour of the events.
+    assert sorted((h.calls, h.peak, h.rate_limited) for h in chart.hours if h.calls) == [(12, 12, 0), (60, 60, 2)]
+    assert [h.lag_count for h in chart.hours if h.lag_count] == [5]
+    assert chart.limit_y == pytest.approx(chart.calls_bottom - (chart.calls_bottom - chart.calls_top)
+                                          * XERO_MINUTE_LIMIT / 80, abs=0.1)  # scale 0-80: the limit at 60
 
 
 def test_support_sees_the_chart_with_its_figures(busy, org_a, support_user, login_as):
