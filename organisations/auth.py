@@ -1,11 +1,14 @@
 """Sign-in by email, with a throttle against password guessing."""
 
 import hashlib
+import logging
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 from django.core.cache import cache
+
+logger = logging.getLogger("organisations.auth")
 
 
 class EmailBackend(ModelBackend):
@@ -43,17 +46,35 @@ def _keys(email: str, ip: str) -> list[tuple[str, int]]:
 
 
 def login_is_locked(*, email: str, ip: str) -> bool:
-    return any((cache.get(key) or 0) >= limit for key, limit in _keys(email, ip))
+    """True while the email or the address has failed too often. With the cache unreachable (Redis down) sign-in
+    stays open and the outage is logged: locking every user out is worse than a few minutes without the throttle
+    (each guess still costs a full password hash)."""
+    try:
+        return any((cache.get(key) or 0) >= limit for key, limit in _keys(email, ip))
+    except Exception as exc:  # noqa: BLE001 - any cache backend failure
+        _throttle_unavailable(exc)
+        return False
 
 
 def login_failure_record(*, email: str, ip: str) -> None:
-    for key, _ in _keys(email, ip):
-        if not cache.add(key, 1, timeout=settings.LOGIN_FAILURE_WINDOW_SECONDS):
-            try:
-                cache.incr(key)
-            except ValueError:
-                cache.set(key, 1, timeout=settings.LOGIN_FAILURE_WINDOW_SECONDS)
+    try:
+        for key, _ in _keys(email, ip):
+            if not cache.add(key, 1, timeout=settings.LOGIN_FAILURE_WINDOW_SECONDS):
+                try:
+                    cache.incr(key)
+                except ValueError:
+                    cache.set(key, 1, timeout=settings.LOGIN_FAILURE_WINDOW_SECONDS)
+    except Exception as exc:  # noqa: BLE001 - any cache backend failure
+        _throttle_unavailable(exc)
 
 
 def login_failures_clear(*, email: str) -> None:
-    cache.delete(_email_key(email))
+    try:
+        cache.delete(_email_key(email))
+    except Exception as exc:  # noqa: BLE001 - any cache backend failure
+        _throttle_unavailable(exc)
+
+
+def _throttle_unavailable(exc: Exception) -> None:
+    logger.error("auth.throttle.unavailable", extra={"event": "auth.throttle.unavailable",
+                                                     "error": type(exc).__name__})
