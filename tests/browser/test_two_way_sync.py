@@ -15,9 +15,8 @@ from integrations.services import webhooks as inbox
 from invoices.models import Invoice
 from tests.browser.helpers import WEBHOOK_KEY, broker_queues_emptied, sandbox_for_live_server
 from tests.factories import make_membership, make_user
-from tests.reliability.test_webhooks_live import xero_invoice_of_ours
 from tests.support.live import CeleryProcesses, live_env
-from tests.support.xero_live import connect_organisation, sandbox_settings
+from tests.support.xero_live import connect_organisation, sandbox_settings, xero_invoice_of_ours
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

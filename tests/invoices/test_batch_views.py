@@ -6,7 +6,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from invoices.models import Invoice, InvoiceBatch, InvoiceEvent, XeroMapping
-from tests.factories import PASSWORD, make_batch
+from tests.factories import PASSWORD, make_batch, make_membership, make_user
 from tests.invoices.helpers import SHORT_CODE, connect_xero
 
 pytestmark = pytest.mark.django_db
@@ -299,6 +299,18 @@ def test_retry_records_who_and_goes_pending_when_real_service_runs(client, accou
     invoice = batch.invoices.get()
     assert invoice.sync_state == S.PENDING
     assert invoice.events.filter(kind="retried", actor=accountant_a).exists()
+
+
+@pytest.mark.parametrize("role, mapping_link", [("admin", True), ("accountant", False)])
+def test_failed_batch_says_where_each_kind_of_refusal_is_fixed_when_viewed(client, org_a, role, mapping_link):
+    connect_xero(org_a)
+    batch = make_batch(organisation=org_a, invoices=1, eligibility="eligible", sync_state=S.FAILED)
+    user = make_user()
+    make_membership(user=user, organisation=org_a, role=role)
+    body = login(client, user).get(reverse("invoices:batch_detail", args=[batch.pk])).content.decode()
+    assert "an archived contact, a locked period) is fixed in Xero" in body
+    assert (reverse("invoices:mapping") in body) is mapping_link
+    assert ("needs an admin to change the Xero mapping" in body) is not mapping_link
 
 
 def test_retry_refuses_get_when_not_posted(client, accountant_a, org_a):
