@@ -16,3 +16,11 @@ def create_database(url: str) -> None:
                 cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     finally:
         conn.close()
+
+
+def delete_organisations(queryset) -> None:
+    """Delete organisations and everything they own (invoices first: an invoice protects its customer)."""
+    from invoices.models import Invoice
+
+    Invoice.objects.filter(organisation__in=queryset).delete()
+    queryset.delete()

@@ -98,6 +98,7 @@ def run(args: argparse.Namespace, sandbox) -> dict:
     from django.core.management import call_command
     from django.db import connection
 
+    from bench.common import delete_organisations
     from integrations.models import XeroConnection
     from organisations.models import Organisation
 
@@ -105,7 +106,8 @@ def run(args: argparse.Namespace, sandbox) -> dict:
     redis.Redis.from_url(env["REDIS_URL"]).flushdb()
     paused: dict[int, str] = {}
     if args.keep_other_data:
-        Organisation.objects.filter(name__startswith="Bench ").delete()  # what an earlier run of this bench left
+        # What an earlier run of this bench left.
+        delete_organisations(Organisation.objects.filter(name__startswith="Bench "))
         # The seeded organisations hold placeholder tokens no Xero accepts: the beat must not spend the run finding
         # that out (their invoices, batches and inbox stay in the database, which is what this mode measures).
         paused = dict(XeroConnection.objects.filter(status__in=XeroConnection.BOUND_STATUSES)

@@ -190,6 +190,7 @@ def set_up_tenants(sandbox, invoices_per_tenant: int, keep_other_data: bool) -> 
     Returns (tenant id, invoice ids) for each."""
     from django.db import connection
 
+    from bench.common import delete_organisations
     from integrations.models import WebhookEvent
     from integrations.xero.client import xero_request
     from invoices.mappers import parse_xero_datetime
@@ -198,7 +199,7 @@ def set_up_tenants(sandbox, invoices_per_tenant: int, keep_other_data: bool) -> 
     from tests.support.xero_live import connect_organisation
 
     if keep_other_data:  # a seeded database: replace only what an earlier run of this bench left
-        Organisation.objects.filter(name__startswith="Webhook Bench ").delete()
+        delete_organisations(Organisation.objects.filter(name__startswith="Webhook Bench "))
         WebhookEvent.objects.filter(tenant_id__in=bench_tenant_ids(sandbox)).delete()
     else:
         with connection.cursor() as cursor:  # the bench's own database: start from nothing
