@@ -24,7 +24,9 @@ import collections
 import contextlib
 import json
 import os
+import signal
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -108,19 +110,41 @@ def run(args: argparse.Namespace, sandbox) -> dict:
     if args.keep_other_data:
         # What an earlier run of this bench left.
         delete_organisations(Organisation.objects.filter(name__startswith="Bench "))
+        _restore_paused(database_url=env["DATABASE_URL"])  # an earlier run that was killed before restoring
         # The seeded organisations hold placeholder tokens no Xero accepts: the beat must not spend the run finding
         # that out (their invoices, batches and inbox stay in the database, which is what this mode measures).
         paused = dict(XeroConnection.objects.filter(status__in=XeroConnection.BOUND_STATUSES)
                       .values_list("pk", "status"))
+        _paused_file(env["DATABASE_URL"]).write_text(json.dumps(paused))  # written before anything changes
         XeroConnection.objects.filter(pk__in=paused).update(status=XeroConnection.Status.DISCONNECTED)
     else:
         with connection.cursor() as cursor:  # the bench's own database: start from nothing
             cursor.execute(f"TRUNCATE {Organisation._meta.db_table} CASCADE")
+    previous_sigterm = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so `finally` restores
     try:
         return _measure(args, sandbox, env)
     finally:
-        for status in set(paused.values()):
-            XeroConnection.objects.filter(pk__in=[pk for pk, s in paused.items() if s == status]).update(status=status)
+        signal.signal(signal.SIGTERM, previous_sigterm)
+        if paused:
+            _restore_paused(database_url=env["DATABASE_URL"])
+
+
+def _paused_file(database_url: str) -> Path:
+    name = database_url.rsplit("/", 1)[-1]
+    return Path(tempfile.gettempdir()) / f"coordinoter-bench-paused-{name}.json"
+
+
+def _restore_paused(*, database_url: str) -> None:
+    """Give the seeded connections back the statuses a run paused (kept in a file until restored)."""
+    from integrations.models import XeroConnection
+
+    path = _paused_file(database_url)
+    if not path.exists():
+        return
+    paused = {int(pk): status for pk, status in json.loads(path.read_text()).items()}
+    for status in set(paused.values()):
+        XeroConnection.objects.filter(pk__in=[pk for pk, s in paused.items() if s == status]).update(status=status)
+    path.unlink()
 
 
 def _measure(args: argparse.Namespace, sandbox, env: dict) -> dict:
