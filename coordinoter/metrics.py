@@ -18,10 +18,11 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from django.conf import settings
-from django.db.models import Count, Max, Min, Q, Sum
+from django.db import connection as db_connection
+from django.db.models import Count, Min, OuterRef, Q, Subquery, Sum
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
@@ -94,7 +95,7 @@ def push_metrics() -> Iterator[Metric]:
     invoices = GaugeMetricFamily("coordinoter_invoices_unsynced", "Invoices not (yet) in Xero: pending, in flight, "
                                  "or failed.", labels=[*ORG, "sync_state"])
     for row in (Invoice.objects.filter(sync_state__in=WAITING_INVOICE_STATES).order_by()
-                .values("organisation_id", "sync_state").annotate(n=Count("pk"))):
+                .values("organisation_id", "sync_state").annotate(n=Count("*"))):  # from invoice_unsynced alone
         invoices.add_metric([str(row["organisation_id"]), row["sync_state"]], row["n"])
     yield invoices
 
@@ -124,18 +125,22 @@ def xero_usage_metrics(now: dt.datetime) -> Iterator[Metric]:
                                          "X-MinLimit-Remaining as Xero last reported it (last 24 hours).", labels=ORG)
     day_remaining = GaugeMetricFamily("coordinoter_xero_day_remaining",
                                       "X-DayLimit-Remaining as Xero last reported it (last 24 hours).", labels=ORG)
-    latest = (XeroApiUsage.objects.filter(minute__gte=day_ago, day_remaining__isnull=False).order_by()
-              .values("organisation_id").annotate(at=Max("minute")))
-    wanted = Q(pk__in=[])
-    for row in latest:
-        wanted |= Q(organisation_id=row["organisation_id"], minute=row["at"])
-    for organisation_id, minute_left, day_left in (XeroApiUsage.objects.filter(wanted).order_by()
-                                                   .values_list("organisation_id", "min_remaining", "day_remaining")):
+    for organisation_id, minute_left, day_left in _latest_remaining(since=day_ago):
         if minute_left is not None:
             minute_remaining.add_metric([str(organisation_id)], minute_left)
         day_remaining.add_metric([str(organisation_id)], day_left)
     yield minute_remaining
     yield day_remaining
+
+
+def _latest_remaining(*, since: dt.datetime) -> Iterable[tuple[int, int | None, int]]:
+    """(organisation, minute and day quota left) from each organisation's newest minute with Xero's headers."""
+    reported = XeroApiUsage.objects.filter(minute__gte=since, day_remaining__isnull=False)
+    fields = ("organisation_id", "min_remaining", "day_remaining")
+    if db_connection.features.can_distinct_on_fields:  # PostgreSQL: DISTINCT ON walks the (organisation, minute) index
+        return reported.order_by("organisation_id", "-minute").distinct("organisation_id").values_list(*fields)
+    newest = reported.filter(organisation_id=OuterRef("organisation_id")).order_by("-minute").values("minute")[:1]
+    return reported.filter(minute=Subquery(newest)).order_by().values_list(*fields)  # SQLite in `make run`
 
 
 def xero_connection_metrics() -> Iterator[Metric]:

@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from integrations.fields import encrypt
 from integrations.models import IntegrationAuditEvent, ReconciliationState, WebhookEvent, XeroConnection
+from integrations.usage_models import XeroApiUsage
 from invoices.models import Customer, Invoice, InvoiceBatch, InvoiceLine, XeroMapping
 from invoices.xero_models import XeroCreatedInvoice
 from organisations.models import Membership, Organisation, SupportRequest
@@ -115,6 +116,11 @@ class Command(BaseCommand):
         parser.add_argument("--audit-per-org", type=int, default=20)
         parser.add_argument("--webhooks-per-org", type=int, default=200)
         parser.add_argument("--created-in-xero-per-org", type=int, default=20)
+        parser.add_argument("--usage-minutes-per-org", type=int, default=150,
+                            help="Minutes with Xero calls in the last day per organisation (every 100th organisation "
+                                 "is busy: calls in every minute).")
+        parser.add_argument("--usage-only", action="store_true",
+                            help="Only add the last day's Xero usage to connected organisations that have none.")
 
     def handle(self, *args, **opts) -> None:
         if connection.vendor != "postgresql":
@@ -126,6 +132,14 @@ class Command(BaseCommand):
         started = time.monotonic()
         if opts["xero_only"]:
             self._xero_side(opts, rng, started)
+            return
+        if opts["usage_only"]:
+            with transaction.atomic(), connection.cursor() as cursor:
+                orgs = list(XeroConnection.objects.exclude(organisation__in=XeroApiUsage.objects.values(
+                    "organisation")).order_by("organisation").values_list("organisation", flat=True))
+                rows = self._usage(cursor, orgs, rng, timezone.now(), opts["usage_minutes_per_org"])
+            self.stdout.write(self.style.SUCCESS(f"{rows} usage rows for {len(orgs)} organisations in "
+                                                 f"{time.monotonic() - started:.0f}s."))
             return
         password = make_password("demo")
         user_model = get_user_model()
@@ -289,6 +303,7 @@ class Command(BaseCommand):
                 writer.flush(cursor)
             _sequences_reset(cursor, XeroConnection, XeroMapping, ReconciliationState, IntegrationAuditEvent,
                              WebhookEvent, XeroCreatedInvoice)
+            self._usage(cursor, [oid for oid, _ in orgs], rng, now, opts["usage_minutes_per_org"])
             self.stdout.write(f"Xero side of {len(orgs)} organisations: {time.monotonic() - started:.0f}s")
             # Invoices already in Xero carry Xero's id (a run of an older seed left them without).
             cursor.execute(f"UPDATE {Invoice._meta.db_table} SET xero_invoice_id = gen_random_uuid()::text, "  # noqa: S608
@@ -298,6 +313,30 @@ class Command(BaseCommand):
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE")
         self.stdout.write(self.style.SUCCESS(f"Done in {time.monotonic() - started:.0f}s."))
+
+    def _usage(self, cursor, organisation_ids: list[int], rng: random.Random, now: datetime.datetime,
+               per_org: int) -> int:
+        """The last day's Xero calls a minute (the support console's chart, /metrics): a few calls in `per_org`
+        random minutes per organisation; every 100th organisation pushes all day near Xero's 60 a minute."""
+        usage, next_id, rows = CopyWriter(XeroApiUsage), _next_id(XeroApiUsage), 0
+        this_minute = now.replace(second=0, microsecond=0)
+        for position, oid in enumerate(organisation_ids):
+            busy = position % 100 == 0
+            minutes = range(1440) if busy else rng.sample(range(1440), min(per_org, 1440))
+            for back in minutes:
+                calls = rng.randint(45, 60) if busy else rng.randint(1, 12)
+                limited = 1 if busy and rng.random() < 0.01 else 0
+                usage.add(id=next_id, organisation_id=oid, minute=this_minute - datetime.timedelta(minutes=back),
+                          calls=calls, rate_limited=limited, failed=1 if rng.random() < 0.005 else 0,
+                          min_remaining=max(0, 60 - calls), day_remaining=5000 - rng.randint(0, 3000),
+                          updated_at=now)
+                next_id += 1
+                rows += 1
+            if usage.count >= 100_000:
+                usage.flush(cursor)
+        usage.flush(cursor)
+        _sequences_reset(cursor, XeroApiUsage)
+        return rows
 
     def _support(self, orgs: list[tuple[int, str]], now: datetime.datetime) -> None:
         user_model = get_user_model()
