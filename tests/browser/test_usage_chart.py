@@ -13,7 +13,6 @@ from playwright.sync_api import expect
 from integrations.models import WebhookEvent, XeroApiUsage
 from integrations.usage import minute_of
 from organisations.models import Organisation
-from tests.browser.conftest import browser, demo_data, login, page, screenshot  # noqa: F401 - fixtures
 from tests.integrations.factories import make_connection
 
 pytestmark = pytest.mark.browser
