@@ -45,6 +45,18 @@ def _no_network():
     socket.socket.connect_ex = _real_connect_ex
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _test_database_dropped_at_the_end(django_db_setup, django_db_blocker):
+    """Drop the run's test database even if a worker subprocess or live-server thread still holds a connection at
+    the end (Django then only warns and leaves the database behind, one more per run on a shared server)."""
+    yield
+    from django.db import connection
+
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                       "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+
+
 @pytest.fixture(autouse=True)
 def _clear_cache():
     from django.core.cache import cache
