@@ -200,6 +200,12 @@ def test_redis_restarted_while_a_webhook_arrives_applies_it_once(
         stored = WebhookEvent.objects.get(resource_id=invoice.xero_invoice_id, state="received")
         time.sleep(1)
         assert status_of(invoice) == "AUTHORISED"  # the portal shows the last known state meanwhile
+        # Support staff see it waiting in the tenant's inbox (the page needs PostgreSQL only, not Redis).
+        staff = Client(raise_request_exception=False)
+        staff.force_login(make_user(support=True))
+        response = staff.get(reverse("webhooks:support_organisation_inbox", args=[organisation.pk]))
+        assert response.status_code == 200
+        assert '<span class="tile-num" id="count-received">1</span>' in response.content.decode()
     finally:
         private_redis.start()
     # Beat's webhook-inbox sweep (every 30 s) re-queues what waits; its pass, now, through the restarted broker.
