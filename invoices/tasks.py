@@ -71,10 +71,22 @@ class _LocalRunner:
                 self._thread.start()
             self._wake.notify()
 
+    def stop(self, timeout: float = 5.0) -> None:
+        """Forget what is queued and end the thread (tests end each test's runner; the process ends it anyway)."""
+        with self._wake:
+            thread, self._thread = self._thread, None
+            self._heap.clear()
+            self._wake.notify_all()
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+
     def _run(self) -> None:
+        me = threading.current_thread()
         next_sweep = time.monotonic() + settings.PUSH_SWEEP_SECONDS
         while True:
             with self._wake:
+                if self._thread is not me:
+                    return  # stopped
                 now = time.monotonic()
                 due = self._heap[0][0] if self._heap else next_sweep
                 if min(due, next_sweep) > now:
@@ -84,8 +96,8 @@ class _LocalRunner:
                     _, _, task, args = heapq.heappop(self._heap)
                 else:
                     task, args, next_sweep = push_sweep, (), now + settings.PUSH_SWEEP_SECONDS
-            close_old_connections()
             try:
+                close_old_connections()
                 task.apply(args=args)
             except Exception:  # noqa: BLE001 - the runner must outlive one task's bug, like a worker does
                 logger.exception("push.local_runner_failed", extra={"event": "push.local_runner_failed",
@@ -93,3 +105,8 @@ class _LocalRunner:
 
 
 _local = _LocalRunner()
+
+
+def local_runner_stop() -> None:
+    """End the embedded runner's thread and drop what it holds (between tests; never needed with a broker)."""
+    _local.stop()

@@ -59,6 +59,16 @@ def _test_database_dropped_at_the_end(django_db_setup, django_db_blocker):
 
 
 @pytest.fixture(autouse=True)
+def _embedded_push_runner_ended():
+    """A test that ran pushes in embedded mode leaves the runner's thread (its stand-in for a worker and beat)
+    behind; end it, so it never sweeps during another test."""
+    yield
+    from invoices.tasks import local_runner_stop
+
+    local_runner_stop()
+
+
+@pytest.fixture(autouse=True)
 def _clear_cache():
     from django.core.cache import cache
 

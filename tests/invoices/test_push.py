@@ -535,6 +535,11 @@ def test_run_later_without_a_broker_runs_tasks_on_one_thread_in_due_order(monkey
         time.sleep(0.02)
     assert [name for name, _ in calls] == ["soon", "late"]
     assert len(threads) == 1
+    thread = runner._thread
+    tasks.run_later(FakeTask("never", calls, threads), 3, countdown=60)
+    runner.stop()
+    assert not thread.is_alive()  # ended, with what it still held dropped
+    assert [name for name, _ in calls] == ["soon", "late"]
 
 
 def test_run_later_caps_long_countdowns_below_the_brokers_visibility_timeout(monkeypatch):
