@@ -13,7 +13,7 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 
-from django.db import DatabaseError, connection, transaction
+from django.db import Error, connection, transaction
 from django.utils import timezone
 
 from integrations.usage_models import XeroApiUsage
@@ -59,7 +59,7 @@ def _bump(*, organisation_id: int, calls: int = 0, rate_limited: int = 0, failed
         else:
             with connection.cursor() as cursor:
                 cursor.execute(_UPSERT, params)
-    except DatabaseError:
+    except Error:  # DatabaseError, and InterfaceError for a connection PostgreSQL closed (a restart)
         logger.warning("xero.usage.not_recorded", exc_info=True, extra={
             "event": "xero.usage.not_recorded", "organisation_id": organisation_id})
 

@@ -102,3 +102,14 @@ def test_counting_never_breaks_a_call(connection, org_a, monkeypatch):
     monkeypatch.undo()
     usage.xero_call_recorded(organisation_id=org_a.pk, status=200)
     assert XeroApiUsage.objects.filter(organisation=org_a).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_counting_never_breaks_a_call_when_postgresql_closed_our_connection(org_a, caplog):
+    from django.db import connection as db
+
+    db.ensure_connection()
+    db.connection.close()  # as a PostgreSQL restart leaves it: Django then raises InterfaceError, not DatabaseError
+    usage.xero_call_recorded(organisation_id=org_a.pk, status=200)  # must not raise
+    assert any(getattr(r, "event", "") == "xero.usage.not_recorded" for r in caplog.records)
+    db.close()
