@@ -29,7 +29,7 @@ from django.utils import timezone
 from integrations.fields import encrypt
 from integrations.models import IntegrationAuditEvent, ReconciliationState, WebhookEvent, XeroConnection
 from integrations.usage_models import XeroApiUsage
-from invoices.models import Customer, Invoice, InvoiceBatch, InvoiceLine, XeroMapping
+from invoices.models import Customer, Invoice, InvoiceBatch, InvoiceLine, PushAttempt, PushChunk, XeroMapping
 from invoices.xero_models import XeroCreatedInvoice
 from organisations.models import Membership, Organisation, SupportRequest
 from organisations.roles import SUPPORT_GROUP
@@ -120,7 +120,8 @@ class Command(BaseCommand):
                             help="Minutes with Xero calls in the last day per organisation (every 100th organisation "
                                  "is busy: calls in every minute).")
         parser.add_argument("--usage-only", action="store_true",
-                            help="Only add the last day's Xero usage to connected organisations that have none.")
+                            help="Only add the last day's Xero usage and the push history (chunks and attempts) to "
+                                 "connected organisations that have none.")
 
     def handle(self, *args, **opts) -> None:
         if connection.vendor != "postgresql":
@@ -138,8 +139,9 @@ class Command(BaseCommand):
                 orgs = list(XeroConnection.objects.exclude(organisation__in=XeroApiUsage.objects.values(
                     "organisation")).order_by("organisation").values_list("organisation", flat=True))
                 rows = self._usage(cursor, orgs, rng, timezone.now(), opts["usage_minutes_per_org"])
-            self.stdout.write(self.style.SUCCESS(f"{rows} usage rows for {len(orgs)} organisations in "
-                                                 f"{time.monotonic() - started:.0f}s."))
+                chunks = self._push_history(cursor, orgs, rng, timezone.now())
+            self.stdout.write(self.style.SUCCESS(f"{rows} usage rows and {chunks} push chunks for {len(orgs)} "
+                                                 f"organisations in {time.monotonic() - started:.0f}s."))
             return
         password = make_password("demo")
         user_model = get_user_model()
@@ -304,6 +306,7 @@ class Command(BaseCommand):
             _sequences_reset(cursor, XeroConnection, XeroMapping, ReconciliationState, IntegrationAuditEvent,
                              WebhookEvent, XeroCreatedInvoice)
             self._usage(cursor, [oid for oid, _ in orgs], rng, now, opts["usage_minutes_per_org"])
+            self._push_history(cursor, [oid for oid, _ in orgs], rng, now)
             self.stdout.write(f"Xero side of {len(orgs)} organisations: {time.monotonic() - started:.0f}s")
             # Invoices already in Xero carry Xero's id (a run of an older seed left them without).
             cursor.execute(f"UPDATE {Invoice._meta.db_table} SET xero_invoice_id = gen_random_uuid()::text, "  # noqa: S608
@@ -337,6 +340,41 @@ class Command(BaseCommand):
         usage.flush(cursor)
         _sequences_reset(cursor, XeroApiUsage)
         return rows
+
+    def _push_history(self, cursor, organisation_ids: list[int], rng: random.Random, now: datetime.datetime) -> int:
+        """The push chunks and attempts behind each organisation's invoices in Xero (50 a chunk), over 30 days: what
+        the batch page's notice and /metrics read. One attempt each; 2% first met a 503 or a 429 and went again.
+        Payloads are left empty (real ones hold the 50 invoices sent)."""
+        in_xero = dict(Invoice.objects.filter(organisation__in=organisation_ids, sync_state__in=["synced", "warning"])
+                       .order_by().values("organisation").annotate(n=models.Count("pk"))
+                       .values_list("organisation", "n"))
+        tenants = dict(XeroConnection.objects.filter(organisation__in=organisation_ids)
+                       .values_list("organisation", "tenant_id"))
+        chunks, attempts = CopyWriter(PushChunk), CopyWriter(PushAttempt)
+        chunk_id, attempt_id, made = _next_id(PushChunk), _next_id(PushAttempt), 0
+        for oid in organisation_ids:
+            for _ in range(-(-in_xero.get(oid, 0) // 50)):
+                sent = now - datetime.timedelta(seconds=rng.uniform(0, 30 * 86400))
+                retried = rng.random() < 0.02
+                chunks.add(id=chunk_id, organisation_id=oid, tenant_id=tenants.get(oid, ""), state="done",
+                           idempotency_key=_uuid(rng), payload={}, first_attempt_at=sent,
+                           attempts=2 if retried else 1, created_at=sent,
+                           completed_at=sent + datetime.timedelta(seconds=3 if retried else 1.5))
+                if retried:
+                    attempts.add(id=attempt_id, chunk_id=chunk_id, organisation_id=oid, started_at=sent,
+                                 duration_ms=rng.randint(200, 900), http_status=503, outcome="server_error")
+                    attempt_id += 1
+                attempts.add(id=attempt_id, chunk_id=chunk_id, organisation_id=oid,
+                             started_at=sent + datetime.timedelta(seconds=1.5 if retried else 0),
+                             duration_ms=rng.randint(900, 2600), http_status=200, outcome="ok")
+                chunk_id, attempt_id, made = chunk_id + 1, attempt_id + 1, made + 1
+            if attempts.count >= 100_000:
+                chunks.flush(cursor)
+                attempts.flush(cursor)
+        chunks.flush(cursor)
+        attempts.flush(cursor)
+        _sequences_reset(cursor, PushChunk, PushAttempt)
+        return made
 
     def _support(self, orgs: list[tuple[int, str]], now: datetime.datetime) -> None:
         user_model = get_user_model()
