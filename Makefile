@@ -4,10 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt 2>/dev/null | cksum | cut -d' ' -f1)
 
-# The test suite always runs on real PostgreSQL and Redis (never SQLite, never eager Celery).
-TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/coordinoter
-TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
-TEST_CACHE_REDIS_URL ?= redis://127.0.0.1:6379/1
+# The test suite always runs on real PostgreSQL and Redis (never SQLite, never eager Celery); each run owns
+# its database and a pair of Redis databases (scripts/test.sh). TEST_DATABASE_URL / TEST_REDIS_URL override.
 PYTEST_ARGS ?=
 
 .PHONY: run test install services chromium lint check-deploy clean
@@ -30,12 +28,10 @@ chromium:
 	@command -v chromium >/dev/null 2>&1 || bash scripts/install_chromium.sh
 
 test: install services chromium
-	@DJANGO_DEBUG=true DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) \
-	  CACHE_REDIS_URL=$(TEST_CACHE_REDIS_URL) TEST_DATABASE_NAME=$${TEST_DATABASE_NAME:-test_coordinoter_$$$$} \
-	  DJANGO_ALLOW_ASYNC_UNSAFE=true $(BIN)/pytest $(PYTEST_ARGS)
+	@bash scripts/test.sh $(PYTEST_ARGS)
 
 lint: install
-	@$(BIN)/ruff check .
+	@$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
 check-deploy: install
 	@bash scripts/check_deploy.sh

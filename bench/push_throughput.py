@@ -47,14 +47,22 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--time-scale", type=float, default=4.0)
     parser.add_argument("--latency-ms", type=float, default=500.0)
     parser.add_argument("--latency-per-invoice-ms", type=float, default=20.0)
-    parser.add_argument("--small-tenant", type=int, default=0, metavar="N",
-                        help="with --tenants 1: another tenant pushes N invoices once the big push is under way; "
-                             "reports how long they took to land")
+    parser.add_argument(
+        "--small-tenant",
+        type=int,
+        default=0,
+        metavar="N",
+        help="with --tenants 1: another tenant pushes N invoices once the big push is under way; "
+        "reports how long they took to land",
+    )
     parser.add_argument("--timeout", type=float, default=600.0, help="give up after this many real seconds")
-    parser.add_argument("--keep-other-data", action="store_true",
-                        help="do not empty the database: replace only this bench's organisations (run it on a "
-                             "database seeded with `manage.py seed_scale` to measure with 1,000,000 invoices present; "
-                             "the other organisations' Xero connections are paused for the run and restored after)")
+    parser.add_argument(
+        "--keep-other-data",
+        action="store_true",
+        help="do not empty the database: replace only this bench's organisations (run it on a "
+        "database seeded with `manage.py seed_scale` to measure with 1,000,000 invoices present; "
+        "the other organisations' Xero connections are paused for the run and restored after)",
+    )
     return parser.parse_args()
 
 
@@ -62,13 +70,19 @@ def prepare_environment(args: argparse.Namespace, sandbox) -> dict:
     database_url = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/coordinoter_bench")
     redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/7")
     env = {
-        "DJANGO_SETTINGS_MODULE": "coordinoter.settings", "DJANGO_DEBUG": "true", "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url, "XERO_TIME_SCALE": str(args.time_scale),
+        "DJANGO_SETTINGS_MODULE": "coordinoter.settings",
+        "DJANGO_DEBUG": "true",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "XERO_TIME_SCALE": str(args.time_scale),
         "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
         "XERO_RATE_LIMIT_PREFIX": f"bench:{uuid.uuid4().hex[:8]}",
-        "XERO_CLIENT_ID": sandbox.client_id, "XERO_CLIENT_SECRET": sandbox.client_secret,
-        "XERO_TOKEN_URL": sandbox.token_endpoint, "XERO_REVOCATION_URL": sandbox.revocation_endpoint,
-        "XERO_CONNECTIONS_URL": sandbox.connections_url, "XERO_API_URL": sandbox.api_url,
+        "XERO_CLIENT_ID": sandbox.client_id,
+        "XERO_CLIENT_SECRET": sandbox.client_secret,
+        "XERO_TOKEN_URL": sandbox.token_endpoint,
+        "XERO_REVOCATION_URL": sandbox.revocation_endpoint,
+        "XERO_CONNECTIONS_URL": sandbox.connections_url,
+        "XERO_API_URL": sandbox.api_url,
     }
     os.environ.update(env)
     from bench.common import create_database
@@ -81,9 +95,12 @@ def main() -> None:
     args = parse_args()
     from xero_sandbox.testing import start_sandbox
 
-    sandbox = start_sandbox(time_scale=args.time_scale, latency_ms=args.latency_ms,
-                            latency_per_invoice_ms=args.latency_per_invoice_ms,
-                            extra_orgs=max(0, args.tenants - 2))
+    sandbox = start_sandbox(
+        time_scale=args.time_scale,
+        latency_ms=args.latency_ms,
+        latency_per_invoice_ms=args.latency_per_invoice_ms,
+        extra_orgs=max(0, args.tenants - 2),
+    )
     try:
         result = run(args, sandbox)
     finally:
@@ -113,8 +130,9 @@ def run(args: argparse.Namespace, sandbox) -> dict:
         _restore_paused(database_url=env["DATABASE_URL"])  # an earlier run that was killed before restoring
         # The seeded organisations hold placeholder tokens no Xero accepts: the beat must not spend the run finding
         # that out (their invoices, batches and inbox stay in the database, which is what this mode measures).
-        paused = dict(XeroConnection.objects.filter(status__in=XeroConnection.BOUND_STATUSES)
-                      .values_list("pk", "status"))
+        paused = dict(
+            XeroConnection.objects.filter(status__in=XeroConnection.BOUND_STATUSES).values_list("pk", "status")
+        )
         _paused_file(env["DATABASE_URL"]).write_text(json.dumps(paused))  # written before anything changes
         XeroConnection.objects.filter(pk__in=paused).update(status=XeroConnection.Status.DISCONNECTED)
     else:
@@ -160,15 +178,18 @@ def _measure(args: argparse.Namespace, sandbox, env: dict) -> dict:
 
     tenants = [t["tenantId"] for t in sandbox.tenants()]
     if args.tenants > len(tenants):
-        raise SystemExit(f"xero_sandbox offers {len(tenants)} organisations; --tenants {args.tenants} needs "
-                         f"{args.tenants} (start it with --extra-orgs)")
+        raise SystemExit(
+            f"xero_sandbox offers {len(tenants)} organisations; --tenants {args.tenants} needs "
+            f"{args.tenants} (start it with --extra-orgs)"
+        )
     per_tenant = args.invoices // args.tenants
     organisations = []
-    for index, tenant_id in enumerate(tenants[:args.tenants]):
+    for index, tenant_id in enumerate(tenants[: args.tenants]):
         organisation = connect_organisation(sandbox, name=f"Bench Tenant {index + 1}", tenant_id=tenant_id)
         currency = sandbox.admin("GET", f"/tenants/{tenant_id}")["BaseCurrency"]
-        make_pending_batch(organisation, invoices=per_tenant, customers=args.customers, prefix=f"B{index + 1}",
-                           currency=currency)
+        make_pending_batch(
+            organisation, invoices=per_tenant, customers=args.customers, prefix=f"B{index + 1}", currency=currency
+        )
         organisations.append((organisation, tenant_id))
     small = None
     if args.small_tenant:
@@ -204,24 +225,32 @@ def _measure(args: argparse.Namespace, sandbox, env: dict) -> dict:
         small_started = small_seconds = None
         while True:
             if small is not None and small_started is None and time.monotonic() - started > 3:
-                make_pending_batch(small, invoices=args.small_tenant, customers=1, prefix="S",
-                                   currency=small_currency)
+                make_pending_batch(small, invoices=args.small_tenant, customers=1, prefix="S", currency=small_currency)
                 small_started = time.monotonic()
                 with transaction.atomic():
                     push_enqueue_for_organisation(organisation_id=small.pk)
-            if small_started is not None and small_seconds is None and Invoice.objects.filter(
-                    organisation=small, sync_state__in=done_states).count() >= args.small_tenant:
+            if (
+                small_started is not None
+                and small_seconds is None
+                and Invoice.objects.filter(organisation=small, sync_state__in=done_states).count() >= args.small_tenant
+            ):
                 small_seconds = time.monotonic() - small_started
-            counts = dict(Invoice.objects.filter(organisation__in=[o for o, _ in organisations],
-                                                 sync_state__in=done_states).values_list("organisation_id")
-                          .annotate(n=Count("pk")))
+            counts = dict(
+                Invoice.objects.filter(organisation__in=[o for o, _ in organisations], sync_state__in=done_states)
+                .values_list("organisation_id")
+                .annotate(n=Count("pk"))
+            )
             done = sum(counts.get(o.pk, 0) for o, _ in organisations)
-            if shares_at_first_finish is None and len(organisations) > 1 and any(
-                    counts.get(o.pk, 0) >= per_tenant for o, _ in organisations):
+            if (
+                shares_at_first_finish is None
+                and len(organisations) > 1
+                and any(counts.get(o.pk, 0) >= per_tenant for o, _ in organisations)
+            ):
                 mean = done / len(organisations)
                 shares_at_first_finish = {o.name: round(counts.get(o.pk, 0) / mean, 3) for o, _ in organisations}
             if (done >= total and (small is None or small_seconds is not None)) or (
-                    time.monotonic() - started > args.timeout):
+                time.monotonic() - started > args.timeout
+            ):
                 break
             time.sleep(0.25)
         seconds = time.monotonic() - started
@@ -234,30 +263,39 @@ def _measure(args: argparse.Namespace, sandbox, env: dict) -> dict:
     duplicates = missing = 0
     for organisation, tenant_id in organisations:
         ours = set(Invoice.objects.filter(organisation=organisation).values_list("number", flat=True))
-        counts = collections.Counter(i["InvoiceNumber"] for i in sandbox.invoices(tenant_id)
-                                     if i["InvoiceNumber"] in ours)
+        counts = collections.Counter(
+            i["InvoiceNumber"] for i in sandbox.invoices(tenant_id) if i["InvoiceNumber"] in ours
+        )
         duplicates += sum(n - 1 for n in counts.values() if n > 1)
         missing += len(ours - set(counts))
     xero_minutes = seconds * args.time_scale / 60
     ceiling = CALLS_PER_MINUTE * INVOICES_PER_CALL * len(organisations)
     achieved = total / xero_minutes if xero_minutes else 0.0
     result = {
-        "invoices": total, "tenants": len(organisations), "workers": args.workers,
-        "seconds": round(seconds, 2), "time_scale": args.time_scale, "xero_minutes": round(xero_minutes, 3),
-        "http_calls": len(log), "http_calls_put_invoices": sum(
-            1 for e in log if e["method"] == "PUT" and e["path"].endswith("/Invoices")),
+        "invoices": total,
+        "tenants": len(organisations),
+        "workers": args.workers,
+        "seconds": round(seconds, 2),
+        "time_scale": args.time_scale,
+        "xero_minutes": round(xero_minutes, 3),
+        "http_calls": len(log),
+        "http_calls_put_invoices": sum(1 for e in log if e["method"] == "PUT" and e["path"].endswith("/Invoices")),
         "http_429": sum(1 for e in log if e["status"] == 429),
-        "duplicates": duplicates, "missing": missing,
-        "ceiling_invoices_per_min": ceiling, "achieved_invoices_per_min": round(achieved, 1),
+        "duplicates": duplicates,
+        "missing": missing,
+        "ceiling_invoices_per_min": ceiling,
+        "achieved_invoices_per_min": round(achieved, 1),
         "ratio": round(achieved / ceiling, 3) if ceiling else 0.0,
-        "worker_rss_mb": round(max(rss.values()), 1), "other_invoices_in_database": other_invoices,
+        "worker_rss_mb": round(max(rss.values()), 1),
+        "other_invoices_in_database": other_invoices,
     }
     result.update(_schedule_bound(log, args, len(organisations)))
     if small is not None:
         result["small_tenant_invoices"] = args.small_tenant
         result["small_tenant_seconds"] = round(small_seconds, 2) if small_seconds is not None else None
-        result["small_tenant_xero_seconds"] = (round(small_seconds * args.time_scale, 1)
-                                               if small_seconds is not None else None)
+        result["small_tenant_xero_seconds"] = (
+            round(small_seconds * args.time_scale, 1) if small_seconds is not None else None
+        )
     if shares_at_first_finish is not None:
         result["shares_at_first_finish"] = shares_at_first_finish
         result["fair_within_10pct"] = all(0.9 <= s <= 1.1 for s in shares_at_first_finish.values())
@@ -275,9 +313,12 @@ def _schedule_bound(log: list[dict], args: argparse.Namespace, tenants: int) -> 
     spans = [e["at"] for e in log]
     took = max(spans) - min(spans)
     bound = ((calls - 1) // CALLS_PER_MINUTE) * minute
-    return {"calls_per_tenant": calls, "first_to_last_call_s": round(took, 2),
-            "limit_bound_s": round(bound, 2),
-            "schedule_efficiency": round(bound / took, 3) if took else 1.0}
+    return {
+        "calls_per_tenant": calls,
+        "first_to_last_call_s": round(took, 2),
+        "limit_bound_s": round(bound, 2),
+        "schedule_efficiency": round(bound / took, 3) if took else 1.0,
+    }
 
 
 if __name__ == "__main__":

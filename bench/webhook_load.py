@@ -58,9 +58,13 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rate", type=float, default=200.0, help="requests a second")
     parser.add_argument("--seconds", type=float, default=60.0)
-    parser.add_argument("--warmup-seconds", type=float, default=3.0,
-                        help="send at the same rate for this long first, not timed (new threads' database and "
-                             "broker connections); those deliveries still count for stored and lost")
+    parser.add_argument(
+        "--warmup-seconds",
+        type=float,
+        default=3.0,
+        help="send at the same rate for this long first, not timed (new threads' database and "
+        "broker connections); those deliveries still count for stored and lost",
+    )
     parser.add_argument("--web-workers", type=int, default=2, help="gunicorn processes")
     parser.add_argument("--web-class", choices=["sync", "gthread"], default="gthread", help="gunicorn worker class")
     parser.add_argument("--web-threads", type=int, default=8, help="threads per gunicorn process (gthread only)")
@@ -69,14 +73,18 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--connections", type=int, default=64, help="keep-alive connections of the generator")
     parser.add_argument("--drain-timeout", type=float, default=60.0, help="wait this long for the inbox to empty")
     parser.add_argument("--seed", type=int, default=6)
-    parser.add_argument("--keep-other-data", action="store_true",
-                        help="do not empty the database: replace only this bench's organisations and events (run it "
-                             "on a database seeded with `manage.py seed_scale` to measure with 1,000,000 invoices "
-                             "present)")
+    parser.add_argument(
+        "--keep-other-data",
+        action="store_true",
+        help="do not empty the database: replace only this bench's organisations and events (run it "
+        "on a database seeded with `manage.py seed_scale` to measure with 1,000,000 invoices "
+        "present)",
+    )
     return parser.parse_args()
 
 
 # ---------------------------------------------------------------- environment
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -87,27 +95,41 @@ def free_port() -> int:
 def prepare_environment(sandbox) -> dict[str, str]:
     from cryptography.fernet import Fernet
 
-    database_url = os.environ.get("BENCH_WEBHOOK_DATABASE_URL",
-                                  "postgres://postgres@127.0.0.1:5432/coordinoter_bench_webhooks")
+    database_url = os.environ.get(
+        "BENCH_WEBHOOK_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/coordinoter_bench_webhooks"
+    )
     redis_url = os.environ.get("BENCH_WEBHOOK_REDIS_URL", "redis://127.0.0.1:6379/6")
     from bench.common import create_database
 
     create_database(database_url)
     common = {
-        "DJANGO_SETTINGS_MODULE": "coordinoter.settings", "DATABASE_URL": database_url, "REDIS_URL": redis_url,
-        "CACHE_REDIS_URL": redis_url, "TOKEN_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
-        "XERO_WEBHOOK_KEY": WEBHOOK_KEY, "XERO_RATE_LIMIT_PREFIX": f"bench:webhooks:{uuid.uuid4().hex[:8]}",
-        "XERO_CLIENT_ID": sandbox.client_id, "XERO_CLIENT_SECRET": sandbox.client_secret,
-        "XERO_TOKEN_URL": sandbox.token_endpoint, "XERO_REVOCATION_URL": sandbox.revocation_endpoint,
-        "XERO_CONNECTIONS_URL": sandbox.connections_url, "XERO_API_URL": sandbox.api_url,
-        "XERO_REDIRECT_URI": "http://127.0.0.1/integrations/xero/callback/", "PYTHONUNBUFFERED": "1",
+        "DJANGO_SETTINGS_MODULE": "coordinoter.settings",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "CACHE_REDIS_URL": redis_url,
+        "TOKEN_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+        "XERO_WEBHOOK_KEY": WEBHOOK_KEY,
+        "XERO_RATE_LIMIT_PREFIX": f"bench:webhooks:{uuid.uuid4().hex[:8]}",
+        "XERO_CLIENT_ID": sandbox.client_id,
+        "XERO_CLIENT_SECRET": sandbox.client_secret,
+        "XERO_TOKEN_URL": sandbox.token_endpoint,
+        "XERO_REVOCATION_URL": sandbox.revocation_endpoint,
+        "XERO_CONNECTIONS_URL": sandbox.connections_url,
+        "XERO_API_URL": sandbox.api_url,
+        "XERO_REDIRECT_URI": "http://127.0.0.1/integrations/xero/callback/",
+        "PYTHONUNBUFFERED": "1",
     }
     # This process (set-up and figures) runs with development settings on the same database and Redis.
     os.environ.update({**common, "DJANGO_DEBUG": "true", "LOG_LEVEL": "WARNING"})
     # gunicorn and the workers run as production does.
-    production = {**common, "DJANGO_DEBUG": "false", "DJANGO_SECRET_KEY": uuid.uuid4().hex * 2,
-                  "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost", "SECURE_SSL_REDIRECT": "false",
-                  "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "INFO")}
+    production = {
+        **common,
+        "DJANGO_DEBUG": "false",
+        "DJANGO_SECRET_KEY": uuid.uuid4().hex * 2,
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "SECURE_SSL_REDIRECT": "false",
+        "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "INFO"),
+    }
     return production
 
 
@@ -122,8 +144,9 @@ class Processes:
 
     def start(self, args: list[str], name: str) -> subprocess.Popen:
         log = (self.dir / f"{name}.log").open("wb")
-        process = subprocess.Popen(args, cwd=str(ROOT), env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            args, cwd=str(ROOT), env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         log.close()
         self.running.append(process)
         return process
@@ -180,6 +203,7 @@ def wait_ready(url: str, timeout: float = 30.0) -> None:
 
 # ---------------------------------------------------------------- the data and the deliveries
 
+
 def bench_tenant_ids(sandbox) -> list[str]:
     """Every tenant id this bench's deliveries name (its rows are the ones it counts)."""
     return [tenant["tenantId"].lower() for tenant in sandbox.tenants()[:2]] + [UNKNOWN_TENANT]
@@ -211,25 +235,52 @@ def set_up_tenants(sandbox, invoices_per_tenant: int, keep_other_data: bool) -> 
         connection_id = organisation.xero_connection.pk
         contact = xero_request(connection_id, "PUT", "/Contacts", json={"Contacts": [{"Name": f"Bench {index}"}]})
         contact_id = contact.body["Contacts"][0]["ContactID"]
-        customer = Customer.objects.create(organisation=organisation, name=f"Bench {index}",
-                                           xero_contact_id=contact_id)
-        batch = InvoiceBatch.objects.create(organisation=organisation, name="Bench batch",
-                                            eligibility=InvoiceBatch.Eligibility.ELIGIBLE)
+        customer = Customer.objects.create(organisation=organisation, name=f"Bench {index}", xero_contact_id=contact_id)
+        batch = InvoiceBatch.objects.create(
+            organisation=organisation, name="Bench batch", eligibility=InvoiceBatch.Eligibility.ELIGIBLE
+        )
         account = "200"
-        created = xero_request(connection_id, "PUT", "/Invoices", params={"summarizeErrors": "false"}, json={
-            "Invoices": [{"Type": "ACCREC", "Contact": {"ContactID": contact_id}, "InvoiceNumber": f"WB{index}-{n:04d}",
-                          "Status": "AUTHORISED", "Date": "2026-11-02", "DueDate": "2026-11-30",
-                          "LineItems": [{"Description": "Service", "Quantity": 1, "UnitAmount": 100,
-                                         "AccountCode": account}]}
-                         for n in range(invoices_per_tenant)]}).body["Invoices"]
+        created = xero_request(
+            connection_id,
+            "PUT",
+            "/Invoices",
+            params={"summarizeErrors": "false"},
+            json={
+                "Invoices": [
+                    {
+                        "Type": "ACCREC",
+                        "Contact": {"ContactID": contact_id},
+                        "InvoiceNumber": f"WB{index}-{n:04d}",
+                        "Status": "AUTHORISED",
+                        "Date": "2026-11-02",
+                        "DueDate": "2026-11-30",
+                        "LineItems": [
+                            {"Description": "Service", "Quantity": 1, "UnitAmount": 100, "AccountCode": account}
+                        ],
+                    }
+                    for n in range(invoices_per_tenant)
+                ]
+            },
+        ).body["Invoices"]
         ids = []
         for element in created:
             invoice = Invoice.objects.create(
-                organisation=organisation, batch=batch, customer=customer, number=element["InvoiceNumber"],
-                issue_date=dt.date(2026, 11, 2), due_date=dt.date(2026, 11, 30), status="AUTHORISED",
-                xero_status="AUTHORISED", sync_state=Invoice.SyncState.SYNCED, xero_invoice_id=element["InvoiceID"],
-                xero_updated_at=parse_xero_datetime(element["UpdatedDateUTC"]), subtotal=element["SubTotal"],
-                total_tax=element["TotalTax"], total=element["Total"], amount_due=element["AmountDue"])
+                organisation=organisation,
+                batch=batch,
+                customer=customer,
+                number=element["InvoiceNumber"],
+                issue_date=dt.date(2026, 11, 2),
+                due_date=dt.date(2026, 11, 30),
+                status="AUTHORISED",
+                xero_status="AUTHORISED",
+                sync_state=Invoice.SyncState.SYNCED,
+                xero_invoice_id=element["InvoiceID"],
+                xero_updated_at=parse_xero_datetime(element["UpdatedDateUTC"]),
+                subtotal=element["SubTotal"],
+                total_tax=element["TotalTax"],
+                total=element["Total"],
+                amount_due=element["AmountDue"],
+            )
             InvoiceLine.objects.create(invoice=invoice, description="Service", quantity=1, unit_amount=100)
             ids.append(element["InvoiceID"])
         out.append((tenant_id, ids))
@@ -265,23 +316,35 @@ def make_deliveries(tenants: list[tuple[str, list[str]]], count: int, seed: int)
                 tenant_id, ids = rng.choice(tenants)
                 resource_id = rng.choice(ids)
             at = base + dt.timedelta(milliseconds=tick)
-            event = {"resourceUrl": f"https://api.xero.com/api.xro/2.0/Invoices/{resource_id}",
-                     "resourceId": resource_id, "tenantId": tenant_id, "tenantType": "ORGANISATION",
-                     "eventCategory": "INVOICE", "eventType": "UPDATE",
-                     "eventDateUtc": at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}"}
+            event = {
+                "resourceUrl": f"https://api.xero.com/api.xro/2.0/Invoices/{resource_id}",
+                "resourceId": resource_id,
+                "tenantId": tenant_id,
+                "tenantType": "ORGANISATION",
+                "eventCategory": "INVOICE",
+                "eventType": "UPDATE",
+                "eventDateUtc": at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}",
+            }
             events.append(event)
             sent_events.append(event)
         for event in events:
             distinct.add((event["tenantId"], event["resourceId"], event["eventDateUtc"]))
         sequence += len(events)
-        body = json.dumps({"events": events, "firstEventSequence": sequence - len(events) + 1,
-                           "lastEventSequence": sequence, "entropy": uuid.uuid4().hex[:20].upper()},
-                          separators=(",", ":")).encode()
+        body = json.dumps(
+            {
+                "events": events,
+                "firstEventSequence": sequence - len(events) + 1,
+                "lastEventSequence": sequence,
+                "entropy": uuid.uuid4().hex[:20].upper(),
+            },
+            separators=(",", ":"),
+        ).encode()
         deliveries.append((body, sign(body)))
     return deliveries, distinct
 
 
 # ---------------------------------------------------------------- the load generator
+
 
 async def _send(port: int, deliveries: list, rate: float, connections: int) -> tuple[list[float], int, float]:
     start = time.monotonic() + 0.5
@@ -302,9 +365,11 @@ async def _send(port: int, deliveries: list, rate: float, connections: int) -> t
             delay = scheduled - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
-            request = (f"POST {RECEIVER} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
-                       f"Content-Length: {len(body)}\r\nx-xero-signature: {signature}\r\n"
-                       "User-Agent: Xero-Webhooks-Bench\r\n\r\n").encode() + body
+            request = (
+                f"POST {RECEIVER} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\nx-xero-signature: {signature}\r\n"
+                "User-Agent: Xero-Webhooks-Bench\r\n\r\n"
+            ).encode() + body
             try:
                 if writer is None:
                     reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -313,8 +378,9 @@ async def _send(port: int, deliveries: list, rate: float, connections: int) -> t
                 head = await reader.readuntil(b"\r\n\r\n")
                 lines = head.decode("latin-1").split("\r\n")
                 status = int(lines[0].split()[1])
-                headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:]
-                                                                         if line)}
+                headers = {
+                    k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:] if line)
+                }
                 length = int(headers.get("content-length", "0"))
                 content = await reader.readexactly(length) if length else b""
                 latencies.append((time.monotonic() - scheduled) * 1000)
@@ -342,6 +408,7 @@ def percentile(values: list[float], p: float) -> float:
 
 
 # ---------------------------------------------------------------- main
+
 
 def main() -> None:
     args = parse_args()
@@ -381,17 +448,47 @@ def run(args: argparse.Namespace, sandbox) -> dict:
     port = free_port()
     processes = Processes(production)
     try:
-        web = processes.start([
-            sys.executable, "-m", "gunicorn", "coordinoter.wsgi:application", "-b", f"127.0.0.1:{port}",
-            "-k", args.web_class, "-w", str(args.web_workers),
-            "--access-logfile", str(processes.dir / "access.log"), "--access-logformat", "%(s)s %(D)s",
-            *(["--threads", str(args.web_threads), "--keep-alive", "30"] if args.web_class == "gthread" else []),
-        ], "web")
-        worker = processes.start([
-            sys.executable, "-m", "celery", "-A", "coordinoter", "worker", "-Q", "webhooks,default",
-            "-c", str(args.celery_workers), "--prefetch-multiplier", "1", "--without-gossip", "--without-mingle",
-            "--loglevel", "INFO",
-        ], "worker")
+        web = processes.start(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "coordinoter.wsgi:application",
+                "-b",
+                f"127.0.0.1:{port}",
+                "-k",
+                args.web_class,
+                "-w",
+                str(args.web_workers),
+                "--access-logfile",
+                str(processes.dir / "access.log"),
+                "--access-logformat",
+                "%(s)s %(D)s",
+                *(["--threads", str(args.web_threads), "--keep-alive", "30"] if args.web_class == "gthread" else []),
+            ],
+            "web",
+        )
+        worker = processes.start(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "coordinoter",
+                "worker",
+                "-Q",
+                "webhooks,default",
+                "-c",
+                str(args.celery_workers),
+                "--prefetch-multiplier",
+                "1",
+                "--without-gossip",
+                "--without-mingle",
+                "--loglevel",
+                "INFO",
+            ],
+            "worker",
+        )
         wait_ready(f"http://127.0.0.1:{port}/healthz")
         deadline = time.monotonic() + 30
         while "ready." not in processes.log("worker"):
@@ -416,36 +513,56 @@ def run(args: argparse.Namespace, sandbox) -> dict:
         processes.stop()
 
     # gunicorn's own view: microseconds from reading the request to the response written (%(D)s).
-    server_ms = [int(line.split()[1]) / 1000
-                 for line in (processes.dir / "access.log").read_text().splitlines()[warmed_lines:]
-                 if line.startswith("200 ")]
-    rows = list(ours.values_list("tenant_id", "resource_id", "event_date", "state",
-                                                 "received_at", "processed_at"))
-    stored_keys = [(t, r, e.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{e.microsecond // 1000:03d}")
-                   for t, r, e, *_ in rows]
-    lags = sorted((processed - received).total_seconds() for _t, _r, _e, state, received, processed in rows
-                  if state == "processed" and processed is not None)
+    server_ms = [
+        int(line.split()[1]) / 1000
+        for line in (processes.dir / "access.log").read_text().splitlines()[warmed_lines:]
+        if line.startswith("200 ")
+    ]
+    rows = list(ours.values_list("tenant_id", "resource_id", "event_date", "state", "received_at", "processed_at"))
+    stored_keys = [
+        (t, r, e.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{e.microsecond // 1000:03d}")
+        for t, r, e, *_ in rows
+    ]
+    lags = sorted(
+        (processed - received).total_seconds()
+        for _t, _r, _e, state, received, processed in rows
+        if state == "processed" and processed is not None
+    )
     log = sandbox.admin("GET", "/requests")
     return {
-        "requests": len(latencies), "seconds": round(seconds, 2), "rps": round(len(latencies) / seconds, 1),
-        "p50_ms": round(percentile(latencies, 0.50), 2), "p99_ms": round(percentile(latencies, 0.99), 2),
-        "max_ms": round(max(latencies), 2) if latencies else 0.0, "errors": errors + warmup_errors,
+        "requests": len(latencies),
+        "seconds": round(seconds, 2),
+        "rps": round(len(latencies) / seconds, 1),
+        "p50_ms": round(percentile(latencies, 0.50), 2),
+        "p99_ms": round(percentile(latencies, 0.99), 2),
+        "max_ms": round(max(latencies), 2) if latencies else 0.0,
+        "errors": errors + warmup_errors,
         "warmup_requests": warmup,
-        "server_p50_ms": round(percentile(server_ms, 0.50), 2), "server_p99_ms": round(percentile(server_ms, 0.99), 2),
-        "distinct_events_sent": len(distinct), "stored": len(rows), "lost": len(distinct - set(stored_keys)),
+        "server_p50_ms": round(percentile(server_ms, 0.50), 2),
+        "server_p99_ms": round(percentile(server_ms, 0.99), 2),
+        "distinct_events_sent": len(distinct),
+        "stored": len(rows),
+        "lost": len(distinct - set(stored_keys)),
         "duplicates_stored": len(stored_keys) - len(set(stored_keys)),
-        "events_processed": len(lags), "events_ignored": sum(1 for row in rows if row[3] == "ignored"),
+        "events_processed": len(lags),
+        "events_ignored": sum(1 for row in rows if row[3] == "ignored"),
         "events_waiting": sum(1 for row in rows if row[3] == "received"),
         "events_failed": sum(1 for row in rows if row[3] == "failed"),
-        "apply_lag_p50_s": round(percentile(lags, 0.50), 3), "apply_lag_p95_s": round(percentile(lags, 0.95), 3),
+        "apply_lag_p50_s": round(percentile(lags, 0.50), 3),
+        "apply_lag_p95_s": round(percentile(lags, 0.95), 3),
         "apply_lag_max_s": round(lags[-1], 3) if lags else 0.0,
         "web_cpu_ms_per_request": round(web_cpu * 1000 / max(1, len(latencies)), 2),
         "worker_cpu_s": round(worker_cpu, 2),
-        "xero_calls": len(log), "xero_429": sum(1 for entry in log if entry["status"] == 429),
-        "rate": args.rate, "web_class": args.web_class, "web_workers": args.web_workers,
+        "xero_calls": len(log),
+        "xero_429": sum(1 for entry in log if entry["status"] == 429),
+        "rate": args.rate,
+        "web_class": args.web_class,
+        "web_workers": args.web_workers,
         "web_threads": args.web_threads if args.web_class == "gthread" else 1,
-        "celery_workers": args.celery_workers, "other_invoices_in_database": other_invoices,
-        "other_webhook_events_in_database": other_events, "cpus": os.cpu_count(),
+        "celery_workers": args.celery_workers,
+        "other_invoices_in_database": other_invoices,
+        "other_webhook_events_in_database": other_events,
+        "cpus": os.cpu_count(),
         "load_average_1m": round(os.getloadavg()[0], 2),
     }
 

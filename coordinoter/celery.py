@@ -22,9 +22,13 @@ app.conf.beat_schedule = {
 }
 # The two-way sync: pick up inbox events nobody is processing (broker was down, worker died) and changes waiting to
 # go to Xero; poll each tenant for what a webhook missed (XERO_RECONCILE_EVERY_SECONDS, default 5 minutes).
-app.conf.beat_schedule.update({
-    "xero-webhook-sweep": {"task": "integrations.webhook_tasks.sweep_webhook_inbox", "schedule": 30},
-    "xero-invoice-changes-sweep": {"task": "invoices.xero_tasks.sweep_invoice_changes", "schedule": 60},
-    "xero-reconcile": {"task": "integrations.webhook_tasks.reconcile_all",
-                       "schedule": int(os.environ.get("XERO_RECONCILE_EVERY_SECONDS") or 300)},
-})
+app.conf.beat_schedule.update(
+    {
+        "xero-webhook-sweep": {"task": "integrations.webhook_tasks.sweep_webhook_inbox", "schedule": 30},
+        "xero-invoice-changes-sweep": {"task": "invoices.xero_tasks.sweep_invoice_changes", "schedule": 60},
+        "xero-reconcile": {
+            "task": "integrations.webhook_tasks.reconcile_all",
+            "schedule": int(os.environ.get("XERO_RECONCILE_EVERY_SECONDS") or 300),
+        },
+    }
+)

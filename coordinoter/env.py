@@ -43,6 +43,7 @@ def require(names: list[str]) -> None:
     missing = [name for name in names if not os.environ.get(name, "").strip()]
     if missing:
         raise ImproperlyConfigured(
-            "Production settings need these environment variables: " + ", ".join(missing)
+            "Production settings need these environment variables: "
+            + ", ".join(missing)
             + " (or set DJANGO_DEBUG=true for local development)."
         )

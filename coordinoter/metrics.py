@@ -61,13 +61,18 @@ class CoordinoterCollector(Collector):
 
 
 def push_metrics() -> Iterator[Metric]:
-    attempts = CounterMetricFamily("coordinoter_push_attempts", "PUT /Invoices calls made for push chunks, by outcome.",
-                                   labels=[*ORG, "outcome"])
+    attempts = CounterMetricFamily(
+        "coordinoter_push_attempts", "PUT /Invoices calls made for push chunks, by outcome.", labels=[*ORG, "outcome"]
+    )
     # One grouped pass over PushAttempt gives the counters and the latency histogram's cumulative buckets.
-    bucket_fields = {f"le_{i}": Count("pk", filter=Q(duration_ms__lte=int(b * 1000)))
-                     for i, b in enumerate(CHUNK_LATENCY_BUCKETS)}
-    rows = (PushAttempt.objects.order_by().values("organisation_id", "outcome")
-            .annotate(n=Count("pk"), total_ms=Sum("duration_ms"), **bucket_fields))
+    bucket_fields = {
+        f"le_{i}": Count("pk", filter=Q(duration_ms__lte=int(b * 1000))) for i, b in enumerate(CHUNK_LATENCY_BUCKETS)
+    }
+    rows = (
+        PushAttempt.objects.order_by()
+        .values("organisation_id", "outcome")
+        .annotate(n=Count("pk"), total_ms=Sum("duration_ms"), **bucket_fields)
+    )
     buckets = [0] * len(CHUNK_LATENCY_BUCKETS)
     count = total_ms = 0
     for row in rows:
@@ -78,24 +83,35 @@ def push_metrics() -> Iterator[Metric]:
             buckets[i] += row[f"le_{i}"]
     yield attempts
     yield HistogramMetricFamily(
-        "coordinoter_push_chunk_duration_seconds", "How long Xero took to answer each push chunk's call.",
+        "coordinoter_push_chunk_duration_seconds",
+        "How long Xero took to answer each push chunk's call.",
         buckets=[*((str(b), n) for b, n in zip(CHUNK_LATENCY_BUCKETS, buckets, strict=True)), ("+Inf", count)],
-        sum_value=total_ms / 1000.0)
+        sum_value=total_ms / 1000.0,
+    )
 
-    chunks = CounterMetricFamily("coordinoter_push_chunks_finished", "Push chunks finished, by final state.",
-                                 labels=[*ORG, "state"])
-    chunks_open = GaugeMetricFamily("coordinoter_push_chunks_open", "Push chunks waiting or being sent now.",
-                                    labels=[*ORG, "state"])
+    chunks = CounterMetricFamily(
+        "coordinoter_push_chunks_finished", "Push chunks finished, by final state.", labels=[*ORG, "state"]
+    )
+    chunks_open = GaugeMetricFamily(
+        "coordinoter_push_chunks_open", "Push chunks waiting or being sent now.", labels=[*ORG, "state"]
+    )
     for row in PushChunk.objects.order_by().values("organisation_id", "state").annotate(n=Count("pk")):
         family = chunks if row["state"] in (PushChunk.State.DONE, PushChunk.State.FAILED) else chunks_open
         family.add_metric([str(row["organisation_id"]), row["state"]], row["n"])
     yield chunks
     yield chunks_open
 
-    invoices = GaugeMetricFamily("coordinoter_invoices_unsynced", "Invoices not (yet) in Xero: pending, in flight, "
-                                 "or failed.", labels=[*ORG, "sync_state"])
-    for row in (Invoice.objects.filter(sync_state__in=WAITING_INVOICE_STATES).order_by()
-                .values("organisation_id", "sync_state").annotate(n=Count("*"))):  # from invoice_unsynced alone
+    invoices = GaugeMetricFamily(
+        "coordinoter_invoices_unsynced",
+        "Invoices not (yet) in Xero: pending, in flight, or failed.",
+        labels=[*ORG, "sync_state"],
+    )
+    for row in (
+        Invoice.objects.filter(sync_state__in=WAITING_INVOICE_STATES)
+        .order_by()
+        .values("organisation_id", "sync_state")
+        .annotate(n=Count("*"))
+    ):  # from invoice_unsynced alone
         invoices.add_metric([str(row["organisation_id"]), row["sync_state"]], row["n"])
     yield invoices
 
@@ -103,28 +119,49 @@ def push_metrics() -> Iterator[Metric]:
 def xero_usage_metrics(now: dt.datetime) -> Iterator[Metric]:
     day_ago = now - dt.timedelta(hours=24)
     last_minute = minute_of(now - dt.timedelta(minutes=1))
-    families = _organisation_gauges({
-        "calls": ("coordinoter_xero_calls_24h", "Calls made to Xero over the last 24 hours."),
-        "rate_limited": ("coordinoter_xero_rate_limited_24h", "Calls Xero answered 429 over the last 24 hours."),
-        "failed": ("coordinoter_xero_failed_24h", "Calls Xero answered 5xx or did not answer, over the last 24 hours."),
-        "refresh_failures": ("coordinoter_xero_token_refresh_failures_24h",
-                             "Token refreshes that failed (invalid_grant included), last 24 hours."),
-        "last_minute": ("coordinoter_xero_calls_last_minute",
-                        "Calls made to Xero in the last complete minute (Xero allows 60)."),
-    })
-    rows = (XeroApiUsage.objects.filter(minute__gte=day_ago).order_by().values("organisation_id")
-            .annotate(sum_calls=Sum("calls"), sum_rate_limited=Sum("rate_limited"), sum_failed=Sum("failed"),
-                      sum_refresh_failures=Sum("refresh_failures"),
-                      sum_last_minute=Sum("calls", filter=Q(minute=last_minute))))
+    families = _organisation_gauges(
+        {
+            "calls": ("coordinoter_xero_calls_24h", "Calls made to Xero over the last 24 hours."),
+            "rate_limited": ("coordinoter_xero_rate_limited_24h", "Calls Xero answered 429 over the last 24 hours."),
+            "failed": (
+                "coordinoter_xero_failed_24h",
+                "Calls Xero answered 5xx or did not answer, over the last 24 hours.",
+            ),
+            "refresh_failures": (
+                "coordinoter_xero_token_refresh_failures_24h",
+                "Token refreshes that failed (invalid_grant included), last 24 hours.",
+            ),
+            "last_minute": (
+                "coordinoter_xero_calls_last_minute",
+                "Calls made to Xero in the last complete minute (Xero allows 60).",
+            ),
+        }
+    )
+    rows = (
+        XeroApiUsage.objects.filter(minute__gte=day_ago)
+        .order_by()
+        .values("organisation_id")
+        .annotate(
+            sum_calls=Sum("calls"),
+            sum_rate_limited=Sum("rate_limited"),
+            sum_failed=Sum("failed"),
+            sum_refresh_failures=Sum("refresh_failures"),
+            sum_last_minute=Sum("calls", filter=Q(minute=last_minute)),
+        )
+    )
     for row in rows:
         for key, family in families.items():
             family.add_metric([str(row["organisation_id"])], row[f"sum_{key}"] or 0)
     yield from families.values()
 
-    minute_remaining = GaugeMetricFamily("coordinoter_xero_minute_remaining",
-                                         "X-MinLimit-Remaining as Xero last reported it (last 24 hours).", labels=ORG)
-    day_remaining = GaugeMetricFamily("coordinoter_xero_day_remaining",
-                                      "X-DayLimit-Remaining as Xero last reported it (last 24 hours).", labels=ORG)
+    minute_remaining = GaugeMetricFamily(
+        "coordinoter_xero_minute_remaining",
+        "X-MinLimit-Remaining as Xero last reported it (last 24 hours).",
+        labels=ORG,
+    )
+    day_remaining = GaugeMetricFamily(
+        "coordinoter_xero_day_remaining", "X-DayLimit-Remaining as Xero last reported it (last 24 hours).", labels=ORG
+    )
     for organisation_id, minute_left, day_left in _latest_remaining(since=day_ago):
         if minute_left is not None:
             minute_remaining.add_metric([str(organisation_id)], minute_left)
@@ -144,9 +181,11 @@ def _latest_remaining(*, since: dt.datetime) -> Iterable[tuple[int, int | None, 
 
 
 def xero_connection_metrics() -> Iterator[Metric]:
-    info = GaugeMetricFamily("coordinoter_xero_connection_info",
-                             "One series per organisation's Xero connection (1), with its tenant and state.",
-                             labels=[*ORG, "tenant_id", "status"])
+    info = GaugeMetricFamily(
+        "coordinoter_xero_connection_info",
+        "One series per organisation's Xero connection (1), with its tenant and state.",
+        labels=[*ORG, "tenant_id", "status"],
+    )
     connections = list(XeroConnection.objects.order_by().values_list("organisation_id", "tenant_id", "status"))
     for organisation_id, tenant_id, status in connections:
         info.add_metric([str(organisation_id), tenant_id, status], 1)
@@ -155,18 +194,31 @@ def xero_connection_metrics() -> Iterator[Metric]:
     limiter = rate_limiter()
     if not isinstance(limiter, XeroRateLimiter):
         return  # no Redis (make run): no shared limiter to read
-    active = {tenant_id: organisation_id for organisation_id, tenant_id, status in connections
-              if status == XeroConnection.Status.ACTIVE and tenant_id}
-    families = _organisation_gauges({
-        "in_flight": ("coordinoter_xero_ratelimit_in_flight",
-                      "Calls to Xero in flight now (the limiter allows 5 per tenant)."),
-        "minute_used": ("coordinoter_xero_ratelimit_minute_used",
-                        "Calls counted in the limiter's current minute window (limit 60)."),
-        "day_used": ("coordinoter_xero_ratelimit_day_used",
-                     "Calls counted in the limiter's current day window (limit 5,000)."),
-        "blocked_ms": ("coordinoter_xero_ratelimit_blocked_seconds",
-                       "Seconds the tenant is still blocked after a 429's Retry-After."),
-    })
+    active = {
+        tenant_id: organisation_id
+        for organisation_id, tenant_id, status in connections
+        if status == XeroConnection.Status.ACTIVE and tenant_id
+    }
+    families = _organisation_gauges(
+        {
+            "in_flight": (
+                "coordinoter_xero_ratelimit_in_flight",
+                "Calls to Xero in flight now (the limiter allows 5 per tenant).",
+            ),
+            "minute_used": (
+                "coordinoter_xero_ratelimit_minute_used",
+                "Calls counted in the limiter's current minute window (limit 60).",
+            ),
+            "day_used": (
+                "coordinoter_xero_ratelimit_day_used",
+                "Calls counted in the limiter's current day window (limit 5,000).",
+            ),
+            "blocked_ms": (
+                "coordinoter_xero_ratelimit_blocked_seconds",
+                "Seconds the tenant is still blocked after a 429's Retry-After.",
+            ),
+        }
+    )
     try:
         snapshots = limiter.snapshots(tenant_ids=list(active))
     except Exception:  # noqa: BLE001 - Redis down: the database figures are still worth serving
@@ -180,12 +232,18 @@ def xero_connection_metrics() -> Iterator[Metric]:
 
 
 def webhook_metrics(now: dt.datetime) -> Iterator[Metric]:
-    waiting = GaugeMetricFamily("coordinoter_webhook_events_waiting", "Webhook events received and not yet processed.",
-                                labels=ORG)
-    oldest = GaugeMetricFamily("coordinoter_webhook_oldest_waiting_seconds",
-                               "Age of the oldest webhook event still waiting.", labels=ORG)
-    for row in (WebhookEvent.objects.filter(state=WebhookEvent.State.RECEIVED).order_by().values("organisation_id")
-                .annotate(n=Count("pk"), first=Min("received_at"))):
+    waiting = GaugeMetricFamily(
+        "coordinoter_webhook_events_waiting", "Webhook events received and not yet processed.", labels=ORG
+    )
+    oldest = GaugeMetricFamily(
+        "coordinoter_webhook_oldest_waiting_seconds", "Age of the oldest webhook event still waiting.", labels=ORG
+    )
+    for row in (
+        WebhookEvent.objects.filter(state=WebhookEvent.State.RECEIVED)
+        .order_by()
+        .values("organisation_id")
+        .annotate(n=Count("pk"), first=Min("received_at"))
+    ):
         label = [str(row["organisation_id"] or "")]
         waiting.add_metric(label, row["n"])
         oldest.add_metric(label, max(0.0, (now - row["first"]).total_seconds()))
@@ -193,19 +251,26 @@ def webhook_metrics(now: dt.datetime) -> Iterator[Metric]:
     yield oldest
 
     hour_ago = now - dt.timedelta(hours=1)
-    handled = GaugeMetricFamily("coordinoter_webhook_events_1h", "Webhook events received in the last hour, by state.",
-                                labels=[*ORG, "state"])
+    handled = GaugeMetricFamily(
+        "coordinoter_webhook_events_1h", "Webhook events received in the last hour, by state.", labels=[*ORG, "state"]
+    )
     seen: set[int] = set()
-    for row in (WebhookEvent.objects.filter(received_at__gte=hour_ago).order_by().values("organisation_id", "state")
-                .annotate(n=Count("pk"))):
+    for row in (
+        WebhookEvent.objects.filter(received_at__gte=hour_ago)
+        .order_by()
+        .values("organisation_id", "state")
+        .annotate(n=Count("pk"))
+    ):
         handled.add_metric([str(row["organisation_id"] or ""), row["state"]], row["n"])
         if row["organisation_id"] and row["state"] == WebhookEvent.State.PROCESSED:
             seen.add(row["organisation_id"])
     yield handled
 
-    lag = GaugeMetricFamily("coordinoter_webhook_lag_seconds",
-                            "Received-to-processed lag of webhook events received in the last hour.",
-                            labels=[*ORG, "quantile"])
+    lag = GaugeMetricFamily(
+        "coordinoter_webhook_lag_seconds",
+        "Received-to-processed lag of webhook events received in the last hour.",
+        labels=[*ORG, "quantile"],
+    )
     by_org = webhook_lag_percentiles(organisation_ids=sorted(seen), since=hour_ago) if seen else {}
     for organisation_id, figures in sorted(by_org.items()):
         for quantile, key in (("0.5", "p50"), ("0.95", "p95")):

@@ -17,8 +17,19 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 DEBUG = env_bool("DJANGO_DEBUG", False)
 
 if not DEBUG:
-    require(["DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS", "DATABASE_URL", "REDIS_URL", "TOKEN_ENCRYPTION_KEYS",
-             "XERO_CLIENT_ID", "XERO_CLIENT_SECRET", "XERO_REDIRECT_URI", "XERO_WEBHOOK_KEY"])
+    require(
+        [
+            "DJANGO_SECRET_KEY",
+            "DJANGO_ALLOWED_HOSTS",
+            "DATABASE_URL",
+            "REDIS_URL",
+            "TOKEN_ENCRYPTION_KEYS",
+            "XERO_CLIENT_ID",
+            "XERO_CLIENT_SECRET",
+            "XERO_REDIRECT_URI",
+            "XERO_WEBHOOK_KEY",
+        ]
+    )
 
 # Development only: a fixed, public, worthless key so `make run` needs nothing. Production must set its own.
 SECRET_KEY = env_str("DJANGO_SECRET_KEY") or "django-insecure-development-only-never-use-in-production"
@@ -91,8 +102,12 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
     # The cache may live in its own Redis database (CACHE_REDIS_URL), so clearing it never touches the broker.
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
-                          "LOCATION": env_str("CACHE_REDIS_URL") or REDIS_URL}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": env_str("CACHE_REDIS_URL") or REDIS_URL,
+        }
+    }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
@@ -210,10 +225,9 @@ except (KeyError, IndexError, ValueError) as exc:
     from django.core.exceptions import ImproperlyConfigured
 
     raise ImproperlyConfigured(
-        f"XERO_INVOICE_DEEP_LINK must use only {{short_code}} and {{invoice_id}}: {exc}") from exc
-XERO_GRANULAR_SCOPES = (
-    "offline_access openid profile email accounting.invoices accounting.contacts accounting.settings"
-)
+        f"XERO_INVOICE_DEEP_LINK must use only {{short_code}} and {{invoice_id}}: {exc}"
+    ) from exc
+XERO_GRANULAR_SCOPES = "offline_access openid profile email accounting.invoices accounting.contacts accounting.settings"
 XERO_LEGACY_SCOPES = (
     "offline_access openid profile email accounting.transactions accounting.contacts accounting.settings"
 )
@@ -227,8 +241,10 @@ XERO_WEBHOOK_KEY_PREVIOUS = env_str("XERO_WEBHOOK_KEY_PREVIOUS")
 WEBHOOK_MAX_BODY_BYTES = env_int("WEBHOOK_MAX_BODY_BYTES", 256 * 1024)
 # Who applies a resource fetched after a webhook or a reconciliation poll, by event category: the invoices app
 # registers here, so integrations never imports invoices.
-XERO_RESOURCE_APPLIERS = {"INVOICE": "invoices.services.apply.invoices_apply_from_xero",
-                          "CONTACT": "invoices.services.apply.contacts_apply_from_xero"}
+XERO_RESOURCE_APPLIERS = {
+    "INVOICE": "invoices.services.apply.invoices_apply_from_xero",
+    "CONTACT": "invoices.services.apply.contacts_apply_from_xero",
+}
 XERO_RECONCILE_EVERY_SECONDS = env_int("XERO_RECONCILE_EVERY_SECONDS", 300)
 # Least time between two fetches for one tenant's webhook events (more events in between share one GET).
 WEBHOOK_FETCH_INTERVAL_SECONDS = float(env_str("WEBHOOK_FETCH_INTERVAL_SECONDS", "2"))
@@ -239,8 +255,12 @@ XERO_HTTP_TIMEOUT_SECONDS = float(env_str("XERO_HTTP_TIMEOUT_SECONDS", "30"))
 # Xero's limits and windows (https://developer.xero.com/documentation/guides/oauth2/limits/). XERO_TIME_SCALE > 1
 # only against xero_sandbox run with the same --time-scale: every Xero window and wait is divided by it.
 XERO_TIME_SCALE = float(env_str("XERO_TIME_SCALE", "1"))
-XERO_RATE_LIMITS = {"concurrent": env_int("XERO_RATE_CONCURRENT", 5), "minute": env_int("XERO_RATE_MINUTE", 60),
-                    "day": env_int("XERO_RATE_DAY", 5000), "app_minute": env_int("XERO_RATE_APP_MINUTE", 10000)}
+XERO_RATE_LIMITS = {
+    "concurrent": env_int("XERO_RATE_CONCURRENT", 5),
+    "minute": env_int("XERO_RATE_MINUTE", 60),
+    "day": env_int("XERO_RATE_DAY", 5000),
+    "app_minute": env_int("XERO_RATE_APP_MINUTE", 10000),
+}
 XERO_RATE_MINUTE_SECONDS = 60 / XERO_TIME_SCALE
 XERO_RATE_DAY_SECONDS = 86400 / XERO_TIME_SCALE
 XERO_RATE_GUARD_SECONDS = float(env_str("XERO_RATE_GUARD_SECONDS", "1")) / XERO_TIME_SCALE

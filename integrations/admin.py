@@ -19,15 +19,40 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(XeroConnection)
 class XeroConnectionAdmin(ReadOnlyAdmin):
-    list_display = ["organisation", "status", "tenant_name", "access_token_expires_at", "last_refreshed_at",
-                    "connected_at"]
+    list_display = [
+        "organisation",
+        "status",
+        "tenant_name",
+        "access_token_expires_at",
+        "last_refreshed_at",
+        "connected_at",
+    ]
     list_filter = ["status"]
     search_fields = ["organisation__name", "tenant_name", "tenant_id"]
-    fields = ["organisation", "status", "disconnect_step", "tenant_id", "tenant_name", "tenant_short_code",
-              "base_currency", "connection_id", "auth_event_id", "xero_user_id", "scopes",
-              "access_token_expires_at", "refresh_token_issued_at", "last_refreshed_at", "connected_at",
-              "connected_by", "disconnected_at", "needs_reconnect_reason", "reconnect_requested_at",
-              "last_error", "last_verified_at", "last_synced_at"]
+    fields = [
+        "organisation",
+        "status",
+        "disconnect_step",
+        "tenant_id",
+        "tenant_name",
+        "tenant_short_code",
+        "base_currency",
+        "connection_id",
+        "auth_event_id",
+        "xero_user_id",
+        "scopes",
+        "access_token_expires_at",
+        "refresh_token_issued_at",
+        "last_refreshed_at",
+        "connected_at",
+        "connected_by",
+        "disconnected_at",
+        "needs_reconnect_reason",
+        "reconnect_requested_at",
+        "last_error",
+        "last_verified_at",
+        "last_synced_at",
+    ]
 
 
 @admin.register(IntegrationAuditEvent)

@@ -34,7 +34,10 @@ class XeroConnection(models.Model):
     organisation = models.OneToOneField(Organisation, on_delete=models.CASCADE, related_name="xero_connection")
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.NOT_CONNECTED, db_index=True)
     disconnect_step = models.CharField(
-        max_length=20, choices=DisconnectStep.choices, default=DisconnectStep.NONE, blank=True,
+        max_length=20,
+        choices=DisconnectStep.choices,
+        default=DisconnectStep.NONE,
+        blank=True,
         help_text="The next disconnect step still to do; empty when nothing is pending. Safe to retry.",
     )
     disconnect_attempts = models.PositiveIntegerField(default=0, help_text="Failed tries of the pending step.")
@@ -62,11 +65,13 @@ class XeroConnection(models.Model):
     connected_at = models.DateTimeField(
         null=True, blank=True, help_text="Invoice batches created before this are not synced."
     )
-    connected_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                     related_name="+")
+    connected_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     disconnected_at = models.DateTimeField(null=True, blank=True)
-    disconnected_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                        on_delete=models.SET_NULL, related_name="+")
+    disconnected_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     status_changed_at = models.DateTimeField(null=True, blank=True)
     needs_reconnect_reason = models.CharField(max_length=255, blank=True)
     reconnect_requested_at = models.DateTimeField(
@@ -88,7 +93,8 @@ class XeroConnection(models.Model):
         constraints = [
             # One Xero organisation feeds at most one Coordinoter organisation at a time.
             models.UniqueConstraint(
-                fields=["tenant_id"], condition=Q(status__in=["active", "needs_reconnect"]) & ~Q(tenant_id=""),
+                fields=["tenant_id"],
+                condition=Q(status__in=["active", "needs_reconnect"]) & ~Q(tenant_id=""),
                 name="xero_tenant_bound_once",
             ),
         ]
@@ -165,8 +171,14 @@ class IntegrationAuditEvent(models.Model):
         REFUSED = "refused", "Refused"
 
     organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="integration_events")
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                              related_name="+", help_text="Empty for the system.")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Empty for the system.",
+    )
     actor_kind = models.CharField(max_length=10, choices=ActorKind.choices, default=ActorKind.SYSTEM)
     action = models.CharField(max_length=50)
     outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.SUCCESS)
@@ -179,5 +191,7 @@ class IntegrationAuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} ({self.outcome})"
+
+
 from integrations.usage_models import XeroApiUsage  # noqa: E402,F401
 from integrations.webhook_models import ReconciliationState, WebhookEvent  # noqa: E402,F401

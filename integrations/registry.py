@@ -31,8 +31,13 @@ def connection_event_emit(*, organisation_id: int, event: str) -> None:
             try:
                 listener(organisation_id, event)
             except Exception:  # noqa: BLE001 - a listener's bug must not undo a connection change
-                logger.exception("integrations.listener_failed", extra={
-                    "event": "integrations.listener_failed", "organisation_id": organisation_id,
-                    "connection_event": event})
+                logger.exception(
+                    "integrations.listener_failed",
+                    extra={
+                        "event": "integrations.listener_failed",
+                        "organisation_id": organisation_id,
+                        "connection_event": event,
+                    },
+                )
 
     transaction.on_commit(run)

@@ -36,23 +36,31 @@ def xero_sync_eligibility(organisation: Organisation) -> Eligibility:
 
 def xero_connection_holding_tenant(organisation: Organisation, *, tenant_id: str) -> XeroConnection | None:
     """Another organisation's connection that holds this Xero organisation (bound, or still disconnecting)."""
-    return (XeroConnection.objects.exclude(organisation=organisation)
-            .filter(Q(status__in=XeroConnection.BOUND_STATUSES) | ~Q(disconnect_step=""), tenant_id=tenant_id)
-            .select_related("organisation").first())
+    return (
+        XeroConnection.objects.exclude(organisation=organisation)
+        .filter(Q(status__in=XeroConnection.BOUND_STATUSES) | ~Q(disconnect_step=""), tenant_id=tenant_id)
+        .select_related("organisation")
+        .first()
+    )
 
 
 def xero_tenant_ids_held_elsewhere(organisation: Organisation, *, tenant_ids: list[str]) -> set[str]:
     """Which of these Xero organisations another organisation's connection holds, in one query."""
-    return set(XeroConnection.objects.exclude(organisation=organisation)
-               .filter(Q(status__in=XeroConnection.BOUND_STATUSES) | ~Q(disconnect_step=""),
-                       tenant_id__in=[t for t in tenant_ids if t])
-               .values_list("tenant_id", flat=True))
+    return set(
+        XeroConnection.objects.exclude(organisation=organisation)
+        .filter(
+            Q(status__in=XeroConnection.BOUND_STATUSES) | ~Q(disconnect_step=""),
+            tenant_id__in=[t for t in tenant_ids if t],
+        )
+        .values_list("tenant_id", flat=True)
+    )
 
 
 def xero_connection_ids_in_use(organisation: Organisation | None, *, connection_ids: list[str]) -> set[str]:
     """Which of these Xero connection ids another organisation's connection relies on (never delete those)."""
     qs = XeroConnection.objects.filter(connection_id__in=[c for c in connection_ids if c]).filter(
-        Q(status__in=XeroConnection.BOUND_STATUSES) | ~Q(disconnect_step=""))
+        Q(status__in=XeroConnection.BOUND_STATUSES) | ~Q(disconnect_step="")
+    )
     if organisation is not None:
         qs = qs.exclude(organisation=organisation)
     return set(qs.values_list("connection_id", flat=True))
@@ -63,8 +71,11 @@ def xero_user_connected_elsewhere(organisation: Organisation, *, xero_user_id: s
     token would remove all that user's connections to our app, including that one (xero-facts 1.5)."""
     if not xero_user_id:
         return False
-    return (XeroConnection.objects.exclude(organisation=organisation)
-            .filter(xero_user_id=xero_user_id, status__in=XeroConnection.BOUND_STATUSES).exists())
+    return (
+        XeroConnection.objects.exclude(organisation=organisation)
+        .filter(xero_user_id=xero_user_id, status__in=XeroConnection.BOUND_STATUSES)
+        .exists()
+    )
 
 
 def pending_choice_get(organisation: Organisation, *, pk: uuid.UUID | str) -> XeroPendingTenantChoice:
@@ -80,12 +91,16 @@ def audit_event_list(organisation: Organisation) -> QuerySet[IntegrationAuditEve
 
 # ---------------------------------------------------------------- background work (span tenants)
 
+
 def connection_ids_due_keepalive(*, now: dt.datetime | None = None) -> list[int]:
     """Active connections, all of them: each gets a daily check of /connections (Xero recommends a light daily
     call to find dead connections), and a refresh when its refresh token is older than
     XERO_KEEPALIVE_AFTER_DAYS (idle refresh tokens die after 60 days)."""
-    return list(XeroConnection.objects.filter(status=XeroConnection.Status.ACTIVE, disconnect_step="")
-                .order_by("pk").values_list("pk", flat=True))
+    return list(
+        XeroConnection.objects.filter(status=XeroConnection.Status.ACTIVE, disconnect_step="")
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
 
 
 def connection_needs_keepalive_refresh(connection: XeroConnection, *, now: dt.datetime | None = None) -> bool:
@@ -100,8 +115,11 @@ def connection_ids_disconnecting() -> list[int]:
 
 def pending_choice_ids_expired(*, now: dt.datetime | None = None) -> list[uuid.UUID]:
     now = now or timezone.now()
-    return list(XeroPendingTenantChoice.objects.filter(consumed_at__isnull=True, expires_at__lte=now)
-                .values_list("pk", flat=True))
+    return list(
+        XeroPendingTenantChoice.objects.filter(consumed_at__isnull=True, expires_at__lte=now).values_list(
+            "pk", flat=True
+        )
+    )
 
 
 # ---------------------------------------------------------------- support console
@@ -120,15 +138,20 @@ SUPPORT_STATE_FILTERS = {
 def support_organisation_list(*, query: str = "", state: str = "") -> QuerySet[Organisation]:
     qs = Organisation.objects.select_related("xero_connection", "xero_connection__connected_by").order_by("name")
     if query:
-        qs = qs.filter(Q(name__icontains=query) | Q(xero_connection__tenant_name__icontains=query)
-                       | Q(xero_connection__tenant_id__iexact=query))
+        qs = qs.filter(
+            Q(name__icontains=query)
+            | Q(xero_connection__tenant_name__icontains=query)
+            | Q(xero_connection__tenant_id__iexact=query)
+        )
     if state == "not_connected":
         qs = qs.filter(Q(xero_connection__isnull=True) | Q(xero_connection__status="not_connected"))
     elif state == "problems":
         qs = qs.filter(xero_connection__isnull=False).filter(
             Q(xero_connection__status__in=["needs_reconnect", "revoked_in_xero"])
-                       | ~Q(xero_connection__last_error="") | ~Q(xero_connection__disconnect_step="")
-                       | Q(xero_connection__reconnect_requested_at__isnull=False))
+            | ~Q(xero_connection__last_error="")
+            | ~Q(xero_connection__disconnect_step="")
+            | Q(xero_connection__reconnect_requested_at__isnull=False)
+        )
     elif state in XeroConnection.Status.values:
         qs = qs.filter(xero_connection__status=state)
     return qs

@@ -27,13 +27,17 @@ def support_console(request: HttpRequest) -> HttpResponse:
     if state not in SUPPORT_STATE_FILTERS:
         state = ""
     page = Paginator(support_organisation_list(query=query, state=state), 25).get_page(request.GET.get("page"))
-    return render(request, "integrations/support/console.html", {
-        "page": page,
-        "query": query,
-        "state": state,
-        "state_filters": SUPPORT_STATE_FILTERS,
-        "support_requests": support_request_list(status=SupportRequest.Status.OPEN)[:20],
-    })
+    return render(
+        request,
+        "integrations/support/console.html",
+        {
+            "page": page,
+            "query": query,
+            "state": state,
+            "state_filters": SUPPORT_STATE_FILTERS,
+            "support_requests": support_request_list(status=SupportRequest.Status.OPEN)[:20],
+        },
+    )
 
 
 @support_required
@@ -41,18 +45,25 @@ def support_organisation(request: HttpRequest, pk: int) -> HttpResponse:
     organisation = get_object_or_404(Organisation, pk=pk)
     connection = getattr(organisation, "xero_connection", None)
     events = Paginator(audit_event_list(organisation), 50).get_page(request.GET.get("page"))
-    return render(request, "integrations/support/organisation.html", {
-        "organisation": organisation, "connection": connection, "page": events,
-        "usage": usage_chart_for(organisation),
-    })
+    return render(
+        request,
+        "integrations/support/organisation.html",
+        {
+            "organisation": organisation,
+            "connection": connection,
+            "page": events,
+            "usage": usage_chart_for(organisation),
+        },
+    )
 
 
 @support_required
 @require_POST
 def support_xero_disconnect(request: HttpRequest, pk: int) -> HttpResponse:
     organisation = get_object_or_404(Organisation, pk=pk)
-    result = xero_connection_disconnect(organisation=organisation, actor=request.user, as_support=True,
-                                        reason=request.POST.get("reason", ""))
+    result = xero_connection_disconnect(
+        organisation=organisation, actor=request.user, as_support=True, reason=request.POST.get("reason", "")
+    )
     messages.add_message(request, messages.SUCCESS if result.ok else messages.ERROR, result.message)
     return redirect("integrations:support_organisation", pk=pk)
 
@@ -70,8 +81,9 @@ def support_xero_refresh(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def support_xero_request_reconnect(request: HttpRequest, pk: int) -> HttpResponse:
     organisation = get_object_or_404(Organisation, pk=pk)
-    result = xero_connection_request_reconnect(organisation=organisation, actor=request.user,
-                                               reason=request.POST.get("reason", ""))
+    result = xero_connection_request_reconnect(
+        organisation=organisation, actor=request.user, reason=request.POST.get("reason", "")
+    )
     messages.add_message(request, messages.SUCCESS if result.ok else messages.ERROR, result.message)
     return redirect("integrations:support_organisation", pk=pk)
 

@@ -45,5 +45,9 @@ def xero_housekeeping_task() -> dict[str, int]:
     for pending_id in expired:
         services.xero_pending_choice_expire(pending_id=pending_id)
     deleted = services.xero_oauth_states_purge()
-    return {"disconnects": len(disconnecting), "choices_expired": len(expired), "states_deleted": deleted,
-            "usage_minutes_deleted": usage.xero_usage_prune()}
+    return {
+        "disconnects": len(disconnecting),
+        "choices_expired": len(expired),
+        "states_deleted": deleted,
+        "usage_minutes_deleted": usage.xero_usage_prune(),
+    }

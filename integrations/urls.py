@@ -13,11 +13,16 @@ urlpatterns = [
     path("integrations/xero/disconnect/", views.xero_disconnect, name="xero_disconnect"),
     path("support/", support.support_console, name="support_console"),
     path("support/organisations/<int:pk>/", support.support_organisation, name="support_organisation"),
-    path("support/organisations/<int:pk>/xero/disconnect/", support.support_xero_disconnect,
-         name="support_xero_disconnect"),
+    path(
+        "support/organisations/<int:pk>/xero/disconnect/",
+        support.support_xero_disconnect,
+        name="support_xero_disconnect",
+    ),
     path("support/organisations/<int:pk>/xero/refresh/", support.support_xero_refresh, name="support_xero_refresh"),
-    path("support/organisations/<int:pk>/xero/request-reconnect/", support.support_xero_request_reconnect,
-         name="support_xero_request_reconnect"),
-    path("support/requests/<int:pk>/resolve/", support.support_request_resolve_view,
-         name="support_request_resolve"),
+    path(
+        "support/organisations/<int:pk>/xero/request-reconnect/",
+        support.support_xero_request_reconnect,
+        name="support_xero_request_reconnect",
+    ),
+    path("support/requests/<int:pk>/resolve/", support.support_request_resolve_view, name="support_request_resolve"),
 ]

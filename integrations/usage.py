@@ -44,13 +44,30 @@ def minute_of(at: dt.datetime) -> dt.datetime:
     return at.astimezone(dt.UTC).replace(second=0, microsecond=0)
 
 
-def _bump(*, organisation_id: int, calls: int = 0, rate_limited: int = 0, failed: int = 0,
-          refresh_failures: int = 0, min_remaining: int | None = None, day_remaining: int | None = None,
-          at: dt.datetime | None = None) -> None:
+def _bump(
+    *,
+    organisation_id: int,
+    calls: int = 0,
+    rate_limited: int = 0,
+    failed: int = 0,
+    refresh_failures: int = 0,
+    min_remaining: int | None = None,
+    day_remaining: int | None = None,
+    at: dt.datetime | None = None,
+) -> None:
     now = at or timezone.now()
     as_db = connection.ops.adapt_datetimefield_value  # SQLite stores naive UTC text, as the ORM writes it
-    params = [organisation_id, as_db(minute_of(now)), calls, rate_limited, failed, refresh_failures, min_remaining,
-              day_remaining, as_db(now)]
+    params = [
+        organisation_id,
+        as_db(minute_of(now)),
+        calls,
+        rate_limited,
+        failed,
+        refresh_failures,
+        min_remaining,
+        day_remaining,
+        as_db(now),
+    ]
     try:
         if connection.in_atomic_block:
             # Inside a caller's transaction (the connect flow): a savepoint, so a failure here cannot break it.
@@ -60,18 +77,33 @@ def _bump(*, organisation_id: int, calls: int = 0, rate_limited: int = 0, failed
             with connection.cursor() as cursor:
                 cursor.execute(_UPSERT, params)
     except Error:  # DatabaseError, and InterfaceError for a connection PostgreSQL closed (a restart)
-        logger.warning("xero.usage.not_recorded", exc_info=True, extra={
-            "event": "xero.usage.not_recorded", "organisation_id": organisation_id})
+        logger.warning(
+            "xero.usage.not_recorded",
+            exc_info=True,
+            extra={"event": "xero.usage.not_recorded", "organisation_id": organisation_id},
+        )
 
 
-def xero_call_recorded(*, organisation_id: int | None, status: int | None, min_remaining: int | None = None,
-                       day_remaining: int | None = None, at: dt.datetime | None = None) -> None:
+def xero_call_recorded(
+    *,
+    organisation_id: int | None,
+    status: int | None,
+    min_remaining: int | None = None,
+    day_remaining: int | None = None,
+    at: dt.datetime | None = None,
+) -> None:
     """Count one call to Xero. status: the HTTP status, or None when Xero did not answer."""
     if not organisation_id:
         return
-    _bump(organisation_id=organisation_id, calls=1, rate_limited=int(status == 429),
-          failed=int(status is None or status >= 500), min_remaining=min_remaining, day_remaining=day_remaining,
-          at=at)
+    _bump(
+        organisation_id=organisation_id,
+        calls=1,
+        rate_limited=int(status == 429),
+        failed=int(status is None or status >= 500),
+        min_remaining=min_remaining,
+        day_remaining=day_remaining,
+        at=at,
+    )
 
 
 def xero_refresh_failure_recorded(*, organisation_id: int | None, at: dt.datetime | None = None) -> None:
@@ -89,6 +121,7 @@ def xero_usage_prune(*, now: dt.datetime | None = None) -> int:
 
 # ---------------------------------------------------------------- reading
 
+
 @dataclass(frozen=True)
 class UsageMinute:
     minute: dt.datetime
@@ -101,7 +134,9 @@ class UsageMinute:
 
 def xero_usage_minutes(organisation: Organisation, *, since: dt.datetime) -> list[UsageMinute]:
     """The organisation's minutes with any Xero call since `since`, oldest first (one query on the unique index)."""
-    rows = (XeroApiUsage.objects.filter(organisation=organisation, minute__gte=minute_of(since), calls__gt=0)
-            .order_by("minute")
-            .values_list("minute", "calls", "rate_limited", "failed", "min_remaining", "day_remaining"))
+    rows = (
+        XeroApiUsage.objects.filter(organisation=organisation, minute__gte=minute_of(since), calls__gt=0)
+        .order_by("minute")
+        .values_list("minute", "calls", "rate_limited", "failed", "min_remaining", "day_remaining")
+    )
     return [UsageMinute(*row) for row in rows]

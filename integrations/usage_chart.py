@@ -112,8 +112,14 @@ def usage_chart_for(organisation: Organisation, *, now: dt.datetime | None = Non
     return build_usage_chart(start=start, end=end, minutes=minutes, lag_by_hour=lag_by_hour, day_lag=day_lag)
 
 
-def build_usage_chart(*, start: dt.datetime, end: dt.datetime, minutes: list[UsageMinute],
-                      lag_by_hour: dict[dt.datetime, Lag], day_lag: Lag) -> UsageChart:
+def build_usage_chart(
+    *,
+    start: dt.datetime,
+    end: dt.datetime,
+    minutes: list[UsageMinute],
+    lag_by_hour: dict[dt.datetime, Lag],
+    day_lag: Lag,
+) -> UsageChart:
     chart = UsageChart(start=start, end=end)
     span = (end - start).total_seconds()
     plot_width = chart.right_edge - chart.left
@@ -154,12 +160,18 @@ def build_usage_chart(*, start: dt.datetime, end: dt.datetime, minutes: list[Usa
         else:
             points.append(point)
         if m and m.rate_limited:
-            chart.marks_429.append(Mark(point[0], y_calls(value), f"{timezone.localtime(at):%H:%M}: "
-                                        f"{m.rate_limited} call{'s' if m.rate_limited != 1 else ''} answered 429"))
+            chart.marks_429.append(
+                Mark(
+                    point[0],
+                    y_calls(value),
+                    f"{timezone.localtime(at):%H:%M}: "
+                    f"{m.rate_limited} call{'s' if m.rate_limited != 1 else ''} answered 429",
+                )
+            )
     chart.calls_points = " ".join(f"{x},{y}" for x, y in points)
 
     # ---- time axis: every 3 hours, on the hour
-    first = (start.replace(minute=0, second=0, microsecond=0) + dt.timedelta(hours=1))
+    first = start.replace(minute=0, second=0, microsecond=0) + dt.timedelta(hours=1)
     hour = first
     while hour < end:
         if timezone.localtime(hour).hour % 3 == 0:
@@ -171,8 +183,9 @@ def build_usage_chart(*, start: dt.datetime, end: dt.datetime, minutes: list[Usa
     worst = max((lag["p95"] or 0 for lag in lag_by_hour.values()), default=0)
     lag_top = _nice_ceiling(max(worst * 1.1, 1.0))
     lag_step = _tick_step(lag_top, ticks=3, integral=lag_top >= 3)
-    chart.lag_ticks = [Tick(round(chart.lag_bottom - LAG_HEIGHT * v / lag_top, 1), _seconds(v))
-                       for v in _frange(0, lag_top, lag_step)]
+    chart.lag_ticks = [
+        Tick(round(chart.lag_bottom - LAG_HEIGHT * v / lag_top, 1), _seconds(v)) for v in _frange(0, lag_top, lag_step)
+    ]
     hour_start = start.replace(minute=0, second=0, microsecond=0)
     hours = []
     while hour_start < end:
@@ -181,17 +194,28 @@ def build_usage_chart(*, start: dt.datetime, end: dt.datetime, minutes: list[Usa
     for h in hours:
         lag = lag_by_hour.get(h)
         in_hour = [m for m in by_minute.values() if h <= m.minute < h + dt.timedelta(hours=1)]
-        chart.hours.append(HourRow(start=h, calls=sum(m.calls for m in in_hour),
-                                   peak=max((m.calls for m in in_hour), default=0),
-                                   rate_limited=sum(m.rate_limited for m in in_hour),
-                                   lag_p95=lag["p95"] if lag else None, lag_count=int(lag["count"]) if lag else 0))
+        chart.hours.append(
+            HourRow(
+                start=h,
+                calls=sum(m.calls for m in in_hour),
+                peak=max((m.calls for m in in_hour), default=0),
+                rate_limited=sum(m.rate_limited for m in in_hour),
+                lag_p95=lag["p95"] if lag else None,
+                lag_count=int(lag["count"]) if lag else 0,
+            )
+        )
         if lag and lag["p95"] is not None:
             x0, x1 = max(x_at(h), chart.left), min(x_at(h + dt.timedelta(hours=1)), chart.right_edge)
             height = round(LAG_HEIGHT * lag["p95"] / lag_top, 1)
-            chart.lag_bars.append(Bar(x=round(x0 + 1, 1), y=round(chart.lag_bottom - height, 1),
-                                      width=round(max(1.0, x1 - x0 - 2), 1), height=max(height, 1.0),
-                                      label=f"{timezone.localtime(h):%H:00}: p95 {_seconds(lag['p95'])} "
-                                            f"over {lag['count']} events"))
+            chart.lag_bars.append(
+                Bar(
+                    x=round(x0 + 1, 1),
+                    y=round(chart.lag_bottom - height, 1),
+                    width=round(max(1.0, x1 - x0 - 2), 1),
+                    height=max(height, 1.0),
+                    label=f"{timezone.localtime(h):%H:00}: p95 {_seconds(lag['p95'])} over {lag['count']} events",
+                )
+            )
     chart.hours = [row for row in chart.hours if row.calls or row.lag_count]
     return chart
 

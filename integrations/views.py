@@ -37,19 +37,24 @@ def _finish(request: HttpRequest, outcome: ConnectOutcome) -> HttpResponse:
 
 @member_required
 def manage_integrations(request: HttpRequest) -> HttpResponse:
-    return render(request, "integrations/manage.html", {
-        "connection": xero_connection_for(request.organisation),
-        "can_manage": request.membership.is_admin,
-        "Status": XeroConnection.Status,
-    })
+    return render(
+        request,
+        "integrations/manage.html",
+        {
+            "connection": xero_connection_for(request.organisation),
+            "can_manage": request.membership.is_admin,
+            "Status": XeroConnection.Status,
+        },
+    )
 
 
 @admin_required
 @require_POST
 def xero_connect(request: HttpRequest) -> HttpResponse:
     try:
-        url = xero_connect_start(organisation=request.organisation, user=request.user,
-                                 session_key=_session_key(request))
+        url = xero_connect_start(
+            organisation=request.organisation, user=request.user, session_key=_session_key(request)
+        )
     except ConnectBlocked as exc:
         messages.error(request, str(exc))
         return redirect("integrations:manage")
@@ -60,8 +65,12 @@ def xero_connect(request: HttpRequest) -> HttpResponse:
 @require_GET
 def xero_callback(request: HttpRequest) -> HttpResponse:
     outcome = xero_connect_callback(
-        organisation=request.organisation, user=request.user, session_key=request.session.session_key or "",
-        state=request.GET.get("state", ""), code=request.GET.get("code", ""), error=request.GET.get("error", ""),
+        organisation=request.organisation,
+        user=request.user,
+        session_key=request.session.session_key or "",
+        state=request.GET.get("state", ""),
+        code=request.GET.get("code", ""),
+        error=request.GET.get("error", ""),
     )
     return _finish(request, outcome)
 
@@ -73,12 +82,19 @@ def xero_choose(request: HttpRequest, pk) -> HttpResponse:
     error = ""
     if request.method == "POST":
         if "cancel" in request.POST:
-            outcome = xero_tenant_choice_cancel(organisation=request.organisation, user=request.user,
-                                                session_key=_session_key(request), pending_id=pending.pk)
+            outcome = xero_tenant_choice_cancel(
+                organisation=request.organisation,
+                user=request.user,
+                session_key=_session_key(request),
+                pending_id=pending.pk,
+            )
         else:
             outcome = xero_tenant_choose(
-                organisation=request.organisation, user=request.user, session_key=_session_key(request),
-                pending_id=pending.pk, tenant_id=request.POST.get("tenant_id", ""),
+                organisation=request.organisation,
+                user=request.user,
+                session_key=_session_key(request),
+                pending_id=pending.pk,
+                tenant_id=request.POST.get("tenant_id", ""),
                 confirm_switch=request.POST.get("confirm_switch") == "yes",
             )
         if outcome.kind != "invalid":
@@ -90,10 +106,17 @@ def xero_choose(request: HttpRequest, pk) -> HttpResponse:
     offered = [c for c in pending.candidates if c["tenant_type"] == "ORGANISATION"]
     taken = xero_tenant_ids_held_elsewhere(request.organisation, tenant_ids=[c["tenant_id"] for c in offered])
     candidates = [{**c, "taken": c["tenant_id"] in taken} for c in offered]
-    return render(request, "integrations/choose.html", {
-        "pending": pending, "candidates": candidates, "error": error,
-        "selected": request.POST.get("tenant_id", ""),
-    }, status=422 if error else 200)
+    return render(
+        request,
+        "integrations/choose.html",
+        {
+            "pending": pending,
+            "candidates": candidates,
+            "error": error,
+            "selected": request.POST.get("tenant_id", ""),
+        },
+        status=422 if error else 200,
+    )
 
 
 @admin_required
@@ -104,7 +127,9 @@ def xero_disconnect(request: HttpRequest) -> HttpResponse:
         result = xero_connection_disconnect(organisation=request.organisation, actor=request.user)
         messages.add_message(request, messages.SUCCESS if result.ok else messages.ERROR, result.message)
         return redirect("integrations:manage")
-    if connection is None or connection.status in (XeroConnection.Status.NOT_CONNECTED,
-                                                   XeroConnection.Status.DISCONNECTED):
+    if connection is None or connection.status in (
+        XeroConnection.Status.NOT_CONNECTED,
+        XeroConnection.Status.DISCONNECTED,
+    ):
         return redirect("integrations:manage")
     return render(request, "integrations/disconnect_confirm.html", {"connection": connection})

@@ -23,7 +23,11 @@ class WebhookEvent(models.Model):
         FAILED = "failed", "Failed"
 
     organisation = models.ForeignKey(
-        Organisation, null=True, blank=True, on_delete=models.CASCADE, related_name="+",
+        Organisation,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
         help_text="The organisation whose Xero connection holds the tenant; empty for an unknown tenant.",
     )
     tenant_id = models.CharField(max_length=64, help_text="Xero's tenantId, as delivered.")
@@ -35,7 +39,8 @@ class WebhookEvent(models.Model):
     sequence = models.BigIntegerField(null=True, blank=True, help_text="Its sequence number in Xero's delivery.")
     state = models.CharField(max_length=10, choices=State.choices, default=State.RECEIVED)
     outcome = models.CharField(
-        max_length=30, blank=True,
+        max_length=30,
+        blank=True,
         help_text="What processing found: applied, unchanged, stale, created_in_xero, not_found, unknown_tenant...",
     )
     attempts = models.PositiveIntegerField(default=0)
@@ -53,8 +58,9 @@ class WebhookEvent(models.Model):
             ),
         ]
         indexes = [
-            models.Index(fields=["organisation", "event_date"], condition=Q(state="received"),
-                         name="webhook_event_to_process"),
+            models.Index(
+                fields=["organisation", "event_date"], condition=Q(state="received"), name="webhook_event_to_process"
+            ),
             models.Index(fields=["received_at"], condition=Q(state="received"), name="webhook_event_waiting"),
             models.Index(fields=["organisation", "state", "-received_at"], name="webhook_event_by_org"),
             # The support overview's window: which organisations had events since, from the index alone.
@@ -83,12 +89,15 @@ class ReconciliationState(models.Model):
     )
     inbox_claimed_by = models.CharField(max_length=100, blank=True)
     inbox_fetched_at = models.DateTimeField(
-        null=True, blank=True, help_text="When the inbox last fetched from Xero: fetches are paced per tenant.")
+        null=True, blank=True, help_text="When the inbox last fetched from Xero: fetches are paced per tenant."
+    )
     inbox_wakeup_at = models.DateTimeField(
-        null=True, blank=True, help_text="A paced processing run is due then (so only one is scheduled).")
+        null=True, blank=True, help_text="A paced processing run is due then (so only one is scheduled)."
+    )
     reconcile_claimed_until = models.DateTimeField(null=True, blank=True)
     last_success_at = models.DateTimeField(
-        null=True, blank=True,
+        null=True,
+        blank=True,
         help_text="Start of the last complete pass: the next pass asks Xero for changes since then.",
     )
     last_started_at = models.DateTimeField(null=True, blank=True)

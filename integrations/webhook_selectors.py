@@ -37,17 +37,27 @@ class InboxSummary:
 def webhook_inbox_organisation_ids(*, since: dt.datetime) -> set[int]:
     """Organisations worth a row: events received since `since` (an index-only scan of the window), events still
     waiting (the partial index), or an active connection."""
-    recent = set(WebhookEvent.objects.filter(received_at__gte=since, organisation__isnull=False).order_by()
-                 .values_list("organisation_id", flat=True).distinct())
-    waiting = set(WebhookEvent.objects.filter(state=WebhookEvent.State.RECEIVED, organisation__isnull=False)
-                  .order_by().values_list("organisation_id", flat=True).distinct())
-    active = set(XeroConnection.objects.filter(status=XeroConnection.Status.ACTIVE)
-                 .values_list("organisation_id", flat=True))
+    recent = set(
+        WebhookEvent.objects.filter(received_at__gte=since, organisation__isnull=False)
+        .order_by()
+        .values_list("organisation_id", flat=True)
+        .distinct()
+    )
+    waiting = set(
+        WebhookEvent.objects.filter(state=WebhookEvent.State.RECEIVED, organisation__isnull=False)
+        .order_by()
+        .values_list("organisation_id", flat=True)
+        .distinct()
+    )
+    active = set(
+        XeroConnection.objects.filter(status=XeroConnection.Status.ACTIVE).values_list("organisation_id", flat=True)
+    )
     return recent | waiting | active
 
 
-def webhook_inbox_summaries(*, organisation_ids: Iterable[int | None],
-                            since: dt.datetime | None = None) -> dict[int | None, InboxSummary]:
+def webhook_inbox_summaries(
+    *, organisation_ids: Iterable[int | None], since: dt.datetime | None = None
+) -> dict[int | None, InboxSummary]:
     """Counts by state for these organisations (None: events of tenants no organisation holds), over events received
     since `since`; events still waiting are counted whatever their age. One grouped query."""
     ids = list(organisation_ids)
@@ -57,10 +67,17 @@ def webhook_inbox_summaries(*, organisation_ids: Iterable[int | None],
     qs = WebhookEvent.objects.filter(wanted)
     if since is not None:
         qs = qs.filter(Q(received_at__gte=since) | Q(state=WebhookEvent.State.RECEIVED))
-    rows = qs.order_by().values("organisation_id").annotate(
-        received=Count("pk", filter=Q(state="received")), processed=Count("pk", filter=Q(state="processed")),
-        ignored=Count("pk", filter=Q(state="ignored")), failed=Count("pk", filter=Q(state="failed")),
-        oldest_waiting_at=Min("received_at", filter=Q(state="received")), last_received_at=Max("received_at"),
+    rows = (
+        qs.order_by()
+        .values("organisation_id")
+        .annotate(
+            received=Count("pk", filter=Q(state="received")),
+            processed=Count("pk", filter=Q(state="processed")),
+            ignored=Count("pk", filter=Q(state="ignored")),
+            failed=Count("pk", filter=Q(state="failed")),
+            oldest_waiting_at=Min("received_at", filter=Q(state="received")),
+            last_received_at=Max("received_at"),
+        )
     )
     return {row["organisation_id"]: InboxSummary(**row) for row in rows}
 
@@ -82,14 +99,16 @@ def webhook_lag_percentiles(*, organisation_ids: Iterable[int], since: dt.dateti
     """Received-to-processed lag of events processed since `since`, in seconds, per organisation:
     {id: {"p50", "p95", "count"}}. One grouped query on PostgreSQL; SQLite (make run) sorts in Python."""
     ids = list(organisation_ids)
-    qs = WebhookEvent.objects.filter(organisation_id__in=ids, state=WebhookEvent.State.PROCESSED,
-                                     received_at__gte=since, processed_at__isnull=False).order_by()
+    qs = WebhookEvent.objects.filter(
+        organisation_id__in=ids, state=WebhookEvent.State.PROCESSED, received_at__gte=since, processed_at__isnull=False
+    ).order_by()
     empty = {"p50": None, "p95": None, "count": 0}
     out: dict[int, Lag] = {i: dict(empty) for i in ids}
     if connection.vendor == "postgresql":
         lag = Extract(F("processed_at") - F("received_at"), "epoch")
         for row in qs.values("organisation_id").annotate(
-                p50=_PercentileCont(lag, fraction=0.5), p95=_PercentileCont(lag, fraction=0.95), count=Count("pk")):
+            p50=_PercentileCont(lag, fraction=0.5), p95=_PercentileCont(lag, fraction=0.95), count=Count("pk")
+        ):
             out[row["organisation_id"]] = {"p50": row["p50"], "p95": row["p95"], "count": row["count"]}
         return out
     lags: dict[int, list[float]] = {}
@@ -109,12 +128,21 @@ def _percentiles(values: list[float]) -> Lag:
 def webhook_lag_by_hour(*, organisation_id: int, since: dt.datetime) -> dict[dt.datetime, Lag]:
     """The organisation's received-to-processed lag per hour of receipt (UTC hour start -> {"p50", "p95",
     "count"}), for the support console's usage chart. One grouped query on PostgreSQL; SQLite sorts in Python."""
-    qs = WebhookEvent.objects.filter(organisation_id=organisation_id, state=WebhookEvent.State.PROCESSED,
-                                     received_at__gte=since, processed_at__isnull=False).order_by()
+    qs = WebhookEvent.objects.filter(
+        organisation_id=organisation_id,
+        state=WebhookEvent.State.PROCESSED,
+        received_at__gte=since,
+        processed_at__isnull=False,
+    ).order_by()
     if connection.vendor == "postgresql":
         lag = Extract(F("processed_at") - F("received_at"), "epoch")
-        rows = qs.annotate(hour=TruncHour("received_at", tzinfo=dt.UTC)).values("hour").annotate(
-            p50=_PercentileCont(lag, fraction=0.5), p95=_PercentileCont(lag, fraction=0.95), count=Count("pk"))
+        rows = (
+            qs.annotate(hour=TruncHour("received_at", tzinfo=dt.UTC))
+            .values("hour")
+            .annotate(
+                p50=_PercentileCont(lag, fraction=0.5), p95=_PercentileCont(lag, fraction=0.95), count=Count("pk")
+            )
+        )
         return {row["hour"]: {"p50": row["p50"], "p95": row["p95"], "count": row["count"]} for row in rows}
     lags: dict[dt.datetime, list[float]] = {}
     for received, processed in qs.values_list("received_at", "processed_at"):

@@ -14,8 +14,7 @@ def process_webhook_inbox(self, *, organisation_id: int) -> None:
     result = webhook_services.webhook_inbox_process(organisation_id=organisation_id)
     if result.retry_after is not None:
         # Never sleep to throttle: come back when Xero (or the limiter) says to.
-        webhook_services.webhook_processing_enqueue(organisation_ids=[organisation_id],
-                                                    countdown=result.retry_after)
+        webhook_services.webhook_processing_enqueue(organisation_ids=[organisation_id], countdown=result.retry_after)
 
 
 @shared_task(acks_late=True, queue="webhooks", ignore_result=True)
@@ -34,5 +33,4 @@ def reconcile_all() -> None:
 def reconcile_organisation(self, *, organisation_id: int) -> None:
     result = reconciliation_services.reconciliation_run(organisation_id=organisation_id)
     if result.retry_after is not None:
-        reconcile_organisation.apply_async(kwargs={"organisation_id": organisation_id},
-                                           countdown=result.retry_after)
+        reconcile_organisation.apply_async(kwargs={"organisation_id": organisation_id}, countdown=result.retry_after)

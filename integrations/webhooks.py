@@ -25,10 +25,16 @@ logger = logging.getLogger("integrations.webhooks")
 
 
 def _reject(request: HttpRequest, status: int, reason: str, size: int | None = None) -> HttpResponse:
-    logger.warning("xero.webhook.rejected", extra={
-        "event": "xero.webhook.rejected", "status": status, "reason": reason, "bytes": size,
-        "remote_addr": request.META.get("REMOTE_ADDR", ""),
-    })
+    logger.warning(
+        "xero.webhook.rejected",
+        extra={
+            "event": "xero.webhook.rejected",
+            "status": status,
+            "reason": reason,
+            "bytes": size,
+            "remote_addr": request.META.get("REMOTE_ADDR", ""),
+        },
+    )
     response = HttpResponse(b"", status=status)
     if status == 405:
         response["Allow"] = "POST"
@@ -60,8 +66,13 @@ def xero_webhook_receive(request: HttpRequest) -> HttpResponse:
     except MalformedDelivery as exc:
         return _reject(request, 400, f"malformed: {exc}", len(body))
     result = webhook_events_record(events=events)
-    logger.info("xero.webhook.received", extra={
-        "event": "xero.webhook.received" if events else "xero.webhook.intent_to_receive",
-        "events": result.events, "ignored": result.ignored, "organisation_ids": list(result.organisation_ids),
-    })
+    logger.info(
+        "xero.webhook.received",
+        extra={
+            "event": "xero.webhook.received" if events else "xero.webhook.intent_to_receive",
+            "events": result.events,
+            "ignored": result.ignored,
+            "organisation_ids": list(result.organisation_ids),
+        },
+    )
     return HttpResponse(b"", status=200)

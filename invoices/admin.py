@@ -52,17 +52,36 @@ class InvoiceAdmin(admin.ModelAdmin):
     list_filter = ["sync_state", "status", "currency"]
     search_fields = ["number", "reference", "xero_invoice_id", "customer__name", "organisation__name"]
     list_select_related = ["organisation", "batch", "customer"]
-    readonly_fields = ["organisation", "batch", "customer", "sync_state", "xero_invoice_id", "xero_status",
-                       "xero_updated_at", "chunk", "sync_errors", "sync_warnings", "synced_at", "created_at",
-                       "updated_at"]
+    readonly_fields = [
+        "organisation",
+        "batch",
+        "customer",
+        "sync_state",
+        "xero_invoice_id",
+        "xero_status",
+        "xero_updated_at",
+        "chunk",
+        "sync_errors",
+        "sync_warnings",
+        "synced_at",
+        "created_at",
+        "updated_at",
+    ]
     inlines = [InvoiceLineInline, InvoiceEventInline]
 
 
 @admin.register(XeroMapping)
 class XeroMappingAdmin(admin.ModelAdmin):
     list_display = ["organisation", "revenue_account_code", "tax_type", "updated_by", "updated_at"]
-    readonly_fields = ["organisation", "revenue_account_code", "revenue_account_name", "tax_type", "tax_name",
-                       "updated_by", "updated_at"]
+    readonly_fields = [
+        "organisation",
+        "revenue_account_code",
+        "revenue_account_name",
+        "tax_type",
+        "tax_name",
+        "updated_by",
+        "updated_at",
+    ]
 
 
 class PushAttemptInline(admin.TabularInline):
@@ -79,7 +98,18 @@ class PushChunkAdmin(admin.ModelAdmin):
     list_filter = ["state"]
     list_select_related = ["organisation"]
     exclude = ["payload"]
-    readonly_fields = ["organisation", "tenant_id", "state", "idempotency_key", "first_attempt_at", "attempts",
-                       "next_attempt_at", "lease_expires_at", "claimed_by", "last_error", "created_at",
-                       "completed_at"]
+    readonly_fields = [
+        "organisation",
+        "tenant_id",
+        "state",
+        "idempotency_key",
+        "first_attempt_at",
+        "attempts",
+        "next_attempt_at",
+        "lease_expires_at",
+        "claimed_by",
+        "last_error",
+        "created_at",
+        "completed_at",
+    ]
     inlines = [PushAttemptInline]

@@ -40,15 +40,65 @@ COLUMNS: list[tuple[str, bool, str]] = [
 ]
 COLUMN_NAMES = [name for name, _, _ in COLUMNS]
 REQUIRED = [name for name, required, _ in COLUMNS if required]
-INVOICE_FIELDS = ("customer_name", "customer_email", "issue_date", "due_date", "currency", "reference", "status",
-                  "line_amount_types")
+INVOICE_FIELDS = (
+    "customer_name",
+    "customer_email",
+    "issue_date",
+    "due_date",
+    "currency",
+    "reference",
+    "status",
+    "line_amount_types",
+)
 SAMPLE_ROWS = [
-    ["INV-1001", "Harbour View Aged Care", "accounts@harbourview.example", "2026-11-01", "2026-11-15", "AUD",
-     "PO 4471", "AUTHORISED", "Exclusive", "Care coordination, November", "12", "85.00", "", ""],
-    ["INV-1001", "Harbour View Aged Care", "", "2026-11-01", "2026-11-15", "AUD", "PO 4471", "AUTHORISED",
-     "Exclusive", "After-hours call-outs", "3", "120.50", "", ""],
-    ["INV-1002", "Wattle Street Clinic", "ap@wattle.example", "2026-11-01", "2026-11-30", "NZD", "", "DRAFT",
-     "Inclusive", "Monthly subscription", "1", "99.9950", "", ""],
+    [
+        "INV-1001",
+        "Harbour View Aged Care",
+        "accounts@harbourview.example",
+        "2026-11-01",
+        "2026-11-15",
+        "AUD",
+        "PO 4471",
+        "AUTHORISED",
+        "Exclusive",
+        "Care coordination, November",
+        "12",
+        "85.00",
+        "",
+        "",
+    ],
+    [
+        "INV-1001",
+        "Harbour View Aged Care",
+        "",
+        "2026-11-01",
+        "2026-11-15",
+        "AUD",
+        "PO 4471",
+        "AUTHORISED",
+        "Exclusive",
+        "After-hours call-outs",
+        "3",
+        "120.50",
+        "",
+        "",
+    ],
+    [
+        "INV-1002",
+        "Wattle Street Clinic",
+        "ap@wattle.example",
+        "2026-11-01",
+        "2026-11-30",
+        "NZD",
+        "",
+        "DRAFT",
+        "Inclusive",
+        "Monthly subscription",
+        "1",
+        "99.9950",
+        "",
+        "",
+    ],
 ]
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _CURRENCY = re.compile(r"^[A-Za-z]{3}$")
@@ -75,9 +125,14 @@ class CsvBatch:
         return not self.errors
 
     def errors_for(self, problems: Iterable[BatchProblem]) -> list[RowError]:
-        return [RowError(row=self.invoice_rows[p.index] if p.index is not None else 1,
-                         column="invoice_number" if p.field == "number" else p.field, message=p.message)
-                for p in problems]
+        return [
+            RowError(
+                row=self.invoice_rows[p.index] if p.index is not None else 1,
+                column="invoice_number" if p.field == "number" else p.field,
+                message=p.message,
+            )
+            for p in problems
+        ]
 
 
 def sample_csv() -> str:
@@ -88,8 +143,9 @@ def sample_csv() -> str:
     return out.getvalue()
 
 
-def _decimal(text: str, *, column: str, row: int, errors: list[RowError], default: Decimal | None = None,
-             allow_zero: bool = True) -> Decimal | None:
+def _decimal(
+    text: str, *, column: str, row: int, errors: list[RowError], default: Decimal | None = None, allow_zero: bool = True
+) -> Decimal | None:
     if not text:
         if default is None:
             errors.append(RowError(row, column, "Required."))
@@ -132,8 +188,14 @@ def parse_batch_csv(raw: bytes, *, max_rows: int = MAX_ROWS, max_bytes: int = MA
     result = CsvBatch()
     errors = result.errors
     if len(raw) > max_bytes:
-        errors.append(RowError(0, "", f"The file is {len(raw) / 1024 / 1024:.1f} MB; the limit is "
-                                      f"{max_bytes // 1024 // 1024} MB. Split it into several batches."))
+        errors.append(
+            RowError(
+                0,
+                "",
+                f"The file is {len(raw) / 1024 / 1024:.1f} MB; the limit is "
+                f"{max_bytes // 1024 // 1024} MB. Split it into several batches.",
+            )
+        )
         return result
     try:
         text = raw.decode("utf-8-sig")
@@ -169,12 +231,19 @@ def parse_batch_csv(raw: bytes, *, max_rows: int = MAX_ROWS, max_bytes: int = MA
                 continue
             result.rows += 1
             if result.rows > max_rows:
-                errors.insert(0, RowError(row_number, "", f"The file has more than {max_rows:,} rows. "
-                                                          "Split it into several batches."))
+                errors.insert(
+                    0,
+                    RowError(
+                        row_number, "", f"The file has more than {max_rows:,} rows. Split it into several batches."
+                    ),
+                )
                 return result
             if len(cells) > len(columns):
-                errors.append(RowError(row_number, "", f"This row has {len(cells)} cells but the header names "
-                                                       f"{len(columns)} columns."))
+                errors.append(
+                    RowError(
+                        row_number, "", f"This row has {len(cells)} cells but the header names {len(columns)} columns."
+                    )
+                )
                 continue
             values = {name: (cells[i].strip() if i < len(cells) else "") for i, name in enumerate(columns) if name}
             _read_row(values, row_number, groups, order, errors)
@@ -187,14 +256,16 @@ def parse_batch_csv(raw: bytes, *, max_rows: int = MAX_ROWS, max_bytes: int = MA
         return result
     for key in order:
         group = groups[key]
-        result.invoices.append(InvoiceInput(lines=group.pop("lines"), **{k: v for k, v in group.items()
-                                                                         if not k.startswith("_")}))
+        result.invoices.append(
+            InvoiceInput(lines=group.pop("lines"), **{k: v for k, v in group.items() if not k.startswith("_")})
+        )
         result.invoice_rows.append(group["_row"])
     return result
 
 
-def _read_row(values: dict[str, str], row: int, groups: dict[str, dict], order: list[str],
-              errors: list[RowError]) -> None:
+def _read_row(
+    values: dict[str, str], row: int, groups: dict[str, dict], order: list[str], errors: list[RowError]
+) -> None:
     before = len(errors)
     number = values.get("invoice_number", "")
     existing = groups.get(number.lower()) if number else None
@@ -206,8 +277,11 @@ def _read_row(values: dict[str, str], row: int, groups: dict[str, dict], order: 
             if not given:
                 values[name] = first
             elif given.lower() != first.lower():
-                errors.append(RowError(row, name, f"Differs from row {existing['_row']} of invoice "
-                                                  f"{existing['number']} (“{first}”)."))
+                errors.append(
+                    RowError(
+                        row, name, f"Differs from row {existing['_row']} of invoice {existing['number']} (“{first}”)."
+                    )
+                )
     if not number:
         errors.append(RowError(row, "invoice_number", "Required."))
     elif len(number) > 255:
@@ -226,8 +300,11 @@ def _read_row(values: dict[str, str], row: int, groups: dict[str, dict], order: 
         errors.append(RowError(row, "due_date", "The due date is before the issue date."))
     currency = values.get("currency", "")
     if not _CURRENCY.match(currency):
-        errors.append(RowError(row, "currency", "Use a three-letter currency code such as AUD."
-                                                if currency else "Required (e.g. AUD)."))
+        errors.append(
+            RowError(
+                row, "currency", "Use a three-letter currency code such as AUD." if currency else "Required (e.g. AUD)."
+            )
+        )
     status = (values.get("status", "") or Invoice.Status.AUTHORISED).upper()
     if status not in CREATABLE_STATUSES:
         errors.append(RowError(row, "status", "Use DRAFT, SUBMITTED or AUTHORISED."))
@@ -242,8 +319,9 @@ def _read_row(values: dict[str, str], row: int, groups: dict[str, dict], order: 
         errors.append(RowError(row, "description", "Required."))
     elif len(description) > 4000:
         errors.append(RowError(row, "description", "At most 4,000 characters."))
-    quantity = _decimal(values.get("quantity", ""), column="quantity", row=row, errors=errors,
-                        default=Decimal("1"), allow_zero=False)
+    quantity = _decimal(
+        values.get("quantity", ""), column="quantity", row=row, errors=errors, default=Decimal("1"), allow_zero=False
+    )
     unit_amount = _decimal(values.get("unit_amount", ""), column="unit_amount", row=row, errors=errors)
     account_code = values.get("account_code", "")
     if len(account_code) > 10:
@@ -254,17 +332,34 @@ def _read_row(values: dict[str, str], row: int, groups: dict[str, dict], order: 
     if len(errors) > before or not number:
         return
 
-    invoice = {"customer_name": customer, "customer_email": email, "issue_date": issue, "due_date": due,
-               "currency": currency.upper(), "reference": reference, "status": status,
-               "line_amount_types": amount_types}
+    invoice = {
+        "customer_name": customer,
+        "customer_email": email,
+        "issue_date": issue,
+        "due_date": due,
+        "currency": currency.upper(),
+        "reference": reference,
+        "status": status,
+        "line_amount_types": amount_types,
+    }
     key = number.lower()
     group = groups.get(key)
     if group is None:
-        groups[key] = {"number": number, **invoice, "lines": [], "_row": row,
-                       "_raw": {name: values.get(name, "") for name in INVOICE_FIELDS}}
+        groups[key] = {
+            "number": number,
+            **invoice,
+            "lines": [],
+            "_row": row,
+            "_raw": {name: values.get(name, "") for name in INVOICE_FIELDS},
+        }
         order.append(key)
         group = groups[key]
-    group["lines"].append(LineInput(description=description, quantity=quantity, unit_amount=unit_amount,
-                                    account_code=account_code, tax_type=tax_type))
-
-
+    group["lines"].append(
+        LineInput(
+            description=description,
+            quantity=quantity,
+            unit_amount=unit_amount,
+            account_code=account_code,
+            tax_type=tax_type,
+        )
+    )

@@ -26,32 +26,55 @@ DATE_FORMATS = ["%Y-%m-%d"]
 class DateInput(forms.DateInput):
     # A plain YYYY-MM-DD text field: the same format as the CSV and as Xero takes, whatever the browser's locale.
     def __init__(self, **kwargs):
-        super().__init__(format="%Y-%m-%d", attrs={"placeholder": "YYYY-MM-DD", "inputmode": "numeric",
-                                                   "pattern": r"\d{4}-\d{2}-\d{2}", "maxlength": 10,
-                                                   "autocomplete": "off"}, **kwargs)
+        super().__init__(
+            format="%Y-%m-%d",
+            attrs={
+                "placeholder": "YYYY-MM-DD",
+                "inputmode": "numeric",
+                "pattern": r"\d{4}-\d{2}-\d{2}",
+                "maxlength": 10,
+                "autocomplete": "off",
+            },
+            **kwargs,
+        )
 
 
 class BatchNameForm(forms.Form):
-    name = forms.CharField(max_length=200, label="Batch name",
-                           widget=forms.TextInput(attrs={"placeholder": "e.g. November services"}))
+    name = forms.CharField(
+        max_length=200, label="Batch name", widget=forms.TextInput(attrs={"placeholder": "e.g. November services"})
+    )
 
 
 class InvoiceForm(forms.Form):
-    customer_name = forms.CharField(max_length=255, label="Customer", required=False,
-                                    help_text="An existing customer, or a new name to add one.",
-                                    widget=forms.TextInput(attrs={"list": "customer-names", "autocomplete": "off"}))
-    customer_email = forms.EmailField(label="Customer email", required=False,
-                                      help_text="Only used for a new customer.")
+    customer_name = forms.CharField(
+        max_length=255,
+        label="Customer",
+        required=False,
+        help_text="An existing customer, or a new name to add one.",
+        widget=forms.TextInput(attrs={"list": "customer-names", "autocomplete": "off"}),
+    )
+    customer_email = forms.EmailField(label="Customer email", required=False, help_text="Only used for a new customer.")
     number = forms.CharField(max_length=255, label="Invoice number")
     reference = forms.CharField(max_length=255, required=False)
-    currency = forms.RegexField(regex=r"^[A-Za-z]{3}$", max_length=3, label="Currency",
-                                error_messages={"invalid": "Use a three-letter code such as AUD."},
-                                widget=forms.TextInput(attrs={"list": "currency-codes", "size": 4,
-                                                              "autocomplete": "off"}))
-    issue_date = forms.DateField(input_formats=DATE_FORMATS, widget=DateInput(), label="Issue date",
-                                 error_messages={"invalid": "Use the form YYYY-MM-DD."})
-    due_date = forms.DateField(input_formats=DATE_FORMATS, widget=DateInput(), label="Due date",
-                               error_messages={"invalid": "Use the form YYYY-MM-DD."})
+    currency = forms.RegexField(
+        regex=r"^[A-Za-z]{3}$",
+        max_length=3,
+        label="Currency",
+        error_messages={"invalid": "Use a three-letter code such as AUD."},
+        widget=forms.TextInput(attrs={"list": "currency-codes", "size": 4, "autocomplete": "off"}),
+    )
+    issue_date = forms.DateField(
+        input_formats=DATE_FORMATS,
+        widget=DateInput(),
+        label="Issue date",
+        error_messages={"invalid": "Use the form YYYY-MM-DD."},
+    )
+    due_date = forms.DateField(
+        input_formats=DATE_FORMATS,
+        widget=DateInput(),
+        label="Due date",
+        error_messages={"invalid": "Use the form YYYY-MM-DD."},
+    )
     line_amount_types = forms.ChoiceField(choices=Invoice.LineAmountTypes.choices, label="Amounts are")
     status = forms.ChoiceField(choices=[(s.value, s.label) for s in CREATABLE_STATUSES], label="Status in Xero")
 
@@ -70,16 +93,31 @@ class InvoiceForm(forms.Form):
 
 class LineForm(forms.Form):
     description = forms.CharField(max_length=4000, required=False)
-    quantity = forms.DecimalField(max_digits=14, decimal_places=4, initial=Decimal("1"),
-                                  widget=forms.NumberInput(attrs={"step": "any", "inputmode": "decimal"}))
-    unit_amount = forms.DecimalField(max_digits=14, decimal_places=4, label="Unit price", required=False,
-                                     widget=forms.NumberInput(attrs={"step": "any", "inputmode": "decimal"}))
-    account_code = forms.CharField(max_length=10, required=False, label="Account",
-                                   widget=forms.TextInput(attrs={"list": "account-codes", "placeholder": "Default",
-                                                                 "autocomplete": "off"}))
-    tax_type = forms.CharField(max_length=50, required=False, label="Tax rate",
-                               widget=forms.TextInput(attrs={"list": "tax-types", "placeholder": "Default",
-                                                             "autocomplete": "off"}))
+    quantity = forms.DecimalField(
+        max_digits=14,
+        decimal_places=4,
+        initial=Decimal("1"),
+        widget=forms.NumberInput(attrs={"step": "any", "inputmode": "decimal"}),
+    )
+    unit_amount = forms.DecimalField(
+        max_digits=14,
+        decimal_places=4,
+        label="Unit price",
+        required=False,
+        widget=forms.NumberInput(attrs={"step": "any", "inputmode": "decimal"}),
+    )
+    account_code = forms.CharField(
+        max_length=10,
+        required=False,
+        label="Account",
+        widget=forms.TextInput(attrs={"list": "account-codes", "placeholder": "Default", "autocomplete": "off"}),
+    )
+    tax_type = forms.CharField(
+        max_length=50,
+        required=False,
+        label="Tax rate",
+        widget=forms.TextInput(attrs={"list": "tax-types", "placeholder": "Default", "autocomplete": "off"}),
+    )
 
     def clean(self) -> dict:
         data = super().clean()
@@ -90,8 +128,7 @@ class LineForm(forms.Form):
         return data
 
 
-InvoiceFormSet = forms.formset_factory(InvoiceForm, extra=0, max_num=MAX_FORM_INVOICES,
-                                       absolute_max=MAX_FORM_INVOICES)
+InvoiceFormSet = forms.formset_factory(InvoiceForm, extra=0, max_num=MAX_FORM_INVOICES, absolute_max=MAX_FORM_INVOICES)
 LineFormSet = forms.formset_factory(LineForm, extra=0, max_num=MAX_FORM_LINES, absolute_max=MAX_FORM_LINES)
 
 
@@ -114,12 +151,15 @@ class BatchEntry:
             self.invoices = InvoiceFormSet(prefix=self.INVOICE_PREFIX, initial=initial_invoices)
             self.invoices.extra = 0
             # An unbound formset with `initial` renders one form per initial dict.
-            self.lines = [LineFormSet(prefix=self.line_prefix(i), initial=[{}] * BLANK_LINES)
-                          for i in range(len(initial_invoices))]
+            self.lines = [
+                LineFormSet(prefix=self.line_prefix(i), initial=[{}] * BLANK_LINES)
+                for i in range(len(initial_invoices))
+            ]
         else:
             self.invoices = InvoiceFormSet(data, prefix=self.INVOICE_PREFIX)
-            self.lines = [LineFormSet(data, prefix=self.line_prefix(i))
-                          for i in range(self.invoices.total_form_count())]
+            self.lines = [
+                LineFormSet(data, prefix=self.line_prefix(i)) for i in range(self.invoices.total_form_count())
+            ]
         self.problems: list[str] = []
 
     @classmethod
@@ -137,7 +177,8 @@ class BatchEntry:
         prefix = self.invoices.forms[index].prefix
         lines = self.lines[index]
         return _raw_blank(self.data, prefix, self.INVOICE_CONTENT) and all(
-            self._line_is_blank(form) for form in lines.forms)
+            self._line_is_blank(form) for form in lines.forms
+        )
 
     def _line_is_blank(self, form: LineForm) -> bool:
         assert self.data is not None
@@ -184,17 +225,31 @@ class BatchEntry:
         out = []
         for index in self._kept:
             data = self.invoices.forms[index].cleaned_data
-            lines = [LineInput(description=line.cleaned_data["description"].strip(),
-                               quantity=line.cleaned_data["quantity"], unit_amount=line.cleaned_data["unit_amount"],
-                               account_code=line.cleaned_data["account_code"].strip(),
-                               tax_type=line.cleaned_data["tax_type"].strip())
-                     for line in self.lines[index].forms if not self._line_is_blank(line)]
-            out.append(InvoiceInput(
-                customer_name=data["customer_name"].strip(), customer_email=data["customer_email"],
-                number=data["number"].strip(), reference=data["reference"].strip(), currency=data["currency"],
-                issue_date=data["issue_date"], due_date=data["due_date"],
-                line_amount_types=data["line_amount_types"], status=data["status"], lines=lines,
-            ))
+            lines = [
+                LineInput(
+                    description=line.cleaned_data["description"].strip(),
+                    quantity=line.cleaned_data["quantity"],
+                    unit_amount=line.cleaned_data["unit_amount"],
+                    account_code=line.cleaned_data["account_code"].strip(),
+                    tax_type=line.cleaned_data["tax_type"].strip(),
+                )
+                for line in self.lines[index].forms
+                if not self._line_is_blank(line)
+            ]
+            out.append(
+                InvoiceInput(
+                    customer_name=data["customer_name"].strip(),
+                    customer_email=data["customer_email"],
+                    number=data["number"].strip(),
+                    reference=data["reference"].strip(),
+                    currency=data["currency"],
+                    issue_date=data["issue_date"],
+                    due_date=data["due_date"],
+                    line_amount_types=data["line_amount_types"],
+                    status=data["status"],
+                    lines=lines,
+                )
+            )
         return out
 
     def add_problems(self, problems: list[BatchProblem]) -> None:
@@ -215,8 +270,9 @@ class BatchEntry:
         count = len(self.problems) + (1 if self.name_form.errors else 0)
         for index, (form, lines) in enumerate(self.rows):
             if index in getattr(self, "_kept", []):
-                count += len(form.errors) + sum(len(line.errors) for line in lines.forms
-                                                if not self._line_is_blank(line))
+                count += len(form.errors) + sum(
+                    len(line.errors) for line in lines.forms if not self._line_is_blank(line)
+                )
         return count
 
 
@@ -269,14 +325,20 @@ def entry_with_added_line(data: QueryDict, *, invoice_index: int) -> BatchEntry:
 
 
 def default_invoice_initial(*, number: str, currency: str, today: dt.date) -> dict:
-    return {"number": number, "currency": currency, "issue_date": today,
-            "due_date": today + dt.timedelta(days=14), "line_amount_types": Invoice.LineAmountTypes.EXCLUSIVE,
-            "status": Invoice.Status.AUTHORISED}
+    return {
+        "number": number,
+        "currency": currency,
+        "issue_date": today,
+        "due_date": today + dt.timedelta(days=14),
+        "line_amount_types": Invoice.LineAmountTypes.EXCLUSIVE,
+        "status": Invoice.Status.AUTHORISED,
+    }
 
 
 class CsvUploadForm(forms.Form):
-    name = forms.CharField(max_length=200, label="Batch name",
-                           widget=forms.TextInput(attrs={"placeholder": "e.g. November services"}))
+    name = forms.CharField(
+        max_length=200, label="Batch name", widget=forms.TextInput(attrs={"placeholder": "e.g. November services"})
+    )
     file = forms.FileField(label="CSV file", widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv"}))
 
 
@@ -287,6 +349,8 @@ class MappingForm(forms.Form):
     def __init__(self, *args, accounts=(), tax_rates=(), **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["revenue_account_code"].choices = [("", "Choose an account")] + [
-            (a.code, f"{a.code} · {a.name}") for a in accounts]
+            (a.code, f"{a.code} · {a.name}") for a in accounts
+        ]
         self.fields["tax_type"].choices = [("", "Choose a tax rate")] + [
-            (r.tax_type, f"{r.name} ({r.rate.normalize():f}%)") for r in tax_rates]
+            (r.tax_type, f"{r.name} ({r.rate.normalize():f}%)") for r in tax_rates
+        ]

@@ -41,6 +41,7 @@ class _Mapping(Protocol):
 
 # ---------------------------------------------------------------- totals (Xero's rounding)
 
+
 @dataclass(frozen=True)
 class LineTotals:
     line_amount: Decimal  # Quantity x UnitAmount rounded to 2 dp; gross for Inclusive, net otherwise
@@ -63,8 +64,9 @@ def line_amount(*, quantity: Decimal, unit_amount: Decimal) -> Decimal:
     return round_money(Decimal(quantity) * Decimal(unit_amount))
 
 
-def line_totals(*, quantity: Decimal, unit_amount: Decimal, line_amount_types: str,
-                tax_rate: Decimal = ZERO) -> LineTotals:
+def line_totals(
+    *, quantity: Decimal, unit_amount: Decimal, line_amount_types: str, tax_rate: Decimal = ZERO
+) -> LineTotals:
     """One line the way Xero computes it: line amount to 2 dp (half up), tax rounded per line.
 
     https://developer.xero.com/documentation/api/accounting/invoices (LineAmountTypes)
@@ -83,8 +85,13 @@ def line_totals(*, quantity: Decimal, unit_amount: Decimal, line_amount_types: s
     return LineTotals(line_amount=amount, tax_amount=tax, net_amount=net)
 
 
-def invoice_totals(lines: Iterable[Any], *, line_amount_types: str, tax_rate: Decimal = ZERO,
-                   tax_rates: Mapping[str, Decimal] | None = None) -> InvoiceTotals:
+def invoice_totals(
+    lines: Iterable[Any],
+    *,
+    line_amount_types: str,
+    tax_rate: Decimal = ZERO,
+    tax_rates: Mapping[str, Decimal] | None = None,
+) -> InvoiceTotals:
     """Sum of the lines' Xero-rounded amounts.
 
     `tax_rate` is the default rate in percent; a line whose `tax_type` is in `tax_rates` uses that rate.
@@ -95,14 +102,16 @@ def invoice_totals(lines: Iterable[Any], *, line_amount_types: str, tax_rate: De
         override = getattr(line, "tax_type", "") or ""
         if override and tax_rates is not None and override in tax_rates:
             rate = tax_rates[override]
-        result = line_totals(quantity=line.quantity, unit_amount=line.unit_amount,
-                             line_amount_types=line_amount_types, tax_rate=rate)
+        result = line_totals(
+            quantity=line.quantity, unit_amount=line.unit_amount, line_amount_types=line_amount_types, tax_rate=rate
+        )
         subtotal += result.net_amount
         total_tax += result.tax_amount
     return InvoiceTotals(subtotal=subtotal, total_tax=total_tax, total=subtotal + total_tax)
 
 
 # ---------------------------------------------------------------- payloads
+
 
 def _number(value: Decimal, places: Decimal) -> float | int:
     # A JSON number; at most 14 significant digits (our DecimalFields), so the float's repr is exact.
@@ -136,8 +145,9 @@ def line_item_payload(line: _Line, *, mapping: _Mapping | None, line_amount_type
     return item
 
 
-def invoice_to_xero_payload(invoice: Any, lines: Sequence[_Line], *, mapping: _Mapping | None,
-                            contact_id: str) -> dict[str, Any]:
+def invoice_to_xero_payload(
+    invoice: Any, lines: Sequence[_Line], *, mapping: _Mapping | None, contact_id: str
+) -> dict[str, Any]:
     """One ACCREC element for PUT /Invoices. Raises MappingRequired when a line has no account or tax type.
 
     Contact carries only ContactID: any other field would update the contact in Xero.
@@ -154,8 +164,9 @@ def invoice_to_xero_payload(invoice: Any, lines: Sequence[_Line], *, mapping: _M
         "CurrencyCode": invoice.currency,
         "LineAmountTypes": invoice.line_amount_types,
         "Status": invoice.status,
-        "LineItems": [line_item_payload(line, mapping=mapping, line_amount_types=invoice.line_amount_types)
-                      for line in lines],
+        "LineItems": [
+            line_item_payload(line, mapping=mapping, line_amount_types=invoice.line_amount_types) for line in lines
+        ],
     }
 
 
@@ -302,6 +313,7 @@ def contact_outcomes(body: Mapping[str, Any]) -> list[ContactOutcome]:
 
 # ---------------------------------------------------------------- accounts and tax rates (mapping choices)
 
+
 @dataclass(frozen=True)
 class AccountChoice:
     code: str
@@ -326,10 +338,15 @@ def revenue_accounts(body: Mapping[str, Any]) -> list[AccountChoice]:
     """
     out = []
     for account in body.get("Accounts") or []:
-        if (account.get("Status") == "ACTIVE" and account.get("Class") == "REVENUE"
-                and account.get("Type") in REVENUE_ACCOUNT_TYPES and account.get("Code")):
-            out.append(AccountChoice(code=str(account["Code"]), name=str(account.get("Name") or ""),
-                                     type=str(account["Type"])))
+        if (
+            account.get("Status") == "ACTIVE"
+            and account.get("Class") == "REVENUE"
+            and account.get("Type") in REVENUE_ACCOUNT_TYPES
+            and account.get("Code")
+        ):
+            out.append(
+                AccountChoice(code=str(account["Code"]), name=str(account.get("Name") or ""), type=str(account["Type"]))
+            )
     return sorted(out, key=lambda a: (a.code, a.name))
 
 
@@ -341,6 +358,5 @@ def revenue_tax_rates(body: Mapping[str, Any]) -> list[TaxRateChoice]:
             effective = _decimal(rate.get("EffectiveRate"))
             if effective is None:
                 effective = _decimal(rate.get("DisplayTaxRate")) or ZERO
-            out.append(TaxRateChoice(tax_type=str(rate["TaxType"]), name=str(rate.get("Name") or ""),
-                                     rate=effective))
+            out.append(TaxRateChoice(tax_type=str(rate["TaxType"]), name=str(rate.get("Name") or ""), rate=effective))
     return sorted(out, key=lambda r: r.name.lower())

@@ -45,11 +45,14 @@ class InvoiceBatch(models.Model):
     name = models.CharField(max_length=200)
     source = models.CharField(max_length=10, choices=Source.choices, default=Source.FORM)
     eligibility = models.CharField(
-        max_length=30, choices=Eligibility.choices, default=Eligibility.BEFORE_CONNECTION,
+        max_length=30,
+        choices=Eligibility.choices,
+        default=Eligibility.BEFORE_CONNECTION,
         help_text="Decided once, when the batch is created, from the organisation's Xero connection then.",
     )
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                   related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -90,23 +93,30 @@ class Invoice(models.Model):
     currency = models.CharField(max_length=3, default="AUD")
     issue_date = models.DateField()
     due_date = models.DateField()
-    line_amount_types = models.CharField(max_length=10, choices=LineAmountTypes.choices,
-                                         default=LineAmountTypes.EXCLUSIVE)
+    line_amount_types = models.CharField(
+        max_length=10, choices=LineAmountTypes.choices, default=LineAmountTypes.EXCLUSIVE
+    )
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.AUTHORISED)
-    sync_state = models.CharField(max_length=12, choices=SyncState.choices, default=SyncState.NOT_SYNCED,
-                                  db_index=True)
+    sync_state = models.CharField(max_length=12, choices=SyncState.choices, default=SyncState.NOT_SYNCED, db_index=True)
     xero_invoice_id = models.CharField(max_length=36, blank=True, db_index=True)
     xero_status = models.CharField(max_length=12, blank=True, help_text="Status as Xero last reported it.")
-    xero_updated_at = models.DateTimeField(null=True, blank=True,
-                                           help_text="Xero's UpdatedDateUTC of the version we hold.")
+    xero_updated_at = models.DateTimeField(
+        null=True, blank=True, help_text="Xero's UpdatedDateUTC of the version we hold."
+    )
     subtotal = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0.00"))
     total_tax = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0.00"))
     total = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0.00"))
     amount_paid = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0.00"))
     amount_due = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0.00"))
     amount_credited = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0.00"))
-    chunk = models.ForeignKey("PushChunk", null=True, blank=True, on_delete=models.SET_NULL,
-                              related_name="invoices", help_text="The push chunk that last carried it.")
+    chunk = models.ForeignKey(
+        "PushChunk",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="invoices",
+        help_text="The push chunk that last carried it.",
+    )
     sync_errors = models.JSONField(default=list, blank=True, help_text="Xero's validation errors, verbatim.")
     sync_warnings = models.JSONField(default=list, blank=True)
     synced_at = models.DateTimeField(null=True, blank=True)
@@ -122,8 +132,11 @@ class Invoice(models.Model):
             models.Index(fields=["organisation", "sync_state"]),
             # The few invoices not in Xero (yet), out of millions: /metrics counts them per organisation from this
             # index alone (an index-only scan), and the push sweeper finds them without touching the rest.
-            models.Index(fields=["organisation", "sync_state"], name="invoice_unsynced",
-                         condition=models.Q(sync_state__in=["pending", "in_flight", "failed"])),
+            models.Index(
+                fields=["organisation", "sync_state"],
+                name="invoice_unsynced",
+                condition=models.Q(sync_state__in=["pending", "in_flight", "failed"]),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -154,8 +167,9 @@ class XeroMapping(models.Model):
     revenue_account_name = models.CharField(max_length=150, blank=True)
     tax_type = models.CharField(max_length=50, help_text="A TaxRate's TaxType that can apply to revenue.")
     tax_name = models.CharField(max_length=150, blank=True)
-    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                   related_name="+")
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:
@@ -178,8 +192,9 @@ class PushChunk(models.Model):
     organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="push_chunks")
     tenant_id = models.CharField(max_length=36)
     state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
-    idempotency_key = models.CharField(max_length=128, unique=True,
-                                       help_text="Stored before the first attempt; reused by every retry.")
+    idempotency_key = models.CharField(
+        max_length=128, unique=True, help_text="Stored before the first attempt; reused by every retry."
+    )
     payload = models.JSONField(default=dict, blank=True, help_text="The exact body sent, so a retry is identical.")
     first_attempt_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
@@ -242,8 +257,9 @@ class InvoiceEvent(models.Model):
     kind = models.CharField(max_length=40, help_text="e.g. created, pushed, failed, retried, status_changed.")
     message = models.CharField(max_length=500)
     changes = models.JSONField(default=dict, blank=True)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                              related_name="+")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -252,4 +268,6 @@ class InvoiceEvent(models.Model):
 
     def __str__(self) -> str:
         return self.message
+
+
 from invoices.xero_models import XeroContactVersion, XeroCreatedInvoice, XeroInvoiceChange  # noqa: E402,F401

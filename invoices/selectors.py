@@ -19,19 +19,29 @@ def batch_list(*, organisation: Organisation, query: str = "", state: str = "") 
     qs = InvoiceBatch.objects.filter(organisation=organisation)
     if query:
         # A subquery, not a join: joining the invoices again would multiply the counts below.
-        matching = InvoiceBatch.objects.filter(organisation=organisation).filter(
-            Q(name__icontains=query) | Q(invoices__number__icontains=query)
-            | Q(invoices__customer__name__icontains=query)).values("pk")
+        matching = (
+            InvoiceBatch.objects.filter(organisation=organisation)
+            .filter(
+                Q(name__icontains=query)
+                | Q(invoices__number__icontains=query)
+                | Q(invoices__customer__name__icontains=query)
+            )
+            .values("pk")
+        )
         qs = qs.filter(pk__in=matching)
-    qs = qs.select_related("created_by").annotate(
-        invoice_count=Count("invoices"),
-        synced_count=Count("invoices", filter=Q(invoices__sync_state__in=[S.SYNCED, S.WARNING])),
-        pending_count=Count("invoices", filter=Q(invoices__sync_state__in=[S.PENDING, S.IN_FLIGHT])),
-        failed_count=Count("invoices", filter=Q(invoices__sync_state=S.FAILED)),
-        total_amount=Sum("invoices__total"),
-        currency_count=Count("invoices__currency", distinct=True),
-        currency=Min("invoices__currency"),
-    ).order_by("-created_at", "-pk")
+    qs = (
+        qs.select_related("created_by")
+        .annotate(
+            invoice_count=Count("invoices"),
+            synced_count=Count("invoices", filter=Q(invoices__sync_state__in=[S.SYNCED, S.WARNING])),
+            pending_count=Count("invoices", filter=Q(invoices__sync_state__in=[S.PENDING, S.IN_FLIGHT])),
+            failed_count=Count("invoices", filter=Q(invoices__sync_state=S.FAILED)),
+            total_amount=Sum("invoices__total"),
+            currency_count=Count("invoices__currency", distinct=True),
+            currency=Min("invoices__currency"),
+        )
+        .order_by("-created_at", "-pk")
+    )
     if state == "failed":
         qs = qs.filter(failed_count__gt=0)
     elif state == "pending":
@@ -48,8 +58,7 @@ def batch_get(*, organisation: Organisation, pk: int) -> InvoiceBatch:
 
 
 def batch_invoices(*, organisation: Organisation, batch: InvoiceBatch) -> QuerySet[Invoice]:
-    return (Invoice.objects.filter(organisation=organisation, batch=batch)
-            .select_related("customer").order_by("number"))
+    return Invoice.objects.filter(organisation=organisation, batch=batch).select_related("customer").order_by("number")
 
 
 def invoice_sync_counts(*, organisation: Organisation) -> dict[str, int]:
@@ -147,21 +156,28 @@ def batch_push_notice(*, organisation: Organisation, progress: BatchProgress, no
     if not progress.waiting:
         return None
     now = now or timezone.now()
-    chunks = PushChunk.objects.filter(organisation=organisation,
-                                      state__in=[PushChunk.State.PENDING, PushChunk.State.SENDING])
+    chunks = PushChunk.objects.filter(
+        organisation=organisation, state__in=[PushChunk.State.PENDING, PushChunk.State.SENDING]
+    )
     late = now - timedelta(seconds=push_stall_seconds())
     stalled = chunks.filter(
         Q(state=PushChunk.State.PENDING, next_attempt_at__lt=late)
         | Q(state=PushChunk.State.PENDING, next_attempt_at__isnull=True, created_at__lt=late)
-        | Q(state=PushChunk.State.SENDING, lease_expires_at__lt=late)).exists()
+        | Q(state=PushChunk.State.SENDING, lease_expires_at__lt=late)
+    ).exists()
     if stalled:
         return PushNotice("stalled")
-    latest = (PushAttempt.objects.filter(organisation=organisation, started_at__gte=now - timedelta(hours=1))
-              .order_by("-started_at").values_list("outcome", flat=True).first())
+    latest = (
+        PushAttempt.objects.filter(organisation=organisation, started_at__gte=now - timedelta(hours=1))
+        .order_by("-started_at")
+        .values_list("outcome", flat=True)
+        .first()
+    )
     if latest not in (*UNANSWERED, PushAttempt.Outcome.RATE_LIMITED):
         return None
-    due = chunks.filter(state=PushChunk.State.PENDING, next_attempt_at__gt=now).aggregate(
-        due=Min("next_attempt_at"))["due"]
+    due = chunks.filter(state=PushChunk.State.PENDING, next_attempt_at__gt=now).aggregate(due=Min("next_attempt_at"))[
+        "due"
+    ]
     next_try_in = int((due - now).total_seconds()) if due else None
     kind = "rate_limited" if latest == PushAttempt.Outcome.RATE_LIMITED else "xero_unavailable"
     return PushNotice(kind, next_try_in)
@@ -170,7 +186,8 @@ def batch_push_notice(*, organisation: Organisation, progress: BatchProgress, no
 def batch_invoice_rows(*, organisation: Organisation, batch: InvoiceBatch, state: str = "") -> QuerySet[Invoice]:
     """The batch's invoices with their customer, lines and history, for the detail page."""
     qs = batch_invoices(organisation=organisation, batch=batch).prefetch_related(
-        "lines", Prefetch("events", queryset=InvoiceEvent.objects.select_related("actor")))
+        "lines", Prefetch("events", queryset=InvoiceEvent.objects.select_related("actor"))
+    )
     if state == "failed":
         qs = qs.filter(sync_state=S.FAILED)
     elif state == "warning":
@@ -185,8 +202,9 @@ def invoice_get(*, organisation: Organisation, batch: InvoiceBatch, pk: int) -> 
 
 
 def customer_names(*, organisation: Organisation, limit: int = 500) -> list[str]:
-    return list(Customer.objects.filter(organisation=organisation).order_by("name")
-                .values_list("name", flat=True)[:limit])
+    return list(
+        Customer.objects.filter(organisation=organisation).order_by("name").values_list("name", flat=True)[:limit]
+    )
 
 
 @dataclass(frozen=True)
@@ -202,15 +220,19 @@ class XeroLinkInfo:
     def invoice_url(self, xero_invoice_id: str) -> str:
         if not (self.short_code and xero_invoice_id):
             return ""
-        return settings.XERO_INVOICE_DEEP_LINK.format(short_code=quote(self.short_code, safe=""),
-                                                      invoice_id=quote(xero_invoice_id, safe=""))
+        return settings.XERO_INVOICE_DEEP_LINK.format(
+            short_code=quote(self.short_code, safe=""), invoice_id=quote(xero_invoice_id, safe="")
+        )
 
 
 def xero_link_info(*, organisation: Organisation) -> XeroLinkInfo:
     connection = xero_connection_for(organisation)
     if connection is None:
         return XeroLinkInfo()
-    return XeroLinkInfo(short_code=connection.tenant_short_code,
-                        needs_reconnect=connection.status == XeroConnection.Status.NEEDS_RECONNECT,
-                        connected=connection.is_bound, tenant_name=connection.tenant_name,
-                        base_currency=connection.base_currency)
+    return XeroLinkInfo(
+        short_code=connection.tenant_short_code,
+        needs_reconnect=connection.status == XeroConnection.Status.NEEDS_RECONNECT,
+        connected=connection.is_bound,
+        tenant_name=connection.tenant_name,
+        base_currency=connection.base_currency,
+    )

@@ -100,8 +100,9 @@ class _LocalRunner:
                 close_old_connections()
                 task.apply(args=args)
             except Exception:  # noqa: BLE001 - the runner must outlive one task's bug, like a worker does
-                logger.exception("push.local_runner_failed", extra={"event": "push.local_runner_failed",
-                                                                    "task": task.name})
+                logger.exception(
+                    "push.local_runner_failed", extra={"event": "push.local_runner_failed", "task": task.name}
+                )
 
 
 _local = _LocalRunner()

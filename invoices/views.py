@@ -47,10 +47,14 @@ from organisations.decorators import admin_required, member_required
 @member_required
 def dashboard(request: HttpRequest) -> HttpResponse:
     organisation = request.organisation
-    return render(request, "invoices/dashboard.html", {
-        "counts": invoice_sync_counts(organisation=organisation),
-        "recent_batches": batch_list(organisation=organisation)[:5],
-    })
+    return render(
+        request,
+        "invoices/dashboard.html",
+        {
+            "counts": invoice_sync_counts(organisation=organisation),
+            "recent_batches": batch_list(organisation=organisation)[:5],
+        },
+    )
 
 
 @member_required
@@ -58,7 +62,8 @@ def batches(request: HttpRequest) -> HttpResponse:
     query = request.GET.get("q", "").strip()[:100]
     state = request.GET.get("state", "")
     page = Paginator(batch_list(organisation=request.organisation, query=query, state=state), 20).get_page(
-        request.GET.get("page"))
+        request.GET.get("page")
+    )
     return render(request, "invoices/batch_list.html", {"page": page, "query": query, "state": state})
 
 
@@ -69,20 +74,32 @@ def _detail_context(request: HttpRequest, batch: InvoiceBatch) -> dict:
     organisation = request.organisation
     state = request.GET.get("state", "")
     page = Paginator(batch_invoice_rows(organisation=organisation, batch=batch, state=state), 50).get_page(
-        request.GET.get("page"))
+        request.GET.get("page")
+    )
     link = xero_link_info(organisation=organisation)
     for invoice in page.object_list:
         invoice.xero_url = link.invoice_url(invoice.xero_invoice_id)
-        invoice.xero_status_label = (Invoice.Status(invoice.xero_status).label
-                                     if invoice.xero_status in Invoice.Status.values else invoice.xero_status)
+        invoice.xero_status_label = (
+            Invoice.Status(invoice.xero_status).label
+            if invoice.xero_status in Invoice.Status.values
+            else invoice.xero_status
+        )
     progress = batch_progress(organisation=organisation, batch=batch)
     mapping_missing = progress.waiting > 0 and mapping_for(organisation) is None
     return {
-        "batch": batch, "page": page, "state": state, "progress": progress, "link": link,
+        "batch": batch,
+        "page": page,
+        "state": state,
+        "progress": progress,
+        "link": link,
         "not_synced_reason": NOT_SYNCED_REASONS.get(batch.eligibility, ""),
-        "mapping_missing": mapping_missing, "blocked": mapping_missing or link.needs_reconnect,
-        "push_notice": (None if mapping_missing or link.needs_reconnect
-                        else batch_push_notice(organisation=organisation, progress=progress)),
+        "mapping_missing": mapping_missing,
+        "blocked": mapping_missing or link.needs_reconnect,
+        "push_notice": (
+            None
+            if mapping_missing or link.needs_reconnect
+            else batch_push_notice(organisation=organisation, progress=progress)
+        ),
     }
 
 
@@ -100,9 +117,11 @@ def batch_progress_partial(request: HttpRequest, pk: int) -> HttpResponse:
     link = xero_link_info(organisation=request.organisation)
     blocked = link.needs_reconnect or (progress.waiting > 0 and mapping_for(request.organisation) is None)
     notice = None if blocked else batch_push_notice(organisation=request.organisation, progress=progress)
-    response = render(request, "invoices/_batch_progress.html", {"batch": batch, "progress": progress,
-                                                                  "link": link, "blocked": blocked,
-                                                                  "push_notice": notice})
+    response = render(
+        request,
+        "invoices/_batch_progress.html",
+        {"batch": batch, "progress": progress, "link": link, "blocked": blocked, "push_notice": notice},
+    )
     if not progress.active and request.htmx:
         # The push finished while the page was open: reload it once so every row shows its outcome.
         response["HX-Refresh"] = "true"
@@ -133,8 +152,7 @@ def batch_retry(request: HttpRequest, pk: int) -> HttpResponse:
 def invoice_retry(request: HttpRequest, pk: int, invoice_pk: int) -> HttpResponse:
     batch = batch_get(organisation=request.organisation, pk=pk)
     invoice = invoice_get(organisation=request.organisation, batch=batch, pk=invoice_pk)
-    count = _retry_failed(organisation=request.organisation, batch=batch, user=request.user,
-                          invoice_ids=[invoice.pk])
+    count = _retry_failed(organisation=request.organisation, batch=batch, user=request.user, invoice_ids=[invoice.pk])
     if count:
         messages.success(request, f"Sending invoice {invoice.number} to Xero again.")
     else:
@@ -150,8 +168,11 @@ def _created_message(request: HttpRequest, batch: InvoiceBatch, count: int) -> N
     if batch.eligibility != InvoiceBatch.Eligibility.ELIGIBLE:
         messages.info(request, f"Batch “{batch.name}” created with {noun}. {NOT_SYNCED_REASONS[batch.eligibility]}")
     elif mapping_for(request.organisation) is None:
-        messages.warning(request, f"Batch “{batch.name}” created with {noun}. They wait for Xero until an admin "
-                                  "chooses the default revenue account and tax rate.")
+        messages.warning(
+            request,
+            f"Batch “{batch.name}” created with {noun}. They wait for Xero until an admin "
+            "chooses the default revenue account and tax rate.",
+        )
     else:
         messages.success(request, f"Batch “{batch.name}” created with {noun}. They are on their way to Xero.")
 
@@ -159,15 +180,20 @@ def _created_message(request: HttpRequest, batch: InvoiceBatch, count: int) -> N
 def _form_context(request: HttpRequest, entry: BatchEntry) -> dict:
     organisation = request.organisation
     try:
-        choices = mapping_choices(organisation=organisation) if xero_link_info(
-            organisation=organisation).connected else None
+        choices = (
+            mapping_choices(organisation=organisation) if xero_link_info(organisation=organisation).connected else None
+        )
     except MappingUnavailable:
         choices = None
     return {
-        "entry": entry, "customer_names": customer_names(organisation=organisation),
-        "eligibility": batch_eligibility_now(organisation=organisation), "mapping": mapping_for(organisation),
-        "choices": choices, "currencies": ["AUD", "NZD", "GBP", "USD", "EUR", "CAD", "SGD", "ZAR"],
-        "not_synced_reasons": NOT_SYNCED_REASONS, "link": xero_link_info(organisation=organisation),
+        "entry": entry,
+        "customer_names": customer_names(organisation=organisation),
+        "eligibility": batch_eligibility_now(organisation=organisation),
+        "mapping": mapping_for(organisation),
+        "choices": choices,
+        "currencies": ["AUD", "NZD", "GBP", "USD", "EUR", "CAD", "SGD", "ZAR"],
+        "not_synced_reasons": NOT_SYNCED_REASONS,
+        "link": xero_link_info(organisation=organisation),
     }
 
 
@@ -182,16 +208,18 @@ def batch_new(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
         number = invoice_numbers_suggest(organisation=organisation)[0]
         currency = xero_link_info(organisation=organisation).base_currency or "AUD"
-        entry = BatchEntry(initial_invoices=[default_invoice_initial(number=number, currency=currency,
-                                                                     today=timezone.localdate())])
+        entry = BatchEntry(
+            initial_invoices=[default_invoice_initial(number=number, currency=currency, today=timezone.localdate())]
+        )
         return render(request, "invoices/batch_form.html", _form_context(request, entry))
 
     action = request.POST.get("action", "create")
     if action == "add_invoice":
         current = BatchEntry(request.POST)
         after = _last_number(current)
-        entry = entry_with_added_invoice(request.POST, next_number=invoice_numbers_suggest(
-            organisation=organisation, after=after)[0])
+        entry = entry_with_added_invoice(
+            request.POST, next_number=invoice_numbers_suggest(organisation=organisation, after=after)[0]
+        )
         return render(request, "invoices/batch_form.html", _form_context(request, entry))
     if action.startswith("add_line:"):
         try:
@@ -205,9 +233,13 @@ def batch_new(request: HttpRequest) -> HttpResponse:
     if entry.is_valid():
         inputs = entry.invoice_inputs()
         try:
-            batch = batch_create(organisation=organisation, user=request.user,
-                                 name=entry.name_form.cleaned_data["name"], invoices=inputs,
-                                 source=InvoiceBatch.Source.FORM)
+            batch = batch_create(
+                organisation=organisation,
+                user=request.user,
+                name=entry.name_form.cleaned_data["name"],
+                invoices=inputs,
+                source=InvoiceBatch.Source.FORM,
+            )
         except BatchInvalid as exc:
             entry.add_problems(exc.problems)
         else:
@@ -222,33 +254,52 @@ def batch_new(request: HttpRequest) -> HttpResponse:
 def batch_upload(request: HttpRequest) -> HttpResponse:
     form = CsvUploadForm(request.POST or None, request.FILES or None)
     form.show_errors = request.method == "POST"
-    context = {"form": form, "columns": csv_import.COLUMNS, "max_rows": csv_import.MAX_ROWS,
-               "max_mb": csv_import.MAX_BYTES // 1024 // 1024,
-               "eligibility": batch_eligibility_now(organisation=request.organisation),
-               "mapping": mapping_for(request.organisation),
-               "link": xero_link_info(organisation=request.organisation),
-               "not_synced_reasons": NOT_SYNCED_REASONS}
+    context = {
+        "form": form,
+        "columns": csv_import.COLUMNS,
+        "max_rows": csv_import.MAX_ROWS,
+        "max_mb": csv_import.MAX_BYTES // 1024 // 1024,
+        "eligibility": batch_eligibility_now(organisation=request.organisation),
+        "mapping": mapping_for(request.organisation),
+        "link": xero_link_info(organisation=request.organisation),
+        "not_synced_reasons": NOT_SYNCED_REASONS,
+    }
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]
         if upload.size > csv_import.MAX_BYTES:
-            parsed = csv_import.CsvBatch(errors=[csv_import.RowError(
-                0, "", f"The file is {upload.size / 1024 / 1024:.1f} MB; the limit is {context['max_mb']} MB. "
-                       "Split it into several batches.")])
+            parsed = csv_import.CsvBatch(
+                errors=[
+                    csv_import.RowError(
+                        0,
+                        "",
+                        f"The file is {upload.size / 1024 / 1024:.1f} MB; the limit is {context['max_mb']} MB. "
+                        "Split it into several batches.",
+                    )
+                ]
+            )
         else:
             parsed = csv_import.parse_batch_csv(upload.read())
         errors = parsed.errors
         if parsed.ok:
             try:
-                batch = batch_create(organisation=request.organisation, user=request.user,
-                                     name=form.cleaned_data["name"], invoices=parsed.invoices,
-                                     source=InvoiceBatch.Source.CSV)
+                batch = batch_create(
+                    organisation=request.organisation,
+                    user=request.user,
+                    name=form.cleaned_data["name"],
+                    invoices=parsed.invoices,
+                    source=InvoiceBatch.Source.CSV,
+                )
             except BatchInvalid as exc:
                 errors = parsed.errors_for(exc.problems)
             else:
                 _created_message(request, batch, len(parsed.invoices))
                 return redirect("invoices:batch_detail", pk=batch.pk)
-        context.update(row_errors=errors[:csv_import.MAX_ERRORS_SHOWN], error_total=len(errors),
-                       file_name=upload.name, rows=parsed.rows)
+        context.update(
+            row_errors=errors[: csv_import.MAX_ERRORS_SHOWN],
+            error_total=len(errors),
+            file_name=upload.name,
+            rows=parsed.rows,
+        )
         return render(request, "invoices/batch_upload.html", context, status=422)
     return render(request, "invoices/batch_upload.html", context, status=422 if form.errors else 200)
 
@@ -276,17 +327,24 @@ def mapping_settings(request: HttpRequest) -> HttpResponse:
     mapping = mapping_for(organisation)
     initial = {"revenue_account_code": mapping.revenue_account_code, "tax_type": mapping.tax_type} if mapping else {}
     saving = request.method == "POST" and not refresh
-    form = MappingForm(request.POST if saving else None, initial=initial,
-                       accounts=choices.accounts if choices else (), tax_rates=choices.tax_rates if choices else ())
+    form = MappingForm(
+        request.POST if saving else None,
+        initial=initial,
+        accounts=choices.accounts if choices else (),
+        tax_rates=choices.tax_rates if choices else (),
+    )
     form.show_errors = saving
     if refresh and choices:
         messages.success(request, "Accounts and tax rates refreshed from Xero.")
         return redirect("invoices:mapping")
     if saving and choices and form.is_valid():
         try:
-            mapping_save(organisation=organisation, user=request.user,
-                         revenue_account_code=form.cleaned_data["revenue_account_code"],
-                         tax_type=form.cleaned_data["tax_type"])
+            mapping_save(
+                organisation=organisation,
+                user=request.user,
+                revenue_account_code=form.cleaned_data["revenue_account_code"],
+                tax_type=form.cleaned_data["tax_type"],
+            )
         except MappingRejected as exc:
             form.add_error(None, str(exc))
         except MappingUnavailable as exc:
@@ -297,14 +355,25 @@ def mapping_settings(request: HttpRequest) -> HttpResponse:
     current_missing = []
     if mapping and choices:
         if mapping.revenue_account_code not in {a.code for a in choices.accounts}:
-            current_missing.append(f"The account {mapping.revenue_account_code} is no longer an active revenue "
-                                   "account in Xero.")
+            current_missing.append(
+                f"The account {mapping.revenue_account_code} is no longer an active revenue account in Xero."
+            )
         if mapping.tax_type not in {r.tax_type for r in choices.tax_rates}:
-            current_missing.append(f"The tax rate {mapping.tax_name or mapping.tax_type} is no longer available "
-                                   "for sales in Xero.")
+            current_missing.append(
+                f"The tax rate {mapping.tax_name or mapping.tax_type} is no longer available for sales in Xero."
+            )
     status = 422 if saving and (form.errors or problem) else 200
-    return render(request, "invoices/mapping.html", {
-        "form": form, "choices": choices, "problem": problem, "mapping": mapping,
-        "current_missing": current_missing, "link": xero_link_info(organisation=organisation),
-        "manage_url": reverse("integrations:manage"),
-    }, status=status)
+    return render(
+        request,
+        "invoices/mapping.html",
+        {
+            "form": form,
+            "choices": choices,
+            "problem": problem,
+            "mapping": mapping,
+            "current_missing": current_missing,
+            "link": xero_link_info(organisation=organisation),
+            "manage_url": reverse("integrations:manage"),
+        },
+        status=status,
+    )

@@ -83,16 +83,19 @@ class XeroInvoiceChange(models.Model):
     action = models.CharField(max_length=10, choices=Action.choices)
     state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
     payload = models.JSONField(default=dict, help_text="The exact invoice element sent to POST /Invoices/{id}.")
-    idempotency_key = models.CharField(max_length=128, unique=True,
-                                       help_text="Stored before the first attempt; reused by every retry.")
+    idempotency_key = models.CharField(
+        max_length=128, unique=True, help_text="Stored before the first attempt; reused by every retry."
+    )
     based_on_xero_updated_at = models.DateTimeField(
-        null=True, blank=True, help_text="The Xero version the person was looking at when they made the change.")
+        null=True, blank=True, help_text="The Xero version the person was looking at when they made the change."
+    )
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
     correlation_id = models.CharField(max_length=64, blank=True)
     claimed_until = models.DateTimeField(null=True, blank=True)
-    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                     related_name="+")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     completed_at = models.DateTimeField(null=True, blank=True)
 

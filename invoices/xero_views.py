@@ -59,18 +59,30 @@ def _confirm(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     invoice = invoice_for_xero_action(organisation=request.organisation, pk=pk)
     if request.method == "POST":
         try:
-            invoice_change_request(organisation=request.organisation, invoice_id=invoice.pk, action=action,
-                                   user=request.user, based_on=_based_on(request))
+            invoice_change_request(
+                organisation=request.organisation,
+                invoice_id=invoice.pk,
+                action=action,
+                user=request.user,
+                based_on=_based_on(request),
+            )
         except ChangeRefused as exc:
             messages.error(request, str(exc))
         else:
             verb = "Voiding" if action == A.VOID else "Deleting"
             messages.success(request, f"{verb} {invoice.number} in Xero… its state here updates by itself.")
         return redirect(_back(invoice))
-    return render(request, "invoices/xero/confirm.html", {
-        "invoice": invoice, "action": action, "action_label": A(action).label,
-        "refusal": invoice_change_refusal(invoice=invoice, action=action), "back": _back(invoice),
-    })
+    return render(
+        request,
+        "invoices/xero/confirm.html",
+        {
+            "invoice": invoice,
+            "action": action,
+            "action_label": A(action).label,
+            "refusal": invoice_change_refusal(invoice=invoice, action=action),
+            "back": _back(invoice),
+        },
+    )
 
 
 @member_required
@@ -110,31 +122,67 @@ def invoice_edit(request: HttpRequest, pk: int) -> HttpResponse:
             # Each row keeps the account and tax overrides of the line it replaces (defaults otherwise).
             existing = list(invoice.lines.all())
             rows = [f for f in lines.cleaned_data if f and f.get("description")]
-            edits = [LineEdit(description=f["description"], quantity=f["quantity"] or Decimal("1"),
-                              unit_amount=f["unit_amount"] or Decimal("0"),
-                              account_code=existing[i].account_code if i < len(existing) else "",
-                              tax_type=existing[i].tax_type if i < len(existing) else "")
-                     for i, f in enumerate(rows)]
-            edit = InvoiceEdit(reference=form.cleaned_data["reference"], issue_date=form.cleaned_data["issue_date"],
-                               due_date=form.cleaned_data["due_date"], lines=edits)
+            edits = [
+                LineEdit(
+                    description=f["description"],
+                    quantity=f["quantity"] or Decimal("1"),
+                    unit_amount=f["unit_amount"] or Decimal("0"),
+                    account_code=existing[i].account_code if i < len(existing) else "",
+                    tax_type=existing[i].tax_type if i < len(existing) else "",
+                )
+                for i, f in enumerate(rows)
+            ]
+            edit = InvoiceEdit(
+                reference=form.cleaned_data["reference"],
+                issue_date=form.cleaned_data["issue_date"],
+                due_date=form.cleaned_data["due_date"],
+                lines=edits,
+            )
             try:
-                invoice_change_request(organisation=request.organisation, invoice_id=invoice.pk, action=A.EDIT,
-                                       user=request.user, based_on=_based_on(request), edit=edit)
+                invoice_change_request(
+                    organisation=request.organisation,
+                    invoice_id=invoice.pk,
+                    action=A.EDIT,
+                    user=request.user,
+                    based_on=_based_on(request),
+                    edit=edit,
+                )
             except ChangeRefused as exc:
                 form.add_error(None, str(exc))
             else:
                 messages.success(request, f"Sending your changes to {invoice.number} to Xero…")
                 return redirect(_back(invoice))
     else:
-        form = InvoiceEditForm(initial={
-            "reference": invoice.reference, "issue_date": invoice.issue_date, "due_date": invoice.due_date,
-            "based_on": invoice.xero_updated_at.isoformat() if invoice.xero_updated_at else ""})
-        lines = LineFormSet(prefix="lines", initial=[
-            {"description": line.description, "quantity": line.quantity.normalize(),
-             "unit_amount": line.unit_amount.normalize()} for line in invoice.lines.all()])
-    return render(request, "invoices/xero/edit.html", {
-        "invoice": invoice, "form": form, "lines": lines, "refusal": refusal, "back": _back(invoice),
-    })
+        form = InvoiceEditForm(
+            initial={
+                "reference": invoice.reference,
+                "issue_date": invoice.issue_date,
+                "due_date": invoice.due_date,
+                "based_on": invoice.xero_updated_at.isoformat() if invoice.xero_updated_at else "",
+            }
+        )
+        lines = LineFormSet(
+            prefix="lines",
+            initial=[
+                {
+                    "description": line.description,
+                    "quantity": line.quantity.normalize(),
+                    "unit_amount": line.unit_amount.normalize(),
+                }
+                for line in invoice.lines.all()
+            ],
+        )
+    return render(
+        request,
+        "invoices/xero/edit.html",
+        {
+            "invoice": invoice,
+            "form": form,
+            "lines": lines,
+            "refusal": refusal,
+            "back": _back(invoice),
+        },
+    )
 
 
 @member_required
@@ -145,6 +193,9 @@ def invoice_xero_states(request: HttpRequest) -> HttpResponse:
     changes = open_changes_by_invoice(organisation=request.organisation, ids=ids)
     for invoice in invoices:
         invoice.xero_change = changes.get(invoice.pk)
-        invoice.xero_status_label = (Invoice.Status(invoice.xero_status).label
-                                     if invoice.xero_status in Invoice.Status.values else invoice.xero_status)
+        invoice.xero_status_label = (
+            Invoice.Status(invoice.xero_status).label
+            if invoice.xero_status in Invoice.Status.values
+            else invoice.xero_status
+        )
     return render(request, "invoices/xero/_states_oob.html", {"invoices": invoices})

@@ -76,5 +76,4 @@ def login_failures_clear(*, email: str) -> None:
 
 
 def _throttle_unavailable(exc: Exception) -> None:
-    logger.error("auth.throttle.unavailable", extra={"event": "auth.throttle.unavailable",
-                                                     "error": type(exc).__name__})
+    logger.error("auth.throttle.unavailable", extra={"event": "auth.throttle.unavailable", "error": type(exc).__name__})

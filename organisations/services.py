@@ -13,9 +13,7 @@ def organisation_create(*, name: str, admin: AbstractBaseUser | None = None) -> 
 
 
 def membership_add(*, organisation: Organisation, user: AbstractBaseUser, role: str) -> Membership:
-    membership, _ = Membership.objects.update_or_create(
-        organisation=organisation, user=user, defaults={"role": role}
-    )
+    membership, _ = Membership.objects.update_or_create(organisation=organisation, user=user, defaults={"role": role})
     return membership
 
 

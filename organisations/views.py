@@ -43,8 +43,7 @@ def no_organisation(request: HttpRequest) -> HttpResponse:
 
 def _safe_next(request: HttpRequest, fallback: str) -> str:
     target = request.POST.get("next") or ""
-    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
-                                       require_https=request.is_secure()):
+    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
         return target
     return fallback
 
@@ -78,10 +77,15 @@ def organisation_settings(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, "Settings saved.")
             return redirect("organisations:settings")
-    return render(request, "organisations/settings.html", {
-        "form": form,
-        "members": membership_list_for_organisation(organisation=organisation),
-    }, status=422 if form.errors else 200)
+    return render(
+        request,
+        "organisations/settings.html",
+        {
+            "form": form,
+            "members": membership_list_for_organisation(organisation=organisation),
+        },
+        status=422 if form.errors else 200,
+    )
 
 
 @login_required

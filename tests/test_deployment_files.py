@@ -39,6 +39,7 @@ def test_make_run_deep_link_keeps_both_placeholders_when_expanded_by_bash():
     script = (ROOT / "scripts" / "run.sh").read_text()
     lines = [line for line in script.splitlines() if "DEEP_LINK" in line and not line.lstrip().startswith("#")]
     command = "SANDBOX_URL=http://sb; " + "; ".join(lines) + "; echo $XERO_INVOICE_DEEP_LINK"
-    out = subprocess.run(["bash", "-c", command], capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"},
-                         check=True).stdout.strip()
+    out = subprocess.run(
+        ["bash", "-c", command], capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"}, check=True
+    ).stdout.strip()
     assert out == "http://sb/app/{short_code}/invoicing/view/{invoice_id}"

@@ -13,8 +13,7 @@ def test_redact_hides_bearer_tokens_and_jwts_when_present():
 
 
 def test_filter_scrubs_message_args_and_exceptions_when_they_carry_tokens():
-    record = logging.LogRecord("t", logging.ERROR, __file__, 1, "refreshing with %s", ("access_token=SECRET1",),
-                               None)
+    record = logging.LogRecord("t", logging.ERROR, __file__, 1, "refreshing with %s", ("access_token=SECRET1",), None)
     try:
         raise ValueError('{"refresh_token": "SECRET2"}')
     except ValueError:

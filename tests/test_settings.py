@@ -27,8 +27,9 @@ def run_manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "XERO_", "TOKEN_"))}
     base.pop("DATABASE_URL", None)
     base.pop("REDIS_URL", None)
-    return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env={**base, **env},
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env={**base, **env}, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_production_refuses_to_start_when_secrets_are_missing():
@@ -45,7 +46,8 @@ def test_check_deploy_is_clean_when_production_secrets_are_set():
 
 
 def test_malformed_deep_link_template_stops_start_up_when_set():
-    result = run_manage("check", env={"DJANGO_DEBUG": "true",
-                                      "XERO_INVOICE_DEEP_LINK": "http://x/app/{short_code/view/{invoice_id}}"})
+    result = run_manage(
+        "check", env={"DJANGO_DEBUG": "true", "XERO_INVOICE_DEEP_LINK": "http://x/app/{short_code/view/{invoice_id}}"}
+    )
     assert result.returncode != 0
     assert "XERO_INVOICE_DEEP_LINK" in result.stderr

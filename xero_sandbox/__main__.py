@@ -22,9 +22,7 @@ def main(argv=None) -> int:
     print(f"xero_sandbox listening on {app.base_url}", flush=True)
     print(f"  client id {s.client_id}; redirect URIs: {', '.join(s.redirect_uris)}", flush=True)
     print(f"  login demo@sandbox.test / sandbox; time scale {s.time_scale}; state {config.state}", flush=True)
-    print(
-        f"  webhooks: {s.webhook_url or '(no URL set)'}; admin API {app.base_url}/_sandbox/state", flush=True
-    )
+    print(f"  webhooks: {s.webhook_url or '(no URL set)'}; admin API {app.base_url}/_sandbox/state", flush=True)
     try:
         httpd.serve_forever(poll_interval=0.2)
     except KeyboardInterrupt:

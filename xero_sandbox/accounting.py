@@ -47,9 +47,7 @@ class BadRequest(Exception):
 # ---------------------------------------------------------------- response shapes
 
 
-def envelope(
-    app, key: str, items: list, pagination: dict | None = None, warnings: list | None = None
-) -> dict:
+def envelope(app, key: str, items: list, pagination: dict | None = None, warnings: list | None = None) -> dict:
     out = {
         "Id": new_id(),
         "Status": "OK",
@@ -75,9 +73,7 @@ def simple_validation(message: str) -> Response:
 
 
 def bad_json() -> Response:
-    return json_response(
-        {"ErrorNumber": 14, "Type": "PostDataInvalidException", "Message": "Invalid Json data"}, 400
-    )
+    return json_response({"ErrorNumber": 14, "Type": "PostDataInvalidException", "Message": "Invalid Json data"}, 400)
 
 
 def query_error(message: str) -> Response:
@@ -158,9 +154,7 @@ def guarded(app, request, handler, ctx, org, fault, write, key, params) -> Respo
         if len(idem_key) > 128 or not idem_key.strip():
             return simple_validation("The Idempotency-Key header must be between 1 and 128 characters long.")
         scope = (ctx["client_id"], org["OrganisationID"], idem_key)
-        fingerprint = app.idempotency.fingerprint(
-            request.method, request.path, request.raw_query, request.body
-        )
+        fingerprint = app.idempotency.fingerprint(request.method, request.path, request.raw_query, request.body)
         while True:
             state, entry = app.idempotency.begin(scope, fingerprint)
             if state == "conflict":
@@ -385,9 +379,7 @@ def get_invoice(app, request: Request, org: dict, ctx: dict, invoice_id: str) ->
     invoice = ledger.get_invoice(app, org["OrganisationID"], invoice_id)
     if invoice is None:
         return not_found()
-    return json_response(
-        envelope(app, "Invoices", [ledger.render_invoice(app, invoice, unitdp=unitdp(request))])
-    )
+    return json_response(envelope(app, "Invoices", [ledger.render_invoice(app, invoice, unitdp=unitdp(request))]))
 
 
 def save_invoices(app, request: Request, org: dict, ctx: dict, mode: str, invoice_id: str | None = None):
@@ -436,9 +428,7 @@ def email_invoice(app, request, org, ctx, invoice_id):
     if not (contact or {}).get("EmailAddress"):
         return simple_validation("The contact does not have an email address.")
     if not invoice.get("SentToContact"):
-        ledger.save_invoice(
-            app, org, {"SentToContact": True}, "update", ctx["client_id"], invoice["InvoiceID"]
-        )
+        ledger.save_invoice(app, org, {"SentToContact": True}, "update", ctx["client_id"], invoice["InvoiceID"])
     return Response(204)
 
 
@@ -469,9 +459,7 @@ def get_contacts(app, request: Request, org: dict, ctx: dict) -> Response:
 
 def get_contact(app, request: Request, org: dict, ctx: dict, key: str) -> Response:
     tenant = org["OrganisationID"]
-    contact = (
-        ledger.get_contact(app, tenant, key) if is_uuid(key) else ledger.contact_by_number(app, tenant, key)
-    )
+    contact = ledger.get_contact(app, tenant, key) if is_uuid(key) else ledger.contact_by_number(app, tenant, key)
     if contact is None:
         return not_found()
     return json_response(envelope(app, "Contacts", [ledger.render_contact(app, contact)]))

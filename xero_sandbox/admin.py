@@ -90,8 +90,7 @@ def state(app, request: Request) -> Response:
             "rate_limits": app.limiter.snapshot(),
             "faults": app.faults.list(),
             "idempotency_keys": app.idempotency.snapshot(),
-            "webhooks": app.webhooks.snapshot(include_bodies=False)
-            | {"deliveries": len(app.webhooks.deliveries)},
+            "webhooks": app.webhooks.snapshot(include_bodies=False) | {"deliveries": len(app.webhooks.deliveries)},
         }
     )
 
@@ -162,8 +161,7 @@ def expire_tokens(app, request: Request) -> Response:
         if org is None:
             return error("unknown tenant", 404)
         owners = {
-            owner_key(c["user_id"], c["client_id"])
-            for c in app.store.find("connection", k2=org["OrganisationID"])
+            owner_key(c["user_id"], c["client_id"]) for c in app.store.find("connection", k2=org["OrganisationID"])
         }
     count = 0
     with app.store.tx():
@@ -239,9 +237,7 @@ def webhooks(app, request: Request, action: str | None = None) -> Response:
         return plain_json(hooks.snapshot()["deliveries"])
     if action == "intent-to-receive":
         data = body(request)
-        return plain_json(
-            hooks.intent_to_receive(data.get("url"), data.get("key"), int(data.get("rounds", 2)))
-        )
+        return plain_json(hooks.intent_to_receive(data.get("url"), data.get("key"), int(data.get("rounds", 2))))
     if action == "enable":
         hooks.enable()
         return plain_json({"enabled": True})

@@ -156,12 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--public-url",
         default=_env("PUBLIC_URL", ""),
-        help="URL the sandbox is reached at (issuer, links); default http://HOST:PORT "
-        "[XERO_SANDBOX_PUBLIC_URL]",
+        help="URL the sandbox is reached at (issuer, links); default http://HOST:PORT [XERO_SANDBOX_PUBLIC_URL]",
     )
-    p.add_argument(
-        "--client-id", default=_env("CLIENT_ID", DEFAULT_CLIENT_ID), help="[XERO_SANDBOX_CLIENT_ID]"
-    )
+    p.add_argument("--client-id", default=_env("CLIENT_ID", DEFAULT_CLIENT_ID), help="[XERO_SANDBOX_CLIENT_ID]")
     p.add_argument(
         "--client-secret",
         default=_env("CLIENT_SECRET", DEFAULT_CLIENT_SECRET),
@@ -187,9 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(broad accounting.transactions), mixed [XERO_SANDBOX_SCOPE_SET]",
     )
     p.add_argument("--webhook-url", default=_env("WEBHOOK_URL", ""), help="[XERO_SANDBOX_WEBHOOK_URL]")
-    p.add_argument(
-        "--webhook-key", default=_env("WEBHOOK_KEY", DEFAULT_WEBHOOK_KEY), help="[XERO_SANDBOX_WEBHOOK_KEY]"
-    )
+    p.add_argument("--webhook-key", default=_env("WEBHOOK_KEY", DEFAULT_WEBHOOK_KEY), help="[XERO_SANDBOX_WEBHOOK_KEY]")
     p.add_argument(
         "--webhook-batch-ms",
         type=float,
@@ -219,8 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--rate-limits",
         type=parse_limits,
         default=parse_limits(_env("RATE_LIMITS", "")),
-        help="override limits, e.g. 'minute=60,day=5000,concurrent=5,app_minute=10000' "
-        "[XERO_SANDBOX_RATE_LIMITS]",
+        help="override limits, e.g. 'minute=60,day=5000,concurrent=5,app_minute=10000' [XERO_SANDBOX_RATE_LIMITS]",
     )
     p.add_argument(
         "--extra-orgs",

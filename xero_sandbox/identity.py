@@ -128,9 +128,7 @@ def authenticate(app, request: Request):
     now = app.clock.now()
     if now >= record["exp"]:
         when = dt.datetime.fromtimestamp(record["exp"], UTC).strftime("%m/%d/%Y %H:%M:%S")
-        return unauthorized(
-            request, f"TokenExpired: token expired at {when}", f"The token expired at '{when}'"
-        )
+        return unauthorized(request, f"TokenExpired: token expired at {when}", f"The token expired at '{when}'")
     return {
         "user_id": record["user_id"],
         "client_id": record["client_id"],
@@ -209,9 +207,7 @@ def login_page(app, authreq: dict, error: str = "", email: str = "") -> Response
 def consent_page(app, authreq: dict, user: dict, error: str = "") -> Response:
     settings = app.settings.s
     scopes = authreq["scope"]
-    items = "".join(
-        f"<li>{esc(SCOPE_TEXT.get(s, s))} <span class=note>({esc(s)})</span></li>" for s in scopes
-    )
+    items = "".join(f"<li>{esc(SCOPE_TEXT.get(s, s))} <span class=note>({esc(s)})</span></li>" for s in scopes)
     picker = ""
     if needs_tenants(scopes):
         single = authreq.get("bulk_connect") is False
@@ -237,21 +233,14 @@ def consent_page(app, authreq: dict, user: dict, error: str = "") -> Response:
         + hidden("step", "consent")
         + picker
         + '<button type="submit" name="action" value="allow" id="allow">Allow access</button> '
-        '<button type="submit" name="action" value="cancel" class="secondary" id="cancel">Cancel</button>'
-        + "</form>"
+        '<button type="submit" name="action" value="cancel" class="secondary" id="cancel">Cancel</button>' + "</form>"
     )
-    return html_response(
-        layout(f"Connect {settings.app_name} to Xero", body, nav=False), 400 if error else 200
-    )
+    return html_response(layout(f"Connect {settings.app_name} to Xero", body, nav=False), 400 if error else 200)
 
 
 def add_query(url: str, params: dict) -> str:
     parts = urlsplit(url)
-    query = (
-        parts.query
-        + ("&" if parts.query else "")
-        + urlencode({k: v for k, v in params.items() if v is not None})
-    )
+    query = parts.query + ("&" if parts.query else "") + urlencode({k: v for k, v in params.items() if v is not None})
     return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
 
 
@@ -327,9 +316,7 @@ def authorize_post(app, request: Request) -> Response:
         session = {"id": secrets.token_urlsafe(24), "user_id": user["id"], "auth_time": int(app.clock.now())}
         app.store.put("session", session["id"], session)
         response = consent_page(app, authreq, user)
-        response.headers.append(
-            ("Set-Cookie", f"{SESSION_COOKIE}={session['id']}; Path=/; HttpOnly; SameSite=Lax")
-        )
+        response.headers.append(("Set-Cookie", f"{SESSION_COOKIE}={session['id']}; Path=/; HttpOnly; SameSite=Lax"))
         return response
     user, session = current_user(app, request)
     if user is None:

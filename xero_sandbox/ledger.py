@@ -31,9 +31,7 @@ INVOICE_TYPES = ("ACCREC", "ACCPAY")
 LINE_AMOUNT_TYPES = ("Exclusive", "Inclusive", "NoTax")
 CREATE_STATUSES = ("DRAFT", "SUBMITTED", "AUTHORISED")
 INVALID_ACCOUNT = "Account code '{}' is not a valid code for this document."
-ARCHIVED_ACCOUNT = (
-    "Account code '{}' has been archived, or deleted. Each line item must reference a valid account."
-)
+ARCHIVED_ACCOUNT = "Account code '{}' has been archived, or deleted. Each line item must reference a valid account."
 BAD_TAX = "The TaxType code '{}' does not exist or cannot be used with this type of transaction."
 TAX_FOR_ACCOUNT = "The TaxType code '{}' cannot be used with account code '{}'."
 NOT_MODIFIABLE = "Invoice not of valid status for modification"
@@ -213,9 +211,7 @@ def save_contact(*args, **kwargs):
         return _save_contact(*args, **kwargs)
 
 
-def _save_contact(
-    app, org: dict, data: dict, mode: str, client_id: str | None = None, contact_id: str | None = None
-):
+def _save_contact(app, org: dict, data: dict, mode: str, client_id: str | None = None, contact_id: str | None = None):
     """mode: create (PUT), upsert (POST /Contacts), update (POST /Contacts/{id}).
 
     Returns (contact, event) where event is CREATE/UPDATE/None; raises Invalid.
@@ -358,9 +354,7 @@ def compute_line(line: dict, amount_type: str, rate: Decimal, unit_places: Decim
         discount_amount = to_decimal(line.get("DiscountAmount"))
         tax_override = to_decimal(line.get("TaxAmount"))
     except (InvalidOperation, ValueError, TypeError):
-        return [
-            "Quantity, UnitAmount, LineAmount, DiscountRate, DiscountAmount and TaxAmount must be numbers."
-        ]
+        return ["Quantity, UnitAmount, LineAmount, DiscountRate, DiscountAmount and TaxAmount must be numbers."]
     if (discount_rate or discount_amount) and not allow_discount:
         errors.append("Discounts are only supported on sales invoices (ACCREC).")
     if discount_rate is not None and not (Decimal(0) <= discount_rate <= Decimal(100)):
@@ -553,9 +547,7 @@ def build_lines(
             else:
                 line["TaxType"] = tax["TaxType"]
                 rate = tax["EffectiveRate"]
-        errors.extend(
-            compute_line(line, invoice["LineAmountTypes"], rate, unit_places, invoice["Type"] == "ACCREC")
-        )
+        errors.extend(compute_line(line, invoice["LineAmountTypes"], rate, unit_places, invoice["Type"] == "ACCREC"))
         lines.append(line)
     return lines
 
@@ -570,9 +562,7 @@ def next_invoice_number(app, org: dict) -> str:
 
 
 def default_due_date(app, org: dict, contact: dict | None, date: dt.date):
-    terms = ((contact or {}).get("PaymentTerms") or {}).get("Sales") or (org.get("PaymentTerms") or {}).get(
-        "Sales"
-    )
+    terms = ((contact or {}).get("PaymentTerms") or {}).get("Sales") or (org.get("PaymentTerms") or {}).get("Sales")
     if not terms:
         return None
     day, kind = int(terms.get("Day", 0)), terms.get("Type")
@@ -668,9 +658,7 @@ def _common_checks(app, org: dict, invoice: dict, data: dict, errors: list, warn
     if data.get("Total") not in (None, ""):
         try:
             if round_money(to_decimal(data["Total"])) != invoice["Total"]:
-                warnings.append(
-                    "The Total provided does not equal the sum of the line items and was ignored."
-                )
+                warnings.append("The Total provided does not equal the sum of the line items and was ignored.")
         except (InvalidOperation, ValueError):
             pass
 
@@ -714,9 +702,7 @@ def _create_invoice(app, org, data, client_id, unitdp):
     with app.store.tx():
         contact = resolve_contact(app, org, data.get("Contact"), client_id, errors, events)
         invoice["ContactID"] = contact["ContactID"] if contact else None
-        invoice["LineItems"] = build_lines(
-            app, org, invoice, data.get("LineItems"), [], unitdp, errors, warnings
-        )
+        invoice["LineItems"] = build_lines(app, org, invoice, data.get("LineItems"), [], unitdp, errors, warnings)
         compute_totals(invoice)
         if invoice.get("Date") is None:
             invoice["Date"] = org_today(app, org)
@@ -751,9 +737,7 @@ def _status_change(old: str, new: str, invoice: dict, errors: list) -> None:
         errors.append("Invoice status cannot be set to PAID; apply payments to the invoice instead.")
     elif new == "VOIDED":
         if old != "AUTHORISED":
-            errors.append(
-                "Only AUTHORISED invoices can be voided. Delete DRAFT and SUBMITTED invoices instead."
-            )
+            errors.append("Only AUTHORISED invoices can be voided. Delete DRAFT and SUBMITTED invoices instead.")
         elif invoice["AmountPaid"] > 0 or invoice["AmountCredited"] > 0:
             errors.append(HAS_PAYMENTS)
     elif new == "DELETED" or new in ("DRAFT", "SUBMITTED", "AUTHORISED"):
@@ -792,10 +776,7 @@ def _update_invoice(app, org, existing, data, client_id, unitdp):
         raw_lines = (
             data.get("LineItems")
             if "LineItems" in data
-            else [
-                {k: v for k, v in line.items() if k not in ("DiscountValue",)}
-                for line in existing["LineItems"]
-            ]
+            else [{k: v for k, v in line.items() if k not in ("DiscountValue",)} for line in existing["LineItems"]]
         )
         invoice["LineItems"] = build_lines(
             app, org, invoice, raw_lines, existing["LineItems"], unitdp, errors, warnings

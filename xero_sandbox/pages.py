@@ -29,8 +29,7 @@ def esc(value) -> str:
 
 def layout(title: str, body: str, nav: bool = True) -> str:
     links = (
-        '<a href="/">Xero sandbox</a><a href="/orgs">Organisations</a>'
-        '<a href="/_sandbox/state">State (JSON)</a>'
+        '<a href="/">Xero sandbox</a><a href="/orgs">Organisations</a><a href="/_sandbox/state">State (JSON)</a>'
         if nav
         else "<span>Xero sandbox</span>"
     )

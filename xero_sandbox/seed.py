@@ -163,8 +163,13 @@ USERS = [
 
 def extra_org(index: int) -> dict:
     """An AU-style organisation with its own id, name and ShortCode, for benchmarks that need many tenants."""
-    return dict(ORGS[0], OrganisationID=sid("org", f"extra-{index}"), Name=f"Extra Org {index:02d} (AU)",
-                LegalName=f"Extra Org {index:02d} Pty Ltd", ShortCode=f"!x{index:04d}")
+    return dict(
+        ORGS[0],
+        OrganisationID=sid("org", f"extra-{index}"),
+        Name=f"Extra Org {index:02d} (AU)",
+        LegalName=f"Extra Org {index:02d} Pty Ltd",
+        ShortCode=f"!x{index:04d}",
+    )
 
 
 def seed(app) -> None:
@@ -211,9 +216,7 @@ def seed(app) -> None:
                     "CanApplyToAssets": other,
                     "CanApplyToEquity": other,
                     "CanApplyToLiabilities": other,
-                    "TaxComponents": [
-                        {"Name": "GST" if org["CountryCode"] == "AU" else "VAT", "Rate": Decimal(rate)}
-                    ],
+                    "TaxComponents": [{"Name": "GST" if org["CountryCode"] == "AU" else "VAT", "Rate": Decimal(rate)}],
                 }
                 store.put("taxrate", sid("tax", tenant, tax_type), doc, tenant=tenant, k1=tax_type)
             for code, name, kind, tax_type, status, system, payments in accounts:

@@ -39,9 +39,7 @@ class Request:
         return value if value is not None else default
 
     def form(self) -> dict:
-        return {
-            k: v[0] for k, v in parse_qs(self.body.decode("utf-8", "replace"), keep_blank_values=True).items()
-        }
+        return {k: v[0] for k, v in parse_qs(self.body.decode("utf-8", "replace"), keep_blank_values=True).items()}
 
     def form_lists(self) -> dict:
         return parse_qs(self.body.decode("utf-8", "replace"), keep_blank_values=True)
@@ -105,9 +103,7 @@ class Router:
         self.routes: list = []
 
     def add(self, method: str, pattern: str, handler) -> None:
-        regex = "^" + re.sub(
-            r"\{(\w+)\}", r"(?P<\1>[^/]+)", re.escape(pattern).replace(r"\{", "{").replace(r"\}", "}")
-        )
+        regex = "^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", re.escape(pattern).replace(r"\{", "{").replace(r"\}", "}"))
         self.routes.append((method.upper(), re.compile(regex + "/?$", re.IGNORECASE), handler))
 
     def match(self, method: str, path: str):

@@ -159,9 +159,7 @@ class Store:
         with self.lock:
             if tenant is None:
                 return self.db.execute("SELECT COUNT(*) FROM docs WHERE kind=?", (kind,)).fetchone()[0]
-            return self.db.execute(
-                "SELECT COUNT(*) FROM docs WHERE kind=? AND tenant=?", (kind, tenant)
-            ).fetchone()[0]
+            return self.db.execute("SELECT COUNT(*) FROM docs WHERE kind=? AND tenant=?", (kind, tenant)).fetchone()[0]
 
     # ------------------------------------------------------------ meta
     def meta_get(self, key: str, default=None):
@@ -171,9 +169,7 @@ class Store:
 
     def meta_set(self, key: str, value) -> None:
         with self.lock:
-            self.db.execute(
-                "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, json.dumps(value))
-            )
+            self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, json.dumps(value)))
 
     def next_counter(self, name: str) -> int:
         with self.tx():

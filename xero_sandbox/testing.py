@@ -33,9 +33,7 @@ from .config import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_REDIRECT_U
 from .seed import AU_ID, DEMO_EMAIL, DEMO_PASSWORD, UK_ID
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_SCOPE = (
-    "offline_access openid profile email accounting.invoices accounting.contacts accounting.settings"
-)
+DEFAULT_SCOPE = "offline_access openid profile email accounting.invoices accounting.contacts accounting.settings"
 
 __all__ = [
     "SandboxHandle",
@@ -122,9 +120,7 @@ def complete_consent(
     if login is not None:
         fields = {i["name"]: i.get("value", "") for i in login["inputs"] if i.get("type") == "hidden"}
         fields.update(email=email, password=password)
-        page = http.post(
-            urljoin(authorize_url, login["action"]), data=fields, allow_redirects=False, timeout=timeout
-        )
+        page = http.post(urljoin(authorize_url, login["action"]), data=fields, allow_redirects=False, timeout=timeout)
         if page.is_redirect:
             return page.headers["Location"]
     consent = _form(page.text, "consent-form")
@@ -140,18 +136,14 @@ def complete_consent(
         chosen = []
         for wanted in tenants:
             text = str(wanted).lower()
-            matches = [
-                i["value"] for i in offered if text in (i["value"].lower(), i.get("data-name", "").lower())
-            ]
+            matches = [i["value"] for i in offered if text in (i["value"].lower(), i.get("data-name", "").lower())]
             matches = matches or [i["value"] for i in offered if text in i.get("data-name", "").lower()]
             if not matches:
                 raise SandboxError(f"organisation {wanted!r} is not offered on the consent page")
             chosen.append(matches[0])
     data = list(fields.items()) + [("tenant", value) for value in chosen]
     data.append(("action", "allow" if allow else "cancel"))
-    result = http.post(
-        urljoin(authorize_url, consent["action"]), data=data, allow_redirects=False, timeout=timeout
-    )
+    result = http.post(urljoin(authorize_url, consent["action"]), data=data, allow_redirects=False, timeout=timeout)
     if not result.is_redirect:
         raise SandboxError(f"consent was not accepted: {_error_text(result.text)}")
     return result.headers["Location"]
@@ -280,9 +272,7 @@ class SandboxHandle:
         return self.settings(**changes)
 
     def intent_to_receive(self, url: str | None = None, key: str | None = None) -> dict:
-        return self.admin(
-            "POST", "/webhooks/intent-to-receive", {k: v for k, v in (("url", url), ("key", key)) if v}
-        )
+        return self.admin("POST", "/webhooks/intent-to-receive", {k: v for k, v in (("url", url), ("key", key)) if v})
 
     def webhook_deliveries(self) -> list:
         return self.admin("GET", "/webhooks/deliveries")
@@ -329,9 +319,7 @@ class SandboxHandle:
         ``connections`` (GET /connections filtered by this consent's authEventId)."""
         verifier, challenge = pkce_pair()
         redirect_uri = redirect_uri or self.redirect_uris[0]
-        callback = complete_consent(
-            self.authorize_url(scope, "s", redirect_uri, challenge), email, password, tenants
-        )
+        callback = complete_consent(self.authorize_url(scope, "s", redirect_uri, challenge), email, password, tenants)
         params = {k: v[0] for k, v in parse_qs(urlsplit(callback).query).items()}
         if "code" not in params:
             raise SandboxError(f"no code in redirect: {callback}")
@@ -403,9 +391,7 @@ FLAG_OPTIONS = {
 }
 
 
-def start_sandbox(
-    host: str = "127.0.0.1", port: int = 0, startup_timeout: float = 20.0, **options
-) -> SandboxHandle:
+def start_sandbox(host: str = "127.0.0.1", port: int = 0, startup_timeout: float = 20.0, **options) -> SandboxHandle:
     """Start ``python -m xero_sandbox`` in its own process on a free loopback port and wait until it
     answers. Options: client_id, client_secret, redirect_uris (list), webhook_url, webhook_key,
     time_scale, state, latency_ms, latency_per_invoice_ms, access_token_lifetime, scope_set,

@@ -282,9 +282,7 @@ def invoice_page(app, request: Request, tenant: str, invoice_id: str):
             + '<button type=submit id="save-lines">Save lines</button></form>'
         )
     online = (
-        f' · <a href="/in/{invoice["online_token"]}">online invoice</a>'
-        if status not in ("DRAFT", "DELETED")
-        else ""
+        f' · <a href="/in/{invoice["online_token"]}">online invoice</a>' if status not in ("DRAFT", "DELETED") else ""
     )
     body = (
         f"{flash(request)}<p><a href=/orgs/{tid}>{esc(org['Name'])}</a>{online}</p>"
@@ -329,9 +327,7 @@ def _invoice_action(app, request, tenant, invoice_id, action):
 
 def set_status(app, request, tenant, invoice_id):
     def act(org, invoice, form):
-        ledger.save_invoice(
-            app, org, {"Status": form.get("status", "")}, "update", None, invoice["InvoiceID"]
-        )
+        ledger.save_invoice(app, org, {"Status": form.get("status", "")}, "update", None, invoice["InvoiceID"])
         return f"Invoice {form.get('status', '').lower()}"
 
     return _invoice_action(app, request, tenant, invoice_id, act)
@@ -398,8 +394,7 @@ def contact_page(app, request: Request, tenant: str, contact_id: str):
         return not_found()
     tid = org["OrganisationID"]
     statuses = "".join(
-        f"<option{' selected' if s == contact['ContactStatus'] else ''}>{s}</option>"
-        for s in ("ACTIVE", "ARCHIVED")
+        f"<option{' selected' if s == contact['ContactStatus'] else ''}>{s}</option>" for s in ("ACTIVE", "ARCHIVED")
     )
     body = (
         f"{flash(request)}<p><a href=/orgs/{tid}/contacts>Contacts</a> · ContactID <code>"
@@ -425,9 +420,7 @@ def save_contact(app, request: Request, tenant: str, contact_id: str | None = No
     data = {k: v for k, v in data.items() if v is not None}
     try:
         with app.store.tx():
-            contact, _ = ledger.save_contact(
-                app, org, data, "update" if contact_id else "create", None, contact_id
-            )
+            contact, _ = ledger.save_contact(app, org, data, "update" if contact_id else "create", None, contact_id)
     except Invalid as exc:
         target = f"/orgs/{tid}/contacts" + (f"/{contact_id}" if contact_id else "")
         return back(target, error=" ".join(exc.messages))

@@ -295,11 +295,7 @@ class WebhookDispatcher:
         with self.cond:
             deliveries = []
             for d in self.deliveries:
-                item = {
-                    k: v
-                    for k, v in d.items()
-                    if k not in ("body", "created", "next_attempt", "first_attempt")
-                }
+                item = {k: v for k, v in d.items() if k not in ("body", "created", "next_attempt", "first_attempt")}
                 if include_bodies:
                     item["body"] = d["body"].decode("utf-8")
                     item["signature"] = sign(d["body"], s.webhook_key or "")

@@ -8,107 +8,322 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('organisations', '0001_initial'),
+        ("organisations", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='XeroOAuthState',
+            name="XeroOAuthState",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('state_digest', models.CharField(help_text='SHA-256 of the state sent to Xero.', max_length=64, unique=True)),
-                ('session_digest', models.CharField(help_text='SHA-256 of the session key that started it.', max_length=64)),
-                ('code_verifier', integrations.fields.EncryptedTextField(blank=True, default='', editable=False, help_text='PKCE verifier, encrypted.')),
-                ('purpose', models.CharField(choices=[('connect', 'Connect'), ('reconnect', 'Reconnect')], default='connect', max_length=10)),
-                ('created_at', models.DateTimeField()),
-                ('expires_at', models.DateTimeField(db_index=True)),
-                ('consumed_at', models.DateTimeField(blank=True, null=True)),
-                ('organisation', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='organisations.organisation')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "state_digest",
+                    models.CharField(help_text="SHA-256 of the state sent to Xero.", max_length=64, unique=True),
+                ),
+                (
+                    "session_digest",
+                    models.CharField(help_text="SHA-256 of the session key that started it.", max_length=64),
+                ),
+                (
+                    "code_verifier",
+                    integrations.fields.EncryptedTextField(
+                        blank=True, default="", editable=False, help_text="PKCE verifier, encrypted."
+                    ),
+                ),
+                (
+                    "purpose",
+                    models.CharField(
+                        choices=[("connect", "Connect"), ("reconnect", "Reconnect")], default="connect", max_length=10
+                    ),
+                ),
+                ("created_at", models.DateTimeField()),
+                ("expires_at", models.DateTimeField(db_index=True)),
+                ("consumed_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "organisation",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="organisations.organisation"
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='XeroPendingTenantChoice',
+            name="XeroPendingTenantChoice",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('session_digest', models.CharField(max_length=64)),
-                ('access_token', integrations.fields.EncryptedTextField(blank=True, default='', editable=False, help_text='Encrypted. Written only by integrations/xero/tokens.py.')),
-                ('refresh_token', integrations.fields.EncryptedTextField(blank=True, default='', editable=False, help_text='Encrypted. Written only by integrations/xero/tokens.py.')),
-                ('access_token_expires_at', models.DateTimeField(blank=True, null=True)),
-                ('scopes', models.TextField(blank=True)),
-                ('auth_event_id', models.CharField(blank=True, max_length=36)),
-                ('xero_user_id', models.CharField(blank=True, max_length=36)),
-                ('candidates', models.JSONField(default=list, help_text="This consent's tenants, as read from /connections.")),
-                ('previous_tenant_id', models.CharField(blank=True, max_length=36)),
-                ('previous_tenant_name', models.CharField(blank=True, max_length=255)),
-                ('created_at', models.DateTimeField()),
-                ('expires_at', models.DateTimeField(db_index=True)),
-                ('consumed_at', models.DateTimeField(blank=True, null=True)),
-                ('organisation', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='organisations.organisation')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ("id", models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
+                ("session_digest", models.CharField(max_length=64)),
+                (
+                    "access_token",
+                    integrations.fields.EncryptedTextField(
+                        blank=True,
+                        default="",
+                        editable=False,
+                        help_text="Encrypted. Written only by integrations/xero/tokens.py.",
+                    ),
+                ),
+                (
+                    "refresh_token",
+                    integrations.fields.EncryptedTextField(
+                        blank=True,
+                        default="",
+                        editable=False,
+                        help_text="Encrypted. Written only by integrations/xero/tokens.py.",
+                    ),
+                ),
+                ("access_token_expires_at", models.DateTimeField(blank=True, null=True)),
+                ("scopes", models.TextField(blank=True)),
+                ("auth_event_id", models.CharField(blank=True, max_length=36)),
+                ("xero_user_id", models.CharField(blank=True, max_length=36)),
+                (
+                    "candidates",
+                    models.JSONField(default=list, help_text="This consent's tenants, as read from /connections."),
+                ),
+                ("previous_tenant_id", models.CharField(blank=True, max_length=36)),
+                ("previous_tenant_name", models.CharField(blank=True, max_length=255)),
+                ("created_at", models.DateTimeField()),
+                ("expires_at", models.DateTimeField(db_index=True)),
+                ("consumed_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "organisation",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="organisations.organisation"
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='IntegrationAuditEvent',
+            name="IntegrationAuditEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('actor_kind', models.CharField(choices=[('user', 'Organisation user'), ('support', 'Coordinoter support'), ('system', 'System')], default='system', max_length=10)),
-                ('action', models.CharField(max_length=50)),
-                ('outcome', models.CharField(choices=[('success', 'Success'), ('failure', 'Failure'), ('refused', 'Refused')], default='success', max_length=10)),
-                ('detail', models.JSONField(blank=True, default=dict)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('actor', models.ForeignKey(blank=True, help_text='Empty for the system.', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('organisation', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='integration_events', to='organisations.organisation')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "actor_kind",
+                    models.CharField(
+                        choices=[
+                            ("user", "Organisation user"),
+                            ("support", "Coordinoter support"),
+                            ("system", "System"),
+                        ],
+                        default="system",
+                        max_length=10,
+                    ),
+                ),
+                ("action", models.CharField(max_length=50)),
+                (
+                    "outcome",
+                    models.CharField(
+                        choices=[("success", "Success"), ("failure", "Failure"), ("refused", "Refused")],
+                        default="success",
+                        max_length=10,
+                    ),
+                ),
+                ("detail", models.JSONField(blank=True, default=dict)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="Empty for the system.",
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "organisation",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="integration_events",
+                        to="organisations.organisation",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-pk'],
-                'indexes': [models.Index(fields=['organisation', '-created_at'], name='integration_organis_0f7bf0_idx')],
+                "ordering": ["-created_at", "-pk"],
+                "indexes": [
+                    models.Index(fields=["organisation", "-created_at"], name="integration_organis_0f7bf0_idx")
+                ],
             },
         ),
         migrations.CreateModel(
-            name='XeroConnection',
+            name="XeroConnection",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('status', models.CharField(choices=[('not_connected', 'Not connected'), ('active', 'Connected'), ('needs_reconnect', 'Needs reconnect'), ('disconnected', 'Disconnected'), ('revoked_in_xero', 'Disconnected in Xero')], db_index=True, default='not_connected', max_length=20)),
-                ('disconnect_step', models.CharField(blank=True, choices=[('', 'Nothing pending'), ('delete_connection', 'Remove the connection in Xero'), ('revoke_token', 'Revoke the refresh token in Xero'), ('clear_tokens', 'Erase the stored tokens')], default='', help_text='The next disconnect step still to do; empty when nothing is pending. Safe to retry.', max_length=20)),
-                ('disconnect_attempts', models.PositiveIntegerField(default=0, help_text='Failed tries of the pending step.')),
-                ('tenant_id', models.CharField(blank=True, db_index=True, help_text="Xero's tenantId.", max_length=36)),
-                ('tenant_name', models.CharField(blank=True, max_length=255)),
-                ('tenant_type', models.CharField(blank=True, max_length=30)),
-                ('tenant_short_code', models.CharField(blank=True, help_text='For deep links into Xero.', max_length=20)),
-                ('base_currency', models.CharField(blank=True, max_length=3)),
-                ('connection_id', models.CharField(blank=True, help_text='The /connections id (for DELETE).', max_length=36)),
-                ('auth_event_id', models.CharField(blank=True, help_text='authEventId of the consent.', max_length=36)),
-                ('xero_user_id', models.CharField(blank=True, help_text='The Xero user whose consent this is (tokens are per user).', max_length=36)),
-                ('scopes', models.TextField(blank=True, help_text='Granted scopes, space-separated.')),
-                ('access_token', integrations.fields.EncryptedTextField(blank=True, default='', editable=False, help_text='Encrypted. Written only by integrations/xero/tokens.py.')),
-                ('refresh_token', integrations.fields.EncryptedTextField(blank=True, default='', editable=False, help_text='Encrypted. Written only by integrations/xero/tokens.py.')),
-                ('access_token_expires_at', models.DateTimeField(blank=True, null=True)),
-                ('refresh_token_issued_at', models.DateTimeField(blank=True, help_text='When the current refresh token was issued (idle expiry is 60 days).', null=True)),
-                ('last_refreshed_at', models.DateTimeField(blank=True, null=True)),
-                ('connected_at', models.DateTimeField(blank=True, help_text='Invoice batches created before this are not synced.', null=True)),
-                ('disconnected_at', models.DateTimeField(blank=True, null=True)),
-                ('status_changed_at', models.DateTimeField(blank=True, null=True)),
-                ('needs_reconnect_reason', models.CharField(blank=True, max_length=255)),
-                ('reconnect_requested_at', models.DateTimeField(blank=True, help_text='Set when support asks the admins to reconnect; cleared by a reconnect.', null=True)),
-                ('reconnect_requested_reason', models.CharField(blank=True, max_length=255)),
-                ('last_error', models.CharField(blank=True, max_length=500)),
-                ('last_error_at', models.DateTimeField(blank=True, null=True)),
-                ('last_verified_at', models.DateTimeField(blank=True, help_text='Last time GET /connections confirmed the tenant is still connected.', null=True)),
-                ('last_synced_at', models.DateTimeField(blank=True, help_text='Last successful sync, reported by the invoices app.', null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('connected_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('disconnected_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('organisation', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='xero_connection', to='organisations.organisation')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("not_connected", "Not connected"),
+                            ("active", "Connected"),
+                            ("needs_reconnect", "Needs reconnect"),
+                            ("disconnected", "Disconnected"),
+                            ("revoked_in_xero", "Disconnected in Xero"),
+                        ],
+                        db_index=True,
+                        default="not_connected",
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "disconnect_step",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("", "Nothing pending"),
+                            ("delete_connection", "Remove the connection in Xero"),
+                            ("revoke_token", "Revoke the refresh token in Xero"),
+                            ("clear_tokens", "Erase the stored tokens"),
+                        ],
+                        default="",
+                        help_text="The next disconnect step still to do; empty when nothing is pending. Safe to retry.",
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "disconnect_attempts",
+                    models.PositiveIntegerField(default=0, help_text="Failed tries of the pending step."),
+                ),
+                ("tenant_id", models.CharField(blank=True, db_index=True, help_text="Xero's tenantId.", max_length=36)),
+                ("tenant_name", models.CharField(blank=True, max_length=255)),
+                ("tenant_type", models.CharField(blank=True, max_length=30)),
+                (
+                    "tenant_short_code",
+                    models.CharField(blank=True, help_text="For deep links into Xero.", max_length=20),
+                ),
+                ("base_currency", models.CharField(blank=True, max_length=3)),
+                (
+                    "connection_id",
+                    models.CharField(blank=True, help_text="The /connections id (for DELETE).", max_length=36),
+                ),
+                ("auth_event_id", models.CharField(blank=True, help_text="authEventId of the consent.", max_length=36)),
+                (
+                    "xero_user_id",
+                    models.CharField(
+                        blank=True,
+                        help_text="The Xero user whose consent this is (tokens are per user).",
+                        max_length=36,
+                    ),
+                ),
+                ("scopes", models.TextField(blank=True, help_text="Granted scopes, space-separated.")),
+                (
+                    "access_token",
+                    integrations.fields.EncryptedTextField(
+                        blank=True,
+                        default="",
+                        editable=False,
+                        help_text="Encrypted. Written only by integrations/xero/tokens.py.",
+                    ),
+                ),
+                (
+                    "refresh_token",
+                    integrations.fields.EncryptedTextField(
+                        blank=True,
+                        default="",
+                        editable=False,
+                        help_text="Encrypted. Written only by integrations/xero/tokens.py.",
+                    ),
+                ),
+                ("access_token_expires_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "refresh_token_issued_at",
+                    models.DateTimeField(
+                        blank=True,
+                        help_text="When the current refresh token was issued (idle expiry is 60 days).",
+                        null=True,
+                    ),
+                ),
+                ("last_refreshed_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "connected_at",
+                    models.DateTimeField(
+                        blank=True, help_text="Invoice batches created before this are not synced.", null=True
+                    ),
+                ),
+                ("disconnected_at", models.DateTimeField(blank=True, null=True)),
+                ("status_changed_at", models.DateTimeField(blank=True, null=True)),
+                ("needs_reconnect_reason", models.CharField(blank=True, max_length=255)),
+                (
+                    "reconnect_requested_at",
+                    models.DateTimeField(
+                        blank=True,
+                        help_text="Set when support asks the admins to reconnect; cleared by a reconnect.",
+                        null=True,
+                    ),
+                ),
+                ("reconnect_requested_reason", models.CharField(blank=True, max_length=255)),
+                ("last_error", models.CharField(blank=True, max_length=500)),
+                ("last_error_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "last_verified_at",
+                    models.DateTimeField(
+                        blank=True,
+                        help_text="Last time GET /connections confirmed the tenant is still connected.",
+                        null=True,
+                    ),
+                ),
+                (
+                    "last_synced_at",
+                    models.DateTimeField(
+                        blank=True, help_text="Last successful sync, reported by the invoices app.", null=True
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "connected_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "disconnected_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "organisation",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="xero_connection",
+                        to="organisations.organisation",
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(condition=models.Q(('status__in', ['active', 'needs_reconnect']), models.Q(('tenant_id', ''), _negated=True)), fields=('tenant_id',), name='xero_tenant_bound_once')],
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(
+                            ("status__in", ["active", "needs_reconnect"]), models.Q(("tenant_id", ""), _negated=True)
+                        ),
+                        fields=("tenant_id",),
+                        name="xero_tenant_bound_once",
+                    )
+                ],
             },
         ),
     ]

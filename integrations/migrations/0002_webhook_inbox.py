@@ -5,58 +5,137 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('integrations', '0001_initial'),
-        ('organisations', '0001_initial'),
+        ("integrations", "0001_initial"),
+        ("organisations", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ReconciliationState',
+            name="ReconciliationState",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('inbox_claimed_until', models.DateTimeField(blank=True, help_text="A worker is processing this tenant's inbox until then (a lease).", null=True)),
-                ('inbox_claimed_by', models.CharField(blank=True, max_length=100)),
-                ('reconcile_claimed_until', models.DateTimeField(blank=True, null=True)),
-                ('last_success_at', models.DateTimeField(blank=True, help_text='Start of the last complete pass: the next pass asks Xero for changes since then.', null=True)),
-                ('last_started_at', models.DateTimeField(blank=True, null=True)),
-                ('last_finished_at', models.DateTimeField(blank=True, null=True)),
-                ('last_error', models.TextField(blank=True)),
-                ('passes', models.PositiveIntegerField(default=0)),
-                ('checked_last', models.PositiveIntegerField(default=0, help_text='Invoices Xero returned in the last pass.')),
-                ('drift_last', models.PositiveIntegerField(default=0, help_text='Repairs made by the last pass.')),
-                ('drift_total', models.PositiveIntegerField(default=0)),
-                ('last_drift_at', models.DateTimeField(blank=True, null=True)),
-                ('drift_recent', models.JSONField(blank=True, default=list, help_text='The latest repairs, newest first.')),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('organisation', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='xero_reconciliation', to='organisations.organisation')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "inbox_claimed_until",
+                    models.DateTimeField(
+                        blank=True,
+                        help_text="A worker is processing this tenant's inbox until then (a lease).",
+                        null=True,
+                    ),
+                ),
+                ("inbox_claimed_by", models.CharField(blank=True, max_length=100)),
+                ("reconcile_claimed_until", models.DateTimeField(blank=True, null=True)),
+                (
+                    "last_success_at",
+                    models.DateTimeField(
+                        blank=True,
+                        help_text="Start of the last complete pass: the next pass asks Xero for changes since then.",
+                        null=True,
+                    ),
+                ),
+                ("last_started_at", models.DateTimeField(blank=True, null=True)),
+                ("last_finished_at", models.DateTimeField(blank=True, null=True)),
+                ("last_error", models.TextField(blank=True)),
+                ("passes", models.PositiveIntegerField(default=0)),
+                (
+                    "checked_last",
+                    models.PositiveIntegerField(default=0, help_text="Invoices Xero returned in the last pass."),
+                ),
+                ("drift_last", models.PositiveIntegerField(default=0, help_text="Repairs made by the last pass.")),
+                ("drift_total", models.PositiveIntegerField(default=0)),
+                ("last_drift_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "drift_recent",
+                    models.JSONField(blank=True, default=list, help_text="The latest repairs, newest first."),
+                ),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "organisation",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="xero_reconciliation",
+                        to="organisations.organisation",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='WebhookEvent',
+            name="WebhookEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('tenant_id', models.CharField(help_text="Xero's tenantId, as delivered.", max_length=64)),
-                ('tenant_type', models.CharField(blank=True, max_length=20)),
-                ('category', models.CharField(help_text='eventCategory: INVOICE, CONTACT, ...', max_length=20)),
-                ('event_type', models.CharField(help_text='eventType: CREATE or UPDATE.', max_length=20)),
-                ('resource_id', models.CharField(help_text="The changed resource's id (webhooks carry no data).", max_length=64)),
-                ('event_date', models.DateTimeField(help_text='eventDateUtc: when it happened in Xero.')),
-                ('sequence', models.BigIntegerField(blank=True, help_text="Its sequence number in Xero's delivery.", null=True)),
-                ('state', models.CharField(choices=[('received', 'Received'), ('processed', 'Processed'), ('ignored', 'Ignored'), ('failed', 'Failed')], default='received', max_length=10)),
-                ('outcome', models.CharField(blank=True, help_text='What processing found: applied, unchanged, stale, created_in_xero, not_found, unknown_tenant...', max_length=30)),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('last_error', models.TextField(blank=True)),
-                ('next_attempt_at', models.DateTimeField(blank=True, help_text='Set after a transient failure.', null=True)),
-                ('received_at', models.DateTimeField()),
-                ('processed_at', models.DateTimeField(blank=True, null=True)),
-                ('organisation', models.ForeignKey(blank=True, help_text='The organisation whose Xero connection holds the tenant; empty for an unknown tenant.', null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='organisations.organisation')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("tenant_id", models.CharField(help_text="Xero's tenantId, as delivered.", max_length=64)),
+                ("tenant_type", models.CharField(blank=True, max_length=20)),
+                ("category", models.CharField(help_text="eventCategory: INVOICE, CONTACT, ...", max_length=20)),
+                ("event_type", models.CharField(help_text="eventType: CREATE or UPDATE.", max_length=20)),
+                (
+                    "resource_id",
+                    models.CharField(help_text="The changed resource's id (webhooks carry no data).", max_length=64),
+                ),
+                ("event_date", models.DateTimeField(help_text="eventDateUtc: when it happened in Xero.")),
+                (
+                    "sequence",
+                    models.BigIntegerField(blank=True, help_text="Its sequence number in Xero's delivery.", null=True),
+                ),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("received", "Received"),
+                            ("processed", "Processed"),
+                            ("ignored", "Ignored"),
+                            ("failed", "Failed"),
+                        ],
+                        default="received",
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "outcome",
+                    models.CharField(
+                        blank=True,
+                        help_text="What processing found: applied, unchanged, stale, created_in_xero, not_found, unknown_tenant...",
+                        max_length=30,
+                    ),
+                ),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                ("last_error", models.TextField(blank=True)),
+                (
+                    "next_attempt_at",
+                    models.DateTimeField(blank=True, help_text="Set after a transient failure.", null=True),
+                ),
+                ("received_at", models.DateTimeField()),
+                ("processed_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "organisation",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="The organisation whose Xero connection holds the tenant; empty for an unknown tenant.",
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="organisations.organisation",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-received_at', '-pk'],
-                'indexes': [models.Index(condition=models.Q(('state', 'received')), fields=['organisation', 'event_date'], name='webhook_event_to_process'), models.Index(condition=models.Q(('state', 'received')), fields=['received_at'], name='webhook_event_waiting'), models.Index(fields=['organisation', 'state', '-received_at'], name='webhook_event_by_org')],
-                'constraints': [models.UniqueConstraint(fields=('tenant_id', 'category', 'event_type', 'resource_id', 'event_date'), name='webhook_event_once')],
+                "ordering": ["-received_at", "-pk"],
+                "indexes": [
+                    models.Index(
+                        condition=models.Q(("state", "received")),
+                        fields=["organisation", "event_date"],
+                        name="webhook_event_to_process",
+                    ),
+                    models.Index(
+                        condition=models.Q(("state", "received")), fields=["received_at"], name="webhook_event_waiting"
+                    ),
+                    models.Index(fields=["organisation", "state", "-received_at"], name="webhook_event_by_org"),
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("tenant_id", "category", "event_type", "resource_id", "event_date"),
+                        name="webhook_event_once",
+                    )
+                ],
             },
         ),
     ]

@@ -4,20 +4,23 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('integrations', '0002_webhook_inbox'),
+        ("integrations", "0002_webhook_inbox"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='reconciliationstate',
-            name='inbox_fetched_at',
-            field=models.DateTimeField(blank=True, help_text='When the inbox last fetched from Xero: fetches are paced per tenant.', null=True),
+            model_name="reconciliationstate",
+            name="inbox_fetched_at",
+            field=models.DateTimeField(
+                blank=True, help_text="When the inbox last fetched from Xero: fetches are paced per tenant.", null=True
+            ),
         ),
         migrations.AddField(
-            model_name='reconciliationstate',
-            name='inbox_wakeup_at',
-            field=models.DateTimeField(blank=True, help_text='A paced processing run is due then (so only one is scheduled).', null=True),
+            model_name="reconciliationstate",
+            name="inbox_wakeup_at",
+            field=models.DateTimeField(
+                blank=True, help_text="A paced processing run is due then (so only one is scheduled).", null=True
+            ),
         ),
     ]

@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('integrations', '0003_webhook_fetch_pacing'),
-        ('organisations', '0001_initial'),
+        ("integrations", "0003_webhook_fetch_pacing"),
+        ("organisations", "0001_initial"),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='webhookevent',
-            index=models.Index(fields=['received_at'], include=('organisation', 'state'), name='webhook_event_window'),
+            model_name="webhookevent",
+            index=models.Index(fields=["received_at"], include=("organisation", "state"), name="webhook_event_window"),
         ),
     ]

@@ -5,31 +5,50 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('integrations', '0004_webhook_event_window'),
-        ('organisations', '0001_initial'),
+        ("integrations", "0004_webhook_event_window"),
+        ("organisations", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='XeroApiUsage',
+            name="XeroApiUsage",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('minute', models.DateTimeField(help_text='Start of the UTC minute.')),
-                ('calls', models.PositiveIntegerField(default=0, help_text='HTTP calls made to Xero (answered or not).')),
-                ('rate_limited', models.PositiveIntegerField(default=0, help_text='Calls Xero answered 429.')),
-                ('failed', models.PositiveIntegerField(default=0, help_text='Calls answered 5xx or not answered (timeouts).')),
-                ('refresh_failures', models.PositiveIntegerField(default=0, help_text='Token refreshes that failed (not 401s).')),
-                ('min_remaining', models.IntegerField(blank=True, help_text='X-MinLimit-Remaining, last seen.', null=True)),
-                ('day_remaining', models.IntegerField(blank=True, help_text='X-DayLimit-Remaining, last seen.', null=True)),
-                ('updated_at', models.DateTimeField(help_text='When this row was last written.')),
-                ('organisation', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='organisations.organisation')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("minute", models.DateTimeField(help_text="Start of the UTC minute.")),
+                (
+                    "calls",
+                    models.PositiveIntegerField(default=0, help_text="HTTP calls made to Xero (answered or not)."),
+                ),
+                ("rate_limited", models.PositiveIntegerField(default=0, help_text="Calls Xero answered 429.")),
+                (
+                    "failed",
+                    models.PositiveIntegerField(default=0, help_text="Calls answered 5xx or not answered (timeouts)."),
+                ),
+                (
+                    "refresh_failures",
+                    models.PositiveIntegerField(default=0, help_text="Token refreshes that failed (not 401s)."),
+                ),
+                (
+                    "min_remaining",
+                    models.IntegerField(blank=True, help_text="X-MinLimit-Remaining, last seen.", null=True),
+                ),
+                (
+                    "day_remaining",
+                    models.IntegerField(blank=True, help_text="X-DayLimit-Remaining, last seen.", null=True),
+                ),
+                ("updated_at", models.DateTimeField(help_text="When this row was last written.")),
+                (
+                    "organisation",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="organisations.organisation"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['organisation', 'minute'],
-                'indexes': [models.Index(fields=['minute'], name='xero_usage_minute')],
-                'constraints': [models.UniqueConstraint(fields=('organisation', 'minute'), name='xero_usage_once')],
+                "ordering": ["organisation", "minute"],
+                "indexes": [models.Index(fields=["minute"], name="xero_usage_minute")],
+                "constraints": [models.UniqueConstraint(fields=("organisation", "minute"), name="xero_usage_once")],
             },
         ),
     ]

@@ -24,9 +24,22 @@ from integrations.services.connection import (
 )
 
 __all__ = [
-    "ActionResult", "ConnectBlocked", "ConnectOutcome", "xero_admins_notify", "xero_connect_callback",
-    "xero_connect_start", "xero_connection_disconnect", "xero_connection_disconnect_continue",
-    "xero_connection_keepalive", "xero_connection_mark_revoked_in_xero", "xero_connection_refresh",
-    "xero_connection_request_reconnect", "xero_connection_sync_recorded", "xero_connection_verify",
-    "xero_oauth_states_purge", "xero_pending_choice_expire", "xero_tenant_choice_cancel", "xero_tenant_choose",
+    "ActionResult",
+    "ConnectBlocked",
+    "ConnectOutcome",
+    "xero_admins_notify",
+    "xero_connect_callback",
+    "xero_connect_start",
+    "xero_connection_disconnect",
+    "xero_connection_disconnect_continue",
+    "xero_connection_keepalive",
+    "xero_connection_mark_revoked_in_xero",
+    "xero_connection_refresh",
+    "xero_connection_request_reconnect",
+    "xero_connection_sync_recorded",
+    "xero_connection_verify",
+    "xero_oauth_states_purge",
+    "xero_pending_choice_expire",
+    "xero_tenant_choice_cancel",
+    "xero_tenant_choose",
 ]

@@ -54,6 +54,7 @@ def xero_connection_row(*, organisation: Organisation) -> XeroConnection:
 
 # ---------------------------------------------------------------- start
 
+
 def xero_connect_start(*, organisation: Organisation, user: AbstractBaseUser, session_key: str) -> str:
     """Record a single-use state bound to this session, user and organisation; return Xero's authorize URL."""
     from integrations.services.connection import xero_connection_disconnect_continue
@@ -62,24 +63,36 @@ def xero_connect_start(*, organisation: Organisation, user: AbstractBaseUser, se
     if connection.disconnect_step:
         connection = xero_connection_disconnect_continue(connection_id=connection.pk)
         if connection.disconnect_step:
-            raise ConnectBlocked("Coordinoter is still finishing the last disconnect in Xero. "
-                                 "Try again in a few minutes.")
-    purpose = XeroOAuthState.Purpose.CONNECT if connection.status == S.NOT_CONNECTED else \
-        XeroOAuthState.Purpose.RECONNECT
+            raise ConnectBlocked(
+                "Coordinoter is still finishing the last disconnect in Xero. Try again in a few minutes."
+            )
+    purpose = (
+        XeroOAuthState.Purpose.CONNECT if connection.status == S.NOT_CONNECTED else XeroOAuthState.Purpose.RECONNECT
+    )
     state = oauth.state_new()
     verifier = oauth.code_verifier_new() if settings.XERO_USE_PKCE else ""
     now = timezone.now()
     XeroOAuthState.objects.create(
-        state_digest=_digest(state), organisation=organisation, user=user, session_digest=_digest(session_key),
-        code_verifier=verifier, purpose=purpose, created_at=now,
+        state_digest=_digest(state),
+        organisation=organisation,
+        user=user,
+        session_digest=_digest(session_key),
+        code_verifier=verifier,
+        purpose=purpose,
+        created_at=now,
         expires_at=now + dt.timedelta(seconds=settings.XERO_OAUTH_STATE_TTL_SECONDS),
     )
-    audit_event_record(organisation=organisation, actor=user, action="connect_started",
-                       detail={"purpose": purpose, "pkce": bool(verifier), "scopes": settings.XERO_SCOPES})
+    audit_event_record(
+        organisation=organisation,
+        actor=user,
+        action="connect_started",
+        detail={"purpose": purpose, "pkce": bool(verifier), "scopes": settings.XERO_SCOPES},
+    )
     return oauth.authorization_url(state=state, code_verifier=verifier or None)
 
 
 # ---------------------------------------------------------------- callback
+
 
 def _state_consume(state: str) -> tuple[XeroOAuthState | None, str, str]:
     """Atomically mark the state used. Returns (record, verifier, refusal reason)."""
@@ -100,95 +113,161 @@ def _state_consume(state: str) -> tuple[XeroOAuthState | None, str, str]:
     return record, verifier, ""
 
 
-def xero_connect_callback(*, organisation: Organisation, user: AbstractBaseUser, session_key: str, state: str,
-                          code: str, error: str = "") -> ConnectOutcome:
+def xero_connect_callback(
+    *, organisation: Organisation, user: AbstractBaseUser, session_key: str, state: str, code: str, error: str = ""
+) -> ConnectOutcome:
     record, verifier, refusal = _state_consume(state)
     if not refusal and record is not None:
-        mismatches = [name for name, ok in (
-            ("organisation", record.organisation_id == organisation.pk),
-            ("user", record.user_id == user.pk),
-            ("session", record.session_digest == _digest(session_key)),
-        ) if not ok]
+        mismatches = [
+            name
+            for name, ok in (
+                ("organisation", record.organisation_id == organisation.pk),
+                ("user", record.user_id == user.pk),
+                ("session", record.session_digest == _digest(session_key)),
+            )
+            if not ok
+        ]
         if mismatches:
             refusal = "state_bound_to_another_" + "_and_".join(mismatches)
     if refusal:
         detail = {"reason": refusal}
-        audit_event_record(organisation=organisation, actor=user, action="connect_refused",
-                           outcome=Outcome.REFUSED, detail=detail)
+        audit_event_record(
+            organisation=organisation, actor=user, action="connect_refused", outcome=Outcome.REFUSED, detail=detail
+        )
         if record is not None and record.organisation_id != organisation.pk:
-            audit_event_record(organisation=record.organisation_id, actor=user, action="connect_refused",
-                               outcome=Outcome.REFUSED, detail={**detail, "used_from_organisation": organisation.pk})
-        return ConnectOutcome("refused", "That Xero sign-in can't be used here: it expired, was already used, or "
-                                         f"was started by someone else. {START_AGAIN}")
+            audit_event_record(
+                organisation=record.organisation_id,
+                actor=user,
+                action="connect_refused",
+                outcome=Outcome.REFUSED,
+                detail={**detail, "used_from_organisation": organisation.pk},
+            )
+        return ConnectOutcome(
+            "refused",
+            "That Xero sign-in can't be used here: it expired, was already used, or "
+            f"was started by someone else. {START_AGAIN}",
+        )
     assert record is not None
     if error:
         # The user cancelled on Xero's consent screen (https://github.com/XeroAPI/xero-ruby-oauth2-app/issues/46).
         safe_error = "".join(ch for ch in error if ch.isalnum() or ch in "_-")[:50]
         cancelled = safe_error == "access_denied"
-        audit_event_record(organisation=organisation, actor=user,
-                           action="connect_cancelled" if cancelled else "connect_failed",
-                           outcome=Outcome.REFUSED if cancelled else Outcome.FAILURE, detail={"error": safe_error})
+        audit_event_record(
+            organisation=organisation,
+            actor=user,
+            action="connect_cancelled" if cancelled else "connect_failed",
+            outcome=Outcome.REFUSED if cancelled else Outcome.FAILURE,
+            detail={"error": safe_error},
+        )
         if cancelled:
-            return ConnectOutcome("cancelled", "You cancelled on Xero's screen, so nothing was connected. "
-                                               "Click Connect to Xero whenever you're ready.")
+            return ConnectOutcome(
+                "cancelled",
+                "You cancelled on Xero's screen, so nothing was connected. "
+                "Click Connect to Xero whenever you're ready.",
+            )
         return ConnectOutcome("failed", f"Xero could not complete the connection ({safe_error}). {START_AGAIN}")
     if not code:
-        audit_event_record(organisation=organisation, actor=user, action="connect_refused",
-                           outcome=Outcome.REFUSED, detail={"reason": "missing_code"})
+        audit_event_record(
+            organisation=organisation,
+            actor=user,
+            action="connect_refused",
+            outcome=Outcome.REFUSED,
+            detail={"reason": "missing_code"},
+        )
         return ConnectOutcome("refused", f"Xero sent no authorisation code. {START_AGAIN}")
 
     try:
         token_set = oauth.code_exchange(code=code, code_verifier=verifier or None)
     except XeroError as exc:
         error_code = getattr(exc, "error", type(exc).__name__)
-        audit_event_record(organisation=organisation, actor=user, action="connect_failed", outcome=Outcome.FAILURE,
-                           detail={"reason": "code_exchange_failed", "error": error_code})
-        return ConnectOutcome("failed", "Xero did not accept the sign-in when Coordinoter asked for access "
-                                        f"(the code may have expired). {START_AGAIN}")
+        audit_event_record(
+            organisation=organisation,
+            actor=user,
+            action="connect_failed",
+            outcome=Outcome.FAILURE,
+            detail={"reason": "code_exchange_failed", "error": error_code},
+        )
+        return ConnectOutcome(
+            "failed",
+            "Xero did not accept the sign-in when Coordinoter asked for access "
+            f"(the code may have expired). {START_AGAIN}",
+        )
 
     log_context = {"organisation_id": organisation.pk}
     try:
         every_connection = client.connections_list(access_token=token_set.access_token, log_context=log_context)
     except XeroError as exc:
-        audit_event_record(organisation=organisation, actor=user, action="connect_failed", outcome=Outcome.FAILURE,
-                           detail={"reason": "connections_unreadable", "error": type(exc).__name__})
-        return ConnectOutcome("failed", "Xero let you in, but Coordinoter couldn't read which organisation you "
-                                        f"chose. {START_AGAIN}")
+        audit_event_record(
+            organisation=organisation,
+            actor=user,
+            action="connect_failed",
+            outcome=Outcome.FAILURE,
+            detail={"reason": "connections_unreadable", "error": type(exc).__name__},
+        )
+        return ConnectOutcome(
+            "failed", f"Xero let you in, but Coordinoter couldn't read which organisation you chose. {START_AGAIN}"
+        )
 
     consent = _connections_of_this_consent(every_connection, token_set, since=record.created_at)
     organisations = [c for c in consent if c.tenant_type == "ORGANISATION"]
     if not organisations:
-        _disconnect_unchosen(organisation=organisation, actor=user, access_token=token_set.access_token,
-                             items=[c.as_json() for c in consent])
-        audit_event_record(organisation=organisation, actor=user, action="connect_failed", outcome=Outcome.FAILURE,
-                           detail={"reason": "no_organisation_authorised", "tenants_seen": len(every_connection)})
-        return ConnectOutcome("failed", "Xero didn't authorise any Xero organisation. On Xero's screen, choose "
-                                        f"the organisation to connect. {START_AGAIN}")
+        _disconnect_unchosen(
+            organisation=organisation,
+            actor=user,
+            access_token=token_set.access_token,
+            items=[c.as_json() for c in consent],
+        )
+        audit_event_record(
+            organisation=organisation,
+            actor=user,
+            action="connect_failed",
+            outcome=Outcome.FAILURE,
+            detail={"reason": "no_organisation_authorised", "tenants_seen": len(every_connection)},
+        )
+        return ConnectOutcome(
+            "failed",
+            "Xero didn't authorise any Xero organisation. On Xero's screen, choose "
+            f"the organisation to connect. {START_AGAIN}",
+        )
 
     connection = xero_connection_row(organisation=organisation)
     previous_tenant = connection.tenant_id
     if len(organisations) == 1 and previous_tenant in ("", organisations[0].tenant_id):
         others = [c.as_json() for c in consent if c.id != organisations[0].id]
-        return _complete(organisation=organisation, actor=user, token_set=token_set,
-                         chosen=organisations[0].as_json(), others=others)
+        return _complete(
+            organisation=organisation, actor=user, token_set=token_set, chosen=organisations[0].as_json(), others=others
+        )
 
     now = timezone.now()
     pending = XeroPendingTenantChoice.objects.create(
-        organisation=organisation, user=user, session_digest=_digest(session_key),
-        auth_event_id=token_set.authentication_event_id, xero_user_id=token_set.xero_user_id,
-        candidates=[c.as_json() for c in consent], previous_tenant_id=previous_tenant,
-        previous_tenant_name=connection.tenant_name if previous_tenant else "", created_at=now,
+        organisation=organisation,
+        user=user,
+        session_digest=_digest(session_key),
+        auth_event_id=token_set.authentication_event_id,
+        xero_user_id=token_set.xero_user_id,
+        candidates=[c.as_json() for c in consent],
+        previous_tenant_id=previous_tenant,
+        previous_tenant_name=connection.tenant_name if previous_tenant else "",
+        created_at=now,
         expires_at=now + dt.timedelta(seconds=settings.XERO_OAUTH_STATE_TTL_SECONDS),
     )
     tokens.pending_tokens_save(pending=pending, token_set=token_set)
-    audit_event_record(organisation=organisation, actor=user, action="tenant_choice_required", detail={
-        "tenants": [c.tenant_name for c in organisations], "previous_tenant_id": previous_tenant,
-        "reason": "several_organisations" if len(organisations) > 1 else "different_organisation"})
+    audit_event_record(
+        organisation=organisation,
+        actor=user,
+        action="tenant_choice_required",
+        detail={
+            "tenants": [c.tenant_name for c in organisations],
+            "previous_tenant_id": previous_tenant,
+            "reason": "several_organisations" if len(organisations) > 1 else "different_organisation",
+        },
+    )
     return ConnectOutcome("choose", "Choose the Xero organisation to connect.", pending_id=pending.pk)
 
 
-def _connections_of_this_consent(connections: list[XeroTenantConnection], token_set: TokenSet, *,
-                                 since: dt.datetime) -> list[XeroTenantConnection]:
+def _connections_of_this_consent(
+    connections: list[XeroTenantConnection], token_set: TokenSet, *, since: dt.datetime
+) -> list[XeroTenantConnection]:
     """Only the tenants authorised in this consent, never simply the first one
     (https://github.com/XeroAPI/xero-node/issues/474): the access token's authentication_event_id equals the
     authEventId of each connection made in the same consent. Without a JWT, take the connections created or
@@ -196,32 +275,58 @@ def _connections_of_this_consent(connections: list[XeroTenantConnection], token_
     if token_set.authentication_event_id:
         return [c for c in connections if c.auth_event_id == token_set.authentication_event_id]
     floor = since - CLOCK_SKEW
-    return [c for c in connections if (c.updated_date_utc or c.created_date_utc)
-            and (c.updated_date_utc or c.created_date_utc) >= floor]
+    return [
+        c
+        for c in connections
+        if (c.updated_date_utc or c.created_date_utc) and (c.updated_date_utc or c.created_date_utc) >= floor
+    ]
 
 
 # ---------------------------------------------------------------- choosing among several (or confirming a switch)
 
-def xero_tenant_choose(*, organisation: Organisation, user: AbstractBaseUser, session_key: str,
-                       pending_id: uuid.UUID, tenant_id: str, confirm_switch: bool) -> ConnectOutcome:
+
+def xero_tenant_choose(
+    *,
+    organisation: Organisation,
+    user: AbstractBaseUser,
+    session_key: str,
+    pending_id: uuid.UUID,
+    tenant_id: str,
+    confirm_switch: bool,
+) -> ConnectOutcome:
     with transaction.atomic():
-        pending = (XeroPendingTenantChoice.objects.select_for_update()
-                   .filter(organisation=organisation, pk=pending_id).first())
+        pending = (
+            XeroPendingTenantChoice.objects.select_for_update().filter(organisation=organisation, pk=pending_id).first()
+        )
         refusal = _pending_refusal(pending, user=user, session_key=session_key)
         if refusal:
-            audit_event_record(organisation=organisation, actor=user, action="tenant_choice_refused",
-                               outcome=Outcome.REFUSED, detail={"reason": refusal})
-            return ConnectOutcome("refused", f"That choice is no longer open (it expired or was already made). "
-                                             f"{START_AGAIN}")
-        chosen = next((c for c in pending.candidates
-                       if c["tenant_type"] == "ORGANISATION" and c["tenant_id"] == (tenant_id or "").lower()), None)
+            audit_event_record(
+                organisation=organisation,
+                actor=user,
+                action="tenant_choice_refused",
+                outcome=Outcome.REFUSED,
+                detail={"reason": refusal},
+            )
+            return ConnectOutcome(
+                "refused", f"That choice is no longer open (it expired or was already made). {START_AGAIN}"
+            )
+        chosen = next(
+            (
+                c
+                for c in pending.candidates
+                if c["tenant_type"] == "ORGANISATION" and c["tenant_id"] == (tenant_id or "").lower()
+            ),
+            None,
+        )
         if chosen is None:
             return ConnectOutcome("invalid", "Choose one of the Xero organisations listed.", pending_id=pending.pk)
         if pending.previous_tenant_id and chosen["tenant_id"] != pending.previous_tenant_id and not confirm_switch:
             return ConnectOutcome(
-                "invalid", f"“{chosen['tenant_name']}” is not the Xero organisation this account used before "
-                           f"(“{pending.previous_tenant_name}”). Tick the box to confirm the switch.",
-                pending_id=pending.pk)
+                "invalid",
+                f"“{chosen['tenant_name']}” is not the Xero organisation this account used before "
+                f"(“{pending.previous_tenant_name}”). Tick the box to confirm the switch.",
+                pending_id=pending.pk,
+            )
         pending.consumed_at = timezone.now()
         pending.save(update_fields=["consumed_at"])
         token_set = tokens.pending_tokens_take(pending=pending)
@@ -241,15 +346,18 @@ def _pending_refusal(pending: XeroPendingTenantChoice | None, *, user: AbstractB
     return ""
 
 
-def xero_tenant_choice_cancel(*, organisation: Organisation, user: AbstractBaseUser, session_key: str,
-                              pending_id: uuid.UUID) -> ConnectOutcome:
+def xero_tenant_choice_cancel(
+    *, organisation: Organisation, user: AbstractBaseUser, session_key: str, pending_id: uuid.UUID
+) -> ConnectOutcome:
     pending = XeroPendingTenantChoice.objects.filter(organisation=organisation, pk=pending_id).first()
     refusal = _pending_refusal(pending, user=user, session_key=session_key)
     if refusal:
         return ConnectOutcome("refused", "That choice is no longer open.")
     _pending_abandon(pending_id=pending.pk, actor=user, action="connect_cancelled")
-    return ConnectOutcome("cancelled", "Cancelled: nothing was connected, and the organisations you authorised "
-                                       "were disconnected in Xero again.")
+    return ConnectOutcome(
+        "cancelled",
+        "Cancelled: nothing was connected, and the organisations you authorised were disconnected in Xero again.",
+    )
 
 
 def xero_pending_choice_expire(*, pending_id: uuid.UUID) -> None:
@@ -270,32 +378,52 @@ def _pending_abandon(*, pending_id: uuid.UUID, actor: AbstractBaseUser | None, a
         pending.save(update_fields=["consumed_at"])
         tokens.pending_tokens_clear(pending=pending)
     organisation = pending.organisation
-    audit_event_record(organisation=organisation, actor=actor, action=action,
-                       detail={"tenants": [c["tenant_name"] for c in pending.candidates]})
+    audit_event_record(
+        organisation=organisation,
+        actor=actor,
+        action=action,
+        detail={"tenants": [c["tenant_name"] for c in pending.candidates]},
+    )
     if access_token:
-        _disconnect_unchosen(organisation=organisation, actor=actor, access_token=access_token,
-                             items=pending.candidates)
+        _disconnect_unchosen(
+            organisation=organisation, actor=actor, access_token=access_token, items=pending.candidates
+        )
 
 
 # ---------------------------------------------------------------- binding
 
-def _complete(*, organisation: Organisation, actor: AbstractBaseUser, token_set: TokenSet, chosen: dict[str, Any],
-              others: list[dict[str, Any]]) -> ConnectOutcome:
+
+def _complete(
+    *,
+    organisation: Organisation,
+    actor: AbstractBaseUser,
+    token_set: TokenSet,
+    chosen: dict[str, Any],
+    others: list[dict[str, Any]],
+) -> ConnectOutcome:
     name = chosen["tenant_name"]
     holder = xero_connection_holding_tenant(organisation, tenant_id=chosen["tenant_id"])
     if holder is not None:
-        audit_event_record(organisation=organisation, actor=actor, action="tenant_refused", outcome=Outcome.REFUSED,
-                           detail={"reason": "bound_to_another_organisation", "tenant_id": chosen["tenant_id"],
-                                   "tenant_name": name})
-        _disconnect_unchosen(organisation=organisation, actor=actor, access_token=token_set.access_token,
-                             items=[chosen, *others])
+        audit_event_record(
+            organisation=organisation,
+            actor=actor,
+            action="tenant_refused",
+            outcome=Outcome.REFUSED,
+            detail={"reason": "bound_to_another_organisation", "tenant_id": chosen["tenant_id"], "tenant_name": name},
+        )
+        _disconnect_unchosen(
+            organisation=organisation, actor=actor, access_token=token_set.access_token, items=[chosen, *others]
+        )
         return ConnectOutcome(
-            "refused", f"The Xero organisation “{name}” is already connected to another Coordinoter organisation. "
-                       "A Xero organisation can feed only one Coordinoter organisation: disconnect it there first, "
-                       "or connect a different Xero organisation.")
+            "refused",
+            f"The Xero organisation “{name}” is already connected to another Coordinoter organisation. "
+            "A Xero organisation can feed only one Coordinoter organisation: disconnect it there first, "
+            "or connect a different Xero organisation.",
+        )
 
-    details = _organisation_details(organisation=organisation, access_token=token_set.access_token,
-                                    tenant_id=chosen["tenant_id"])
+    details = _organisation_details(
+        organisation=organisation, access_token=token_set.access_token, tenant_id=chosen["tenant_id"]
+    )
     now = timezone.now()
     try:
         with transaction.atomic():
@@ -332,39 +460,81 @@ def _complete(*, organisation: Organisation, actor: AbstractBaseUser, token_set:
             connection.reconnect_requested_reason = ""
             connection.last_error = ""
             connection.last_verified_at = now
-            connection.save(update_fields=[
-                "status", "status_changed_at", "tenant_id", "tenant_name", "tenant_type", "tenant_short_code",
-                "base_currency", "connection_id", "auth_event_id", "xero_user_id", "connected_at", "connected_by",
-                "disconnected_at", "disconnected_by", "needs_reconnect_reason", "reconnect_requested_at",
-                "reconnect_requested_reason", "last_error", "last_verified_at", "updated_at"])
+            connection.save(
+                update_fields=[
+                    "status",
+                    "status_changed_at",
+                    "tenant_id",
+                    "tenant_name",
+                    "tenant_type",
+                    "tenant_short_code",
+                    "base_currency",
+                    "connection_id",
+                    "auth_event_id",
+                    "xero_user_id",
+                    "connected_at",
+                    "connected_by",
+                    "disconnected_at",
+                    "disconnected_by",
+                    "needs_reconnect_reason",
+                    "reconnect_requested_at",
+                    "reconnect_requested_reason",
+                    "last_error",
+                    "last_verified_at",
+                    "updated_at",
+                ]
+            )
             # The previous grant's tokens are dropped, not revoked: revoking would remove every connection of that
             # Xero user to our app, which for the same user includes the one just made (xero-facts 1.5).
             tokens.connection_tokens_save(connection=connection, token_set=token_set)
-            audit_event_record(organisation=organisation, actor=actor, action=action, detail={
-                "tenant_id": connection.tenant_id, "tenant_name": connection.tenant_name,
-                "connection_id": connection.connection_id, "scopes": connection.scopes,
-                "previous_tenant_id": old_tenant if action == "tenant_switched" else ""})
+            audit_event_record(
+                organisation=organisation,
+                actor=actor,
+                action=action,
+                detail={
+                    "tenant_id": connection.tenant_id,
+                    "tenant_name": connection.tenant_name,
+                    "connection_id": connection.connection_id,
+                    "scopes": connection.scopes,
+                    "previous_tenant_id": old_tenant if action == "tenant_switched" else "",
+                },
+            )
             connection_event_emit(organisation_id=organisation.pk, event=action)
     except (IntegrityError, ConnectBlocked) as exc:
         reason = "bound_to_another_organisation" if isinstance(exc, IntegrityError) else "still_disconnecting"
-        audit_event_record(organisation=organisation, actor=actor, action="tenant_refused", outcome=Outcome.REFUSED,
-                           detail={"reason": reason, "tenant_id": chosen["tenant_id"], "tenant_name": name})
-        _disconnect_unchosen(organisation=organisation, actor=actor, access_token=token_set.access_token,
-                             items=[chosen, *others])
+        audit_event_record(
+            organisation=organisation,
+            actor=actor,
+            action="tenant_refused",
+            outcome=Outcome.REFUSED,
+            detail={"reason": reason, "tenant_id": chosen["tenant_id"], "tenant_name": name},
+        )
+        _disconnect_unchosen(
+            organisation=organisation, actor=actor, access_token=token_set.access_token, items=[chosen, *others]
+        )
         if reason == "still_disconnecting":
-            return ConnectOutcome("failed", "Coordinoter is still finishing the last disconnect in Xero. "
-                                            "Try again in a few minutes.")
-        return ConnectOutcome("refused", f"The Xero organisation “{name}” was just connected to another "
-                                         "Coordinoter organisation, so it can't be connected here.")
+            return ConnectOutcome(
+                "failed", "Coordinoter is still finishing the last disconnect in Xero. Try again in a few minutes."
+            )
+        return ConnectOutcome(
+            "refused",
+            f"The Xero organisation “{name}” was just connected to another "
+            "Coordinoter organisation, so it can't be connected here.",
+        )
 
     leftovers = list(others)
     if action == "tenant_switched" and old_connection_id and old_connection_id != chosen["id"]:
         # Confirmed switch: the old organisation must not stay authorised by accident. Visible (and deletable)
         # only if the same Xero user made both consents; otherwise Xero answers 404 and we move on.
-        leftovers.append({"id": old_connection_id, "tenant_id": old_tenant, "tenant_name": old_tenant_name,
-                          "tenant_type": "ORGANISATION"})
-    _disconnect_unchosen(organisation=organisation, actor=actor, access_token=token_set.access_token,
-                         items=leftovers)
+        leftovers.append(
+            {
+                "id": old_connection_id,
+                "tenant_id": old_tenant,
+                "tenant_name": old_tenant_name,
+                "tenant_type": "ORGANISATION",
+            }
+        )
+    _disconnect_unchosen(organisation=organisation, actor=actor, access_token=token_set.access_token, items=leftovers)
     verb = {"connected": "Connected", "reconnected": "Reconnected", "tenant_switched": "Switched and connected"}
     return ConnectOutcome("connected", f"{verb[action]} to {connection.tenant_name}.")
 
@@ -373,17 +543,27 @@ def _organisation_details(*, organisation: Organisation, access_token: str, tena
     """GET /Organisation for the short code and base currency (accounting.settings). Best effort: the connection
     works without them, and the daily check fills them in later."""
     try:
-        return client.organisation_get(access_token=access_token, tenant_id=tenant_id,
-                                       log_context={"organisation_id": organisation.pk, "tenant_id": tenant_id})
+        return client.organisation_get(
+            access_token=access_token,
+            tenant_id=tenant_id,
+            log_context={"organisation_id": organisation.pk, "tenant_id": tenant_id},
+        )
     except XeroError as exc:
-        logger.warning("xero.connect.organisation_unreadable", extra={
-            "event": "xero.connect.organisation_unreadable", "organisation_id": organisation.pk,
-            "tenant_id": tenant_id, "error": type(exc).__name__})
+        logger.warning(
+            "xero.connect.organisation_unreadable",
+            extra={
+                "event": "xero.connect.organisation_unreadable",
+                "organisation_id": organisation.pk,
+                "tenant_id": tenant_id,
+                "error": type(exc).__name__,
+            },
+        )
         return {}
 
 
-def _disconnect_unchosen(*, organisation: Organisation, actor: AbstractBaseUser | None, access_token: str,
-                         items: list[dict[str, Any]]) -> None:
+def _disconnect_unchosen(
+    *, organisation: Organisation, actor: AbstractBaseUser | None, access_token: str, items: list[dict[str, Any]]
+) -> None:
     """Disconnect in Xero the tenants this consent authorised but we don't keep, so nothing stays authorised by
     accident; never one that some organisation's connection relies on (the same Xero user may have connected it
     for another Coordinoter organisation: same connection id)."""
@@ -393,18 +573,32 @@ def _disconnect_unchosen(*, organisation: Organisation, actor: AbstractBaseUser 
     for item in items:
         detail = {"tenant_id": item["tenant_id"], "tenant_name": item["tenant_name"]}
         if item["id"] in in_use:
-            audit_event_record(organisation=organisation, actor=actor, action="unchosen_tenant_kept",
-                               detail={**detail, "reason": "used_by_a_coordinoter_connection"})
+            audit_event_record(
+                organisation=organisation,
+                actor=actor,
+                action="unchosen_tenant_kept",
+                detail={**detail, "reason": "used_by_a_coordinoter_connection"},
+            )
             continue
         try:
-            deleted = client.connection_delete(access_token=access_token, connection_id=item["id"],
-                                               log_context={"organisation_id": organisation.pk})
+            deleted = client.connection_delete(
+                access_token=access_token, connection_id=item["id"], log_context={"organisation_id": organisation.pk}
+            )
         except XeroError as exc:
-            audit_event_record(organisation=organisation, actor=actor, action="unchosen_tenant_disconnected",
-                               outcome=Outcome.FAILURE, detail={**detail, "error": type(exc).__name__})
+            audit_event_record(
+                organisation=organisation,
+                actor=actor,
+                action="unchosen_tenant_disconnected",
+                outcome=Outcome.FAILURE,
+                detail={**detail, "error": type(exc).__name__},
+            )
             continue
-        audit_event_record(organisation=organisation, actor=actor, action="unchosen_tenant_disconnected",
-                           detail={**detail, "already_gone": not deleted})
+        audit_event_record(
+            organisation=organisation,
+            actor=actor,
+            action="unchosen_tenant_disconnected",
+            detail={**detail, "already_gone": not deleted},
+        )
 
 
 def xero_oauth_states_purge(*, older_than: dt.timedelta = dt.timedelta(days=1)) -> int:

@@ -45,15 +45,18 @@ class ActionResult:
 
 # ---------------------------------------------------------------- disconnect
 
-def xero_connection_disconnect(*, organisation: Organisation, actor: AbstractBaseUser | None,
-                               as_support: bool = False, reason: str = "") -> ActionResult:
+
+def xero_connection_disconnect(
+    *, organisation: Organisation, actor: AbstractBaseUser | None, as_support: bool = False, reason: str = ""
+) -> ActionResult:
     """Disconnect at once in Coordinoter (new batches stop syncing), then in Xero: DELETE /connections/{id},
     revoke the refresh token, erase the tokens. Each step is stored before it runs, so a Xero outage leaves a
     pending step that a retry finishes; running it twice is harmless."""
     with transaction.atomic():
         connection = XeroConnection.objects.select_for_update().filter(organisation=organisation).first()
-        if connection is None or (connection.status in (S.NOT_CONNECTED, S.DISCONNECTED)
-                                  and not connection.disconnect_step):
+        if connection is None or (
+            connection.status in (S.NOT_CONNECTED, S.DISCONNECTED) and not connection.disconnect_step
+        ):
             return ActionResult(False, "Xero is not connected, so there is nothing to disconnect.")
         if not connection.disconnect_step:
             previous = connection.status
@@ -67,24 +70,46 @@ def xero_connection_disconnect(*, organisation: Organisation, actor: AbstractBas
             connection.needs_reconnect_reason = ""
             connection.reconnect_requested_at = None
             connection.reconnect_requested_reason = ""
-            connection.save(update_fields=[
-                "status", "status_changed_at", "disconnected_at", "disconnected_by", "disconnect_step",
-                "disconnect_attempts", "needs_reconnect_reason", "reconnect_requested_at",
-                "reconnect_requested_reason", "updated_at"])
-            audit_event_record(organisation=organisation, actor=actor, as_support=as_support,
-                               action="disconnect_requested", detail={
-                                   "previous_status": previous, "tenant_id": connection.tenant_id,
-                                   "tenant_name": connection.tenant_name, "reason": reason[:255]})
+            connection.save(
+                update_fields=[
+                    "status",
+                    "status_changed_at",
+                    "disconnected_at",
+                    "disconnected_by",
+                    "disconnect_step",
+                    "disconnect_attempts",
+                    "needs_reconnect_reason",
+                    "reconnect_requested_at",
+                    "reconnect_requested_reason",
+                    "updated_at",
+                ]
+            )
+            audit_event_record(
+                organisation=organisation,
+                actor=actor,
+                as_support=as_support,
+                action="disconnect_requested",
+                detail={
+                    "previous_status": previous,
+                    "tenant_id": connection.tenant_id,
+                    "tenant_name": connection.tenant_name,
+                    "reason": reason[:255],
+                },
+            )
             connection_event_emit(organisation_id=organisation.pk, event="disconnected")
     connection = xero_connection_disconnect_continue(connection_id=connection.pk, actor=actor, as_support=as_support)
     if connection.disconnect_step:
-        return ActionResult(True, f"Disconnected from {connection.tenant_name} in Coordinoter. Xero didn't answer "
-                                  "in time, so Coordinoter finishes removing the connection in Xero shortly.")
+        return ActionResult(
+            True,
+            f"Disconnected from {connection.tenant_name} in Coordinoter. Xero didn't answer "
+            "in time, so Coordinoter finishes removing the connection in Xero shortly.",
+        )
     return ActionResult(True, f"Disconnected from {connection.tenant_name}.")
 
 
-def xero_connection_disconnect_continue(*, connection_id: int, actor: AbstractBaseUser | None = None,
-                                        as_support: bool = False) -> XeroConnection:
+def xero_connection_disconnect_continue(
+    *, connection_id: int, actor: AbstractBaseUser | None = None, as_support: bool = False
+) -> XeroConnection:
     """Run the pending disconnect steps in order until done or until Xero is unavailable."""
     for _ in range(len(Step.values)):
         connection = XeroConnection.objects.select_related("organisation").get(pk=connection_id)
@@ -110,8 +135,11 @@ def xero_connection_disconnect_continue(*, connection_id: int, actor: AbstractBa
                 locked.disconnect_attempts = 0
                 locked.last_error = ""
                 locked.save(update_fields=["disconnect_step", "disconnect_attempts", "last_error", "updated_at"])
-                audit_event_record(**audit, action="disconnected",
-                                   detail={"tenant_id": locked.tenant_id, "tenant_name": locked.tenant_name})
+                audit_event_record(
+                    **audit,
+                    action="disconnected",
+                    detail={"tenant_id": locked.tenant_id, "tenant_name": locked.tenant_name},
+                )
     return XeroConnection.objects.get(pk=connection_id)
 
 
@@ -119,20 +147,30 @@ def _step_delete_connection(connection: XeroConnection, audit: dict) -> bool:
     detail = {"tenant_id": connection.tenant_id, "connection_id": connection.connection_id}
     if not connection.connection_id:
         return True
-    if connection.connection_id in xero_connection_ids_in_use(connection.organisation,
-                                                              connection_ids=[connection.connection_id]):
-        audit_event_record(**audit, action="xero_connection_kept",
-                           detail={**detail, "reason": "used_by_another_coordinoter_organisation"})
+    if connection.connection_id in xero_connection_ids_in_use(
+        connection.organisation, connection_ids=[connection.connection_id]
+    ):
+        audit_event_record(
+            **audit,
+            action="xero_connection_kept",
+            detail={**detail, "reason": "used_by_another_coordinoter_organisation"},
+        )
         return True
     try:
         grant = tokens.access_token_get(connection_id=connection.pk, for_disconnect=True)
-        deleted = client.connection_delete(access_token=grant.access_token, connection_id=connection.connection_id,
-                                           log_context={"organisation_id": connection.organisation_id,
-                                                        "tenant_id": connection.tenant_id})
+        deleted = client.connection_delete(
+            access_token=grant.access_token,
+            connection_id=connection.connection_id,
+            log_context={"organisation_id": connection.organisation_id, "tenant_id": connection.tenant_id},
+        )
     except (XeroNeedsReconnect, XeroNotConnected, XeroAuthError, XeroOAuthError) as exc:
         # Our grant is dead: we cannot reach this connection any more, and neither can anyone with our tokens.
-        audit_event_record(**audit, action="xero_connection_deleted", outcome=Outcome.FAILURE,
-                           detail={**detail, "error": type(exc).__name__, "gave_up": True})
+        audit_event_record(
+            **audit,
+            action="xero_connection_deleted",
+            outcome=Outcome.FAILURE,
+            detail={**detail, "error": type(exc).__name__, "gave_up": True},
+        )
         return True
     except XeroError as exc:
         _step_failed(connection, exc, audit)
@@ -146,14 +184,16 @@ def _step_revoke(connection: XeroConnection, audit: dict) -> bool:
         return True
     if xero_user_connected_elsewhere(connection.organisation, xero_user_id=connection.xero_user_id):
         # Revoking removes every connection of this Xero user to our app, including another organisation's.
-        audit_event_record(**audit, action="token_revoke_skipped",
-                           detail={"reason": "same_xero_user_connects_another_organisation"})
+        audit_event_record(
+            **audit, action="token_revoke_skipped", detail={"reason": "same_xero_user_connects_another_organisation"}
+        )
         return True
     try:
         oauth.token_revoke(refresh_token=connection.refresh_token)
     except XeroOAuthError as exc:
-        audit_event_record(**audit, action="token_revoked", outcome=Outcome.FAILURE,
-                           detail={"error": exc.error, "gave_up": True})
+        audit_event_record(
+            **audit, action="token_revoked", outcome=Outcome.FAILURE, detail={"error": exc.error, "gave_up": True}
+        )
         return True
     except XeroError as exc:
         _step_failed(connection, exc, audit)
@@ -165,17 +205,24 @@ def _step_revoke(connection: XeroConnection, audit: dict) -> bool:
 def _advance(connection: XeroConnection, current: str, following: str) -> None:
     # Conditional: if two workers ran the same step, the second finds it already advanced.
     XeroConnection.objects.filter(pk=connection.pk, disconnect_step=current).update(
-        disconnect_step=following, disconnect_attempts=0, updated_at=timezone.now())
+        disconnect_step=following, disconnect_attempts=0, updated_at=timezone.now()
+    )
 
 
 def _step_failed(connection: XeroConnection, exc: XeroError, audit: dict) -> None:
     attempts = connection.disconnect_attempts + 1
     XeroConnection.objects.filter(pk=connection.pk).update(
-        disconnect_attempts=attempts, last_error=f"Disconnect step {connection.disconnect_step} failed: "
-                                                 f"{type(exc).__name__}."[:500],
-        last_error_at=timezone.now(), updated_at=timezone.now())
-    audit_event_record(**audit, action=f"disconnect_step_{connection.disconnect_step}", outcome=Outcome.FAILURE,
-                       detail={"error": type(exc).__name__, "attempt": attempts, "will_retry": True})
+        disconnect_attempts=attempts,
+        last_error=f"Disconnect step {connection.disconnect_step} failed: {type(exc).__name__}."[:500],
+        last_error_at=timezone.now(),
+        updated_at=timezone.now(),
+    )
+    audit_event_record(
+        **audit,
+        action=f"disconnect_step_{connection.disconnect_step}",
+        outcome=Outcome.FAILURE,
+        detail={"error": type(exc).__name__, "attempt": attempts, "will_retry": True},
+    )
     countdown = min(60 * 2 ** min(attempts, 6), 3600)
     connection_id = connection.pk
 
@@ -188,6 +235,7 @@ def _step_failed(connection: XeroConnection, exc: XeroError, audit: dict) -> Non
 
 
 # ---------------------------------------------------------------- Xero-side disconnects, daily check, keep-alive
+
 
 def xero_connection_verify(*, connection_id: int) -> str:
     """GET /connections: is our tenant still connected? Missing (or an empty list) means it was disconnected on
@@ -204,9 +252,15 @@ def xero_connection_verify(*, connection_id: int) -> str:
     except XeroNotConnected:
         return "skipped"
     except XeroError as exc:
-        logger.warning("xero.connection.check_failed", extra={
-            "event": "xero.connection.check_failed", "organisation_id": connection.organisation_id,
-            "tenant_id": connection.tenant_id, "error": type(exc).__name__})
+        logger.warning(
+            "xero.connection.check_failed",
+            extra={
+                "event": "xero.connection.check_failed",
+                "organisation_id": connection.organisation_id,
+                "tenant_id": connection.tenant_id,
+                "error": type(exc).__name__,
+            },
+        )
         return "error"
     mine = next((t for t in tenants if t.tenant_id == connection.tenant_id), None)
     if mine is None:
@@ -218,8 +272,10 @@ def xero_connection_verify(*, connection_id: int) -> str:
             details = xero.organisation()
         except XeroError:
             details = {}
-        updates.update(tenant_short_code=details.get("ShortCode") or "",
-                       base_currency=details.get("BaseCurrency") or connection.base_currency)
+        updates.update(
+            tenant_short_code=details.get("ShortCode") or "",
+            base_currency=details.get("BaseCurrency") or connection.base_currency,
+        )
     XeroConnection.objects.filter(pk=connection_id, status=S.ACTIVE).update(**updates, updated_at=timezone.now())
     return "connected"
 
@@ -235,18 +291,31 @@ def xero_connection_mark_revoked_in_xero(*, connection_id: int, tenants_seen: in
         connection.status_changed_at = now
         connection.disconnected_at = now
         connection.disconnected_by = None
-        connection.save(update_fields=["status", "status_changed_at", "disconnected_at", "disconnected_by",
-                                       "updated_at"])
+        connection.save(
+            update_fields=["status", "status_changed_at", "disconnected_at", "disconnected_by", "updated_at"]
+        )
         # Dropped, not revoked: the grant may still serve this Xero user's other connections (xero-facts 1.5).
         tokens.connection_tokens_clear(connection=connection)
-        audit_event_record(organisation=connection.organisation_id, action="revoked_in_xero", outcome=Outcome.FAILURE,
-                           detail={"tenant_id": connection.tenant_id, "tenant_name": connection.tenant_name,
-                                   "tenants_still_connected_for_user": tenants_seen})
+        audit_event_record(
+            organisation=connection.organisation_id,
+            action="revoked_in_xero",
+            outcome=Outcome.FAILURE,
+            detail={
+                "tenant_id": connection.tenant_id,
+                "tenant_name": connection.tenant_name,
+                "tenants_still_connected_for_user": tenants_seen,
+            },
+        )
         connection_event_emit(organisation_id=connection.organisation_id, event="revoked_in_xero")
         transaction.on_commit(lambda: _enqueue_notify(connection_id, "revoked_in_xero"))
-    logger.warning("xero.connection.revoked_in_xero", extra={
-        "event": "xero.connection.revoked_in_xero", "organisation_id": connection.organisation_id,
-        "tenant_id": connection.tenant_id})
+    logger.warning(
+        "xero.connection.revoked_in_xero",
+        extra={
+            "event": "xero.connection.revoked_in_xero",
+            "organisation_id": connection.organisation_id,
+            "tenant_id": connection.tenant_id,
+        },
+    )
     return True
 
 
@@ -262,8 +331,12 @@ def xero_connection_keepalive(*, connection_id: int) -> str:
         except XeroNeedsReconnect:
             return "needs_reconnect"
         except XeroError as exc:
-            audit_event_record(organisation=connection.organisation_id, action="keepalive_refresh",
-                               outcome=Outcome.FAILURE, detail={"error": type(exc).__name__})
+            audit_event_record(
+                organisation=connection.organisation_id,
+                action="keepalive_refresh",
+                outcome=Outcome.FAILURE,
+                detail={"error": type(exc).__name__},
+            )
             return "error"
         audit_event_record(organisation=connection.organisation_id, action="keepalive_refresh")
     return xero_connection_verify(connection_id=connection_id)
@@ -271,31 +344,53 @@ def xero_connection_keepalive(*, connection_id: int) -> str:
 
 # ---------------------------------------------------------------- support actions
 
-def xero_connection_refresh(*, organisation: Organisation, actor: AbstractBaseUser | None,
-                            as_support: bool = False) -> ActionResult:
+
+def xero_connection_refresh(
+    *, organisation: Organisation, actor: AbstractBaseUser | None, as_support: bool = False
+) -> ActionResult:
     """Force a token refresh now (support console)."""
     connection = XeroConnection.objects.filter(organisation=organisation).first()
     if connection is None or connection.status != S.ACTIVE:
-        audit_event_record(organisation=organisation, actor=actor, as_support=as_support, action="token_refreshed",
-                           outcome=Outcome.REFUSED, detail={"reason": "not_active"})
+        audit_event_record(
+            organisation=organisation,
+            actor=actor,
+            as_support=as_support,
+            action="token_refreshed",
+            outcome=Outcome.REFUSED,
+            detail={"reason": "not_active"},
+        )
         return ActionResult(False, "Only an active connection can be refreshed.")
     try:
         tokens.access_token_get(connection_id=connection.pk, force_refresh=True)
     except XeroNeedsReconnect:
-        audit_event_record(organisation=organisation, actor=actor, as_support=as_support, action="token_refreshed",
-                           outcome=Outcome.FAILURE, detail={"error": "invalid_grant"})
-        return ActionResult(False, "Xero refused the refresh token: the connection now needs a reconnect "
-                                   "and the admins were emailed.")
+        audit_event_record(
+            organisation=organisation,
+            actor=actor,
+            as_support=as_support,
+            action="token_refreshed",
+            outcome=Outcome.FAILURE,
+            detail={"error": "invalid_grant"},
+        )
+        return ActionResult(
+            False, "Xero refused the refresh token: the connection now needs a reconnect and the admins were emailed."
+        )
     except XeroError as exc:
-        audit_event_record(organisation=organisation, actor=actor, as_support=as_support, action="token_refreshed",
-                           outcome=Outcome.FAILURE, detail={"error": type(exc).__name__})
+        audit_event_record(
+            organisation=organisation,
+            actor=actor,
+            as_support=as_support,
+            action="token_refreshed",
+            outcome=Outcome.FAILURE,
+            detail={"error": type(exc).__name__},
+        )
         return ActionResult(False, f"The refresh failed ({type(exc).__name__}); the current token is kept.")
     audit_event_record(organisation=organisation, actor=actor, as_support=as_support, action="token_refreshed")
     return ActionResult(True, "Token refreshed.")
 
 
-def xero_connection_request_reconnect(*, organisation: Organisation, actor: AbstractBaseUser | None,
-                                      reason: str, as_support: bool = True) -> ActionResult:
+def xero_connection_request_reconnect(
+    *, organisation: Organisation, actor: AbstractBaseUser | None, reason: str, as_support: bool = True
+) -> ActionResult:
     """Ask the organisation's admins to reconnect: an email now and a banner on every page until they do."""
     reason = (reason or "").strip()[:255] or "Coordinoter support needs you to reconnect Xero."
     with transaction.atomic():
@@ -305,8 +400,13 @@ def xero_connection_request_reconnect(*, organisation: Organisation, actor: Abst
         connection.reconnect_requested_at = timezone.now()
         connection.reconnect_requested_reason = reason
         connection.save(update_fields=["reconnect_requested_at", "reconnect_requested_reason", "updated_at"])
-        audit_event_record(organisation=organisation, actor=actor, as_support=as_support,
-                           action="reconnect_requested", detail={"reason": reason})
+        audit_event_record(
+            organisation=organisation,
+            actor=actor,
+            as_support=as_support,
+            action="reconnect_requested",
+            detail={"reason": reason},
+        )
         connection_id = connection.pk
         transaction.on_commit(lambda: _enqueue_notify(connection_id, "reconnect_requested"))
     return ActionResult(True, "The admins were asked to reconnect (email and banner).")
@@ -318,6 +418,7 @@ def xero_connection_sync_recorded(*, organisation: Organisation, at=None) -> Non
 
 
 # ---------------------------------------------------------------- emails
+
 
 def _enqueue_notify(connection_id: int, event: str) -> None:
     from integrations.tasks import xero_admins_notify_task
@@ -336,29 +437,38 @@ def xero_admins_notify(*, connection_id: int, event: str) -> int:
         if connection.status != S.NEEDS_RECONNECT:
             return 0
         subject = f"Action needed: reconnect Xero for {organisation.name}"
-        body = (f"Xero no longer accepts Coordinoter's access to “{tenant}” for {organisation.name}. This happens "
-                "when access is revoked in Xero or when the connection stays unused for 60 days.\n\n"
-                "New invoice batches wait and go to Xero as soon as an admin reconnects. To reconnect, open "
-                f"Business Portal > Manage Integrations and click Reconnect:\n{url}\n")
+        body = (
+            f"Xero no longer accepts Coordinoter's access to “{tenant}” for {organisation.name}. This happens "
+            "when access is revoked in Xero or when the connection stays unused for 60 days.\n\n"
+            "New invoice batches wait and go to Xero as soon as an admin reconnects. To reconnect, open "
+            f"Business Portal > Manage Integrations and click Reconnect:\n{url}\n"
+        )
     elif event == "revoked_in_xero":
         if connection.status != S.REVOKED_IN_XERO:
             return 0
         subject = f"Xero was disconnected from {organisation.name}"
-        body = (f"Coordinoter's connection to the Xero organisation “{tenant}” was removed in Xero, so invoice "
-                f"batches of {organisation.name} no longer go to Xero. Batches created while disconnected are "
-                "not synced.\n\nIf that was not intended, open Business Portal > Manage Integrations and click "
-                f"Connect to Xero:\n{url}\n")
+        body = (
+            f"Coordinoter's connection to the Xero organisation “{tenant}” was removed in Xero, so invoice "
+            f"batches of {organisation.name} no longer go to Xero. Batches created while disconnected are "
+            "not synced.\n\nIf that was not intended, open Business Portal > Manage Integrations and click "
+            f"Connect to Xero:\n{url}\n"
+        )
     elif event == "reconnect_requested":
         if connection.reconnect_requested_at is None:
             return 0
         subject = f"Coordinoter support asks you to reconnect Xero for {organisation.name}"
-        body = (f"{connection.reconnect_requested_reason}\n\nOpen Business Portal > Manage Integrations and click "
-                f"Reconnect, then sign in to Xero and allow access to “{tenant}”:\n{url}\n")
+        body = (
+            f"{connection.reconnect_requested_reason}\n\nOpen Business Portal > Manage Integrations and click "
+            f"Reconnect, then sign in to Xero and allow access to “{tenant}”:\n{url}\n"
+        )
     else:
         raise ValueError(f"Unknown notification {event!r}")
     if recipients:
         send_mail(subject, body, None, recipients)
-    audit_event_record(organisation=organisation, action="admins_emailed",
-                       outcome=Outcome.SUCCESS if recipients else Outcome.FAILURE,
-                       detail={"about": event, "recipients": len(recipients)})
+    audit_event_record(
+        organisation=organisation,
+        action="admins_emailed",
+        outcome=Outcome.SUCCESS if recipients else Outcome.FAILURE,
+        detail={"about": event, "recipients": len(recipients)},
+    )
     return len(recipients)

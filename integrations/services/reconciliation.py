@@ -55,23 +55,32 @@ def reconciliation_enqueue(*, organisation_id: int) -> bool:
     try:
         reconcile_organisation.apply_async(kwargs={"organisation_id": organisation_id}, retry=False)
     except Exception:  # noqa: BLE001 - the beat pass comes anyway
-        logger.warning("xero.reconcile.enqueue_failed", extra={
-            "event": "xero.reconcile.enqueue_failed", "organisation_id": organisation_id})
+        logger.warning(
+            "xero.reconcile.enqueue_failed",
+            extra={"event": "xero.reconcile.enqueue_failed", "organisation_id": organisation_id},
+        )
         return False
     return True
 
 
 def reconciliation_organisation_ids() -> list[int]:
-    return list(XeroConnection.objects.filter(status=XeroConnection.Status.ACTIVE, disconnect_step="")
-                .exclude(tenant_id="").order_by("organisation_id").values_list("organisation_id", flat=True))
+    return list(
+        XeroConnection.objects.filter(status=XeroConnection.Status.ACTIVE, disconnect_step="")
+        .exclude(tenant_id="")
+        .order_by("organisation_id")
+        .values_list("organisation_id", flat=True)
+    )
 
 
 def _reconcile_claim(*, organisation_id: int) -> ReconciliationState | None:
     reconciliation_state_for(organisation_id)
     now = timezone.now()
     with transaction.atomic():
-        state = (ReconciliationState.objects.select_for_update(skip_locked=True)
-                 .filter(organisation_id=organisation_id).first())
+        state = (
+            ReconciliationState.objects.select_for_update(skip_locked=True)
+            .filter(organisation_id=organisation_id)
+            .first()
+        )
         if state is None or (state.reconcile_claimed_until is not None and state.reconcile_claimed_until > now):
             return None
         state.reconcile_claimed_until = now + RECONCILE_LEASE
@@ -105,19 +114,33 @@ def reconciliation_run(*, organisation_id: int) -> ReconcileResult:
         error = f"rate limited; retrying in {result.retry_after}s"
     except XeroError as exc:
         error = f"{type(exc).__name__}: {exc}"[:1000]
-        logger.warning("xero.reconcile.failed", extra={
-            "event": "xero.reconcile.failed", "error": type(exc).__name__,
-            "correlation_id": exc.correlation_id, **context})
+        logger.warning(
+            "xero.reconcile.failed",
+            extra={
+                "event": "xero.reconcile.failed",
+                "error": type(exc).__name__,
+                "correlation_id": exc.correlation_id,
+                **context,
+            },
+        )
     finally:
         _reconcile_finish(organisation_id=organisation_id, started=started, result=result, error=error)
-    logger.info("xero.reconcile.finished", extra={
-        "event": "xero.reconcile.finished", "checked": result.checked, "drift": result.drift,
-        "ok": not error, **context})
+    logger.info(
+        "xero.reconcile.finished",
+        extra={
+            "event": "xero.reconcile.finished",
+            "checked": result.checked,
+            "drift": result.drift,
+            "ok": not error,
+            **context,
+        },
+    )
     return result
 
 
-def _reconcile_category(*, connection: XeroConnection, category: str, since: dt.datetime,
-                        result: ReconcileResult) -> None:
+def _reconcile_category(
+    *, connection: XeroConnection, category: str, since: dt.datetime, result: ReconcileResult
+) -> None:
     path = "/" + RESOURCE_PATHS[category]
     key = RESOURCE_PATHS[category]
     # If-Modified-Since: only what changed since then. https://developer.xero.com/documentation/api/accounting/invoices
@@ -126,25 +149,38 @@ def _reconcile_category(*, connection: XeroConnection, category: str, since: dt.
         params: dict[str, Any] = {"page": page, "order": "UpdatedDateUTC ASC"}
         if category == "CONTACT":
             params["includeArchived"] = "true"
-        response = xero_request(connection.pk, "GET", path, params=params, headers=headers,
-                                rate_limiter=webhooks.xero_rate_limiter())
+        response = xero_request(
+            connection.pk, "GET", path, params=params, headers=headers, rate_limiter=webhooks.xero_rate_limiter()
+        )
         body = response.body or {}
         items = body.get(key) or []
         if not items:
             return
         result.checked += len(items)
         # A change a webhook already brought in (still waiting in the inbox) is not drift.
-        waiting = set(WebhookEvent.objects.filter(
-            organisation_id=connection.organisation_id, state=WebhookEvent.State.RECEIVED, category=category,
-            resource_id__in=[str(item.get(_id_key(category)) or "").lower() for item in items],
-        ).values_list("resource_id", flat=True))
-        for outcome in resource_apply(organisation_id=connection.organisation_id, category=category,
-                                      resources=items, source="reconcile"):
+        waiting = set(
+            WebhookEvent.objects.filter(
+                organisation_id=connection.organisation_id,
+                state=WebhookEvent.State.RECEIVED,
+                category=category,
+                resource_id__in=[str(item.get(_id_key(category)) or "").lower() for item in items],
+            ).values_list("resource_id", flat=True)
+        )
+        for outcome in resource_apply(
+            organisation_id=connection.organisation_id, category=category, resources=items, source="reconcile"
+        ):
             if outcome.changed and outcome.resource_id.lower() not in waiting:
                 result.drift += 1
-                result.repairs.append({"category": category, "resource_id": outcome.resource_id,
-                                       "label": outcome.label, "summary": outcome.summary[:300],
-                                       "outcome": outcome.outcome, "at": timezone.now().isoformat()})
+                result.repairs.append(
+                    {
+                        "category": category,
+                        "resource_id": outcome.resource_id,
+                        "label": outcome.label,
+                        "summary": outcome.summary[:300],
+                        "outcome": outcome.outcome,
+                        "at": timezone.now().isoformat(),
+                    }
+                )
         pagination = body.get("pagination") or {}
         page_count = pagination.get("pageCount")
         if (isinstance(page_count, int) and page >= page_count) or len(items) < FETCH_CHUNK:

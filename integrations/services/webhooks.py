@@ -106,6 +106,7 @@ Applier = Callable[..., list[ApplyOutcome]]
 
 # ---------------------------------------------------------------- receiving
 
+
 def webhook_keys() -> list[str]:
     return [key for key in (settings.XERO_WEBHOOK_KEY, settings.XERO_WEBHOOK_KEY_PREVIOUS) if key]
 
@@ -119,8 +120,9 @@ def webhook_delivery_parse(*, body: bytes) -> list[IncomingEvent]:
     if not isinstance(payload, dict) or not isinstance(payload.get("events"), list):
         raise MalformedDelivery("no events list")
     first_sequence = payload.get("firstEventSequence")
-    first_sequence = first_sequence if isinstance(first_sequence, int) and not isinstance(first_sequence, bool) \
-        else None
+    first_sequence = (
+        first_sequence if isinstance(first_sequence, int) and not isinstance(first_sequence, bool) else None
+    )
     events = []
     for index, raw in enumerate(payload["events"]):
         if not isinstance(raw, dict):
@@ -139,12 +141,17 @@ def webhook_delivery_parse(*, body: bytes) -> list[IncomingEvent]:
         event_date = _parse_event_date(values["eventDateUtc"])
         if event_date is None:
             raise MalformedDelivery(f"event {index} has an unreadable eventDateUtc")
-        events.append(IncomingEvent(
-            tenant_id=values["tenantId"].lower(), tenant_type=tenant_type.upper(),
-            category=values["eventCategory"].upper(), event_type=values["eventType"].upper(),
-            resource_id=values["resourceId"].lower(), event_date=event_date,
-            sequence=first_sequence + index if first_sequence is not None else None,
-        ))
+        events.append(
+            IncomingEvent(
+                tenant_id=values["tenantId"].lower(),
+                tenant_type=tenant_type.upper(),
+                category=values["eventCategory"].upper(),
+                event_type=values["eventType"].upper(),
+                resource_id=values["resourceId"].lower(),
+                event_date=event_date,
+                sequence=first_sequence + index if first_sequence is not None else None,
+            )
+        )
     return events
 
 
@@ -173,8 +180,9 @@ def webhook_events_record(*, events: Sequence[IncomingEvent], received_at: dt.da
         inserted = _record_postgresql(events=events, now=now)
     else:
         inserted = _record_orm(events=events, now=now)
-    ids = tuple(sorted({organisation_id for organisation_id, state in inserted
-                        if state == WebhookEvent.State.RECEIVED}))
+    ids = tuple(
+        sorted({organisation_id for organisation_id, state in inserted if state == WebhookEvent.State.RECEIVED})
+    )
     if ids:
         transaction.on_commit(lambda: webhook_processing_enqueue(organisation_ids=ids))
     ignored = sum(1 for _organisation_id, state in inserted if state == WebhookEvent.State.IGNORED)
@@ -192,19 +200,31 @@ def _ignored_because(*, organisation_id: int | None, event: IncomingEvent) -> st
 def _record_orm(*, events: Sequence[IncomingEvent], now: dt.datetime) -> list[tuple[int | None, str]]:
     """The portable path. Returns (organisation id, state) of every row it offered to store."""
     tenants = {event.tenant_id for event in events}
-    holders = dict(XeroConnection.objects.filter(tenant_id__in=tenants, status__in=XeroConnection.BOUND_STATUSES)
-                   .values_list("tenant_id", "organisation_id"))
+    holders = dict(
+        XeroConnection.objects.filter(tenant_id__in=tenants, status__in=XeroConnection.BOUND_STATUSES).values_list(
+            "tenant_id", "organisation_id"
+        )
+    )
     rows = []
     for event in events:
         organisation_id = holders.get(event.tenant_id)
         outcome = _ignored_because(organisation_id=organisation_id, event=event)
-        rows.append(WebhookEvent(
-            organisation_id=organisation_id, tenant_id=event.tenant_id, tenant_type=event.tenant_type,
-            category=event.category, event_type=event.event_type, resource_id=event.resource_id,
-            event_date=event.event_date, sequence=event.sequence,
-            state=WebhookEvent.State.IGNORED if outcome else WebhookEvent.State.RECEIVED, outcome=outcome,
-            received_at=now, processed_at=now if outcome else None,
-        ))
+        rows.append(
+            WebhookEvent(
+                organisation_id=organisation_id,
+                tenant_id=event.tenant_id,
+                tenant_type=event.tenant_type,
+                category=event.category,
+                event_type=event.event_type,
+                resource_id=event.resource_id,
+                event_date=event.event_date,
+                sequence=event.sequence,
+                state=WebhookEvent.State.IGNORED if outcome else WebhookEvent.State.RECEIVED,
+                outcome=outcome,
+                received_at=now,
+                processed_at=now if outcome else None,
+            )
+        )
     with transaction.atomic():
         WebhookEvent.objects.bulk_create(rows, ignore_conflicts=True)
     # bulk_create cannot tell the duplicates it skipped: every row counts, and a spare enqueue is harmless.
@@ -238,8 +258,15 @@ def _record_postgresql(*, events: Sequence[IncomingEvent], now: dt.datetime) -> 
     )
     params: list[Any] = [WebhookEvent.State.RECEIVED.value, WebhookEvent.State.IGNORED.value, now, now]
     for event in events:
-        params += [event.tenant_id, event.tenant_type, event.category, event.event_type, event.resource_id,
-                   event.event_date, event.sequence]
+        params += [
+            event.tenant_id,
+            event.tenant_type,
+            event.category,
+            event.event_type,
+            event.resource_id,
+            event.event_date,
+            event.sequence,
+        ]
     params += [[str(status) for status in XeroConnection.BOUND_STATUSES], list(KNOWN_CATEGORIES)]
     with db_connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -260,22 +287,32 @@ def webhook_processing_enqueue(*, organisation_ids: Iterable[int], countdown: fl
     for organisation_id in organisation_ids:
         if settings.CELERY_TASK_ALWAYS_EAGER:
             # Embedded mode (no broker): run beside the request, never inside it, so Xero gets its 200 at once.
-            threading.Thread(target=_run_eagerly, args=(organisation_id,), daemon=True,
-                             name=f"webhook-inbox-{organisation_id}").start()
+            threading.Thread(
+                target=_run_eagerly, args=(organisation_id,), daemon=True, name=f"webhook-inbox-{organisation_id}"
+            ).start()
             queued += 1
             continue
         if not _queued_mark(organisation_id, countdown=countdown):
             continue
         try:
-            process_webhook_inbox.apply_async(kwargs={"organisation_id": organisation_id}, countdown=countdown,
-                                              retry=False, connection=_fail_fast_connection())
+            process_webhook_inbox.apply_async(
+                kwargs={"organisation_id": organisation_id},
+                countdown=countdown,
+                retry=False,
+                connection=_fail_fast_connection(),
+            )
             queued += 1
         except Exception as exc:  # noqa: BLE001 - any broker failure: the inbox row is the durable record
             _fail_fast_connection_drop()
             _queued_clear(organisation_id)
-            logger.warning("xero.webhook.enqueue_failed", extra={
-                "event": "xero.webhook.enqueue_failed", "organisation_id": organisation_id,
-                "error": type(exc).__name__})
+            logger.warning(
+                "xero.webhook.enqueue_failed",
+                extra={
+                    "event": "xero.webhook.enqueue_failed",
+                    "organisation_id": organisation_id,
+                    "error": type(exc).__name__,
+                },
+            )
     return queued
 
 
@@ -335,8 +372,10 @@ def _run_eagerly(organisation_id: int) -> None:
     try:
         result = webhook_inbox_process(organisation_id=organisation_id)
     except Exception:  # noqa: BLE001 - logged; the events stay received
-        logger.exception("xero.webhook.process_crashed", extra={
-            "event": "xero.webhook.process_crashed", "organisation_id": organisation_id})
+        logger.exception(
+            "xero.webhook.process_crashed",
+            extra={"event": "xero.webhook.process_crashed", "organisation_id": organisation_id},
+        )
         return
     finally:
         db_connection.close()  # this thread's own connection: never leave it open behind the request
@@ -347,6 +386,7 @@ def _run_eagerly(organisation_id: int) -> None:
 
 
 # ---------------------------------------------------------------- processing one tenant's inbox
+
 
 def _worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"[:100]
@@ -375,8 +415,11 @@ def _inbox_claim(*, organisation_id: int, owner: str) -> tuple[str, float]:
         # skipped row could leave an event waiting for the sweeper.
         state = ReconciliationState.objects.select_for_update().get(organisation_id=organisation_id)
         # Re-check under the lock: another worker may hold an unexpired lease.
-        if state.inbox_claimed_until is not None and state.inbox_claimed_until > now and \
-                state.inbox_claimed_by != owner:
+        if (
+            state.inbox_claimed_until is not None
+            and state.inbox_claimed_until > now
+            and state.inbox_claimed_by != owner
+        ):
             return "busy", 0.0
         if state.inbox_fetched_at is not None:
             wait = (state.inbox_fetched_at + dt.timedelta(seconds=_fetch_interval()) - now).total_seconds()
@@ -395,17 +438,20 @@ def _inbox_claim(*, organisation_id: int, owner: str) -> tuple[str, float]:
 
 def _inbox_release(*, organisation_id: int, owner: str) -> None:
     ReconciliationState.objects.filter(organisation_id=organisation_id, inbox_claimed_by=owner).update(
-        inbox_claimed_until=None, inbox_claimed_by="")
+        inbox_claimed_until=None, inbox_claimed_by=""
+    )
 
 
 def _ready(organisation_id: int, now: dt.datetime):
-    return (WebhookEvent.objects.filter(organisation_id=organisation_id, state=WebhookEvent.State.RECEIVED)
-            .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)))
+    return WebhookEvent.objects.filter(organisation_id=organisation_id, state=WebhookEvent.State.RECEIVED).filter(
+        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
+    )
 
 
 def xero_connection_usable(organisation_id: int) -> XeroConnection | None:
-    return (XeroConnection.objects.filter(organisation_id=organisation_id, status=XeroConnection.Status.ACTIVE,
-                                          disconnect_step="").first())
+    return XeroConnection.objects.filter(
+        organisation_id=organisation_id, status=XeroConnection.Status.ACTIVE, disconnect_step=""
+    ).first()
 
 
 def webhook_inbox_process(*, organisation_id: int) -> ProcessResult:
@@ -458,7 +504,8 @@ def _process_claimed(*, organisation_id: int, owner: str, total: ProcessResult) 
             return  # one batch per claim: the next claim paces the tenant's fetches
         fetched = True
         ReconciliationState.objects.filter(organisation_id=organisation_id, inbox_claimed_by=owner).update(
-            inbox_claimed_until=now + INBOX_LEASE, inbox_fetched_at=now, inbox_wakeup_at=None)
+            inbox_claimed_until=now + INBOX_LEASE, inbox_fetched_at=now, inbox_wakeup_at=None
+        )
         by_category: dict[str, list[WebhookEvent]] = {}
         for event in batch:
             by_category.setdefault(event.category, []).append(event)
@@ -479,47 +526,74 @@ def _round_of_events(events: list[WebhookEvent]) -> list[WebhookEvent]:
     return events
 
 
-def _process_category(*, connection: XeroConnection, category: str, events: list[WebhookEvent],
-                      total: ProcessResult) -> None:
-    context = {"organisation_id": connection.organisation_id, "tenant_id": connection.tenant_id,
-               "category": category}
+def _process_category(
+    *, connection: XeroConnection, category: str, events: list[WebhookEvent], total: ProcessResult
+) -> None:
+    context = {"organisation_id": connection.organisation_id, "tenant_id": connection.tenant_id, "category": category}
     resource_ids = list(dict.fromkeys(event.resource_id for event in events))
     try:
         resources = xero_resources_fetch(connection=connection, category=category, resource_ids=resource_ids)
     except XeroRateLimited as exc:
         total.retry_after = max(1, int(exc.retry_after))
         total.deferred += len(events)
-        logger.info("xero.webhook.rate_limited", extra={"event": "xero.webhook.rate_limited",
-                                                         "retry_after": exc.retry_after, **context})
+        logger.info(
+            "xero.webhook.rate_limited",
+            extra={"event": "xero.webhook.rate_limited", "retry_after": exc.retry_after, **context},
+        )
         return
     except (XeroNotConnected, XeroAuthError) as exc:
         total.waiting_for_connection = True
         total.deferred += len(events)
-        logger.warning("xero.webhook.connection_unusable", extra={
-            "event": "xero.webhook.connection_unusable", "error": type(exc).__name__,
-            "correlation_id": exc.correlation_id, **context})
+        logger.warning(
+            "xero.webhook.connection_unusable",
+            extra={
+                "event": "xero.webhook.connection_unusable",
+                "error": type(exc).__name__,
+                "correlation_id": exc.correlation_id,
+                **context,
+            },
+        )
         return
     except (XeroServerError, XeroTimeout) as exc:
         _events_defer(events=events, error=str(exc), total=total)
-        logger.warning("xero.webhook.fetch_failed", extra={
-            "event": "xero.webhook.fetch_failed", "error": type(exc).__name__,
-            "correlation_id": getattr(exc, "correlation_id", ""), **context})
+        logger.warning(
+            "xero.webhook.fetch_failed",
+            extra={
+                "event": "xero.webhook.fetch_failed",
+                "error": type(exc).__name__,
+                "correlation_id": getattr(exc, "correlation_id", ""),
+                **context,
+            },
+        )
         return
     except XeroError as exc:
         _events_finish(events=events, state=WebhookEvent.State.FAILED, outcome="fetch_refused", error=str(exc))
         total.failed += len(events)
-        logger.warning("xero.webhook.fetch_refused", extra={
-            "event": "xero.webhook.fetch_refused", "error": type(exc).__name__,
-            "correlation_id": exc.correlation_id, **context})
+        logger.warning(
+            "xero.webhook.fetch_refused",
+            extra={
+                "event": "xero.webhook.fetch_refused",
+                "error": type(exc).__name__,
+                "correlation_id": exc.correlation_id,
+                **context,
+            },
+        )
         return
     try:
-        outcomes = {o.resource_id.lower(): o for o in resource_apply(organisation_id=connection.organisation_id,
-                                                            category=category, resources=resources,
-                                                            source="webhook")}
+        outcomes = {
+            o.resource_id.lower(): o
+            for o in resource_apply(
+                organisation_id=connection.organisation_id, category=category, resources=resources, source="webhook"
+            )
+        }
     except Exception as exc:  # noqa: BLE001 - a bug in applying must not wedge the inbox; shown to support
         logger.exception("xero.webhook.apply_crashed", extra={"event": "xero.webhook.apply_crashed", **context})
-        _events_finish(events=events, state=WebhookEvent.State.FAILED, outcome="apply_failed",
-                       error=f"{type(exc).__name__}: {exc}"[:1000])
+        _events_finish(
+            events=events,
+            state=WebhookEvent.State.FAILED,
+            outcome="apply_failed",
+            error=f"{type(exc).__name__}: {exc}"[:1000],
+        )
         total.failed += len(events)
         return
     by_outcome: dict[str, list[WebhookEvent]] = {}
@@ -533,9 +607,16 @@ def _process_category(*, connection: XeroConnection, category: str, events: list
             total.ignored += len(group)
         else:
             total.processed += len(group)
-    logger.info("xero.webhook.processed", extra={
-        "event": "xero.webhook.processed", "events": len(events), "resources": len(resource_ids),
-        "outcomes": {k: len(v) for k, v in by_outcome.items()}, **context})
+    logger.info(
+        "xero.webhook.processed",
+        extra={
+            "event": "xero.webhook.processed",
+            "events": len(events),
+            "resources": len(resource_ids),
+            "outcomes": {k: len(v) for k, v in by_outcome.items()},
+            **context,
+        },
+    )
 
 
 def _events_finish(*, events: list[WebhookEvent], state: str, outcome: str, error: str = "") -> None:
@@ -544,8 +625,13 @@ def _events_finish(*, events: list[WebhookEvent], state: str, outcome: str, erro
     now = timezone.now()
     # Only rows still `received`: a concurrent duplicate run must not overwrite what was already decided.
     WebhookEvent.objects.filter(pk__in=[e.pk for e in events], state=WebhookEvent.State.RECEIVED).update(
-        state=state, outcome=outcome, last_error=error[:2000], processed_at=now, attempts=F("attempts") + 1,
-        next_attempt_at=None)
+        state=state,
+        outcome=outcome,
+        last_error=error[:2000],
+        processed_at=now,
+        attempts=F("attempts") + 1,
+        next_attempt_at=None,
+    )
 
 
 def _events_defer(*, events: list[WebhookEvent], error: str, total: ProcessResult) -> None:
@@ -555,25 +641,31 @@ def _events_defer(*, events: list[WebhookEvent], error: str, total: ProcessResul
         attempts = event.attempts + 1
         if attempts >= TRANSIENT_MAX_ATTEMPTS:
             WebhookEvent.objects.filter(pk=event.pk, state=WebhookEvent.State.RECEIVED).update(
-                state=WebhookEvent.State.FAILED, outcome="fetch_failed", attempts=attempts,
-                last_error=error[:2000], processed_at=now)
+                state=WebhookEvent.State.FAILED,
+                outcome="fetch_failed",
+                attempts=attempts,
+                last_error=error[:2000],
+                processed_at=now,
+            )
             total.failed += 1
         else:
             delay = min(3600, 30 * 2 ** (attempts - 1))
             WebhookEvent.objects.filter(pk=event.pk, state=WebhookEvent.State.RECEIVED).update(
-                attempts=attempts, last_error=error[:2000], next_attempt_at=now + dt.timedelta(seconds=delay))
+                attempts=attempts, last_error=error[:2000], next_attempt_at=now + dt.timedelta(seconds=delay)
+            )
             total.deferred += 1
     total.retry_after = delay
 
 
-def xero_resources_fetch(*, connection: XeroConnection, category: str,
-                         resource_ids: Sequence[str]) -> list[dict[str, Any]]:
+def xero_resources_fetch(
+    *, connection: XeroConnection, category: str, resource_ids: Sequence[str]
+) -> list[dict[str, Any]]:
     """The current version of each resource, fetched in pages of 100 ids: one call per 100 events, not one each
     (Xero allows a tenant 60 calls a minute). An id Xero does not return is simply absent."""
     path = "/" + RESOURCE_PATHS[category]
     found: list[dict[str, Any]] = []
     for start in range(0, len(resource_ids), FETCH_CHUNK):
-        chunk = resource_ids[start:start + FETCH_CHUNK]
+        chunk = resource_ids[start : start + FETCH_CHUNK]
         params = {"IDs": ",".join(chunk), "page": 1}
         if category == "CONTACT":
             params["includeArchived"] = "true"
@@ -592,8 +684,9 @@ def xero_rate_limiter():
     return factory() if callable(factory) else None
 
 
-def resource_apply(*, organisation_id: int, category: str, resources: Sequence[Mapping[str, Any]],
-                   source: str) -> list[ApplyOutcome]:
+def resource_apply(
+    *, organisation_id: int, category: str, resources: Sequence[Mapping[str, Any]], source: str
+) -> list[ApplyOutcome]:
     """Hand fetched resources to the applier registered for their category (settings.XERO_RESOURCE_APPLIERS)."""
     if not resources:
         return []
@@ -603,19 +696,28 @@ def resource_apply(*, organisation_id: int, category: str, resources: Sequence[M
 
 # ---------------------------------------------------------------- the sweeper
 
+
 def webhook_inbox_sweep(*, older_than: dt.timedelta = dt.timedelta(seconds=30)) -> list[int]:
     """Organisations with received events nobody is processing (the broker was down, a worker died, a deferred
     retry is due): enqueue them. Returns their ids."""
     now = timezone.now()
-    waiting = (WebhookEvent.objects.filter(state=WebhookEvent.State.RECEIVED, organisation__isnull=False)
-               .filter(Q(received_at__lte=now - older_than, next_attempt_at__isnull=True)
-                       | Q(next_attempt_at__lte=now))
-               .order_by().values_list("organisation_id", flat=True).distinct())
-    active = set(XeroConnection.objects.filter(status=XeroConnection.Status.ACTIVE, disconnect_step="",
-                                               organisation_id__in=waiting)
-                 .values_list("organisation_id", flat=True))
-    busy = set(ReconciliationState.objects.filter(organisation_id__in=active, inbox_claimed_until__gt=now)
-               .values_list("organisation_id", flat=True))
+    waiting = (
+        WebhookEvent.objects.filter(state=WebhookEvent.State.RECEIVED, organisation__isnull=False)
+        .filter(Q(received_at__lte=now - older_than, next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+        .order_by()
+        .values_list("organisation_id", flat=True)
+        .distinct()
+    )
+    active = set(
+        XeroConnection.objects.filter(
+            status=XeroConnection.Status.ACTIVE, disconnect_step="", organisation_id__in=waiting
+        ).values_list("organisation_id", flat=True)
+    )
+    busy = set(
+        ReconciliationState.objects.filter(organisation_id__in=active, inbox_claimed_until__gt=now).values_list(
+            "organisation_id", flat=True
+        )
+    )
     due = sorted(active - busy)
     if due:
         webhook_processing_enqueue(organisation_ids=due)
@@ -628,8 +730,13 @@ def webhook_events_purge(*, older_than: dt.timedelta | None = None, limit: int =
     events are kept until someone deals with them. Deletes at most `limit` rows a call (the sweeper calls often)."""
     older_than = older_than or dt.timedelta(days=settings.WEBHOOK_EVENT_RETENTION_DAYS)
     cutoff = timezone.now() - older_than
-    ids = list(WebhookEvent.objects.filter(state__in=[WebhookEvent.State.PROCESSED, WebhookEvent.State.IGNORED],
-                                           received_at__lt=cutoff).order_by().values_list("pk", flat=True)[:limit])
+    ids = list(
+        WebhookEvent.objects.filter(
+            state__in=[WebhookEvent.State.PROCESSED, WebhookEvent.State.IGNORED], received_at__lt=cutoff
+        )
+        .order_by()
+        .values_list("pk", flat=True)[:limit]
+    )
     if ids:
         WebhookEvent.objects.filter(pk__in=ids).delete()
         logger.info("xero.webhook.purged", extra={"event": "xero.webhook.purged", "events": len(ids)})
@@ -640,17 +747,34 @@ def webhook_events_retry_failed(*, organisation_id: int) -> int:
     """Support action: put an organisation's failed events back to received and enqueue them."""
     with transaction.atomic():
         count = WebhookEvent.objects.filter(organisation_id=organisation_id, state=WebhookEvent.State.FAILED).update(
-            state=WebhookEvent.State.RECEIVED, next_attempt_at=None, processed_at=None, outcome="")
+            state=WebhookEvent.State.RECEIVED, next_attempt_at=None, processed_at=None, outcome=""
+        )
         if count:
             transaction.on_commit(lambda: webhook_processing_enqueue(organisation_ids=[organisation_id]))
-    logger.info("xero.webhook.retry_failed", extra={
-        "event": "xero.webhook.retry_failed", "organisation_id": organisation_id, "events": count})
+    logger.info(
+        "xero.webhook.retry_failed",
+        extra={"event": "xero.webhook.retry_failed", "organisation_id": organisation_id, "events": count},
+    )
     return count
 
 
 __all__ = [
-    "ApplyOutcome", "IncomingEvent", "MalformedDelivery", "ProcessResult", "RecordResult", "reconciliation_state_for",
-    "resource_apply", "webhook_delivery_parse", "webhook_events_purge", "webhook_events_record",
-    "webhook_events_retry_failed", "webhook_inbox_process", "webhook_inbox_sweep", "webhook_keys",
-    "webhook_processing_enqueue", "xero_connection_usable", "xero_rate_limiter", "xero_resources_fetch",
+    "ApplyOutcome",
+    "IncomingEvent",
+    "MalformedDelivery",
+    "ProcessResult",
+    "RecordResult",
+    "reconciliation_state_for",
+    "resource_apply",
+    "webhook_delivery_parse",
+    "webhook_events_purge",
+    "webhook_events_record",
+    "webhook_events_retry_failed",
+    "webhook_inbox_process",
+    "webhook_inbox_sweep",
+    "webhook_keys",
+    "webhook_processing_enqueue",
+    "xero_connection_usable",
+    "xero_rate_limiter",
+    "xero_resources_fetch",
 ]

@@ -59,29 +59,59 @@ def _http() -> requests.Session:
 class XeroClient:
     """Calls Xero for one organisation's connection (XeroConnection.pk)."""
 
-    def __init__(self, connection_id: int, *, rate_limiter: RateLimiter | None = None,
-                 timeout: float | None = None, check_on_forbidden: bool = True) -> None:
+    def __init__(
+        self,
+        connection_id: int,
+        *,
+        rate_limiter: RateLimiter | None = None,
+        timeout: float | None = None,
+        check_on_forbidden: bool = True,
+    ) -> None:
         self.connection_id = connection_id
         self.rate_limiter = rate_limiter or NoRateLimit()
         self.timeout = timeout or settings.XERO_HTTP_TIMEOUT_SECONDS
         # The connection check itself turns this off, so a 403 there cannot queue another check.
         self.check_on_forbidden = check_on_forbidden
 
-    def request(self, method: str, path: str, *, json: Any = None, params: Mapping[str, Any] | None = None,
-                headers: Mapping[str, str] | None = None, idempotency_key: str | None = None,
-                tenant_scoped: bool = True) -> XeroResponse:
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
+        tenant_scoped: bool = True,
+    ) -> XeroResponse:
         """path: relative to XERO_API_URL ("/Invoices"), or an absolute Xero URL. Raises XeroError subclasses."""
         method = method.upper()
         url = path if path.startswith(("http://", "https://")) else settings.XERO_API_URL.rstrip("/") + path
         grant = tokens.access_token_get(connection_id=self.connection_id)
-        response = self._attempt(method, url, grant, json=json, params=params, headers=headers,
-                                 idempotency_key=idempotency_key, tenant_scoped=tenant_scoped)
+        response = self._attempt(
+            method,
+            url,
+            grant,
+            json=json,
+            params=params,
+            headers=headers,
+            idempotency_key=idempotency_key,
+            tenant_scoped=tenant_scoped,
+        )
         if response.status == 401 and _token_expired(response):
             # Xero says expired although we thought it fresh (clock skew, revocation of that token): one forced
             # refresh, unless another worker already replaced the token (https://github.com/XeroAPI/xero-node/issues/370).
             grant = tokens.access_token_get(connection_id=self.connection_id, rejected_token=grant.access_token)
-            response = self._attempt(method, url, grant, json=json, params=params, headers=headers,
-                                     idempotency_key=idempotency_key, tenant_scoped=tenant_scoped)
+            response = self._attempt(
+                method,
+                url,
+                grant,
+                json=json,
+                params=params,
+                headers=headers,
+                idempotency_key=idempotency_key,
+                tenant_scoped=tenant_scoped,
+            )
         try:
             return raise_for_status(response)
         except XeroTenantDisconnected:
@@ -93,9 +123,18 @@ class XeroClient:
         tenant_id = grant.tenant_id if tenant_scoped else ""
         ticket = self.rate_limiter.acquire(tenant_id=grant.tenant_id)
         try:
-            response = send(method, url, access_token=grant.access_token, tenant_id=tenant_id, json=json,
-                            params=params, headers=headers, idempotency_key=idempotency_key, timeout=self.timeout,
-                            log_context={"organisation_id": grant.organisation_id, "tenant_id": grant.tenant_id})
+            response = send(
+                method,
+                url,
+                access_token=grant.access_token,
+                tenant_id=tenant_id,
+                json=json,
+                params=params,
+                headers=headers,
+                idempotency_key=idempotency_key,
+                timeout=self.timeout,
+                log_context={"organisation_id": grant.organisation_id, "tenant_id": grant.tenant_id},
+            )
         finally:
             self.rate_limiter.release(tenant_id=grant.tenant_id, ticket=ticket)
         self.rate_limiter.observe(tenant_id=grant.tenant_id, response=response)
@@ -122,21 +161,33 @@ class XeroClient:
         return [XeroTenantConnection.from_json(item) for item in (response.body or [])]
 
 
-def xero_request(connection_id: int, method: str, path: str, *, json: Any = None,
-                 params: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None,
-                 idempotency_key: str | None = None, rate_limiter: RateLimiter | None = None) -> XeroResponse:
+def xero_request(
+    connection_id: int,
+    method: str,
+    path: str,
+    *,
+    json: Any = None,
+    params: Mapping[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
+    idempotency_key: str | None = None,
+    rate_limiter: RateLimiter | None = None,
+) -> XeroResponse:
     return XeroClient(connection_id, rate_limiter=rate_limiter).request(
-        method, path, json=json, params=params, headers=headers, idempotency_key=idempotency_key)
+        method, path, json=json, params=params, headers=headers, idempotency_key=idempotency_key
+    )
 
 
 # ---------------------------------------------------------------- calls made with a bare access token
 # The connect flow uses these before any XeroConnection holds the token (and to clean up unchosen tenants).
 
-def connections_list(*, access_token: str, log_context: Mapping[str, Any] | None = None,
-                     auth_event_id: str = "") -> list[XeroTenantConnection]:
+
+def connections_list(
+    *, access_token: str, log_context: Mapping[str, Any] | None = None, auth_event_id: str = ""
+) -> list[XeroTenantConnection]:
     params = {"authEventId": auth_event_id} if auth_event_id else None
-    response = raise_for_status(send("GET", settings.XERO_CONNECTIONS_URL, access_token=access_token,
-                                     params=params, log_context=log_context))
+    response = raise_for_status(
+        send("GET", settings.XERO_CONNECTIONS_URL, access_token=access_token, params=params, log_context=log_context)
+    )
     return [XeroTenantConnection.from_json(item) for item in (response.body or [])]
 
 
@@ -151,20 +202,38 @@ def connection_delete(*, access_token: str, connection_id: str, log_context: Map
     return True
 
 
-def organisation_get(*, access_token: str, tenant_id: str,
-                     log_context: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    response = raise_for_status(send("GET", settings.XERO_API_URL.rstrip("/") + "/Organisation",
-                                     access_token=access_token, tenant_id=tenant_id, log_context=log_context))
+def organisation_get(
+    *, access_token: str, tenant_id: str, log_context: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    response = raise_for_status(
+        send(
+            "GET",
+            settings.XERO_API_URL.rstrip("/") + "/Organisation",
+            access_token=access_token,
+            tenant_id=tenant_id,
+            log_context=log_context,
+        )
+    )
     organisations = (response.body or {}).get("Organisations") or [{}]
     return organisations[0]
 
 
 # ---------------------------------------------------------------- the wire
 
-def send(method: str, url: str, *, access_token: str, tenant_id: str = "", json: Any = None,
-         params: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None,
-         idempotency_key: str | None = None, timeout: float | None = None,
-         log_context: Mapping[str, Any] | None = None) -> XeroResponse:
+
+def send(
+    method: str,
+    url: str,
+    *,
+    access_token: str,
+    tenant_id: str = "",
+    json: Any = None,
+    params: Mapping[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
+    idempotency_key: str | None = None,
+    timeout: float | None = None,
+    log_context: Mapping[str, Any] | None = None,
+) -> XeroResponse:
     """One HTTP exchange with Xero. Returns the response whatever its status; raises XeroTimeout only."""
     method = method.upper()
     outgoing = {"Accept": "application/json", "User-Agent": USER_AGENT, **(headers or {})}
@@ -181,17 +250,34 @@ def send(method: str, url: str, *, access_token: str, tenant_id: str = "", json:
     context = dict(log_context or {})
     started = time.monotonic()
     try:
-        raw = _http().request(method, url, json=json, params=params, headers=outgoing,
-                              timeout=timeout or settings.XERO_HTTP_TIMEOUT_SECONDS, allow_redirects=False)
+        raw = _http().request(
+            method,
+            url,
+            json=json,
+            params=params,
+            headers=outgoing,
+            timeout=timeout or settings.XERO_HTTP_TIMEOUT_SECONDS,
+            allow_redirects=False,
+        )
     except requests.RequestException as exc:
         duration_ms = int((time.monotonic() - started) * 1000)
         unknown = method not in SAFE_METHODS and not _never_sent(exc)
-        logger.warning("xero.http.no_response", extra={
-            "event": "xero.http.no_response", "method": method, "path": path, "duration_ms": duration_ms,
-            "error": type(exc).__name__, "outcome_unknown": unknown, **context})
+        logger.warning(
+            "xero.http.no_response",
+            extra={
+                "event": "xero.http.no_response",
+                "method": method,
+                "path": path,
+                "duration_ms": duration_ms,
+                "error": type(exc).__name__,
+                "outcome_unknown": unknown,
+                **context,
+            },
+        )
         usage.xero_call_recorded(organisation_id=context.get("organisation_id"), status=None)
-        raise XeroTimeout(f"Xero did not answer {method} {path} ({type(exc).__name__}).",
-                          outcome_unknown=unknown) from None
+        raise XeroTimeout(
+            f"Xero did not answer {method} {path} ({type(exc).__name__}).", outcome_unknown=unknown
+        ) from None
     duration_ms = int((time.monotonic() - started) * 1000)
     body: Any = None
     if raw.content:
@@ -199,16 +285,36 @@ def send(method: str, url: str, *, access_token: str, tenant_id: str = "", json:
             body = raw.json()
         except ValueError:
             body = None
-    response = XeroResponse(status=raw.status_code, body=body, headers=dict(raw.headers),
-                            correlation_id=raw.headers.get("Xero-Correlation-Id", ""), duration_ms=duration_ms,
-                            method=method, path=path)
-    logger.info("xero.http.request", extra={
-        "event": "xero.http.request", "method": method, "path": path, "status": raw.status_code,
-        "duration_ms": duration_ms, "correlation_id": response.correlation_id,
-        "min_remaining": response.min_remaining, "day_remaining": response.day_remaining,
-        "app_min_remaining": response.app_min_remaining, **context})
-    usage.xero_call_recorded(organisation_id=context.get("organisation_id"), status=raw.status_code,
-                             min_remaining=response.min_remaining, day_remaining=response.day_remaining)
+    response = XeroResponse(
+        status=raw.status_code,
+        body=body,
+        headers=dict(raw.headers),
+        correlation_id=raw.headers.get("Xero-Correlation-Id", ""),
+        duration_ms=duration_ms,
+        method=method,
+        path=path,
+    )
+    logger.info(
+        "xero.http.request",
+        extra={
+            "event": "xero.http.request",
+            "method": method,
+            "path": path,
+            "status": raw.status_code,
+            "duration_ms": duration_ms,
+            "correlation_id": response.correlation_id,
+            "min_remaining": response.min_remaining,
+            "day_remaining": response.day_remaining,
+            "app_min_remaining": response.app_min_remaining,
+            **context,
+        },
+    )
+    usage.xero_call_recorded(
+        organisation_id=context.get("organisation_id"),
+        status=raw.status_code,
+        min_remaining=response.min_remaining,
+        day_remaining=response.day_remaining,
+    )
     return response
 
 
@@ -251,8 +357,11 @@ def raise_for_status(response: XeroResponse) -> XeroResponse:
         if body.get("Type") == "ValidationException" or body.get("Elements"):
             raise XeroValidationError(
                 f"Xero rejected {where}: {body.get('Message') or 'validation failed'}",
-                elements=list(body.get("Elements") or []), error_number=body.get("ErrorNumber"),
-                correlation_id=response.correlation_id, body=body)
+                elements=list(body.get("Elements") or []),
+                error_number=body.get("ErrorNumber"),
+                correlation_id=response.correlation_id,
+                body=body,
+            )
         raise XeroRequestError(f"Xero answered 400 to {where}: {detail}", **kwargs)
     if status == 401:
         raise XeroAuthError(f"Xero refused the access token for {where}: {detail}", **kwargs)
@@ -260,8 +369,9 @@ def raise_for_status(response: XeroResponse) -> XeroResponse:
         if "AuthenticationUnsuccessful" in detail:
             # Tenant disconnected, org deleted, demo company reset, or a wrong tenant header
             # (https://github.com/XeroAPI/Xero-OpenAPI/issues/585).
-            raise XeroTenantDisconnected(f"Xero refused {where} for this tenant (AuthenticationUnsuccessful).",
-                                         **kwargs)
+            raise XeroTenantDisconnected(
+                f"Xero refused {where} for this tenant (AuthenticationUnsuccessful).", **kwargs
+            )
         raise XeroAuthError(f"Xero answered 403 to {where}: {detail}", **kwargs)
     if status == 404:
         raise XeroNotFound(f"Xero found nothing at {where}.", **kwargs)
@@ -269,7 +379,9 @@ def raise_for_status(response: XeroResponse) -> XeroResponse:
         raise XeroRateLimited(
             f"Xero rate limit hit ({response.rate_limit_problem or 'unknown'}) on {where}.",
             retry_after=response.retry_after if response.retry_after is not None else 60,
-            problem=response.rate_limit_problem, correlation_id=response.correlation_id)
+            problem=response.rate_limit_problem,
+            correlation_id=response.correlation_id,
+        )
     if status >= 500:
         raise XeroServerError(f"Xero answered {status} to {where}.", retry_after=response.retry_after, **kwargs)
     raise XeroRequestError(f"Xero answered {status} to {where}: {detail}", **kwargs)
@@ -283,5 +395,7 @@ def _queue_connection_check(connection_id: int) -> None:
     try:
         xero_connection_verify_task.delay(connection_id)
     except Exception:  # noqa: BLE001 - a broker outage must not hide the 403; the daily check still runs
-        logger.exception("xero.connection.check_not_queued", extra={
-            "event": "xero.connection.check_not_queued", "connection_id": connection_id})
+        logger.exception(
+            "xero.connection.check_not_queued",
+            extra={"event": "xero.connection.check_not_queued", "connection_id": connection_id},
+        )

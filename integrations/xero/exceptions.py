@@ -22,8 +22,7 @@ from typing import Any
 
 
 class XeroError(Exception):
-    def __init__(self, message: str, *, status: int | None = None, correlation_id: str = "",
-                 detail: str = "") -> None:
+    def __init__(self, message: str, *, status: int | None = None, correlation_id: str = "", detail: str = "") -> None:
         self.status = status
         self.correlation_id = correlation_id
         self.detail = detail
@@ -59,8 +58,9 @@ class XeroOAuthError(XeroError):
 
 
 class XeroRateLimited(XeroError):
-    def __init__(self, message: str, *, retry_after: int, problem: str = "", status: int | None = 429,
-                 correlation_id: str = "") -> None:
+    def __init__(
+        self, message: str, *, retry_after: int, problem: str = "", status: int | None = 429, correlation_id: str = ""
+    ) -> None:
         self.retry_after = retry_after
         self.problem = problem
         super().__init__(message, status=status, correlation_id=correlation_id)
@@ -79,8 +79,16 @@ class XeroTimeout(XeroError):
 
 
 class XeroValidationError(XeroError):
-    def __init__(self, message: str, *, elements: list[dict], error_number: int | None = None,
-                 status: int | None = 400, correlation_id: str = "", body: Any = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        elements: list[dict],
+        error_number: int | None = None,
+        status: int | None = 400,
+        correlation_id: str = "",
+        body: Any = None,
+    ) -> None:
         self.elements = elements
         self.error_number = error_number
         self.body = body

@@ -60,8 +60,12 @@ def code_exchange(*, code: str, code_verifier: str | None) -> TokenSet:
     return _token_call(
         "code_exchange",
         lambda session: session.fetch_token(
-            settings.XERO_TOKEN_URL, grant_type="authorization_code", code=code,
-            redirect_uri=settings.XERO_REDIRECT_URI, timeout=settings.XERO_HTTP_TIMEOUT_SECONDS, **extra,
+            settings.XERO_TOKEN_URL,
+            grant_type="authorization_code",
+            code=code,
+            redirect_uri=settings.XERO_REDIRECT_URI,
+            timeout=settings.XERO_HTTP_TIMEOUT_SECONDS,
+            **extra,
         ),
     )
 
@@ -70,7 +74,9 @@ def token_refresh(*, refresh_token: str) -> TokenSet:
     return _token_call(
         "refresh",
         lambda session: session.refresh_token(
-            settings.XERO_TOKEN_URL, refresh_token=refresh_token, timeout=settings.XERO_HTTP_TIMEOUT_SECONDS,
+            settings.XERO_TOKEN_URL,
+            refresh_token=refresh_token,
+            timeout=settings.XERO_HTTP_TIMEOUT_SECONDS,
         ),
         previous_refresh_token=refresh_token,
     )
@@ -82,19 +88,26 @@ def token_revoke(*, refresh_token: str) -> None:
     session = _session()
     try:
         response = session.revoke_token(
-            settings.XERO_REVOCATION_URL, token=refresh_token, token_type_hint="refresh_token",
+            settings.XERO_REVOCATION_URL,
+            token=refresh_token,
+            token_type_hint="refresh_token",
             timeout=settings.XERO_HTTP_TIMEOUT_SECONDS,
         )
     except requests.RequestException as exc:
-        raise XeroTimeout(f"Xero's revocation endpoint did not answer ({type(exc).__name__}).",
-                          outcome_unknown=True) from None
+        raise XeroTimeout(
+            f"Xero's revocation endpoint did not answer ({type(exc).__name__}).", outcome_unknown=True
+        ) from None
     if response.status_code >= 500:
-        raise XeroServerError(f"Xero's revocation endpoint answered HTTP {response.status_code}.",
-                              status=response.status_code)
+        raise XeroServerError(
+            f"Xero's revocation endpoint answered HTTP {response.status_code}.", status=response.status_code
+        )
     if response.status_code >= 400:
         error = _json_error(response)
-        raise XeroOAuthError(f"Xero refused the revocation ({error or response.status_code}).",
-                             error=error or "http_error", status=response.status_code)
+        raise XeroOAuthError(
+            f"Xero refused the revocation ({error or response.status_code}).",
+            error=error or "http_error",
+            status=response.status_code,
+        )
 
 
 def access_token_claims(access_token: str) -> dict[str, Any]:
@@ -126,18 +139,23 @@ def _token_call(operation: str, call, *, previous_refresh_token: str = "") -> To
         token = call(session)
     except OAuthError as exc:
         error = str(exc.error or "oauth_error")
-        logger.info("xero.token.%s_refused", operation, extra={"event": f"xero.token.{operation}_refused",
-                                                               "oauth_error": error})
-        raise XeroOAuthError(f"Xero's token endpoint refused the {operation.replace('_', ' ')} ({error}).",
-                             error=error, description=str(exc.description or "")[:200]) from None
+        logger.info(
+            "xero.token.%s_refused", operation, extra={"event": f"xero.token.{operation}_refused", "oauth_error": error}
+        )
+        raise XeroOAuthError(
+            f"Xero's token endpoint refused the {operation.replace('_', ' ')} ({error}).",
+            error=error,
+            description=str(exc.description or "")[:200],
+        ) from None
     except requests.HTTPError as exc:
         status = exc.response.status_code if exc.response is not None else None
         raise XeroServerError(f"Xero's token endpoint answered HTTP {status}.", status=status) from None
     except requests.RequestException as exc:
         # The request may have reached Xero: a refresh may have rotated the token. The old refresh token stays
         # usable for 30 minutes (https://developer.xero.com/faq/oauth2), so the caller simply retries.
-        raise XeroTimeout(f"Xero's token endpoint did not answer ({type(exc).__name__}).",
-                          outcome_unknown=True) from None
+        raise XeroTimeout(
+            f"Xero's token endpoint did not answer ({type(exc).__name__}).", outcome_unknown=True
+        ) from None
     except ValueError:
         raise XeroServerError("Xero's token endpoint answered something that is not a token.") from None
     access_token = token.get("access_token") or ""

@@ -39,8 +39,12 @@ class RateLimitWait(XeroRateLimited):
 
     def __init__(self, seconds: float, *, problem: str) -> None:
         self.seconds = max(0.0, float(seconds))
-        super().__init__(f"Xero rate limit reached ({problem}): wait {self.seconds:.3f}s.",
-                         retry_after=math.ceil(self.seconds), problem=problem, status=None)
+        super().__init__(
+            f"Xero rate limit reached ({problem}): wait {self.seconds:.3f}s.",
+            retry_after=math.ceil(self.seconds),
+            problem=problem,
+            status=None,
+        )
 
 
 @dataclass(frozen=True)
@@ -198,9 +202,18 @@ return added
 class XeroRateLimiter:
     """The hook handed to integrations.xero.client (acquire / release / observe), backed by Redis."""
 
-    def __init__(self, redis: Any, *, limits: RateLimits | None = None, minute_seconds: float = 60.0,
-                 day_seconds: float = 86400.0, guard_seconds: float = 1.0, slot_ttl_seconds: float = 60.0,
-                 prefix: str = "xero:rl", app_id: str = "app") -> None:
+    def __init__(
+        self,
+        redis: Any,
+        *,
+        limits: RateLimits | None = None,
+        minute_seconds: float = 60.0,
+        day_seconds: float = 86400.0,
+        guard_seconds: float = 1.0,
+        slot_ttl_seconds: float = 60.0,
+        prefix: str = "xero:rl",
+        app_id: str = "app",
+    ) -> None:
         self.redis = redis
         self.limits = limits or RateLimits()
         self.minute_ms = int(minute_seconds * 1000)
@@ -218,8 +231,13 @@ class XeroRateLimiter:
     # ------------------------------------------------------------ keys
     def _tenant_keys(self, tenant_id: str) -> dict[str, str]:
         base = f"{self.prefix}:t:{tenant_id}"
-        return {"slots": f"{base}:slots", "minute": f"{base}:min", "day": f"{base}:day", "block": f"{base}:block",
-                "waiters": f"{base}:waiters"}
+        return {
+            "slots": f"{base}:slots",
+            "minute": f"{base}:min",
+            "day": f"{base}:day",
+            "block": f"{base}:block",
+            "waiters": f"{base}:waiters",
+        }
 
     def _app_keys(self) -> dict[str, str]:
         base = f"{self.prefix}:a:{self.app_id}"
@@ -236,8 +254,19 @@ class XeroRateLimiter:
         ticket = Ticket(tenant_id=tenant_id, id=uuid.uuid4().hex)
         ok, wait_ms, problem = self._acquire(
             keys=[t["slots"], t["minute"], a["minute"], t["day"], t["block"], a["block"], t["waiters"]],
-            args=[ticket.id, self.limits.concurrent, self.limits.minute, self.limits.app_minute, self.limits.day,
-                  self.minute_ms + self.guard_ms, self.day_ms, self.slot_ttl_ms, self.slot_wait_ms, waiter])
+            args=[
+                ticket.id,
+                self.limits.concurrent,
+                self.limits.minute,
+                self.limits.app_minute,
+                self.limits.day,
+                self.minute_ms + self.guard_ms,
+                self.day_ms,
+                self.slot_ttl_ms,
+                self.slot_wait_ms,
+                waiter,
+            ],
+        )
         if not ok:
             problem = problem.decode() if isinstance(problem, bytes) else str(problem)
             raise RateLimitWait(int(wait_ms) / 1000.0, problem=problem)
@@ -262,17 +291,37 @@ class XeroRateLimiter:
         t, a = self._tenant_keys(tenant_id), self._app_keys()
         added = self._observe(
             keys=[t["minute"], a["minute"], t["day"], t["block"], a["block"]],
-            args=[_remaining(headers.get("X-MinLimit-Remaining")), _remaining(headers.get("X-AppMinLimit-Remaining")),
-                  _remaining(headers.get("X-DayLimit-Remaining")), self.limits.minute, self.limits.app_minute,
-                  self.limits.day, self.minute_ms + self.guard_ms, int(getattr(response, "duration_ms", 0) or 0),
-                  status, problem, -1 if retry_after is None else max(1, int(retry_after * 1000)),
-                  uuid.uuid4().hex, self.day_ms])
+            args=[
+                _remaining(headers.get("X-MinLimit-Remaining")),
+                _remaining(headers.get("X-AppMinLimit-Remaining")),
+                _remaining(headers.get("X-DayLimit-Remaining")),
+                self.limits.minute,
+                self.limits.app_minute,
+                self.limits.day,
+                self.minute_ms + self.guard_ms,
+                int(getattr(response, "duration_ms", 0) or 0),
+                status,
+                problem,
+                -1 if retry_after is None else max(1, int(retry_after * 1000)),
+                uuid.uuid4().hex,
+                self.day_ms,
+            ],
+        )
         if status == 429:
-            logger.warning("xero.ratelimit.hit", extra={"event": "xero.ratelimit.hit", "tenant_id": tenant_id,
-                                                         "problem": problem, "retry_after": retry_after})
+            logger.warning(
+                "xero.ratelimit.hit",
+                extra={
+                    "event": "xero.ratelimit.hit",
+                    "tenant_id": tenant_id,
+                    "problem": problem,
+                    "retry_after": retry_after,
+                },
+            )
         elif added:
-            logger.info("xero.ratelimit.corrected", extra={"event": "xero.ratelimit.corrected",
-                                                           "tenant_id": tenant_id, "added": added})
+            logger.info(
+                "xero.ratelimit.corrected",
+                extra={"event": "xero.ratelimit.corrected", "tenant_id": tenant_id, "added": added},
+            )
 
     # ------------------------------------------------------------ reading (tests, benchmarks, support)
     def snapshot(self, *, tenant_id: str) -> dict[str, Any]:
@@ -305,9 +354,13 @@ class XeroRateLimiter:
         values = pipe.execute()
         out = {}
         for i, tenant_id in enumerate(tenant_ids):
-            in_flight, minute_used, day_used, blocked = values[4 * i:4 * i + 4]
-            out[tenant_id] = {"in_flight": int(in_flight), "minute_used": int(minute_used),
-                              "day_used": int(day_used or 0), "blocked_ms": max(0, int(blocked))}
+            in_flight, minute_used, day_used, blocked = values[4 * i : 4 * i + 4]
+            out[tenant_id] = {
+                "in_flight": int(in_flight),
+                "minute_used": int(minute_used),
+                "day_used": int(day_used or 0),
+                "blocked_ms": max(0, int(blocked)),
+            }
         return out
 
     def reset(self, *, tenant_id: str | None = None) -> None:

@@ -37,8 +37,9 @@ NEEDS_RECONNECT_REASON = "Xero no longer accepts Coordinoter's access (it expire
 _TOKEN_FIELDS = ["access_token", "refresh_token", "access_token_expires_at"]
 
 
-def access_token_get(*, connection_id: int, force_refresh: bool = False, rejected_token: str = "",
-                     for_disconnect: bool = False) -> AccessGrant:
+def access_token_get(
+    *, connection_id: int, force_refresh: bool = False, rejected_token: str = "", for_disconnect: bool = False
+) -> AccessGrant:
     """A usable access token for the connection, refreshed first when it is close to expiry.
 
     rejected_token: the token Xero just answered 401 TokenExpired to; refresh unless someone already did.
@@ -48,8 +49,7 @@ def access_token_get(*, connection_id: int, force_refresh: bool = False, rejecte
     _check_usable(connection, for_disconnect=for_disconnect)
     if not force_refresh and not rejected_token and _is_fresh(connection):
         return _grant(connection)
-    return _refresh(connection_id, force=force_refresh, rejected_token=rejected_token,
-                    for_disconnect=for_disconnect)
+    return _refresh(connection_id, force=force_refresh, rejected_token=rejected_token, for_disconnect=for_disconnect)
 
 
 def _refresh(connection_id: int, *, force: bool, rejected_token: str, for_disconnect: bool) -> AccessGrant:
@@ -82,8 +82,16 @@ def _refresh(connection_id: int, *, force: bool, rejected_token: str, for_discon
             now = timezone.now()
             connection.last_refreshed_at = now
             connection.last_error = ""
-            connection.save(update_fields=[*_TOKEN_FIELDS, "refresh_token_issued_at", "last_refreshed_at",
-                                           "scopes", "last_error", "updated_at"])
+            connection.save(
+                update_fields=[
+                    *_TOKEN_FIELDS,
+                    "refresh_token_issued_at",
+                    "last_refreshed_at",
+                    "scopes",
+                    "last_error",
+                    "updated_at",
+                ]
+            )
             _log("xero.token.refreshed", connection)
             return _grant(connection)
     usage.xero_refresh_failure_recorded(organisation_id=connection.organisation_id)  # counted for /metrics
@@ -101,9 +109,12 @@ def _grant_dead(connection: XeroConnection) -> XeroNeedsReconnect:
         connection.needs_reconnect_reason = NEEDS_RECONNECT_REASON
         fields += ["status", "status_changed_at", "needs_reconnect_reason"]
         connection.save(update_fields=fields)
-        audit_event_record(organisation=connection.organisation_id, action="needs_reconnect",
-                           outcome=IntegrationAuditEvent.Outcome.FAILURE,
-                           detail={"reason": "invalid_grant", "tenant_id": connection.tenant_id})
+        audit_event_record(
+            organisation=connection.organisation_id,
+            action="needs_reconnect",
+            outcome=IntegrationAuditEvent.Outcome.FAILURE,
+            detail={"reason": "invalid_grant", "tenant_id": connection.tenant_id},
+        )
         connection_id = connection.pk
 
         def enqueue() -> None:
@@ -143,9 +154,13 @@ def _is_expired(connection: XeroConnection) -> bool:
 
 
 def _grant(connection: XeroConnection) -> AccessGrant:
-    return AccessGrant(access_token=connection.access_token, connection_id=connection.pk,
-                       organisation_id=connection.organisation_id, tenant_id=connection.tenant_id,
-                       expires_at=connection.access_token_expires_at)
+    return AccessGrant(
+        access_token=connection.access_token,
+        connection_id=connection.pk,
+        organisation_id=connection.organisation_id,
+        tenant_id=connection.tenant_id,
+        expires_at=connection.access_token_expires_at,
+    )
 
 
 def _store(target: XeroConnection | XeroPendingTenantChoice, token_set: TokenSet) -> None:
@@ -173,18 +188,28 @@ def _record_error(connection: XeroConnection, message: str) -> None:
 
 
 def _log(event: str, connection: XeroConnection, *, level: int = logging.INFO, **extra) -> None:
-    logger.log(level, event, extra={"event": event, "organisation_id": connection.organisation_id,
-                                    "tenant_id": connection.tenant_id, **extra})
+    logger.log(
+        level,
+        event,
+        extra={
+            "event": event,
+            "organisation_id": connection.organisation_id,
+            "tenant_id": connection.tenant_id,
+            **extra,
+        },
+    )
 
 
 # ---------------------------------------------------------------- writes for the connect and disconnect services
+
 
 def connection_tokens_save(*, connection: XeroConnection, token_set: TokenSet) -> None:
     """Store a fresh token set on a connection the caller has locked inside its transaction."""
     _store(connection, token_set)
     connection.last_refreshed_at = timezone.now()
-    connection.save(update_fields=[*_TOKEN_FIELDS, "refresh_token_issued_at", "last_refreshed_at", "scopes",
-                                   "updated_at"])
+    connection.save(
+        update_fields=[*_TOKEN_FIELDS, "refresh_token_issued_at", "last_refreshed_at", "scopes", "updated_at"]
+    )
 
 
 def connection_tokens_clear(*, connection: XeroConnection) -> None:
@@ -207,9 +232,11 @@ def pending_tokens_take(*, pending: XeroPendingTenantChoice) -> TokenSet:
 
 def pending_token_set(*, pending: XeroPendingTenantChoice) -> TokenSet:
     return TokenSet(
-        access_token=pending.access_token, refresh_token=pending.refresh_token,
+        access_token=pending.access_token,
+        refresh_token=pending.refresh_token,
         expires_at=pending.access_token_expires_at or timezone.now(),
-        scopes=tuple(pending.scopes.split()), authentication_event_id=pending.auth_event_id,
+        scopes=tuple(pending.scopes.split()),
+        authentication_event_id=pending.auth_event_id,
         xero_user_id=pending.xero_user_id,
     )
 
@@ -235,6 +262,7 @@ def pending_tokens_clear(*, pending: XeroPendingTenantChoice) -> None:
 
 # ---------------------------------------------------------------- key rotation
 
+
 def token_keys_rotate() -> dict[str, int]:
     """Re-encrypt every encrypted value under the first TOKEN_ENCRYPTION_KEYS key. Each row is locked while
     it is rewritten, so a concurrent refresh is never overwritten by an older token."""
@@ -257,8 +285,10 @@ def token_keys_rotate() -> dict[str, int]:
                 row.save(update_fields=fields)  # decrypted with any key on load, encrypted with the first on save
                 rewritten += 1
         counts[model._meta.label] = rewritten
-    logger.info("xero.token.keys_rotated", extra={"event": "xero.token.keys_rotated", **{
-        k.replace(".", "_"): v for k, v in counts.items()}})
+    logger.info(
+        "xero.token.keys_rotated",
+        extra={"event": "xero.token.keys_rotated", **{k.replace(".", "_"): v for k, v in counts.items()}},
+    )
     return counts
 
 

@@ -55,8 +55,13 @@ class XeroTenantConnection:
         )
 
     def as_json(self) -> dict[str, str]:
-        return {"id": self.id, "tenant_id": self.tenant_id, "tenant_type": self.tenant_type,
-                "tenant_name": self.tenant_name, "auth_event_id": self.auth_event_id}
+        return {
+            "id": self.id,
+            "tenant_id": self.tenant_id,
+            "tenant_type": self.tenant_type,
+            "tenant_name": self.tenant_name,
+            "auth_event_id": self.auth_event_id,
+        }
 
 
 def _parse_utc(value: Any) -> dt.datetime | None:

@@ -8,103 +8,223 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('organisations', '0001_initial'),
+        ("organisations", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Customer',
+            name="Customer",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(help_text="Becomes the Xero contact's Name (unique in Xero).", max_length=255)),
-                ('email', models.EmailField(blank=True, max_length=254)),
-                ('xero_contact_id', models.CharField(blank=True, help_text='Xero ContactID once matched.', max_length=36)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('organisation', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='customers', to='organisations.organisation')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "name",
+                    models.CharField(help_text="Becomes the Xero contact's Name (unique in Xero).", max_length=255),
+                ),
+                ("email", models.EmailField(blank=True, max_length=254)),
+                (
+                    "xero_contact_id",
+                    models.CharField(blank=True, help_text="Xero ContactID once matched.", max_length=36),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "organisation",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="customers",
+                        to="organisations.organisation",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='InvoiceBatch',
+            name="InvoiceBatch",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200)),
-                ('source', models.CharField(choices=[('form', 'Form'), ('csv', 'CSV upload'), ('demo', 'Demo data')], default='form', max_length=10)),
-                ('eligibility', models.CharField(choices=[('eligible', 'Syncs to Xero'), ('before_connection', 'Created before Xero was connected: not synced'), ('while_disconnected', 'Created while Xero was disconnected: not synced')], default='before_connection', help_text="Decided once, when the batch is created, from the organisation's Xero connection then.", max_length=30)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('organisation', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='batches', to='organisations.organisation')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=200)),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[("form", "Form"), ("csv", "CSV upload"), ("demo", "Demo data")],
+                        default="form",
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "eligibility",
+                    models.CharField(
+                        choices=[
+                            ("eligible", "Syncs to Xero"),
+                            ("before_connection", "Created before Xero was connected: not synced"),
+                            ("while_disconnected", "Created while Xero was disconnected: not synced"),
+                        ],
+                        default="before_connection",
+                        help_text="Decided once, when the batch is created, from the organisation's Xero connection then.",
+                        max_length=30,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "organisation",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="batches",
+                        to="organisations.organisation",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-pk'],
+                "ordering": ["-created_at", "-pk"],
             },
         ),
         migrations.CreateModel(
-            name='Invoice',
+            name="Invoice",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('number', models.CharField(help_text="Sent as Xero's InvoiceNumber (unique per organisation).", max_length=255)),
-                ('reference', models.CharField(blank=True, max_length=255)),
-                ('currency', models.CharField(default='AUD', max_length=3)),
-                ('issue_date', models.DateField()),
-                ('due_date', models.DateField()),
-                ('line_amount_types', models.CharField(choices=[('Exclusive', 'Tax exclusive'), ('Inclusive', 'Tax inclusive'), ('NoTax', 'No tax')], default='Exclusive', max_length=10)),
-                ('status', models.CharField(choices=[('DRAFT', 'Draft'), ('SUBMITTED', 'Awaiting approval'), ('AUTHORISED', 'Awaiting payment'), ('PAID', 'Paid'), ('VOIDED', 'Voided'), ('DELETED', 'Deleted')], default='AUTHORISED', max_length=12)),
-                ('sync_state', models.CharField(choices=[('not_synced', 'Not synced'), ('pending', 'Waiting to sync'), ('in_flight', 'Sending to Xero'), ('synced', 'In Xero'), ('warning', 'In Xero, with warnings'), ('failed', 'Failed')], db_index=True, default='not_synced', max_length=12)),
-                ('xero_invoice_id', models.CharField(blank=True, max_length=36)),
-                ('total', models.DecimalField(decimal_places=2, default=Decimal('0.00'), max_digits=14)),
-                ('amount_paid', models.DecimalField(decimal_places=2, default=Decimal('0.00'), max_digits=14)),
-                ('amount_due', models.DecimalField(decimal_places=2, default=Decimal('0.00'), max_digits=14)),
-                ('sync_errors', models.JSONField(blank=True, default=list, help_text="Xero's validation errors, verbatim.")),
-                ('sync_warnings', models.JSONField(blank=True, default=list)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('customer', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='invoices', to='invoices.customer')),
-                ('organisation', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='invoices', to='organisations.organisation')),
-                ('batch', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='invoices', to='invoices.invoicebatch')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "number",
+                    models.CharField(
+                        help_text="Sent as Xero's InvoiceNumber (unique per organisation).", max_length=255
+                    ),
+                ),
+                ("reference", models.CharField(blank=True, max_length=255)),
+                ("currency", models.CharField(default="AUD", max_length=3)),
+                ("issue_date", models.DateField()),
+                ("due_date", models.DateField()),
+                (
+                    "line_amount_types",
+                    models.CharField(
+                        choices=[("Exclusive", "Tax exclusive"), ("Inclusive", "Tax inclusive"), ("NoTax", "No tax")],
+                        default="Exclusive",
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("DRAFT", "Draft"),
+                            ("SUBMITTED", "Awaiting approval"),
+                            ("AUTHORISED", "Awaiting payment"),
+                            ("PAID", "Paid"),
+                            ("VOIDED", "Voided"),
+                            ("DELETED", "Deleted"),
+                        ],
+                        default="AUTHORISED",
+                        max_length=12,
+                    ),
+                ),
+                (
+                    "sync_state",
+                    models.CharField(
+                        choices=[
+                            ("not_synced", "Not synced"),
+                            ("pending", "Waiting to sync"),
+                            ("in_flight", "Sending to Xero"),
+                            ("synced", "In Xero"),
+                            ("warning", "In Xero, with warnings"),
+                            ("failed", "Failed"),
+                        ],
+                        db_index=True,
+                        default="not_synced",
+                        max_length=12,
+                    ),
+                ),
+                ("xero_invoice_id", models.CharField(blank=True, max_length=36)),
+                ("total", models.DecimalField(decimal_places=2, default=Decimal("0.00"), max_digits=14)),
+                ("amount_paid", models.DecimalField(decimal_places=2, default=Decimal("0.00"), max_digits=14)),
+                ("amount_due", models.DecimalField(decimal_places=2, default=Decimal("0.00"), max_digits=14)),
+                (
+                    "sync_errors",
+                    models.JSONField(blank=True, default=list, help_text="Xero's validation errors, verbatim."),
+                ),
+                ("sync_warnings", models.JSONField(blank=True, default=list)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "customer",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="invoices", to="invoices.customer"
+                    ),
+                ),
+                (
+                    "organisation",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="invoices",
+                        to="organisations.organisation",
+                    ),
+                ),
+                (
+                    "batch",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="invoices", to="invoices.invoicebatch"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['number'],
+                "ordering": ["number"],
             },
         ),
         migrations.CreateModel(
-            name='InvoiceLine',
+            name="InvoiceLine",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('position', models.PositiveIntegerField(default=0)),
-                ('description', models.CharField(max_length=4000)),
-                ('quantity', models.DecimalField(decimal_places=4, default=Decimal('1'), max_digits=14)),
-                ('unit_amount', models.DecimalField(decimal_places=4, max_digits=14)),
-                ('account_code', models.CharField(blank=True, help_text='Overrides the default revenue account.', max_length=10)),
-                ('tax_type', models.CharField(blank=True, help_text='Overrides the default tax rate.', max_length=50)),
-                ('invoice', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='lines', to='invoices.invoice')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("position", models.PositiveIntegerField(default=0)),
+                ("description", models.CharField(max_length=4000)),
+                ("quantity", models.DecimalField(decimal_places=4, default=Decimal("1"), max_digits=14)),
+                ("unit_amount", models.DecimalField(decimal_places=4, max_digits=14)),
+                (
+                    "account_code",
+                    models.CharField(blank=True, help_text="Overrides the default revenue account.", max_length=10),
+                ),
+                ("tax_type", models.CharField(blank=True, help_text="Overrides the default tax rate.", max_length=50)),
+                (
+                    "invoice",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="lines", to="invoices.invoice"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['position', 'pk'],
+                "ordering": ["position", "pk"],
             },
         ),
         migrations.AddConstraint(
-            model_name='customer',
-            constraint=models.UniqueConstraint(models.F('organisation'), django.db.models.functions.text.Lower('name'), name='customer_name_unique_per_org_ci'),
+            model_name="customer",
+            constraint=models.UniqueConstraint(
+                models.F("organisation"),
+                django.db.models.functions.text.Lower("name"),
+                name="customer_name_unique_per_org_ci",
+            ),
         ),
         migrations.AddIndex(
-            model_name='invoicebatch',
-            index=models.Index(fields=['organisation', '-created_at'], name='invoices_in_organis_578008_idx'),
+            model_name="invoicebatch",
+            index=models.Index(fields=["organisation", "-created_at"], name="invoices_in_organis_578008_idx"),
         ),
         migrations.AddIndex(
-            model_name='invoice',
-            index=models.Index(fields=['organisation', 'sync_state'], name='invoices_in_organis_acf439_idx'),
+            model_name="invoice",
+            index=models.Index(fields=["organisation", "sync_state"], name="invoices_in_organis_acf439_idx"),
         ),
         migrations.AddConstraint(
-            model_name='invoice',
-            constraint=models.UniqueConstraint(fields=('organisation', 'number'), name='invoice_number_unique_per_org'),
+            model_name="invoice",
+            constraint=models.UniqueConstraint(fields=("organisation", "number"), name="invoice_number_unique_per_org"),
         ),
     ]

@@ -7,130 +7,246 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('invoices', '0001_initial'),
-        ('organisations', '0001_initial'),
+        ("invoices", "0001_initial"),
+        ("organisations", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='invoice',
-            name='amount_credited',
-            field=models.DecimalField(decimal_places=2, default=Decimal('0.00'), max_digits=14),
+            model_name="invoice",
+            name="amount_credited",
+            field=models.DecimalField(decimal_places=2, default=Decimal("0.00"), max_digits=14),
         ),
         migrations.AddField(
-            model_name='invoice',
-            name='subtotal',
-            field=models.DecimalField(decimal_places=2, default=Decimal('0.00'), max_digits=14),
+            model_name="invoice",
+            name="subtotal",
+            field=models.DecimalField(decimal_places=2, default=Decimal("0.00"), max_digits=14),
         ),
         migrations.AddField(
-            model_name='invoice',
-            name='synced_at',
+            model_name="invoice",
+            name="synced_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='invoice',
-            name='total_tax',
-            field=models.DecimalField(decimal_places=2, default=Decimal('0.00'), max_digits=14),
+            model_name="invoice",
+            name="total_tax",
+            field=models.DecimalField(decimal_places=2, default=Decimal("0.00"), max_digits=14),
         ),
         migrations.AddField(
-            model_name='invoice',
-            name='xero_status',
-            field=models.CharField(blank=True, help_text='Status as Xero last reported it.', max_length=12),
+            model_name="invoice",
+            name="xero_status",
+            field=models.CharField(blank=True, help_text="Status as Xero last reported it.", max_length=12),
         ),
         migrations.AddField(
-            model_name='invoice',
-            name='xero_updated_at',
-            field=models.DateTimeField(blank=True, help_text="Xero's UpdatedDateUTC of the version we hold.", null=True),
+            model_name="invoice",
+            name="xero_updated_at",
+            field=models.DateTimeField(
+                blank=True, help_text="Xero's UpdatedDateUTC of the version we hold.", null=True
+            ),
         ),
         migrations.AlterField(
-            model_name='invoice',
-            name='xero_invoice_id',
+            model_name="invoice",
+            name="xero_invoice_id",
             field=models.CharField(blank=True, db_index=True, max_length=36),
         ),
         migrations.CreateModel(
-            name='PushChunk',
+            name="PushChunk",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('tenant_id', models.CharField(max_length=36)),
-                ('state', models.CharField(choices=[('pending', 'Pending'), ('sending', 'Sending'), ('done', 'Done'), ('failed', 'Failed')], default='pending', max_length=10)),
-                ('idempotency_key', models.CharField(help_text='Stored before the first attempt; reused by every retry.', max_length=128, unique=True)),
-                ('payload', models.JSONField(blank=True, default=dict, help_text='The exact body sent, so a retry is identical.')),
-                ('first_attempt_at', models.DateTimeField(blank=True, null=True)),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('next_attempt_at', models.DateTimeField(blank=True, db_index=True, null=True)),
-                ('lease_expires_at', models.DateTimeField(blank=True, null=True)),
-                ('claimed_by', models.CharField(blank=True, max_length=100)),
-                ('last_error', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('completed_at', models.DateTimeField(blank=True, null=True)),
-                ('organisation', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='push_chunks', to='organisations.organisation')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("tenant_id", models.CharField(max_length=36)),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("sending", "Sending"),
+                            ("done", "Done"),
+                            ("failed", "Failed"),
+                        ],
+                        default="pending",
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "idempotency_key",
+                    models.CharField(
+                        help_text="Stored before the first attempt; reused by every retry.", max_length=128, unique=True
+                    ),
+                ),
+                (
+                    "payload",
+                    models.JSONField(
+                        blank=True, default=dict, help_text="The exact body sent, so a retry is identical."
+                    ),
+                ),
+                ("first_attempt_at", models.DateTimeField(blank=True, null=True)),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                ("next_attempt_at", models.DateTimeField(blank=True, db_index=True, null=True)),
+                ("lease_expires_at", models.DateTimeField(blank=True, null=True)),
+                ("claimed_by", models.CharField(blank=True, max_length=100)),
+                ("last_error", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("completed_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "organisation",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="push_chunks",
+                        to="organisations.organisation",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['created_at', 'pk'],
+                "ordering": ["created_at", "pk"],
             },
         ),
         migrations.CreateModel(
-            name='PushAttempt',
+            name="PushAttempt",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('started_at', models.DateTimeField()),
-                ('duration_ms', models.PositiveIntegerField(default=0)),
-                ('http_status', models.PositiveSmallIntegerField(blank=True, null=True)),
-                ('outcome', models.CharField(choices=[('ok', 'Accepted'), ('validation', 'Validation errors'), ('rate_limited', 'Rate limited (429)'), ('server_error', 'Xero server error'), ('timeout', 'Timed out'), ('auth', 'Authorisation problem'), ('error', 'Other error')], max_length=20)),
-                ('correlation_id', models.CharField(blank=True, help_text='Xero-Correlation-Id, for Xero support.', max_length=64)),
-                ('detail', models.TextField(blank=True)),
-                ('organisation', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='organisations.organisation')),
-                ('chunk', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='push_attempts', to='invoices.pushchunk')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("started_at", models.DateTimeField()),
+                ("duration_ms", models.PositiveIntegerField(default=0)),
+                ("http_status", models.PositiveSmallIntegerField(blank=True, null=True)),
+                (
+                    "outcome",
+                    models.CharField(
+                        choices=[
+                            ("ok", "Accepted"),
+                            ("validation", "Validation errors"),
+                            ("rate_limited", "Rate limited (429)"),
+                            ("server_error", "Xero server error"),
+                            ("timeout", "Timed out"),
+                            ("auth", "Authorisation problem"),
+                            ("error", "Other error"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "correlation_id",
+                    models.CharField(blank=True, help_text="Xero-Correlation-Id, for Xero support.", max_length=64),
+                ),
+                ("detail", models.TextField(blank=True)),
+                (
+                    "organisation",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="organisations.organisation"
+                    ),
+                ),
+                (
+                    "chunk",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="push_attempts",
+                        to="invoices.pushchunk",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-started_at'],
+                "ordering": ["-started_at"],
             },
         ),
         migrations.AddField(
-            model_name='invoice',
-            name='chunk',
-            field=models.ForeignKey(blank=True, help_text='The push chunk that last carried it.', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='invoices', to='invoices.pushchunk'),
+            model_name="invoice",
+            name="chunk",
+            field=models.ForeignKey(
+                blank=True,
+                help_text="The push chunk that last carried it.",
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="invoices",
+                to="invoices.pushchunk",
+            ),
         ),
         migrations.CreateModel(
-            name='XeroMapping',
+            name="XeroMapping",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('revenue_account_code', models.CharField(help_text="An ACTIVE REVENUE account's Code.", max_length=10)),
-                ('revenue_account_name', models.CharField(blank=True, max_length=150)),
-                ('tax_type', models.CharField(help_text="A TaxRate's TaxType that can apply to revenue.", max_length=50)),
-                ('tax_name', models.CharField(blank=True, max_length=150)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('organisation', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='xero_mapping', to='organisations.organisation')),
-                ('updated_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "revenue_account_code",
+                    models.CharField(help_text="An ACTIVE REVENUE account's Code.", max_length=10),
+                ),
+                ("revenue_account_name", models.CharField(blank=True, max_length=150)),
+                (
+                    "tax_type",
+                    models.CharField(help_text="A TaxRate's TaxType that can apply to revenue.", max_length=50),
+                ),
+                ("tax_name", models.CharField(blank=True, max_length=150)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "organisation",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="xero_mapping",
+                        to="organisations.organisation",
+                    ),
+                ),
+                (
+                    "updated_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='InvoiceEvent',
+            name="InvoiceEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('source', models.CharField(choices=[('coordinoter', 'Coordinoter'), ('xero', 'Changed in Xero'), ('system', 'Sync')], max_length=12)),
-                ('kind', models.CharField(help_text='e.g. created, pushed, failed, retried, status_changed.', max_length=40)),
-                ('message', models.CharField(max_length=500)),
-                ('changes', models.JSONField(blank=True, default=dict)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('invoice', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='events', to='invoices.invoice')),
-                ('organisation', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='organisations.organisation')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[("coordinoter", "Coordinoter"), ("xero", "Changed in Xero"), ("system", "Sync")],
+                        max_length=12,
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(help_text="e.g. created, pushed, failed, retried, status_changed.", max_length=40),
+                ),
+                ("message", models.CharField(max_length=500)),
+                ("changes", models.JSONField(blank=True, default=dict)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "invoice",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="events", to="invoices.invoice"
+                    ),
+                ),
+                (
+                    "organisation",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="organisations.organisation"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-pk'],
-                'indexes': [models.Index(fields=['invoice', '-created_at'], name='invoices_in_invoice_3ca4b9_idx')],
+                "ordering": ["-created_at", "-pk"],
+                "indexes": [models.Index(fields=["invoice", "-created_at"], name="invoices_in_invoice_3ca4b9_idx")],
             },
         ),
         migrations.AddIndex(
-            model_name='pushchunk',
-            index=models.Index(fields=['organisation', 'state'], name='invoices_pu_organis_f3187a_idx'),
+            model_name="pushchunk",
+            index=models.Index(fields=["organisation", "state"], name="invoices_pu_organis_f3187a_idx"),
         ),
         migrations.AddIndex(
-            model_name='pushchunk',
-            index=models.Index(fields=['state', 'lease_expires_at'], name='invoices_pu_state_b82311_idx'),
+            model_name="pushchunk",
+            index=models.Index(fields=["state", "lease_expires_at"], name="invoices_pu_state_b82311_idx"),
         ),
     ]

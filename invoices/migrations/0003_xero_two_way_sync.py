@@ -7,74 +7,148 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('invoices', '0002_push_mapping_history'),
-        ('organisations', '0001_initial'),
+        ("invoices", "0002_push_mapping_history"),
+        ("organisations", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='XeroContactVersion',
+            name="XeroContactVersion",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('xero_contact_id', models.CharField(max_length=36)),
-                ('xero_updated_at', models.DateTimeField()),
-                ('organisation', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='organisations.organisation')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("xero_contact_id", models.CharField(max_length=36)),
+                ("xero_updated_at", models.DateTimeField()),
+                (
+                    "organisation",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="organisations.organisation"
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('organisation', 'xero_contact_id'), name='xero_contact_version_once')],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("organisation", "xero_contact_id"), name="xero_contact_version_once"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='XeroCreatedInvoice',
+            name="XeroCreatedInvoice",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('xero_invoice_id', models.CharField(max_length=36)),
-                ('number', models.CharField(blank=True, max_length=255)),
-                ('reference', models.CharField(blank=True, max_length=255)),
-                ('contact_name', models.CharField(blank=True, max_length=255)),
-                ('xero_contact_id', models.CharField(blank=True, max_length=36)),
-                ('status', models.CharField(blank=True, max_length=12)),
-                ('currency', models.CharField(blank=True, max_length=3)),
-                ('issue_date', models.DateField(blank=True, null=True)),
-                ('due_date', models.DateField(blank=True, null=True)),
-                ('total', models.DecimalField(decimal_places=2, default=Decimal('0.00'), max_digits=14)),
-                ('amount_due', models.DecimalField(decimal_places=2, default=Decimal('0.00'), max_digits=14)),
-                ('amount_paid', models.DecimalField(decimal_places=2, default=Decimal('0.00'), max_digits=14)),
-                ('xero_updated_at', models.DateTimeField(blank=True, help_text="Xero's UpdatedDateUTC we hold.", null=True)),
-                ('first_seen_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('organisation', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='organisations.organisation')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("xero_invoice_id", models.CharField(max_length=36)),
+                ("number", models.CharField(blank=True, max_length=255)),
+                ("reference", models.CharField(blank=True, max_length=255)),
+                ("contact_name", models.CharField(blank=True, max_length=255)),
+                ("xero_contact_id", models.CharField(blank=True, max_length=36)),
+                ("status", models.CharField(blank=True, max_length=12)),
+                ("currency", models.CharField(blank=True, max_length=3)),
+                ("issue_date", models.DateField(blank=True, null=True)),
+                ("due_date", models.DateField(blank=True, null=True)),
+                ("total", models.DecimalField(decimal_places=2, default=Decimal("0.00"), max_digits=14)),
+                ("amount_due", models.DecimalField(decimal_places=2, default=Decimal("0.00"), max_digits=14)),
+                ("amount_paid", models.DecimalField(decimal_places=2, default=Decimal("0.00"), max_digits=14)),
+                (
+                    "xero_updated_at",
+                    models.DateTimeField(blank=True, help_text="Xero's UpdatedDateUTC we hold.", null=True),
+                ),
+                ("first_seen_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "organisation",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="organisations.organisation"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-issue_date', '-pk'],
-                'constraints': [models.UniqueConstraint(fields=('organisation', 'xero_invoice_id'), name='xero_created_invoice_once')],
+                "ordering": ["-issue_date", "-pk"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("organisation", "xero_invoice_id"), name="xero_created_invoice_once"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='XeroInvoiceChange',
+            name="XeroInvoiceChange",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('action', models.CharField(choices=[('edit', 'Edit'), ('void', 'Void'), ('delete', 'Delete')], max_length=10)),
-                ('state', models.CharField(choices=[('pending', 'Waiting to send'), ('sending', 'Sending to Xero'), ('done', 'Done in Xero'), ('conflict', 'Changed in Xero meanwhile: not sent'), ('refused', 'Refused by Xero'), ('failed', 'Failed')], default='pending', max_length=10)),
-                ('payload', models.JSONField(default=dict, help_text='The exact invoice element sent to POST /Invoices/{id}.')),
-                ('idempotency_key', models.CharField(help_text='Stored before the first attempt; reused by every retry.', max_length=128, unique=True)),
-                ('based_on_xero_updated_at', models.DateTimeField(blank=True, help_text='The Xero version the person was looking at when they made the change.', null=True)),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('last_error', models.TextField(blank=True)),
-                ('correlation_id', models.CharField(blank=True, max_length=64)),
-                ('claimed_until', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('completed_at', models.DateTimeField(blank=True, null=True)),
-                ('invoice', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='xero_changes', to='invoices.invoice')),
-                ('organisation', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='organisations.organisation')),
-                ('requested_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "action",
+                    models.CharField(choices=[("edit", "Edit"), ("void", "Void"), ("delete", "Delete")], max_length=10),
+                ),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Waiting to send"),
+                            ("sending", "Sending to Xero"),
+                            ("done", "Done in Xero"),
+                            ("conflict", "Changed in Xero meanwhile: not sent"),
+                            ("refused", "Refused by Xero"),
+                            ("failed", "Failed"),
+                        ],
+                        default="pending",
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "payload",
+                    models.JSONField(default=dict, help_text="The exact invoice element sent to POST /Invoices/{id}."),
+                ),
+                (
+                    "idempotency_key",
+                    models.CharField(
+                        help_text="Stored before the first attempt; reused by every retry.", max_length=128, unique=True
+                    ),
+                ),
+                (
+                    "based_on_xero_updated_at",
+                    models.DateTimeField(
+                        blank=True,
+                        help_text="The Xero version the person was looking at when they made the change.",
+                        null=True,
+                    ),
+                ),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                ("last_error", models.TextField(blank=True)),
+                ("correlation_id", models.CharField(blank=True, max_length=64)),
+                ("claimed_until", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("completed_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "invoice",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="xero_changes", to="invoices.invoice"
+                    ),
+                ),
+                (
+                    "organisation",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="organisations.organisation"
+                    ),
+                ),
+                (
+                    "requested_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-pk'],
-                'indexes': [models.Index(fields=['organisation', 'state'], name='invoices_xe_organis_7e9cdf_idx'), models.Index(fields=['invoice', '-created_at'], name='invoices_xe_invoice_c5fe1f_idx')],
+                "ordering": ["-created_at", "-pk"],
+                "indexes": [
+                    models.Index(fields=["organisation", "state"], name="invoices_xe_organis_7e9cdf_idx"),
+                    models.Index(fields=["invoice", "-created_at"], name="invoices_xe_invoice_c5fe1f_idx"),
+                ],
             },
         ),
     ]

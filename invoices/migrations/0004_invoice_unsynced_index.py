@@ -4,15 +4,18 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('invoices', '0003_xero_two_way_sync'),
-        ('organisations', '0001_initial'),
+        ("invoices", "0003_xero_two_way_sync"),
+        ("organisations", "0001_initial"),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='invoice',
-            index=models.Index(condition=models.Q(('sync_state__in', ['pending', 'in_flight', 'failed'])), fields=['organisation', 'sync_state'], name='invoice_unsynced'),
+            model_name="invoice",
+            index=models.Index(
+                condition=models.Q(("sync_state__in", ["pending", "in_flight", "failed"])),
+                fields=["organisation", "sync_state"],
+                name="invoice_unsynced",
+            ),
         ),
     ]

@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('invoices', '0004_invoice_unsynced_index'),
-        ('organisations', '0001_initial'),
+        ("invoices", "0004_invoice_unsynced_index"),
+        ("organisations", "0001_initial"),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='pushattempt',
-            index=models.Index(fields=['organisation', '-started_at'], name='push_attempt_latest'),
+            model_name="pushattempt",
+            index=models.Index(fields=["organisation", "-started_at"], name="push_attempt_latest"),
         ),
     ]

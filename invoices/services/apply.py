@@ -39,6 +39,7 @@ SOURCE_WEBHOOK, SOURCE_RECONCILE, SOURCE_OUTBOUND = "webhook", "reconcile", "out
 
 # ---------------------------------------------------------------- parsing Xero's invoice JSON
 
+
 def _money(value: Any) -> Decimal | None:
     if value is None or value == "":
         return None
@@ -98,13 +99,15 @@ def _xero_lines(data: Mapping[str, Any], mapping: XeroMapping | None) -> list[di
         if mapping is not None:
             account = "" if account == mapping.revenue_account_code else account
             tax = "" if tax == mapping.tax_type else tax
-        lines.append({
-            "description": str(item.get("Description") or "")[:4000],
-            "quantity": _quantity(item.get("Quantity", 1)),
-            "unit_amount": _quantity(item.get("UnitAmount", 0)),
-            "account_code": account[:10],
-            "tax_type": tax[:50],
-        })
+        lines.append(
+            {
+                "description": str(item.get("Description") or "")[:4000],
+                "quantity": _quantity(item.get("Quantity", 1)),
+                "unit_amount": _quantity(item.get("UnitAmount", 0)),
+                "account_code": account[:10],
+                "tax_type": tax[:50],
+            }
+        )
     return lines
 
 
@@ -113,21 +116,25 @@ def _our_lines(invoice: Invoice, mapping: XeroMapping | None) -> list[dict[str, 
     def implicit(value: str, default: str | None) -> str:
         return "" if mapping is not None and value == default else value
 
-    return [{
-        "description": line.description,
-        "quantity": Decimal(line.quantity).quantize(Decimal("0.0001")),
-        "unit_amount": Decimal(line.unit_amount).quantize(Decimal("0.0001")),
-        "account_code": implicit(line.account_code, mapping.revenue_account_code if mapping else None),
-        "tax_type": implicit(line.tax_type, mapping.tax_type if mapping else None),
-    } for line in invoice.lines.all()]
+    return [
+        {
+            "description": line.description,
+            "quantity": Decimal(line.quantity).quantize(Decimal("0.0001")),
+            "unit_amount": Decimal(line.unit_amount).quantize(Decimal("0.0001")),
+            "account_code": implicit(line.account_code, mapping.revenue_account_code if mapping else None),
+            "tax_type": implicit(line.tax_type, mapping.tax_type if mapping else None),
+        }
+        for line in invoice.lines.all()
+    ]
 
 
 def _line_text(line: Mapping[str, Any]) -> str:
     return f"{line['description'][:60]} × {line['quantity'].normalize()} @ {line['unit_amount'].normalize()}"
 
 
-def invoice_differences(invoice: Invoice, data: Mapping[str, Any], *,
-                        mapping: XeroMapping | None) -> dict[str, tuple[Any, Any]]:
+def invoice_differences(
+    invoice: Invoice, data: Mapping[str, Any], *, mapping: XeroMapping | None
+) -> dict[str, tuple[Any, Any]]:
     """Field -> (ours, Xero's) for everything Xero's copy changes. Pure apart from reading the invoice's lines."""
     changes: dict[str, tuple[Any, Any]] = {}
     status = str(data.get("Status") or "")
@@ -156,14 +163,23 @@ def invoice_differences(invoice: Invoice, data: Mapping[str, Any], *,
 
 
 def _summary(changes: Mapping[str, tuple[Any, Any]]) -> str:
-    labels = {"status": "status", "issue_date": "date", "due_date": "due date", "reference": "reference",
-              "line_amount_types": "amounts are"}
+    labels = {
+        "status": "status",
+        "issue_date": "date",
+        "due_date": "due date",
+        "reference": "reference",
+        "line_amount_types": "amounts are",
+    }
     labels.update({field: label for field, _key, label in _AMOUNTS})
     parts = []
     for field, (before, after) in changes.items():
         if field == "lines":
-            parts.append(f"lines edited ({len(before)} → {len(after)} lines: "
-                         + "; ".join(_line_text(line) for line in after[:3]) + ("…" if len(after) > 3 else "") + ")")
+            parts.append(
+                f"lines edited ({len(before)} → {len(after)} lines: "
+                + "; ".join(_line_text(line) for line in after[:3])
+                + ("…" if len(after) > 3 else "")
+                + ")"
+            )
         else:
             parts.append(f"{labels.get(field, field)} {_fmt(before)} → {_fmt(after)}")
     return ", ".join(parts)
@@ -181,29 +197,41 @@ def _json_changes(changes: Mapping[str, tuple[Any, Any]]) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- invoices
 
-def invoices_apply_from_xero(*, organisation_id: int, resources: Sequence[Mapping[str, Any]],
-                             source: str) -> list[ApplyOutcome]:
+
+def invoices_apply_from_xero(
+    *, organisation_id: int, resources: Sequence[Mapping[str, Any]], source: str
+) -> list[ApplyOutcome]:
     """Apply each invoice; one query first sorts out those we already hold at that version or newer (versions only
     move forward, so skipping them needs no lock), and only the others are locked and applied one by one."""
     mapping = XeroMapping.objects.filter(organisation_id=organisation_id).first()
     ids = [str(data.get("InvoiceID") or "") for data in resources]
-    held = dict(Invoice.objects.filter(organisation_id=organisation_id, xero_invoice_id__in=[i for i in ids if i])
-                .values_list("xero_invoice_id", "xero_updated_at"))
+    held = dict(
+        Invoice.objects.filter(organisation_id=organisation_id, xero_invoice_id__in=[i for i in ids if i]).values_list(
+            "xero_invoice_id", "xero_updated_at"
+        )
+    )
     outcomes = []
     for xero_id, data in zip(ids, resources, strict=True):
         version, ours = xero_updated_at(data), held.get(xero_id)
         if version is not None and ours is not None and version <= ours:
-            outcomes.append(ApplyOutcome(resource_id=xero_id, outcome="unchanged" if version == ours else "stale",
-                                         label=str(data.get("InvoiceNumber") or "")))
+            outcomes.append(
+                ApplyOutcome(
+                    resource_id=xero_id,
+                    outcome="unchanged" if version == ours else "stale",
+                    label=str(data.get("InvoiceNumber") or ""),
+                )
+            )
             continue
-        outcomes.append(invoice_apply_from_xero(organisation_id=organisation_id, data=data, source=source,
-                                                mapping=mapping))
+        outcomes.append(
+            invoice_apply_from_xero(organisation_id=organisation_id, data=data, source=source, mapping=mapping)
+        )
     return outcomes
 
 
 @transaction.atomic
-def invoice_apply_from_xero(*, organisation_id: int, data: Mapping[str, Any], source: str,
-                            mapping: XeroMapping | None = None, actor=None) -> ApplyOutcome:
+def invoice_apply_from_xero(
+    *, organisation_id: int, data: Mapping[str, Any], source: str, mapping: XeroMapping | None = None, actor=None
+) -> ApplyOutcome:
     """Apply one Xero invoice if it is newer than ours. Ours: history + fields; not ours: "Created in Xero"."""
     xero_id = str(data.get("InvoiceID") or "")
     number = str(data.get("InvoiceNumber") or "")
@@ -213,8 +241,9 @@ def invoice_apply_from_xero(*, organisation_id: int, data: Mapping[str, Any], so
         # Bills (ACCPAY) are not Coordinoter's business.
         return ApplyOutcome(resource_id=xero_id, outcome="ignored", label=number, summary="not a sales invoice")
     updated_at = xero_updated_at(data)
-    invoice = (Invoice.objects.select_for_update().filter(organisation_id=organisation_id, xero_invoice_id=xero_id)
-               .first())
+    invoice = (
+        Invoice.objects.select_for_update().filter(organisation_id=organisation_id, xero_invoice_id=xero_id).first()
+    )
     if invoice is None:
         return _record_created_in_xero(organisation_id=organisation_id, data=data, updated_at=updated_at)
     # Re-check under the row lock: only a strictly newer copy is applied.
@@ -242,10 +271,12 @@ def invoice_apply_from_xero(*, organisation_id: int, data: Mapping[str, Any], so
     invoice.save(update_fields=list(dict.fromkeys(fields)))
     if "lines" in changes:
         invoice.lines.all().delete()
-        InvoiceLine.objects.bulk_create([
-            InvoiceLine(invoice=invoice, position=position, **line)
-            for position, line in enumerate(changes["lines"][1])
-        ])
+        InvoiceLine.objects.bulk_create(
+            [
+                InvoiceLine(invoice=invoice, position=position, **line)
+                for position, line in enumerate(changes["lines"][1])
+            ]
+        )
     if not changes:
         return ApplyOutcome(resource_id=xero_id, outcome="unchanged", label=invoice.number)
     summary = _summary(changes)
@@ -254,17 +285,31 @@ def invoice_apply_from_xero(*, organisation_id: int, data: Mapping[str, Any], so
     else:
         event_source, kind, message = InvoiceEvent.Source.XERO, "changed_in_xero", f"changed in Xero: {summary}"
     InvoiceEvent.objects.create(
-        invoice=invoice, organisation_id=organisation_id, source=event_source, kind=kind, message=message[:500],
-        changes={"via": source, "xero_updated_at": updated_at.isoformat(), **_json_changes(changes)}, actor=actor,
+        invoice=invoice,
+        organisation_id=organisation_id,
+        source=event_source,
+        kind=kind,
+        message=message[:500],
+        changes={"via": source, "xero_updated_at": updated_at.isoformat(), **_json_changes(changes)},
+        actor=actor,
     )
-    logger.info("invoices.xero.applied", extra={
-        "event": "invoices.xero.applied", "organisation_id": organisation_id, "invoice_id": invoice.pk,
-        "xero_invoice_id": xero_id, "fields": sorted(changes), "via": source})
+    logger.info(
+        "invoices.xero.applied",
+        extra={
+            "event": "invoices.xero.applied",
+            "organisation_id": organisation_id,
+            "invoice_id": invoice.pk,
+            "xero_invoice_id": xero_id,
+            "fields": sorted(changes),
+            "via": source,
+        },
+    )
     return ApplyOutcome(resource_id=xero_id, outcome="applied", label=invoice.number, summary=summary)
 
 
-def _record_created_in_xero(*, organisation_id: int, data: Mapping[str, Any],
-                            updated_at: dt.datetime | None) -> ApplyOutcome:
+def _record_created_in_xero(
+    *, organisation_id: int, data: Mapping[str, Any], updated_at: dt.datetime | None
+) -> ApplyOutcome:
     xero_id = str(data["InvoiceID"])
     number = str(data.get("InvoiceNumber") or "")
     # Our own push may not have stored its InvoiceID yet when Xero's CREATE webhook comes in: the number tells.
@@ -272,41 +317,67 @@ def _record_created_in_xero(*, organisation_id: int, data: Mapping[str, Any],
         return ApplyOutcome(resource_id=xero_id, outcome="awaiting_push", label=number)
     contact = data.get("Contact") or {}
     values = {
-        "number": number[:255], "reference": str(data.get("Reference") or "")[:255],
-        "contact_name": str(contact.get("Name") or "")[:255], "xero_contact_id": str(contact.get("ContactID") or ""),
-        "status": str(data.get("Status") or "")[:12], "currency": str(data.get("CurrencyCode") or "")[:3],
-        "issue_date": xero_date(data, "Date"), "due_date": xero_date(data, "DueDate"),
+        "number": number[:255],
+        "reference": str(data.get("Reference") or "")[:255],
+        "contact_name": str(contact.get("Name") or "")[:255],
+        "xero_contact_id": str(contact.get("ContactID") or ""),
+        "status": str(data.get("Status") or "")[:12],
+        "currency": str(data.get("CurrencyCode") or "")[:3],
+        "issue_date": xero_date(data, "Date"),
+        "due_date": xero_date(data, "DueDate"),
         "total": _money(data.get("Total")) or Decimal("0.00"),
         "amount_due": _money(data.get("AmountDue")) or Decimal("0.00"),
         "amount_paid": _money(data.get("AmountPaid")) or Decimal("0.00"),
         "xero_updated_at": updated_at,
     }
-    existing = (XeroCreatedInvoice.objects.select_for_update()
-                .filter(organisation_id=organisation_id, xero_invoice_id=xero_id).first())
+    existing = (
+        XeroCreatedInvoice.objects.select_for_update()
+        .filter(organisation_id=organisation_id, xero_invoice_id=xero_id)
+        .first()
+    )
     if existing is None:
         try:
             with transaction.atomic():
                 XeroCreatedInvoice.objects.create(organisation_id=organisation_id, xero_invoice_id=xero_id, **values)
         except IntegrityError:
             return ApplyOutcome(resource_id=xero_id, outcome="unchanged", label=number)
-        logger.info("invoices.xero.created_in_xero", extra={
-            "event": "invoices.xero.created_in_xero", "organisation_id": organisation_id, "xero_invoice_id": xero_id})
-        return ApplyOutcome(resource_id=xero_id, outcome="created_in_xero", label=number,
-                            summary=f"created in Xero: {number or xero_id} ({values['status']})")
+        logger.info(
+            "invoices.xero.created_in_xero",
+            extra={
+                "event": "invoices.xero.created_in_xero",
+                "organisation_id": organisation_id,
+                "xero_invoice_id": xero_id,
+            },
+        )
+        return ApplyOutcome(
+            resource_id=xero_id,
+            outcome="created_in_xero",
+            label=number,
+            summary=f"created in Xero: {number or xero_id} ({values['status']})",
+        )
     if updated_at is None or (existing.xero_updated_at is not None and updated_at <= existing.xero_updated_at):
-        return ApplyOutcome(resource_id=xero_id, outcome="unchanged" if existing.xero_updated_at == updated_at
-                            else "stale", label=number)
+        return ApplyOutcome(
+            resource_id=xero_id,
+            outcome="unchanged" if existing.xero_updated_at == updated_at else "stale",
+            label=number,
+        )
     for key, value in values.items():
         setattr(existing, key, value)
     existing.save(update_fields=[*values, "updated_at"])
-    return ApplyOutcome(resource_id=xero_id, outcome="applied", label=number,
-                        summary=f"created in Xero, updated: {number or xero_id} ({values['status']})")
+    return ApplyOutcome(
+        resource_id=xero_id,
+        outcome="applied",
+        label=number,
+        summary=f"created in Xero, updated: {number or xero_id} ({values['status']})",
+    )
 
 
 # ---------------------------------------------------------------- contacts
 
-def contacts_apply_from_xero(*, organisation_id: int, resources: Sequence[Mapping[str, Any]],
-                             source: str) -> list[ApplyOutcome]:
+
+def contacts_apply_from_xero(
+    *, organisation_id: int, resources: Sequence[Mapping[str, Any]], source: str
+) -> list[ApplyOutcome]:
     return [contact_apply_from_xero(organisation_id=organisation_id, data=data, source=source) for data in resources]
 
 
@@ -314,15 +385,23 @@ def contacts_apply_from_xero(*, organisation_id: int, resources: Sequence[Mappin
 def contact_apply_from_xero(*, organisation_id: int, data: Mapping[str, Any], source: str) -> ApplyOutcome:
     """A Xero contact behind one of our customers: its name and email update the customer, if newer."""
     contact_id = str(data.get("ContactID") or "")
-    customer = (Customer.objects.select_for_update()
-                .filter(organisation_id=organisation_id, xero_contact_id=contact_id).first()) if contact_id else None
+    customer = (
+        (
+            Customer.objects.select_for_update()
+            .filter(organisation_id=organisation_id, xero_contact_id=contact_id)
+            .first()
+        )
+        if contact_id
+        else None
+    )
     if customer is None:
         return ApplyOutcome(resource_id=contact_id, outcome="not_ours", label=str(data.get("Name") or ""))
     updated_at = xero_updated_at(data)
     if updated_at is None:
         return ApplyOutcome(resource_id=contact_id, outcome="ignored", label=customer.name)
     version, created = XeroContactVersion.objects.select_for_update().get_or_create(
-        organisation_id=organisation_id, xero_contact_id=contact_id, defaults={"xero_updated_at": updated_at})
+        organisation_id=organisation_id, xero_contact_id=contact_id, defaults={"xero_updated_at": updated_at}
+    )
     if not created and updated_at <= version.xero_updated_at:
         outcome = "unchanged" if updated_at == version.xero_updated_at else "stale"
         return ApplyOutcome(resource_id=contact_id, outcome=outcome, label=customer.name)
@@ -333,8 +412,13 @@ def contact_apply_from_xero(*, organisation_id: int, data: Mapping[str, Any], so
     notes = []
     name = str(data.get("Name") or "").strip()[:255]
     if name and name != customer.name:
-        clash = (Customer.objects.filter(organisation_id=organisation_id).exclude(pk=customer.pk)
-                 .annotate(lname=Lower("name")).filter(lname=name.lower()).exists())
+        clash = (
+            Customer.objects.filter(organisation_id=organisation_id)
+            .exclude(pk=customer.pk)
+            .annotate(lname=Lower("name"))
+            .filter(lname=name.lower())
+            .exists()
+        )
         if clash:
             notes.append(f"name {name!r} is another customer's; kept {customer.name!r}")
         else:
@@ -348,14 +432,30 @@ def contact_apply_from_xero(*, organisation_id: int, data: Mapping[str, Any], so
         setattr(customer, field, after)
     customer.save(update_fields=[*changes, "updated_at"])
     summary = ", ".join(f"{field} {_fmt(b)} → {_fmt(a)}" for field, (b, a) in changes.items())
-    logger.info("invoices.xero.contact_applied", extra={
-        "event": "invoices.xero.contact_applied", "organisation_id": organisation_id, "customer_id": customer.pk,
-        "fields": sorted(changes), "via": source})
-    return ApplyOutcome(resource_id=contact_id, outcome="applied", label=customer.name,
-                        summary="contact changed in Xero: " + summary + (f" ({'; '.join(notes)})" if notes else ""))
+    logger.info(
+        "invoices.xero.contact_applied",
+        extra={
+            "event": "invoices.xero.contact_applied",
+            "organisation_id": organisation_id,
+            "customer_id": customer.pk,
+            "fields": sorted(changes),
+            "via": source,
+        },
+    )
+    return ApplyOutcome(
+        resource_id=contact_id,
+        outcome="applied",
+        label=customer.name,
+        summary="contact changed in Xero: " + summary + (f" ({'; '.join(notes)})" if notes else ""),
+    )
 
 
 __all__ = [
-    "contact_apply_from_xero", "contacts_apply_from_xero", "invoice_apply_from_xero", "invoice_differences",
-    "invoices_apply_from_xero", "xero_date", "xero_updated_at",
+    "contact_apply_from_xero",
+    "contacts_apply_from_xero",
+    "invoice_apply_from_xero",
+    "invoice_differences",
+    "invoices_apply_from_xero",
+    "xero_date",
+    "xero_updated_at",
 ]

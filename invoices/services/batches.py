@@ -92,12 +92,28 @@ _NUMBER = re.compile(r"^(.*?)(\d+)$")
 
 def invoice_numbers_suggest(*, organisation: Organisation, count: int = 1, after: str = "") -> list[str]:
     """The next `count` free invoice numbers, continuing the organisation's latest numbering (INV-0001 first)."""
-    latest = after or (Invoice.objects.filter(organisation=organisation).order_by("-created_at", "-pk")
-                       .values_list("number", flat=True).first()) or "INV-0000"
+    latest = (
+        after
+        or (
+            Invoice.objects.filter(organisation=organisation)
+            .order_by("-created_at", "-pk")
+            .values_list("number", flat=True)
+            .first()
+        )
+        or "INV-0000"
+    )
     match = _NUMBER.match(latest)
     prefix, digits = (match.group(1), match.group(2)) if match else (f"{latest}-", "0000")
-    taken = {n.lower() for n in Invoice.objects.filter(organisation=organisation, number__istartswith=prefix)
-             .values_list("number", flat=True)} if prefix else set()
+    taken = (
+        {
+            n.lower()
+            for n in Invoice.objects.filter(organisation=organisation, number__istartswith=prefix).values_list(
+                "number", flat=True
+            )
+        }
+        if prefix
+        else set()
+    )
     out: list[str] = []
     value = int(digits)
     while len(out) < count:
@@ -113,9 +129,13 @@ def invoice_numbers_suggest(*, organisation: Organisation, count: int = 1, after
 def _taken_numbers(*, organisation: Organisation, numbers: list[str]) -> set[str]:
     taken: set[str] = set()
     for start in range(0, len(numbers), 500):
-        chunk = numbers[start:start + 500]
-        taken.update(Invoice.objects.filter(organisation=organisation).annotate(lowered=Lower("number"))
-                     .filter(lowered__in=chunk).values_list("lowered", flat=True))
+        chunk = numbers[start : start + 500]
+        taken.update(
+            Invoice.objects.filter(organisation=organisation)
+            .annotate(lowered=Lower("number"))
+            .filter(lowered__in=chunk)
+            .values_list("lowered", flat=True)
+        )
     return taken
 
 
@@ -130,8 +150,7 @@ def batch_problems(*, organisation: Organisation, name: str, invoices: Sequence[
     if not invoices:
         problems.append(BatchProblem(None, "invoices", "Add at least one invoice."))
     if len(invoices) > MAX_INVOICES_PER_BATCH:
-        problems.append(BatchProblem(None, "invoices",
-                                     f"A batch holds at most {MAX_INVOICES_PER_BATCH:,} invoices."))
+        problems.append(BatchProblem(None, "invoices", f"A batch holds at most {MAX_INVOICES_PER_BATCH:,} invoices."))
     first_seen: dict[str, int] = {}
     for i, inv in enumerate(invoices):
         number = inv.number.strip()
@@ -159,8 +178,13 @@ def batch_problems(*, organisation: Organisation, name: str, invoices: Sequence[
             problems.append(BatchProblem(i, "lines", f"An invoice holds at most {MAX_LINES_PER_INVOICE} lines."))
     for lowered in sorted(_taken_numbers(organisation=organisation, numbers=list(first_seen))):
         i = first_seen[lowered]
-        problems.append(BatchProblem(i, "number", f"Invoice number {invoices[i].number.strip()} is already used "
-                                                  "by another invoice of this organisation."))
+        problems.append(
+            BatchProblem(
+                i,
+                "number",
+                f"Invoice number {invoices[i].number.strip()} is already used by another invoice of this organisation.",
+            )
+        )
     return problems
 
 
@@ -172,12 +196,17 @@ def _customers(*, organisation: Organisation, invoices: Sequence[InvoiceInput]) 
     wanted: dict[str, InvoiceInput] = {}
     for inv in invoices:
         wanted.setdefault(inv.customer_name.strip().lower(), inv)
-    found = {c.name.lower(): c for c in Customer.objects.filter(organisation=organisation)
-             .annotate(lowered=Lower("name")).filter(lowered__in=list(wanted))}
+    found = {
+        c.name.lower(): c
+        for c in Customer.objects.filter(organisation=organisation)
+        .annotate(lowered=Lower("name"))
+        .filter(lowered__in=list(wanted))
+    }
     for key, inv in wanted.items():
         if key not in found:
-            found[key] = Customer.objects.create(organisation=organisation, name=inv.customer_name.strip()[:255],
-                                                 email=inv.customer_email.strip())
+            found[key] = Customer.objects.create(
+                organisation=organisation, name=inv.customer_name.strip()[:255], email=inv.customer_email.strip()
+            )
     return found
 
 
@@ -190,8 +219,14 @@ def _totals_context(*, organisation: Organisation) -> _Totals:
     return _Totals(tax_rate=default, tax_rates=rates)
 
 
-def batch_create(*, organisation: Organisation, user: AbstractBaseUser | None, name: str,
-                 invoices: Sequence[InvoiceInput], source: str) -> InvoiceBatch:
+def batch_create(
+    *,
+    organisation: Organisation,
+    user: AbstractBaseUser | None,
+    name: str,
+    invoices: Sequence[InvoiceInput],
+    source: str,
+) -> InvoiceBatch:
     """Create a batch and its invoices, or nothing (raises BatchInvalid listing every problem).
 
     Eligibility is decided once, now: eligible batches' invoices start `pending` and the push is
@@ -202,14 +237,22 @@ def batch_create(*, organisation: Organisation, user: AbstractBaseUser | None, n
     if problems:
         raise BatchInvalid(problems)
     eligibility = batch_eligibility_now(organisation=organisation)
-    sync_state = Invoice.SyncState.PENDING if eligibility == InvoiceBatch.Eligibility.ELIGIBLE \
-        else Invoice.SyncState.NOT_SYNCED
+    sync_state = (
+        Invoice.SyncState.PENDING if eligibility == InvoiceBatch.Eligibility.ELIGIBLE else Invoice.SyncState.NOT_SYNCED
+    )
     totals_context = _totals_context(organisation=organisation)
     try:
         with transaction.atomic():
-            batch = _write(organisation=organisation, user=user, name=name.strip(), invoices=invoices,
-                           source=source, eligibility=eligibility, sync_state=sync_state,
-                           totals_context=totals_context)
+            batch = _write(
+                organisation=organisation,
+                user=user,
+                name=name.strip(),
+                invoices=invoices,
+                source=source,
+                eligibility=eligibility,
+                sync_state=sync_state,
+                totals_context=totals_context,
+            )
             if sync_state == Invoice.SyncState.PENDING:
                 organisation_id = organisation.pk
                 transaction.on_commit(lambda: _enqueue_push(organisation_id=organisation_id))
@@ -217,44 +260,99 @@ def batch_create(*, organisation: Organisation, user: AbstractBaseUser | None, n
         # Another request took one of these numbers between our check and our insert.
         logger.info("invoices.batch.create_conflict", extra={"organisation": organisation.pk})
         problems = batch_problems(organisation=organisation, name=name, invoices=invoices)
-        raise BatchInvalid(problems or [BatchProblem(None, "invoices", "An invoice number was just taken by "
-                                                                       "another batch. Please try again.")]) from exc
-    logger.info("invoices.batch.created", extra={"organisation": organisation.pk, "batch": batch.pk,
-                                                 "invoices": len(invoices), "eligibility": eligibility})
+        raise BatchInvalid(
+            problems
+            or [BatchProblem(None, "invoices", "An invoice number was just taken by another batch. Please try again.")]
+        ) from exc
+    logger.info(
+        "invoices.batch.created",
+        extra={
+            "organisation": organisation.pk,
+            "batch": batch.pk,
+            "invoices": len(invoices),
+            "eligibility": eligibility,
+        },
+    )
     return batch
 
 
-def _write(*, organisation: Organisation, user: AbstractBaseUser | None, name: str,
-           invoices: Sequence[InvoiceInput], source: str, eligibility: str, sync_state: str,
-           totals_context: _Totals) -> InvoiceBatch:
-    batch = InvoiceBatch.objects.create(organisation=organisation, name=name[:200], source=source,
-                                        eligibility=eligibility, created_by=user if user else None)
+def _write(
+    *,
+    organisation: Organisation,
+    user: AbstractBaseUser | None,
+    name: str,
+    invoices: Sequence[InvoiceInput],
+    source: str,
+    eligibility: str,
+    sync_state: str,
+    totals_context: _Totals,
+) -> InvoiceBatch:
+    batch = InvoiceBatch.objects.create(
+        organisation=organisation,
+        name=name[:200],
+        source=source,
+        eligibility=eligibility,
+        created_by=user if user else None,
+    )
     customers = _customers(organisation=organisation, invoices=invoices)
     rows = []
     for inv in invoices:
-        totals = mappers.invoice_totals(inv.lines, line_amount_types=inv.line_amount_types,
-                                        tax_rate=totals_context.tax_rate, tax_rates=totals_context.tax_rates)
-        rows.append(Invoice(
-            organisation=organisation, batch=batch, customer=customers[inv.customer_name.strip().lower()],
-            number=inv.number.strip(), reference=inv.reference.strip(), currency=inv.currency,
-            issue_date=inv.issue_date, due_date=inv.due_date, line_amount_types=inv.line_amount_types,
-            status=inv.status, sync_state=sync_state, subtotal=totals.subtotal, total_tax=totals.total_tax,
-            total=totals.total, amount_due=totals.total,
-        ))
+        totals = mappers.invoice_totals(
+            inv.lines,
+            line_amount_types=inv.line_amount_types,
+            tax_rate=totals_context.tax_rate,
+            tax_rates=totals_context.tax_rates,
+        )
+        rows.append(
+            Invoice(
+                organisation=organisation,
+                batch=batch,
+                customer=customers[inv.customer_name.strip().lower()],
+                number=inv.number.strip(),
+                reference=inv.reference.strip(),
+                currency=inv.currency,
+                issue_date=inv.issue_date,
+                due_date=inv.due_date,
+                line_amount_types=inv.line_amount_types,
+                status=inv.status,
+                sync_state=sync_state,
+                subtotal=totals.subtotal,
+                total_tax=totals.total_tax,
+                total=totals.total,
+                amount_due=totals.total,
+            )
+        )
     created = Invoice.objects.bulk_create(rows, batch_size=500)
-    lines = [InvoiceLine(invoice=invoice, position=position, description=line.description.strip(),
-                         quantity=line.quantity, unit_amount=line.unit_amount,
-                         account_code=line.account_code.strip(), tax_type=line.tax_type.strip())
-             for invoice, inv in zip(created, invoices, strict=True)
-             for position, line in enumerate(inv.lines, start=1)]
+    lines = [
+        InvoiceLine(
+            invoice=invoice,
+            position=position,
+            description=line.description.strip(),
+            quantity=line.quantity,
+            unit_amount=line.unit_amount,
+            account_code=line.account_code.strip(),
+            tax_type=line.tax_type.strip(),
+        )
+        for invoice, inv in zip(created, invoices, strict=True)
+        for position, line in enumerate(inv.lines, start=1)
+    ]
     InvoiceLine.objects.bulk_create(lines, batch_size=1000)
     message = NOT_SYNCED_REASONS.get(eligibility, "Created; waiting to be sent to Xero.")
-    InvoiceEvent.objects.bulk_create([
-        InvoiceEvent(invoice=invoice, organisation=organisation, source=InvoiceEvent.Source.COORDINOTER,
-                     kind="created", message=message, actor=user if user else None,
-                     changes={"batch": batch.pk, "source": source})
-        for invoice in created
-    ], batch_size=1000)
+    InvoiceEvent.objects.bulk_create(
+        [
+            InvoiceEvent(
+                invoice=invoice,
+                organisation=organisation,
+                source=InvoiceEvent.Source.COORDINOTER,
+                kind="created",
+                message=message,
+                actor=user if user else None,
+                changes={"batch": batch.pk, "source": source},
+            )
+            for invoice in created
+        ],
+        batch_size=1000,
+    )
     return batch
 
 

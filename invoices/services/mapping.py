@@ -33,8 +33,10 @@ CHOICES_TTL_SECONDS = 600
 TAX_RATES_TTL_SECONDS = 24 * 3600
 
 
-MAPPING_MISSING_MESSAGE = ("Choose the default revenue account and tax rate in Settings > Xero mapping: "
-                           "invoices wait until then instead of being sent to fail.")
+MAPPING_MISSING_MESSAGE = (
+    "Choose the default revenue account and tax rate in Settings > Xero mapping: "
+    "invoices wait until then instead of being sent to fail."
+)
 
 
 class MappingUnavailable(Exception):
@@ -80,40 +82,65 @@ def mapping_choices(*, organisation: Organisation, refresh: bool = False) -> Map
     if connection is None or not connection.is_bound or connection.disconnect_step:
         raise MappingUnavailable("Connect Xero first: the accounts and tax rates come from your Xero organisation.")
     if connection.status == XeroConnection.Status.NEEDS_RECONNECT:
-        raise MappingUnavailable("Xero needs reconnecting before we can read your accounts and tax rates. "
-                                 "An admin can reconnect on the Manage Integrations page.")
+        raise MappingUnavailable(
+            "Xero needs reconnecting before we can read your accounts and tax rates. "
+            "An admin can reconnect on the Manage Integrations page."
+        )
     key = _cache_key(organisation, connection.tenant_id, "choices")
     if not refresh:
         cached = cache.get(key)
         if cached is not None:
-            return MappingChoices(accounts=[mappers.AccountChoice(**a) for a in cached["accounts"]],
-                                  tax_rates=[mappers.TaxRateChoice(**r) for r in cached["tax_rates"]],
-                                  tenant_name=cached["tenant_name"], fetched_at=cached.get("fetched_at"))
+            return MappingChoices(
+                accounts=[mappers.AccountChoice(**a) for a in cached["accounts"]],
+                tax_rates=[mappers.TaxRateChoice(**r) for r in cached["tax_rates"]],
+                tenant_name=cached["tenant_name"],
+                fetched_at=cached.get("fetched_at"),
+            )
     try:
         accounts_body = _xero_get(connection=connection, path="/Accounts")
         rates_body = _xero_get(connection=connection, path="/TaxRates")
     except XeroNeedsReconnect as exc:
-        raise MappingUnavailable("Xero needs reconnecting before we can read your accounts and tax rates. "
-                                 "An admin can reconnect on the Manage Integrations page.") from exc
+        raise MappingUnavailable(
+            "Xero needs reconnecting before we can read your accounts and tax rates. "
+            "An admin can reconnect on the Manage Integrations page."
+        ) from exc
     except XeroNotConnected as exc:
-        raise MappingUnavailable("Connect Xero first: the accounts and tax rates come from your Xero "
-                                 "organisation.") from exc
+        raise MappingUnavailable(
+            "Connect Xero first: the accounts and tax rates come from your Xero organisation."
+        ) from exc
     except XeroRateLimited as exc:
-        raise MappingUnavailable(f"Xero asked us to slow down. Try again in {max(exc.retry_after, 1)} seconds.") \
-            from exc
+        raise MappingUnavailable(
+            f"Xero asked us to slow down. Try again in {max(exc.retry_after, 1)} seconds."
+        ) from exc
     except XeroError as exc:
-        logger.warning("invoices.mapping.fetch_failed", extra={"organisation": organisation.pk,
-                                                                "correlation_id": exc.correlation_id})
-        raise MappingUnavailable("We couldn't reach Xero just now to read your accounts and tax rates. "
-                                 "Please try again in a minute.") from exc
-    choices = MappingChoices(accounts=mappers.revenue_accounts(accounts_body),
-                             tax_rates=mappers.revenue_tax_rates(rates_body),
-                             tenant_name=connection.tenant_name, fetched_at=timezone.now())
-    cache.set(key, {"accounts": [asdict(a) for a in choices.accounts],
-                    "tax_rates": [asdict(r) for r in choices.tax_rates],
-                    "tenant_name": choices.tenant_name, "fetched_at": choices.fetched_at}, CHOICES_TTL_SECONDS)
-    cache.set(_cache_key(organisation, connection.tenant_id, "tax-rates"),
-              {r.tax_type: r.rate for r in choices.tax_rates}, TAX_RATES_TTL_SECONDS)
+        logger.warning(
+            "invoices.mapping.fetch_failed",
+            extra={"organisation": organisation.pk, "correlation_id": exc.correlation_id},
+        )
+        raise MappingUnavailable(
+            "We couldn't reach Xero just now to read your accounts and tax rates. Please try again in a minute."
+        ) from exc
+    choices = MappingChoices(
+        accounts=mappers.revenue_accounts(accounts_body),
+        tax_rates=mappers.revenue_tax_rates(rates_body),
+        tenant_name=connection.tenant_name,
+        fetched_at=timezone.now(),
+    )
+    cache.set(
+        key,
+        {
+            "accounts": [asdict(a) for a in choices.accounts],
+            "tax_rates": [asdict(r) for r in choices.tax_rates],
+            "tenant_name": choices.tenant_name,
+            "fetched_at": choices.fetched_at,
+        },
+        CHOICES_TTL_SECONDS,
+    )
+    cache.set(
+        _cache_key(organisation, connection.tenant_id, "tax-rates"),
+        {r.tax_type: r.rate for r in choices.tax_rates},
+        TAX_RATES_TTL_SECONDS,
+    )
     return choices
 
 
@@ -126,8 +153,9 @@ def tax_rates_cached(*, organisation: Organisation) -> dict[str, Decimal] | None
 
 
 @transaction.atomic
-def mapping_save(*, organisation: Organisation, user: AbstractBaseUser, revenue_account_code: str,
-                 tax_type: str) -> XeroMapping:
+def mapping_save(
+    *, organisation: Organisation, user: AbstractBaseUser, revenue_account_code: str, tax_type: str
+) -> XeroMapping:
     """Store the defaults after checking both are among the organisation's current Xero choices."""
     choices = mapping_choices(organisation=organisation)
     account = next((a for a in choices.accounts if a.code == revenue_account_code), None)
@@ -138,9 +166,16 @@ def mapping_save(*, organisation: Organisation, user: AbstractBaseUser, revenue_
         raise MappingRejected("Choose one of your Xero tax rates that applies to sales.")
     mapping, _ = XeroMapping.objects.select_for_update().update_or_create(
         organisation=organisation,
-        defaults={"revenue_account_code": account.code, "revenue_account_name": account.name[:150],
-                  "tax_type": rate.tax_type, "tax_name": rate.name[:150], "updated_by": user},
+        defaults={
+            "revenue_account_code": account.code,
+            "revenue_account_name": account.name[:150],
+            "tax_type": rate.tax_type,
+            "tax_name": rate.name[:150],
+            "updated_by": user,
+        },
     )
-    logger.info("invoices.mapping.saved", extra={"organisation": organisation.pk, "account": account.code,
-                                                  "tax_type": rate.tax_type})
+    logger.info(
+        "invoices.mapping.saved",
+        extra={"organisation": organisation.pk, "account": account.code, "tax_type": rate.tax_type},
+    )
     return mapping

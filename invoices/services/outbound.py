@@ -74,6 +74,7 @@ class InvoiceEdit:
 
 # ---------------------------------------------------------------- the rules (pure)
 
+
 def invoice_xero_status(invoice: Invoice) -> str:
     return invoice.xero_status or invoice.status
 
@@ -85,8 +86,7 @@ def invoice_change_refusal(*, invoice: Invoice, action: str) -> str | None:
     status = invoice_xero_status(invoice)
     if action == A.VOID:
         if status == "PAID" or invoice.amount_paid > 0:
-            return ("A paid or part-paid invoice cannot be voided. Remove the payment in Xero first, "
-                    "then void it.")
+            return "A paid or part-paid invoice cannot be voided. Remove the payment in Xero first, then void it."
         if invoice.amount_credited > 0:
             return "This invoice has a credit note allocated: remove the allocation in Xero before voiding it."
         if status in EDITABLE:
@@ -96,8 +96,9 @@ def invoice_change_refusal(*, invoice: Invoice, action: str) -> str | None:
         return None
     if action == A.DELETE:
         if status not in EDITABLE:
-            return (f"Only DRAFT or SUBMITTED invoices can be deleted; this one is {status}."
-                    + (" Void it instead." if status == "AUTHORISED" and invoice.amount_paid == 0 else ""))
+            return f"Only DRAFT or SUBMITTED invoices can be deleted; this one is {status}." + (
+                " Void it instead." if status == "AUTHORISED" and invoice.amount_paid == 0 else ""
+            )
         return None
     if action == A.EDIT:
         if status not in EDITABLE:
@@ -115,8 +116,11 @@ def _edit_payload(invoice: Invoice, edit: InvoiceEdit, mapping: XeroMapping | No
             raise ChangeRefused("Every line needs a description.")
         account = line.account_code or (mapping.revenue_account_code if mapping else "")
         tax = line.tax_type or (mapping.tax_type if mapping else "")
-        item: dict[str, Any] = {"Description": line.description.strip(), "Quantity": float(line.quantity),
-                                "UnitAmount": float(line.unit_amount)}
+        item: dict[str, Any] = {
+            "Description": line.description.strip(),
+            "Quantity": float(line.quantity),
+            "UnitAmount": float(line.unit_amount),
+        }
         if account:
             item["AccountCode"] = account
         if tax:
@@ -125,11 +129,17 @@ def _edit_payload(invoice: Invoice, edit: InvoiceEdit, mapping: XeroMapping | No
     if edit.due_date < edit.issue_date:
         raise ChangeRefused("The due date cannot be before the invoice date.")
     # Lines sent without LineItemID replace the invoice's lines (xero-facts 2.7).
-    return {"InvoiceID": invoice.xero_invoice_id, "Reference": edit.reference, "Date": edit.issue_date.isoformat(),
-            "DueDate": edit.due_date.isoformat(), "LineItems": lines}
+    return {
+        "InvoiceID": invoice.xero_invoice_id,
+        "Reference": edit.reference,
+        "Date": edit.issue_date.isoformat(),
+        "DueDate": edit.due_date.isoformat(),
+        "LineItems": lines,
+    }
 
 
 # ---------------------------------------------------------------- requesting a change (the web request)
+
 
 def _invoice_for(organisation: Organisation, invoice_id: int) -> Invoice:
     invoice = Invoice.objects.select_for_update().filter(organisation=organisation, pk=invoice_id).first()
@@ -142,12 +152,20 @@ def _check_version(invoice: Invoice, based_on: dt.datetime | None) -> None:
     if based_on is not None and invoice.xero_updated_at is not None and invoice.xero_updated_at != based_on:
         raise ChangeRefused(
             "This invoice changed in Xero after you opened it (see its history). Review it and try again.",
-            conflict=True)
+            conflict=True,
+        )
 
 
 @transaction.atomic
-def invoice_change_request(*, organisation: Organisation, invoice_id: int, action: str, user,
-                           based_on: dt.datetime | None, edit: InvoiceEdit | None = None) -> XeroInvoiceChange:
+def invoice_change_request(
+    *,
+    organisation: Organisation,
+    invoice_id: int,
+    action: str,
+    user,
+    based_on: dt.datetime | None,
+    edit: InvoiceEdit | None = None,
+) -> XeroInvoiceChange:
     """Check the rules, store the change with its Idempotency-Key and enqueue it. Raises ChangeRefused."""
     invoice = _invoice_for(organisation, invoice_id)
     refusal = invoice_change_refusal(invoice=invoice, action=action)
@@ -165,17 +183,33 @@ def invoice_change_request(*, organisation: Organisation, invoice_id: int, actio
             raise ChangeRefused("Nothing to change.")
         payload = _edit_payload(invoice, edit, XeroMapping.objects.filter(organisation=organisation).first())
     change = XeroInvoiceChange.objects.create(
-        organisation=organisation, invoice=invoice, action=action, payload=payload,
-        idempotency_key=f"coordinoter-change-{uuid.uuid4()}", based_on_xero_updated_at=invoice.xero_updated_at,
+        organisation=organisation,
+        invoice=invoice,
+        action=action,
+        payload=payload,
+        idempotency_key=f"coordinoter-change-{uuid.uuid4()}",
+        based_on_xero_updated_at=invoice.xero_updated_at,
         requested_by=user,
     )
     InvoiceEvent.objects.create(
-        invoice=invoice, organisation=organisation, source=InvoiceEvent.Source.COORDINOTER,
-        kind=f"{action}_requested", message=f"{A(action).label} requested by {user}: sending to Xero",
-        changes={"change_id": change.pk}, actor=user)
-    logger.info("invoices.outbound.requested", extra={
-        "event": "invoices.outbound.requested", "organisation_id": organisation.pk, "invoice_id": invoice.pk,
-        "change_id": change.pk, "action": action})
+        invoice=invoice,
+        organisation=organisation,
+        source=InvoiceEvent.Source.COORDINOTER,
+        kind=f"{action}_requested",
+        message=f"{A(action).label} requested by {user}: sending to Xero",
+        changes={"change_id": change.pk},
+        actor=user,
+    )
+    logger.info(
+        "invoices.outbound.requested",
+        extra={
+            "event": "invoices.outbound.requested",
+            "organisation_id": organisation.pk,
+            "invoice_id": invoice.pk,
+            "change_id": change.pk,
+            "action": action,
+        },
+    )
     invoice_change_enqueue(change_id=change.pk)
     return change
 
@@ -187,13 +221,16 @@ def invoice_change_enqueue(*, change_id: int, countdown: int | None = None) -> N
         try:
             send_invoice_change.apply_async(kwargs={"change_id": change_id}, countdown=countdown, retry=False)
         except Exception:  # noqa: BLE001 - the stored change is the record; the sweeper sends it later
-            logger.warning("invoices.outbound.enqueue_failed", extra={
-                "event": "invoices.outbound.enqueue_failed", "change_id": change_id})
+            logger.warning(
+                "invoices.outbound.enqueue_failed",
+                extra={"event": "invoices.outbound.enqueue_failed", "change_id": change_id},
+            )
 
     transaction.on_commit(enqueue)
 
 
 # ---------------------------------------------------------------- sending (the worker)
+
 
 @dataclass(frozen=True)
 class SendResult:
@@ -204,8 +241,12 @@ class SendResult:
 def _claim(change_id: int) -> XeroInvoiceChange | None:
     now = timezone.now()
     with transaction.atomic():
-        change = (XeroInvoiceChange.objects.select_for_update(skip_locked=True, of=("self",))
-                  .select_related("invoice").filter(pk=change_id).first())
+        change = (
+            XeroInvoiceChange.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("invoice")
+            .filter(pk=change_id)
+            .first()
+        )
         if change is None:
             return None
         # Re-check under the lock: pending, or sending with a lapsed claim (a worker died mid-send).
@@ -220,8 +261,14 @@ def _claim(change_id: int) -> XeroInvoiceChange | None:
     return change
 
 
-def _finish(change: XeroInvoiceChange, state: str, *, error: str = "", correlation_id: str = "",
-            event: tuple[str, str] | None = None) -> SendResult:
+def _finish(
+    change: XeroInvoiceChange,
+    state: str,
+    *,
+    error: str = "",
+    correlation_id: str = "",
+    event: tuple[str, str] | None = None,
+) -> SendResult:
     with transaction.atomic():
         change.state = state
         change.last_error = error[:2000]
@@ -233,13 +280,26 @@ def _finish(change: XeroInvoiceChange, state: str, *, error: str = "", correlati
         if event is not None:
             kind, message = event
             InvoiceEvent.objects.create(
-                invoice_id=change.invoice_id, organisation_id=change.organisation_id,
-                source=InvoiceEvent.Source.SYSTEM, kind=kind, message=message[:500],
-                changes={"change_id": change.pk, "correlation_id": correlation_id}, actor=change.requested_by)
-    logger.info("invoices.outbound.%s", state, extra={
-        "event": f"invoices.outbound.{state}", "organisation_id": change.organisation_id,
-        "invoice_id": change.invoice_id, "change_id": change.pk, "action": change.action,
-        "correlation_id": correlation_id})
+                invoice_id=change.invoice_id,
+                organisation_id=change.organisation_id,
+                source=InvoiceEvent.Source.SYSTEM,
+                kind=kind,
+                message=message[:500],
+                changes={"change_id": change.pk, "correlation_id": correlation_id},
+                actor=change.requested_by,
+            )
+    logger.info(
+        "invoices.outbound.%s",
+        state,
+        extra={
+            "event": f"invoices.outbound.{state}",
+            "organisation_id": change.organisation_id,
+            "invoice_id": change.invoice_id,
+            "change_id": change.pk,
+            "action": change.action,
+            "correlation_id": correlation_id,
+        },
+    )
     return SendResult(state=state)
 
 
@@ -256,28 +316,42 @@ def invoice_change_send(*, change_id: int) -> SendResult:
         return SendResult(state="skipped")
     invoice = change.invoice
     label = A(change.action).label.lower()
-    connection = XeroConnection.objects.filter(organisation_id=change.organisation_id,
-                                               status=XeroConnection.Status.ACTIVE).first()
+    connection = XeroConnection.objects.filter(
+        organisation_id=change.organisation_id, status=XeroConnection.Status.ACTIVE
+    ).first()
     if connection is None:
-        return _finish(change, S.FAILED, error="Xero is not connected.",
-                       event=("change_failed", f"Could not {label} in Xero: Xero is not connected."))
+        return _finish(
+            change,
+            S.FAILED,
+            error="Xero is not connected.",
+            event=("change_failed", f"Could not {label} in Xero: Xero is not connected."),
+        )
     limiter = xero_rate_limiter()
     try:
-        current_body = xero_request(connection.pk, "GET", f"/Invoices/{invoice.xero_invoice_id}",
-                                    rate_limiter=limiter).body or {}
+        current_body = (
+            xero_request(connection.pk, "GET", f"/Invoices/{invoice.xero_invoice_id}", rate_limiter=limiter).body or {}
+        )
         current = (current_body.get("Invoices") or [{}])[0]
         current_version = xero_updated_at(current)
         if _already_done(change, current):
-            invoice_apply_from_xero(organisation_id=change.organisation_id, data=current, source=SOURCE_OUTBOUND,
-                                    actor=change.requested_by)
+            invoice_apply_from_xero(
+                organisation_id=change.organisation_id, data=current, source=SOURCE_OUTBOUND, actor=change.requested_by
+            )
             return _finish(change, S.DONE, event=(f"{change.action}_done", f"{A(change.action).label} done in Xero."))
         based_on = change.based_on_xero_updated_at
         if current_version is not None and based_on is not None and current_version > based_on:
             # Xero moved on since the person looked: show Xero's version, send nothing.
             invoice_apply_from_xero(organisation_id=change.organisation_id, data=current, source="webhook")
-            return _finish(change, S.CONFLICT, error="Xero holds a newer version.", event=(
-                "change_conflict", f"Not sent: the invoice changed in Xero after you asked to {label} it. "
-                "Review the changes above and try again."))
+            return _finish(
+                change,
+                S.CONFLICT,
+                error="Xero holds a newer version.",
+                event=(
+                    "change_conflict",
+                    f"Not sent: the invoice changed in Xero after you asked to {label} it. "
+                    "Review the changes above and try again.",
+                ),
+            )
         status = str(current.get("Status") or "")
         if status and status != invoice_xero_status(invoice):
             invoice_apply_from_xero(organisation_id=change.organisation_id, data=current, source="webhook")
@@ -285,46 +359,84 @@ def invoice_change_send(*, change_id: int) -> SendResult:
         refusal = invoice_change_refusal(invoice=invoice, action=change.action)
         if refusal:
             return _finish(change, S.REFUSED, error=refusal, event=("change_refused", f"Not sent: {refusal}"))
-        response = xero_request(connection.pk, "POST", f"/Invoices/{invoice.xero_invoice_id}",
-                                json={"Invoices": [change.payload]}, idempotency_key=change.idempotency_key,
-                                rate_limiter=limiter)
+        response = xero_request(
+            connection.pk,
+            "POST",
+            f"/Invoices/{invoice.xero_invoice_id}",
+            json={"Invoices": [change.payload]},
+            idempotency_key=change.idempotency_key,
+            rate_limiter=limiter,
+        )
     except XeroRateLimited as exc:
         _finish(change, S.PENDING, error=str(exc))
         return SendResult(state=S.PENDING, retry_after=max(1, int(exc.retry_after)))
     except XeroValidationError as exc:
         errors = [m.get("Message", "") for el in exc.elements for m in (el.get("ValidationErrors") or [])]
         message = "; ".join(e for e in errors if e) or str(exc)
-        return _finish(change, S.REFUSED, error=message, correlation_id=exc.correlation_id,
-                       event=("change_refused", f"Xero refused to {label} it: {message}"))
+        return _finish(
+            change,
+            S.REFUSED,
+            error=message,
+            correlation_id=exc.correlation_id,
+            event=("change_refused", f"Xero refused to {label} it: {message}"),
+        )
     except (XeroServerError, XeroTimeout) as exc:
         if change.attempts >= MAX_ATTEMPTS:
-            return _finish(change, S.FAILED, error=str(exc), correlation_id=getattr(exc, "correlation_id", ""),
-                           event=("change_failed", f"Could not {label} in Xero after {change.attempts} tries."))
+            return _finish(
+                change,
+                S.FAILED,
+                error=str(exc),
+                correlation_id=getattr(exc, "correlation_id", ""),
+                event=("change_failed", f"Could not {label} in Xero after {change.attempts} tries."),
+            )
         _finish(change, S.PENDING, error=str(exc), correlation_id=getattr(exc, "correlation_id", ""))
-        return SendResult(state=S.PENDING, retry_after=min(600, 15 * 2 ** change.attempts))
+        return SendResult(state=S.PENDING, retry_after=min(600, 15 * 2**change.attempts))
     except (XeroNotConnected, XeroAuthError) as exc:
-        return _finish(change, S.FAILED, error=str(exc), correlation_id=exc.correlation_id,
-                       event=("change_failed", f"Could not {label} in Xero: reconnect Xero, then try again."))
+        return _finish(
+            change,
+            S.FAILED,
+            error=str(exc),
+            correlation_id=exc.correlation_id,
+            event=("change_failed", f"Could not {label} in Xero: reconnect Xero, then try again."),
+        )
     except XeroError as exc:
-        return _finish(change, S.FAILED, error=str(exc), correlation_id=exc.correlation_id,
-                       event=("change_failed", f"Could not {label} in Xero: {exc}"))
+        return _finish(
+            change,
+            S.FAILED,
+            error=str(exc),
+            correlation_id=exc.correlation_id,
+            event=("change_failed", f"Could not {label} in Xero: {exc}"),
+        )
     element = ((response.body or {}).get("Invoices") or [{}])[0]
     errors = [m.get("Message", "") for m in (element.get("ValidationErrors") or [])]
     if element.get("HasErrors") or errors:
         message = "; ".join(e for e in errors if e) or "validation failed"
-        return _finish(change, S.REFUSED, error=message, correlation_id=response.correlation_id,
-                       event=("change_refused", f"Xero refused to {label} it: {message}"))
-    invoice_apply_from_xero(organisation_id=change.organisation_id, data=element, source=SOURCE_OUTBOUND,
-                            actor=change.requested_by)
-    return _finish(change, S.DONE, correlation_id=response.correlation_id,
-                   event=(f"{change.action}_done", f"{A(change.action).label} done in Xero."))
+        return _finish(
+            change,
+            S.REFUSED,
+            error=message,
+            correlation_id=response.correlation_id,
+            event=("change_refused", f"Xero refused to {label} it: {message}"),
+        )
+    invoice_apply_from_xero(
+        organisation_id=change.organisation_id, data=element, source=SOURCE_OUTBOUND, actor=change.requested_by
+    )
+    return _finish(
+        change,
+        S.DONE,
+        correlation_id=response.correlation_id,
+        event=(f"{change.action}_done", f"{A(change.action).label} done in Xero."),
+    )
 
 
 def invoice_changes_sweep(*, older_than: dt.timedelta = dt.timedelta(minutes=1)) -> int:
     """Changes left pending (broker down when they were made) or with a lapsed claim: enqueue them again."""
     now = timezone.now()
-    stuck = list(XeroInvoiceChange.objects.filter(state__in=[S.PENDING, S.SENDING], created_at__lte=now - older_than)
-                 .exclude(claimed_until__gt=now).values_list("pk", flat=True)[:500])
+    stuck = list(
+        XeroInvoiceChange.objects.filter(state__in=[S.PENDING, S.SENDING], created_at__lte=now - older_than)
+        .exclude(claimed_until__gt=now)
+        .values_list("pk", flat=True)[:500]
+    )
     for change_id in stuck:
         with transaction.atomic():
             invoice_change_enqueue(change_id=change_id)
@@ -332,6 +444,13 @@ def invoice_changes_sweep(*, older_than: dt.timedelta = dt.timedelta(minutes=1))
 
 
 __all__ = [
-    "ChangeRefused", "InvoiceEdit", "LineEdit", "SendResult", "invoice_change_refusal", "invoice_change_request",
-    "invoice_change_send", "invoice_changes_sweep", "invoice_xero_status",
+    "ChangeRefused",
+    "InvoiceEdit",
+    "LineEdit",
+    "SendResult",
+    "invoice_change_refusal",
+    "invoice_change_request",
+    "invoice_change_send",
+    "invoice_changes_sweep",
+    "invoice_xero_status",
 ]

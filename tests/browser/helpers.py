@@ -30,8 +30,9 @@ def menu(page, name: str) -> None:
     page.get_by_role("navigation", name="Main menu").get_by_role("link", name=name).click()
 
 
-def xero_connect_through_sandbox(page, *, button: str = "Connect to Xero",
-                                 tenant: str = "Koala Coffee Roasters (AU)") -> None:
+def xero_connect_through_sandbox(
+    page, *, button: str = "Connect to Xero", tenant: str = "Koala Coffee Roasters (AU)"
+) -> None:
     """From Manage Integrations: Xero's login (when not logged in there yet), consent for one organisation, and
     our picker when Xero hands back several. Ends back on Manage Integrations, connected to `tenant`."""
     page.locator("#xero-card").get_by_role("button", name=button).click()

@@ -21,8 +21,9 @@ pytestmark = pytest.mark.browser
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 
-def test_admin_creates_a_batch_in_the_form_and_sees_it_listed_when_signed_in(page, live_server, demo_data, login,
-                                                                               screenshot):
+def test_admin_creates_a_batch_in_the_form_and_sees_it_listed_when_signed_in(
+    page, live_server, demo_data, login, screenshot
+):
     login(page, "admin@acme.test")
     page.get_by_role("navigation", name="Main menu").get_by_role("link", name="Invoice batches").click()
     page.get_by_role("link", name="New batch").click()
@@ -96,10 +97,20 @@ def test_csv_with_bad_rows_is_reported_row_by_row_when_uploaded(page, live_serve
 def test_batch_page_shows_each_invoices_xero_outcome_when_pushed(page, live_server, demo_data, login, screenshot):
     organisation = Organisation.objects.get(name="Acme Care")
     connect_xero(organisation, short_code="!AcmeC")
-    XeroMapping.objects.create(organisation=organisation, revenue_account_code="200", revenue_account_name="Sales",
-                               tax_type="OUTPUT", tax_name="GST on Income")
-    batch = make_batch(organisation=organisation, name="Weekly visits", invoices=6, eligibility="eligible",
-                       sync_state=Invoice.SyncState.SYNCED)
+    XeroMapping.objects.create(
+        organisation=organisation,
+        revenue_account_code="200",
+        revenue_account_name="Sales",
+        tax_type="OUTPUT",
+        tax_name="GST on Income",
+    )
+    batch = make_batch(
+        organisation=organisation,
+        name="Weekly visits",
+        invoices=6,
+        eligibility="eligible",
+        sync_state=Invoice.SyncState.SYNCED,
+    )
     invoices = list(batch.invoices.order_by("number"))
     for i, invoice in enumerate(invoices):
         invoice.xero_invoice_id = f"2b0e3c1a-0000-4000-8000-00000000000{i}"
@@ -110,10 +121,16 @@ def test_batch_page_shows_each_invoices_xero_outcome_when_pushed(page, live_serv
     warned.sync_state = "warning"
     warned.sync_warnings = [{"Message": "The contact's email address is missing, so the invoice was not sent."}]
     waiting.sync_state, waiting.xero_invoice_id, waiting.xero_status = "pending", "", ""
-    Invoice.objects.bulk_update(invoices, ["sync_state", "xero_invoice_id", "xero_status", "sync_errors",
-                                           "sync_warnings"])
-    InvoiceEvent.objects.create(invoice=failed, organisation=organisation, source="system", kind="failed",
-                                message="Xero rejected it: Account code '999' is not a valid code for this document.")
+    Invoice.objects.bulk_update(
+        invoices, ["sync_state", "xero_invoice_id", "xero_status", "sync_errors", "sync_warnings"]
+    )
+    InvoiceEvent.objects.create(
+        invoice=failed,
+        organisation=organisation,
+        source="system",
+        kind="failed",
+        message="Xero rejected it: Account code '999' is not a valid code for this document.",
+    )
 
     login(page, "accountant@acme.test")
     page.goto(f"{live_server.url}/batches/{batch.pk}/")
@@ -122,11 +139,13 @@ def test_batch_page_shows_each_invoices_xero_outcome_when_pushed(page, live_serv
     expect(progress.locator('[data-count="synced"]')).to_have_text("4")
     expect(progress.locator('[data-count="failed"]')).to_have_text("1")
     expect(page.get_by_role("group", name=f"Xero rejected invoice {failed.number}")).to_contain_text(
-        "Account code '999'")
+        "Account code '999'"
+    )
     expect(page.get_by_role("group", name=f"Xero warnings for invoice {warned.number}")).to_be_visible()
     link = page.get_by_role("link", name=f"Open in Xero (invoice {warned.number}, new tab)")
-    expect(link).to_have_attribute("href", settings.XERO_INVOICE_DEEP_LINK.format(
-        short_code="%21AcmeC", invoice_id=warned.xero_invoice_id))
+    expect(link).to_have_attribute(
+        "href", settings.XERO_INVOICE_DEEP_LINK.format(short_code="%21AcmeC", invoice_id=warned.xero_invoice_id)
+    )
     expect(page.get_by_role("button", name="Retry failed invoices (1)")).to_be_visible()
     shoot(screenshot, page, "batch-detail-errors")
 
@@ -138,8 +157,9 @@ def test_batch_page_shows_each_invoices_xero_outcome_when_pushed(page, live_serv
     expect(page.locator("#batch-progress progress")).to_have_attribute("value", "100")
 
 
-def test_admin_chooses_the_xero_mapping_from_their_own_accounts_when_connected(page, live_server, demo_data, login,
-                                                                              screenshot):
+def test_admin_chooses_the_xero_mapping_from_their_own_accounts_when_connected(
+    page, live_server, demo_data, login, screenshot
+):
     organisation = Organisation.objects.get(name="Acme Care")
     connect_xero(organisation)
     api = settings.XERO_API_URL
@@ -219,6 +239,7 @@ class PushWorker:
 @pytest.fixture(scope="module")
 def sandbox():
     from xero_sandbox import testing
+
     handle = testing.start_sandbox()
     yield handle
     handle.stop()
@@ -235,8 +256,9 @@ def xero(sandbox, live_server, settings, monkeypatch):
 
     settings.XERO_INVOICE_DEEP_LINK = sandbox.url + "/app/{short_code}/invoicing/view/{invoice_id}"  # as make run
     worker = PushWorker()
-    monkeypatch.setattr(Task, "apply_async", lambda self, args=None, kwargs=None, **o: worker.publish(
-        self, args, kwargs, **o))
+    monkeypatch.setattr(
+        Task, "apply_async", lambda self, args=None, kwargs=None, **o: worker.publish(self, args, kwargs, **o)
+    )
     worker.thread.start()
     yield worker
     worker.stop.set()
@@ -245,7 +267,8 @@ def xero(sandbox, live_server, settings, monkeypatch):
 
 @pytest.mark.integration
 def test_admin_batch_lands_in_xero_and_a_failure_is_fixed_by_the_mapping_and_retried(
-        page, live_server, demo_data, login, screenshot, xero, sandbox):
+    page, live_server, demo_data, login, screenshot, xero, sandbox
+):
     from xero_sandbox.testing import AU_ID
 
     page.on("dialog", lambda dialog: dialog.accept())  # the retry button asks first
@@ -257,8 +280,13 @@ def test_admin_batch_lands_in_xero_and_a_failure_is_fixed_by_the_mapping_and_ret
 
     # A mapping chosen long ago whose account has since been archived in Xero: the push will be refused.
     organisation = Organisation.objects.get(name="Acme Care")
-    XeroMapping.objects.create(organisation=organisation, revenue_account_code="280", revenue_account_name="Old",
-                               tax_type="OUTPUT", tax_name="GST on Income")
+    XeroMapping.objects.create(
+        organisation=organisation,
+        revenue_account_code="280",
+        revenue_account_name="Old",
+        tax_type="OUTPUT",
+        tax_name="GST on Income",
+    )
 
     # Create a batch in the form: it goes to Xero by itself.
     page.goto(f"{live_server.url}/batches/new/")
@@ -284,7 +312,8 @@ def test_admin_batch_lands_in_xero_and_a_failure_is_fixed_by_the_mapping_and_ret
     batch = InvoiceBatch.objects.get(name="Koala roastery visits")
     failed = batch.invoices.order_by("number").first()
     expect(page.get_by_role("group", name=f"Xero rejected invoice {failed.number}")).to_contain_text(
-        "Account code '280' has been archived")
+        "Account code '280' has been archived"
+    )
     shoot(screenshot, page, "journey-validation-failure")
 
     # Fix the mapping: the page says the saved account is no longer usable; choose Sales (200).

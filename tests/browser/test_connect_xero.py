@@ -16,6 +16,7 @@ CALLBACK_PATH = "/integrations/xero/callback/"
 @pytest.fixture(scope="module")
 def sandbox():
     from xero_sandbox import testing
+
     handle = testing.start_sandbox()
     yield handle
     handle.stop()
@@ -30,14 +31,16 @@ def xero(sandbox, live_server, settings, monkeypatch):
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     # Tasks (the admins' email) are recorded, not published to the real broker; the test runs them.
     queued = []
-    monkeypatch.setattr(Task, "apply_async",
-                        lambda self, args=None, kwargs=None, **o: queued.append((self, args or (), kwargs or {})))
+    monkeypatch.setattr(
+        Task, "apply_async", lambda self, args=None, kwargs=None, **o: queued.append((self, args or (), kwargs or {}))
+    )
     yield queued
     settings.XERO_AUTHORIZE_URL = "https://login.xero.com/identity/connect/authorize"
 
 
 def test_admin_connects_disconnects_and_reconnects_xero_and_support_asks_for_a_reconnect(
-        page, live_server, demo_data, login, screenshot, xero, mailoutbox):
+    page, live_server, demo_data, login, screenshot, xero, mailoutbox
+):
     page.on("dialog", lambda dialog: dialog.accept())  # data-confirm prompts on support actions
     login(page, "admin@acme.test")
     page.get_by_role("navigation", name="Main menu").get_by_role("link", name="Manage Integrations").click()
@@ -118,5 +121,6 @@ def _active_connections(page, connection) -> list[dict]:
     import requests
     from django.conf import settings
 
-    return requests.get(settings.XERO_CONNECTIONS_URL, timeout=10,
-                        headers={"Authorization": f"Bearer {connection.access_token}"}).json()
+    return requests.get(
+        settings.XERO_CONNECTIONS_URL, timeout=10, headers={"Authorization": f"Bearer {connection.access_token}"}
+    ).json()

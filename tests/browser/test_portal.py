@@ -7,7 +7,8 @@ pytestmark = pytest.mark.browser
 
 
 def test_admin_walks_the_portal_and_sends_a_support_request_when_signed_in(
-        page, live_server, demo_data, login, screenshot):
+    page, live_server, demo_data, login, screenshot
+):
     login(page, "admin@acme.test")
 
     menu = page.get_by_role("navigation", name="Main menu")
@@ -43,13 +44,16 @@ def test_admin_walks_the_portal_and_sends_a_support_request_when_signed_in(
     expect(page).to_have_url(f"{live_server.url}/accounts/login/?next=/portal/")
 
 
-def test_support_staff_see_the_request_in_the_console_when_signed_in(page, live_server, demo_data, login,
-                                                                       screenshot):
+def test_support_staff_see_the_request_in_the_console_when_signed_in(page, live_server, demo_data, login, screenshot):
     from django.contrib.auth import get_user_model
 
     sender = get_user_model().objects.get(email="accountant@acme.test")
-    SupportRequest.objects.create(user=sender, organisation=sender.memberships.get().organisation,
-                                  subject="Cannot find Manage Integrations", message="Where is it?")
+    SupportRequest.objects.create(
+        user=sender,
+        organisation=sender.memberships.get().organisation,
+        subject="Cannot find Manage Integrations",
+        message="Where is it?",
+    )
     login(page, "support@coordinoter.test")
     expect(page.get_by_role("heading", name="Support console")).to_be_visible()
     expect(page.get_by_text("Cannot find Manage Integrations")).to_be_visible()

@@ -57,16 +57,18 @@ def workers(settings, xero, transactional_db):
     without workers left there."""
     broker_queues_emptied(QUEUES)
     inbox._fail_fast_connection_drop()
-    processes = CeleryProcesses(env=live_env(settings, **sandbox_settings(xero),
-                                             XERO_RATE_LIMIT_PREFIX=f"test:tour:{uuid.uuid4().hex}"))
+    processes = CeleryProcesses(
+        env=live_env(settings, **sandbox_settings(xero), XERO_RATE_LIMIT_PREFIX=f"test:tour:{uuid.uuid4().hex}")
+    )
     processes.start_workers(2, queues=QUEUES)
     yield processes
     processes.stop()
     inbox._fail_fast_connection_drop()
 
 
-def test_tour_admin_accountant_and_support(xero, workers, demo_data, page, another_page, login, live_server,
-                                           screenshot):
+def test_tour_admin_accountant_and_support(
+    xero, workers, demo_data, page, another_page, login, live_server, screenshot
+):
     from xero_sandbox.testing import AU_ID
 
     acme = Organisation.objects.get(name="Acme Care")
@@ -97,10 +99,14 @@ def test_tour_admin_accountant_and_support(xero, workers, demo_data, page, anoth
     admin.get_by_role("link", name="New batch").click()
     expect(admin.get_by_text("Invoices in this batch appear in Xero by themselves")).to_be_visible()
     admin.get_by_label("Batch name").fill("December care visits")
-    for index, (customer, description, quantity, price) in enumerate([
+    for index, (customer, description, quantity, price) in enumerate(
+        [
             ("Harbour View Aged Care", "Care coordination, December", "12", "85"),
             ("Wattle Street Clinic", "Physio group sessions", "4", "64.50"),
-            (ARCHIVED_CONTACT, "Workshop safety review", "1", "420")], start=1):
+            (ARCHIVED_CONTACT, "Workshop safety review", "1", "420"),
+        ],
+        start=1,
+    ):
         if index > 1:
             admin.get_by_role("button", name="+ Add another invoice").click()
         invoice = admin.get_by_role("region", name=f"Invoice {index}")
@@ -119,7 +125,8 @@ def test_tour_admin_accountant_and_support(xero, workers, demo_data, page, anoth
     expect(progress.locator('[data-count="synced"]')).to_have_text("2")
     expect(progress.locator('[data-count="failed"]')).to_have_text("1")
     expect(admin.get_by_role("group", name=f"Xero rejected invoice {refused.number}")).to_contain_text(
-        f"The contact '{ARCHIVED_CONTACT}' has been archived. Restore the contact to use it.")
+        f"The contact '{ARCHIVED_CONTACT}' has been archived. Restore the contact to use it."
+    )
     shoot(screenshot, admin, "tour-1-admin-batch")
 
     # ------------------------------------------------------------ 2. the accountant
@@ -144,8 +151,7 @@ def test_tour_admin_accountant_and_support(xero, workers, demo_data, page, anoth
 
     # Back on the batch page, never reloaded: Xero's webhook brings the payment in.
     accountant.bring_to_front()
-    expect(payment_state.locator("[data-xero-status]")).to_have_attribute("data-xero-status", "PAID",
-                                                                          timeout=LANDED)
+    expect(payment_state.locator("[data-xero-status]")).to_have_attribute("data-xero-status", "PAID", timeout=LANDED)
     expect(payment_state).to_contain_text("Paid")
     shoot(screenshot, accountant, "tour-2-accountant-paid")
 
@@ -157,8 +163,9 @@ def test_tour_admin_accountant_and_support(xero, workers, demo_data, page, anoth
     expect(in_xero.locator("body")).to_contain_text("Contact saved")
     in_xero.close()
     accountant.get_by_role("button", name=f"Retry {refused.number}").click()
-    expect(accountant.get_by_role("status").filter(has_text=f"Sending invoice {refused.number} to Xero again."))\
-        .to_be_visible()
+    expect(
+        accountant.get_by_role("status").filter(has_text=f"Sending invoice {refused.number} to Xero again.")
+    ).to_be_visible()
     expect(accountant.locator("#batch-progress")).to_contain_text("All invoices are in Xero", timeout=LANDED)
     expect(accountant.locator('#batch-progress [data-count="synced"]')).to_have_text("3")
     expect(accountant.get_by_role("group", name=f"Xero rejected invoice {refused.number}")).to_have_count(0)
@@ -225,9 +232,14 @@ def test_tour_admin_accountant_and_support(xero, workers, demo_data, page, anoth
 
 def _xero_contact_status(sandbox, tenant_id: str, contact: dict, status: str) -> None:
     """Change a contact's status the way a person does in (sandbox) Xero's UI."""
-    response = requests.post(f"{sandbox.url}/orgs/{tenant_id}/contacts/{contact['ContactID']}", timeout=10,
-                             data={"name": contact["Name"], "email": contact.get("EmailAddress") or "",
-                                   "status": status}, allow_redirects=False)
+    response = requests.post(
+        f"{sandbox.url}/orgs/{tenant_id}/contacts/{contact['ContactID']}",
+        timeout=10,
+        data={"name": contact["Name"], "email": contact.get("EmailAddress") or "", "status": status},
+        allow_redirects=False,
+    )
     assert response.status_code in (302, 303), response.text[:500]
-    assert next(c for c in sandbox.contacts(tenant_id) if c["ContactID"] == contact["ContactID"])[
-        "ContactStatus"] == status
+    assert (
+        next(c for c in sandbox.contacts(tenant_id) if c["ContactID"] == contact["ContactID"])["ContactStatus"]
+        == status
+    )

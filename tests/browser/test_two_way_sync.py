@@ -20,6 +20,7 @@ from tests.support.xero_live import connect_organisation, sandbox_settings, xero
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
+
 @pytest.fixture
 def broker(settings):
     """This run's own broker (TEST_REDIS_URL), its queues emptied first."""
@@ -38,16 +39,22 @@ def xero(webhook_sandbox, settings, live_server, monkeypatch):
 
 @pytest.fixture
 def workers(settings, xero, broker, transactional_db):
-    processes = CeleryProcesses(env=live_env(
-        settings, **sandbox_settings(xero), REDIS_URL=broker,
-        XERO_RATE_LIMIT_PREFIX=f"test:browser-webhooks:{uuid.uuid4().hex}"))
+    processes = CeleryProcesses(
+        env=live_env(
+            settings,
+            **sandbox_settings(xero),
+            REDIS_URL=broker,
+            XERO_RATE_LIMIT_PREFIX=f"test:browser-webhooks:{uuid.uuid4().hex}",
+        )
+    )
     processes.start_workers(2, queues="webhooks,default")
     yield processes
     processes.stop()
 
 
-def test_payment_in_xero_shows_paid_without_refresh_and_void_reaches_xero(xero, workers, page, login, live_server,
-                                                                          screenshot):
+def test_payment_in_xero_shows_paid_without_refresh_and_void_reaches_xero(
+    xero, workers, page, login, live_server, screenshot
+):
     from xero_sandbox.testing import AU_ID
 
     organisation = connect_organisation(xero, name="Harbour Care", tenant_id=AU_ID)
@@ -95,7 +102,8 @@ def test_payment_in_xero_shows_paid_without_refresh_and_void_reaches_xero(xero, 
     page.get_by_role("button", name="Void HC-0002").click()
     expect(page.locator(".flash").first).to_contain_text("Voiding HC-0002 in Xero")
     expect(page.locator(f"#xero-status-{to_void.pk} [data-xero-status]")).to_have_attribute(
-        "data-xero-status", "VOIDED", timeout=8000)
+        "data-xero-status", "VOIDED", timeout=8000
+    )
 
     # Xero shows it VOIDED.
     xero_tab.goto(f"{xero.url}/orgs/{AU_ID}/invoices/{to_void.xero_invoice_id}")

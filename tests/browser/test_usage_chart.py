@@ -19,8 +19,12 @@ pytestmark = pytest.mark.browser
 
 
 def _a_realistic_day(organisation: Organisation) -> None:
-    connection = make_connection(organisation=organisation, tenant_id=str(uuid.uuid4()),
-                                 tenant_name="Acme Care (NZ)", connection_id=str(uuid.uuid4()))
+    connection = make_connection(
+        organisation=organisation,
+        tenant_id=str(uuid.uuid4()),
+        tenant_name="Acme Care (NZ)",
+        connection_id=str(uuid.uuid4()),
+    )
     rng = random.Random(7)
     now = timezone.now()
     end = minute_of(now)
@@ -40,18 +44,37 @@ def _a_realistic_day(organisation: Organisation) -> None:
             continue
         rate_limited = 1 if 6 <= hours_ago < 6.2 and i % 4 == 0 else 0
         day_left = max(0, day_left - calls)
-        rows.append(XeroApiUsage(organisation=organisation, minute=minute, calls=calls, rate_limited=rate_limited,
-                                 min_remaining=max(0, 60 - calls), day_remaining=day_left, updated_at=minute))
+        rows.append(
+            XeroApiUsage(
+                organisation=organisation,
+                minute=minute,
+                calls=calls,
+                rate_limited=rate_limited,
+                min_remaining=max(0, 60 - calls),
+                day_remaining=day_left,
+                updated_at=minute,
+            )
+        )
     XeroApiUsage.objects.bulk_create(rows)
     events = []
     for hour in range(1, 24):
         for n in range(rng.randint(4, 20)):
             received = now - dt.timedelta(hours=hour, minutes=rng.randint(0, 59))
             lag = rng.uniform(0.4, 3.0) if hour != 6 else rng.uniform(8, 45)  # one slow hour: the 429s above
-            events.append(WebhookEvent(organisation=organisation, tenant_id=connection.tenant_id, category="INVOICE",
-                                       event_type="UPDATE", resource_id=str(uuid.uuid4()), event_date=received,
-                                       state="processed", outcome="applied", received_at=received,
-                                       processed_at=received + dt.timedelta(seconds=lag)))
+            events.append(
+                WebhookEvent(
+                    organisation=organisation,
+                    tenant_id=connection.tenant_id,
+                    category="INVOICE",
+                    event_type="UPDATE",
+                    resource_id=str(uuid.uuid4()),
+                    event_date=received,
+                    state="processed",
+                    outcome="applied",
+                    received_at=received,
+                    processed_at=received + dt.timedelta(seconds=lag),
+                )
+            )
     WebhookEvent.objects.bulk_create(events)
 
 
@@ -63,10 +86,16 @@ def test_support_sees_a_days_xero_usage_against_the_limit(page, live_server, dem
 
     card = page.locator("section.usage-card")
     expect(card.get_by_role("heading", name="Xero usage, last 24 hours")).to_be_visible()
-    expect(card.get_by_role("img", name="Calls to Xero per minute over the last 24 hours, against Xero's limit of "
-                                        "60 a minute")).to_be_visible()
-    expect(card.get_by_role("img", name="Webhook lag per hour: 95th percentile of the time from receiving an event "
-                                        "to applying it")).to_be_visible()
+    expect(
+        card.get_by_role(
+            "img", name="Calls to Xero per minute over the last 24 hours, against Xero's limit of 60 a minute"
+        )
+    ).to_be_visible()
+    expect(
+        card.get_by_role(
+            "img", name="Webhook lag per hour: 95th percentile of the time from receiving an event to applying it"
+        )
+    ).to_be_visible()
     expect(card.locator("#usage-figures")).to_contain_text("Peak calls a minute")
     expect(card.locator(".mark-429").first).to_be_attached()
     card.locator("details.usage-table > summary").click()

@@ -24,8 +24,12 @@ pytestmark = pytest.mark.django_db
 
 API = "https://api.xero.com/api.xro/2.0"
 TOKEN_URL = "https://identity.xero.com/connect/token"
-RATE_HEADERS = {"X-MinLimit-Remaining": "58", "X-DayLimit-Remaining": "4990", "X-AppMinLimit-Remaining": "9990",
-                "Xero-Correlation-Id": "corr-123"}
+RATE_HEADERS = {
+    "X-MinLimit-Remaining": "58",
+    "X-DayLimit-Remaining": "4990",
+    "X-AppMinLimit-Remaining": "9990",
+    "Xero-Correlation-Id": "corr-123",
+}
 
 
 @pytest.fixture
@@ -36,8 +40,9 @@ def connection(org_a):
 @responses.activate
 def test_request_sends_bearer_tenant_and_idempotency_headers_and_reads_the_rate_headers(connection):
     responses.put(f"{API}/Invoices", json={"Invoices": []}, headers=RATE_HEADERS)
-    response = XeroClient(connection.pk).put("/Invoices", params={"summarizeErrors": "false"},
-                                             json={"Invoices": []}, idempotency_key="chunk-1-attempt")
+    response = XeroClient(connection.pk).put(
+        "/Invoices", params={"summarizeErrors": "false"}, json={"Invoices": []}, idempotency_key="chunk-1-attempt"
+    )
     sent = responses.calls[0].request
     assert sent.headers["Authorization"] == f"Bearer {connection.access_token}"
     assert sent.headers["xero-tenant-id"] == TENANT_ID
@@ -64,7 +69,9 @@ def test_token_expired_401_forces_one_refresh_and_retries_once_with_the_new_toke
     assert body["Name"] == "Maple Florists Ltd"
     api_calls = [c for c in responses.calls if c.request.url.startswith(API)]
     assert [c.request.headers["Authorization"] for c in api_calls] == [
-        f"Bearer {connection.access_token}", f"Bearer {fresh['access_token']}"]
+        f"Bearer {connection.access_token}",
+        f"Bearer {fresh['access_token']}",
+    ]
     assert len([c for c in responses.calls if c.request.url == TOKEN_URL]) == 1
 
 
@@ -79,10 +86,13 @@ def test_a_second_token_expired_401_raises_instead_of_looping(connection):
 
 
 @responses.activate
-def test_403_authentication_unsuccessful_raises_tenant_disconnected_and_queues_a_connection_check(connection,
-                                                                                                enqueued):
-    responses.get(f"{API}/Invoices", json=xero_json("authentication_unsuccessful_403.json"), status=403,
-                  headers={"Xero-Correlation-Id": "corr-403"})
+def test_403_authentication_unsuccessful_raises_tenant_disconnected_and_queues_a_connection_check(connection, enqueued):
+    responses.get(
+        f"{API}/Invoices",
+        json=xero_json("authentication_unsuccessful_403.json"),
+        status=403,
+        headers={"Xero-Correlation-Id": "corr-403"},
+    )
     with pytest.raises(XeroTenantDisconnected) as caught:
         XeroClient(connection.pk).get("/Invoices")
     assert caught.value.correlation_id == "corr-403" and caught.value.status == 403
@@ -119,8 +129,12 @@ def test_404_raises_not_found_and_insufficient_scope_is_its_own_error(connection
     responses.get(f"{API}/Contacts/COORD-1", status=404, json={"Title": "NotFound"})
     with pytest.raises(XeroNotFound):
         XeroClient(connection.pk).get("/Contacts/COORD-1")
-    responses.get(f"{API}/Payments", status=401, json={"Detail": "AuthorizationUnsuccessful"},
-                  headers={"WWW-Authenticate": 'Bearer error="insufficient_scope"'})
+    responses.get(
+        f"{API}/Payments",
+        status=401,
+        json={"Detail": "AuthorizationUnsuccessful"},
+        headers={"WWW-Authenticate": 'Bearer error="insufficient_scope"'},
+    )
     with pytest.raises(XeroInsufficientScope):
         XeroClient(connection.pk).get("/Payments")
 
@@ -182,7 +196,11 @@ def test_every_call_is_logged_with_tenant_and_correlation_id_and_never_the_token
         XeroClient(connection.pk).get("/Organisation")
     record = next(r for r in caplog.records if r.getMessage() == "xero.http.request")
     assert (record.tenant_id, record.correlation_id, record.status, record.path) == (
-        TENANT_ID, "corr-123", 200, "/api.xro/2.0/Organisation")
+        TENANT_ID,
+        "corr-123",
+        200,
+        "/api.xro/2.0/Organisation",
+    )
     assert record.organisation_id == connection.organisation_id
     everything = " ".join(str(r.__dict__) for r in caplog.records)
     assert connection.access_token not in everything and connection.refresh_token not in everything

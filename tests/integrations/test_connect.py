@@ -56,12 +56,14 @@ def follow_callback(client, **params):
 
 # ---------------------------------------------------------------- start
 
+
 def test_connect_redirects_to_xero_with_state_pkce_and_granular_scopes_when_admin_posts(login_as, admin_a, org_a):
     params = start(login_as(admin_a))
     assert params["client_id"] == "test-client-id"
     assert params["redirect_uri"] == "http://testserver/integrations/xero/callback/"
-    assert params["scope"] == ("offline_access openid profile email accounting.invoices accounting.contacts "
-                               "accounting.settings")
+    assert params["scope"] == (
+        "offline_access openid profile email accounting.invoices accounting.contacts accounting.settings"
+    )
     assert params["code_challenge_method"] == "S256" and len(params["code_challenge"]) == 43
     record = XeroOAuthState.objects.get()
     assert record.state_digest == hashlib.sha256(params["state"].encode()).hexdigest()
@@ -98,6 +100,7 @@ def test_connect_is_refused_without_csrf_token_when_posted_from_elsewhere(admin_
 
 # ---------------------------------------------------------------- success
 
+
 @responses.activate
 def test_callback_binds_the_one_organisation_when_the_consent_authorised_one(login_as, admin_a, org_a):
     client = login_as(admin_a)
@@ -111,7 +114,10 @@ def test_callback_binds_the_one_organisation_when_the_consent_authorised_one(log
     connection = XeroConnection.objects.get(organisation=org_a)
     assert connection.status == "active"
     assert (connection.tenant_id, connection.connection_id, connection.auth_event_id) == (
-        TENANT_ID, "e1eede29-f875-4a5d-8470-17f6a29a88b1", AUTH_EVENT_ID)
+        TENANT_ID,
+        "e1eede29-f875-4a5d-8470-17f6a29a88b1",
+        AUTH_EVENT_ID,
+    )
     assert (connection.tenant_short_code, connection.base_currency) == ("!mF3pq", "NZD")
     assert connection.connected_by == admin_a and connection.connected_at is not None
     assert connection.refresh_token.startswith("rt-")
@@ -136,8 +142,7 @@ def test_callback_keeps_only_this_consents_tenants_when_the_user_has_older_conne
 
 
 @responses.activate
-def test_callback_falls_back_to_connections_new_since_the_start_when_the_token_is_not_a_jwt(login_as, admin_a,
-                                                                                           org_a):
+def test_callback_falls_back_to_connections_new_since_the_start_when_the_token_is_not_a_jwt(login_as, admin_a, org_a):
     client = login_as(admin_a)
     params = start(client)
     fresh = dict(xero_json("connections_one.json")[0])
@@ -149,6 +154,7 @@ def test_callback_falls_back_to_connections_new_since_the_start_when_the_token_i
 
 
 # ---------------------------------------------------------------- rejections: nothing stored
+
 
 def assert_nothing_connected(org) -> None:
     connection = XeroConnection.objects.filter(organisation=org).first()
@@ -201,7 +207,8 @@ def test_callback_refuses_when_state_expired(login_as, admin_a, org_a):
 
 @responses.activate
 def test_callback_refuses_cross_organisation_use_when_the_user_switched_organisation_mid_flow(
-        login_as, admin_a, org_a, org_b):
+    login_as, admin_a, org_a, org_b
+):
     make_membership(user=admin_a, organisation=org_b, role="admin")
     client = login_as(admin_a)
     params = start(client)  # started for Org A
@@ -247,8 +254,9 @@ def test_callback_shows_a_friendly_message_when_the_user_cancelled_at_xero(login
     client = login_as(admin_a)
     params = start(client)
     response = follow_callback(client, error="access_denied", state=params["state"])
-    assert messages_of(response) == ["You cancelled on Xero's screen, so nothing was connected. "
-                                     "Click Connect to Xero whenever you're ready."]
+    assert messages_of(response) == [
+        "You cancelled on Xero's screen, so nothing was connected. Click Connect to Xero whenever you're ready."
+    ]
     assert len(responses.calls) == 0
     assert_nothing_connected(org_a)
     assert IntegrationAuditEvent.objects.filter(action="connect_cancelled").exists()
@@ -303,9 +311,9 @@ def test_callback_is_403_when_user_is_accountant(login_as, accountant_a):
 
 # ---------------------------------------------------------------- several organisations, bound elsewhere, switching
 
+
 @responses.activate
-def test_callback_shows_a_picker_and_disconnects_the_unchosen_when_several_were_authorised(login_as, admin_a,
-                                                                                         org_a):
+def test_callback_shows_a_picker_and_disconnects_the_unchosen_when_several_were_authorised(login_as, admin_a, org_a):
     client = login_as(admin_a)
     params = start(client)
     mock_exchange(responses, connections="connections_several.json", organisation=False)
@@ -318,12 +326,16 @@ def test_callback_shows_a_picker_and_disconnects_the_unchosen_when_several_were_
     assert "Maple Florists Ltd" in page and "Rose Garden Supplies" in page
     assert "An Earlier Consent Pty" not in page  # not part of this consent
 
-    responses.get("https://api.xero.com/api.xro/2.0/Organisation",
-                  json={"Organisations": [{"Name": "Rose Garden Supplies", "ShortCode": "!rG1",
-                                           "BaseCurrency": "AUD"}]})
+    responses.get(
+        "https://api.xero.com/api.xro/2.0/Organisation",
+        json={"Organisations": [{"Name": "Rose Garden Supplies", "ShortCode": "!rG1", "BaseCurrency": "AUD"}]},
+    )
     responses.delete(f"{CONNECTIONS_URL}/e1eede29-f875-4a5d-8470-17f6a29a88b1", status=204)
-    response = client.post(reverse("integrations:xero_choose", args=[pending.pk]),
-                           {"tenant_id": "e0da6937-de07-4a14-adee-37abfac298ce"}, follow=True)
+    response = client.post(
+        reverse("integrations:xero_choose", args=[pending.pk]),
+        {"tenant_id": "e0da6937-de07-4a14-adee-37abfac298ce"},
+        follow=True,
+    )
     assert "Connected to Rose Garden Supplies." in messages_of(response)
     connection = XeroConnection.objects.get(organisation=org_a)
     assert connection.tenant_name == "Rose Garden Supplies" and connection.connection_id.startswith("32587c85")
@@ -343,8 +355,7 @@ def test_picker_is_404_when_the_choice_belongs_to_another_organisation(login_as,
     client.logout()
     b = login_as(admin_b)
     assert b.get(reverse("integrations:xero_choose", args=[pending.pk])).status_code == 404
-    assert b.post(reverse("integrations:xero_choose", args=[pending.pk]),
-                  {"tenant_id": TENANT_ID}).status_code == 404
+    assert b.post(reverse("integrations:xero_choose", args=[pending.pk]), {"tenant_id": TENANT_ID}).status_code == 404
 
 
 @responses.activate
@@ -363,10 +374,12 @@ def test_picker_cancel_disconnects_every_authorised_organisation_when_the_admin_
 
 
 @responses.activate
-def test_callback_refuses_a_xero_organisation_bound_to_another_coordinoter_organisation(login_as, admin_a, org_a,
-                                                                                      org_b):
-    make_connection(organisation=org_b, connection_id="11111111-2222-4333-8444-555555555555",
-                    xero_user_id="another-xero-user")
+def test_callback_refuses_a_xero_organisation_bound_to_another_coordinoter_organisation(
+    login_as, admin_a, org_a, org_b
+):
+    make_connection(
+        organisation=org_b, connection_id="11111111-2222-4333-8444-555555555555", xero_user_id="another-xero-user"
+    )
     client = login_as(admin_a)
     params = start(client)
     mock_exchange(responses, organisation=False)
@@ -380,8 +393,9 @@ def test_callback_refuses_a_xero_organisation_bound_to_another_coordinoter_organ
 
 
 @responses.activate
-def test_callback_never_deletes_a_connection_another_organisation_relies_on_when_refusing(login_as, admin_a, org_a,
-                                                                                        org_b):
+def test_callback_never_deletes_a_connection_another_organisation_relies_on_when_refusing(
+    login_as, admin_a, org_a, org_b
+):
     make_connection(organisation=org_b)  # same Xero user, so the same connection id
     client = login_as(admin_a)
     params = start(client)
@@ -393,8 +407,13 @@ def test_callback_never_deletes_a_connection_another_organisation_relies_on_when
 
 @responses.activate
 def test_reconnect_to_a_different_xero_organisation_needs_explicit_confirmation(login_as, admin_a, org_a):
-    make_connection(organisation=org_a, status="needs_reconnect", tenant_id="b1f4c8e2-1c1f-4a4e-9e55-8f6a5c1d2e33",
-                    tenant_name="Old Books Ltd", connection_id="9a6d3f3e-5f5e-4f0a-9a67-7d3cbb1d9a10")
+    make_connection(
+        organisation=org_a,
+        status="needs_reconnect",
+        tenant_id="b1f4c8e2-1c1f-4a4e-9e55-8f6a5c1d2e33",
+        tenant_name="Old Books Ltd",
+        connection_id="9a6d3f3e-5f5e-4f0a-9a67-7d3cbb1d9a10",
+    )
     client = login_as(admin_a)
     params = start(client)
     mock_exchange(responses, organisation=False)
@@ -415,13 +434,13 @@ def test_reconnect_to_a_different_xero_organisation_needs_explicit_confirmation(
     assert "Switched and connected to Maple Florists Ltd." in messages_of(response)
     connection = XeroConnection.objects.get(organisation=org_a)
     assert (connection.status, connection.tenant_id) == ("active", TENANT_ID)
-    assert IntegrationAuditEvent.objects.filter(action="tenant_switched",
-                                                detail__previous_tenant_id="b1f4c8e2-1c1f-4a4e-9e55-8f6a5c1d2e33")
+    assert IntegrationAuditEvent.objects.filter(
+        action="tenant_switched", detail__previous_tenant_id="b1f4c8e2-1c1f-4a4e-9e55-8f6a5c1d2e33"
+    )
 
 
 @responses.activate
-def test_reconnect_of_the_same_organisation_keeps_connected_since_when_it_needed_a_reconnect(login_as, admin_a,
-                                                                                           org_a):
+def test_reconnect_of_the_same_organisation_keeps_connected_since_when_it_needed_a_reconnect(login_as, admin_a, org_a):
     before = make_connection(organisation=org_a, status="needs_reconnect")
     client = login_as(admin_a)
     params = start(client)

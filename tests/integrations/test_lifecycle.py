@@ -29,6 +29,7 @@ def actions(org) -> list[str]:
 
 # ---------------------------------------------------------------- the card
 
+
 def test_manage_page_shows_the_connect_button_to_admins_when_not_connected(login_as, admin_a):
     body = login_as(admin_a).get(reverse("integrations:manage")).content.decode()
     assert "Not connected" in body and "Connect to Xero" in body
@@ -63,9 +64,11 @@ def test_disconnect_is_403_for_accountants_and_changes_nothing(login_as, account
 
 # ---------------------------------------------------------------- disconnect
 
+
 @responses.activate
 def test_disconnect_deletes_the_connection_then_revokes_then_clears_tokens_when_the_admin_confirms(
-        login_as, admin_a, org_a):
+    login_as, admin_a, org_a
+):
     connection = make_connection(organisation=org_a)
     refresh_token = connection.refresh_token
     client = login_as(admin_a)
@@ -76,9 +79,10 @@ def test_disconnect_deletes_the_connection_then_revokes_then_clears_tokens_when_
     response = client.post(reverse("integrations:xero_disconnect"), follow=True)
     assert "Disconnected from Maple Florists Ltd." in response.content.decode()
     assert [c.request.method + " " + c.request.url for c in responses.calls] == [
-        f"DELETE {CONNECTIONS_URL}/{CONNECTION_ID}", f"POST {REVOCATION_URL}"]
-    assert parse_qs(responses.calls[1].request.body) == {"token": [refresh_token],
-                                                         "token_type_hint": ["refresh_token"]}
+        f"DELETE {CONNECTIONS_URL}/{CONNECTION_ID}",
+        f"POST {REVOCATION_URL}",
+    ]
+    assert parse_qs(responses.calls[1].request.body) == {"token": [refresh_token], "token_type_hint": ["refresh_token"]}
     connection.refresh_from_db()
     assert (connection.status, connection.disconnect_step) == ("disconnected", "")
     assert connection.access_token == "" and connection.refresh_token == ""
@@ -88,8 +92,9 @@ def test_disconnect_deletes_the_connection_then_revokes_then_clears_tokens_when_
 
 
 @responses.activate
-def test_disconnect_keeps_the_pending_step_and_finishes_later_when_xero_is_down(login_as, admin_a, org_a, enqueued,
-                                                                              django_capture_on_commit_callbacks):
+def test_disconnect_keeps_the_pending_step_and_finishes_later_when_xero_is_down(
+    login_as, admin_a, org_a, enqueued, django_capture_on_commit_callbacks
+):
     connection = make_connection(organisation=org_a)
     responses.delete(f"{CONNECTIONS_URL}/{CONNECTION_ID}", status=503)
     with django_capture_on_commit_callbacks(execute=True):
@@ -99,8 +104,9 @@ def test_disconnect_keeps_the_pending_step_and_finishes_later_when_xero_is_down(
     assert (connection.status, connection.disconnect_step) == ("disconnected", "delete_connection")
     assert connection.refresh_token != ""  # still needed to finish
     assert selectors.xero_sync_eligibility(org_a) == "while_disconnected"
-    assert [(e.name, e.options.get("countdown")) for e in enqueued] == [("integrations.xero_connection_disconnect",
-                                                                         120)]
+    assert [(e.name, e.options.get("countdown")) for e in enqueued] == [
+        ("integrations.xero_connection_disconnect", 120)
+    ]
     # Xero is back: the retry finishes every remaining step.
     responses.replace(responses.DELETE, f"{CONNECTIONS_URL}/{CONNECTION_ID}", status=404)  # already gone: fine
     responses.post(REVOCATION_URL, status=200)
@@ -125,8 +131,11 @@ def test_disconnect_is_safe_to_run_twice_when_a_retry_overlaps(login_as, admin_a
 @responses.activate
 def test_disconnect_skips_revocation_when_the_same_xero_user_connects_another_organisation(admin_a, org_a):
     make_connection(organisation=org_a)
-    make_connection(organisation=make_organisation(name="Sister Org"), tenant_id="e0da6937-de07-4a14-adee-37abfac298ce",
-                    connection_id="32587c85-a9b3-4306-ac30-b416e8f2c841")  # same Xero user (factory default)
+    make_connection(
+        organisation=make_organisation(name="Sister Org"),
+        tenant_id="e0da6937-de07-4a14-adee-37abfac298ce",
+        connection_id="32587c85-a9b3-4306-ac30-b416e8f2c841",
+    )  # same Xero user (factory default)
     responses.delete(f"{CONNECTIONS_URL}/{CONNECTION_ID}", status=204)
     services.xero_connection_disconnect(organisation=org_a, actor=admin_a)
     assert [c.request.method for c in responses.calls] == ["DELETE"]  # revoking would cut the sister org off
@@ -159,9 +168,11 @@ def test_reconnect_starts_only_after_a_pending_disconnect_finished(login_as, adm
 
 # ---------------------------------------------------------------- Xero-side disconnects
 
+
 @responses.activate
 def test_a_tenant_missing_from_connections_is_shown_emailed_and_bannered_when_checked(
-        org_a, admin_a, accountant_a, enqueued, mailoutbox, login_as, django_capture_on_commit_callbacks):
+    org_a, admin_a, accountant_a, enqueued, mailoutbox, login_as, django_capture_on_commit_callbacks
+):
     connection = make_connection(organisation=org_a)
     responses.get(CONNECTIONS_URL, json=[])  # an empty list on a valid token: the connection is gone
     with django_capture_on_commit_callbacks(execute=True):
@@ -183,8 +194,9 @@ def test_a_403_from_the_api_leads_to_the_check_that_marks_the_disconnect(org_a, 
     from integrations.xero.exceptions import XeroTenantDisconnected
 
     connection = make_connection(organisation=org_a)
-    responses.get("https://api.xero.com/api.xro/2.0/Invoices",
-                  json=xero_json("authentication_unsuccessful_403.json"), status=403)
+    responses.get(
+        "https://api.xero.com/api.xro/2.0/Invoices", json=xero_json("authentication_unsuccessful_403.json"), status=403
+    )
     responses.get(CONNECTIONS_URL, json=[{**xero_json("connections_several.json")[1]}])  # ours is not there
     with pytest.raises(XeroTenantDisconnected):
         XeroClient(connection.pk).get("/Invoices")
@@ -207,13 +219,18 @@ def test_the_check_keeps_the_connection_when_the_tenant_is_still_there(org_a):
 
 # ---------------------------------------------------------------- keep-alive
 
+
 @responses.activate
 def test_keepalive_refreshes_an_idle_refresh_token_and_checks_the_tenant(org_a, enqueued):
     idle = make_connection(organisation=org_a, refresh_issued_days_ago=10)
-    recent = make_connection(organisation=make_organisation(name="Busy Org"), tenant_id="e0da6937-de07-4a14-adee-"
-                             "37abfac298ce", connection_id="32587c85-a9b3-4306-ac30-b416e8f2c841")
-    make_connection(organisation=make_organisation(name="Gone Org"), status="disconnected", tenant_id="x",
-                    connection_id="y")
+    recent = make_connection(
+        organisation=make_organisation(name="Busy Org"),
+        tenant_id="e0da6937-de07-4a14-adee-37abfac298ce",
+        connection_id="32587c85-a9b3-4306-ac30-b416e8f2c841",
+    )
+    make_connection(
+        organisation=make_organisation(name="Gone Org"), status="disconnected", tenant_id="x", connection_id="y"
+    )
     assert tasks.xero_keepalive_fanout_task.run() == 2
     assert sorted(e.args[0] for e in enqueued) == sorted([idle.pk, recent.pk])
     responses.post(TOKEN_URL, json=token_response(refresh_token="rt-kept-alive"))
@@ -240,12 +257,17 @@ def test_keepalive_turns_a_dead_grant_into_needs_reconnect_without_retrying(org_
 
 # ---------------------------------------------------------------- eligibility
 
+
 def test_sync_eligibility_follows_the_connection_state(org_a):
     assert selectors.xero_sync_eligibility(org_a) == "before_connection"
     connection = make_connection(organisation=org_a)
     assert selectors.xero_sync_eligibility(org_a) == "eligible"
-    for status, expected in (("needs_reconnect", "eligible"), ("revoked_in_xero", "while_disconnected"),
-                             ("disconnected", "while_disconnected"), ("not_connected", "before_connection")):
+    for status, expected in (
+        ("needs_reconnect", "eligible"),
+        ("revoked_in_xero", "while_disconnected"),
+        ("disconnected", "while_disconnected"),
+        ("not_connected", "before_connection"),
+    ):
         XeroConnection.objects.filter(pk=connection.pk).update(status=status)
         assert selectors.xero_sync_eligibility(org_a) == expected, status
     assert selectors.xero_connection_for(org_a).pk == connection.pk

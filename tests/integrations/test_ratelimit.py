@@ -29,8 +29,13 @@ def make_limiter(redis_client):
     def make(**kwargs):
         prefix = f"test:rl:{uuid.uuid4().hex}"
         prefixes.append(prefix)
-        options = {"limits": RateLimits(concurrent=5, minute=60, day=5000, app_minute=10000),
-                   "minute_seconds": 60.0, "day_seconds": 86400.0, "guard_seconds": 0.0, "slot_ttl_seconds": 30.0}
+        options = {
+            "limits": RateLimits(concurrent=5, minute=60, day=5000, app_minute=10000),
+            "minute_seconds": 60.0,
+            "day_seconds": 86400.0,
+            "guard_seconds": 0.0,
+            "slot_ttl_seconds": 30.0,
+        }
         options.update(kwargs)
         return XeroRateLimiter(redis_client, prefix=prefix, **options)
 
@@ -42,8 +47,13 @@ def make_limiter(redis_client):
 
 
 def response(status=200, duration_ms=5, **headers):
-    return XeroResponse(status=status, body=None, headers={k.replace("_", "-"): str(v) for k, v in headers.items()},
-                        correlation_id="", duration_ms=duration_ms)
+    return XeroResponse(
+        status=status,
+        body=None,
+        headers={k.replace("_", "-"): str(v) for k, v in headers.items()},
+        correlation_id="",
+        duration_ms=duration_ms,
+    )
 
 
 def test_acquire_refuses_the_sixth_call_in_flight_when_five_are_running(make_limiter):

@@ -24,6 +24,7 @@ CLIENT_ID, CLIENT_SECRET = "coordinoter-test", "sandbox-test-secret"
 @pytest.fixture(scope="module")
 def sandbox():
     from xero_sandbox import testing
+
     handle = testing.start_sandbox(client_id=CLIENT_ID, client_secret=CLIENT_SECRET, redirect_uris=[REDIRECT_URI])
     yield handle
     handle.stop()
@@ -75,8 +76,7 @@ def test_connect_call_refresh_and_disconnect_against_the_sandbox(xero, login_as,
     assert sandbox_connections(xero, access_token) == []  # nothing stays authorised in Xero
 
 
-def test_the_unchosen_organisation_is_disconnected_in_xero_when_several_were_authorised(xero, login_as, admin_a,
-                                                                                       org_a):
+def test_the_unchosen_organisation_is_disconnected_in_xero_when_several_were_authorised(xero, login_as, admin_a, org_a):
     from xero_sandbox.testing import UK_ID
 
     client = login_as(admin_a)
@@ -95,8 +95,12 @@ def test_a_lost_refresh_answer_is_recovered_inside_the_grace_window(xero, login_
     connection = XeroConnection.objects.get(organisation=org_a)
     stale = connection.refresh_token
     # Xero rotates the token but the answer never reaches us (a dropped connection after the write).
-    lost = requests.post(xero.token_endpoint, auth=(CLIENT_ID, CLIENT_SECRET), timeout=10,
-                         data={"grant_type": "refresh_token", "refresh_token": stale})
+    lost = requests.post(
+        xero.token_endpoint,
+        auth=(CLIENT_ID, CLIENT_SECRET),
+        timeout=10,
+        data={"grant_type": "refresh_token", "refresh_token": stale},
+    )
     assert lost.status_code == 200
     # We still hold the previous token; inside the 30-minute grace it still works and we converge on the newest.
     grant = tokens.access_token_get(connection_id=connection.pk, force_refresh=True)
@@ -107,12 +111,17 @@ def test_a_lost_refresh_answer_is_recovered_inside_the_grace_window(xero, login_
     assert grant.tenant_id == connection.tenant_id
 
 
-def test_a_lost_refresh_answer_after_the_grace_window_needs_a_reconnect(xero, login_as, admin_a, org_a, enqueued,
-                                                                       mailoutbox):
+def test_a_lost_refresh_answer_after_the_grace_window_needs_a_reconnect(
+    xero, login_as, admin_a, org_a, enqueued, mailoutbox
+):
     connect(login_as(admin_a))
     connection = XeroConnection.objects.get(organisation=org_a)
-    requests.post(xero.token_endpoint, auth=(CLIENT_ID, CLIENT_SECRET), timeout=10,
-                  data={"grant_type": "refresh_token", "refresh_token": connection.refresh_token})
+    requests.post(
+        xero.token_endpoint,
+        auth=(CLIENT_ID, CLIENT_SECRET),
+        timeout=10,
+        data={"grant_type": "refresh_token", "refresh_token": connection.refresh_token},
+    )
     xero.advance_clock(31 * 60)
     with pytest.raises(XeroNeedsReconnect):
         tokens.access_token_get(connection_id=connection.pk, force_refresh=True)
@@ -160,8 +169,7 @@ def test_reconnect_after_a_xero_side_disconnect_binds_the_same_organisation_agai
 
 
 @pytest.mark.django_db(transaction=True)
-def test_two_workers_refreshing_at_once_make_one_refresh_against_the_sandbox(xero, client, admin_a, org_a,
-                                                                              monkeypatch):
+def test_two_workers_refreshing_at_once_make_one_refresh_against_the_sandbox(xero, client, admin_a, org_a, monkeypatch):
     from integrations.xero import oauth
 
     client.force_login(admin_a)

@@ -36,14 +36,19 @@ def test_tokens_are_stored_encrypted_when_saved(org_a):
     assert decrypt(stored) == connection.refresh_token
 
 
-def test_old_ciphertexts_stay_readable_and_rotate_token_keys_reencrypts_them_under_the_new_first_key(org_a,
-                                                                                                     settings):
+def test_old_ciphertexts_stay_readable_and_rotate_token_keys_reencrypts_them_under_the_new_first_key(org_a, settings):
     old_key = settings.TOKEN_ENCRYPTION_KEYS[0]
     connection = make_connection(organisation=org_a)
     plaintext = connection.refresh_token
     state = XeroOAuthState.objects.create(
-        state_digest="d" * 64, organisation=org_a, user_id=_user(), session_digest="s" * 64,
-        code_verifier="v" * 64, created_at=connection.created_at, expires_at=connection.created_at)
+        state_digest="d" * 64,
+        organisation=org_a,
+        user_id=_user(),
+        session_digest="s" * 64,
+        code_verifier="v" * 64,
+        created_at=connection.created_at,
+        expires_at=connection.created_at,
+    )
     new_key = Fernet.generate_key().decode()
     settings.TOKEN_ENCRYPTION_KEYS = [new_key, old_key]
     assert XeroConnection.objects.get(pk=connection.pk).refresh_token == plaintext  # old ciphertext readable
@@ -102,10 +107,13 @@ def test_tokens_never_appear_in_repr_admin_or_forms(org_a, support_user):
 
 @responses.activate
 def test_no_plaintext_token_is_in_any_table_or_log_after_a_connect_refresh_disconnect_cycle(
-        login_as, admin_a, org_a, caplog, settings):
+    login_as, admin_a, org_a, caplog, settings
+):
     settings.XERO_REFRESH_AHEAD_SECONDS = 3600  # every use refreshes: exercise rotation
-    issued = [token_response(refresh_token="rt-first-" + "a" * 20),
-              token_response(refresh_token="rt-second-" + "b" * 20)]
+    issued = [
+        token_response(refresh_token="rt-first-" + "a" * 20),
+        token_response(refresh_token="rt-second-" + "b" * 20),
+    ]
     codes = ["code-" + "c" * 30]
     responses.post("https://identity.xero.com/connect/token", json=issued[0])
     responses.post("https://identity.xero.com/connect/token", json=issued[1])
@@ -122,8 +130,11 @@ def test_no_plaintext_token_is_in_any_table_or_log_after_a_connect_refresh_disco
         tokens.access_token_get(connection_id=connection.pk)  # refresh (rotation)
         client.post(reverse("integrations:xero_disconnect"))
     verifier = parse_qs(responses.calls[0].request.body)["code_verifier"][0]
-    secrets = [t["access_token"] for t in issued] + [t["refresh_token"] for t in issued] + [verifier, query["state"],
-                                                                                             codes[0]]
+    secrets = (
+        [t["access_token"] for t in issued]
+        + [t["refresh_token"] for t in issued]
+        + [verifier, query["state"], codes[0]]
+    )
     secrets += [settings.XERO_CLIENT_SECRET]
     dump = _dump_every_table()
     logs = "\n".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)

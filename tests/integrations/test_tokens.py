@@ -53,9 +53,9 @@ def test_refresh_saves_the_rotated_refresh_token_when_the_access_token_is_about_
 
 @pytest.mark.django_db
 @responses.activate
-def test_invalid_grant_marks_needs_reconnect_emails_admins_and_shows_a_banner(org_a, admin_a, accountant_a,
-                                                                            enqueued, mailoutbox, login_as,
-                                                                            django_capture_on_commit_callbacks):
+def test_invalid_grant_marks_needs_reconnect_emails_admins_and_shows_a_banner(
+    org_a, admin_a, accountant_a, enqueued, mailoutbox, login_as, django_capture_on_commit_callbacks
+):
     connection = make_connection(organisation=org_a, expires_in=0)
     responses.post(TOKEN_URL, json=xero_json("invalid_grant.json"), status=400)
     with django_capture_on_commit_callbacks(execute=True), pytest.raises(XeroNeedsReconnect):
@@ -110,8 +110,11 @@ def test_a_lost_refresh_answer_keeps_the_old_refresh_token_for_the_next_try(org_
 
 @pytest.mark.django_db
 def test_access_token_is_refused_when_the_connection_is_not_active(org_a):
-    for status, error in (("needs_reconnect", XeroNeedsReconnect), ("disconnected", XeroNotConnected),
-                          ("revoked_in_xero", XeroNotConnected)):
+    for status, error in (
+        ("needs_reconnect", XeroNeedsReconnect),
+        ("disconnected", XeroNotConnected),
+        ("revoked_in_xero", XeroNotConnected),
+    ):
         XeroConnection.objects.filter(organisation=org_a).delete()
         connection = make_connection(organisation=org_a, status=status)
         with pytest.raises(error):

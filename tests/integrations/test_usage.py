@@ -34,12 +34,19 @@ def _rows(org):
 
 @responses.activate
 def test_every_call_is_counted_with_429s_failures_and_the_last_remaining_quotas(connection, org_a, org_b):
-    responses.get(f"{API}/Organisation", json={"Organisations": [{}]},
-                  headers={"X-MinLimit-Remaining": "58", "X-DayLimit-Remaining": "4990"})
-    responses.get(f"{API}/Organisation", json={"Organisations": [{}]},
-                  headers={"X-MinLimit-Remaining": "57", "X-DayLimit-Remaining": "4989"})
-    responses.get(f"{API}/Invoices", status=429, json={},
-                  headers={"Retry-After": "12", "X-Rate-Limit-Problem": "minute"})
+    responses.get(
+        f"{API}/Organisation",
+        json={"Organisations": [{}]},
+        headers={"X-MinLimit-Remaining": "58", "X-DayLimit-Remaining": "4990"},
+    )
+    responses.get(
+        f"{API}/Organisation",
+        json={"Organisations": [{}]},
+        headers={"X-MinLimit-Remaining": "57", "X-DayLimit-Remaining": "4989"},
+    )
+    responses.get(
+        f"{API}/Invoices", status=429, json={}, headers={"Retry-After": "12", "X-Rate-Limit-Problem": "minute"}
+    )
     responses.get(f"{API}/Contacts", status=503, json={})
     responses.get(f"{API}/Accounts", body=requests.ReadTimeout("slow"))
     client = XeroClient(connection.pk)
@@ -53,8 +60,12 @@ def test_every_call_is_counted_with_429s_failures_and_the_last_remaining_quotas(
         client.get("/Accounts")
 
     rows = _rows(org_a)  # one row a minute: usually one, two if the test straddled a minute's end
-    assert [sum(getattr(r, f) for r in rows) for f in ("calls", "rate_limited", "failed", "refresh_failures")] \
-        == [5, 1, 2, 0]
+    assert [sum(getattr(r, f) for r in rows) for f in ("calls", "rate_limited", "failed", "refresh_failures")] == [
+        5,
+        1,
+        2,
+        0,
+    ]
     last = [r for r in rows if r.day_remaining is not None][-1]
     assert (last.min_remaining, last.day_remaining) == (57, 4989)  # calls without the headers keep the last seen
     assert all(r.minute.second == 0 and r.minute.microsecond == 0 for r in rows)

@@ -18,10 +18,17 @@ pytestmark = pytest.mark.django_db
 
 
 def _event(org, *, received, lag_seconds):
-    WebhookEvent.objects.create(organisation=org, tenant_id=org.xero_connection.tenant_id, category="INVOICE",
-                                event_type="UPDATE", resource_id=str(uuid.uuid4()), event_date=received,
-                                state="processed", received_at=received,
-                                processed_at=received + dt.timedelta(seconds=lag_seconds))
+    WebhookEvent.objects.create(
+        organisation=org,
+        tenant_id=org.xero_connection.tenant_id,
+        category="INVOICE",
+        event_type="UPDATE",
+        resource_id=str(uuid.uuid4()),
+        event_date=received,
+        state="processed",
+        received_at=received,
+        processed_at=received + dt.timedelta(seconds=lag_seconds),
+    )
 
 
 @pytest.fixture
@@ -35,8 +42,9 @@ def busy(org_a, org_b):
     for _ in range(2):
         usage.xero_call_recorded(organisation_id=org_a.pk, status=429, at=peak_at)
     for _ in range(12):
-        usage.xero_call_recorded(organisation_id=org_a.pk, status=200, day_remaining=4088,
-                                 at=now - dt.timedelta(minutes=30))
+        usage.xero_call_recorded(
+            organisation_id=org_a.pk, status=200, day_remaining=4088, at=now - dt.timedelta(minutes=30)
+        )
     usage.xero_call_recorded(organisation_id=org_a.pk, status=200, at=now - dt.timedelta(hours=30))  # too old
     for _ in range(99):  # another organisation's usage never shows
         usage.xero_call_recorded(organisation_id=org_b.pk, status=429, at=now - dt.timedelta(minutes=5))
@@ -64,8 +72,9 @@ def test_the_chart_summarises_the_organisations_day(busy, org_a):
     # The per-hour table: the peak's hour and the recent hour (3 h and 30 min ago), plus the hour of the events.
     assert sorted((h.calls, h.peak, h.rate_limited) for h in chart.hours if h.calls) == [(12, 12, 0), (60, 60, 2)]
     assert [h.lag_count for h in chart.hours if h.lag_count] == [5]
-    assert chart.limit_y == pytest.approx(chart.calls_bottom - (chart.calls_bottom - chart.calls_top)
-                                          * XERO_MINUTE_LIMIT / 80, abs=0.1)  # scale 0-80: the limit at 60
+    assert chart.limit_y == pytest.approx(
+        chart.calls_bottom - (chart.calls_bottom - chart.calls_top) * XERO_MINUTE_LIMIT / 80, abs=0.1
+    )  # scale 0-80: the limit at 60
 
 
 def test_support_sees_the_chart_with_its_figures(busy, org_a, support_user, login_as):
@@ -87,7 +96,7 @@ def test_support_sees_the_chart_with_its_figures(busy, org_a, support_user, logi
 
 def test_an_organisation_without_usage_shows_an_empty_state(org_b, support_user, login_as):
     html = login_as(support_user).get(f"/support/organisations/{org_b.pk}/").content.decode()
-    assert 'id="usage-empty"' in html and "<svg class=\"usage-chart\"" not in html
+    assert 'id="usage-empty"' in html and '<svg class="usage-chart"' not in html
 
 
 def test_only_support_staff_see_the_chart(busy, org_a, admin_a, login_as):

@@ -94,7 +94,8 @@ def test_intent_to_receive_is_answered_401_when_wrongly_signed(client, db):
 
 
 def test_delivery_is_stored_and_answered_200_empty_without_cookies_when_valid(
-        client, connected, enqueued, django_capture_on_commit_callbacks):
+    client, connected, enqueued, django_capture_on_commit_callbacks
+):
     event = make_xero_event(tenant_id=TENANT_ID, resource_id="0f0d5a46-9c4a-4f7e-8a39-2d2c4a7b1e01")
     body, signature = make_webhook_delivery(events=[event], key=KEY)
     with django_capture_on_commit_callbacks(execute=True):
@@ -105,7 +106,12 @@ def test_delivery_is_stored_and_answered_200_empty_without_cookies_when_valid(
     assert not response.cookies
     stored = WebhookEvent.objects.get()
     assert (stored.organisation_id, stored.state, stored.category, stored.event_type, stored.resource_id) == (
-        connected.pk, "received", "INVOICE", "UPDATE", "0f0d5a46-9c4a-4f7e-8a39-2d2c4a7b1e01")
+        connected.pk,
+        "received",
+        "INVOICE",
+        "UPDATE",
+        "0f0d5a46-9c4a-4f7e-8a39-2d2c4a7b1e01",
+    )
     assert stored.event_date.isoformat() == "2026-11-24T10:00:00.123000+00:00"
     # Processing happens after the answer, in a worker: only enqueued here, after the commit.
     assert [(e.name, e.kwargs) for e in enqueued] == [(PROCESS_TASK, {"organisation_id": connected.pk})]
@@ -133,30 +139,36 @@ def test_delivery_is_accepted_when_signed_with_previous_key_during_rotation(clie
 
 
 def test_duplicate_delivery_is_stored_once_when_xero_sends_it_twice(client, connected):
-    events = [make_xero_event(tenant_id=TENANT_ID, resource_id=f"00000000-0000-4000-8000-00000000000{i}")
-              for i in range(3)]
+    events = [
+        make_xero_event(tenant_id=TENANT_ID, resource_id=f"00000000-0000-4000-8000-00000000000{i}") for i in range(3)
+    ]
     body, signature = make_webhook_delivery(events=events, key=KEY)
     assert post(client, body, signature).status_code == 200
     assert post(client, body, signature).status_code == 200
     # The same events again in a new delivery (new entropy, new sequence), plus one new event.
     again, again_signature = make_webhook_delivery(
-        events=[*events, make_xero_event(tenant_id=TENANT_ID, at="2026-11-24T10:00:05.000")], key=KEY, sequence=9)
+        events=[*events, make_xero_event(tenant_id=TENANT_ID, at="2026-11-24T10:00:05.000")], key=KEY, sequence=9
+    )
     assert post(client, again, again_signature).status_code == 200
     assert WebhookEvent.objects.count() == 4
 
 
 def test_same_resource_is_stored_per_event_time_when_it_changes_twice(client, connected):
-    events = [make_xero_event(tenant_id=TENANT_ID, resource_id="00000000-0000-4000-8000-000000000001", at=at)
-              for at in ("2026-11-24T10:00:00.000", "2026-11-24T10:00:01.000")]
+    events = [
+        make_xero_event(tenant_id=TENANT_ID, resource_id="00000000-0000-4000-8000-000000000001", at=at)
+        for at in ("2026-11-24T10:00:00.000", "2026-11-24T10:00:01.000")
+    ]
     body, signature = make_webhook_delivery(events=events, key=KEY)
     assert post(client, body, signature).status_code == 200
     assert WebhookEvent.objects.filter(state="received").count() == 2
 
 
-def test_event_is_stored_as_ignored_when_tenant_unknown(client, connected, enqueued,
-                                                        django_capture_on_commit_callbacks):
+def test_event_is_stored_as_ignored_when_tenant_unknown(
+    client, connected, enqueued, django_capture_on_commit_callbacks
+):
     body, signature = make_webhook_delivery(
-        events=[make_xero_event(tenant_id="11111111-2222-4333-8444-555555555555")], key=KEY)
+        events=[make_xero_event(tenant_id="11111111-2222-4333-8444-555555555555")], key=KEY
+    )
     with django_capture_on_commit_callbacks(execute=True):
         response = post(client, body, signature)
     assert response.status_code == 200
@@ -182,15 +194,19 @@ def test_event_is_stored_as_ignored_when_tenant_was_disconnected(client, db):
     assert WebhookEvent.objects.get().outcome == "unknown_tenant"
 
 
-@pytest.mark.parametrize("body", [
-    b"{not json",
-    b'"just a string"',
-    b'{"events": "nope"}',
-    b'{"events": [{"resourceId": "x"}]}',
-    b'{"events": [{"resourceId": "x", "tenantId": "t", "eventCategory": "INVOICE", "eventType": "UPDATE",'
-    b' "eventDateUtc": "yesterday"}]}',
-    b"\xff\xfe",
-], ids=["syntax", "not-object", "events-not-list", "missing-fields", "bad-date", "not-utf8"])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"{not json",
+        b'"just a string"',
+        b'{"events": "nope"}',
+        b'{"events": [{"resourceId": "x"}]}',
+        b'{"events": [{"resourceId": "x", "tenantId": "t", "eventCategory": "INVOICE", "eventType": "UPDATE",'
+        b' "eventDateUtc": "yesterday"}]}',
+        b"\xff\xfe",
+    ],
+    ids=["syntax", "not-object", "events-not-list", "missing-fields", "bad-date", "not-utf8"],
+)
 def test_delivery_is_refused_with_400_when_validly_signed_but_malformed(client, connected, body, caplog):
     with caplog.at_level(logging.WARNING, logger="integrations.webhooks"):
         response = post(client, body, webhook_signature(body=body, key=KEY))
@@ -247,8 +263,12 @@ def test_postgresql_and_portable_paths_store_the_same_rows_when_given_the_same_d
     held = make_organisation(name="Held")
     make_connection(organisation=held)
     parted = make_organisation(name="Parted")
-    make_connection(organisation=parted, tenant_id="22222222-3333-4444-8555-666666666666", status="disconnected",
-                    connection_id="c0ffee00-0000-4000-8000-000000000002")
+    make_connection(
+        organisation=parted,
+        tenant_id="22222222-3333-4444-8555-666666666666",
+        status="disconnected",
+        connection_id="c0ffee00-0000-4000-8000-000000000002",
+    )
     events = [
         make_xero_event(tenant_id=TENANT_ID, at="2026-11-24T10:00:00.000"),
         make_xero_event(tenant_id=TENANT_ID, category="CONTACT", at="2026-11-24T10:00:01.000"),
@@ -260,8 +280,20 @@ def test_postgresql_and_portable_paths_store_the_same_rows_when_given_the_same_d
     events.append({**events[0], "tenantType": "PRACTICE", "eventDateUtc": "2026-11-24T10:00:05.000"})
     body, _ = make_webhook_delivery(events=events, key=KEY)
     parsed = inbox.webhook_delivery_parse(body=body)
-    columns = ("organisation_id", "tenant_id", "tenant_type", "category", "event_type", "resource_id", "event_date",
-               "sequence", "state", "outcome", "attempts", "last_error")
+    columns = (
+        "organisation_id",
+        "tenant_id",
+        "tenant_type",
+        "category",
+        "event_type",
+        "resource_id",
+        "event_date",
+        "sequence",
+        "state",
+        "outcome",
+        "attempts",
+        "last_error",
+    )
 
     def stored(record) -> tuple[list, list]:
         WebhookEvent.objects.all().delete()
@@ -274,7 +306,13 @@ def test_postgresql_and_portable_paths_store_the_same_rows_when_given_the_same_d
     rows_pg, first_pg, again_pg = stored(inbox._record_postgresql)
     rows_orm, first_orm, _ = stored(inbox._record_orm)
     assert rows_pg == rows_orm
-    assert [row[9] for row in rows_pg[:6]] == ["", "", "unknown_category", "unknown_tenant", "unknown_tenant",
-                                               "unknown_category"]
+    assert [row[9] for row in rows_pg[:6]] == [
+        "",
+        "",
+        "unknown_category",
+        "unknown_tenant",
+        "unknown_tenant",
+        "unknown_category",
+    ]
     assert first_pg == first_orm
     assert again_pg == []  # RETURNING names only rows stored now: a re-sent delivery enqueues nothing

@@ -33,17 +33,21 @@ def broker_down(monkeypatch):
     inbox._fail_fast_connection_drop()
 
 
-def test_delivery_is_stored_and_answered_fast_when_broker_is_down(client, db, settings, broker_down, caplog,
-                                                                  django_capture_on_commit_callbacks):
+def test_delivery_is_stored_and_answered_fast_when_broker_is_down(
+    client, db, settings, broker_down, caplog, django_capture_on_commit_callbacks
+):
     settings.XERO_WEBHOOK_KEY = KEY
     organisation = make_organisation()
     make_connection(organisation=organisation)
     body, signature = make_webhook_delivery(events=[make_xero_event(tenant_id=TENANT_ID, resource_id=INV)], key=KEY)
     started = time.monotonic()
-    with caplog.at_level(logging.WARNING, logger="integrations.webhooks"), \
-            django_capture_on_commit_callbacks(execute=True):
-        response = client.post("/integrations/xero/webhooks/", data=body, content_type="application/json",
-                               HTTP_X_XERO_SIGNATURE=signature)
+    with (
+        caplog.at_level(logging.WARNING, logger="integrations.webhooks"),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        response = client.post(
+            "/integrations/xero/webhooks/", data=body, content_type="application/json", HTTP_X_XERO_SIGNATURE=signature
+        )
     elapsed = time.monotonic() - started
     assert (response.status_code, response.content) == (200, b"")
     assert elapsed < 1.0, f"answered in {elapsed:.2f}s with the broker down"
@@ -52,8 +56,9 @@ def test_delivery_is_stored_and_answered_fast_when_broker_is_down(client, db, se
 
 
 @responses.activate
-def test_stored_event_is_processed_when_broker_is_back(client, db, settings, monkeypatch, enqueued,
-                                                       django_capture_on_commit_callbacks):
+def test_stored_event_is_processed_when_broker_is_back(
+    client, db, settings, monkeypatch, enqueued, django_capture_on_commit_callbacks
+):
     settings.XERO_WEBHOOK_KEY = KEY
     organisation = make_organisation()
     make_connection(organisation=organisation)
@@ -65,8 +70,15 @@ def test_stored_event_is_processed_when_broker_is_back(client, db, settings, mon
     monkeypatch.setattr(Task, "apply_async", REAL_APPLY_ASYNC)
     monkeypatch.setattr(current_app.conf, "broker_url", DEAD_BROKER)
     with django_capture_on_commit_callbacks(execute=True):
-        assert client.post("/integrations/xero/webhooks/", data=body, content_type="application/json",
-                           HTTP_X_XERO_SIGNATURE=signature).status_code == 200
+        assert (
+            client.post(
+                "/integrations/xero/webhooks/",
+                data=body,
+                content_type="application/json",
+                HTTP_X_XERO_SIGNATURE=signature,
+            ).status_code
+            == 200
+        )
     inbox._fail_fast_connection_drop()
     assert WebhookEvent.objects.get().state == "received"
     # Redis is back: the beat sweeper finds the waiting event and enqueues it; a worker runs the task.

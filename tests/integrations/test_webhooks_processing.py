@@ -72,9 +72,11 @@ def event(resource_id=INV_A, at="2026-11-24T09:05:00.000", **kw):
 @responses.activate
 def test_payment_in_xero_is_applied_when_event_processed(invoice):
     receive(event())
-    responses.get(f"{API}/Invoices", json=invoices_body(
-        xero_invoice(minutes_later=5, Status="PAID", AmountPaid=110.0, AmountDue=0.0)),
-        match=[matchers.query_param_matcher({"IDs": INV_A, "page": "1"})])
+    responses.get(
+        f"{API}/Invoices",
+        json=invoices_body(xero_invoice(minutes_later=5, Status="PAID", AmountPaid=110.0, AmountDue=0.0)),
+        match=[matchers.query_param_matcher({"IDs": INV_A, "page": "1"})],
+    )
     result = inbox.webhook_inbox_process(organisation_id=invoice.organisation_id)
     invoice.refresh_from_db()
     assert (result.processed, invoice.status, invoice.amount_paid) == (1, "PAID", Decimal("110.00"))
@@ -87,12 +89,19 @@ def test_payment_in_xero_is_applied_when_event_processed(invoice):
 @responses.activate
 def test_many_events_are_fetched_in_one_call_in_event_time_order_when_received_out_of_order(org, invoice):
     make_pushed_invoice(organisation=org, xero_invoice_id=INV_B, xero_updated_at=HELD, number="INV-0002")
-    receive(event(INV_B, at="2026-11-24T09:07:00.000"), event(INV_A, at="2026-11-24T09:06:00.000"),
-            event(INV_A, at="2026-11-24T09:08:00.000"))
-    responses.get(f"{API}/Invoices", json=invoices_body(
-        xero_invoice(INV_A, minutes_later=8, Status="PAID", AmountPaid=110.0, AmountDue=0.0),
-        xero_invoice(INV_B, minutes_later=7, Status="VOIDED")),
-        match=[matchers.query_param_matcher({"IDs": f"{INV_A},{INV_B}", "page": "1"})])
+    receive(
+        event(INV_B, at="2026-11-24T09:07:00.000"),
+        event(INV_A, at="2026-11-24T09:06:00.000"),
+        event(INV_A, at="2026-11-24T09:08:00.000"),
+    )
+    responses.get(
+        f"{API}/Invoices",
+        json=invoices_body(
+            xero_invoice(INV_A, minutes_later=8, Status="PAID", AmountPaid=110.0, AmountDue=0.0),
+            xero_invoice(INV_B, minutes_later=7, Status="VOIDED"),
+        ),
+        match=[matchers.query_param_matcher({"IDs": f"{INV_A},{INV_B}", "page": "1"})],
+    )
     result = inbox.webhook_inbox_process(organisation_id=org.pk)
     assert len(responses.calls) == 1
     assert result.processed == 3
@@ -106,14 +115,19 @@ def test_newest_state_is_kept_when_deliveries_are_duplicated_and_out_of_order(in
     older = event(at="2026-11-24T09:05:00.000")
     receive(newer)
     receive(newer)
-    responses.get(f"{API}/Invoices", json=invoices_body(
-        xero_invoice(minutes_later=10, Status="PAID", AmountPaid=110.0, AmountDue=0.0)))
+    responses.get(
+        f"{API}/Invoices",
+        json=invoices_body(xero_invoice(minutes_later=10, Status="PAID", AmountPaid=110.0, AmountDue=0.0)),
+    )
     process_webhook_inbox.run(organisation_id=invoice.organisation_id)
     receive(older)
     receive(older)
     # Whatever Xero answers for the late event (here a lagging copy: part-paid), the newer state stays.
-    responses.replace(responses.GET, f"{API}/Invoices", json=invoices_body(
-        xero_invoice(minutes_later=5, AmountPaid=50.0, AmountDue=60.0)))
+    responses.replace(
+        responses.GET,
+        f"{API}/Invoices",
+        json=invoices_body(xero_invoice(minutes_later=5, AmountPaid=50.0, AmountDue=60.0)),
+    )
     process_webhook_inbox.run(organisation_id=invoice.organisation_id)
     invoice.refresh_from_db()
     assert (invoice.status, invoice.amount_paid, invoice.amount_due) == ("PAID", Decimal("110.00"), Decimal("0.00"))
@@ -137,8 +151,10 @@ def test_running_twice_is_harmless_when_events_already_processed(invoice):
 @responses.activate
 def test_second_worker_returns_at_once_when_tenant_inbox_is_claimed(invoice):
     receive(event())
-    ReconciliationState.objects.update_or_create(organisation_id=invoice.organisation_id, defaults={
-        "inbox_claimed_until": timezone.now() + dt.timedelta(seconds=60), "inbox_claimed_by": "other-worker"})
+    ReconciliationState.objects.update_or_create(
+        organisation_id=invoice.organisation_id,
+        defaults={"inbox_claimed_until": timezone.now() + dt.timedelta(seconds=60), "inbox_claimed_by": "other-worker"},
+    )
     result = inbox.webhook_inbox_process(organisation_id=invoice.organisation_id)
     assert result.busy
     assert len(responses.calls) == 0
@@ -148,8 +164,10 @@ def test_second_worker_returns_at_once_when_tenant_inbox_is_claimed(invoice):
 @responses.activate
 def test_expired_claim_is_taken_over_when_worker_died(invoice):
     receive(event())
-    ReconciliationState.objects.update_or_create(organisation_id=invoice.organisation_id, defaults={
-        "inbox_claimed_until": timezone.now() - dt.timedelta(seconds=1), "inbox_claimed_by": "dead-worker"})
+    ReconciliationState.objects.update_or_create(
+        organisation_id=invoice.organisation_id,
+        defaults={"inbox_claimed_until": timezone.now() - dt.timedelta(seconds=1), "inbox_claimed_by": "dead-worker"},
+    )
     responses.get(f"{API}/Invoices", json=invoices_body(xero_invoice(minutes_later=5, Status="VOIDED")))
     assert inbox.webhook_inbox_process(organisation_id=invoice.organisation_id).processed == 1
 
@@ -198,7 +216,8 @@ def test_task_reschedules_itself_when_xero_rate_limits(invoice, enqueued):
     process_webhook_inbox.run(organisation_id=invoice.organisation_id)
     assert WebhookEvent.objects.get().state == "received"
     assert [(e.name, e.kwargs, e.options.get("countdown")) for e in enqueued] == [
-        ("integrations.webhook_tasks.process_webhook_inbox", {"organisation_id": invoice.organisation_id}, 17)]
+        ("integrations.webhook_tasks.process_webhook_inbox", {"organisation_id": invoice.organisation_id}, 17)
+    ]
 
 
 @responses.activate
@@ -212,8 +231,10 @@ def test_event_is_ignored_when_xero_does_not_return_the_resource(invoice):
 @responses.activate
 def test_invoice_created_directly_in_xero_is_listed_when_create_event_processed(org):
     receive(event("aaaaaaaa-0000-4000-8000-00000000000a", event_type="CREATE"))
-    responses.get(f"{API}/Invoices", json=invoices_body(
-        xero_invoice("aaaaaaaa-0000-4000-8000-00000000000a", InvoiceNumber="INV-7777")))
+    responses.get(
+        f"{API}/Invoices",
+        json=invoices_body(xero_invoice("aaaaaaaa-0000-4000-8000-00000000000a", InvoiceNumber="INV-7777")),
+    )
     inbox.webhook_inbox_process(organisation_id=org.pk)
     assert XeroCreatedInvoice.objects.get(organisation=org).number == "INV-7777"
     assert WebhookEvent.objects.get().outcome == "created_in_xero"
@@ -221,14 +242,24 @@ def test_invoice_created_directly_in_xero_is_listed_when_create_event_processed(
 
 @responses.activate
 def test_customer_is_updated_when_contact_event_processed(org):
-    customer = Customer.objects.create(organisation=org, name="Harbour View",
-                                       xero_contact_id="9b3c1a2d-0000-4000-8000-00000000c0c1")
+    customer = Customer.objects.create(
+        organisation=org, name="Harbour View", xero_contact_id="9b3c1a2d-0000-4000-8000-00000000c0c1"
+    )
     receive(event(customer.xero_contact_id, category="CONTACT"))
-    responses.get(f"{API}/Contacts", json={"Contacts": [{
-        "ContactID": customer.xero_contact_id, "Name": "Harbour View Pty Ltd", "EmailAddress": "ap@harbour.test",
-        "UpdatedDateUTC": "/Date(1795510800000+0000)/"}]},
-        match=[matchers.query_param_matcher({"IDs": customer.xero_contact_id, "page": "1",
-                                             "includeArchived": "true"})])
+    responses.get(
+        f"{API}/Contacts",
+        json={
+            "Contacts": [
+                {
+                    "ContactID": customer.xero_contact_id,
+                    "Name": "Harbour View Pty Ltd",
+                    "EmailAddress": "ap@harbour.test",
+                    "UpdatedDateUTC": "/Date(1795510800000+0000)/",
+                }
+            ]
+        },
+        match=[matchers.query_param_matcher({"IDs": customer.xero_contact_id, "page": "1", "includeArchived": "true"})],
+    )
     inbox.webhook_inbox_process(organisation_id=org.pk)
     customer.refresh_from_db()
     assert (customer.name, customer.email) == ("Harbour View Pty Ltd", "ap@harbour.test")
@@ -237,8 +268,11 @@ def test_customer_is_updated_when_contact_event_processed(org):
 @responses.activate
 def test_only_own_tenant_is_touched_when_two_organisations_receive_events(invoice):
     other = make_organisation()
-    make_connection(organisation=other, tenant_id="22222222-0000-4000-8000-000000000002",
-                    connection_id="c2222222-0000-4000-8000-000000000002")
+    make_connection(
+        organisation=other,
+        tenant_id="22222222-0000-4000-8000-000000000002",
+        connection_id="c2222222-0000-4000-8000-000000000002",
+    )
     receive(event(), make_xero_event(tenant_id="22222222-0000-4000-8000-000000000002", resource_id=INV_B))
     responses.get(f"{API}/Invoices", json=invoices_body(xero_invoice(minutes_later=5, Status="VOIDED")))
     inbox.webhook_inbox_process(organisation_id=invoice.organisation_id)
@@ -283,15 +317,23 @@ def test_sweeper_leaves_fresh_events_to_their_own_task_when_just_received(invoic
 
 # ---------------------------------------------------------------- reconciliation
 
+
 @responses.activate
 def test_missed_webhook_is_repaired_and_counted_as_drift_when_reconciling(invoice):
-    state = ReconciliationState.objects.create(organisation_id=invoice.organisation_id,
-                                               last_success_at=HELD - dt.timedelta(minutes=5))
-    responses.get(f"{API}/Invoices", json={"Invoices": [
-        xero_invoice(minutes_later=6, Status="PAID", AmountPaid=110.0, AmountDue=0.0)],
-        "pagination": {"page": 1, "pageSize": 100, "pageCount": 1, "itemCount": 1}},
-        match=[matchers.query_param_matcher({"page": "1", "order": "UpdatedDateUTC ASC"}),
-               matchers.header_matcher({"If-Modified-Since": "2026-11-24T08:53:00"})])
+    state = ReconciliationState.objects.create(
+        organisation_id=invoice.organisation_id, last_success_at=HELD - dt.timedelta(minutes=5)
+    )
+    responses.get(
+        f"{API}/Invoices",
+        json={
+            "Invoices": [xero_invoice(minutes_later=6, Status="PAID", AmountPaid=110.0, AmountDue=0.0)],
+            "pagination": {"page": 1, "pageSize": 100, "pageCount": 1, "itemCount": 1},
+        },
+        match=[
+            matchers.query_param_matcher({"page": "1", "order": "UpdatedDateUTC ASC"}),
+            matchers.header_matcher({"If-Modified-Since": "2026-11-24T08:53:00"}),
+        ],
+    )
     responses.get(f"{API}/Contacts", json={"Contacts": []})
     result = reconcile_organisation.run(organisation_id=invoice.organisation_id)
     invoice.refresh_from_db()
@@ -311,10 +353,16 @@ def test_reconciliation_pages_through_when_more_than_one_page(org):
     ReconciliationState.objects.create(organisation=org, last_success_at=HELD)
     page1 = [xero_invoice(f"aaaaaaaa-0000-4000-8000-{i:012d}", InvoiceNumber=f"X-{i}") for i in range(100)]
     page2 = [xero_invoice("bbbbbbbb-0000-4000-8000-000000000001", InvoiceNumber="X-100")]
-    responses.get(f"{API}/Invoices", json={"Invoices": page1, "pagination": {"pageCount": 2}},
-                  match=[matchers.query_param_matcher({"page": "1", "order": "UpdatedDateUTC ASC"})])
-    responses.get(f"{API}/Invoices", json={"Invoices": page2, "pagination": {"pageCount": 2}},
-                  match=[matchers.query_param_matcher({"page": "2", "order": "UpdatedDateUTC ASC"})])
+    responses.get(
+        f"{API}/Invoices",
+        json={"Invoices": page1, "pagination": {"pageCount": 2}},
+        match=[matchers.query_param_matcher({"page": "1", "order": "UpdatedDateUTC ASC"})],
+    )
+    responses.get(
+        f"{API}/Invoices",
+        json={"Invoices": page2, "pagination": {"pageCount": 2}},
+        match=[matchers.query_param_matcher({"page": "2", "order": "UpdatedDateUTC ASC"})],
+    )
     responses.get(f"{API}/Contacts", json={"Contacts": []})
     result = reconciliation.reconciliation_run(organisation_id=org.pk)
     assert (result.checked, result.drift) == (101, 101)
@@ -347,13 +395,18 @@ def test_reconciliation_reschedules_when_rate_limited(invoice, enqueued):
     responses.get(f"{API}/Invoices", status=429, headers={"Retry-After": "42"})
     reconcile_organisation.run(organisation_id=invoice.organisation_id)
     assert [(e.name, e.options.get("countdown")) for e in enqueued] == [
-        ("integrations.webhook_tasks.reconcile_organisation", 42)]
+        ("integrations.webhook_tasks.reconcile_organisation", 42)
+    ]
 
 
 def test_fan_out_enqueues_one_pass_per_active_tenant_when_beat_fires(invoice, enqueued):
     disconnected = make_organisation()
-    make_connection(organisation=disconnected, status="disconnected", tenant_id="33333333-0000-4000-8000-000000000003",
-                    connection_id="c3333333-0000-4000-8000-000000000003")
+    make_connection(
+        organisation=disconnected,
+        status="disconnected",
+        tenant_id="33333333-0000-4000-8000-000000000003",
+        connection_id="c3333333-0000-4000-8000-000000000003",
+    )
     from integrations.webhook_tasks import reconcile_all
 
     reconcile_all.run()
@@ -379,8 +432,10 @@ def test_events_are_processed_beside_the_request_when_no_broker(settings):
     organisation = make_organisation()
     make_connection(organisation=organisation)
     invoice = make_pushed_invoice(organisation=organisation, xero_invoice_id=INV_A, xero_updated_at=HELD)
-    responses.get(f"{API}/Invoices", json=invoices_body(xero_invoice(minutes_later=5, Status="PAID",
-                                                                     AmountPaid=110.0, AmountDue=0.0)))
+    responses.get(
+        f"{API}/Invoices",
+        json=invoices_body(xero_invoice(minutes_later=5, Status="PAID", AmountPaid=110.0, AmountDue=0.0)),
+    )
     receive(event(at="2026-11-24T09:05:00.000"))
     receive(event(at="2026-11-24T09:05:01.000"))  # arrives inside the pacing interval: the timer run takes it
     deadline = time.monotonic() + 5
@@ -406,8 +461,10 @@ def test_old_handled_events_are_purged_and_waiting_or_failed_kept_when_sweeping(
 
 def test_deliveries_queue_no_task_while_a_paced_run_is_due(invoice, settings, enqueued):
     settings.WEBHOOK_FETCH_INTERVAL_SECONDS = 2
-    ReconciliationState.objects.update_or_create(organisation_id=invoice.organisation_id, defaults={
-        "inbox_fetched_at": timezone.now(), "inbox_wakeup_at": timezone.now() + dt.timedelta(seconds=2)})
+    ReconciliationState.objects.update_or_create(
+        organisation_id=invoice.organisation_id,
+        defaults={"inbox_fetched_at": timezone.now(), "inbox_wakeup_at": timezone.now() + dt.timedelta(seconds=2)},
+    )
     receive(event())
     inbox.webhook_inbox_process(organisation_id=invoice.organisation_id)  # the task a delivery queued
     enqueued.clear()

@@ -14,10 +14,17 @@ from tests.integrations.factories import TENANT_ID, make_connection
 def event(organisation, state, *, resource="r", seconds=0.4, **kw):
     now = timezone.now()
     return WebhookEvent.objects.create(
-        organisation=organisation, tenant_id=kw.pop("tenant_id", TENANT_ID), category="INVOICE",
-        event_type="UPDATE", resource_id=f"{resource}-{state}-{WebhookEvent.objects.count()}", event_date=now,
-        state=state, received_at=now - dt.timedelta(seconds=5),
-        processed_at=None if state == "received" else now - dt.timedelta(seconds=5 - seconds), **kw)
+        organisation=organisation,
+        tenant_id=kw.pop("tenant_id", TENANT_ID),
+        category="INVOICE",
+        event_type="UPDATE",
+        resource_id=f"{resource}-{state}-{WebhookEvent.objects.count()}",
+        event_date=now,
+        state=state,
+        received_at=now - dt.timedelta(seconds=5),
+        processed_at=None if state == "received" else now - dt.timedelta(seconds=5 - seconds),
+        **kw,
+    )
 
 
 @pytest.fixture
@@ -28,9 +35,21 @@ def org(db):
         event(organisation, state, last_error="XeroServerError: Xero answered 500" if state == "failed" else "")
     event(None, "ignored", tenant_id="99999999-0000-4000-8000-000000000009", outcome="unknown_tenant")
     ReconciliationState.objects.create(
-        organisation=organisation, last_success_at=timezone.now(), passes=3, drift_last=1, drift_total=4,
-        drift_recent=[{"category": "INVOICE", "resource_id": "x", "label": "INV-0042",
-                       "summary": "changed in Xero: status AUTHORISED → PAID", "at": timezone.now().isoformat()}])
+        organisation=organisation,
+        last_success_at=timezone.now(),
+        passes=3,
+        drift_last=1,
+        drift_total=4,
+        drift_recent=[
+            {
+                "category": "INVOICE",
+                "resource_id": "x",
+                "label": "INV-0042",
+                "summary": "changed in Xero: status AUTHORISED → PAID",
+                "at": timezone.now().isoformat(),
+            }
+        ],
+    )
     return organisation
 
 
@@ -39,9 +58,14 @@ def test_inbox_overview_shows_counts_lag_and_drift_when_support_opens_it(client,
     response = client.get("/support/webhooks/")
     body = response.content.decode()
     assert response.status_code == 200
-    row = body[body.index("Maple Florists"):]
-    for figure in ("<td class=\"num\">1</td>", "<td class=\"num\">2</td>", "pill-bad\">1<", "0.40 / 0.40 s",
-                   "pill-warn\">1</span> / 4"):
+    row = body[body.index("Maple Florists") :]
+    for figure in (
+        '<td class="num">1</td>',
+        '<td class="num">2</td>',
+        'pill-bad">1<',
+        "0.40 / 0.40 s",
+        'pill-warn">1</span> / 4',
+    ):
         assert figure in row, figure
     assert "Events for Xero tenants no organisation holds (kept as ignored): 1" in body
 
@@ -64,8 +88,9 @@ def test_inbox_pages_are_refused_when_user_is_not_support(client, admin_a, org):
     assert client.post(f"/support/organisations/{org.pk}/webhooks/retry-failed/").status_code == 403
 
 
-def test_failed_events_are_queued_again_and_audited_when_support_retries(client, support_user, org, enqueued,
-                                                                      django_capture_on_commit_callbacks):
+def test_failed_events_are_queued_again_and_audited_when_support_retries(
+    client, support_user, org, enqueued, django_capture_on_commit_callbacks
+):
     client.force_login(support_user)
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(f"/support/organisations/{org.pk}/webhooks/retry-failed/")

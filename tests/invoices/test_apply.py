@@ -36,8 +36,9 @@ def xero_invoice(*, minutes_later: int = 0, **changes) -> dict:
 def invoice(db):
     organisation = make_organisation()
     XeroMapping.objects.create(organisation=organisation, revenue_account_code="200", tax_type="OUTPUT")
-    return make_pushed_invoice(organisation=organisation, xero_invoice_id=XERO_ID, xero_updated_at=HELD,
-                               number="INV-0001")
+    return make_pushed_invoice(
+        organisation=organisation, xero_invoice_id=XERO_ID, xero_updated_at=HELD, number="INV-0001"
+    )
 
 
 def test_updated_date_is_read_from_ms_date_when_present():
@@ -45,13 +46,19 @@ def test_updated_date_is_read_from_ms_date_when_present():
 
 
 def test_payment_is_applied_and_recorded_when_xero_copy_is_newer(invoice):
-    outcome = invoice_apply_from_xero(organisation_id=invoice.organisation_id, source="webhook",
-                                      data=xero_invoice(minutes_later=5, Status="PAID", AmountPaid=110.0,
-                                                        AmountDue=0.0))
+    outcome = invoice_apply_from_xero(
+        organisation_id=invoice.organisation_id,
+        source="webhook",
+        data=xero_invoice(minutes_later=5, Status="PAID", AmountPaid=110.0, AmountDue=0.0),
+    )
     invoice.refresh_from_db()
     assert outcome.outcome == "applied"
     assert (invoice.status, invoice.xero_status, invoice.amount_paid, invoice.amount_due) == (
-        "PAID", "PAID", Decimal("110.00"), Decimal("0.00"))
+        "PAID",
+        "PAID",
+        Decimal("110.00"),
+        Decimal("0.00"),
+    )
     assert invoice.xero_updated_at == HELD + dt.timedelta(minutes=5)
     event = InvoiceEvent.objects.get(invoice=invoice)
     assert event.source == "xero"
@@ -64,42 +71,55 @@ def test_payment_is_applied_and_recorded_when_xero_copy_is_newer(invoice):
 
 @pytest.mark.parametrize("status", ["VOIDED", "DELETED"])
 def test_status_is_applied_when_voided_or_deleted_in_xero(invoice, status):
-    invoice_apply_from_xero(organisation_id=invoice.organisation_id, source="webhook",
-                            data=xero_invoice(minutes_later=1, Status=status))
+    invoice_apply_from_xero(
+        organisation_id=invoice.organisation_id, source="webhook", data=xero_invoice(minutes_later=1, Status=status)
+    )
     invoice.refresh_from_db()
     assert invoice.status == status
     assert f"status AUTHORISED → {status}" in InvoiceEvent.objects.get(invoice=invoice).message
 
 
 def test_credit_is_applied_when_credited_in_xero(invoice):
-    invoice_apply_from_xero(organisation_id=invoice.organisation_id, source="webhook",
-                            data=xero_invoice(minutes_later=1, AmountCredited=10.0, AmountDue=100.0))
+    invoice_apply_from_xero(
+        organisation_id=invoice.organisation_id,
+        source="webhook",
+        data=xero_invoice(minutes_later=1, AmountCredited=10.0, AmountDue=100.0),
+    )
     invoice.refresh_from_db()
     assert (invoice.amount_credited, invoice.amount_due) == (Decimal("10.00"), Decimal("100.00"))
 
 
 def test_lines_and_dates_are_applied_when_edited_in_xero(invoice):
-    data = xero_invoice(minutes_later=2, DueDateString="2026-11-30T00:00:00", Reference="PO 7",
-                        SubTotal=250.0, TotalTax=25.0, Total=275.0, AmountDue=275.0)
+    data = xero_invoice(
+        minutes_later=2,
+        DueDateString="2026-11-30T00:00:00",
+        Reference="PO 7",
+        SubTotal=250.0,
+        TotalTax=25.0,
+        Total=275.0,
+        AmountDue=275.0,
+    )
     data["LineItems"] = [
         {"Description": "Service", "Quantity": 1.0, "UnitAmount": 100.0, "AccountCode": "200", "TaxType": "OUTPUT"},
-        {"Description": "Call-out fee", "Quantity": 3.0, "UnitAmount": 50.0, "AccountCode": "260",
-         "TaxType": "OUTPUT"},
+        {"Description": "Call-out fee", "Quantity": 3.0, "UnitAmount": 50.0, "AccountCode": "260", "TaxType": "OUTPUT"},
     ]
     invoice_apply_from_xero(organisation_id=invoice.organisation_id, source="webhook", data=data)
     invoice.refresh_from_db()
     lines = list(invoice.lines.values_list("description", "quantity", "unit_amount", "account_code", "tax_type"))
     # The org's default account and tax type stay implicit, as our own lines keep them; an override is kept.
-    assert lines == [("Service", Decimal("1"), Decimal("100"), "", ""),
-                     ("Call-out fee", Decimal("3"), Decimal("50"), "260", "")]
+    assert lines == [
+        ("Service", Decimal("1"), Decimal("100"), "", ""),
+        ("Call-out fee", Decimal("3"), Decimal("50"), "260", ""),
+    ]
     assert (invoice.due_date, invoice.reference, invoice.total) == (dt.date(2026, 11, 30), "PO 7", Decimal("275.00"))
     message = InvoiceEvent.objects.get(invoice=invoice).message
     assert "lines edited" in message and "due date 2026-11-15 → 2026-11-30" in message
 
 
 def test_nothing_changes_when_xero_copy_is_older(invoice):
-    outcome = invoice_apply_from_xero(organisation_id=invoice.organisation_id, source="webhook",
-                                      data=xero_invoice(minutes_later=-10, Status="VOIDED"))
+    outcome = invoice_apply_from_xero(
+        organisation_id=invoice.organisation_id, source="webhook", data=xero_invoice(minutes_later=-10, Status="VOIDED")
+    )
     invoice.refresh_from_db()
     assert outcome.outcome == "stale"
     assert invoice.status == "AUTHORISED"
@@ -117,16 +137,20 @@ def test_nothing_is_recorded_when_same_version_applied_twice(invoice):
 def test_newest_state_wins_when_versions_arrive_out_of_order(invoice):
     paid = xero_invoice(minutes_later=10, Status="PAID", AmountPaid=110.0, AmountDue=0.0)
     part_paid = xero_invoice(minutes_later=5, AmountPaid=50.0, AmountDue=60.0)
-    outcomes = invoices_apply_from_xero(organisation_id=invoice.organisation_id, source="webhook",
-                                        resources=[paid, part_paid])
+    outcomes = invoices_apply_from_xero(
+        organisation_id=invoice.organisation_id, source="webhook", resources=[paid, part_paid]
+    )
     invoice.refresh_from_db()
     assert [o.outcome for o in outcomes] == ["applied", "stale"]
     assert (invoice.status, invoice.amount_paid) == ("PAID", Decimal("110.00"))
 
 
 def test_only_version_moves_when_nothing_we_hold_changed(invoice):
-    outcome = invoice_apply_from_xero(organisation_id=invoice.organisation_id, source="webhook",
-                                      data=xero_invoice(minutes_later=1, SentToContact=True))
+    outcome = invoice_apply_from_xero(
+        organisation_id=invoice.organisation_id,
+        source="webhook",
+        data=xero_invoice(minutes_later=1, SentToContact=True),
+    )
     invoice.refresh_from_db()
     assert outcome.outcome == "unchanged"
     assert invoice.xero_updated_at == HELD + dt.timedelta(minutes=1)
@@ -139,10 +163,16 @@ def test_invoice_is_recorded_as_created_in_xero_when_not_ours(invoice):
     created = XeroCreatedInvoice.objects.get()
     assert outcome.outcome == "created_in_xero"
     assert (created.number, created.contact_name, created.total, created.status) == (
-        "INV-9001", "Harbour View", Decimal("110.00"), "AUTHORISED")
-    later = invoice_apply_from_xero(organisation_id=invoice.organisation_id, source="webhook",
-                                    data={**data, "Status": "PAID", "AmountDue": 0,
-                                          "UpdatedDateUTC": "/Date(1795520000000+0000)/"})
+        "INV-9001",
+        "Harbour View",
+        Decimal("110.00"),
+        "AUTHORISED",
+    )
+    later = invoice_apply_from_xero(
+        organisation_id=invoice.organisation_id,
+        source="webhook",
+        data={**data, "Status": "PAID", "AmountDue": 0, "UpdatedDateUTC": "/Date(1795520000000+0000)/"},
+    )
     created.refresh_from_db()
     assert (later.outcome, created.status, created.amount_due) == ("applied", "PAID", Decimal("0.00"))
 
@@ -157,15 +187,18 @@ def test_created_in_xero_is_not_recorded_when_our_push_has_not_stored_its_id_yet
 
 def test_bill_is_ignored_when_type_is_accpay(invoice):
     data = xero_invoice(InvoiceID="cccccccc-0000-4000-8000-000000000003", Type="ACCPAY")
-    assert invoice_apply_from_xero(organisation_id=invoice.organisation_id, source="webhook",
-                                   data=data).outcome == "ignored"
+    assert (
+        invoice_apply_from_xero(organisation_id=invoice.organisation_id, source="webhook", data=data).outcome
+        == "ignored"
+    )
     assert not XeroCreatedInvoice.objects.exists()
 
 
 def test_other_organisation_invoice_is_untouched_when_ids_match_elsewhere(invoice):
     other = make_organisation()
-    outcome = invoice_apply_from_xero(organisation_id=other.pk, source="webhook",
-                                      data=xero_invoice(minutes_later=5, Status="VOIDED"))
+    outcome = invoice_apply_from_xero(
+        organisation_id=other.pk, source="webhook", data=xero_invoice(minutes_later=5, Status="VOIDED")
+    )
     invoice.refresh_from_db()
     assert invoice.status == "AUTHORISED"
     assert outcome.outcome == "created_in_xero"
@@ -173,8 +206,12 @@ def test_other_organisation_invoice_is_untouched_when_ids_match_elsewhere(invoic
 
 
 def _contact(**changes) -> dict:
-    data = {"ContactID": "9b3c1a2d-0000-4000-8000-00000000c0c1", "Name": "Harbour View Pty",
-            "EmailAddress": "accounts@harbour.test", "UpdatedDateUTC": "/Date(1795510800000+0000)/"}
+    data = {
+        "ContactID": "9b3c1a2d-0000-4000-8000-00000000c0c1",
+        "Name": "Harbour View Pty",
+        "EmailAddress": "accounts@harbour.test",
+        "UpdatedDateUTC": "/Date(1795510800000+0000)/",
+    }
     data.update(changes)
     return data
 
@@ -198,16 +235,18 @@ def test_customer_name_and_email_update_when_contact_changed_in_xero(customer):
 def test_customer_keeps_newer_values_when_older_contact_arrives_later(customer):
     contact_apply_from_xero(organisation_id=customer.organisation_id, source="webhook", data=_contact())
     old = _contact(Name="Harbour View (old)", UpdatedDateUTC="/Date(1795500000000+0000)/")
-    assert contact_apply_from_xero(organisation_id=customer.organisation_id, source="webhook",
-                                   data=old).outcome == "stale"
+    assert (
+        contact_apply_from_xero(organisation_id=customer.organisation_id, source="webhook", data=old).outcome == "stale"
+    )
     customer.refresh_from_db()
     assert customer.name == "Harbour View Pty"
 
 
 def test_customer_name_is_kept_when_it_would_clash_with_another_customer(customer):
     make_customer(organisation=customer.organisation, name="Taken Name")
-    outcome = contact_apply_from_xero(organisation_id=customer.organisation_id, source="webhook",
-                                      data=_contact(Name="taken name"))
+    outcome = contact_apply_from_xero(
+        organisation_id=customer.organisation_id, source="webhook", data=_contact(Name="taken name")
+    )
     customer.refresh_from_db()
     assert customer.name == "Harbour View"
     assert customer.email == "accounts@harbour.test"
@@ -215,6 +254,9 @@ def test_customer_name_is_kept_when_it_would_clash_with_another_customer(custome
 
 
 def test_contact_is_not_ours_when_no_customer_has_its_id(customer):
-    outcome = contact_apply_from_xero(organisation_id=customer.organisation_id, source="webhook",
-                                      data=_contact(ContactID="dddddddd-0000-4000-8000-000000000004"))
+    outcome = contact_apply_from_xero(
+        organisation_id=customer.organisation_id,
+        source="webhook",
+        data=_contact(ContactID="dddddddd-0000-4000-8000-000000000004"),
+    )
     assert outcome.outcome == "not_ours"

@@ -24,9 +24,17 @@ def form_data(*invoices: dict, name: str = "November services", action: str = "c
     data = {"batch-name": name, "action": action, "inv-TOTAL_FORMS": str(len(invoices)), "inv-INITIAL_FORMS": "0"}
     for i, inv in enumerate(invoices):
         lines = inv.pop("lines", [])
-        base = {"customer_name": "", "customer_email": "", "number": f"INV-{i + 1:04d}", "reference": "",
-                "currency": "AUD", "issue_date": "2026-11-01", "due_date": "2026-11-15",
-                "line_amount_types": "Exclusive", "status": "AUTHORISED"}
+        base = {
+            "customer_name": "",
+            "customer_email": "",
+            "number": f"INV-{i + 1:04d}",
+            "reference": "",
+            "currency": "AUD",
+            "issue_date": "2026-11-01",
+            "due_date": "2026-11-15",
+            "line_amount_types": "Exclusive",
+            "status": "AUTHORISED",
+        }
         base.update(inv)
         data.update({f"inv-{i}-{k}": v for k, v in base.items()})
         prefix = f"inv-{i}-lines"
@@ -56,10 +64,11 @@ def test_form_suggests_next_number_when_opened(client, admin_a):
 
 
 def test_admin_creates_batch_when_form_is_filled(client, admin_a, org_a):
-    data = form_data({"customer_name": "Harbour View",
-                      "lines": [line(), line("Call-out", "1", "120.5", account_code="260")]},
-                     {"customer_name": "Wattle Clinic", "currency": "nzd", "status": "DRAFT", "lines": [line()]},
-                     {})  # a third, untouched invoice is skipped
+    data = form_data(
+        {"customer_name": "Harbour View", "lines": [line(), line("Call-out", "1", "120.5", account_code="260")]},
+        {"customer_name": "Wattle Clinic", "currency": "nzd", "status": "DRAFT", "lines": [line()]},
+        {},
+    )  # a third, untouched invoice is skipped
     response = login(client, admin_a).post(reverse("invoices:batch_new"), data)
     batch = InvoiceBatch.objects.get(organisation=org_a)
     assert response.status_code == 302 and response.url == reverse("invoices:batch_detail", args=[batch.pk])
@@ -72,9 +81,11 @@ def test_admin_creates_batch_when_form_is_filled(client, admin_a, org_a):
 
 
 def test_errors_are_shown_per_row_and_nothing_is_created_when_form_is_bad(client, admin_a, org_a):
-    data = form_data({"customer_name": "Harbour View", "lines": [line(unit_amount="")]},
-                     {"customer_name": "Wattle", "due_date": "2026-10-01", "lines": [line()]},
-                     {"customer_name": "No lines"})
+    data = form_data(
+        {"customer_name": "Harbour View", "lines": [line(unit_amount="")]},
+        {"customer_name": "Wattle", "due_date": "2026-10-01", "lines": [line()]},
+        {"customer_name": "No lines"},
+    )
     response = login(client, admin_a).post(reverse("invoices:batch_new"), data)
     assert response.status_code == 422
     body = response.content.decode()
@@ -96,8 +107,10 @@ def test_duplicate_number_is_shown_on_its_invoice_when_already_used(client, admi
 
 
 def test_add_invoice_adds_a_row_with_next_number_when_asked(client, admin_a):
-    data = form_data({"customer_name": "Harbour View", "number": "ACME-0041", "currency": "GBP", "lines": [line()]},
-                     action="add_invoice")
+    data = form_data(
+        {"customer_name": "Harbour View", "number": "ACME-0041", "currency": "GBP", "lines": [line()]},
+        action="add_invoice",
+    )
     response = login(client, admin_a).post(reverse("invoices:batch_new"), data)
     assert response.status_code == 200
     entry = response.context["entry"]
@@ -117,8 +130,10 @@ def test_add_line_adds_a_line_to_that_invoice_when_asked(client, admin_a):
 def test_accountant_cannot_create_batches_when_not_admin(client, accountant_a):
     login(client, accountant_a)
     assert client.get(reverse("invoices:batch_new")).status_code == 403
-    assert client.post(reverse("invoices:batch_new"), form_data({"customer_name": "A", "lines": [line()]})) \
-        .status_code == 403
+    assert (
+        client.post(reverse("invoices:batch_new"), form_data({"customer_name": "A", "lines": [line()]})).status_code
+        == 403
+    )
     assert client.get(reverse("invoices:batch_upload")).status_code == 403
     assert not InvoiceBatch.objects.exists()
 
@@ -137,8 +152,10 @@ def test_batch_form_requires_csrf_when_posted(admin_a):
 
 def upload(client, name: str, *, batch_name: str = "CSV batch", content: bytes | None = None):
     raw = content if content is not None else (CSV_DIR / name).read_bytes()
-    return client.post(reverse("invoices:batch_upload"),
-                       {"name": batch_name, "file": SimpleUploadedFile(name, raw, content_type="text/csv")})
+    return client.post(
+        reverse("invoices:batch_upload"),
+        {"name": batch_name, "file": SimpleUploadedFile(name, raw, content_type="text/csv")},
+    )
 
 
 def test_csv_creates_batch_when_every_row_is_good(client, admin_a, org_a):
@@ -224,8 +241,9 @@ def test_errors_and_warnings_are_shown_per_invoice_when_xero_reported_them(clien
 def test_detail_lists_history_when_invoice_has_events(client, accountant_a, org_a):
     batch = make_batch(organisation=org_a)
     invoice = batch.invoices.get()
-    InvoiceEvent.objects.create(invoice=invoice, organisation=org_a, source="xero", kind="status_changed",
-                                message="Marked paid in Xero")
+    InvoiceEvent.objects.create(
+        invoice=invoice, organisation=org_a, source="xero", kind="status_changed", message="Marked paid in Xero"
+    )
     body = login(client, accountant_a).get(reverse("invoices:batch_detail", args=[batch.pk])).content.decode()
     assert "Marked paid in Xero" in body and "Changed in Xero" in body
 
@@ -256,8 +274,9 @@ def test_progress_polls_while_invoices_are_pending(client, accountant_a, org_a):
     first = batch.invoices.order_by("number").first()
     first.sync_state = S.SYNCED
     first.save()
-    response = login(client, accountant_a).get(reverse("invoices:batch_progress", args=[batch.pk]),
-                                               HTTP_HX_REQUEST="true")
+    response = login(client, accountant_a).get(
+        reverse("invoices:batch_progress", args=[batch.pk]), HTTP_HX_REQUEST="true"
+    )
     body = response.content.decode()
     assert 'hx-trigger="every 2s"' in body and "HX-Refresh" not in response
     assert response.context["progress"].percent == 25
@@ -267,8 +286,9 @@ def test_progress_polls_while_invoices_are_pending(client, accountant_a, org_a):
 def test_progress_stops_polling_and_reloads_when_nothing_is_pending(client, accountant_a, org_a):
     connect_xero(org_a)
     batch = make_batch(organisation=org_a, invoices=2, eligibility="eligible", sync_state=S.SYNCED)
-    response = login(client, accountant_a).get(reverse("invoices:batch_progress", args=[batch.pk]),
-                                               HTTP_HX_REQUEST="true")
+    response = login(client, accountant_a).get(
+        reverse("invoices:batch_progress", args=[batch.pk]), HTTP_HX_REQUEST="true"
+    )
     assert "hx-trigger" not in response.content.decode()
     assert response["HX-Refresh"] == "true"
     assert response.context["progress"].percent == 100
@@ -290,11 +310,14 @@ def test_one_invoice_is_retried_when_asked(client, accountant_a, org_a):
     retry.assert_called_once_with(organisation=org_a, batch=batch, user=accountant_a, invoice_ids=[invoice.pk])
 
 
-def test_retry_records_who_and_goes_pending_when_real_service_runs(client, accountant_a, org_a,
-                                                                   django_capture_on_commit_callbacks):
+def test_retry_records_who_and_goes_pending_when_real_service_runs(
+    client, accountant_a, org_a, django_capture_on_commit_callbacks
+):
     batch = make_batch(organisation=org_a, invoices=1, eligibility="eligible", sync_state=S.FAILED)
-    with mock.patch("invoices.services.push.push_enqueue_for_organisation"), \
-            django_capture_on_commit_callbacks(execute=True):
+    with (
+        mock.patch("invoices.services.push.push_enqueue_for_organisation"),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
         login(client, accountant_a).post(reverse("invoices:batch_retry", args=[batch.pk]))
     invoice = batch.invoices.get()
     assert invoice.sync_state == S.PENDING
@@ -321,9 +344,14 @@ def test_retry_refuses_get_when_not_posted(client, accountant_a, org_a):
 # ---------------------------------------------------------------- tenant isolation
 
 
-@pytest.mark.parametrize("name,method", [
-    ("invoices:batch_detail", "get"), ("invoices:batch_progress", "get"), ("invoices:batch_retry", "post"),
-])
+@pytest.mark.parametrize(
+    "name,method",
+    [
+        ("invoices:batch_detail", "get"),
+        ("invoices:batch_progress", "get"),
+        ("invoices:batch_retry", "post"),
+    ],
+)
 def test_another_organisations_batch_is_404_when_addressed(client, admin_a, org_b, name, method):
     foreign = make_batch(organisation=org_b, eligibility="eligible", sync_state=S.FAILED)
     with mock.patch("invoices.views._retry_failed") as retry:
@@ -346,8 +374,7 @@ def test_another_organisations_invoice_is_404_when_retried_through_own_batch(cli
 def test_invoice_of_another_batch_is_404_when_retried_through_wrong_batch(client, admin_a, org_a):
     one = make_batch(organisation=org_a, eligibility="eligible", sync_state=S.FAILED)
     other = make_batch(organisation=org_a, eligibility="eligible", sync_state=S.FAILED)
-    response = login(client, admin_a).post(reverse("invoices:invoice_retry",
-                                                   args=[one.pk, other.invoices.get().pk]))
+    response = login(client, admin_a).post(reverse("invoices:invoice_retry", args=[one.pk, other.invoices.get().pk]))
     assert response.status_code == 404
 
 
@@ -367,8 +394,13 @@ def test_new_customers_names_of_another_organisation_are_not_offered_when_creati
 
 def test_anonymous_is_sent_to_login_when_opening_new_pages(client, org_a):
     batch = make_batch(organisation=org_a)
-    for url in (reverse("invoices:batch_new"), reverse("invoices:batch_upload"), reverse("invoices:mapping"),
-                reverse("invoices:batch_progress", args=[batch.pk]), reverse("invoices:batch_sample_csv")):
+    for url in (
+        reverse("invoices:batch_new"),
+        reverse("invoices:batch_upload"),
+        reverse("invoices:mapping"),
+        reverse("invoices:batch_progress", args=[batch.pk]),
+        reverse("invoices:batch_sample_csv"),
+    ):
         response = client.get(url)
         assert response.status_code == 302 and "/accounts/login/" in response.url
 
@@ -377,10 +409,12 @@ def test_untouched_rows_are_not_marked_invalid_when_the_form_comes_back(client, 
     data = form_data({"customer_name": "Harbour View", "lines": [line(unit_amount="")]}, {})
     body = login(client, admin_a).post(reverse("invoices:batch_new"), data).content.decode()
     assert body.count('aria-invalid="true"') == 1  # only line 1's unit price
-    assert 'name="inv-0-lines-0-unit_amount"' in body.split('aria-invalid="true"')[0][-400:] + \
-        body.split('aria-invalid="true"')[1][:400]
+    assert (
+        'name="inv-0-lines-0-unit_amount"'
+        in body.split('aria-invalid="true"')[0][-400:] + body.split('aria-invalid="true"')[1][:400]
+    )
     added = client.post(reverse("invoices:batch_new"), form_data({"customer_name": "A"}, action="add_invoice"))
-    assert 'aria-invalid' not in added.content.decode()
+    assert "aria-invalid" not in added.content.decode()
 
 
 def test_search_keeps_counts_right_when_batch_matches_by_invoice(client, admin_a, org_a):

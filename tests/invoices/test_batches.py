@@ -16,8 +16,7 @@ E = InvoiceBatch.Eligibility
 
 
 def create(org, user=None, invoices=None, name="November services", source="form"):
-    return batch_create(organisation=org, user=user, name=name, invoices=invoices or [invoice_input()],
-                        source=source)
+    return batch_create(organisation=org, user=user, name=name, invoices=invoices or [invoice_input()], source=source)
 
 
 @pytest.fixture
@@ -28,8 +27,10 @@ def enqueue():
 
 def test_push_engine_is_asked_on_commit_when_batch_is_eligible(org_a, admin_a, django_capture_on_commit_callbacks):
     connect_xero(org_a)
-    with mock.patch("invoices.services.push.push_enqueue_for_organisation") as push, \
-            django_capture_on_commit_callbacks(execute=True):
+    with (
+        mock.patch("invoices.services.push.push_enqueue_for_organisation") as push,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
         create(org_a, admin_a)
     push.assert_called_once_with(organisation_id=org_a.pk)
 
@@ -46,7 +47,8 @@ def test_batch_is_not_synced_when_xero_never_connected(org_a, admin_a, enqueue, 
 
 
 def test_invoices_start_pending_and_push_is_enqueued_on_commit_when_connected(
-        org_a, admin_a, enqueue, django_capture_on_commit_callbacks):
+    org_a, admin_a, enqueue, django_capture_on_commit_callbacks
+):
     connect_xero(org_a)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         batch = create(org_a, admin_a, invoices=[invoice_input("INV-1"), invoice_input("INV-2")])
@@ -58,8 +60,9 @@ def test_invoices_start_pending_and_push_is_enqueued_on_commit_when_connected(
     enqueue.assert_called_once_with(organisation_id=org_a.pk)
 
 
-def test_batch_is_not_synced_when_created_while_disconnected(org_a, admin_a, enqueue,
-                                                            django_capture_on_commit_callbacks):
+def test_batch_is_not_synced_when_created_while_disconnected(
+    org_a, admin_a, enqueue, django_capture_on_commit_callbacks
+):
     connect_xero(org_a, status="disconnected")
     with django_capture_on_commit_callbacks(execute=True):
         batch = create(org_a, admin_a)
@@ -73,8 +76,9 @@ def test_batch_is_not_synced_when_created_after_xero_revoked_the_connection(org_
     assert create(org_a, admin_a).eligibility == E.WHILE_DISCONNECTED
 
 
-def test_batch_waits_to_sync_when_connection_needs_reconnect(org_a, admin_a, enqueue,
-                                                            django_capture_on_commit_callbacks):
+def test_batch_waits_to_sync_when_connection_needs_reconnect(
+    org_a, admin_a, enqueue, django_capture_on_commit_callbacks
+):
     connect_xero(org_a, status="needs_reconnect")
     with django_capture_on_commit_callbacks(execute=True):
         batch = create(org_a, admin_a)
@@ -95,8 +99,14 @@ def test_eligibility_stays_as_decided_when_xero_connects_later(org_a, admin_a, e
 
 def test_customer_is_matched_ignoring_case_when_it_exists(org_a, admin_a):
     existing = make_customer(organisation=org_a, name="Harbour View Aged Care")
-    create(org_a, admin_a, invoices=[invoice_input("INV-1", customer="harbour view AGED care"),
-                                     invoice_input("INV-2", customer="New Clinic", customer_email="ap@new.test")])
+    create(
+        org_a,
+        admin_a,
+        invoices=[
+            invoice_input("INV-1", customer="harbour view AGED care"),
+            invoice_input("INV-2", customer="New Clinic", customer_email="ap@new.test"),
+        ],
+    )
     assert Invoice.objects.get(number="INV-1").customer == existing
     new = Customer.objects.get(organisation=org_a, name="New Clinic")
     assert new.email == "ap@new.test"
@@ -145,8 +155,10 @@ def test_nothing_is_written_when_any_invoice_is_bad(org_a, admin_a):
 
 
 def test_nothing_is_half_written_when_insert_fails_midway(org_a, admin_a):
-    with mock.patch("invoices.services.batches.InvoiceEvent.objects.bulk_create", side_effect=RuntimeError), \
-            pytest.raises(RuntimeError):
+    with (
+        mock.patch("invoices.services.batches.InvoiceEvent.objects.bulk_create", side_effect=RuntimeError),
+        pytest.raises(RuntimeError),
+    ):
         create(org_a, admin_a, invoices=[invoice_input("INV-1"), invoice_input("INV-2")])
     assert not InvoiceBatch.objects.exists() and not Invoice.objects.exists() and not InvoiceLine.objects.exists()
 
@@ -158,11 +170,24 @@ def test_batch_is_refused_when_name_is_blank(org_a, admin_a):
 
 
 def test_lines_and_totals_are_stored_when_created(org_a, admin_a):
-    batch = create(org_a, admin_a, invoices=[invoice_input("INV-1", lines=[
-        line("Care hours", "12", "85.00"), line("Call-outs", "3", "120.555", account_code="260", tax_type="EXEMPT")])])
+    batch = create(
+        org_a,
+        admin_a,
+        invoices=[
+            invoice_input(
+                "INV-1",
+                lines=[
+                    line("Care hours", "12", "85.00"),
+                    line("Call-outs", "3", "120.555", account_code="260", tax_type="EXEMPT"),
+                ],
+            )
+        ],
+    )
     invoice = batch.invoices.get()
     assert [(li.position, li.description, li.account_code, li.tax_type) for li in invoice.lines.all()] == [
-        (1, "Care hours", "", ""), (2, "Call-outs", "260", "EXEMPT")]
+        (1, "Care hours", "", ""),
+        (2, "Call-outs", "260", "EXEMPT"),
+    ]
     # no tax rate known yet (never read from Xero): 1020.00 + 361.665 -> 361.67
     assert (invoice.subtotal, invoice.total_tax, invoice.total) == (Decimal("1381.67"), 0, Decimal("1381.67"))
     assert invoice.amount_due == invoice.total
@@ -172,16 +197,21 @@ def test_lines_and_totals_are_stored_when_created(org_a, admin_a):
 def test_totals_include_tax_when_tax_rates_were_read_from_xero(org_a, admin_a, enqueue):
     connect_xero(org_a)
     XeroMapping.objects.create(organisation=org_a, revenue_account_code="200", tax_type="OUTPUT")
-    cache.set(f"invoices:xero-mapping:{org_a.pk}:{TENANT_ID}:tax-rates",
-              {"OUTPUT": Decimal("10"), "EXEMPTOUTPUT": Decimal("0")})
-    batch = create(org_a, admin_a, invoices=[
-        invoice_input("INV-1", lines=[line(unit="0.05"), line(unit="100", tax_type="EXEMPTOUTPUT")]),
-        invoice_input("INV-2", line_amount_types="Inclusive", lines=[line(unit="110.00")]),
-    ])
+    cache.set(
+        f"invoices:xero-mapping:{org_a.pk}:{TENANT_ID}:tax-rates",
+        {"OUTPUT": Decimal("10"), "EXEMPTOUTPUT": Decimal("0")},
+    )
+    batch = create(
+        org_a,
+        admin_a,
+        invoices=[
+            invoice_input("INV-1", lines=[line(unit="0.05"), line(unit="100", tax_type="EXEMPTOUTPUT")]),
+            invoice_input("INV-2", line_amount_types="Inclusive", lines=[line(unit="110.00")]),
+        ],
+    )
     first, second = batch.invoices.order_by("number")
     assert (first.subtotal, first.total_tax, first.total) == (Decimal("100.05"), Decimal("0.01"), Decimal("100.06"))
-    assert (second.subtotal, second.total_tax, second.total) == (Decimal("100.00"), Decimal("10.00"),
-                                                                 Decimal("110.00"))
+    assert (second.subtotal, second.total_tax, second.total) == (Decimal("100.00"), Decimal("10.00"), Decimal("110.00"))
 
 
 def test_created_event_is_recorded_for_each_invoice_when_created(org_a, admin_a):

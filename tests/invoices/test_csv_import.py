@@ -30,7 +30,8 @@ def test_rows_with_the_same_number_become_one_invoice_when_parsed():
     assert first.number == "INV-2001" and first.customer_name == "Harbour View Aged Care"
     assert [(li.description, li.quantity, li.unit_amount, li.account_code) for li in first.lines] == [
         ("Care coordination", Decimal("12"), Decimal("85.00"), ""),
-        ("After-hours call-outs", Decimal("3"), Decimal("120.50"), "260")]
+        ("After-hours call-outs", Decimal("3"), Decimal("120.50"), "260"),
+    ]
     assert (second.currency, second.status, second.line_amount_types) == ("NZD", "DRAFT", "Inclusive")
     assert second.lines[0].unit_amount == Decimal("99.9950") and second.lines[0].tax_type == "EXEMPTOUTPUT"
     assert result.invoice_rows == [2, 4]
@@ -41,8 +42,16 @@ def test_every_bad_row_is_reported_with_row_and_column_when_rows_are_bad():
     assert not result.ok and result.invoices == []
     found = {(e.row, e.column) for e in result.errors}
     assert {(2, "customer_email"), (2, "due_date")} <= found
-    assert {(3, "issue_date"), (3, "currency"), (3, "status"), (3, "line_amount_types"), (3, "description"),
-            (3, "quantity"), (3, "unit_amount"), (3, "account_code")} <= found
+    assert {
+        (3, "issue_date"),
+        (3, "currency"),
+        (3, "status"),
+        (3, "line_amount_types"),
+        (3, "description"),
+        (3, "quantity"),
+        (3, "unit_amount"),
+        (3, "account_code"),
+    } <= found
     assert {(5, "customer_name"), (5, "currency"), (5, "unit_amount")} <= found
     assert {(6, "invoice_number"), (6, "issue_date")} <= found
     assert not any(e.row == 4 for e in result.errors)
@@ -54,8 +63,16 @@ def test_every_bad_row_is_reported_with_row_and_column_when_rows_are_bad():
 
 
 def test_missing_and_unknown_columns_are_reported_when_header_is_wrong():
-    header = ["invoice_number", "customer", "issue_date", "due_date", "currency", "description", "unit_amount",
-              "unit_amount"]
+    header = [
+        "invoice_number",
+        "customer",
+        "issue_date",
+        "due_date",
+        "currency",
+        "description",
+        "unit_amount",
+        "unit_amount",
+    ]
     result = parse_batch_csv(build(header=header))
     assert {(e.row, e.column, e.message) for e in result.errors} == {
         (1, "customer", "Unknown column. See the list of columns below."),
@@ -94,7 +111,10 @@ def test_utf8_bom_and_blank_lines_are_accepted_when_saved_by_excel():
 def test_defaults_apply_when_optional_cells_are_blank():
     (invoice,) = parse_batch_csv(build(ROW)).invoices
     assert (invoice.status, invoice.line_amount_types, invoice.lines[0].quantity) == (
-        "AUTHORISED", "Exclusive", Decimal("1"))
+        "AUTHORISED",
+        "Exclusive",
+        Decimal("1"),
+    )
 
 
 def test_zero_quantity_is_refused_when_given():

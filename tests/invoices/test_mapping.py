@@ -86,19 +86,27 @@ def test_cache_is_per_tenant_when_two_organisations_are_connected(org_a, org_b, 
     mapping_choices(organisation=org_a)
     mapping_choices(organisation=org_b)
     assert len(xero.calls) == 4
-    assert {c.request.headers["xero-tenant-id"] for c in xero.calls} == {TENANT_ID,
-                                                                         "5a8a7d6c-2222-4c2b-9d3e-000000000002"}
+    assert {c.request.headers["xero-tenant-id"] for c in xero.calls} == {
+        TENANT_ID,
+        "5a8a7d6c-2222-4c2b-9d3e-000000000002",
+    }
 
 
 def test_mapping_is_saved_with_who_changed_it_when_choices_are_valid(client, admin_a, org_a, xero):
     connect_xero(org_a)
     serve_settings(xero)
-    response = login(client, admin_a).post(reverse("invoices:mapping"),
-                                           {"action": "save", "revenue_account_code": "260", "tax_type": "OUTPUT"})
+    response = login(client, admin_a).post(
+        reverse("invoices:mapping"), {"action": "save", "revenue_account_code": "260", "tax_type": "OUTPUT"}
+    )
     assert response.status_code == 302
     mapping = mapping_for(org_a)
-    assert (mapping.revenue_account_code, mapping.revenue_account_name, mapping.tax_type, mapping.tax_name,
-            mapping.updated_by) == ("260", "Other Revenue", "OUTPUT", "GST on Income", admin_a)
+    assert (
+        mapping.revenue_account_code,
+        mapping.revenue_account_name,
+        mapping.tax_type,
+        mapping.tax_name,
+        mapping.updated_by,
+    ) == ("260", "Other Revenue", "OUTPUT", "GST on Income", admin_a)
     assert tax_rates_cached(organisation=org_a)["OUTPUT"] == 10
 
 
@@ -106,8 +114,9 @@ def test_account_is_refused_when_not_an_active_revenue_account(client, admin_a, 
     connect_xero(org_a)
     serve_settings(xero)
     for code in ("400", "210", "090", "999"):
-        response = login(client, admin_a).post(reverse("invoices:mapping"),
-                                               {"action": "save", "revenue_account_code": code, "tax_type": "OUTPUT"})
+        response = login(client, admin_a).post(
+            reverse("invoices:mapping"), {"action": "save", "revenue_account_code": code, "tax_type": "OUTPUT"}
+        )
         assert response.status_code == 422
     assert mapping_for(org_a) is None
     with pytest.raises(MappingRejected):
@@ -188,16 +197,25 @@ def test_accountant_cannot_change_mapping_when_not_admin(client, accountant_a, o
     connect_xero(org_a)
     login(client, accountant_a)
     assert client.get(reverse("invoices:mapping")).status_code == 403
-    assert client.post(reverse("invoices:mapping"), {"revenue_account_code": "200", "tax_type": "OUTPUT"}) \
-        .status_code == 403
+    assert (
+        client.post(reverse("invoices:mapping"), {"revenue_account_code": "200", "tax_type": "OUTPUT"}).status_code
+        == 403
+    )
     assert not XeroMapping.objects.exists() and len(xero.calls) == 0
 
 
 def test_mapping_for_is_none_when_not_chosen_and_payload_is_blocked(org_a, org_b):
     XeroMapping.objects.create(organisation=org_b, revenue_account_code="200", tax_type="OUTPUT")
     assert mapping_for(org_a) is None  # another organisation's mapping never applies
-    invoice = SimpleNamespace(number="INV-1", reference="", issue_date="2026-11-01", due_date="2026-11-15",
-                              currency="AUD", line_amount_types="Exclusive", status="AUTHORISED")
+    invoice = SimpleNamespace(
+        number="INV-1",
+        reference="",
+        issue_date="2026-11-01",
+        due_date="2026-11-15",
+        currency="AUD",
+        line_amount_types="Exclusive",
+        status="AUTHORISED",
+    )
     lines = [SimpleNamespace(description="x", quantity=1, unit_amount=1, account_code="", tax_type="")]
     with pytest.raises(MappingRequired, match="mapping settings"):
         invoice_to_xero_payload(invoice, lines, mapping=mapping_for(org_a), contact_id="c")

@@ -50,8 +50,11 @@ def xero_api(settings, monkeypatch):
 @pytest.fixture
 def enqueued(monkeypatch):
     calls = []
-    monkeypatch.setattr(Task, "apply_async", lambda self, args=None, kwargs=None, **options: calls.append(
-        (self.name, kwargs, options.get("countdown"))))
+    monkeypatch.setattr(
+        Task,
+        "apply_async",
+        lambda self, args=None, kwargs=None, **options: calls.append((self.name, kwargs, options.get("countdown"))),
+    )
     return calls
 
 
@@ -82,6 +85,7 @@ def with_amounts(invoice: Invoice, **values) -> Invoice:
 
 
 # ---------------------------------------------------------------- Xero's rules, checked before anything is sent
+
 
 def test_void_is_refused_when_invoice_is_paid(org):
     invoice = with_amounts(pushed(org, status="PAID"), amount_paid=Decimal("110.00"), amount_due=Decimal("0"))
@@ -131,12 +135,15 @@ def test_request_raises_and_stores_nothing_when_rule_broken(org, user, enqueued)
 
 # ---------------------------------------------------------------- requesting
 
-def test_void_is_stored_with_idempotency_key_and_enqueued_when_allowed(org, user, enqueued,
-                                                                     django_capture_on_commit_callbacks):
+
+def test_void_is_stored_with_idempotency_key_and_enqueued_when_allowed(
+    org, user, enqueued, django_capture_on_commit_callbacks
+):
     invoice = pushed(org)
     with django_capture_on_commit_callbacks(execute=True):
-        change = invoice_change_request(organisation=org, invoice_id=invoice.pk, action="void", user=user,
-                                        based_on=HELD)
+        change = invoice_change_request(
+            organisation=org, invoice_id=invoice.pk, action="void", user=user, based_on=HELD
+        )
     assert change.payload == {"InvoiceID": XERO_ID, "Status": "VOIDED"}
     assert change.idempotency_key.startswith("coordinoter-change-") and len(change.idempotency_key) <= 128
     assert change.based_on_xero_updated_at == HELD
@@ -168,39 +175,57 @@ def test_another_organisations_invoice_404s_when_requested(org, user, enqueued):
 
 def test_edit_payload_replaces_lines_with_defaults_from_mapping_when_requested(org, user, enqueued):
     invoice = pushed(org, status="DRAFT")
-    edit = InvoiceEdit(reference="PO 7", issue_date=dt.date(2026, 11, 2), due_date=dt.date(2026, 11, 30),
-                       lines=[LineEdit(description="Design", quantity=Decimal("2"), unit_amount=Decimal("75.5"))])
-    change = invoice_change_request(organisation=org, invoice_id=invoice.pk, action="edit", user=user,
-                                    based_on=HELD, edit=edit)
-    assert change.payload == {"InvoiceID": XERO_ID, "Reference": "PO 7", "Date": "2026-11-02",
-                              "DueDate": "2026-11-30", "LineItems": [
-                                  {"Description": "Design", "Quantity": 2.0, "UnitAmount": 75.5,
-                                   "AccountCode": "200", "TaxType": "OUTPUT"}]}
+    edit = InvoiceEdit(
+        reference="PO 7",
+        issue_date=dt.date(2026, 11, 2),
+        due_date=dt.date(2026, 11, 30),
+        lines=[LineEdit(description="Design", quantity=Decimal("2"), unit_amount=Decimal("75.5"))],
+    )
+    change = invoice_change_request(
+        organisation=org, invoice_id=invoice.pk, action="edit", user=user, based_on=HELD, edit=edit
+    )
+    assert change.payload == {
+        "InvoiceID": XERO_ID,
+        "Reference": "PO 7",
+        "Date": "2026-11-02",
+        "DueDate": "2026-11-30",
+        "LineItems": [
+            {"Description": "Design", "Quantity": 2.0, "UnitAmount": 75.5, "AccountCode": "200", "TaxType": "OUTPUT"}
+        ],
+    }
 
 
 def test_edit_is_refused_when_due_date_before_invoice_date(org, user, enqueued):
     invoice = pushed(org, status="DRAFT")
-    edit = InvoiceEdit(reference="", issue_date=dt.date(2026, 11, 2), due_date=dt.date(2026, 11, 1),
-                       lines=[LineEdit(description="x", quantity=Decimal(1), unit_amount=Decimal(1))])
+    edit = InvoiceEdit(
+        reference="",
+        issue_date=dt.date(2026, 11, 2),
+        due_date=dt.date(2026, 11, 1),
+        lines=[LineEdit(description="x", quantity=Decimal(1), unit_amount=Decimal(1))],
+    )
     with pytest.raises(ChangeRefused, match="due date"):
-        invoice_change_request(organisation=org, invoice_id=invoice.pk, action="edit", user=user, based_on=HELD,
-                               edit=edit)
+        invoice_change_request(
+            organisation=org, invoice_id=invoice.pk, action="edit", user=user, based_on=HELD, edit=edit
+        )
 
 
 # ---------------------------------------------------------------- sending (the worker)
 
+
 def _change(org, user, action="void", **kw):
     invoice = pushed(org, **kw)
-    return invoice, invoice_change_request(organisation=org, invoice_id=invoice.pk, action=action, user=user,
-                                           based_on=invoice.xero_updated_at)
+    return invoice, invoice_change_request(
+        organisation=org, invoice_id=invoice.pk, action=action, user=user, based_on=invoice.xero_updated_at
+    )
 
 
 @responses.activate
 def test_void_is_sent_with_its_idempotency_key_and_applied_when_xero_accepts(org, user, enqueued):
     invoice, change = _change(org, user)
     responses.get(f"{API}/Invoices/{XERO_ID}", json={"Invoices": [xero_invoice()]})
-    post = responses.post(f"{API}/Invoices/{XERO_ID}", json={"Invoices": [xero_invoice(minutes_later=1,
-                                                                                        Status="VOIDED")]})
+    post = responses.post(
+        f"{API}/Invoices/{XERO_ID}", json={"Invoices": [xero_invoice(minutes_later=1, Status="VOIDED")]}
+    )
     assert invoice_change_send(change_id=change.pk).state == "done"
     sent = post.calls[0].request
     assert sent.headers["Idempotency-Key"] == change.idempotency_key
@@ -215,8 +240,10 @@ def test_void_is_sent_with_its_idempotency_key_and_applied_when_xero_accepts(org
 @responses.activate
 def test_nothing_is_sent_and_conflict_shown_when_xero_holds_a_newer_version(org, user, enqueued):
     invoice, change = _change(org, user)
-    responses.get(f"{API}/Invoices/{XERO_ID}", json={"Invoices": [
-        xero_invoice(minutes_later=3, Status="PAID", AmountPaid=110.0, AmountDue=0.0)]})
+    responses.get(
+        f"{API}/Invoices/{XERO_ID}",
+        json={"Invoices": [xero_invoice(minutes_later=3, Status="PAID", AmountPaid=110.0, AmountDue=0.0)]},
+    )
     post = responses.post(f"{API}/Invoices/{XERO_ID}", json={})
     assert invoice_change_send(change_id=change.pk).state == "conflict"
     assert post.call_count == 0
@@ -231,10 +258,25 @@ def test_nothing_is_sent_and_conflict_shown_when_xero_holds_a_newer_version(org,
 def test_change_is_refused_with_xeros_words_when_xero_rejects_it(org, user, enqueued):
     invoice, change = _change(org, user)
     responses.get(f"{API}/Invoices/{XERO_ID}", json={"Invoices": [xero_invoice()]})
-    responses.post(f"{API}/Invoices/{XERO_ID}", status=400, json={
-        "ErrorNumber": 10, "Type": "ValidationException", "Message": "A validation exception occurred",
-        "Elements": [{"ValidationErrors": [{"Message": "This document cannot be edited as it has a payment or "
-                                                       "credit note allocated to it."}]}]})
+    responses.post(
+        f"{API}/Invoices/{XERO_ID}",
+        status=400,
+        json={
+            "ErrorNumber": 10,
+            "Type": "ValidationException",
+            "Message": "A validation exception occurred",
+            "Elements": [
+                {
+                    "ValidationErrors": [
+                        {
+                            "Message": "This document cannot be edited as it has a payment or "
+                            "credit note allocated to it."
+                        }
+                    ]
+                }
+            ],
+        },
+    )
     assert invoice_change_send(change_id=change.pk).state == "refused"
     change.refresh_from_db()
     assert "payment or credit note allocated" in change.last_error
@@ -248,8 +290,9 @@ def test_same_key_is_reused_on_retry_when_xero_answers_5xx(org, user, enqueued):
     post = responses.post(f"{API}/Invoices/{XERO_ID}", status=503, json={})
     first = invoice_change_send(change_id=change.pk)
     assert (first.state, first.retry_after) == ("pending", 30)
-    responses.replace(responses.POST, f"{API}/Invoices/{XERO_ID}",
-                      json={"Invoices": [xero_invoice(minutes_later=1, Status="VOIDED")]})
+    responses.replace(
+        responses.POST, f"{API}/Invoices/{XERO_ID}", json={"Invoices": [xero_invoice(minutes_later=1, Status="VOIDED")]}
+    )
     assert invoice_change_send(change_id=change.pk).state == "done"
     keys = {call.request.headers["Idempotency-Key"] for call in responses.calls if call.request.method == "POST"}
     assert keys == {change.idempotency_key}
@@ -270,15 +313,29 @@ def test_change_is_done_without_resending_when_lost_answer_had_gone_through(org,
 @responses.activate
 def test_edit_is_applied_from_xeros_answer_when_accepted(org, user, enqueued):
     invoice = pushed(org, status="DRAFT")
-    edit = InvoiceEdit(reference="PO 7", issue_date=dt.date(2026, 11, 1), due_date=dt.date(2026, 11, 30),
-                       lines=[LineEdit(description="Design", quantity=Decimal("2"), unit_amount=Decimal("75"))])
-    change = invoice_change_request(organisation=org, invoice_id=invoice.pk, action="edit", user=user,
-                                    based_on=HELD, edit=edit)
+    edit = InvoiceEdit(
+        reference="PO 7",
+        issue_date=dt.date(2026, 11, 1),
+        due_date=dt.date(2026, 11, 30),
+        lines=[LineEdit(description="Design", quantity=Decimal("2"), unit_amount=Decimal("75"))],
+    )
+    change = invoice_change_request(
+        organisation=org, invoice_id=invoice.pk, action="edit", user=user, based_on=HELD, edit=edit
+    )
     responses.get(f"{API}/Invoices/{XERO_ID}", json={"Invoices": [xero_invoice(Status="DRAFT")]})
-    answer = xero_invoice(minutes_later=1, Status="DRAFT", Reference="PO 7", DueDateString="2026-11-30T00:00:00",
-                          SubTotal=150.0, TotalTax=15.0, Total=165.0, AmountDue=165.0,
-                          LineItems=[{"Description": "Design", "Quantity": 2.0, "UnitAmount": 75.0,
-                                      "AccountCode": "200", "TaxType": "OUTPUT"}])
+    answer = xero_invoice(
+        minutes_later=1,
+        Status="DRAFT",
+        Reference="PO 7",
+        DueDateString="2026-11-30T00:00:00",
+        SubTotal=150.0,
+        TotalTax=15.0,
+        Total=165.0,
+        AmountDue=165.0,
+        LineItems=[
+            {"Description": "Design", "Quantity": 2.0, "UnitAmount": 75.0, "AccountCode": "200", "TaxType": "OUTPUT"}
+        ],
+    )
     responses.post(f"{API}/Invoices/{XERO_ID}", json={"Invoices": [answer]})
     assert invoice_change_send(change_id=change.pk).state == "done"
     invoice.refresh_from_db()
@@ -289,7 +346,8 @@ def test_edit_is_applied_from_xeros_answer_when_accepted(org, user, enqueued):
 def test_claimed_change_is_skipped_when_another_worker_sends_it(org, user, enqueued):
     invoice, change = _change(org, user)
     XeroInvoiceChange.objects.filter(pk=change.pk).update(
-        state="sending", claimed_until=dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1))
+        state="sending", claimed_until=dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1)
+    )
     assert invoice_change_send(change_id=change.pk).state == "skipped"
 
 

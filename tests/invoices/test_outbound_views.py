@@ -66,8 +66,9 @@ def test_void_is_requested_and_redirects_to_batch_when_confirmed(member, invoice
 
 
 def test_conflict_is_shown_when_invoice_changed_since_page_opened(member, invoice):
-    response = member.post(f"/invoices/{invoice.pk}/xero/void/",
-                           {"based_on": (HELD - dt.timedelta(minutes=1)).isoformat()}, follow=True)
+    response = member.post(
+        f"/invoices/{invoice.pk}/xero/void/", {"based_on": (HELD - dt.timedelta(minutes=1)).isoformat()}, follow=True
+    )
     assert b"changed in Xero after you opened it" in response.content
     assert not XeroInvoiceChange.objects.exists()
 
@@ -96,17 +97,31 @@ def test_edit_form_sends_change_when_draft(member, org):
     draft = make_pushed_invoice(organisation=org, xero_invoice_id=XERO_ID, xero_updated_at=HELD, status="DRAFT")
     page = member.get(f"/invoices/{draft.pk}/xero/edit/")
     assert page.status_code == 200 and b"Send changes to Xero" in page.content
-    response = member.post(f"/invoices/{draft.pk}/xero/edit/", {
-        "reference": "PO 9", "issue_date": "2026-11-01", "due_date": "2026-11-20", "based_on": HELD.isoformat(),
-        "lines-TOTAL_FORMS": "2", "lines-INITIAL_FORMS": "1", "lines-MIN_NUM_FORMS": "0", "lines-MAX_NUM_FORMS": "100",
-        "lines-0-description": "Service", "lines-0-quantity": "2", "lines-0-unit_amount": "100",
-        "lines-1-description": "", "lines-1-quantity": "", "lines-1-unit_amount": "",
-    })
+    response = member.post(
+        f"/invoices/{draft.pk}/xero/edit/",
+        {
+            "reference": "PO 9",
+            "issue_date": "2026-11-01",
+            "due_date": "2026-11-20",
+            "based_on": HELD.isoformat(),
+            "lines-TOTAL_FORMS": "2",
+            "lines-INITIAL_FORMS": "1",
+            "lines-MIN_NUM_FORMS": "0",
+            "lines-MAX_NUM_FORMS": "100",
+            "lines-0-description": "Service",
+            "lines-0-quantity": "2",
+            "lines-0-unit_amount": "100",
+            "lines-1-description": "",
+            "lines-1-quantity": "",
+            "lines-1-unit_amount": "",
+        },
+    )
     assert response.status_code == 302
     change = XeroInvoiceChange.objects.get()
     assert change.payload["Reference"] == "PO 9"
-    assert change.payload["LineItems"] == [{"Description": "Service", "Quantity": 2.0, "UnitAmount": 100.0,
-                                            "AccountCode": "200", "TaxType": "OUTPUT"}]
+    assert change.payload["LineItems"] == [
+        {"Description": "Service", "Quantity": 2.0, "UnitAmount": 100.0, "AccountCode": "200", "TaxType": "OUTPUT"}
+    ]
 
 
 def test_edit_form_explains_refusal_when_invoice_approved(member, invoice):
@@ -116,8 +131,9 @@ def test_edit_form_explains_refusal_when_invoice_approved(member, invoice):
 
 def test_states_partial_swaps_in_current_xero_state_when_polled(member, invoice, org):
     foreign = make_pushed_invoice(organisation=make_organisation(), xero_invoice_id="eeee", number="INV-FOREIGN")
-    Invoice.objects.filter(pk=invoice.pk).update(status="PAID", xero_status="PAID", amount_paid=Decimal("110"),
-                                                 amount_due=Decimal("0"))
+    Invoice.objects.filter(pk=invoice.pk).update(
+        status="PAID", xero_status="PAID", amount_paid=Decimal("110"), amount_due=Decimal("0")
+    )
     response = member.get(f"/invoices/xero-states/?ids={invoice.pk},{foreign.pk},abc")
     body = response.content.decode()
     assert response.status_code == 200
@@ -127,8 +143,14 @@ def test_states_partial_swaps_in_current_xero_state_when_polled(member, invoice,
 
 
 def test_created_in_xero_lists_only_own_organisation_when_opened(member, org):
-    XeroCreatedInvoice.objects.create(organisation=org, xero_invoice_id="aaaa", number="INV-9001",
-                                      contact_name="Walk-in", total=Decimal("42.00"), status="AUTHORISED")
+    XeroCreatedInvoice.objects.create(
+        organisation=org,
+        xero_invoice_id="aaaa",
+        number="INV-9001",
+        contact_name="Walk-in",
+        total=Decimal("42.00"),
+        status="AUTHORISED",
+    )
     XeroCreatedInvoice.objects.create(organisation=make_organisation(), xero_invoice_id="bbbb", number="INV-OTHER")
     response = member.get("/invoices/created-in-xero/")
     assert response.status_code == 200

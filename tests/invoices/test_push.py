@@ -57,6 +57,7 @@ def puts(xero) -> list:
 
 # ---------------------------------------------------------------- dispatch
 
+
 def test_dispatch_stores_payload_and_key_before_any_call_when_contacts_exist(org_a, xero, scheduled):
     connected_organisation(org_a, invoices=3)
     chunk = dispatch_one_chunk(org_a)
@@ -64,7 +65,8 @@ def test_dispatch_stores_payload_and_key_before_any_call_when_contacts_exist(org
     assert chunk.state == C.PENDING and chunk.attempts == 0
     assert chunk.idempotency_key.startswith(f"coordinoter-{org_a.pk}-") and len(chunk.idempotency_key) <= 128
     assert [e["InvoiceNumber"] for e in chunk.payload["Invoices"]] == list(
-        Invoice.objects.filter(organisation=org_a).order_by("pk").values_list("number", flat=True))
+        Invoice.objects.filter(organisation=org_a).order_by("pk").values_list("number", flat=True)
+    )
     assert chunk.payload["Invoices"][0]["LineItems"][0]["AccountCode"] == "200"
     assert set(Invoice.objects.values_list("sync_state", flat=True)) == {S.IN_FLIGHT}
     assert [later.args for later in scheduled.tasks("push_chunk")] == [(chunk.pk,)]
@@ -93,8 +95,9 @@ def test_dispatch_waits_when_the_connection_needs_a_reconnect(org_a, xero, sched
 
 def test_dispatch_ignores_invoices_of_batches_that_do_not_sync(org_a, xero, scheduled):
     connected_organisation(org_a, invoices=1)
-    make_batch(organisation=org_a, invoices=2, eligibility=InvoiceBatch.Eligibility.BEFORE_CONNECTION,
-               sync_state=S.PENDING)
+    make_batch(
+        organisation=org_a, invoices=2, eligibility=InvoiceBatch.Eligibility.BEFORE_CONNECTION, sync_state=S.PENDING
+    )
     chunk = dispatch_one_chunk(org_a)
     assert len(chunk.payload["Invoices"]) == 1
 
@@ -104,16 +107,41 @@ def test_contacts_found_by_number_then_by_name_and_the_rest_created_in_bulk(org_
     batch = InvoiceBatch.objects.get(organisation=org_a)
     by_number, by_name, new = (make_customer(organisation=org_a, name=n) for n in ("Alpha", "Beta", "Gamma"))
     for customer in (by_number, by_name, new):
-        Invoice.objects.create(organisation=org_a, batch=batch, customer=customer, number=f"N-{customer.name}",
-                               issue_date=dt.date(2026, 11, 1), due_date=dt.date(2026, 11, 15),
-                               sync_state=S.PENDING)
-    xero.get(CONTACTS_URL, json={"Contacts": [
-        {"ContactID": "aaaaaaaa-0000-4000-8000-000000000001", "ContactNumber": by_number.contact_number,
-         "Name": "Alpha (renamed in Xero)"},
-        {"ContactID": "bbbbbbbb-0000-4000-8000-000000000002", "Name": "beta"}]})
-    xero.post(CONTACTS_URL, json={"Contacts": [{"ContactID": "cccccccc-0000-4000-8000-000000000003",
-                                                "ContactNumber": new.contact_number, "Name": "Gamma",
-                                                "ValidationErrors": []}]})
+        Invoice.objects.create(
+            organisation=org_a,
+            batch=batch,
+            customer=customer,
+            number=f"N-{customer.name}",
+            issue_date=dt.date(2026, 11, 1),
+            due_date=dt.date(2026, 11, 15),
+            sync_state=S.PENDING,
+        )
+    xero.get(
+        CONTACTS_URL,
+        json={
+            "Contacts": [
+                {
+                    "ContactID": "aaaaaaaa-0000-4000-8000-000000000001",
+                    "ContactNumber": by_number.contact_number,
+                    "Name": "Alpha (renamed in Xero)",
+                },
+                {"ContactID": "bbbbbbbb-0000-4000-8000-000000000002", "Name": "beta"},
+            ]
+        },
+    )
+    xero.post(
+        CONTACTS_URL,
+        json={
+            "Contacts": [
+                {
+                    "ContactID": "cccccccc-0000-4000-8000-000000000003",
+                    "ContactNumber": new.contact_number,
+                    "Name": "Gamma",
+                    "ValidationErrors": [],
+                }
+            ]
+        },
+    )
     assert push_organisation_dispatch(organisation_id=org_a.pk).chunks == 1
     ids = dict(Customer.objects.filter(organisation=org_a).values_list("name", "xero_contact_id"))
     assert ids["Alpha"].startswith("aaaaaaaa") and ids["Beta"].startswith("bbbbbbbb")
@@ -132,9 +160,19 @@ def test_contact_xero_refuses_fails_that_customers_invoices_with_the_reason(org_
     connected_organisation(org_a, invoices=2, contact_ids=False)
     customer = Customer.objects.get(organisation=org_a)
     xero.get(CONTACTS_URL, json={"Contacts": []})
-    xero.post(CONTACTS_URL, json={"Contacts": [{"ContactNumber": customer.contact_number, "Name": customer.name,
-                                                "HasValidationErrors": True, "ValidationErrors": [
-                                                    {"Message": "The contact name must be unique."}]}]})
+    xero.post(
+        CONTACTS_URL,
+        json={
+            "Contacts": [
+                {
+                    "ContactNumber": customer.contact_number,
+                    "Name": customer.name,
+                    "HasValidationErrors": True,
+                    "ValidationErrors": [{"Message": "The contact name must be unique."}],
+                }
+            ]
+        },
+    )
     assert push_organisation_dispatch(organisation_id=org_a.pk).chunks == 0
     invoice = Invoice.objects.first()
     assert invoice.sync_state == S.FAILED
@@ -143,6 +181,7 @@ def test_contact_xero_refuses_fails_that_customers_invoices_with_the_reason(org_
 
 
 # ---------------------------------------------------------------- sending
+
 
 def test_send_records_every_element_and_the_attempt_when_xero_accepts(org_a, xero, scheduled):
     connected_organisation(org_a, invoices=2)
@@ -182,14 +221,21 @@ def test_send_marks_validation_errors_failed_and_warnings_warning_per_element(or
     connected_organisation(org_a, invoices=3)
     chunk = dispatch_one_chunk(org_a)
     ok, warned, bad = Invoice.objects.order_by("pk")
-    xero.add_callback(responses.PUT, INVOICES_URL, callback=lambda r: echo_invoices(
-        r, warnings={warned.number: ["Only AUTHORISED invoices may have SentToContact updated."]},
-        errors={bad.number: ["Account code '200' is not a valid code for this document."]}))
+    xero.add_callback(
+        responses.PUT,
+        INVOICES_URL,
+        callback=lambda r: echo_invoices(
+            r,
+            warnings={warned.number: ["Only AUTHORISED invoices may have SentToContact updated."]},
+            errors={bad.number: ["Account code '200' is not a valid code for this document."]},
+        ),
+    )
     assert push_chunk_send(chunk_id=chunk.pk).outcome == "done"
     ok.refresh_from_db(), warned.refresh_from_db(), bad.refresh_from_db()
     assert ok.sync_state == S.SYNCED
     assert warned.sync_state == S.WARNING and warned.sync_warnings == [
-        "Only AUTHORISED invoices may have SentToContact updated."]
+        "Only AUTHORISED invoices may have SentToContact updated."
+    ]
     assert bad.sync_state == S.FAILED and bad.xero_invoice_id == ""
     assert bad.sync_errors == ["Account code '200' is not a valid code for this document."]
     assert InvoiceEvent.objects.get(invoice=bad).kind == "failed"
@@ -201,8 +247,12 @@ def test_429_reschedules_the_task_with_retry_after_and_never_sleeps(org_a, xero,
 
     connected_organisation(org_a, invoices=1)
     chunk = dispatch_one_chunk(org_a)
-    xero.put(INVOICES_URL, status=429, json={"Title": "Too Many Requests"},
-             headers={"Retry-After": "7", "X-Rate-Limit-Problem": "minute", "X-MinLimit-Remaining": "0"})
+    xero.put(
+        INVOICES_URL,
+        status=429,
+        json={"Title": "Too Many Requests"},
+        headers={"Retry-After": "7", "X-Rate-Limit-Problem": "minute", "X-MinLimit-Remaining": "0"},
+    )
     started = time.monotonic()
     push_chunk.run(chunk.pk)
     assert time.monotonic() - started < 2
@@ -229,11 +279,14 @@ def test_refused_by_our_limiter_gives_the_chunk_back_without_counting_an_attempt
     assert len(xero.calls) == 0 and not PushAttempt.objects.exists()
 
 
-@pytest.mark.parametrize("failure", [
-    {"status": 503, "json": {"Title": "Service Unavailable"}},
-    {"status": 502, "body": "bad gateway"},
-    {"body": requests.exceptions.ReadTimeout("read timed out")},
-])
+@pytest.mark.parametrize(
+    "failure",
+    [
+        {"status": 503, "json": {"Title": "Service Unavailable"}},
+        {"status": 502, "body": "bad gateway"},
+        {"body": requests.exceptions.ReadTimeout("read timed out")},
+    ],
+)
 def test_5xx_and_timeouts_are_retried_with_backoff_and_the_same_key(org_a, xero, scheduled, failure):
     connected_organisation(org_a, invoices=2)
     chunk = dispatch_one_chunk(org_a)
@@ -272,10 +325,22 @@ def test_unknown_outcome_after_the_window_is_resolved_by_looking_the_numbers_up(
     assert push_chunk_send(chunk_id=chunk.pk).outcome == "retry"
     # Seven minutes later: the Idempotency-Key has expired in Xero, a resend could create a second copy.
     PushChunk.objects.filter(pk=chunk.pk).update(
-        first_attempt_at=timezone.now() - dt.timedelta(minutes=7), next_attempt_at=timezone.now())
-    xero.get(INVOICES_URL, json={"Invoices": [{
-        "InvoiceID": "9f0c5e4e-1111-4222-8333-444455556666", "InvoiceNumber": created.number,
-        "Status": "AUTHORISED", "Total": 110.0, "Contact": {"ContactID": created.customer.xero_contact_id}}]})
+        first_attempt_at=timezone.now() - dt.timedelta(minutes=7), next_attempt_at=timezone.now()
+    )
+    xero.get(
+        INVOICES_URL,
+        json={
+            "Invoices": [
+                {
+                    "InvoiceID": "9f0c5e4e-1111-4222-8333-444455556666",
+                    "InvoiceNumber": created.number,
+                    "Status": "AUTHORISED",
+                    "Total": 110.0,
+                    "Contact": {"ContactID": created.customer.xero_contact_id},
+                }
+            ]
+        },
+    )
     assert push_chunk_send(chunk_id=chunk.pk).outcome == "done"
     lookup = [c.request for c in xero.calls if c.request.method == "GET"][0]
     query = parse_qs(urlsplit(lookup.url).query)
@@ -320,13 +385,26 @@ def test_number_already_in_xero_is_ours_when_an_earlier_call_created_it(org_a, x
     connected_organisation(org_a, invoices=1)
     chunk = dispatch_one_chunk(org_a)
     invoice = Invoice.objects.get()
-    xero.add_callback(responses.PUT, INVOICES_URL, callback=lambda r: echo_invoices(
-        r, errors={invoice.number: ["Invoice # must be unique."]}))
+    xero.add_callback(
+        responses.PUT,
+        INVOICES_URL,
+        callback=lambda r: echo_invoices(r, errors={invoice.number: ["Invoice # must be unique."]}),
+    )
     result = push_chunk_send(chunk_id=chunk.pk)
     assert result.outcome == "retry" and result.retry_in == 0  # straight on to the lookup
-    xero.get(INVOICES_URL, json={"Invoices": [{"InvoiceID": "0d1e2f3a-0000-4000-8000-000000000001",
-                                               "InvoiceNumber": invoice.number, "Status": "AUTHORISED",
-                                               "Contact": {"ContactID": invoice.customer.xero_contact_id}}]})
+    xero.get(
+        INVOICES_URL,
+        json={
+            "Invoices": [
+                {
+                    "InvoiceID": "0d1e2f3a-0000-4000-8000-000000000001",
+                    "InvoiceNumber": invoice.number,
+                    "Status": "AUTHORISED",
+                    "Contact": {"ContactID": invoice.customer.xero_contact_id},
+                }
+            ]
+        },
+    )
     assert push_chunk_send(chunk_id=chunk.pk).outcome == "done"
     invoice.refresh_from_db()
     assert invoice.sync_state == S.SYNCED and invoice.xero_invoice_id.startswith("0d1e2f3a")
@@ -336,8 +414,11 @@ def test_number_already_in_xero_fails_when_the_invoice_there_is_not_ours(org_a, 
     connected_organisation(org_a, invoices=1)
     chunk = dispatch_one_chunk(org_a)
     invoice = Invoice.objects.get()
-    xero.add_callback(responses.PUT, INVOICES_URL, callback=lambda r: echo_invoices(
-        r, errors={invoice.number: ["Invoice # must be unique."]}))
+    xero.add_callback(
+        responses.PUT,
+        INVOICES_URL,
+        callback=lambda r: echo_invoices(r, errors={invoice.number: ["Invoice # must be unique."]}),
+    )
     push_chunk_send(chunk_id=chunk.pk)
     xero.get(INVOICES_URL, json={"Invoices": []})  # createdByMyApp=true: someone else's invoice
     push_chunk_send(chunk_id=chunk.pk)
@@ -348,14 +429,18 @@ def test_number_already_in_xero_fails_when_the_invoice_there_is_not_ours(org_a, 
 def test_whole_request_refused_fails_the_chunks_invoices(org_a, xero, scheduled):
     connected_organisation(org_a, invoices=2)
     chunk = dispatch_one_chunk(org_a)
-    xero.put(INVOICES_URL, status=400, json={"Title": "Bad Request", "Detail": "The Idempotency-Key has already "
-                                                                               "been used with a different request."})
+    xero.put(
+        INVOICES_URL,
+        status=400,
+        json={"Title": "Bad Request", "Detail": "The Idempotency-Key has already been used with a different request."},
+    )
     assert push_chunk_send(chunk_id=chunk.pk).outcome == "failed"
     assert set(Invoice.objects.values_list("sync_state", flat=True)) == {S.FAILED}
     assert PushChunk.objects.get().state == C.FAILED
 
 
 # ---------------------------------------------------------------- the connection
+
 
 def test_needs_reconnect_during_a_push_leaves_the_invoices_pending(org_a, xero, scheduled):
     connected_organisation(org_a, invoices=2)
@@ -367,8 +452,7 @@ def test_needs_reconnect_during_a_push_leaves_the_invoices_pending(org_a, xero, 
     assert PushChunk.objects.get().state == C.FAILED
 
 
-def test_refresh_refused_with_invalid_grant_marks_needs_reconnect_and_keeps_invoices_pending(org_a, xero,
-                                                                                           scheduled):
+def test_refresh_refused_with_invalid_grant_marks_needs_reconnect_and_keeps_invoices_pending(org_a, xero, scheduled):
     connected_organisation(org_a, invoices=1)
     chunk = dispatch_one_chunk(org_a)
     XeroConnection.objects.filter(organisation=org_a).update(access_token_expires_at=timezone.now())
@@ -383,8 +467,11 @@ def test_refresh_refused_with_invalid_grant_marks_needs_reconnect_and_keeps_invo
 def test_403_tenant_disconnected_stops_and_leaves_the_invoices_pending(org_a, xero, scheduled):
     connected_organisation(org_a, invoices=2)
     chunk = dispatch_one_chunk(org_a)
-    xero.put(INVOICES_URL, status=403, json={"Type": None, "Title": "Forbidden", "Status": 403,
-                                             "Detail": "AuthenticationUnsuccessful"})
+    xero.put(
+        INVOICES_URL,
+        status=403,
+        json={"Type": None, "Title": "Forbidden", "Status": 403, "Detail": "AuthenticationUnsuccessful"},
+    )
     assert push_chunk_send(chunk_id=chunk.pk).outcome == "released"
     assert set(Invoice.objects.values_list("sync_state", flat=True)) == {S.PENDING}
     assert not scheduled.tasks("push_organisation")  # no tight loop: the sweeper comes back later
@@ -404,11 +491,13 @@ def test_connection_lost_after_an_unknown_outcome_keeps_the_chunk_to_resume_late
 
 # ---------------------------------------------------------------- leases and the sweeper
 
+
 def test_a_second_worker_does_not_send_a_chunk_whose_lease_is_held(org_a, xero, scheduled):
     connected_organisation(org_a, invoices=1)
     chunk = dispatch_one_chunk(org_a)
-    PushChunk.objects.filter(pk=chunk.pk).update(state=C.SENDING, claimed_by="other",
-                                                 lease_expires_at=timezone.now() + dt.timedelta(seconds=60))
+    PushChunk.objects.filter(pk=chunk.pk).update(
+        state=C.SENDING, claimed_by="other", lease_expires_at=timezone.now() + dt.timedelta(seconds=60)
+    )
     assert push_chunk_send(chunk_id=chunk.pk).outcome == "busy"
     assert len(xero.calls) == 0
 
@@ -418,8 +507,12 @@ def test_stale_lease_is_redispatched_by_the_sweeper_and_resent_with_the_same_key
     chunk = dispatch_one_chunk(org_a)
     # A worker claimed it, counted its attempt, and was killed mid-call.
     PushChunk.objects.filter(pk=chunk.pk).update(
-        state=C.SENDING, claimed_by="dead-worker", attempts=1, first_attempt_at=timezone.now(),
-        lease_expires_at=timezone.now() - dt.timedelta(seconds=1))
+        state=C.SENDING,
+        claimed_by="dead-worker",
+        attempts=1,
+        first_attempt_at=timezone.now(),
+        lease_expires_at=timezone.now() - dt.timedelta(seconds=1),
+    )
     scheduled.clear()
     assert push_sweep().expired_leases == 1
     assert [item.args for item in scheduled.tasks("push_chunk")] == [(chunk.pk,)]
@@ -435,12 +528,25 @@ def test_stale_lease_past_the_window_is_looked_up_not_resent(org_a, xero, schedu
     connected_organisation(org_a, invoices=1)
     chunk = dispatch_one_chunk(org_a)
     PushChunk.objects.filter(pk=chunk.pk).update(
-        state=C.SENDING, claimed_by="dead-worker", attempts=1,
+        state=C.SENDING,
+        claimed_by="dead-worker",
+        attempts=1,
         first_attempt_at=timezone.now() - dt.timedelta(minutes=10),
-        lease_expires_at=timezone.now() - dt.timedelta(minutes=9))
+        lease_expires_at=timezone.now() - dt.timedelta(minutes=9),
+    )
     invoice = Invoice.objects.get()
-    xero.get(INVOICES_URL, json={"Invoices": [{"InvoiceID": "5e5e5e5e-0000-4000-8000-000000000001",
-                                               "InvoiceNumber": invoice.number, "Status": "AUTHORISED"}]})
+    xero.get(
+        INVOICES_URL,
+        json={
+            "Invoices": [
+                {
+                    "InvoiceID": "5e5e5e5e-0000-4000-8000-000000000001",
+                    "InvoiceNumber": invoice.number,
+                    "Status": "AUTHORISED",
+                }
+            ]
+        },
+    )
     assert push_chunk_send(chunk_id=chunk.pk).outcome == "done"
     assert puts(xero) == []
     assert Invoice.objects.get().sync_state == S.SYNCED
@@ -469,9 +575,11 @@ def test_sweeper_redispatches_a_pending_chunk_whose_reschedule_was_lost(org_a, x
 
 # ---------------------------------------------------------------- retry by an accountant
 
+
 def test_retry_failed_records_the_actor_and_enqueues_when_invoices_failed(org_a, accountant_a, scheduled):
-    batch = make_batch(organisation=org_a, invoices=3, eligibility=InvoiceBatch.Eligibility.ELIGIBLE,
-                       sync_state=S.FAILED)
+    batch = make_batch(
+        organisation=org_a, invoices=3, eligibility=InvoiceBatch.Eligibility.ELIGIBLE, sync_state=S.FAILED
+    )
     one, two, three = batch.invoices.order_by("pk")
     Invoice.objects.filter(pk=three.pk).update(sync_state=S.SYNCED)
     Invoice.objects.filter(pk=one.pk).update(sync_errors=["Account code is not valid"])
@@ -485,8 +593,9 @@ def test_retry_failed_records_the_actor_and_enqueues_when_invoices_failed(org_a,
 
 
 def test_retry_failed_touches_only_the_given_ids_when_ids_given(org_a, accountant_a, scheduled):
-    batch = make_batch(organisation=org_a, invoices=2, eligibility=InvoiceBatch.Eligibility.ELIGIBLE,
-                       sync_state=S.FAILED)
+    batch = make_batch(
+        organisation=org_a, invoices=2, eligibility=InvoiceBatch.Eligibility.ELIGIBLE, sync_state=S.FAILED
+    )
     one, two = batch.invoices.order_by("pk")
     assert invoices_retry_failed(organisation=org_a, batch=batch, user=accountant_a, invoice_ids=[two.pk]) == 1
     one.refresh_from_db()
@@ -494,8 +603,9 @@ def test_retry_failed_touches_only_the_given_ids_when_ids_given(org_a, accountan
 
 
 def test_retry_failed_ignores_another_organisations_invoices(org_a, org_b, accountant_a, scheduled):
-    batch = make_batch(organisation=org_b, invoices=1, eligibility=InvoiceBatch.Eligibility.ELIGIBLE,
-                       sync_state=S.FAILED)
+    batch = make_batch(
+        organisation=org_b, invoices=1, eligibility=InvoiceBatch.Eligibility.ELIGIBLE, sync_state=S.FAILED
+    )
     assert invoices_retry_failed(organisation=org_a, batch=batch, user=accountant_a) == 0
     assert not scheduled.tasks("push_organisation")
 
@@ -509,6 +619,7 @@ def test_chunks_create_serialises_per_tenant(org_a, xero, scheduled):
 
 
 # ---------------------------------------------------------------- without a broker
+
 
 class FakeTask:
     def __init__(self, name, calls, threads):

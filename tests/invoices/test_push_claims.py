@@ -47,14 +47,16 @@ def test_two_workers_claiming_at_once_never_put_an_invoice_in_two_chunks(org_a, 
     connected_organisation(org_a, invoices=120)
     tenant = XeroConnection.objects.get(organisation=org_a).tenant_id
     mapping = org_a.xero_mapping
-    results = race(lambda: push_chunks_create(organisation_id=org_a.pk, tenant_id=tenant, mapping=mapping,
-                                              max_chunks=2), workers=4)
+    results = race(
+        lambda: push_chunks_create(organisation_id=org_a.pk, tenant_id=tenant, mapping=mapping, max_chunks=2), workers=4
+    )
     assert sum(len(ids) for ids in results) == PushChunk.objects.count() == 3
     carried = [e["InvoiceNumber"] for chunk in PushChunk.objects.all() for e in chunk.payload["Invoices"]]
     assert len(carried) == len(set(carried)) == 120
     for chunk in PushChunk.objects.all():
         assert set(chunk.invoices.values_list("number", flat=True)) == {
-            e["InvoiceNumber"] for e in chunk.payload["Invoices"]}
+            e["InvoiceNumber"] for e in chunk.payload["Invoices"]
+        }
     assert set(Invoice.objects.values_list("sync_state", flat=True)) == {Invoice.SyncState.IN_FLIGHT}
 
 
@@ -62,16 +64,18 @@ def test_never_more_than_five_chunks_in_flight_however_many_dispatchers_race(org
     connected_organisation(org_a, invoices=600)
     tenant = XeroConnection.objects.get(organisation=org_a).tenant_id
     mapping = org_a.xero_mapping
-    race(lambda: push_chunks_create(organisation_id=org_a.pk, tenant_id=tenant, mapping=mapping, max_chunks=5),
-         workers=4)
+    race(
+        lambda: push_chunks_create(organisation_id=org_a.pk, tenant_id=tenant, mapping=mapping, max_chunks=5), workers=4
+    )
     assert PushChunk.objects.count() == 5
 
 
 def test_two_workers_sending_the_same_chunk_make_one_call(org_a, scheduled):
     connected_organisation(org_a, invoices=3)
     tenant = XeroConnection.objects.get(organisation=org_a).tenant_id
-    [chunk_id] = push_chunks_create(organisation_id=org_a.pk, tenant_id=tenant, mapping=org_a.xero_mapping,
-                                    max_chunks=1)
+    [chunk_id] = push_chunks_create(
+        organisation_id=org_a.pk, tenant_id=tenant, mapping=org_a.xero_mapping, max_chunks=1
+    )
     with responses.RequestsMock(assert_all_requests_are_fired=False) as xero:
         xero.add_callback(responses.PUT, INVOICES_URL, callback=echo_invoices)
         outcomes = sorted(r.outcome for r in race(lambda: push_chunk_send(chunk_id=chunk_id), workers=3))

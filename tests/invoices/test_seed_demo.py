@@ -26,5 +26,7 @@ def test_demo_batches_are_not_synced_and_output_unchanged_when_seeded_twice():
     assert set(Invoice.objects.values_list("sync_state", flat=True)) == {"not_synced"}
     assert InvoiceEvent.objects.filter(kind="created").count() == Invoice.objects.count() == 12
     invoice = Invoice.objects.first()
-    assert invoice.subtotal == invoice.total and sum(
-        line.quantity * line.unit_amount for line in invoice.lines.all()) == invoice.total
+    assert (
+        invoice.subtotal == invoice.total
+        and sum(line.quantity * line.unit_amount for line in invoice.lines.all()) == invoice.total
+    )

@@ -48,36 +48,64 @@ def world(db):
     org = make_organisation(name="Metrics Ltd")
     other = make_organisation(name="Quiet Ltd")
     connection = make_connection(organisation=org, tenant_id=str(uuid.uuid4()), connection_id=str(uuid.uuid4()))
-    make_connection(organisation=other, tenant_id=str(uuid.uuid4()), connection_id=str(uuid.uuid4()),
-                    status=XeroConnection.Status.NEEDS_RECONNECT)
+    make_connection(
+        organisation=other,
+        tenant_id=str(uuid.uuid4()),
+        connection_id=str(uuid.uuid4()),
+        status=XeroConnection.Status.NEEDS_RECONNECT,
+    )
     # Pushes: two chunks done, one open; three attempts of 0.4 s, 1.5 s and 12 s.
-    chunks = [PushChunk.objects.create(organisation=org, tenant_id=connection.tenant_id, state=state,
-                                       idempotency_key=str(uuid.uuid4())) for state in ("done", "done", "sending")]
+    chunks = [
+        PushChunk.objects.create(
+            organisation=org, tenant_id=connection.tenant_id, state=state, idempotency_key=str(uuid.uuid4())
+        )
+        for state in ("done", "done", "sending")
+    ]
     for ms, outcome in ((400, "ok"), (1500, "ok"), (12000, "rate_limited")):
-        PushAttempt.objects.create(chunk=chunks[0], organisation=org, started_at=now, duration_ms=ms,
-                                   http_status=200 if outcome == "ok" else 429, outcome=outcome)
+        PushAttempt.objects.create(
+            chunk=chunks[0],
+            organisation=org,
+            started_at=now,
+            duration_ms=ms,
+            http_status=200 if outcome == "ok" else 429,
+            outcome=outcome,
+        )
     make_batch(organisation=org, invoices=2, sync_state=Invoice.SyncState.PENDING)
     make_batch(organisation=org, invoices=1, sync_state=Invoice.SyncState.FAILED)
     # Xero usage: last minute 7 calls (one 429), earlier 3 calls, a refresh failure, a call 25 hours ago.
     last_minute = now - dt.timedelta(minutes=1)
     for status in (200,) * 6 + (429,):
-        usage.xero_call_recorded(organisation_id=org.pk, status=status, min_remaining=40, day_remaining=4321,
-                                 at=last_minute)
+        usage.xero_call_recorded(
+            organisation_id=org.pk, status=status, min_remaining=40, day_remaining=4321, at=last_minute
+        )
     for status in (200, 503, None):
         usage.xero_call_recorded(organisation_id=org.pk, status=status, at=now - dt.timedelta(hours=2))
     usage.xero_refresh_failure_recorded(organisation_id=org.pk, at=now - dt.timedelta(hours=3))
     usage.xero_call_recorded(organisation_id=org.pk, status=200, at=now - dt.timedelta(hours=25))
     # Webhooks: two waiting (the oldest 10 minutes), four processed with lags 1, 2, 3 and 40 s.
     for minutes in (10, 2):
-        WebhookEvent.objects.create(organisation=org, tenant_id=connection.tenant_id, category="INVOICE",
-                                    event_type="UPDATE", resource_id=str(uuid.uuid4()), event_date=now,
-                                    received_at=now - dt.timedelta(minutes=minutes))
+        WebhookEvent.objects.create(
+            organisation=org,
+            tenant_id=connection.tenant_id,
+            category="INVOICE",
+            event_type="UPDATE",
+            resource_id=str(uuid.uuid4()),
+            event_date=now,
+            received_at=now - dt.timedelta(minutes=minutes),
+        )
     for lag in (1, 2, 3, 40):
         received = now - dt.timedelta(minutes=20)
-        WebhookEvent.objects.create(organisation=org, tenant_id=connection.tenant_id, category="INVOICE",
-                                    event_type="UPDATE", resource_id=str(uuid.uuid4()), event_date=now,
-                                    state="processed", received_at=received,
-                                    processed_at=received + dt.timedelta(seconds=lag))
+        WebhookEvent.objects.create(
+            organisation=org,
+            tenant_id=connection.tenant_id,
+            category="INVOICE",
+            event_type="UPDATE",
+            resource_id=str(uuid.uuid4()),
+            event_date=now,
+            state="processed",
+            received_at=received,
+            processed_at=received + dt.timedelta(seconds=lag),
+        )
     return {"org": org, "other": other, "connection": connection}
 
 
@@ -108,10 +136,17 @@ def test_metrics_match_the_stored_data(world):
     assert value(s, "coordinoter_xero_calls_24h", organisation_id=other.pk) is None
 
     tenant = world["connection"].tenant_id
-    assert value(s, "coordinoter_xero_connection_info", organisation_id=org.pk, tenant_id=tenant,
-                 status="active") == 1
-    assert value(s, "coordinoter_xero_connection_info", organisation_id=other.pk,
-                 tenant_id=XeroConnection.objects.get(organisation=other).tenant_id, status="needs_reconnect") == 1
+    assert value(s, "coordinoter_xero_connection_info", organisation_id=org.pk, tenant_id=tenant, status="active") == 1
+    assert (
+        value(
+            s,
+            "coordinoter_xero_connection_info",
+            organisation_id=other.pk,
+            tenant_id=XeroConnection.objects.get(organisation=other).tenant_id,
+            status="needs_reconnect",
+        )
+        == 1
+    )
 
     assert value(s, "coordinoter_webhook_events_waiting", organisation_id=org.pk) == 2
     assert value(s, "coordinoter_webhook_oldest_waiting_seconds", organisation_id=org.pk) == pytest.approx(600, abs=30)
@@ -154,8 +189,12 @@ def test_development_metrics_are_open(world, settings):
 def test_no_token_material_in_the_output(world):
     connection = XeroConnection.objects.get(pk=world["connection"].pk)
     body = Client().get("/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}").content.decode()
-    secrets = [connection.access_token, connection.refresh_token, *connection.access_token.split("."),
-               connection.refresh_token[3:]]
+    secrets = [
+        connection.access_token,
+        connection.refresh_token,
+        *connection.access_token.split("."),
+        connection.refresh_token[3:],
+    ]
     assert all(secret and secret not in body for secret in secrets)
     for marker in (TOKEN, "Bearer", "eyJ", "rt-", "refresh_token", "access_token", "Metrics Ltd", "Maple"):
         assert marker not in body
@@ -193,9 +232,15 @@ def test_a_scrape_costs_a_fixed_number_of_queries(world, django_assert_max_num_q
     for i in range(5):  # more organisations with data do not add queries
         extra = make_organisation(name=f"Extra {i}")
         usage.xero_call_recorded(organisation_id=extra.pk, status=200, day_remaining=4000 + i)
-        WebhookEvent.objects.create(organisation=extra, tenant_id=str(uuid.uuid4()), category="INVOICE",
-                                    event_type="UPDATE", resource_id=str(uuid.uuid4()), event_date=timezone.now(),
-                                    received_at=timezone.now())
+        WebhookEvent.objects.create(
+            organisation=extra,
+            tenant_id=str(uuid.uuid4()),
+            category="INVOICE",
+            event_type="UPDATE",
+            resource_id=str(uuid.uuid4()),
+            event_date=timezone.now(),
+            received_at=timezone.now(),
+        )
     with django_assert_max_num_queries(10):
         s = scrape()
     assert value(s, "coordinoter_xero_day_remaining", organisation_id=extra.pk) == 4004

@@ -35,11 +35,16 @@ def test_a_worker_logs_with_the_request_id_of_the_request_that_queued_the_task(t
         beat_like = xero_housekeeping_task.delay()  # queued outside a request
 
         def logged(request_id: str) -> bool:
-            return any(f'"request_id": "{request_id}"' in line and "succeeded" in line
-                       for line in workers.log_text().splitlines())
+            return any(
+                f'"request_id": "{request_id}"' in line and "succeeded" in line
+                for line in workers.log_text().splitlines()
+            )
 
-        wait_until(lambda: logged("req-from-the-web") and logged(f"task:{beat_like.id}"), timeout=60,
-                   message="worker log lines with the request ids:\n" + workers.log_text()[-3000:])
+        wait_until(
+            lambda: logged("req-from-the-web") and logged(f"task:{beat_like.id}"),
+            timeout=60,
+            message="worker log lines with the request ids:\n" + workers.log_text()[-3000:],
+        )
         assert queued.id
     finally:
         workers.stop()

@@ -8,11 +8,14 @@ pytestmark = pytest.mark.django_db
 
 
 def test_support_request_is_recorded_and_visible_in_console_when_sent_from_help_panel(
-        client, admin_a, org_a, support_user):
+    client, admin_a, org_a, support_user
+):
     client.login(username=admin_a.email, password=PASSWORD)
-    response = client.post(reverse("organisations:support_request_new"),
-                           {"subject": "Xero won't connect", "message": "It says access denied.",
-                            "page_url": "/integrations/"}, HTTP_HX_REQUEST="true")
+    response = client.post(
+        reverse("organisations:support_request_new"),
+        {"subject": "Xero won't connect", "message": "It says access denied.", "page_url": "/integrations/"},
+        HTTP_HX_REQUEST="true",
+    )
     assert response.status_code == 200
     request = SupportRequest.objects.get()
     assert (request.organisation, request.user, request.page_url) == (org_a, admin_a, "/integrations/")

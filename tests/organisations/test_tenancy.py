@@ -56,8 +56,16 @@ def test_stale_session_organisation_falls_back_when_membership_was_removed(clien
     assert response.context["current_organisation"] == org_a
 
 
-@pytest.mark.parametrize("name", ["invoices:dashboard", "invoices:batch_list", "integrations:manage",
-                                  "organisations:settings", "integrations:support_console"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "invoices:dashboard",
+        "invoices:batch_list",
+        "integrations:manage",
+        "organisations:settings",
+        "integrations:support_console",
+    ],
+)
 def test_page_redirects_to_login_when_anonymous(client, name):
     response = client.get(reverse(name))
     assert response.status_code == 302

@@ -11,8 +11,14 @@ from tests.support.xero_live import sandbox_settings
 
 SCALE = 30
 # Scaled push settings, the same in the workers and in this process (the portal's notices read them too).
-PUSH_SETTINGS = {"XERO_TIME_SCALE": SCALE, "XERO_HTTP_TIMEOUT_SECONDS": 1.5, "PUSH_LEASE_SECONDS": 4,
-                 "PUSH_SWEEP_SECONDS": 1, "PUSH_RETRY_BASE_SECONDS": 0.2, "PUSH_RETRY_MAX_SECONDS": 2}
+PUSH_SETTINGS = {
+    "XERO_TIME_SCALE": SCALE,
+    "XERO_HTTP_TIMEOUT_SECONDS": 1.5,
+    "PUSH_LEASE_SECONDS": 4,
+    "PUSH_SWEEP_SECONDS": 1,
+    "PUSH_RETRY_BASE_SECONDS": 0.2,
+    "PUSH_RETRY_MAX_SECONDS": 2,
+}
 
 
 @pytest.fixture(scope="module")
@@ -38,9 +44,15 @@ def live_workers(settings, sandbox, transactional_db):
     made: list[CeleryProcesses] = []
 
     def make(**env) -> CeleryProcesses:
-        processes = CeleryProcesses(env=live_env(
-            settings, **sandbox_settings(sandbox), **PUSH_SETTINGS,
-            XERO_RATE_LIMIT_PREFIX=f"test:live:{uuid.uuid4().hex}", **env))
+        processes = CeleryProcesses(
+            env=live_env(
+                settings,
+                **sandbox_settings(sandbox),
+                **PUSH_SETTINGS,
+                XERO_RATE_LIMIT_PREFIX=f"test:live:{uuid.uuid4().hex}",
+                **env,
+            )
+        )
         made.append(processes)
         return processes
 

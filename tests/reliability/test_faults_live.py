@@ -86,8 +86,10 @@ def notice(kind: str) -> str:
 def assert_nothing_stuck(organisation) -> None:
     chunks = PushChunk.objects.filter(organisation=organisation)
     assert not chunks.filter(state__in=[PushChunk.State.PENDING, PushChunk.State.SENDING]).exists()
-    assert not Invoice.objects.filter(organisation=organisation, sync_state__in=[
-        Invoice.SyncState.PENDING, Invoice.SyncState.IN_FLIGHT, Invoice.SyncState.FAILED]).exists()
+    assert not Invoice.objects.filter(
+        organisation=organisation,
+        sync_state__in=[Invoice.SyncState.PENDING, Invoice.SyncState.IN_FLIGHT, Invoice.SyncState.FAILED],
+    ).exists()
 
 
 def assert_settled_page(client: Client, batch, expected: int) -> None:
@@ -108,8 +110,7 @@ def private_redis(settings, monkeypatch):
     monkeypatch.setattr(current_app, "_pool", None)
     monkeypatch.setattr(current_app.amqp, "_producer_pool", None)
     settings.REDIS_URL = server.url(0)
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
-                                   "LOCATION": server.url(1)}}
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": server.url(1)}}
     rate_limiter.cache_clear()
     yield server
     inbox._fail_fast_connection_drop()
@@ -119,8 +120,12 @@ def private_redis(settings, monkeypatch):
 
 def postgres(action: str) -> None:
     """The machine's PostgreSQL cluster, as scripts/ensure_services.sh starts it (shared: keep the outage short)."""
-    subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", *POSTGRES_CLUSTER, action], check=True,
-                   capture_output=True, timeout=60)
+    subprocess.run(
+        ["pg_ctlcluster", "--skip-systemctl-redirect", *POSTGRES_CLUSTER, action],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
 
 
 # ---------------------------------------------------------------- infrastructure
@@ -164,8 +169,11 @@ def test_redis_restarted_mid_push_is_rebuilt_from_postgres(sandbox, tenant, live
     private_redis.kill()  # queued tasks, unacknowledged tasks, limiter keys, cache locks: all gone
     try:
         # While it is down nothing moves; after the sweeper's grace the open page says so.
-        wait_until(lambda: notice("stalled") in progress_partial(client, batch), timeout=30,
-                   message="the batch page says sending has paused")
+        wait_until(
+            lambda: notice("stalled") in progress_partial(client, batch),
+            timeout=30,
+            message="the batch page says sending has paused",
+        )
         assert synced(organisation) < 300
         _, html = batch_page(client, batch)
         assert "Sending has paused on our side" in html
@@ -179,12 +187,14 @@ def test_redis_restarted_mid_push_is_rebuilt_from_postgres(sandbox, tenant, live
 
 
 def test_redis_restarted_while_a_webhook_arrives_applies_it_once(
-        sandbox, tenant, live_workers, private_redis, live_server, settings, monkeypatch):
+    sandbox, tenant, live_workers, private_redis, live_server, settings, monkeypatch
+):
     point_settings_at_sandbox(settings, sandbox, redirect_uri=sandbox.redirect_uris[0])
     settings.XERO_WEBHOOK_KEY = WEBHOOK_KEY
     monkeypatch.setattr(inbox, "xero_rate_limiter", lambda: None)
-    sandbox.set_webhook(url=live_server.url + RECEIVER, key=WEBHOOK_KEY, webhook_duplicate=0,
-                        webhook_out_of_order=False)
+    sandbox.set_webhook(
+        url=live_server.url + RECEIVER, key=WEBHOOK_KEY, webhook_duplicate=0, webhook_out_of_order=False
+    )
     sandbox.settings(webhook_batch_ms=100)
     organisation = connect_organisation(sandbox, name="Redis Webhook Co", tenant_id=tenant)
     workers = live_workers(**private_redis.env, XERO_WEBHOOK_KEY=WEBHOOK_KEY)
@@ -236,9 +246,13 @@ def push_with_every_put_failing(sandbox, tenant, celery, portal, fault: dict, *,
 
 def test_xero_503_for_longer_than_the_idempotency_window_then_recovering(sandbox, tenant, celery, portal):
     organisation, batch, client, started = push_with_every_put_failing(
-        sandbox, tenant, celery, portal, {"kind": "503"}, name="Xero Down Co", prefix="XD")
-    wait_until(lambda: notice("xero_unavailable") in progress_partial(client, batch), timeout=20,
-               message="the batch page says Xero is not answering")
+        sandbox, tenant, celery, portal, {"kind": "503"}, name="Xero Down Co", prefix="XD"
+    )
+    wait_until(
+        lambda: notice("xero_unavailable") in progress_partial(client, batch),
+        timeout=20,
+        message="the batch page says Xero is not answering",
+    )
     _, html = batch_page(client, batch)
     assert "Xero is not answering" in html and "We will keep trying" in html
     window = 360 / PUSH_SETTINGS["XERO_TIME_SCALE"]
@@ -258,9 +272,13 @@ def test_xero_503_for_longer_than_the_idempotency_window_then_recovering(sandbox
 
 def test_a_429_storm_waits_for_xero_without_a_busy_loop(sandbox, tenant, celery, portal):
     organisation, batch, client, started = push_with_every_put_failing(
-        sandbox, tenant, celery, portal, {"kind": "429", "problem": "minute"}, name="Rate Storm Co", prefix="RS")
-    wait_until(lambda: notice("rate_limited") in progress_partial(client, batch), timeout=20,
-               message="the batch page says it waits for Xero's rate limit")
+        sandbox, tenant, celery, portal, {"kind": "429", "problem": "minute"}, name="Rate Storm Co", prefix="RS"
+    )
+    wait_until(
+        lambda: notice("rate_limited") in progress_partial(client, batch),
+        timeout=20,
+        message="the batch page says it waits for Xero's rate limit",
+    )
     _, html = batch_page(client, batch)
     assert "Waiting for Xero's rate limit" in html
     time.sleep(max(0.0, 10 - (time.monotonic() - started)))  # 5 Xero minutes of nothing but 429s
@@ -278,7 +296,8 @@ def test_a_429_storm_waits_for_xero_without_a_busy_loop(sandbox, tenant, celery,
 
 
 def test_refresh_failing_mid_batch_waits_for_a_reconnect_then_sends_the_rest_once(
-        sandbox, tenant, celery, portal, settings):
+    sandbox, tenant, celery, portal, settings
+):
     organisation = connect_organisation(sandbox, name="Dead Grant Co", tenant_id=tenant)
     batch = make_pending_batch(organisation, invoices=300, customers=10, prefix="DG")
     admin = portal(organisation, role="admin")
@@ -291,10 +310,16 @@ def test_refresh_failing_mid_batch_waits_for_a_reconnect_then_sends_the_rest_onc
     sandbox.settings(refresh_idle=0)
     assert sandbox.expire_tokens(tenant_id=tenant) >= 1
     connection = XeroConnection.objects.get(organisation=organisation)
-    wait_until(lambda: XeroConnection.objects.get(pk=connection.pk).status == XeroConnection.Status.NEEDS_RECONNECT,
-               timeout=20, message="the connection needs a reconnect")
-    wait_until(lambda: not PushChunk.objects.filter(organisation=organisation, state=PushChunk.State.SENDING)
-               .exists(), timeout=20, message="no call in progress")
+    wait_until(
+        lambda: XeroConnection.objects.get(pk=connection.pk).status == XeroConnection.Status.NEEDS_RECONNECT,
+        timeout=20,
+        message="the connection needs a reconnect",
+    )
+    wait_until(
+        lambda: not PushChunk.objects.filter(organisation=organisation, state=PushChunk.State.SENDING).exists(),
+        timeout=20,
+        message="no call in progress",
+    )
     before = synced(organisation)
     assert before < 300
     calls = PushAttempt.objects.filter(organisation=organisation).count()

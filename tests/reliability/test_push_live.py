@@ -38,22 +38,29 @@ def test_every_invoice_lands_once_through_timeouts_after_write_503s_429s_500s_an
     organisation = connect_organisation(sandbox, name="Faulty Push Co", tenant_id=tenant)
     make_pending_batch(organisation, invoices=500, customers=10, prefix="FT")
     path = "/api.xro/2.0/Invoices"
-    sandbox.admin("POST", "/faults", {"rules": [
-        {"kind": "timeout_after_write", "count": 2, "method": "PUT", "path": path, "hold": 2.5},
-        {"kind": "503", "count": 3, "method": "PUT", "path": path},
-        {"kind": "429", "count": 2, "method": "PUT", "path": path, "problem": "minute"},
-        {"kind": "500", "count": 1, "method": "PUT", "path": path},
-        {"kind": "drop_after_write", "count": 1, "method": "PUT", "path": path},
-        {"kind": "503", "count": 1, "method": "POST", "path": "/api.xro/2.0/Contacts"},
-    ]})
+    sandbox.admin(
+        "POST",
+        "/faults",
+        {
+            "rules": [
+                {"kind": "timeout_after_write", "count": 2, "method": "PUT", "path": path, "hold": 2.5},
+                {"kind": "503", "count": 3, "method": "PUT", "path": path},
+                {"kind": "429", "count": 2, "method": "PUT", "path": path, "problem": "minute"},
+                {"kind": "500", "count": 1, "method": "PUT", "path": path},
+                {"kind": "drop_after_write", "count": 1, "method": "PUT", "path": path},
+                {"kind": "503", "count": 1, "method": "POST", "path": "/api.xro/2.0/Contacts"},
+            ]
+        },
+    )
     celery.start_workers(3)
     celery.start_beat()
     push(organisation)
     wait_until(lambda: synced(organisation) == 500, timeout=60, message="500 invoices synced through faults")
     assert sandbox.faults() == []  # every injected fault fired
     assert_exactly_once(sandbox, tenant, organisation, 500)
-    outcomes = collections.Counter(PushAttempt.objects.filter(organisation=organisation)
-                                   .values_list("outcome", flat=True))
+    outcomes = collections.Counter(
+        PushAttempt.objects.filter(organisation=organisation).values_list("outcome", flat=True)
+    )
     # Each kind was met and recorded (a rule can also fire on a retry the sandbox answers from its key store).
     assert outcomes[PushAttempt.Outcome.TIMEOUT] and outcomes[PushAttempt.Outcome.RATE_LIMITED]
     assert outcomes[PushAttempt.Outcome.SERVER_ERROR]
@@ -70,8 +77,11 @@ def test_a_worker_killed_mid_call_loses_nothing_and_duplicates_nothing(sandbox, 
     push(organisation)
 
     def sending():
-        return PushChunk.objects.filter(organisation=organisation, state=PushChunk.State.SENDING,
-                                        attempts__gte=1).exclude(claimed_by="").first()
+        return (
+            PushChunk.objects.filter(organisation=organisation, state=PushChunk.State.SENDING, attempts__gte=1)
+            .exclude(claimed_by="")
+            .first()
+        )
 
     wait_until(lambda: sending() is not None, timeout=20, interval=0.02, message="a chunk mid-call")
     victim = sending()

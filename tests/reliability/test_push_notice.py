@@ -19,26 +19,38 @@ A = PushAttempt.Outcome
 def waiting(settings):
     settings.PUSH_SWEEP_SECONDS, settings.PUSH_LEASE_SECONDS = 30, 60
     organisation = make_organisation()
-    batch = make_batch(organisation=organisation, invoices=2, eligibility=InvoiceBatch.Eligibility.ELIGIBLE,
-                       sync_state=Invoice.SyncState.IN_FLIGHT)
+    batch = make_batch(
+        organisation=organisation,
+        invoices=2,
+        eligibility=InvoiceBatch.Eligibility.ELIGIBLE,
+        sync_state=Invoice.SyncState.IN_FLIGHT,
+    )
     return organisation, batch
 
 
 def chunk(organisation, *, state=PushChunk.State.PENDING, next_in: float | None = None, **fields) -> PushChunk:
     now = timezone.now()
     return PushChunk.objects.create(
-        organisation=organisation, tenant_id="t", state=state, idempotency_key=f"k-{PushChunk.objects.count()}",
-        next_attempt_at=None if next_in is None else now + dt.timedelta(seconds=next_in), **fields)
+        organisation=organisation,
+        tenant_id="t",
+        state=state,
+        idempotency_key=f"k-{PushChunk.objects.count()}",
+        next_attempt_at=None if next_in is None else now + dt.timedelta(seconds=next_in),
+        **fields,
+    )
 
 
 def attempt(of: PushChunk, outcome: str, *, ago: float = 1.0) -> None:
-    PushAttempt.objects.create(chunk=of, organisation_id=of.organisation_id, outcome=outcome,
-                               started_at=timezone.now() - dt.timedelta(seconds=ago))
+    PushAttempt.objects.create(
+        chunk=of,
+        organisation_id=of.organisation_id,
+        outcome=outcome,
+        started_at=timezone.now() - dt.timedelta(seconds=ago),
+    )
 
 
 def notice_for(organisation, batch):
-    return batch_push_notice(organisation=organisation, progress=batch_progress(organisation=organisation,
-                                                                                 batch=batch))
+    return batch_push_notice(organisation=organisation, progress=batch_progress(organisation=organisation, batch=batch))
 
 
 def test_no_notice_while_calls_succeed_or_once_nothing_waits(waiting):
@@ -50,8 +62,10 @@ def test_no_notice_while_calls_succeed_or_once_nothing_waits(waiting):
     assert notice_for(organisation, batch) is None
 
 
-@pytest.mark.parametrize(("outcome", "kind"), [(A.SERVER_ERROR, "xero_unavailable"), (A.TIMEOUT, "xero_unavailable"),
-                                               (A.RATE_LIMITED, "rate_limited")])
+@pytest.mark.parametrize(
+    ("outcome", "kind"),
+    [(A.SERVER_ERROR, "xero_unavailable"), (A.TIMEOUT, "xero_unavailable"), (A.RATE_LIMITED, "rate_limited")],
+)
 def test_the_last_answer_names_the_wait_and_the_next_try(waiting, outcome, kind):
     organisation, batch = waiting
     first = chunk(organisation, next_in=40)

@@ -60,9 +60,15 @@ def xero(sandbox, settings, live_server, monkeypatch):
 
 @pytest.fixture
 def workers(settings, sandbox, broker, transactional_db):
-    processes = CeleryProcesses(env=live_env(
-        settings, **sandbox_settings(sandbox), REDIS_URL=broker, XERO_WEBHOOK_KEY=KEY,
-        XERO_RATE_LIMIT_PREFIX=f"test:webhooks:{uuid.uuid4().hex}"))
+    processes = CeleryProcesses(
+        env=live_env(
+            settings,
+            **sandbox_settings(sandbox),
+            REDIS_URL=broker,
+            XERO_WEBHOOK_KEY=KEY,
+            XERO_RATE_LIMIT_PREFIX=f"test:webhooks:{uuid.uuid4().hex}",
+        )
+    )
     processes.start_workers(2, queues="webhooks,default")
     yield processes
     processes.stop()
@@ -84,7 +90,11 @@ def test_sandbox_intent_to_receive_passes_when_checked_against_running_receiver(
     outcome = xero.intent_to_receive(url=live_server.url + RECEIVER, key=KEY)
     assert outcome["ok"], outcome
     assert sorted((c["correctly_signed"], c["status"]) for c in outcome["checks"]) == [
-        (False, 401), (False, 401), (True, 200), (True, 200)]
+        (False, 401),
+        (False, 401),
+        (True, 200),
+        (True, 200),
+    ]
     assert all(c["ms"] < 5000 for c in outcome["checks"])
 
 
@@ -107,12 +117,14 @@ def test_newest_state_wins_when_deliveries_are_duplicated_and_reordered(xero, te
     pay_in_xero(xero, tenant, invoice, "60.00")
     assert xero.flush_webhooks(timeout=10)
     wait_until(lambda: status_of(invoice) == "PAID", timeout=10, message="invoice PAID")
-    wait_until(lambda: not WebhookEvent.objects.filter(state="received").exists(), timeout=10,
-               message="inbox drained")
+    wait_until(lambda: not WebhookEvent.objects.filter(state="received").exists(), timeout=10, message="inbox drained")
     deliveries = xero.webhook_deliveries()
     sent = sum(len(d["payload"]["events"]) for d in deliveries for a in d["attempts"] if a["status"] == 200)
-    distinct = {(e["tenantId"], e["eventCategory"], e["eventType"], e["resourceId"], e["eventDateUtc"])
-                for d in deliveries for e in d["payload"]["events"]}
+    distinct = {
+        (e["tenantId"], e["eventCategory"], e["eventType"], e["resourceId"], e["eventDateUtc"])
+        for d in deliveries
+        for e in d["payload"]["events"]
+    }
     assert sent > len(distinct)  # Xero (the sandbox) really sent duplicates
     assert WebhookEvent.objects.count() == len(distinct)
     invoice.refresh_from_db()
@@ -120,7 +132,8 @@ def test_newest_state_wins_when_deliveries_are_duplicated_and_reordered(xero, te
 
 
 def test_delivery_is_stored_while_redis_is_down_and_processed_once_it_is_back(
-        xero, tenant, organisation, workers, broker, monkeypatch):
+    xero, tenant, organisation, workers, broker, monkeypatch
+):
     invoice = xero_invoice_of_ours(organisation)
     assert xero.flush_webhooks(timeout=10)
     wait_until(lambda: not WebhookEvent.objects.filter(state="received").exists(), timeout=10, message="settled")
@@ -145,8 +158,9 @@ def test_missed_webhook_is_repaired_by_reconciliation_when_beat_runs_it(xero, te
     assert xero.flush_webhooks(timeout=10)
     # Let the CREATE events settle first: processing fetches the invoice as it is then, payment or not.
     wait_until(lambda: not WebhookEvent.objects.filter(state="received").exists(), timeout=10, message="settled")
-    ReconciliationState.objects.update_or_create(organisation=organisation, defaults={
-        "last_success_at": dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)})
+    ReconciliationState.objects.update_or_create(
+        organisation=organisation, defaults={"last_success_at": dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)}
+    )
     xero.set_webhook(url="")  # Xero's webhook is down: this change never arrives
     pay_in_xero(xero, tenant, invoice, "110.00")
     time.sleep(0.5)

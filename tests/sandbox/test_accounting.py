@@ -31,9 +31,7 @@ def test_response_has_xero_envelope_dates_and_headers_when_invoice_created(api):
     response = api.put("/Invoices", {"Invoices": [invoice(Reference="R1")]})
     assert response.status_code == 200, response.text
     body = response.json()
-    assert (
-        body["Status"] == "OK" and body["ProviderName"] and re.match(r"^/Date\(\d+\)/$", body["DateTimeUTC"])
-    )
+    assert body["Status"] == "OK" and body["ProviderName"] and re.match(r"^/Date\(\d+\)/$", body["DateTimeUTC"])
     assert re.match(r"^[0-9a-f-]{36}$", body["Id"])
     created = body["Invoices"][0]
     assert created["Date"] == "/Date(1772323200000+0000)/" and created["DateString"] == "2026-03-01T00:00:00"
@@ -96,9 +94,7 @@ def test_uk_org_uses_its_own_tax_regime_when_invoicing(uk_api):
             "TaxType": "ZERORATEDOUTPUT",
         },
     ]
-    created = uk_api.put(
-        "/Invoices", {"Invoices": [invoice(Contact={"Name": "New UK Customer"}, LineItems=lines)]}
-    )
+    created = uk_api.put("/Invoices", {"Invoices": [invoice(Contact={"Name": "New UK Customer"}, LineItems=lines)]})
     body = created.json()["Invoices"][0]
     assert [line["TaxType"] for line in body["LineItems"]] == ["OUTPUT2", "ZERORATEDOUTPUT"]
     assert (body["TotalTax"], body["Total"], body["CurrencyCode"]) == (20.0, 170.0, "GBP")
@@ -110,9 +106,7 @@ def test_batch_answers_400_with_only_failures_and_keeps_valid_when_summarize_err
     good = invoice(Reference="good one")
     archived = invoice(LineItems=[{"Description": "x", "Quantity": 1, "UnitAmount": 5, "AccountCode": "280"}])
     bad_tax = invoice(
-        LineItems=[
-            {"Description": "x", "Quantity": 1, "UnitAmount": 5, "AccountCode": "200", "TaxType": "INPUT"}
-        ]
+        LineItems=[{"Description": "x", "Quantity": 1, "UnitAmount": 5, "AccountCode": "200", "TaxType": "INPUT"}]
     )
     response = api.put("/Invoices", {"Invoices": [good, archived, bad_tax]})
     assert response.status_code == 400
@@ -154,18 +148,14 @@ def test_validation_requires_type_contact_lines_and_valid_dates_when_creating(ap
     assert "A Contact must be specified for this type of transaction" in messages
     assert "Invoices must have at least one line item." in messages
     assert any("Date '2026-02-30' is not a valid date" in m for m in messages)
-    unknown = api.put(
-        "/Invoices", {"Invoices": [invoice(LineItems=[{"Description": "x", "AccountCode": "999"}])]}
-    )
+    unknown = api.put("/Invoices", {"Invoices": [invoice(LineItems=[{"Description": "x", "AccountCode": "999"}])]})
     assert unknown.json()["Elements"][0]["ValidationErrors"] == [
         {"Message": "Account code '999' is not a valid code for this document."}
     ]
 
 
 def test_malformed_json_and_where_answer_400_when_unparseable(api):
-    response = api.http.put(
-        api.base + "/Invoices", data=b"{not json", headers={"Content-Type": "application/json"}
-    )
+    response = api.http.put(api.base + "/Invoices", data=b"{not json", headers={"Content-Type": "application/json"})
     assert response.status_code == 400 and response.json()["Type"] == "PostDataInvalidException"
     assert api.get("/Invoices", params={"where": 'Status=="DRAFT" AND ('}).status_code == 400
 
@@ -202,10 +192,7 @@ def test_status_transitions_follow_xero_rules_when_updating(sandbox, au_tenant):
     assert (final["Status"], final["AmountPaid"], final["AmountDue"]) == ("PAID", 44.0, 0.0)
     assert MS_DATE.match(final["FullyPaidOnDate"]) and len(final["Payments"]) == 2
     other = api.put("/Invoices", {"Invoices": [invoice(Status="AUTHORISED")]}).json()["Invoices"][0]
-    assert (
-        api.post(f"/Invoices/{other['InvoiceID']}", {"Status": "VOIDED"}).json()["Invoices"][0]["Status"]
-        == "VOIDED"
-    )
+    assert api.post(f"/Invoices/{other['InvoiceID']}", {"Status": "VOIDED"}).json()["Invoices"][0]["Status"] == "VOIDED"
     again = api.post(f"/Invoices/{other['InvoiceID']}", {"Reference": "changed"})
     assert again.status_code == 400
 
@@ -290,9 +277,7 @@ def test_contacts_enforce_unique_name_and_number_when_created(api):
     assert api.get(f"/Contacts/{contact['ContactID']}").json()["Contacts"][0]["Name"] == "Sydney Skate Co"
     renamed = api.post(f"/Contacts/{contact['ContactID']}", {"Contacts": [{"Name": "Sydney Skate Company"}]})
     assert renamed.json()["Contacts"][0]["Name"] == "Sydney Skate Company"
-    upsert = api.post(
-        "/Contacts", {"Contacts": [{"ContactNumber": "CUS-1", "EmailAddress": "new@b.example"}]}
-    )
+    upsert = api.post("/Contacts", {"Contacts": [{"ContactNumber": "CUS-1", "EmailAddress": "new@b.example"}]})
     assert upsert.json()["Contacts"][0]["ContactID"] == contact["ContactID"]
 
 

@@ -43,9 +43,7 @@ def test_state_file_keeps_data_and_tokens_when_restarted(tmp_path):
         )
         assert created.status_code == 200
     with start_sandbox(state=state, port=port) as sandbox:  # same URL, so the same issuer
-        listed = requests.get(
-            sandbox.api_url + "/Contacts", headers=headers, params={"searchTerm": "Persistent"}
-        )
+        listed = requests.get(sandbox.api_url + "/Contacts", headers=headers, params={"searchTerm": "Persistent"})
         assert listed.status_code == 200 and len(listed.json()["Contacts"]) == 1
         refreshed = requests.post(
             sandbox.token_endpoint,

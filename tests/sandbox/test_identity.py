@@ -65,9 +65,7 @@ def test_oauth_round_trip_succeeds_when_client_is_authlib_with_pkce(sandbox):
     callback = complete_consent(url, tenants=["Koala"])
     params = query(callback)
     assert callback.startswith(REDIRECT_URI) and params["state"] == state and "code" in params
-    token = client.fetch_token(
-        sandbox.token_endpoint, authorization_response=callback, code_verifier=verifier
-    )
+    token = client.fetch_token(sandbox.token_endpoint, authorization_response=callback, code_verifier=verifier)
     assert token["token_type"] == "Bearer" and token["expires_in"] == 1800
     assert {"access_token", "refresh_token", "id_token", "scope"} <= set(token)
 
@@ -93,9 +91,7 @@ def test_oauth_round_trip_succeeds_when_client_is_authlib_with_pkce(sandbox):
         "createdDateUtc",
         "updatedDateUtc",
     }
-    org = client.get(
-        sandbox.api_url + "/Organisation", headers={"xero-tenant-id": connections[0]["tenantId"]}
-    )
+    org = client.get(sandbox.api_url + "/Organisation", headers={"xero-tenant-id": connections[0]["tenantId"]})
     assert org.status_code == 200 and org.json()["Organisations"][0]["BaseCurrency"] == "AUD"
 
 
@@ -203,10 +199,7 @@ def test_refresh_rotates_and_old_token_works_only_within_grace_when_reused(sandb
     second = rotated.json()["refresh_token"]
     assert second != first
     claims = decode_jwt_unverified(rotated.json()["access_token"])
-    assert (
-        claims["authentication_event_id"]
-        == decode_jwt_unverified(tokens["access_token"])["authentication_event_id"]
-    )
+    assert claims["authentication_event_id"] == decode_jwt_unverified(tokens["access_token"])["authentication_event_id"]
     # The response was "lost": the old token still works, as often as needed, for 30 minutes.
     sandbox.advance_clock(29 * 60)
     for _ in range(2):
@@ -266,17 +259,11 @@ def test_delete_connection_gives_403_when_tenant_id_is_used(sandbox, tokens):
     headers = bearer(tokens["access_token"])
     wrong = requests.delete(f"{sandbox.connections_url}/{connection['tenantId']}", headers=headers)
     assert wrong.status_code == 403
-    assert (
-        requests.delete(f"{sandbox.connections_url}/{connection['id']}", headers=headers).status_code == 204
-    )
-    assert (
-        requests.delete(f"{sandbox.connections_url}/{connection['id']}", headers=headers).status_code == 404
-    )
+    assert requests.delete(f"{sandbox.connections_url}/{connection['id']}", headers=headers).status_code == 204
+    assert requests.delete(f"{sandbox.connections_url}/{connection['id']}", headers=headers).status_code == 404
     remaining = requests.get(sandbox.connections_url, headers=headers).json()
     assert connection["id"] not in [c["id"] for c in remaining]
-    api = requests.get(
-        sandbox.api_url + "/Invoices", headers=headers | {"xero-tenant-id": connection["tenantId"]}
-    )
+    api = requests.get(sandbox.api_url + "/Invoices", headers=headers | {"xero-tenant-id": connection["tenantId"]})
     assert api.status_code == 403
 
 
@@ -290,9 +277,7 @@ def test_api_answers_401_token_expired_when_access_token_expired(sandbox, tokens
     assert 'error="invalid_token"' in response.headers["WWW-Authenticate"]
     fresh = refresh(sandbox, tokens["refresh_token"]).json()["access_token"]
     sandbox.advance_clock(1801)
-    response = requests.get(
-        sandbox.api_url + "/Invoices", headers=bearer(fresh) | {"xero-tenant-id": au_tenant}
-    )
+    response = requests.get(sandbox.api_url + "/Invoices", headers=bearer(fresh) | {"xero-tenant-id": au_tenant})
     assert response.status_code == 401 and "TokenExpired" in response.json()["Detail"]
 
 
@@ -302,20 +287,13 @@ def test_api_answers_403_when_tenant_header_missing_or_wrong(sandbox, tokens):
         extra = {"xero-tenant-id": tenant} if tenant else {}
         response = requests.get(sandbox.api_url + "/Invoices", headers=headers | extra)
         assert response.status_code == 403
-        assert (
-            response.json()["Title"] == "Forbidden"
-            and response.json()["Detail"] == "AuthenticationUnsuccessful"
-        )
+        assert response.json()["Title"] == "Forbidden" and response.json()["Detail"] == "AuthenticationUnsuccessful"
 
 
 def test_api_answers_401_when_token_missing_or_forged(sandbox, au_tenant):
-    assert (
-        requests.get(sandbox.api_url + "/Invoices", headers={"xero-tenant-id": au_tenant}).status_code == 401
-    )
+    assert requests.get(sandbox.api_url + "/Invoices", headers={"xero-tenant-id": au_tenant}).status_code == 401
     forged = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0."
-    response = requests.get(
-        sandbox.api_url + "/Invoices", headers=bearer(forged) | {"xero-tenant-id": au_tenant}
-    )
+    response = requests.get(sandbox.api_url + "/Invoices", headers=bearer(forged) | {"xero-tenant-id": au_tenant})
     assert response.status_code == 401
 
 

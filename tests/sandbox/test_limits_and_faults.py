@@ -29,9 +29,7 @@ def new_invoice(reference="r"):
 def test_rate_limit_headers_count_down_when_calls_are_made(api):
     first = api.get("/Organisation")
     second = api.get("/Organisation")
-    assert (
-        int(first.headers["X-MinLimit-Remaining"]) == 59 and int(second.headers["X-MinLimit-Remaining"]) == 58
-    )
+    assert int(first.headers["X-MinLimit-Remaining"]) == 59 and int(second.headers["X-MinLimit-Remaining"]) == 58
     assert int(second.headers["X-DayLimit-Remaining"]) == 4998
     assert int(second.headers["X-AppMinLimit-Remaining"]) == 9998
 

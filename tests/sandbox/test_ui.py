@@ -70,9 +70,7 @@ def test_person_creates_invoice_in_ui_and_webhook_fires_when_saved(sandbox, rece
 def test_person_records_part_then_full_payment_when_invoice_is_authorised(sandbox, receiver):
     invoice = next(i for i in sandbox.invoices(AU_ID) if i["Status"] == "AUTHORISED")
     base = f"/orgs/{AU_ID}/invoices/{invoice['InvoiceID']}"
-    location = post(
-        sandbox, base + "/payment", {"amount": "100", "date": "2026-05-02", "account_code": "090"}
-    )
+    location = post(sandbox, base + "/payment", {"amount": "100", "date": "2026-05-02", "account_code": "090"})
     assert "recorded" in requests.get(sandbox.url + location).text
     part = next(i for i in sandbox.invoices(AU_ID) if i["InvoiceID"] == invoice["InvoiceID"])
     assert (part["Status"], part["AmountPaid"], part["AmountDue"]) == ("AUTHORISED", 100.0, 230.0)
@@ -130,12 +128,14 @@ def test_person_adds_and_renames_contact_when_using_contacts_page(sandbox, recei
 def test_xero_deep_link_redirects_to_the_invoice_when_short_code_and_id_match(sandbox):
     short_code = requests.get(f"{sandbox.url}/_sandbox/tenants/{AU_ID}", timeout=10).json()["ShortCode"]
     invoice_id = requests.get(f"{sandbox.url}/_sandbox/tenants/{AU_ID}/invoices", timeout=10).json()[0]["InvoiceID"]
-    response = requests.get(f"{sandbox.url}/app/{short_code}/invoicing/view/{invoice_id}", allow_redirects=False,
-                            timeout=10)
+    response = requests.get(
+        f"{sandbox.url}/app/{short_code}/invoicing/view/{invoice_id}", allow_redirects=False, timeout=10
+    )
     assert response.status_code == 302
     assert response.headers["Location"] == f"/orgs/{AU_ID}/invoices/{invoice_id}"
-    escaped = requests.get(f"{sandbox.url}/app/{quote(short_code, safe='')}/invoicing/view/{invoice_id}",
-                           allow_redirects=False, timeout=10)
+    escaped = requests.get(
+        f"{sandbox.url}/app/{quote(short_code, safe='')}/invoicing/view/{invoice_id}", allow_redirects=False, timeout=10
+    )
     assert escaped.status_code == 302
     missing = requests.get(f"{sandbox.url}/app/{short_code}/invoicing/view/{BONDI}", timeout=10)
     assert missing.status_code == 404

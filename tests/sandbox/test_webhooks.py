@@ -35,9 +35,7 @@ class Receiver:
 
             def do_POST(self):
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                expected = base64.b64encode(
-                    hmac.new(receiver.key.encode(), raw, hashlib.sha256).digest()
-                ).decode()
+                expected = base64.b64encode(hmac.new(receiver.key.encode(), raw, hashlib.sha256).digest()).decode()
                 valid = hmac.compare_digest(expected, self.headers.get("x-xero-signature", ""))
                 receiver.received.append({"raw": raw, "valid": valid, "at": time.monotonic()})
                 if receiver.delay_next:

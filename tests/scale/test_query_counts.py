@@ -50,18 +50,34 @@ class Scale:
 def _invoice(scale: Scale, batch: InvoiceBatch, customer: Customer, *, state: str, n: int) -> Invoice:
     org = scale.organisation
     invoice = Invoice.objects.create(
-        organisation=org, batch=batch, customer=customer, number=f"SCALE-{batch.pk}-{n:05d}-{state}",
-        issue_date=dt.date(2026, 11, 1), due_date=dt.date(2026, 11, 15), sync_state=state, status="DRAFT",
-        xero_status="DRAFT" if state == "synced" else "", xero_invoice_id=str(uuid.uuid4()) if state == "synced"
-        else "", total=Decimal("110.00"), sync_errors=[{"Message": "Bad account"}] if state == "failed" else [])
+        organisation=org,
+        batch=batch,
+        customer=customer,
+        number=f"SCALE-{batch.pk}-{n:05d}-{state}",
+        issue_date=dt.date(2026, 11, 1),
+        due_date=dt.date(2026, 11, 15),
+        sync_state=state,
+        status="DRAFT",
+        xero_status="DRAFT" if state == "synced" else "",
+        xero_invoice_id=str(uuid.uuid4()) if state == "synced" else "",
+        total=Decimal("110.00"),
+        sync_errors=[{"Message": "Bad account"}] if state == "failed" else [],
+    )
     for position in range(2):
         InvoiceLine.objects.create(invoice=invoice, position=position, description="Work", unit_amount=Decimal("50"))
     for kind in ("created", "pushed"):
-        InvoiceEvent.objects.create(invoice=invoice, organisation=org, source="coordinoter", kind=kind,
-                                    message=kind, actor=scale.admin)
-    XeroInvoiceChange.objects.create(organisation=org, invoice=invoice, action="void", state="failed",
-                                     idempotency_key=str(uuid.uuid4()), completed_at=timezone.now(),
-                                     requested_by=scale.admin)
+        InvoiceEvent.objects.create(
+            invoice=invoice, organisation=org, source="coordinoter", kind=kind, message=kind, actor=scale.admin
+        )
+    XeroInvoiceChange.objects.create(
+        organisation=org,
+        invoice=invoice,
+        action="void",
+        state="failed",
+        idempotency_key=str(uuid.uuid4()),
+        completed_at=timezone.now(),
+        requested_by=scale.admin,
+    )
     return invoice
 
 
@@ -72,39 +88,75 @@ def grow(scale: Scale, n: int) -> None:
         i = scale.grown = scale.grown + 1
         customer = Customer.objects.create(organisation=org, name=f"Scale Customer {i}")
         # Another batch in the list, and more invoices (with lines, history, Xero changes) in the measured batch.
-        batch = InvoiceBatch.objects.create(organisation=org, name=f"Scale Batch {i}", created_by=scale.admin,
-                                            eligibility="eligible")
+        batch = InvoiceBatch.objects.create(
+            organisation=org, name=f"Scale Batch {i}", created_by=scale.admin, eligibility="eligible"
+        )
         for state in ("synced", "failed"):
             _invoice(scale, batch, customer, state=state, n=i)
             scale.invoice_ids.append(_invoice(scale, scale.batch, customer, state=state, n=i).pk)
         InvoiceLine.objects.create(invoice=scale.invoice, position=10 + i, description="More", unit_amount=1)
         member = make_user(email=f"member{i}@scale.test")
         make_membership(user=member, organisation=org, role="accountant")
-        XeroCreatedInvoice.objects.create(organisation=org, xero_invoice_id=str(uuid.uuid4()), number=f"XC-{i}",
-                                          contact_name="Walk-in", issue_date=dt.date(2026, 11, 2))
+        XeroCreatedInvoice.objects.create(
+            organisation=org,
+            xero_invoice_id=str(uuid.uuid4()),
+            number=f"XC-{i}",
+            contact_name="Walk-in",
+            issue_date=dt.date(2026, 11, 2),
+        )
         audit_event_record(organisation=org, action="token_refreshed", actor=member, detail={"n": i})
         # Xero calls in another minute (some 429s): the support page's usage chart.
-        usage.xero_call_recorded(organisation_id=org.pk, status=429 if i % 2 else 200, day_remaining=4000 - i,
-                                 at=now - dt.timedelta(minutes=i))
-        WebhookEvent.objects.create(organisation=org, tenant_id=scale.organisation.xero_connection.tenant_id,
-                                    category="INVOICE", event_type="UPDATE", resource_id=str(uuid.uuid4()),
-                                    event_date=now, state="processed", received_at=now,
-                                    processed_at=now + dt.timedelta(seconds=1))
+        usage.xero_call_recorded(
+            organisation_id=org.pk,
+            status=429 if i % 2 else 200,
+            day_remaining=4000 - i,
+            at=now - dt.timedelta(minutes=i),
+        )
+        WebhookEvent.objects.create(
+            organisation=org,
+            tenant_id=scale.organisation.xero_connection.tenant_id,
+            category="INVOICE",
+            event_type="UPDATE",
+            resource_id=str(uuid.uuid4()),
+            event_date=now,
+            state="processed",
+            received_at=now,
+            processed_at=now + dt.timedelta(seconds=1),
+        )
         # Another tenant: its connection, inbox, reconciliation, audit trail, and a support request.
         other = make_organisation(name=f"Scale Other {i}")
         tenant = str(uuid.uuid4())
-        make_connection(organisation=other, tenant_id=tenant, tenant_name=f"Other Xero {i}",
-                        connection_id=str(uuid.uuid4()), status="needs_reconnect" if i % 2 else "active")
+        make_connection(
+            organisation=other,
+            tenant_id=tenant,
+            tenant_name=f"Other Xero {i}",
+            connection_id=str(uuid.uuid4()),
+            status="needs_reconnect" if i % 2 else "active",
+        )
         XeroConnection.objects.filter(organisation=other).update(last_error="Xero said no")
         ReconciliationState.objects.create(organisation=other, drift_total=i)
-        WebhookEvent.objects.create(organisation=other, tenant_id=tenant, category="INVOICE", event_type="UPDATE",
-                                    resource_id=str(uuid.uuid4()), event_date=now, state="processed",
-                                    received_at=now, processed_at=now + dt.timedelta(seconds=2))
+        WebhookEvent.objects.create(
+            organisation=other,
+            tenant_id=tenant,
+            category="INVOICE",
+            event_type="UPDATE",
+            resource_id=str(uuid.uuid4()),
+            event_date=now,
+            state="processed",
+            received_at=now,
+            processed_at=now + dt.timedelta(seconds=2),
+        )
         audit_event_record(organisation=other, action="connected", actor=None)
         SupportRequest.objects.create(organisation=other, user=member, subject=f"Help {i}", message="Please")
-        scale.pending.candidates = [*scale.pending.candidates, {
-            "id": str(uuid.uuid4()), "tenant_id": str(uuid.uuid4()), "tenant_type": "ORGANISATION",
-            "tenant_name": f"Candidate {i}"}]
+        scale.pending.candidates = [
+            *scale.pending.candidates,
+            {
+                "id": str(uuid.uuid4()),
+                "tenant_id": str(uuid.uuid4()),
+                "tenant_type": "ORGANISATION",
+                "tenant_name": f"Candidate {i}",
+            },
+        ]
         scale.pending.save(update_fields=["candidates"])
 
 
@@ -116,12 +168,14 @@ def scale(db, xero_mock) -> Scale:
     make_connection(organisation=org, tenant_id=str(uuid.uuid4()), connection_id=str(uuid.uuid4()))
     XeroMapping.objects.create(organisation=org, revenue_account_code="200", tax_type="OUTPUT")
     support = make_user(email="support@scale.test", support=True)
-    batch = InvoiceBatch.objects.create(organisation=org, name="Measured batch", created_by=admin,
-                                        eligibility="eligible")
+    batch = InvoiceBatch.objects.create(
+        organisation=org, name="Measured batch", created_by=admin, eligibility="eligible"
+    )
     customer = Customer.objects.create(organisation=org, name="Measured Customer")
     now = timezone.now()
-    pending = XeroPendingTenantChoice.objects.create(organisation=org, user=admin, session_digest="s" * 64,
-                                                     created_at=now, expires_at=now + dt.timedelta(minutes=10))
+    pending = XeroPendingTenantChoice.objects.create(
+        organisation=org, user=admin, session_digest="s" * 64, created_at=now, expires_at=now + dt.timedelta(minutes=10)
+    )
     scale = Scale(organisation=org, admin=admin, support=support, batch=batch, invoice=None, pending=pending)
     scale.invoice = _invoice(scale, batch, customer, state="synced", n=0)
     grow(scale, N)
@@ -131,22 +185,32 @@ def scale(db, xero_mock) -> Scale:
 def portal_pages(s: Scale) -> dict[str, str]:
     ids = ",".join(str(i) for i in s.invoice_ids)
     return {
-        "dashboard": "/portal/", "batch list": "/batches/", "batch list search": "/batches/?q=Scale",
-        "batch list failed": "/batches/?state=failed", "batch detail": f"/batches/{s.batch.pk}/",
+        "dashboard": "/portal/",
+        "batch list": "/batches/",
+        "batch list search": "/batches/?q=Scale",
+        "batch list failed": "/batches/?state=failed",
+        "batch detail": f"/batches/{s.batch.pk}/",
         "batch detail failed": f"/batches/{s.batch.pk}/?state=failed",
-        "batch progress": f"/batches/{s.batch.pk}/progress/", "batch new": "/batches/new/",
-        "batch upload": "/batches/upload/", "settings": "/settings/", "xero mapping": "/settings/xero-mapping/",
-        "manage integrations": "/integrations/", "disconnect confirm": "/integrations/xero/disconnect/",
+        "batch progress": f"/batches/{s.batch.pk}/progress/",
+        "batch new": "/batches/new/",
+        "batch upload": "/batches/upload/",
+        "settings": "/settings/",
+        "xero mapping": "/settings/xero-mapping/",
+        "manage integrations": "/integrations/",
+        "disconnect confirm": "/integrations/xero/disconnect/",
         "choose xero organisation": f"/integrations/xero/choose/{s.pending.pk}/",
-        "created in xero": "/invoices/created-in-xero/", "xero states partial": f"/invoices/xero-states/?ids={ids}",
-        "invoice edit": f"/invoices/{s.invoice.pk}/xero/edit/", "invoice void": f"/invoices/{s.invoice.pk}/xero/void/",
+        "created in xero": "/invoices/created-in-xero/",
+        "xero states partial": f"/invoices/xero-states/?ids={ids}",
+        "invoice edit": f"/invoices/{s.invoice.pk}/xero/edit/",
+        "invoice void": f"/invoices/{s.invoice.pk}/xero/void/",
         "invoice delete": f"/invoices/{s.invoice.pk}/xero/delete/",
     }
 
 
 def support_pages(s: Scale) -> dict[str, str]:
     return {
-        "support console": "/support/", "support console search": "/support/?q=Scale",
+        "support console": "/support/",
+        "support console search": "/support/?q=Scale",
         "support console problems": "/support/?state=problems",
         "support organisation": f"/support/organisations/{s.organisation.pk}/",
         "webhook inbox": "/support/webhooks/",
@@ -175,8 +239,10 @@ def growing(before: dict, after: dict, pages: dict[str, str]) -> list[str]:
         later, later_queries = after[name]
         if later != count:
             extra = Counter(map(_shape, later_queries)) - Counter(map(_shape, queries))
-            problems.append(f"{name} ({pages[name]}): {count} queries with N={N}, {later} with 3N; repeated: "
-                            + "; ".join(f"{n}x {sql}" for sql, n in extra.most_common(2)))
+            problems.append(
+                f"{name} ({pages[name]}): {count} queries with N={N}, {later} with 3N; repeated: "
+                + "; ".join(f"{n}x {sql}" for sql, n in extra.most_common(2))
+            )
     return problems
 
 

@@ -23,8 +23,10 @@ def _org(t: Tenant) -> dict:
 
 # How to fill each keyed product URL with a tenant's objects.
 FILL: dict[str, Callable[[Tenant], dict]] = {
-    "password_reset_confirm": lambda t: {"uidb64": urlsafe_base64_encode(force_bytes(t.admin.pk)),
-                                         "token": "set-password"},
+    "password_reset_confirm": lambda t: {
+        "uidb64": urlsafe_base64_encode(force_bytes(t.admin.pk)),
+        "token": "set-password",
+    },
     "integrations:xero_choose": lambda t: {"pk": t.get(XeroPendingTenantChoice).pk},
     "integrations:support_organisation": _org,
     "integrations:support_xero_disconnect": _org,
@@ -60,8 +62,10 @@ def admin_fill(route: Route, tenant: Tenant) -> dict:
     if "url" in route.kwargs:
         values["url"] = f"invoices/invoice/{tenant.invoice.pk}/"
     if route.name == "admin:view_on_site":
-        return {"content_type_id": ContentType.objects.get_for_model(type(tenant.invoice)).pk,
-                "object_id": tenant.invoice.pk}
+        return {
+            "content_type_id": ContentType.objects.get_for_model(type(tenant.invoice)).pk,
+            "object_id": tenant.invoice.pk,
+        }
     if {"object_id", "id"} & set(route.kwargs):
         parts = route.route.split("/")
         model = next(m for m in admin.site._registry if (m._meta.app_label, m._meta.model_name) == tuple(parts[1:3]))

@@ -35,13 +35,25 @@ def _all(outcome) -> dict:
 PUBLIC = _all(OK)
 SIGNED_IN = {**_all(OK), "anonymous": LOGIN}
 # Customer pages: members only; support staff who belong to no organisation go to their console.
-MEMBER = {"anonymous": LOGIN, "accountant": OK, "admin": OK, "other_admin": OK, "support": CONSOLE,
-          "support_member": OK}
+MEMBER = {
+    "anonymous": LOGIN,
+    "accountant": OK,
+    "admin": OK,
+    "other_admin": OK,
+    "support": CONSOLE,
+    "support_member": OK,
+}
 MEMBER_OBJECT = {**MEMBER, "other_admin": 404}
 ADMIN_ONLY = {**MEMBER, "accountant": 403, "support_member": 403}
 ADMIN_OBJECT = {**ADMIN_ONLY, "other_admin": 404}
-SUPPORT_ONLY = {"anonymous": LOGIN, "accountant": 403, "admin": 403, "other_admin": 403, "support": OK,
-                "support_member": OK}
+SUPPORT_ONLY = {
+    "anonymous": LOGIN,
+    "accountant": 403,
+    "admin": 403,
+    "other_admin": 403,
+    "support": OK,
+    "support_member": OK,
+}
 
 
 def refused(base: dict, code: int = 405, *roles: str) -> dict:
@@ -106,8 +118,11 @@ ROWS: list[Row] = [
     Row("integrations:support_xero_refresh", "GET", refused(SUPPORT_ONLY)),
     Row("integrations:support_xero_request_reconnect", "POST", SUPPORT_ONLY, {"reason": "matrix"}),
     Row("integrations:support_xero_request_reconnect", "GET", refused(SUPPORT_ONLY)),
-    Row("integrations:support_request_resolve", "POST",  # resolving lands back on the console
-        {**SUPPORT_ONLY, "support": CONSOLE, "support_member": CONSOLE}),
+    Row(
+        "integrations:support_request_resolve",
+        "POST",  # resolving lands back on the console
+        {**SUPPORT_ONLY, "support": CONSOLE, "support_member": CONSOLE},
+    ),
     Row("integrations:support_request_resolve", "GET", refused(SUPPORT_ONLY)),
     Row("webhooks:support_inbox", "GET", SUPPORT_ONLY),
     Row("webhooks:support_organisation_inbox", "GET", SUPPORT_ONLY),
@@ -140,21 +155,35 @@ ROWS: list[Row] = [
     Row("invoices_xero:invoice_delete", "GET", MEMBER_OBJECT),
     Row("invoices_xero:invoice_delete", "POST", MEMBER_OBJECT),
     Row("invoices_xero:invoice_edit", "GET", MEMBER_OBJECT),
-    Row("invoices_xero:invoice_edit", "POST", MEMBER_OBJECT, {"reference": "x", "issue_date": "2026-11-01",
-                                                              "due_date": "2026-11-30"}),
+    Row(
+        "invoices_xero:invoice_edit",
+        "POST",
+        MEMBER_OBJECT,
+        {"reference": "x", "issue_date": "2026-11-01", "due_date": "2026-11-30"},
+    ),
     Row("invoices_xero:invoice_xero_states", "GET", MEMBER, query="ids=1,2,3"),
 ]
 
 # Django's admin site: staff only. Support staff hold no model permissions, so they see tenant data through the
 # console alone (every action audited), never through the admin.
-CUSTOMERS_TO_ADMIN_LOGIN = {"anonymous": ADMIN_LOGIN, "accountant": ADMIN_LOGIN, "admin": ADMIN_LOGIN,
-                            "other_admin": ADMIN_LOGIN}
+CUSTOMERS_TO_ADMIN_LOGIN = {
+    "anonymous": ADMIN_LOGIN,
+    "accountant": ADMIN_LOGIN,
+    "admin": ADMIN_LOGIN,
+    "other_admin": ADMIN_LOGIN,
+}
 STAFF_WITHOUT_PERMISSIONS = {"support": 403, "support_member": 403}
 ADMIN_SPECIAL = {
     "admin:index": {"support": OK, "support_member": OK},
     "admin:login": {**PUBLIC},
-    "admin:logout": {"anonymous": OK, "accountant": OK, "admin": OK, "other_admin": OK, "support": 405,
-                     "support_member": 405},
+    "admin:logout": {
+        "anonymous": OK,
+        "accountant": OK,
+        "admin": OK,
+        "other_admin": OK,
+        "support": 405,
+        "support_member": 405,
+    },
     "admin:password_change": {"support": OK, "support_member": OK},
     "admin:password_change_done": {"support": OK, "support_member": OK},
     "admin:jsi18n": {"support": OK, "support_member": OK},
@@ -167,8 +196,13 @@ def admin_rows() -> list[Row]:
     rows = []
     for route in all_routes():
         if route.is_admin and route.name:
-            rows.append(Row(route.name, "GET", {**CUSTOMERS_TO_ADMIN_LOGIN, **STAFF_WITHOUT_PERMISSIONS,
-                                                **ADMIN_SPECIAL.get(route.name, {})}))
+            rows.append(
+                Row(
+                    route.name,
+                    "GET",
+                    {**CUSTOMERS_TO_ADMIN_LOGIN, **STAFF_WITHOUT_PERMISSIONS, **ADMIN_SPECIAL.get(route.name, {})},
+                )
+            )
     return rows
 
 

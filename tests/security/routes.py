@@ -63,8 +63,13 @@ def _walk(patterns, prefix: str, namespace: str | None, kwargs: list[str], regex
             yield from _walk(pattern.url_patterns, prefix + str(pattern.pattern), ns, here_kwargs, here_regex)
         elif isinstance(pattern, URLPattern):
             name = f"{namespace}:{pattern.name}" if namespace and pattern.name else pattern.name
-            yield Route(route=prefix + str(pattern.pattern), name=name, callback=pattern.callback,
-                        kwargs=tuple(here_kwargs), regex=here_regex)
+            yield Route(
+                route=prefix + str(pattern.pattern),
+                name=name,
+                callback=pattern.callback,
+                kwargs=tuple(here_kwargs),
+                regex=here_regex,
+            )
 
 
 def all_routes() -> list[Route]:

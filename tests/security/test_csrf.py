@@ -37,8 +37,12 @@ class Forms(HTMLParser):
         if tag == "body":
             self.body_headers = attrs.get("hx-headers", "")
         if tag == "form":
-            self._form = {"method": attrs.get("method", "get").lower(), "action": attrs.get("action", ""),
-                          "token": "", "htmx": any(a in attrs for a in HTMX_WRITES)}
+            self._form = {
+                "method": attrs.get("method", "get").lower(),
+                "action": attrs.get("action", ""),
+                "token": "",
+                "htmx": any(a in attrs for a in HTMX_WRITES),
+            }
             self.forms.append(self._form)
         elif tag == "input" and self._form is not None and attrs.get("name") == "csrfmiddlewaretoken":
             self._form["token"] = attrs.get("value", "")
@@ -83,8 +87,7 @@ def rendered_pages(world, role: str):
 
 # On every page: sign out and the help panel's support form. Pages with forms of their own, at least (a control
 # that the pages rendered their real content, not an error page):
-OWN_FORM_PAGES = {"anonymous": 2, "accountant": 4, "admin": 12, "other_admin": 5, "support": 4,
-                  "support_member": 8}
+OWN_FORM_PAGES = {"anonymous": 2, "accountant": 4, "admin": 12, "other_admin": 5, "support": 4, "support_member": 8}
 EVERY_PAGE = ("/accounts/logout/", "/support-requests/new/")
 
 
@@ -137,8 +140,10 @@ def test_every_url_refuses_a_post_without_the_csrf_token_when_checks_are_enforce
 def test_sign_in_and_password_reset_refuse_a_post_without_the_token_when_anonymous(db):
     client = Client(enforce_csrf_checks=True)
     client.get("/accounts/login/")
-    for url, data in (("/accounts/login/", {"username": "a@b.test", "password": "x"}),
-                      ("/accounts/password_reset/", {"email": "a@b.test"})):
+    for url, data in (
+        ("/accounts/login/", {"username": "a@b.test", "password": "x"}),
+        ("/accounts/password_reset/", {"email": "a@b.test"}),
+    ):
         response = client.post(url, data)
         assert response.status_code == 403 and b"CSRF" in response.content, url
 

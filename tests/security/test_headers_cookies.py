@@ -24,8 +24,14 @@ from tests.test_settings import PRODUCTION_ENV, run_manage
 pytestmark = pytest.mark.django_db
 
 CSP_DIRECTIVES = {
-    "default-src": {"'self'"}, "script-src": {"'self'"}, "style-src": {"'self'"}, "img-src": {"'self'", "data:"},
-    "connect-src": {"'self'"}, "frame-ancestors": {"'none'"}, "base-uri": {"'self'"}, "object-src": {"'none'"},
+    "default-src": {"'self'"},
+    "script-src": {"'self'"},
+    "style-src": {"'self'"},
+    "img-src": {"'self'", "data:"},
+    "connect-src": {"'self'"},
+    "frame-ancestors": {"'none'"},
+    "base-uri": {"'self'"},
+    "object-src": {"'none'"},
     "form-action": {"'self'", "https://login.xero.com"},
 }
 
@@ -36,11 +42,18 @@ def csp(header: str) -> dict[str, set[str]]:
 
 
 def header_problems(where: str, response, *, signed_in: bool) -> list[str]:
-    expected = {"X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY", "Referrer-Policy": "same-origin",
-                "Cross-Origin-Opener-Policy": "same-origin",
-                "Permissions-Policy": "camera=(), microphone=(), geolocation=()"}
-    problems = [f"{where}: {name} is {response.get(name)!r}, not {value!r}"
-                for name, value in expected.items() if response.get(name) != value]
+    expected = {
+        "X-Content-Type-Options": "nosniff",
+        "X-Frame-Options": "DENY",
+        "Referrer-Policy": "same-origin",
+        "Cross-Origin-Opener-Policy": "same-origin",
+        "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+    }
+    problems = [
+        f"{where}: {name} is {response.get(name)!r}, not {value!r}"
+        for name, value in expected.items()
+        if response.get(name) != value
+    ]
     if csp(response.get("Content-Security-Policy", "")) != CSP_DIRECTIVES:
         problems.append(f"{where}: CSP is {response.get('Content-Security-Policy')!r}")
     if not re.fullmatch(r"[0-9a-f]{32}", response.get("X-Request-Id", "")):
@@ -72,14 +85,16 @@ class InlineContent(HTMLParser):
             if value.strip().lower().startswith("javascript:"):
                 self.found.append(f"<{tag} {name}=javascript:...>")
         for name in ("src", "href"):
-            if (tag in ("script", "img") or (tag == "link" and attrs.get("rel") == "stylesheet")) and \
-                    attrs.get(name, "").startswith(("http:", "https:", "//")):
+            if (tag in ("script", "img") or (tag == "link" and attrs.get("rel") == "stylesheet")) and attrs.get(
+                name, ""
+            ).startswith(("http:", "https:", "//")):
                 self.found.append(f"<{tag} {name}={attrs[name]}> from another origin")
 
 
 @pytest.mark.parametrize("role", ROLES)
 def test_every_answer_carries_the_headers_and_no_page_needs_what_the_csp_blocks_when_each_person_opens_every_url(
-        world, role):
+    world, role
+):
     problems, count = [], 0
     for row, url, response in run(world, client_for(world, role), role):
         count += 1
@@ -108,8 +123,13 @@ def test_session_cookie_is_httponly_and_samesite_lax_and_rotated_when_signing_in
 
 def test_cookies_are_secure_and_hsts_is_sent_when_production_security_settings_apply(world, settings):
     production = production_settings()
-    for name in ("SESSION_COOKIE_SECURE", "CSRF_COOKIE_SECURE", "SECURE_HSTS_SECONDS",
-                 "SECURE_HSTS_INCLUDE_SUBDOMAINS", "SECURE_HSTS_PRELOAD"):
+    for name in (
+        "SESSION_COOKIE_SECURE",
+        "CSRF_COOKIE_SECURE",
+        "SECURE_HSTS_SECONDS",
+        "SECURE_HSTS_INCLUDE_SUBDOMAINS",
+        "SECURE_HSTS_PRELOAD",
+    ):
         setattr(settings, name, production[name])
     client = Client()
     response = client.post("/accounts/login/", {"username": world.a.admin.email, "password": PASSWORD}, secure=True)
@@ -119,11 +139,13 @@ def test_cookies_are_secure_and_hsts_is_sent_when_production_security_settings_a
 
 
 def production_settings() -> dict:
-    code = ("import json; from django.conf import settings as s; print(json.dumps({n: getattr(s, n, None) for n in "
-            "['DEBUG', 'SESSION_COOKIE_SECURE', 'SESSION_COOKIE_HTTPONLY', 'SESSION_COOKIE_SAMESITE', "
-            "'CSRF_COOKIE_SECURE', 'CSRF_COOKIE_SAMESITE', 'SECURE_SSL_REDIRECT', 'SECURE_HSTS_SECONDS', "
-            "'SECURE_HSTS_INCLUDE_SUBDOMAINS', 'SECURE_HSTS_PRELOAD', 'X_FRAME_OPTIONS', "
-            "'SECURE_CONTENT_TYPE_NOSNIFF', 'SECURE_REFERRER_POLICY', 'SESSION_COOKIE_AGE', 'ALLOWED_HOSTS']}))")
+    code = (
+        "import json; from django.conf import settings as s; print(json.dumps({n: getattr(s, n, None) for n in "
+        "['DEBUG', 'SESSION_COOKIE_SECURE', 'SESSION_COOKIE_HTTPONLY', 'SESSION_COOKIE_SAMESITE', "
+        "'CSRF_COOKIE_SECURE', 'CSRF_COOKIE_SAMESITE', 'SECURE_SSL_REDIRECT', 'SECURE_HSTS_SECONDS', "
+        "'SECURE_HSTS_INCLUDE_SUBDOMAINS', 'SECURE_HSTS_PRELOAD', 'X_FRAME_OPTIONS', "
+        "'SECURE_CONTENT_TYPE_NOSNIFF', 'SECURE_REFERRER_POLICY', 'SESSION_COOKIE_AGE', 'ALLOWED_HOSTS']}))"
+    )
     result = run_manage("shell", "-c", code, env=PRODUCTION_ENV)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -132,11 +154,20 @@ def production_settings() -> dict:
 def test_production_settings_set_every_cookie_and_transport_flag_when_debug_is_off():
     values = production_settings()
     assert values == {
-        "DEBUG": False, "SESSION_COOKIE_SECURE": True, "SESSION_COOKIE_HTTPONLY": True,
-        "SESSION_COOKIE_SAMESITE": "Lax", "CSRF_COOKIE_SECURE": True, "CSRF_COOKIE_SAMESITE": "Lax",
-        "SECURE_SSL_REDIRECT": True, "SECURE_HSTS_SECONDS": 31536000, "SECURE_HSTS_INCLUDE_SUBDOMAINS": True,
-        "SECURE_HSTS_PRELOAD": True, "X_FRAME_OPTIONS": "DENY", "SECURE_CONTENT_TYPE_NOSNIFF": True,
-        "SECURE_REFERRER_POLICY": "same-origin", "SESSION_COOKIE_AGE": 43200,
+        "DEBUG": False,
+        "SESSION_COOKIE_SECURE": True,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "CSRF_COOKIE_SECURE": True,
+        "CSRF_COOKIE_SAMESITE": "Lax",
+        "SECURE_SSL_REDIRECT": True,
+        "SECURE_HSTS_SECONDS": 31536000,
+        "SECURE_HSTS_INCLUDE_SUBDOMAINS": True,
+        "SECURE_HSTS_PRELOAD": True,
+        "X_FRAME_OPTIONS": "DENY",
+        "SECURE_CONTENT_TYPE_NOSNIFF": True,
+        "SECURE_REFERRER_POLICY": "same-origin",
+        "SESSION_COOKIE_AGE": 43200,
         "ALLOWED_HOSTS": ["portal.coordinoter.example"],
     }
 

@@ -95,8 +95,9 @@ def test_the_lock_ends_when_its_window_has_passed(db, limits):
 
 def test_sign_in_stays_open_and_the_outage_is_logged_when_the_cache_is_unreachable(db, settings, caplog):
     # A real Redis client against a port nothing listens on: every cache call fails as it does when Redis is down.
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
-                                   "LOCATION": "redis://127.0.0.1:1/0"}}
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}
+    }
     user = make_user(email="during-outage@example.test")
     response, signed_in = sign_in(user.email, "guess")
     assert response.status_code == 200 and WRONG in response.content and not signed_in

@@ -22,7 +22,10 @@ def test_every_named_url_has_a_row_in_the_matrix_when_the_urlconf_changes():
 @pytest.mark.parametrize("role", ROLES)
 def test_each_person_gets_what_the_matrix_says_when_they_open_every_url(world, role):
     client = client_for(world, role)
-    wrong = [f"{row.method} {url} ({row.name}): expected {row.expect[role]}, got {outcome(response)}"
-             + (f" -> {response['Location']}" if response.has_header("Location") else "")
-             for row, url, response in run(world, client, role) if outcome(response) != row.expect[role]]
+    wrong = [
+        f"{row.method} {url} ({row.name}): expected {row.expect[role]}, got {outcome(response)}"
+        + (f" -> {response['Location']}" if response.has_header("Location") else "")
+        for row, url, response in run(world, client, role)
+        if outcome(response) != row.expect[role]
+    ]
     assert not wrong, f"{len(wrong)} answers differ from the matrix for {role}:\n" + "\n".join(wrong)

@@ -49,7 +49,8 @@ def test_every_keyed_url_pattern_is_filled_when_the_urlconf_changes(world):
             unknown.append(route.label)
     assert not unknown, (
         f"URL patterns with a key the tenant crawl cannot fill: {unknown}. Add them to FILL in "
-        "tests/security/keys.py (and a row to tests/security/test_role_matrix.py).")
+        "tests/security/keys.py (and a row to tests/security/test_role_matrix.py)."
+    )
 
 
 def test_every_tenant_model_has_a_row_in_the_world_when_models_change(world):
@@ -113,15 +114,31 @@ def test_mixed_keys_answer_404_when_an_own_batch_is_paired_with_another_organisa
 def test_own_objects_answer_when_the_same_crawl_runs_on_organisation_a(world, clients):
     """The control: the crawl's URLs are real (A's own ids reach the views), so the 404s above mean isolation."""
     client = clients["admin"]
-    reached = [route.label for route in keyed_routes()
-               if not route.is_admin and expected(route) == "404"
-               and client.get(route.url(**fill(route, world.a))).status_code in (200, 302)]
-    assert {"invoices:batch_detail", "invoices:batch_progress", "integrations:xero_choose",
-            "invoices_xero:invoice_void", "invoices_xero:invoice_delete", "invoices_xero:invoice_edit"} <= set(reached)
+    reached = [
+        route.label
+        for route in keyed_routes()
+        if not route.is_admin
+        and expected(route) == "404"
+        and client.get(route.url(**fill(route, world.a))).status_code in (200, 302)
+    ]
+    assert {
+        "invoices:batch_detail",
+        "invoices:batch_progress",
+        "integrations:xero_choose",
+        "invoices_xero:invoice_void",
+        "invoices_xero:invoice_delete",
+        "invoices_xero:invoice_edit",
+    } <= set(reached)
 
 
-SEARCHES = ["/batches/?q=BRAVOQX", "/batches/?q=BRAVOQX-INV-1", "/batches/?q=BRAVOQX+Customer",
-            "/batches/?state=failed", "/batches/?state=synced", "/invoices/created-in-xero/?page=1"]
+SEARCHES = [
+    "/batches/?q=BRAVOQX",
+    "/batches/?q=BRAVOQX-INV-1",
+    "/batches/?q=BRAVOQX+Customer",
+    "/batches/?state=failed",
+    "/batches/?state=synced",
+    "/invoices/created-in-xero/?page=1",
+]
 
 
 def list_pages() -> list[str]:
@@ -134,11 +151,22 @@ def leaked(tenant: Tenant, body: str, url: str) -> list[str]:
     query = parse_qs(urlsplit(url).query).get("q", [""])[0]
     if query:
         body = body.replace(query, "").replace(quote_plus(query), "")
-    names = [tenant.organisation.name, tenant.batch.name, tenant.invoice.number, tenant.failed_invoice.number,
-             tenant.get(Customer).name, tenant.get(XeroCreatedInvoice).number,
-             tenant.get(XeroCreatedInvoice).contact_name, tenant.get(XeroConnection).tenant_name,
-             tenant.get(SupportRequest).subject, tenant.admin.email, tenant.accountant.email,
-             tenant.get(WebhookEvent).resource_id, f"{tenant.marker} Sales", f"{tenant.marker} Candidate Ltd"]
+    names = [
+        tenant.organisation.name,
+        tenant.batch.name,
+        tenant.invoice.number,
+        tenant.failed_invoice.number,
+        tenant.get(Customer).name,
+        tenant.get(XeroCreatedInvoice).number,
+        tenant.get(XeroCreatedInvoice).contact_name,
+        tenant.get(XeroConnection).tenant_name,
+        tenant.get(SupportRequest).subject,
+        tenant.admin.email,
+        tenant.accountant.email,
+        tenant.get(WebhookEvent).resource_id,
+        f"{tenant.marker} Sales",
+        f"{tenant.marker} Candidate Ltd",
+    ]
     return [name for name in names if name.lower() in body.lower()]
 
 
@@ -152,13 +180,13 @@ def test_no_list_shows_another_organisations_rows_when_it_has_some(world, client
             leaks.append(f"{url} ({response.status_code}): {found}")
     ids = f"{world.b.invoice.pk},{world.b.failed_invoice.pk},{world.a.invoice.pk}"
     states = clients[role].get(f"/invoices/xero-states/?ids={ids}").content.decode()
-    if leaked(world.b, states, "") or f"xero-status-{world.b.invoice.pk}\"" in states:
+    if leaked(world.b, states, "") or f'xero-status-{world.b.invoice.pk}"' in states:
         leaks.append("/invoices/xero-states/ with B's invoice ids")
     assert not leaks, f"organisation B's rows shown to organisation A's {role}: {leaks}"
     # The control: A's own rows are there, so the pages do render their lists.
     assert leaked(world.a, clients[role].get("/batches/?q=ALPHAQX").content.decode(), "/batches/?q=ALPHAQX")
     assert b"ALPHAQX-XC-1" in clients[role].get("/invoices/created-in-xero/").content
-    assert f"xero-status-{world.a.invoice.pk}\"" in states
+    assert f'xero-status-{world.a.invoice.pk}"' in states
 
 
 def test_callback_with_another_organisations_state_is_refused_when_replayed_by_a(world, clients, xero_mock):

@@ -61,8 +61,14 @@ SCAN-0002,Wattle Street Clinic,ap@wattle.example,2026-11-01,2026-11-30,AUD,,AUTH
 def sandbox():
     from xero_sandbox.testing import start_sandbox
 
-    handle = start_sandbox(client_id=CLIENT_ID, client_secret=CLIENT_SECRET, redirect_uris=[REDIRECT_URI],
-                           webhook_url=DEAD_RECEIVER, webhook_key=WEBHOOK_KEY, webhook_batch_ms=50)
+    handle = start_sandbox(
+        client_id=CLIENT_ID,
+        client_secret=CLIENT_SECRET,
+        redirect_uris=[REDIRECT_URI],
+        webhook_url=DEAD_RECEIVER,
+        webhook_key=WEBHOOK_KEY,
+        webhook_batch_ms=50,
+    )
     yield handle
     handle.stop()
 
@@ -81,12 +87,25 @@ class Wire(list):
     """Every HTTP exchange the product (and the consent helper) made: the real secrets are read from here."""
 
     def secrets(self, sandbox) -> dict[str, set[str]]:
-        found: dict[str, set[str]] = {k: set() for k in (
-            "authorization code", "PKCE verifier", "access token", "refresh token", "id_token", "client credentials")}
+        found: dict[str, set[str]] = {
+            k: set()
+            for k in (
+                "authorization code",
+                "PKCE verifier",
+                "access token",
+                "refresh token",
+                "id_token",
+                "client credentials",
+            )
+        }
         for request, response in self:
             if request.url.startswith(sandbox.token_endpoint):
-                form = {k: v[0] for k, v in parse_qs(request.body if isinstance(request.body, str)
-                                                     else (request.body or b"").decode()).items()}
+                form = {
+                    k: v[0]
+                    for k, v in parse_qs(
+                        request.body if isinstance(request.body, str) else (request.body or b"").decode()
+                    ).items()
+                }
                 found["authorization code"] |= {form["code"]} if "code" in form else set()
                 found["PKCE verifier"] |= {form["code_verifier"]} if "code_verifier" in form else set()
                 found["refresh token"] |= {form["refresh_token"]} if "refresh_token" in form else set()
@@ -95,8 +114,11 @@ class Wire(list):
                     found["client credentials"].add(auth.split(" ", 1)[1])
                 if response.status_code == 200:
                     body = response.json()
-                    for field, kind in (("access_token", "access token"), ("refresh_token", "refresh token"),
-                                        ("id_token", "id_token")):
+                    for field, kind in (
+                        ("access_token", "access token"),
+                        ("refresh_token", "refresh token"),
+                        ("id_token", "id_token"),
+                    ):
                         if body.get(field):
                             found[kind].add(body[field])
         return found
@@ -178,8 +200,12 @@ def fragments(secret: str) -> set[str]:
 
 
 def pg_dump() -> str:
-    result = subprocess.run(["pg_dump", "--data-only", "--no-owner", database_url(django_settings)],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        ["pg_dump", "--data-only", "--no-owner", database_url(django_settings)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout
 
@@ -191,8 +217,10 @@ def sessions_decoded() -> str:
 def redis_values() -> str:
     """The cache (pickled values, searched as bytes) and this test's limiter keys."""
     chunks = []
-    for url, pattern in ((django_settings.CACHES["default"]["LOCATION"], "*"),
-                         (django_settings.REDIS_URL, f"{django_settings.XERO_RATE_LIMIT_PREFIX}:*")):
+    for url, pattern in (
+        (django_settings.CACHES["default"]["LOCATION"], "*"),
+        (django_settings.REDIS_URL, f"{django_settings.XERO_RATE_LIMIT_PREFIX}:*"),
+    ):
         client = redis.Redis.from_url(url)
         for key in client.scan_iter(pattern, count=500):
             if client.type(key) == b"string":
@@ -219,7 +247,8 @@ def admin_pages(client) -> str:
 
 
 def test_no_secret_is_stored_logged_queued_or_shown_when_the_full_journey_has_run(
-        xero, wire, logs, enqueued, client, settings):
+    xero, wire, logs, enqueued, client, settings
+):
     from xero_sandbox.testing import AU_ID, complete_consent
 
     settings.XERO_RATE_LIMIT_PREFIX = f"test:scan:{uuid.uuid4().hex}"
@@ -259,28 +288,50 @@ def test_no_secret_is_stored_logged_queued_or_shown_when_the_full_journey_has_ru
 
     # Paid in Xero; Xero's own signed webhook delivery reaches our receiver; the inbox is processed.
     paid = invoices.get(number="SCAN-0001")
-    response = requests.post(f"{xero.url}/orgs/{AU_ID}/invoices/{paid.xero_invoice_id}/payment",
-                             data={"amount": str(paid.total), "account_code": "090"}, allow_redirects=False,
-                             timeout=10)
+    response = requests.post(
+        f"{xero.url}/orgs/{AU_ID}/invoices/{paid.xero_invoice_id}/payment",
+        data={"amount": str(paid.total), "account_code": "090"},
+        allow_redirects=False,
+        timeout=10,
+    )
     assert response.status_code in (302, 303)
     xero.flush_webhooks(timeout=0.5)
     deliveries = [d for d in xero.webhook_deliveries() if paid.xero_invoice_id in d["body"]]
     assert deliveries, "the sandbox signed no delivery for the payment"
     for delivery in deliveries:
-        received = client.post(reverse("webhooks:xero_receive"), data=delivery["body"].encode(),
-                               content_type="application/json", HTTP_X_XERO_SIGNATURE=delivery["signature"])
+        received = client.post(
+            reverse("webhooks:xero_receive"),
+            data=delivery["body"].encode(),
+            content_type="application/json",
+            HTTP_X_XERO_SIGNATURE=delivery["signature"],
+        )
         assert received.status_code == 200
     run_tasks(enqueued, history)
     assert Invoice.objects.get(pk=paid.pk).status == "PAID"
 
     # Pages people see, and the Django admin, while the tokens are held.
-    pages = [client.get(url).content.decode() for url in (
-        "/portal/", "/batches/", f"/batches/{paid.batch_id}/", "/integrations/", "/settings/xero-mapping/",
-        "/invoices/created-in-xero/", f"/invoices/{paid.pk}/xero/void/")]
+    pages = [
+        client.get(url).content.decode()
+        for url in (
+            "/portal/",
+            "/batches/",
+            f"/batches/{paid.batch_id}/",
+            "/integrations/",
+            "/settings/xero-mapping/",
+            "/invoices/created-in-xero/",
+            f"/invoices/{paid.pk}/xero/void/",
+        )
+    ]
     client.force_login(support)
-    pages += [client.get(url).content.decode() for url in (
-        "/support/", f"/support/organisations/{organisation.pk}/", "/support/webhooks/",
-        f"/support/organisations/{organisation.pk}/webhooks/")]
+    pages += [
+        client.get(url).content.decode()
+        for url in (
+            "/support/",
+            f"/support/organisations/{organisation.pk}/",
+            "/support/webhooks/",
+            f"/support/organisations/{organisation.pk}/webhooks/",
+        )
+    ]
     client.force_login(root)
     admin_html = admin_pages(client)
     stores = {"database dump (connected)": pg_dump(), "sessions (decoded)": sessions_decoded()}
@@ -302,16 +353,26 @@ def test_no_secret_is_stored_logged_queued_or_shown_when_the_full_journey_has_ru
 
     raw_logs, json_logs = logs.text()
     assert "xero.token.refreshed" in json_logs and "xero.webhook.received" in json_logs  # the handlers did log
-    stores.update({
-        "database dump (after disconnect)": pg_dump(), "sessions (after disconnect)": sessions_decoded(),
-        "Redis (cache and limiter)": redis_values(), "log records (before redaction)": raw_logs,
-        "JSON stdout log": json_logs, "task messages": json.dumps(history + list(enqueued), default=str),
-        "portal and support pages": "\n".join(pages), "Django admin pages": admin_html,
-    })
-    leaks = [f"{kind} in {where}" for kind, values in found.items() for value in values
-             for where, text in stores.items() if any(piece in text for piece in fragments(value))]
+    stores.update(
+        {
+            "database dump (after disconnect)": pg_dump(),
+            "sessions (after disconnect)": sessions_decoded(),
+            "Redis (cache and limiter)": redis_values(),
+            "log records (before redaction)": raw_logs,
+            "JSON stdout log": json_logs,
+            "task messages": json.dumps(history + list(enqueued), default=str),
+            "portal and support pages": "\n".join(pages),
+            "Django admin pages": admin_html,
+        }
+    )
+    leaks = [
+        f"{kind} in {where}"
+        for kind, values in found.items()
+        for value in values
+        for where, text in stores.items()
+        if any(piece in text for piece in fragments(value))
+    ]
     assert not leaks, "secrets in plaintext:\n" + "\n".join(sorted(set(leaks)))
     for field in ("access_token", "refresh_token", "code_verifier", "id_token"):
         assert f'name="{field}"' not in admin_html and f'field-{field}"' not in admin_html
         assert f'class="field-{field} ' not in admin_html
-

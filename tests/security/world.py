@@ -86,72 +86,166 @@ def _tenant(marker: str, *, number: int) -> Tenant:
     o[Membership] = membership
     now = timezone.now()
     tenant_id = f"{number:08d}-0000-4000-8000-00000000000{number}"
-    o[XeroConnection] = make_connection(organisation=org, tenant_id=tenant_id, tenant_name=f"{marker} Xero Ltd",
-                                        connection_id=f"{number:08d}-1111-4000-8000-000000000000")
-    o[XeroMapping] = XeroMapping.objects.create(organisation=org, revenue_account_code="200",
-                                                revenue_account_name=f"{marker} Sales", tax_type="OUTPUT",
-                                                tax_name="GST on Income")
-    o[SupportRequest] = SupportRequest.objects.create(organisation=org, user=admin, subject=f"{marker} help request",
-                                                      message=f"{marker} cannot see invoices")
+    o[XeroConnection] = make_connection(
+        organisation=org,
+        tenant_id=tenant_id,
+        tenant_name=f"{marker} Xero Ltd",
+        connection_id=f"{number:08d}-1111-4000-8000-000000000000",
+    )
+    o[XeroMapping] = XeroMapping.objects.create(
+        organisation=org,
+        revenue_account_code="200",
+        revenue_account_name=f"{marker} Sales",
+        tax_type="OUTPUT",
+        tax_name="GST on Income",
+    )
+    o[SupportRequest] = SupportRequest.objects.create(
+        organisation=org, user=admin, subject=f"{marker} help request", message=f"{marker} cannot see invoices"
+    )
     o[XeroOAuthState] = XeroOAuthState.objects.create(
-        state_digest=f"{number:064d}", organisation=org, user=admin, session_digest="s" * 64,
-        code_verifier=f"{marker}-verifier-" + "v" * 40, created_at=now, expires_at=now + dt.timedelta(minutes=10))
-    pending = XeroPendingTenantChoice.objects.create(
-        organisation=org, user=admin, session_digest="s" * 64, created_at=now,
+        state_digest=f"{number:064d}",
+        organisation=org,
+        user=admin,
+        session_digest="s" * 64,
+        code_verifier=f"{marker}-verifier-" + "v" * 40,
+        created_at=now,
         expires_at=now + dt.timedelta(minutes=10),
-        candidates=[{"id": str(uuid.uuid4()), "tenant_id": str(uuid.uuid4()), "tenant_type": "ORGANISATION",
-                     "tenant_name": f"{marker} Candidate Ltd"}])
+    )
+    pending = XeroPendingTenantChoice.objects.create(
+        organisation=org,
+        user=admin,
+        session_digest="s" * 64,
+        created_at=now,
+        expires_at=now + dt.timedelta(minutes=10),
+        candidates=[
+            {
+                "id": str(uuid.uuid4()),
+                "tenant_id": str(uuid.uuid4()),
+                "tenant_type": "ORGANISATION",
+                "tenant_name": f"{marker} Candidate Ltd",
+            }
+        ],
+    )
     tokens.pending_tokens_save(pending=pending, token_set=make_token_set())
     o[XeroPendingTenantChoice] = pending
-    o[IntegrationAuditEvent] = audit_event_record(organisation=org, action="connected", actor=admin,
-                                                  detail={"tenant_name": f"{marker} Xero Ltd"})
+    o[IntegrationAuditEvent] = audit_event_record(
+        organisation=org, action="connected", actor=admin, detail={"tenant_name": f"{marker} Xero Ltd"}
+    )
     o[WebhookEvent] = WebhookEvent.objects.create(
-        organisation=org, tenant_id=tenant_id, category="INVOICE", event_type="UPDATE",
-        resource_id=f"{marker}-resource", event_date=now, state=WebhookEvent.State.FAILED,
-        last_error=f"{marker} fetch failed", received_at=now)
-    o[ReconciliationState] = ReconciliationState.objects.create(organisation=org, drift_total=1, drift_recent=[
-        {"category": "INVOICE", "resource_id": str(uuid.uuid4()), "label": f"{marker}-DRIFT", "outcome": "applied",
-         "summary": f"{marker} paid in Xero", "at": now.isoformat()}])
-    customer = Customer.objects.create(organisation=org, name=f"{marker} Customer", email=f"c@{marker}.test",
-                                       xero_contact_id=str(uuid.uuid4()))
+        organisation=org,
+        tenant_id=tenant_id,
+        category="INVOICE",
+        event_type="UPDATE",
+        resource_id=f"{marker}-resource",
+        event_date=now,
+        state=WebhookEvent.State.FAILED,
+        last_error=f"{marker} fetch failed",
+        received_at=now,
+    )
+    o[ReconciliationState] = ReconciliationState.objects.create(
+        organisation=org,
+        drift_total=1,
+        drift_recent=[
+            {
+                "category": "INVOICE",
+                "resource_id": str(uuid.uuid4()),
+                "label": f"{marker}-DRIFT",
+                "outcome": "applied",
+                "summary": f"{marker} paid in Xero",
+                "at": now.isoformat(),
+            }
+        ],
+    )
+    customer = Customer.objects.create(
+        organisation=org, name=f"{marker} Customer", email=f"c@{marker}.test", xero_contact_id=str(uuid.uuid4())
+    )
     o[Customer] = customer
-    batch = InvoiceBatch.objects.create(organisation=org, name=f"{marker} Batch", created_by=admin,
-                                        eligibility=InvoiceBatch.Eligibility.ELIGIBLE)
+    batch = InvoiceBatch.objects.create(
+        organisation=org, name=f"{marker} Batch", created_by=admin, eligibility=InvoiceBatch.Eligibility.ELIGIBLE
+    )
     o[InvoiceBatch] = batch
-    chunk = PushChunk.objects.create(organisation=org, tenant_id=tenant_id, state=PushChunk.State.DONE,
-                                     idempotency_key=f"{marker}-key-{uuid.uuid4().hex}", attempts=1)
+    chunk = PushChunk.objects.create(
+        organisation=org,
+        tenant_id=tenant_id,
+        state=PushChunk.State.DONE,
+        idempotency_key=f"{marker}-key-{uuid.uuid4().hex}",
+        attempts=1,
+    )
     o[PushChunk] = chunk
-    o[PushAttempt] = PushAttempt.objects.create(chunk=chunk, organisation=org, started_at=now, outcome="ok",
-                                                http_status=200, detail=f"{marker} attempt")
+    o[PushAttempt] = PushAttempt.objects.create(
+        chunk=chunk, organisation=org, started_at=now, outcome="ok", http_status=200, detail=f"{marker} attempt"
+    )
     usage.xero_call_recorded(organisation_id=org.pk, status=200, min_remaining=59, day_remaining=4999, at=now)
     o[XeroApiUsage] = XeroApiUsage.objects.get(organisation=org)
     # A synced invoice in Xero (void/edit/delete apply), and a failed one (retry applies).
     invoice = Invoice.objects.create(
-        organisation=org, batch=batch, customer=customer, number=f"{marker}-INV-1", reference=f"{marker} ref",
-        issue_date=dt.date(2026, 11, 1), due_date=dt.date(2026, 11, 15), status="DRAFT", xero_status="DRAFT",
-        sync_state=Invoice.SyncState.SYNCED, xero_invoice_id=str(uuid.uuid4()), xero_updated_at=now,
-        subtotal=Decimal("100.00"), total_tax=Decimal("10.00"), total=Decimal("110.00"), amount_due=Decimal("110"),
-        chunk=chunk)
+        organisation=org,
+        batch=batch,
+        customer=customer,
+        number=f"{marker}-INV-1",
+        reference=f"{marker} ref",
+        issue_date=dt.date(2026, 11, 1),
+        due_date=dt.date(2026, 11, 15),
+        status="DRAFT",
+        xero_status="DRAFT",
+        sync_state=Invoice.SyncState.SYNCED,
+        xero_invoice_id=str(uuid.uuid4()),
+        xero_updated_at=now,
+        subtotal=Decimal("100.00"),
+        total_tax=Decimal("10.00"),
+        total=Decimal("110.00"),
+        amount_due=Decimal("110"),
+        chunk=chunk,
+    )
     o[Invoice] = invoice
-    o[InvoiceLine] = InvoiceLine.objects.create(invoice=invoice, description=f"{marker} consulting",
-                                                quantity=Decimal("1"), unit_amount=Decimal("100.00"))
+    o[InvoiceLine] = InvoiceLine.objects.create(
+        invoice=invoice, description=f"{marker} consulting", quantity=Decimal("1"), unit_amount=Decimal("100.00")
+    )
     failed = Invoice.objects.create(
-        organisation=org, batch=batch, customer=customer, number=f"{marker}-INV-2", issue_date=dt.date(2026, 11, 1),
-        due_date=dt.date(2026, 11, 15), sync_state=Invoice.SyncState.FAILED, total=Decimal("55.00"),
-        sync_errors=[{"Message": f"{marker} account code is not valid"}])
+        organisation=org,
+        batch=batch,
+        customer=customer,
+        number=f"{marker}-INV-2",
+        issue_date=dt.date(2026, 11, 1),
+        due_date=dt.date(2026, 11, 15),
+        sync_state=Invoice.SyncState.FAILED,
+        total=Decimal("55.00"),
+        sync_errors=[{"Message": f"{marker} account code is not valid"}],
+    )
     InvoiceLine.objects.create(invoice=failed, description=f"{marker} support", unit_amount=Decimal("50.00"))
     tenant.failed_invoice = failed
-    o[InvoiceEvent] = InvoiceEvent.objects.create(invoice=invoice, organisation=org, source="coordinoter",
-                                                  kind="created", message=f"{marker} created", actor=admin)
+    o[InvoiceEvent] = InvoiceEvent.objects.create(
+        invoice=invoice,
+        organisation=org,
+        source="coordinoter",
+        kind="created",
+        message=f"{marker} created",
+        actor=admin,
+    )
     o[XeroCreatedInvoice] = XeroCreatedInvoice.objects.create(
-        organisation=org, xero_invoice_id=str(uuid.uuid4()), number=f"{marker}-XC-1",
-        contact_name=f"{marker} Walk-in", status="AUTHORISED", currency="AUD", issue_date=dt.date(2026, 11, 3),
-        total=Decimal("12.00"), amount_due=Decimal("12.00"))
-    o[XeroContactVersion] = XeroContactVersion.objects.create(organisation=org, xero_contact_id=str(uuid.uuid4()),
-                                                              xero_updated_at=now)
+        organisation=org,
+        xero_invoice_id=str(uuid.uuid4()),
+        number=f"{marker}-XC-1",
+        contact_name=f"{marker} Walk-in",
+        status="AUTHORISED",
+        currency="AUD",
+        issue_date=dt.date(2026, 11, 3),
+        total=Decimal("12.00"),
+        amount_due=Decimal("12.00"),
+    )
+    o[XeroContactVersion] = XeroContactVersion.objects.create(
+        organisation=org, xero_contact_id=str(uuid.uuid4()), xero_updated_at=now
+    )
     o[XeroInvoiceChange] = XeroInvoiceChange.objects.create(
-        organisation=org, invoice=failed, action="void", state="refused", idempotency_key=f"{marker}-{uuid.uuid4()}",
-        last_error=f"{marker} refused by Xero", completed_at=now, requested_by=admin)
+        organisation=org,
+        invoice=failed,
+        action="void",
+        state="refused",
+        idempotency_key=f"{marker}-{uuid.uuid4()}",
+        last_error=f"{marker} refused by Xero",
+        completed_at=now,
+        requested_by=admin,
+    )
     return tenant
 
 
@@ -161,16 +255,26 @@ def make_world() -> World:
     support = make_user(email="support@coordinoter.test", support=True)
     support_member = make_user(email="support-member@coordinoter.test", support=True)
     make_membership(user=support_member, organisation=a.organisation, role="accountant")
-    users = {"anonymous": None, "accountant": a.accountant, "admin": a.admin, "other_admin": b.admin,
-             "support": support, "support_member": support_member}
+    users = {
+        "anonymous": None,
+        "accountant": a.accountant,
+        "admin": a.admin,
+        "other_admin": b.admin,
+        "support": support,
+        "support_member": support_member,
+    }
     return World(a=a, b=b, users=users)
 
 
 def tenant_models() -> list[type[models.Model]]:
     """Every model with a key to Organisation, plus the rows that hang off an invoice (its lines)."""
-    found = [model for model in apps.get_models()
-             if any(isinstance(f, models.ForeignKey) and f.related_model is Organisation
-                    for f in model._meta.concrete_fields)]
+    found = [
+        model
+        for model in apps.get_models()
+        if any(
+            isinstance(f, models.ForeignKey) and f.related_model is Organisation for f in model._meta.concrete_fields
+        )
+    ]
     return [Organisation, *found, InvoiceLine]
 
 

@@ -43,15 +43,17 @@ def database_url(settings) -> str:
 
 def live_env(settings, **overrides) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "XERO_SANDBOX_"))}
-    env.update({
-        "DJANGO_SETTINGS_MODULE": "coordinoter.settings",
-        "DJANGO_DEBUG": "true",
-        "DATABASE_URL": database_url(settings),
-        "REDIS_URL": settings.REDIS_URL,
-        "TOKEN_ENCRYPTION_KEYS": ",".join(settings.TOKEN_ENCRYPTION_KEYS),
-        "PYTHONUNBUFFERED": "1",
-        "LOG_LEVEL": "INFO",
-    })
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "coordinoter.settings",
+            "DJANGO_DEBUG": "true",
+            "DATABASE_URL": database_url(settings),
+            "REDIS_URL": settings.REDIS_URL,
+            "TOKEN_ENCRYPTION_KEYS": ",".join(settings.TOKEN_ENCRYPTION_KEYS),
+            "PYTHONUNBUFFERED": "1",
+            "LOG_LEVEL": "INFO",
+        }
+    )
     env.update({k: str(v) for k, v in overrides.items()})
     return env
 
@@ -69,8 +71,14 @@ class CeleryProcesses:
         self._count += 1
         log = self.dir / f"{self._count:02d}-{name}.log"
         handle = log.open("wb")
-        process = subprocess.Popen([sys.executable, "-m", "celery", "-A", "coordinoter", *args], cwd=str(REPO_ROOT),
-                                   env=self.env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "coordinoter", *args],
+            cwd=str(REPO_ROOT),
+            env=self.env,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         handle.close()
         self.processes[process.pid] = process
         self.logs[process.pid] = log
@@ -81,8 +89,23 @@ class CeleryProcesses:
         started = []
         for _ in range(count):
             name = f"w{self._count + 1}-{os.getpid()}@%h"
-            process = self._spawn(["worker", "-Q", queues, "-P", "solo", "-n", name, "--without-gossip",
-                                   "--without-mingle", "--without-heartbeat", "--loglevel", "INFO"], "worker")
+            process = self._spawn(
+                [
+                    "worker",
+                    "-Q",
+                    queues,
+                    "-P",
+                    "solo",
+                    "-n",
+                    name,
+                    "--without-gossip",
+                    "--without-mingle",
+                    "--without-heartbeat",
+                    "--loglevel",
+                    "INFO",
+                ],
+                "worker",
+            )
             started.append(process.pid)
         deadline = time.monotonic() + ready_timeout
         for pid in started:
@@ -96,14 +119,16 @@ class CeleryProcesses:
 
     def start_beat(self) -> int:
         schedule = self.dir / "beat-schedule"
-        process = self._spawn(["beat", "--loglevel", "INFO", "--schedule", str(schedule),
-                               "--pidfile", str(self.dir / "beat.pid")], "beat")
+        process = self._spawn(
+            ["beat", "--loglevel", "INFO", "--schedule", str(schedule), "--pidfile", str(self.dir / "beat.pid")], "beat"
+        )
         return process.pid
 
     # ------------------------------------------------------------ control
     def worker_pids(self) -> list[int]:
-        return [pid for pid, process in self.processes.items()
-                if process.poll() is None and "worker" in self.logs[pid].name]
+        return [
+            pid for pid, process in self.processes.items() if process.poll() is None and "worker" in self.logs[pid].name
+        ]
 
     def kill(self, pid: int, sig: int = signal.SIGKILL) -> None:
         os.kill(pid, sig)
@@ -182,8 +207,23 @@ class PrivateRedis:
 
         with (self.dir / "redis.log").open("ab") as log:
             self.process = subprocess.Popen(
-                ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                 "--dir", str(self.dir)], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                [
+                    "redis-server",
+                    "--port",
+                    str(self.port),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--dir",
+                    str(self.dir),
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         client = redis.Redis(port=self.port, socket_connect_timeout=0.5)
         deadline = time.monotonic() + timeout
         while True:
@@ -193,8 +233,10 @@ class PrivateRedis:
             except redis.RedisError:
                 pass
             if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"redis-server on {self.port} did not start: "
-                                   f"{(self.dir / 'redis.log').read_text(errors='replace')[-2000:]}")
+                raise RuntimeError(
+                    f"redis-server on {self.port} did not start: "
+                    f"{(self.dir / 'redis.log').read_text(errors='replace')[-2000:]}"
+                )
             time.sleep(0.05)
 
     def kill(self) -> None:

@@ -81,30 +81,50 @@ def push_settings_fixture(settings):
     rate_limiter.cache_clear()
 
 
-def make_connection(*, organisation, status: str = "active", tenant_id: str = TENANT_ID,
-                    expires_in: int = 1800) -> XeroConnection:
+def make_connection(
+    *, organisation, status: str = "active", tenant_id: str = TENANT_ID, expires_in: int = 1800
+) -> XeroConnection:
     """A connection row whose tokens go in through the token store (the only writer of token fields)."""
     now = timezone.now()
     with transaction.atomic():
         connection = XeroConnection.objects.create(
-            organisation=organisation, status=status, tenant_id=tenant_id, tenant_name="Push Test Ltd",
-            tenant_type="ORGANISATION", tenant_short_code="!pUsh1", base_currency="AUD",
-            connection_id=str(uuid.uuid4()), connected_at=now - dt.timedelta(days=1), status_changed_at=now)
-        tokens.connection_tokens_save(connection=connection, token_set=TokenSet(
-            access_token=f"at-{uuid.uuid4().hex}", refresh_token=f"rt-{uuid.uuid4().hex}",
-            expires_at=now + dt.timedelta(seconds=expires_in), scopes=("offline_access", "accounting.invoices")))
+            organisation=organisation,
+            status=status,
+            tenant_id=tenant_id,
+            tenant_name="Push Test Ltd",
+            tenant_type="ORGANISATION",
+            tenant_short_code="!pUsh1",
+            base_currency="AUD",
+            connection_id=str(uuid.uuid4()),
+            connected_at=now - dt.timedelta(days=1),
+            status_changed_at=now,
+        )
+        tokens.connection_tokens_save(
+            connection=connection,
+            token_set=TokenSet(
+                access_token=f"at-{uuid.uuid4().hex}",
+                refresh_token=f"rt-{uuid.uuid4().hex}",
+                expires_at=now + dt.timedelta(seconds=expires_in),
+                scopes=("offline_access", "accounting.invoices"),
+            ),
+        )
     connection.refresh_from_db()
     return connection
 
 
-def connected_organisation(organisation, *, contact_ids: bool = True, invoices: int = 3, mapping: bool = True,
-                           status: str = "active"):
+def connected_organisation(
+    organisation, *, contact_ids: bool = True, invoices: int = 3, mapping: bool = True, status: str = "active"
+):
     """A connected organisation with a mapping and an eligible batch of pending invoices (one customer)."""
     connection = make_connection(organisation=organisation, status=status)
     if mapping:
         XeroMapping.objects.create(organisation=organisation, revenue_account_code="200", tax_type="OUTPUT")
-    batch = make_batch(organisation=organisation, invoices=invoices, eligibility=InvoiceBatch.Eligibility.ELIGIBLE,
-                       sync_state="pending")
+    batch = make_batch(
+        organisation=organisation,
+        invoices=invoices,
+        eligibility=InvoiceBatch.Eligibility.ELIGIBLE,
+        sync_state="pending",
+    )
     if contact_ids:
         for customer in {invoice.customer for invoice in batch.invoices.all()}:
             customer.xero_contact_id = str(uuid.uuid4())
@@ -112,8 +132,9 @@ def connected_organisation(organisation, *, contact_ids: bool = True, invoices: 
     return connection, batch
 
 
-def echo_invoices(request, *, warnings: dict[str, list[str]] | None = None,
-                  errors: dict[str, list[str]] | None = None) -> tuple[int, dict, str]:
+def echo_invoices(
+    request, *, warnings: dict[str, list[str]] | None = None, errors: dict[str, list[str]] | None = None
+) -> tuple[int, dict, str]:
     """Xero's answer to PUT /Invoices?summarizeErrors=false: every element echoed with its outcome."""
     warnings, errors = warnings or {}, errors or {}
     elements = []
@@ -121,18 +142,33 @@ def echo_invoices(request, *, warnings: dict[str, list[str]] | None = None,
         number = item["InvoiceNumber"]
         element: dict[str, Any] = {**item, "ValidationErrors": []}
         if number in errors:
-            element.update(InvoiceID="00000000-0000-0000-0000-000000000000", HasErrors=True,
-                           StatusAttributeString="ERROR", ValidationErrors=[{"Message": m} for m in errors[number]])
+            element.update(
+                InvoiceID="00000000-0000-0000-0000-000000000000",
+                HasErrors=True,
+                StatusAttributeString="ERROR",
+                ValidationErrors=[{"Message": m} for m in errors[number]],
+            )
         else:
-            element.update(InvoiceID=str(uuid.uuid5(uuid.NAMESPACE_URL, number)), SubTotal=100.0, TotalTax=10.0,
-                           Total=110.0, AmountDue=110.0, AmountPaid=0.0, AmountCredited=0.0,
-                           UpdatedDateUTC="/Date(1764000000000+0000)/",
-                           StatusAttributeString="WARNING" if number in warnings else "OK")
+            element.update(
+                InvoiceID=str(uuid.uuid5(uuid.NAMESPACE_URL, number)),
+                SubTotal=100.0,
+                TotalTax=10.0,
+                Total=110.0,
+                AmountDue=110.0,
+                AmountPaid=0.0,
+                AmountCredited=0.0,
+                UpdatedDateUTC="/Date(1764000000000+0000)/",
+                StatusAttributeString="WARNING" if number in warnings else "OK",
+            )
             if number in warnings:
                 element["Warnings"] = [{"Message": m} for m in warnings[number]]
         elements.append(element)
-    headers = {"Xero-Correlation-Id": str(uuid.uuid4()), "X-MinLimit-Remaining": "59",
-               "X-DayLimit-Remaining": "4999", "X-AppMinLimit-Remaining": "9999"}
+    headers = {
+        "Xero-Correlation-Id": str(uuid.uuid4()),
+        "X-MinLimit-Remaining": "59",
+        "X-DayLimit-Remaining": "4999",
+        "X-AppMinLimit-Remaining": "9999",
+    }
     return 200, headers, json.dumps({"Id": str(uuid.uuid4()), "Status": "OK", "Invoices": elements})
 
 

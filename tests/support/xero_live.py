@@ -51,39 +51,73 @@ def connect_organisation(sandbox, *, name: str, tenant_id: str) -> Organisation:
     now = timezone.now()
     with transaction.atomic():
         connection = XeroConnection.objects.create(
-            organisation=organisation, status=XeroConnection.Status.ACTIVE, tenant_id=tenant_id,
-            tenant_name=connection_info["tenantName"], tenant_type="ORGANISATION",
-            connection_id=connection_info["id"], auth_event_id=connection_info["authEventId"],
-            connected_at=now - dt.timedelta(hours=1), status_changed_at=now)
-        tokens.connection_tokens_save(connection=connection, token_set=TokenSet(
-            access_token=consent["access_token"], refresh_token=consent["refresh_token"],
-            expires_at=now + dt.timedelta(seconds=int(consent["expires_in"])),
-            scopes=tuple(consent.get("scope", "").split())))
-    revenue = next(a for a in sandbox.admin("GET", f"/tenants/{tenant_id}/accounts")
-                   if a.get("Code") == "200")
-    XeroMapping.objects.create(organisation=organisation, revenue_account_code=revenue["Code"],
-                               revenue_account_name=revenue["Name"], tax_type=revenue["TaxType"])
+            organisation=organisation,
+            status=XeroConnection.Status.ACTIVE,
+            tenant_id=tenant_id,
+            tenant_name=connection_info["tenantName"],
+            tenant_type="ORGANISATION",
+            connection_id=connection_info["id"],
+            auth_event_id=connection_info["authEventId"],
+            connected_at=now - dt.timedelta(hours=1),
+            status_changed_at=now,
+        )
+        tokens.connection_tokens_save(
+            connection=connection,
+            token_set=TokenSet(
+                access_token=consent["access_token"],
+                refresh_token=consent["refresh_token"],
+                expires_at=now + dt.timedelta(seconds=int(consent["expires_in"])),
+                scopes=tuple(consent.get("scope", "").split()),
+            ),
+        )
+    revenue = next(a for a in sandbox.admin("GET", f"/tenants/{tenant_id}/accounts") if a.get("Code") == "200")
+    XeroMapping.objects.create(
+        organisation=organisation,
+        revenue_account_code=revenue["Code"],
+        revenue_account_name=revenue["Name"],
+        tax_type=revenue["TaxType"],
+    )
     return organisation
 
 
-def make_pending_batch(organisation: Organisation, *, invoices: int, customers: int = 10, prefix: str = "LT",
-                       currency: str = "AUD") -> InvoiceBatch:
+def make_pending_batch(
+    organisation: Organisation, *, invoices: int, customers: int = 10, prefix: str = "LT", currency: str = "AUD"
+) -> InvoiceBatch:
     """An eligible batch of pending invoices (created in bulk; the push is enqueued by the caller)."""
-    batch = InvoiceBatch.objects.create(organisation=organisation, name=f"{prefix} batch",
-                                        eligibility=InvoiceBatch.Eligibility.ELIGIBLE)
-    people = [Customer.objects.create(organisation=organisation, name=f"{prefix} Customer {i:03d}",
-                                      email=f"c{i}@{prefix.lower()}.example") for i in range(customers)]
-    rows = Invoice.objects.bulk_create([
-        Invoice(organisation=organisation, batch=batch, customer=people[i % customers], number=f"{prefix}-{i:05d}",
-                currency=currency, issue_date=dt.date(2026, 11, 2), due_date=dt.date(2026, 11, 30),
-                total=Decimal("110.00"), amount_due=Decimal("110.00"), sync_state=Invoice.SyncState.PENDING)
-        for i in range(invoices)
-    ])
-    InvoiceLine.objects.bulk_create([
-        InvoiceLine(invoice=invoice, description="Monthly service", quantity=Decimal("1"),
-                    unit_amount=Decimal("100.00"))
-        for invoice in rows
-    ])
+    batch = InvoiceBatch.objects.create(
+        organisation=organisation, name=f"{prefix} batch", eligibility=InvoiceBatch.Eligibility.ELIGIBLE
+    )
+    people = [
+        Customer.objects.create(
+            organisation=organisation, name=f"{prefix} Customer {i:03d}", email=f"c{i}@{prefix.lower()}.example"
+        )
+        for i in range(customers)
+    ]
+    rows = Invoice.objects.bulk_create(
+        [
+            Invoice(
+                organisation=organisation,
+                batch=batch,
+                customer=people[i % customers],
+                number=f"{prefix}-{i:05d}",
+                currency=currency,
+                issue_date=dt.date(2026, 11, 2),
+                due_date=dt.date(2026, 11, 30),
+                total=Decimal("110.00"),
+                amount_due=Decimal("110.00"),
+                sync_state=Invoice.SyncState.PENDING,
+            )
+            for i in range(invoices)
+        ]
+    )
+    InvoiceLine.objects.bulk_create(
+        [
+            InvoiceLine(
+                invoice=invoice, description="Monthly service", quantity=Decimal("1"), unit_amount=Decimal("100.00")
+            )
+            for invoice in rows
+        ]
+    )
     return batch
 
 
@@ -112,8 +146,9 @@ def assert_exactly_once(sandbox, tenant: str, organisation: Organisation, expect
     assert not Invoice.objects.filter(organisation=organisation).exclude(sync_state__in=DONE).exists()
 
 
-def xero_invoice_of_ours(organisation: Organisation, *, number: str = "LIVE-0001",
-                         customer: str = "Harbour View") -> Invoice:
+def xero_invoice_of_ours(
+    organisation: Organisation, *, number: str = "LIVE-0001", customer: str = "Harbour View"
+) -> Invoice:
     """An invoice in the sandbox's Xero that Coordinoter holds as pushed (its InvoiceID and version stored)."""
     from tests.factories import make_pushed_invoice
 
@@ -121,25 +156,52 @@ def xero_invoice_of_ours(organisation: Organisation, *, number: str = "LIVE-0001
     name = f"{customer} ({number})"
     contact = xero_request(connection_id, "PUT", "/Contacts", json={"Contacts": [{"Name": name}]})
     contact_id = contact.body["Contacts"][0]["ContactID"]
-    created = xero_request(connection_id, "PUT", "/Invoices", json={"Invoices": [{
-        "Type": "ACCREC", "Contact": {"ContactID": contact_id}, "InvoiceNumber": number, "Status": "AUTHORISED",
-        "Date": "2026-11-02", "DueDate": "2026-11-30", "LineAmountTypes": "Exclusive",
-        "LineItems": [{"Description": "Service", "Quantity": 1, "UnitAmount": 100, "AccountCode": "200"}]}]},
-        ).body["Invoices"][0]
+    created = xero_request(
+        connection_id,
+        "PUT",
+        "/Invoices",
+        json={
+            "Invoices": [
+                {
+                    "Type": "ACCREC",
+                    "Contact": {"ContactID": contact_id},
+                    "InvoiceNumber": number,
+                    "Status": "AUTHORISED",
+                    "Date": "2026-11-02",
+                    "DueDate": "2026-11-30",
+                    "LineAmountTypes": "Exclusive",
+                    "LineItems": [{"Description": "Service", "Quantity": 1, "UnitAmount": 100, "AccountCode": "200"}],
+                }
+            ]
+        },
+    ).body["Invoices"][0]
     person = Customer.objects.create(organisation=organisation, name=name, xero_contact_id=contact_id)
-    invoice = make_pushed_invoice(organisation=organisation, xero_invoice_id=created["InvoiceID"], number=number,
-                                  xero_updated_at=parse_xero_datetime(created["UpdatedDateUTC"]), customer=person,
-                                  total=str(created["Total"]))
-    Invoice.objects.filter(pk=invoice.pk).update(issue_date=dt.date(2026, 11, 2), due_date=dt.date(2026, 11, 30),
-                                                 amount_due=created["AmountDue"], total_tax=created["TotalTax"])
+    invoice = make_pushed_invoice(
+        organisation=organisation,
+        xero_invoice_id=created["InvoiceID"],
+        number=number,
+        xero_updated_at=parse_xero_datetime(created["UpdatedDateUTC"]),
+        customer=person,
+        total=str(created["Total"]),
+    )
+    Invoice.objects.filter(pk=invoice.pk).update(
+        issue_date=dt.date(2026, 11, 2),
+        due_date=dt.date(2026, 11, 30),
+        amount_due=created["AmountDue"],
+        total_tax=created["TotalTax"],
+    )
     invoice.refresh_from_db()
     return invoice
 
 
 def pay_in_xero(sandbox, tenant: str, invoice: Invoice, amount: str) -> None:
     """What a person does in Xero: record a payment on the invoice page."""
-    response = requests.post(f"{sandbox.url}/orgs/{tenant}/invoices/{invoice.xero_invoice_id}/payment",
-                             data={"amount": amount, "account_code": "090"}, allow_redirects=False, timeout=10)
+    response = requests.post(
+        f"{sandbox.url}/orgs/{tenant}/invoices/{invoice.xero_invoice_id}/payment",
+        data={"amount": amount, "account_code": "090"},
+        allow_redirects=False,
+        timeout=10,
+    )
     assert response.status_code in (302, 303), response.text[:300]
 
 

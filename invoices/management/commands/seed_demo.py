@@ -38,16 +38,27 @@ class Command(BaseCommand):
                 email = f"{role}@{slug}.test"
                 user = users.filter(email=email).first()
                 if user is None:
-                    user = users.create_user(username=email, email=email, password=PASSWORD,
-                                             first_name=role.title(), last_name=org_name.split()[0])
+                    user = users.create_user(
+                        username=email,
+                        email=email,
+                        password=PASSWORD,
+                        first_name=role.title(),
+                        last_name=org_name.split()[0],
+                    )
                 Membership.objects.get_or_create(user=user, organisation=organisation, defaults={"role": role})
                 logins.append((email, f"{role} of {org_name}"))
             self._seed_batches(organisation, currency, customers)
 
         support = users.filter(email="support@coordinoter.test").first()
         if support is None:
-            support = users.create_user(username="support@coordinoter.test", email="support@coordinoter.test",
-                                        password=PASSWORD, first_name="Sam", last_name="Support", is_staff=True)
+            support = users.create_user(
+                username="support@coordinoter.test",
+                email="support@coordinoter.test",
+                password=PASSWORD,
+                first_name="Sam",
+                last_name="Support",
+                is_staff=True,
+            )
         group, _ = Group.objects.get_or_create(name=SUPPORT_GROUP)
         support.groups.add(group)
         logins.append(("support@coordinoter.test", "Coordinoter support staff"))
@@ -59,32 +70,54 @@ class Command(BaseCommand):
     def _seed_batches(self, organisation: Organisation, currency: str, names: list[str]) -> None:
         if InvoiceBatch.objects.filter(organisation=organisation).exists():
             return
-        customers = [Customer.objects.get_or_create(organisation=organisation, name=name,
-                                                    defaults={"email": f"accounts@{i}.example"})[0]
-                     for i, name in enumerate(names, start=1)]
+        customers = [
+            Customer.objects.get_or_create(
+                organisation=organisation, name=name, defaults={"email": f"accounts@{i}.example"}
+            )[0]
+            for i, name in enumerate(names, start=1)
+        ]
         today = timezone.localdate()
         prefix = organisation.name.split()[0][:4].upper()
         number = 1
         for month_offset, label in ((2, "September"), (1, "October")):
             batch = InvoiceBatch.objects.create(
-                organisation=organisation, name=f"{label} services", source=InvoiceBatch.Source.DEMO,
+                organisation=organisation,
+                name=f"{label} services",
+                source=InvoiceBatch.Source.DEMO,
                 eligibility=InvoiceBatch.Eligibility.BEFORE_CONNECTION,
             )
             issue = today - datetime.timedelta(days=30 * month_offset)
             for customer in customers:
                 amount = Decimal(180 + 45 * number)
                 invoice = Invoice.objects.create(
-                    organisation=organisation, batch=batch, customer=customer, number=f"{prefix}-{number:04d}",
-                    reference=f"{label} {issue.year}", currency=currency, issue_date=issue,
-                    due_date=issue + datetime.timedelta(days=14), line_amount_types=Invoice.LineAmountTypes.NO_TAX,
-                    subtotal=amount, total=amount, amount_due=amount, sync_state=Invoice.SyncState.NOT_SYNCED,
+                    organisation=organisation,
+                    batch=batch,
+                    customer=customer,
+                    number=f"{prefix}-{number:04d}",
+                    reference=f"{label} {issue.year}",
+                    currency=currency,
+                    issue_date=issue,
+                    due_date=issue + datetime.timedelta(days=14),
+                    line_amount_types=Invoice.LineAmountTypes.NO_TAX,
+                    subtotal=amount,
+                    total=amount,
+                    amount_due=amount,
+                    sync_state=Invoice.SyncState.NOT_SYNCED,
                 )
-                InvoiceLine.objects.create(invoice=invoice, position=1, description=f"{label} support hours",
-                                           quantity=Decimal("4"), unit_amount=amount / 4)
+                InvoiceLine.objects.create(
+                    invoice=invoice,
+                    position=1,
+                    description=f"{label} support hours",
+                    quantity=Decimal("4"),
+                    unit_amount=amount / 4,
+                )
                 # Made before any Xero connection, like a customer's first batches: they stay in Coordinoter.
                 InvoiceEvent.objects.create(
-                    invoice=invoice, organisation=organisation, source=InvoiceEvent.Source.COORDINOTER,
-                    kind="created", message=NOT_SYNCED_REASONS[InvoiceBatch.Eligibility.BEFORE_CONNECTION],
+                    invoice=invoice,
+                    organisation=organisation,
+                    source=InvoiceEvent.Source.COORDINOTER,
+                    kind="created",
+                    message=NOT_SYNCED_REASONS[InvoiceBatch.Eligibility.BEFORE_CONNECTION],
                     changes={"batch": batch.pk, "source": InvoiceBatch.Source.DEMO},
                 )
                 number += 1

@@ -28,9 +28,9 @@ C = PushChunk.State
 
 def pending_invoices(organisation_id: int) -> QuerySet[Invoice]:
     """Invoices waiting to go, oldest first; only batches that sync (the rest are not_synced anyway)."""
-    return (Invoice.objects.filter(organisation_id=organisation_id, sync_state=S.PENDING,
-                                   batch__eligibility=InvoiceBatch.Eligibility.ELIGIBLE)
-            .order_by("pk"))
+    return Invoice.objects.filter(
+        organisation_id=organisation_id, sync_state=S.PENDING, batch__eligibility=InvoiceBatch.Eligibility.ELIGIBLE
+    ).order_by("pk")
 
 
 def active_chunks(organisation_id: int) -> QuerySet[PushChunk]:
@@ -43,8 +43,12 @@ def connection_for(organisation_id: int) -> XeroConnection | None:
 
 def connection_ready(connection: XeroConnection | None) -> bool:
     """Only an active connection pushes; one that needs a reconnect keeps its invoices pending until then."""
-    return (connection is not None and connection.status == XeroConnection.Status.ACTIVE
-            and not connection.disconnect_step and bool(connection.tenant_id))
+    return (
+        connection is not None
+        and connection.status == XeroConnection.Status.ACTIVE
+        and not connection.disconnect_step
+        and bool(connection.tenant_id)
+    )
 
 
 def xero_client(connection: XeroConnection, *, limiter: Any = None) -> XeroClient:

@@ -54,15 +54,17 @@ def contacts_ensure(*, organisation_id: int, connection: XeroConnection, custome
 
 def _ensure(*, organisation_id: int, connection: XeroConnection, customer_ids: list[int]) -> ContactsResult:
     result = ContactsResult()
-    customers = list(Customer.objects.filter(organisation_id=organisation_id, pk__in=customer_ids,
-                                             xero_contact_id="").order_by("pk"))
+    customers = list(
+        Customer.objects.filter(organisation_id=organisation_id, pk__in=customer_ids, xero_contact_id="").order_by("pk")
+    )
     if not customers:
         return result
     client = xero_client(connection)
     missing: list[Customer] = []
     for group in _lookup_groups(customers):
-        response = client.get("/Contacts", params={"where": " OR ".join(_clauses(c) for c in group),
-                                                   "summaryOnly": "true"})
+        response = client.get(
+            "/Contacts", params={"where": " OR ".join(_clauses(c) for c in group), "summaryOnly": "true"}
+        )
         contacts = mappers.contact_outcomes(response.body or {})
         by_number = {c.contact_number: c for c in contacts if c.contact_number and c.contact_id}
         by_name = {c.name.strip().lower(): c for c in contacts if c.contact_id}
@@ -73,12 +75,14 @@ def _ensure(*, organisation_id: int, connection: XeroConnection, customer_ids: l
             elif _store(customer, match.contact_id):
                 result.found += 1
     for start in range(0, len(missing), CREATE_GROUP):
-        group = missing[start:start + CREATE_GROUP]
+        group = missing[start : start + CREATE_GROUP]
         body = {"Contacts": [mappers.contact_payload(c) for c in group]}
         # POST updates-or-creates by ContactNumber, so even a retry after the key's 6 minutes makes no second
         # contact; the key is the body's own digest, the same for the same request however often it is sent.
-        key = "contacts-" + hashlib.sha256(
-            (connection.tenant_id + json.dumps(body, sort_keys=True)).encode()).hexdigest()[:48]
+        key = (
+            "contacts-"
+            + hashlib.sha256((connection.tenant_id + json.dumps(body, sort_keys=True)).encode()).hexdigest()[:48]
+        )
         response = client.post("/Contacts", params={"summarizeErrors": "false"}, json=body, idempotency_key=key)
         outcomes = mappers.contact_outcomes(response.body or {})
         by_number = {o.contact_number: o for o in outcomes if o.contact_number}
@@ -93,9 +97,17 @@ def _ensure(*, organisation_id: int, connection: XeroConnection, customer_ids: l
                 errors = outcome.errors if outcome else ["Xero did not return the contact."]
                 _fail_invoices_of(customer, errors)
                 result.failed.append(customer.pk)
-    logger.info("push.contacts", extra={"event": "push.contacts", "organisation_id": organisation_id,
-                                        "tenant_id": connection.tenant_id, "contacts_found": result.found,
-                                        "contacts_created": result.created, "contacts_failed": len(result.failed)})
+    logger.info(
+        "push.contacts",
+        extra={
+            "event": "push.contacts",
+            "organisation_id": organisation_id,
+            "tenant_id": connection.tenant_id,
+            "contacts_found": result.found,
+            "contacts_created": result.created,
+            "contacts_failed": len(result.failed),
+        },
+    )
     return result
 
 
@@ -124,7 +136,8 @@ def _lookup_groups(customers: list[Customer]):
 
 def _store(customer: Customer, contact_id: str) -> bool:
     updated = Customer.objects.filter(pk=customer.pk, xero_contact_id="").update(
-        xero_contact_id=contact_id, updated_at=timezone.now())
+        xero_contact_id=contact_id, updated_at=timezone.now()
+    )
     customer.xero_contact_id = contact_id
     return bool(updated)
 
@@ -133,16 +146,24 @@ def _store(customer: Customer, contact_id: str) -> bool:
 def _fail_invoices_of(customer: Customer, errors: list[str]) -> None:
     """The contact cannot be made: its pending invoices fail with Xero's reason, to be retried once fixed."""
     messages = [f"Xero contact {customer.name!r}: {message}" for message in errors]
-    invoices = list(pending_invoices(customer.organisation_id).filter(customer=customer).select_for_update(
-        of=("self",)))
+    invoices = list(
+        pending_invoices(customer.organisation_id).filter(customer=customer).select_for_update(of=("self",))
+    )
     now = timezone.now()
     for invoice in invoices:
         invoice.sync_state = Invoice.SyncState.FAILED
         invoice.sync_errors = messages
         invoice.updated_at = now
     Invoice.objects.bulk_update(invoices, ["sync_state", "sync_errors", "updated_at"])
-    InvoiceEvent.objects.bulk_create([
-        InvoiceEvent(invoice=invoice, organisation_id=invoice.organisation_id, source=InvoiceEvent.Source.SYSTEM,
-                     kind="failed", message=("; ".join(messages))[:500])
-        for invoice in invoices
-    ])
+    InvoiceEvent.objects.bulk_create(
+        [
+            InvoiceEvent(
+                invoice=invoice,
+                organisation_id=invoice.organisation_id,
+                source=InvoiceEvent.Source.SYSTEM,
+                kind="failed",
+                message=("; ".join(messages))[:500],
+            )
+            for invoice in invoices
+        ]
+    )

@@ -67,15 +67,19 @@ def push_organisation_dispatch(*, organisation_id: int) -> DispatchResult:
             free = MAX_CHUNKS_IN_FLIGHT - active_chunks(organisation_id).count()
             if free <= 0:
                 break
-            candidates = list(pending_invoices(organisation_id).values_list(
-                "customer_id", "customer__xero_contact_id")[:free * CHUNK_SIZE])
+            candidates = list(
+                pending_invoices(organisation_id).values_list("customer_id", "customer__xero_contact_id")[
+                    : free * CHUNK_SIZE
+                ]
+            )
             if not candidates:
                 break
             missing = sorted({customer_id for customer_id, contact_id in candidates if not contact_id})
             if missing:
                 contacts_ensure(organisation_id=organisation_id, connection=connection, customer_ids=missing)
-            chunk_ids = push_chunks_create(organisation_id=organisation_id, tenant_id=connection.tenant_id,
-                                           mapping=mapping, max_chunks=free)
+            chunk_ids = push_chunks_create(
+                organisation_id=organisation_id, tenant_id=connection.tenant_id, mapping=mapping, max_chunks=free
+            )
             if not chunk_ids:
                 break
             created += len(chunk_ids)
@@ -118,8 +122,12 @@ def _chunk_create(*, organisation_id: int, tenant_id: str, mapping: XeroMapping)
         return None
     now = timezone.now()
     while True:
-        invoices = list(pending_invoices(organisation_id).exclude(customer__xero_contact_id="")
-                        .select_related("customer").select_for_update(skip_locked=True, of=("self",))[:CHUNK_SIZE])
+        invoices = list(
+            pending_invoices(organisation_id)
+            .exclude(customer__xero_contact_id="")
+            .select_related("customer")
+            .select_for_update(skip_locked=True, of=("self",))[:CHUNK_SIZE]
+        )
         if not invoices:
             return None
         lines: dict[int, list[InvoiceLine]] = defaultdict(list)
@@ -128,8 +136,11 @@ def _chunk_create(*, organisation_id: int, tenant_id: str, mapping: XeroMapping)
         elements, carried, unmappable = [], [], []
         for invoice in invoices:
             try:
-                elements.append(mappers.invoice_to_xero_payload(
-                    invoice, lines[invoice.pk], mapping=mapping, contact_id=invoice.customer.xero_contact_id))
+                elements.append(
+                    mappers.invoice_to_xero_payload(
+                        invoice, lines[invoice.pk], mapping=mapping, contact_id=invoice.customer.xero_contact_id
+                    )
+                )
                 carried.append(invoice.pk)
             except (mappers.MappingRequired, ValueError) as exc:
                 unmappable.append((invoice, str(exc)))
@@ -137,10 +148,15 @@ def _chunk_create(*, organisation_id: int, tenant_id: str, mapping: XeroMapping)
         if carried:
             break
     chunk = PushChunk.objects.create(
-        organisation_id=organisation_id, tenant_id=tenant_id, state=PushChunk.State.PENDING,
-        idempotency_key=f"coordinoter-{organisation_id}-{uuid.uuid4().hex}", payload={"Invoices": elements})
-    Invoice.objects.filter(pk__in=carried).update(sync_state=S.IN_FLIGHT, chunk=chunk, sync_errors=[],
-                                                  sync_warnings=[], updated_at=now)
+        organisation_id=organisation_id,
+        tenant_id=tenant_id,
+        state=PushChunk.State.PENDING,
+        idempotency_key=f"coordinoter-{organisation_id}-{uuid.uuid4().hex}",
+        payload={"Invoices": elements},
+    )
+    Invoice.objects.filter(pk__in=carried).update(
+        sync_state=S.IN_FLIGHT, chunk=chunk, sync_errors=[], sync_warnings=[], updated_at=now
+    )
     enqueue_chunk(chunk.pk)
     _log("push.chunk_created", organisation_id, chunk_id=chunk.pk, invoices=len(carried), tenant_id=tenant_id)
     return chunk.pk
@@ -152,11 +168,18 @@ def _fail_unmappable(unmappable: list[tuple[Invoice, str]], now) -> None:
         invoice.sync_errors = [message]
         invoice.updated_at = now
     Invoice.objects.bulk_update([i for i, _ in unmappable], ["sync_state", "sync_errors", "updated_at"])
-    InvoiceEvent.objects.bulk_create([
-        InvoiceEvent(invoice=invoice, organisation_id=invoice.organisation_id, source=InvoiceEvent.Source.SYSTEM,
-                     kind="failed", message=message[:500])
-        for invoice, message in unmappable
-    ])
+    InvoiceEvent.objects.bulk_create(
+        [
+            InvoiceEvent(
+                invoice=invoice,
+                organisation_id=invoice.organisation_id,
+                source=InvoiceEvent.Source.SYSTEM,
+                kind="failed",
+                message=message[:500],
+            )
+            for invoice, message in unmappable
+        ]
+    )
 
 
 def _mapping(organisation: Organisation) -> XeroMapping | None:

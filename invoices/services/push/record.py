@@ -38,13 +38,26 @@ class SendResult:
     detail: str = ""
 
 
-def attempt_record(chunk_id: int, attempt: dict, duration_ms: int, outcome: str, status: int | None, detail: str,
-                    correlation_id: str = "") -> None:
+def attempt_record(
+    chunk_id: int,
+    attempt: dict,
+    duration_ms: int,
+    outcome: str,
+    status: int | None,
+    detail: str,
+    correlation_id: str = "",
+) -> None:
     chunk = PushChunk.objects.only("organisation_id").get(pk=chunk_id)
-    PushAttempt.objects.create(chunk_id=chunk_id, organisation_id=chunk.organisation_id,
-                               started_at=attempt["started_at"], duration_ms=max(0, duration_ms), http_status=status,
-                               outcome=outcome, correlation_id=(correlation_id or "")[:64],
-                               detail=f"{attempt['label']}: {detail}"[:2000])
+    PushAttempt.objects.create(
+        chunk_id=chunk_id,
+        organisation_id=chunk.organisation_id,
+        started_at=attempt["started_at"],
+        duration_ms=max(0, duration_ms),
+        http_status=status,
+        outcome=outcome,
+        correlation_id=(correlation_id or "")[:64],
+        detail=f"{attempt['label']}: {detail}"[:2000],
+    )
 
 
 def _locked(chunk_id: int) -> PushChunk:
@@ -52,13 +65,26 @@ def _locked(chunk_id: int) -> PushChunk:
 
 
 def _in_flight(chunk: PushChunk) -> list[Invoice]:
-    return list(Invoice.objects.select_for_update(of=("self",)).filter(chunk=chunk, sync_state=S.IN_FLIGHT)
-                .select_related("customer").order_by("pk"))
+    return list(
+        Invoice.objects.select_for_update(of=("self",))
+        .filter(chunk=chunk, sync_state=S.IN_FLIGHT)
+        .select_related("customer")
+        .order_by("pk")
+    )
 
 
 @transaction.atomic
-def retry_later(chunk_id: int, worker: str, seconds: float, attempt: dict, duration_ms: int, outcome: str,
-           status: int | None, detail: str, correlation_id: str = "") -> SendResult:
+def retry_later(
+    chunk_id: int,
+    worker: str,
+    seconds: float,
+    attempt: dict,
+    duration_ms: int,
+    outcome: str,
+    status: int | None,
+    detail: str,
+    correlation_id: str = "",
+) -> SendResult:
     """The call failed in a way worth retrying (429, 5xx, timeout): record it and wait `seconds`."""
     chunk = _locked(chunk_id)
     attempt_record(chunk_id, attempt, duration_ms, outcome, status, detail, correlation_id)
@@ -70,10 +96,20 @@ def retry_later(chunk_id: int, worker: str, seconds: float, attempt: dict, durat
         chunk.next_attempt_at = now + timedelta(seconds=seconds)
         fields += ["state", "claimed_by", "lease_expires_at", "next_attempt_at"]
     chunk.save(update_fields=fields)
-    logger.warning("push.chunk.retry", extra={
-        "event": "push.chunk.retry", "chunk_id": chunk_id, "organisation_id": chunk.organisation_id,
-        "tenant_id": chunk.tenant_id, "outcome": outcome, "status": status, "retry_in": round(seconds, 3),
-        "correlation_id": correlation_id, "attempts": chunk.attempts})
+    logger.warning(
+        "push.chunk.retry",
+        extra={
+            "event": "push.chunk.retry",
+            "chunk_id": chunk_id,
+            "organisation_id": chunk.organisation_id,
+            "tenant_id": chunk.tenant_id,
+            "outcome": outcome,
+            "status": status,
+            "retry_in": round(seconds, 3),
+            "correlation_id": correlation_id,
+            "attempts": chunk.attempts,
+        },
+    )
     return SendResult("retry", retry_in=seconds, detail=outcome)
 
 
@@ -86,8 +122,11 @@ def abandon(chunk_id: int, worker: str, *, reason: str) -> SendResult:
     """
     chunk = _locked(chunk_id)
     now = timezone.now()
-    maybe_written = chunk.push_attempts.exclude(detail__startswith=GET_LABEL).filter(
-        outcome__in=[A.OK, A.VALIDATION, A.TIMEOUT, A.SERVER_ERROR]).exists()
+    maybe_written = (
+        chunk.push_attempts.exclude(detail__startswith=GET_LABEL)
+        .filter(outcome__in=[A.OK, A.VALIDATION, A.TIMEOUT, A.SERVER_ERROR])
+        .exists()
+    )
     chunk.last_error = reason[:2000]
     chunk.claimed_by, chunk.lease_expires_at = "", None
     if maybe_written:
@@ -101,9 +140,17 @@ def abandon(chunk_id: int, worker: str, *, reason: str) -> SendResult:
         chunk.state, chunk.completed_at = C.FAILED, now
         chunk.save(update_fields=["state", "last_error", "claimed_by", "lease_expires_at", "completed_at"])
         outcome = "released"
-    logger.warning("push.chunk.connection_unusable", extra={
-        "event": "push.chunk.connection_unusable", "chunk_id": chunk_id, "organisation_id": chunk.organisation_id,
-        "tenant_id": chunk.tenant_id, "outcome": outcome, "reason": reason[:200]})
+    logger.warning(
+        "push.chunk.connection_unusable",
+        extra={
+            "event": "push.chunk.connection_unusable",
+            "chunk_id": chunk_id,
+            "organisation_id": chunk.organisation_id,
+            "tenant_id": chunk.tenant_id,
+            "outcome": outcome,
+            "reason": reason[:200],
+        },
+    )
     return SendResult(outcome, detail=reason)
 
 
@@ -111,8 +158,17 @@ def abandon(chunk_id: int, worker: str, *, reason: str) -> SendResult:
 def refused(chunk_id: int, worker: str, mode: str, attempt: dict, duration_ms: int, exc: XeroError) -> SendResult:
     """Xero refused the whole request (a 4xx that is not per element). A PUT fails its invoices; a lookup retries."""
     if mode == LOOKUP:
-        return retry_later(chunk_id, worker, backoff_seconds(3), attempt, duration_ms, A.ERROR, exc.status, str(exc),
-                      exc.correlation_id)
+        return retry_later(
+            chunk_id,
+            worker,
+            backoff_seconds(3),
+            attempt,
+            duration_ms,
+            A.ERROR,
+            exc.status,
+            str(exc),
+            exc.correlation_id,
+        )
     chunk = _locked(chunk_id)
     outcome = A.VALIDATION if isinstance(exc, XeroValidationError) else A.ERROR
     attempt_record(chunk_id, attempt, duration_ms, outcome, exc.status, str(exc), exc.correlation_id)
@@ -131,8 +187,16 @@ def refused(chunk_id: int, worker: str, mode: str, attempt: dict, duration_ms: i
 
 
 @transaction.atomic
-def record_put(chunk_id: int, worker: str, body: dict, attempt: dict, duration_ms: int, outcome: str,
-                status: int | None, correlation_id: str) -> SendResult:
+def record_put(
+    chunk_id: int,
+    worker: str,
+    body: dict,
+    attempt: dict,
+    duration_ms: int,
+    outcome: str,
+    status: int | None,
+    correlation_id: str,
+) -> SendResult:
     """Every element's outcome: InvoiceID, number, status, validation errors (failed), warnings (warning)."""
     chunk = _locked(chunk_id)
     outcomes = mappers.invoice_outcomes(body)
@@ -156,13 +220,22 @@ def record_put(chunk_id: int, worker: str, body: dict, attempt: dict, duration_m
         else:
             _failed(invoice, result.errors or ["Xero did not create this invoice."], now)
             failed.append(invoice)
-    return _finish(chunk, worker, synced, failed, unresolved, [], now,
-                   note=f"{len(synced)} in Xero, {len(failed)} failed, {len(unresolved)} to look up")
+    return _finish(
+        chunk,
+        worker,
+        synced,
+        failed,
+        unresolved,
+        [],
+        now,
+        note=f"{len(synced)} in Xero, {len(failed)} failed, {len(unresolved)} to look up",
+    )
 
 
 @transaction.atomic
-def record_lookup(chunk_id: int, worker: str, body: dict, attempt: dict, duration_ms: int, status: int,
-                   correlation_id: str) -> SendResult:
+def record_lookup(
+    chunk_id: int, worker: str, body: dict, attempt: dict, duration_ms: int, status: int, correlation_id: str
+) -> SendResult:
     """Resolve what is left of the chunk from Xero itself: found -> synced, not found -> pending again."""
     chunk = _locked(chunk_id)
     elements = body.get("Invoices") or []
@@ -177,8 +250,11 @@ def record_lookup(chunk_id: int, worker: str, body: dict, attempt: dict, duratio
     for invoice in _in_flight(chunk):
         match = found.get(invoice.number.strip().upper())
         contact_id = ((match[1].get("Contact") or {}).get("ContactID") or "") if match else ""
-        ours = match is not None and (not contact_id or not invoice.customer.xero_contact_id
-                                      or contact_id.lower() == invoice.customer.xero_contact_id.lower())
+        ours = match is not None and (
+            not contact_id
+            or not invoice.customer.xero_contact_id
+            or contact_id.lower() == invoice.customer.xero_contact_id.lower()
+        )
         if ours:
             _synced(invoice, match[0], now)
             synced.append(invoice)
@@ -188,16 +264,39 @@ def record_lookup(chunk_id: int, worker: str, body: dict, attempt: dict, duratio
         else:
             invoice.sync_state, invoice.updated_at = S.PENDING, now
             requeued.append(invoice)
-    return _finish(chunk, worker, synced, failed, [], requeued, now,
-                   note=f"resolved by lookup: {len(synced)} found in Xero, {len(failed)} failed, "
-                        f"{len(requeued)} sent again in a new chunk")
+    return _finish(
+        chunk,
+        worker,
+        synced,
+        failed,
+        [],
+        requeued,
+        now,
+        note=f"resolved by lookup: {len(synced)} found in Xero, {len(failed)} failed, "
+        f"{len(requeued)} sent again in a new chunk",
+    )
 
 
-def _finish(chunk: PushChunk, worker: str, synced: list[Invoice], failed: list[Invoice], unresolved: list[Invoice],
-            requeued: list[Invoice], now, *, note: str) -> SendResult:
+def _finish(
+    chunk: PushChunk,
+    worker: str,
+    synced: list[Invoice],
+    failed: list[Invoice],
+    unresolved: list[Invoice],
+    requeued: list[Invoice],
+    now,
+    *,
+    note: str,
+) -> SendResult:
     _save_outcomes(synced + failed + unresolved + requeued)
-    _events(synced, "synced", lambda i: f"In Xero as {i.number} ({i.xero_status or 'created'})"
-            + (f", with warnings: {'; '.join(i.sync_warnings)}" if i.sync_warnings else ""))
+    _events(
+        synced,
+        "synced",
+        lambda i: (
+            f"In Xero as {i.number} ({i.xero_status or 'created'})"
+            + (f", with warnings: {'; '.join(i.sync_warnings)}" if i.sync_warnings else "")
+        ),
+    )
     _events(failed, "failed", lambda i: "Xero rejected it: " + "; ".join(i.sync_errors))
     _events(requeued, "requeued", lambda i: "Not found in Xero after an interrupted call: it goes again")
     chunk.last_error = note[:2000]
@@ -208,24 +307,58 @@ def _finish(chunk: PushChunk, worker: str, synced: list[Invoice], failed: list[I
     else:
         chunk.state, chunk.completed_at = C.DONE, now
         result = SendResult("done", detail=note)
-    chunk.save(update_fields=["state", "next_attempt_at", "completed_at", "last_error", "claimed_by",
-                              "lease_expires_at"])
+    chunk.save(
+        update_fields=["state", "next_attempt_at", "completed_at", "last_error", "claimed_by", "lease_expires_at"]
+    )
     if synced:
         organisation_id = chunk.organisation_id
         transaction.on_commit(lambda: _sync_recorded(organisation_id, now))
-    logger.info("push.chunk.recorded", extra={
-        "event": "push.chunk.recorded", "chunk_id": chunk.pk, "organisation_id": chunk.organisation_id,
-        "tenant_id": chunk.tenant_id, "synced": len(synced), "failed": len(failed), "unresolved": len(unresolved),
-        "requeued": len(requeued), "worker": worker})
+    logger.info(
+        "push.chunk.recorded",
+        extra={
+            "event": "push.chunk.recorded",
+            "chunk_id": chunk.pk,
+            "organisation_id": chunk.organisation_id,
+            "tenant_id": chunk.tenant_id,
+            "synced": len(synced),
+            "failed": len(failed),
+            "unresolved": len(unresolved),
+            "requeued": len(requeued),
+            "worker": worker,
+        },
+    )
     return result
 
 
-OUTCOME_FIELDS = ["sync_state", "xero_invoice_id", "xero_status", "xero_updated_at", "subtotal", "total_tax",
-                  "total", "amount_due", "amount_paid", "amount_credited", "sync_errors", "sync_warnings",
-                  "synced_at", "updated_at"]
-_CASTS = {"xero_updated_at": "timestamptz", "synced_at": "timestamptz", "updated_at": "timestamptz",
-          "subtotal": "numeric", "total_tax": "numeric", "total": "numeric", "amount_due": "numeric",
-          "amount_paid": "numeric", "amount_credited": "numeric", "sync_errors": "jsonb", "sync_warnings": "jsonb"}
+OUTCOME_FIELDS = [
+    "sync_state",
+    "xero_invoice_id",
+    "xero_status",
+    "xero_updated_at",
+    "subtotal",
+    "total_tax",
+    "total",
+    "amount_due",
+    "amount_paid",
+    "amount_credited",
+    "sync_errors",
+    "sync_warnings",
+    "synced_at",
+    "updated_at",
+]
+_CASTS = {
+    "xero_updated_at": "timestamptz",
+    "synced_at": "timestamptz",
+    "updated_at": "timestamptz",
+    "subtotal": "numeric",
+    "total_tax": "numeric",
+    "total": "numeric",
+    "amount_due": "numeric",
+    "amount_paid": "numeric",
+    "amount_credited": "numeric",
+    "sync_errors": "jsonb",
+    "sync_warnings": "jsonb",
+}
 
 
 def _save_outcomes(invoices: list[Invoice]) -> None:
@@ -265,9 +398,14 @@ def _synced(invoice: Invoice, result: mappers.InvoiceOutcome, now) -> None:
     invoice.xero_invoice_id = result.invoice_id
     invoice.xero_status = result.status[:12]
     invoice.xero_updated_at = result.updated_at
-    for field, value in (("subtotal", result.subtotal), ("total_tax", result.total_tax), ("total", result.total),
-                         ("amount_due", result.amount_due), ("amount_paid", result.amount_paid),
-                         ("amount_credited", result.amount_credited)):
+    for field, value in (
+        ("subtotal", result.subtotal),
+        ("total_tax", result.total_tax),
+        ("total", result.total),
+        ("amount_due", result.amount_due),
+        ("amount_paid", result.amount_paid),
+        ("amount_credited", result.amount_credited),
+    ):
         if value is not None:
             setattr(invoice, field, value)
     invoice.sync_errors, invoice.sync_warnings = [], list(result.warnings)
@@ -281,11 +419,18 @@ def _failed(invoice: Invoice, errors: list[str], now) -> None:
 
 
 def _events(invoices: list[Invoice], kind: str, message) -> None:
-    InvoiceEvent.objects.bulk_create([
-        InvoiceEvent(invoice=invoice, organisation_id=invoice.organisation_id, source=InvoiceEvent.Source.SYSTEM,
-                     kind=kind, message=message(invoice)[:500])
-        for invoice in invoices
-    ])
+    InvoiceEvent.objects.bulk_create(
+        [
+            InvoiceEvent(
+                invoice=invoice,
+                organisation_id=invoice.organisation_id,
+                source=InvoiceEvent.Source.SYSTEM,
+                kind=kind,
+                message=message(invoice)[:500],
+            )
+            for invoice in invoices
+        ]
+    )
 
 
 _last_sync_recorded: dict[int, float] = {}

@@ -13,8 +13,9 @@ S = Invoice.SyncState
 
 
 @transaction.atomic
-def invoices_retry_failed(*, organisation: Organisation, batch: InvoiceBatch, user,
-                          invoice_ids: list[int] | None = None) -> int:
+def invoices_retry_failed(
+    *, organisation: Organisation, batch: InvoiceBatch, user, invoice_ids: list[int] | None = None
+) -> int:
     """Failed invoices of the batch (or only `invoice_ids`) go back to pending; who retried is recorded.
 
     A failed invoice was never created in Xero (Xero rejected it), so it goes out again in a new chunk with a
@@ -32,13 +33,28 @@ def invoices_retry_failed(*, organisation: Organisation, batch: InvoiceBatch, us
         invoice.sync_errors = []
         invoice.updated_at = now
     Invoice.objects.bulk_update(invoices, ["sync_state", "sync_errors", "updated_at"])
-    InvoiceEvent.objects.bulk_create([
-        InvoiceEvent(invoice=invoice, organisation=organisation, source=InvoiceEvent.Source.COORDINOTER,
-                     kind="retried", message=f"Retry requested by {user}", actor=user)
-        for invoice in invoices
-    ])
-    logger.info("push.retry_failed", extra={"event": "push.retry_failed", "organisation_id": organisation.pk,
-                                            "batch_id": batch.pk, "count": len(invoices),
-                                            "user_id": getattr(user, "pk", None)})
+    InvoiceEvent.objects.bulk_create(
+        [
+            InvoiceEvent(
+                invoice=invoice,
+                organisation=organisation,
+                source=InvoiceEvent.Source.COORDINOTER,
+                kind="retried",
+                message=f"Retry requested by {user}",
+                actor=user,
+            )
+            for invoice in invoices
+        ]
+    )
+    logger.info(
+        "push.retry_failed",
+        extra={
+            "event": "push.retry_failed",
+            "organisation_id": organisation.pk,
+            "batch_id": batch.pk,
+            "count": len(invoices),
+            "user_id": getattr(user, "pk", None),
+        },
+    )
     push_enqueue_for_organisation(organisation_id=organisation.pk)
     return len(invoices)

@@ -83,7 +83,8 @@ def push_chunk_send(*, chunk_id: int, worker: str | None = None) -> SendResult:
             ticket = limiter.acquire(tenant_id=tenant_id, waiter=f"chunk:{chunk_id}")
         except RateLimitWait as wait:
             PushChunk.objects.filter(pk=chunk_id, state=C.PENDING).update(
-                next_attempt_at=timezone.now() + timedelta(seconds=wait.seconds))
+                next_attempt_at=timezone.now() + timedelta(seconds=wait.seconds)
+            )
             return SendResult("retry", retry_in=wait.seconds, detail=f"rate limit ({wait.problem})")
     claimed = _claim(chunk_id, worker, counting=usable)
     if isinstance(claimed, SendResult):
@@ -91,8 +92,11 @@ def push_chunk_send(*, chunk_id: int, worker: str | None = None) -> SendResult:
         return claimed
     chunk, mode = claimed
     if not usable:
-        reason = ("The organisation is now connected to another Xero organisation."
-                  if connection_ready(connection) else "Waiting for the Xero connection (reconnect or disconnected).")
+        reason = (
+            "The organisation is now connected to another Xero organisation."
+            if connection_ready(connection)
+            else "Waiting for the Xero connection (reconnect or disconnected)."
+        )
         return abandon(chunk.pk, worker, reason=reason)
     slot = _HeldSlot(limiter, ticket)
     started, clock = timezone.now(), time.monotonic()
@@ -100,44 +104,96 @@ def push_chunk_send(*, chunk_id: int, worker: str | None = None) -> SendResult:
     try:
         client = xero_client(connection, limiter=slot)
         if mode == RESEND:
-            response = client.request("PUT", "/Invoices", params=PUT_PARAMS, json=chunk.payload,
-                                      idempotency_key=chunk.idempotency_key)
+            response = client.request(
+                "PUT", "/Invoices", params=PUT_PARAMS, json=chunk.payload, idempotency_key=chunk.idempotency_key
+            )
         else:
             response = client.get("/Invoices", params=_lookup_params(chunk))
     except RateLimitWait as wait:  # a second acquire inside the client (after a forced token refresh)
         return retry_later(chunk.pk, worker, wait.seconds, attempt, _elapsed(clock), A.RATE_LIMITED, None, str(wait))
     except XeroRateLimited as exc:
         wait = exc.retry_after if exc.problem != "concurrent" else settings.XERO_RATE_MINUTE_SECONDS / 60
-        return retry_later(chunk.pk, worker, float(wait), attempt, _elapsed(clock), A.RATE_LIMITED, exc.status,
-                           str(exc), exc.correlation_id)
+        return retry_later(
+            chunk.pk,
+            worker,
+            float(wait),
+            attempt,
+            _elapsed(clock),
+            A.RATE_LIMITED,
+            exc.status,
+            str(exc),
+            exc.correlation_id,
+        )
     except XeroTimeout as exc:
         outcome = A.TIMEOUT if exc.outcome_unknown else A.ERROR
-        return retry_later(chunk.pk, worker, backoff_seconds(chunk.attempts), attempt, _elapsed(clock), outcome,
-                      None, str(exc))
+        return retry_later(
+            chunk.pk, worker, backoff_seconds(chunk.attempts), attempt, _elapsed(clock), outcome, None, str(exc)
+        )
     except XeroServerError as exc:
-        return retry_later(chunk.pk, worker, max(backoff_seconds(chunk.attempts), float(exc.retry_after or 0)),
-                      attempt, _elapsed(clock), A.SERVER_ERROR, exc.status, str(exc), exc.correlation_id)
+        return retry_later(
+            chunk.pk,
+            worker,
+            max(backoff_seconds(chunk.attempts), float(exc.retry_after or 0)),
+            attempt,
+            _elapsed(clock),
+            A.SERVER_ERROR,
+            exc.status,
+            str(exc),
+            exc.correlation_id,
+        )
     except (XeroAuthError, XeroNotConnected) as exc:
         attempt_record(chunk.pk, attempt, _elapsed(clock), A.AUTH, exc.status, str(exc), exc.correlation_id)
         return abandon(chunk.pk, worker, reason=str(exc))
     except XeroValidationError as exc:
         if mode == RESEND and exc.elements:
-            return record_put(chunk.pk, worker, {"Invoices": exc.elements}, attempt, _elapsed(clock), A.VALIDATION,
-                               exc.status, exc.correlation_id)
+            return record_put(
+                chunk.pk,
+                worker,
+                {"Invoices": exc.elements},
+                attempt,
+                _elapsed(clock),
+                A.VALIDATION,
+                exc.status,
+                exc.correlation_id,
+            )
         return refused(chunk.pk, worker, mode, attempt, _elapsed(clock), exc)
     except XeroRequestError as exc:
         return refused(chunk.pk, worker, mode, attempt, _elapsed(clock), exc)
     except XeroError as exc:
-        return retry_later(chunk.pk, worker, backoff_seconds(chunk.attempts), attempt, _elapsed(clock), A.ERROR,
-                      exc.status, str(exc), exc.correlation_id)
+        return retry_later(
+            chunk.pk,
+            worker,
+            backoff_seconds(chunk.attempts),
+            attempt,
+            _elapsed(clock),
+            A.ERROR,
+            exc.status,
+            str(exc),
+            exc.correlation_id,
+        )
     finally:
         slot.close()
     if mode == RESEND:
-        result = record_put(chunk.pk, worker, response.body or {}, attempt, response.duration_ms, A.OK,
-                            response.status, response.correlation_id)
+        result = record_put(
+            chunk.pk,
+            worker,
+            response.body or {},
+            attempt,
+            response.duration_ms,
+            A.OK,
+            response.status,
+            response.correlation_id,
+        )
     else:
-        result = record_lookup(chunk.pk, worker, response.body or {}, attempt, response.duration_ms,
-                               response.status, response.correlation_id)
+        result = record_lookup(
+            chunk.pk,
+            worker,
+            response.body or {},
+            attempt,
+            response.duration_ms,
+            response.status,
+            response.correlation_id,
+        )
     if result.outcome == "done":
         _refill(chunk.organisation_id)
     return result
@@ -155,17 +211,24 @@ def _refill(organisation_id: int) -> None:
 
 # ---------------------------------------------------------------- the claim
 
+
 def _peek(chunk_id: int) -> tuple[str, int] | SendResult:
     """An unlocked look first: nothing to do, someone else on it, or too early (the claim re-checks all this)."""
-    chunk = PushChunk.objects.filter(pk=chunk_id).values(
-        "tenant_id", "organisation_id", "state", "next_attempt_at", "lease_expires_at").first()
+    chunk = (
+        PushChunk.objects.filter(pk=chunk_id)
+        .values("tenant_id", "organisation_id", "state", "next_attempt_at", "lease_expires_at")
+        .first()
+    )
     now = timezone.now()
     if chunk is None or chunk["state"] in (C.DONE, C.FAILED):
         return SendResult("noop")
     if chunk["state"] == C.SENDING and chunk["lease_expires_at"] and chunk["lease_expires_at"] > now:
         return SendResult("busy")
-    if (chunk["state"] == C.PENDING and chunk["next_attempt_at"]
-            and chunk["next_attempt_at"] > now + timedelta(milliseconds=50)):
+    if (
+        chunk["state"] == C.PENDING
+        and chunk["next_attempt_at"]
+        and chunk["next_attempt_at"] > now + timedelta(milliseconds=50)
+    ):
         return SendResult("retry", retry_in=(chunk["next_attempt_at"] - now).total_seconds(), detail="early")
     return chunk["tenant_id"], chunk["organisation_id"]
 
@@ -184,12 +247,25 @@ def _claim(chunk_id: int, worker: str, *, counting: bool) -> tuple[PushChunk, st
             lost = chunk.attempts - chunk.push_attempts.count()
             if lost > 0:
                 # The previous holder died between starting a call and recording it: its outcome is unknown.
-                PushAttempt.objects.create(chunk=chunk, organisation_id=chunk.organisation_id, started_at=now,
-                                           outcome=A.TIMEOUT, detail=f"{LOST_LABEL}: worker {chunk.claimed_by} "
-                                           "stopped before recording its call; outcome unknown")
-            logger.warning("push.chunk.lease_expired", extra={
-                "event": "push.chunk.lease_expired", "chunk_id": chunk.pk, "organisation_id": chunk.organisation_id,
-                "tenant_id": chunk.tenant_id, "previous_worker": chunk.claimed_by, "lost_attempts": max(0, lost)})
+                PushAttempt.objects.create(
+                    chunk=chunk,
+                    organisation_id=chunk.organisation_id,
+                    started_at=now,
+                    outcome=A.TIMEOUT,
+                    detail=f"{LOST_LABEL}: worker {chunk.claimed_by} "
+                    "stopped before recording its call; outcome unknown",
+                )
+            logger.warning(
+                "push.chunk.lease_expired",
+                extra={
+                    "event": "push.chunk.lease_expired",
+                    "chunk_id": chunk.pk,
+                    "organisation_id": chunk.organisation_id,
+                    "tenant_id": chunk.tenant_id,
+                    "previous_worker": chunk.claimed_by,
+                    "lost_attempts": max(0, lost),
+                },
+            )
         elif chunk.next_attempt_at and chunk.next_attempt_at > now + timedelta(milliseconds=50):
             return SendResult("retry", retry_in=(chunk.next_attempt_at - now).total_seconds(), detail="early")
         if not Invoice.objects.filter(chunk=chunk, sync_state=S.IN_FLIGHT).exists():
@@ -261,5 +337,3 @@ class _HeldSlot:
 
 def _elapsed(clock: float) -> int:
     return int((time.monotonic() - clock) * 1000)
-
-

@@ -33,24 +33,43 @@ def push_sweep(*, now=None) -> SweepResult:
     mapping just chosen, a broker that was down). Tenants without a mapping are left alone: they wait for one."""
     now = now or timezone.now()
     grace = now - timedelta(seconds=settings.PUSH_SWEEP_SECONDS)
-    expired = list(PushChunk.objects.filter(state=C.SENDING, lease_expires_at__lt=now)
-                   .order_by("lease_expires_at").values_list("pk", flat=True)[:BATCH])
-    overdue = list(PushChunk.objects.filter(state=C.PENDING)
-                   .filter(Q(next_attempt_at__lt=grace) | Q(next_attempt_at__isnull=True, created_at__lt=grace))
-                   .order_by("pk").values_list("pk", flat=True)[:BATCH])
+    expired = list(
+        PushChunk.objects.filter(state=C.SENDING, lease_expires_at__lt=now)
+        .order_by("lease_expires_at")
+        .values_list("pk", flat=True)[:BATCH]
+    )
+    overdue = list(
+        PushChunk.objects.filter(state=C.PENDING)
+        .filter(Q(next_attempt_at__lt=grace) | Q(next_attempt_at__isnull=True, created_at__lt=grace))
+        .order_by("pk")
+        .values_list("pk", flat=True)[:BATCH]
+    )
     for chunk_id in expired + overdue:
         enqueue_chunk(chunk_id)
     busy = PushChunk.objects.filter(state__in=[C.PENDING, C.SENDING]).values("organisation_id")
     organisation_ids = list(
-        Invoice.objects.filter(sync_state=Invoice.SyncState.PENDING,
-                               batch__eligibility=InvoiceBatch.Eligibility.ELIGIBLE,
-                               organisation__xero_connection__status=XeroConnection.Status.ACTIVE,
-                               organisation__xero_connection__disconnect_step="",
-                               organisation__xero_mapping__isnull=False)
-        .exclude(organisation_id__in=busy).order_by().values_list("organisation_id", flat=True).distinct()[:BATCH])
+        Invoice.objects.filter(
+            sync_state=Invoice.SyncState.PENDING,
+            batch__eligibility=InvoiceBatch.Eligibility.ELIGIBLE,
+            organisation__xero_connection__status=XeroConnection.Status.ACTIVE,
+            organisation__xero_connection__disconnect_step="",
+            organisation__xero_mapping__isnull=False,
+        )
+        .exclude(organisation_id__in=busy)
+        .order_by()
+        .values_list("organisation_id", flat=True)
+        .distinct()[:BATCH]
+    )
     for organisation_id in organisation_ids:
         enqueue_dispatch(organisation_id)
     if expired or overdue or organisation_ids:
-        logger.info("push.sweep", extra={"event": "push.sweep", "expired_leases": len(expired),
-                                         "overdue_chunks": len(overdue), "organisations": len(organisation_ids)})
+        logger.info(
+            "push.sweep",
+            extra={
+                "event": "push.sweep",
+                "expired_leases": len(expired),
+                "overdue_chunks": len(overdue),
+                "organisations": len(organisation_ids),
+            },
+        )
     return SweepResult(len(expired), len(overdue), len(organisation_ids))
