@@ -18,7 +18,6 @@ from django.utils import timezone
 from integrations.models import XeroConnection
 from integrations.services import webhooks
 from integrations.services.webhooks import (
-    FETCH_CHUNK,
     KNOWN_CATEGORIES,
     RESOURCE_PATHS,
     reconciliation_state_for,
@@ -26,7 +25,8 @@ from integrations.services.webhooks import (
     xero_connection_usable,
 )
 from integrations.webhook_models import ReconciliationState, WebhookEvent
-from integrations.xero.client import xero_request
+from integrations.xero import accounting
+from integrations.xero.client import XeroClient
 from integrations.xero.exceptions import XeroError, XeroRateLimited
 
 logger = logging.getLogger("integrations.webhooks")
@@ -141,19 +141,17 @@ def reconciliation_run(*, organisation_id: int) -> ReconcileResult:
 def _reconcile_category(
     *, connection: XeroConnection, category: str, since: dt.datetime, result: ReconcileResult
 ) -> None:
-    path = "/" + RESOURCE_PATHS[category]
     key = RESOURCE_PATHS[category]
-    # If-Modified-Since: only what changed since then. https://developer.xero.com/documentation/api/accounting/invoices
-    headers = {"If-Modified-Since": since.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")}
+    client = XeroClient(connection.pk, rate_limiter=webhooks.xero_rate_limiter())
     for page in range(1, RECONCILE_MAX_PAGES + 1):
-        params: dict[str, Any] = {"page": page, "order": "UpdatedDateUTC ASC"}
+        # Only what changed since then, oldest change first. https://developer.xero.com/documentation/api/accounting/invoices
         if category == "CONTACT":
-            params["includeArchived"] = "true"
-        response = xero_request(
-            connection.pk, "GET", path, params=params, headers=headers, rate_limiter=webhooks.xero_rate_limiter()
-        )
-        body = response.body or {}
-        items = body.get(key) or []
+            response = accounting.contacts_get(
+                client, modified_since=since, include_archived=True, oldest_change_first=True, page=page
+            )
+        else:
+            response = accounting.invoices_get(client, modified_since=since, oldest_change_first=True, page=page)
+        items = accounting.items(response, key)
         if not items:
             return
         result.checked += len(items)
@@ -181,9 +179,7 @@ def _reconcile_category(
                         "at": timezone.now().isoformat(),
                     }
                 )
-        pagination = body.get("pagination") or {}
-        page_count = pagination.get("pageCount")
-        if (isinstance(page_count, int) and page >= page_count) or len(items) < FETCH_CHUNK:
+        if accounting.is_last_page(response, page=page, collection=key):
             return
 
 

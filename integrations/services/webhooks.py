@@ -29,7 +29,8 @@ from django.utils.module_loading import import_string
 
 from integrations.models import XeroConnection
 from integrations.webhook_models import ReconciliationState, WebhookEvent
-from integrations.xero.client import xero_request
+from integrations.xero import accounting
+from integrations.xero.client import XeroClient
 from integrations.xero.exceptions import (
     XeroAuthError,
     XeroError,
@@ -662,15 +663,15 @@ def xero_resources_fetch(
 ) -> list[dict[str, Any]]:
     """The current version of each resource, fetched in pages of 100 ids: one call per 100 events, not one each
     (Xero allows a tenant 60 calls a minute). An id Xero does not return is simply absent."""
-    path = "/" + RESOURCE_PATHS[category]
+    client = XeroClient(connection.pk, rate_limiter=xero_rate_limiter())
     found: list[dict[str, Any]] = []
     for start in range(0, len(resource_ids), FETCH_CHUNK):
         chunk = resource_ids[start : start + FETCH_CHUNK]
-        params = {"IDs": ",".join(chunk), "page": 1}
         if category == "CONTACT":
-            params["includeArchived"] = "true"
-        response = xero_request(connection.pk, "GET", path, params=params, rate_limiter=xero_rate_limiter())
-        found.extend((response.body or {}).get(RESOURCE_PATHS[category]) or [])
+            response = accounting.contacts_get(client, ids=chunk, include_archived=True, page=1)
+        else:
+            response = accounting.invoices_get(client, ids=chunk)
+        found.extend(accounting.items(response, RESOURCE_PATHS[category]))
     return found
 
 

@@ -151,9 +151,9 @@ class XeroClient:
 
     def organisation(self) -> dict[str, Any]:
         """GET /Organisation: name, ShortCode, BaseCurrency... (accounting.settings scope)."""
-        body = self.get("/Organisation").body or {}
-        organisations = body.get("Organisations") or [{}]
-        return organisations[0]
+        from integrations.xero import accounting
+
+        return accounting.first(accounting.organisation_get(self), "Organisations")
 
     def tenant_connections(self) -> list[XeroTenantConnection]:
         """GET /connections with this connection's token: every tenant the Xero user has connected."""

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from integrations.models import XeroConnection
 from integrations.selectors import xero_connection_for
+from integrations.xero import accounting
 from integrations.xero.client import XeroClient
 from integrations.xero.exceptions import XeroError, XeroNeedsReconnect, XeroNotConnected, XeroRateLimited
 from integrations.xero.ratelimit import rate_limiter
@@ -68,9 +69,10 @@ def _connection(organisation: Organisation) -> XeroConnection | None:
     return xero_connection_for(organisation)
 
 
-def _xero_get(*, connection: XeroConnection, path: str) -> dict[str, Any]:
+def _chart_get(*, connection: XeroConnection) -> tuple[dict[str, Any], dict[str, Any]]:
     # Through the shared limiter: reading settings must not take a slot a running push is counting on.
-    return XeroClient(connection.pk, rate_limiter=rate_limiter()).get(path).body or {}
+    client = XeroClient(connection.pk, rate_limiter=rate_limiter())
+    return accounting.accounts_get(client).body or {}, accounting.tax_rates_get(client).body or {}
 
 
 def mapping_choices(*, organisation: Organisation, refresh: bool = False) -> MappingChoices:
@@ -97,8 +99,7 @@ def mapping_choices(*, organisation: Organisation, refresh: bool = False) -> Map
                 fetched_at=cached.get("fetched_at"),
             )
     try:
-        accounts_body = _xero_get(connection=connection, path="/Accounts")
-        rates_body = _xero_get(connection=connection, path="/TaxRates")
+        accounts_body, rates_body = _chart_get(connection=connection)
     except XeroNeedsReconnect as exc:
         raise MappingUnavailable(
             "Xero needs reconnecting before we can read your accounts and tax rates. "

@@ -23,7 +23,8 @@ from django.utils import timezone
 
 from integrations.models import XeroConnection
 from integrations.services.webhooks import xero_rate_limiter
-from integrations.xero.client import xero_request
+from integrations.xero import accounting
+from integrations.xero.client import XeroClient
 from integrations.xero.exceptions import (
     XeroAuthError,
     XeroError,
@@ -328,10 +329,8 @@ def invoice_change_send(*, change_id: int) -> SendResult:
         )
     limiter = xero_rate_limiter()
     try:
-        current_body = (
-            xero_request(connection.pk, "GET", f"/Invoices/{invoice.xero_invoice_id}", rate_limiter=limiter).body or {}
-        )
-        current = (current_body.get("Invoices") or [{}])[0]
+        xero = XeroClient(connection.pk, rate_limiter=limiter)
+        current = accounting.first(accounting.invoice_get(xero, invoice_id=invoice.xero_invoice_id), "Invoices")
         current_version = xero_updated_at(current)
         if _already_done(change, current):
             invoice_apply_from_xero(
@@ -359,13 +358,8 @@ def invoice_change_send(*, change_id: int) -> SendResult:
         refusal = invoice_change_refusal(invoice=invoice, action=change.action)
         if refusal:
             return _finish(change, S.REFUSED, error=refusal, event=("change_refused", f"Not sent: {refusal}"))
-        response = xero_request(
-            connection.pk,
-            "POST",
-            f"/Invoices/{invoice.xero_invoice_id}",
-            json={"Invoices": [change.payload]},
-            idempotency_key=change.idempotency_key,
-            rate_limiter=limiter,
+        response = accounting.invoice_post(
+            xero, invoice_id=invoice.xero_invoice_id, invoice=change.payload, idempotency_key=change.idempotency_key
         )
     except XeroRateLimited as exc:
         _finish(change, S.PENDING, error=str(exc))

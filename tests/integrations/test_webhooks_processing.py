@@ -75,7 +75,7 @@ def test_payment_in_xero_is_applied_when_event_processed(invoice):
     responses.get(
         f"{API}/Invoices",
         json=invoices_body(xero_invoice(minutes_later=5, Status="PAID", AmountPaid=110.0, AmountDue=0.0)),
-        match=[matchers.query_param_matcher({"IDs": INV_A, "page": "1"})],
+        match=[matchers.query_param_matcher({"IDs": INV_A, "page": "1", "unitdp": "4"})],
     )
     result = inbox.webhook_inbox_process(organisation_id=invoice.organisation_id)
     invoice.refresh_from_db()
@@ -100,7 +100,7 @@ def test_many_events_are_fetched_in_one_call_in_event_time_order_when_received_o
             xero_invoice(INV_A, minutes_later=8, Status="PAID", AmountPaid=110.0, AmountDue=0.0),
             xero_invoice(INV_B, minutes_later=7, Status="VOIDED"),
         ),
-        match=[matchers.query_param_matcher({"IDs": f"{INV_A},{INV_B}", "page": "1"})],
+        match=[matchers.query_param_matcher({"IDs": f"{INV_A},{INV_B}", "page": "1", "unitdp": "4"})],
     )
     result = inbox.webhook_inbox_process(organisation_id=org.pk)
     assert len(responses.calls) == 1
@@ -330,8 +330,8 @@ def test_missed_webhook_is_repaired_and_counted_as_drift_when_reconciling(invoic
             "pagination": {"page": 1, "pageSize": 100, "pageCount": 1, "itemCount": 1},
         },
         match=[
-            matchers.query_param_matcher({"page": "1", "order": "UpdatedDateUTC ASC"}),
-            matchers.header_matcher({"If-Modified-Since": "2026-11-24T08:53:00"}),
+            matchers.query_param_matcher({"page": "1", "order": "UpdatedDateUTC ASC", "unitdp": "4"}),
+            matchers.header_matcher({"If-Modified-Since": "2026-11-24T08:53:00Z"}),
         ],
     )
     responses.get(f"{API}/Contacts", json={"Contacts": []})
@@ -356,12 +356,12 @@ def test_reconciliation_pages_through_when_more_than_one_page(org):
     responses.get(
         f"{API}/Invoices",
         json={"Invoices": page1, "pagination": {"pageCount": 2}},
-        match=[matchers.query_param_matcher({"page": "1", "order": "UpdatedDateUTC ASC"})],
+        match=[matchers.query_param_matcher({"page": "1", "order": "UpdatedDateUTC ASC", "unitdp": "4"})],
     )
     responses.get(
         f"{API}/Invoices",
         json={"Invoices": page2, "pagination": {"pageCount": 2}},
-        match=[matchers.query_param_matcher({"page": "2", "order": "UpdatedDateUTC ASC"})],
+        match=[matchers.query_param_matcher({"page": "2", "order": "UpdatedDateUTC ASC", "unitdp": "4"})],
     )
     responses.get(f"{API}/Contacts", json={"Contacts": []})
     result = reconciliation.reconciliation_run(organisation_id=org.pk)

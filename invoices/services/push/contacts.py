@@ -19,6 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from integrations.models import XeroConnection
+from integrations.xero import accounting
 from invoices import mappers
 from invoices.models import Customer, Invoice, InvoiceEvent
 from invoices.services.push.common import pending_invoices, xero_client
@@ -62,9 +63,7 @@ def _ensure(*, organisation_id: int, connection: XeroConnection, customer_ids: l
     client = xero_client(connection)
     missing: list[Customer] = []
     for group in _lookup_groups(customers):
-        response = client.get(
-            "/Contacts", params={"where": " OR ".join(_clauses(c) for c in group), "summaryOnly": "true"}
-        )
+        response = accounting.contacts_get(client, where=" OR ".join(_clauses(c) for c in group), summary_only=True)
         contacts = mappers.contact_outcomes(response.body or {})
         by_number = {c.contact_number: c for c in contacts if c.contact_number and c.contact_id}
         by_name = {c.name.strip().lower(): c for c in contacts if c.contact_id}
@@ -83,7 +82,7 @@ def _ensure(*, organisation_id: int, connection: XeroConnection, customer_ids: l
             "contacts-"
             + hashlib.sha256((connection.tenant_id + json.dumps(body, sort_keys=True)).encode()).hexdigest()[:48]
         )
-        response = client.post("/Contacts", params={"summarizeErrors": "false"}, json=body, idempotency_key=key)
+        response = accounting.contacts_post(client, contacts=body["Contacts"], idempotency_key=key)
         outcomes = mappers.contact_outcomes(response.body or {})
         by_number = {o.contact_number: o for o in outcomes if o.contact_number}
         for index, customer in enumerate(group):

@@ -23,6 +23,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from integrations.xero import accounting
 from integrations.xero.exceptions import (
     XeroAuthError,
     XeroError,
@@ -62,7 +63,6 @@ C = PushChunk.State
 A = PushAttempt.Outcome
 
 RESEND = "resend"
-PUT_PARAMS = {"summarizeErrors": "false", "unitdp": "4"}
 PUT_LABEL, LOST_LABEL = "PUT /Invoices", "lost"
 
 
@@ -104,11 +104,13 @@ def push_chunk_send(*, chunk_id: int, worker: str | None = None) -> SendResult:
     try:
         client = xero_client(connection, limiter=slot)
         if mode == RESEND:
-            response = client.request(
-                "PUT", "/Invoices", params=PUT_PARAMS, json=chunk.payload, idempotency_key=chunk.idempotency_key
+            response = accounting.invoices_put(
+                client, invoices=chunk.payload["Invoices"], idempotency_key=chunk.idempotency_key
             )
         else:
-            response = client.get("/Invoices", params=_lookup_params(chunk))
+            response = accounting.invoices_get(
+                client, invoice_numbers=_in_flight_numbers(chunk), created_by_my_app=True, summary_only=True
+            )
     except RateLimitWait as wait:  # a second acquire inside the client (after a forced token refresh)
         return retry_later(chunk.pk, worker, wait.seconds, attempt, _elapsed(clock), A.RATE_LIMITED, None, str(wait))
     except XeroRateLimited as exc:
@@ -305,9 +307,8 @@ def _window_open(chunk: PushChunk, now) -> bool:
     return now < chunk.first_attempt_at + timedelta(seconds=window * 11 / 12)
 
 
-def _lookup_params(chunk: PushChunk) -> dict[str, Any]:
-    numbers = list(Invoice.objects.filter(chunk=chunk, sync_state=S.IN_FLIGHT).values_list("number", flat=True))
-    return {"InvoiceNumbers": ",".join(numbers), "createdByMyApp": "true", "summaryOnly": "true", "page": 1}
+def _in_flight_numbers(chunk: PushChunk) -> list[str]:
+    return list(Invoice.objects.filter(chunk=chunk, sync_state=S.IN_FLIGHT).values_list("number", flat=True))
 
 
 class _HeldSlot:
