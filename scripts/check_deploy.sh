@@ -3,6 +3,7 @@
 # right shapes (nothing here is a real secret; production supplies its own through the environment).
 set -eu
 cd "$(dirname "$0")/.."
+unset DJANGO_ALLOW_ASYNC_UNSAFE  # tests set it for the live server; production never does
 key="$(.venv/bin/python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')"
 DJANGO_DEBUG=false \
   DJANGO_SECRET_KEY="$(.venv/bin/python -c 'import secrets; print(secrets.token_urlsafe(50))')" \
