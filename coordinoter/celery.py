@@ -25,7 +25,10 @@ app.conf.beat_schedule = {
 app.conf.beat_schedule.update(
     {
         "xero-webhook-sweep": {"task": "integrations.webhook_tasks.sweep_webhook_inbox", "schedule": 30},
-        "xero-invoice-changes-sweep": {"task": "invoices.xero_tasks.sweep_invoice_changes", "schedule": 60},
+        "outbound-sweep": {
+            "task": "integrations.outbound.tasks.sweep_operations",
+            "schedule": float(os.environ.get("OUTBOUND_SWEEP_SECONDS") or 30),
+        },
         "xero-reconcile": {
             "task": "integrations.webhook_tasks.reconcile_all",
             "schedule": int(os.environ.get("XERO_RECONCILE_EVERY_SECONDS") or 300),

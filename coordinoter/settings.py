@@ -250,7 +250,7 @@ XERO_RECONCILE_EVERY_SECONDS = env_int("XERO_RECONCILE_EVERY_SECONDS", 300)
 WEBHOOK_FETCH_INTERVAL_SECONDS = float(env_str("WEBHOOK_FETCH_INTERVAL_SECONDS", "2"))
 # Handled webhook events are kept this long for support, then purged by the inbox sweeper.
 WEBHOOK_EVENT_RETENTION_DAYS = env_int("WEBHOOK_EVENT_RETENTION_DAYS", 30)
-CELERY_IMPORTS = ("integrations.webhook_tasks", "invoices.xero_tasks")
+CELERY_IMPORTS = ("integrations.webhook_tasks", "integrations.outbound.tasks")
 XERO_HTTP_TIMEOUT_SECONDS = float(env_str("XERO_HTTP_TIMEOUT_SECONDS", "30"))
 # Xero's limits and windows (https://developer.xero.com/documentation/guides/oauth2/limits/). XERO_TIME_SCALE > 1
 # only against xero_sandbox run with the same --time-scale: every Xero window and wait is divided by it.
@@ -270,8 +270,15 @@ XERO_IDEMPOTENCY_WINDOW_SECONDS = 360 / XERO_TIME_SCALE  # Xero keeps an Idempot
 # The push: a chunk's lease outlives its call; the sweeper re-dispatches expired leases and stalled tenants.
 PUSH_LEASE_SECONDS = float(env_str("PUSH_LEASE_SECONDS", str(XERO_HTTP_TIMEOUT_SECONDS + 30)))
 PUSH_SWEEP_SECONDS = float(env_str("PUSH_SWEEP_SECONDS", "30"))
-PUSH_RETRY_BASE_SECONDS = float(env_str("PUSH_RETRY_BASE_SECONDS", "2"))
-PUSH_RETRY_MAX_SECONDS = float(env_str("PUSH_RETRY_MAX_SECONDS", "300"))
+XERO_RETRY_BASE_SECONDS = float(env_str("XERO_RETRY_BASE_SECONDS", "2"))
+XERO_RETRY_MAX_SECONDS = float(env_str("XERO_RETRY_MAX_SECONDS", "300"))
+# The outbound engine (integrations/outbound/): an operation's lease outlives its call; a result that cannot be
+# confirmed after OUTBOUND_MAX_LOOKUPS lookups, or a write Xero never answered in OUTBOUND_MAX_SENDS tries, stops in
+# needs_attention instead of looping.
+OUTBOUND_LEASE_SECONDS = float(env_str("OUTBOUND_LEASE_SECONDS", str(XERO_HTTP_TIMEOUT_SECONDS + 30)))
+OUTBOUND_MAX_LOOKUPS = env_int("OUTBOUND_MAX_LOOKUPS", 4)
+OUTBOUND_MAX_SENDS = env_int("OUTBOUND_MAX_SENDS", 8)
+OUTBOUND_SWEEP_SECONDS = float(env_str("OUTBOUND_SWEEP_SECONDS", "30"))
 # Token store: refresh this long before the 30-minute access token expires; the beat keep-alive refreshes
 # refresh tokens older than XERO_KEEPALIVE_AFTER_DAYS (Xero's idle expiry is 60 days); OAuth state lifetime.
 XERO_REFRESH_AHEAD_SECONDS = env_int("XERO_REFRESH_AHEAD_SECONDS", 300)

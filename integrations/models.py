@@ -14,6 +14,12 @@ from integrations.fields import EncryptedTextField
 from organisations.models import Organisation
 
 
+class XeroConnectionQuerySet(models.QuerySet):
+    def usable(self) -> "XeroConnectionQuerySet":
+        """Connections Xero calls may be made for: active, no disconnect step pending, bound to a tenant."""
+        return self.filter(status=XeroConnection.Status.ACTIVE, disconnect_step="").exclude(tenant_id="")
+
+
 class XeroConnection(models.Model):
     class Status(models.TextChoices):
         NOT_CONNECTED = "not_connected", "Not connected"
@@ -88,6 +94,8 @@ class XeroConnection(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = XeroConnectionQuerySet.as_manager()
 
     class Meta:
         constraints = [
@@ -193,5 +201,6 @@ class IntegrationAuditEvent(models.Model):
         return f"{self.action} ({self.outcome})"
 
 
+from integrations.outbound.models import OutboundAttempt, OutboundOperation  # noqa: E402,F401
 from integrations.usage_models import XeroApiUsage  # noqa: E402,F401
 from integrations.webhook_models import ReconciliationState, WebhookEvent  # noqa: E402,F401

@@ -19,3 +19,7 @@ class InvoicesConfig(AppConfig):
         from integrations.registry import register_connection_listener
 
         register_connection_listener(_resume_pending_pushes)
+
+        from invoices import outbound
+
+        outbound.register()

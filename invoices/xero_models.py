@@ -61,8 +61,9 @@ class XeroContactVersion(models.Model):
 class XeroInvoiceChange(models.Model):
     """An edit, void or delete made in Coordinoter to an invoice already in Xero: a stored state machine.
 
-    pending -> sending -> done | conflict | refused | failed. Xero's rules are checked before it is stored; the
-    worker checks again against Xero's current copy and never overwrites a newer one (that is a conflict).
+    pending -> sending -> done | conflict | refused | failed | needs_attention. Xero's rules are checked before it is
+    stored; it travels as an outbound operation (integrations/outbound/), whose strategy (invoices/outbound.py) checks
+    Xero's current copy first and never overwrites a newer one (that is a conflict).
     """
 
     class Action(models.TextChoices):
@@ -77,11 +78,12 @@ class XeroInvoiceChange(models.Model):
         CONFLICT = "conflict", "Changed in Xero meanwhile: not sent"
         REFUSED = "refused", "Refused by Xero"
         FAILED = "failed", "Failed"
+        NEEDS_ATTENTION = "needs_attention", "Needs attention: Xero's answer could not be confirmed"
 
     organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="+")
     invoice = models.ForeignKey("invoices.Invoice", on_delete=models.CASCADE, related_name="xero_changes")
     action = models.CharField(max_length=10, choices=Action.choices)
-    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    state = models.CharField(max_length=20, choices=State.choices, default=State.PENDING)
     payload = models.JSONField(default=dict, help_text="The exact invoice element sent to POST /Invoices/{id}.")
     idempotency_key = models.CharField(
         max_length=128, unique=True, help_text="Stored before the first attempt; reused by every retry."

@@ -19,23 +19,12 @@ from typing import Any
 
 from django.db import transaction
 from django.http import Http404
-from django.utils import timezone
 
 from integrations.models import XeroConnection
-from integrations.services.webhooks import xero_rate_limiter
-from integrations.xero import accounting
-from integrations.xero.client import XeroClient
-from integrations.xero.exceptions import (
-    XeroAuthError,
-    XeroError,
-    XeroNotConnected,
-    XeroRateLimited,
-    XeroServerError,
-    XeroTimeout,
-    XeroValidationError,
-)
+from integrations.outbound import engine
+from integrations.outbound.models import OutboundOperation
 from invoices.models import Invoice, InvoiceEvent, XeroMapping
-from invoices.services.apply import SOURCE_OUTBOUND, invoice_apply_from_xero, xero_updated_at
+from invoices.outbound import INVOICE_CHANGE
 from invoices.xero_models import XeroInvoiceChange
 from organisations.models import Organisation
 
@@ -173,6 +162,9 @@ def invoice_change_request(
     if refusal:
         raise ChangeRefused(refusal)
     _check_version(invoice, based_on)
+    connection = XeroConnection.objects.filter(organisation=organisation).exclude(tenant_id="").first()
+    if connection is None:
+        raise ChangeRefused("Xero is not connected.")
     if XeroInvoiceChange.objects.filter(invoice=invoice, state__in=[S.PENDING, S.SENDING]).exists():
         raise ChangeRefused("A change to this invoice is already on its way to Xero. Wait for it to finish.")
     if action == A.VOID:
@@ -211,230 +203,43 @@ def invoice_change_request(
             "action": action,
         },
     )
-    invoice_change_enqueue(change_id=change.pk)
+    operation = engine.operation_create(
+        organisation_id=organisation.pk,
+        tenant_id=connection.tenant_id,
+        kind=INVOICE_CHANGE,
+        payload=payload,
+        subject_id=change.pk,
+        requested_by=user,
+        idempotency_key=change.idempotency_key,
+    )
+    engine.operation_enqueue(operation_id=operation.pk)
     return change
 
 
-def invoice_change_enqueue(*, change_id: int, countdown: int | None = None) -> None:
-    from invoices.xero_tasks import send_invoice_change
-
-    def enqueue() -> None:
-        try:
-            send_invoice_change.apply_async(kwargs={"change_id": change_id}, countdown=countdown, retry=False)
-        except Exception:  # noqa: BLE001 - the stored change is the record; the sweeper sends it later
-            logger.warning(
-                "invoices.outbound.enqueue_failed",
-                extra={"event": "invoices.outbound.enqueue_failed", "change_id": change_id},
-            )
-
-    transaction.on_commit(enqueue)
+def invoice_change_operation(change: XeroInvoiceChange) -> OutboundOperation | None:
+    return OutboundOperation.objects.filter(kind=INVOICE_CHANGE, subject_id=change.pk).first()
 
 
-# ---------------------------------------------------------------- sending (the worker)
+# ---------------------------------------------------------------- sending (the outbound engine's run)
 
 
 @dataclass(frozen=True)
 class SendResult:
-    state: str
-    retry_after: int | None = None
-
-
-def _claim(change_id: int) -> XeroInvoiceChange | None:
-    now = timezone.now()
-    with transaction.atomic():
-        change = (
-            XeroInvoiceChange.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("invoice")
-            .filter(pk=change_id)
-            .first()
-        )
-        if change is None:
-            return None
-        # Re-check under the lock: pending, or sending with a lapsed claim (a worker died mid-send).
-        if change.state == S.SENDING and change.claimed_until and change.claimed_until > now:
-            return None
-        if change.state not in (S.PENDING, S.SENDING):
-            return None
-        change.state = S.SENDING
-        change.attempts += 1
-        change.claimed_until = now + CLAIM
-        change.save(update_fields=["state", "attempts", "claimed_until"])
-    return change
-
-
-def _finish(
-    change: XeroInvoiceChange,
-    state: str,
-    *,
-    error: str = "",
-    correlation_id: str = "",
-    event: tuple[str, str] | None = None,
-) -> SendResult:
-    with transaction.atomic():
-        change.state = state
-        change.last_error = error[:2000]
-        change.correlation_id = correlation_id or change.correlation_id
-        change.claimed_until = None
-        if state not in (S.PENDING,):
-            change.completed_at = timezone.now()
-        change.save(update_fields=["state", "last_error", "correlation_id", "claimed_until", "completed_at"])
-        if event is not None:
-            kind, message = event
-            InvoiceEvent.objects.create(
-                invoice_id=change.invoice_id,
-                organisation_id=change.organisation_id,
-                source=InvoiceEvent.Source.SYSTEM,
-                kind=kind,
-                message=message[:500],
-                changes={"change_id": change.pk, "correlation_id": correlation_id},
-                actor=change.requested_by,
-            )
-    logger.info(
-        "invoices.outbound.%s",
-        state,
-        extra={
-            "event": f"invoices.outbound.{state}",
-            "organisation_id": change.organisation_id,
-            "invoice_id": change.invoice_id,
-            "change_id": change.pk,
-            "action": change.action,
-            "correlation_id": correlation_id,
-        },
-    )
-    return SendResult(state=state)
-
-
-def _already_done(change: XeroInvoiceChange, current: dict[str, Any]) -> bool:
-    """An earlier attempt whose answer was lost may have gone through: Xero already holds what we asked for."""
-    if change.action in (A.VOID, A.DELETE):
-        return current.get("Status") == change.payload.get("Status")
-    return False
+    state: str  # the change's state after the run
+    retry_after: float | None = None
 
 
 def invoice_change_send(*, change_id: int) -> SendResult:
-    change = _claim(change_id)
-    if change is None:
+    """Run the change's outbound operation once (what its task does) and report where the change stands."""
+    change = XeroInvoiceChange.objects.get(pk=change_id)
+    operation = invoice_change_operation(change)
+    if operation is None:
         return SendResult(state="skipped")
-    invoice = change.invoice
-    label = A(change.action).label.lower()
-    connection = XeroConnection.objects.filter(
-        organisation_id=change.organisation_id, status=XeroConnection.Status.ACTIVE
-    ).first()
-    if connection is None:
-        return _finish(
-            change,
-            S.FAILED,
-            error="Xero is not connected.",
-            event=("change_failed", f"Could not {label} in Xero: Xero is not connected."),
-        )
-    limiter = xero_rate_limiter()
-    try:
-        xero = XeroClient(connection.pk, rate_limiter=limiter)
-        current = accounting.first(accounting.invoice_get(xero, invoice_id=invoice.xero_invoice_id), "Invoices")
-        current_version = xero_updated_at(current)
-        if _already_done(change, current):
-            invoice_apply_from_xero(
-                organisation_id=change.organisation_id, data=current, source=SOURCE_OUTBOUND, actor=change.requested_by
-            )
-            return _finish(change, S.DONE, event=(f"{change.action}_done", f"{A(change.action).label} done in Xero."))
-        based_on = change.based_on_xero_updated_at
-        if current_version is not None and based_on is not None and current_version > based_on:
-            # Xero moved on since the person looked: show Xero's version, send nothing.
-            invoice_apply_from_xero(organisation_id=change.organisation_id, data=current, source="webhook")
-            return _finish(
-                change,
-                S.CONFLICT,
-                error="Xero holds a newer version.",
-                event=(
-                    "change_conflict",
-                    f"Not sent: the invoice changed in Xero after you asked to {label} it. "
-                    "Review the changes above and try again.",
-                ),
-            )
-        status = str(current.get("Status") or "")
-        if status and status != invoice_xero_status(invoice):
-            invoice_apply_from_xero(organisation_id=change.organisation_id, data=current, source="webhook")
-            invoice.refresh_from_db()
-        refusal = invoice_change_refusal(invoice=invoice, action=change.action)
-        if refusal:
-            return _finish(change, S.REFUSED, error=refusal, event=("change_refused", f"Not sent: {refusal}"))
-        response = accounting.invoice_post(
-            xero, invoice_id=invoice.xero_invoice_id, invoice=change.payload, idempotency_key=change.idempotency_key
-        )
-    except XeroRateLimited as exc:
-        _finish(change, S.PENDING, error=str(exc))
-        return SendResult(state=S.PENDING, retry_after=max(1, int(exc.retry_after)))
-    except XeroValidationError as exc:
-        errors = [m.get("Message", "") for el in exc.elements for m in (el.get("ValidationErrors") or [])]
-        message = "; ".join(e for e in errors if e) or str(exc)
-        return _finish(
-            change,
-            S.REFUSED,
-            error=message,
-            correlation_id=exc.correlation_id,
-            event=("change_refused", f"Xero refused to {label} it: {message}"),
-        )
-    except (XeroServerError, XeroTimeout) as exc:
-        if change.attempts >= MAX_ATTEMPTS:
-            return _finish(
-                change,
-                S.FAILED,
-                error=str(exc),
-                correlation_id=getattr(exc, "correlation_id", ""),
-                event=("change_failed", f"Could not {label} in Xero after {change.attempts} tries."),
-            )
-        _finish(change, S.PENDING, error=str(exc), correlation_id=getattr(exc, "correlation_id", ""))
-        return SendResult(state=S.PENDING, retry_after=min(600, 15 * 2**change.attempts))
-    except (XeroNotConnected, XeroAuthError) as exc:
-        return _finish(
-            change,
-            S.FAILED,
-            error=str(exc),
-            correlation_id=exc.correlation_id,
-            event=("change_failed", f"Could not {label} in Xero: reconnect Xero, then try again."),
-        )
-    except XeroError as exc:
-        return _finish(
-            change,
-            S.FAILED,
-            error=str(exc),
-            correlation_id=exc.correlation_id,
-            event=("change_failed", f"Could not {label} in Xero: {exc}"),
-        )
-    element = ((response.body or {}).get("Invoices") or [{}])[0]
-    errors = [m.get("Message", "") for m in (element.get("ValidationErrors") or [])]
-    if element.get("HasErrors") or errors:
-        message = "; ".join(e for e in errors if e) or "validation failed"
-        return _finish(
-            change,
-            S.REFUSED,
-            error=message,
-            correlation_id=response.correlation_id,
-            event=("change_refused", f"Xero refused to {label} it: {message}"),
-        )
-    invoice_apply_from_xero(
-        organisation_id=change.organisation_id, data=element, source=SOURCE_OUTBOUND, actor=change.requested_by
-    )
-    return _finish(
-        change,
-        S.DONE,
-        correlation_id=response.correlation_id,
-        event=(f"{change.action}_done", f"{A(change.action).label} done in Xero."),
-    )
-
-
-def invoice_changes_sweep(*, older_than: dt.timedelta = dt.timedelta(minutes=1)) -> int:
-    """Changes left pending (broker down when they were made) or with a lapsed claim: enqueue them again."""
-    now = timezone.now()
-    stuck = list(
-        XeroInvoiceChange.objects.filter(state__in=[S.PENDING, S.SENDING], created_at__lte=now - older_than)
-        .exclude(claimed_until__gt=now)
-        .values_list("pk", flat=True)[:500]
-    )
-    for change_id in stuck:
-        with transaction.atomic():
-            invoice_change_enqueue(change_id=change_id)
-    return len(stuck)
+    result = engine.operation_run(operation_id=operation.pk)
+    change.refresh_from_db()
+    if result.state in ("busy", "noop", "early", "lost_lease"):
+        return SendResult(state="skipped", retry_after=result.retry_in)
+    return SendResult(state=change.state, retry_after=result.retry_in)
 
 
 __all__ = [
@@ -445,6 +250,5 @@ __all__ = [
     "invoice_change_refusal",
     "invoice_change_request",
     "invoice_change_send",
-    "invoice_changes_sweep",
     "invoice_xero_status",
 ]

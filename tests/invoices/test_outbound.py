@@ -9,10 +9,12 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+import requests
 import responses
 from celery.app.task import Task
 from django.http import Http404
 
+from integrations.outbound.models import OutboundOperation
 from invoices.models import Invoice, InvoiceEvent, XeroMapping
 from invoices.services import outbound
 from invoices.services.outbound import (
@@ -42,9 +44,8 @@ def xero_invoice(*, minutes_later: int = 0, **changes) -> dict:
 
 
 @pytest.fixture(autouse=True)
-def xero_api(settings, monkeypatch):
+def xero_api(settings):
     settings.XERO_API_URL = API
-    monkeypatch.setattr(outbound, "xero_rate_limiter", lambda: None)
 
 
 @pytest.fixture
@@ -53,7 +54,9 @@ def enqueued(monkeypatch):
     monkeypatch.setattr(
         Task,
         "apply_async",
-        lambda self, args=None, kwargs=None, **options: calls.append((self.name, kwargs, options.get("countdown"))),
+        lambda self, args=None, kwargs=None, **options: calls.append(
+            (self.name, kwargs or tuple(args or ()), options.get("countdown"))
+        ),
     )
     return calls
 
@@ -76,6 +79,13 @@ def user(org):
 def pushed(org, **kw) -> Invoice:
     kw.setdefault("xero_updated_at", HELD)
     return make_pushed_invoice(organisation=org, xero_invoice_id=XERO_ID, number="INV-0001", **kw)
+
+
+def due_now(change: XeroInvoiceChange) -> None:
+    """The backoff's wait, over (tests run the operation again at once)."""
+    OutboundOperation.objects.filter(kind="invoice_change", subject_id=change.pk).update(
+        next_attempt_at=dt.datetime.now(dt.UTC)
+    )
 
 
 def with_amounts(invoice: Invoice, **values) -> Invoice:
@@ -147,7 +157,13 @@ def test_void_is_stored_with_idempotency_key_and_enqueued_when_allowed(
     assert change.payload == {"InvoiceID": XERO_ID, "Status": "VOIDED"}
     assert change.idempotency_key.startswith("coordinoter-change-") and len(change.idempotency_key) <= 128
     assert change.based_on_xero_updated_at == HELD
-    assert enqueued == [("invoices.xero_tasks.send_invoice_change", {"change_id": change.pk}, None)]
+    operation = outbound.invoice_change_operation(change)
+    assert (operation.kind, operation.payload, operation.idempotency_key) == (
+        "invoice_change",
+        change.payload,
+        change.idempotency_key,
+    )
+    assert enqueued == [("integrations.outbound.tasks.run_operation", (operation.pk,), None)]
     assert InvoiceEvent.objects.get(invoice=invoice).kind == "void_requested"
 
 
@@ -284,15 +300,16 @@ def test_change_is_refused_with_xeros_words_when_xero_rejects_it(org, user, enqu
 
 
 @responses.activate
-def test_same_key_is_reused_on_retry_when_xero_answers_5xx(org, user, enqueued):
+def test_same_key_is_reused_on_retry_when_xero_answers_5xx(org, user, enqueued, settings):
     invoice, change = _change(org, user)
     responses.get(f"{API}/Invoices/{XERO_ID}", json={"Invoices": [xero_invoice()]})
     post = responses.post(f"{API}/Invoices/{XERO_ID}", status=503, json={})
     first = invoice_change_send(change_id=change.pk)
-    assert (first.state, first.retry_after) == ("pending", 30)
+    assert first.state == "pending" and 0 < first.retry_after <= 2 * settings.XERO_RETRY_BASE_SECONDS
     responses.replace(
         responses.POST, f"{API}/Invoices/{XERO_ID}", json={"Invoices": [xero_invoice(minutes_later=1, Status="VOIDED")]}
     )
+    due_now(change)
     assert invoice_change_send(change_id=change.pk).state == "done"
     keys = {call.request.headers["Idempotency-Key"] for call in responses.calls if call.request.method == "POST"}
     assert keys == {change.idempotency_key}
@@ -345,15 +362,130 @@ def test_edit_is_applied_from_xeros_answer_when_accepted(org, user, enqueued):
 
 def test_claimed_change_is_skipped_when_another_worker_sends_it(org, user, enqueued):
     invoice, change = _change(org, user)
-    XeroInvoiceChange.objects.filter(pk=change.pk).update(
-        state="sending", claimed_until=dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1)
+    OutboundOperation.objects.filter(kind="invoice_change", subject_id=change.pk).update(
+        state="sending", leased_by="other", lease_until=dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1)
     )
     assert invoice_change_send(change_id=change.pk).state == "skipped"
 
 
-def test_change_fails_visibly_when_xero_disconnected(org, user, enqueued):
+def test_change_needs_attention_visibly_when_xero_disconnected(org, user, enqueued):
     invoice, change = _change(org, user)
     org.xero_connection.status = "disconnected"
     org.xero_connection.save(update_fields=["status"])
-    assert invoice_change_send(change_id=change.pk).state == "failed"
-    assert InvoiceEvent.objects.filter(invoice=invoice, kind="change_failed").exists()
+    assert invoice_change_send(change_id=change.pk).state == "needs_attention"
+    event = InvoiceEvent.objects.get(invoice=invoice, kind="change_needs_attention")
+    assert "disconnected" in event.message
+
+
+def test_change_waits_without_calling_when_xero_needs_reconnecting(org, user, enqueued):
+    invoice, change = _change(org, user)
+    org.xero_connection.status = "needs_reconnect"
+    org.xero_connection.save(update_fields=["status"])
+    assert invoice_change_send(change_id=change.pk).state == "pending"
+    assert OutboundOperation.objects.get(subject_id=change.pk).attempts == 0
+
+
+# ---------------------------------------------------------------- lost answers; answers about another invoice
+
+
+def _edit(org, user):
+    invoice = pushed(org, status="DRAFT")
+    edit = InvoiceEdit(
+        reference="PO 8",
+        issue_date=dt.date(2026, 11, 1),
+        due_date=dt.date(2026, 11, 30),
+        lines=[LineEdit(description="Design", quantity=Decimal("2"), unit_amount=Decimal("10.1234"))],
+    )
+    change = invoice_change_request(
+        organisation=org, invoice_id=invoice.pk, action="edit", user=user, based_on=HELD, edit=edit
+    )
+    return invoice, change
+
+
+def _edited_in_xero(**changes) -> dict:
+    return xero_invoice(
+        minutes_later=1,
+        Status="DRAFT",
+        Reference="PO 8",
+        DueDateString="2026-11-30T00:00:00",
+        LineItems=[
+            {
+                "Description": "Design",
+                "Quantity": 2.0,
+                "UnitAmount": 10.1234,
+                "AccountCode": "200",
+                "TaxType": "OUTPUT",
+            }
+        ],
+        **changes,
+    )
+
+
+@responses.activate
+def test_edit_is_done_not_a_conflict_when_xero_applied_it_but_the_answer_was_lost(org, user, enqueued):
+    invoice, change = _edit(org, user)
+    # Xero applies the edit and answers 503; from then on its copy is the edited one (a newer version).
+    responses.get(f"{API}/Invoices/{XERO_ID}", json={"Invoices": [xero_invoice(Status="DRAFT")]})
+    responses.get(f"{API}/Invoices/{XERO_ID}", json={"Invoices": [_edited_in_xero()]})
+    responses.post(f"{API}/Invoices/{XERO_ID}", status=503, json={})
+    # The resend under the same key: Xero replays the answer it gave the first time.
+    replay = responses.post(f"{API}/Invoices/{XERO_ID}", json={"Invoices": [_edited_in_xero()]})
+    assert invoice_change_send(change_id=change.pk).state == "pending"
+    due_now(change)
+    assert invoice_change_send(change_id=change.pk).state == "done"
+    posts = [c.request for c in responses.calls if c.request.method == "POST"]
+    assert len(posts) == 2 and {p.headers["Idempotency-Key"] for p in posts} == {change.idempotency_key}
+    assert replay.call_count == 1
+    assert not InvoiceEvent.objects.filter(invoice=invoice, kind="change_conflict").exists()
+    invoice.refresh_from_db()
+    assert invoice.reference == "PO 8"
+
+
+@responses.activate
+def test_edit_is_confirmed_by_lookup_without_resending_when_the_keys_window_has_passed(org, user, enqueued):
+    invoice, change = _edit(org, user)
+    responses.get(f"{API}/Invoices/{XERO_ID}", json={"Invoices": [xero_invoice(Status="DRAFT")]})
+    responses.get(f"{API}/Invoices/{XERO_ID}", json={"Invoices": [_edited_in_xero()]})
+    post = responses.post(f"{API}/Invoices/{XERO_ID}", body=requests.ConnectionError("reset by peer"))
+    assert invoice_change_send(change_id=change.pk).state == "pending"
+    OutboundOperation.objects.filter(subject_id=change.pk).update(
+        key_first_sent_at=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=7)
+    )
+    due_now(change)
+    assert invoice_change_send(change_id=change.pk).state == "done"
+    assert post.call_count == 1  # looked up, never sent again
+    operation = OutboundOperation.objects.get(subject_id=change.pk)
+    assert list(operation.outbound_attempts.order_by("pk").values_list("action", "outcome")) == [
+        ("send", "unknown"),
+        ("lookup", "confirmed"),
+    ]
+
+
+@responses.activate
+@pytest.mark.parametrize("action", ["void", "edit"])
+def test_change_is_not_done_when_xeros_answer_is_about_another_invoice(org, user, enqueued, action, settings):
+    settings.OUTBOUND_MAX_LOOKUPS = 2
+    if action == "void":
+        invoice, change = _change(org, user)
+        other = xero_invoice(minutes_later=1, Status="VOIDED", InvoiceID="11111111-2222-4333-8444-555555555555")
+        before = xero_invoice()
+    else:
+        invoice, change = _edit(org, user)
+        other = _edited_in_xero(InvoiceID="11111111-2222-4333-8444-555555555555")
+        before = xero_invoice(Status="DRAFT")
+    responses.get(f"{API}/Invoices/{XERO_ID}", json={"Invoices": [before]})
+    responses.post(f"{API}/Invoices/{XERO_ID}", json={"Invoices": [other]})
+    states = []
+    for _ in range(8):
+        states.append(invoice_change_send(change_id=change.pk).state)
+        due_now(change)
+    assert "done" not in states and "needs_attention" in states
+    change.refresh_from_db()
+    assert change.state == "needs_attention"
+    invoice.refresh_from_db()
+    assert invoice.status == before["Status"]
+    operation = OutboundOperation.objects.get(subject_id=change.pk)
+    assert operation.state == "needs_attention" and operation.lookups == 2
+    assert operation.last_answer["InvoiceID"] == "11111111-2222-4333-8444-555555555555"
+    assert "not " + XERO_ID in operation.outbound_attempts.filter(outcome="unconfirmed").first().detail
+    assert InvoiceEvent.objects.filter(invoice=invoice, kind="change_needs_attention").exists()

@@ -306,7 +306,7 @@ def test_5xx_and_timeouts_are_retried_with_backoff_and_the_same_key(org_a, xero,
 
 
 def test_backoff_grows_with_each_attempt(org_a, xero, scheduled, settings):
-    settings.PUSH_RETRY_MAX_SECONDS = 1000
+    settings.XERO_RETRY_MAX_SECONDS = 1000
     connected_organisation(org_a, invoices=1)
     chunk = dispatch_one_chunk(org_a)
     xero.put(INVOICES_URL, status=503, json={})

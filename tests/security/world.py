@@ -27,6 +27,7 @@ from integrations.models import (
     XeroOAuthState,
     XeroPendingTenantChoice,
 )
+from integrations.outbound.models import OutboundOperation
 from integrations.xero import tokens
 from invoices.models import (
     Customer,
@@ -244,6 +245,17 @@ def _tenant(marker: str, *, number: int) -> Tenant:
         idempotency_key=f"{marker}-{uuid.uuid4()}",
         last_error=f"{marker} refused by Xero",
         completed_at=now,
+        requested_by=admin,
+    )
+    o[OutboundOperation] = OutboundOperation.objects.create(
+        organisation=org,
+        tenant_id=str(uuid.uuid4()),
+        kind="invoice_change",
+        subject_id=o[XeroInvoiceChange].pk,
+        payload={"InvoiceID": str(uuid.uuid4()), "Status": "VOIDED"},
+        idempotency_key=f"{marker}-op-{uuid.uuid4()}",
+        state="needs_attention",
+        last_error=f"{marker} could not be confirmed",
         requested_by=admin,
     )
     return tenant

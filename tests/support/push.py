@@ -70,7 +70,7 @@ def push_settings_fixture(settings):
     settings.XERO_API_URL = API
     settings.TOKEN_ENCRYPTION_KEYS = [TEST_KEY]
     settings.XERO_RATE_LIMIT_PREFIX = f"test:push:{uuid.uuid4().hex}"
-    settings.PUSH_RETRY_BASE_SECONDS = 2.0
+    settings.XERO_RETRY_BASE_SECONDS = 2.0
     rate_limiter.cache_clear()
     yield settings
     limiter = rate_limiter()

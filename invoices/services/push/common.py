@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import os
-import random
 import socket
 import uuid
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import QuerySet
 
 from integrations.models import XeroConnection
 from integrations.xero.client import XeroClient
+from integrations.xero.errors import backoff_seconds  # noqa: F401 - the one policy, re-exported for push/
 from integrations.xero.ratelimit import rate_limiter
 from invoices.models import Invoice, InvoiceBatch, PushChunk
 
@@ -57,12 +56,6 @@ def xero_client(connection: XeroConnection, *, limiter: Any = None) -> XeroClien
 
 def worker_name() -> str:
     return f"{socket.gethostname()[:60]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-def backoff_seconds(attempt: int) -> float:
-    """Exponential backoff with jitter: base * 2^(attempt-1), capped, then a random 50-100% of it."""
-    base = settings.PUSH_RETRY_BASE_SECONDS * (2 ** max(0, attempt - 1))
-    return min(settings.PUSH_RETRY_MAX_SECONDS, base) * random.uniform(0.5, 1.0)
 
 
 def enqueue_dispatch(organisation_id: int, *, countdown: float = 0.0) -> None:

@@ -1,0 +1,85 @@
+"""What each kind of write supplies to the engine: build and send the request, confirm Xero's answer against what
+was sent, look the result up, and apply the outcome to its own records. Higher apps register their kinds from
+AppConfig.ready(), so integrations never imports them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from integrations.outbound.models import OutboundOperation
+    from integrations.xero.client import XeroClient
+    from integrations.xero.types import XeroResponse
+
+
+@dataclass(frozen=True)
+class Confirmed:
+    """Xero holds what we asked for; `result` is Xero's copy (an element of its answer)."""
+
+    result: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Absent:
+    """A lookup proved Xero does not hold it: sending (again) is safe."""
+
+
+@dataclass(frozen=True)
+class Unconfirmed:
+    """Xero answered, but not with what was sent (another id or number, another state): never assumed done."""
+
+    reason: str
+    answer: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Declined:
+    """Xero said no (validation), or the kind's own check before sending found it must not go (a conflict)."""
+
+    message: str
+    result: dict[str, Any] = field(default_factory=dict)
+    conflict: bool = False
+
+
+Confirmation = Confirmed | Unconfirmed | Declined
+Lookup = Confirmed | Absent | Unconfirmed
+Check = Confirmed | Declined | None  # None: go ahead and send
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How an operation ended, handed to the kind's `finish`."""
+
+    state: str  # done | refused | needs_attention | waiting (pending, connection unusable)
+    message: str = ""
+    result: dict[str, Any] = field(default_factory=dict)
+    conflict: bool = False
+    correlation_id: str = ""
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    send: Callable[[XeroClient, OutboundOperation], XeroResponse]
+    confirm: Callable[[OutboundOperation, XeroResponse], Confirmation]
+    look_up: Callable[[XeroClient, OutboundOperation], Lookup]
+    finish: Callable[[OutboundOperation, Outcome], None]
+    # Optional: a read before the first send (e.g. has the invoice changed in Xero since the person looked?).
+    check: Callable[[XeroClient, OutboundOperation], Check] | None = None
+
+
+_KINDS: dict[str, Kind] = {}
+
+
+def register_kind(kind: Kind) -> None:
+    _KINDS[kind.name] = kind
+
+
+def kind_for(name: str) -> Kind:
+    try:
+        return _KINDS[name]
+    except KeyError:
+        raise LookupError(f"No outbound kind {name!r} is registered.") from None

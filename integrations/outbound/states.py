@@ -1,0 +1,28 @@
+"""The outbound operation's state machine: the one table of allowed moves, and the one function that writes it.
+
+docs/architecture.md shows the same table; tests/integrations/test_outbound_engine.py holds them together.
+"""
+
+from integrations.outbound.models import OutboundOperation
+
+S = OutboundOperation.State
+
+TRANSITIONS: dict[str, frozenset[str]] = {
+    S.PENDING: frozenset({S.SENDING}),
+    S.SENDING: frozenset({S.PENDING, S.DONE, S.REFUSED, S.NEEDS_ATTENTION}),
+    S.NEEDS_ATTENTION: frozenset({S.PENDING}),
+    S.DONE: frozenset(),
+    S.REFUSED: frozenset(),
+}
+FINAL = frozenset({S.DONE, S.REFUSED})
+
+
+class IllegalTransition(ValueError):
+    pass
+
+
+def operation_move(operation: OutboundOperation, to: str) -> None:
+    """Set the operation's state (the caller saves it, under the row lock it holds). Refuses a move the table lacks."""
+    if to != operation.state and to not in TRANSITIONS[operation.state]:
+        raise IllegalTransition(f"Outbound operation {operation.pk}: {operation.state} -> {to} is not allowed.")
+    operation.state = to

@@ -1,0 +1,101 @@
+"""One way to classify a failed Xero call, and one backoff policy.
+
+Every background writer and reader turns the front door's exceptions into one of four verdicts instead of keeping
+its own ladder of `except` clauses:
+
+    Retry(after)          try again later, under the same Idempotency-Key (5xx, timeout, lost answer, 429)
+    WaitForConnection     nothing can be sent until someone reconnects (needs reconnect, revoked, disconnected)
+    Refused(message)      Xero said no to this request: sending it again would get the same answer
+    Failed(message)       anything else: stop and show it
+
+and every wait between attempts comes from `backoff_seconds`.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+
+from integrations.xero.exceptions import (
+    XeroAuthError,
+    XeroError,
+    XeroNotConnected,
+    XeroRateLimited,
+    XeroRequestError,
+    XeroServerError,
+    XeroTimeout,
+    XeroValidationError,
+)
+
+
+@dataclass(frozen=True)
+class Retry:
+    after: float
+    reason: str
+    # True when a write may have reached Xero (its answer was lost): the next attempt must reuse the key, or past
+    # the key's window look the result up first.
+    outcome_unknown: bool = False
+    rate_limited: bool = False
+
+
+@dataclass(frozen=True)
+class WaitForConnection:
+    reason: str
+
+
+@dataclass(frozen=True)
+class Refused:
+    message: str
+    elements: list[dict[str, Any]] = field(default_factory=list)
+    correlation_id: str = ""
+
+
+@dataclass(frozen=True)
+class Failed:
+    message: str
+    correlation_id: str = ""
+
+
+Verdict = Retry | WaitForConnection | Refused | Failed
+
+
+def backoff_seconds(attempt: int, *, base: float | None = None, cap: float | None = None) -> float:
+    """Exponential backoff with jitter: base * 2^(attempt-1), capped, then a random 50-100% of it."""
+    base = settings.XERO_RETRY_BASE_SECONDS if base is None else base
+    cap = settings.XERO_RETRY_MAX_SECONDS if cap is None else cap
+    return min(cap, base * (2 ** max(0, min(attempt, 32) - 1))) * random.uniform(0.5, 1.0)
+
+
+def validation_messages(elements: list[dict[str, Any]]) -> list[str]:
+    """Xero's ValidationErrors messages of every element, in order."""
+    return [
+        str(m.get("Message") or "")
+        for element in elements
+        for m in (element.get("ValidationErrors") or [])
+        if m.get("Message")
+    ]
+
+
+def classify(exc: XeroError, *, attempt: int) -> Verdict:
+    """The verdict on one failed call; `attempt` counts this one (1 for the first)."""
+    if isinstance(exc, XeroRateLimited):
+        # A concurrency refusal clears as soon as a call in flight ends; the others name their wait.
+        wait = settings.XERO_RATE_MINUTE_SECONDS / 60 if exc.problem == "concurrent" else float(exc.retry_after)
+        return Retry(after=max(0.0, wait), reason=str(exc), rate_limited=True)
+    if isinstance(exc, XeroTimeout):
+        return Retry(after=backoff_seconds(attempt), reason=str(exc), outcome_unknown=exc.outcome_unknown)
+    if isinstance(exc, XeroServerError):
+        # A 5xx to a write may still have been applied (Xero answers 503 after committing, at times).
+        after = max(backoff_seconds(attempt), float(exc.retry_after or 0))
+        return Retry(after=after, reason=str(exc), outcome_unknown=True)
+    if isinstance(exc, XeroNotConnected | XeroAuthError):
+        return WaitForConnection(reason=str(exc))
+    if isinstance(exc, XeroValidationError):
+        message = "; ".join(validation_messages(exc.elements)) or str(exc)
+        return Refused(message=message, elements=list(exc.elements), correlation_id=exc.correlation_id)
+    if isinstance(exc, XeroRequestError):
+        return Refused(message=str(exc), correlation_id=exc.correlation_id)
+    return Failed(message=str(exc), correlation_id=exc.correlation_id)
