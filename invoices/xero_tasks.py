@@ -1,11 +1,13 @@
 """Thin tasks of the two-way sync on the invoices side: send one stored change to Xero; sweep stuck ones.
 
-Registered through settings.CELERY_IMPORTS (invoices/tasks.py belongs to the push pipeline). They run on the
+Found by autodiscovery (coordinoter/celery.py searches each app for `xero_tasks`; invoices/tasks.py belongs to
+the push pipeline). They run on the
 `webhooks` queue with the rest of the two-way sync.
 """
 
 from celery import shared_task
 
+from coordinoter import queue
 from invoices.services import outbound
 
 
@@ -14,7 +16,7 @@ def send_invoice_change(*, change_id: int) -> None:
     result = outbound.invoice_change_send(change_id=change_id)
     if result.retry_after is not None:
         # Never sleep to throttle: the same stored change (same Idempotency-Key) goes again later.
-        send_invoice_change.apply_async(kwargs={"change_id": change_id}, countdown=result.retry_after)
+        queue.enqueue(send_invoice_change, kwargs={"change_id": change_id}, countdown=result.retry_after)
 
 
 @shared_task(acks_late=True, queue="webhooks", ignore_result=True)

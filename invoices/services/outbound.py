@@ -215,11 +215,12 @@ def invoice_change_request(
 
 
 def invoice_change_enqueue(*, change_id: int, countdown: int | None = None) -> None:
+    from coordinoter import queue
     from invoices.xero_tasks import send_invoice_change
 
     def enqueue() -> None:
         try:
-            send_invoice_change.apply_async(kwargs={"change_id": change_id}, countdown=countdown, retry=False)
+            queue.enqueue(send_invoice_change, kwargs={"change_id": change_id}, countdown=countdown, retry=False)
         except Exception:  # noqa: BLE001 - the stored change is the record; the sweeper sends it later
             logger.warning(
                 "invoices.outbound.enqueue_failed",
