@@ -35,7 +35,7 @@ from prometheus_client.registry import Collector
 from integrations.models import WebhookEvent, XeroApiUsage, XeroConnection
 from integrations.usage import minute_of
 from integrations.webhook_selectors import webhook_lag_percentiles
-from integrations.xero.ratelimit import XeroRateLimiter, rate_limiter
+from integrations.xero.ratelimit import rate_limiter
 from invoices.models import Invoice, PushAttempt, PushChunk
 
 logger = logging.getLogger(__name__)
@@ -191,9 +191,7 @@ def xero_connection_metrics() -> Iterator[Metric]:
         info.add_metric([str(organisation_id), tenant_id, status], 1)
     yield info
 
-    limiter = rate_limiter()
-    if not isinstance(limiter, XeroRateLimiter):
-        return  # no Redis (make run): no shared limiter to read
+    limiter = rate_limiter()  # without Redis (make run), the in-process limiter of this very process
     active = {
         tenant_id: organisation_id
         for organisation_id, tenant_id, status in connections

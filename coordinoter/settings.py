@@ -187,12 +187,12 @@ METRICS_TOKEN = env_str("METRICS_TOKEN")
 _dev_token_key = base64.urlsafe_b64encode(hashlib.sha256(SECRET_KEY.encode()).digest()).decode()
 TOKEN_ENCRYPTION_KEYS = env_list("TOKEN_ENCRYPTION_KEYS", [_dev_token_key])
 
-# Celery. No REDIS_URL: tasks run in process, synchronously, after the transaction commits (documented in
-# docs/architecture.md); the beat schedule then does not run.
+# Celery. Every task is queued through coordinoter/queue.py. No REDIS_URL: one thread of the process runs them
+# (honouring countdowns) and the beat schedule, never inside a request (docs/architecture.md, "Embedded mode").
+# Read at call time, so tests flip it with the `settings` fixture.
+TASKS_IN_PROCESS = not REDIS_URL
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = None
-CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
-CELERY_TASK_EAGER_PROPAGATES = False
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -250,7 +250,6 @@ XERO_RECONCILE_EVERY_SECONDS = env_int("XERO_RECONCILE_EVERY_SECONDS", 300)
 WEBHOOK_FETCH_INTERVAL_SECONDS = float(env_str("WEBHOOK_FETCH_INTERVAL_SECONDS", "2"))
 # Handled webhook events are kept this long for support, then purged by the inbox sweeper.
 WEBHOOK_EVENT_RETENTION_DAYS = env_int("WEBHOOK_EVENT_RETENTION_DAYS", 30)
-CELERY_IMPORTS = ("integrations.webhook_tasks", "integrations.outbound.tasks")
 XERO_HTTP_TIMEOUT_SECONDS = float(env_str("XERO_HTTP_TIMEOUT_SECONDS", "30"))
 # Xero's limits and windows (https://developer.xero.com/documentation/guides/oauth2/limits/). XERO_TIME_SCALE > 1
 # only against xero_sandbox run with the same --time-scale: every Xero window and wait is divided by it.

@@ -2,6 +2,7 @@
 
 from celery import shared_task
 
+from coordinoter import queue
 from integrations import selectors, services, usage
 
 
@@ -10,7 +11,7 @@ def xero_keepalive_fanout_task() -> int:
     """Daily (beat): one keep-alive per active connection, spread over a few minutes."""
     ids = selectors.connection_ids_due_keepalive()
     for position, connection_id in enumerate(ids):
-        xero_connection_keepalive_task.apply_async((connection_id,), countdown=position % 600)
+        queue.enqueue(xero_connection_keepalive_task, args=(connection_id,), countdown=position % 600)
     return len(ids)
 
 

@@ -5,6 +5,7 @@ They run on the `webhooks` queue, so a big invoice push on `xero` never holds ba
 
 from celery import shared_task
 
+from coordinoter import queue
 from integrations.services import reconciliation as reconciliation_services
 from integrations.services import webhooks as webhook_services
 
@@ -26,11 +27,11 @@ def sweep_webhook_inbox() -> None:
 @shared_task(acks_late=True, queue="webhooks", ignore_result=True)
 def reconcile_all() -> None:
     for organisation_id in reconciliation_services.reconciliation_organisation_ids():
-        reconcile_organisation.apply_async(kwargs={"organisation_id": organisation_id})
+        queue.enqueue(reconcile_organisation, kwargs={"organisation_id": organisation_id})
 
 
 @shared_task(bind=True, acks_late=True, queue="webhooks", ignore_result=True)
 def reconcile_organisation(self, *, organisation_id: int) -> None:
     result = reconciliation_services.reconciliation_run(organisation_id=organisation_id)
     if result.retry_after is not None:
-        reconcile_organisation.apply_async(kwargs={"organisation_id": organisation_id}, countdown=result.retry_after)
+        queue.enqueue(reconcile_organisation, kwargs={"organisation_id": organisation_id}, countdown=result.retry_after)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# `make run`: the whole product on one machine. SQLite and in-process tasks unless DATABASE_URL /
-# REDIS_URL are set; then PostgreSQL, Redis and real Celery workers and beat.
+# `make run`: the whole product on one machine. SQLite, and one thread of the web process running the tasks and
+# the beat schedule (coordinoter/queue.py) with the rate limiter in process, unless DATABASE_URL / REDIS_URL are
+# set; then PostgreSQL, Redis and real Celery workers and beat.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
@@ -53,7 +54,8 @@ if [ -n "${REDIS_URL:-}" ]; then
   $BIN/celery -A coordinoter beat --loglevel INFO --schedule "${TMPDIR:-/tmp}/coordinoter-beat-schedule" &
   pids+=($!)
 else
-  echo "==> No REDIS_URL: background tasks run inside the web process"
+  echo "==> No REDIS_URL: one thread of the web process runs background tasks and the beat schedule;"
+  echo "    Xero's rate limits are enforced by the same limiter, in process"
 fi
 
 cat <<MSG

@@ -63,13 +63,34 @@ def _test_database_dropped_at_the_end(django_db_setup, django_db_blocker):
 
 
 @pytest.fixture(autouse=True)
-def _embedded_push_runner_ended():
-    """A test that ran pushes in embedded mode leaves the runner's thread (its stand-in for a worker and beat)
-    behind; end it, so it never sweeps during another test."""
+def _in_process_runner_ended():
+    """A test that ran in embedded mode leaves the in-process runner's thread (its stand-in for workers and beat)
+    behind; end it and drop what it holds, so it never runs a task or a beat job during another test."""
     yield
-    from invoices.tasks import local_runner_stop
+    from coordinoter.queue import runner_stop
 
-    local_runner_stop()
+    runner_stop()
+
+
+@pytest.fixture
+def embedded_mode(settings, monkeypatch):
+    """`make run` without Redis: tasks go to the in-process runner and the rate limiter is the in-process one.
+
+    Publishing to a broker would be a bug here, so Task.apply_async fails the test (it also undoes the recorders
+    some suites install, which would otherwise hide a task that skipped the gateway)."""
+    from celery.app.task import Task
+
+    from integrations.xero.ratelimit import rate_limiter
+
+    def published(self, *args, **kwargs):
+        raise AssertionError(f"{self.name} was published to a broker in embedded mode")
+
+    settings.REDIS_URL = ""
+    settings.TASKS_IN_PROCESS = True
+    monkeypatch.setattr(Task, "apply_async", published)
+    rate_limiter.cache_clear()  # rebuilt on the in-process Redis, under this test's prefix
+    yield settings
+    rate_limiter.cache_clear()
 
 
 @pytest.fixture(autouse=True)
@@ -88,7 +109,7 @@ def _own_rate_limiter_keys(settings):
     one minute window.)"""
     import uuid
 
-    from integrations.xero.ratelimit import rate_limiter
+    from integrations.xero.ratelimit import in_process_redis_server, rate_limiter
 
     prefix = f"test:rl:{uuid.uuid4().hex}"
     redis_url = settings.REDIS_URL  # read now: a test may point REDIS_URL at a dead port
@@ -96,6 +117,7 @@ def _own_rate_limiter_keys(settings):
     rate_limiter.cache_clear()  # the process's limiter is built once from settings; rebuild it with this prefix
     yield
     rate_limiter.cache_clear()
+    in_process_redis_server.cache_clear()  # embedded-mode tests: the next one starts on an empty in-process Redis
     if redis_url:
         import redis
 

@@ -30,6 +30,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from coordinoter import queue
 from integrations.models import XeroConnection
 from integrations.outbound import kinds as k
 from integrations.outbound.models import OutboundAttempt, OutboundOperation
@@ -89,7 +90,7 @@ def operation_enqueue(*, operation_id: int, countdown: float = 0.0) -> None:
 
 def _publish(task, operation_id: int, countdown: float) -> None:
     try:
-        task.apply_async(args=(operation_id,), countdown=countdown or None, retry=False)
+        queue.enqueue(task, args=(operation_id,), countdown=countdown, retry=False)
     except Exception:  # noqa: BLE001 - the stored operation is the record; the sweep sends it later
         logger.warning(
             "outbound.enqueue_failed", extra={"event": "outbound.enqueue_failed", "operation_id": operation_id}

@@ -2,18 +2,16 @@
 
 from celery import shared_task
 
+from coordinoter import queue
 from integrations.outbound import engine
-
-# A longer wait is taken in steps (Redis redelivers an unacknowledged message after its visibility timeout).
-MAX_COUNTDOWN_SECONDS = 600.0
 
 
 @shared_task(acks_late=True, queue="xero", ignore_result=True)
 def run_operation(operation_id: int) -> None:
     result = engine.operation_run(operation_id=operation_id)
     if result.retry_in is not None:
-        countdown = min(MAX_COUNTDOWN_SECONDS, max(0.0, result.retry_in))
-        run_operation.apply_async(args=(operation_id,), countdown=countdown or None)
+        # Never sleep: the same stored operation (same Idempotency-Key) goes again later.
+        queue.enqueue(run_operation, args=(operation_id,), countdown=result.retry_in)
 
 
 @shared_task(acks_late=True, queue="xero", ignore_result=True)

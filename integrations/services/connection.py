@@ -11,6 +11,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from coordinoter import queue
 from integrations.audit import audit_event_record
 from integrations.models import IntegrationAuditEvent, XeroConnection
 from integrations.registry import connection_event_emit
@@ -224,14 +225,10 @@ def _step_failed(connection: XeroConnection, exc: XeroError, audit: dict) -> Non
         detail={"error": type(exc).__name__, "attempt": attempts, "will_retry": True},
     )
     countdown = min(60 * 2 ** min(attempts, 6), 3600)
-    connection_id = connection.pk
+    from integrations.tasks import xero_connection_disconnect_task
 
-    def enqueue() -> None:
-        from integrations.tasks import xero_connection_disconnect_task
-
-        xero_connection_disconnect_task.apply_async((connection_id,), countdown=countdown)
-
-    transaction.on_commit(enqueue)
+    # Queued, never run here: the next attempt comes after the backoff, not inside this request or task.
+    queue.enqueue_on_commit(xero_connection_disconnect_task, args=(connection.pk,), countdown=countdown)
 
 
 # ---------------------------------------------------------------- Xero-side disconnects, daily check, keep-alive
@@ -423,7 +420,7 @@ def xero_connection_sync_recorded(*, organisation: Organisation, at=None) -> Non
 def _enqueue_notify(connection_id: int, event: str) -> None:
     from integrations.tasks import xero_admins_notify_task
 
-    xero_admins_notify_task.delay(connection_id, event)
+    queue.enqueue(xero_admins_notify_task, args=(connection_id, event))
 
 
 def xero_admins_notify(*, connection_id: int, event: str) -> int:

@@ -50,10 +50,11 @@ class ReconcileResult:
 
 def reconciliation_enqueue(*, organisation_id: int) -> bool:
     """Ask a worker for a reconciliation pass now (support's button). False if the broker is unreachable."""
+    from coordinoter import queue
     from integrations.webhook_tasks import reconcile_organisation
 
     try:
-        reconcile_organisation.apply_async(kwargs={"organisation_id": organisation_id}, retry=False)
+        queue.enqueue(reconcile_organisation, kwargs={"organisation_id": organisation_id}, retry=False)
     except Exception:  # noqa: BLE001 - the beat pass comes anyway
         logger.warning(
             "xero.reconcile.enqueue_failed",

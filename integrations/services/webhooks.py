@@ -282,29 +282,20 @@ def webhook_processing_enqueue(*, organisation_ids: Iterable[int], countdown: fl
     100 (a cache key says "queued, not started"; the task clears it as it starts, so nothing stored after that is
     missed). A delayed run (countdown) always goes, and holds the key until it is due. Returns how many were queued.
     """
+    from coordinoter import queue
     from integrations.webhook_tasks import process_webhook_inbox
 
     queued = 0
     for organisation_id in organisation_ids:
-        if settings.CELERY_TASK_ALWAYS_EAGER:
-            # Embedded mode (no broker): run beside the request, never inside it, so Xero gets its 200 at once.
-            threading.Thread(
-                target=_run_eagerly, args=(organisation_id,), daemon=True, name=f"webhook-inbox-{organisation_id}"
-            ).start()
-            queued += 1
-            continue
         if not _queued_mark(organisation_id, countdown=countdown):
             continue
         try:
-            process_webhook_inbox.apply_async(
-                kwargs={"organisation_id": organisation_id},
-                countdown=countdown,
-                retry=False,
-                connection=_fail_fast_connection(),
+            # Without a broker this goes to the in-process runner: beside the request, never inside it.
+            queue.enqueue(
+                process_webhook_inbox, kwargs={"organisation_id": organisation_id}, countdown=countdown, fail_fast=True
             )
             queued += 1
         except Exception as exc:  # noqa: BLE001 - any broker failure: the inbox row is the durable record
-            _fail_fast_connection_drop()
             _queued_clear(organisation_id)
             logger.warning(
                 "xero.webhook.enqueue_failed",
@@ -340,50 +331,6 @@ def _queued_hold(organisation_id: int, *, seconds: float) -> None:
 def _queued_clear(organisation_id: int) -> None:
     with contextlib.suppress(Exception):
         cache.delete(_queued_key(organisation_id))
-
-
-_publisher = threading.local()
-
-
-def _fail_fast_connection():
-    """A broker connection that gives up at once instead of retrying for seconds (kombu's default would hold the
-    webhook answer past Xero's 5-second limit while Redis is down). One per thread and broker URL, reused."""
-    from celery import current_app
-
-    url = current_app.conf.broker_write_url or current_app.conf.broker_url
-    cached = getattr(_publisher, "connection", None)
-    if cached is not None and cached[0] == url:
-        return cached[1]
-    options = {**(current_app.conf.broker_transport_options or {}), "max_retries": 0}
-    connection = current_app.connection_for_write(url, connect_timeout=1, transport_options=options)
-    _publisher.connection = (url, connection)
-    return connection
-
-
-def _fail_fast_connection_drop() -> None:
-    cached = getattr(_publisher, "connection", None)
-    _publisher.connection = None
-    if cached is not None:
-        with contextlib.suppress(Exception):  # it is being thrown away
-            cached[1].release()
-
-
-def _run_eagerly(organisation_id: int) -> None:
-    """Embedded mode's worker: a thread; a paced or rate-limited run comes back on a timer (there is no beat)."""
-    try:
-        result = webhook_inbox_process(organisation_id=organisation_id)
-    except Exception:  # noqa: BLE001 - logged; the events stay received
-        logger.exception(
-            "xero.webhook.process_crashed",
-            extra={"event": "xero.webhook.process_crashed", "organisation_id": organisation_id},
-        )
-        return
-    finally:
-        db_connection.close()  # this thread's own connection: never leave it open behind the request
-    if result.retry_after is not None:
-        timer = threading.Timer(result.retry_after, _run_eagerly, args=(organisation_id,))
-        timer.daemon = True
-        timer.start()
 
 
 # ---------------------------------------------------------------- processing one tenant's inbox

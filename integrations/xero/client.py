@@ -26,7 +26,7 @@ import requests
 from django.conf import settings
 
 from integrations import usage
-from integrations.xero import tokens
+from integrations.xero import ratelimit, tokens
 from integrations.xero.exceptions import (
     XeroAuthError,
     XeroInsufficientScope,
@@ -38,7 +38,7 @@ from integrations.xero.exceptions import (
     XeroTimeout,
     XeroValidationError,
 )
-from integrations.xero.types import NoRateLimit, RateLimiter, XeroResponse, XeroTenantConnection
+from integrations.xero.types import RateLimiter, XeroResponse, XeroTenantConnection
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +68,8 @@ class XeroClient:
         check_on_forbidden: bool = True,
     ) -> None:
         self.connection_id = connection_id
-        self.rate_limiter = rate_limiter or NoRateLimit()
+        # No call path goes unlimited: a client given no limiter takes the process's (Redis, or in-process).
+        self.rate_limiter = rate_limiter or ratelimit.rate_limiter()
         self.timeout = timeout or settings.XERO_HTTP_TIMEOUT_SECONDS
         # The connection check itself turns this off, so a 403 there cannot queue another check.
         self.check_on_forbidden = check_on_forbidden
@@ -390,10 +391,11 @@ def raise_for_status(response: XeroResponse) -> XeroResponse:
 def _queue_connection_check(connection_id: int) -> None:
     # Not through transaction.on_commit: the caller's transaction is likely to roll back on this very error,
     # which would drop the check; the task only reads the already committed connection row.
+    from coordinoter import queue
     from integrations.tasks import xero_connection_verify_task
 
     try:
-        xero_connection_verify_task.delay(connection_id)
+        queue.enqueue(xero_connection_verify_task, args=(connection_id,))
     except Exception:  # noqa: BLE001 - a broker outage must not hide the 403; the daily check still runs
         logger.exception(
             "xero.connection.check_not_queued",

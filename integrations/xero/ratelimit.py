@@ -1,5 +1,8 @@
 """Xero's API limits, enforced before we call, in Redis shared by every worker. Touches no model.
 
+Always on: without REDIS_URL (`make run`) the very same scripts run on an in-process Redis (fakeredis with Lua, one
+server per process), so the embedded demo keeps the same limits and makes the same decisions as production.
+
 Per tenant 5 calls in flight, 60 a minute and 5,000 a day; per app 10,000 a minute
 (https://developer.xero.com/documentation/guides/oauth2/limits/). Every check and every count happens in one
 Lua script, so two workers can never both take the last call of a window.
@@ -370,33 +373,31 @@ class XeroRateLimiter:
         self.redis.delete(*keys)
 
 
-class NullRateLimiter:
-    """No Redis (the embedded `make run`): allow every call; Xero's own 429s still reschedule the work."""
+@cache
+def in_process_redis_server() -> Any:
+    """Without Redis: one in-process Redis server per process, shared by every thread. fakeredis runs the same Lua
+    scripts (through lupa) and executes each command under the server's lock, so a script stays atomic."""
+    import fakeredis
 
-    def acquire(self, *, tenant_id: str, waiter: str = "") -> None:
-        return None
-
-    def refund(self, *, tenant_id: str, ticket: Any) -> None:
-        return None
-
-    def release(self, *, tenant_id: str, ticket: Any) -> None:
-        return None
-
-    def observe(self, *, tenant_id: str, response: Any) -> None:
-        return None
+    return fakeredis.FakeServer()
 
 
 @cache
-def rate_limiter() -> XeroRateLimiter | NullRateLimiter:
-    """The process's limiter, configured from settings (one Redis connection pool per process)."""
+def rate_limiter() -> XeroRateLimiter:
+    """The process's limiter, configured from settings: Redis shared by every process, or without REDIS_URL the
+    in-process Redis (the embedded `make run` has one process)."""
     from django.conf import settings
 
-    if not settings.REDIS_URL:
-        return NullRateLimiter()
-    import redis
+    if settings.REDIS_URL:
+        import redis
 
+        client = redis.Redis.from_url(settings.REDIS_URL)
+    else:
+        import fakeredis
+
+        client = fakeredis.FakeRedis(server=in_process_redis_server())
     return XeroRateLimiter(
-        redis.Redis.from_url(settings.REDIS_URL),
+        client,
         limits=RateLimits(**settings.XERO_RATE_LIMITS),
         minute_seconds=settings.XERO_RATE_MINUTE_SECONDS,
         day_seconds=settings.XERO_RATE_DAY_SECONDS,

@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from coordinoter import queue
 from integrations import usage
 from integrations.audit import audit_event_record
 from integrations.fields import encrypted_with_primary_key
@@ -115,14 +116,9 @@ def _grant_dead(connection: XeroConnection) -> XeroNeedsReconnect:
             outcome=IntegrationAuditEvent.Outcome.FAILURE,
             detail={"reason": "invalid_grant", "tenant_id": connection.tenant_id},
         )
-        connection_id = connection.pk
+        from integrations.tasks import xero_admins_notify_task
 
-        def enqueue() -> None:
-            from integrations.tasks import xero_admins_notify_task
-
-            xero_admins_notify_task.delay(connection_id, "needs_reconnect")
-
-        transaction.on_commit(enqueue)
+        queue.enqueue_on_commit(xero_admins_notify_task, args=(connection.pk, "needs_reconnect"))
     else:
         connection.save(update_fields=fields)
     return XeroNeedsReconnect("Xero refused the refresh token (invalid_grant): an admin must reconnect.")

@@ -21,8 +21,8 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
+from coordinoter import queue
 from integrations.models import IntegrationAuditEvent, XeroConnection
-from integrations.services import webhooks as inbox
 from invoices.models import Customer, InvoiceBatch
 from organisations.models import Organisation
 from tests.browser.helpers import (
@@ -56,14 +56,14 @@ def workers(settings, xero, transactional_db):
     """Two workers on every queue, on this run's broker (TEST_REDIS_URL), emptied first of the tasks that tests
     without workers left there."""
     broker_queues_emptied(QUEUES)
-    inbox._fail_fast_connection_drop()
+    queue.fail_fast_connection_drop()
     processes = CeleryProcesses(
         env=live_env(settings, **sandbox_settings(xero), XERO_RATE_LIMIT_PREFIX=f"test:tour:{uuid.uuid4().hex}")
     )
     processes.start_workers(2, queues=QUEUES)
     yield processes
     processes.stop()
-    inbox._fail_fast_connection_drop()
+    queue.fail_fast_connection_drop()
 
 
 def test_tour_admin_accountant_and_support(

@@ -11,6 +11,7 @@ import uuid
 import pytest
 from playwright.sync_api import expect
 
+from coordinoter import queue
 from integrations.services import webhooks as inbox
 from invoices.models import Invoice
 from tests.browser.helpers import WEBHOOK_KEY, broker_queues_emptied, sandbox_for_live_server
@@ -25,9 +26,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.django_d
 def broker(settings):
     """This run's own broker (TEST_REDIS_URL), its queues emptied first."""
     broker_queues_emptied("webhooks,default")
-    inbox._fail_fast_connection_drop()
+    queue.fail_fast_connection_drop()
     yield settings.REDIS_URL
-    inbox._fail_fast_connection_drop()
+    queue.fail_fast_connection_drop()
 
 
 @pytest.fixture

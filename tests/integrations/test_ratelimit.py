@@ -1,4 +1,6 @@
-"""The Redis limiter against real Redis: a key prefix per test, removed afterwards; Redis is never mocked."""
+"""The limiter against real Redis (a key prefix per test, removed afterwards; Redis is never mocked), and every test
+again against the in-process Redis that `make run` uses without REDIS_URL: the same Lua scripts must make the same
+decisions on both."""
 
 import os
 import threading
@@ -14,10 +16,14 @@ from integrations.xero.types import XeroResponse
 TENANT, OTHER = "11111111-1111-1111-1111-111111111111", "22222222-2222-2222-2222-222222222222"
 
 
-@pytest.fixture
-def redis_client():
-    url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
-    client = redis.Redis.from_url(url)
+@pytest.fixture(params=["redis", "in_process"])
+def redis_client(request):
+    if request.param == "in_process":
+        import fakeredis
+
+        client = fakeredis.FakeRedis(server=fakeredis.FakeServer())
+    else:
+        client = redis.Redis.from_url(os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0")
     yield client
     client.close()
 
@@ -239,3 +245,67 @@ def test_refund_uncounts_a_call_that_was_never_made(make_limiter):
     snapshot = limiter.snapshot(tenant_id=TENANT)
     assert snapshot["minute_used"] == 1 and snapshot["in_flight"] == 1 and snapshot["day_used"] == 1
     limiter.acquire(tenant_id=TENANT)
+
+
+# ---------------------------------------------------------------- always on: the process's limiter
+
+
+def test_process_limiter_runs_in_process_with_the_same_limits_when_no_redis_url(settings):
+    from integrations.xero.ratelimit import rate_limiter
+
+    settings.REDIS_URL = ""
+    rate_limiter.cache_clear()
+    limiter = rate_limiter()
+    assert isinstance(limiter, XeroRateLimiter)
+    assert limiter.limits == RateLimits(**settings.XERO_RATE_LIMITS)
+    for _ in range(60):
+        limiter.release(tenant_id=TENANT, ticket=limiter.acquire(tenant_id=TENANT))
+    with pytest.raises(RateLimitWait) as refused:
+        limiter.acquire(tenant_id=TENANT)
+    assert refused.value.problem == "minute"
+    assert rate_limiter() is limiter  # one per process, shared by every thread
+
+
+def test_in_process_and_redis_limiters_decide_alike_when_given_the_same_sequence():
+    import fakeredis
+
+    options = {"minute_seconds": 60.0, "day_seconds": 86400.0, "guard_seconds": 1.0, "slot_ttl_seconds": 30.0}
+    prefix = f"test:rl:{uuid.uuid4().hex}"
+    shared = XeroRateLimiter(
+        redis.Redis.from_url(os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"), prefix=prefix, **options
+    )
+    local = XeroRateLimiter(fakeredis.FakeRedis(server=fakeredis.FakeServer()), prefix=prefix, **options)
+
+    def decide(limiter, step):
+        kind, tenant = step[0], step[1]
+        if kind == "observe":
+            limiter.observe(tenant_id=tenant, response=step[2])
+            return "observed"
+        try:
+            ticket = limiter.acquire(tenant_id=tenant)
+        except RateLimitWait as wait:
+            return ("wait", wait.problem, round(wait.seconds))
+        if kind == "call":
+            limiter.release(tenant_id=tenant, ticket=ticket)
+        return "ok"
+
+    steps = (
+        [("hold", TENANT)] * 6  # five in flight, the sixth refused
+        + [("call", OTHER)] * 61  # sixty a minute, the 61st refused
+        + [("observe", "33333333-3333-3333-3333-333333333333", response(X_MinLimit_Remaining=2))]
+        + [("call", "33333333-3333-3333-3333-333333333333")] * 3  # Xero counted 58 elsewhere: two are left
+        + [
+            (
+                "observe",
+                "44444444-4444-4444-4444-444444444444",
+                response(429, Retry_After=30, X_Rate_Limit_Problem="minute"),
+            )
+        ]
+        + [("call", "44444444-4444-4444-4444-444444444444")]  # blocked for Retry-After
+    )
+    try:
+        assert [decide(local, step) for step in steps] == [decide(shared, step) for step in steps]
+    finally:
+        keys = list(shared.redis.scan_iter(f"{prefix}:*"))
+        if keys:
+            shared.redis.delete(*keys)

@@ -12,6 +12,7 @@ import responses
 from celery import current_app
 from celery.app.task import Task
 
+from coordinoter import queue
 from integrations.models import WebhookEvent
 from integrations.services import webhooks as inbox
 from invoices.models import Invoice
@@ -30,7 +31,7 @@ def broker_down(monkeypatch):
     monkeypatch.setattr(Task, "apply_async", REAL_APPLY_ASYNC)
     monkeypatch.setattr(current_app.conf, "broker_url", DEAD_BROKER)
     yield
-    inbox._fail_fast_connection_drop()
+    queue.fail_fast_connection_drop()
 
 
 def test_delivery_is_stored_and_answered_fast_when_broker_is_down(
@@ -79,7 +80,7 @@ def test_stored_event_is_processed_when_broker_is_back(
             ).status_code
             == 200
         )
-    inbox._fail_fast_connection_drop()
+    queue.fail_fast_connection_drop()
     assert WebhookEvent.objects.get().state == "received"
     # Redis is back: the beat sweeper finds the waiting event and enqueues it; a worker runs the task.
     monkeypatch.setattr(current_app.conf, "broker_url", live_broker)

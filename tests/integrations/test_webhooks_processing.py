@@ -423,11 +423,11 @@ def test_round_stops_before_a_second_fetch_when_events_name_more_than_100_resour
 
 @pytest.mark.django_db(transaction=True)
 @responses.activate
-def test_events_are_processed_beside_the_request_when_no_broker(settings):
-    """`make run` without Redis: processing runs in a thread after the answer, and a paced run comes back."""
+def test_events_are_processed_beside_the_request_when_no_broker(embedded_mode, settings):
+    """`make run` without Redis: processing runs on the in-process runner after the answer, and a paced run comes
+    back (queued with its countdown)."""
     import time
 
-    settings.CELERY_TASK_ALWAYS_EAGER = True
     settings.WEBHOOK_FETCH_INTERVAL_SECONDS = 0.5
     organisation = make_organisation()
     make_connection(organisation=organisation)

@@ -4,13 +4,11 @@ import datetime as dt
 import json
 import time
 import uuid
-from types import SimpleNamespace
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
 import responses
-from celery.app.task import Task
 from django.utils import timezone
 
 from integrations.models import XeroConnection
@@ -616,48 +614,3 @@ def test_chunks_create_serialises_per_tenant(org_a, xero, scheduled):
     tenant = XeroConnection.objects.get(organisation=org_a).tenant_id
     assert len(push_chunks_create(organisation_id=org_a.pk, tenant_id=tenant, mapping=mapping, max_chunks=5)) == 1
     assert push_chunks_create(organisation_id=org_a.pk, tenant_id=tenant, mapping=mapping, max_chunks=5) == []
-
-
-# ---------------------------------------------------------------- without a broker
-
-
-class FakeTask:
-    def __init__(self, name, calls, threads):
-        self.name, self.calls, self.threads = name, calls, threads
-
-    def apply(self, args):
-        import threading
-
-        self.calls.append((self.name, args))
-        self.threads.add(threading.get_ident())
-
-
-def test_run_later_without_a_broker_runs_tasks_on_one_thread_in_due_order(monkeypatch):
-    import invoices.tasks as tasks
-
-    monkeypatch.setattr(tasks, "current_app", SimpleNamespace(conf=SimpleNamespace(task_always_eager=True)))
-    runner = tasks._LocalRunner()
-    monkeypatch.setattr(tasks, "_local", runner)
-    calls, threads = [], set()
-    tasks.run_later(FakeTask("late", calls, threads), 1, countdown=0.3)
-    tasks.run_later(FakeTask("soon", calls, threads), 2, countdown=0.0)
-    deadline = time.monotonic() + 5
-    while len(calls) < 2 and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert [name for name, _ in calls] == ["soon", "late"]
-    assert len(threads) == 1
-    thread = runner._thread
-    tasks.run_later(FakeTask("never", calls, threads), 3, countdown=60)
-    runner.stop()
-    assert not thread.is_alive()  # ended, with what it still held dropped
-    assert [name for name, _ in calls] == ["soon", "late"]
-
-
-def test_run_later_caps_long_countdowns_below_the_brokers_visibility_timeout(monkeypatch):
-    import invoices.tasks as tasks
-
-    sent = []
-    monkeypatch.setattr(tasks, "current_app", SimpleNamespace(conf=SimpleNamespace(task_always_eager=False)))
-    monkeypatch.setattr(Task, "apply_async", lambda self, **options: sent.append(options))
-    tasks.run_later(tasks.push_chunk, 7, countdown=86400)
-    assert sent == [{"args": (7,), "countdown": tasks.MAX_COUNTDOWN_SECONDS}]

@@ -19,6 +19,7 @@ from django.db import connections
 from django.test import Client
 from django.urls import reverse
 
+from coordinoter import queue
 from integrations.models import WebhookEvent, XeroConnection
 from integrations.services import webhooks as inbox
 from integrations.xero.ratelimit import rate_limiter
@@ -113,7 +114,7 @@ def private_redis(settings, monkeypatch):
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": server.url(1)}}
     rate_limiter.cache_clear()
     yield server
-    inbox._fail_fast_connection_drop()
+    queue.fail_fast_connection_drop()
     server.stop()
     rate_limiter.cache_clear()
 

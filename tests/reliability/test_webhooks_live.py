@@ -12,6 +12,7 @@ import uuid
 import pytest
 from celery import current_app
 
+from coordinoter import queue
 from integrations.models import ReconciliationState, WebhookEvent
 from integrations.services import webhooks as inbox
 from integrations.webhook_tasks import reconcile_organisation
@@ -44,7 +45,7 @@ def broker(settings, monkeypatch):
     monkeypatch.setattr(current_app, "_pool", None)
     monkeypatch.setattr(current_app.amqp, "_producer_pool", None)
     yield url
-    inbox._fail_fast_connection_drop()
+    queue.fail_fast_connection_drop()
 
 
 @pytest.fixture

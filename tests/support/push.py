@@ -39,7 +39,8 @@ class Later:
 
 
 class Scheduled(list):
-    """What the code queued (run_later and any other apply_async), instead of publishing to the broker."""
+    """What the code queued through the gateway (coordinoter/queue.py: apply_async with a broker), instead of
+    publishing to the broker."""
 
     def tasks(self, name: str) -> list[Later]:
         return [item for item in self if item.task.endswith(name)]
@@ -49,13 +50,9 @@ class Scheduled(list):
 def scheduled_fixture(monkeypatch) -> Scheduled:
     recorder = Scheduled()
 
-    def run_later(task, *args, countdown: float = 0.0):
-        recorder.append(Later(task.name, float(countdown), tuple(args)))
-
     def apply_async(self, args=None, kwargs=None, **options):
         recorder.append(Later(self.name, float(options.get("countdown") or 0), tuple(args or ())))
 
-    monkeypatch.setattr("invoices.tasks.run_later", run_later)
     monkeypatch.setattr(Task, "apply_async", apply_async)
     return recorder
 

@@ -7,7 +7,6 @@ import socket
 import uuid
 from typing import Any
 
-from django.db import transaction
 from django.db.models import QuerySet
 
 from integrations.models import XeroConnection
@@ -60,12 +59,14 @@ def worker_name() -> str:
 
 def enqueue_dispatch(organisation_id: int, *, countdown: float = 0.0) -> None:
     """Dispatch the tenant's next chunks once the current transaction commits (after `countdown` seconds)."""
-    from invoices.tasks import push_organisation, run_later
+    from coordinoter import queue
+    from invoices.tasks import push_organisation
 
-    transaction.on_commit(lambda: run_later(push_organisation, organisation_id, countdown=countdown))
+    queue.enqueue_on_commit(push_organisation, args=(organisation_id,), countdown=countdown)
 
 
 def enqueue_chunk(chunk_id: int) -> None:
-    from invoices.tasks import push_chunk, run_later
+    from coordinoter import queue
+    from invoices.tasks import push_chunk
 
-    transaction.on_commit(lambda: run_later(push_chunk, chunk_id))
+    queue.enqueue_on_commit(push_chunk, args=(chunk_id,))
