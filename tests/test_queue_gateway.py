@@ -187,7 +187,7 @@ def test_every_beat_entry_is_run_by_the_runner_when_in_process():
     assert {entry.name for entry in schedule} >= {
         "push-sweep",
         "xero-webhook-sweep",
-        "xero-invoice-changes-sweep",
+        "outbound-sweep",
         "xero-housekeeping",
         "xero-reconcile",
         "xero-keepalive",
