@@ -278,6 +278,9 @@ OUTBOUND_LEASE_SECONDS = float(env_str("OUTBOUND_LEASE_SECONDS", str(XERO_HTTP_T
 OUTBOUND_MAX_LOOKUPS = env_int("OUTBOUND_MAX_LOOKUPS", 4)
 OUTBOUND_MAX_SENDS = env_int("OUTBOUND_MAX_SENDS", 8)
 OUTBOUND_SWEEP_SECONDS = float(env_str("OUTBOUND_SWEEP_SECONDS", "30"))
+# An invoice whose sends went unanswered and which was then not found is sent again under a new key at most this
+# many times; after that it needs attention.
+PUSH_MAX_REQUEUES = env_int("PUSH_MAX_REQUEUES", 3)
 # Token store: refresh this long before the 30-minute access token expires; the beat keep-alive refreshes
 # refresh tokens older than XERO_KEEPALIVE_AFTER_DAYS (Xero's idle expiry is 60 days); OAuth state lifetime.
 XERO_REFRESH_AHEAD_SECONDS = env_int("XERO_REFRESH_AHEAD_SECONDS", 300)

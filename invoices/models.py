@@ -71,6 +71,9 @@ class Invoice(models.Model):
         SYNCED = "synced", "In Xero"
         WARNING = "warning", "In Xero, with warnings"
         FAILED = "failed", "Failed"
+        # Xero's answer could not be confirmed after bounded lookups: never resent by itself; a person looks and
+        # retries (or cancels).
+        NEEDS_ATTENTION = "needs_attention", "Needs attention"
 
     class Status(models.TextChoices):
         DRAFT = "DRAFT", "Draft"
@@ -97,7 +100,7 @@ class Invoice(models.Model):
         max_length=10, choices=LineAmountTypes.choices, default=LineAmountTypes.EXCLUSIVE
     )
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.AUTHORISED)
-    sync_state = models.CharField(max_length=12, choices=SyncState.choices, default=SyncState.NOT_SYNCED, db_index=True)
+    sync_state = models.CharField(max_length=20, choices=SyncState.choices, default=SyncState.NOT_SYNCED, db_index=True)
     xero_invoice_id = models.CharField(max_length=36, blank=True, db_index=True)
     xero_status = models.CharField(max_length=12, blank=True, help_text="Status as Xero last reported it.")
     xero_updated_at = models.DateTimeField(

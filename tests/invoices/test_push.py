@@ -614,3 +614,56 @@ def test_chunks_create_serialises_per_tenant(org_a, xero, scheduled):
     tenant = XeroConnection.objects.get(organisation=org_a).tenant_id
     assert len(push_chunks_create(organisation_id=org_a.pk, tenant_id=tenant, mapping=mapping, max_chunks=5)) == 1
     assert push_chunks_create(organisation_id=org_a.pk, tenant_id=tenant, mapping=mapping, max_chunks=5) == []
+
+
+# ---------------------------------------------------------------- issue 11, defect 5: an answer that holds none of ours
+
+
+def _drive(organisation, rounds: int) -> list[float]:
+    """What the tasks would do, without their waits: dispatch, then send every open chunk, `rounds` times.
+    Returns each wait a chunk asked for."""
+    waits = []
+    for _ in range(rounds):
+        push_organisation_dispatch(organisation_id=organisation.pk)
+        for chunk in PushChunk.objects.filter(organisation=organisation, state__in=[C.PENDING, C.SENDING]):
+            PushChunk.objects.filter(pk=chunk.pk).update(next_attempt_at=timezone.now())
+            result = push_chunk_send(chunk_id=chunk.pk)
+            if result.retry_in is not None:
+                waits.append(result.retry_in)
+    return waits
+
+
+def test_answer_without_our_invoices_is_looked_up_with_backoff_and_stops_in_needs_attention(
+    org_a, xero, scheduled, settings
+):
+    settings.OUTBOUND_MAX_LOOKUPS = 3
+    connected_organisation(org_a, invoices=2)
+    xero.put(INVOICES_URL, json={"Invoices": []})  # Xero answered, but about none of ours
+    xero.get(INVOICES_URL, json={"Invoices": []})  # and looking the numbers up finds nothing
+    waits = _drive(org_a, rounds=12)
+    assert len(puts(xero)) == 1  # never sent again under a new key without proof of absence
+    lookups = [c for c in xero.calls if c.request.method == "GET"]
+    assert len(lookups) == 3
+    assert len(waits) >= 3 and min(waits[1:]) > 0  # the first lookup at once, the next ones spaced by the backoff
+    for invoice in Invoice.objects.filter(organisation=org_a):
+        assert invoice.sync_state == S.NEEDS_ATTENTION
+        assert "could not be confirmed" in invoice.sync_errors[0]
+        assert '"Invoices": []' in invoice.sync_errors[-1]  # Xero's answer, shown
+    assert InvoiceEvent.objects.filter(kind="needs_attention").count() == 2
+
+
+def test_invoice_requeued_after_proven_absence_stops_in_needs_attention_when_it_keeps_vanishing(
+    org_a, xero, scheduled, settings
+):
+    settings.PUSH_MAX_REQUEUES = 2
+    connected_organisation(org_a, invoices=1)
+    xero.put(INVOICES_URL, body=requests.exceptions.ReadTimeout("read timed out"))
+    xero.get(INVOICES_URL, json={"Invoices": []})
+    for _ in range(10):
+        _drive(org_a, rounds=1)
+        # The key's window passes after every unanswered PUT: the lookup that follows proves absence.
+        PushChunk.objects.filter(organisation=org_a).update(first_attempt_at=timezone.now() - dt.timedelta(minutes=7))
+    invoice = Invoice.objects.get(organisation=org_a)
+    assert invoice.sync_state == S.NEEDS_ATTENTION
+    assert InvoiceEvent.objects.filter(invoice=invoice, kind="requeued").count() == 2
+    assert len(puts(xero)) == 3
