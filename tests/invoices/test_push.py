@@ -12,6 +12,7 @@ import responses
 from django.utils import timezone
 
 from integrations.models import XeroConnection
+from integrations.outbound.models import OutboundOperation
 from integrations.xero.ratelimit import RateLimitWait, rate_limiter
 from invoices.models import Customer, Invoice, InvoiceBatch, InvoiceEvent, PushAttempt, PushChunk
 from invoices.services.push import (
@@ -152,6 +153,48 @@ def test_contacts_found_by_number_then_by_name_and_the_rest_created_in_bulk(org_
     assert create.headers["Idempotency-Key"].startswith("contacts-")
     chunk = PushChunk.objects.get()
     assert {e["Contact"]["ContactID"][:8] for e in chunk.payload["Invoices"]} == {"aaaaaaaa", "bbbbbbbb", "cccccccc"}
+
+
+def test_contact_create_is_an_outbound_operation_resent_under_its_key_when_xero_fails(org_a, xero, scheduled):
+    connected_organisation(org_a, invoices=0, contact_ids=False)
+    batch = InvoiceBatch.objects.get(organisation=org_a)
+    customer = make_customer(organisation=org_a, name="Émile Çafé")
+    Invoice.objects.create(
+        organisation=org_a,
+        batch=batch,
+        customer=customer,
+        number="N-1",
+        issue_date=dt.date(2026, 11, 1),
+        due_date=dt.date(2026, 11, 15),
+        sync_state=S.PENDING,
+    )
+    xero.get(CONTACTS_URL, json={"Contacts": []})
+    xero.post(CONTACTS_URL, status=503, json={})
+    first = push_organisation_dispatch(organisation_id=org_a.pk)
+    assert (first.chunks, first.waiting) == (0, "contacts") and first.retry_in > 0
+    operation = OutboundOperation.objects.get(kind="contacts_create")
+    assert operation.state == "pending" and operation.payload["Contacts"][0]["Name"] == "Émile Çafé"
+    assert list(operation.outbound_attempts.values_list("action", "outcome", "http_status")) == [
+        ("send", "unknown", 503)
+    ]
+    assert Invoice.objects.get(number="N-1").sync_state == S.PENDING  # nothing failed: Xero is only busy
+    xero.replace(
+        responses.POST,
+        CONTACTS_URL,
+        json={
+            "Contacts": [
+                {"ContactID": "dddddddd-0000-4000-8000-000000000004", "ContactNumber": customer.contact_number}
+            ]
+        },
+    )
+    OutboundOperation.objects.filter(pk=operation.pk).update(next_attempt_at=timezone.now())
+    assert push_organisation_dispatch(organisation_id=org_a.pk).chunks == 1
+    operation.refresh_from_db()
+    assert operation.state == "done" and operation.outbound_attempts.count() == 2
+    posts = [c.request for c in xero.calls if c.request.method == "POST"]
+    assert {p.headers["Idempotency-Key"] for p in posts} == {operation.idempotency_key}
+    customer.refresh_from_db()
+    assert customer.xero_contact_id.startswith("dddddddd")
 
 
 def test_contact_xero_refuses_fails_that_customers_invoices_with_the_reason(org_a, xero, scheduled):
