@@ -330,6 +330,9 @@ LOGGING = {
     },
     "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
     "loggers": {
+        # Every Django logger writes through our handler: Django's own default "console" handler (DEBUG only) would
+        # otherwise print request paths unredacted beside the JSON lines, and "mail_admins" has no place here.
+        "django": {"handlers": ["stdout"], "level": "INFO", "propagate": False},
         "django.db.backends": {"level": "WARNING"},
         # runserver's request lines go through the same JSON formatter and redaction as everything else.
         "django.server": {"handlers": ["stdout"], "level": "INFO", "propagate": False},
