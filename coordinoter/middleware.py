@@ -8,6 +8,7 @@ from django.shortcuts import render
 from django.utils.cache import add_never_cache_headers
 
 from coordinoter.logging import request_id_var
+from organisations.throttle import rate_limit_take
 
 logger = logging.getLogger("coordinoter.http")
 
@@ -112,3 +113,33 @@ def _refusal(request: HttpRequest, status: int, message: str) -> HttpResponse:
     response = render(request, "error.html", {"status": status, "message": message}, status=status)
     response["Connection"] = "close"  # the unread body stays unread
     return response
+
+
+class WriteRateLimitMiddleware:
+    """Every signed-in write (POST, PUT, PATCH, DELETE) counts against its person: WRITE_RATE_LIMIT per
+    WRITE_RATE_WINDOW_SECONDS, then 429 with a clear message. Far above what a person clicks (the batch page's polls
+    are GETs), it stops a script replaying one form: retries, invoice changes, OAuth starts, renames. Tighter limits
+    where one write costs more (support requests, password reset) live in their views; sign-in has its throttle."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = getattr(request, "user", None)
+        if (
+            request.method in ("POST", "PUT", "PATCH", "DELETE")
+            and user is not None
+            and user.is_authenticated
+            and not rate_limit_take(
+                scope="write",
+                subject=str(user.pk),
+                limit=settings.WRITE_RATE_LIMIT,
+                window_seconds=settings.WRITE_RATE_WINDOW_SECONDS,
+            )
+        ):
+            return _refusal(
+                request,
+                429,
+                "You're sending changes faster than anyone can click. Wait a minute, then try again.",
+            )
+        return self.get_response(request)

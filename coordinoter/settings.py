@@ -63,6 +63,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "organisations.middleware.CurrentOrganisationMiddleware",
+    "coordinoter.middleware.WriteRateLimitMiddleware",
     "coordinoter.middleware.SecurityHeadersMiddleware",
 ]
 
@@ -133,7 +134,7 @@ PASSWORD_RESET_WINDOW_SECONDS = env_int("PASSWORD_RESET_WINDOW_SECONDS", 3600)
 # Support requests per person in the window; and every signed-in write (POST, PUT, PATCH, DELETE) per person.
 SUPPORT_REQUEST_LIMIT = env_int("SUPPORT_REQUEST_LIMIT", 5)
 SUPPORT_REQUEST_WINDOW_SECONDS = env_int("SUPPORT_REQUEST_WINDOW_SECONDS", 600)
-WRITE_RATE_LIMIT = env_int("WRITE_RATE_LIMIT", 120)
+WRITE_RATE_LIMIT = env_int("WRITE_RATE_LIMIT", 300)
 WRITE_RATE_WINDOW_SECONDS = env_int("WRITE_RATE_WINDOW_SECONDS", 60)
 # How many proxies we run in front of gunicorn, each appending to X-Forwarded-For. 0: REMOTE_ADDR is the client.
 # Behind a proxy REMOTE_ADDR is the proxy, and one guesser would lock every person out; never count a proxy we do

@@ -106,3 +106,13 @@ def test_console_search_finds_a_request_when_spam_buries_it(client, support_user
     assert "Xero says 403" in page and "Spam 1" not in page
     by_org = client.get(reverse("integrations:support_console"), {"rq": str(org_a.pk)}).content.decode()
     assert "Xero says 403" in by_org
+
+
+def test_signed_in_writes_are_refused_with_429_when_one_person_replays_them_too_fast(client, admin_a, org_a, settings):
+    settings.WRITE_RATE_LIMIT = 3
+    client.login(username=admin_a.email, password=PASSWORD)
+    statuses = [client.post(reverse("organisations:switch"), {"organisation": org_a.pk}).status_code for _ in range(5)]
+    assert statuses == [302, 302, 302, 429, 429]
+    refused = client.post(reverse("organisations:settings"), {"name": "Spam"})
+    assert refused.status_code == 429 and b"faster than anyone can click" in refused.content
+    assert client.get(reverse("invoices:dashboard")).status_code == 200  # reading is never limited
