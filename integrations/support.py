@@ -27,6 +27,11 @@ def support_console(request: HttpRequest) -> HttpResponse:
     if state not in SUPPORT_STATE_FILTERS:
         state = ""
     page = Paginator(support_organisation_list(query=query, state=state), 25).get_page(request.GET.get("page"))
+    # Open support requests, paginated and searchable on their own, so a burst from one sender hides nothing.
+    request_query = request.GET.get("rq", "").strip()[:100]
+    requests_page = Paginator(
+        support_request_list(status=SupportRequest.Status.OPEN, query=request_query), 20
+    ).get_page(request.GET.get("rpage"))
     return render(
         request,
         "integrations/support/console.html",
@@ -35,7 +40,8 @@ def support_console(request: HttpRequest) -> HttpResponse:
             "query": query,
             "state": state,
             "state_filters": SUPPORT_STATE_FILTERS,
-            "support_requests": support_request_list(status=SupportRequest.Status.OPEN)[:20],
+            "requests_page": requests_page,
+            "request_query": request_query,
         },
     )
 

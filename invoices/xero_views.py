@@ -185,10 +185,24 @@ def invoice_edit(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
+_MAX_ID = 2**63 - 1  # a PostgreSQL bigint
+
+
+def _poll_ids(raw: str) -> list[int]:
+    """Up to 100 invoice ids from "1,2,3". Anything else is skipped: "²" and "٣" are digits to str.isdigit() but not
+    to int() or a URL we made, and an id past a bigint is no row (PostgreSQL would refuse to compare it)."""
+    ids = []
+    for part in raw.split(",")[:100]:
+        part = part.strip()
+        if part.isascii() and part.isdigit() and len(part) <= 19 and 0 < int(part) <= _MAX_ID:
+            ids.append(int(part))
+    return ids
+
+
 @member_required
 @require_GET
 def invoice_xero_states(request: HttpRequest) -> HttpResponse:
-    ids = [int(part) for part in request.GET.get("ids", "").split(",") if part.strip().isdigit()][:100]
+    ids = _poll_ids(request.GET.get("ids", ""))
     invoices = invoices_xero_states(organisation=request.organisation, ids=ids)
     changes = open_changes_by_invoice(organisation=request.organisation, ids=ids)
     for invoice in invoices:
