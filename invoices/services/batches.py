@@ -25,6 +25,9 @@ MAX_INVOICES_PER_BATCH = 5000
 MAX_LINES_PER_INVOICE = 200
 CREATABLE_STATUSES = (Invoice.Status.DRAFT, Invoice.Status.SUBMITTED, Invoice.Status.AUTHORISED)
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
+NEGATIVE_TOTAL_MESSAGE = (
+    "This invoice's total is below zero: Xero does not take negative invoices, use a credit note instead."
+)
 NOT_SYNCED_REASONS = {
     InvoiceBatch.Eligibility.BEFORE_CONNECTION: "Created before Xero was connected, so it is not synced to Xero.",
     InvoiceBatch.Eligibility.WHILE_DISCONNECTED: "Created while Xero was disconnected, so it is not synced to Xero.",

@@ -45,6 +45,8 @@ MAX_ATTEMPTS = 6
 A = XeroInvoiceChange.Action
 S = XeroInvoiceChange.State
 EDITABLE = ("DRAFT", "SUBMITTED")
+# Four-decimal unit amounts both ways, or Xero rounds 99.995 to 100.00 (https://developer.xero.com/documentation/api/accounting/invoices)
+UNITDP = {"unitdp": "4"}
 
 
 class ChangeRefused(Exception):
@@ -329,7 +331,10 @@ def invoice_change_send(*, change_id: int) -> SendResult:
     limiter = xero_rate_limiter()
     try:
         current_body = (
-            xero_request(connection.pk, "GET", f"/Invoices/{invoice.xero_invoice_id}", rate_limiter=limiter).body or {}
+            xero_request(
+                connection.pk, "GET", f"/Invoices/{invoice.xero_invoice_id}", params=UNITDP, rate_limiter=limiter
+            ).body
+            or {}
         )
         current = (current_body.get("Invoices") or [{}])[0]
         current_version = xero_updated_at(current)
@@ -363,6 +368,7 @@ def invoice_change_send(*, change_id: int) -> SendResult:
             connection.pk,
             "POST",
             f"/Invoices/{invoice.xero_invoice_id}",
+            params=UNITDP,
             json={"Invoices": [change.payload]},
             idempotency_key=change.idempotency_key,
             rate_limiter=limiter,
