@@ -22,6 +22,7 @@ from invoices.services.batches import (
     BatchProblem,
     InvoiceInput,
     LineInput,
+    line_quantity_problem,
 )
 
 MAX_FORM_INVOICES = 50
@@ -73,17 +74,6 @@ def unit_amount_field(**kwargs) -> forms.DecimalField:
         widget=forms.NumberInput(attrs={"step": "any", "inputmode": "decimal"}),
         **kwargs,
     )
-
-
-def quantity_problem(quantity: Decimal | None) -> str | None:
-    """Why a line's quantity cannot go to Xero as an invoice line; None when it can."""
-    if quantity is None:
-        return None
-    if quantity < 0:
-        return "Quantities cannot be negative: to take an amount back, use a credit note."
-    if quantity == 0:
-        return "Enter a quantity above zero."
-    return None
 
 
 class BatchNameForm(forms.Form):
@@ -173,7 +163,7 @@ class LineForm(forms.Form):
             self.add_error("description", "Describe the line.")
         if data.get("unit_amount") is None and "unit_amount" not in self.errors:
             self.add_error("unit_amount", "Enter the unit price.")
-        problem = quantity_problem(data.get("quantity"))
+        problem = line_quantity_problem(data.get("quantity"))
         if problem:
             self.add_error("quantity", problem)
         return data
@@ -272,10 +262,17 @@ class BatchEntry:
                     f._errors = ErrorDict()
                     f.cleaned_data = {}
 
-    def invoice_inputs(self) -> list[InvoiceInput]:
+    def invoice_inputs(self, *, only_valid: bool = False) -> list[InvoiceInput]:
+        """The kept invoices as the service takes them; with `only_valid`, those whose every field was valid (so the
+        service's checks run on them too and every problem shows at once, not one round at a time)."""
         out = []
+        self._positions: list[int] = []
         for index in self._kept:
-            data = self.invoices.forms[index].cleaned_data
+            form = self.invoices.forms[index]
+            kept_lines = [line for line in self.lines[index].forms if not self._line_is_blank(line)]
+            if only_valid and (form.errors or any(line.errors for line in kept_lines) or not kept_lines):
+                continue
+            data = form.cleaned_data
             lines = [
                 LineInput(
                     description=line.cleaned_data["description"].strip(),
@@ -284,8 +281,7 @@ class BatchEntry:
                     account_code=line.cleaned_data["account_code"].strip(),
                     tax_type=line.cleaned_data["tax_type"].strip(),
                 )
-                for line in self.lines[index].forms
-                if not self._line_is_blank(line)
+                for line in kept_lines
             ]
             out.append(
                 InvoiceInput(
@@ -301,18 +297,26 @@ class BatchEntry:
                     lines=lines,
                 )
             )
+            self._positions.append(index)
         return out
 
-    def add_problems(self, problems: list[BatchProblem]) -> None:
-        """Put the service's problems on the rows they are about."""
+    def add_problems(self, problems: list[BatchProblem], *, batch_level: bool = True) -> None:
+        """Put the service's problems (about the list `invoice_inputs` last returned) on the rows they are about."""
         for problem in problems:
             if problem.index is None:
+                if not batch_level:
+                    continue
                 if problem.field == "name":
                     self.name_form.add_error("name", problem.message)
                 else:
                     self.problems.append(problem.message)
                 continue
-            form = self.invoices.forms[self._kept[problem.index]]
+            index = self._positions[problem.index]
+            form = self.invoices.forms[index]
+            if problem.line is not None:
+                kept_lines = [line for line in self.lines[index].forms if not self._line_is_blank(line)]
+                if problem.line < len(kept_lines):
+                    form = kept_lines[problem.line]
             field = problem.field if problem.field in form.fields else None
             form.add_error(field, problem.message)
 
@@ -456,7 +460,7 @@ class LineEditForm(forms.Form):
             return data  # a row left empty removes the line
         if data.get("unit_amount") is None and "unit_amount" not in self.errors:
             self.add_error("unit_amount", "Enter the unit price.")
-        problem = quantity_problem(data.get("quantity"))
+        problem = line_quantity_problem(data.get("quantity"))
         if problem:
             self.add_error("quantity", problem)
         return data
