@@ -15,7 +15,7 @@ from django.db.models.functions import Lower
 
 from integrations.selectors import xero_sync_eligibility
 from invoices import mappers
-from invoices.models import Customer, Invoice, InvoiceBatch, InvoiceEvent, InvoiceLine
+from invoices.models import Customer, Invoice, InvoiceBatch, InvoiceEvent, InvoiceLine, customer_name_key
 from invoices.services.mapping import MappingUnavailable, mapping_choices, mapping_for, tax_rates_cached
 from organisations.models import Organisation
 
@@ -316,16 +316,12 @@ def batch_problems(*, organisation: Organisation, name: str, invoices: Sequence[
 
 
 def _customers(*, organisation: Organisation, invoices: Sequence[InvoiceInput]) -> dict[str, Customer]:
-    """Existing customers matched case-insensitively by name within the organisation; the rest created."""
+    """Existing customers matched by their canonical name key (customer_name_key) within the organisation; the rest
+    created. Keyed by that same key, computed in Python both for the lookup and for the match."""
     wanted: dict[str, InvoiceInput] = {}
     for inv in invoices:
-        wanted.setdefault(inv.customer_name.strip().lower(), inv)
-    found = {
-        c.name.lower(): c
-        for c in Customer.objects.filter(organisation=organisation)
-        .annotate(lowered=Lower("name"))
-        .filter(lowered__in=list(wanted))
-    }
+        wanted.setdefault(customer_name_key(inv.customer_name), inv)
+    found = {c.name_key: c for c in Customer.objects.filter(organisation=organisation, name_key__in=list(wanted))}
     for key, inv in wanted.items():
         if key not in found:
             found[key] = Customer.objects.create(
@@ -431,7 +427,7 @@ def _write(
             Invoice(
                 organisation=organisation,
                 batch=batch,
-                customer=customers[inv.customer_name.strip().lower()],
+                customer=customers[customer_name_key(inv.customer_name)],
                 number=inv.number.strip(),
                 reference=inv.reference.strip(),
                 currency=inv.currency,
