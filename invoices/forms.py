@@ -202,6 +202,8 @@ class BatchEntry:
                 LineFormSet(data, prefix=self.line_prefix(i)) for i in range(self.invoices.total_form_count())
             ]
         self.problems: list[str] = []
+        self._kept: list[int] = []
+        self._positions: list[int] = []
 
     @classmethod
     def line_prefix(cls, index: int) -> str:
@@ -468,7 +470,8 @@ class LineEditForm(forms.Form):
 
 class BaseLineEditFormSet(forms.BaseFormSet):
     def kept(self) -> list[dict]:
-        return [f for f in self.cleaned_data if f and (f.get("description") or "").strip()]
+        rows = [getattr(form, "cleaned_data", None) or {} for form in self.forms]
+        return [row for row in rows if (row.get("description") or "").strip()]
 
     def clean(self) -> None:
         if any(self.errors):

@@ -163,6 +163,15 @@ class Invoice(models.Model):
     def __str__(self) -> str:
         return self.number
 
+    @property
+    def display_status(self):
+        """Its one status word (invoices/states.py): Waiting, Failed, Awaiting payment, Paid, Voided, ..."""
+        from django.utils import timezone
+
+        from invoices.states import status_of
+
+        return status_of(self, today=timezone.localdate())
+
 
 class InvoiceLine(models.Model):
     invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
