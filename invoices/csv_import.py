@@ -30,19 +30,28 @@ MAX_ERRORS_SHOWN = 200
 # (column, required, what it holds) - the documented format, also rendered on the upload page.
 COLUMNS: list[tuple[str, bool, str]] = [
     ("invoice_number", True, "Unique per organisation. Repeat it on several rows to give an invoice several lines."),
-    ("customer_name", True, "An existing customer (matched ignoring case) or a new one."),
+    ("customer_name", True, "An existing customer (matched ignoring case and Unicode form) or a new one."),
     ("customer_email", False, "Used when the customer is new."),
     ("issue_date", True, "YYYY-MM-DD"),
     ("due_date", True, "YYYY-MM-DD, on or after the issue date."),
-    ("currency", True, "Three-letter code, e.g. AUD, NZD, GBP, USD."),
+    ("currency", True, "Three-letter code: your Xero organisation's base currency (e.g. AUD)."),
     ("reference", False, "Shown on the invoice in Xero."),
     ("status", False, "DRAFT, SUBMITTED or AUTHORISED (default AUTHORISED)."),
     ("line_amount_types", False, "Exclusive, Inclusive or NoTax (default Exclusive)."),
     ("description", True, "The line's description."),
-    ("quantity", False, "Number, up to 4 decimals (default 1)."),
-    ("unit_amount", True, "Price per unit, up to 4 decimals, no currency sign."),
-    ("account_code", False, "Overrides the default revenue account for this line."),
-    ("tax_type", False, "Overrides the default tax rate for this line (a Xero TaxType, e.g. OUTPUT2)."),
+    ("quantity", False, "Number above zero, up to 4 decimals, a point as decimal separator (default 1)."),
+    (
+        "unit_amount",
+        True,
+        "Price per unit, up to 4 decimals, a point as decimal separator, no currency sign. "
+        "An invoice's total cannot be below zero (use a credit note).",
+    ),
+    ("account_code", False, "Overrides the default revenue account: one of your active revenue accounts in Xero."),
+    (
+        "tax_type",
+        False,
+        "Overrides the default tax rate: one of your Xero tax rates for sales (its TaxType, e.g. OUTPUT2).",
+    ),
 ]
 COLUMN_NAMES = [name for name, _, _ in COLUMNS]
 REQUIRED = [name for name, required, _ in COLUMNS if required]

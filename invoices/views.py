@@ -192,7 +192,10 @@ def _form_context(request: HttpRequest, entry: BatchEntry) -> dict:
         "eligibility": batch_eligibility_now(organisation=organisation),
         "mapping": mapping_for(organisation),
         "choices": choices,
-        "currencies": ["AUD", "NZD", "GBP", "USD", "EUR", "CAD", "SGD", "ZAR"],
+        # Until the enabled currencies are read from Xero (GET /Currencies), only the base currency is offered.
+        "currencies": [base]
+        if (base := xero_link_info(organisation=organisation).base_currency)
+        else ["AUD", "NZD", "GBP", "USD", "EUR", "CAD", "SGD", "ZAR"],
         "not_synced_reasons": NOT_SYNCED_REASONS,
         "link": xero_link_info(organisation=organisation),
     }
