@@ -56,3 +56,22 @@ def invoice_input(number: str = "INV-0001", customer: str = "Harbour View", line
     )
     values.update(kw)
     return InvoiceInput(**values)
+
+
+def chart_read_from_xero(organisation) -> None:
+    """The organisation's accounts and tax rates read once from (mocked) Xero, as the form and mapping page do:
+    accounts 200 and 260 are active revenue accounts (210 is archived, 400 an expense); OUTPUT and EXEMPTOUTPUT
+    apply to sales (INPUT does not, TAX001 is deleted)."""
+    import json
+    from pathlib import Path
+
+    import responses
+    from django.conf import settings
+
+    from invoices.services.mapping import mapping_choices
+
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures" / "xero"
+    with responses.RequestsMock() as mocked:
+        mocked.get(f"{settings.XERO_API_URL}/Accounts", json=json.loads((fixtures / "accounts.json").read_text()))
+        mocked.get(f"{settings.XERO_API_URL}/TaxRates", json=json.loads((fixtures / "tax_rates.json").read_text()))
+        mapping_choices(organisation=organisation)

@@ -2,12 +2,11 @@ from decimal import Decimal
 from unittest import mock
 
 import pytest
-from django.core.cache import cache
 
 from invoices.models import Customer, Invoice, InvoiceBatch, InvoiceEvent, InvoiceLine, XeroMapping
 from invoices.services.batches import BatchInvalid, batch_create, invoice_numbers_suggest
 from tests.factories import make_batch, make_customer
-from tests.invoices.helpers import TENANT_ID, connect_xero, invoice_input, line
+from tests.invoices.helpers import chart_read_from_xero, connect_xero, invoice_input, line
 
 pytestmark = pytest.mark.django_db
 
@@ -169,7 +168,9 @@ def test_batch_is_refused_when_name_is_blank(org_a, admin_a):
     assert caught.value.problems[0].field == "name"
 
 
-def test_lines_and_totals_are_stored_when_created(org_a, admin_a):
+def test_lines_and_totals_are_stored_when_created(org_a, admin_a, enqueue):
+    connect_xero(org_a)
+    chart_read_from_xero(org_a)  # the lines' own account and tax rate are checked against it
     batch = create(
         org_a,
         admin_a,
@@ -178,7 +179,7 @@ def test_lines_and_totals_are_stored_when_created(org_a, admin_a):
                 "INV-1",
                 lines=[
                     line("Care hours", "12", "85.00"),
-                    line("Call-outs", "3", "120.555", account_code="260", tax_type="EXEMPT"),
+                    line("Call-outs", "3", "120.555", account_code="260", tax_type="EXEMPTOUTPUT"),
                 ],
             )
         ],
@@ -186,9 +187,9 @@ def test_lines_and_totals_are_stored_when_created(org_a, admin_a):
     invoice = batch.invoices.get()
     assert [(li.position, li.description, li.account_code, li.tax_type) for li in invoice.lines.all()] == [
         (1, "Care hours", "", ""),
-        (2, "Call-outs", "260", "EXEMPT"),
+        (2, "Call-outs", "260", "EXEMPTOUTPUT"),
     ]
-    # no tax rate known yet (never read from Xero): 1020.00 + 361.665 -> 361.67
+    # no default tax rate chosen yet, EXEMPTOUTPUT is 0%: 1020.00 + 361.665 -> 361.67
     assert (invoice.subtotal, invoice.total_tax, invoice.total) == (Decimal("1381.67"), 0, Decimal("1381.67"))
     assert invoice.amount_due == invoice.total
     assert batch.created_by == admin_a and batch.source == "form"
@@ -197,10 +198,7 @@ def test_lines_and_totals_are_stored_when_created(org_a, admin_a):
 def test_totals_include_tax_when_tax_rates_were_read_from_xero(org_a, admin_a, enqueue):
     connect_xero(org_a)
     XeroMapping.objects.create(organisation=org_a, revenue_account_code="200", tax_type="OUTPUT")
-    cache.set(
-        f"invoices:xero-mapping:{org_a.pk}:{TENANT_ID}:tax-rates",
-        {"OUTPUT": Decimal("10"), "EXEMPTOUTPUT": Decimal("0")},
-    )
+    chart_read_from_xero(org_a)  # OUTPUT 10%, EXEMPTOUTPUT 0%
     batch = create(
         org_a,
         admin_a,
