@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from coordinoter import queue
 from integrations.audit import audit_event_record
+from integrations.connections.states import connection_move
 from integrations.models import IntegrationAuditEvent, XeroConnection
 from integrations.registry import connection_event_emit
 from integrations.selectors import (
@@ -62,8 +63,7 @@ def xero_connection_disconnect(
         if not connection.disconnect_step:
             previous = connection.status
             now = timezone.now()
-            connection.status = S.DISCONNECTED
-            connection.status_changed_at = now
+            moved = connection_move(connection, S.DISCONNECTED, at=now)
             connection.disconnected_at = now
             connection.disconnected_by = actor
             connection.disconnect_step = Step.DELETE_CONNECTION if connection.has_tokens else Step.CLEAR_TOKENS
@@ -73,8 +73,7 @@ def xero_connection_disconnect(
             connection.reconnect_requested_reason = ""
             connection.save(
                 update_fields=[
-                    "status",
-                    "status_changed_at",
+                    *moved,
                     "disconnected_at",
                     "disconnected_by",
                     "disconnect_step",
@@ -284,13 +283,10 @@ def xero_connection_mark_revoked_in_xero(*, connection_id: int, tenants_seen: in
         if connection.status not in XeroConnection.BOUND_STATUSES or connection.disconnect_step:
             return False
         now = timezone.now()
-        connection.status = S.REVOKED_IN_XERO
-        connection.status_changed_at = now
+        moved = connection_move(connection, S.REVOKED_IN_XERO, at=now)
         connection.disconnected_at = now
         connection.disconnected_by = None
-        connection.save(
-            update_fields=["status", "status_changed_at", "disconnected_at", "disconnected_by", "updated_at"]
-        )
+        connection.save(update_fields=[*moved, "disconnected_at", "disconnected_by", "updated_at"])
         # Dropped, not revoked: the grant may still serve this Xero user's other connections (xero-facts 1.5).
         tokens.connection_tokens_clear(connection=connection)
         audit_event_record(

@@ -21,6 +21,7 @@ from django.utils import timezone
 from coordinoter import queue
 from integrations import usage
 from integrations.audit import audit_event_record
+from integrations.connections.states import connection_move
 from integrations.fields import encrypted_with_primary_key
 from integrations.models import IntegrationAuditEvent, XeroConnection, XeroOAuthState, XeroPendingTenantChoice
 from integrations.xero import oauth
@@ -105,10 +106,9 @@ def _grant_dead(connection: XeroConnection) -> XeroNeedsReconnect:
     _clear(connection)
     fields = [*_TOKEN_FIELDS, "refresh_token_issued_at", "updated_at"]
     if connection.status == XeroConnection.Status.ACTIVE and not connection.disconnect_step:
-        connection.status = XeroConnection.Status.NEEDS_RECONNECT
-        connection.status_changed_at = timezone.now()
+        fields += connection_move(connection, XeroConnection.Status.NEEDS_RECONNECT)
         connection.needs_reconnect_reason = NEEDS_RECONNECT_REASON
-        fields += ["status", "status_changed_at", "needs_reconnect_reason"]
+        fields.append("needs_reconnect_reason")
         connection.save(update_fields=fields)
         audit_event_record(
             organisation=connection.organisation_id,
