@@ -96,11 +96,7 @@ def connection_ids_due_keepalive(*, now: dt.datetime | None = None) -> list[int]
     """Active connections, all of them: each gets a daily check of /connections (Xero recommends a light daily
     call to find dead connections), and a refresh when its refresh token is older than
     XERO_KEEPALIVE_AFTER_DAYS (idle refresh tokens die after 60 days)."""
-    return list(
-        XeroConnection.objects.filter(status=XeroConnection.Status.ACTIVE, disconnect_step="")
-        .order_by("pk")
-        .values_list("pk", flat=True)
-    )
+    return list(XeroConnection.objects.usable().order_by("pk").values_list("pk", flat=True))
 
 
 def connection_needs_keepalive_refresh(connection: XeroConnection, *, now: dt.datetime | None = None) -> bool:

@@ -238,7 +238,7 @@ def xero_connection_verify(*, connection_id: int) -> str:
     Xero's side (https://github.com/XeroAPI/Xero-OpenAPI/issues/585). Returns connected | revoked_in_xero |
     needs_reconnect | skipped | error."""
     connection = XeroConnection.objects.get(pk=connection_id)
-    if connection.status != S.ACTIVE or connection.disconnect_step:
+    if not connection.is_usable:
         return "skipped"
     xero = XeroClient(connection_id, check_on_forbidden=False)
     try:
@@ -272,7 +272,7 @@ def xero_connection_verify(*, connection_id: int) -> str:
             tenant_short_code=details.get("ShortCode") or "",
             base_currency=details.get("BaseCurrency") or connection.base_currency,
         )
-    XeroConnection.objects.filter(pk=connection_id, status=S.ACTIVE).update(**updates, updated_at=timezone.now())
+    XeroConnection.objects.usable().filter(pk=connection_id).update(**updates, updated_at=timezone.now())
     return "connected"
 
 
@@ -316,7 +316,7 @@ def xero_connection_keepalive(*, connection_id: int) -> str:
     """Daily: refresh a refresh token that has idled XERO_KEEPALIVE_AFTER_DAYS (Xero lets it die after 60
     unused days, https://developer.xero.com/faq/oauth2), then check the tenant is still connected."""
     connection = XeroConnection.objects.get(pk=connection_id)
-    if connection.status != S.ACTIVE or connection.disconnect_step:
+    if not connection.is_usable:
         return "skipped"
     if connection_needs_keepalive_refresh(connection):
         try:
@@ -343,7 +343,7 @@ def xero_connection_refresh(
 ) -> ActionResult:
     """Force a token refresh now (support console)."""
     connection = XeroConnection.objects.filter(organisation=organisation).first()
-    if connection is None or connection.status != S.ACTIVE:
+    if connection is None or not connection.is_usable:
         audit_event_record(
             organisation=organisation,
             actor=actor,

@@ -105,7 +105,7 @@ def _grant_dead(connection: XeroConnection) -> XeroNeedsReconnect:
     _log("xero.token.invalid_grant", connection, level=logging.WARNING)
     _clear(connection)
     fields = [*_TOKEN_FIELDS, "refresh_token_issued_at", "updated_at"]
-    if connection.status == XeroConnection.Status.ACTIVE and not connection.disconnect_step:
+    if connection.is_usable:
         fields += connection_move(connection, XeroConnection.Status.NEEDS_RECONNECT)
         connection.needs_reconnect_reason = NEEDS_RECONNECT_REASON
         fields.append("needs_reconnect_reason")
@@ -129,12 +129,13 @@ def _check_usable(connection: XeroConnection, *, for_disconnect: bool) -> None:
         if not connection.has_tokens:
             raise XeroNotConnected("This connection holds no tokens.")
         return
+    if connection.is_usable and connection.has_tokens:
+        return
     if connection.disconnect_step:
         raise XeroNotConnected("This organisation is disconnecting from Xero.")
     if connection.status == XeroConnection.Status.NEEDS_RECONNECT:
         raise XeroNeedsReconnect("This organisation's Xero connection needs an admin to reconnect.")
-    if connection.status != XeroConnection.Status.ACTIVE or not connection.has_tokens:
-        raise XeroNotConnected("This organisation is not connected to Xero.")
+    raise XeroNotConnected("This organisation is not connected to Xero.")
 
 
 def _is_fresh(connection: XeroConnection) -> bool:
