@@ -18,12 +18,12 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from coordinoter import queue
 from integrations import usage
 from integrations.audit import audit_event_record
 from integrations.connections.states import connection_move
 from integrations.fields import encrypted_with_primary_key
 from integrations.models import IntegrationAuditEvent, XeroConnection, XeroOAuthState, XeroPendingTenantChoice
+from integrations.registry import XeroReport, connection_event_emit, xero_report
 from integrations.xero import oauth
 from integrations.xero.exceptions import (
     XeroError,
@@ -116,9 +116,9 @@ def _grant_dead(connection: XeroConnection) -> XeroNeedsReconnect:
             outcome=IntegrationAuditEvent.Outcome.FAILURE,
             detail={"reason": "invalid_grant", "tenant_id": connection.tenant_id},
         )
-        from integrations.tasks import xero_admins_notify_task
-
-        queue.enqueue_on_commit(xero_admins_notify_task, args=(connection.pk, "needs_reconnect"))
+        # Reported, not queued here: a service emails the admins once this commits (the front door imports no task).
+        xero_report(XeroReport.GRANT_DEAD, connection_id=connection.pk)
+        connection_event_emit(organisation_id=connection.organisation_id, event="needs_reconnect")
     else:
         connection.save(update_fields=fields)
     return XeroNeedsReconnect("Xero refused the refresh token (invalid_grant): an admin must reconnect.")
