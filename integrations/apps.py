@@ -15,3 +15,7 @@ class IntegrationsConfig(AppConfig):
         from integrations.registry import register_report_listener
 
         register_report_listener(on_xero_report)
+
+        from integrations.connections import disconnect
+
+        disconnect.register()  # the disconnect steps' outbound kinds

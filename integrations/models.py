@@ -49,9 +49,9 @@ class XeroConnection(models.Model):
         choices=DisconnectStep.choices,
         default=DisconnectStep.NONE,
         blank=True,
-        help_text="The next disconnect step still to do; empty when nothing is pending. Safe to retry.",
+        help_text="The disconnect's progress: the step still to do, empty when nothing is pending. Its Xero calls are "
+        "outbound operations (integrations/connections/disconnect.py), which hold the attempts.",
     )
-    disconnect_attempts = models.PositiveIntegerField(default=0, help_text="Failed tries of the pending step.")
 
     tenant_id = models.CharField(max_length=36, blank=True, db_index=True, help_text="Xero's tenantId.")
     tenant_name = models.CharField(max_length=255, blank=True)

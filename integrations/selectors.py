@@ -5,11 +5,18 @@ import uuid
 from typing import Literal
 
 from django.conf import settings
-from django.db.models import Q, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
-from integrations.models import IntegrationAuditEvent, XeroConnection, XeroPendingTenantChoice
+from integrations.connections.types import DISCONNECT_KINDS
+from integrations.models import (
+    IntegrationAuditEvent,
+    OutboundAttempt,
+    OutboundOperation,
+    XeroConnection,
+    XeroPendingTenantChoice,
+)
 from organisations.models import Organisation
 
 Eligibility = Literal["eligible", "before_connection", "while_disconnected"]
@@ -103,6 +110,16 @@ def connection_needs_keepalive_refresh(connection: XeroConnection, *, now: dt.da
     now = now or timezone.now()
     issued = connection.refresh_token_issued_at
     return issued is None or now - issued >= dt.timedelta(days=settings.XERO_KEEPALIVE_AFTER_DAYS)
+
+
+def disconnect_operations(organisation: Organisation, *, limit: int = 4) -> list[OutboundOperation]:
+    """The disconnect steps' Xero calls (outbound operations), newest first, each with its latest attempts."""
+    attempts = OutboundAttempt.objects.order_by("-started_at", "-pk")
+    return list(
+        OutboundOperation.objects.filter(organisation=organisation, kind__in=DISCONNECT_KINDS)
+        .order_by("-pk")
+        .prefetch_related(Prefetch("outbound_attempts", queryset=attempts))[:limit]
+    )
 
 
 def connection_ids_disconnecting() -> list[int]:

@@ -7,7 +7,12 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from integrations.selectors import SUPPORT_STATE_FILTERS, audit_event_list, support_organisation_list
+from integrations.selectors import (
+    SUPPORT_STATE_FILTERS,
+    audit_event_list,
+    disconnect_operations,
+    support_organisation_list,
+)
 from integrations.services import (
     xero_connection_disconnect,
     xero_connection_refresh,
@@ -53,6 +58,7 @@ def support_organisation(request: HttpRequest, pk: int) -> HttpResponse:
             "connection": connection,
             "page": events,
             "usage": usage_chart_for(organisation),
+            "disconnect_operations": disconnect_operations(organisation),
         },
     )
 

@@ -54,6 +54,14 @@ def access_token_get(
     return _refresh(connection_id, force=force_refresh, rejected_token=rejected_token, for_disconnect=for_disconnect)
 
 
+def refresh_token_for_revoke(*, connection_id: int) -> str:
+    """The stored refresh token, read only by the disconnect's revocation step (never put in an operation's payload
+    or anywhere else)."""
+    connection = XeroConnection.objects.get(pk=connection_id)
+    _check_usable(connection, for_disconnect=True)
+    return connection.refresh_token
+
+
 def _refresh(connection_id: int, *, force: bool, rejected_token: str, for_disconnect: bool) -> AccessGrant:
     failure: XeroError | None = None
     with transaction.atomic():
