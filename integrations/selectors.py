@@ -112,14 +112,15 @@ def connection_needs_keepalive_refresh(connection: XeroConnection, *, now: dt.da
     return issued is None or now - issued >= dt.timedelta(days=settings.XERO_KEEPALIVE_AFTER_DAYS)
 
 
-def disconnect_operations(organisation: Organisation, *, limit: int = 4) -> list[OutboundOperation]:
-    """The disconnect steps' Xero calls (outbound operations), newest first, each with its latest attempts."""
+def disconnect_operations(organisation: Organisation, *, connection: XeroConnection) -> list[OutboundOperation]:
+    """The Xero calls (outbound operations) of the connection's latest disconnect, newest first, with their attempts."""
     attempts = OutboundAttempt.objects.order_by("-started_at", "-pk")
-    return list(
-        OutboundOperation.objects.filter(organisation=organisation, kind__in=DISCONNECT_KINDS)
-        .order_by("-pk")
-        .prefetch_related(Prefetch("outbound_attempts", queryset=attempts))[:limit]
+    operations = OutboundOperation.objects.filter(
+        organisation=organisation, subject_id=connection.pk, kind__in=DISCONNECT_KINDS
     )
+    if connection.disconnected_at is not None:
+        operations = operations.filter(created_at__gte=connection.disconnected_at)
+    return list(operations.order_by("-pk").prefetch_related(Prefetch("outbound_attempts", queryset=attempts)))
 
 
 def connection_ids_disconnecting() -> list[int]:

@@ -58,7 +58,9 @@ def support_organisation(request: HttpRequest, pk: int) -> HttpResponse:
             "connection": connection,
             "page": events,
             "usage": usage_chart_for(organisation),
-            "disconnect_operations": disconnect_operations(organisation),
+            "disconnect_operations": disconnect_operations(organisation, connection=connection)
+            if connection is not None and connection.disconnect_step
+            else [],
         },
     )
 

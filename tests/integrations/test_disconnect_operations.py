@@ -130,3 +130,20 @@ def test_disconnect_operations_hold_no_token_when_read_back(admin_a, org_a):
     ]
     assert not [text for text in stored for secret in secrets if secret in text]
     assert operation(org_a).payload == {"connection_id": CONNECTION_ID}
+
+
+@responses.activate
+def test_a_dead_grant_ends_the_delete_as_refused_and_the_steps_move_on_when_the_token_cannot_be_refreshed(
+    admin_a, org_a
+):
+    make_connection(organisation=org_a, expires_in=0)
+    responses.post("https://identity.xero.com/connect/token", json={"error": "invalid_grant"}, status=400)
+    services.xero_connection_disconnect(organisation=org_a, actor=admin_a)
+    delete = operation(org_a)
+    assert delete.state == "refused"  # no reconnect revives this grant: the engine does not wait for one
+    assert list(delete.outbound_attempts.values_list("action", "outcome")) == [("send", "refused")]
+    assert not OutboundOperation.objects.filter(organisation=org_a, kind="disconnect_revoke_token").exists()
+    connection = XeroConnection.objects.get(organisation=org_a)
+    assert (connection.status, connection.disconnect_step, connection.refresh_token) == ("disconnected", "", "")
+    gave_up = IntegrationAuditEvent.objects.get(action="xero_connection_deleted")
+    assert gave_up.outcome == "failure" and gave_up.detail["gave_up"] is True
