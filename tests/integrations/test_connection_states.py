@@ -154,7 +154,6 @@ def test_no_product_code_repeats_the_usable_rule_when_outside_the_model():
     allowed = {
         "integrations/models.py",  # the rule itself
         "integrations/banners.py",  # support's reconnect request shows only on a working connection: display
-        "invoices/services/push/sweep.py",  # TODO(invoices owner): organisation__xero_connection__in=usable()
     }
     offenders = {
         str(path.relative_to(ROOT)): [
