@@ -104,9 +104,7 @@ def test_disconnect_keeps_the_pending_step_and_finishes_later_when_xero_is_down(
     assert (connection.status, connection.disconnect_step) == ("disconnected", "delete_connection")
     assert connection.refresh_token != ""  # still needed to finish
     assert selectors.xero_sync_eligibility(org_a) == "while_disconnected"
-    assert [(e.name, e.options.get("countdown")) for e in enqueued] == [
-        ("integrations.xero_connection_disconnect", 120)
-    ]
+    assert [(e.name, e.countdown) for e in enqueued] == [("integrations.xero_connection_disconnect", 120)]
     # Xero is back: the retry finishes every remaining step.
     responses.replace(responses.DELETE, f"{CONNECTIONS_URL}/{CONNECTION_ID}", status=404)  # already gone: fine
     responses.post(REVOCATION_URL, status=200)

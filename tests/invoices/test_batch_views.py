@@ -310,18 +310,16 @@ def test_one_invoice_is_retried_when_asked(client, accountant_a, org_a):
     retry.assert_called_once_with(organisation=org_a, batch=batch, user=accountant_a, invoice_ids=[invoice.pk])
 
 
-def test_retry_records_who_and_goes_pending_when_real_service_runs(
-    client, accountant_a, org_a, django_capture_on_commit_callbacks
+def test_retry_records_who_goes_pending_and_queues_the_push_when_real_service_runs(
+    client, accountant_a, org_a, enqueued, django_capture_on_commit_callbacks
 ):
     batch = make_batch(organisation=org_a, invoices=1, eligibility="eligible", sync_state=S.FAILED)
-    with (
-        mock.patch("invoices.services.push.push_enqueue_for_organisation"),
-        django_capture_on_commit_callbacks(execute=True),
-    ):
+    with django_capture_on_commit_callbacks(execute=True):
         login(client, accountant_a).post(reverse("invoices:batch_retry", args=[batch.pk]))
     invoice = batch.invoices.get()
     assert invoice.sync_state == S.PENDING
     assert invoice.events.filter(kind="retried", actor=accountant_a).exists()
+    assert [(e.name, e.args) for e in enqueued] == [("invoices.tasks.push_organisation", (org_a.pk,))]
 
 
 @pytest.mark.parametrize("role, mapping_link", [("admin", True), ("accountant", False)])

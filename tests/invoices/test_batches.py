@@ -19,65 +19,47 @@ def create(org, user=None, invoices=None, name="November services", source="form
     return batch_create(organisation=org, user=user, name=name, invoices=invoices or [invoice_input()], source=source)
 
 
-@pytest.fixture
-def enqueue():
-    with mock.patch("invoices.services.batches._enqueue_push") as patched:
-        yield patched
-
-
-def test_push_engine_is_asked_on_commit_when_batch_is_eligible(org_a, admin_a, django_capture_on_commit_callbacks):
-    connect_xero(org_a)
-    with (
-        mock.patch("invoices.services.push.push_enqueue_for_organisation") as push,
-        django_capture_on_commit_callbacks(execute=True),
-    ):
-        create(org_a, admin_a)
-    push.assert_called_once_with(organisation_id=org_a.pk)
-
-
 # ---------------------------------------------------------------- eligibility
 
 
-def test_batch_is_not_synced_when_xero_never_connected(org_a, admin_a, enqueue, django_capture_on_commit_callbacks):
+def test_batch_is_not_synced_when_xero_never_connected(org_a, admin_a, enqueued, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         batch = create(org_a, admin_a)
     assert batch.eligibility == E.BEFORE_CONNECTION
     assert list(batch.invoices.values_list("sync_state", flat=True)) == [S.NOT_SYNCED]
-    enqueue.assert_not_called()
+    assert enqueued == []
 
 
 def test_invoices_start_pending_and_push_is_enqueued_on_commit_when_connected(
-    org_a, admin_a, enqueue, django_capture_on_commit_callbacks
+    org_a, admin_a, enqueued, django_capture_on_commit_callbacks
 ):
     connect_xero(org_a)
-    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+    with django_capture_on_commit_callbacks(execute=True):
         batch = create(org_a, admin_a, invoices=[invoice_input("INV-1"), invoice_input("INV-2")])
-    enqueue.assert_not_called()  # nothing leaves before the commit
-    for callback in callbacks:
-        callback()
+        assert enqueued == []  # nothing leaves before the commit
     assert batch.eligibility == E.ELIGIBLE
     assert set(batch.invoices.values_list("sync_state", flat=True)) == {S.PENDING}
-    enqueue.assert_called_once_with(organisation_id=org_a.pk)
+    assert [(e.name, e.args) for e in enqueued] == [("invoices.tasks.push_organisation", (org_a.pk,))]
 
 
 def test_batch_is_not_synced_when_created_while_disconnected(
-    org_a, admin_a, enqueue, django_capture_on_commit_callbacks
+    org_a, admin_a, enqueued, django_capture_on_commit_callbacks
 ):
     connect_xero(org_a, status="disconnected")
     with django_capture_on_commit_callbacks(execute=True):
         batch = create(org_a, admin_a)
     assert batch.eligibility == E.WHILE_DISCONNECTED
     assert batch.invoices.get().sync_state == S.NOT_SYNCED
-    enqueue.assert_not_called()
+    assert enqueued == []
 
 
-def test_batch_is_not_synced_when_created_after_xero_revoked_the_connection(org_a, admin_a, enqueue):
+def test_batch_is_not_synced_when_created_after_xero_revoked_the_connection(org_a, admin_a, enqueued):
     connect_xero(org_a, status="revoked_in_xero")
     assert create(org_a, admin_a).eligibility == E.WHILE_DISCONNECTED
 
 
 def test_batch_waits_to_sync_when_connection_needs_reconnect(
-    org_a, admin_a, enqueue, django_capture_on_commit_callbacks
+    org_a, admin_a, enqueued, django_capture_on_commit_callbacks
 ):
     connect_xero(org_a, status="needs_reconnect")
     with django_capture_on_commit_callbacks(execute=True):
@@ -86,7 +68,7 @@ def test_batch_waits_to_sync_when_connection_needs_reconnect(
     assert batch.invoices.get().sync_state == S.PENDING
 
 
-def test_eligibility_stays_as_decided_when_xero_connects_later(org_a, admin_a, enqueue):
+def test_eligibility_stays_as_decided_when_xero_connects_later(org_a, admin_a, enqueued):
     batch = create(org_a, admin_a)
     connect_xero(org_a)
     batch.refresh_from_db()
@@ -194,7 +176,7 @@ def test_lines_and_totals_are_stored_when_created(org_a, admin_a):
     assert batch.created_by == admin_a and batch.source == "form"
 
 
-def test_totals_include_tax_when_tax_rates_were_read_from_xero(org_a, admin_a, enqueue):
+def test_totals_include_tax_when_tax_rates_were_read_from_xero(org_a, admin_a, enqueued):
     connect_xero(org_a)
     XeroMapping.objects.create(organisation=org_a, revenue_account_code="200", tax_type="OUTPUT")
     cache.set(

@@ -28,7 +28,6 @@ from tests.support.push import (  # noqa: F401 - fixtures
     connected_organisation,
     echo_invoices,
     push_settings_fixture,
-    scheduled_fixture,
 )
 
 S = Invoice.SyncState
@@ -56,7 +55,7 @@ def puts(xero) -> list:
 # ---------------------------------------------------------------- dispatch
 
 
-def test_dispatch_stores_payload_and_key_before_any_call_when_contacts_exist(org_a, xero, scheduled):
+def test_dispatch_stores_payload_and_key_before_any_call_when_contacts_exist(org_a, xero, enqueued):
     connected_organisation(org_a, invoices=3)
     chunk = dispatch_one_chunk(org_a)
     assert len(xero.calls) == 0  # nothing sent yet: the chunk is stored first
@@ -67,10 +66,10 @@ def test_dispatch_stores_payload_and_key_before_any_call_when_contacts_exist(org
     )
     assert chunk.payload["Invoices"][0]["LineItems"][0]["AccountCode"] == "200"
     assert set(Invoice.objects.values_list("sync_state", flat=True)) == {S.IN_FLIGHT}
-    assert [later.args for later in scheduled.tasks("push_chunk")] == [(chunk.pk,)]
+    assert [item.args for item in enqueued.named("invoices.tasks.push_chunk")] == [(chunk.pk,)]
 
 
-def test_dispatch_keeps_at_most_five_chunks_of_fifty_in_flight_when_the_batch_is_large(org_a, xero, scheduled):
+def test_dispatch_keeps_at_most_five_chunks_of_fifty_in_flight_when_the_batch_is_large(org_a, xero, enqueued):
     connected_organisation(org_a, invoices=260)
     assert push_organisation_dispatch(organisation_id=org_a.pk).chunks == 5
     assert sorted(len(c.payload["Invoices"]) for c in PushChunk.objects.all()) == [50] * 5
@@ -78,20 +77,20 @@ def test_dispatch_keeps_at_most_five_chunks_of_fifty_in_flight_when_the_batch_is
     assert push_organisation_dispatch(organisation_id=org_a.pk).chunks == 0  # full until one finishes
 
 
-def test_dispatch_waits_and_sends_nothing_when_there_is_no_mapping(org_a, xero, scheduled):
+def test_dispatch_waits_and_sends_nothing_when_there_is_no_mapping(org_a, xero, enqueued):
     connected_organisation(org_a, mapping=False)
     assert push_organisation_dispatch(organisation_id=org_a.pk).waiting == "mapping"
     assert not PushChunk.objects.exists()
     assert set(Invoice.objects.values_list("sync_state", flat=True)) == {S.PENDING}
 
 
-def test_dispatch_waits_when_the_connection_needs_a_reconnect(org_a, xero, scheduled):
+def test_dispatch_waits_when_the_connection_needs_a_reconnect(org_a, xero, enqueued):
     connected_organisation(org_a, status=XeroConnection.Status.NEEDS_RECONNECT)
     assert push_organisation_dispatch(organisation_id=org_a.pk).waiting == "connection"
     assert set(Invoice.objects.values_list("sync_state", flat=True)) == {S.PENDING}
 
 
-def test_dispatch_ignores_invoices_of_batches_that_do_not_sync(org_a, xero, scheduled):
+def test_dispatch_ignores_invoices_of_batches_that_do_not_sync(org_a, xero, enqueued):
     connected_organisation(org_a, invoices=1)
     make_batch(
         organisation=org_a, invoices=2, eligibility=InvoiceBatch.Eligibility.BEFORE_CONNECTION, sync_state=S.PENDING
@@ -100,7 +99,7 @@ def test_dispatch_ignores_invoices_of_batches_that_do_not_sync(org_a, xero, sche
     assert len(chunk.payload["Invoices"]) == 1
 
 
-def test_contacts_found_by_number_then_by_name_and_the_rest_created_in_bulk(org_a, xero, scheduled):
+def test_contacts_found_by_number_then_by_name_and_the_rest_created_in_bulk(org_a, xero, enqueued):
     connected_organisation(org_a, invoices=0, contact_ids=False)
     batch = InvoiceBatch.objects.get(organisation=org_a)
     by_number, by_name, new = (make_customer(organisation=org_a, name=n) for n in ("Alpha", "Beta", "Gamma"))
@@ -154,7 +153,7 @@ def test_contacts_found_by_number_then_by_name_and_the_rest_created_in_bulk(org_
     assert {e["Contact"]["ContactID"][:8] for e in chunk.payload["Invoices"]} == {"aaaaaaaa", "bbbbbbbb", "cccccccc"}
 
 
-def test_contact_xero_refuses_fails_that_customers_invoices_with_the_reason(org_a, xero, scheduled):
+def test_contact_xero_refuses_fails_that_customers_invoices_with_the_reason(org_a, xero, enqueued):
     connected_organisation(org_a, invoices=2, contact_ids=False)
     customer = Customer.objects.get(organisation=org_a)
     xero.get(CONTACTS_URL, json={"Contacts": []})
@@ -181,7 +180,7 @@ def test_contact_xero_refuses_fails_that_customers_invoices_with_the_reason(org_
 # ---------------------------------------------------------------- sending
 
 
-def test_send_records_every_element_and_the_attempt_when_xero_accepts(org_a, xero, scheduled):
+def test_send_records_every_element_and_the_attempt_when_xero_accepts(org_a, xero, enqueued):
     connected_organisation(org_a, invoices=2)
     chunk = dispatch_one_chunk(org_a)
     xero.add_callback(responses.PUT, INVOICES_URL, callback=echo_invoices)
@@ -203,19 +202,19 @@ def test_send_records_every_element_and_the_attempt_when_xero_accepts(org_a, xer
     assert XeroConnection.objects.get(organisation=org_a).last_synced_at is not None
 
 
-def test_a_finished_chunk_chains_the_tenants_next_chunk_to_the_back_of_the_queue(org_a, xero, scheduled):
+def test_a_finished_chunk_chains_the_tenants_next_chunk_to_the_back_of_the_queue(org_a, xero, enqueued):
     connected_organisation(org_a, invoices=260)
     push_organisation_dispatch(organisation_id=org_a.pk)
     first = PushChunk.objects.order_by("pk").first()
-    scheduled.clear()
+    enqueued.clear()
     xero.add_callback(responses.PUT, INVOICES_URL, callback=echo_invoices)
     assert push_chunk_send(chunk_id=first.pk).outcome == "done"
     newest = PushChunk.objects.order_by("pk").last()
     assert len(newest.payload["Invoices"]) == 10 and newest.pk != first.pk
-    assert [later.args for later in scheduled.tasks("push_chunk")] == [(newest.pk,)]
+    assert [item.args for item in enqueued.named("invoices.tasks.push_chunk")] == [(newest.pk,)]
 
 
-def test_send_marks_validation_errors_failed_and_warnings_warning_per_element(org_a, xero, scheduled):
+def test_send_marks_validation_errors_failed_and_warnings_warning_per_element(org_a, xero, enqueued):
     connected_organisation(org_a, invoices=3)
     chunk = dispatch_one_chunk(org_a)
     ok, warned, bad = Invoice.objects.order_by("pk")
@@ -240,7 +239,7 @@ def test_send_marks_validation_errors_failed_and_warnings_warning_per_element(or
     assert PushChunk.objects.get().state == C.DONE  # failures are not retried by themselves
 
 
-def test_429_reschedules_the_task_with_retry_after_and_never_sleeps(org_a, xero, scheduled):
+def test_429_reschedules_the_task_with_retry_after_and_never_sleeps(org_a, xero, enqueued):
     from invoices.tasks import push_chunk
 
     connected_organisation(org_a, invoices=1)
@@ -254,7 +253,7 @@ def test_429_reschedules_the_task_with_retry_after_and_never_sleeps(org_a, xero,
     started = time.monotonic()
     push_chunk.run(chunk.pk)
     assert time.monotonic() - started < 2
-    [later] = [item for item in scheduled.tasks("push_chunk") if item.countdown]
+    [later] = [item for item in enqueued.named("invoices.tasks.push_chunk") if item.countdown]
     assert later.countdown == 7 and later.args == (chunk.pk,)
     chunk.refresh_from_db()
     assert chunk.state == C.PENDING
@@ -265,7 +264,7 @@ def test_429_reschedules_the_task_with_retry_after_and_never_sleeps(org_a, xero,
     assert Invoice.objects.get().sync_state == S.IN_FLIGHT
 
 
-def test_refused_by_our_limiter_gives_the_chunk_back_without_counting_an_attempt(org_a, xero, scheduled):
+def test_refused_by_our_limiter_gives_the_chunk_back_without_counting_an_attempt(org_a, xero, enqueued):
     connected_organisation(org_a, invoices=1)
     chunk = dispatch_one_chunk(org_a)
     for _ in range(5):  # five calls of this tenant already in flight elsewhere
@@ -285,7 +284,7 @@ def test_refused_by_our_limiter_gives_the_chunk_back_without_counting_an_attempt
         {"body": requests.exceptions.ReadTimeout("read timed out")},
     ],
 )
-def test_5xx_and_timeouts_are_retried_with_backoff_and_the_same_key(org_a, xero, scheduled, failure):
+def test_5xx_and_timeouts_are_retried_with_backoff_and_the_same_key(org_a, xero, enqueued, failure):
     connected_organisation(org_a, invoices=2)
     chunk = dispatch_one_chunk(org_a)
     xero.put(INVOICES_URL, **failure)
@@ -303,7 +302,7 @@ def test_5xx_and_timeouts_are_retried_with_backoff_and_the_same_key(org_a, xero,
     assert set(Invoice.objects.values_list("sync_state", flat=True)) == {S.SYNCED}
 
 
-def test_backoff_grows_with_each_attempt(org_a, xero, scheduled, settings):
+def test_backoff_grows_with_each_attempt(org_a, xero, enqueued, settings):
     settings.XERO_RETRY_MAX_SECONDS = 1000
     connected_organisation(org_a, invoices=1)
     chunk = dispatch_one_chunk(org_a)
@@ -315,7 +314,7 @@ def test_backoff_grows_with_each_attempt(org_a, xero, scheduled, settings):
     assert [1 <= waits[0] <= 2, 2 <= waits[1] <= 4, 4 <= waits[2] <= 8, 8 <= waits[3] <= 16] == [True] * 4
 
 
-def test_unknown_outcome_after_the_window_is_resolved_by_looking_the_numbers_up(org_a, xero, scheduled):
+def test_unknown_outcome_after_the_window_is_resolved_by_looking_the_numbers_up(org_a, xero, enqueued):
     connected_organisation(org_a, invoices=2)
     chunk = dispatch_one_chunk(org_a)
     created, missing = Invoice.objects.order_by("pk")
@@ -353,7 +352,7 @@ def test_unknown_outcome_after_the_window_is_resolved_by_looking_the_numbers_up(
     assert [e["InvoiceNumber"] for e in missing.chunk.payload["Invoices"]] == [missing.number]
 
 
-def test_unknown_outcome_inside_the_window_is_resent_with_the_same_key(org_a, xero, scheduled):
+def test_unknown_outcome_inside_the_window_is_resent_with_the_same_key(org_a, xero, enqueued):
     connected_organisation(org_a, invoices=1)
     chunk = dispatch_one_chunk(org_a)
     xero.put(INVOICES_URL, body=requests.exceptions.ConnectionError("Connection aborted: RemoteDisconnected"))
@@ -366,7 +365,7 @@ def test_unknown_outcome_inside_the_window_is_resent_with_the_same_key(org_a, xe
     assert [r.headers["Idempotency-Key"] for r in puts(xero)] == [chunk.idempotency_key] * 2
 
 
-def test_a_500_is_resolved_by_lookup_because_xero_caches_it_under_the_key(org_a, xero, scheduled):
+def test_a_500_is_resolved_by_lookup_because_xero_caches_it_under_the_key(org_a, xero, enqueued):
     connected_organisation(org_a, invoices=1)
     chunk = dispatch_one_chunk(org_a)
     xero.put(INVOICES_URL, status=500, json={"Title": "An error occurred"})
@@ -379,7 +378,7 @@ def test_a_500_is_resolved_by_lookup_because_xero_caches_it_under_the_key(org_a,
     assert invoice.chunk_id != chunk.pk and invoice.sync_state == S.IN_FLIGHT
 
 
-def test_number_already_in_xero_is_ours_when_an_earlier_call_created_it(org_a, xero, scheduled):
+def test_number_already_in_xero_is_ours_when_an_earlier_call_created_it(org_a, xero, enqueued):
     connected_organisation(org_a, invoices=1)
     chunk = dispatch_one_chunk(org_a)
     invoice = Invoice.objects.get()
@@ -408,7 +407,7 @@ def test_number_already_in_xero_is_ours_when_an_earlier_call_created_it(org_a, x
     assert invoice.sync_state == S.SYNCED and invoice.xero_invoice_id.startswith("0d1e2f3a")
 
 
-def test_number_already_in_xero_fails_when_the_invoice_there_is_not_ours(org_a, xero, scheduled):
+def test_number_already_in_xero_fails_when_the_invoice_there_is_not_ours(org_a, xero, enqueued):
     connected_organisation(org_a, invoices=1)
     chunk = dispatch_one_chunk(org_a)
     invoice = Invoice.objects.get()
@@ -424,7 +423,7 @@ def test_number_already_in_xero_fails_when_the_invoice_there_is_not_ours(org_a, 
     assert invoice.sync_state == S.FAILED and invoice.sync_errors == ["Invoice # must be unique."]
 
 
-def test_whole_request_refused_fails_the_chunks_invoices(org_a, xero, scheduled):
+def test_whole_request_refused_fails_the_chunks_invoices(org_a, xero, enqueued):
     connected_organisation(org_a, invoices=2)
     chunk = dispatch_one_chunk(org_a)
     xero.put(
@@ -440,7 +439,7 @@ def test_whole_request_refused_fails_the_chunks_invoices(org_a, xero, scheduled)
 # ---------------------------------------------------------------- the connection
 
 
-def test_needs_reconnect_during_a_push_leaves_the_invoices_pending(org_a, xero, scheduled):
+def test_needs_reconnect_during_a_push_leaves_the_invoices_pending(org_a, xero, enqueued):
     connected_organisation(org_a, invoices=2)
     chunk = dispatch_one_chunk(org_a)
     XeroConnection.objects.filter(organisation=org_a).update(status=XeroConnection.Status.NEEDS_RECONNECT)
@@ -450,7 +449,7 @@ def test_needs_reconnect_during_a_push_leaves_the_invoices_pending(org_a, xero, 
     assert PushChunk.objects.get().state == C.FAILED
 
 
-def test_refresh_refused_with_invalid_grant_marks_needs_reconnect_and_keeps_invoices_pending(org_a, xero, scheduled):
+def test_refresh_refused_with_invalid_grant_marks_needs_reconnect_and_keeps_invoices_pending(org_a, xero, enqueued):
     connected_organisation(org_a, invoices=1)
     chunk = dispatch_one_chunk(org_a)
     XeroConnection.objects.filter(organisation=org_a).update(access_token_expires_at=timezone.now())
@@ -462,7 +461,7 @@ def test_refresh_refused_with_invalid_grant_marks_needs_reconnect_and_keeps_invo
     assert PushAttempt.objects.get().outcome == A.AUTH
 
 
-def test_403_tenant_disconnected_stops_and_leaves_the_invoices_pending(org_a, xero, scheduled):
+def test_403_tenant_disconnected_stops_and_leaves_the_invoices_pending(org_a, xero, enqueued):
     connected_organisation(org_a, invoices=2)
     chunk = dispatch_one_chunk(org_a)
     xero.put(
@@ -472,10 +471,10 @@ def test_403_tenant_disconnected_stops_and_leaves_the_invoices_pending(org_a, xe
     )
     assert push_chunk_send(chunk_id=chunk.pk).outcome == "released"
     assert set(Invoice.objects.values_list("sync_state", flat=True)) == {S.PENDING}
-    assert not scheduled.tasks("push_organisation")  # no tight loop: the sweeper comes back later
+    assert not enqueued.named("invoices.tasks.push_organisation")  # no tight loop: the sweeper comes back later
 
 
-def test_connection_lost_after_an_unknown_outcome_keeps_the_chunk_to_resume_later(org_a, xero, scheduled):
+def test_connection_lost_after_an_unknown_outcome_keeps_the_chunk_to_resume_later(org_a, xero, enqueued):
     connected_organisation(org_a, invoices=1)
     chunk = dispatch_one_chunk(org_a)
     xero.put(INVOICES_URL, body=requests.exceptions.ReadTimeout("read timed out"))
@@ -490,7 +489,7 @@ def test_connection_lost_after_an_unknown_outcome_keeps_the_chunk_to_resume_late
 # ---------------------------------------------------------------- leases and the sweeper
 
 
-def test_a_second_worker_does_not_send_a_chunk_whose_lease_is_held(org_a, xero, scheduled):
+def test_a_second_worker_does_not_send_a_chunk_whose_lease_is_held(org_a, xero, enqueued):
     connected_organisation(org_a, invoices=1)
     chunk = dispatch_one_chunk(org_a)
     PushChunk.objects.filter(pk=chunk.pk).update(
@@ -500,7 +499,7 @@ def test_a_second_worker_does_not_send_a_chunk_whose_lease_is_held(org_a, xero, 
     assert len(xero.calls) == 0
 
 
-def test_stale_lease_is_redispatched_by_the_sweeper_and_resent_with_the_same_key(org_a, xero, scheduled):
+def test_stale_lease_is_redispatched_by_the_sweeper_and_resent_with_the_same_key(org_a, xero, enqueued):
     connected_organisation(org_a, invoices=2)
     chunk = dispatch_one_chunk(org_a)
     # A worker claimed it, counted its attempt, and was killed mid-call.
@@ -511,9 +510,9 @@ def test_stale_lease_is_redispatched_by_the_sweeper_and_resent_with_the_same_key
         first_attempt_at=timezone.now(),
         lease_expires_at=timezone.now() - dt.timedelta(seconds=1),
     )
-    scheduled.clear()
+    enqueued.clear()
     assert push_sweep().expired_leases == 1
-    assert [item.args for item in scheduled.tasks("push_chunk")] == [(chunk.pk,)]
+    assert [item.args for item in enqueued.named("invoices.tasks.push_chunk")] == [(chunk.pk,)]
     xero.add_callback(responses.PUT, INVOICES_URL, callback=echo_invoices)
     assert push_chunk_send(chunk_id=chunk.pk).outcome == "done"
     assert puts(xero)[0].headers["Idempotency-Key"] == chunk.idempotency_key
@@ -522,7 +521,7 @@ def test_stale_lease_is_redispatched_by_the_sweeper_and_resent_with_the_same_key
     assert set(Invoice.objects.values_list("sync_state", flat=True)) == {S.SYNCED}
 
 
-def test_stale_lease_past_the_window_is_looked_up_not_resent(org_a, xero, scheduled):
+def test_stale_lease_past_the_window_is_looked_up_not_resent(org_a, xero, enqueued):
     connected_organisation(org_a, invoices=1)
     chunk = dispatch_one_chunk(org_a)
     PushChunk.objects.filter(pk=chunk.pk).update(
@@ -550,31 +549,31 @@ def test_stale_lease_past_the_window_is_looked_up_not_resent(org_a, xero, schedu
     assert Invoice.objects.get().sync_state == S.SYNCED
 
 
-def test_sweeper_dispatches_tenants_with_pending_invoices_and_nothing_in_flight(org_a, org_b, xero, scheduled):
+def test_sweeper_dispatches_tenants_with_pending_invoices_and_nothing_in_flight(org_a, org_b, xero, enqueued):
     connected_organisation(org_a, invoices=1)
     make_batch(organisation=org_b, invoices=1, eligibility=InvoiceBatch.Eligibility.ELIGIBLE, sync_state=S.PENDING)
     assert push_sweep().organisations == 1  # org_b has no connection
-    assert [item.args for item in scheduled.tasks("push_organisation")] == [(org_a.pk,)]
+    assert [item.args for item in enqueued.named("invoices.tasks.push_organisation")] == [(org_a.pk,)]
 
 
-def test_sweeper_leaves_tenants_without_a_mapping_alone(org_a, xero, scheduled):
+def test_sweeper_leaves_tenants_without_a_mapping_alone(org_a, xero, enqueued):
     connected_organisation(org_a, invoices=1, mapping=False)
     assert push_sweep().organisations == 0
 
 
-def test_sweeper_redispatches_a_pending_chunk_whose_reschedule_was_lost(org_a, xero, scheduled, settings):
+def test_sweeper_redispatches_a_pending_chunk_whose_reschedule_was_lost(org_a, xero, enqueued, settings):
     connected_organisation(org_a, invoices=1)
     chunk = dispatch_one_chunk(org_a)
     PushChunk.objects.filter(pk=chunk.pk).update(next_attempt_at=timezone.now() - dt.timedelta(minutes=5))
-    scheduled.clear()
+    enqueued.clear()
     assert push_sweep().overdue_chunks == 1
-    assert [item.args for item in scheduled.tasks("push_chunk")] == [(chunk.pk,)]
+    assert [item.args for item in enqueued.named("invoices.tasks.push_chunk")] == [(chunk.pk,)]
 
 
 # ---------------------------------------------------------------- retry by an accountant
 
 
-def test_retry_failed_records_the_actor_and_enqueues_when_invoices_failed(org_a, accountant_a, scheduled):
+def test_retry_failed_records_the_actor_and_enqueues_when_invoices_failed(org_a, accountant_a, enqueued):
     batch = make_batch(
         organisation=org_a, invoices=3, eligibility=InvoiceBatch.Eligibility.ELIGIBLE, sync_state=S.FAILED
     )
@@ -582,7 +581,7 @@ def test_retry_failed_records_the_actor_and_enqueues_when_invoices_failed(org_a,
     Invoice.objects.filter(pk=three.pk).update(sync_state=S.SYNCED)
     Invoice.objects.filter(pk=one.pk).update(sync_errors=["Account code is not valid"])
     assert invoices_retry_failed(organisation=org_a, batch=batch, user=accountant_a) == 2
-    assert [item.args for item in scheduled.tasks("push_organisation")] == [(org_a.pk,)]
+    assert [item.args for item in enqueued.named("invoices.tasks.push_organisation")] == [(org_a.pk,)]
     one.refresh_from_db()
     assert one.sync_state == S.PENDING and one.sync_errors == []
     events = InvoiceEvent.objects.filter(kind="retried")
@@ -590,7 +589,7 @@ def test_retry_failed_records_the_actor_and_enqueues_when_invoices_failed(org_a,
     assert all(e.actor_id == accountant_a.pk for e in events)
 
 
-def test_retry_failed_touches_only_the_given_ids_when_ids_given(org_a, accountant_a, scheduled):
+def test_retry_failed_touches_only_the_given_ids_when_ids_given(org_a, accountant_a, enqueued):
     batch = make_batch(
         organisation=org_a, invoices=2, eligibility=InvoiceBatch.Eligibility.ELIGIBLE, sync_state=S.FAILED
     )
@@ -600,15 +599,15 @@ def test_retry_failed_touches_only_the_given_ids_when_ids_given(org_a, accountan
     assert one.sync_state == S.FAILED
 
 
-def test_retry_failed_ignores_another_organisations_invoices(org_a, org_b, accountant_a, scheduled):
+def test_retry_failed_ignores_another_organisations_invoices(org_a, org_b, accountant_a, enqueued):
     batch = make_batch(
         organisation=org_b, invoices=1, eligibility=InvoiceBatch.Eligibility.ELIGIBLE, sync_state=S.FAILED
     )
     assert invoices_retry_failed(organisation=org_a, batch=batch, user=accountant_a) == 0
-    assert not scheduled.tasks("push_organisation")
+    assert not enqueued.named("invoices.tasks.push_organisation")
 
 
-def test_chunks_create_serialises_per_tenant(org_a, xero, scheduled):
+def test_chunks_create_serialises_per_tenant(org_a, xero, enqueued):
     connected_organisation(org_a, invoices=3)
     mapping = org_a.xero_mapping
     tenant = XeroConnection.objects.get(organisation=org_a).tenant_id

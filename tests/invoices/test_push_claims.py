@@ -15,7 +15,6 @@ from tests.support.push import (  # noqa: F401 - fixtures
     connected_organisation,
     echo_invoices,
     push_settings_fixture,
-    scheduled_fixture,
 )
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("push_settings")]
@@ -43,7 +42,7 @@ def race(target, workers: int = 2) -> list:
     return results
 
 
-def test_two_workers_claiming_at_once_never_put_an_invoice_in_two_chunks(org_a, scheduled):
+def test_two_workers_claiming_at_once_never_put_an_invoice_in_two_chunks(org_a, enqueued):
     connected_organisation(org_a, invoices=120)
     tenant = XeroConnection.objects.get(organisation=org_a).tenant_id
     mapping = org_a.xero_mapping
@@ -60,7 +59,7 @@ def test_two_workers_claiming_at_once_never_put_an_invoice_in_two_chunks(org_a, 
     assert set(Invoice.objects.values_list("sync_state", flat=True)) == {Invoice.SyncState.IN_FLIGHT}
 
 
-def test_never_more_than_five_chunks_in_flight_however_many_dispatchers_race(org_a, scheduled):
+def test_never_more_than_five_chunks_in_flight_however_many_dispatchers_race(org_a, enqueued):
     connected_organisation(org_a, invoices=600)
     tenant = XeroConnection.objects.get(organisation=org_a).tenant_id
     mapping = org_a.xero_mapping
@@ -70,7 +69,7 @@ def test_never_more_than_five_chunks_in_flight_however_many_dispatchers_race(org
     assert PushChunk.objects.count() == 5
 
 
-def test_two_workers_sending_the_same_chunk_make_one_call(org_a, scheduled):
+def test_two_workers_sending_the_same_chunk_make_one_call(org_a, enqueued):
     connected_organisation(org_a, invoices=3)
     tenant = XeroConnection.objects.get(organisation=org_a).tenant_id
     [chunk_id] = push_chunks_create(

@@ -6,14 +6,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
-import redis
-from celery.app.task import Task
 from cryptography.fernet import Fernet
-from django.conf import settings as django_settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -29,32 +25,6 @@ TEST_KEY = Fernet.generate_key().decode()
 TENANT_ID = "4c0ffee5-7e57-4d2a-9c1b-5a3d00000001"
 INVOICES_URL = f"{API}/Invoices"
 CONTACTS_URL = f"{API}/Contacts"
-
-
-@dataclass
-class Later:
-    task: str
-    countdown: float
-    args: tuple = ()
-
-
-class Scheduled(list):
-    """What the code queued through the gateway (coordinoter/queue.py: apply_async with a broker), instead of
-    publishing to the broker."""
-
-    def tasks(self, name: str) -> list[Later]:
-        return [item for item in self if item.task.endswith(name)]
-
-
-@pytest.fixture(name="scheduled")
-def scheduled_fixture(monkeypatch) -> Scheduled:
-    recorder = Scheduled()
-
-    def apply_async(self, args=None, kwargs=None, **options):
-        recorder.append(Later(self.name, float(options.get("countdown") or 0), tuple(args or ())))
-
-    monkeypatch.setattr(Task, "apply_async", apply_async)
-    return recorder
 
 
 @pytest.fixture(name="push_settings")
@@ -167,7 +137,3 @@ def echo_invoices(
         "X-AppMinLimit-Remaining": "9999",
     }
     return 200, headers, json.dumps({"Id": str(uuid.uuid4()), "Status": "OK", "Invoices": elements})
-
-
-def redis_client() -> redis.Redis:
-    return redis.Redis.from_url(django_settings.REDIS_URL or "redis://127.0.0.1:6379/0")
