@@ -13,7 +13,7 @@ from django.urls import reverse
 from coordinoter import queue
 from integrations.models import IntegrationAuditEvent, XeroConnection
 from integrations.webhook_tasks import reconcile_organisation
-from tests.integrations.factories import make_connection
+from tests.factories import make_connection
 
 pytestmark = pytest.mark.django_db(transaction=True)  # on-commit callbacks run as in production
 

@@ -20,8 +20,14 @@ from integrations.services.webhooks import webhook_delivery_parse, webhook_event
 from integrations.webhook_tasks import process_webhook_inbox, reconcile_organisation
 from invoices.models import Customer, Invoice, InvoiceEvent
 from invoices.xero_models import XeroCreatedInvoice
-from tests.factories import make_organisation, make_pushed_invoice, make_webhook_delivery, make_xero_event
-from tests.integrations.factories import TENANT_ID, make_connection
+from tests.factories import (
+    TENANT_ID,
+    make_connection,
+    make_organisation,
+    make_pushed_invoice,
+    make_webhook_delivery,
+    make_xero_event,
+)
 
 API = "https://api.xero.com/api.xro/2.0"
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "xero" / "invoice_authorised.json"

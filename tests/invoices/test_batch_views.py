@@ -6,8 +6,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from invoices.models import Invoice, InvoiceBatch, InvoiceEvent, XeroMapping
-from tests.factories import PASSWORD, make_batch, make_membership, make_user
-from tests.invoices.helpers import SHORT_CODE, connect_xero
+from tests.factories import PASSWORD, TENANT_SHORT_CODE, make_batch, make_connection, make_membership, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -216,7 +215,7 @@ def test_detail_explains_not_synced_when_batch_was_created_while_disconnected(cl
 
 
 def test_errors_and_warnings_are_shown_per_invoice_when_xero_reported_them(client, accountant_a, org_a):
-    connect_xero(org_a)
+    make_connection(organisation=org_a)
     batch = make_batch(organisation=org_a, invoices=3, eligibility="eligible", sync_state=S.SYNCED)
     failed, warned, ok = batch.invoices.order_by("number")
     failed.sync_state, failed.sync_errors = S.FAILED, [{"Message": "Account code '999' is not a valid code."}]
@@ -233,7 +232,10 @@ def test_errors_and_warnings_are_shown_per_invoice_when_xero_reported_them(clien
     assert f"Retry {failed.number}" in failed_block
     assert "Only AUTHORISED invoices can be emailed." in warned_block and "Retry" not in warned_block
     assert "Xero rejected" not in ok_block and "warnings:" not in ok_block
-    assert f"shortcode={SHORT_CODE.replace('!', '%21')}" in warned_block or f"shortcode={SHORT_CODE}" in warned_block
+    assert (
+        f"shortcode={TENANT_SHORT_CODE.replace('!', '%21')}" in warned_block
+        or f"shortcode={TENANT_SHORT_CODE}" in warned_block
+    )
     assert "InvoiceID=11111111-2222-4333-8444-555555555555" in warned_block
     assert "Retry failed invoices (1)" in body
 
@@ -249,7 +251,7 @@ def test_detail_lists_history_when_invoice_has_events(client, accountant_a, org_
 
 
 def test_detail_says_waiting_for_reconnect_when_connection_needs_reconnect(client, accountant_a, org_a):
-    connect_xero(org_a, status="needs_reconnect")
+    make_connection(organisation=org_a, status="needs_reconnect")
     XeroMapping.objects.create(organisation=org_a, revenue_account_code="200", tax_type="OUTPUT")
     batch = make_batch(organisation=org_a, eligibility="eligible", sync_state=S.PENDING)
     body = login(client, accountant_a).get(reverse("invoices:batch_detail", args=[batch.pk])).content.decode()
@@ -258,7 +260,7 @@ def test_detail_says_waiting_for_reconnect_when_connection_needs_reconnect(clien
 
 
 def test_detail_says_mapping_missing_when_invoices_wait_without_mapping(client, admin_a, accountant_a, org_a):
-    connect_xero(org_a)
+    make_connection(organisation=org_a)
     batch = make_batch(organisation=org_a, eligibility="eligible", sync_state=S.PENDING)
     body = login(client, admin_a).get(reverse("invoices:batch_detail", args=[batch.pk])).content.decode()
     assert "No Xero mapping yet." in body and reverse("invoices:mapping") in body
@@ -268,7 +270,7 @@ def test_detail_says_mapping_missing_when_invoices_wait_without_mapping(client, 
 
 
 def test_progress_polls_while_invoices_are_pending(client, accountant_a, org_a):
-    connect_xero(org_a)
+    make_connection(organisation=org_a)
     XeroMapping.objects.create(organisation=org_a, revenue_account_code="200", tax_type="OUTPUT")
     batch = make_batch(organisation=org_a, invoices=4, eligibility="eligible", sync_state=S.PENDING)
     first = batch.invoices.order_by("number").first()
@@ -284,7 +286,7 @@ def test_progress_polls_while_invoices_are_pending(client, accountant_a, org_a):
 
 
 def test_progress_stops_polling_and_reloads_when_nothing_is_pending(client, accountant_a, org_a):
-    connect_xero(org_a)
+    make_connection(organisation=org_a)
     batch = make_batch(organisation=org_a, invoices=2, eligibility="eligible", sync_state=S.SYNCED)
     response = login(client, accountant_a).get(
         reverse("invoices:batch_progress", args=[batch.pk]), HTTP_HX_REQUEST="true"
@@ -324,7 +326,7 @@ def test_retry_records_who_goes_pending_and_queues_the_push_when_real_service_ru
 
 @pytest.mark.parametrize("role, mapping_link", [("admin", True), ("accountant", False)])
 def test_failed_batch_says_where_each_kind_of_refusal_is_fixed_when_viewed(client, org_a, role, mapping_link):
-    connect_xero(org_a)
+    make_connection(organisation=org_a)
     batch = make_batch(organisation=org_a, invoices=1, eligibility="eligible", sync_state=S.FAILED)
     user = make_user()
     make_membership(user=user, organisation=org_a, role=role)
@@ -434,7 +436,7 @@ def test_list_does_not_add_up_currencies_when_a_batch_mixes_them(client, admin_a
 
 
 def test_form_says_invoices_wait_when_connection_needs_reconnect(client, admin_a, org_a):
-    connect_xero(org_a, status="needs_reconnect")
+    make_connection(organisation=org_a, status="needs_reconnect")
     XeroMapping.objects.create(organisation=org_a, revenue_account_code="200", tax_type="OUTPUT")
     for name in ("invoices:batch_new", "invoices:batch_upload"):
         body = login(client, admin_a).get(reverse(name)).content.decode()

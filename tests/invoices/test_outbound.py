@@ -25,8 +25,7 @@ from invoices.services.outbound import (
     invoice_change_send,
 )
 from invoices.xero_models import XeroInvoiceChange
-from tests.factories import make_membership, make_organisation, make_pushed_invoice, make_user
-from tests.integrations.factories import make_connection
+from tests.factories import make_connection, make_membership, make_organisation, make_pushed_invoice, make_user
 
 API = "https://api.xero.com/api.xro/2.0"
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "xero" / "invoice_authorised.json"

@@ -9,8 +9,14 @@ from django.test import Client
 
 from invoices.models import Invoice, XeroMapping
 from invoices.xero_models import XeroCreatedInvoice, XeroInvoiceChange
-from tests.factories import PASSWORD, make_membership, make_organisation, make_pushed_invoice, make_user
-from tests.integrations.factories import make_connection
+from tests.factories import (
+    PASSWORD,
+    make_connection,
+    make_membership,
+    make_organisation,
+    make_pushed_invoice,
+    make_user,
+)
 
 XERO_ID = "0f0d5a46-9c4a-4f7e-8a39-2d2c4a7b1e01"
 HELD = dt.datetime(2026, 11, 24, 9, 0, tzinfo=dt.UTC)

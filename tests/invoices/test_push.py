@@ -21,14 +21,8 @@ from invoices.services.push import (
     push_sweep,
 )
 from invoices.services.push.dispatch import push_chunks_create
-from tests.factories import make_batch, make_customer
-from tests.support.push import (  # noqa: F401 - fixtures
-    CONTACTS_URL,
-    INVOICES_URL,
-    connected_organisation,
-    echo_invoices,
-    push_settings_fixture,
-)
+from tests.factories import echo_invoices, make_batch, make_connected_organisation, make_customer
+from tests.invoices.conftest import CONTACTS_URL, INVOICES_URL
 
 S = Invoice.SyncState
 C = PushChunk.State
@@ -56,7 +50,7 @@ def puts(xero) -> list:
 
 
 def test_dispatch_stores_payload_and_key_before_any_call_when_contacts_exist(org_a, xero, enqueued):
-    connected_organisation(org_a, invoices=3)
+    make_connected_organisation(organisation=org_a, invoices=3)
     chunk = dispatch_one_chunk(org_a)
     assert len(xero.calls) == 0  # nothing sent yet: the chunk is stored first
     assert chunk.state == C.PENDING and chunk.attempts == 0
@@ -70,7 +64,7 @@ def test_dispatch_stores_payload_and_key_before_any_call_when_contacts_exist(org
 
 
 def test_dispatch_keeps_at_most_five_chunks_of_fifty_in_flight_when_the_batch_is_large(org_a, xero, enqueued):
-    connected_organisation(org_a, invoices=260)
+    make_connected_organisation(organisation=org_a, invoices=260)
     assert push_organisation_dispatch(organisation_id=org_a.pk).chunks == 5
     assert sorted(len(c.payload["Invoices"]) for c in PushChunk.objects.all()) == [50] * 5
     assert Invoice.objects.filter(sync_state=S.PENDING).count() == 10
@@ -78,20 +72,20 @@ def test_dispatch_keeps_at_most_five_chunks_of_fifty_in_flight_when_the_batch_is
 
 
 def test_dispatch_waits_and_sends_nothing_when_there_is_no_mapping(org_a, xero, enqueued):
-    connected_organisation(org_a, mapping=False)
+    make_connected_organisation(organisation=org_a, mapping=False)
     assert push_organisation_dispatch(organisation_id=org_a.pk).waiting == "mapping"
     assert not PushChunk.objects.exists()
     assert set(Invoice.objects.values_list("sync_state", flat=True)) == {S.PENDING}
 
 
 def test_dispatch_waits_when_the_connection_needs_a_reconnect(org_a, xero, enqueued):
-    connected_organisation(org_a, status=XeroConnection.Status.NEEDS_RECONNECT)
+    make_connected_organisation(organisation=org_a, status=XeroConnection.Status.NEEDS_RECONNECT)
     assert push_organisation_dispatch(organisation_id=org_a.pk).waiting == "connection"
     assert set(Invoice.objects.values_list("sync_state", flat=True)) == {S.PENDING}
 
 
 def test_dispatch_ignores_invoices_of_batches_that_do_not_sync(org_a, xero, enqueued):
-    connected_organisation(org_a, invoices=1)
+    make_connected_organisation(organisation=org_a, invoices=1)
     make_batch(
         organisation=org_a, invoices=2, eligibility=InvoiceBatch.Eligibility.BEFORE_CONNECTION, sync_state=S.PENDING
     )
@@ -100,7 +94,7 @@ def test_dispatch_ignores_invoices_of_batches_that_do_not_sync(org_a, xero, enqu
 
 
 def test_contacts_found_by_number_then_by_name_and_the_rest_created_in_bulk(org_a, xero, enqueued):
-    connected_organisation(org_a, invoices=0, contact_ids=False)
+    make_connected_organisation(organisation=org_a, invoices=0, contact_ids=False)
     batch = InvoiceBatch.objects.get(organisation=org_a)
     by_number, by_name, new = (make_customer(organisation=org_a, name=n) for n in ("Alpha", "Beta", "Gamma"))
     for customer in (by_number, by_name, new):
@@ -154,7 +148,7 @@ def test_contacts_found_by_number_then_by_name_and_the_rest_created_in_bulk(org_
 
 
 def test_contact_xero_refuses_fails_that_customers_invoices_with_the_reason(org_a, xero, enqueued):
-    connected_organisation(org_a, invoices=2, contact_ids=False)
+    make_connected_organisation(organisation=org_a, invoices=2, contact_ids=False)
     customer = Customer.objects.get(organisation=org_a)
     xero.get(CONTACTS_URL, json={"Contacts": []})
     xero.post(
@@ -181,7 +175,7 @@ def test_contact_xero_refuses_fails_that_customers_invoices_with_the_reason(org_
 
 
 def test_send_records_every_element_and_the_attempt_when_xero_accepts(org_a, xero, enqueued):
-    connected_organisation(org_a, invoices=2)
+    make_connected_organisation(organisation=org_a, invoices=2)
     chunk = dispatch_one_chunk(org_a)
     xero.add_callback(responses.PUT, INVOICES_URL, callback=echo_invoices)
     result = push_chunk_send(chunk_id=chunk.pk)
@@ -203,7 +197,7 @@ def test_send_records_every_element_and_the_attempt_when_xero_accepts(org_a, xer
 
 
 def test_a_finished_chunk_chains_the_tenants_next_chunk_to_the_back_of_the_queue(org_a, xero, enqueued):
-    connected_organisation(org_a, invoices=260)
+    make_connected_organisation(organisation=org_a, invoices=260)
     push_organisation_dispatch(organisation_id=org_a.pk)
     first = PushChunk.objects.order_by("pk").first()
     enqueued.clear()
@@ -215,7 +209,7 @@ def test_a_finished_chunk_chains_the_tenants_next_chunk_to_the_back_of_the_queue
 
 
 def test_send_marks_validation_errors_failed_and_warnings_warning_per_element(org_a, xero, enqueued):
-    connected_organisation(org_a, invoices=3)
+    make_connected_organisation(organisation=org_a, invoices=3)
     chunk = dispatch_one_chunk(org_a)
     ok, warned, bad = Invoice.objects.order_by("pk")
     xero.add_callback(
@@ -242,7 +236,7 @@ def test_send_marks_validation_errors_failed_and_warnings_warning_per_element(or
 def test_429_reschedules_the_task_with_retry_after_and_never_sleeps(org_a, xero, enqueued):
     from invoices.tasks import push_chunk
 
-    connected_organisation(org_a, invoices=1)
+    make_connected_organisation(organisation=org_a, invoices=1)
     chunk = dispatch_one_chunk(org_a)
     xero.put(
         INVOICES_URL,
@@ -265,7 +259,7 @@ def test_429_reschedules_the_task_with_retry_after_and_never_sleeps(org_a, xero,
 
 
 def test_refused_by_our_limiter_gives_the_chunk_back_without_counting_an_attempt(org_a, xero, enqueued):
-    connected_organisation(org_a, invoices=1)
+    make_connected_organisation(organisation=org_a, invoices=1)
     chunk = dispatch_one_chunk(org_a)
     for _ in range(5):  # five calls of this tenant already in flight elsewhere
         rate_limiter().acquire(tenant_id=chunk.tenant_id)
@@ -285,7 +279,7 @@ def test_refused_by_our_limiter_gives_the_chunk_back_without_counting_an_attempt
     ],
 )
 def test_5xx_and_timeouts_are_retried_with_backoff_and_the_same_key(org_a, xero, enqueued, failure):
-    connected_organisation(org_a, invoices=2)
+    make_connected_organisation(organisation=org_a, invoices=2)
     chunk = dispatch_one_chunk(org_a)
     xero.put(INVOICES_URL, **failure)
     first = push_chunk_send(chunk_id=chunk.pk)
@@ -304,7 +298,7 @@ def test_5xx_and_timeouts_are_retried_with_backoff_and_the_same_key(org_a, xero,
 
 def test_backoff_grows_with_each_attempt(org_a, xero, enqueued, settings):
     settings.XERO_RETRY_MAX_SECONDS = 1000
-    connected_organisation(org_a, invoices=1)
+    make_connected_organisation(organisation=org_a, invoices=1)
     chunk = dispatch_one_chunk(org_a)
     xero.put(INVOICES_URL, status=503, json={})
     waits = []
@@ -315,7 +309,7 @@ def test_backoff_grows_with_each_attempt(org_a, xero, enqueued, settings):
 
 
 def test_unknown_outcome_after_the_window_is_resolved_by_looking_the_numbers_up(org_a, xero, enqueued):
-    connected_organisation(org_a, invoices=2)
+    make_connected_organisation(organisation=org_a, invoices=2)
     chunk = dispatch_one_chunk(org_a)
     created, missing = Invoice.objects.order_by("pk")
     xero.put(INVOICES_URL, body=requests.exceptions.ReadTimeout("read timed out"))
@@ -353,7 +347,7 @@ def test_unknown_outcome_after_the_window_is_resolved_by_looking_the_numbers_up(
 
 
 def test_unknown_outcome_inside_the_window_is_resent_with_the_same_key(org_a, xero, enqueued):
-    connected_organisation(org_a, invoices=1)
+    make_connected_organisation(organisation=org_a, invoices=1)
     chunk = dispatch_one_chunk(org_a)
     xero.put(INVOICES_URL, body=requests.exceptions.ConnectionError("Connection aborted: RemoteDisconnected"))
     assert push_chunk_send(chunk_id=chunk.pk).outcome == "retry"
@@ -366,7 +360,7 @@ def test_unknown_outcome_inside_the_window_is_resent_with_the_same_key(org_a, xe
 
 
 def test_a_500_is_resolved_by_lookup_because_xero_caches_it_under_the_key(org_a, xero, enqueued):
-    connected_organisation(org_a, invoices=1)
+    make_connected_organisation(organisation=org_a, invoices=1)
     chunk = dispatch_one_chunk(org_a)
     xero.put(INVOICES_URL, status=500, json={"Title": "An error occurred"})
     assert push_chunk_send(chunk_id=chunk.pk).outcome == "retry"
@@ -379,7 +373,7 @@ def test_a_500_is_resolved_by_lookup_because_xero_caches_it_under_the_key(org_a,
 
 
 def test_number_already_in_xero_is_ours_when_an_earlier_call_created_it(org_a, xero, enqueued):
-    connected_organisation(org_a, invoices=1)
+    make_connected_organisation(organisation=org_a, invoices=1)
     chunk = dispatch_one_chunk(org_a)
     invoice = Invoice.objects.get()
     xero.add_callback(
@@ -408,7 +402,7 @@ def test_number_already_in_xero_is_ours_when_an_earlier_call_created_it(org_a, x
 
 
 def test_number_already_in_xero_fails_when_the_invoice_there_is_not_ours(org_a, xero, enqueued):
-    connected_organisation(org_a, invoices=1)
+    make_connected_organisation(organisation=org_a, invoices=1)
     chunk = dispatch_one_chunk(org_a)
     invoice = Invoice.objects.get()
     xero.add_callback(
@@ -424,7 +418,7 @@ def test_number_already_in_xero_fails_when_the_invoice_there_is_not_ours(org_a, 
 
 
 def test_whole_request_refused_fails_the_chunks_invoices(org_a, xero, enqueued):
-    connected_organisation(org_a, invoices=2)
+    make_connected_organisation(organisation=org_a, invoices=2)
     chunk = dispatch_one_chunk(org_a)
     xero.put(
         INVOICES_URL,
@@ -440,7 +434,7 @@ def test_whole_request_refused_fails_the_chunks_invoices(org_a, xero, enqueued):
 
 
 def test_needs_reconnect_during_a_push_leaves_the_invoices_pending(org_a, xero, enqueued):
-    connected_organisation(org_a, invoices=2)
+    make_connected_organisation(organisation=org_a, invoices=2)
     chunk = dispatch_one_chunk(org_a)
     XeroConnection.objects.filter(organisation=org_a).update(status=XeroConnection.Status.NEEDS_RECONNECT)
     assert push_chunk_send(chunk_id=chunk.pk).outcome == "released"
@@ -450,7 +444,7 @@ def test_needs_reconnect_during_a_push_leaves_the_invoices_pending(org_a, xero, 
 
 
 def test_refresh_refused_with_invalid_grant_marks_needs_reconnect_and_keeps_invoices_pending(org_a, xero, enqueued):
-    connected_organisation(org_a, invoices=1)
+    make_connected_organisation(organisation=org_a, invoices=1)
     chunk = dispatch_one_chunk(org_a)
     XeroConnection.objects.filter(organisation=org_a).update(access_token_expires_at=timezone.now())
     xero.post("https://identity.xero.com/connect/token", status=400, json={"error": "invalid_grant"})
@@ -462,7 +456,7 @@ def test_refresh_refused_with_invalid_grant_marks_needs_reconnect_and_keeps_invo
 
 
 def test_403_tenant_disconnected_stops_and_leaves_the_invoices_pending(org_a, xero, enqueued):
-    connected_organisation(org_a, invoices=2)
+    make_connected_organisation(organisation=org_a, invoices=2)
     chunk = dispatch_one_chunk(org_a)
     xero.put(
         INVOICES_URL,
@@ -475,7 +469,7 @@ def test_403_tenant_disconnected_stops_and_leaves_the_invoices_pending(org_a, xe
 
 
 def test_connection_lost_after_an_unknown_outcome_keeps_the_chunk_to_resume_later(org_a, xero, enqueued):
-    connected_organisation(org_a, invoices=1)
+    make_connected_organisation(organisation=org_a, invoices=1)
     chunk = dispatch_one_chunk(org_a)
     xero.put(INVOICES_URL, body=requests.exceptions.ReadTimeout("read timed out"))
     push_chunk_send(chunk_id=chunk.pk)
@@ -490,7 +484,7 @@ def test_connection_lost_after_an_unknown_outcome_keeps_the_chunk_to_resume_late
 
 
 def test_a_second_worker_does_not_send_a_chunk_whose_lease_is_held(org_a, xero, enqueued):
-    connected_organisation(org_a, invoices=1)
+    make_connected_organisation(organisation=org_a, invoices=1)
     chunk = dispatch_one_chunk(org_a)
     PushChunk.objects.filter(pk=chunk.pk).update(
         state=C.SENDING, claimed_by="other", lease_expires_at=timezone.now() + dt.timedelta(seconds=60)
@@ -500,7 +494,7 @@ def test_a_second_worker_does_not_send_a_chunk_whose_lease_is_held(org_a, xero, 
 
 
 def test_stale_lease_is_redispatched_by_the_sweeper_and_resent_with_the_same_key(org_a, xero, enqueued):
-    connected_organisation(org_a, invoices=2)
+    make_connected_organisation(organisation=org_a, invoices=2)
     chunk = dispatch_one_chunk(org_a)
     # A worker claimed it, counted its attempt, and was killed mid-call.
     PushChunk.objects.filter(pk=chunk.pk).update(
@@ -522,7 +516,7 @@ def test_stale_lease_is_redispatched_by_the_sweeper_and_resent_with_the_same_key
 
 
 def test_stale_lease_past_the_window_is_looked_up_not_resent(org_a, xero, enqueued):
-    connected_organisation(org_a, invoices=1)
+    make_connected_organisation(organisation=org_a, invoices=1)
     chunk = dispatch_one_chunk(org_a)
     PushChunk.objects.filter(pk=chunk.pk).update(
         state=C.SENDING,
@@ -550,19 +544,19 @@ def test_stale_lease_past_the_window_is_looked_up_not_resent(org_a, xero, enqueu
 
 
 def test_sweeper_dispatches_tenants_with_pending_invoices_and_nothing_in_flight(org_a, org_b, xero, enqueued):
-    connected_organisation(org_a, invoices=1)
+    make_connected_organisation(organisation=org_a, invoices=1)
     make_batch(organisation=org_b, invoices=1, eligibility=InvoiceBatch.Eligibility.ELIGIBLE, sync_state=S.PENDING)
     assert push_sweep().organisations == 1  # org_b has no connection
     assert [item.args for item in enqueued.named("invoices.tasks.push_organisation")] == [(org_a.pk,)]
 
 
 def test_sweeper_leaves_tenants_without_a_mapping_alone(org_a, xero, enqueued):
-    connected_organisation(org_a, invoices=1, mapping=False)
+    make_connected_organisation(organisation=org_a, invoices=1, mapping=False)
     assert push_sweep().organisations == 0
 
 
 def test_sweeper_redispatches_a_pending_chunk_whose_reschedule_was_lost(org_a, xero, enqueued, settings):
-    connected_organisation(org_a, invoices=1)
+    make_connected_organisation(organisation=org_a, invoices=1)
     chunk = dispatch_one_chunk(org_a)
     PushChunk.objects.filter(pk=chunk.pk).update(next_attempt_at=timezone.now() - dt.timedelta(minutes=5))
     enqueued.clear()
@@ -608,7 +602,7 @@ def test_retry_failed_ignores_another_organisations_invoices(org_a, org_b, accou
 
 
 def test_chunks_create_serialises_per_tenant(org_a, xero, enqueued):
-    connected_organisation(org_a, invoices=3)
+    make_connected_organisation(organisation=org_a, invoices=3)
     mapping = org_a.xero_mapping
     tenant = XeroConnection.objects.get(organisation=org_a).tenant_id
     assert len(push_chunks_create(organisation_id=org_a.pk, tenant_id=tenant, mapping=mapping, max_chunks=5)) == 1

@@ -17,8 +17,8 @@ from django.db import transaction
 from django.test import Client
 
 from integrations.xero.ratelimit import rate_limiter
+from tests.factories import token_response
 from tests.integrations.conftest import TEST_KEY, xero_json
-from tests.integrations.factories import token_response
 from tests.security.world import World, make_world
 
 API = "https://api.xero.com/api.xro/2.0"
