@@ -14,5 +14,4 @@ RUN DJANGO_DEBUG=true python manage.py collectstatic --noinput -v 0 \
 USER coordinoter
 
 EXPOSE 8000
-CMD ["gunicorn", "coordinoter.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", \
-     "--access-logfile", "-", "--access-logformat", "%(h)s \"%(m)s %(U)s\" %(s)s %(b)s %(L)s", "--forwarded-allow-ips", "*"]
+CMD ["gunicorn", "coordinoter.wsgi:application", "-c", "gunicorn.conf.py"]

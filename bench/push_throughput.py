@@ -15,7 +15,8 @@ Figures are given in Xero time (real seconds x time scale), so they compare with
 60 calls x 50 invoices = 3,000 invoices a minute per tenant.
 
 Prints one JSON object as its last line: invoices, tenants, workers, seconds (wall), http_calls, http_429,
-duplicates, missing, ceiling_invoices_per_min, achieved_invoices_per_min, ratio, worker_rss_mb, and with
+duplicates, missing, ceiling_invoices_per_min, achieved_invoices_per_min, ratio, worker_rss_mb,
+worker_cpu_s_per_1000_invoices (with the workers' start-up) and ..._push_only (without), and with
 several tenants each tenant's share of the work done when the first tenant finished (fair share = 1.0).
 """
 
@@ -36,6 +37,17 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 CALLS_PER_MINUTE, INVOICES_PER_CALL = 60, 50
+
+
+def _cpu_seconds(pids) -> float:
+    """User + system CPU seconds of these processes and their reaped children, from /proc/<pid>/stat."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += sum(int(v) for v in fields[11:15]) / ticks  # utime, stime, cutime, cstime
+    return total
 
 
 def parse_args() -> argparse.Namespace:
@@ -220,6 +232,7 @@ def _measure(args: argparse.Namespace, sandbox, env: dict) -> dict:
 
         sampler = threading.Thread(target=sample_rss, daemon=True)
         sampler.start()
+        cpu_ready = _cpu_seconds(pids)  # start-up done: what the workers spent importing and connecting
         started = time.monotonic()
         with transaction.atomic():
             for organisation, _ in organisations:
@@ -261,6 +274,7 @@ def _measure(args: argparse.Namespace, sandbox, env: dict) -> dict:
                 break
             time.sleep(0.25)
         seconds = time.monotonic() - started
+        cpu_end = _cpu_seconds(pids)
         stop.set()
         sampler.join(2)
     finally:
@@ -294,6 +308,10 @@ def _measure(args: argparse.Namespace, sandbox, env: dict) -> dict:
         "achieved_invoices_per_min": round(achieved, 1),
         "ratio": round(achieved / ceiling, 3) if ceiling else 0.0,
         "worker_rss_mb": round(max(rss.values()), 1),
+        # CPU of all worker processes (user + system, from /proc) per 1,000 invoices pushed: with their start-up, as
+        # issue 11 measured it, and for the push alone (from the moment every worker was ready).
+        "worker_cpu_s_per_1000_invoices": round(cpu_end / total * 1000, 3) if total else None,
+        "worker_cpu_s_per_1000_invoices_push_only": round((cpu_end - cpu_ready) / total * 1000, 3) if total else None,
         "other_invoices_in_database": other_invoices,
     }
     result.update(_schedule_bound(log, args, len(organisations)))

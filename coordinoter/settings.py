@@ -54,6 +54,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "coordinoter.middleware.RequestIdMiddleware",
+    "coordinoter.middleware.RequestBoundsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -62,6 +63,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "organisations.middleware.CurrentOrganisationMiddleware",
+    "coordinoter.middleware.WriteRateLimitMiddleware",
     "coordinoter.middleware.SecurityHeadersMiddleware",
 ]
 
@@ -113,7 +115,8 @@ else:
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    # OWASP ASVS 4.0.3 V2.1.1: passwords a person sets are at least 12 characters (no upper limit of our own).
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
@@ -125,6 +128,15 @@ LOGOUT_REDIRECT_URL = "login"
 LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
 LOGIN_FAILURE_IP_LIMIT = env_int("LOGIN_FAILURE_IP_LIMIT", 20)
 LOGIN_FAILURE_WINDOW_SECONDS = env_int("LOGIN_FAILURE_WINDOW_SECONDS", 900)
+# Password reset: requests per address asked for, and per client address, in the window (each sends an email).
+PASSWORD_RESET_LIMIT = env_int("PASSWORD_RESET_LIMIT", 3)
+PASSWORD_RESET_IP_LIMIT = env_int("PASSWORD_RESET_IP_LIMIT", 20)
+PASSWORD_RESET_WINDOW_SECONDS = env_int("PASSWORD_RESET_WINDOW_SECONDS", 3600)
+# Support requests per person in the window; and every signed-in write (POST, PUT, PATCH, DELETE) per person.
+SUPPORT_REQUEST_LIMIT = env_int("SUPPORT_REQUEST_LIMIT", 5)
+SUPPORT_REQUEST_WINDOW_SECONDS = env_int("SUPPORT_REQUEST_WINDOW_SECONDS", 600)
+WRITE_RATE_LIMIT = env_int("WRITE_RATE_LIMIT", 300)
+WRITE_RATE_WINDOW_SECONDS = env_int("WRITE_RATE_WINDOW_SECONDS", 60)
 # How many proxies we run in front of gunicorn, each appending to X-Forwarded-For. 0: REMOTE_ADDR is the client.
 # Behind a proxy REMOTE_ADDR is the proxy, and one guesser would lock every person out; never count a proxy we do
 # not run (the client could then pick its own address).
@@ -239,6 +251,22 @@ XERO_WEBHOOK_KEY = env_str("XERO_WEBHOOK_KEY")
 XERO_WEBHOOK_KEY_PREVIOUS = env_str("XERO_WEBHOOK_KEY_PREVIOUS")
 # The webhook receiver refuses bodies above this (413); Xero's deliveries are a few KB.
 WEBHOOK_MAX_BODY_BYTES = env_int("WEBHOOK_MAX_BODY_BYTES", 256 * 1024)
+# Request bodies (there is no proxy in front of gunicorn): RequestBoundsMiddleware answers 413 to a Content-Length
+# over the path's cap before anything reads the body. Sign-in and password pages take a few hundred bytes; the CSV
+# upload takes a 2 MB file plus its multipart envelope; the webhook receiver checks its own cap (None here).
+REQUEST_MAX_BODY_BYTES = env_int("REQUEST_MAX_BODY_BYTES", 1024 * 1024)
+REQUEST_BODY_CAPS: dict[str, int | None] = {
+    "/accounts/": 16 * 1024,
+    "/admin/login/": 16 * 1024,
+    "/batches/upload/": 2 * 1024 * 1024 + 64 * 1024,
+    "/integrations/xero/webhooks/": None,
+}
+# What Django parses after that: form bodies in memory up to the general cap; uploads up to the CSV's size stay in
+# memory. The batch form holds up to 50 invoices of 50 lines (about 13,000 fields), hence the field count.
+DATA_UPLOAD_MAX_MEMORY_SIZE = REQUEST_MAX_BODY_BYTES
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024 + 64 * 1024
+DATA_UPLOAD_MAX_NUMBER_FIELDS = env_int("DATA_UPLOAD_MAX_NUMBER_FIELDS", 15000)
+DATA_UPLOAD_MAX_NUMBER_FILES = 1
 # Who applies a resource fetched after a webhook or a reconciliation poll, by event category: the invoices app
 # registers here, so integrations never imports invoices.
 XERO_RESOURCE_APPLIERS = {
@@ -278,6 +306,9 @@ OUTBOUND_LEASE_SECONDS = float(env_str("OUTBOUND_LEASE_SECONDS", str(XERO_HTTP_T
 OUTBOUND_MAX_LOOKUPS = env_int("OUTBOUND_MAX_LOOKUPS", 4)
 OUTBOUND_MAX_SENDS = env_int("OUTBOUND_MAX_SENDS", 8)
 OUTBOUND_SWEEP_SECONDS = float(env_str("OUTBOUND_SWEEP_SECONDS", "30"))
+# An invoice whose sends went unanswered and which was then not found is sent again under a new key at most this
+# many times; after that it needs attention.
+PUSH_MAX_REQUEUES = env_int("PUSH_MAX_REQUEUES", 3)
 # Token store: refresh this long before the 30-minute access token expires; the beat keep-alive refreshes
 # refresh tokens older than XERO_KEEPALIVE_AFTER_DAYS (Xero's idle expiry is 60 days); OAuth state lifetime.
 XERO_REFRESH_AHEAD_SECONDS = env_int("XERO_REFRESH_AHEAD_SECONDS", 300)
@@ -310,6 +341,9 @@ LOGGING = {
     },
     "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
     "loggers": {
+        # Every Django logger writes through our handler: Django's own default "console" handler (DEBUG only) would
+        # otherwise print request paths unredacted beside the JSON lines, and "mail_admins" has no place here.
+        "django": {"handlers": ["stdout"], "level": "INFO", "propagate": False},
         "django.db.backends": {"level": "WARNING"},
         # runserver's request lines go through the same JSON formatter and redaction as everything else.
         "django.server": {"handlers": ["stdout"], "level": "INFO", "propagate": False},

@@ -3,7 +3,7 @@ from django.urls import include, path
 
 from coordinoter.health import healthz, readyz
 from coordinoter.metrics import metrics_view
-from organisations.views import LoginView, LogoutView
+from organisations.views import LoginView, LogoutView, PasswordResetView
 
 urlpatterns = [
     # First: the webhook receiver is the busiest URL (Xero posts every change), so it resolves in one step.
@@ -13,6 +13,7 @@ urlpatterns = [
     path("metrics", metrics_view, name="metrics"),
     path("accounts/login/", LoginView.as_view(), name="login"),
     path("accounts/logout/", LogoutView.as_view(), name="logout"),
+    path("accounts/password_reset/", PasswordResetView.as_view(), name="password_reset"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("", include("organisations.urls")),

@@ -78,6 +78,13 @@ def xero_user_connected_elsewhere(organisation: Organisation, *, xero_user_id: s
     )
 
 
+def xero_user_has_live_connection(*, xero_user_id: str) -> bool:
+    """Whether any organisation's live connection (this one's too) came from this Xero user."""
+    if not xero_user_id:
+        return False
+    return XeroConnection.objects.filter(xero_user_id=xero_user_id, status__in=XeroConnection.BOUND_STATUSES).exists()
+
+
 def pending_choice_get(organisation: Organisation, *, pk: uuid.UUID | str) -> XeroPendingTenantChoice:
     choice = XeroPendingTenantChoice.objects.filter(organisation=organisation, pk=pk).first()
     if choice is None:

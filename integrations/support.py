@@ -1,12 +1,15 @@
 """Support console: every tenant's Xero connection at a glance, its audit trail, and support's actions.
 Staff with the support role only; every action is an audit event with the support user as actor."""
 
+import json
+
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from integrations.outbound.selectors import kind_label, operations_needing_attention
 from integrations.selectors import SUPPORT_STATE_FILTERS, audit_event_list, support_organisation_list
 from integrations.services import (
     xero_connection_disconnect,
@@ -27,6 +30,11 @@ def support_console(request: HttpRequest) -> HttpResponse:
     if state not in SUPPORT_STATE_FILTERS:
         state = ""
     page = Paginator(support_organisation_list(query=query, state=state), 25).get_page(request.GET.get("page"))
+    # Open support requests, paginated and searchable on their own, so a burst from one sender hides nothing.
+    request_query = request.GET.get("rq", "").strip()[:100]
+    requests_page = Paginator(
+        support_request_list(status=SupportRequest.Status.OPEN, query=request_query), 20
+    ).get_page(request.GET.get("rpage"))
     return render(
         request,
         "integrations/support/console.html",
@@ -35,7 +43,8 @@ def support_console(request: HttpRequest) -> HttpResponse:
             "query": query,
             "state": state,
             "state_filters": SUPPORT_STATE_FILTERS,
-            "support_requests": support_request_list(status=SupportRequest.Status.OPEN)[:20],
+            "requests_page": requests_page,
+            "request_query": request_query,
         },
     )
 
@@ -45,6 +54,10 @@ def support_organisation(request: HttpRequest, pk: int) -> HttpResponse:
     organisation = get_object_or_404(Organisation, pk=pk)
     connection = getattr(organisation, "xero_connection", None)
     events = Paginator(audit_event_list(organisation), 50).get_page(request.GET.get("page"))
+    operations = list(operations_needing_attention(organisation)[:50])
+    for operation in operations:
+        operation.kind_label = kind_label(operation.kind)
+        operation.last_answer_text = json.dumps(operation.last_answer, ensure_ascii=False)[:600]
     return render(
         request,
         "integrations/support/organisation.html",
@@ -52,6 +65,7 @@ def support_organisation(request: HttpRequest, pk: int) -> HttpResponse:
             "organisation": organisation,
             "connection": connection,
             "page": events,
+            "operations": operations,
             "usage": usage_chart_for(organisation),
         },
     )

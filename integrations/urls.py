@@ -1,6 +1,7 @@
 from django.urls import path
 
 from integrations import support, views
+from integrations.outbound import views as outbound_views
 
 app_name = "integrations"
 
@@ -23,6 +24,11 @@ urlpatterns = [
         "support/organisations/<int:pk>/xero/request-reconnect/",
         support.support_xero_request_reconnect,
         name="support_xero_request_reconnect",
+    ),
+    path(
+        "support/organisations/<int:pk>/xero/writes/<int:operation_id>/retry/",
+        outbound_views.support_operation_retry,
+        name="support_operation_retry",
     ),
     path("support/requests/<int:pk>/resolve/", support.support_request_resolve_view, name="support_request_resolve"),
 ]

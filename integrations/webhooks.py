@@ -1,7 +1,11 @@
 """The Xero webhook receiver: one URL for the whole app. Verify -> record -> enqueue on commit -> empty 200.
 
 The checks run in a fixed order, each with its own test (tests/integrations/test_webhooks.py):
-POST only (405) -> body size (413) -> signature over the raw bytes (401, empty body) -> JSON shape (400) -> store.
+POST only (405) -> body size (413) -> signature over the raw bytes (401, empty body) -> parse -> store -> 200.
+A correctly signed delivery is always answered 200, even one we cannot use (Xero would otherwise retry it for
+days): its unusable events are stored as ignored with the reason, and a body that is not a webhook payload at all
+(not JSON, nested too deeply, no events list) is logged as xero.webhook.unusable. Tests of hostile bodies:
+tests/integrations/test_webhooks_hostile.py.
 Xero wants an answer within 5 seconds, a 200 with an empty body and no cookies, and 401 for a bad signature;
 intent-to-receive checks are ordinary deliveries with no events.
 https://developer.xero.com/documentation/guides/webhooks/configuring-your-server/
@@ -64,14 +68,21 @@ def xero_webhook_receive(request: HttpRequest) -> HttpResponse:
     try:
         events = webhook_delivery_parse(body=body)
     except MalformedDelivery as exc:
-        return _reject(request, 400, f"malformed: {exc}", len(body))
+        logger.warning(
+            "xero.webhook.unusable",
+            extra={"event": "xero.webhook.unusable", "reason": str(exc), "bytes": len(body)},
+        )
+        return HttpResponse(b"", status=200)
     result = webhook_events_record(events=events)
-    logger.info(
+    unusable = [event.problem for event in events if event.problem]
+    logger.log(
+        logging.WARNING if unusable else logging.INFO,
         "xero.webhook.received",
         extra={
             "event": "xero.webhook.received" if events else "xero.webhook.intent_to_receive",
             "events": result.events,
             "ignored": result.ignored,
+            "unusable": unusable[:5],
             "organisation_ids": list(result.organisation_ids),
         },
     )

@@ -15,7 +15,13 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
 from invoices.models import Invoice
-from invoices.services.batches import CREATABLE_STATUSES, BatchProblem, InvoiceInput, LineInput
+from invoices.services.batches import (
+    CREATABLE_STATUSES,
+    BatchProblem,
+    InvoiceInput,
+    LineInput,
+    line_quantity_problem,
+)
 
 MAX_BYTES = 2 * 1024 * 1024
 MAX_ROWS = 5000
@@ -24,19 +30,28 @@ MAX_ERRORS_SHOWN = 200
 # (column, required, what it holds) - the documented format, also rendered on the upload page.
 COLUMNS: list[tuple[str, bool, str]] = [
     ("invoice_number", True, "Unique per organisation. Repeat it on several rows to give an invoice several lines."),
-    ("customer_name", True, "An existing customer (matched ignoring case) or a new one."),
+    ("customer_name", True, "An existing customer (matched ignoring case and Unicode form) or a new one."),
     ("customer_email", False, "Used when the customer is new."),
     ("issue_date", True, "YYYY-MM-DD"),
     ("due_date", True, "YYYY-MM-DD, on or after the issue date."),
-    ("currency", True, "Three-letter code, e.g. AUD, NZD, GBP, USD."),
+    ("currency", True, "Three-letter code: your Xero organisation's base currency (e.g. AUD)."),
     ("reference", False, "Shown on the invoice in Xero."),
     ("status", False, "DRAFT, SUBMITTED or AUTHORISED (default AUTHORISED)."),
     ("line_amount_types", False, "Exclusive, Inclusive or NoTax (default Exclusive)."),
     ("description", True, "The line's description."),
-    ("quantity", False, "Number, up to 4 decimals (default 1)."),
-    ("unit_amount", True, "Price per unit, up to 4 decimals, no currency sign."),
-    ("account_code", False, "Overrides the default revenue account for this line."),
-    ("tax_type", False, "Overrides the default tax rate for this line (a Xero TaxType, e.g. OUTPUT2)."),
+    ("quantity", False, "Number above zero, up to 4 decimals, a point as decimal separator (default 1)."),
+    (
+        "unit_amount",
+        True,
+        "Price per unit, up to 4 decimals, a point as decimal separator, no currency sign. "
+        "An invoice's total cannot be below zero (use a credit note).",
+    ),
+    ("account_code", False, "Overrides the default revenue account: one of your active revenue accounts in Xero."),
+    (
+        "tax_type",
+        False,
+        "Overrides the default tax rate: one of your Xero tax rates for sales (its TaxType, e.g. OUTPUT2).",
+    ),
 ]
 COLUMN_NAMES = [name for name, _, _ in COLUMNS]
 REQUIRED = [name for name, required, _ in COLUMNS if required]
@@ -119,6 +134,7 @@ class CsvBatch:
     errors: list[RowError] = field(default_factory=list)
     rows: int = 0
     invoice_rows: list[int] = field(default_factory=list)  # first row of each invoice, for the service's problems
+    line_rows: list[list[int]] = field(default_factory=list)  # each invoice's lines' rows, for line problems
 
     @property
     def ok(self) -> bool:
@@ -127,12 +143,19 @@ class CsvBatch:
     def errors_for(self, problems: Iterable[BatchProblem]) -> list[RowError]:
         return [
             RowError(
-                row=self.invoice_rows[p.index] if p.index is not None else 1,
-                column="invoice_number" if p.field == "number" else p.field,
-                message=p.message,
+                row=self._row_of(p), column="invoice_number" if p.field == "number" else p.field, message=p.message
             )
             for p in problems
         ]
+
+    def _row_of(self, problem: BatchProblem) -> int:
+        if problem.index is None:
+            return 1
+        if problem.line is not None and problem.index < len(self.line_rows):
+            rows = self.line_rows[problem.index]
+            if problem.line < len(rows):
+                return rows[problem.line]
+        return self.invoice_rows[problem.index]
 
 
 def sample_csv() -> str:
@@ -143,15 +166,28 @@ def sample_csv() -> str:
     return out.getvalue()
 
 
+# Thousands grouped by commas with a point for the decimals ("1,250.00") is unambiguous; any other comma is not:
+# "12,50" is 12.50 in much of Europe and 1250 to a reader of "1,250". The organisation has no locale setting yet.
+_GROUPED = re.compile(r"^[+-]?\d{1,3}(,\d{3})+\.\d+$")
+DECIMAL_COMMA_MESSAGE = (
+    "“{text}”: use a point as the decimal separator (12.50, not 12,50), without thousands separators."
+)
+
+
 def _decimal(
-    text: str, *, column: str, row: int, errors: list[RowError], default: Decimal | None = None, allow_zero: bool = True
+    text: str, *, column: str, row: int, errors: list[RowError], default: Decimal | None = None
 ) -> Decimal | None:
     if not text:
         if default is None:
             errors.append(RowError(row, column, "Required."))
         return default
+    if "," in text:
+        if not _GROUPED.match(text):
+            errors.append(RowError(row, column, DECIMAL_COMMA_MESSAGE.format(text=text[:40])))
+            return None
+        text = text.replace(",", "")
     try:
-        value = Decimal(text.replace(",", ""))
+        value = Decimal(text)
     except InvalidOperation:
         errors.append(RowError(row, column, f"“{text[:40]}” is not a number."))
         return None
@@ -162,10 +198,7 @@ def _decimal(
         errors.append(RowError(row, column, "Use at most 4 decimal places."))
         return None
     if abs(value) >= Decimal("1e10"):
-        errors.append(RowError(row, column, "That amount is too large."))
-        return None
-    if not allow_zero and value == 0:
-        errors.append(RowError(row, column, "Must not be zero."))
+        errors.append(RowError(row, column, "That number is too large: at most 10 digits before the decimal point."))
         return None
     return value
 
@@ -246,6 +279,14 @@ def parse_batch_csv(raw: bytes, *, max_rows: int = MAX_ROWS, max_bytes: int = MA
                 )
                 continue
             values = {name: (cells[i].strip() if i < len(cells) else "") for i, name in enumerate(columns) if name}
+            nul = [name for name, value in values.items() if "\x00" in value]
+            if nul:
+                # PostgreSQL cannot store a NUL character in text; a spreadsheet never shows it.
+                errors.extend(
+                    RowError(row_number, name, "Holds a NUL character (byte 0), which is not text: remove it.")
+                    for name in nul
+                )
+                continue
             _read_row(values, row_number, groups, order, errors)
     except csv.Error as exc:
         errors.append(RowError(row_number + 1, "", f"The file could not be read as CSV here: {exc}."))
@@ -260,6 +301,7 @@ def parse_batch_csv(raw: bytes, *, max_rows: int = MAX_ROWS, max_bytes: int = MA
             InvoiceInput(lines=group.pop("lines"), **{k: v for k, v in group.items() if not k.startswith("_")})
         )
         result.invoice_rows.append(group["_row"])
+        result.line_rows.append(group["_line_rows"])
     return result
 
 
@@ -319,9 +361,10 @@ def _read_row(
         errors.append(RowError(row, "description", "Required."))
     elif len(description) > 4000:
         errors.append(RowError(row, "description", "At most 4,000 characters."))
-    quantity = _decimal(
-        values.get("quantity", ""), column="quantity", row=row, errors=errors, default=Decimal("1"), allow_zero=False
-    )
+    quantity = _decimal(values.get("quantity", ""), column="quantity", row=row, errors=errors, default=Decimal("1"))
+    quantity_problem = line_quantity_problem(quantity)
+    if quantity_problem:
+        errors.append(RowError(row, "quantity", quantity_problem))
     unit_amount = _decimal(values.get("unit_amount", ""), column="unit_amount", row=row, errors=errors)
     account_code = values.get("account_code", "")
     if len(account_code) > 10:
@@ -350,10 +393,12 @@ def _read_row(
             **invoice,
             "lines": [],
             "_row": row,
+            "_line_rows": [],
             "_raw": {name: values.get(name, "") for name in INVOICE_FIELDS},
         }
         order.append(key)
         group = groups[key]
+    group["_line_rows"].append(row)
     group["lines"].append(
         LineInput(
             description=description,

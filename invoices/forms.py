@@ -14,8 +14,16 @@ from django import forms
 from django.forms.utils import ErrorDict
 from django.http import QueryDict
 
-from invoices.models import Invoice
-from invoices.services.batches import CREATABLE_STATUSES, BatchProblem, InvoiceInput, LineInput
+from invoices import mappers
+from invoices.models import Invoice, InvoiceLine
+from invoices.services.batches import (
+    CREATABLE_STATUSES,
+    NEGATIVE_TOTAL_MESSAGE,
+    BatchProblem,
+    InvoiceInput,
+    LineInput,
+    line_quantity_problem,
+)
 
 MAX_FORM_INVOICES = 50
 MAX_FORM_LINES = 50
@@ -39,6 +47,35 @@ class DateInput(forms.DateInput):
         )
 
 
+DECIMAL_ERRORS = {
+    "invalid": "Enter a number, with a point as the decimal separator (12.50, not 12,50).",
+    "max_digits": "That number is too large: at most 10 digits before the decimal point.",
+    "max_whole_digits": "That number is too large: at most 10 digits before the decimal point.",
+    "max_decimal_places": "Use at most 4 decimal places.",
+}
+
+
+def quantity_field(**kwargs) -> forms.DecimalField:
+    return forms.DecimalField(
+        max_digits=14,
+        decimal_places=4,
+        error_messages=DECIMAL_ERRORS,
+        widget=forms.NumberInput(attrs={"step": "any", "inputmode": "decimal"}),
+        **kwargs,
+    )
+
+
+def unit_amount_field(**kwargs) -> forms.DecimalField:
+    return forms.DecimalField(
+        max_digits=14,
+        decimal_places=4,
+        label="Unit price",
+        error_messages=DECIMAL_ERRORS,
+        widget=forms.NumberInput(attrs={"step": "any", "inputmode": "decimal"}),
+        **kwargs,
+    )
+
+
 class BatchNameForm(forms.Form):
     name = forms.CharField(
         max_length=200, label="Batch name", widget=forms.TextInput(attrs={"placeholder": "e.g. November services"})
@@ -54,8 +91,20 @@ class InvoiceForm(forms.Form):
         widget=forms.TextInput(attrs={"list": "customer-names", "autocomplete": "off"}),
     )
     customer_email = forms.EmailField(label="Customer email", required=False, help_text="Only used for a new customer.")
-    number = forms.CharField(max_length=255, label="Invoice number")
-    reference = forms.CharField(max_length=255, required=False)
+    number = forms.CharField(
+        max_length=255,
+        label="Invoice number",
+        error_messages={
+            "max_length": "Invoice numbers have at most %(limit_value)d characters (this one has %(show_value)d)."
+        },
+    )
+    reference = forms.CharField(
+        max_length=255,
+        required=False,
+        error_messages={
+            "max_length": "References have at most %(limit_value)d characters (this one has %(show_value)d)."
+        },
+    )
     currency = forms.RegexField(
         regex=r"^[A-Za-z]{3}$",
         max_length=3,
@@ -93,19 +142,8 @@ class InvoiceForm(forms.Form):
 
 class LineForm(forms.Form):
     description = forms.CharField(max_length=4000, required=False)
-    quantity = forms.DecimalField(
-        max_digits=14,
-        decimal_places=4,
-        initial=Decimal("1"),
-        widget=forms.NumberInput(attrs={"step": "any", "inputmode": "decimal"}),
-    )
-    unit_amount = forms.DecimalField(
-        max_digits=14,
-        decimal_places=4,
-        label="Unit price",
-        required=False,
-        widget=forms.NumberInput(attrs={"step": "any", "inputmode": "decimal"}),
-    )
+    quantity = quantity_field(initial=Decimal("1"))
+    unit_amount = unit_amount_field(required=False)
     account_code = forms.CharField(
         max_length=10,
         required=False,
@@ -125,6 +163,9 @@ class LineForm(forms.Form):
             self.add_error("description", "Describe the line.")
         if data.get("unit_amount") is None and "unit_amount" not in self.errors:
             self.add_error("unit_amount", "Enter the unit price.")
+        problem = line_quantity_problem(data.get("quantity"))
+        if problem:
+            self.add_error("quantity", problem)
         return data
 
 
@@ -161,6 +202,8 @@ class BatchEntry:
                 LineFormSet(data, prefix=self.line_prefix(i)) for i in range(self.invoices.total_form_count())
             ]
         self.problems: list[str] = []
+        self._kept: list[int] = []
+        self._positions: list[int] = []
 
     @classmethod
     def line_prefix(cls, index: int) -> str:
@@ -221,10 +264,17 @@ class BatchEntry:
                     f._errors = ErrorDict()
                     f.cleaned_data = {}
 
-    def invoice_inputs(self) -> list[InvoiceInput]:
+    def invoice_inputs(self, *, only_valid: bool = False) -> list[InvoiceInput]:
+        """The kept invoices as the service takes them; with `only_valid`, those whose every field was valid (so the
+        service's checks run on them too and every problem shows at once, not one round at a time)."""
         out = []
+        self._positions: list[int] = []
         for index in self._kept:
-            data = self.invoices.forms[index].cleaned_data
+            form = self.invoices.forms[index]
+            kept_lines = [line for line in self.lines[index].forms if not self._line_is_blank(line)]
+            if only_valid and (form.errors or any(line.errors for line in kept_lines) or not kept_lines):
+                continue
+            data = form.cleaned_data
             lines = [
                 LineInput(
                     description=line.cleaned_data["description"].strip(),
@@ -233,8 +283,7 @@ class BatchEntry:
                     account_code=line.cleaned_data["account_code"].strip(),
                     tax_type=line.cleaned_data["tax_type"].strip(),
                 )
-                for line in self.lines[index].forms
-                if not self._line_is_blank(line)
+                for line in kept_lines
             ]
             out.append(
                 InvoiceInput(
@@ -250,18 +299,26 @@ class BatchEntry:
                     lines=lines,
                 )
             )
+            self._positions.append(index)
         return out
 
-    def add_problems(self, problems: list[BatchProblem]) -> None:
-        """Put the service's problems on the rows they are about."""
+    def add_problems(self, problems: list[BatchProblem], *, batch_level: bool = True) -> None:
+        """Put the service's problems (about the list `invoice_inputs` last returned) on the rows they are about."""
         for problem in problems:
             if problem.index is None:
+                if not batch_level:
+                    continue
                 if problem.field == "name":
                     self.name_form.add_error("name", problem.message)
                 else:
                     self.problems.append(problem.message)
                 continue
-            form = self.invoices.forms[self._kept[problem.index]]
+            index = self._positions[problem.index]
+            form = self.invoices.forms[index]
+            if problem.line is not None:
+                kept_lines = [line for line in self.lines[index].forms if not self._line_is_blank(line)]
+                if problem.line < len(kept_lines):
+                    form = kept_lines[problem.line]
             field = problem.field if problem.field in form.fields else None
             form.add_error(field, problem.message)
 
@@ -354,3 +411,117 @@ class MappingForm(forms.Form):
         self.fields["tax_type"].choices = [("", "Choose a tax rate")] + [
             (r.tax_type, f"{r.name} ({r.rate.normalize():f}%)") for r in tax_rates
         ]
+
+
+# ---------------------------------------------------------------- editing an invoice already in Xero
+
+
+class IsoDateInput(forms.DateInput):
+    # A browser's date input takes and gives YYYY-MM-DD only; the locale's format (en-AU 02/12/2026) shows it empty.
+    # https://html.spec.whatwg.org/multipage/input.html#date-state-(type=date)
+    input_type = "date"
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(format="%Y-%m-%d", **kwargs)
+
+
+class InvoiceEditForm(forms.Form):
+    reference = forms.CharField(max_length=255, required=False)
+    issue_date = forms.DateField(
+        label="Invoice date",
+        input_formats=DATE_FORMATS,
+        widget=IsoDateInput(),
+        error_messages={"invalid": "Use the form YYYY-MM-DD."},
+    )
+    due_date = forms.DateField(
+        label="Due date",
+        input_formats=DATE_FORMATS,
+        widget=IsoDateInput(),
+        error_messages={"invalid": "Use the form YYYY-MM-DD."},
+    )
+    based_on = forms.CharField(required=False, widget=forms.HiddenInput)
+
+    def clean(self) -> dict:
+        data = super().clean()
+        issue, due = data.get("issue_date"), data.get("due_date")
+        if issue and due and due < issue:
+            self.add_error("due_date", "The due date is before the invoice date.")
+        return data
+
+
+class LineEditForm(forms.Form):
+    # Which of the invoice's lines this row shows: its account and tax go with it, wherever it sits in the form.
+    line_id = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    description = forms.CharField(max_length=4000, required=False)
+    quantity = quantity_field(required=False)
+    unit_amount = unit_amount_field(required=False)
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if not (data.get("description") or "").strip():
+            return data  # a row left empty removes the line
+        if data.get("unit_amount") is None and "unit_amount" not in self.errors:
+            self.add_error("unit_amount", "Enter the unit price.")
+        problem = line_quantity_problem(data.get("quantity"))
+        if problem:
+            self.add_error("quantity", problem)
+        return data
+
+
+class BaseLineEditFormSet(forms.BaseFormSet):
+    def kept(self) -> list[dict]:
+        rows = [getattr(form, "cleaned_data", None) or {} for form in self.forms]
+        return [row for row in rows if (row.get("description") or "").strip()]
+
+    def clean(self) -> None:
+        if any(self.errors):
+            return
+        kept = self.kept()
+        if not kept:
+            raise forms.ValidationError("An invoice needs at least one line.")
+        amounts = [
+            mappers.line_amount(quantity=f["quantity"] or Decimal("1"), unit_amount=f["unit_amount"]) for f in kept
+        ]
+        if any(abs(a) > mappers.MAX_TOTAL for a in amounts) or abs(sum(amounts)) > mappers.MAX_TOTAL:
+            raise forms.ValidationError("The invoice total is too large for Xero.")
+        if sum(amounts) < 0:
+            raise forms.ValidationError(NEGATIVE_TOTAL_MESSAGE)
+
+
+LineEditFormSet = forms.formset_factory(
+    LineEditForm, formset=BaseLineEditFormSet, extra=1, max_num=MAX_FORM_LINES, absolute_max=MAX_FORM_LINES
+)
+
+
+def line_edit_initial(lines: list[InvoiceLine]) -> list[dict]:
+    """The invoice's lines as the edit form shows them: amounts as a person would type them, never `1E+2`."""
+    return [
+        {
+            "line_id": line.pk,
+            "description": line.description,
+            "quantity": mappers.plain_decimal(line.quantity),
+            "unit_amount": mappers.plain_decimal(line.unit_amount, min_places=2),
+        }
+        for line in lines
+    ]
+
+
+def line_edits(formset: BaseLineEditFormSet, *, existing: list[InvoiceLine]) -> list[dict]:
+    """The kept rows, each with the account and tax of the line it came from (by id, never by position).
+
+    An id that is not one of this invoice's lines counts as a new line: it takes the mapping's defaults.
+    """
+    by_id = {line.pk: line for line in existing}
+    out = []
+    for row in formset.kept():
+        source = by_id.get(row.get("line_id"))
+        out.append(
+            {
+                "description": row["description"].strip(),
+                "quantity": row["quantity"] or Decimal("1"),
+                "unit_amount": row["unit_amount"],
+                "account_code": source.account_code if source else "",
+                "tax_type": source.tax_type if source else "",
+            }
+        )
+    return out

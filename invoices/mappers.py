@@ -18,6 +18,11 @@ ZERO = Decimal("0.00")
 HUNDRED = Decimal(100)
 EXCLUSIVE, INCLUSIVE, NO_TAX = "Exclusive", "Inclusive", "NoTax"
 LINE_AMOUNT_TYPES = (EXCLUSIVE, INCLUSIVE, NO_TAX)
+# Bounds of what our columns hold (InvoiceLine.quantity / unit_amount: 14 digits, 4 decimals; Invoice totals:
+# 14 digits, 2 decimals), so nothing we accept fails to store, to render or to reach Xero whole.
+MAX_QUANTITY = Decimal("9999999999.9999")
+MAX_UNIT_AMOUNT = Decimal("9999999999.9999")
+MAX_TOTAL = Decimal("999999999999.99")
 # Xero echoes this InvoiceID/ContactID on elements it did not create.
 EMPTY_XERO_ID = "00000000-0000-0000-0000-000000000000"
 
@@ -119,6 +124,18 @@ def _number(value: Decimal, places: Decimal) -> float | int:
     if quantized == quantized.to_integral_value():
         return int(quantized)
     return float(quantized)
+
+
+def plain_decimal(value: Decimal | None, *, min_places: int = 0) -> str:
+    """A Decimal as a person typed it: never an exponent (`1E+2`), trailing zeros dropped down to `min_places`.
+
+    plain_decimal(Decimal("100.0000"), min_places=2) == "100.00"; plain_decimal(Decimal("99.9950")) == "99.995".
+    """
+    if value is None:
+        return ""
+    normal = Decimal(value).normalize()
+    places = max(min_places, -normal.as_tuple().exponent) if normal.as_tuple().exponent < 0 else min_places
+    return f"{normal:.{places}f}"
 
 
 def needs_four_decimal_units(lines: Iterable[Any]) -> bool:

@@ -1,15 +1,29 @@
+import unicodedata
 from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
-from django.db.models.functions import Lower
 
 from organisations.models import Organisation
+
+
+def customer_name_key(name: str) -> str:
+    """The one canonical form of a customer's name, for matching: NFKC, casefolded, spaces collapsed.
+
+    Computed in Python only, never by the database's lower(), which disagrees with Python's on İ, final Σ and ß
+    (and on SQLite lowers ASCII only). "Straße GmbH" and "STRASSE GMBH" share a key; so do "ΑΛΦΑ ΟΔΟΣ" and "αλφα οδος".
+    """
+    return " ".join(unicodedata.normalize("NFKC", name).casefold().split())
 
 
 class Customer(models.Model):
     organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="customers")
     name = models.CharField(max_length=255, help_text="Becomes the Xero contact's Name (unique in Xero).")
+    name_key = models.CharField(
+        max_length=1024,
+        editable=False,
+        help_text="customer_name_key(name): how names are matched, unique per organisation. Set on save.",
+    )
     email = models.EmailField(blank=True)
     xero_contact_id = models.CharField(max_length=36, blank=True, help_text="Xero ContactID once matched.")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -18,11 +32,18 @@ class Customer(models.Model):
     class Meta:
         ordering = ["name"]
         constraints = [
-            models.UniqueConstraint("organisation", Lower("name"), name="customer_name_unique_per_org_ci"),
+            models.UniqueConstraint(fields=["organisation", "name_key"], name="customer_name_key_unique_per_org"),
         ]
 
     def __str__(self) -> str:
         return self.name
+
+    def save(self, *args, **kwargs) -> None:
+        self.name_key = customer_name_key(self.name)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "name" in update_fields and "name_key" not in update_fields:
+            kwargs["update_fields"] = [*update_fields, "name_key"]
+        super().save(*args, **kwargs)
 
     @property
     def contact_number(self) -> str:
@@ -71,6 +92,9 @@ class Invoice(models.Model):
         SYNCED = "synced", "In Xero"
         WARNING = "warning", "In Xero, with warnings"
         FAILED = "failed", "Failed"
+        # Xero's answer could not be confirmed after bounded lookups: never resent by itself; a person looks and
+        # retries (or cancels).
+        NEEDS_ATTENTION = "needs_attention", "Needs attention"
 
     class Status(models.TextChoices):
         DRAFT = "DRAFT", "Draft"
@@ -97,7 +121,7 @@ class Invoice(models.Model):
         max_length=10, choices=LineAmountTypes.choices, default=LineAmountTypes.EXCLUSIVE
     )
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.AUTHORISED)
-    sync_state = models.CharField(max_length=12, choices=SyncState.choices, default=SyncState.NOT_SYNCED, db_index=True)
+    sync_state = models.CharField(max_length=20, choices=SyncState.choices, default=SyncState.NOT_SYNCED, db_index=True)
     xero_invoice_id = models.CharField(max_length=36, blank=True, db_index=True)
     xero_status = models.CharField(max_length=12, blank=True, help_text="Status as Xero last reported it.")
     xero_updated_at = models.DateTimeField(
@@ -141,6 +165,15 @@ class Invoice(models.Model):
 
     def __str__(self) -> str:
         return self.number
+
+    @property
+    def display_status(self):
+        """Its one status word (invoices/states.py): Waiting, Failed, Awaiting payment, Paid, Voided, ..."""
+        from django.utils import timezone
+
+        from invoices.states import status_of
+
+        return status_of(self, today=timezone.localdate())
 
 
 class InvoiceLine(models.Model):

@@ -3,13 +3,14 @@ from datetime import timedelta
 from urllib.parse import quote
 
 from django.conf import settings
-from django.db.models import Count, Min, Prefetch, Q, QuerySet, Sum
+from django.db.models import Count, F, Min, Prefetch, Q, QuerySet, Sum
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from integrations.models import XeroConnection
 from integrations.selectors import xero_connection_for
 from invoices.models import Customer, Invoice, InvoiceBatch, InvoiceEvent, PushAttempt, PushChunk
+from invoices.states import Group, group_q
 from organisations.models import Organisation
 
 S = Invoice.SyncState
@@ -29,13 +30,15 @@ def batch_list(*, organisation: Organisation, query: str = "", state: str = "") 
             .values("pk")
         )
         qs = qs.filter(pk__in=matching)
+    today = timezone.localdate()
     qs = (
         qs.select_related("created_by")
         .annotate(
             invoice_count=Count("invoices"),
-            synced_count=Count("invoices", filter=Q(invoices__sync_state__in=[S.SYNCED, S.WARNING])),
-            pending_count=Count("invoices", filter=Q(invoices__sync_state__in=[S.PENDING, S.IN_FLIGHT])),
-            failed_count=Count("invoices", filter=Q(invoices__sync_state=S.FAILED)),
+            in_xero_count=Count("invoices", filter=group_q(Group.IN_XERO, today=today, prefix="invoices__")),
+            removed_count=Count("invoices", filter=group_q(Group.REMOVED, today=today, prefix="invoices__")),
+            pending_count=Count("invoices", filter=group_q(Group.WAITING, today=today, prefix="invoices__")),
+            failed_count=Count("invoices", filter=group_q(Group.FAILED, today=today, prefix="invoices__")),
             total_amount=Sum("invoices__total"),
             currency_count=Count("invoices__currency", distinct=True),
             currency=Min("invoices__currency"),
@@ -47,7 +50,7 @@ def batch_list(*, organisation: Organisation, query: str = "", state: str = "") 
     elif state == "pending":
         qs = qs.filter(pending_count__gt=0)
     elif state == "synced":
-        qs = qs.filter(invoice_count__gt=0, synced_count=Count("invoices"))
+        qs = qs.filter(invoice_count__gt=0, in_xero_count=F("invoice_count"))
     elif state == "not_synced":
         qs = qs.exclude(eligibility=InvoiceBatch.Eligibility.ELIGIBLE)
     return qs
@@ -62,11 +65,14 @@ def batch_invoices(*, organisation: Organisation, batch: InvoiceBatch) -> QueryS
 
 
 def invoice_sync_counts(*, organisation: Organisation) -> dict[str, int]:
+    """The dashboard's tiles, by the status vocabulary's groups: voided and deleted invoices are not "in Xero"."""
+    today = timezone.localdate()
     counts = Invoice.objects.filter(organisation=organisation).aggregate(
-        synced=Count("pk", filter=Q(sync_state__in=[S.SYNCED, S.WARNING])),
-        pending=Count("pk", filter=Q(sync_state__in=[S.PENDING, S.IN_FLIGHT])),
-        failed=Count("pk", filter=Q(sync_state=S.FAILED)),
-        not_synced=Count("pk", filter=Q(sync_state=S.NOT_SYNCED)),
+        synced=Count("pk", filter=group_q(Group.IN_XERO, today=today)),
+        removed=Count("pk", filter=group_q(Group.REMOVED, today=today)),
+        pending=Count("pk", filter=group_q(Group.WAITING, today=today)),
+        failed=Count("pk", filter=group_q(Group.FAILED, today=today)),
+        not_synced=Count("pk", filter=group_q(Group.NOT_SYNCED, today=today)),
     )
     return {key: value or 0 for key, value in counts.items()}
 
@@ -76,8 +82,13 @@ def invoice_sync_counts(*, organisation: Organisation) -> dict[str, int]:
 
 @dataclass(frozen=True)
 class BatchProgress:
+    """A batch's invoices by where they are. `in_xero` counts live invoices in Xero only (draft, awaiting payment,
+    part paid, paid, overdue); voided or deleted ones are `removed`; failures are apart. Percentages are of the
+    invoices meant for Xero (all but not synced)."""
+
     total: int
-    synced: int
+    in_xero: int
+    removed: int
     warning: int
     pending: int
     in_flight: int
@@ -89,33 +100,57 @@ class BatchProgress:
         return self.pending + self.in_flight
 
     @property
+    def synced(self) -> int:
+        return self.in_xero
+
+    @property
     def done(self) -> int:
-        return self.synced + self.warning + self.failed
+        return self.in_xero + self.removed + self.failed
 
     @property
     def active(self) -> bool:
         return self.waiting > 0
 
     @property
-    def in_xero(self) -> int:
-        return self.synced + self.warning
+    def eligible(self) -> int:
+        return self.total - self.not_synced
+
+    def _share(self, count: int) -> int:
+        # Rounded down, so a batch reads 100% in Xero only when every invoice is.
+        return int(count * 100 / self.eligible) if self.eligible > 0 else 0
 
     @property
     def percent(self) -> int:
-        eligible = self.total - self.not_synced
-        if eligible <= 0:
-            return 0
-        return int(self.done * 100 / eligible)
+        """Share of the batch in Xero (live)."""
+        return self._share(self.in_xero)
+
+    @property
+    def removed_percent(self) -> int:
+        return self._share(self.removed)
+
+    @property
+    def failed_percent(self) -> int:
+        return self._share(self.failed)
+
+    @property
+    def all_in_xero(self) -> bool:
+        return self.eligible > 0 and self.in_xero == self.eligible
+
+    @property
+    def all_removed(self) -> bool:
+        return self.eligible > 0 and self.removed == self.eligible
 
 
 def batch_progress(*, organisation: Organisation, batch: InvoiceBatch) -> BatchProgress:
+    today = timezone.localdate()
     counts = Invoice.objects.filter(organisation=organisation, batch=batch).aggregate(
         total=Count("pk"),
-        synced=Count("pk", filter=Q(sync_state=S.SYNCED)),
+        in_xero=Count("pk", filter=group_q(Group.IN_XERO, today=today)),
+        removed=Count("pk", filter=group_q(Group.REMOVED, today=today)),
         warning=Count("pk", filter=Q(sync_state=S.WARNING)),
         pending=Count("pk", filter=Q(sync_state=S.PENDING)),
         in_flight=Count("pk", filter=Q(sync_state=S.IN_FLIGHT)),
-        failed=Count("pk", filter=Q(sync_state=S.FAILED)),
+        failed=Count("pk", filter=group_q(Group.FAILED, today=today)),
         not_synced=Count("pk", filter=Q(sync_state=S.NOT_SYNCED)),
     )
     return BatchProgress(**{key: value or 0 for key, value in counts.items()})

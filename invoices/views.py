@@ -32,6 +32,7 @@ from invoices.services.batches import (
     BatchInvalid,
     batch_create,
     batch_eligibility_now,
+    batch_problems,
     invoice_numbers_suggest,
 )
 from invoices.services.mapping import (
@@ -191,7 +192,10 @@ def _form_context(request: HttpRequest, entry: BatchEntry) -> dict:
         "eligibility": batch_eligibility_now(organisation=organisation),
         "mapping": mapping_for(organisation),
         "choices": choices,
-        "currencies": ["AUD", "NZD", "GBP", "USD", "EUR", "CAD", "SGD", "ZAR"],
+        # Until the enabled currencies are read from Xero (GET /Currencies), only the base currency is offered.
+        "currencies": [base]
+        if (base := xero_link_info(organisation=organisation).base_currency)
+        else ["AUD", "NZD", "GBP", "USD", "EUR", "CAD", "SGD", "ZAR"],
         "not_synced_reasons": NOT_SYNCED_REASONS,
         "link": xero_link_info(organisation=organisation),
     }
@@ -230,7 +234,12 @@ def batch_new(request: HttpRequest) -> HttpResponse:
         return render(request, "invoices/batch_form.html", _form_context(request, entry))
 
     entry = BatchEntry(request.POST)
-    if entry.is_valid():
+    if not entry.is_valid():
+        # The rows the form found fine are checked against Xero's chart too, so every problem shows at once.
+        valid = entry.invoice_inputs(only_valid=True)
+        if valid:
+            entry.add_problems(batch_problems(organisation=organisation, name="-", invoices=valid), batch_level=False)
+    else:
         inputs = entry.invoice_inputs()
         try:
             batch = batch_create(

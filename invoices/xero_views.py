@@ -2,9 +2,7 @@
 Xero (each behind a confirmation), plus the htmx partial that keeps the batch page's Xero states live."""
 
 import datetime as dt
-from decimal import Decimal
 
-from django import forms
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
@@ -12,6 +10,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
+from invoices.forms import InvoiceEditForm, LineEditFormSet, line_edit_initial, line_edits
 from invoices.models import Invoice
 from invoices.selectors import xero_link_info
 from invoices.services.outbound import (
@@ -95,43 +94,15 @@ def invoice_delete(request: HttpRequest, pk: int) -> HttpResponse:
     return _confirm(request, pk, A.DELETE)
 
 
-class InvoiceEditForm(forms.Form):
-    reference = forms.CharField(max_length=255, required=False)
-    issue_date = forms.DateField(label="Invoice date", widget=forms.DateInput(attrs={"type": "date"}))
-    due_date = forms.DateField(label="Due date", widget=forms.DateInput(attrs={"type": "date"}))
-    based_on = forms.CharField(required=False, widget=forms.HiddenInput)
-
-
-class LineEditForm(forms.Form):
-    description = forms.CharField(max_length=4000, required=False)
-    quantity = forms.DecimalField(max_digits=14, decimal_places=4, min_value=Decimal("0"), required=False)
-    unit_amount = forms.DecimalField(max_digits=14, decimal_places=4, required=False)
-
-
-LineFormSet = forms.formset_factory(LineEditForm, extra=1, max_num=100)
-
-
 @member_required
 def invoice_edit(request: HttpRequest, pk: int) -> HttpResponse:
     invoice = invoice_for_xero_action(organisation=request.organisation, pk=pk)
     refusal = invoice_change_refusal(invoice=invoice, action=A.EDIT)
     if request.method == "POST" and not refusal:
         form = InvoiceEditForm(request.POST)
-        lines = LineFormSet(request.POST, prefix="lines")
+        lines = LineEditFormSet(request.POST, prefix="lines")
         if form.is_valid() and lines.is_valid():
-            # Each row keeps the account and tax overrides of the line it replaces (defaults otherwise).
-            existing = list(invoice.lines.all())
-            rows = [f for f in lines.cleaned_data if f and f.get("description")]
-            edits = [
-                LineEdit(
-                    description=f["description"],
-                    quantity=f["quantity"] or Decimal("1"),
-                    unit_amount=f["unit_amount"] or Decimal("0"),
-                    account_code=existing[i].account_code if i < len(existing) else "",
-                    tax_type=existing[i].tax_type if i < len(existing) else "",
-                )
-                for i, f in enumerate(rows)
-            ]
+            edits = [LineEdit(**row) for row in line_edits(lines, existing=list(invoice.lines.all()))]
             edit = InvoiceEdit(
                 reference=form.cleaned_data["reference"],
                 issue_date=form.cleaned_data["issue_date"],
@@ -161,17 +132,11 @@ def invoice_edit(request: HttpRequest, pk: int) -> HttpResponse:
                 "based_on": invoice.xero_updated_at.isoformat() if invoice.xero_updated_at else "",
             }
         )
-        lines = LineFormSet(
-            prefix="lines",
-            initial=[
-                {
-                    "description": line.description,
-                    "quantity": line.quantity.normalize(),
-                    "unit_amount": line.unit_amount.normalize(),
-                }
-                for line in invoice.lines.all()
-            ],
-        )
+        lines = LineEditFormSet(prefix="lines", initial=line_edit_initial(list(invoice.lines.all())))
+    sources = {line.pk: line for line in invoice.lines.all()}
+    for row in lines.forms:
+        value = str(row["line_id"].value() or "")
+        row.source_line = sources.get(int(value)) if value.isdigit() else None
     return render(
         request,
         "invoices/xero/edit.html",
@@ -185,10 +150,24 @@ def invoice_edit(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
+_MAX_ID = 2**63 - 1  # a PostgreSQL bigint
+
+
+def _poll_ids(raw: str) -> list[int]:
+    """Up to 100 invoice ids from "1,2,3". Anything else is skipped: "²" and "٣" are digits to str.isdigit() but not
+    to int() or a URL we made, and an id past a bigint is no row (PostgreSQL would refuse to compare it)."""
+    ids = []
+    for part in raw.split(",")[:100]:
+        part = part.strip()
+        if part.isascii() and part.isdigit() and len(part) <= 19 and 0 < int(part) <= _MAX_ID:
+            ids.append(int(part))
+    return ids
+
+
 @member_required
 @require_GET
 def invoice_xero_states(request: HttpRequest) -> HttpResponse:
-    ids = [int(part) for part in request.GET.get("ids", "").split(",") if part.strip().isdigit()][:100]
+    ids = _poll_ids(request.GET.get("ids", ""))
     invoices = invoices_xero_states(organisation=request.organisation, ids=ids)
     changes = open_changes_by_invoice(organisation=request.organisation, ids=ids)
     for invoice in invoices:

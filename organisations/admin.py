@@ -1,6 +1,10 @@
 from django.contrib import admin
 
+from organisations.forms import AdminSignInForm
 from organisations.models import Membership, Organisation, SupportRequest
+
+# The admin's login goes through the same backend and throttle as the portal's, and says so when locked.
+admin.site.login_form = AdminSignInForm
 
 
 class MembershipInline(admin.TabularInline):
@@ -11,7 +15,7 @@ class MembershipInline(admin.TabularInline):
 
 @admin.register(Organisation)
 class OrganisationAdmin(admin.ModelAdmin):
-    list_display = ["name", "created_at"]
+    list_display = ["name", "id", "created_at"]
     search_fields = ["name"]
     inlines = [MembershipInline]
 

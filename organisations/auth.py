@@ -1,4 +1,5 @@
-"""Sign-in by email, with a throttle against password guessing."""
+"""Sign-in by email. The throttle lives here, in the authentication backend, so every way to sign in with a
+password (the portal's form, Django admin's login, a test client's login) is counted and refused alike."""
 
 import hashlib
 import logging
@@ -6,23 +7,52 @@ import logging
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
-from django.core.cache import cache
+
+from organisations.identity import canonical_email
+from organisations.throttle import Gate, throttle_clear, throttle_locked, throttle_record
 
 logger = logging.getLogger("organisations.auth")
+
+LOCKED_MESSAGE = "Too many failed sign-ins. Wait 15 minutes, or reset your password."
+
+
+def user_for_email(email: str):
+    """The account this address names: looked up by its canonical form (organisations.identity)."""
+    canonical = canonical_email(email)
+    if not canonical:
+        return None
+    return get_user_model().objects.filter(sign_in_email__canonical=canonical).first()
 
 
 class EmailBackend(ModelBackend):
     def authenticate(self, request, username=None, password=None, **kwargs):
         if username is None or password is None:
             return None
-        user_model = get_user_model()
-        user = user_model.objects.filter(email__iexact=username.strip()).order_by("pk").first()
+        identity = canonical_email(username)
+        address = client_ip(request) if request is not None else None
+        if throttle_locked(gate=Gate.PASSWORD, identity=identity, address=address):
+            _log("auth.sign_in.locked", identity=identity, address=address, level=logging.WARNING)
+            return None  # even the right password: the form says why (sign_in_locked)
+        user = user_for_email(username)
         if user is None:
-            user_model().set_password(password)  # same work as a real check, so timing reveals nothing
-            return None
-        if user.check_password(password) and self.user_can_authenticate(user):
+            get_user_model()().set_password(password)  # same work as a real check, so timing reveals nothing
+        elif user.check_password(password) and self.user_can_authenticate(user):
+            throttle_clear(gate=Gate.PASSWORD, identity=identity)
+            _log("auth.sign_in.succeeded", identity=identity, address=address, user_id=user.pk)
             return user
+        throttle_record(gate=Gate.PASSWORD, identity=identity, address=address)
+        _log("auth.sign_in.failed", identity=identity, address=address, level=logging.WARNING)
         return None
+
+
+def sign_in_locked(*, request, username: str) -> bool:
+    """For forms: whether the backend will refuse this sign-in because of the throttle (to say so)."""
+    identity = canonical_email(username)
+    address = client_ip(request) if request is not None else None
+    locked = throttle_locked(gate=Gate.PASSWORD, identity=identity, address=address)
+    if locked:
+        _log("auth.sign_in.locked", identity=identity, address=address, level=logging.WARNING)
+    return locked
 
 
 def client_ip(request) -> str:
@@ -32,48 +62,19 @@ def client_ip(request) -> str:
     proxies = settings.TRUSTED_PROXY_COUNT
     forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
     if proxies > 0 and len(forwarded) >= proxies:
-        return forwarded[-proxies]  # each of our proxies appended one; what the client wrote comes before
-    return request.META.get("REMOTE_ADDR", "-")
+        return forwarded[-proxies][:64]  # each of our proxies appended one; what the client wrote comes before
+    return request.META.get("REMOTE_ADDR", "-")[:64]
 
 
-def _email_key(email: str) -> str:
-    digest = hashlib.sha256(email.strip().lower().encode()).hexdigest()[:32]
-    return f"login-fail:email:{digest}"
-
-
-def _keys(email: str, ip: str) -> list[tuple[str, int]]:
-    return [(_email_key(email), settings.LOGIN_FAILURE_LIMIT), (f"login-fail:ip:{ip}", settings.LOGIN_FAILURE_IP_LIMIT)]
-
-
-def login_is_locked(*, email: str, ip: str) -> bool:
-    """True while the email or the address has failed too often. With the cache unreachable (Redis down) sign-in
-    stays open and the outage is logged: locking every user out is worse than a few minutes without the throttle
-    (each guess still costs a full password hash)."""
-    try:
-        return any((cache.get(key) or 0) >= limit for key, limit in _keys(email, ip))
-    except Exception as exc:  # noqa: BLE001 - any cache backend failure
-        _throttle_unavailable(exc)
-        return False
-
-
-def login_failure_record(*, email: str, ip: str) -> None:
-    try:
-        for key, _ in _keys(email, ip):
-            if not cache.add(key, 1, timeout=settings.LOGIN_FAILURE_WINDOW_SECONDS):
-                try:
-                    cache.incr(key)
-                except ValueError:
-                    cache.set(key, 1, timeout=settings.LOGIN_FAILURE_WINDOW_SECONDS)
-    except Exception as exc:  # noqa: BLE001 - any cache backend failure
-        _throttle_unavailable(exc)
-
-
-def login_failures_clear(*, email: str) -> None:
-    try:
-        cache.delete(_email_key(email))
-    except Exception as exc:  # noqa: BLE001 - any cache backend failure
-        _throttle_unavailable(exc)
-
-
-def _throttle_unavailable(exc: Exception) -> None:
-    logger.error("auth.throttle.unavailable", extra={"event": "auth.throttle.unavailable", "error": type(exc).__name__})
+def _log(event: str, *, identity: str, address: str | None, level: int = logging.INFO, **extra) -> None:
+    """Security events for the audit of sign-ins: the identity as a digest (no address in the logs), the client."""
+    logger.log(
+        level,
+        event,
+        extra={
+            "event": event,
+            "identity": hashlib.sha256(identity.encode("utf-8", "surrogatepass")).hexdigest()[:16],
+            "client": address or "-",
+            **extra,
+        },
+    )

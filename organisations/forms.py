@@ -1,10 +1,25 @@
 from django import forms
-from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth import get_user_model
+from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
 
-from organisations.auth import client_ip, login_failure_record, login_failures_clear, login_is_locked
+from organisations.auth import LOCKED_MESSAGE, sign_in_locked
+from organisations.identity import canonical_email
+from organisations.names import name_mixes_scripts
 
 
-class EmailAuthenticationForm(AuthenticationForm):
+class SignInLockMessageMixin:
+    """Says "too many failed sign-ins" when the backend's throttle refuses. The backend enforces and counts
+    (organisations.auth.EmailBackend); this only chooses the message."""
+
+    def clean(self):
+        username = self.cleaned_data.get("username") or ""
+        if username and sign_in_locked(request=self.request, username=username):
+            raise forms.ValidationError(LOCKED_MESSAGE, code="locked")
+        return super().clean()
+
+
+class EmailAuthenticationForm(SignInLockMessageMixin, AuthenticationForm):
     username = forms.EmailField(
         label="Email", widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"})
     )
@@ -12,22 +27,20 @@ class EmailAuthenticationForm(AuthenticationForm):
     error_messages = {
         **AuthenticationForm.error_messages,
         "invalid_login": "That email and password don't match an account. Check them and try again.",
-        "locked": "Too many failed sign-ins. Wait 15 minutes, or reset your password.",
     }
 
-    def clean(self):
-        email = self.cleaned_data.get("username") or ""
-        ip = client_ip(self.request)
-        if email and login_is_locked(email=email, ip=ip):
-            raise forms.ValidationError(self.error_messages["locked"], code="locked")
-        try:
-            cleaned = super().clean()
-        except forms.ValidationError:
-            if email:
-                login_failure_record(email=email, ip=ip)
-            raise
-        login_failures_clear(email=email)
-        return cleaned
+
+class AdminSignInForm(SignInLockMessageMixin, AdminAuthenticationForm):
+    """Django admin's login, with the same throttle message as the portal."""
+
+
+class ThrottledPasswordResetForm(PasswordResetForm):
+    """Finds the account by the same canonical address as sign-in. The view rate-limits the requests."""
+
+    def get_users(self, email):
+        user_model = get_user_model()
+        users = user_model._default_manager.filter(sign_in_email__canonical=canonical_email(email), is_active=True)
+        return (user for user in users if user.has_usable_password())
 
 
 class SupportRequestForm(forms.Form):
@@ -38,3 +51,15 @@ class SupportRequestForm(forms.Form):
 
 class OrganisationSettingsForm(forms.Form):
     name = forms.CharField(max_length=200, label="Organisation name")
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"].strip()
+        lookalikes = name_mixes_scripts(name)
+        if lookalikes:
+            shown = ", ".join(f"“{char}” (U+{ord(char):04X})" for char in lookalikes)
+            raise forms.ValidationError(
+                f"This name mixes alphabets with letters that look alike: {shown}. Type it again in one "
+                "alphabet, so nobody can mistake it for another organisation.",
+                code="mixed_script",
+            )
+        return name

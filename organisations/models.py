@@ -7,6 +7,13 @@ class Organisation(models.Model):
     """A customer business: the tenant. Everything a customer owns hangs off one of these."""
 
     name = models.CharField(max_length=200)
+    name_skeleton = models.CharField(
+        max_length=200,
+        blank=True,
+        editable=False,
+        db_index=True,
+        help_text="The name's confusables skeleton (organisations.names): equal skeletons look alike.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -15,6 +22,15 @@ class Organisation(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def save(self, *args, **kwargs):
+        from organisations.names import name_skeleton
+
+        self.name_skeleton = name_skeleton(self.name)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "name" in update_fields:
+            kwargs["update_fields"] = {*update_fields, "name_skeleton"}
+        super().save(*args, **kwargs)
 
 
 class Membership(models.Model):
@@ -64,3 +80,17 @@ class SupportRequest(models.Model):
 
     def __str__(self) -> str:
         return self.subject
+
+
+class SignInEmail(models.Model):
+    """The canonical form of a user's email (organisations.identity.canonical_email: NFKC + casefold), kept on
+    every save of the user. Sign-in looks accounts up by it and the throttle counts by it, so addresses that differ
+    only by such folding are one account, with one allowance."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="sign_in_email"
+    )
+    canonical = models.CharField(max_length=254, unique=True)
+
+    def __str__(self) -> str:
+        return self.canonical

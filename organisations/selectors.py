@@ -1,5 +1,5 @@
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from organisations.models import Membership, Organisation, SupportRequest
 
@@ -20,8 +20,19 @@ def organisation_admin_emails(*, organisation: Organisation) -> list[str]:
     )
 
 
-def support_request_list(*, status: str | None = None) -> QuerySet[SupportRequest]:
-    qs = SupportRequest.objects.select_related("organisation", "user")
+def support_request_list(*, status: str | None = None, query: str = "") -> QuerySet[SupportRequest]:
+    """Support requests, newest first; `query` searches subject, message, sender, organisation name and id."""
+    qs = SupportRequest.objects.select_related("organisation", "organisation__xero_connection", "user")
     if status:
         qs = qs.filter(status=status)
-    return qs
+    if query:
+        match = (
+            Q(subject__icontains=query)
+            | Q(message__icontains=query)
+            | Q(user__email__icontains=query)
+            | Q(organisation__name__icontains=query)
+        )
+        if query.isascii() and query.isdigit() and len(query) < 19:
+            match |= Q(organisation_id=int(query))
+        qs = qs.filter(match)
+    return qs.order_by("-created_at", "-pk")

@@ -2,6 +2,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 
 from organisations.models import Membership, Organisation, SupportRequest
+from organisations.names import name_skeleton
 
 
 @transaction.atomic
@@ -21,10 +22,17 @@ class OrganisationNameTaken(Exception):
     """Another organisation already has this name (names are unique, ignoring case)."""
 
 
+class OrganisationNameLookalike(OrganisationNameTaken):
+    """Another organisation's name looks the same (equal confusables skeletons: "Acme Cаre" and "Acme Care")."""
+
+
 def organisation_rename(*, organisation: Organisation, name: str) -> Organisation:
     name = name.strip()
-    if Organisation.objects.exclude(pk=organisation.pk).filter(name__iexact=name).exists():
+    others = Organisation.objects.exclude(pk=organisation.pk)
+    if others.filter(name__iexact=name).exists():
         raise OrganisationNameTaken(name)
+    if others.filter(name_skeleton=name_skeleton(name)).exists():
+        raise OrganisationNameLookalike(name)
     previous, organisation.name = organisation.name, name
     try:
         with transaction.atomic():  # a rename racing this one lands on the constraint: still not a 500

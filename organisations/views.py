@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
@@ -7,16 +8,56 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from organisations.auth import client_ip
 from organisations.decorators import admin_required
-from organisations.forms import EmailAuthenticationForm, OrganisationSettingsForm, SupportRequestForm
+from organisations.forms import (
+    EmailAuthenticationForm,
+    OrganisationSettingsForm,
+    SupportRequestForm,
+    ThrottledPasswordResetForm,
+)
+from organisations.identity import canonical_email
 from organisations.middleware import SESSION_KEY
 from organisations.selectors import membership_list_for_organisation
-from organisations.services import OrganisationNameTaken, organisation_rename, support_request_create
+from organisations.services import (
+    OrganisationNameLookalike,
+    OrganisationNameTaken,
+    organisation_rename,
+    support_request_create,
+)
+from organisations.throttle import Gate, rate_limit_take, throttle_take
+
+RESET_LIMITED = (
+    "We've already sent several reset links for this address or from your network in the last hour. Check your "
+    "inbox and spam folder for the latest one, or try again in an hour."
+)
+SUPPORT_LIMITED = (
+    "You've sent several support requests in the last few minutes, and our team has them all. "
+    "Please wait a few minutes before sending another; we reply by email."
+)
 
 
 class LoginView(auth_views.LoginView):
     form_class = EmailAuthenticationForm
     redirect_authenticated_user = True
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    """Each request counts against the address asked for and the client's address (organisations.throttle),
+    whether or not an account exists, so the limit reveals nothing about accounts."""
+
+    form_class = ThrottledPasswordResetForm
+
+    def form_valid(self, form):
+        allowed = throttle_take(
+            gate=Gate.PASSWORD_RESET,
+            identity=canonical_email(form.cleaned_data["email"]),
+            address=client_ip(self.request),
+        )
+        if not allowed:
+            form.add_error(None, RESET_LIMITED)
+            return self.render_to_response(self.get_context_data(form=form), status=429)
+        return super().form_valid(form)
 
 
 class LogoutView(auth_views.LogoutView):
@@ -72,6 +113,12 @@ def organisation_settings(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             organisation_rename(organisation=organisation, name=form.cleaned_data["name"])
+        except OrganisationNameLookalike:
+            form.add_error(
+                "name",
+                "That name looks the same as another organisation's name (some letters are look-alikes). "
+                "Choose a name that reads differently.",
+            )
         except OrganisationNameTaken:
             form.add_error("name", "Another organisation already uses that name. Choose a different one.")
         else:
@@ -92,6 +139,17 @@ def organisation_settings(request: HttpRequest) -> HttpResponse:
 @require_POST
 def support_request_new(request: HttpRequest) -> HttpResponse:
     form = SupportRequestForm(request.POST)
+    if form.is_valid() and not rate_limit_take(
+        scope="support_request",
+        subject=str(request.user.pk),
+        limit=settings.SUPPORT_REQUEST_LIMIT,
+        window_seconds=settings.SUPPORT_REQUEST_WINDOW_SECONDS,
+    ):
+        if request.htmx:
+            form.add_error(None, SUPPORT_LIMITED)
+            return render(request, "organisations/_support_request_form.html", {"support_form": form}, status=429)
+        messages.error(request, SUPPORT_LIMITED)
+        return redirect(_safe_next(request, reverse("organisations:home")))
     if form.is_valid():
         support_request_create(
             user=request.user,

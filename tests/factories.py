@@ -266,7 +266,7 @@ def make_connection(
     tenant_id: str = TENANT_ID,
     tenant_name: str = TENANT_NAME,
     tenant_short_code: str = TENANT_SHORT_CODE,
-    base_currency: str = "NZD",
+    base_currency: str = "AUD",  # the currency make_batch and make_invoice_input use
     connection_id: str = CONNECTION_ID,
     expires_in: int = 1800,
     xero_user_id: str = XERO_USER_ID,
@@ -313,7 +313,7 @@ def make_connected_organisation(
 ) -> tuple[XeroConnection, InvoiceBatch]:
     """A connected organisation with a mapping and an eligible batch of pending invoices (one customer), as the push
     starts from."""
-    connection = make_connection(organisation=organisation, status=status, base_currency="AUD")
+    connection = make_connection(organisation=organisation, status=status)
     if mapping:
         XeroMapping.objects.create(organisation=organisation, revenue_account_code="200", tax_type="OUTPUT")
     batch = make_batch(
@@ -388,3 +388,21 @@ def echo_invoices(
         "X-AppMinLimit-Remaining": "9999",
     }
     return 200, headers, json.dumps({"Id": str(uuid.uuid4()), "Status": "OK", "Invoices": elements})
+
+
+def chart_read_from_xero(organisation: Organisation) -> None:
+    """The organisation's accounts and tax rates read once from (mocked) Xero, as the form and mapping page do:
+    accounts 200 and 260 are active revenue accounts (210 is archived, 400 an expense); OUTPUT and EXEMPTOUTPUT
+    apply to sales (INPUT does not, TAX001 is deleted)."""
+    from pathlib import Path
+
+    import responses
+    from django.conf import settings
+
+    from invoices.services.mapping import mapping_choices
+
+    fixtures = Path(__file__).resolve().parent / "fixtures" / "xero"
+    with responses.RequestsMock() as mocked:
+        mocked.get(f"{settings.XERO_API_URL}/Accounts", json=json.loads((fixtures / "accounts.json").read_text()))
+        mocked.get(f"{settings.XERO_API_URL}/TaxRates", json=json.loads((fixtures / "tax_rates.json").read_text()))
+        mapping_choices(organisation=organisation)

@@ -29,3 +29,39 @@ def test_redact_hides_oauth_code_and_state_when_a_callback_url_is_logged():
     cleaned = redact('"GET /integrations/xero/callback/?code=abc123&state=s7a7e&scope=x HTTP/1.1" 302')
     assert "abc123" not in cleaned and "s7a7e" not in cleaned
     assert "scope=x" in cleaned
+
+
+def test_debug_console_logging_is_redacted_when_django_logs_a_request_path():
+    """Issue 13, finding 9: with DEBUG on, Django's own console handler wrote request paths unredacted beside our
+    redacted JSON lines. Every Django logger now goes through the same handler and redaction as production."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = (
+        "import django, logging; django.setup(); "
+        "logging.getLogger('django.request').warning("
+        "'Not Found: /integrations/xero/callback/?code=AUTHCODE123&state=STATE456'); "
+        "logging.getLogger('django.security.csrf').warning('Forbidden: access_token=TOKEN789')"
+    )
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "coordinoter.settings",
+        "DJANGO_DEBUG": "true",
+        "LOG_LEVEL": "INFO",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=Path(__file__).resolve().parent.parent,
+        check=True,
+        timeout=60,
+    )
+    output = result.stdout + result.stderr
+    for secret in ("AUTHCODE123", "STATE456", "TOKEN789"):
+        assert secret not in output
+    assert "Not Found: /integrations/xero/callback/?code=[redacted]" in result.stdout  # still logged, as JSON
+    assert result.stderr == ""

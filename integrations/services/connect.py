@@ -16,7 +16,11 @@ from django.utils import timezone
 from integrations.audit import audit_event_record
 from integrations.models import IntegrationAuditEvent, XeroConnection, XeroOAuthState, XeroPendingTenantChoice
 from integrations.registry import connection_event_emit
-from integrations.selectors import xero_connection_holding_tenant, xero_connection_ids_in_use
+from integrations.selectors import (
+    xero_connection_holding_tenant,
+    xero_connection_ids_in_use,
+    xero_user_has_live_connection,
+)
 from integrations.xero import client, oauth, tokens
 from integrations.xero.exceptions import XeroError
 from integrations.xero.types import TokenSet, XeroTenantConnection
@@ -204,6 +208,7 @@ def xero_connect_callback(
             outcome=Outcome.FAILURE,
             detail={"reason": "connections_unreadable", "error": type(exc).__name__},
         )
+        _grant_give_back(organisation=organisation, actor=user, token_set=token_set, after="connections_unreadable")
         return ConnectOutcome(
             "failed", f"Xero let you in, but Coordinoter couldn't read which organisation you chose. {START_AGAIN}"
         )
@@ -224,6 +229,7 @@ def xero_connect_callback(
             outcome=Outcome.FAILURE,
             detail={"reason": "no_organisation_authorised", "tenants_seen": len(every_connection)},
         )
+        _grant_give_back(organisation=organisation, actor=user, token_set=token_set, after="no_organisation_authorised")
         return ConnectOutcome(
             "failed",
             "Xero didn't authorise any Xero organisation. On Xero's screen, choose "
@@ -376,7 +382,7 @@ def _pending_abandon(*, pending_id: uuid.UUID, actor: AbstractBaseUser | None, a
             return
         pending.consumed_at = timezone.now()
         pending.save(update_fields=["consumed_at"])
-        tokens.pending_tokens_clear(pending=pending)
+        token_set = tokens.pending_tokens_take(pending=pending)
     organisation = pending.organisation
     audit_event_record(
         organisation=organisation,
@@ -388,6 +394,7 @@ def _pending_abandon(*, pending_id: uuid.UUID, actor: AbstractBaseUser | None, a
         _disconnect_unchosen(
             organisation=organisation, actor=actor, access_token=access_token, items=pending.candidates
         )
+    _grant_give_back(organisation=organisation, actor=actor, token_set=token_set, after=action)
 
 
 # ---------------------------------------------------------------- binding
@@ -414,6 +421,7 @@ def _complete(
         _disconnect_unchosen(
             organisation=organisation, actor=actor, access_token=token_set.access_token, items=[chosen, *others]
         )
+        _grant_give_back(organisation=organisation, actor=actor, token_set=token_set, after="tenant_refused")
         return ConnectOutcome(
             "refused",
             f"The Xero organisation “{name}” is already connected to another Coordinoter organisation. "
@@ -512,6 +520,7 @@ def _complete(
         _disconnect_unchosen(
             organisation=organisation, actor=actor, access_token=token_set.access_token, items=[chosen, *others]
         )
+        _grant_give_back(organisation=organisation, actor=actor, token_set=token_set, after="tenant_refused")
         if reason == "still_disconnecting":
             return ConnectOutcome(
                 "failed", "Coordinoter is still finishing the last disconnect in Xero. Try again in a few minutes."
@@ -599,6 +608,38 @@ def _disconnect_unchosen(
             action="unchosen_tenant_disconnected",
             detail={**detail, "already_gone": not deleted},
         )
+
+
+def _grant_give_back(
+    *, organisation: Organisation, actor: AbstractBaseUser | None, token_set: TokenSet, after: str
+) -> None:
+    """A connect that failed after the code exchange: revoke the grant it obtained, so nothing stays authorised at
+    Xero by accident (the tenants of this consent were disconnected first where they were known). Not when the same
+    Xero user's grant feeds a live connection, here or in another organisation: revoking removes every connection
+    of that user to our app (xero-facts 1.5), so only this consent's connections go. Never raises; audited."""
+    if not token_set.refresh_token:
+        return
+    if not token_set.xero_user_id or xero_user_has_live_connection(xero_user_id=token_set.xero_user_id):
+        reason = "same_xero_user_has_a_live_connection" if token_set.xero_user_id else "xero_user_unknown"
+        audit_event_record(
+            organisation=organisation,
+            actor=actor,
+            action="grant_revoke_skipped",
+            detail={"after": after, "reason": reason},
+        )
+        return
+    try:
+        oauth.token_revoke(refresh_token=token_set.refresh_token)
+    except XeroError as exc:
+        audit_event_record(
+            organisation=organisation,
+            actor=actor,
+            action="grant_revoked",
+            outcome=Outcome.FAILURE,
+            detail={"after": after, "error": type(exc).__name__},
+        )
+        return
+    audit_event_record(organisation=organisation, actor=actor, action="grant_revoked", detail={"after": after})
 
 
 def xero_oauth_states_purge(*, older_than: dt.timedelta = dt.timedelta(days=1)) -> int:

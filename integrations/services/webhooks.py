@@ -13,10 +13,11 @@ import datetime as dt
 import json
 import logging
 import os
+import re
 import socket
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from django.conf import settings
@@ -56,7 +57,7 @@ _FIELD_LIMITS = {"tenantId": 64, "resourceId": 64, "eventCategory": 20, "eventTy
 
 
 class MalformedDelivery(ValueError):
-    """A validly signed body that is not a Xero webhook payload."""
+    """A validly signed body that is not a Xero webhook payload at all (nothing in it can be stored)."""
 
 
 @dataclass(frozen=True)
@@ -66,8 +67,9 @@ class IncomingEvent:
     category: str
     event_type: str
     resource_id: str
-    event_date: dt.datetime
+    event_date: dt.datetime | None  # None only for an unusable event: stored with the delivery's time
     sequence: int | None = None
+    problem: str = ""  # why this event cannot be used: stored as ignored ("unusable") with this reason
 
 
 @dataclass(frozen=True)
@@ -112,48 +114,85 @@ def webhook_keys() -> list[str]:
     return [key for key in (settings.XERO_WEBHOOK_KEY, settings.XERO_WEBHOOK_KEY_PREVIOUS) if key]
 
 
+# Bounds on what a signed delivery may hold. Xero's ids are GUIDs and its sequence numbers fit a bigint; events
+# are from the last days. Anything outside is not Xero's and is stored as ignored rather than breaking the insert.
+_MAX_SEQUENCE = 2**63 - 1
+_EARLIEST_EVENT = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+_LATEST_EVENT = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
+# C0 and C1 controls (PostgreSQL refuses NUL in text) and lone surrogates (not encodable as UTF-8).
+_UNSTORABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
 def webhook_delivery_parse(*, body: bytes) -> list[IncomingEvent]:
-    """The events of a delivery (an empty list for an intent-to-receive check). Raises MalformedDelivery."""
+    """The events of a delivery (an empty list for an intent-to-receive check). Raises MalformedDelivery when the
+    body is not a webhook payload at all; an event that cannot be used comes back with `problem` set, its text
+    fields made storable, so it is recorded as ignored with the reason and the delivery is still answered 200."""
     try:
         payload = json.loads(body)
+    except RecursionError:
+        raise MalformedDelivery("JSON nested too deeply") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise MalformedDelivery(f"not JSON ({type(exc).__name__})") from None
     if not isinstance(payload, dict) or not isinstance(payload.get("events"), list):
         raise MalformedDelivery("no events list")
+    raw_events = payload["events"]
     first_sequence = payload.get("firstEventSequence")
-    first_sequence = (
-        first_sequence if isinstance(first_sequence, int) and not isinstance(first_sequence, bool) else None
-    )
-    events = []
-    for index, raw in enumerate(payload["events"]):
-        if not isinstance(raw, dict):
-            raise MalformedDelivery(f"event {index} is not an object")
-        values = {}
-        for name in ("tenantId", "resourceId", "eventCategory", "eventType", "eventDateUtc"):
-            value = raw.get(name)
-            if not isinstance(value, str) or not value.strip():
-                raise MalformedDelivery(f"event {index} lacks {name}")
-            if len(value) > _FIELD_LIMITS.get(name, 64):
-                raise MalformedDelivery(f"event {index} has an overlong {name}")
-            values[name] = value.strip()
-        tenant_type = raw.get("tenantType") if isinstance(raw.get("tenantType"), str) else ""
-        if len(tenant_type) > _FIELD_LIMITS["tenantType"]:
-            raise MalformedDelivery(f"event {index} has an overlong tenantType")
-        event_date = _parse_event_date(values["eventDateUtc"])
-        if event_date is None:
-            raise MalformedDelivery(f"event {index} has an unreadable eventDateUtc")
-        events.append(
-            IncomingEvent(
-                tenant_id=values["tenantId"].lower(),
-                tenant_type=tenant_type.upper(),
-                category=values["eventCategory"].upper(),
-                event_type=values["eventType"].upper(),
-                resource_id=values["resourceId"].lower(),
-                event_date=event_date,
-                sequence=first_sequence + index if first_sequence is not None else None,
-            )
+    if not (
+        isinstance(first_sequence, int)
+        and not isinstance(first_sequence, bool)
+        and 0 <= first_sequence <= _MAX_SEQUENCE - len(raw_events)
+    ):
+        first_sequence = None  # informational only: an out-of-range number is dropped, the events are kept
+    return [
+        _event_parse(index, raw, sequence=first_sequence + index if first_sequence is not None else None)
+        for index, raw in enumerate(raw_events)
+    ]
+
+
+def _storable(value: Any, limit: int) -> str:
+    text = value if isinstance(value, str) else ""
+    return _UNSTORABLE.sub("\ufffd", text.strip())[:limit]
+
+
+def _event_parse(index: int, raw: Any, *, sequence: int | None) -> IncomingEvent:
+    if not isinstance(raw, dict):
+        return IncomingEvent(
+            tenant_id="",
+            tenant_type="",
+            category="",
+            event_type="",
+            resource_id="",
+            event_date=None,
+            sequence=sequence,
+            problem=f"event {index} is not an object",
         )
-    return events
+    problems = []
+    values = {}
+    for name in ("tenantId", "resourceId", "eventCategory", "eventType", "eventDateUtc", "tenantType"):
+        value = raw.get(name)
+        limit = _FIELD_LIMITS.get(name, 64)
+        values[name] = _storable(value, limit)
+        if value is None and name == "tenantType":
+            continue
+        if not isinstance(value, str) or not value.strip():
+            problems.append(f"lacks {name}")
+        elif _UNSTORABLE.search(value):
+            problems.append(f"{name} holds control characters or broken Unicode")
+        elif len(value.strip()) > limit:
+            problems.append(f"{name} is longer than {limit} characters")
+    event_date = _parse_event_date(values["eventDateUtc"]) if values["eventDateUtc"] else None
+    if values["eventDateUtc"] and event_date is None:
+        problems.append("eventDateUtc is not a date and time Xero would send")
+    return IncomingEvent(
+        tenant_id=values["tenantId"].lower(),
+        tenant_type=values["tenantType"].upper(),
+        category=values["eventCategory"].upper(),
+        event_type=values["eventType"].upper(),
+        resource_id=values["resourceId"].lower(),
+        event_date=event_date,
+        sequence=sequence,
+        problem="; ".join(problems)[:500],
+    )
 
 
 def _parse_event_date(value: str) -> dt.datetime | None:
@@ -161,9 +200,12 @@ def _parse_event_date(value: str) -> dt.datetime | None:
     # https://developer.xero.com/documentation/guides/webhooks/overview/
     try:
         parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+        if not _EARLIEST_EVENT <= parsed <= _LATEST_EVENT:
+            return None
+    except (ValueError, OverflowError):
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+    return parsed
 
 
 def webhook_events_record(*, events: Sequence[IncomingEvent], received_at: dt.datetime | None = None) -> RecordResult:
@@ -177,6 +219,7 @@ def webhook_events_record(*, events: Sequence[IncomingEvent], received_at: dt.da
     if not events:
         return RecordResult(events=0, organisation_ids=(), ignored=0)
     now = received_at or timezone.now()
+    events = [event if event.event_date is not None else replace(event, event_date=now) for event in events]
     if db_connection.vendor == "postgresql":
         inserted = _record_postgresql(events=events, now=now)
     else:
@@ -191,6 +234,8 @@ def webhook_events_record(*, events: Sequence[IncomingEvent], received_at: dt.da
 
 
 def _ignored_because(*, organisation_id: int | None, event: IncomingEvent) -> str:
+    if event.problem:
+        return "unusable"
     if organisation_id is None:
         return "unknown_tenant"
     if event.category not in KNOWN_CATEGORIES or (event.tenant_type and event.tenant_type != "ORGANISATION"):
@@ -222,6 +267,7 @@ def _record_orm(*, events: Sequence[IncomingEvent], now: dt.datetime) -> list[tu
                 sequence=event.sequence,
                 state=WebhookEvent.State.IGNORED if outcome else WebhookEvent.State.RECEIVED,
                 outcome=outcome,
+                last_error=event.problem,
                 received_at=now,
                 processed_at=now if outcome else None,
             )
@@ -242,17 +288,19 @@ def _record_postgresql(*, events: Sequence[IncomingEvent], now: dt.datetime) -> 
     """
     table = WebhookEvent._meta.db_table
     connections_table = XeroConnection._meta.db_table
-    values = ", ".join(["(%s, %s, %s, %s, %s, %s::timestamptz, %s::bigint)"] * len(events))
+    values = ", ".join(["(%s, %s, %s, %s, %s, %s::timestamptz, %s::bigint, %s)"] * len(events))
     # Table names come from the models and every value is a query parameter.
     sql = (
         f"INSERT INTO {table} (organisation_id, tenant_id, tenant_type, category, event_type, resource_id, "  # noqa: S608
         "event_date, sequence, state, outcome, attempts, last_error, received_at, processed_at) "
         "SELECT c.organisation_id, v.tenant_id, v.tenant_type, v.category, v.event_type, v.resource_id, "
-        "v.event_date, v.sequence, CASE WHEN d.outcome = '' THEN %s ELSE %s END, d.outcome, 0, '', %s, "
+        "v.event_date, v.sequence, CASE WHEN d.outcome = '' THEN %s ELSE %s END, d.outcome, 0, v.problem, %s, "
         "CASE WHEN d.outcome = '' THEN NULL ELSE %s::timestamptz END "
-        f"FROM (VALUES {values}) AS v(tenant_id, tenant_type, category, event_type, resource_id, event_date, sequence) "
+        f"FROM (VALUES {values}) AS v(tenant_id, tenant_type, category, event_type, resource_id, event_date, sequence, "
+        "problem) "
         f"LEFT JOIN {connections_table} c ON c.tenant_id = v.tenant_id AND c.status = ANY(%s) "
-        "CROSS JOIN LATERAL (SELECT CASE WHEN c.organisation_id IS NULL THEN 'unknown_tenant' "
+        "CROSS JOIN LATERAL (SELECT CASE WHEN v.problem <> '' THEN 'unusable' "
+        "WHEN c.organisation_id IS NULL THEN 'unknown_tenant' "
         "WHEN v.category <> ALL(%s) OR (v.tenant_type <> '' AND v.tenant_type <> 'ORGANISATION') "
         "THEN 'unknown_category' ELSE '' END AS outcome) AS d "
         "ON CONFLICT DO NOTHING RETURNING organisation_id, state"
@@ -267,6 +315,7 @@ def _record_postgresql(*, events: Sequence[IncomingEvent], now: dt.datetime) -> 
             event.resource_id,
             event.event_date,
             event.sequence,
+            event.problem,
         ]
     params += [[str(status) for status in XeroConnection.BOUND_STATUSES], list(KNOWN_CATEGORIES)]
     with db_connection.cursor() as cursor:

@@ -14,11 +14,10 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models.functions import Lower
 
 from integrations.services.webhooks import ApplyOutcome
 from invoices.mappers import parse_xero_datetime
-from invoices.models import Customer, Invoice, InvoiceEvent, InvoiceLine, XeroMapping
+from invoices.models import Customer, Invoice, InvoiceEvent, InvoiceLine, XeroMapping, customer_name_key
 from invoices.xero_models import XeroContactVersion, XeroCreatedInvoice
 
 logger = logging.getLogger("invoices.apply")
@@ -413,10 +412,8 @@ def contact_apply_from_xero(*, organisation_id: int, data: Mapping[str, Any], so
     name = str(data.get("Name") or "").strip()[:255]
     if name and name != customer.name:
         clash = (
-            Customer.objects.filter(organisation_id=organisation_id)
+            Customer.objects.filter(organisation_id=organisation_id, name_key=customer_name_key(name))
             .exclude(pk=customer.pk)
-            .annotate(lname=Lower("name"))
-            .filter(lname=name.lower())
             .exists()
         )
         if clash:

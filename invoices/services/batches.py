@@ -15,16 +15,20 @@ from django.db.models.functions import Lower
 
 from integrations.selectors import xero_sync_eligibility
 from invoices import mappers
-from invoices.models import Customer, Invoice, InvoiceBatch, InvoiceEvent, InvoiceLine
-from invoices.services.mapping import mapping_for, tax_rates_cached
+from invoices.models import Customer, Invoice, InvoiceBatch, InvoiceEvent, InvoiceLine, customer_name_key
+from invoices.services.mapping import MappingUnavailable, mapping_choices, mapping_for, tax_rates_cached
 from organisations.models import Organisation
 
 logger = logging.getLogger(__name__)
 
 MAX_INVOICES_PER_BATCH = 5000
 MAX_LINES_PER_INVOICE = 200
+NUMBER_MAX_LENGTH = Invoice._meta.get_field("number").max_length
 CREATABLE_STATUSES = (Invoice.Status.DRAFT, Invoice.Status.SUBMITTED, Invoice.Status.AUTHORISED)
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
+NEGATIVE_TOTAL_MESSAGE = (
+    "This invoice's total is below zero: Xero does not take negative invoices, use a credit note instead."
+)
 NOT_SYNCED_REASONS = {
     InvoiceBatch.Eligibility.BEFORE_CONNECTION: "Created before Xero was connected, so it is not synced to Xero.",
     InvoiceBatch.Eligibility.WHILE_DISCONNECTED: "Created while Xero was disconnected, so it is not synced to Xero.",
@@ -56,11 +60,13 @@ class InvoiceInput:
 
 @dataclass(frozen=True)
 class BatchProblem:
-    """One thing wrong with the input: which invoice (0-based position, None for the batch), which field, what."""
+    """One thing wrong with the input: which invoice (0-based position, None for the batch), which of its lines
+    (0-based, None for the invoice itself), which field, what."""
 
     index: int | None
     field: str
     message: str
+    line: int | None = None
 
 
 class BatchInvalid(Exception):
@@ -92,6 +98,8 @@ _NUMBER = re.compile(r"^(.*?)(\d+)$")
 
 def invoice_numbers_suggest(*, organisation: Organisation, count: int = 1, after: str = "") -> list[str]:
     """The next `count` free invoice numbers, continuing the organisation's latest numbering (INV-0001 first)."""
+    if len(after) > NUMBER_MAX_LENGTH:
+        after = ""  # not a number we could store: continue from the latest stored one instead
     latest = (
         after
         or (
@@ -142,6 +150,109 @@ def _taken_numbers(*, organisation: Organisation, numbers: list[str]) -> set[str
 # ---------------------------------------------------------------- validation
 
 
+@dataclass(frozen=True)
+class LineChart:
+    """What a line may name, from the organisation's own Xero: its ACTIVE revenue accounts and the tax rates that
+    apply to sales (None when they could not be read: `unavailable` says why), and its base currency ("" if unknown).
+    """
+
+    accounts: frozenset[str] | None
+    tax_types: frozenset[str] | None
+    base_currency: str = ""
+    unavailable: str = ""
+
+
+def line_chart(*, organisation: Organisation, needed: bool) -> LineChart:
+    """The chart lines are checked against. Xero is asked (through the mapping's ten-minute cache) only when a line
+    names its own account or tax rate (`needed`): lines that use the mapping's defaults never wait on Xero."""
+    from integrations.selectors import xero_connection_for
+
+    connection = xero_connection_for(organisation)
+    base_currency = (connection.base_currency if connection else "") or ""
+    if not needed:
+        return LineChart(accounts=None, tax_types=None, base_currency=base_currency)
+    try:
+        choices = mapping_choices(organisation=organisation)
+    except MappingUnavailable as exc:
+        return LineChart(accounts=None, tax_types=None, base_currency=base_currency, unavailable=str(exc))
+    return LineChart(
+        accounts=frozenset(a.code for a in choices.accounts),
+        tax_types=frozenset(r.tax_type for r in choices.tax_rates),
+        base_currency=base_currency,
+    )
+
+
+def line_quantity_problem(quantity: Decimal | None) -> str | None:
+    """Why a quantity cannot go to Xero on an invoice line; None when it can."""
+    if quantity is None:
+        return None
+    if quantity < 0:
+        return "Quantities cannot be negative: to take an amount back, use a credit note."
+    if quantity == 0:
+        return "Enter a quantity above zero."
+    if quantity > mappers.MAX_QUANTITY:
+        return "That quantity is too large: at most 10 digits before the decimal point."
+    return None
+
+
+def _line_problems(i: int, inv: InvoiceInput, chart: LineChart) -> list[BatchProblem]:
+    problems: list[BatchProblem] = []
+    total = Decimal("0")
+    for j, item in enumerate(inv.lines):
+        quantity_problem = line_quantity_problem(item.quantity)
+        if quantity_problem:
+            problems.append(BatchProblem(i, "quantity", quantity_problem, line=j))
+        if abs(item.unit_amount) > mappers.MAX_UNIT_AMOUNT:
+            problems.append(
+                BatchProblem(i, "unit_amount", "That price is too large: at most 10 digits before the point.", line=j)
+            )
+            continue
+        amount = mappers.line_amount(quantity=item.quantity, unit_amount=item.unit_amount)
+        if abs(amount) > mappers.MAX_TOTAL:
+            problems.append(
+                BatchProblem(
+                    i,
+                    "unit_amount",
+                    f"Quantity × unit price is {amount:,.2f}: too large for one line (at most "
+                    f"{mappers.MAX_TOTAL:,.2f}).",
+                    line=j,
+                )
+            )
+        total += amount
+        account = (item.account_code or "").strip()
+        if account:
+            if chart.accounts is None:
+                problems.append(BatchProblem(i, "account_code", _unchecked(f"account {account}", chart), line=j))
+            elif account not in chart.accounts:
+                problems.append(
+                    BatchProblem(
+                        i,
+                        "account_code",
+                        f"Account {account} is not one of your active revenue accounts in Xero.",
+                        line=j,
+                    )
+                )
+        tax = (item.tax_type or "").strip()
+        if tax:
+            if chart.tax_types is None:
+                problems.append(BatchProblem(i, "tax_type", _unchecked(f"tax rate {tax}", chart), line=j))
+            elif tax not in chart.tax_types:
+                problems.append(
+                    BatchProblem(i, "tax_type", f"Tax rate {tax} is not one of your Xero tax rates for sales.", line=j)
+                )
+    if abs(total) > mappers.MAX_TOTAL:
+        problems.append(
+            BatchProblem(i, "lines", f"The invoice's total is too large for Xero (at most {mappers.MAX_TOTAL:,.2f}).")
+        )
+    elif total < 0:
+        problems.append(BatchProblem(i, "lines", NEGATIVE_TOTAL_MESSAGE))
+    return problems
+
+
+def _unchecked(what: str, chart: LineChart) -> str:
+    return f"We can't check {what} against your Xero: {chart.unavailable} Leave it empty to use your default."
+
+
 def batch_problems(*, organisation: Organisation, name: str, invoices: Sequence[InvoiceInput]) -> list[BatchProblem]:
     """Everything wrong with a batch before anything is written; empty when it can be created."""
     problems: list[BatchProblem] = []
@@ -151,13 +262,19 @@ def batch_problems(*, organisation: Organisation, name: str, invoices: Sequence[
         problems.append(BatchProblem(None, "invoices", "Add at least one invoice."))
     if len(invoices) > MAX_INVOICES_PER_BATCH:
         problems.append(BatchProblem(None, "invoices", f"A batch holds at most {MAX_INVOICES_PER_BATCH:,} invoices."))
+    chart = line_chart(
+        organisation=organisation,
+        needed=any(
+            (item.account_code or "").strip() or (item.tax_type or "").strip() for inv in invoices for item in inv.lines
+        ),
+    )
     first_seen: dict[str, int] = {}
     for i, inv in enumerate(invoices):
         number = inv.number.strip()
         if not number:
             problems.append(BatchProblem(i, "number", "Enter an invoice number."))
-        elif len(number) > 255:
-            problems.append(BatchProblem(i, "number", "Invoice numbers have at most 255 characters."))
+        elif len(number) > NUMBER_MAX_LENGTH:
+            problems.append(BatchProblem(i, "number", f"Invoice numbers have at most {NUMBER_MAX_LENGTH} characters."))
         elif number.lower() in first_seen:
             problems.append(BatchProblem(i, "number", f"Invoice number {number} appears twice in this batch."))
         else:
@@ -166,6 +283,11 @@ def batch_problems(*, organisation: Organisation, name: str, invoices: Sequence[
             problems.append(BatchProblem(i, "customer_name", "Enter the customer."))
         if not _CURRENCY.match(inv.currency or ""):
             problems.append(BatchProblem(i, "currency", "Use a three-letter currency code such as AUD."))
+        elif chart.base_currency and inv.currency != chart.base_currency:
+            # Until the enabled currencies are read from Xero (GET /Currencies), only the base currency is sure.
+            problems.append(
+                BatchProblem(i, "currency", f"Use {chart.base_currency}, your Xero organisation's base currency.")
+            )
         if inv.due_date < inv.issue_date:
             problems.append(BatchProblem(i, "due_date", "The due date is before the issue date."))
         if inv.line_amount_types not in Invoice.LineAmountTypes.values:
@@ -176,6 +298,8 @@ def batch_problems(*, organisation: Organisation, name: str, invoices: Sequence[
             problems.append(BatchProblem(i, "lines", "Add at least one line."))
         elif len(inv.lines) > MAX_LINES_PER_INVOICE:
             problems.append(BatchProblem(i, "lines", f"An invoice holds at most {MAX_LINES_PER_INVOICE} lines."))
+        else:
+            problems.extend(_line_problems(i, inv, chart))
     for lowered in sorted(_taken_numbers(organisation=organisation, numbers=list(first_seen))):
         i = first_seen[lowered]
         problems.append(
@@ -192,16 +316,12 @@ def batch_problems(*, organisation: Organisation, name: str, invoices: Sequence[
 
 
 def _customers(*, organisation: Organisation, invoices: Sequence[InvoiceInput]) -> dict[str, Customer]:
-    """Existing customers matched case-insensitively by name within the organisation; the rest created."""
+    """Existing customers matched by their canonical name key (customer_name_key) within the organisation; the rest
+    created. Keyed by that same key, computed in Python both for the lookup and for the match."""
     wanted: dict[str, InvoiceInput] = {}
     for inv in invoices:
-        wanted.setdefault(inv.customer_name.strip().lower(), inv)
-    found = {
-        c.name.lower(): c
-        for c in Customer.objects.filter(organisation=organisation)
-        .annotate(lowered=Lower("name"))
-        .filter(lowered__in=list(wanted))
-    }
+        wanted.setdefault(customer_name_key(inv.customer_name), inv)
+    found = {c.name_key: c for c in Customer.objects.filter(organisation=organisation, name_key__in=list(wanted))}
     for key, inv in wanted.items():
         if key not in found:
             found[key] = Customer.objects.create(
@@ -307,7 +427,7 @@ def _write(
             Invoice(
                 organisation=organisation,
                 batch=batch,
-                customer=customers[inv.customer_name.strip().lower()],
+                customer=customers[customer_name_key(inv.customer_name)],
                 number=inv.number.strip(),
                 reference=inv.reference.strip(),
                 currency=inv.currency,

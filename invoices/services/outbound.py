@@ -31,10 +31,10 @@ from organisations.models import Organisation
 logger = logging.getLogger("invoices.outbound")
 
 CLAIM = dt.timedelta(minutes=2)
-MAX_ATTEMPTS = 6
 A = XeroInvoiceChange.Action
 S = XeroInvoiceChange.State
 EDITABLE = ("DRAFT", "SUBMITTED")
+# Four-decimal unit amounts both ways, or Xero rounds 99.995 to 100.00 (https://developer.xero.com/documentation/api/accounting/invoices)
 
 
 class ChangeRefused(Exception):

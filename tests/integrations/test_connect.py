@@ -481,3 +481,111 @@ def test_picker_is_403_when_user_is_accountant(login_as, admin_a, accountant_a, 
     assert accountant.get(url).status_code == 403
     assert accountant.post(url, {"tenant_id": TENANT_ID}).status_code == 403
     assert XeroPendingTenantChoice.objects.get().consumed_at is None
+
+
+# ------------------------------------------- issue 13, finding 10: a failed connect gives back what it got
+
+REVOCATION_URL = "https://identity.xero.com/connect/revocation"
+
+
+def revoked_tokens() -> list[str]:
+    return [
+        parse_qs(call.request.body).get("token", [""])[0]
+        for call in responses.calls
+        if call.request.url == REVOCATION_URL
+    ]
+
+
+@responses.activate
+def test_failed_connect_revokes_the_grant_when_no_organisation_could_be_matched(login_as, admin_a, org_a):
+    client = login_as(admin_a)
+    params = start(client)
+    # The access token names another consent than the connections listed: nothing of this consent matches.
+    responses.post(TOKEN_URL, json=token_response(refresh_token="rt-unmatched", auth_event_id="other-consent"))
+    responses.get(CONNECTIONS_URL, json=xero_json("connections_one.json"))
+    responses.post(REVOCATION_URL, status=200)
+    response = follow_callback(client, code="c", state=params["state"])
+    assert said(response, "didn't authorise any Xero organisation")
+    assert_nothing_connected(org_a)
+    assert revoked_tokens() == ["rt-unmatched"]
+    event = IntegrationAuditEvent.objects.get(organisation=org_a, action="grant_revoked")
+    assert event.outcome == "success" and event.detail["after"] == "no_organisation_authorised"
+
+
+@responses.activate
+def test_failed_connect_revokes_the_grant_when_connections_cannot_be_read(login_as, admin_a, org_a):
+    client = login_as(admin_a)
+    params = start(client)
+    responses.post(TOKEN_URL, json=token_response(refresh_token="rt-blind"))
+    responses.get(CONNECTIONS_URL, status=500)
+    responses.post(REVOCATION_URL, status=200)
+    follow_callback(client, code="c", state=params["state"])
+    assert revoked_tokens() == ["rt-blind"]
+    assert IntegrationAuditEvent.objects.get(action="grant_revoked").detail["after"] == "connections_unreadable"
+
+
+@responses.activate
+def test_refused_connect_disconnects_and_revokes_when_the_tenant_belongs_to_another_organisation(
+    login_as, admin_a, org_a, org_b
+):
+    make_connection(
+        organisation=org_b, connection_id="11111111-2222-4333-8444-555555555555", xero_user_id="another-xero-user"
+    )
+    client = login_as(admin_a)
+    params = start(client)
+    mock_exchange(responses, organisation=False, body=token_response(refresh_token="rt-refused"))
+    responses.delete(f"{CONNECTIONS_URL}/e1eede29-f875-4a5d-8470-17f6a29a88b1", status=204)
+    responses.post(REVOCATION_URL, status=200)
+    follow_callback(client, code="c", state=params["state"])
+    assert revoked_tokens() == ["rt-refused"]
+    actions = list(IntegrationAuditEvent.objects.filter(organisation=org_a).values_list("action", flat=True))
+    assert "unchosen_tenant_disconnected" in actions and "grant_revoked" in actions
+
+
+@responses.activate
+def test_failed_connect_keeps_the_grant_when_the_same_xero_user_feeds_a_live_connection(
+    login_as, admin_a, org_a, org_b
+):
+    # Revoking would remove every connection of this Xero user to our app, org B's included (xero-facts 1.5).
+    make_connection(organisation=org_b)
+    client = login_as(admin_a)
+    params = start(client)
+    responses.post(TOKEN_URL, json=token_response())
+    responses.get(CONNECTIONS_URL, status=500)
+    follow_callback(client, code="c", state=params["state"])
+    assert revoked_tokens() == []
+    event = IntegrationAuditEvent.objects.get(organisation=org_a, action="grant_revoke_skipped")
+    assert event.detail == {"after": "connections_unreadable", "reason": "same_xero_user_has_a_live_connection"}
+    assert XeroConnection.objects.get(organisation=org_b).status == "active"
+
+
+@responses.activate
+def test_failed_connect_audits_a_failed_revocation_when_xero_is_down(login_as, admin_a, org_a):
+    client = login_as(admin_a)
+    params = start(client)
+    responses.post(TOKEN_URL, json=token_response())
+    responses.get(CONNECTIONS_URL, status=500)
+    responses.post(REVOCATION_URL, status=503)
+    response = follow_callback(client, code="c", state=params["state"])
+    assert response.status_code == 200 and said(response, "couldn't read which organisation")
+    event = IntegrationAuditEvent.objects.get(action="grant_revoked")
+    assert event.outcome == "failure" and event.detail["error"] == "XeroServerError"
+
+
+@responses.activate
+def test_cancelled_choice_disconnects_and_revokes_when_the_admin_backs_out(login_as, admin_a, org_a):
+    client = login_as(admin_a)
+    params = start(client)
+    mock_exchange(
+        responses, connections="connections_several.json", organisation=False, body=token_response(refresh_token="rt-x")
+    )
+    client.get(CALLBACK, {"code": "c", "state": params["state"]})
+    pending = XeroPendingTenantChoice.objects.get()
+    responses.delete(f"{CONNECTIONS_URL}/e1eede29-f875-4a5d-8470-17f6a29a88b1", status=204)
+    responses.delete(f"{CONNECTIONS_URL}/32587c85-a9b3-4306-ac30-b416e8f2c841", status=204)
+    responses.post(REVOCATION_URL, status=200)
+    client.post(reverse("integrations:xero_choose", args=[pending.pk]), {"cancel": "1"})
+    assert revoked_tokens() == ["rt-x"]
+    assert IntegrationAuditEvent.objects.get(action="grant_revoked").detail == {"after": "connect_cancelled"}
+    pending.refresh_from_db()
+    assert not pending.refresh_token

@@ -6,7 +6,15 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from invoices.models import Invoice, InvoiceBatch, InvoiceEvent, XeroMapping
-from tests.factories import PASSWORD, TENANT_SHORT_CODE, make_batch, make_connection, make_membership, make_user
+from tests.factories import (
+    PASSWORD,
+    TENANT_SHORT_CODE,
+    chart_read_from_xero,
+    make_batch,
+    make_connection,
+    make_membership,
+    make_user,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -63,8 +71,14 @@ def test_form_suggests_next_number_when_opened(client, admin_a):
 
 
 def test_admin_creates_batch_when_form_is_filled(client, admin_a, org_a):
+    make_connection(organisation=org_a, base_currency="NZD")
+    chart_read_from_xero(org_a)  # account 260 is checked against the organisation's own chart
     data = form_data(
-        {"customer_name": "Harbour View", "lines": [line(), line("Call-out", "1", "120.5", account_code="260")]},
+        {
+            "customer_name": "Harbour View",
+            "currency": "nzd",
+            "lines": [line(), line("Call-out", "1", "120.5", account_code="260")],
+        },
         {"customer_name": "Wattle Clinic", "currency": "nzd", "status": "DRAFT", "lines": [line()]},
         {},
     )  # a third, untouched invoice is skipped
@@ -158,7 +172,10 @@ def upload(client, name: str, *, batch_name: str = "CSV batch", content: bytes |
 
 
 def test_csv_creates_batch_when_every_row_is_good(client, admin_a, org_a):
-    response = upload(login(client, admin_a), "good_batch.csv")
+    make_connection(organisation=org_a, base_currency="AUD")
+    chart_read_from_xero(org_a)  # 260 and EXEMPTOUTPUT are checked against the organisation's own chart
+    raw = (CSV_DIR / "good_batch.csv").read_text().replace(",nzd,", ",AUD,").encode()
+    response = upload(login(client, admin_a), "good_batch.csv", content=raw)
     batch = InvoiceBatch.objects.get(organisation=org_a)
     assert response.status_code == 302 and batch.source == "csv" and batch.invoices.count() == 2
 
@@ -174,9 +191,11 @@ def test_csv_errors_are_listed_row_by_row_and_nothing_imported_when_rows_are_bad
 
 
 def test_csv_number_conflict_is_reported_on_its_row_when_number_is_taken(client, admin_a, org_a):
+    make_connection(organisation=org_a, base_currency="AUD")
+    chart_read_from_xero(org_a)
     make_batch(organisation=org_a)
     taken = Invoice.objects.get().number
-    raw = (CSV_DIR / "good_batch.csv").read_text().replace("INV-2002", taken).encode()
+    raw = (CSV_DIR / "good_batch.csv").read_text().replace("INV-2002", taken).replace(",nzd,", ",AUD,").encode()
     response = upload(login(client, admin_a), "good_batch.csv", content=raw)
     assert response.status_code == 422
     errors = response.context["row_errors"]
@@ -442,3 +461,77 @@ def test_form_says_invoices_wait_when_connection_needs_reconnect(client, admin_a
         body = login(client, admin_a).get(reverse(name)).content.decode()
         assert "Xero needs reconnecting. Invoices you create now are kept" in body
         assert "not synced to Xero" not in body
+
+
+# ---------------------------------------------------------------- issue 12: lines checked before anything is created
+
+
+def test_form_shows_each_bad_value_on_its_own_line_and_creates_nothing_when_xero_would_refuse(client, admin_a, org_a):
+    make_connection(organisation=org_a, base_currency="AUD")
+    chart_read_from_xero(org_a)
+    data = form_data(
+        {
+            "customer_name": "Harbour View",
+            "currency": "XYZ",
+            "lines": [line(), line("Call-out", account_code="999"), line("Kit", tax_type="NOPE")],
+        },
+        {"customer_name": "Wattle", "lines": [line(quantity="-2")]},
+    )
+    response = login(client, admin_a).post(reverse("invoices:batch_new"), data)
+    assert response.status_code == 422
+    entry = response.context["entry"]
+    first_lines, second_lines = entry.lines
+    assert (
+        "Account 999 is not one of your active revenue accounts in Xero." in first_lines.forms[1].errors["account_code"]
+    )
+    assert "Tax rate NOPE is not one of your Xero tax rates for sales." in first_lines.forms[2].errors["tax_type"]
+    assert entry.invoices.forms[0].errors["currency"] == ["Use AUD, your Xero organisation's base currency."]
+    assert "use a credit note" in second_lines.forms[0].errors["quantity"][0]
+    assert not InvoiceBatch.objects.exists() and not Invoice.objects.exists()
+
+
+def test_csv_reports_every_bad_row_and_column_against_the_chart_when_codes_are_unknown(client, admin_a, org_a):
+    make_connection(organisation=org_a, base_currency="AUD")
+    chart_read_from_xero(org_a)
+    raw = (
+        "invoice_number,customer_name,issue_date,due_date,currency,description,quantity,unit_amount,account_code,tax_type\n"
+        "INV-1,İzmir Foods,2026-11-01,2026-11-15,AUD,Olives,1,10,200,OUTPUT\n"
+        "INV-1,,,,,Figs,1,10,999,\n"
+        "INV-1,,,,,Dates,1,10,,NOPE\n"
+        "INV-2,ΑΛΦΑ ΟΔΟΣ,2026-11-01,2026-11-15,XYZ,Tiles,1,10,,\n"
+        "INV-3,Straße GmbH,2026-11-01,2026-11-15,AUD,Refund,1,-10,,\n"
+    ).encode()
+    response = upload(login(client, admin_a), "chart.csv", content=raw)
+    assert response.status_code == 422
+    found = {(e.row, e.column) for e in response.context["row_errors"]}
+    assert found == {(3, "account_code"), (4, "tax_type"), (5, "currency"), (6, "lines")}
+    assert "use a credit note" in response.content.decode()
+    assert not InvoiceBatch.objects.exists() and not Invoice.objects.exists()
+
+
+def test_csv_with_a_decimal_comma_and_a_nul_byte_is_refused_row_by_row_when_uploaded(client, admin_a, org_a):
+    make_connection(organisation=org_a, base_currency="AUD")
+    raw = (
+        b"invoice_number,customer_name,issue_date,due_date,currency,description,quantity,unit_amount\n"
+        b'INV-1,Acme,2026-11-01,2026-11-15,AUD,Work,1,"12,50"\n'
+        b"INV-2,Ac\x00me,2026-11-01,2026-11-15,AUD,Work,1,10\n"
+    )
+    response = upload(login(client, admin_a), "commas.csv", content=raw)
+    assert response.status_code == 422
+    errors = {(e.row, e.column): e.message for e in response.context["row_errors"]}
+    assert "use a point as the decimal separator" in errors[(2, "unit_amount")]
+    assert "NUL" in errors[(3, "customer_name")]
+    assert not InvoiceBatch.objects.exists()
+
+
+def test_add_invoice_answers_with_a_clear_error_when_the_last_number_is_thousands_of_digits(client, admin_a):
+    huge = "9" * 5000
+    data = form_data({"customer_name": "Harbour View", "number": huge, "lines": [line()]}, action="add_invoice")
+    response = login(client, admin_a).post(reverse("invoices:batch_new"), data)
+    assert response.status_code == 200
+    assert len(response.context["entry"].rows) == 2
+    data = form_data({"customer_name": "Harbour View", "number": huge, "lines": [line()]})
+    response = client.post(reverse("invoices:batch_new"), data)
+    assert response.status_code == 422
+    assert "Invoice numbers have at most 255 characters" in response.content.decode()
+    assert not InvoiceBatch.objects.exists()

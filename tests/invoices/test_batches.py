@@ -2,11 +2,17 @@ from decimal import Decimal
 from unittest import mock
 
 import pytest
-from django.core.cache import cache
 
 from invoices.models import Customer, Invoice, InvoiceBatch, InvoiceEvent, InvoiceLine, XeroMapping
 from invoices.services.batches import BatchInvalid, batch_create, invoice_numbers_suggest
-from tests.factories import TENANT_ID, make_batch, make_connection, make_customer, make_invoice_input, make_line_input
+from tests.factories import (
+    chart_read_from_xero,
+    make_batch,
+    make_connection,
+    make_customer,
+    make_invoice_input,
+    make_line_input,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -152,7 +158,9 @@ def test_batch_is_refused_when_name_is_blank(org_a, admin_a):
     assert caught.value.problems[0].field == "name"
 
 
-def test_lines_and_totals_are_stored_when_created(org_a, admin_a):
+def test_lines_and_totals_are_stored_when_created(org_a, admin_a, enqueued):
+    make_connection(organisation=org_a)
+    chart_read_from_xero(org_a)  # the lines' own account and tax rate are checked against it
     batch = create(
         org_a,
         admin_a,
@@ -161,7 +169,7 @@ def test_lines_and_totals_are_stored_when_created(org_a, admin_a):
                 "INV-1",
                 lines=[
                     make_line_input("Care hours", "12", "85.00"),
-                    make_line_input("Call-outs", "3", "120.555", account_code="260", tax_type="EXEMPT"),
+                    make_line_input("Call-outs", "3", "120.555", account_code="260", tax_type="EXEMPTOUTPUT"),
                 ],
             )
         ],
@@ -169,9 +177,9 @@ def test_lines_and_totals_are_stored_when_created(org_a, admin_a):
     invoice = batch.invoices.get()
     assert [(li.position, li.description, li.account_code, li.tax_type) for li in invoice.lines.all()] == [
         (1, "Care hours", "", ""),
-        (2, "Call-outs", "260", "EXEMPT"),
+        (2, "Call-outs", "260", "EXEMPTOUTPUT"),
     ]
-    # no tax rate known yet (never read from Xero): 1020.00 + 361.665 -> 361.67
+    # no default tax rate chosen yet, EXEMPTOUTPUT is 0%: 1020.00 + 361.665 -> 361.67
     assert (invoice.subtotal, invoice.total_tax, invoice.total) == (Decimal("1381.67"), 0, Decimal("1381.67"))
     assert invoice.amount_due == invoice.total
     assert batch.created_by == admin_a and batch.source == "form"
@@ -180,10 +188,7 @@ def test_lines_and_totals_are_stored_when_created(org_a, admin_a):
 def test_totals_include_tax_when_tax_rates_were_read_from_xero(org_a, admin_a, enqueued):
     make_connection(organisation=org_a)
     XeroMapping.objects.create(organisation=org_a, revenue_account_code="200", tax_type="OUTPUT")
-    cache.set(
-        f"invoices:xero-mapping:{org_a.pk}:{TENANT_ID}:tax-rates",
-        {"OUTPUT": Decimal("10"), "EXEMPTOUTPUT": Decimal("0")},
-    )
+    chart_read_from_xero(org_a)  # OUTPUT 10%, EXEMPTOUTPUT 0%
     batch = create(
         org_a,
         admin_a,

@@ -3,6 +3,8 @@ import io
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+
 from invoices.csv_import import COLUMN_NAMES, parse_batch_csv, sample_csv
 
 CSV_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "csv"
@@ -134,3 +136,52 @@ def test_service_problems_point_at_first_row_of_invoice_when_mapped():
     result = parse_batch_csv(read("good_batch.csv"))
     (error,) = result.errors_for([BatchProblem(1, "number", "Invoice number INV-2002 is already used.")])
     assert (error.row, error.column) == (4, "invoice_number")
+
+
+# ---------------------------------------------------------------- issue 12, item 7: numbers and bytes
+
+
+def _cell(column: str, value: str) -> bytes:
+    row = ROW.copy()
+    row[COLUMN_NAMES.index(column)] = value
+    return build(row)
+
+
+@pytest.mark.parametrize("text", ["12,50", "1,5", "1,250", "1.250,00"])
+def test_decimal_comma_is_refused_when_an_amount_uses_one(text):
+    result = parse_batch_csv(_cell("unit_amount", text))
+    assert not result.ok and result.invoices == []
+    ((row, column, message),) = {(e.row, e.column, e.message) for e in result.errors}
+    assert (row, column) == (2, "unit_amount")
+    assert "use a point as the decimal separator" in message
+
+
+def test_decimal_comma_is_refused_when_a_quantity_uses_one():
+    (error,) = parse_batch_csv(_cell("quantity", "2,5")).errors
+    assert error.column == "quantity" and "decimal separator" in error.message
+
+
+def test_thousands_separator_is_read_when_a_point_marks_the_decimals():
+    (invoice,) = parse_batch_csv(_cell("unit_amount", "1,250.00")).invoices
+    assert invoice.lines[0].unit_amount == Decimal("1250.00")
+
+
+@pytest.mark.parametrize("column", ["customer_name", "description", "reference", "invoice_number"])
+def test_nul_byte_is_refused_on_its_row_and_column_when_a_cell_holds_one(column):
+    result = parse_batch_csv(_cell(column, "Acme\x00 Ltd"))
+    assert not result.ok and result.invoices == []
+    assert (2, column) in {(e.row, e.column) for e in result.errors}
+    assert any("NUL" in e.message for e in result.errors)
+
+
+def test_negative_quantity_is_refused_when_given():
+    (error,) = parse_batch_csv(_cell("quantity", "-3")).errors
+    assert error.column == "quantity" and "use a credit note" in error.message
+
+
+def test_line_problems_point_at_their_own_row_when_mapped():
+    from invoices.services.batches import BatchProblem
+
+    result = parse_batch_csv(read("good_batch.csv"))
+    (error,) = result.errors_for([BatchProblem(0, "account_code", "Account 999 is not ...", line=1)])
+    assert (error.row, error.column) == (3, "account_code")

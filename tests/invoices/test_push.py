@@ -12,6 +12,7 @@ import responses
 from django.utils import timezone
 
 from integrations.models import XeroConnection
+from integrations.outbound.models import OutboundOperation
 from integrations.xero.ratelimit import RateLimitWait, rate_limiter
 from invoices.models import Customer, Invoice, InvoiceBatch, InvoiceEvent, PushAttempt, PushChunk
 from invoices.services.push import (
@@ -145,6 +146,48 @@ def test_contacts_found_by_number_then_by_name_and_the_rest_created_in_bulk(org_
     assert create.headers["Idempotency-Key"].startswith("contacts-")
     chunk = PushChunk.objects.get()
     assert {e["Contact"]["ContactID"][:8] for e in chunk.payload["Invoices"]} == {"aaaaaaaa", "bbbbbbbb", "cccccccc"}
+
+
+def test_contact_create_is_an_outbound_operation_resent_under_its_key_when_xero_fails(org_a, xero, enqueued):
+    make_connected_organisation(organisation=org_a, invoices=0, contact_ids=False)
+    batch = InvoiceBatch.objects.get(organisation=org_a)
+    customer = make_customer(organisation=org_a, name="Émile Çafé")
+    Invoice.objects.create(
+        organisation=org_a,
+        batch=batch,
+        customer=customer,
+        number="N-1",
+        issue_date=dt.date(2026, 11, 1),
+        due_date=dt.date(2026, 11, 15),
+        sync_state=S.PENDING,
+    )
+    xero.get(CONTACTS_URL, json={"Contacts": []})
+    xero.post(CONTACTS_URL, status=503, json={})
+    first = push_organisation_dispatch(organisation_id=org_a.pk)
+    assert (first.chunks, first.waiting) == (0, "contacts") and first.retry_in > 0
+    operation = OutboundOperation.objects.get(kind="contacts_create")
+    assert operation.state == "pending" and operation.payload["Contacts"][0]["Name"] == "Émile Çafé"
+    assert list(operation.outbound_attempts.values_list("action", "outcome", "http_status")) == [
+        ("send", "unknown", 503)
+    ]
+    assert Invoice.objects.get(number="N-1").sync_state == S.PENDING  # nothing failed: Xero is only busy
+    xero.replace(
+        responses.POST,
+        CONTACTS_URL,
+        json={
+            "Contacts": [
+                {"ContactID": "dddddddd-0000-4000-8000-000000000004", "ContactNumber": customer.contact_number}
+            ]
+        },
+    )
+    OutboundOperation.objects.filter(pk=operation.pk).update(next_attempt_at=timezone.now())
+    assert push_organisation_dispatch(organisation_id=org_a.pk).chunks == 1
+    operation.refresh_from_db()
+    assert operation.state == "done" and operation.outbound_attempts.count() == 2
+    posts = [c.request for c in xero.calls if c.request.method == "POST"]
+    assert {p.headers["Idempotency-Key"] for p in posts} == {operation.idempotency_key}
+    customer.refresh_from_db()
+    assert customer.xero_contact_id.startswith("dddddddd")
 
 
 def test_contact_xero_refuses_fails_that_customers_invoices_with_the_reason(org_a, xero, enqueued):
@@ -607,3 +650,56 @@ def test_chunks_create_serialises_per_tenant(org_a, xero, enqueued):
     tenant = XeroConnection.objects.get(organisation=org_a).tenant_id
     assert len(push_chunks_create(organisation_id=org_a.pk, tenant_id=tenant, mapping=mapping, max_chunks=5)) == 1
     assert push_chunks_create(organisation_id=org_a.pk, tenant_id=tenant, mapping=mapping, max_chunks=5) == []
+
+
+# ---------------------------------------------------------------- issue 11, defect 5: an answer that holds none of ours
+
+
+def _drive(organisation, rounds: int) -> list[float]:
+    """What the tasks would do, without their waits: dispatch, then send every open chunk, `rounds` times.
+    Returns each wait a chunk asked for."""
+    waits = []
+    for _ in range(rounds):
+        push_organisation_dispatch(organisation_id=organisation.pk)
+        for chunk in PushChunk.objects.filter(organisation=organisation, state__in=[C.PENDING, C.SENDING]):
+            PushChunk.objects.filter(pk=chunk.pk).update(next_attempt_at=timezone.now())
+            result = push_chunk_send(chunk_id=chunk.pk)
+            if result.retry_in is not None:
+                waits.append(result.retry_in)
+    return waits
+
+
+def test_answer_without_our_invoices_is_looked_up_with_backoff_and_stops_in_needs_attention(
+    org_a, xero, enqueued, settings
+):
+    settings.OUTBOUND_MAX_LOOKUPS = 3
+    make_connected_organisation(organisation=org_a, invoices=2)
+    xero.put(INVOICES_URL, json={"Invoices": []})  # Xero answered, but about none of ours
+    xero.get(INVOICES_URL, json={"Invoices": []})  # and looking the numbers up finds nothing
+    waits = _drive(org_a, rounds=12)
+    assert len(puts(xero)) == 1  # never sent again under a new key without proof of absence
+    lookups = [c for c in xero.calls if c.request.method == "GET"]
+    assert len(lookups) == 3
+    assert len(waits) >= 3 and min(waits[1:]) > 0  # the first lookup at once, the next ones spaced by the backoff
+    for invoice in Invoice.objects.filter(organisation=org_a):
+        assert invoice.sync_state == S.NEEDS_ATTENTION
+        assert "could not be confirmed" in invoice.sync_errors[0]
+        assert '"Invoices": []' in invoice.sync_errors[-1]  # Xero's answer, shown
+    assert InvoiceEvent.objects.filter(kind="needs_attention").count() == 2
+
+
+def test_invoice_requeued_after_proven_absence_stops_in_needs_attention_when_it_keeps_vanishing(
+    org_a, xero, enqueued, settings
+):
+    settings.PUSH_MAX_REQUEUES = 2
+    make_connected_organisation(organisation=org_a, invoices=1)
+    xero.put(INVOICES_URL, body=requests.exceptions.ReadTimeout("read timed out"))
+    xero.get(INVOICES_URL, json={"Invoices": []})
+    for _ in range(10):
+        _drive(org_a, rounds=1)
+        # The key's window passes after every unanswered PUT: the lookup that follows proves absence.
+        PushChunk.objects.filter(organisation=org_a).update(first_attempt_at=timezone.now() - dt.timedelta(minutes=7))
+    invoice = Invoice.objects.get(organisation=org_a)
+    assert invoice.sync_state == S.NEEDS_ATTENTION
+    assert InvoiceEvent.objects.filter(invoice=invoice, kind="requeued").count() == 2
+    assert len(puts(xero)) == 3

@@ -29,7 +29,16 @@ from django.utils import timezone
 from integrations.fields import encrypt
 from integrations.models import IntegrationAuditEvent, ReconciliationState, WebhookEvent, XeroConnection
 from integrations.usage_models import XeroApiUsage
-from invoices.models import Customer, Invoice, InvoiceBatch, InvoiceLine, PushAttempt, PushChunk, XeroMapping
+from invoices.models import (
+    Customer,
+    Invoice,
+    InvoiceBatch,
+    InvoiceLine,
+    PushAttempt,
+    PushChunk,
+    XeroMapping,
+    customer_name_key,
+)
 from invoices.xero_models import XeroCreatedInvoice
 from organisations.models import Membership, Organisation, SupportRequest
 from organisations.roles import SUPPORT_GROUP
@@ -215,7 +224,14 @@ class Command(BaseCommand):
                     mem_id += 1
                 org_customers[oid] = list(range(cust_id, cust_id + opts["customers_per_org"]))
                 for c in range(opts["customers_per_org"]):
-                    custs.add(id=cust_id, organisation_id=oid, name=f"Customer {c:03d}", email=f"c{c}@example.test")
+                    name = f"Customer {c:03d}"
+                    custs.add(
+                        id=cust_id,
+                        organisation_id=oid,
+                        name=name,
+                        name_key=customer_name_key(name),
+                        email=f"c{c}@example.test",
+                    )
                     cust_id += 1
             for writer in (orgs, users, mems, custs):
                 writer.flush(cursor)

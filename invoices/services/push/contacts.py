@@ -19,9 +19,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from integrations.models import XeroConnection
+from integrations.outbound import engine
+from integrations.outbound.models import OutboundOperation
 from integrations.xero import accounting
+from integrations.xero.errors import backoff_seconds
 from invoices import mappers
 from invoices.models import Customer, Invoice, InvoiceEvent
+from invoices.outbound import CONTACTS_CREATE
 from invoices.services.push.common import pending_invoices, xero_client
 
 logger = logging.getLogger(__name__)
@@ -38,6 +42,7 @@ class ContactsResult:
     created: int = 0
     failed: list[int] = field(default_factory=list)
     busy: bool = False
+    retry_in: float | None = None  # a create is waiting (Xero busy or rate limit): try again after this long
 
 
 def contacts_ensure(*, organisation_id: int, connection: XeroConnection, customer_ids: list[int]) -> ContactsResult:
@@ -63,7 +68,7 @@ def _ensure(*, organisation_id: int, connection: XeroConnection, customer_ids: l
     client = xero_client(connection)
     missing: list[Customer] = []
     for group in _lookup_groups(customers):
-        response = accounting.contacts_get(client, where=" OR ".join(_clauses(c) for c in group), summary_only=True)
+        response = accounting.contacts_get(client, where=contacts_where(group), summary_only=True)
         contacts = mappers.contact_outcomes(response.body or {})
         by_number = {c.contact_number: c for c in contacts if c.contact_number and c.contact_id}
         by_name = {c.name.strip().lower(): c for c in contacts if c.contact_id}
@@ -75,27 +80,14 @@ def _ensure(*, organisation_id: int, connection: XeroConnection, customer_ids: l
                 result.found += 1
     for start in range(0, len(missing), CREATE_GROUP):
         group = missing[start : start + CREATE_GROUP]
-        body = {"Contacts": [mappers.contact_payload(c) for c in group]}
-        # POST updates-or-creates by ContactNumber, so even a retry after the key's 6 minutes makes no second
-        # contact; the key is the body's own digest, the same for the same request however often it is sent.
-        key = (
-            "contacts-"
-            + hashlib.sha256((connection.tenant_id + json.dumps(body, sort_keys=True)).encode()).hexdigest()[:48]
-        )
-        response = accounting.contacts_post(client, contacts=body["Contacts"], idempotency_key=key)
-        outcomes = mappers.contact_outcomes(response.body or {})
-        by_number = {o.contact_number: o for o in outcomes if o.contact_number}
-        for index, customer in enumerate(group):
-            outcome = by_number.get(customer.contact_number)
-            if outcome is None and len(outcomes) == len(group):
-                outcome = outcomes[index]
-            if outcome is not None and outcome.contact_id and not outcome.errors:
-                if _store(customer, outcome.contact_id):
-                    result.created += 1
-            else:
-                errors = outcome.errors if outcome else ["Xero did not return the contact."]
-                _fail_invoices_of(customer, errors)
-                result.failed.append(customer.pk)
+        operation = _create_operation(organisation_id=organisation_id, tenant_id=connection.tenant_id, group=group)
+        run = engine.operation_run(operation_id=operation.pk)
+        if run.retry_in is not None or run.state in ("busy", "waiting", "early"):
+            result.retry_in = run.retry_in if run.retry_in is not None else backoff_seconds(1)
+            break
+        stored = dict(Customer.objects.filter(pk__in=[c.pk for c in group]).values_list("pk", "xero_contact_id"))
+        result.created += sum(1 for c in group if stored.get(c.pk))
+        result.failed += [c.pk for c in group if not stored.get(c.pk)]
     logger.info(
         "push.contacts",
         extra={
@@ -108,6 +100,31 @@ def _ensure(*, organisation_id: int, connection: XeroConnection, customer_ids: l
         },
     )
     return result
+
+
+def _create_operation(*, organisation_id: int, tenant_id: str, group: list[Customer]) -> OutboundOperation:
+    """The create of these contacts as an outbound operation, made once: the key is the body's own digest, so the
+    same request is the same operation however often dispatch comes back to it. POST updates-or-creates by
+    ContactNumber, so even a send after the key's 6 minutes makes no second contact."""
+    body = {"Contacts": [mappers.contact_payload(c) for c in group]}
+    key = "contacts-" + hashlib.sha256((tenant_id + json.dumps(body, sort_keys=True)).encode()).hexdigest()[:48]
+    existing = OutboundOperation.objects.filter(idempotency_key=key).first()
+    if existing is not None:
+        if existing.state == OutboundOperation.State.NEEDS_ATTENTION:
+            engine.operation_retry(organisation_id=organisation_id, operation_id=existing.pk)
+        return existing
+    with transaction.atomic():
+        return engine.operation_create(
+            organisation_id=organisation_id,
+            tenant_id=tenant_id,
+            kind=CONTACTS_CREATE,
+            payload=body,
+            idempotency_key=key,
+        )
+
+
+def contacts_where(customers: list[Customer]) -> str:
+    return " OR ".join(_clauses(c) for c in customers)
 
 
 def _quote(value: str) -> str:
@@ -133,6 +150,30 @@ def _lookup_groups(customers: list[Customer]):
         yield group
 
 
+CONTACT_NUMBER_CLAUSE = 'ContactNumber=="{}"'
+
+
+def _customer_by_number(*, organisation_id: int, number: str) -> Customer | None:
+    prefix = "COORD-"
+    if not number.startswith(prefix) or not number[len(prefix) :].isdigit():
+        return None
+    return Customer.objects.filter(organisation_id=organisation_id, pk=int(number[len(prefix) :])).first()
+
+
+def contact_created(*, organisation_id: int, number: str, contact_id: str) -> None:
+    """The contacts strategy's outcome for one customer: Xero holds it under `contact_id`."""
+    customer = _customer_by_number(organisation_id=organisation_id, number=number)
+    if customer is not None:
+        _store(customer, contact_id)
+
+
+def contact_failed(*, organisation_id: int, number: str, errors: list[str], needs_attention: bool = False) -> None:
+    """The contact cannot be made (or Xero's answer could not be confirmed): its pending invoices say why."""
+    customer = _customer_by_number(organisation_id=organisation_id, number=number)
+    if customer is not None:
+        _fail_invoices_of(customer, errors, needs_attention=needs_attention)
+
+
 def _store(customer: Customer, contact_id: str) -> bool:
     updated = Customer.objects.filter(pk=customer.pk, xero_contact_id="").update(
         xero_contact_id=contact_id, updated_at=timezone.now()
@@ -142,7 +183,7 @@ def _store(customer: Customer, contact_id: str) -> bool:
 
 
 @transaction.atomic
-def _fail_invoices_of(customer: Customer, errors: list[str]) -> None:
+def _fail_invoices_of(customer: Customer, errors: list[str], *, needs_attention: bool = False) -> None:
     """The contact cannot be made: its pending invoices fail with Xero's reason, to be retried once fixed."""
     messages = [f"Xero contact {customer.name!r}: {message}" for message in errors]
     invoices = list(
@@ -150,7 +191,7 @@ def _fail_invoices_of(customer: Customer, errors: list[str]) -> None:
     )
     now = timezone.now()
     for invoice in invoices:
-        invoice.sync_state = Invoice.SyncState.FAILED
+        invoice.sync_state = Invoice.SyncState.NEEDS_ATTENTION if needs_attention else Invoice.SyncState.FAILED
         invoice.sync_errors = messages
         invoice.updated_at = now
     Invoice.objects.bulk_update(invoices, ["sync_state", "sync_errors", "updated_at"])
@@ -160,7 +201,7 @@ def _fail_invoices_of(customer: Customer, errors: list[str]) -> None:
                 invoice=invoice,
                 organisation_id=invoice.organisation_id,
                 source=InvoiceEvent.Source.SYSTEM,
-                kind="failed",
+                kind="needs_attention" if needs_attention else "failed",
                 message=("; ".join(messages))[:500],
             )
             for invoice in invoices

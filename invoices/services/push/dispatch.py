@@ -62,6 +62,7 @@ def push_organisation_dispatch(*, organisation_id: int) -> DispatchResult:
         _log("push.blocked_no_mapping", organisation_id)
         return DispatchResult(waiting="mapping")
     created = 0
+    contacts_wait: float | None = None  # a contact create waiting for Xero: come back for its customers' invoices
     try:
         for _ in range(MAX_CHUNKS_IN_FLIGHT + 1):
             free = MAX_CHUNKS_IN_FLIGHT - active_chunks(organisation_id).count()
@@ -76,7 +77,8 @@ def push_organisation_dispatch(*, organisation_id: int) -> DispatchResult:
                 break
             missing = sorted({customer_id for customer_id, contact_id in candidates if not contact_id})
             if missing:
-                contacts_ensure(organisation_id=organisation_id, connection=connection, customer_ids=missing)
+                ensured = contacts_ensure(organisation_id=organisation_id, connection=connection, customer_ids=missing)
+                contacts_wait = ensured.retry_in if ensured.retry_in is not None else contacts_wait
             chunk_ids = push_chunks_create(
                 organisation_id=organisation_id, tenant_id=connection.tenant_id, mapping=mapping, max_chunks=free
             )
@@ -92,6 +94,8 @@ def push_organisation_dispatch(*, organisation_id: int) -> DispatchResult:
     except XeroError as exc:
         _log("push.dispatch_failed", organisation_id, error=type(exc).__name__, level=logging.WARNING)
         return DispatchResult(chunks=created, waiting="contacts", retry_in=backoff_seconds(1))
+    if contacts_wait is not None:
+        return DispatchResult(chunks=created, waiting="contacts", retry_in=contacts_wait)
     return DispatchResult(chunks=created)
 
 

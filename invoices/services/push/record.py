@@ -200,7 +200,8 @@ def record_put(
     """Every element's outcome: InvoiceID, number, status, validation errors (failed), warnings (warning)."""
     chunk = _locked(chunk_id)
     outcomes = mappers.invoice_outcomes(body)
-    attempt_record(chunk_id, attempt, duration_ms, outcome, status, f"{len(outcomes)} elements", correlation_id)
+    detail = f"{len(outcomes)} elements; answer: {json.dumps(body, sort_keys=True)[:ANSWER_CHARS]}"
+    attempt_record(chunk_id, attempt, duration_ms, outcome, status, detail, correlation_id)
     invoices = _in_flight(chunk)
     by_number = {o.number.strip().upper(): o for o in outcomes if o.number}
     now = timezone.now()
@@ -240,13 +241,16 @@ def record_lookup(
     chunk = _locked(chunk_id)
     elements = body.get("Invoices") or []
     attempt_record(chunk_id, attempt, duration_ms, A.OK, status, f"{len(elements)} found", correlation_id)
+    lookups = chunk.push_attempts.filter(detail__startswith=GET_LABEL).count()
+    answered = _put_answer(chunk)
+    requeues = _requeues(chunk)
     found: dict[str, tuple[mappers.InvoiceOutcome, dict]] = {}
     for element in elements:
         result = mappers.invoice_outcome(element)
         if result.invoice_id and result.number:
             found[result.number.strip().upper()] = (result, element)
     now = timezone.now()
-    synced, failed, requeued = [], [], []
+    synced, failed, requeued, unresolved, attention = [], [], [], [], []
     for invoice in _in_flight(chunk):
         match = found.get(invoice.number.strip().upper())
         contact_id = ((match[1].get("Contact") or {}).get("ContactID") or "") if match else ""
@@ -261,7 +265,17 @@ def record_lookup(
         elif invoice.sync_errors:
             _failed(invoice, invoice.sync_errors, now)  # the number belongs to someone else's invoice
             failed.append(invoice)
+        elif answered is not None and lookups < settings.OUTBOUND_MAX_LOOKUPS:
+            # Xero answered our PUT without this invoice: not found yet is no proof it was not created. Look again.
+            unresolved.append(invoice)
+        elif answered is not None:
+            _needs_attention(invoice, now, lookups=lookups, answer=answered)
+            attention.append(invoice)
+        elif requeues.get(invoice.pk, 0) >= settings.PUSH_MAX_REQUEUES:
+            _needs_attention(invoice, now, lookups=lookups, answer="", requeues=requeues[invoice.pk])
+            attention.append(invoice)
         else:
+            # Our call's outcome was unknown and the key's window has passed: not found by number proves absence.
             invoice.sync_state, invoice.updated_at = S.PENDING, now
             requeued.append(invoice)
     return _finish(
@@ -269,12 +283,58 @@ def record_lookup(
         worker,
         synced,
         failed,
-        [],
+        unresolved,
         requeued,
         now,
+        attention=attention,
+        lookups=lookups,
         note=f"resolved by lookup: {len(synced)} found in Xero, {len(failed)} failed, "
-        f"{len(requeued)} sent again in a new chunk",
+        f"{len(requeued)} sent again in a new chunk, {len(unresolved)} to look up again, "
+        f"{len(attention)} need attention",
     )
+
+
+ANSWER_CHARS = 500
+
+
+def _put_answer(chunk: PushChunk) -> str | None:
+    """Xero's answer to this chunk's PUT when it answered one (200) at all; None when no PUT was answered."""
+    detail = (
+        chunk.push_attempts.filter(outcome=A.OK, detail__startswith="PUT /Invoices")
+        .order_by("-started_at")
+        .values_list("detail", flat=True)
+        .first()
+    )
+    if detail is None:
+        return None
+    return detail.split("answer: ", 1)[1] if "answer: " in detail else ""
+
+
+def _requeues(chunk: PushChunk) -> dict[int, int]:
+    from django.db.models import Count
+
+    rows = (
+        InvoiceEvent.objects.filter(invoice__chunk=chunk, invoice__sync_state=S.IN_FLIGHT, kind="requeued")
+        .values("invoice_id")
+        .annotate(n=Count("pk"))
+    )
+    return {row["invoice_id"]: row["n"] for row in rows}
+
+
+def _needs_attention(invoice: Invoice, now, *, lookups: int, answer: str, requeues: int = 0) -> None:
+    if requeues:
+        why = (
+            f"Xero's answer could not be confirmed: {requeues} sends went unanswered and were not found in Xero "
+            "afterwards. It is not sent again by itself."
+        )
+    else:
+        why = (
+            "Xero's answer could not be confirmed: Xero answered the request without this invoice, and "
+            f"{lookups} lookups by its number did not find it. Nothing was sent again, so it cannot be in Xero "
+            "twice. Check Xero, then retry it or cancel it."
+        )
+    invoice.sync_state, invoice.updated_at = S.NEEDS_ATTENTION, now
+    invoice.sync_errors = [why] + ([f"Xero's answer: {answer}"] if answer else [])
 
 
 def _finish(
@@ -287,8 +347,11 @@ def _finish(
     now,
     *,
     note: str,
+    attention: list[Invoice] = (),
+    lookups: int = 0,
 ) -> SendResult:
-    _save_outcomes(synced + failed + unresolved + requeued)
+    attention = list(attention)
+    _save_outcomes(synced + failed + unresolved + requeued + attention)
     _events(
         synced,
         "synced",
@@ -299,11 +362,14 @@ def _finish(
     )
     _events(failed, "failed", lambda i: "Xero rejected it: " + "; ".join(i.sync_errors))
     _events(requeued, "requeued", lambda i: "Not found in Xero after an interrupted call: it goes again")
+    _events(attention, "needs_attention", lambda i: i.sync_errors[0])
     chunk.last_error = note[:2000]
     chunk.claimed_by, chunk.lease_expires_at = "", None
     if unresolved:
-        chunk.state, chunk.next_attempt_at = C.PENDING, now
-        result = SendResult("retry", retry_in=0.0, detail=note)
+        # Look them up, spaced by the one backoff policy (each lookup is a call against the tenant's limits).
+        wait = backoff_seconds(lookups) if lookups else 0.0
+        chunk.state, chunk.next_attempt_at = C.PENDING, now + timedelta(seconds=wait)
+        result = SendResult("retry", retry_in=wait, detail=note)
     else:
         chunk.state, chunk.completed_at = C.DONE, now
         result = SendResult("done", detail=note)

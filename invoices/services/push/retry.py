@@ -21,7 +21,9 @@ def invoices_retry_failed(
     A failed invoice was never created in Xero (Xero rejected it), so it goes out again in a new chunk with a
     new Idempotency-Key. Returns how many were retried.
     """
-    qs = Invoice.objects.select_for_update().filter(organisation=organisation, batch=batch, sync_state=S.FAILED)
+    qs = Invoice.objects.select_for_update().filter(
+        organisation=organisation, batch=batch, sync_state__in=[S.FAILED, S.NEEDS_ATTENTION]
+    )
     if invoice_ids is not None:
         qs = qs.filter(pk__in=invoice_ids)
     invoices = list(qs.order_by("pk"))

@@ -1,0 +1,35 @@
+"""What the outbound engine shows people: operations that need attention, and each one's latest calls."""
+
+from django.db.models import Prefetch, QuerySet
+
+from integrations.outbound.models import OutboundAttempt, OutboundOperation
+from organisations.models import Organisation
+
+KIND_LABELS = {
+    "invoice_change": "Invoice edit, void or delete",
+    "contacts_create": "Contacts created before invoices",
+}
+
+
+def operations_needing_attention(organisation: Organisation) -> QuerySet[OutboundOperation]:
+    """The organisation's writes whose result Xero could not confirm, newest first, with their last five calls."""
+    return (
+        OutboundOperation.objects.filter(organisation=organisation, state=OutboundOperation.State.NEEDS_ATTENTION)
+        .order_by("-completed_at", "-pk")
+        .prefetch_related(
+            Prefetch(
+                "outbound_attempts",
+                queryset=OutboundAttempt.objects.order_by("-started_at", "-pk"),
+                to_attr="attempts_newest_first",
+            )
+        )
+    )
+
+
+def operation_for(organisation: Organisation, operation_id: int) -> OutboundOperation:
+    """One of the organisation's operations; another organisation's id raises DoesNotExist (a 404)."""
+    return OutboundOperation.objects.get(organisation=organisation, pk=operation_id)
+
+
+def kind_label(kind: str) -> str:
+    return KIND_LABELS.get(kind, kind.replace("_", " "))

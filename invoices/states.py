@@ -1,0 +1,205 @@
+"""The invoice status vocabulary: one word for what is true of an invoice, in Coordinoter and in Xero.
+
+`invoice_status` decides it from the invoice's sync state, its status as Xero last reported it, its amounts and its
+due date; `status_q` is the same decision as a database filter, for counts (the dashboard, the batch list and the
+batch progress). A test holds the two together. Pure: no model import, no I/O.
+
+    sync state      Xero status (xero_status, else the status we created it with)     -> status
+    not_synced                                                                         -> Not synced
+    pending                                                                            -> Waiting
+    in_flight                                                                          -> Sending
+    needs_attention (the outbound engine could not confirm what Xero did)              -> Needs attention
+    failed                                                                             -> Failed
+    synced|warning  DELETED                                                            -> Deleted
+                    VOIDED                                                             -> Voided
+                    PAID                                                               -> Paid
+                    DRAFT | SUBMITTED                                                  -> Draft in Xero
+                    AUTHORISED, amount due and past the due date                       -> Overdue
+                    AUTHORISED, part paid                                              -> Part paid
+                    AUTHORISED (or anything else Xero reports)                         -> Awaiting payment
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import Enum, StrEnum
+
+from django.db.models import Q
+
+
+class Group(StrEnum):
+    """What a status counts as in progress and totals: in Xero (live), voided or deleted there, failed, on its way,
+    or never sent."""
+
+    IN_XERO = "in_xero"
+    REMOVED = "removed"
+    FAILED = "failed"
+    WAITING = "waiting"
+    NOT_SYNCED = "not_synced"
+
+
+@dataclass(frozen=True)
+class StatusInfo:
+    key: str
+    label: str
+    group: Group
+    help: str
+
+    @property
+    def badge(self) -> str:
+        """The CSS class of its badge (static/css/app.css)."""
+        return f"badge badge-{self.key.replace('_', '-')}"
+
+    def __str__(self) -> str:
+        return self.label
+
+
+class InvoiceStatus(Enum):
+    NOT_SYNCED = StatusInfo("not_synced", "Not synced", Group.NOT_SYNCED, "Kept in Coordinoter only; not sent to Xero.")
+    WAITING = StatusInfo("waiting", "Waiting", Group.WAITING, "Waiting to be sent to Xero.")
+    SENDING = StatusInfo("sending", "Sending", Group.WAITING, "Being sent to Xero now.")
+    # A person must look (nothing more is sent by itself): counted with the failures, which share the Retry.
+    NEEDS_ATTENTION = StatusInfo(
+        "needs_attention", "Needs attention", Group.FAILED, "We could not confirm what Xero did with it: check Xero."
+    )
+    FAILED = StatusInfo("failed", "Failed", Group.FAILED, "Xero refused it: see why below.")
+    DRAFT = StatusInfo("draft", "Draft in Xero", Group.IN_XERO, "In Xero as a draft (or awaiting approval).")
+    AWAITING_PAYMENT = StatusInfo("awaiting_payment", "Awaiting payment", Group.IN_XERO, "Approved in Xero, unpaid.")
+    PART_PAID = StatusInfo("part_paid", "Part paid", Group.IN_XERO, "Xero has a payment for part of it.")
+    PAID = StatusInfo("paid", "Paid", Group.IN_XERO, "Paid in full in Xero.")
+    OVERDUE = StatusInfo("overdue", "Overdue", Group.IN_XERO, "Past its due date with an amount still due.")
+    VOIDED = StatusInfo("voided", "Voided", Group.REMOVED, "Voided in Xero: nothing is owed on it.")
+    DELETED = StatusInfo("deleted", "Deleted", Group.REMOVED, "Deleted in Xero.")
+
+    @property
+    def info(self) -> StatusInfo:
+        return self.value
+
+    @property
+    def key(self) -> str:
+        return self.value.key
+
+    @property
+    def label(self) -> str:
+        return self.value.label
+
+    @property
+    def group(self) -> Group:
+        return self.value.group
+
+    @property
+    def badge(self) -> str:
+        return self.value.badge
+
+    @property
+    def help(self) -> str:
+        return self.value.help
+
+    def __str__(self) -> str:
+        return self.value.label
+
+
+S = InvoiceStatus
+BY_SYNC_STATE = {
+    "not_synced": S.NOT_SYNCED,
+    "pending": S.WAITING,
+    "in_flight": S.SENDING,
+    "needs_attention": S.NEEDS_ATTENTION,
+    "failed": S.FAILED,
+}
+IN_XERO_SYNC_STATES = ("synced", "warning")
+BY_XERO_STATUS = {"DELETED": S.DELETED, "VOIDED": S.VOIDED, "PAID": S.PAID, "DRAFT": S.DRAFT, "SUBMITTED": S.DRAFT}
+ZERO = Decimal("0")
+
+
+def invoice_status(
+    *,
+    sync_state: str,
+    xero_status: str,
+    status: str,
+    amount_due: Decimal,
+    amount_paid: Decimal,
+    due_date: dt.date | None,
+    today: dt.date,
+) -> InvoiceStatus:
+    if sync_state not in IN_XERO_SYNC_STATES:
+        return BY_SYNC_STATE.get(sync_state, S.NEEDS_ATTENTION)
+    in_xero = xero_status or status
+    if in_xero in BY_XERO_STATUS:
+        return BY_XERO_STATUS[in_xero]
+    if in_xero == "AUTHORISED" and amount_due > ZERO:
+        if due_date is not None and due_date < today:
+            return S.OVERDUE
+        if amount_paid > ZERO:
+            return S.PART_PAID
+    return S.AWAITING_PAYMENT
+
+
+def status_of(invoice, *, today: dt.date) -> InvoiceStatus:
+    """`invoice_status` of an Invoice (read by attribute)."""
+    return invoice_status(
+        sync_state=invoice.sync_state,
+        xero_status=invoice.xero_status,
+        status=invoice.status,
+        amount_due=invoice.amount_due,
+        amount_paid=invoice.amount_paid,
+        due_date=invoice.due_date,
+        today=today,
+    )
+
+
+# ---------------------------------------------------------------- the same decision as database filters
+
+
+def _xero_is(*statuses: str) -> Q:
+    return Q(xero_status__in=statuses) | Q(xero_status="", status__in=statuses)
+
+
+def _overdue(today: dt.date) -> Q:
+    return _xero_is("AUTHORISED") & Q(amount_due__gt=0, due_date__lt=today)
+
+
+def _part_paid(today: dt.date) -> Q:
+    return _xero_is("AUTHORISED") & Q(amount_due__gt=0, amount_paid__gt=0) & ~Q(due_date__lt=today)
+
+
+def status_q(status: InvoiceStatus, *, today: dt.date, prefix: str = "") -> Q:
+    """Invoices whose `invoice_status` is `status`, as a filter (prefix: e.g. "invoices__" from a batch)."""
+    q = _status_q(status, today)
+    return _prefixed(q, prefix) if prefix else q
+
+
+def group_q(group: Group, *, today: dt.date, prefix: str = "") -> Q:
+    members = [_status_q(status, today) for status in InvoiceStatus if status.group == group]
+    q = members[0]
+    for member in members[1:]:
+        q |= member
+    return _prefixed(q, prefix) if prefix else q
+
+
+def _status_q(status: InvoiceStatus, today: dt.date) -> Q:
+    for sync_state, mapped in BY_SYNC_STATE.items():
+        if mapped == status:
+            if status == S.NEEDS_ATTENTION:
+                known = [*BY_SYNC_STATE, *IN_XERO_SYNC_STATES]
+                return Q(sync_state=sync_state) | ~Q(sync_state__in=known)
+            return Q(sync_state=sync_state)
+    in_xero = Q(sync_state__in=IN_XERO_SYNC_STATES)
+    named = [x for x, s in BY_XERO_STATUS.items() if s == status]
+    if named:
+        return in_xero & _xero_is(*named)
+    if status == S.OVERDUE:
+        return in_xero & _overdue(today)
+    if status == S.PART_PAID:
+        return in_xero & _part_paid(today)
+    # Awaiting payment: in Xero and none of the above.
+    return in_xero & ~_xero_is(*BY_XERO_STATUS) & ~_overdue(today) & ~_part_paid(today)
+
+
+def _prefixed(q: Q, prefix: str) -> Q:
+    out = Q()
+    out.connector, out.negated = q.connector, q.negated
+    out.children = [_prefixed(c, prefix) if isinstance(c, Q) else (prefix + c[0], c[1]) for c in q.children]
+    return out

@@ -1,0 +1,100 @@
+"""The outbound engine's own rules: the transition table (held against docs/architecture.md), the one writer of an
+operation's state, and the decisions that keep a write from being lost or sent twice."""
+
+import ast
+import datetime as dt
+import re
+from pathlib import Path
+
+import pytest
+from django.utils import timezone
+
+from integrations.outbound import engine
+from integrations.outbound.models import OutboundAttempt, OutboundOperation
+from integrations.outbound.states import TRANSITIONS, IllegalTransition, operation_move
+
+ROOT = Path(__file__).resolve().parents[2]
+S = OutboundOperation.State
+
+
+def _documented_table() -> dict[str, set[str]]:
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    section = text[text.index("- Outbound operation (`integrations/outbound/states.py`") :]
+    table: dict[str, set[str]] = {}
+    lines = section.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.strip() == "| from | to |") + 2
+    for line in lines[start:]:
+        row = re.match(r"\s*\|\s*([a-z_]+)\s*\|\s*([^|]+)\|", line)
+        if row is None:
+            break
+        targets = row.group(2).strip()
+        table[row.group(1)] = set() if targets == "(final)" else {t.strip() for t in targets.split(",")}
+    return table
+
+
+def test_transition_table_is_the_one_docs_architecture_shows():
+    assert _documented_table() == {state: set(targets) for state, targets in TRANSITIONS.items()}
+
+
+def test_every_state_has_a_row_in_the_table():
+    assert set(TRANSITIONS) == set(S.values)
+
+
+def test_move_the_table_lacks_is_refused():
+    operation = OutboundOperation(state=S.DONE)
+    with pytest.raises(IllegalTransition):
+        operation_move(operation, S.PENDING)
+    operation = OutboundOperation(state=S.PENDING)
+    with pytest.raises(IllegalTransition):
+        operation_move(operation, S.DONE)
+
+
+def test_no_product_code_writes_an_operations_state_except_through_the_table():
+    offenders = []
+    for path in ROOT.glob("*/**/*.py"):
+        if any(part in {".venv", "tests", "migrations", "xero_sandbox", "bench"} for part in path.parts):
+            continue
+        if path.as_posix().endswith("integrations/outbound/states.py"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Attribute) and node.attr == "state" and isinstance(node.ctx, ast.Store):
+                target = ast.unparse(node.value)
+                if target in {"operation", "locked", "op"}:
+                    offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert not offenders, offenders
+
+
+def _operation(org, **fields) -> OutboundOperation:
+    fields.setdefault("state", S.PENDING)
+    return OutboundOperation.objects.create(
+        organisation=org, tenant_id="t", kind="invoice_change", payload={}, idempotency_key=f"k-{id(fields)}", **fields
+    )
+
+
+def _history(operation, *rows) -> None:
+    now = timezone.now()
+    for index, (action, outcome) in enumerate(rows):
+        OutboundAttempt.objects.create(
+            operation=operation, action=action, outcome=outcome, started_at=now + dt.timedelta(seconds=index)
+        )
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("rows", "window_open", "decision"),
+    [
+        ((), True, "check"),
+        ((("send", "retry"),), True, "send"),  # refused before Xero saw it (429): send again
+        ((("send", "unknown"),), True, "send"),  # lost answer, key remembered: same key again
+        ((("send", "unknown"),), False, "lookup"),  # lost answer, key forgotten: find out first
+        ((("send", "unconfirmed"),), True, "lookup"),  # a replay would only repeat that answer
+        ((("send", "unknown"), ("lookup", "absent")), False, "send"),  # proved absent
+        ((("send", "unknown"), ("lookup", "retry")), False, "lookup"),
+        ((("send", "unknown"), ("send", "retry")), False, "lookup"),  # still in doubt after a 429
+    ],
+)
+def test_decision_comes_from_the_stored_attempts(org_a, rows, window_open, decision):
+    sent = timezone.now() - dt.timedelta(seconds=10 if window_open else 3600)
+    operation = _operation(org_a, key_first_sent_at=sent if rows else None)
+    _history(operation, *rows)
+    assert engine._decide(operation, timezone.now()) == decision
