@@ -12,6 +12,7 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from integrations.models import XeroPendingTenantChoice
+from integrations.outbound.models import OutboundOperation
 from organisations.models import SupportRequest
 from tests.security.routes import Route
 from tests.security.world import Tenant
@@ -33,6 +34,10 @@ FILL: dict[str, Callable[[Tenant], dict]] = {
     "integrations:support_xero_refresh": _org,
     "integrations:support_xero_request_reconnect": _org,
     "integrations:support_request_resolve": lambda t: {"pk": t.get(SupportRequest).pk},
+    "integrations:support_operation_retry": lambda t: {
+        "pk": t.organisation.pk,
+        "operation_id": t.get(OutboundOperation).pk,
+    },
     "invoices:batch_detail": lambda t: {"pk": t.batch.pk},
     "invoices:batch_progress": lambda t: {"pk": t.batch.pk},
     "invoices:batch_retry": lambda t: {"pk": t.batch.pk},

@@ -124,6 +124,8 @@ ROWS: list[Row] = [
         {**SUPPORT_ONLY, "support": CONSOLE, "support_member": CONSOLE},
     ),
     Row("integrations:support_request_resolve", "GET", refused(SUPPORT_ONLY)),
+    Row("integrations:support_operation_retry", "POST", SUPPORT_ONLY),
+    Row("integrations:support_operation_retry", "GET", refused(SUPPORT_ONLY)),
     Row("webhooks:support_inbox", "GET", SUPPORT_ONLY),
     Row("webhooks:support_organisation_inbox", "GET", SUPPORT_ONLY),
     Row("webhooks:support_retry_failed", "POST", SUPPORT_ONLY),
