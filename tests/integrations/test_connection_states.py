@@ -10,7 +10,7 @@ import pytest
 from integrations.connections import states
 from integrations.connections.states import IllegalConnectionMove, connection_move
 from integrations.models import XeroConnection
-from tests.integrations.factories import make_connection
+from tests.factories import make_connection
 
 ROOT = Path(__file__).resolve().parents[2]
 STATES = ROOT / "integrations" / "connections" / "states.py"

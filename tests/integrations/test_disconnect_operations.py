@@ -13,7 +13,7 @@ from django.utils import timezone
 from integrations import services, tasks
 from integrations.models import IntegrationAuditEvent, OutboundOperation, XeroConnection
 from integrations.outbound import engine
-from tests.integrations.factories import CONNECTION_ID, make_connection
+from tests.factories import CONNECTION_ID, make_connection
 
 pytestmark = pytest.mark.django_db
 

@@ -14,8 +14,8 @@ from integrations.models import XeroConnection
 from integrations.xero import tokens
 from integrations.xero.client import XeroClient
 from integrations.xero.exceptions import XeroNeedsReconnect, XeroTenantDisconnected
+from tests.factories import make_connection
 from tests.integrations.conftest import xero_json
-from tests.integrations.factories import make_connection
 
 ROOT = Path(__file__).resolve().parents[2]
 FRONT_DOOR = ROOT / "integrations" / "xero"

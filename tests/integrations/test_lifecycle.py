@@ -13,9 +13,8 @@ from django.utils import timezone
 
 from integrations import selectors, services, tasks
 from integrations.models import IntegrationAuditEvent, OutboundOperation, XeroConnection
-from tests.factories import make_organisation
+from tests.factories import CONNECTION_ID, make_connection, make_organisation, token_response
 from tests.integrations.conftest import xero_json
-from tests.integrations.factories import CONNECTION_ID, make_connection, token_response
 
 pytestmark = pytest.mark.django_db
 
@@ -109,7 +108,7 @@ def test_disconnect_keeps_the_pending_step_and_finishes_later_when_xero_is_down(
     delete = OutboundOperation.objects.get(organisation=org_a, kind="disconnect_delete_connection")
     assert (delete.state, delete.subject_id) == ("pending", connection.pk)
     assert list(delete.outbound_attempts.values_list("action", "outcome", "http_status")) == [("send", "unknown", 503)]
-    [(name, args, countdown)] = [(e.name, e.args, e.options.get("countdown")) for e in enqueued]
+    [(name, args, countdown)] = [(e.name, e.args, e.countdown) for e in enqueued]
     assert (name, args) == ("integrations.outbound.tasks.run_operation", (delete.pk,))
     assert 0 < countdown <= settings.XERO_RETRY_BASE_SECONDS
     # Xero is back: when the retry is due, it finishes every remaining step.
