@@ -84,6 +84,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "organisations.context_processors.portal",
+                "integrations.context_processors.xero",
             ],
         },
     },
@@ -135,6 +136,11 @@ PASSWORD_RESET_WINDOW_SECONDS = env_int("PASSWORD_RESET_WINDOW_SECONDS", 3600)
 # Support requests per person in the window; and every signed-in write (POST, PUT, PATCH, DELETE) per person.
 SUPPORT_REQUEST_LIMIT = env_int("SUPPORT_REQUEST_LIMIT", 5)
 SUPPORT_REQUEST_WINDOW_SECONDS = env_int("SUPPORT_REQUEST_WINDOW_SECONDS", 600)
+# People (issue 14): invitation links work once, for this long; the failure digest goes out at most this often;
+# support opening a tenant's page checks its Xero connection at most once per this many seconds.
+INVITATION_TTL_HOURS = env_int("INVITATION_TTL_HOURS", 7 * 24)
+FAILURE_DIGEST_SECONDS = env_int("FAILURE_DIGEST_SECONDS", 60 * 60)
+SUPPORT_VERIFY_EVERY_SECONDS = env_int("SUPPORT_VERIFY_EVERY_SECONDS", 300)
 WRITE_RATE_LIMIT = env_int("WRITE_RATE_LIMIT", 300)
 WRITE_RATE_WINDOW_SECONDS = env_int("WRITE_RATE_WINDOW_SECONDS", 60)
 # How many proxies we run in front of gunicorn, each appending to X-Forwarded-For. 0: REMOTE_ADDR is the client.

@@ -36,3 +36,14 @@ def support_request_list(*, status: str | None = None, query: str = "") -> Query
             match |= Q(organisation_id=int(query))
         qs = qs.filter(match)
     return qs.order_by("-created_at", "-pk")
+
+
+def invitation_list_pending(*, organisation: Organisation) -> list:
+    """Invitations not yet accepted nor withdrawn (expired ones too: an admin may send them again)."""
+    from organisations.models import Invitation
+
+    return list(
+        Invitation.objects.filter(organisation=organisation, accepted_at__isnull=True, revoked_at__isnull=True)
+        .select_related("invited_by")
+        .order_by("-created_at")
+    )

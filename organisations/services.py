@@ -1,6 +1,7 @@
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 
+from organisations.audit import organisation_audit_record
 from organisations.models import Membership, Organisation, SupportRequest
 from organisations.names import name_skeleton
 
@@ -26,7 +27,9 @@ class OrganisationNameLookalike(OrganisationNameTaken):
     """Another organisation's name looks the same (equal confusables skeletons: "Acme Cаre" and "Acme Care")."""
 
 
-def organisation_rename(*, organisation: Organisation, name: str) -> Organisation:
+def organisation_rename(
+    *, organisation: Organisation, name: str, actor: AbstractBaseUser | None = None
+) -> Organisation:
     name = name.strip()
     others = Organisation.objects.exclude(pk=organisation.pk)
     if others.filter(name__iexact=name).exists():
@@ -40,6 +43,10 @@ def organisation_rename(*, organisation: Organisation, name: str) -> Organisatio
     except IntegrityError as exc:
         organisation.name = previous
         raise OrganisationNameTaken(name) from exc
+    if previous != name:
+        organisation_audit_record(
+            organisation=organisation, actor=actor, action="organisation_renamed", detail={"from": previous, "to": name}
+        )
     return organisation
 
 
