@@ -321,8 +321,9 @@ XERO_REFRESH_AHEAD_SECONDS = env_int("XERO_REFRESH_AHEAD_SECONDS", 300)
 XERO_KEEPALIVE_AFTER_DAYS = env_int("XERO_KEEPALIVE_AFTER_DAYS", 7)
 XERO_OAUTH_STATE_TTL_SECONDS = env_int("XERO_OAUTH_STATE_TTL_SECONDS", 600)
 
-# Logging: one JSON object per line on stdout.
+# Logging: one JSON object per line on stdout; LOG_FORMAT=console (set by `make run` only) prints readable lines.
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
+LOG_FORMAT = env_str("LOG_FORMAT", "json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -336,12 +337,13 @@ LOGGING = {
             "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
             "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
         },
+        "console": {"()": "coordinoter.logging.ConsoleFormatter"},
     },
     "handlers": {
         "stdout": {
             "class": "logging.StreamHandler",
             "stream": "ext://sys.stdout",
-            "formatter": "json",
+            "formatter": "console" if LOG_FORMAT == "console" else "json",
             "filters": ["request_id", "redact"],
         },
     },
