@@ -29,7 +29,7 @@ from organisations.people import (
     membership_role_change,
 )
 from organisations.people_forms import InvitationSignInForm, InvitationSignUpForm, InviteForm, RoleForm
-from organisations.selectors import invitation_list_pending, membership_list_for_organisation
+from organisations.selectors import invitation_list_pending, membership_get, membership_list_for_organisation
 
 
 def _people_page(request: HttpRequest, *, invite_form: InviteForm | None = None, status: int = 200) -> HttpResponse:
@@ -84,6 +84,7 @@ def people_invite(request: HttpRequest) -> HttpResponse:
 @admin_required
 @require_POST
 def people_role(request: HttpRequest, pk: int) -> HttpResponse:
+    membership_get(organisation=request.organisation, pk=pk)  # another organisation's member: 404 first
     form = RoleForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Choose Admin or Accountant.")
@@ -165,7 +166,8 @@ def invitation(request: HttpRequest, token: str) -> HttpResponse:
     (coordinoter.logging) blanks it out of request lines."""
     found = invitation_for_token(token)
     problem = invitation_problem(found)
-    context = {"invitation": found, "problem": problem}
+    # No support form on this page: its hidden page address would carry the link's token into a support request.
+    context = {"invitation": found, "problem": problem, "hide_support_form": True}
     if problem:
         return render(request, "organisations/invitation.html", context, status=404 if found is None else 410)
     account = account_for_email(found.email)

@@ -1,5 +1,6 @@
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Q, QuerySet
+from django.http import Http404
 
 from organisations.models import Membership, Organisation, SupportRequest
 
@@ -47,3 +48,11 @@ def invitation_list_pending(*, organisation: Organisation) -> list:
         .select_related("invited_by")
         .order_by("-created_at")
     )
+
+
+def membership_get(*, organisation: Organisation, pk: int) -> Membership:
+    """The organisation's member by id; another organisation's id is a 404."""
+    membership = Membership.objects.select_related("user").filter(organisation=organisation, pk=pk).first()
+    if membership is None:
+        raise Http404("No such member.")
+    return membership

@@ -11,8 +11,8 @@ from django.contrib.contenttypes.models import ContentType
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
-from integrations.models import XeroPendingTenantChoice
-from organisations.models import SupportRequest
+from integrations.models import OutboundOperation, XeroPendingTenantChoice
+from organisations.models import Invitation, Membership, SupportRequest
 from tests.security.routes import Route
 from tests.security.world import Tenant
 
@@ -33,6 +33,19 @@ FILL: dict[str, Callable[[Tenant], dict]] = {
     "integrations:support_xero_refresh": _org,
     "integrations:support_xero_request_reconnect": _org,
     "integrations:support_request_resolve": lambda t: {"pk": t.get(SupportRequest).pk},
+    "integrations:support_operation_retry": lambda t: {
+        "pk": t.organisation.pk,
+        "operation_id": t.get(OutboundOperation).pk,
+    },
+    "integrations:support_request": lambda t: {"pk": t.get(SupportRequest).pk},
+    "organisations:people_role": lambda t: {"pk": t.get(Membership).pk},
+    "organisations:people_remove": lambda t: {"pk": t.get(Membership).pk},
+    "organisations:people_invitation_revoke": lambda t: {"pk": t.get(Invitation).pk},
+    # Only the token's hash is stored: the crawl cannot know a real token, and a made-up one is not found (404).
+    "organisations:invitation": lambda t: {"token": f"{t.marker}-not-a-token-0000000000"},
+    "invoices_support:batches": lambda t: {"org": t.organisation.pk},
+    "invoices_support:batch": lambda t: {"org": t.organisation.pk, "pk": t.batch.pk},
+    "invoices_support:invoice": lambda t: {"org": t.organisation.pk, "pk": t.batch.pk, "invoice_pk": t.invoice.pk},
     "invoices:batch_detail": lambda t: {"pk": t.batch.pk},
     "invoices:batch_progress": lambda t: {"pk": t.batch.pk},
     "invoices:batch_retry": lambda t: {"pk": t.batch.pk},
