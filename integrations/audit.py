@@ -152,7 +152,7 @@ def _audit_entries(organisation: Organisation, limit: int):
     )
     entries = []
     for e in rows:
-        if e.actor is None or e.actor_kind == IntegrationAuditEvent.ActorKind.SYSTEM:
+        if e.actor is None:
             who = "Coordinoter"
         elif e.actor_kind == IntegrationAuditEvent.ActorKind.SUPPORT:
             who = f"{e.actor.email} (Coordinoter support)"
