@@ -27,6 +27,11 @@ app.conf.beat_schedule = {
     "xero-housekeeping": {"task": "integrations.xero_housekeeping", "schedule": 15 * 60},
     # invoices: re-dispatch push chunks whose worker died or whose reschedule was lost, and tenants with pending
     # invoices and nothing in flight (after a reconnect, a mapping chosen, a broker outage).
+    # invoices: one email to the admins about invoices that failed or need attention since the last one.
+    "failure-digest": {
+        "task": "invoices.tasks.failure_digest_all",
+        "schedule": int(os.environ.get("FAILURE_DIGEST_SECONDS") or 3600),
+    },
     "push-sweep": {"task": "invoices.tasks.push_sweep", "schedule": float(os.environ.get("PUSH_SWEEP_SECONDS") or 30)},
 }
 # The two-way sync: pick up inbox events nobody is processing (broker was down, worker died) and changes waiting to
