@@ -157,7 +157,9 @@ def failure_emails(request: HttpRequest) -> HttpResponse:
 
 def _joined(request: HttpRequest, membership: Membership) -> HttpResponse:
     request.session[SESSION_KEY] = membership.organisation_id
-    messages.success(request, f"Welcome to {membership.organisation.name}. You're a {membership.get_role_display()}.")
+    messages.success(
+        request, f"Welcome to {membership.organisation.name}. You joined as {membership.get_role_display()}."
+    )
     return redirect("invoices:dashboard")
 
 
