@@ -17,12 +17,21 @@ import coordinoter.task_context  # noqa: E402,F401 - request ids travel with tas
 
 # The one beat schedule. Entries are added by the apps' tasks as they are built (see docs/architecture.md).
 app.conf.beat_schedule = {
-    # integrations: keep idle Xero refresh tokens alive and check every tenant is still connected (daily);
-    # finish pending disconnects and clean up abandoned tenant choices (every 15 minutes).
-    "xero-keepalive": {"task": "integrations.xero_keepalive_fanout", "schedule": 24 * 60 * 60},
+    # integrations: keep idle Xero refresh tokens alive and check every tenant is still connected (daily for each,
+    # at its own time of day: the fan-out runs every window); finish pending disconnects and clean up abandoned
+    # tenant choices (every 15 minutes).
+    "xero-keepalive": {
+        "task": "integrations.xero_keepalive_fanout",
+        "schedule": int(os.environ.get("XERO_KEEPALIVE_WINDOW_SECONDS") or 600),
+    },
     "xero-housekeeping": {"task": "integrations.xero_housekeeping", "schedule": 15 * 60},
     # invoices: re-dispatch push chunks whose worker died or whose reschedule was lost, and tenants with pending
     # invoices and nothing in flight (after a reconnect, a mapping chosen, a broker outage).
+    # invoices: one email to the admins about invoices that failed or need attention since the last one.
+    "failure-digest": {
+        "task": "invoices.tasks.failure_digest_all",
+        "schedule": int(os.environ.get("FAILURE_DIGEST_SECONDS") or 3600),
+    },
     "push-sweep": {"task": "invoices.tasks.push_sweep", "schedule": float(os.environ.get("PUSH_SWEEP_SECONDS") or 30)},
 }
 # The two-way sync: pick up inbox events nobody is processing (broker was down, worker died) and changes waiting to

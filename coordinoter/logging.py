@@ -12,6 +12,8 @@ _SECRET_PATTERNS = [
     re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"),
     # OAuth callback query strings: the authorization code and state are single-use, but never worth logging.
     re.compile(r"([?&](?:code|state|code_challenge)=)[^&\s\"']+"),
+    # An invitation link's token (organisations.people): runserver logs every request's path.
+    re.compile(r"(/invitations/)[A-Za-z0-9_-]{16,}"),
     re.compile(
         r"(?i)((?:access_token|refresh_token|id_token|client_secret|code_verifier|password|token)"
         r"[\"']?\s*[:=]\s*[\"']?)[^\"'&\s,}]+"
@@ -45,3 +47,19 @@ class RedactSecretsFilter(logging.Filter):
             if isinstance(value, str) and key not in {"msg", "message", "exc_text"}:
                 record.__dict__[key] = redact(value)
         return True
+
+
+class ConsoleFormatter(logging.Formatter):
+    """`make run`'s readable lines (LOG_FORMAT=console): the time, then runserver's request line as it is
+    ("GET /batches/ HTTP/1.1" 200 5120), or the level, logger and message of anything else. The same filters
+    (request id, redaction) run before it; production keeps one JSON object per line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        when = self.formatTime(record, "%H:%M:%S")
+        if record.name == "django.server":
+            line = f"{when}  {record.getMessage()}"
+        else:
+            line = f"{when}  {record.levelname:<7} {record.name}: {record.getMessage()}"
+        if record.exc_text:
+            line += "\n" + record.exc_text
+        return line

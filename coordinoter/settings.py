@@ -84,6 +84,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "organisations.context_processors.portal",
+                "integrations.context_processors.xero",
             ],
         },
     },
@@ -135,6 +136,11 @@ PASSWORD_RESET_WINDOW_SECONDS = env_int("PASSWORD_RESET_WINDOW_SECONDS", 3600)
 # Support requests per person in the window; and every signed-in write (POST, PUT, PATCH, DELETE) per person.
 SUPPORT_REQUEST_LIMIT = env_int("SUPPORT_REQUEST_LIMIT", 5)
 SUPPORT_REQUEST_WINDOW_SECONDS = env_int("SUPPORT_REQUEST_WINDOW_SECONDS", 600)
+# People (issue 14): invitation links work once, for this long; the failure digest goes out at most this often;
+# support opening a tenant's page checks its Xero connection at most once per this many seconds.
+INVITATION_TTL_HOURS = env_int("INVITATION_TTL_HOURS", 7 * 24)
+FAILURE_DIGEST_SECONDS = env_int("FAILURE_DIGEST_SECONDS", 60 * 60)
+SUPPORT_VERIFY_EVERY_SECONDS = env_int("SUPPORT_VERIFY_EVERY_SECONDS", 300)
 WRITE_RATE_LIMIT = env_int("WRITE_RATE_LIMIT", 300)
 WRITE_RATE_WINDOW_SECONDS = env_int("WRITE_RATE_WINDOW_SECONDS", 60)
 # How many proxies we run in front of gunicorn, each appending to X-Forwarded-For. 0: REMOTE_ADDR is the client.
@@ -313,10 +319,15 @@ PUSH_MAX_REQUEUES = env_int("PUSH_MAX_REQUEUES", 3)
 # refresh tokens older than XERO_KEEPALIVE_AFTER_DAYS (Xero's idle expiry is 60 days); OAuth state lifetime.
 XERO_REFRESH_AHEAD_SECONDS = env_int("XERO_REFRESH_AHEAD_SECONDS", 300)
 XERO_KEEPALIVE_AFTER_DAYS = env_int("XERO_KEEPALIVE_AFTER_DAYS", 7)
+# The daily check of every connection is spread over the day: the beat fan-out runs every window and checks the
+# connections whose own time of day falls in it, a page of them at a time.
+XERO_KEEPALIVE_WINDOW_SECONDS = env_int("XERO_KEEPALIVE_WINDOW_SECONDS", 600)
+XERO_KEEPALIVE_PAGE_SIZE = env_int("XERO_KEEPALIVE_PAGE_SIZE", 500)
 XERO_OAUTH_STATE_TTL_SECONDS = env_int("XERO_OAUTH_STATE_TTL_SECONDS", 600)
 
-# Logging: one JSON object per line on stdout.
+# Logging: one JSON object per line on stdout; LOG_FORMAT=console (set by `make run` only) prints readable lines.
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
+LOG_FORMAT = env_str("LOG_FORMAT", "json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -330,12 +341,13 @@ LOGGING = {
             "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
             "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
         },
+        "console": {"()": "coordinoter.logging.ConsoleFormatter"},
     },
     "handlers": {
         "stdout": {
             "class": "logging.StreamHandler",
             "stream": "ext://sys.stdout",
-            "formatter": "json",
+            "formatter": "console" if LOG_FORMAT == "console" else "json",
             "filters": ["request_id", "redact"],
         },
     },

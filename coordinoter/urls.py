@@ -20,4 +20,5 @@ urlpatterns = [
     path("", include("integrations.urls")),
     path("", include("invoices.urls")),
     path("", include("invoices.xero_urls")),
+    path("", include("invoices.support_urls")),
 ]

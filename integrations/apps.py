@@ -6,7 +6,9 @@ class IntegrationsConfig(AppConfig):
     verbose_name = "Integrations"
 
     def ready(self) -> None:
+        from integrations.audit import xero_audit_source
         from integrations.banners import xero_connection_banners
+        from organisations.audit import register_audit_source
         from organisations.banners import register_banner_provider
 
         register_banner_provider(xero_connection_banners)
@@ -19,3 +21,4 @@ class IntegrationsConfig(AppConfig):
         from integrations.connections import disconnect
 
         disconnect.register()  # the disconnect steps' outbound kinds
+        register_audit_source(xero_audit_source())

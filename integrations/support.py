@@ -12,7 +12,6 @@ from django.views.decorators.http import require_POST
 from integrations.outbound.selectors import kind_label, operations_needing_attention
 from integrations.selectors import (
     SUPPORT_STATE_FILTERS,
-    audit_event_list,
     disconnect_operations,
     support_organisation_list,
 )
@@ -20,12 +19,14 @@ from integrations.services import (
     xero_connection_disconnect,
     xero_connection_refresh,
     xero_connection_request_reconnect,
+    xero_connection_verify_soon,
 )
 from integrations.usage_chart import usage_chart_for
+from organisations.audit import audit_trail
 from organisations.decorators import support_required
 from organisations.models import Organisation, SupportRequest
 from organisations.selectors import support_request_list
-from organisations.services import support_request_resolve
+from organisations.services import support_request_reply, support_request_resolve
 
 
 @support_required
@@ -57,8 +58,10 @@ def support_console(request: HttpRequest) -> HttpResponse:
 @support_required
 def support_organisation(request: HttpRequest, pk: int) -> HttpResponse:
     organisation = get_object_or_404(Organisation, pk=pk)
+    # Opening the page checks the connection in Xero at once (queued, at most every few minutes per tenant).
+    checking = xero_connection_verify_soon(organisation=organisation)
     connection = getattr(organisation, "xero_connection", None)
-    events = Paginator(audit_event_list(organisation), 50).get_page(request.GET.get("page"))
+    events = Paginator(audit_trail(organisation), 50).get_page(request.GET.get("page"))
     operations = list(operations_needing_attention(organisation)[:50])
     for operation in operations:
         operation.kind_label = kind_label(operation.kind)
@@ -75,6 +78,7 @@ def support_organisation(request: HttpRequest, pk: int) -> HttpResponse:
             "disconnect_operations": disconnect_operations(organisation, connection=connection)
             if connection is not None and connection.disconnect_step
             else [],
+            "checking": checking,
         },
     )
 
@@ -83,9 +87,11 @@ def support_organisation(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def support_xero_disconnect(request: HttpRequest, pk: int) -> HttpResponse:
     organisation = get_object_or_404(Organisation, pk=pk)
-    result = xero_connection_disconnect(
-        organisation=organisation, actor=request.user, as_support=True, reason=request.POST.get("reason", "")
-    )
+    reason = request.POST.get("reason", "").strip()[:255]
+    if not reason:
+        messages.error(request, "Give the reason for disconnecting: the organisation's admins receive it by email.")
+        return redirect("integrations:support_organisation", pk=pk)
+    result = xero_connection_disconnect(organisation=organisation, actor=request.user, as_support=True, reason=reason)
     messages.add_message(request, messages.SUCCESS if result.ok else messages.ERROR, result.message)
     return redirect("integrations:support_organisation", pk=pk)
 
@@ -117,3 +123,23 @@ def support_request_resolve_view(request: HttpRequest, pk: int) -> HttpResponse:
     support_request_resolve(support_request=support_request)
     messages.success(request, f"Marked “{support_request.subject}” resolved.")
     return redirect("integrations:support_console")
+
+
+@support_required
+def support_request_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    support_request = get_object_or_404(
+        SupportRequest.objects.select_related("organisation", "organisation__xero_connection", "user"), pk=pk
+    )
+    if request.method == "POST":
+        message = request.POST.get("message", "").strip()[:5000]
+        if not message:
+            messages.error(request, "Write the reply first.")
+        else:
+            reply = support_request_reply(support_request=support_request, author=request.user, message=message)
+            messages.success(request, f"Reply emailed to {reply.emailed_to}.")
+            return redirect("integrations:support_request", pk=pk)
+    return render(
+        request,
+        "integrations/support/request.html",
+        {"r": support_request, "replies": support_request.replies.select_related("author")},
+    )

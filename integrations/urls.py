@@ -30,5 +30,6 @@ urlpatterns = [
         outbound_views.support_operation_retry,
         name="support_operation_retry",
     ),
+    path("support/requests/<int:pk>/", support.support_request_detail, name="support_request"),
     path("support/requests/<int:pk>/resolve/", support.support_request_resolve_view, name="support_request_resolve"),
 ]

@@ -13,7 +13,9 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import Error, connection, transaction
+from django.db.models import Sum
 from django.utils import timezone
 
 from integrations.usage_models import XeroApiUsage
@@ -140,3 +142,33 @@ def xero_usage_minutes(organisation: Organisation, *, since: dt.datetime) -> lis
         .values_list("minute", "calls", "rate_limited", "failed", "min_remaining", "day_remaining")
     )
     return [UsageMinute(*row) for row in rows]
+
+
+@dataclass(frozen=True)
+class UsageToday:
+    """The organisation's Xero calls over the last 24 hours against its day limit (Xero's day window is fixed per
+    tenant and its reset time unknown to us, so the last 24 hours, plus what Xero last said is left)."""
+
+    calls: int
+    limit: int
+    day_remaining: int | None
+    day_remaining_at: dt.datetime | None
+
+    @property
+    def percent(self) -> int:
+        used = self.calls if self.day_remaining is None else max(self.calls, self.limit - self.day_remaining)
+        return min(100, round(100 * used / self.limit)) if self.limit else 0
+
+
+def xero_usage_today(organisation: Organisation, *, now: dt.datetime | None = None) -> UsageToday:
+    """Two small queries on the (organisation, minute) index."""
+    since = minute_of((now or timezone.now()) - dt.timedelta(hours=24))
+    rows = XeroApiUsage.objects.filter(organisation=organisation, minute__gte=since)
+    calls = rows.aggregate(total=Sum("calls"))["total"] or 0
+    last = rows.exclude(day_remaining=None).order_by("-minute").values_list("day_remaining", "minute").first()
+    return UsageToday(
+        calls=calls,
+        limit=settings.XERO_RATE_LIMITS["day"],
+        day_remaining=last[0] if last else None,
+        day_remaining_at=last[1] if last else None,
+    )

@@ -23,3 +23,8 @@ class InvoicesConfig(AppConfig):
         from invoices import outbound
 
         outbound.register()
+
+        from invoices.first_run import mapping_next_step_banners
+        from organisations.banners import register_banner_provider
+
+        register_banner_provider(mapping_next_step_banners)

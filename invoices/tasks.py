@@ -28,3 +28,15 @@ def push_chunk(chunk_id: int) -> None:
 @shared_task(acks_late=True, ignore_result=True)
 def push_sweep() -> None:
     push.push_sweep()
+
+
+@shared_task(ignore_result=True)
+def failure_digest_all() -> int:
+    """Beat `failure-digest`: one digest per organisation with invoices that failed or need attention since its
+    last one (invoices.services.digest)."""
+    from invoices.services import digest
+
+    sent = 0
+    for organisation_id in digest.failure_digest_organisation_ids():
+        sent += bool(digest.failure_digest_send(organisation_id=organisation_id))
+    return sent

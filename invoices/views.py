@@ -7,6 +7,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from invoices import csv_import
+from invoices.first_run import dashboard_first_run
 from invoices.forms import (
     BatchEntry,
     CsvUploadForm,
@@ -54,6 +55,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         {
             "counts": invoice_sync_counts(organisation=organisation),
             "recent_batches": batch_list(organisation=organisation)[:5],
+            **dashboard_first_run(organisation=organisation, is_admin=request.membership.is_admin),
         },
     )
 

@@ -15,6 +15,11 @@ class Organisation(models.Model):
         help_text="The name's confusables skeleton (organisations.names): equal skeletons look alike.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    failure_digest_until = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Invoices that failed or need attention up to this time are in a digest already sent.",
+    )
 
     class Meta:
         ordering = ["name"]
@@ -42,6 +47,9 @@ class Membership(models.Model):
     organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(
         max_length=20, choices=Role.choices, help_text="Admins connect Xero, map accounts and create batches."
+    )
+    failure_emails = models.BooleanField(
+        default=True, help_text="Admins: receive the digest of invoices that failed or need attention."
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -81,6 +89,12 @@ class SupportRequest(models.Model):
     def __str__(self) -> str:
         return self.subject
 
+    @property
+    def page_path(self) -> str:
+        """The page the person was on, when it is a path of this site (never another site or a script URL)."""
+        url = self.page_url or ""
+        return url if url.startswith("/") and not url.startswith("//") and "\\" not in url else ""
+
 
 class SignInEmail(models.Model):
     """The canonical form of a user's email (organisations.identity.canonical_email: NFKC + casefold), kept on
@@ -94,3 +108,6 @@ class SignInEmail(models.Model):
 
     def __str__(self) -> str:
         return self.canonical
+
+
+from organisations.people_models import Invitation, OrganisationAuditEvent, SupportReply  # noqa: E402,F401

@@ -1,5 +1,6 @@
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Q, QuerySet
+from django.http import Http404
 
 from organisations.models import Membership, Organisation, SupportRequest
 
@@ -36,3 +37,22 @@ def support_request_list(*, status: str | None = None, query: str = "") -> Query
             match |= Q(organisation_id=int(query))
         qs = qs.filter(match)
     return qs.order_by("-created_at", "-pk")
+
+
+def invitation_list_pending(*, organisation: Organisation) -> list:
+    """Invitations not yet accepted nor withdrawn (expired ones too: an admin may send them again)."""
+    from organisations.models import Invitation
+
+    return list(
+        Invitation.objects.filter(organisation=organisation, accepted_at__isnull=True, revoked_at__isnull=True)
+        .select_related("invited_by")
+        .order_by("-created_at")
+    )
+
+
+def membership_get(*, organisation: Organisation, pk: int) -> Membership:
+    """The organisation's member by id; another organisation's id is a 404."""
+    membership = Membership.objects.select_related("user").filter(organisation=organisation, pk=pk).first()
+    if membership is None:
+        raise Http404("No such member.")
+    return membership

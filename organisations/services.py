@@ -1,7 +1,9 @@
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 
-from organisations.models import Membership, Organisation, SupportRequest
+from organisations.audit import organisation_audit_record
+from organisations.models import Membership, Organisation, SupportReply, SupportRequest
 from organisations.names import name_skeleton
 
 
@@ -26,7 +28,9 @@ class OrganisationNameLookalike(OrganisationNameTaken):
     """Another organisation's name looks the same (equal confusables skeletons: "Acme Cаre" and "Acme Care")."""
 
 
-def organisation_rename(*, organisation: Organisation, name: str) -> Organisation:
+def organisation_rename(
+    *, organisation: Organisation, name: str, actor: AbstractBaseUser | None = None
+) -> Organisation:
     name = name.strip()
     others = Organisation.objects.exclude(pk=organisation.pk)
     if others.filter(name__iexact=name).exists():
@@ -40,6 +44,10 @@ def organisation_rename(*, organisation: Organisation, name: str) -> Organisatio
     except IntegrityError as exc:
         organisation.name = previous
         raise OrganisationNameTaken(name) from exc
+    if previous != name:
+        organisation_audit_record(
+            organisation=organisation, actor=actor, action="organisation_renamed", detail={"from": previous, "to": name}
+        )
     return organisation
 
 
@@ -49,6 +57,33 @@ def support_request_create(
     return SupportRequest.objects.create(
         user=user, organisation=organisation, subject=subject, message=message, page_url=page_url[:500]
     )
+
+
+def support_request_reply(*, support_request: SupportRequest, author: AbstractBaseUser, message: str) -> SupportReply:
+    """Support's answer, emailed to the person who sent the request (after commit) and kept with it."""
+    sender = support_request.user
+    with transaction.atomic():
+        reply = SupportReply.objects.create(
+            support_request=support_request, author=author, message=message, emailed_to=sender.email
+        )
+        if support_request.organisation_id:
+            organisation_audit_record(
+                organisation=support_request.organisation_id,
+                actor=author,
+                as_support=True,
+                action="support_request_replied",
+                detail={"email": sender.email, "subject": support_request.subject},
+            )
+        subject = f"Re: {support_request.subject}"
+        body = (
+            f"{message}\n\n"
+            "— Coordinoter support\n\n"
+            f"You wrote on {support_request.created_at:%d %B %Y}:\n"
+            + "\n".join(f"> {line}" for line in support_request.message.splitlines())
+            + "\n\nTo answer, use the help icon at the bottom right of any Coordinoter page.\n"
+        )
+        transaction.on_commit(lambda: send_mail(subject, body, None, [sender.email]))
+    return reply
 
 
 def support_request_resolve(*, support_request: SupportRequest) -> SupportRequest:

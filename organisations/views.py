@@ -112,7 +112,7 @@ def organisation_settings(request: HttpRequest) -> HttpResponse:
     form = OrganisationSettingsForm(request.POST or None, initial={"name": organisation.name})
     if request.method == "POST" and form.is_valid():
         try:
-            organisation_rename(organisation=organisation, name=form.cleaned_data["name"])
+            organisation_rename(organisation=organisation, name=form.cleaned_data["name"], actor=request.user)
         except OrganisationNameLookalike:
             form.add_error(
                 "name",
@@ -130,6 +130,7 @@ def organisation_settings(request: HttpRequest) -> HttpResponse:
         {
             "form": form,
             "members": membership_list_for_organisation(organisation=organisation),
+            "failure_emails": request.membership.failure_emails,
         },
         status=422 if form.errors else 200,
     )

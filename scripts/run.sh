@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 BIN=.venv/bin
 export DJANGO_DEBUG="${DJANGO_DEBUG:-true}"
 export PYTHONUNBUFFERED=1
+# Readable request lines on the console (production logs one JSON object per line): the logins stay on screen.
+export LOG_FORMAT="${LOG_FORMAT:-console}"
 
 WEB_HOST="${WEB_HOST:-127.0.0.1}"; WEB_PORT="${WEB_PORT:-8000}"
 SANDBOX_HOST="${SANDBOX_HOST:-127.0.0.1}"; SANDBOX_PORT="${SANDBOX_PORT:-8001}"
@@ -60,12 +62,13 @@ fi
 
 cat <<MSG
 
-  Coordinoter is starting on ${SITE_URL}
-  Sandbox Xero:     ${SANDBOX_URL}  (Xero login demo@sandbox.test / sandbox)
+  Coordinoter is starting on ${SITE_URL}   (WEB_PORT=${WEB_PORT})
+  Sandbox Xero:     ${SANDBOX_URL}   (SANDBOX_PORT=${SANDBOX_PORT}; Xero login demo@sandbox.test / sandbox)
   Logins (password: demo):
-    admin@acme.test, accountant@acme.test      Acme Care
+    admin@acme.test, accountant@acme.test      Acme Care (admin@acme.test is also accountant of Bolt Services)
     admin@bolt.test, accountant@bolt.test      Bolt Services
     support@coordinoter.test                   Coordinoter support staff
+  Emails (invitations, digests, support replies) are printed here, on this console.
   Press Ctrl-C to stop everything.
 
 MSG

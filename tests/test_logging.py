@@ -65,3 +65,41 @@ def test_debug_console_logging_is_redacted_when_django_logs_a_request_path():
         assert secret not in output
     assert "Not Found: /integrations/xero/callback/?code=[redacted]" in result.stdout  # still logged, as JSON
     assert result.stderr == ""
+
+
+def test_request_lines_are_readable_and_redacted_when_make_run_sets_the_console_format():
+    """Issue 14: `make run` prints runserver's request lines as text, so the logins printed before stay readable."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = (
+        "import django, logging; django.setup(); "
+        "logging.getLogger('django.server').info("
+        "'\"%s\" %s %s', 'GET /invitations/k7Qm2xYpL0vN8rT4wZ1aB6cD/ HTTP/1.1', '200', '5120'); "
+        "logging.getLogger('integrations.audit').info('integrations.audit.connected')"
+    )
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "coordinoter.settings",
+        "DJANGO_DEBUG": "true",
+        "LOG_FORMAT": "console",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=Path(__file__).resolve().parent.parent,
+        check=True,
+    )
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 2
+    assert lines[0].endswith('  "GET /invitations/[redacted]/ HTTP/1.1" 200 5120')
+    assert not lines[0].lstrip().startswith("{") and "k7Qm2xYpL0vN8rT4wZ1aB6cD" not in result.stdout
+    assert "INFO    integrations.audit: integrations.audit.connected" in lines[1]
+
+
+def test_invitation_tokens_are_redacted_when_a_request_path_carries_one():
+    assert redact("POST /invitations/k7Qm2xYpL0vN8rT4wZ1aB6cD/ 302") == "POST /invitations/[redacted]/ 302"

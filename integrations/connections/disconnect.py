@@ -113,6 +113,11 @@ def xero_connection_disconnect(
                 },
             )
             connection_event_emit(organisation_id=organisation.pk, event="disconnected")
+            if as_support:  # the admins learn it from us, with support's reason
+                from integrations.services.connection import _enqueue_notify
+
+                connection_id = connection.pk
+                transaction.on_commit(lambda: _enqueue_notify(connection_id, "support_disconnected"))
             first = Step.DELETE_CONNECTION if connection.has_tokens else Step.CLEAR_TOKENS
             _step_enter(connection, first, audit=audit)
     connection = xero_connection_disconnect_continue(connection_id=connection.pk, actor=actor, as_support=as_support)

@@ -20,6 +20,7 @@ from integrations.services.connection import (
     xero_connection_request_reconnect,
     xero_connection_sync_recorded,
     xero_connection_verify,
+    xero_connection_verify_soon,
 )
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "xero_connection_request_reconnect",
     "xero_connection_sync_recorded",
     "xero_connection_verify",
+    "xero_connection_verify_soon",
     "xero_oauth_states_purge",
     "xero_pending_choice_expire",
     "xero_tenant_choice_cancel",

@@ -6,6 +6,7 @@ import logging
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.cache import cache
 from django.core.mail import send_mail
 from django.db import transaction
 from django.urls import reverse
@@ -74,6 +75,22 @@ def xero_connection_verify(*, connection_id: int) -> str:
         )
     XeroConnection.objects.usable().filter(pk=connection_id).update(**updates, updated_at=timezone.now())
     return "connected"
+
+
+def xero_connection_verify_soon(*, organisation: Organisation) -> bool:
+    """Support opened the tenant's page: check its connection in Xero now (a queued verify), at most once per
+    SUPPORT_VERIFY_EVERY_SECONDS per tenant whoever looks, so a revocation made in Xero shows at once."""
+    connection = (
+        XeroConnection.objects.filter(organisation=organisation).only("pk", "status", "disconnect_step").first()
+    )
+    if connection is None or connection.status != S.ACTIVE or connection.disconnect_step:
+        return False
+    if not cache.add(f"integrations:support-verify:{connection.pk}", 1, timeout=settings.SUPPORT_VERIFY_EVERY_SECONDS):
+        return False
+    from integrations.tasks import xero_connection_verify_task
+
+    queue.enqueue_on_commit(xero_connection_verify_task, args=(connection.pk,))
+    return True
 
 
 def xero_connection_mark_revoked_in_xero(*, connection_id: int, tenants_seen: int = 0) -> bool:
@@ -253,6 +270,27 @@ def xero_admins_notify(*, connection_id: int, event: str) -> int:
         body = (
             f"{connection.reconnect_requested_reason}\n\nOpen Business Portal > Manage Integrations and click "
             f"Reconnect, then sign in to Xero and allow access to “{tenant}”:\n{url}\n"
+        )
+    elif event == "support_disconnected":
+        requested = (
+            IntegrationAuditEvent.objects.filter(
+                organisation=organisation,
+                action="disconnect_requested",
+                actor_kind=IntegrationAuditEvent.ActorKind.SUPPORT,
+            )
+            .order_by("-created_at", "-pk")
+            .first()
+        )
+        if requested is None:
+            return 0
+        reason = requested.detail.get("reason") or "No reason was given."
+        subject = f"Coordinoter support disconnected Xero from {organisation.name}"
+        body = (
+            f"Coordinoter support disconnected {organisation.name} from the Xero organisation “{tenant}”.\n\n"
+            f"Their reason: {reason}\n\n"
+            "Invoice batches created from now on stay in Coordinoter and are not sent to Xero. To connect again, "
+            f"open Business Portal > Manage Integrations and click Connect to Xero:\n{url}\n\n"
+            "Questions? Reply through the help icon at the bottom right of any page.\n"
         )
     else:
         raise ValueError(f"Unknown notification {event!r}")

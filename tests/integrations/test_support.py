@@ -67,7 +67,7 @@ def test_organisation_page_shows_the_tenant_and_the_audit_trail(login_as, suppor
     )
     body = login_as(support_user).get(reverse("integrations:support_organisation", args=[org_a.pk])).content.decode()
     assert "Maple Florists Ltd" in body and connected.tenant_id in body and connected.connection_id in body
-    assert "Audit trail" in body and "connected" in body and "admin@a.test" in body
+    assert "Audit trail" in body and "Connected to “Maple Florists Ltd”" in body and "admin@a.test" in body
     assert connected.access_token not in body and connected.refresh_token not in body
 
 
@@ -113,7 +113,9 @@ def test_force_refresh_reports_a_dead_grant(login_as, support_user, connected, o
 def test_support_disconnect_runs_the_same_steps_and_records_the_support_user(login_as, support_user, connected, org_a):
     responses.delete(f"https://api.xero.com/connections/{CONNECTION_ID}", status=204)
     responses.post("https://identity.xero.com/connect/revocation", status=200)
-    login_as(support_user).post(reverse("integrations:support_xero_disconnect", args=[org_a.pk]))
+    login_as(support_user).post(
+        reverse("integrations:support_xero_disconnect", args=[org_a.pk]), {"reason": "Customer asked by phone"}
+    )
     assert XeroConnection.objects.get(organisation=org_a).status == "disconnected"
     events = IntegrationAuditEvent.objects.filter(organisation=org_a).order_by("pk")
     assert [e.action for e in events] == [

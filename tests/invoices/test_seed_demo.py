@@ -4,11 +4,12 @@ import pytest
 from django.core.management import call_command
 
 from invoices.models import Invoice, InvoiceBatch, InvoiceEvent
+from organisations.models import Membership
 
 pytestmark = pytest.mark.django_db
 
 EXPECTED_OUTPUT = """Demo data ready. Logins (password for all: demo):
-  admin@acme.test              admin of Acme Care
+  admin@acme.test              admin of Acme Care, accountant of Bolt Services
   accountant@acme.test         accountant of Acme Care
   admin@bolt.test              admin of Bolt Services
   accountant@bolt.test         accountant of Bolt Services
@@ -22,6 +23,8 @@ def test_demo_batches_are_not_synced_and_output_unchanged_when_seeded_twice():
         call_command("seed_demo", stdout=out, no_color=True)
         assert out.getvalue() == EXPECTED_OUTPUT
     assert InvoiceBatch.objects.count() == 4
+    both = Membership.objects.filter(user__email="admin@acme.test").order_by("organisation__name")
+    assert [(m.organisation.name, m.role) for m in both] == [("Acme Care", "admin"), ("Bolt Services", "accountant")]
     assert set(InvoiceBatch.objects.values_list("eligibility", flat=True)) == {"before_connection"}
     assert set(Invoice.objects.values_list("sync_state", flat=True)) == {"not_synced"}
     assert InvoiceEvent.objects.filter(kind="created").count() == Invoice.objects.count() == 12

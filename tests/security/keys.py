@@ -13,7 +13,7 @@ from django.utils.http import urlsafe_base64_encode
 
 from integrations.models import XeroPendingTenantChoice
 from integrations.outbound.models import OutboundOperation
-from organisations.models import SupportRequest
+from organisations.models import Invitation, Membership, SupportRequest
 from tests.security.routes import Route
 from tests.security.world import Tenant
 
@@ -38,6 +38,15 @@ FILL: dict[str, Callable[[Tenant], dict]] = {
         "pk": t.organisation.pk,
         "operation_id": t.get(OutboundOperation).pk,
     },
+    "integrations:support_request": lambda t: {"pk": t.get(SupportRequest).pk},
+    "organisations:people_role": lambda t: {"pk": t.get(Membership).pk},
+    "organisations:people_remove": lambda t: {"pk": t.get(Membership).pk},
+    "organisations:people_invitation_revoke": lambda t: {"pk": t.get(Invitation).pk},
+    # Only the token's hash is stored: the crawl cannot know a real token, and a made-up one is not found (404).
+    "organisations:invitation": lambda t: {"token": f"{t.marker}-not-a-token-0000000000"},
+    "invoices_support:batches": lambda t: {"org": t.organisation.pk},
+    "invoices_support:batch": lambda t: {"org": t.organisation.pk, "pk": t.batch.pk},
+    "invoices_support:invoice": lambda t: {"org": t.organisation.pk, "pk": t.batch.pk, "invoice_pk": t.invoice.pk},
     "invoices:batch_detail": lambda t: {"pk": t.batch.pk},
     "invoices:batch_progress": lambda t: {"pk": t.batch.pk},
     "invoices:batch_retry": lambda t: {"pk": t.batch.pk},

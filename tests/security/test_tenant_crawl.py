@@ -2,8 +2,9 @@
 requested (GET and POST) as organisation A's admin. Tenant pages answer 404 and change nothing of B's.
 
 The exceptions, each for a reason:
-- support console views (integrations.support, integrations.support_webhooks, integrations.outbound.views) are
-  not tenant-owned (the retry still 404s an operation of another organisation than the one in the URL): they span
+- support console views (integrations.support, integrations.support_webhooks, integrations.outbound.views,
+  invoices.support_views) are not tenant-owned (the outbound retry still 404s an operation of another organisation
+  than the one in the URL): they span
   tenants for Coordinoter staff, so a customer gets 403 before any id is looked at;
 - Django's admin site is staff-only: a customer is sent to the admin login (302) before any id is looked at;
 - the password reset confirmation's key is the signed token, not the user id: with B's user id and no valid
@@ -32,7 +33,12 @@ from tests.security.world import Tenant, World, snapshot, tenant_models
 
 pytestmark = pytest.mark.django_db
 
-SUPPORT_MODULES = {"integrations.support", "integrations.support_webhooks", "integrations.outbound.views"}
+SUPPORT_MODULES = {
+    "integrations.support",
+    "integrations.support_webhooks",
+    "integrations.outbound.views",
+    "invoices.support_views",
+}
 
 
 def keyed_routes() -> list[Route]:

@@ -40,7 +40,8 @@ from invoices.models import (
     XeroMapping,
 )
 from invoices.xero_models import XeroContactVersion, XeroCreatedInvoice, XeroInvoiceChange
-from organisations.models import Membership, Organisation, SupportRequest
+from organisations.models import Invitation, Membership, Organisation, OrganisationAuditEvent, SupportRequest
+from organisations.people import invitation_create
 from tests.factories import make_connection, make_membership, make_organisation, make_token_set, make_user
 
 ROLES = ("anonymous", "accountant", "admin", "other_admin", "support", "support_member")
@@ -99,6 +100,10 @@ def _tenant(marker: str, *, number: int) -> Tenant:
         tax_type="OUTPUT",
         tax_name="GST on Income",
     )
+    o[Invitation] = invitation_create(
+        organisation=org, email=f"invitee@{marker.lower()}.test", role="accountant", invited_by=admin
+    ).invitation
+    o[OrganisationAuditEvent] = OrganisationAuditEvent.objects.get(organisation=org, action="invitation_sent")
     o[SupportRequest] = SupportRequest.objects.create(
         organisation=org, user=admin, subject=f"{marker} help request", message=f"{marker} cannot see invoices"
     )

@@ -19,6 +19,10 @@ from organisations.roles import SUPPORT_GROUP
 
 PASSWORD = "demo"  # noqa: S105 - the documented demo password, for local demo accounts only
 
+# One login belongs to both organisations, so the organisation switcher (top bar) can be tried: admin of the first,
+# accountant of the second.
+BOTH = ("admin@acme.test", "Bolt Services", Membership.Role.ACCOUNTANT)
+
 ORGANISATIONS = [
     ("Acme Care", "acme", "AUD", ["Harbour View Aged Care", "Wattle Street Clinic", "Blue Gum Family Practice"]),
     ("Bolt Services", "bolt", "GBP", ["Thames Facilities Ltd", "Northgate Logistics", "Kestrel Property Group"]),
@@ -48,6 +52,12 @@ class Command(BaseCommand):
                 Membership.objects.get_or_create(user=user, organisation=organisation, defaults={"role": role})
                 logins.append((email, f"{role} of {org_name}"))
             self._seed_batches(organisation, currency, customers)
+
+        email, org_name, role = BOTH
+        Membership.objects.get_or_create(
+            user=users.get(email=email), organisation=Organisation.objects.get(name=org_name), defaults={"role": role}
+        )
+        logins = [(e, f"{what}, {role} of {org_name}" if e == email else what) for e, what in logins]
 
         support = users.filter(email="support@coordinoter.test").first()
         if support is None:
