@@ -88,7 +88,9 @@ def support_organisation(request: HttpRequest, pk: int) -> HttpResponse:
 def support_xero_disconnect(request: HttpRequest, pk: int) -> HttpResponse:
     organisation = get_object_or_404(Organisation, pk=pk)
     reason = request.POST.get("reason", "").strip()[:255]
-    if not reason:
+    connection = getattr(organisation, "xero_connection", None)
+    retrying = connection is not None and bool(connection.disconnect_step)  # finishing one already asked for
+    if not reason and not retrying:
         messages.error(request, "Give the reason for disconnecting: the organisation's admins receive it by email.")
         return redirect("integrations:support_organisation", pk=pk)
     result = xero_connection_disconnect(organisation=organisation, actor=request.user, as_support=True, reason=reason)

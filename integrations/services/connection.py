@@ -80,10 +80,8 @@ def xero_connection_verify(*, connection_id: int) -> str:
 def xero_connection_verify_soon(*, organisation: Organisation) -> bool:
     """Support opened the tenant's page: check its connection in Xero now (a queued verify), at most once per
     SUPPORT_VERIFY_EVERY_SECONDS per tenant whoever looks, so a revocation made in Xero shows at once."""
-    connection = (
-        XeroConnection.objects.filter(organisation=organisation).only("pk", "status", "disconnect_step").first()
-    )
-    if connection is None or connection.status != S.ACTIVE or connection.disconnect_step:
+    connection = XeroConnection.objects.usable().filter(organisation=organisation).only("pk").first()
+    if connection is None:
         return False
     if not cache.add(f"integrations:support-verify:{connection.pk}", 1, timeout=settings.SUPPORT_VERIFY_EVERY_SECONDS):
         return False

@@ -16,8 +16,7 @@ from integrations.usage import minute_of
 from invoices.models import Invoice, InvoiceBatch, XeroMapping
 from organisations.models import Membership, Organisation
 from tests.browser.helpers import menu, shoot
-from tests.factories import make_batch
-from tests.integrations.factories import make_connection
+from tests.factories import make_batch, make_connection
 
 pytestmark = pytest.mark.browser
 

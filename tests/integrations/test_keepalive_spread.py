@@ -9,8 +9,7 @@ from django.utils import timezone
 from integrations import selectors, tasks
 from integrations.models import XeroConnection
 from integrations.selectors import DAY_SECONDS, keepalive_offset_seconds
-from tests.factories import make_organisation
-from tests.integrations.factories import make_connection
+from tests.factories import make_connection, make_organisation
 
 pytestmark = pytest.mark.django_db
 

@@ -8,8 +8,7 @@ from django.urls import reverse
 
 from integrations.models import XeroConnection
 from organisations.models import SupportReply, SupportRequest
-from tests.factories import make_organisation
-from tests.integrations.factories import CONNECTION_ID, make_connection
+from tests.factories import CONNECTION_ID, make_connection, make_organisation
 
 pytestmark = pytest.mark.django_db
 

@@ -9,8 +9,7 @@ from django.utils import timezone
 
 from integrations.models import XeroApiUsage
 from invoices.models import Invoice, InvoiceBatch, XeroMapping
-from tests.factories import PASSWORD, make_batch
-from tests.integrations.factories import make_connection
+from tests.factories import PASSWORD, make_batch, make_connection
 
 pytestmark = pytest.mark.django_db
 
