@@ -19,6 +19,7 @@ from integrations.registry import connection_event_emit
 from integrations.selectors import (
     xero_connection_holding_tenant,
     xero_connection_ids_in_use,
+    xero_tenant_ids_held_elsewhere,
     xero_user_has_live_connection,
 )
 from integrations.xero import client, oauth, tokens
@@ -29,9 +30,6 @@ from organisations.models import Organisation
 logger = logging.getLogger(__name__)
 Outcome = IntegrationAuditEvent.Outcome
 S = XeroConnection.Status
-
-# Xero's /connections clock and ours may differ a little; "new since the flow began" allows for that.
-CLOCK_SKEW = dt.timedelta(minutes=2)
 
 START_AGAIN = "Nothing was connected. Click Connect to Xero to start again."
 
@@ -213,15 +211,16 @@ def xero_connect_callback(
             "failed", f"Xero let you in, but Coordinoter couldn't read which organisation you chose. {START_AGAIN}"
         )
 
-    consent = _connections_of_this_consent(every_connection, token_set, since=record.created_at)
+    consent, known = _connections_of_this_consent(every_connection, token_set, organisation=organisation)
     organisations = [c for c in consent if c.tenant_type == "ORGANISATION"]
     if not organisations:
-        _disconnect_unchosen(
-            organisation=organisation,
-            actor=user,
-            access_token=token_set.access_token,
-            items=[c.as_json() for c in consent],
-        )
+        if known:
+            _disconnect_unchosen(
+                organisation=organisation,
+                actor=user,
+                access_token=token_set.access_token,
+                items=[c.as_json() for c in consent],
+            )
         audit_event_record(
             organisation=organisation,
             actor=user,
@@ -230,6 +229,12 @@ def xero_connect_callback(
             detail={"reason": "no_organisation_authorised", "tenants_seen": len(every_connection)},
         )
         _grant_give_back(organisation=organisation, actor=user, token_set=token_set, after="no_organisation_authorised")
+        if not known and every_connection:
+            return ConnectOutcome(
+                "failed",
+                "Every Xero organisation you have authorised is already connected to another Coordinoter "
+                f"organisation. On Xero's screen, choose a different organisation. {START_AGAIN}",
+            )
         return ConnectOutcome(
             "failed",
             "Xero didn't authorise any Xero organisation. On Xero's screen, choose "
@@ -238,7 +243,7 @@ def xero_connect_callback(
 
     connection = xero_connection_row(organisation=organisation)
     previous_tenant = connection.tenant_id
-    if len(organisations) == 1 and previous_tenant in ("", organisations[0].tenant_id):
+    if known and len(organisations) == 1 and previous_tenant in ("", organisations[0].tenant_id):
         others = [c.as_json() for c in consent if c.id != organisations[0].id]
         return _complete(
             organisation=organisation, actor=user, token_set=token_set, chosen=organisations[0].as_json(), others=others
@@ -265,27 +270,33 @@ def xero_connect_callback(
         detail={
             "tenants": [c.tenant_name for c in organisations],
             "previous_tenant_id": previous_tenant,
-            "reason": "several_organisations" if len(organisations) > 1 else "different_organisation",
+            "reason": (
+                "consent_unknown"
+                if not known
+                else "several_organisations"
+                if len(organisations) > 1
+                else "different_organisation"
+            ),
         },
     )
     return ConnectOutcome("choose", "Choose the Xero organisation to connect.", pending_id=pending.pk)
 
 
 def _connections_of_this_consent(
-    connections: list[XeroTenantConnection], token_set: TokenSet, *, since: dt.datetime
-) -> list[XeroTenantConnection]:
-    """Only the tenants authorised in this consent, never simply the first one
-    (https://github.com/XeroAPI/xero-node/issues/474): the access token's authentication_event_id equals the
-    authEventId of each connection made in the same consent. Without a JWT, take the connections created or
-    updated since the flow began."""
-    if token_set.authentication_event_id:
-        return [c for c in connections if c.auth_event_id == token_set.authentication_event_id]
-    floor = since - CLOCK_SKEW
-    return [
-        c
-        for c in connections
-        if (c.updated_date_utc or c.created_date_utc) and (c.updated_date_utc or c.created_date_utc) >= floor
-    ]
+    connections: list[XeroTenantConnection], token_set: TokenSet, *, organisation: Organisation | None
+) -> tuple[list[XeroTenantConnection], bool]:
+    """The tenants authorised in this consent, and whether we know that for sure.
+
+    Never simply the first one (https://github.com/XeroAPI/xero-node/issues/474): the access token's
+    authentication_event_id equals the authEventId of each connection made in the same consent. When the access
+    token is not a JWT, or /connections carries no authEventId, this consent can't be told apart from the grant's
+    earlier ones: then every connection of this grant that no other Coordinoter organisation holds is a candidate,
+    and the person chooses (never a dead end)."""
+    event = token_set.authentication_event_id
+    if event and any(c.auth_event_id for c in connections):
+        return [c for c in connections if c.auth_event_id == event], True
+    held = xero_tenant_ids_held_elsewhere(organisation, tenant_ids=[c.tenant_id for c in connections])
+    return [c for c in connections if c.tenant_id not in held], False
 
 
 # ---------------------------------------------------------------- choosing among several (or confirming a switch)
