@@ -659,3 +659,30 @@ def xero_oauth_states_purge(*, older_than: dt.timedelta = dt.timedelta(days=1)) 
     states, _ = XeroOAuthState.objects.filter(expires_at__lt=cutoff).delete()
     choices, _ = XeroPendingTenantChoice.objects.filter(expires_at__lt=cutoff, consumed_at__isnull=False).delete()
     return states + choices
+
+
+# ---------------------------------------------------------------- for sign-up with Xero (integrations/signin)
+
+
+def xero_consent_organisations(
+    *, connections: list[XeroTenantConnection], token_set: TokenSet, organisation: Organisation | None
+) -> tuple[list[XeroTenantConnection], list[XeroTenantConnection], bool]:
+    """(this consent's connections, the ORGANISATION ones no other Coordinoter organisation holds, whether Xero said
+    which ones this consent made): the same rule Connect uses, for a sign-up that has no organisation yet."""
+    consent, known = _connections_of_this_consent(connections, token_set, organisation=organisation)
+    held = xero_tenant_ids_held_elsewhere(organisation, tenant_ids=[c.tenant_id for c in consent])
+    free = [c for c in consent if c.tenant_type == "ORGANISATION" and c.tenant_id not in held]
+    return consent, free, known
+
+
+def xero_tenant_bind(
+    *,
+    organisation: Organisation,
+    actor: AbstractBaseUser,
+    token_set: TokenSet,
+    chosen: dict[str, Any],
+    others: list[dict[str, Any]],
+) -> ConnectOutcome:
+    """Bind a chosen Xero organisation to a (new) Coordinoter organisation exactly as Connect does."""
+    xero_connection_row(organisation=organisation)
+    return _complete(organisation=organisation, actor=actor, token_set=token_set, chosen=chosen, others=others)
