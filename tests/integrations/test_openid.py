@@ -2,43 +2,20 @@
 document, then signature, iss, aud, exp, nonce and at_hash, each refused on its own."""
 
 import base64
-import hashlib
 import json
 import time
 import uuid
-import warnings
 
 import pytest
 import responses
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from integrations.xero import openid
 from integrations.xero.openid import IdTokenInvalid
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    from authlib.jose import JsonWebKey, JsonWebToken
+from tests.integrations.oidc import XERO_KEY, at_hash, mock_provider, rsa_key, sign_id_token
 
 ACCESS_TOKEN = "the-access-token-issued-with-it"
 NONCE = "n-0S6_WzA2Mj"
-
-
-def _key(kid: str) -> JsonWebKey:
-    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = private.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    return JsonWebKey.import_key(pem, {"kid": kid, "use": "sig", "alg": "RS256", "kty": "RSA"})
-
-
-XERO_KEY = _key("XERO-KEY-1")
-ROGUE_KEY = _key("XERO-KEY-1")  # same key id, another key: a forged signature
-
-
-def at_hash(value: str) -> str:
-    digest = hashlib.sha256(value.encode()).digest()
-    return base64.urlsafe_b64encode(digest[:16]).rstrip(b"=").decode()
+ROGUE_KEY = rsa_key("XERO-KEY-1")  # same key id, another key: a forged signature
 
 
 @pytest.fixture
@@ -48,39 +25,13 @@ def issuer(settings):
     settings.XERO_OIDC_ISSUER = base
     settings.XERO_CLIENT_ID = "test-client-id"
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
-        rsps.get(
-            f"{base}/.well-known/openid-configuration",
-            json={"issuer": base, "jwks_uri": f"{base}/.well-known/openid-configuration/jwks"},
-        )
-        rsps.get(
-            f"{base}/.well-known/openid-configuration/jwks",
-            json={"keys": [XERO_KEY.as_dict(is_private=False)]},
-        )
+        mock_provider(rsps, base)
         yield base, rsps
 
 
 def id_token(issuer_url: str, *, key=XERO_KEY, **overrides) -> str:
-    now = int(time.time())
-    claims = {
-        "iss": issuer_url,
-        "aud": "test-client-id",
-        "exp": now + 300,
-        "nbf": now,
-        "iat": now,
-        "nonce": NONCE,
-        "at_hash": at_hash(ACCESS_TOKEN),
-        "sub": "a3a4dbafh3495a808ed7a7b964388f53",
-        "xero_userid": "7F1C2D3E-AAAA-4BBB-8CCC-000000000001",
-        "email": "Zoë.Łukasz@example.com",
-        "given_name": "Zoë",
-        "family_name": "Łukasz",
-    }
-    claims.update(overrides)
-    claims = {k: v for k, v in claims.items() if v is not None}
-    header = {"alg": "RS256", "kid": key.as_dict()["kid"], "typ": "JWT"}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return JsonWebToken(["RS256"]).encode(header, claims, key).decode()
+    claims = {"nonce": NONCE, **overrides}
+    return sign_id_token(issuer=issuer_url, audience="test-client-id", access_token=ACCESS_TOKEN, key=key, **claims)
 
 
 def check(token: str, *, nonce: str = NONCE, access_token: str = ACCESS_TOKEN):
@@ -176,7 +127,7 @@ def test_id_token_is_refused_when_the_discovery_document_names_another_issuer(se
 def test_id_token_keys_are_fetched_again_when_xero_rotated_its_key(issuer):
     base, rsps = issuer
     check(id_token(base))
-    rotated = _key("XERO-KEY-2")
+    rotated = rsa_key("XERO-KEY-2")
     rsps.replace(
         responses.GET,
         f"{base}/.well-known/openid-configuration/jwks",
