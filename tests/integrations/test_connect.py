@@ -173,7 +173,7 @@ def test_callback_offers_the_grants_free_organisations_when_the_access_token_is_
 
 
 @responses.activate
-def test_callback_offers_only_organisations_no_other_coordinoter_organisation_holds_when_connections_lack_auth_event_ids(
+def test_callback_offers_only_organisations_no_other_coordinoter_organisation_holds_when_auth_event_ids_lack(
     login_as, admin_a, org_a, org_b
 ):
     make_connection(organisation=org_b, tenant_id=OTHER_TENANT_ID, connection_id="32587c85-a9b3-4306-ac30-b416e8f2c841")
