@@ -31,7 +31,7 @@ from tests.security.world import Tenant, World, snapshot, tenant_models
 
 pytestmark = pytest.mark.django_db
 
-SUPPORT_MODULES = {"integrations.support", "integrations.support_webhooks"}
+SUPPORT_MODULES = {"integrations.support", "integrations.support_webhooks", "integrations.outbound.views"}
 
 
 def keyed_routes() -> list[Route]:
