@@ -14,7 +14,13 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from integrations.audit import audit_event_record
-from integrations.models import IntegrationAuditEvent, XeroConnection, XeroOAuthState, XeroPendingTenantChoice
+from integrations.models import (
+    IntegrationAuditEvent,
+    XeroConnection,
+    XeroOAuthState,
+    XeroPendingTenantChoice,
+    XeroSignInState,
+)
 from integrations.registry import connection_event_emit
 from integrations.selectors import (
     xero_connection_holding_tenant,
@@ -379,6 +385,11 @@ def xero_tenant_choice_cancel(
 
 def xero_pending_choice_expire(*, pending_id: uuid.UUID) -> None:
     """Housekeeping: an abandoned choice leaves nothing authorised in Xero."""
+    if XeroPendingTenantChoice.objects.filter(pk=pending_id, organisation__isnull=True).exists():
+        from integrations.signin.services import xero_signup_choice_expire  # it builds on this module
+
+        xero_signup_choice_expire(pending_id=pending_id)  # a sign-up's choice: no organisation to audit on
+        return
     _pending_abandon(pending_id=pending_id, actor=None, action="tenant_choice_expired")
 
 
@@ -657,8 +668,9 @@ def xero_oauth_states_purge(*, older_than: dt.timedelta = dt.timedelta(days=1)) 
     """Forget OAuth states and tenant choices a while after they expired (they hold no secret by then)."""
     cutoff = timezone.now() - older_than
     states, _ = XeroOAuthState.objects.filter(expires_at__lt=cutoff).delete()
+    sign_ins, _ = XeroSignInState.objects.filter(expires_at__lt=cutoff).delete()
     choices, _ = XeroPendingTenantChoice.objects.filter(expires_at__lt=cutoff, consumed_at__isnull=False).delete()
-    return states + choices
+    return states + sign_ins + choices
 
 
 # ---------------------------------------------------------------- for sign-up with Xero (integrations/signin)

@@ -10,6 +10,7 @@ over: a sign-up with it is refused, and that person links Xero after signing in 
 The views sign the user in (django.contrib.auth.login); these services decide and write.
 """
 
+import contextlib
 import datetime as dt
 import hashlib
 import logging
@@ -398,24 +399,38 @@ def xero_signup_choose(
 
 
 def xero_signup_choice_cancel(*, user: AbstractBaseUser, pending_id: uuid.UUID) -> SignInOutcome:
-    with transaction.atomic():
-        pending = (
-            XeroPendingTenantChoice.objects.select_for_update()
-            .filter(pk=pending_id, user=user, organisation__isnull=True, consumed_at__isnull=True)
-            .first()
-        )
-        if pending is None:
-            return SignInOutcome("refused", "That choice is no longer open.")
-        pending.consumed_at = timezone.now()
-        pending.save(update_fields=["consumed_at"])
-        token_set = tokens.pending_tokens_take(pending=pending)
-    consent = [XeroTenantConnection.from_json(_as_wire(c)) for c in pending.candidates]
-    _grant_give_back(token_set=token_set, consent=consent)
+    if not _signup_choice_abandon(pending_id=pending_id, user=user):
+        return SignInOutcome("refused", "That choice is no longer open.")
     return SignInOutcome(
         "cancelled",
         "Cancelled: no organisation was created, and the Xero organisations you authorised were disconnected again.",
         user=user,
     )
+
+
+def xero_signup_choice_expire(*, pending_id: uuid.UUID) -> None:
+    """Housekeeping: a sign-up's choice nobody made leaves nothing authorised in Xero."""
+    if _signup_choice_abandon(pending_id=pending_id, user=None):
+        _log("auth.xero.sign_up_choice_expired")
+
+
+def _signup_choice_abandon(*, pending_id: uuid.UUID, user: AbstractBaseUser | None) -> bool:
+    # Refreshed if it expired meanwhile (disconnecting needs a live access token); a dead grant is erased below.
+    with contextlib.suppress(XeroError):
+        tokens.pending_access_token(pending_id=pending_id)
+    with transaction.atomic():
+        found = XeroPendingTenantChoice.objects.select_for_update().filter(
+            pk=pending_id, organisation__isnull=True, consumed_at__isnull=True
+        )
+        pending = (found.filter(user=user) if user is not None else found).first()
+        if pending is None:
+            return False
+        pending.consumed_at = timezone.now()
+        pending.save(update_fields=["consumed_at"])
+        token_set = tokens.pending_tokens_take(pending=pending)
+    consent = [XeroTenantConnection.from_json(_as_wire(c)) for c in pending.candidates]
+    _grant_give_back(token_set=token_set, consent=consent)
+    return True
 
 
 def _as_wire(candidate: dict) -> dict:

@@ -342,3 +342,45 @@ def test_account_page_offers_to_link_when_the_user_is_not_linked(client, admin_a
     client.force_login(admin_a)
     body = client.get(reverse("xero_signin:account")).content.decode()
     assert 'id="xero-link"' in body and "Sign in with Xero" in body
+
+
+# ---------------------------------------------------------------- housekeeping
+
+
+@responses.activate
+def test_housekeeping_gives_back_an_abandoned_sign_up_choice_when_it_expired(client):
+    from django.utils import timezone
+
+    from integrations.tasks import xero_housekeeping_task
+
+    params = start(client, "sign_up")
+    mock_token(responses, params, with_refresh=True)
+    responses.get(CONNECTIONS_URL, json=xero_json("connections_several.json"))
+    client.get(CALLBACK, {"code": "c", "state": params["state"]})
+    pending = XeroPendingTenantChoice.objects.get()
+    XeroPendingTenantChoice.objects.filter(pk=pending.pk).update(expires_at=timezone.now())
+    for connection_id in ("e1eede29-f875-4a5d-8470-17f6a29a88b1", "32587c85-a9b3-4306-ac30-b416e8f2c841"):
+        responses.delete(f"{CONNECTIONS_URL}/{connection_id}", status=204)
+    responses.post(REVOCATION_URL, status=200)
+    result = xero_housekeeping_task.run()
+    assert result["choices_expired"] == 1
+    pending.refresh_from_db()
+    assert pending.consumed_at is not None and pending.refresh_token == ""
+    deleted = {c.request.url.rsplit("/", 1)[-1] for c in responses.calls if c.request.method == "DELETE"}
+    assert deleted == {"e1eede29-f875-4a5d-8470-17f6a29a88b1", "32587c85-a9b3-4306-ac30-b416e8f2c841"}
+    assert any(c.request.url == REVOCATION_URL for c in responses.calls)
+    assert not Organisation.objects.exists()
+
+
+def test_old_sign_in_states_are_purged_a_day_after_they_expired(client):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from integrations.services import xero_oauth_states_purge
+
+    start(client, "sign_in")
+    XeroSignInState.objects.update(expires_at=timezone.now() - dt.timedelta(days=2))
+    start(client, "sign_in")
+    assert xero_oauth_states_purge() == 1
+    assert XeroSignInState.objects.count() == 1
