@@ -262,6 +262,12 @@ def _sign_up(
             "To connect another Xero organisation, use Manage Integrations.",
             user=user,
         )
+    if XeroIdentity.objects.filter(xero_user_id=xero_user_id).exists():  # linked to a deactivated account
+        _log("auth.xero.sign_up_refused", identity=identity, address=address, reason="linked_account_inactive")
+        _grant_give_back(token_set=token_set, consent=_consent(token_set))
+        return SignInOutcome(
+            "refused", "This Xero login belongs to a Coordinoter account that was closed. Contact support."
+        )
     if not claims.email or user_for_email(claims.email) is not None:
         # No account takeover: that address belongs to someone who proves it with their password first.
         throttle_record(gate=Gate.XERO, identity=identity, address=address)
@@ -284,7 +290,13 @@ def _sign_up(
             "Choose a Xero organisation that isn't connected to Coordinoter yet. The ones you chose already feed "
             f"another Coordinoter organisation (an admin there can invite you). {START_AGAIN}",
         )
-    user = _user_create(claims=claims, xero_user_id=xero_user_id)
+    try:
+        user = _user_create(claims=claims, xero_user_id=xero_user_id)
+    except IntegrityError:
+        # The same Xero login signing up twice at once: the other attempt won. Nothing is given back: revoking
+        # this grant would remove the winner's connections too (revocation is per Xero user, xero-facts 1.5).
+        _log("auth.xero.sign_up_refused", identity=identity, address=address, reason="concurrent_sign_up")
+        return SignInOutcome("refused", f"This Xero login is already signing up. {START_AGAIN}")
     throttle_clear(gate=Gate.XERO, identity=identity)
     _log("auth.xero.signed_up", identity=identity, address=address, user_id=user.pk)
     if known and len(free) == 1:

@@ -384,3 +384,19 @@ def test_old_sign_in_states_are_purged_a_day_after_they_expired(client):
     start(client, "sign_in")
     assert xero_oauth_states_purge() == 1
     assert XeroSignInState.objects.count() == 1
+
+
+@responses.activate
+def test_sign_up_is_refused_when_the_xero_login_belongs_to_a_deactivated_account(client):
+    user = _linked_user()
+    user.is_active = False
+    user.save(update_fields=["is_active"])
+    params = start(client, "sign_up")
+    mock_token(responses, params, with_refresh=True)
+    responses.get(CONNECTIONS_URL, json=xero_json("connections_one.json"))
+    responses.delete(f"{CONNECTIONS_URL}/e1eede29-f875-4a5d-8470-17f6a29a88b1", status=204)
+    responses.post(REVOCATION_URL, status=200)
+    response = client.get(CALLBACK, {"code": "c", "state": params["state"]}, follow=True)
+    assert response.status_code == 200 and not response.wsgi_request.user.is_authenticated
+    assert any("belongs to a Coordinoter account that was closed" in m for m in messages_of(response))
+    assert get_user_model().objects.count() == 1 and not Organisation.objects.exists()
