@@ -253,6 +253,14 @@ XERO_SCOPES = env_str("XERO_SCOPES", XERO_GRANULAR_SCOPES)
 if XERO_SCOPES == "legacy":
     XERO_SCOPES = XERO_LEGACY_SCOPES
 XERO_USE_PKCE = env_bool("XERO_USE_PKCE", True)
+# Sign in / sign up with Xero (OpenID Connect): its own redirect URI (register it with the Xero app beside
+# XERO_REDIRECT_URI), the issuer whose /.well-known/openid-configuration names the id_token keys, and the scopes.
+# Sign-in asks only for the identity; sign-up asks for XERO_SCOPES (identity plus accounting) in one consent.
+XERO_SIGNIN_REDIRECT_URI = env_str("XERO_SIGNIN_REDIRECT_URI", f"{SITE_URL}/accounts/xero/callback/")
+XERO_SIGNIN_SCOPES = env_str("XERO_SIGNIN_SCOPES", "openid profile email")
+XERO_OIDC_ISSUER = env_str("XERO_OIDC_ISSUER", "https://identity.xero.com")
+XERO_OIDC_CACHE_SECONDS = env_int("XERO_OIDC_CACHE_SECONDS", 3600)
+XERO_OIDC_LEEWAY_SECONDS = env_int("XERO_OIDC_LEEWAY_SECONDS", 60)
 XERO_WEBHOOK_KEY = env_str("XERO_WEBHOOK_KEY")
 XERO_WEBHOOK_KEY_PREVIOUS = env_str("XERO_WEBHOOK_KEY_PREVIOUS")
 # The webhook receiver refuses bodies above this (413); Xero's deliveries are a few KB.

@@ -157,7 +157,14 @@ class XeroPendingTenantChoice(models.Model):
     admin to choose or confirm. Holds the new tokens encrypted until then; never in the session."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="+")
+    organisation = models.ForeignKey(
+        Organisation,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        help_text="Empty for a sign-up with Xero: the organisation is created, named after the one chosen here.",
+    )
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     session_digest = models.CharField(max_length=64)
     access_token = EncryptedTextField(help_text="Encrypted. Written only by integrations/xero/tokens.py.")
@@ -214,5 +221,6 @@ class IntegrationAuditEvent(models.Model):
 
 
 from integrations.outbound.models import OutboundAttempt, OutboundOperation  # noqa: E402,F401
+from integrations.signin.models import XeroIdentity, XeroSignInState  # noqa: E402,F401
 from integrations.usage_models import XeroApiUsage  # noqa: E402,F401
 from integrations.webhook_models import ReconciliationState, WebhookEvent  # noqa: E402,F401

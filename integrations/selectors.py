@@ -100,6 +100,12 @@ def pending_choice_get(organisation: Organisation, *, pk: uuid.UUID | str) -> Xe
     return choice
 
 
+def pending_choice_consent_unknown(pending: XeroPendingTenantChoice) -> bool:
+    """Whether Xero didn't say which organisations this consent authorised (no JWT access token, or no authEventId
+    on /connections): the choice then lists every organisation of the grant that no other organisation holds."""
+    return not pending.auth_event_id or not any(c.get("auth_event_id") for c in pending.candidates)
+
+
 def audit_event_list(organisation: Organisation) -> QuerySet[IntegrationAuditEvent]:
     return IntegrationAuditEvent.objects.filter(organisation=organisation).select_related("actor")
 

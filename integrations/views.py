@@ -7,7 +7,12 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from integrations.models import XeroConnection
-from integrations.selectors import pending_choice_get, xero_connection_for, xero_tenant_ids_held_elsewhere
+from integrations.selectors import (
+    pending_choice_consent_unknown,
+    pending_choice_get,
+    xero_connection_for,
+    xero_tenant_ids_held_elsewhere,
+)
 from integrations.services import (
     ConnectBlocked,
     ConnectOutcome,
@@ -112,6 +117,7 @@ def xero_choose(request: HttpRequest, pk) -> HttpResponse:
         {
             "pending": pending,
             "candidates": candidates,
+            "consent_unknown": pending_choice_consent_unknown(pending),
             "error": error,
             "selected": request.POST.get("tenant_id", ""),
         },

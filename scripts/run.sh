@@ -21,6 +21,8 @@ export XERO_CLIENT_ID="${XERO_CLIENT_ID:-coordinoter-dev}"
 export XERO_CLIENT_SECRET="${XERO_CLIENT_SECRET:-dev-secret-not-for-production}"
 export XERO_WEBHOOK_KEY="${XERO_WEBHOOK_KEY:-dev-webhook-key-not-for-production}"
 export XERO_REDIRECT_URI="${XERO_REDIRECT_URI:-${SITE_URL}/integrations/xero/callback/}"
+export XERO_SIGNIN_REDIRECT_URI="${XERO_SIGNIN_REDIRECT_URI:-${SITE_URL}/accounts/xero/callback/}"
+export XERO_OIDC_ISSUER="${XERO_OIDC_ISSUER:-${SANDBOX_URL}}"
 export XERO_AUTHORIZE_URL="${XERO_AUTHORIZE_URL:-${SANDBOX_URL}/identity/connect/authorize}"
 export XERO_TOKEN_URL="${XERO_TOKEN_URL:-${SANDBOX_URL}/connect/token}"
 export XERO_REVOCATION_URL="${XERO_REVOCATION_URL:-${SANDBOX_URL}/connect/revocation}"
@@ -43,7 +45,7 @@ if [ -f xero_sandbox/__main__.py ]; then
   echo "==> Starting the sandbox Xero on ${SANDBOX_URL}"
   $BIN/python -m xero_sandbox --host "$SANDBOX_HOST" --port "$SANDBOX_PORT" \
     --client-id "$XERO_CLIENT_ID" --client-secret "$XERO_CLIENT_SECRET" \
-    --redirect-uri "$XERO_REDIRECT_URI" \
+    --redirect-uri "$XERO_REDIRECT_URI" --redirect-uri "$XERO_SIGNIN_REDIRECT_URI" \
     --webhook-url "${SITE_URL}/integrations/xero/webhooks/" --webhook-key "$XERO_WEBHOOK_KEY" \
     --state "${SANDBOX_STATE:-.sandbox-state.sqlite3}" &
   pids+=($!)

@@ -17,6 +17,9 @@ DEFAULT_WEBHOOK_KEY = "sandbox-webhook-signing-key-not-for-production"
 DEFAULT_REDIRECT_URIS = (
     "http://localhost:8000/integrations/xero/callback/",
     "http://127.0.0.1:8000/integrations/xero/callback/",
+    # Sign in / sign up with Xero comes back to its own URI (an app may register up to 50).
+    "http://localhost:8000/accounts/xero/callback/",
+    "http://127.0.0.1:8000/accounts/xero/callback/",
 )
 DEFAULT_LIMITS = {"concurrent": 5, "minute": 60, "day": 5000, "app_minute": 10000}
 SCOPE_SETS = ("granular", "legacy", "mixed")

@@ -4,6 +4,10 @@ Paths are Xero's own (login.xero.com, identity.xero.com and api.xero.com folded 
 GET  /identity/connect/authorize        login form, consent screen, organisation picker
 POST /identity/connect/authorize        form posts of those pages
 GET  /identity/logout                   forget the sandbox login session
+GET  /identity/signup                   create a Xero login and its first organisation (Xero's sign-up)
+POST /identity/signup                   its form post; then the consent screen of the open authorize request
+GET  /identity/organisations/new        add an organisation to the logged-in Xero user
+POST /identity/organisations/new        its form post; then back to the consent screen
 POST /connect/token                     authorization_code and refresh_token grants
 POST /connect/revocation                revoke a refresh token (removes the user's connections)
 GET  /connect/userinfo                  OpenID Connect userinfo
@@ -200,6 +204,8 @@ def login_page(app, authreq: dict, error: str = "", email: str = "") -> Response
         'autocomplete="current-password" required></label>'
         + '<button type="submit" id="login-submit">Log in</button></form>'
         + '<p class="note">Sandbox login: demo@sandbox.test / sandbox</p>'
+        + f'<p>New to Xero? <a href="/identity/signup?{urlencode({"request_id": authreq["id"]})}" '
+        'id="create-account">Create an account</a></p>'
     )
     return html_response(layout("Log in to Xero", body, nav=False), 401 if error else 200)
 
@@ -223,7 +229,13 @@ def consent_page(app, authreq: dict, user: dict, error: str = "") -> Response:
                 f'<span class="note">({esc(org["CountryCode"])}, {esc(org["BaseCurrency"])})</span></label>'
             )
         legend = "Select the organisation to connect" if single else "Select organisations to connect"
-        picker = f"<fieldset><legend>{legend}</legend>{''.join(rows)}</fieldset>"
+        if not rows:
+            rows.append('<p class="note">You have no organisations yet.</p>')
+        add = (
+            f'<p><a href="/identity/organisations/new?{urlencode({"request_id": authreq["id"]})}" '
+            'id="add-organisation">Add an organisation</a></p>'
+        )
+        picker = f"<fieldset><legend>{legend}</legend>{''.join(rows)}{add}</fieldset>"
     body = (
         f'<p>Logged in as {esc(user["email"])}. <a href="/identity/logout">Not you?</a></p>'
         f"<p><strong>{esc(settings.app_name)}</strong> wants access to:</p><ul>{items}</ul>"
@@ -236,6 +248,140 @@ def consent_page(app, authreq: dict, user: dict, error: str = "") -> Response:
         '<button type="submit" name="action" value="cancel" class="secondary" id="cancel">Cancel</button>' + "</form>"
     )
     return html_response(layout(f"Connect {settings.app_name} to Xero", body, nav=False), 400 if error else 200)
+
+
+# ---------------------------------------------------------------- sign-up: new logins and new organisations
+
+COUNTRY_NAMES = {"AU": "Australia", "GB": "United Kingdom"}
+
+
+def _country_select(selected: str) -> str:
+    options = "".join(
+        f'<option value="{code}"{" selected" if code == selected else ""}>{esc(name)}</option>'
+        for code, name in COUNTRY_NAMES.items()
+    )
+    return f'<label>Country <select name="country" id="country">{options}</select></label>'
+
+
+def signup_page(app, request_id: str, error: str = "", form: dict | None = None) -> Response:
+    form = form or {}
+    body = (
+        "<p>Create a Xero login and your first organisation (a sandbox trial).</p>"
+        + (f'<p class="error">{esc(error)}</p>' if error else "")
+        + '<form method="post" action="/identity/signup" id="signup-form">'
+        + hidden("request_id", request_id)
+        + f'<label>First name <input name="first_name" id="first_name" value="{esc(form.get("first_name"))}" '
+        "required></label>"
+        + f'<label>Last name <input name="last_name" id="last_name" value="{esc(form.get("last_name"))}" '
+        "required></label>"
+        + f'<label>Email address <input type="email" name="email" id="email" value="{esc(form.get("email"))}" '
+        'autocomplete="username" required></label>'
+        + '<label>Password <input type="password" name="password" id="password" autocomplete="new-password" '
+        'minlength="8" required></label>' + f'<label>Organisation name <input name="organisation" id="organisation" '
+        f'value="{esc(form.get("organisation"))}" required></label>'
+        + _country_select(form.get("country") or "AU")
+        + '<button type="submit" id="signup-submit">Create account</button></form>'
+    )
+    return html_response(layout("Create a Xero account", body, nav=False), 400 if error else 200)
+
+
+def _session_cookie(session_id: str) -> tuple:
+    return ("Set-Cookie", f"{SESSION_COOKIE}={session_id}; Path=/; HttpOnly; SameSite=Lax")
+
+
+def _open_authreq(app, request_id: str):
+    authreq = app.store.get("authreq", request_id or "")
+    if authreq is None or app.clock.now() - authreq["created"] > 3600:
+        return None
+    return authreq
+
+
+def signup_get(app, request: Request) -> Response:
+    return signup_page(app, request.q("request_id") or "")
+
+
+def signup_post(app, request: Request) -> Response:
+    from . import seed
+
+    form = request.form()
+    fields = {k: (form.get(k) or "").strip() for k in ("first_name", "last_name", "email", "organisation", "country")}
+    password = form.get("password") or ""
+    request_id = form.get("request_id") or ""
+    if not all(fields[k] for k in ("first_name", "last_name", "email", "organisation")) or "@" not in fields["email"]:
+        return signup_page(app, request_id, "Fill in every field.", fields)
+    if len(password) < 8:
+        return signup_page(app, request_id, "Choose a password of at least 8 characters.", fields)
+    email = fields["email"].lower()
+    with app.store.tx():
+        if app.store.find("user", k1=email):
+            return signup_page(app, request_id, "A Xero login already uses this email address. Log in instead.", fields)
+        tenant = seed.add_organisation(app, name=fields["organisation"][:255], country=fields["country"])
+        user = seed.add_user(
+            app,
+            email=email,
+            password=password,
+            first_name=fields["first_name"][:100],
+            last_name=fields["last_name"][:100],
+            tenants=[tenant],
+        )
+        session = {"id": secrets.token_urlsafe(24), "user_id": user["id"], "auth_time": int(app.clock.now())}
+        app.store.put("session", session["id"], session)
+    authreq = _open_authreq(app, request_id)
+    if authreq is not None:
+        response = consent_page(app, authreq, user)
+    else:
+        body = (
+            f"<p>Your Xero login {esc(email)} and the organisation {esc(fields['organisation'])} are ready. "
+            "Go back to the application and sign in with Xero.</p>"
+        )
+        response = html_response(layout("Account created", body, nav=False))
+    response.headers.append(_session_cookie(session["id"]))
+    return response
+
+
+def organisation_page(app, request_id: str, error: str = "", name: str = "") -> Response:
+    body = (
+        "<p>Add a new organisation to your Xero login.</p>"
+        + (f'<p class="error">{esc(error)}</p>' if error else "")
+        + '<form method="post" action="/identity/organisations/new" id="organisation-form">'
+        + hidden("request_id", request_id)
+        + f'<label>Organisation name <input name="organisation" id="organisation" value="{esc(name)}" '
+        "required></label>"
+        + _country_select("AU")
+        + '<button type="submit" id="organisation-submit">Add organisation</button></form>'
+    )
+    return html_response(layout("Add an organisation", body, nav=False), 400 if error else 200)
+
+
+def organisation_new_get(app, request: Request) -> Response:
+    user, _ = current_user(app, request)
+    request_id = request.q("request_id") or ""
+    if user is None:
+        authreq = _open_authreq(app, request_id)
+        return login_page(app, authreq) if authreq else error_page("Log in to Xero first.", 401)
+    return organisation_page(app, request_id)
+
+
+def organisation_new_post(app, request: Request) -> Response:
+    from . import seed
+
+    form = request.form()
+    request_id = form.get("request_id") or ""
+    user, _ = current_user(app, request)
+    if user is None:
+        return error_page("Log in to Xero first.", 401)
+    name = (form.get("organisation") or "").strip()[:255]
+    if not name:
+        return organisation_page(app, request_id, "Give the organisation a name.")
+    with app.store.tx():
+        tenant = seed.add_organisation(app, name=name, country=form.get("country") or "AU")
+        user["tenants"] = [*user["tenants"], tenant]
+        app.store.put("user", user["id"], user, k1=user["email"].lower())
+    authreq = _open_authreq(app, request_id)
+    if authreq is not None:
+        return consent_page(app, authreq, user)
+    body = f"<p>{esc(name)} was added to your Xero login.</p><p><a href='/'>Back to the sandbox</a></p>"
+    return html_response(layout("Organisation added", body, nav=False))
 
 
 def add_query(url: str, params: dict) -> str:
@@ -780,6 +926,10 @@ def register(app) -> None:
     r.add("GET", "/identity/connect/authorize", lambda req: authorize_get(app, req))
     r.add("POST", "/identity/connect/authorize", lambda req: authorize_post(app, req))
     r.add("GET", "/identity/logout", lambda req: logout(app, req))
+    r.add("GET", "/identity/signup", lambda req: signup_get(app, req))
+    r.add("POST", "/identity/signup", lambda req: signup_post(app, req))
+    r.add("GET", "/identity/organisations/new", lambda req: organisation_new_get(app, req))
+    r.add("POST", "/identity/organisations/new", lambda req: organisation_new_post(app, req))
     r.add("POST", "/connect/token", lambda req: token_endpoint(app, req))
     r.add("POST", "/connect/revocation", lambda req: revocation_endpoint(app, req))
     r.add("GET", "/connect/userinfo", lambda req: userinfo(app, req))

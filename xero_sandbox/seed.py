@@ -187,86 +187,93 @@ def seed(app) -> None:
             (ORGS[1], UK_TAX, UK_ACCOUNTS, UK_CONTACTS),
             *((extra_org(i), AU_TAX, AU_ACCOUNTS, AU_CONTACTS) for i in range(app.settings.s.extra_orgs)),
         ]:
-            tenant = org_data["OrganisationID"]
-            org = dict(org_data)
-            org.update(
-                APIKey=uuid.uuid5(NS, "api/" + tenant).hex[:30].upper(),
-                PaysTax=True,
-                OrganisationType="COMPANY",
-                IsDemoCompany=False,
-                OrganisationStatus="ACTIVE",
-                DefaultSalesTax="Tax Exclusive",
-                DefaultPurchasesTax="Tax Inclusive",
-                CreatedDateUTC=now - 400 * 86400,
-                Edition="BUSINESS",
-                Class="PREMIUM",
-                InvoicePrefix="INV-",
-            )
-            store.put("org", tenant, org, tenant=tenant, k1=org["ShortCode"])
-            for tax_type, name, report, rate, revenue, expenses, other, status in tax:
-                doc = {
-                    "TaxType": tax_type,
-                    "Name": name,
-                    "ReportTaxType": report,
-                    "Status": status,
-                    "DisplayTaxRate": Decimal(rate),
-                    "EffectiveRate": Decimal(rate),
-                    "CanApplyToRevenue": revenue,
-                    "CanApplyToExpenses": expenses,
-                    "CanApplyToAssets": other,
-                    "CanApplyToEquity": other,
-                    "CanApplyToLiabilities": other,
-                    "TaxComponents": [{"Name": "GST" if org["CountryCode"] == "AU" else "VAT", "Rate": Decimal(rate)}],
-                }
-                store.put("taxrate", sid("tax", tenant, tax_type), doc, tenant=tenant, k1=tax_type)
-            for code, name, kind, tax_type, status, system, payments in accounts:
-                doc = {
-                    "AccountID": sid("account", tenant, code),
-                    "Code": code,
-                    "Name": name,
-                    "Type": kind,
-                    "TaxType": tax_type,
-                    "Status": status,
-                    "Class": CLASS_OF[kind],
-                    "SystemAccount": system,
-                    "EnablePaymentsToAccount": payments,
-                    "ShowInExpenseClaims": kind in ("OVERHEADS",),
-                    "HasAttachments": False,
-                    "UpdatedDateUTC": now - 300 * 86400,
-                    "CurrencyCode": org["BaseCurrency"] if kind == "BANK" else None,
-                    "BankAccountType": "BANK" if kind == "BANK" else None,
-                    "BankAccountNumber": "062-000 1234 5678" if kind == "BANK" else None,
-                }
-                store.put("account", doc["AccountID"], doc, tenant=tenant, k1=code.upper())
-            for name, number, email in contacts:
-                doc = {
-                    "ContactID": sid("contact", tenant, name),
-                    "tenant": tenant,
-                    "Name": name,
-                    "ContactStatus": "ACTIVE",
-                    "EmailAddress": email,
-                    "IsCustomer": True,
-                    "IsSupplier": False,
-                    "Addresses": [],
-                    "Phones": [],
-                    "ContactPersons": [],
-                    "UpdatedDateUTC": now - 200 * 86400,
-                    "created_by": None,
-                }
-                if number:
-                    doc["ContactNumber"] = number
-                store.put(
-                    "contact",
-                    doc["ContactID"],
-                    doc,
-                    tenant=tenant,
-                    k1=name.lower(),
-                    k2=number,
-                    k3="ACTIVE",
-                    updated=doc["UpdatedDateUTC"],
-                )
+            put_organisation(app, org_data, tax, accounts, contacts, created=now - 400 * 86400)
         store.meta_set("seeded", now)
     seed_invoices(app)
+
+
+def put_organisation(app, org_data: dict, tax: list, accounts: list, contacts: list, created: float) -> None:
+    """Store one organisation with its tax rates, chart of accounts and contacts (inside the caller's transaction)."""
+    store = app.store
+    now = app.clock.now()
+    tenant = org_data["OrganisationID"]
+    org = dict(org_data)
+    org.update(
+        APIKey=uuid.uuid5(NS, "api/" + tenant).hex[:30].upper(),
+        PaysTax=True,
+        OrganisationType="COMPANY",
+        IsDemoCompany=False,
+        OrganisationStatus="ACTIVE",
+        DefaultSalesTax="Tax Exclusive",
+        DefaultPurchasesTax="Tax Inclusive",
+        CreatedDateUTC=created,
+        Edition="BUSINESS",
+        Class="PREMIUM",
+        InvoicePrefix="INV-",
+    )
+    store.put("org", tenant, org, tenant=tenant, k1=org["ShortCode"])
+    for tax_type, name, report, rate, revenue, expenses, other, status in tax:
+        doc = {
+            "TaxType": tax_type,
+            "Name": name,
+            "ReportTaxType": report,
+            "Status": status,
+            "DisplayTaxRate": Decimal(rate),
+            "EffectiveRate": Decimal(rate),
+            "CanApplyToRevenue": revenue,
+            "CanApplyToExpenses": expenses,
+            "CanApplyToAssets": other,
+            "CanApplyToEquity": other,
+            "CanApplyToLiabilities": other,
+            "TaxComponents": [{"Name": "GST" if org["CountryCode"] == "AU" else "VAT", "Rate": Decimal(rate)}],
+        }
+        store.put("taxrate", sid("tax", tenant, tax_type), doc, tenant=tenant, k1=tax_type)
+    for code, name, kind, tax_type, status, system, payments in accounts:
+        doc = {
+            "AccountID": sid("account", tenant, code),
+            "Code": code,
+            "Name": name,
+            "Type": kind,
+            "TaxType": tax_type,
+            "Status": status,
+            "Class": CLASS_OF[kind],
+            "SystemAccount": system,
+            "EnablePaymentsToAccount": payments,
+            "ShowInExpenseClaims": kind in ("OVERHEADS",),
+            "HasAttachments": False,
+            "UpdatedDateUTC": now - 300 * 86400,
+            "CurrencyCode": org["BaseCurrency"] if kind == "BANK" else None,
+            "BankAccountType": "BANK" if kind == "BANK" else None,
+            "BankAccountNumber": "062-000 1234 5678" if kind == "BANK" else None,
+        }
+        store.put("account", doc["AccountID"], doc, tenant=tenant, k1=code.upper())
+    for name, number, email in contacts:
+        doc = {
+            "ContactID": sid("contact", tenant, name),
+            "tenant": tenant,
+            "Name": name,
+            "ContactStatus": "ACTIVE",
+            "EmailAddress": email,
+            "IsCustomer": True,
+            "IsSupplier": False,
+            "Addresses": [],
+            "Phones": [],
+            "ContactPersons": [],
+            "UpdatedDateUTC": now - 200 * 86400,
+            "created_by": None,
+        }
+        if number:
+            doc["ContactNumber"] = number
+        store.put(
+            "contact",
+            doc["ContactID"],
+            doc,
+            tenant=tenant,
+            k1=name.lower(),
+            k2=number,
+            k3="ACTIVE",
+            updated=doc["UpdatedDateUTC"],
+        )
 
 
 def seed_invoices(app) -> None:
@@ -315,3 +322,42 @@ def seed_invoices(app) -> None:
     finally:
         app.settings.s.webhook_url = saved_url
         quiet.clear()
+
+
+COUNTRIES = {"AU": (ORGS[0], AU_TAX, AU_ACCOUNTS), "GB": (ORGS[1], UK_TAX, UK_ACCOUNTS)}
+
+
+def add_organisation(app, *, name: str, country: str = "AU") -> str:
+    """A new organisation, as Xero's "Add a new organisation" makes one: its own id and ShortCode, the country's
+    chart of accounts and tax rates, no contacts. Returns its tenant id."""
+    import secrets
+
+    template, tax, accounts = COUNTRIES.get(country, COUNTRIES["AU"])
+    tenant = str(uuid.uuid4())
+    org_data = dict(
+        template,
+        OrganisationID=tenant,
+        Name=name,
+        LegalName=name,
+        ShortCode="!" + secrets.token_urlsafe(4)[:5],
+        TaxNumber="",
+        LineOfBusiness="",
+    )
+    with app.store.tx():
+        put_organisation(app, org_data, tax, accounts, [], created=app.clock.now())
+    return tenant
+
+
+def add_user(app, *, email: str, password: str, first_name: str, last_name: str, tenants: list) -> dict:
+    """A new Xero login (Xero's sign-up): its own user id and OpenID subject."""
+    user = {
+        "id": str(uuid.uuid4()),
+        "sub": uuid.uuid4().hex,
+        "email": email,
+        "password": password,
+        "first_name": first_name,
+        "last_name": last_name,
+        "tenants": list(tenants),
+    }
+    app.store.put("user", user["id"], user, k1=email.lower())
+    return user

@@ -15,11 +15,18 @@ from django.utils import timezone
 
 from integrations.audit import audit_event_record
 from integrations.connections.states import connection_move
-from integrations.models import IntegrationAuditEvent, XeroConnection, XeroOAuthState, XeroPendingTenantChoice
+from integrations.models import (
+    IntegrationAuditEvent,
+    XeroConnection,
+    XeroOAuthState,
+    XeroPendingTenantChoice,
+    XeroSignInState,
+)
 from integrations.registry import connection_event_emit
 from integrations.selectors import (
     xero_connection_holding_tenant,
     xero_connection_ids_in_use,
+    xero_tenant_ids_held_elsewhere,
     xero_user_has_live_connection,
 )
 from integrations.xero import client, oauth, tokens
@@ -30,9 +37,6 @@ from organisations.models import Organisation
 logger = logging.getLogger(__name__)
 Outcome = IntegrationAuditEvent.Outcome
 S = XeroConnection.Status
-
-# Xero's /connections clock and ours may differ a little; "new since the flow began" allows for that.
-CLOCK_SKEW = dt.timedelta(minutes=2)
 
 START_AGAIN = "Nothing was connected. Click Connect to Xero to start again."
 
@@ -214,15 +218,16 @@ def xero_connect_callback(
             "failed", f"Xero let you in, but Coordinoter couldn't read which organisation you chose. {START_AGAIN}"
         )
 
-    consent = _connections_of_this_consent(every_connection, token_set, since=record.created_at)
+    consent, known = _connections_of_this_consent(every_connection, token_set, organisation=organisation)
     organisations = [c for c in consent if c.tenant_type == "ORGANISATION"]
     if not organisations:
-        _disconnect_unchosen(
-            organisation=organisation,
-            actor=user,
-            access_token=token_set.access_token,
-            items=[c.as_json() for c in consent],
-        )
+        if known:
+            _disconnect_unchosen(
+                organisation=organisation,
+                actor=user,
+                access_token=token_set.access_token,
+                items=[c.as_json() for c in consent],
+            )
         audit_event_record(
             organisation=organisation,
             actor=user,
@@ -231,6 +236,12 @@ def xero_connect_callback(
             detail={"reason": "no_organisation_authorised", "tenants_seen": len(every_connection)},
         )
         _grant_give_back(organisation=organisation, actor=user, token_set=token_set, after="no_organisation_authorised")
+        if not known and every_connection:
+            return ConnectOutcome(
+                "failed",
+                "Every Xero organisation you have authorised is already connected to another Coordinoter "
+                f"organisation. On Xero's screen, choose a different organisation. {START_AGAIN}",
+            )
         return ConnectOutcome(
             "failed",
             "Xero didn't authorise any Xero organisation. On Xero's screen, choose "
@@ -239,7 +250,7 @@ def xero_connect_callback(
 
     connection = xero_connection_row(organisation=organisation)
     previous_tenant = connection.tenant_id
-    if len(organisations) == 1 and previous_tenant in ("", organisations[0].tenant_id):
+    if known and len(organisations) == 1 and previous_tenant in ("", organisations[0].tenant_id):
         others = [c.as_json() for c in consent if c.id != organisations[0].id]
         return _complete(
             organisation=organisation, actor=user, token_set=token_set, chosen=organisations[0].as_json(), others=others
@@ -266,27 +277,33 @@ def xero_connect_callback(
         detail={
             "tenants": [c.tenant_name for c in organisations],
             "previous_tenant_id": previous_tenant,
-            "reason": "several_organisations" if len(organisations) > 1 else "different_organisation",
+            "reason": (
+                "consent_unknown"
+                if not known
+                else "several_organisations"
+                if len(organisations) > 1
+                else "different_organisation"
+            ),
         },
     )
     return ConnectOutcome("choose", "Choose the Xero organisation to connect.", pending_id=pending.pk)
 
 
 def _connections_of_this_consent(
-    connections: list[XeroTenantConnection], token_set: TokenSet, *, since: dt.datetime
-) -> list[XeroTenantConnection]:
-    """Only the tenants authorised in this consent, never simply the first one
-    (https://github.com/XeroAPI/xero-node/issues/474): the access token's authentication_event_id equals the
-    authEventId of each connection made in the same consent. Without a JWT, take the connections created or
-    updated since the flow began."""
-    if token_set.authentication_event_id:
-        return [c for c in connections if c.auth_event_id == token_set.authentication_event_id]
-    floor = since - CLOCK_SKEW
-    return [
-        c
-        for c in connections
-        if (c.updated_date_utc or c.created_date_utc) and (c.updated_date_utc or c.created_date_utc) >= floor
-    ]
+    connections: list[XeroTenantConnection], token_set: TokenSet, *, organisation: Organisation | None
+) -> tuple[list[XeroTenantConnection], bool]:
+    """The tenants authorised in this consent, and whether we know that for sure.
+
+    Never simply the first one (https://github.com/XeroAPI/xero-node/issues/474): the access token's
+    authentication_event_id equals the authEventId of each connection made in the same consent. When the access
+    token is not a JWT, or /connections carries no authEventId, this consent can't be told apart from the grant's
+    earlier ones: then every connection of this grant that no other Coordinoter organisation holds is a candidate,
+    and the person chooses (never a dead end)."""
+    event = token_set.authentication_event_id
+    if event and any(c.auth_event_id for c in connections):
+        return [c for c in connections if c.auth_event_id == event], True
+    held = xero_tenant_ids_held_elsewhere(organisation, tenant_ids=[c.tenant_id for c in connections])
+    return [c for c in connections if c.tenant_id not in held], False
 
 
 # ---------------------------------------------------------------- choosing among several (or confirming a switch)
@@ -369,6 +386,11 @@ def xero_tenant_choice_cancel(
 
 def xero_pending_choice_expire(*, pending_id: uuid.UUID) -> None:
     """Housekeeping: an abandoned choice leaves nothing authorised in Xero."""
+    if XeroPendingTenantChoice.objects.filter(pk=pending_id, organisation__isnull=True).exists():
+        from integrations.signin.services import xero_signup_choice_expire  # it builds on this module
+
+        xero_signup_choice_expire(pending_id=pending_id)  # a sign-up's choice: no organisation to audit on
+        return
     _pending_abandon(pending_id=pending_id, actor=None, action="tenant_choice_expired")
 
 
@@ -645,5 +667,33 @@ def xero_oauth_states_purge(*, older_than: dt.timedelta = dt.timedelta(days=1)) 
     """Forget OAuth states and tenant choices a while after they expired (they hold no secret by then)."""
     cutoff = timezone.now() - older_than
     states, _ = XeroOAuthState.objects.filter(expires_at__lt=cutoff).delete()
+    sign_ins, _ = XeroSignInState.objects.filter(expires_at__lt=cutoff).delete()
     choices, _ = XeroPendingTenantChoice.objects.filter(expires_at__lt=cutoff, consumed_at__isnull=False).delete()
-    return states + choices
+    return states + sign_ins + choices
+
+
+# ---------------------------------------------------------------- for sign-up with Xero (integrations/signin)
+
+
+def xero_consent_organisations(
+    *, connections: list[XeroTenantConnection], token_set: TokenSet, organisation: Organisation | None
+) -> tuple[list[XeroTenantConnection], list[XeroTenantConnection], bool]:
+    """(this consent's connections, the ORGANISATION ones no other Coordinoter organisation holds, whether Xero said
+    which ones this consent made): the same rule Connect uses, for a sign-up that has no organisation yet."""
+    consent, known = _connections_of_this_consent(connections, token_set, organisation=organisation)
+    held = xero_tenant_ids_held_elsewhere(organisation, tenant_ids=[c.tenant_id for c in consent])
+    free = [c for c in consent if c.tenant_type == "ORGANISATION" and c.tenant_id not in held]
+    return consent, free, known
+
+
+def xero_tenant_bind(
+    *,
+    organisation: Organisation,
+    actor: AbstractBaseUser,
+    token_set: TokenSet,
+    chosen: dict[str, Any],
+    others: list[dict[str, Any]],
+) -> ConnectOutcome:
+    """Bind a chosen Xero organisation to a (new) Coordinoter organisation exactly as Connect does."""
+    xero_connection_row(organisation=organisation)
+    return _complete(organisation=organisation, actor=actor, token_set=token_set, chosen=chosen, others=others)

@@ -33,27 +33,44 @@ def code_verifier_new() -> str:
     return generate_token(64)
 
 
-def _session(*, scope: str | None = None) -> OAuth2Session:
+def _session(*, scope: str | None = None, redirect_uri: str | None = None) -> OAuth2Session:
     return OAuth2Session(
         client_id=settings.XERO_CLIENT_ID,
         client_secret=settings.XERO_CLIENT_SECRET,
         token_endpoint_auth_method="client_secret_basic",  # HTTP Basic, as xero-node does
         revocation_endpoint_auth_method="client_secret_basic",
-        redirect_uri=settings.XERO_REDIRECT_URI,
+        redirect_uri=redirect_uri or settings.XERO_REDIRECT_URI,
         scope=scope,
         code_challenge_method="S256" if settings.XERO_USE_PKCE else None,
     )
 
 
-def authorization_url(*, state: str, code_verifier: str | None) -> str:
-    session = _session(scope=settings.XERO_SCOPES)
+def authorization_url(
+    *,
+    state: str,
+    code_verifier: str | None,
+    scope: str | None = None,
+    redirect_uri: str | None = None,
+    nonce: str | None = None,
+) -> str:
+    """Xero's authorize URL. Connect uses the defaults (XERO_SCOPES, XERO_REDIRECT_URI); Sign in with Xero passes
+    its own scope, its own redirect URI and a nonce that the id_token must carry back."""
+    session = _session(scope=scope or settings.XERO_SCOPES, redirect_uri=redirect_uri)
+    extra = {"nonce": nonce} if nonce else {}
     url, _ = session.create_authorization_url(
-        settings.XERO_AUTHORIZE_URL, state=state, code_verifier=code_verifier if settings.XERO_USE_PKCE else None
+        settings.XERO_AUTHORIZE_URL,
+        state=state,
+        code_verifier=code_verifier if settings.XERO_USE_PKCE else None,
+        **extra,
     )
     return url
 
 
-def code_exchange(*, code: str, code_verifier: str | None) -> TokenSet:
+def nonce_new() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def code_exchange(*, code: str, code_verifier: str | None, redirect_uri: str | None = None) -> TokenSet:
     extra: dict[str, Any] = {}
     if settings.XERO_USE_PKCE and code_verifier:
         extra["code_verifier"] = code_verifier
@@ -63,10 +80,11 @@ def code_exchange(*, code: str, code_verifier: str | None) -> TokenSet:
             settings.XERO_TOKEN_URL,
             grant_type="authorization_code",
             code=code,
-            redirect_uri=settings.XERO_REDIRECT_URI,
+            redirect_uri=redirect_uri or settings.XERO_REDIRECT_URI,
             timeout=settings.XERO_HTTP_TIMEOUT_SECONDS,
             **extra,
         ),
+        redirect_uri=redirect_uri,
     )
 
 
@@ -133,8 +151,8 @@ def _json_error(response: requests.Response) -> str:
     return str(body.get("error", "")) if isinstance(body, dict) else ""
 
 
-def _token_call(operation: str, call, *, previous_refresh_token: str = "") -> TokenSet:
-    session = _session()
+def _token_call(operation: str, call, *, previous_refresh_token: str = "", redirect_uri: str | None = None) -> TokenSet:
+    session = _session(redirect_uri=redirect_uri)
     try:
         token = call(session)
     except OAuthError as exc:
@@ -173,4 +191,5 @@ def _token_call(operation: str, call, *, previous_refresh_token: str = "") -> To
         scopes=scopes,
         authentication_event_id=str(claims.get("authentication_event_id") or "").lower(),
         xero_user_id=str(claims.get("xero_userid") or "").lower(),
+        id_token=str(token.get("id_token") or ""),
     )

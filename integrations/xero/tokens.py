@@ -22,7 +22,13 @@ from integrations import usage
 from integrations.audit import audit_event_record
 from integrations.connections.states import connection_move
 from integrations.fields import encrypted_with_primary_key
-from integrations.models import IntegrationAuditEvent, XeroConnection, XeroOAuthState, XeroPendingTenantChoice
+from integrations.models import (
+    IntegrationAuditEvent,
+    XeroConnection,
+    XeroOAuthState,
+    XeroPendingTenantChoice,
+    XeroSignInState,
+)
 from integrations.registry import XeroReport, connection_event_emit, xero_report
 from integrations.xero import oauth
 from integrations.xero.exceptions import (
@@ -276,6 +282,7 @@ def token_keys_rotate() -> dict[str, int]:
         (XeroConnection, ["access_token", "refresh_token"]),
         (XeroPendingTenantChoice, ["access_token", "refresh_token"]),
         (XeroOAuthState, ["code_verifier"]),
+        (XeroSignInState, ["code_verifier"]),
     ]
     for model, fields in targets:
         rewritten = 0

@@ -17,6 +17,8 @@ class TokenSet:
     # From the access token's JWT claims (empty when the token is not a JWT).
     authentication_event_id: str = ""
     xero_user_id: str = ""
+    # Only with the openid scope; checked by integrations/xero/openid.py, never stored.
+    id_token: str = field(default="", repr=False)
 
 
 @dataclass(frozen=True)

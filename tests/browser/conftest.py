@@ -92,7 +92,7 @@ def login(live_server) -> Callable:
         page.goto(f"{live_server.url}/accounts/login/")
         page.get_by_label("Email").fill(email)
         page.get_by_label("Password").fill(password)
-        page.get_by_role("button", name="Sign in").click()
+        page.get_by_role("button", name="Sign in", exact=True).click()
         page.wait_for_url(lambda url: "/accounts/login/" not in url)
 
     return sign_in

@@ -324,3 +324,61 @@ def test_identity_requests_conform_to_xeros_identity_spec_when_built(identity_sp
 
 
 CONNECTION_UUID = "5c3b1a29-8f7e-4d6c-9b5a-4f3e2d1c0b9a"
+
+
+# ---------------------------------------------------------------- Sign in with Xero's identity calls (issue 14)
+# Xero's identity spec describes /Connections only; the OpenID calls follow OpenID Connect Discovery 1.0 (section 4:
+# GET {issuer}/.well-known/openid-configuration) and RFC 7517 (GET the key set at the document's jwks_uri).
+
+
+@responses.activate
+def test_openid_discovery_requests_follow_openid_connect_discovery_when_keys_are_fetched(settings):
+    from integrations.xero import openid
+
+    settings.XERO_OIDC_ISSUER = "https://identity.xero.com"
+    responses.get(
+        "https://identity.xero.com/.well-known/openid-configuration",
+        json={
+            "issuer": "https://identity.xero.com",
+            "jwks_uri": "https://identity.xero.com/.well-known/openid-configuration/jwks",
+        },
+    )
+    responses.get("https://identity.xero.com/.well-known/openid-configuration/jwks", json={"keys": []})
+    openid.signing_keys()
+    assert [(c.request.method, c.request.url) for c in responses.calls] == [
+        ("GET", "https://identity.xero.com/.well-known/openid-configuration"),
+        ("GET", "https://identity.xero.com/.well-known/openid-configuration/jwks"),
+    ]
+    for call in responses.calls:
+        assert call.request.body is None
+        assert "Authorization" not in call.request.headers  # public documents: no token ever goes with them
+        assert call.request.headers["Accept"] == "application/json"
+
+
+@responses.activate
+def test_sign_in_authorize_and_code_exchange_carry_the_openid_parameters_when_built(settings):
+    from urllib.parse import parse_qs
+
+    from integrations.xero import oauth
+
+    settings.XERO_SIGNIN_REDIRECT_URI = "https://portal.example/accounts/xero/callback/"
+    url = oauth.authorization_url(
+        state="s",
+        code_verifier="v" * 64,
+        scope="openid profile email",
+        redirect_uri=settings.XERO_SIGNIN_REDIRECT_URI,
+        nonce="n-1",
+    )
+    query = parse_qs(urlsplit(url).query)
+    assert {k: v[0] for k, v in query.items() if k in ("response_type", "scope", "nonce", "redirect_uri")} == {
+        "response_type": "code",
+        "scope": "openid profile email",
+        "nonce": "n-1",
+        "redirect_uri": "https://portal.example/accounts/xero/callback/",
+    }
+    responses.post(settings.XERO_TOKEN_URL, json={"access_token": "a", "expires_in": 1800, "id_token": "x.y.z"})
+    token_set = oauth.code_exchange(code="c", code_verifier="v" * 64, redirect_uri=settings.XERO_SIGNIN_REDIRECT_URI)
+    form = parse_qs(responses.calls[0].request.body)
+    assert form["redirect_uri"] == ["https://portal.example/accounts/xero/callback/"]  # the one the code was sent to
+    assert form["grant_type"] == ["authorization_code"] and token_set.id_token == "x.y.z"
+    assert "x.y.z" not in repr(token_set)

@@ -141,16 +141,71 @@ def test_callback_keeps_only_this_consents_tenants_when_the_user_has_older_conne
     assert not any(call.request.method == "DELETE" for call in responses.calls)  # older ones are not ours to drop
 
 
+# ---------------------------------------------------------------- issue 14: connect never dead-ends
+
+OTHER_TENANT_ID = "e0da6937-de07-4a14-adee-37abfac298ce"  # "Rose Garden Supplies" in connections_several.json
+
+
+def _without_auth_event_ids(connections: list[dict]) -> list[dict]:
+    return [{key: value for key, value in c.items() if key != "authEventId"} for c in connections]
+
+
 @responses.activate
-def test_callback_falls_back_to_connections_new_since_the_start_when_the_token_is_not_a_jwt(login_as, admin_a, org_a):
+def test_callback_offers_the_grants_free_organisations_when_the_access_token_is_not_a_jwt(login_as, admin_a, org_a):
     client = login_as(admin_a)
     params = start(client)
-    fresh = dict(xero_json("connections_one.json")[0])
-    fresh["updatedDateUtc"] = timezone.now().strftime("%Y-%m-%dT%H:%M:%S.0000000")
     body = {**token_response(), "access_token": "opaque-not-a-jwt"}
-    mock_exchange(responses, body=body, connections=[fresh, xero_json("connections_several.json")[2]])
-    follow_callback(client, code="c", state=params["state"])
+    mock_exchange(responses, body=body, connections="connections_several.json", organisation=False)
+    response = client.get(CALLBACK, {"code": "c", "state": params["state"]})
+    pending = XeroPendingTenantChoice.objects.get()
+    assert response["Location"] == reverse("integrations:xero_choose", args=[pending.pk])
+    page = client.get(response["Location"]).content.decode()
+    assert "Xero didn't tell Coordinoter which organisation you just chose" in page
+    for name in ("Maple Florists Ltd", "Rose Garden Supplies", "An Earlier Consent Pty"):  # tenantName
+        assert name in page
+    assert "Nothing was connected" not in page
+    responses.get(ORGANISATION_URL, json=xero_json("organisation.json"))
+    responses.delete(f"{CONNECTIONS_URL}/32587c85-a9b3-4306-ac30-b416e8f2c841", status=204)
+    responses.delete(f"{CONNECTIONS_URL}/9a6d3f3e-5f5e-4f0a-9a67-7d3cbb1d9a10", status=204)
+    response = client.post(response["Location"], {"tenant_id": TENANT_ID}, follow=True)
+    assert "Connected to Maple Florists Ltd." in messages_of(response)
     assert XeroConnection.objects.get(organisation=org_a).tenant_id == TENANT_ID
+
+
+@responses.activate
+def test_callback_offers_only_organisations_no_other_coordinoter_organisation_holds_when_auth_event_ids_lack(
+    login_as, admin_a, org_a, org_b
+):
+    make_connection(organisation=org_b, tenant_id=OTHER_TENANT_ID, connection_id="32587c85-a9b3-4306-ac30-b416e8f2c841")
+    client = login_as(admin_a)
+    params = start(client)
+    mock_exchange(
+        responses,
+        connections=_without_auth_event_ids(xero_json("connections_several.json")),
+        organisation=False,
+    )
+    response = client.get(CALLBACK, {"code": "c", "state": params["state"]})
+    pending = XeroPendingTenantChoice.objects.get(organisation=org_a)
+    assert response["Location"] == reverse("integrations:xero_choose", args=[pending.pk])
+    assert [c["tenant_name"] for c in pending.candidates] == ["Maple Florists Ltd", "An Earlier Consent Pty"]
+    page = client.get(response["Location"]).content.decode()
+    assert "Rose Garden Supplies" not in page
+
+
+@responses.activate
+def test_callback_offers_the_picker_even_for_one_organisation_when_xero_did_not_say_which_was_chosen(
+    login_as, admin_a, org_a
+):
+    client = login_as(admin_a)
+    params = start(client)
+    mock_exchange(responses, connections=_without_auth_event_ids(xero_json("connections_one.json")))
+    response = client.get(CALLBACK, {"code": "c", "state": params["state"]})
+    pending = XeroPendingTenantChoice.objects.get()
+    assert response["Location"] == reverse("integrations:xero_choose", args=[pending.pk])
+    page = client.get(response["Location"]).content.decode()
+    assert 'value="70784a63-d24b-46a9-a4db-0e70a274b056" checked' in page
+    response = client.post(response["Location"], {"tenant_id": TENANT_ID}, follow=True)
+    assert "Connected to Maple Florists Ltd." in messages_of(response)
 
 
 # ---------------------------------------------------------------- rejections: nothing stored

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import uuid
 from collections.abc import Callable
 
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.contrib.contenttypes.models import ContentType
+from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
@@ -22,6 +25,29 @@ def _org(t: Tenant) -> dict:
     return {"pk": t.organisation.pk}
 
 
+def _signup_choice(t: Tenant) -> dict:
+    """A sign-up with Xero's open choice: owned by a user (the tenant's admin), not by an organisation."""
+    choice = XeroPendingTenantChoice.objects.filter(user=t.admin, organisation__isnull=True).first()
+    if choice is None:
+        now = timezone.now()
+        choice = XeroPendingTenantChoice.objects.create(
+            organisation=None,
+            user=t.admin,
+            session_digest="s" * 64,
+            created_at=now,
+            expires_at=now + dt.timedelta(minutes=10),
+            candidates=[
+                {
+                    "id": str(uuid.uuid4()),
+                    "tenant_id": str(uuid.uuid4()),
+                    "tenant_type": "ORGANISATION",
+                    "tenant_name": f"{t.marker} Sign-up Candidate Ltd",
+                }
+            ],
+        )
+    return {"pk": choice.pk}
+
+
 # How to fill each keyed product URL with a tenant's objects.
 FILL: dict[str, Callable[[Tenant], dict]] = {
     "password_reset_confirm": lambda t: {
@@ -29,6 +55,7 @@ FILL: dict[str, Callable[[Tenant], dict]] = {
         "token": "set-password",
     },
     "integrations:xero_choose": lambda t: {"pk": t.get(XeroPendingTenantChoice).pk},
+    "xero_signin:choose": _signup_choice,
     "integrations:support_organisation": _org,
     "integrations:support_xero_disconnect": _org,
     "integrations:support_xero_refresh": _org,

@@ -125,6 +125,21 @@ ROWS: list[Row] = [
     Row("integrations:xero_choose", "POST", ADMIN_OBJECT, {"tenant_id": "not-offered"}),
     Row("integrations:xero_disconnect", "GET", ADMIN_ONLY),
     Row("integrations:xero_disconnect", "POST", ADMIN_ONLY),
+    # sign in / sign up / link with Xero: the round trip starts from the sign-in page (anyone) or the account page
+    Row("xero_signin:sign_in", "POST", PUBLIC),
+    Row("xero_signin:sign_in", "GET", _all(405)),
+    Row("xero_signin:sign_up", "POST", PUBLIC),
+    Row("xero_signin:sign_up", "GET", _all(405)),
+    Row("xero_signin:callback", "GET", SIGNED_IN, query="state=unknown&code=x"),  # refused: back to sign-in
+    Row("xero_signin:callback", "POST", _all(405)),
+    Row("xero_signin:account", "GET", SIGNED_IN),
+    Row("xero_signin:link", "POST", SIGNED_IN),
+    Row("xero_signin:link", "GET", refused(SIGNED_IN)),
+    Row("xero_signin:unlink", "POST", SIGNED_IN),
+    Row("xero_signin:unlink", "GET", refused(SIGNED_IN)),
+    # a sign-up's open choice belongs to the person who signed up (A's admin in the world), nobody else
+    Row("xero_signin:choose", "GET", {**_all(404), "anonymous": LOGIN, "admin": OK}),
+    Row("xero_signin:choose", "POST", {**_all(404), "anonymous": LOGIN, "admin": OK}, {"tenant_id": "not-offered"}),
     # support console (staff only: spans tenants)
     Row("integrations:support_console", "GET", SUPPORT_ONLY),
     Row("integrations:support_organisation", "GET", SUPPORT_ONLY),

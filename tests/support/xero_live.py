@@ -31,6 +31,7 @@ def sandbox_settings(sandbox) -> dict[str, str]:
         "XERO_REVOCATION_URL": sandbox.revocation_endpoint,
         "XERO_CONNECTIONS_URL": sandbox.connections_url,
         "XERO_API_URL": sandbox.api_url,
+        "XERO_OIDC_ISSUER": sandbox.url,
     }
 
 
