@@ -12,6 +12,8 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from integrations.models import XeroPendingTenantChoice
+from integrations.outbound.models import OutboundOperation
+from invoices.models import CancelledInvoice
 from organisations.models import SupportRequest
 from tests.security.routes import Route
 from tests.security.world import Tenant
@@ -33,10 +35,18 @@ FILL: dict[str, Callable[[Tenant], dict]] = {
     "integrations:support_xero_refresh": _org,
     "integrations:support_xero_request_reconnect": _org,
     "integrations:support_request_resolve": lambda t: {"pk": t.get(SupportRequest).pk},
+    "integrations:support_operation_retry": lambda t: {
+        "pk": t.organisation.pk,
+        "operation_id": t.get(OutboundOperation).pk,
+    },
     "invoices:batch_detail": lambda t: {"pk": t.batch.pk},
     "invoices:batch_progress": lambda t: {"pk": t.batch.pk},
     "invoices:batch_retry": lambda t: {"pk": t.batch.pk},
     "invoices:invoice_retry": lambda t: {"pk": t.batch.pk, "invoice_pk": t.failed_invoice.pk},
+    "invoices:invoice_fix": lambda t: {"pk": t.failed_invoice.pk},
+    "invoices:invoice_cancel": lambda t: {"pk": t.failed_invoice.pk},
+    "invoices:invoice_resend": lambda t: {"pk": t.failed_invoice.pk},
+    "invoices:batch_send": lambda t: {"pk": t.get(CancelledInvoice).batch_id},
     "webhooks:support_organisation_inbox": _org,
     "webhooks:support_retry_failed": _org,
     "webhooks:support_reconcile": _org,

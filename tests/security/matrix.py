@@ -118,6 +118,8 @@ ROWS: list[Row] = [
     Row("integrations:support_xero_refresh", "GET", refused(SUPPORT_ONLY)),
     Row("integrations:support_xero_request_reconnect", "POST", SUPPORT_ONLY, {"reason": "matrix"}),
     Row("integrations:support_xero_request_reconnect", "GET", refused(SUPPORT_ONLY)),
+    Row("integrations:support_operation_retry", "POST", SUPPORT_ONLY),
+    Row("integrations:support_operation_retry", "GET", refused(SUPPORT_ONLY)),
     Row(
         "integrations:support_request_resolve",
         "POST",  # resolving lands back on the console
@@ -146,6 +148,19 @@ ROWS: list[Row] = [
     Row("invoices:batch_retry", "GET", refused(MEMBER_OBJECT)),
     Row("invoices:invoice_retry", "POST", MEMBER_OBJECT),
     Row("invoices:invoice_retry", "GET", refused(MEMBER_OBJECT)),
+    # fix and resend an invoice not in Xero (members), send a not-synced batch (admins), the invoice list
+    Row("invoices:invoice_fix", "GET", MEMBER_OBJECT),
+    Row("invoices:invoice_fix", "POST", MEMBER_OBJECT, {"customer_name": "ALPHAQX Customer"}),
+    Row("invoices:invoice_cancel", "GET", MEMBER_OBJECT),
+    Row("invoices:invoice_cancel", "POST", MEMBER_OBJECT),
+    Row("invoices:invoice_resend", "POST", MEMBER_OBJECT),
+    Row("invoices:invoice_resend", "GET", refused(MEMBER_OBJECT)),
+    Row("invoices:batch_send", "GET", ADMIN_OBJECT),
+    Row("invoices:batch_send", "POST", ADMIN_OBJECT),
+    Row("invoices:invoice_list", "GET", MEMBER),
+    Row("invoices:invoice_list", "GET", MEMBER, query="status=failed&customer=ALPHAQX&sort=-total"),
+    Row("invoices:invoice_export", "GET", MEMBER),
+    Row("invoices:invoice_export", "POST", refused(MEMBER)),
     Row("invoices:mapping", "GET", ADMIN_ONLY),
     Row("invoices:mapping", "POST", ADMIN_ONLY, {"revenue_account_code": "200", "tax_type": "OUTPUT"}),
     # the two-way sync: Created in Xero, edit / void / delete in Xero (members: accountants fix invoices too)

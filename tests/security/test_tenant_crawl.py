@@ -2,8 +2,8 @@
 requested (GET and POST) as organisation A's admin. Tenant pages answer 404 and change nothing of B's.
 
 The exceptions, each for a reason:
-- support console views (integrations.support, integrations.support_webhooks) are not tenant-owned: they span
-  tenants for Coordinoter staff, so a customer gets 403 before any id is looked at;
+- support console views (integrations.support, integrations.support_webhooks, integrations.outbound.views) are not
+  tenant-owned: they span tenants for Coordinoter staff, so a customer gets 403 before any id is looked at;
 - Django's admin site is staff-only: a customer is sent to the admin login (302) before any id is looked at;
 - the password reset confirmation's key is the signed token, not the user id: with B's user id and no valid
   token it shows "this link is invalid" (200) and no password form;
@@ -31,7 +31,7 @@ from tests.security.world import Tenant, World, snapshot, tenant_models
 
 pytestmark = pytest.mark.django_db
 
-SUPPORT_MODULES = {"integrations.support", "integrations.support_webhooks"}
+SUPPORT_MODULES = {"integrations.support", "integrations.support_webhooks", "integrations.outbound.views"}
 
 
 def keyed_routes() -> list[Route]:
@@ -92,7 +92,7 @@ def crawl(client, world: World, owner: Tenant) -> list[str]:
         if problem:
             problems.append(f"{problem} ({url})")
         for method, response in answers.items():
-            if owner.marker.encode() in response.content.upper():
+            if owner.marker.encode() in response.getvalue().upper():
                 problems.append(f"{route.label} {method} {url}: the answer shows {owner.marker}'s data")
     return problems
 
@@ -175,7 +175,7 @@ def test_no_list_shows_another_organisations_rows_when_it_has_some(world, client
     leaks = []
     for url in list_pages():
         response = clients[role].get(url)
-        found = leaked(world.b, response.content.decode(), url)
+        found = leaked(world.b, response.getvalue().decode(), url)
         if found:
             leaks.append(f"{url} ({response.status_code}): {found}")
     ids = f"{world.b.invoice.pk},{world.b.failed_invoice.pk},{world.a.invoice.pk}"
