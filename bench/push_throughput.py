@@ -183,8 +183,9 @@ def _measure(args: argparse.Namespace, sandbox, env: dict) -> dict:
 
     from invoices.models import Invoice
     from invoices.services.push import push_enqueue_for_organisation
+    from tests.factories import make_pending_batch
     from tests.support.live import CeleryProcesses
-    from tests.support.xero_live import connect_organisation, make_pending_batch
+    from tests.support.xero_live import connect_organisation
 
     other_invoices = Invoice.objects.count()
 
@@ -200,7 +201,11 @@ def _measure(args: argparse.Namespace, sandbox, env: dict) -> dict:
         organisation = connect_organisation(sandbox, name=f"Bench Tenant {index + 1}", tenant_id=tenant_id)
         currency = sandbox.admin("GET", f"/tenants/{tenant_id}")["BaseCurrency"]
         make_pending_batch(
-            organisation, invoices=per_tenant, customers=args.customers, prefix=f"B{index + 1}", currency=currency
+            organisation=organisation,
+            invoices=per_tenant,
+            customers=args.customers,
+            prefix=f"B{index + 1}",
+            currency=currency,
         )
         organisations.append((organisation, tenant_id))
     small = None
@@ -238,7 +243,9 @@ def _measure(args: argparse.Namespace, sandbox, env: dict) -> dict:
         small_started = small_seconds = None
         while True:
             if small is not None and small_started is None and time.monotonic() - started > 3:
-                make_pending_batch(small, invoices=args.small_tenant, customers=1, prefix="S", currency=small_currency)
+                make_pending_batch(
+                    organisation=small, invoices=args.small_tenant, customers=1, prefix="S", currency=small_currency
+                )
                 small_started = time.monotonic()
                 with transaction.atomic():
                     push_enqueue_for_organisation(organisation_id=small.pk)

@@ -186,17 +186,15 @@ def xero_connection_metrics() -> Iterator[Metric]:
         "One series per organisation's Xero connection (1), with its tenant and state.",
         labels=[*ORG, "tenant_id", "status"],
     )
-    connections = list(XeroConnection.objects.order_by().values_list("organisation_id", "tenant_id", "status"))
-    for organisation_id, tenant_id, status in connections:
-        info.add_metric([str(organisation_id), tenant_id, status], 1)
+    connections = list(
+        XeroConnection.objects.order_by().only("organisation_id", "tenant_id", "status", "disconnect_step")
+    )
+    for connection in connections:
+        info.add_metric([str(connection.organisation_id), connection.tenant_id, connection.status], 1)
     yield info
 
     limiter = rate_limiter()  # without Redis (make run), the in-process limiter of this very process
-    active = {
-        tenant_id: organisation_id
-        for organisation_id, tenant_id, status in connections
-        if status == XeroConnection.Status.ACTIVE and tenant_id
-    }
+    active = {c.tenant_id: c.organisation_id for c in connections if c.is_usable}
     families = _organisation_gauges(
         {
             "in_flight": (

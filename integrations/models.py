@@ -13,11 +13,16 @@ from django.db.models import Q
 from integrations.fields import EncryptedTextField
 from organisations.models import Organisation
 
+# The one rule "may Xero calls be made for this connection?": active, no disconnect step pending, bound to a tenant.
+# Read in SQL by XeroConnection.objects.usable() and on a loaded row by XeroConnection.is_usable, both from this.
+_USABLE_WHEN = {"status": "active", "disconnect_step": ""}
+_USABLE_UNLESS = {"tenant_id": ""}
+
 
 class XeroConnectionQuerySet(models.QuerySet):
     def usable(self) -> "XeroConnectionQuerySet":
-        """Connections Xero calls may be made for: active, no disconnect step pending, bound to a tenant."""
-        return self.filter(status=XeroConnection.Status.ACTIVE, disconnect_step="").exclude(tenant_id="")
+        """Connections Xero calls may be made for (the rule above)."""
+        return self.filter(**_USABLE_WHEN).exclude(**_USABLE_UNLESS)
 
 
 class XeroConnection(models.Model):
@@ -44,9 +49,9 @@ class XeroConnection(models.Model):
         choices=DisconnectStep.choices,
         default=DisconnectStep.NONE,
         blank=True,
-        help_text="The next disconnect step still to do; empty when nothing is pending. Safe to retry.",
+        help_text="The disconnect's progress: the step still to do, empty when nothing is pending. Its Xero calls are "
+        "outbound operations (integrations/connections/disconnect.py), which hold the attempts.",
     )
-    disconnect_attempts = models.PositiveIntegerField(default=0, help_text="Failed tries of the pending step.")
 
     tenant_id = models.CharField(max_length=36, blank=True, db_index=True, help_text="Xero's tenantId.")
     tenant_name = models.CharField(max_length=255, blank=True)
@@ -113,6 +118,13 @@ class XeroConnection(models.Model):
     @property
     def is_bound(self) -> bool:
         return self.status in self.BOUND_STATUSES
+
+    @property
+    def is_usable(self) -> bool:
+        """The same rule as XeroConnection.objects.usable(), on this row as loaded."""
+        return all(getattr(self, f) == v for f, v in _USABLE_WHEN.items()) and not any(
+            getattr(self, f) == v for f, v in _USABLE_UNLESS.items()
+        )
 
     @property
     def has_tokens(self) -> bool:

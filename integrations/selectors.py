@@ -5,11 +5,18 @@ import uuid
 from typing import Literal
 
 from django.conf import settings
-from django.db.models import Q, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
-from integrations.models import IntegrationAuditEvent, XeroConnection, XeroPendingTenantChoice
+from integrations.connections.types import DISCONNECT_KINDS
+from integrations.models import (
+    IntegrationAuditEvent,
+    OutboundAttempt,
+    OutboundOperation,
+    XeroConnection,
+    XeroPendingTenantChoice,
+)
 from organisations.models import Organisation
 
 Eligibility = Literal["eligible", "before_connection", "while_disconnected"]
@@ -103,17 +110,24 @@ def connection_ids_due_keepalive(*, now: dt.datetime | None = None) -> list[int]
     """Active connections, all of them: each gets a daily check of /connections (Xero recommends a light daily
     call to find dead connections), and a refresh when its refresh token is older than
     XERO_KEEPALIVE_AFTER_DAYS (idle refresh tokens die after 60 days)."""
-    return list(
-        XeroConnection.objects.filter(status=XeroConnection.Status.ACTIVE, disconnect_step="")
-        .order_by("pk")
-        .values_list("pk", flat=True)
-    )
+    return list(XeroConnection.objects.usable().order_by("pk").values_list("pk", flat=True))
 
 
 def connection_needs_keepalive_refresh(connection: XeroConnection, *, now: dt.datetime | None = None) -> bool:
     now = now or timezone.now()
     issued = connection.refresh_token_issued_at
     return issued is None or now - issued >= dt.timedelta(days=settings.XERO_KEEPALIVE_AFTER_DAYS)
+
+
+def disconnect_operations(organisation: Organisation, *, connection: XeroConnection) -> list[OutboundOperation]:
+    """The Xero calls (outbound operations) of the connection's latest disconnect, newest first, with their attempts."""
+    attempts = OutboundAttempt.objects.order_by("-started_at", "-pk")
+    operations = OutboundOperation.objects.filter(
+        organisation=organisation, subject_id=connection.pk, kind__in=DISCONNECT_KINDS
+    )
+    if connection.disconnected_at is not None:
+        operations = operations.filter(created_at__gte=connection.disconnected_at)
+    return list(operations.order_by("-pk").prefetch_related(Prefetch("outbound_attempts", queryset=attempts)))
 
 
 def connection_ids_disconnecting() -> list[int]:

@@ -10,7 +10,12 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from integrations.outbound.selectors import kind_label, operations_needing_attention
-from integrations.selectors import SUPPORT_STATE_FILTERS, audit_event_list, support_organisation_list
+from integrations.selectors import (
+    SUPPORT_STATE_FILTERS,
+    audit_event_list,
+    disconnect_operations,
+    support_organisation_list,
+)
 from integrations.services import (
     xero_connection_disconnect,
     xero_connection_refresh,
@@ -67,6 +72,9 @@ def support_organisation(request: HttpRequest, pk: int) -> HttpResponse:
             "page": events,
             "operations": operations,
             "usage": usage_chart_for(organisation),
+            "disconnect_operations": disconnect_operations(organisation, connection=connection)
+            if connection is not None and connection.disconnect_step
+            else [],
         },
     )
 

@@ -27,7 +27,9 @@ def xero_connection_verify_task(connection_id: int) -> str:
 
 @shared_task(name="integrations.xero_connection_disconnect", ignore_result=True)
 def xero_connection_disconnect_task(connection_id: int) -> str:
-    return services.xero_connection_disconnect_continue(connection_id=connection_id).disconnect_step
+    """Runs what is due of a pending disconnect (the steps' Xero calls are outbound operations the engine retries;
+    kept for messages queued before it did)."""
+    return services.xero_connection_disconnect_continue(connection_id=connection_id, background=True).disconnect_step
 
 
 @shared_task(name="integrations.xero_admins_notify", ignore_result=True)
@@ -41,7 +43,7 @@ def xero_housekeeping_task() -> dict[str, int]:
     OAuth states a day after they expired, and Xero usage minutes after two days."""
     disconnecting = selectors.connection_ids_disconnecting()
     for connection_id in disconnecting:
-        services.xero_connection_disconnect_continue(connection_id=connection_id)
+        services.xero_connection_disconnect_continue(connection_id=connection_id, background=True)
     expired = selectors.pending_choice_ids_expired()
     for pending_id in expired:
         services.xero_pending_choice_expire(pending_id=pending_id)

@@ -49,9 +49,7 @@ def webhook_inbox_organisation_ids(*, since: dt.datetime) -> set[int]:
         .values_list("organisation_id", flat=True)
         .distinct()
     )
-    active = set(
-        XeroConnection.objects.filter(status=XeroConnection.Status.ACTIVE).values_list("organisation_id", flat=True)
-    )
+    active = set(XeroConnection.objects.usable().values_list("organisation_id", flat=True))
     return recent | waiting | active
 
 

@@ -3,6 +3,8 @@ tests talk to xero_sandbox on 127.0.0.1, and this guard fails anything else."""
 
 import ipaddress
 import socket
+from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 
@@ -70,6 +72,59 @@ def _in_process_runner_ended():
     from coordinoter.queue import runner_stop
 
     runner_stop()
+
+
+@dataclass(frozen=True)
+class Enqueued:
+    """One task the code queued through the gateway (coordinoter/queue.py), as Celery would carry it to a worker."""
+
+    name: str
+    args: tuple = ()
+    kwargs: dict = field(default_factory=dict)
+    countdown: float = 0.0  # seconds, as the gateway passed it (after its cap)
+    options: dict = field(default_factory=dict)  # anything else the gateway passed to apply_async (retry, connection)
+
+
+class TaskRecorder(list[Enqueued]):
+    """Every task queued during a test, in order. Nothing reaches the broker; run_all() runs them like a worker."""
+
+    def names(self) -> list[str]:
+        return [item.name for item in self]
+
+    def named(self, name: str) -> list[Enqueued]:
+        return [item for item in self if item.name == name]
+
+    def run_all(self, limit: int = 50) -> list[Any]:
+        """Run what is queued, oldest first, without waiting for countdowns (a task may queue more), until none is
+        left or `limit` have run; returns their results."""
+        from celery import current_app
+
+        results = []
+        while self and limit:
+            item = self.pop(0)
+            results.append(current_app.tasks[item.name].run(*item.args, **item.kwargs))
+            limit -= 1
+        return results
+
+
+@pytest.fixture
+def enqueued(settings, monkeypatch) -> TaskRecorder:
+    """The one recorder of queued work: the gateway runs as it does with a broker, and what it would publish
+    (Task.apply_async, looked up on the class at every call) is recorded instead.
+
+    Suites whose code queues tasks request it (tests/integrations and tests/security use it for every test). A test
+    in `embedded_mode` must not also request it: that fixture sends tasks to the in-process runner instead."""
+    from celery.app.task import Task
+
+    recorder = TaskRecorder()
+
+    def record(self, args=None, kwargs=None, **options):
+        countdown = float(options.pop("countdown", 0) or 0)
+        recorder.append(Enqueued(self.name, tuple(args or ()), dict(kwargs or {}), countdown, options))
+
+    settings.TASKS_IN_PROCESS = False  # a run without REDIS_URL would otherwise hand tasks to the in-process runner
+    monkeypatch.setattr(Task, "apply_async", record)
+    return recorder
 
 
 @pytest.fixture

@@ -1,13 +1,27 @@
-"""Small `make_*` factories: the data a test needs, said in the test."""
+"""Small `make_*` factories: the data a test needs, said in the test. The one place test data is made (tests and
+bench); tests/support/ holds live-process helpers (sandbox, workers), not data."""
 
+from __future__ import annotations
+
+import base64
 import datetime
 import itertools
+import json
+import secrets
+import uuid
 from decimal import Decimal
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.db import transaction
+from django.utils import timezone
 
-from invoices.models import Customer, Invoice, InvoiceBatch, InvoiceLine
+from integrations.models import XeroConnection
+from integrations.xero import tokens
+from integrations.xero.types import TokenSet
+from invoices.models import Customer, Invoice, InvoiceBatch, InvoiceLine, XeroMapping
+from invoices.services.batches import InvoiceInput, LineInput
 from organisations.models import Membership, Organisation
 from organisations.roles import SUPPORT_GROUP
 
@@ -78,8 +92,6 @@ def make_xero_event(
     at: str = "2026-11-24T10:00:00.123",
 ) -> dict:
     """One event as Xero puts it in a webhook delivery (ids only, no resource data)."""
-    import uuid
-
     resource_id = resource_id or str(uuid.uuid4())
     path = "Invoices" if category == "INVOICE" else "Contacts"
     return {
@@ -95,8 +107,6 @@ def make_xero_event(
 
 def make_webhook_delivery(*, events: list[dict], key: str, sequence: int = 1) -> tuple[bytes, str]:
     """(raw body, x-xero-signature) of a delivery signed as Xero signs it."""
-    import json
-
     from integrations.xero.signatures import webhook_signature
 
     body = json.dumps(
@@ -152,3 +162,247 @@ def make_pushed_invoice(
         tax_type="OUTPUT",
     )
     return invoice
+
+
+def make_pending_batch(
+    *, organisation: Organisation, invoices: int, customers: int = 10, prefix: str = "LT", currency: str = "AUD"
+) -> InvoiceBatch:
+    """An eligible batch of pending invoices, created in bulk (live tests and benchmarks; the caller enqueues)."""
+    batch = InvoiceBatch.objects.create(
+        organisation=organisation, name=f"{prefix} batch", eligibility=InvoiceBatch.Eligibility.ELIGIBLE
+    )
+    people = [
+        Customer.objects.create(
+            organisation=organisation, name=f"{prefix} Customer {i:03d}", email=f"c{i}@{prefix.lower()}.example"
+        )
+        for i in range(customers)
+    ]
+    rows = Invoice.objects.bulk_create(
+        [
+            Invoice(
+                organisation=organisation,
+                batch=batch,
+                customer=people[i % customers],
+                number=f"{prefix}-{i:05d}",
+                currency=currency,
+                issue_date=datetime.date(2026, 11, 2),
+                due_date=datetime.date(2026, 11, 30),
+                total=Decimal("110.00"),
+                amount_due=Decimal("110.00"),
+                sync_state=Invoice.SyncState.PENDING,
+            )
+            for i in range(invoices)
+        ]
+    )
+    InvoiceLine.objects.bulk_create(
+        [
+            InvoiceLine(
+                invoice=invoice, description="Monthly service", quantity=Decimal("1"), unit_amount=Decimal("100.00")
+            )
+            for invoice in rows
+        ]
+    )
+    return batch
+
+
+def make_line_input(description: str = "Consulting", quantity: str = "1", unit: str = "100.00", **kw: Any) -> LineInput:
+    """One line as the batch service takes it (a form or CSV row, parsed)."""
+    return LineInput(description=description, quantity=Decimal(quantity), unit_amount=Decimal(unit), **kw)
+
+
+def make_invoice_input(
+    number: str = "INV-0001", customer: str = "Harbour View", lines: list[LineInput] | None = None, **kw: Any
+) -> InvoiceInput:
+    """One invoice as the batch service takes it."""
+    values: dict[str, Any] = dict(
+        customer_name=customer,
+        number=number,
+        issue_date=datetime.date(2026, 11, 1),
+        due_date=datetime.date(2026, 11, 15),
+        currency="AUD",
+        lines=[make_line_input()] if lines is None else lines,
+    )
+    values.update(kw)
+    return InvoiceInput(**values)
+
+
+# ---------------------------------------------------------------- Xero connections and tokens
+
+TENANT_ID = "70784a63-d24b-46a9-a4db-0e70a274b056"
+TENANT_NAME = "Maple Florists Ltd"
+TENANT_SHORT_CODE = "!mF3pq"
+CONNECTION_ID = "e1eede29-f875-4a5d-8470-17f6a29a88b1"
+AUTH_EVENT_ID = "d99ecdfe-391d-43d2-b834-17636ba90e8d"
+XERO_USER_ID = "7f1c2d3e-aaaa-4bbb-8ccc-000000000001"
+
+
+def fake_jwt(**claims: Any) -> str:
+    """An unsigned JWT-shaped access token carrying the claims we read (authentication_event_id, xero_userid)."""
+
+    def part(data: dict) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+    payload = {"jti": secrets.token_hex(8), **claims}
+    return f"{part({'alg': 'RS256', 'typ': 'JWT'})}.{part(payload)}.{secrets.token_urlsafe(16)}"
+
+
+def make_token_set(
+    *, expires_in: int = 1800, auth_event_id: str = AUTH_EVENT_ID, xero_user_id: str = XERO_USER_ID
+) -> TokenSet:
+    return TokenSet(
+        access_token=fake_jwt(authentication_event_id=auth_event_id, xero_userid=xero_user_id),
+        refresh_token="rt-" + secrets.token_hex(16),
+        expires_at=timezone.now() + datetime.timedelta(seconds=expires_in),
+        scopes=("offline_access", "accounting.invoices", "accounting.contacts", "accounting.settings"),
+        authentication_event_id=auth_event_id,
+        xero_user_id=xero_user_id,
+    )
+
+
+def make_connection(
+    *,
+    organisation: Organisation,
+    status: str = XeroConnection.Status.ACTIVE,
+    tenant_id: str = TENANT_ID,
+    tenant_name: str = TENANT_NAME,
+    tenant_short_code: str = TENANT_SHORT_CODE,
+    base_currency: str = "AUD",  # the currency make_batch and make_invoice_input use
+    connection_id: str = CONNECTION_ID,
+    expires_in: int = 1800,
+    xero_user_id: str = XERO_USER_ID,
+    token_set: TokenSet | None = None,
+    refresh_issued_days_ago: int = 0,
+) -> XeroConnection:
+    """The organisation's Xero connection in the given status, its tokens stored through the token store (the only
+    writer of token fields)."""
+    now = timezone.now()
+    with transaction.atomic():
+        connection = XeroConnection.objects.create(
+            organisation=organisation,
+            status=status,
+            tenant_id=tenant_id,
+            tenant_name=tenant_name,
+            tenant_type="ORGANISATION",
+            tenant_short_code=tenant_short_code,
+            base_currency=base_currency,
+            connection_id=connection_id,
+            auth_event_id=AUTH_EVENT_ID,
+            xero_user_id=xero_user_id,
+            connected_at=now - datetime.timedelta(days=3),
+            status_changed_at=now - datetime.timedelta(days=3),
+        )
+        tokens.connection_tokens_save(
+            connection=connection,
+            token_set=token_set or make_token_set(expires_in=expires_in, xero_user_id=xero_user_id),
+        )
+        if refresh_issued_days_ago:
+            XeroConnection.objects.filter(pk=connection.pk).update(
+                refresh_token_issued_at=now - datetime.timedelta(days=refresh_issued_days_ago)
+            )
+    connection.refresh_from_db()
+    return connection
+
+
+def make_connected_organisation(
+    *,
+    organisation: Organisation,
+    contact_ids: bool = True,
+    invoices: int = 3,
+    mapping: bool = True,
+    status: str = XeroConnection.Status.ACTIVE,
+) -> tuple[XeroConnection, InvoiceBatch]:
+    """A connected organisation with a mapping and an eligible batch of pending invoices (one customer), as the push
+    starts from."""
+    connection = make_connection(organisation=organisation, status=status)
+    if mapping:
+        XeroMapping.objects.create(organisation=organisation, revenue_account_code="200", tax_type="OUTPUT")
+    batch = make_batch(
+        organisation=organisation,
+        invoices=invoices,
+        eligibility=InvoiceBatch.Eligibility.ELIGIBLE,
+        sync_state=Invoice.SyncState.PENDING,
+    )
+    if contact_ids:
+        for customer in {invoice.customer for invoice in batch.invoices.all()}:
+            customer.xero_contact_id = str(uuid.uuid4())
+            customer.save(update_fields=["xero_contact_id"])
+    return connection, batch
+
+
+# ---------------------------------------------------------------- Xero's answers
+
+
+def token_response(
+    *,
+    refresh_token: str | None = None,
+    auth_event_id: str = AUTH_EVENT_ID,
+    xero_user_id: str = XERO_USER_ID,
+    expires_in: int = 1800,
+) -> dict:
+    """A body like Xero's token endpoint answer."""
+    return {
+        "access_token": fake_jwt(authentication_event_id=auth_event_id, xero_userid=xero_user_id),
+        "expires_in": expires_in,
+        "token_type": "Bearer",
+        "refresh_token": refresh_token or "rt-" + secrets.token_hex(16),
+        "scope": "offline_access openid profile email accounting.invoices accounting.contacts accounting.settings",
+    }
+
+
+def echo_invoices(
+    request, *, warnings: dict[str, list[str]] | None = None, errors: dict[str, list[str]] | None = None
+) -> tuple[int, dict, str]:
+    """Xero's answer to PUT /Invoices?summarizeErrors=false (a `responses` callback): every element echoed with its
+    outcome."""
+    warnings, errors = warnings or {}, errors or {}
+    elements = []
+    for item in json.loads(request.body)["Invoices"]:
+        number = item["InvoiceNumber"]
+        element: dict[str, Any] = {**item, "ValidationErrors": []}
+        if number in errors:
+            element.update(
+                InvoiceID="00000000-0000-0000-0000-000000000000",
+                HasErrors=True,
+                StatusAttributeString="ERROR",
+                ValidationErrors=[{"Message": m} for m in errors[number]],
+            )
+        else:
+            element.update(
+                InvoiceID=str(uuid.uuid5(uuid.NAMESPACE_URL, number)),
+                SubTotal=100.0,
+                TotalTax=10.0,
+                Total=110.0,
+                AmountDue=110.0,
+                AmountPaid=0.0,
+                AmountCredited=0.0,
+                UpdatedDateUTC="/Date(1764000000000+0000)/",
+                StatusAttributeString="WARNING" if number in warnings else "OK",
+            )
+            if number in warnings:
+                element["Warnings"] = [{"Message": m} for m in warnings[number]]
+        elements.append(element)
+    headers = {
+        "Xero-Correlation-Id": str(uuid.uuid4()),
+        "X-MinLimit-Remaining": "59",
+        "X-DayLimit-Remaining": "4999",
+        "X-AppMinLimit-Remaining": "9999",
+    }
+    return 200, headers, json.dumps({"Id": str(uuid.uuid4()), "Status": "OK", "Invoices": elements})
+
+
+def chart_read_from_xero(organisation: Organisation) -> None:
+    """The organisation's accounts and tax rates read once from (mocked) Xero, as the form and mapping page do:
+    accounts 200 and 260 are active revenue accounts (210 is archived, 400 an expense); OUTPUT and EXEMPTOUTPUT
+    apply to sales (INPUT does not, TAX001 is deleted)."""
+    from pathlib import Path
+
+    import responses
+    from django.conf import settings
+
+    from invoices.services.mapping import mapping_choices
+
+    fixtures = Path(__file__).resolve().parent / "fixtures" / "xero"
+    with responses.RequestsMock() as mocked:
+        mocked.get(f"{settings.XERO_API_URL}/Accounts", json=json.loads((fixtures / "accounts.json").read_text()))
+        mocked.get(f"{settings.XERO_API_URL}/TaxRates", json=json.loads((fixtures / "tax_rates.json").read_text()))
+        mapping_choices(organisation=organisation)

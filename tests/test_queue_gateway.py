@@ -6,11 +6,11 @@ import time
 from pathlib import Path
 
 import pytest
-from celery.app.task import Task
 from django.db import transaction
 
 from coordinoter import queue
 from coordinoter.celery import app
+from tests.conftest import Enqueued
 
 ROOT = Path(__file__).resolve().parents[1]
 GATEWAY = ROOT / "coordinoter" / "queue.py"
@@ -46,46 +46,33 @@ def test_no_product_code_publishes_a_task_when_outside_the_gateway():
 # ---------------------------------------------------------------- with a broker
 
 
-@pytest.fixture
-def published(monkeypatch, settings):
-    settings.TASKS_IN_PROCESS = False
-    sent = []
-    monkeypatch.setattr(
-        Task,
-        "apply_async",
-        lambda self, args=None, kwargs=None, **options: sent.append((self.name, args, kwargs, options)),
-    )
-    return sent
-
-
-def test_enqueue_publishes_ids_with_the_countdown_when_a_broker_is_set(published):
+def test_enqueue_publishes_ids_with_the_countdown_when_a_broker_is_set(enqueued):
     from integrations.outbound.tasks import run_operation
 
     queue.enqueue(run_operation, args=(7,), countdown=30)
-    assert published == [("integrations.outbound.tasks.run_operation", (7,), {}, {"countdown": 30.0})]
+    assert enqueued == [Enqueued("integrations.outbound.tasks.run_operation", (7,), {}, 30.0)]
 
 
-def test_countdown_is_capped_below_the_brokers_visibility_timeout_when_long(published):
+def test_countdown_is_capped_below_the_brokers_visibility_timeout_when_long(enqueued):
     from invoices.tasks import push_chunk
 
     queue.enqueue(push_chunk, args=(7,), countdown=86400)
-    assert published == [("invoices.tasks.push_chunk", (7,), {}, {"countdown": queue.MAX_COUNTDOWN_SECONDS})]
+    assert enqueued == [Enqueued("invoices.tasks.push_chunk", (7,), {}, queue.MAX_COUNTDOWN_SECONDS)]
 
 
-def test_fail_fast_publishes_once_on_a_connection_that_gives_up_when_asked(published):
+def test_fail_fast_publishes_once_on_a_connection_that_gives_up_when_asked(enqueued):
     from integrations.webhook_tasks import process_webhook_inbox
 
     queue.enqueue(process_webhook_inbox, kwargs={"organisation_id": 3}, fail_fast=True)
-    ((_, _, _, options),) = published
-    assert options["retry"] is False
-    assert options["connection"].transport_options["max_retries"] == 0
+    (published,) = enqueued
+    assert published.kwargs == {"organisation_id": 3}
+    assert published.options["retry"] is False
+    assert published.options["connection"].transport_options["max_retries"] == 0
     queue.fail_fast_connection_drop()
 
 
 @pytest.mark.django_db
-def test_enqueue_on_commit_queues_nothing_when_the_transaction_rolls_back(
-    published, django_capture_on_commit_callbacks
-):
+def test_enqueue_on_commit_queues_nothing_when_the_transaction_rolls_back(enqueued, django_capture_on_commit_callbacks):
     from invoices.tasks import push_organisation
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -94,7 +81,7 @@ def test_enqueue_on_commit_queues_nothing_when_the_transaction_rolls_back(
             transaction.set_rollback(True)
         with transaction.atomic():
             queue.enqueue_on_commit(push_organisation, args=(2,), countdown=5)
-    assert [(args, options) for _, args, _, options in published] == [((2,), {"countdown": 5.0})]
+    assert [(item.args, item.countdown) for item in enqueued] == [((2,), 5.0)]
 
 
 # ---------------------------------------------------------------- without a broker: the in-process runner

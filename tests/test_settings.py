@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from cryptography.fernet import Fernet
+from django.conf import settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -14,7 +15,8 @@ PRODUCTION_ENV = {
     "DJANGO_SECRET_KEY": "x" * 20 + Fernet.generate_key().decode(),
     "DJANGO_ALLOWED_HOSTS": "portal.coordinoter.example",
     "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/coordinoter",
-    "REDIS_URL": "redis://127.0.0.1:6379/0",
+    # The run's own Redis database (scripts/test.sh), never a shared one; these subprocesses only read the setting.
+    "REDIS_URL": settings.REDIS_URL or "redis://127.0.0.1:1/0",
     "TOKEN_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
     "XERO_CLIENT_ID": "client-id",
     "XERO_CLIENT_SECRET": "client-secret-from-the-vault",

@@ -39,6 +39,7 @@ from integrations.xero.client import XeroClient
 from integrations.xero.errors import Failed, Refused, Retry, WaitForConnection, backoff_seconds, classify
 from integrations.xero.exceptions import XeroError
 from integrations.xero.ratelimit import rate_limiter
+from integrations.xero.types import NoRateLimit
 
 logger = logging.getLogger("integrations.outbound")
 
@@ -127,7 +128,10 @@ def operation_run(*, operation_id: int, worker: str | None = None) -> RunResult:
         with transaction.atomic():
             locked = _locked_for(operation)
             return locked if isinstance(locked, RunResult) else _attention(locked, kind, connection)
-    client = XeroClient(connection.pk, rate_limiter=rate_limiter())
+    # A kind that works without a usable connection makes identity calls with the bare token (the disconnect steps),
+    # which were never counted against the tenant's API limits: it needs no limiter (nor its start-up cost).
+    limiter = rate_limiter() if kind.requires_usable_connection else NoRateLimit()
+    client = XeroClient(connection.pk, rate_limiter=limiter)
     started, clock = timezone.now(), time.monotonic()
     try:
         if action == ACT.CHECK:
@@ -153,12 +157,18 @@ def operation_run(*, operation_id: int, worker: str | None = None) -> RunResult:
 def _usable_connection(operation_id: int) -> XeroConnection | RunResult | str:
     """The connection to call through; a RunResult when there is nothing to do now; or, as a string, why the
     operation can never go through this connection (disconnected, revoked, another Xero organisation)."""
-    row = OutboundOperation.objects.filter(pk=operation_id).values("organisation_id", "tenant_id", "state").first()
+    row = (
+        OutboundOperation.objects.filter(pk=operation_id)
+        .values("organisation_id", "tenant_id", "state", "kind")
+        .first()
+    )
     if row is None or row["state"] in FINAL or row["state"] == S.NEEDS_ATTENTION:
         return RunResult("noop")
     connection = XeroConnection.objects.filter(organisation_id=row["organisation_id"]).first()
+    if not k.kind_for(row["kind"]).requires_usable_connection:
+        return connection if connection is not None else "The organisation's Xero connection no longer exists."
     if connection is not None and connection.tenant_id == row["tenant_id"]:
-        if XeroConnection.objects.usable().filter(pk=connection.pk).exists():
+        if connection.is_usable:
             return connection
         if connection.status == XeroConnection.Status.NEEDS_RECONNECT:
             # It resumes after the reconnect (the sweep brings it back): nothing is counted meanwhile.
@@ -336,6 +346,10 @@ def _record_failure(operation, kind: k.Kind, action, exc: XeroError, started, cl
             if operation.sends >= settings.OUTBOUND_MAX_SENDS:
                 return _attention(operation, kind, f"Xero did not answer after {operation.sends} tries: {exc}")
             return _later(operation, verdict.after, verdict.reason)
+        if isinstance(verdict, WaitForConnection) and not kind.requires_usable_connection:
+            # Nothing to wait for: no reconnect revives the grant such a kind works with.
+            _attempt(operation, action, OUT.REFUSED, started, clock, status=status, detail=verdict.reason)
+            return _end(operation, kind, S.REFUSED, k.Outcome("refused", message=verdict.reason))
         if isinstance(verdict, WaitForConnection):
             _attempt(operation, action, OUT.WAITING, started, clock, status=status, detail=verdict.reason)
             kind.finish(operation, k.Outcome("waiting", message=verdict.reason))

@@ -69,6 +69,11 @@ class Kind:
     finish: Callable[[OutboundOperation, Outcome], None]
     # Optional: a read before the first send (e.g. has the invoice changed in Xero since the person looked?).
     check: Callable[[XeroClient, OutboundOperation], Check] | None = None
+    # False for a write made while the connection is not usable (a disconnect step: the status is already
+    # disconnected). The engine then neither waits for nor refuses on the connection's state: the client it hands
+    # to `send` is the organisation's connection row whatever its status, and the kind reads what it needs (the
+    # stored tokens) through tokens.py. A dead grant ends such an operation as refused: there is nothing to wait for.
+    requires_usable_connection: bool = True
 
 
 _KINDS: dict[str, Kind] = {}

@@ -6,7 +6,9 @@ from coordinoter import queue
 from integrations.outbound import engine
 
 
-@shared_task(acks_late=True, queue="xero", ignore_result=True)
+# On the `webhooks` queue with the rest of the two-way sync: a person waiting on an edit or a void is never queued
+# behind a big push on `xero`.
+@shared_task(acks_late=True, queue="webhooks", ignore_result=True)
 def run_operation(operation_id: int) -> None:
     result = engine.operation_run(operation_id=operation_id)
     if result.retry_in is not None:
@@ -14,6 +16,6 @@ def run_operation(operation_id: int) -> None:
         queue.enqueue(run_operation, args=(operation_id,), countdown=result.retry_in)
 
 
-@shared_task(acks_late=True, queue="xero", ignore_result=True)
+@shared_task(acks_late=True, queue="webhooks", ignore_result=True)
 def sweep_operations() -> None:
     engine.operations_sweep()

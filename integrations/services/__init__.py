@@ -1,5 +1,7 @@
 """Integrations services: typed, keyword-only `<entity>_<action>` functions (see docs/architecture.md)."""
 
+from integrations.connections.disconnect import xero_connection_disconnect, xero_connection_disconnect_continue
+from integrations.connections.types import ActionResult
 from integrations.services.connect import (
     ConnectBlocked,
     ConnectOutcome,
@@ -11,10 +13,7 @@ from integrations.services.connect import (
     xero_tenant_choose,
 )
 from integrations.services.connection import (
-    ActionResult,
     xero_admins_notify,
-    xero_connection_disconnect,
-    xero_connection_disconnect_continue,
     xero_connection_keepalive,
     xero_connection_mark_revoked_in_xero,
     xero_connection_refresh,

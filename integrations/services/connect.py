@@ -14,6 +14,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from integrations.audit import audit_event_record
+from integrations.connections.states import connection_move
 from integrations.models import IntegrationAuditEvent, XeroConnection, XeroOAuthState, XeroPendingTenantChoice
 from integrations.registry import connection_event_emit
 from integrations.selectors import (
@@ -447,8 +448,7 @@ def _complete(
                 action = "tenant_switched"
             else:
                 action = "reconnected"
-            connection.status = S.ACTIVE
-            connection.status_changed_at = now
+            moved = connection_move(connection, S.ACTIVE, at=now)
             connection.tenant_id = chosen["tenant_id"]
             connection.tenant_name = details.get("Name") or name
             connection.tenant_type = chosen["tenant_type"]
@@ -470,8 +470,7 @@ def _complete(
             connection.last_verified_at = now
             connection.save(
                 update_fields=[
-                    "status",
-                    "status_changed_at",
+                    *moved,
                     "tenant_id",
                     "tenant_name",
                     "tenant_type",

@@ -1,8 +1,8 @@
-"""A connection's life after connecting: disconnect (a stored, retryable sequence of steps), the daily check and
-keep-alive, Xero-side disconnects, support's actions, and the emails to the organisation's admins."""
+"""A connection's life after connecting: the daily check and keep-alive, Xero-side disconnects, support's actions, and
+the emails to the organisation's admins. Disconnecting lives in integrations/connections/disconnect.py (its Xero
+calls are outbound operations)."""
 
 import logging
-from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -13,222 +13,21 @@ from django.utils import timezone
 
 from coordinoter import queue
 from integrations.audit import audit_event_record
+from integrations.connections.disconnect import xero_connection_disconnect_continue  # noqa: F401 - connect.py's import
+from integrations.connections.states import connection_move
+from integrations.connections.types import ActionResult
 from integrations.models import IntegrationAuditEvent, XeroConnection
 from integrations.registry import connection_event_emit
-from integrations.selectors import (
-    connection_needs_keepalive_refresh,
-    xero_connection_ids_in_use,
-    xero_user_connected_elsewhere,
-)
-from integrations.xero import client, oauth, tokens
+from integrations.selectors import connection_needs_keepalive_refresh
+from integrations.xero import tokens
 from integrations.xero.client import XeroClient
-from integrations.xero.exceptions import (
-    XeroAuthError,
-    XeroError,
-    XeroNeedsReconnect,
-    XeroNotConnected,
-    XeroOAuthError,
-)
+from integrations.xero.exceptions import XeroError, XeroNeedsReconnect, XeroNotConnected
 from organisations.models import Organisation
 from organisations.selectors import organisation_admin_emails
 
 logger = logging.getLogger(__name__)
 Outcome = IntegrationAuditEvent.Outcome
 S = XeroConnection.Status
-Step = XeroConnection.DisconnectStep
-
-
-@dataclass(frozen=True)
-class ActionResult:
-    ok: bool
-    message: str
-
-
-# ---------------------------------------------------------------- disconnect
-
-
-def xero_connection_disconnect(
-    *, organisation: Organisation, actor: AbstractBaseUser | None, as_support: bool = False, reason: str = ""
-) -> ActionResult:
-    """Disconnect at once in Coordinoter (new batches stop syncing), then in Xero: DELETE /connections/{id},
-    revoke the refresh token, erase the tokens. Each step is stored before it runs, so a Xero outage leaves a
-    pending step that a retry finishes; running it twice is harmless."""
-    with transaction.atomic():
-        connection = XeroConnection.objects.select_for_update().filter(organisation=organisation).first()
-        if connection is None or (
-            connection.status in (S.NOT_CONNECTED, S.DISCONNECTED) and not connection.disconnect_step
-        ):
-            return ActionResult(False, "Xero is not connected, so there is nothing to disconnect.")
-        if not connection.disconnect_step:
-            previous = connection.status
-            now = timezone.now()
-            connection.status = S.DISCONNECTED
-            connection.status_changed_at = now
-            connection.disconnected_at = now
-            connection.disconnected_by = actor
-            connection.disconnect_step = Step.DELETE_CONNECTION if connection.has_tokens else Step.CLEAR_TOKENS
-            connection.disconnect_attempts = 0
-            connection.needs_reconnect_reason = ""
-            connection.reconnect_requested_at = None
-            connection.reconnect_requested_reason = ""
-            connection.save(
-                update_fields=[
-                    "status",
-                    "status_changed_at",
-                    "disconnected_at",
-                    "disconnected_by",
-                    "disconnect_step",
-                    "disconnect_attempts",
-                    "needs_reconnect_reason",
-                    "reconnect_requested_at",
-                    "reconnect_requested_reason",
-                    "updated_at",
-                ]
-            )
-            audit_event_record(
-                organisation=organisation,
-                actor=actor,
-                as_support=as_support,
-                action="disconnect_requested",
-                detail={
-                    "previous_status": previous,
-                    "tenant_id": connection.tenant_id,
-                    "tenant_name": connection.tenant_name,
-                    "reason": reason[:255],
-                },
-            )
-            connection_event_emit(organisation_id=organisation.pk, event="disconnected")
-    connection = xero_connection_disconnect_continue(connection_id=connection.pk, actor=actor, as_support=as_support)
-    if connection.disconnect_step:
-        return ActionResult(
-            True,
-            f"Disconnected from {connection.tenant_name} in Coordinoter. Xero didn't answer "
-            "in time, so Coordinoter finishes removing the connection in Xero shortly.",
-        )
-    return ActionResult(True, f"Disconnected from {connection.tenant_name}.")
-
-
-def xero_connection_disconnect_continue(
-    *, connection_id: int, actor: AbstractBaseUser | None = None, as_support: bool = False
-) -> XeroConnection:
-    """Run the pending disconnect steps in order until done or until Xero is unavailable."""
-    for _ in range(len(Step.values)):
-        connection = XeroConnection.objects.select_related("organisation").get(pk=connection_id)
-        step = connection.disconnect_step
-        if not step:
-            return connection
-        audit = {"organisation": connection.organisation_id, "actor": actor, "as_support": as_support}
-        if step == Step.DELETE_CONNECTION:
-            if not _step_delete_connection(connection, audit):
-                return connection
-            _advance(connection, step, Step.REVOKE_TOKEN)
-        elif step == Step.REVOKE_TOKEN:
-            if not _step_revoke(connection, audit):
-                return connection
-            _advance(connection, step, Step.CLEAR_TOKENS)
-        elif step == Step.CLEAR_TOKENS:
-            with transaction.atomic():
-                locked = XeroConnection.objects.select_for_update().get(pk=connection_id)
-                if locked.disconnect_step != Step.CLEAR_TOKENS:
-                    continue
-                tokens.connection_tokens_clear(connection=locked)
-                locked.disconnect_step = Step.NONE
-                locked.disconnect_attempts = 0
-                locked.last_error = ""
-                locked.save(update_fields=["disconnect_step", "disconnect_attempts", "last_error", "updated_at"])
-                audit_event_record(
-                    **audit,
-                    action="disconnected",
-                    detail={"tenant_id": locked.tenant_id, "tenant_name": locked.tenant_name},
-                )
-    return XeroConnection.objects.get(pk=connection_id)
-
-
-def _step_delete_connection(connection: XeroConnection, audit: dict) -> bool:
-    detail = {"tenant_id": connection.tenant_id, "connection_id": connection.connection_id}
-    if not connection.connection_id:
-        return True
-    if connection.connection_id in xero_connection_ids_in_use(
-        connection.organisation, connection_ids=[connection.connection_id]
-    ):
-        audit_event_record(
-            **audit,
-            action="xero_connection_kept",
-            detail={**detail, "reason": "used_by_another_coordinoter_organisation"},
-        )
-        return True
-    try:
-        grant = tokens.access_token_get(connection_id=connection.pk, for_disconnect=True)
-        deleted = client.connection_delete(
-            access_token=grant.access_token,
-            connection_id=connection.connection_id,
-            log_context={"organisation_id": connection.organisation_id, "tenant_id": connection.tenant_id},
-        )
-    except (XeroNeedsReconnect, XeroNotConnected, XeroAuthError, XeroOAuthError) as exc:
-        # Our grant is dead: we cannot reach this connection any more, and neither can anyone with our tokens.
-        audit_event_record(
-            **audit,
-            action="xero_connection_deleted",
-            outcome=Outcome.FAILURE,
-            detail={**detail, "error": type(exc).__name__, "gave_up": True},
-        )
-        return True
-    except XeroError as exc:
-        _step_failed(connection, exc, audit)
-        return False
-    audit_event_record(**audit, action="xero_connection_deleted", detail={**detail, "already_gone": not deleted})
-    return True
-
-
-def _step_revoke(connection: XeroConnection, audit: dict) -> bool:
-    if not connection.refresh_token:
-        return True
-    if xero_user_connected_elsewhere(connection.organisation, xero_user_id=connection.xero_user_id):
-        # Revoking removes every connection of this Xero user to our app, including another organisation's.
-        audit_event_record(
-            **audit, action="token_revoke_skipped", detail={"reason": "same_xero_user_connects_another_organisation"}
-        )
-        return True
-    try:
-        oauth.token_revoke(refresh_token=connection.refresh_token)
-    except XeroOAuthError as exc:
-        audit_event_record(
-            **audit, action="token_revoked", outcome=Outcome.FAILURE, detail={"error": exc.error, "gave_up": True}
-        )
-        return True
-    except XeroError as exc:
-        _step_failed(connection, exc, audit)
-        return False
-    audit_event_record(**audit, action="token_revoked")
-    return True
-
-
-def _advance(connection: XeroConnection, current: str, following: str) -> None:
-    # Conditional: if two workers ran the same step, the second finds it already advanced.
-    XeroConnection.objects.filter(pk=connection.pk, disconnect_step=current).update(
-        disconnect_step=following, disconnect_attempts=0, updated_at=timezone.now()
-    )
-
-
-def _step_failed(connection: XeroConnection, exc: XeroError, audit: dict) -> None:
-    attempts = connection.disconnect_attempts + 1
-    XeroConnection.objects.filter(pk=connection.pk).update(
-        disconnect_attempts=attempts,
-        last_error=f"Disconnect step {connection.disconnect_step} failed: {type(exc).__name__}."[:500],
-        last_error_at=timezone.now(),
-        updated_at=timezone.now(),
-    )
-    audit_event_record(
-        **audit,
-        action=f"disconnect_step_{connection.disconnect_step}",
-        outcome=Outcome.FAILURE,
-        detail={"error": type(exc).__name__, "attempt": attempts, "will_retry": True},
-    )
-    countdown = min(60 * 2 ** min(attempts, 6), 3600)
-    from integrations.tasks import xero_connection_disconnect_task
-
-    # Queued, never run here: the next attempt comes after the backoff, not inside this request or task.
-    queue.enqueue_on_commit(xero_connection_disconnect_task, args=(connection.pk,), countdown=countdown)
 
 
 # ---------------------------------------------------------------- Xero-side disconnects, daily check, keep-alive
@@ -239,7 +38,7 @@ def xero_connection_verify(*, connection_id: int) -> str:
     Xero's side (https://github.com/XeroAPI/Xero-OpenAPI/issues/585). Returns connected | revoked_in_xero |
     needs_reconnect | skipped | error."""
     connection = XeroConnection.objects.get(pk=connection_id)
-    if connection.status != S.ACTIVE or connection.disconnect_step:
+    if not connection.is_usable:
         return "skipped"
     xero = XeroClient(connection_id, check_on_forbidden=False)
     try:
@@ -273,7 +72,7 @@ def xero_connection_verify(*, connection_id: int) -> str:
             tenant_short_code=details.get("ShortCode") or "",
             base_currency=details.get("BaseCurrency") or connection.base_currency,
         )
-    XeroConnection.objects.filter(pk=connection_id, status=S.ACTIVE).update(**updates, updated_at=timezone.now())
+    XeroConnection.objects.usable().filter(pk=connection_id).update(**updates, updated_at=timezone.now())
     return "connected"
 
 
@@ -284,13 +83,10 @@ def xero_connection_mark_revoked_in_xero(*, connection_id: int, tenants_seen: in
         if connection.status not in XeroConnection.BOUND_STATUSES or connection.disconnect_step:
             return False
         now = timezone.now()
-        connection.status = S.REVOKED_IN_XERO
-        connection.status_changed_at = now
+        moved = connection_move(connection, S.REVOKED_IN_XERO, at=now)
         connection.disconnected_at = now
         connection.disconnected_by = None
-        connection.save(
-            update_fields=["status", "status_changed_at", "disconnected_at", "disconnected_by", "updated_at"]
-        )
+        connection.save(update_fields=[*moved, "disconnected_at", "disconnected_by", "updated_at"])
         # Dropped, not revoked: the grant may still serve this Xero user's other connections (xero-facts 1.5).
         tokens.connection_tokens_clear(connection=connection)
         audit_event_record(
@@ -320,7 +116,7 @@ def xero_connection_keepalive(*, connection_id: int) -> str:
     """Daily: refresh a refresh token that has idled XERO_KEEPALIVE_AFTER_DAYS (Xero lets it die after 60
     unused days, https://developer.xero.com/faq/oauth2), then check the tenant is still connected."""
     connection = XeroConnection.objects.get(pk=connection_id)
-    if connection.status != S.ACTIVE or connection.disconnect_step:
+    if not connection.is_usable:
         return "skipped"
     if connection_needs_keepalive_refresh(connection):
         try:
@@ -347,7 +143,7 @@ def xero_connection_refresh(
 ) -> ActionResult:
     """Force a token refresh now (support console)."""
     connection = XeroConnection.objects.filter(organisation=organisation).first()
-    if connection is None or connection.status != S.ACTIVE:
+    if connection is None or not connection.is_usable:
         audit_event_record(
             organisation=organisation,
             actor=actor,

@@ -65,12 +65,7 @@ def reconciliation_enqueue(*, organisation_id: int) -> bool:
 
 
 def reconciliation_organisation_ids() -> list[int]:
-    return list(
-        XeroConnection.objects.filter(status=XeroConnection.Status.ACTIVE, disconnect_step="")
-        .exclude(tenant_id="")
-        .order_by("organisation_id")
-        .values_list("organisation_id", flat=True)
-    )
+    return list(XeroConnection.objects.usable().order_by("organisation_id").values_list("organisation_id", flat=True))
 
 
 def _reconcile_claim(*, organisation_id: int) -> ReconciliationState | None:

@@ -446,9 +446,7 @@ def _ready(organisation_id: int, now: dt.datetime):
 
 
 def xero_connection_usable(organisation_id: int) -> XeroConnection | None:
-    return XeroConnection.objects.filter(
-        organisation_id=organisation_id, status=XeroConnection.Status.ACTIVE, disconnect_step=""
-    ).first()
+    return XeroConnection.objects.usable().filter(organisation_id=organisation_id).first()
 
 
 def webhook_inbox_process(*, organisation_id: int) -> ProcessResult:
@@ -706,9 +704,7 @@ def webhook_inbox_sweep(*, older_than: dt.timedelta = dt.timedelta(seconds=30)) 
         .distinct()
     )
     active = set(
-        XeroConnection.objects.filter(
-            status=XeroConnection.Status.ACTIVE, disconnect_step="", organisation_id__in=waiting
-        ).values_list("organisation_id", flat=True)
+        XeroConnection.objects.usable().filter(organisation_id__in=waiting).values_list("organisation_id", flat=True)
     )
     busy = set(
         ReconciliationState.objects.filter(organisation_id__in=active, inbox_claimed_until__gt=now).values_list(

@@ -8,8 +8,9 @@
 Each call gets a fresh access token from tokens.py, adds Authorization, xero-tenant-id and Accept, passes the
 rate limiter, logs `xero.http.request` (organisation, tenant, status, duration, correlation id; never a token)
 and maps failures to integrations.xero.exceptions. On 401 TokenExpired it forces one refresh and retries once.
-On 403 AuthenticationUnsuccessful it raises XeroTenantDisconnected and queues a check of /connections, which
-marks the connection disconnected-in-Xero if the tenant is really gone. Every call, answered or not, is counted
+On 403 AuthenticationUnsuccessful it raises XeroTenantDisconnected and reports it (integrations.registry.xero_report);
+the service listening queues a check of /connections, which marks the connection disconnected-in-Xero if the tenant
+is really gone. The front door imports no task and enqueues nothing. Every call, answered or not, is counted
 per organisation and minute by integrations.usage (calls, 429s, failures, the remaining quotas Xero reported): the
 support console's usage chart and /metrics read it. Nothing else here writes to the database except through
 tokens.py.
@@ -26,6 +27,7 @@ import requests
 from django.conf import settings
 
 from integrations import usage
+from integrations.registry import XeroReport, xero_report
 from integrations.xero import ratelimit, tokens
 from integrations.xero.exceptions import (
     XeroAuthError,
@@ -117,7 +119,8 @@ class XeroClient:
             return raise_for_status(response)
         except XeroTenantDisconnected:
             if self.check_on_forbidden:
-                _queue_connection_check(self.connection_id)
+                # At once, not on commit: a service queues the check of /connections even if the caller rolls back.
+                xero_report(XeroReport.TENANT_FORBIDDEN, connection_id=self.connection_id, at_once=True)
             raise
 
     def _attempt(self, method, url, grant, *, json, params, headers, idempotency_key, tenant_scoped):
@@ -386,18 +389,3 @@ def raise_for_status(response: XeroResponse) -> XeroResponse:
     if status >= 500:
         raise XeroServerError(f"Xero answered {status} to {where}.", retry_after=response.retry_after, **kwargs)
     raise XeroRequestError(f"Xero answered {status} to {where}: {detail}", **kwargs)
-
-
-def _queue_connection_check(connection_id: int) -> None:
-    # Not through transaction.on_commit: the caller's transaction is likely to roll back on this very error,
-    # which would drop the check; the task only reads the already committed connection row.
-    from coordinoter import queue
-    from integrations.tasks import xero_connection_verify_task
-
-    try:
-        queue.enqueue(xero_connection_verify_task, args=(connection_id,))
-    except Exception:  # noqa: BLE001 - a broker outage must not hide the 403; the daily check still runs
-        logger.exception(
-            "xero.connection.check_not_queued",
-            extra={"event": "xero.connection.check_not_queued", "connection_id": connection_id},
-        )

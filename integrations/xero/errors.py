@@ -83,7 +83,13 @@ def classify(exc: XeroError, *, attempt: int) -> Verdict:
     """The verdict on one failed call; `attempt` counts this one (1 for the first)."""
     if isinstance(exc, XeroRateLimited):
         # A concurrency refusal clears as soon as a call in flight ends; the others name their wait.
-        wait = settings.XERO_RATE_MINUTE_SECONDS / 60 if exc.problem == "concurrent" else float(exc.retry_after)
+        # Our own limiter's refusal (RateLimitWait) names its wait to the millisecond in `seconds`.
+        if hasattr(exc, "seconds"):
+            wait = float(exc.seconds)
+        elif exc.problem == "concurrent":
+            wait = settings.XERO_RATE_MINUTE_SECONDS / 60
+        else:
+            wait = float(exc.retry_after)
         return Retry(after=max(0.0, wait), reason=str(exc), rate_limited=True)
     if isinstance(exc, XeroTimeout):
         return Retry(after=backoff_seconds(attempt), reason=str(exc), outcome_unknown=exc.outcome_unknown)

@@ -18,11 +18,12 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from coordinoter import queue
 from integrations import usage
 from integrations.audit import audit_event_record
+from integrations.connections.states import connection_move
 from integrations.fields import encrypted_with_primary_key
 from integrations.models import IntegrationAuditEvent, XeroConnection, XeroOAuthState, XeroPendingTenantChoice
+from integrations.registry import XeroReport, connection_event_emit, xero_report
 from integrations.xero import oauth
 from integrations.xero.exceptions import (
     XeroError,
@@ -51,6 +52,14 @@ def access_token_get(
     if not force_refresh and not rejected_token and _is_fresh(connection):
         return _grant(connection)
     return _refresh(connection_id, force=force_refresh, rejected_token=rejected_token, for_disconnect=for_disconnect)
+
+
+def refresh_token_for_revoke(*, connection_id: int) -> str:
+    """The stored refresh token, read only by the disconnect's revocation step (never put in an operation's payload
+    or anywhere else)."""
+    connection = XeroConnection.objects.get(pk=connection_id)
+    _check_usable(connection, for_disconnect=True)
+    return connection.refresh_token
 
 
 def _refresh(connection_id: int, *, force: bool, rejected_token: str, for_disconnect: bool) -> AccessGrant:
@@ -104,11 +113,10 @@ def _grant_dead(connection: XeroConnection) -> XeroNeedsReconnect:
     _log("xero.token.invalid_grant", connection, level=logging.WARNING)
     _clear(connection)
     fields = [*_TOKEN_FIELDS, "refresh_token_issued_at", "updated_at"]
-    if connection.status == XeroConnection.Status.ACTIVE and not connection.disconnect_step:
-        connection.status = XeroConnection.Status.NEEDS_RECONNECT
-        connection.status_changed_at = timezone.now()
+    if connection.is_usable:
+        fields += connection_move(connection, XeroConnection.Status.NEEDS_RECONNECT)
         connection.needs_reconnect_reason = NEEDS_RECONNECT_REASON
-        fields += ["status", "status_changed_at", "needs_reconnect_reason"]
+        fields.append("needs_reconnect_reason")
         connection.save(update_fields=fields)
         audit_event_record(
             organisation=connection.organisation_id,
@@ -116,9 +124,9 @@ def _grant_dead(connection: XeroConnection) -> XeroNeedsReconnect:
             outcome=IntegrationAuditEvent.Outcome.FAILURE,
             detail={"reason": "invalid_grant", "tenant_id": connection.tenant_id},
         )
-        from integrations.tasks import xero_admins_notify_task
-
-        queue.enqueue_on_commit(xero_admins_notify_task, args=(connection.pk, "needs_reconnect"))
+        # Reported, not queued here: a service emails the admins once this commits (the front door imports no task).
+        xero_report(XeroReport.GRANT_DEAD, connection_id=connection.pk)
+        connection_event_emit(organisation_id=connection.organisation_id, event="needs_reconnect")
     else:
         connection.save(update_fields=fields)
     return XeroNeedsReconnect("Xero refused the refresh token (invalid_grant): an admin must reconnect.")
@@ -129,12 +137,13 @@ def _check_usable(connection: XeroConnection, *, for_disconnect: bool) -> None:
         if not connection.has_tokens:
             raise XeroNotConnected("This connection holds no tokens.")
         return
+    if connection.is_usable and connection.has_tokens:
+        return
     if connection.disconnect_step:
         raise XeroNotConnected("This organisation is disconnecting from Xero.")
     if connection.status == XeroConnection.Status.NEEDS_RECONNECT:
         raise XeroNeedsReconnect("This organisation's Xero connection needs an admin to reconnect.")
-    if connection.status != XeroConnection.Status.ACTIVE or not connection.has_tokens:
-        raise XeroNotConnected("This organisation is not connected to Xero.")
+    raise XeroNotConnected("This organisation is not connected to Xero.")
 
 
 def _is_fresh(connection: XeroConnection) -> bool:

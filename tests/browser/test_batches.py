@@ -12,8 +12,7 @@ from playwright.sync_api import expect
 from invoices.models import Invoice, InvoiceBatch, InvoiceEvent, XeroMapping
 from organisations.models import Organisation
 from tests.browser.helpers import shoot, xero_connect_through_sandbox
-from tests.factories import make_batch
-from tests.invoices.helpers import connect_xero
+from tests.factories import make_batch, make_connection
 from tests.support.xero_live import point_settings_at_sandbox
 
 pytestmark = pytest.mark.browser
@@ -104,7 +103,7 @@ def test_csv_with_bad_rows_is_reported_row_by_row_when_uploaded(
 
 def test_batch_page_shows_each_invoices_xero_outcome_when_pushed(page, live_server, demo_data, login, screenshot):
     organisation = Organisation.objects.get(name="Acme Care")
-    connect_xero(organisation, short_code="!AcmeC")
+    make_connection(organisation=organisation, tenant_short_code="!AcmeC")
     XeroMapping.objects.create(
         organisation=organisation,
         revenue_account_code="200",
@@ -170,7 +169,7 @@ def test_admin_chooses_the_xero_mapping_from_their_own_accounts_when_connected(
     page, live_server, demo_data, login, screenshot
 ):
     organisation = Organisation.objects.get(name="Acme Care")
-    connect_xero(organisation)
+    make_connection(organisation=organisation)
     api = settings.XERO_API_URL
     with responses.RequestsMock(assert_all_requests_are_fired=False) as xero:
         xero.get(f"{api}/Accounts", json=json.loads((FIXTURES / "xero" / "accounts.json").read_text()))

@@ -13,7 +13,7 @@ from playwright.sync_api import expect
 from integrations.models import WebhookEvent, XeroApiUsage
 from integrations.usage import minute_of
 from organisations.models import Organisation
-from tests.integrations.factories import make_connection
+from tests.factories import make_connection
 
 pytestmark = pytest.mark.browser
 

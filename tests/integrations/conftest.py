@@ -1,15 +1,12 @@
-"""Integrations test fixtures: Xero settings pointing at the real Xero hosts (mocked with `responses`), a record of
-every task enqueued instead of publishing it to the broker, and logged-in clients."""
+"""Integrations test fixtures: Xero settings pointing at the real Xero hosts (mocked with `responses`), every task
+queued recorded instead of published to the broker, and logged-in clients."""
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-from celery import current_app
-from celery.app.task import Task
 from cryptography.fernet import Fernet
 
 from tests.factories import PASSWORD
@@ -42,38 +39,10 @@ def xero_settings(settings):
     return settings
 
 
-@dataclass
-class Enqueued:
-    name: str
-    args: tuple
-    kwargs: dict = field(default_factory=dict)
-    options: dict = field(default_factory=dict)
-
-
-class TaskRecorder(list):
-    """Tasks enqueued during a test (nothing reaches the broker). run_all() runs them like a worker would."""
-
-    def names(self) -> list[str]:
-        return [e.name for e in self]
-
-    def run_all(self, limit: int = 50) -> list[Any]:
-        results = []
-        while self and limit:
-            item = self.pop(0)
-            results.append(current_app.tasks[item.name].run(*item.args, **item.kwargs))
-            limit -= 1
-        return results
-
-
 @pytest.fixture(autouse=True)
-def enqueued(monkeypatch) -> TaskRecorder:
-    recorder = TaskRecorder()
-
-    def record(self, args=None, kwargs=None, **options):
-        recorder.append(Enqueued(self.name, tuple(args or ()), dict(kwargs or {}), options))
-
-    monkeypatch.setattr(Task, "apply_async", record)
-    return recorder
+def _tasks_recorded(enqueued):
+    """Nothing in this suite reaches the broker: every task queued is recorded (`enqueued`, tests/conftest.py)."""
+    return enqueued
 
 
 @pytest.fixture

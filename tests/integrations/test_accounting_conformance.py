@@ -26,7 +26,7 @@ from openapi_core.testing import MockRequest
 from integrations.xero import accounting, client
 from integrations.xero.client import XeroClient
 from invoices import mappers
-from tests.integrations.factories import make_connection
+from tests.factories import make_connection
 
 pytestmark = pytest.mark.django_db
 

@@ -17,8 +17,8 @@ from integrations.xero.exceptions import (
     XeroTimeout,
     XeroValidationError,
 )
+from tests.factories import TENANT_ID, make_connection, token_response
 from tests.integrations.conftest import xero_json
-from tests.integrations.factories import TENANT_ID, make_connection, token_response
 
 pytestmark = pytest.mark.django_db
 

@@ -10,14 +10,14 @@ from django.urls import reverse
 from django.utils import timezone
 
 from integrations.models import IntegrationAuditEvent, XeroConnection, XeroOAuthState, XeroPendingTenantChoice
-from tests.factories import make_membership
-from tests.integrations.conftest import xero_json
-from tests.integrations.factories import (
+from tests.factories import (
     AUTH_EVENT_ID,
     TENANT_ID,
     make_connection,
+    make_membership,
     token_response,
 )
+from tests.integrations.conftest import xero_json
 
 pytestmark = pytest.mark.django_db
 

@@ -7,14 +7,14 @@ from urllib.parse import parse_qs
 import pytest
 import requests
 import responses
+from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 
 from integrations import selectors, services, tasks
-from integrations.models import IntegrationAuditEvent, XeroConnection
-from tests.factories import make_organisation
+from integrations.models import IntegrationAuditEvent, OutboundOperation, XeroConnection
+from tests.factories import CONNECTION_ID, make_connection, make_organisation, token_response
 from tests.integrations.conftest import xero_json
-from tests.integrations.factories import CONNECTION_ID, make_connection, token_response
 
 pytestmark = pytest.mark.django_db
 
@@ -104,16 +104,29 @@ def test_disconnect_keeps_the_pending_step_and_finishes_later_when_xero_is_down(
     assert (connection.status, connection.disconnect_step) == ("disconnected", "delete_connection")
     assert connection.refresh_token != ""  # still needed to finish
     assert selectors.xero_sync_eligibility(org_a) == "while_disconnected"
-    assert [(e.name, e.options.get("countdown")) for e in enqueued] == [
-        ("integrations.xero_connection_disconnect", 120)
-    ]
-    # Xero is back: the retry finishes every remaining step.
+    # The DELETE is an outbound operation: its failed attempt is recorded, and the engine retries it after its backoff.
+    delete = OutboundOperation.objects.get(organisation=org_a, kind="disconnect_delete_connection")
+    assert (delete.state, delete.subject_id) == ("pending", connection.pk)
+    assert list(delete.outbound_attempts.values_list("action", "outcome", "http_status")) == [("send", "unknown", 503)]
+    [(name, args, countdown)] = [(e.name, e.args, e.countdown) for e in enqueued]
+    assert (name, args) == ("integrations.outbound.tasks.run_operation", (delete.pk,))
+    assert 0 < countdown <= settings.XERO_RETRY_BASE_SECONDS
+    # Xero is back: when the retry is due, it finishes every remaining step.
     responses.replace(responses.DELETE, f"{CONNECTIONS_URL}/{CONNECTION_ID}", status=404)  # already gone: fine
     responses.post(REVOCATION_URL, status=200)
-    assert enqueued.run_all() == [""]
+    OutboundOperation.objects.filter(pk=delete.pk).update(next_attempt_at=timezone.now())  # the backoff has passed
+    with django_capture_on_commit_callbacks(execute=True):
+        enqueued.run_all(limit=1)
+    with django_capture_on_commit_callbacks(execute=True):
+        enqueued.run_all()  # the revocation, queued when the DELETE was confirmed
     connection.refresh_from_db()
     assert (connection.disconnect_step, connection.refresh_token) == ("", "")
-    assert "disconnect_step_delete_connection" in actions(org_a)
+    assert set(OutboundOperation.objects.filter(organisation=org_a).values_list("kind", "state")) == {
+        ("disconnect_delete_connection", "done"),
+        ("disconnect_revoke_token", "done"),
+    }
+    assert actions(org_a)[-3:] == ["xero_connection_deleted", "token_revoked", "disconnected"]
+    assert IntegrationAuditEvent.objects.get(action="xero_connection_deleted").detail["already_gone"] is True
 
 
 @responses.activate

@@ -5,7 +5,7 @@ from django.urls import reverse
 
 from integrations.models import IntegrationAuditEvent
 from integrations.outbound.models import OutboundAttempt, OutboundOperation
-from tests.integrations.factories import make_connection
+from tests.factories import make_connection
 
 pytestmark = pytest.mark.django_db
 OTHER_ID = "11111111-2222-4333-8444-555555555555"

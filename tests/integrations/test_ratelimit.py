@@ -2,18 +2,24 @@
 again against the in-process Redis that `make run` uses without REDIS_URL: the same Lua scripts must make the same
 decisions on both."""
 
-import os
 import threading
 import time
 import uuid
 
 import pytest
 import redis
+from django.conf import settings
 
 from integrations.xero.ratelimit import RateLimits, RateLimitWait, XeroRateLimiter
 from integrations.xero.types import XeroResponse
 
 TENANT, OTHER = "11111111-1111-1111-1111-111111111111", "22222222-2222-2222-2222-222222222222"
+
+
+def runs_redis() -> redis.Redis:
+    """The Redis database this test run owns (scripts/test.sh claims one per run), never a shared default."""
+    assert settings.REDIS_URL, "run the tests through scripts/test.sh: it gives the run a Redis database of its own"
+    return redis.Redis.from_url(settings.REDIS_URL)
 
 
 @pytest.fixture(params=["redis", "in_process"])
@@ -23,7 +29,7 @@ def redis_client(request):
 
         client = fakeredis.FakeRedis(server=fakeredis.FakeServer())
     else:
-        client = redis.Redis.from_url(os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0")
+        client = runs_redis()
     yield client
     client.close()
 
@@ -271,9 +277,7 @@ def test_in_process_and_redis_limiters_decide_alike_when_given_the_same_sequence
 
     options = {"minute_seconds": 60.0, "day_seconds": 86400.0, "guard_seconds": 1.0, "slot_ttl_seconds": 30.0}
     prefix = f"test:rl:{uuid.uuid4().hex}"
-    shared = XeroRateLimiter(
-        redis.Redis.from_url(os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"), prefix=prefix, **options
-    )
+    shared = XeroRateLimiter(runs_redis(), prefix=prefix, **options)
     local = XeroRateLimiter(fakeredis.FakeRedis(server=fakeredis.FakeServer()), prefix=prefix, **options)
 
     def decide(limiter, step):

@@ -17,8 +17,8 @@ from django.urls import reverse
 from integrations.fields import TokenDecryptionError, decrypt
 from integrations.models import XeroConnection, XeroOAuthState
 from integrations.xero import tokens
+from tests.factories import CONNECTION_ID, make_connection, token_response
 from tests.integrations.conftest import xero_json
-from tests.integrations.factories import CONNECTION_ID, make_connection, token_response
 
 pytestmark = pytest.mark.django_db
 

@@ -5,9 +5,8 @@ import responses
 from django.urls import reverse
 
 from integrations.models import IntegrationAuditEvent, XeroConnection
-from tests.factories import make_organisation
+from tests.factories import CONNECTION_ID, make_connection, make_organisation, token_response
 from tests.integrations.conftest import xero_json
-from tests.integrations.factories import CONNECTION_ID, make_connection, token_response
 
 pytestmark = pytest.mark.django_db
 

@@ -15,8 +15,8 @@ from django.utils import timezone
 from integrations.models import IntegrationAuditEvent, XeroConnection
 from integrations.xero import tokens
 from integrations.xero.exceptions import XeroNeedsReconnect, XeroNotConnected, XeroTimeout
+from tests.factories import make_connection, token_response
 from tests.integrations.conftest import xero_json
-from tests.integrations.factories import make_connection, token_response
 
 TOKEN_URL = "https://identity.xero.com/connect/token"
 

@@ -15,7 +15,7 @@ from integrations.tasks import xero_housekeeping_task
 from integrations.xero.client import XeroClient
 from integrations.xero.exceptions import XeroRateLimited, XeroServerError, XeroTimeout
 from integrations.xero.tokens import access_token_get
-from tests.integrations.factories import make_connection
+from tests.factories import make_connection
 
 pytestmark = pytest.mark.django_db
 

@@ -12,7 +12,7 @@ from django.utils import timezone
 from integrations import usage
 from integrations.models import WebhookEvent
 from integrations.usage_chart import XERO_MINUTE_LIMIT, usage_chart_for
-from tests.integrations.factories import make_connection
+from tests.factories import make_connection
 
 pytestmark = pytest.mark.django_db
 

@@ -12,8 +12,7 @@ from django.urls import reverse
 
 from integrations.models import WebhookEvent
 from integrations.xero.signatures import webhook_signature
-from tests.factories import make_organisation, make_webhook_delivery, make_xero_event
-from tests.integrations.factories import TENANT_ID, make_connection
+from tests.factories import TENANT_ID, make_connection, make_organisation, make_webhook_delivery, make_xero_event
 
 KEY = "test-webhook-key-current"
 PREVIOUS_KEY = "test-webhook-key-previous"

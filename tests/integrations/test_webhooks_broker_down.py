@@ -16,8 +16,14 @@ from coordinoter import queue
 from integrations.models import WebhookEvent
 from integrations.services import webhooks as inbox
 from invoices.models import Invoice
-from tests.factories import make_organisation, make_pushed_invoice, make_webhook_delivery, make_xero_event
-from tests.integrations.factories import TENANT_ID, make_connection
+from tests.factories import (
+    TENANT_ID,
+    make_connection,
+    make_organisation,
+    make_pushed_invoice,
+    make_webhook_delivery,
+    make_xero_event,
+)
 
 REAL_APPLY_ASYNC = Task.apply_async  # captured before the integrations conftest swaps in its recorder
 KEY = "broker-down-webhook-key"

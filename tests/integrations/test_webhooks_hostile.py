@@ -11,8 +11,7 @@ from django.db import connection as db_connection
 from integrations.models import WebhookEvent
 from integrations.services import webhooks as webhook_services
 from integrations.xero.signatures import webhook_signature
-from tests.factories import make_organisation, make_xero_event
-from tests.integrations.factories import TENANT_ID, make_connection
+from tests.factories import TENANT_ID, make_connection, make_organisation, make_xero_event
 
 KEY = "test-webhook-key-current"
 URL = "/integrations/xero/webhooks/"

@@ -20,8 +20,14 @@ from integrations.services.webhooks import webhook_delivery_parse, webhook_event
 from integrations.webhook_tasks import process_webhook_inbox, reconcile_organisation
 from invoices.models import Customer, Invoice, InvoiceEvent
 from invoices.xero_models import XeroCreatedInvoice
-from tests.factories import make_organisation, make_pushed_invoice, make_webhook_delivery, make_xero_event
-from tests.integrations.factories import TENANT_ID, make_connection
+from tests.factories import (
+    TENANT_ID,
+    make_connection,
+    make_organisation,
+    make_pushed_invoice,
+    make_webhook_delivery,
+    make_xero_event,
+)
 
 API = "https://api.xero.com/api.xro/2.0"
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "xero" / "invoice_authorised.json"
@@ -215,7 +221,7 @@ def test_task_reschedules_itself_when_xero_rate_limits(invoice, enqueued):
     responses.get(f"{API}/Invoices", status=429, headers={"Retry-After": "17", "X-Rate-Limit-Problem": "minute"})
     process_webhook_inbox.run(organisation_id=invoice.organisation_id)
     assert WebhookEvent.objects.get().state == "received"
-    assert [(e.name, e.kwargs, e.options.get("countdown")) for e in enqueued] == [
+    assert [(e.name, e.kwargs, e.countdown) for e in enqueued] == [
         ("integrations.webhook_tasks.process_webhook_inbox", {"organisation_id": invoice.organisation_id}, 17)
     ]
 
@@ -294,7 +300,7 @@ def test_fetches_are_paced_per_tenant_when_events_keep_arriving(invoice, setting
     process_webhook_inbox.run(organisation_id=invoice.organisation_id)
     process_webhook_inbox.run(organisation_id=invoice.organisation_id)
     assert len(responses.calls) == 1
-    assert len(enqueued) == 1 and 0 < enqueued[0].options["countdown"] <= 2
+    assert len(enqueued) == 1 and 0 < enqueued[0].countdown <= 2
     # When it is due, both waiting events share one fetch.
     ReconciliationState.objects.update(inbox_fetched_at=timezone.now() - dt.timedelta(seconds=3))
     assert inbox.webhook_inbox_process(organisation_id=invoice.organisation_id).processed == 2
@@ -394,9 +400,7 @@ def test_reconciliation_keeps_last_success_when_xero_fails(invoice):
 def test_reconciliation_reschedules_when_rate_limited(invoice, enqueued):
     responses.get(f"{API}/Invoices", status=429, headers={"Retry-After": "42"})
     reconcile_organisation.run(organisation_id=invoice.organisation_id)
-    assert [(e.name, e.options.get("countdown")) for e in enqueued] == [
-        ("integrations.webhook_tasks.reconcile_organisation", 42)
-    ]
+    assert [(e.name, e.countdown) for e in enqueued] == [("integrations.webhook_tasks.reconcile_organisation", 42)]
 
 
 def test_fan_out_enqueues_one_pass_per_active_tenant_when_beat_fires(invoice, enqueued):

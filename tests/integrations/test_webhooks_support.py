@@ -7,8 +7,7 @@ import pytest
 from django.utils import timezone
 
 from integrations.models import IntegrationAuditEvent, ReconciliationState, WebhookEvent
-from tests.factories import make_organisation
-from tests.integrations.factories import TENANT_ID, make_connection
+from tests.factories import TENANT_ID, make_connection, make_organisation
 
 
 def event(organisation, state, *, resource="r", seconds=0.4, **kw):

@@ -21,8 +21,14 @@ from integrations.services import webhooks as inbox
 from integrations.services.webhooks import webhook_delivery_parse, webhook_events_record
 from invoices.models import InvoiceEvent, InvoiceLine
 from invoices.services import outbound
-from tests.factories import make_organisation, make_pushed_invoice, make_webhook_delivery, make_xero_event
-from tests.integrations.factories import TENANT_ID, make_connection
+from tests.factories import (
+    TENANT_ID,
+    make_connection,
+    make_organisation,
+    make_pushed_invoice,
+    make_webhook_delivery,
+    make_xero_event,
+)
 
 pytestmark = pytest.mark.django_db
 

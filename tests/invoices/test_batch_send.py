@@ -10,9 +10,7 @@ from django.urls import reverse
 from invoices.models import Invoice, InvoiceBatch, InvoiceLine, XeroMapping
 from invoices.services.batch_send import BatchSendRefused, batch_send_review, batch_send_to_xero
 from invoices.services.push import push_organisation_dispatch
-from tests.factories import PASSWORD, make_batch, make_customer
-from tests.invoices.helpers import chart_read_from_xero, connect_xero
-from tests.support.push import scheduled_fixture  # noqa: F401 - fixture
+from tests.factories import PASSWORD, chart_read_from_xero, make_batch, make_connection, make_customer
 
 pytestmark = pytest.mark.django_db
 S = Invoice.SyncState
@@ -26,7 +24,7 @@ def login(client, user):
 @pytest.fixture
 def ready(org_a):
     """Connected, chart read, mapping chosen: a not-synced batch can be sent."""
-    connect_xero(org_a, tenant_name="Koala Coffee Roasters (AU)")
+    make_connection(organisation=org_a, tenant_name="Koala Coffee Roasters (AU)")
     chart_read_from_xero(org_a)
     XeroMapping.objects.create(organisation=org_a, revenue_account_code="200", tax_type="OUTPUT")
     return org_a
@@ -67,7 +65,7 @@ def test_review_lists_every_line_the_xero_chart_would_refuse_and_sending_is_refu
 
 
 def test_confirming_makes_the_invoices_pending_and_enqueues_the_push_when_an_admin_sends(
-    client, admin_a, ready, scheduled, django_capture_on_commit_callbacks
+    client, admin_a, ready, enqueued, django_capture_on_commit_callbacks
 ):
     batch = unsent_batch(ready, eligibility=InvoiceBatch.Eligibility.WHILE_DISCONNECTED)
     with django_capture_on_commit_callbacks(execute=True):
@@ -78,7 +76,7 @@ def test_confirming_makes_the_invoices_pending_and_enqueues_the_push_when_an_adm
     assert batch.eligibility_at_creation == InvoiceBatch.Eligibility.WHILE_DISCONNECTED
     assert batch.sent_to_xero_by == admin_a and batch.sent_to_xero_at is not None
     assert set(batch.invoices.values_list("sync_state", flat=True)) == {S.PENDING}
-    assert [item.args for item in scheduled.tasks("push_organisation")] == [(ready.pk,)]
+    assert [item.args for item in enqueued.named("invoices.tasks.push_organisation")] == [(ready.pk,)]
     for invoice in batch.invoices.all():
         event = invoice.events.get(kind="sent_to_xero")
         assert event.actor == admin_a and "created while Xero was disconnected" in event.message
@@ -110,7 +108,7 @@ def test_send_404s_when_the_batch_is_another_organisations(client, admin_b, read
 @pytest.mark.parametrize("status", ["none", "needs_reconnect", "disconnected"])
 def test_send_is_refused_when_xero_is_not_connected(admin_a, org_a, status):
     if status != "none":
-        connect_xero(org_a, status=status)
+        make_connection(organisation=org_a, status=status)
     XeroMapping.objects.create(organisation=org_a, revenue_account_code="200", tax_type="OUTPUT")
     batch = unsent_batch(org_a)
     review = batch_send_review(organisation=org_a, batch=batch)
@@ -120,7 +118,7 @@ def test_send_is_refused_when_xero_is_not_connected(admin_a, org_a, status):
 
 
 def test_send_is_refused_when_there_is_no_xero_mapping(admin_a, org_a):
-    connect_xero(org_a)
+    make_connection(organisation=org_a)
     batch = unsent_batch(org_a)
     assert "mapping" in batch_send_review(organisation=org_a, batch=batch).blocker
 
@@ -132,7 +130,7 @@ def test_batch_page_offers_send_to_admins_when_the_batch_was_not_synced(client, 
     assert reverse("invoices:batch_send", args=[batch.pk]) in page
 
 
-def test_not_synced_batch_still_never_goes_by_itself_when_xero_is_connected_later(ready, scheduled):
+def test_not_synced_batch_still_never_goes_by_itself_when_xero_is_connected_later(ready, enqueued):
     batch = unsent_batch(ready)
     push_organisation_dispatch(organisation_id=ready.pk)
     assert set(batch.invoices.values_list("sync_state", flat=True)) == {S.NOT_SYNCED}

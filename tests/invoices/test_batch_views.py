@@ -6,8 +6,15 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from invoices.models import Invoice, InvoiceBatch, InvoiceEvent, XeroMapping
-from tests.factories import PASSWORD, make_batch, make_membership, make_user
-from tests.invoices.helpers import SHORT_CODE, chart_read_from_xero, connect_xero
+from tests.factories import (
+    PASSWORD,
+    TENANT_SHORT_CODE,
+    chart_read_from_xero,
+    make_batch,
+    make_connection,
+    make_membership,
+    make_user,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -64,7 +71,7 @@ def test_form_suggests_next_number_when_opened(client, admin_a):
 
 
 def test_admin_creates_batch_when_form_is_filled(client, admin_a, org_a):
-    connect_xero(org_a, base_currency="NZD")
+    make_connection(organisation=org_a, base_currency="NZD")
     chart_read_from_xero(org_a)  # account 260 is checked against the organisation's own chart
     data = form_data(
         {
@@ -165,7 +172,7 @@ def upload(client, name: str, *, batch_name: str = "CSV batch", content: bytes |
 
 
 def test_csv_creates_batch_when_every_row_is_good(client, admin_a, org_a):
-    connect_xero(org_a, base_currency="AUD")
+    make_connection(organisation=org_a, base_currency="AUD")
     chart_read_from_xero(org_a)  # 260 and EXEMPTOUTPUT are checked against the organisation's own chart
     raw = (CSV_DIR / "good_batch.csv").read_text().replace(",nzd,", ",AUD,").encode()
     response = upload(login(client, admin_a), "good_batch.csv", content=raw)
@@ -184,7 +191,7 @@ def test_csv_errors_are_listed_row_by_row_and_nothing_imported_when_rows_are_bad
 
 
 def test_csv_number_conflict_is_reported_on_its_row_when_number_is_taken(client, admin_a, org_a):
-    connect_xero(org_a, base_currency="AUD")
+    make_connection(organisation=org_a, base_currency="AUD")
     chart_read_from_xero(org_a)
     make_batch(organisation=org_a)
     taken = Invoice.objects.get().number
@@ -227,7 +234,7 @@ def test_detail_explains_not_synced_when_batch_was_created_while_disconnected(cl
 
 
 def test_errors_and_warnings_are_shown_per_invoice_when_xero_reported_them(client, accountant_a, org_a):
-    connect_xero(org_a)
+    make_connection(organisation=org_a)
     batch = make_batch(organisation=org_a, invoices=3, eligibility="eligible", sync_state=S.SYNCED)
     failed, warned, ok = batch.invoices.order_by("number")
     failed.sync_state, failed.sync_errors = S.FAILED, [{"Message": "Account code '999' is not a valid code."}]
@@ -244,7 +251,10 @@ def test_errors_and_warnings_are_shown_per_invoice_when_xero_reported_them(clien
     assert f"Retry {failed.number}" in failed_block
     assert "Only AUTHORISED invoices can be emailed." in warned_block and "Retry" not in warned_block
     assert "Xero rejected" not in ok_block and "warnings:" not in ok_block
-    assert f"shortcode={SHORT_CODE.replace('!', '%21')}" in warned_block or f"shortcode={SHORT_CODE}" in warned_block
+    assert (
+        f"shortcode={TENANT_SHORT_CODE.replace('!', '%21')}" in warned_block
+        or f"shortcode={TENANT_SHORT_CODE}" in warned_block
+    )
     assert "InvoiceID=11111111-2222-4333-8444-555555555555" in warned_block
     assert "Retry failed invoices (1)" in body
 
@@ -260,7 +270,7 @@ def test_detail_lists_history_when_invoice_has_events(client, accountant_a, org_
 
 
 def test_detail_says_waiting_for_reconnect_when_connection_needs_reconnect(client, accountant_a, org_a):
-    connect_xero(org_a, status="needs_reconnect")
+    make_connection(organisation=org_a, status="needs_reconnect")
     XeroMapping.objects.create(organisation=org_a, revenue_account_code="200", tax_type="OUTPUT")
     batch = make_batch(organisation=org_a, eligibility="eligible", sync_state=S.PENDING)
     body = login(client, accountant_a).get(reverse("invoices:batch_detail", args=[batch.pk])).content.decode()
@@ -269,7 +279,7 @@ def test_detail_says_waiting_for_reconnect_when_connection_needs_reconnect(clien
 
 
 def test_detail_says_mapping_missing_when_invoices_wait_without_mapping(client, admin_a, accountant_a, org_a):
-    connect_xero(org_a)
+    make_connection(organisation=org_a)
     batch = make_batch(organisation=org_a, eligibility="eligible", sync_state=S.PENDING)
     body = login(client, admin_a).get(reverse("invoices:batch_detail", args=[batch.pk])).content.decode()
     assert "No Xero mapping yet." in body and reverse("invoices:mapping") in body
@@ -279,7 +289,7 @@ def test_detail_says_mapping_missing_when_invoices_wait_without_mapping(client, 
 
 
 def test_progress_polls_while_invoices_are_pending(client, accountant_a, org_a):
-    connect_xero(org_a)
+    make_connection(organisation=org_a)
     XeroMapping.objects.create(organisation=org_a, revenue_account_code="200", tax_type="OUTPUT")
     batch = make_batch(organisation=org_a, invoices=4, eligibility="eligible", sync_state=S.PENDING)
     first = batch.invoices.order_by("number").first()
@@ -295,7 +305,7 @@ def test_progress_polls_while_invoices_are_pending(client, accountant_a, org_a):
 
 
 def test_progress_stops_polling_and_reloads_when_nothing_is_pending(client, accountant_a, org_a):
-    connect_xero(org_a)
+    make_connection(organisation=org_a)
     batch = make_batch(organisation=org_a, invoices=2, eligibility="eligible", sync_state=S.SYNCED)
     response = login(client, accountant_a).get(
         reverse("invoices:batch_progress", args=[batch.pk]), HTTP_HX_REQUEST="true"
@@ -321,23 +331,21 @@ def test_one_invoice_is_retried_when_asked(client, accountant_a, org_a):
     retry.assert_called_once_with(organisation=org_a, batch=batch, user=accountant_a, invoice_ids=[invoice.pk])
 
 
-def test_retry_records_who_and_goes_pending_when_real_service_runs(
-    client, accountant_a, org_a, django_capture_on_commit_callbacks
+def test_retry_records_who_goes_pending_and_queues_the_push_when_real_service_runs(
+    client, accountant_a, org_a, enqueued, django_capture_on_commit_callbacks
 ):
     batch = make_batch(organisation=org_a, invoices=1, eligibility="eligible", sync_state=S.FAILED)
-    with (
-        mock.patch("invoices.services.push.push_enqueue_for_organisation"),
-        django_capture_on_commit_callbacks(execute=True),
-    ):
+    with django_capture_on_commit_callbacks(execute=True):
         login(client, accountant_a).post(reverse("invoices:batch_retry", args=[batch.pk]))
     invoice = batch.invoices.get()
     assert invoice.sync_state == S.PENDING
     assert invoice.events.filter(kind="retried", actor=accountant_a).exists()
+    assert [(e.name, e.args) for e in enqueued] == [("invoices.tasks.push_organisation", (org_a.pk,))]
 
 
 @pytest.mark.parametrize("role, mapping_link", [("admin", True), ("accountant", False)])
 def test_failed_batch_says_where_each_kind_of_refusal_is_fixed_when_viewed(client, org_a, role, mapping_link):
-    connect_xero(org_a)
+    make_connection(organisation=org_a)
     batch = make_batch(organisation=org_a, invoices=1, eligibility="eligible", sync_state=S.FAILED)
     user = make_user()
     make_membership(user=user, organisation=org_a, role=role)
@@ -447,7 +455,7 @@ def test_list_does_not_add_up_currencies_when_a_batch_mixes_them(client, admin_a
 
 
 def test_form_says_invoices_wait_when_connection_needs_reconnect(client, admin_a, org_a):
-    connect_xero(org_a, status="needs_reconnect")
+    make_connection(organisation=org_a, status="needs_reconnect")
     XeroMapping.objects.create(organisation=org_a, revenue_account_code="200", tax_type="OUTPUT")
     for name in ("invoices:batch_new", "invoices:batch_upload"):
         body = login(client, admin_a).get(reverse(name)).content.decode()
@@ -459,7 +467,7 @@ def test_form_says_invoices_wait_when_connection_needs_reconnect(client, admin_a
 
 
 def test_form_shows_each_bad_value_on_its_own_line_and_creates_nothing_when_xero_would_refuse(client, admin_a, org_a):
-    connect_xero(org_a, base_currency="AUD")
+    make_connection(organisation=org_a, base_currency="AUD")
     chart_read_from_xero(org_a)
     data = form_data(
         {
@@ -483,7 +491,7 @@ def test_form_shows_each_bad_value_on_its_own_line_and_creates_nothing_when_xero
 
 
 def test_csv_reports_every_bad_row_and_column_against_the_chart_when_codes_are_unknown(client, admin_a, org_a):
-    connect_xero(org_a, base_currency="AUD")
+    make_connection(organisation=org_a, base_currency="AUD")
     chart_read_from_xero(org_a)
     raw = (
         "invoice_number,customer_name,issue_date,due_date,currency,description,quantity,unit_amount,account_code,tax_type\n"
@@ -502,7 +510,7 @@ def test_csv_reports_every_bad_row_and_column_against_the_chart_when_codes_are_u
 
 
 def test_csv_with_a_decimal_comma_and_a_nul_byte_is_refused_row_by_row_when_uploaded(client, admin_a, org_a):
-    connect_xero(org_a, base_currency="AUD")
+    make_connection(organisation=org_a, base_currency="AUD")
     raw = (
         b"invoice_number,customer_name,issue_date,due_date,currency,description,quantity,unit_amount\n"
         b'INV-1,Acme,2026-11-01,2026-11-15,AUD,Work,1,"12,50"\n'

@@ -5,8 +5,14 @@ import pytest
 
 from invoices.models import Customer, Invoice, InvoiceBatch, InvoiceEvent, InvoiceLine, XeroMapping
 from invoices.services.batches import BatchInvalid, batch_create, invoice_numbers_suggest
-from tests.factories import make_batch, make_customer
-from tests.invoices.helpers import chart_read_from_xero, connect_xero, invoice_input, line
+from tests.factories import (
+    chart_read_from_xero,
+    make_batch,
+    make_connection,
+    make_customer,
+    make_invoice_input,
+    make_line_input,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -15,79 +21,63 @@ E = InvoiceBatch.Eligibility
 
 
 def create(org, user=None, invoices=None, name="November services", source="form"):
-    return batch_create(organisation=org, user=user, name=name, invoices=invoices or [invoice_input()], source=source)
-
-
-@pytest.fixture
-def enqueue():
-    with mock.patch("invoices.services.batches._enqueue_push") as patched:
-        yield patched
-
-
-def test_push_engine_is_asked_on_commit_when_batch_is_eligible(org_a, admin_a, django_capture_on_commit_callbacks):
-    connect_xero(org_a)
-    with (
-        mock.patch("invoices.services.push.push_enqueue_for_organisation") as push,
-        django_capture_on_commit_callbacks(execute=True),
-    ):
-        create(org_a, admin_a)
-    push.assert_called_once_with(organisation_id=org_a.pk)
+    return batch_create(
+        organisation=org, user=user, name=name, invoices=invoices or [make_invoice_input()], source=source
+    )
 
 
 # ---------------------------------------------------------------- eligibility
 
 
-def test_batch_is_not_synced_when_xero_never_connected(org_a, admin_a, enqueue, django_capture_on_commit_callbacks):
+def test_batch_is_not_synced_when_xero_never_connected(org_a, admin_a, enqueued, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         batch = create(org_a, admin_a)
     assert batch.eligibility == E.BEFORE_CONNECTION
     assert list(batch.invoices.values_list("sync_state", flat=True)) == [S.NOT_SYNCED]
-    enqueue.assert_not_called()
+    assert enqueued == []
 
 
 def test_invoices_start_pending_and_push_is_enqueued_on_commit_when_connected(
-    org_a, admin_a, enqueue, django_capture_on_commit_callbacks
+    org_a, admin_a, enqueued, django_capture_on_commit_callbacks
 ):
-    connect_xero(org_a)
-    with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        batch = create(org_a, admin_a, invoices=[invoice_input("INV-1"), invoice_input("INV-2")])
-    enqueue.assert_not_called()  # nothing leaves before the commit
-    for callback in callbacks:
-        callback()
+    make_connection(organisation=org_a)
+    with django_capture_on_commit_callbacks(execute=True):
+        batch = create(org_a, admin_a, invoices=[make_invoice_input("INV-1"), make_invoice_input("INV-2")])
+        assert enqueued == []  # nothing leaves before the commit
     assert batch.eligibility == E.ELIGIBLE
     assert set(batch.invoices.values_list("sync_state", flat=True)) == {S.PENDING}
-    enqueue.assert_called_once_with(organisation_id=org_a.pk)
+    assert [(e.name, e.args) for e in enqueued] == [("invoices.tasks.push_organisation", (org_a.pk,))]
 
 
 def test_batch_is_not_synced_when_created_while_disconnected(
-    org_a, admin_a, enqueue, django_capture_on_commit_callbacks
+    org_a, admin_a, enqueued, django_capture_on_commit_callbacks
 ):
-    connect_xero(org_a, status="disconnected")
+    make_connection(organisation=org_a, status="disconnected")
     with django_capture_on_commit_callbacks(execute=True):
         batch = create(org_a, admin_a)
     assert batch.eligibility == E.WHILE_DISCONNECTED
     assert batch.invoices.get().sync_state == S.NOT_SYNCED
-    enqueue.assert_not_called()
+    assert enqueued == []
 
 
-def test_batch_is_not_synced_when_created_after_xero_revoked_the_connection(org_a, admin_a, enqueue):
-    connect_xero(org_a, status="revoked_in_xero")
+def test_batch_is_not_synced_when_created_after_xero_revoked_the_connection(org_a, admin_a, enqueued):
+    make_connection(organisation=org_a, status="revoked_in_xero")
     assert create(org_a, admin_a).eligibility == E.WHILE_DISCONNECTED
 
 
 def test_batch_waits_to_sync_when_connection_needs_reconnect(
-    org_a, admin_a, enqueue, django_capture_on_commit_callbacks
+    org_a, admin_a, enqueued, django_capture_on_commit_callbacks
 ):
-    connect_xero(org_a, status="needs_reconnect")
+    make_connection(organisation=org_a, status="needs_reconnect")
     with django_capture_on_commit_callbacks(execute=True):
         batch = create(org_a, admin_a)
     assert batch.eligibility == E.ELIGIBLE
     assert batch.invoices.get().sync_state == S.PENDING
 
 
-def test_eligibility_stays_as_decided_when_xero_connects_later(org_a, admin_a, enqueue):
+def test_eligibility_stays_as_decided_when_xero_connects_later(org_a, admin_a, enqueued):
     batch = create(org_a, admin_a)
-    connect_xero(org_a)
+    make_connection(organisation=org_a)
     batch.refresh_from_db()
     assert batch.eligibility == E.BEFORE_CONNECTION
     assert batch.invoices.get().sync_state == S.NOT_SYNCED
@@ -102,8 +92,8 @@ def test_customer_is_matched_ignoring_case_when_it_exists(org_a, admin_a):
         org_a,
         admin_a,
         invoices=[
-            invoice_input("INV-1", customer="harbour view AGED care"),
-            invoice_input("INV-2", customer="New Clinic", customer_email="ap@new.test"),
+            make_invoice_input("INV-1", customer="harbour view AGED care"),
+            make_invoice_input("INV-2", customer="New Clinic", customer_email="ap@new.test"),
         ],
     )
     assert Invoice.objects.get(number="INV-1").customer == existing
@@ -123,7 +113,7 @@ def test_batch_is_refused_when_number_is_used_in_the_organisation(org_a, admin_a
     make_batch(organisation=org_a)
     taken = Invoice.objects.get(organisation=org_a).number
     with pytest.raises(BatchInvalid) as caught:
-        create(org_a, admin_a, invoices=[invoice_input("INV-NEW"), invoice_input(taken.lower())])
+        create(org_a, admin_a, invoices=[make_invoice_input("INV-NEW"), make_invoice_input(taken.lower())])
     (problem,) = caught.value.problems
     assert problem.index == 1 and problem.field == "number"
     assert "already used" in problem.message
@@ -133,22 +123,22 @@ def test_batch_is_refused_when_number_is_used_in_the_organisation(org_a, admin_a
 def test_number_is_accepted_when_only_another_organisation_uses_it(org_a, org_b, admin_a):
     make_batch(organisation=org_b)
     theirs = Invoice.objects.get(organisation=org_b).number
-    create(org_a, admin_a, invoices=[invoice_input(theirs)])
+    create(org_a, admin_a, invoices=[make_invoice_input(theirs)])
     assert Invoice.objects.filter(number=theirs).count() == 2
 
 
 def test_batch_is_refused_when_number_repeats_within_it(org_a, admin_a):
     with pytest.raises(BatchInvalid) as caught:
-        create(org_a, admin_a, invoices=[invoice_input("INV-7"), invoice_input("inv-7")])
+        create(org_a, admin_a, invoices=[make_invoice_input("INV-7"), make_invoice_input("inv-7")])
     assert [p.index for p in caught.value.problems] == [1]
 
 
 def test_nothing_is_written_when_any_invoice_is_bad(org_a, admin_a):
     import datetime as dt
 
-    bad = invoice_input("INV-2", due_date=dt.date(2026, 10, 1), currency="dollars", lines=[])
+    bad = make_invoice_input("INV-2", due_date=dt.date(2026, 10, 1), currency="dollars", lines=[])
     with pytest.raises(BatchInvalid) as caught:
-        create(org_a, admin_a, invoices=[invoice_input("INV-1"), bad])
+        create(org_a, admin_a, invoices=[make_invoice_input("INV-1"), bad])
     assert {p.field for p in caught.value.problems} == {"due_date", "currency", "lines"}
     assert not InvoiceBatch.objects.exists() and not Invoice.objects.exists() and not Customer.objects.exists()
 
@@ -158,7 +148,7 @@ def test_nothing_is_half_written_when_insert_fails_midway(org_a, admin_a):
         mock.patch("invoices.services.batches.InvoiceEvent.objects.bulk_create", side_effect=RuntimeError),
         pytest.raises(RuntimeError),
     ):
-        create(org_a, admin_a, invoices=[invoice_input("INV-1"), invoice_input("INV-2")])
+        create(org_a, admin_a, invoices=[make_invoice_input("INV-1"), make_invoice_input("INV-2")])
     assert not InvoiceBatch.objects.exists() and not Invoice.objects.exists() and not InvoiceLine.objects.exists()
 
 
@@ -168,18 +158,18 @@ def test_batch_is_refused_when_name_is_blank(org_a, admin_a):
     assert caught.value.problems[0].field == "name"
 
 
-def test_lines_and_totals_are_stored_when_created(org_a, admin_a, enqueue):
-    connect_xero(org_a)
+def test_lines_and_totals_are_stored_when_created(org_a, admin_a, enqueued):
+    make_connection(organisation=org_a)
     chart_read_from_xero(org_a)  # the lines' own account and tax rate are checked against it
     batch = create(
         org_a,
         admin_a,
         invoices=[
-            invoice_input(
+            make_invoice_input(
                 "INV-1",
                 lines=[
-                    line("Care hours", "12", "85.00"),
-                    line("Call-outs", "3", "120.555", account_code="260", tax_type="EXEMPTOUTPUT"),
+                    make_line_input("Care hours", "12", "85.00"),
+                    make_line_input("Call-outs", "3", "120.555", account_code="260", tax_type="EXEMPTOUTPUT"),
                 ],
             )
         ],
@@ -195,16 +185,18 @@ def test_lines_and_totals_are_stored_when_created(org_a, admin_a, enqueue):
     assert batch.created_by == admin_a and batch.source == "form"
 
 
-def test_totals_include_tax_when_tax_rates_were_read_from_xero(org_a, admin_a, enqueue):
-    connect_xero(org_a)
+def test_totals_include_tax_when_tax_rates_were_read_from_xero(org_a, admin_a, enqueued):
+    make_connection(organisation=org_a)
     XeroMapping.objects.create(organisation=org_a, revenue_account_code="200", tax_type="OUTPUT")
     chart_read_from_xero(org_a)  # OUTPUT 10%, EXEMPTOUTPUT 0%
     batch = create(
         org_a,
         admin_a,
         invoices=[
-            invoice_input("INV-1", lines=[line(unit="0.05"), line(unit="100", tax_type="EXEMPTOUTPUT")]),
-            invoice_input("INV-2", line_amount_types="Inclusive", lines=[line(unit="110.00")]),
+            make_invoice_input(
+                "INV-1", lines=[make_line_input(unit="0.05"), make_line_input(unit="100", tax_type="EXEMPTOUTPUT")]
+            ),
+            make_invoice_input("INV-2", line_amount_types="Inclusive", lines=[make_line_input(unit="110.00")]),
         ],
     )
     first, second = batch.invoices.order_by("number")
@@ -213,7 +205,7 @@ def test_totals_include_tax_when_tax_rates_were_read_from_xero(org_a, admin_a, e
 
 
 def test_created_event_is_recorded_for_each_invoice_when_created(org_a, admin_a):
-    batch = create(org_a, admin_a, invoices=[invoice_input("INV-1"), invoice_input("INV-2")])
+    batch = create(org_a, admin_a, invoices=[make_invoice_input("INV-1"), make_invoice_input("INV-2")])
     events = InvoiceEvent.objects.filter(invoice__batch=batch)
     assert events.count() == 2
     assert {(e.kind, e.actor_id, e.organisation_id) for e in events} == {("created", admin_a.pk, org_a.pk)}

@@ -9,8 +9,7 @@ from django.db import IntegrityError, transaction
 
 from invoices.models import Customer, Invoice, customer_name_key
 from invoices.services.batches import batch_create
-from tests.factories import make_customer
-from tests.invoices.helpers import invoice_input
+from tests.factories import make_customer, make_invoice_input
 
 DECOMPOSED_EMILE = unicodedata.normalize("NFD", "Émile Care")
 
@@ -37,7 +36,11 @@ def test_names_keep_different_keys_when_they_are_different_names():
 
 def _batch(org, admin, number, customer):
     return batch_create(
-        organisation=org, user=admin, name=f"Batch {number}", invoices=[invoice_input(number, customer)], source="form"
+        organisation=org,
+        user=admin,
+        name=f"Batch {number}",
+        invoices=[make_invoice_input(number, customer)],
+        source="form",
     )
 
 
@@ -68,7 +71,7 @@ def test_one_batch_makes_one_customer_when_it_names_it_two_ways(org_a, admin_a):
         organisation=org_a,
         user=admin_a,
         name="B",
-        invoices=[invoice_input("INV-1", "Straße GmbH"), invoice_input("INV-2", "STRASSE GMBH")],
+        invoices=[make_invoice_input("INV-1", "Straße GmbH"), make_invoice_input("INV-2", "STRASSE GMBH")],
         source="form",
     )
     assert Customer.objects.filter(organisation=org_a).count() == 1

@@ -11,13 +11,11 @@ from pathlib import Path
 
 import pytest
 import responses
-from celery.app.task import Task
 
 from invoices.models import InvoiceLine, XeroMapping
 from invoices.services.outbound import invoice_change_send
 from invoices.xero_models import XeroInvoiceChange
-from tests.factories import make_membership, make_organisation, make_pushed_invoice, make_user
-from tests.integrations.factories import make_connection
+from tests.factories import make_connection, make_membership, make_organisation, make_pushed_invoice, make_user
 
 API = "https://api.xero.com/api.xro/2.0"
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "xero" / "invoice_authorised.json"
@@ -26,8 +24,8 @@ HELD = dt.datetime(2026, 11, 24, 9, 0, tzinfo=dt.UTC)
 
 
 @pytest.fixture(autouse=True)
-def no_broker(monkeypatch):
-    monkeypatch.setattr(Task, "apply_async", lambda self, *a, **k: None)
+def _tasks_recorded(enqueued):
+    return enqueued
 
 
 @pytest.fixture

@@ -21,16 +21,9 @@ from invoices.services import outbound
 from invoices.services.outbound import invoice_change_request
 from invoices.services.push import push_enqueue_for_organisation
 from invoices.xero_models import XeroInvoiceChange
-from tests.factories import make_pushed_invoice
-from tests.integrations.factories import make_connection
+from tests.factories import echo_invoices, make_connected_organisation, make_connection, make_pushed_invoice
+from tests.invoices.conftest import API, INVOICES_URL
 from tests.invoices.test_outbound import HELD, XERO_ID, xero_invoice
-from tests.support.push import (  # noqa: F401 - fixtures
-    API,
-    INVOICES_URL,
-    connected_organisation,
-    echo_invoices,
-    push_settings_fixture,
-)
 
 MINUTE = 3.0  # the scaled minute: Xero's 60 calls a minute become 60 calls in 3 s
 LIMIT = 60
@@ -98,7 +91,7 @@ def test_push_never_sends_more_than_sixty_calls_in_a_minute_when_embedded(
 ):
     settings.XERO_RATE_MINUTE_SECONDS = MINUTE
     settings.XERO_RATE_GUARD_SECONDS = 0.2
-    connection, _ = connected_organisation(org_a, invoices=300)  # six chunks of 50: six PUTs
+    connection, _ = make_connected_organisation(organisation=org_a, invoices=300)  # six chunks of 50: six PUTs
     for _ in range(56):  # the tenant's minute is already busy (settings read, webhook fetches): 4 calls are left
         XeroClient(connection.pk).get("/Organisation")
     with transaction.atomic():

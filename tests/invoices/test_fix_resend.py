@@ -15,14 +15,16 @@ from invoices.models import CancelledInvoice, Customer, Invoice, InvoiceBatch, I
 from invoices.services.batches import batch_problems
 from invoices.services.fix import FixInvalid, FixRefused, InvoiceFix, invoice_cancel, invoice_fix, invoice_resend
 from invoices.services.push.dispatch import push_organisation_dispatch
-from tests.factories import PASSWORD, make_batch
-from tests.invoices.helpers import chart_read_from_xero, connect_xero, invoice_input, line
-from tests.support.push import (  # noqa: F401 - fixtures
-    INVOICES_URL,
-    connected_organisation,
-    push_settings_fixture,
-    scheduled_fixture,
+from tests.factories import (
+    PASSWORD,
+    chart_read_from_xero,
+    make_batch,
+    make_connected_organisation,
+    make_connection,
+    make_invoice_input,
+    make_line_input,
 )
+from tests.invoices.conftest import INVOICES_URL
 
 pytestmark = pytest.mark.django_db
 S = Invoice.SyncState
@@ -69,7 +71,7 @@ def fix_post(invoice: Invoice, *, lines: list[dict], action: str = "save", **fie
 
 @pytest.fixture
 def chart(org_a):
-    connect_xero(org_a)
+    make_connection(organisation=org_a)
     chart_read_from_xero(org_a)
     return org_a
 
@@ -128,14 +130,18 @@ def test_fix_refuses_an_account_the_xero_chart_does_not_have_when_saved(client, 
 
 def test_fix_keeps_the_invoice_number_free_of_a_clash_with_itself_when_checked(chart):
     invoice = refused_invoice(chart, account="200")
-    wanted = invoice_input(number=invoice.number, lines=[line(account_code="200")])
+    wanted = make_invoice_input(number=invoice.number, lines=[make_line_input(account_code="200")])
     assert any(p.field == "number" for p in batch_problems(organisation=chart, name="B", invoices=[wanted]))
     assert batch_problems(organisation=chart, name="B", invoices=[wanted], existing=[invoice.pk]) == []
 
 
 def test_fix_is_refused_when_the_invoice_is_in_xero_or_being_sent(org_a, accountant_a):
     fix = InvoiceFix(
-        customer_name="X", issue_date=dt.date(2026, 11, 1), due_date=dt.date(2026, 11, 2), reference="", lines=[line()]
+        customer_name="X",
+        issue_date=dt.date(2026, 11, 1),
+        due_date=dt.date(2026, 11, 2),
+        reference="",
+        lines=[make_line_input()],
     )
     for state in (S.SYNCED, S.WARNING, S.IN_FLIGHT):
         invoice = refused_invoice(org_a, sync_state=state)
@@ -160,7 +166,7 @@ def test_fix_collects_every_problem_when_several_lines_are_wrong(chart, accounta
         issue_date=dt.date(2026, 11, 1),
         due_date=dt.date(2026, 11, 15),
         reference="",
-        lines=[line(account_code="998"), line(tax_type="NOPE")],
+        lines=[make_line_input(account_code="998"), make_line_input(tax_type="NOPE")],
     )
     with pytest.raises(FixInvalid) as caught:
         invoice_fix(organisation=chart, invoice_id=invoice.pk, user=accountant_a, fix=fix)
@@ -172,9 +178,9 @@ def test_fix_collects_every_problem_when_several_lines_are_wrong(chart, accounta
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("push_settings")
-def test_resend_builds_the_payload_from_the_edited_lines_when_fixed_and_resent(org_a, accountant_a, scheduled):
+def test_resend_builds_the_payload_from_the_edited_lines_when_fixed_and_resent(org_a, accountant_a, enqueued):
     fixtures = Path(__file__).resolve().parents[1] / "fixtures" / "xero"
-    _, batch = connected_organisation(org_a, invoices=1)
+    _, batch = make_connected_organisation(organisation=org_a, invoices=1)
     invoice = batch.invoices.get()
     InvoiceLine.objects.filter(invoice=invoice).update(account_code="999")
     Invoice.objects.filter(pk=invoice.pk).update(sync_state=S.FAILED, sync_errors=["Account code '999' is not valid"])
@@ -183,7 +189,7 @@ def test_resend_builds_the_payload_from_the_edited_lines_when_fixed_and_resent(o
         issue_date=invoice.issue_date,
         due_date=invoice.due_date,
         reference="fixed",
-        lines=[line(description="Care hours", account_code="260")],
+        lines=[make_line_input(description="Care hours", account_code="260")],
     )
     with responses.RequestsMock() as xero:  # the chart the fix is checked against
         xero.get(
@@ -195,7 +201,7 @@ def test_resend_builds_the_payload_from_the_edited_lines_when_fixed_and_resent(o
         invoice_fix(organisation=org_a, invoice_id=invoice.pk, user=accountant_a, fix=fix, resend=True)
     invoice.refresh_from_db()
     assert invoice.sync_state == S.PENDING and invoice.sync_errors == []
-    assert [item.args for item in scheduled.tasks("push_organisation")] == [(org_a.pk,)]
+    assert [item.args for item in enqueued.named("invoices.tasks.push_organisation")] == [(org_a.pk,)]
     assert list(invoice.events.values_list("kind", "actor")) == [
         ("retried", accountant_a.pk),
         ("edited", accountant_a.pk),
@@ -208,7 +214,7 @@ def test_resend_builds_the_payload_from_the_edited_lines_when_fixed_and_resent(o
     assert [item["AccountCode"] for item in element["LineItems"]] == ["260"]  # not the refused 999 again
 
 
-def test_resend_sends_a_failed_invoice_again_and_records_who_when_posted(client, accountant_a, org_a, scheduled):
+def test_resend_sends_a_failed_invoice_again_and_records_who_when_posted(client, accountant_a, org_a, enqueued):
     invoice = refused_invoice(org_a)
     assert login(client, accountant_a).get(reverse("invoices:invoice_resend", args=[invoice.pk])).status_code == 405
     response = client.post(reverse("invoices:invoice_resend", args=[invoice.pk]))
@@ -240,7 +246,7 @@ def test_cancel_removes_the_invoice_and_frees_its_number_when_confirmed(client, 
     cancelled = CancelledInvoice.objects.get(batch_id=batch_id)
     assert (cancelled.number, cancelled.cancelled_by, cancelled.sync_state) == (number, accountant_a, S.FAILED)
     # The number is free again for a new batch.
-    assert batch_problems(organisation=org_a, name="B", invoices=[invoice_input(number=number)]) == []
+    assert batch_problems(organisation=org_a, name="B", invoices=[make_invoice_input(number=number)]) == []
     page = client.get(reverse("invoices:batch_detail", args=[batch_id])).content.decode()
     assert "Cancelled invoices" in page and number in page and accountant_a.email in page
 

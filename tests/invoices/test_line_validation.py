@@ -9,7 +9,7 @@ from django.conf import settings
 
 from invoices.models import Customer, Invoice, InvoiceBatch
 from invoices.services.batches import BatchInvalid, batch_create, batch_problems
-from tests.invoices.helpers import chart_read_from_xero, connect_xero, invoice_input, line
+from tests.factories import chart_read_from_xero, make_connection, make_invoice_input, make_line_input
 
 pytestmark = pytest.mark.django_db
 
@@ -26,71 +26,76 @@ def fields(org, *invoices):
 
 @pytest.fixture
 def connected(org_a):
-    connect_xero(org_a, base_currency="AUD")
+    make_connection(organisation=org_a, base_currency="AUD")
     chart_read_from_xero(org_a)
     return org_a
 
 
 def test_unknown_account_is_refused_on_its_line_when_the_chart_is_known(connected):
-    found = problems(connected, invoice_input(lines=[line(), line(account_code="999")]))
+    found = problems(connected, make_invoice_input(lines=[make_line_input(), make_line_input(account_code="999")]))
     assert (0, 1, "account_code", "Account 999 is not one of your active revenue accounts in Xero.") in found
 
 
 @pytest.mark.parametrize("code", ["210", "400"])
 def test_archived_or_expense_account_is_refused_when_given_on_a_sales_line(connected, code):
-    assert (0, 0, "account_code") in fields(connected, invoice_input(lines=[line(account_code=code)]))
+    assert (0, 0, "account_code") in fields(connected, make_invoice_input(lines=[make_line_input(account_code=code)]))
 
 
 def test_unknown_tax_type_is_refused_on_its_line_when_the_chart_is_known(connected):
-    found = problems(connected, invoice_input(lines=[line(tax_type="NOPE")]))
+    found = problems(connected, make_invoice_input(lines=[make_line_input(tax_type="NOPE")]))
     assert (0, 0, "tax_type", "Tax rate NOPE is not one of your Xero tax rates for sales.") in found
 
 
 @pytest.mark.parametrize("tax", ["INPUT", "TAX001"])
 def test_purchase_or_deleted_tax_rate_is_refused_when_given_on_a_sales_line(connected, tax):
-    assert (0, 0, "tax_type") in fields(connected, invoice_input(lines=[line(tax_type=tax)]))
+    assert (0, 0, "tax_type") in fields(connected, make_invoice_input(lines=[make_line_input(tax_type=tax)]))
 
 
 def test_known_account_and_tax_are_accepted_when_active_for_sales(connected):
-    assert problems(connected, invoice_input(lines=[line(account_code="260", tax_type="EXEMPTOUTPUT")])) == set()
+    assert (
+        problems(connected, make_invoice_input(lines=[make_line_input(account_code="260", tax_type="EXEMPTOUTPUT")]))
+        == set()
+    )
 
 
 def test_currency_other_than_the_base_currency_is_refused_when_base_currency_is_known(connected):
-    found = problems(connected, invoice_input(currency="XYZ"), invoice_input("INV-2", currency="NZD"))
+    found = problems(connected, make_invoice_input(currency="XYZ"), make_invoice_input("INV-2", currency="NZD"))
     assert (0, None, "currency", "Use AUD, your Xero organisation's base currency.") in found
     assert (1, None, "currency") in {p[:3] for p in found}
-    assert problems(connected, invoice_input("INV-3", currency="AUD")) == set()
+    assert problems(connected, make_invoice_input("INV-3", currency="AUD")) == set()
 
 
 def test_override_is_refused_with_the_reason_when_xero_cannot_be_reached(org_a):
-    connect_xero(org_a)
+    make_connection(organisation=org_a)
     with responses.RequestsMock() as mocked:
         mocked.get(f"{settings.XERO_API_URL}/Accounts", status=503)
-        found = problems(org_a, invoice_input(lines=[line(account_code="200")]))
+        found = problems(org_a, make_invoice_input(lines=[make_line_input(account_code="200")]))
     ((index, line_index, field, message),) = found
     assert (index, line_index, field) == (0, 0, "account_code")
     assert "couldn't reach Xero" in message and "Leave it empty to use your default" in message
 
 
 def test_override_is_refused_with_the_reason_when_xero_is_not_connected(org_a):
-    ((*_, field, message),) = problems(org_a, invoice_input(lines=[line(tax_type="OUTPUT")]))
+    ((*_, field, message),) = problems(org_a, make_invoice_input(lines=[make_line_input(tax_type="OUTPUT")]))
     assert field == "tax_type" and "Connect Xero first" in message
 
 
 def test_lines_without_overrides_never_ask_xero_when_created(org_a):
-    connect_xero(org_a)
+    make_connection(organisation=org_a)
     with responses.RequestsMock() as mocked:  # any call to Xero would fail the test
-        assert problems(org_a, invoice_input(lines=[line(), line("Travel")])) == set()
+        assert problems(org_a, make_invoice_input(lines=[make_line_input(), make_line_input("Travel")])) == set()
         assert len(mocked.calls) == 0
 
 
 def test_negative_quantity_is_refused_when_given(connected):
-    found = problems(connected, invoice_input(lines=[line(quantity="-2")]))
+    found = problems(connected, make_invoice_input(lines=[make_line_input(quantity="-2")]))
     assert (0, 0, "quantity", "Quantities cannot be negative: to take an amount back, use a credit note.") in found
 
 
 def test_negative_total_is_refused_as_an_invoice_when_lines_add_up_below_zero(connected):
-    found = problems(connected, invoice_input(lines=[line(unit="10"), line("Refund", unit="-25")]))
+    found = problems(
+        connected, make_invoice_input(lines=[make_line_input(unit="10"), make_line_input("Refund", unit="-25")])
+    )
     assert (
         0,
         None,
@@ -100,22 +105,29 @@ def test_negative_total_is_refused_as_an_invoice_when_lines_add_up_below_zero(co
 
 
 def test_discount_line_is_accepted_when_the_total_stays_positive(connected):
-    assert problems(connected, invoice_input(lines=[line(unit="100"), line("Discount", unit="-10")])) == set()
+    assert (
+        problems(
+            connected, make_invoice_input(lines=[make_line_input(unit="100"), make_line_input("Discount", unit="-10")])
+        )
+        == set()
+    )
 
 
 def test_line_amount_is_refused_when_quantity_times_unit_price_overflows(connected):
-    big = invoice_input(lines=[line(quantity="9999999999", unit="9999999999")])
+    big = make_invoice_input(lines=[make_line_input(quantity="9999999999", unit="9999999999")])
     assert (0, 0, "unit_amount") in fields(connected, big)
 
 
 def test_invoice_total_is_refused_when_lines_add_up_past_what_xero_holds(connected):
-    lines = [line(f"Part {i}", quantity="1000", unit="999999999") for i in range(2)]
-    assert (0, None, "lines") in fields(connected, invoice_input(lines=lines))
+    lines = [make_line_input(f"Part {i}", quantity="1000", unit="999999999") for i in range(2)]
+    assert (0, None, "lines") in fields(connected, make_invoice_input(lines=lines))
 
 
 def test_nothing_is_created_when_one_line_of_many_is_wrong(connected, admin_a):
-    good = invoice_input("INV-1")
-    bad = invoice_input("INV-2", customer="Émile Care", lines=[line(), line(account_code="999")])
+    good = make_invoice_input("INV-1")
+    bad = make_invoice_input(
+        "INV-2", customer="Émile Care", lines=[make_line_input(), make_line_input(account_code="999")]
+    )
     with pytest.raises(BatchInvalid):
         batch_create(organisation=connected, user=admin_a, name="B", invoices=[good, bad], source="form")
     assert not (InvoiceBatch.objects.exists() or Invoice.objects.exists() or Customer.objects.exists())

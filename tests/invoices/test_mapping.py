@@ -18,8 +18,7 @@ from invoices.services.mapping import (
     mapping_save,
     tax_rates_cached,
 )
-from tests.factories import PASSWORD
-from tests.invoices.helpers import TENANT_ID, connect_xero
+from tests.factories import PASSWORD, TENANT_ID, make_connection
 
 pytestmark = pytest.mark.django_db
 
@@ -49,7 +48,7 @@ def login(client, user):
 
 
 def test_only_active_revenue_accounts_and_revenue_tax_rates_are_offered_when_page_opens(client, admin_a, org_a, xero):
-    connect_xero(org_a)
+    connection = make_connection(organisation=org_a)
     serve_settings(xero)
     response = login(client, admin_a).get(reverse("invoices:mapping"))
     assert response.status_code == 200
@@ -58,11 +57,12 @@ def test_only_active_revenue_accounts_and_revenue_tax_rates_are_offered_when_pag
     assert [t for t, _ in form.fields["tax_type"].choices] == ["", "EXEMPTOUTPUT", "OUTPUT"]
     # every call carried the tenant and a bearer token, and the token never reached the page
     assert all(call.request.headers["xero-tenant-id"] == TENANT_ID for call in xero.calls)
-    assert "test-access-token" not in response.content.decode()
+    assert all(call.request.headers["authorization"] == f"Bearer {connection.access_token}" for call in xero.calls)
+    assert connection.access_token not in response.content.decode()
 
 
 def test_choices_come_from_cache_when_read_within_ten_minutes(org_a, xero):
-    connect_xero(org_a)
+    make_connection(organisation=org_a)
     serve_settings(xero)
     mapping_choices(organisation=org_a)
     mapping_choices(organisation=org_a)
@@ -72,7 +72,7 @@ def test_choices_come_from_cache_when_read_within_ten_minutes(org_a, xero):
 
 
 def test_refresh_button_reads_xero_again_when_pressed(client, admin_a, org_a, xero):
-    connect_xero(org_a)
+    make_connection(organisation=org_a)
     serve_settings(xero)
     login(client, admin_a).get(reverse("invoices:mapping"))
     response = client.post(reverse("invoices:mapping"), {"action": "refresh"})
@@ -80,8 +80,8 @@ def test_refresh_button_reads_xero_again_when_pressed(client, admin_a, org_a, xe
 
 
 def test_cache_is_per_tenant_when_two_organisations_are_connected(org_a, org_b, xero):
-    connect_xero(org_a)
-    connect_xero(org_b, tenant_id="5a8a7d6c-2222-4c2b-9d3e-000000000002")
+    make_connection(organisation=org_a)
+    make_connection(organisation=org_b, tenant_id="5a8a7d6c-2222-4c2b-9d3e-000000000002")
     serve_settings(xero)
     mapping_choices(organisation=org_a)
     mapping_choices(organisation=org_b)
@@ -93,7 +93,7 @@ def test_cache_is_per_tenant_when_two_organisations_are_connected(org_a, org_b, 
 
 
 def test_mapping_is_saved_with_who_changed_it_when_choices_are_valid(client, admin_a, org_a, xero):
-    connect_xero(org_a)
+    make_connection(organisation=org_a)
     serve_settings(xero)
     response = login(client, admin_a).post(
         reverse("invoices:mapping"), {"action": "save", "revenue_account_code": "260", "tax_type": "OUTPUT"}
@@ -111,7 +111,7 @@ def test_mapping_is_saved_with_who_changed_it_when_choices_are_valid(client, adm
 
 
 def test_account_is_refused_when_not_an_active_revenue_account(client, admin_a, org_a, xero):
-    connect_xero(org_a)
+    make_connection(organisation=org_a)
     serve_settings(xero)
     for code in ("400", "210", "090", "999"):
         response = login(client, admin_a).post(
@@ -124,7 +124,7 @@ def test_account_is_refused_when_not_an_active_revenue_account(client, admin_a, 
 
 
 def test_tax_rate_is_refused_when_it_cannot_apply_to_revenue(org_a, admin_a, xero):
-    connect_xero(org_a)
+    make_connection(organisation=org_a)
     serve_settings(xero)
     for tax_type in ("INPUT", "TAX001"):
         with pytest.raises(MappingRejected):
@@ -140,21 +140,21 @@ def test_clear_message_and_no_call_when_xero_is_not_connected(client, admin_a, o
 
 
 def test_clear_message_and_no_call_when_xero_is_disconnected(org_a, xero):
-    connect_xero(org_a, status="disconnected")
+    make_connection(organisation=org_a, status="disconnected")
     with pytest.raises(MappingUnavailable, match="Connect Xero first"):
         mapping_choices(organisation=org_a)
     assert len(xero.calls) == 0
 
 
 def test_clear_message_when_connection_needs_reconnect(client, admin_a, org_a, xero):
-    connect_xero(org_a, status="needs_reconnect")
+    make_connection(organisation=org_a, status="needs_reconnect")
     body_text = login(client, admin_a).get(reverse("invoices:mapping")).content.decode()
     assert "Xero needs reconnecting" in body_text
     assert len(xero.calls) == 0
 
 
 def test_clear_message_when_xero_cannot_be_reached(client, admin_a, org_a, xero):
-    connect_xero(org_a)
+    make_connection(organisation=org_a)
     xero.get(ACCOUNTS_URL, body=requests.ConnectionError("connection reset"))
     response = login(client, admin_a).get(reverse("invoices:mapping"))
     assert "couldn&#x27;t reach Xero just now" in response.content.decode()
@@ -162,21 +162,21 @@ def test_clear_message_when_xero_cannot_be_reached(client, admin_a, org_a, xero)
 
 
 def test_clear_message_when_xero_answers_503(org_a, xero):
-    connect_xero(org_a)
+    make_connection(organisation=org_a)
     xero.get(ACCOUNTS_URL, status=503, json={"Title": "Service Unavailable"})
     with pytest.raises(MappingUnavailable, match="couldn't reach Xero"):
         mapping_choices(organisation=org_a)
 
 
 def test_clear_message_when_xero_rate_limits(org_a, xero):
-    connect_xero(org_a)
+    make_connection(organisation=org_a)
     xero.get(ACCOUNTS_URL, status=429, headers={"Retry-After": "17", "X-Rate-Limit-Problem": "minute"})
     with pytest.raises(MappingUnavailable, match="17 seconds"):
         mapping_choices(organisation=org_a)
 
 
 def test_failed_read_is_not_cached_when_xero_was_down(org_a, xero):
-    connect_xero(org_a)
+    make_connection(organisation=org_a)
     xero.get(ACCOUNTS_URL, status=503)
     with pytest.raises(MappingUnavailable):
         mapping_choices(organisation=org_a)
@@ -186,7 +186,7 @@ def test_failed_read_is_not_cached_when_xero_was_down(org_a, xero):
 
 
 def test_saved_mapping_no_longer_offered_is_flagged_when_archived_in_xero(client, admin_a, org_a, xero):
-    connect_xero(org_a)
+    make_connection(organisation=org_a)
     serve_settings(xero)
     XeroMapping.objects.create(organisation=org_a, revenue_account_code="210", tax_type="OUTPUT")
     body_text = login(client, admin_a).get(reverse("invoices:mapping")).content.decode()
@@ -194,7 +194,7 @@ def test_saved_mapping_no_longer_offered_is_flagged_when_archived_in_xero(client
 
 
 def test_accountant_cannot_change_mapping_when_not_admin(client, accountant_a, org_a, xero):
-    connect_xero(org_a)
+    make_connection(organisation=org_a)
     login(client, accountant_a)
     assert client.get(reverse("invoices:mapping")).status_code == 403
     assert (
@@ -233,7 +233,7 @@ def test_clear_message_and_no_call_when_our_limiter_has_no_slot(org_a, xero, mon
         def acquire(self, *, tenant_id):
             raise RateLimitWait(4.2, problem="concurrent")
 
-    connect_xero(org_a)
+    make_connection(organisation=org_a)
     monkeypatch.setattr("invoices.services.mapping.rate_limiter", lambda: Full())
     with pytest.raises(MappingUnavailable, match="Try again in 5 seconds"):
         mapping_choices(organisation=org_a)

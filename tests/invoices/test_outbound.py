@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 import requests
 import responses
-from celery.app.task import Task
 from django.http import Http404
 
 from integrations.outbound.models import OutboundOperation
@@ -26,8 +25,7 @@ from invoices.services.outbound import (
     invoice_change_send,
 )
 from invoices.xero_models import XeroInvoiceChange
-from tests.factories import make_membership, make_organisation, make_pushed_invoice, make_user
-from tests.integrations.factories import make_connection
+from tests.factories import make_connection, make_membership, make_organisation, make_pushed_invoice, make_user
 
 API = "https://api.xero.com/api.xro/2.0"
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "xero" / "invoice_authorised.json"
@@ -46,19 +44,6 @@ def xero_invoice(*, minutes_later: int = 0, **changes) -> dict:
 @pytest.fixture(autouse=True)
 def xero_api(settings):
     settings.XERO_API_URL = API
-
-
-@pytest.fixture
-def enqueued(monkeypatch):
-    calls = []
-    monkeypatch.setattr(
-        Task,
-        "apply_async",
-        lambda self, args=None, kwargs=None, **options: calls.append(
-            (self.name, kwargs or tuple(args or ()), options.get("countdown"))
-        ),
-    )
-    return calls
 
 
 @pytest.fixture
@@ -163,7 +148,9 @@ def test_void_is_stored_with_idempotency_key_and_enqueued_when_allowed(
         change.payload,
         change.idempotency_key,
     )
-    assert enqueued == [("integrations.outbound.tasks.run_operation", (operation.pk,), None)]
+    assert [(e.name, e.args, e.countdown) for e in enqueued] == [
+        ("integrations.outbound.tasks.run_operation", (operation.pk,), 0)
+    ]
     assert InvoiceEvent.objects.get(invoice=invoice).kind == "void_requested"
 
 

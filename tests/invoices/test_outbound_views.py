@@ -5,21 +5,26 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
-from celery.app.task import Task
 from django.test import Client
 
 from invoices.models import Invoice, XeroMapping
 from invoices.xero_models import XeroCreatedInvoice, XeroInvoiceChange
-from tests.factories import PASSWORD, make_membership, make_organisation, make_pushed_invoice, make_user
-from tests.integrations.factories import make_connection
+from tests.factories import (
+    PASSWORD,
+    make_connection,
+    make_membership,
+    make_organisation,
+    make_pushed_invoice,
+    make_user,
+)
 
 XERO_ID = "0f0d5a46-9c4a-4f7e-8a39-2d2c4a7b1e01"
 HELD = dt.datetime(2026, 11, 24, 9, 0, tzinfo=dt.UTC)
 
 
 @pytest.fixture(autouse=True)
-def no_broker(monkeypatch):
-    monkeypatch.setattr(Task, "apply_async", lambda self, *a, **k: None)
+def _tasks_recorded(enqueued):
+    return enqueued
 
 
 @pytest.fixture
@@ -57,20 +62,24 @@ def test_void_confirmation_explains_refusal_when_invoice_paid(member, invoice):
     assert b'class="button danger" type="submit"' not in response.content
 
 
-def test_void_is_requested_and_redirects_to_batch_when_confirmed(member, invoice, django_capture_on_commit_callbacks):
+def test_void_is_requested_and_redirects_to_batch_when_confirmed(
+    member, invoice, enqueued, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
         response = member.post(f"/invoices/{invoice.pk}/xero/void/", {"based_on": HELD.isoformat()})
     assert response.status_code == 302
     assert response["Location"] == f"/batches/{invoice.batch_id}/#invoice-{invoice.pk}"
     assert XeroInvoiceChange.objects.get().action == "void"
+    assert enqueued.names() == ["integrations.outbound.tasks.run_operation"]  # sent by a worker, after the commit
 
 
-def test_conflict_is_shown_when_invoice_changed_since_page_opened(member, invoice):
+def test_conflict_is_shown_when_invoice_changed_since_page_opened(member, invoice, enqueued):
     response = member.post(
         f"/invoices/{invoice.pk}/xero/void/", {"based_on": (HELD - dt.timedelta(minutes=1)).isoformat()}, follow=True
     )
     assert b"changed in Xero after you opened it" in response.content
     assert not XeroInvoiceChange.objects.exists()
+    assert enqueued == []
 
 
 def test_void_of_another_organisations_invoice_404s_when_requested(member, db):

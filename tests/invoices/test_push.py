@@ -22,15 +22,8 @@ from invoices.services.push import (
     push_sweep,
 )
 from invoices.services.push.dispatch import push_chunks_create
-from tests.factories import make_batch, make_customer
-from tests.support.push import (  # noqa: F401 - fixtures
-    CONTACTS_URL,
-    INVOICES_URL,
-    connected_organisation,
-    echo_invoices,
-    push_settings_fixture,
-    scheduled_fixture,
-)
+from tests.factories import echo_invoices, make_batch, make_connected_organisation, make_customer
+from tests.invoices.conftest import CONTACTS_URL, INVOICES_URL
 
 S = Invoice.SyncState
 C = PushChunk.State
@@ -57,8 +50,8 @@ def puts(xero) -> list:
 # ---------------------------------------------------------------- dispatch
 
 
-def test_dispatch_stores_payload_and_key_before_any_call_when_contacts_exist(org_a, xero, scheduled):
-    connected_organisation(org_a, invoices=3)
+def test_dispatch_stores_payload_and_key_before_any_call_when_contacts_exist(org_a, xero, enqueued):
+    make_connected_organisation(organisation=org_a, invoices=3)
     chunk = dispatch_one_chunk(org_a)
     assert len(xero.calls) == 0  # nothing sent yet: the chunk is stored first
     assert chunk.state == C.PENDING and chunk.attempts == 0
@@ -68,32 +61,32 @@ def test_dispatch_stores_payload_and_key_before_any_call_when_contacts_exist(org
     )
     assert chunk.payload["Invoices"][0]["LineItems"][0]["AccountCode"] == "200"
     assert set(Invoice.objects.values_list("sync_state", flat=True)) == {S.IN_FLIGHT}
-    assert [later.args for later in scheduled.tasks("push_chunk")] == [(chunk.pk,)]
+    assert [item.args for item in enqueued.named("invoices.tasks.push_chunk")] == [(chunk.pk,)]
 
 
-def test_dispatch_keeps_at_most_five_chunks_of_fifty_in_flight_when_the_batch_is_large(org_a, xero, scheduled):
-    connected_organisation(org_a, invoices=260)
+def test_dispatch_keeps_at_most_five_chunks_of_fifty_in_flight_when_the_batch_is_large(org_a, xero, enqueued):
+    make_connected_organisation(organisation=org_a, invoices=260)
     assert push_organisation_dispatch(organisation_id=org_a.pk).chunks == 5
     assert sorted(len(c.payload["Invoices"]) for c in PushChunk.objects.all()) == [50] * 5
     assert Invoice.objects.filter(sync_state=S.PENDING).count() == 10
     assert push_organisation_dispatch(organisation_id=org_a.pk).chunks == 0  # full until one finishes
 
 
-def test_dispatch_waits_and_sends_nothing_when_there_is_no_mapping(org_a, xero, scheduled):
-    connected_organisation(org_a, mapping=False)
+def test_dispatch_waits_and_sends_nothing_when_there_is_no_mapping(org_a, xero, enqueued):
+    make_connected_organisation(organisation=org_a, mapping=False)
     assert push_organisation_dispatch(organisation_id=org_a.pk).waiting == "mapping"
     assert not PushChunk.objects.exists()
     assert set(Invoice.objects.values_list("sync_state", flat=True)) == {S.PENDING}
 
 
-def test_dispatch_waits_when_the_connection_needs_a_reconnect(org_a, xero, scheduled):
-    connected_organisation(org_a, status=XeroConnection.Status.NEEDS_RECONNECT)
+def test_dispatch_waits_when_the_connection_needs_a_reconnect(org_a, xero, enqueued):
+    make_connected_organisation(organisation=org_a, status=XeroConnection.Status.NEEDS_RECONNECT)
     assert push_organisation_dispatch(organisation_id=org_a.pk).waiting == "connection"
     assert set(Invoice.objects.values_list("sync_state", flat=True)) == {S.PENDING}
 
 
-def test_dispatch_ignores_invoices_of_batches_that_do_not_sync(org_a, xero, scheduled):
-    connected_organisation(org_a, invoices=1)
+def test_dispatch_ignores_invoices_of_batches_that_do_not_sync(org_a, xero, enqueued):
+    make_connected_organisation(organisation=org_a, invoices=1)
     make_batch(
         organisation=org_a, invoices=2, eligibility=InvoiceBatch.Eligibility.BEFORE_CONNECTION, sync_state=S.PENDING
     )
@@ -101,8 +94,8 @@ def test_dispatch_ignores_invoices_of_batches_that_do_not_sync(org_a, xero, sche
     assert len(chunk.payload["Invoices"]) == 1
 
 
-def test_contacts_found_by_number_then_by_name_and_the_rest_created_in_bulk(org_a, xero, scheduled):
-    connected_organisation(org_a, invoices=0, contact_ids=False)
+def test_contacts_found_by_number_then_by_name_and_the_rest_created_in_bulk(org_a, xero, enqueued):
+    make_connected_organisation(organisation=org_a, invoices=0, contact_ids=False)
     batch = InvoiceBatch.objects.get(organisation=org_a)
     by_number, by_name, new = (make_customer(organisation=org_a, name=n) for n in ("Alpha", "Beta", "Gamma"))
     for customer in (by_number, by_name, new):
@@ -155,8 +148,8 @@ def test_contacts_found_by_number_then_by_name_and_the_rest_created_in_bulk(org_
     assert {e["Contact"]["ContactID"][:8] for e in chunk.payload["Invoices"]} == {"aaaaaaaa", "bbbbbbbb", "cccccccc"}
 
 
-def test_contact_create_is_an_outbound_operation_resent_under_its_key_when_xero_fails(org_a, xero, scheduled):
-    connected_organisation(org_a, invoices=0, contact_ids=False)
+def test_contact_create_is_an_outbound_operation_resent_under_its_key_when_xero_fails(org_a, xero, enqueued):
+    make_connected_organisation(organisation=org_a, invoices=0, contact_ids=False)
     batch = InvoiceBatch.objects.get(organisation=org_a)
     customer = make_customer(organisation=org_a, name="Émile Çafé")
     Invoice.objects.create(
@@ -197,8 +190,8 @@ def test_contact_create_is_an_outbound_operation_resent_under_its_key_when_xero_
     assert customer.xero_contact_id.startswith("dddddddd")
 
 
-def test_contact_xero_refuses_fails_that_customers_invoices_with_the_reason(org_a, xero, scheduled):
-    connected_organisation(org_a, invoices=2, contact_ids=False)
+def test_contact_xero_refuses_fails_that_customers_invoices_with_the_reason(org_a, xero, enqueued):
+    make_connected_organisation(organisation=org_a, invoices=2, contact_ids=False)
     customer = Customer.objects.get(organisation=org_a)
     xero.get(CONTACTS_URL, json={"Contacts": []})
     xero.post(
@@ -224,8 +217,8 @@ def test_contact_xero_refuses_fails_that_customers_invoices_with_the_reason(org_
 # ---------------------------------------------------------------- sending
 
 
-def test_send_records_every_element_and_the_attempt_when_xero_accepts(org_a, xero, scheduled):
-    connected_organisation(org_a, invoices=2)
+def test_send_records_every_element_and_the_attempt_when_xero_accepts(org_a, xero, enqueued):
+    make_connected_organisation(organisation=org_a, invoices=2)
     chunk = dispatch_one_chunk(org_a)
     xero.add_callback(responses.PUT, INVOICES_URL, callback=echo_invoices)
     result = push_chunk_send(chunk_id=chunk.pk)
@@ -246,20 +239,20 @@ def test_send_records_every_element_and_the_attempt_when_xero_accepts(org_a, xer
     assert XeroConnection.objects.get(organisation=org_a).last_synced_at is not None
 
 
-def test_a_finished_chunk_chains_the_tenants_next_chunk_to_the_back_of_the_queue(org_a, xero, scheduled):
-    connected_organisation(org_a, invoices=260)
+def test_a_finished_chunk_chains_the_tenants_next_chunk_to_the_back_of_the_queue(org_a, xero, enqueued):
+    make_connected_organisation(organisation=org_a, invoices=260)
     push_organisation_dispatch(organisation_id=org_a.pk)
     first = PushChunk.objects.order_by("pk").first()
-    scheduled.clear()
+    enqueued.clear()
     xero.add_callback(responses.PUT, INVOICES_URL, callback=echo_invoices)
     assert push_chunk_send(chunk_id=first.pk).outcome == "done"
     newest = PushChunk.objects.order_by("pk").last()
     assert len(newest.payload["Invoices"]) == 10 and newest.pk != first.pk
-    assert [later.args for later in scheduled.tasks("push_chunk")] == [(newest.pk,)]
+    assert [item.args for item in enqueued.named("invoices.tasks.push_chunk")] == [(newest.pk,)]
 
 
-def test_send_marks_validation_errors_failed_and_warnings_warning_per_element(org_a, xero, scheduled):
-    connected_organisation(org_a, invoices=3)
+def test_send_marks_validation_errors_failed_and_warnings_warning_per_element(org_a, xero, enqueued):
+    make_connected_organisation(organisation=org_a, invoices=3)
     chunk = dispatch_one_chunk(org_a)
     ok, warned, bad = Invoice.objects.order_by("pk")
     xero.add_callback(
@@ -283,10 +276,10 @@ def test_send_marks_validation_errors_failed_and_warnings_warning_per_element(or
     assert PushChunk.objects.get().state == C.DONE  # failures are not retried by themselves
 
 
-def test_429_reschedules_the_task_with_retry_after_and_never_sleeps(org_a, xero, scheduled):
+def test_429_reschedules_the_task_with_retry_after_and_never_sleeps(org_a, xero, enqueued):
     from invoices.tasks import push_chunk
 
-    connected_organisation(org_a, invoices=1)
+    make_connected_organisation(organisation=org_a, invoices=1)
     chunk = dispatch_one_chunk(org_a)
     xero.put(
         INVOICES_URL,
@@ -297,7 +290,7 @@ def test_429_reschedules_the_task_with_retry_after_and_never_sleeps(org_a, xero,
     started = time.monotonic()
     push_chunk.run(chunk.pk)
     assert time.monotonic() - started < 2
-    [later] = [item for item in scheduled.tasks("push_chunk") if item.countdown]
+    [later] = [item for item in enqueued.named("invoices.tasks.push_chunk") if item.countdown]
     assert later.countdown == 7 and later.args == (chunk.pk,)
     chunk.refresh_from_db()
     assert chunk.state == C.PENDING
@@ -308,8 +301,8 @@ def test_429_reschedules_the_task_with_retry_after_and_never_sleeps(org_a, xero,
     assert Invoice.objects.get().sync_state == S.IN_FLIGHT
 
 
-def test_refused_by_our_limiter_gives_the_chunk_back_without_counting_an_attempt(org_a, xero, scheduled):
-    connected_organisation(org_a, invoices=1)
+def test_refused_by_our_limiter_gives_the_chunk_back_without_counting_an_attempt(org_a, xero, enqueued):
+    make_connected_organisation(organisation=org_a, invoices=1)
     chunk = dispatch_one_chunk(org_a)
     for _ in range(5):  # five calls of this tenant already in flight elsewhere
         rate_limiter().acquire(tenant_id=chunk.tenant_id)
@@ -328,8 +321,8 @@ def test_refused_by_our_limiter_gives_the_chunk_back_without_counting_an_attempt
         {"body": requests.exceptions.ReadTimeout("read timed out")},
     ],
 )
-def test_5xx_and_timeouts_are_retried_with_backoff_and_the_same_key(org_a, xero, scheduled, failure):
-    connected_organisation(org_a, invoices=2)
+def test_5xx_and_timeouts_are_retried_with_backoff_and_the_same_key(org_a, xero, enqueued, failure):
+    make_connected_organisation(organisation=org_a, invoices=2)
     chunk = dispatch_one_chunk(org_a)
     xero.put(INVOICES_URL, **failure)
     first = push_chunk_send(chunk_id=chunk.pk)
@@ -346,9 +339,9 @@ def test_5xx_and_timeouts_are_retried_with_backoff_and_the_same_key(org_a, xero,
     assert set(Invoice.objects.values_list("sync_state", flat=True)) == {S.SYNCED}
 
 
-def test_backoff_grows_with_each_attempt(org_a, xero, scheduled, settings):
+def test_backoff_grows_with_each_attempt(org_a, xero, enqueued, settings):
     settings.XERO_RETRY_MAX_SECONDS = 1000
-    connected_organisation(org_a, invoices=1)
+    make_connected_organisation(organisation=org_a, invoices=1)
     chunk = dispatch_one_chunk(org_a)
     xero.put(INVOICES_URL, status=503, json={})
     waits = []
@@ -358,8 +351,8 @@ def test_backoff_grows_with_each_attempt(org_a, xero, scheduled, settings):
     assert [1 <= waits[0] <= 2, 2 <= waits[1] <= 4, 4 <= waits[2] <= 8, 8 <= waits[3] <= 16] == [True] * 4
 
 
-def test_unknown_outcome_after_the_window_is_resolved_by_looking_the_numbers_up(org_a, xero, scheduled):
-    connected_organisation(org_a, invoices=2)
+def test_unknown_outcome_after_the_window_is_resolved_by_looking_the_numbers_up(org_a, xero, enqueued):
+    make_connected_organisation(organisation=org_a, invoices=2)
     chunk = dispatch_one_chunk(org_a)
     created, missing = Invoice.objects.order_by("pk")
     xero.put(INVOICES_URL, body=requests.exceptions.ReadTimeout("read timed out"))
@@ -396,8 +389,8 @@ def test_unknown_outcome_after_the_window_is_resolved_by_looking_the_numbers_up(
     assert [e["InvoiceNumber"] for e in missing.chunk.payload["Invoices"]] == [missing.number]
 
 
-def test_unknown_outcome_inside_the_window_is_resent_with_the_same_key(org_a, xero, scheduled):
-    connected_organisation(org_a, invoices=1)
+def test_unknown_outcome_inside_the_window_is_resent_with_the_same_key(org_a, xero, enqueued):
+    make_connected_organisation(organisation=org_a, invoices=1)
     chunk = dispatch_one_chunk(org_a)
     xero.put(INVOICES_URL, body=requests.exceptions.ConnectionError("Connection aborted: RemoteDisconnected"))
     assert push_chunk_send(chunk_id=chunk.pk).outcome == "retry"
@@ -409,8 +402,8 @@ def test_unknown_outcome_inside_the_window_is_resent_with_the_same_key(org_a, xe
     assert [r.headers["Idempotency-Key"] for r in puts(xero)] == [chunk.idempotency_key] * 2
 
 
-def test_a_500_is_resolved_by_lookup_because_xero_caches_it_under_the_key(org_a, xero, scheduled):
-    connected_organisation(org_a, invoices=1)
+def test_a_500_is_resolved_by_lookup_because_xero_caches_it_under_the_key(org_a, xero, enqueued):
+    make_connected_organisation(organisation=org_a, invoices=1)
     chunk = dispatch_one_chunk(org_a)
     xero.put(INVOICES_URL, status=500, json={"Title": "An error occurred"})
     assert push_chunk_send(chunk_id=chunk.pk).outcome == "retry"
@@ -422,8 +415,8 @@ def test_a_500_is_resolved_by_lookup_because_xero_caches_it_under_the_key(org_a,
     assert invoice.chunk_id != chunk.pk and invoice.sync_state == S.IN_FLIGHT
 
 
-def test_number_already_in_xero_is_ours_when_an_earlier_call_created_it(org_a, xero, scheduled):
-    connected_organisation(org_a, invoices=1)
+def test_number_already_in_xero_is_ours_when_an_earlier_call_created_it(org_a, xero, enqueued):
+    make_connected_organisation(organisation=org_a, invoices=1)
     chunk = dispatch_one_chunk(org_a)
     invoice = Invoice.objects.get()
     xero.add_callback(
@@ -451,8 +444,8 @@ def test_number_already_in_xero_is_ours_when_an_earlier_call_created_it(org_a, x
     assert invoice.sync_state == S.SYNCED and invoice.xero_invoice_id.startswith("0d1e2f3a")
 
 
-def test_number_already_in_xero_fails_when_the_invoice_there_is_not_ours(org_a, xero, scheduled):
-    connected_organisation(org_a, invoices=1)
+def test_number_already_in_xero_fails_when_the_invoice_there_is_not_ours(org_a, xero, enqueued):
+    make_connected_organisation(organisation=org_a, invoices=1)
     chunk = dispatch_one_chunk(org_a)
     invoice = Invoice.objects.get()
     xero.add_callback(
@@ -467,8 +460,8 @@ def test_number_already_in_xero_fails_when_the_invoice_there_is_not_ours(org_a, 
     assert invoice.sync_state == S.FAILED and invoice.sync_errors == ["Invoice # must be unique."]
 
 
-def test_whole_request_refused_fails_the_chunks_invoices(org_a, xero, scheduled):
-    connected_organisation(org_a, invoices=2)
+def test_whole_request_refused_fails_the_chunks_invoices(org_a, xero, enqueued):
+    make_connected_organisation(organisation=org_a, invoices=2)
     chunk = dispatch_one_chunk(org_a)
     xero.put(
         INVOICES_URL,
@@ -483,8 +476,8 @@ def test_whole_request_refused_fails_the_chunks_invoices(org_a, xero, scheduled)
 # ---------------------------------------------------------------- the connection
 
 
-def test_needs_reconnect_during_a_push_leaves_the_invoices_pending(org_a, xero, scheduled):
-    connected_organisation(org_a, invoices=2)
+def test_needs_reconnect_during_a_push_leaves_the_invoices_pending(org_a, xero, enqueued):
+    make_connected_organisation(organisation=org_a, invoices=2)
     chunk = dispatch_one_chunk(org_a)
     XeroConnection.objects.filter(organisation=org_a).update(status=XeroConnection.Status.NEEDS_RECONNECT)
     assert push_chunk_send(chunk_id=chunk.pk).outcome == "released"
@@ -493,8 +486,8 @@ def test_needs_reconnect_during_a_push_leaves_the_invoices_pending(org_a, xero, 
     assert PushChunk.objects.get().state == C.FAILED
 
 
-def test_refresh_refused_with_invalid_grant_marks_needs_reconnect_and_keeps_invoices_pending(org_a, xero, scheduled):
-    connected_organisation(org_a, invoices=1)
+def test_refresh_refused_with_invalid_grant_marks_needs_reconnect_and_keeps_invoices_pending(org_a, xero, enqueued):
+    make_connected_organisation(organisation=org_a, invoices=1)
     chunk = dispatch_one_chunk(org_a)
     XeroConnection.objects.filter(organisation=org_a).update(access_token_expires_at=timezone.now())
     xero.post("https://identity.xero.com/connect/token", status=400, json={"error": "invalid_grant"})
@@ -505,8 +498,8 @@ def test_refresh_refused_with_invalid_grant_marks_needs_reconnect_and_keeps_invo
     assert PushAttempt.objects.get().outcome == A.AUTH
 
 
-def test_403_tenant_disconnected_stops_and_leaves_the_invoices_pending(org_a, xero, scheduled):
-    connected_organisation(org_a, invoices=2)
+def test_403_tenant_disconnected_stops_and_leaves_the_invoices_pending(org_a, xero, enqueued):
+    make_connected_organisation(organisation=org_a, invoices=2)
     chunk = dispatch_one_chunk(org_a)
     xero.put(
         INVOICES_URL,
@@ -515,11 +508,11 @@ def test_403_tenant_disconnected_stops_and_leaves_the_invoices_pending(org_a, xe
     )
     assert push_chunk_send(chunk_id=chunk.pk).outcome == "released"
     assert set(Invoice.objects.values_list("sync_state", flat=True)) == {S.PENDING}
-    assert not scheduled.tasks("push_organisation")  # no tight loop: the sweeper comes back later
+    assert not enqueued.named("invoices.tasks.push_organisation")  # no tight loop: the sweeper comes back later
 
 
-def test_connection_lost_after_an_unknown_outcome_keeps_the_chunk_to_resume_later(org_a, xero, scheduled):
-    connected_organisation(org_a, invoices=1)
+def test_connection_lost_after_an_unknown_outcome_keeps_the_chunk_to_resume_later(org_a, xero, enqueued):
+    make_connected_organisation(organisation=org_a, invoices=1)
     chunk = dispatch_one_chunk(org_a)
     xero.put(INVOICES_URL, body=requests.exceptions.ReadTimeout("read timed out"))
     push_chunk_send(chunk_id=chunk.pk)
@@ -533,8 +526,8 @@ def test_connection_lost_after_an_unknown_outcome_keeps_the_chunk_to_resume_late
 # ---------------------------------------------------------------- leases and the sweeper
 
 
-def test_a_second_worker_does_not_send_a_chunk_whose_lease_is_held(org_a, xero, scheduled):
-    connected_organisation(org_a, invoices=1)
+def test_a_second_worker_does_not_send_a_chunk_whose_lease_is_held(org_a, xero, enqueued):
+    make_connected_organisation(organisation=org_a, invoices=1)
     chunk = dispatch_one_chunk(org_a)
     PushChunk.objects.filter(pk=chunk.pk).update(
         state=C.SENDING, claimed_by="other", lease_expires_at=timezone.now() + dt.timedelta(seconds=60)
@@ -543,8 +536,8 @@ def test_a_second_worker_does_not_send_a_chunk_whose_lease_is_held(org_a, xero, 
     assert len(xero.calls) == 0
 
 
-def test_stale_lease_is_redispatched_by_the_sweeper_and_resent_with_the_same_key(org_a, xero, scheduled):
-    connected_organisation(org_a, invoices=2)
+def test_stale_lease_is_redispatched_by_the_sweeper_and_resent_with_the_same_key(org_a, xero, enqueued):
+    make_connected_organisation(organisation=org_a, invoices=2)
     chunk = dispatch_one_chunk(org_a)
     # A worker claimed it, counted its attempt, and was killed mid-call.
     PushChunk.objects.filter(pk=chunk.pk).update(
@@ -554,9 +547,9 @@ def test_stale_lease_is_redispatched_by_the_sweeper_and_resent_with_the_same_key
         first_attempt_at=timezone.now(),
         lease_expires_at=timezone.now() - dt.timedelta(seconds=1),
     )
-    scheduled.clear()
+    enqueued.clear()
     assert push_sweep().expired_leases == 1
-    assert [item.args for item in scheduled.tasks("push_chunk")] == [(chunk.pk,)]
+    assert [item.args for item in enqueued.named("invoices.tasks.push_chunk")] == [(chunk.pk,)]
     xero.add_callback(responses.PUT, INVOICES_URL, callback=echo_invoices)
     assert push_chunk_send(chunk_id=chunk.pk).outcome == "done"
     assert puts(xero)[0].headers["Idempotency-Key"] == chunk.idempotency_key
@@ -565,8 +558,8 @@ def test_stale_lease_is_redispatched_by_the_sweeper_and_resent_with_the_same_key
     assert set(Invoice.objects.values_list("sync_state", flat=True)) == {S.SYNCED}
 
 
-def test_stale_lease_past_the_window_is_looked_up_not_resent(org_a, xero, scheduled):
-    connected_organisation(org_a, invoices=1)
+def test_stale_lease_past_the_window_is_looked_up_not_resent(org_a, xero, enqueued):
+    make_connected_organisation(organisation=org_a, invoices=1)
     chunk = dispatch_one_chunk(org_a)
     PushChunk.objects.filter(pk=chunk.pk).update(
         state=C.SENDING,
@@ -593,31 +586,31 @@ def test_stale_lease_past_the_window_is_looked_up_not_resent(org_a, xero, schedu
     assert Invoice.objects.get().sync_state == S.SYNCED
 
 
-def test_sweeper_dispatches_tenants_with_pending_invoices_and_nothing_in_flight(org_a, org_b, xero, scheduled):
-    connected_organisation(org_a, invoices=1)
+def test_sweeper_dispatches_tenants_with_pending_invoices_and_nothing_in_flight(org_a, org_b, xero, enqueued):
+    make_connected_organisation(organisation=org_a, invoices=1)
     make_batch(organisation=org_b, invoices=1, eligibility=InvoiceBatch.Eligibility.ELIGIBLE, sync_state=S.PENDING)
     assert push_sweep().organisations == 1  # org_b has no connection
-    assert [item.args for item in scheduled.tasks("push_organisation")] == [(org_a.pk,)]
+    assert [item.args for item in enqueued.named("invoices.tasks.push_organisation")] == [(org_a.pk,)]
 
 
-def test_sweeper_leaves_tenants_without_a_mapping_alone(org_a, xero, scheduled):
-    connected_organisation(org_a, invoices=1, mapping=False)
+def test_sweeper_leaves_tenants_without_a_mapping_alone(org_a, xero, enqueued):
+    make_connected_organisation(organisation=org_a, invoices=1, mapping=False)
     assert push_sweep().organisations == 0
 
 
-def test_sweeper_redispatches_a_pending_chunk_whose_reschedule_was_lost(org_a, xero, scheduled, settings):
-    connected_organisation(org_a, invoices=1)
+def test_sweeper_redispatches_a_pending_chunk_whose_reschedule_was_lost(org_a, xero, enqueued, settings):
+    make_connected_organisation(organisation=org_a, invoices=1)
     chunk = dispatch_one_chunk(org_a)
     PushChunk.objects.filter(pk=chunk.pk).update(next_attempt_at=timezone.now() - dt.timedelta(minutes=5))
-    scheduled.clear()
+    enqueued.clear()
     assert push_sweep().overdue_chunks == 1
-    assert [item.args for item in scheduled.tasks("push_chunk")] == [(chunk.pk,)]
+    assert [item.args for item in enqueued.named("invoices.tasks.push_chunk")] == [(chunk.pk,)]
 
 
 # ---------------------------------------------------------------- retry by an accountant
 
 
-def test_retry_failed_records_the_actor_and_enqueues_when_invoices_failed(org_a, accountant_a, scheduled):
+def test_retry_failed_records_the_actor_and_enqueues_when_invoices_failed(org_a, accountant_a, enqueued):
     batch = make_batch(
         organisation=org_a, invoices=3, eligibility=InvoiceBatch.Eligibility.ELIGIBLE, sync_state=S.FAILED
     )
@@ -625,7 +618,7 @@ def test_retry_failed_records_the_actor_and_enqueues_when_invoices_failed(org_a,
     Invoice.objects.filter(pk=three.pk).update(sync_state=S.SYNCED)
     Invoice.objects.filter(pk=one.pk).update(sync_errors=["Account code is not valid"])
     assert invoices_retry_failed(organisation=org_a, batch=batch, user=accountant_a) == 2
-    assert [item.args for item in scheduled.tasks("push_organisation")] == [(org_a.pk,)]
+    assert [item.args for item in enqueued.named("invoices.tasks.push_organisation")] == [(org_a.pk,)]
     one.refresh_from_db()
     assert one.sync_state == S.PENDING and one.sync_errors == []
     events = InvoiceEvent.objects.filter(kind="retried")
@@ -633,7 +626,7 @@ def test_retry_failed_records_the_actor_and_enqueues_when_invoices_failed(org_a,
     assert all(e.actor_id == accountant_a.pk for e in events)
 
 
-def test_retry_failed_touches_only_the_given_ids_when_ids_given(org_a, accountant_a, scheduled):
+def test_retry_failed_touches_only_the_given_ids_when_ids_given(org_a, accountant_a, enqueued):
     batch = make_batch(
         organisation=org_a, invoices=2, eligibility=InvoiceBatch.Eligibility.ELIGIBLE, sync_state=S.FAILED
     )
@@ -643,16 +636,16 @@ def test_retry_failed_touches_only_the_given_ids_when_ids_given(org_a, accountan
     assert one.sync_state == S.FAILED
 
 
-def test_retry_failed_ignores_another_organisations_invoices(org_a, org_b, accountant_a, scheduled):
+def test_retry_failed_ignores_another_organisations_invoices(org_a, org_b, accountant_a, enqueued):
     batch = make_batch(
         organisation=org_b, invoices=1, eligibility=InvoiceBatch.Eligibility.ELIGIBLE, sync_state=S.FAILED
     )
     assert invoices_retry_failed(organisation=org_a, batch=batch, user=accountant_a) == 0
-    assert not scheduled.tasks("push_organisation")
+    assert not enqueued.named("invoices.tasks.push_organisation")
 
 
-def test_chunks_create_serialises_per_tenant(org_a, xero, scheduled):
-    connected_organisation(org_a, invoices=3)
+def test_chunks_create_serialises_per_tenant(org_a, xero, enqueued):
+    make_connected_organisation(organisation=org_a, invoices=3)
     mapping = org_a.xero_mapping
     tenant = XeroConnection.objects.get(organisation=org_a).tenant_id
     assert len(push_chunks_create(organisation_id=org_a.pk, tenant_id=tenant, mapping=mapping, max_chunks=5)) == 1
@@ -677,10 +670,10 @@ def _drive(organisation, rounds: int) -> list[float]:
 
 
 def test_answer_without_our_invoices_is_looked_up_with_backoff_and_stops_in_needs_attention(
-    org_a, xero, scheduled, settings
+    org_a, xero, enqueued, settings
 ):
     settings.OUTBOUND_MAX_LOOKUPS = 3
-    connected_organisation(org_a, invoices=2)
+    make_connected_organisation(organisation=org_a, invoices=2)
     xero.put(INVOICES_URL, json={"Invoices": []})  # Xero answered, but about none of ours
     xero.get(INVOICES_URL, json={"Invoices": []})  # and looking the numbers up finds nothing
     waits = _drive(org_a, rounds=12)
@@ -696,10 +689,10 @@ def test_answer_without_our_invoices_is_looked_up_with_backoff_and_stops_in_need
 
 
 def test_invoice_requeued_after_proven_absence_stops_in_needs_attention_when_it_keeps_vanishing(
-    org_a, xero, scheduled, settings
+    org_a, xero, enqueued, settings
 ):
     settings.PUSH_MAX_REQUEUES = 2
-    connected_organisation(org_a, invoices=1)
+    make_connected_organisation(organisation=org_a, invoices=1)
     xero.put(INVOICES_URL, body=requests.exceptions.ReadTimeout("read timed out"))
     xero.get(INVOICES_URL, json={"Invoices": []})
     for _ in range(10):

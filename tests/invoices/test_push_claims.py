@@ -10,13 +10,8 @@ from integrations.models import XeroConnection
 from invoices.models import Invoice, PushAttempt, PushChunk
 from invoices.services.push import push_chunk_send
 from invoices.services.push.dispatch import push_chunks_create
-from tests.support.push import (  # noqa: F401 - fixtures
-    INVOICES_URL,
-    connected_organisation,
-    echo_invoices,
-    push_settings_fixture,
-    scheduled_fixture,
-)
+from tests.factories import echo_invoices, make_connected_organisation
+from tests.invoices.conftest import INVOICES_URL
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("push_settings")]
 
@@ -43,8 +38,8 @@ def race(target, workers: int = 2) -> list:
     return results
 
 
-def test_two_workers_claiming_at_once_never_put_an_invoice_in_two_chunks(org_a, scheduled):
-    connected_organisation(org_a, invoices=120)
+def test_two_workers_claiming_at_once_never_put_an_invoice_in_two_chunks(org_a, enqueued):
+    make_connected_organisation(organisation=org_a, invoices=120)
     tenant = XeroConnection.objects.get(organisation=org_a).tenant_id
     mapping = org_a.xero_mapping
     results = race(
@@ -60,8 +55,8 @@ def test_two_workers_claiming_at_once_never_put_an_invoice_in_two_chunks(org_a, 
     assert set(Invoice.objects.values_list("sync_state", flat=True)) == {Invoice.SyncState.IN_FLIGHT}
 
 
-def test_never_more_than_five_chunks_in_flight_however_many_dispatchers_race(org_a, scheduled):
-    connected_organisation(org_a, invoices=600)
+def test_never_more_than_five_chunks_in_flight_however_many_dispatchers_race(org_a, enqueued):
+    make_connected_organisation(organisation=org_a, invoices=600)
     tenant = XeroConnection.objects.get(organisation=org_a).tenant_id
     mapping = org_a.xero_mapping
     race(
@@ -70,8 +65,8 @@ def test_never_more_than_five_chunks_in_flight_however_many_dispatchers_race(org
     assert PushChunk.objects.count() == 5
 
 
-def test_two_workers_sending_the_same_chunk_make_one_call(org_a, scheduled):
-    connected_organisation(org_a, invoices=3)
+def test_two_workers_sending_the_same_chunk_make_one_call(org_a, enqueued):
+    make_connected_organisation(organisation=org_a, invoices=3)
     tenant = XeroConnection.objects.get(organisation=org_a).tenant_id
     [chunk_id] = push_chunks_create(
         organisation_id=org_a.pk, tenant_id=tenant, mapping=org_a.xero_mapping, max_chunks=1

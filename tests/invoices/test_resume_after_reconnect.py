@@ -1,5 +1,3 @@
-from unittest import mock
-
 import pytest
 
 from integrations.registry import connection_event_emit
@@ -9,9 +7,6 @@ from integrations.registry import connection_event_emit
 @pytest.mark.parametrize(
     "event,expected", [("reconnected", 1), ("connected", 1), ("needs_reconnect", 0), ("disconnected", 0)]
 )
-def test_pending_pushes_resume_when_the_connection_comes_back(org_a, event, expected):
-    with mock.patch("invoices.services.push.push_enqueue_for_organisation") as enqueue:
-        connection_event_emit(organisation_id=org_a.pk, event=event)
-    assert enqueue.call_count == expected
-    if expected:
-        enqueue.assert_called_with(organisation_id=org_a.pk)
+def test_pending_pushes_resume_when_the_connection_comes_back(org_a, enqueued, event, expected):
+    connection_event_emit(organisation_id=org_a.pk, event=event)
+    assert [(e.name, e.args) for e in enqueued] == [("invoices.tasks.push_organisation", (org_a.pk,))] * expected

@@ -12,8 +12,7 @@ from django.urls import reverse
 from invoices.models import Invoice
 from invoices.selectors import batch_list, batch_progress, invoice_sync_counts
 from invoices.states import Group, InvoiceStatus, invoice_status, status_of, status_q
-from tests.factories import PASSWORD, make_batch
-from tests.invoices.helpers import connect_xero
+from tests.factories import PASSWORD, make_batch, make_connection
 
 TODAY = dt.date(2026, 12, 3)
 St = InvoiceStatus
@@ -131,7 +130,7 @@ def _batch_with(org, *states: tuple[str, str]):
 
 @pytest.mark.django_db
 def test_rows_show_voided_deleted_and_paid_badges_when_xero_says_so(client, accountant_a, org_a):
-    connect_xero(org_a)
+    make_connection(organisation=org_a)
     batch = _batch_with(
         org_a, ("synced", "VOIDED"), ("synced", "DELETED"), ("synced", "PAID"), ("synced", "AUTHORISED")
     )
@@ -145,7 +144,7 @@ def test_rows_show_voided_deleted_and_paid_badges_when_xero_says_so(client, acco
 
 @pytest.mark.django_db
 def test_batch_never_reads_all_in_xero_when_every_invoice_was_voided(client, accountant_a, org_a):
-    connect_xero(org_a)
+    make_connection(organisation=org_a)
     batch = _batch_with(org_a, ("synced", "VOIDED"), ("synced", "VOIDED"))
     progress = batch_progress(organisation=org_a, batch=batch)
     assert (progress.in_xero, progress.removed, progress.percent) == (0, 2, 0)
@@ -156,7 +155,7 @@ def test_batch_never_reads_all_in_xero_when_every_invoice_was_voided(client, acc
 
 @pytest.mark.django_db
 def test_bar_is_not_full_when_every_invoice_failed(client, accountant_a, org_a):
-    connect_xero(org_a)
+    make_connection(organisation=org_a)
     batch = _batch_with(org_a, ("failed", ""), ("failed", ""), ("failed", ""))
     progress = batch_progress(organisation=org_a, batch=batch)
     assert (progress.in_xero, progress.failed, progress.percent, progress.failed_percent) == (0, 3, 0, 100)
@@ -168,7 +167,7 @@ def test_bar_is_not_full_when_every_invoice_failed(client, accountant_a, org_a):
 
 @pytest.mark.django_db
 def test_in_xero_and_failures_are_counted_apart_when_a_batch_mixes_them(org_a):
-    connect_xero(org_a)
+    make_connection(organisation=org_a)
     batch = _batch_with(
         org_a, ("synced", "AUTHORISED"), ("synced", "PAID"), ("failed", ""), ("synced", "VOIDED"), ("pending", "")
     )
@@ -179,7 +178,7 @@ def test_in_xero_and_failures_are_counted_apart_when_a_batch_mixes_them(org_a):
 
 @pytest.mark.django_db
 def test_dashboard_does_not_count_voided_or_deleted_invoices_as_in_xero_when_counting(client, accountant_a, org_a):
-    connect_xero(org_a)
+    make_connection(organisation=org_a)
     _batch_with(org_a, ("synced", "VOIDED"), ("synced", "DELETED"), ("synced", "AUTHORISED"), ("failed", ""))
     counts = invoice_sync_counts(organisation=org_a)
     assert (counts["synced"], counts["removed"], counts["failed"]) == (1, 2, 1)
@@ -189,7 +188,7 @@ def test_dashboard_does_not_count_voided_or_deleted_invoices_as_in_xero_when_cou
 
 @pytest.mark.django_db
 def test_batch_list_badge_says_voided_not_in_xero_when_every_invoice_was_voided(client, accountant_a, org_a):
-    connect_xero(org_a)
+    make_connection(organisation=org_a)
     voided = _batch_with(org_a, ("synced", "VOIDED"))
     _batch_with(org_a, ("synced", "AUTHORISED"))
     rows = {b.pk: b for b in batch_list(organisation=org_a)}

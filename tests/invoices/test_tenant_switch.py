@@ -15,17 +15,17 @@ from integrations.registry import connection_event_emit
 from invoices.models import Customer, Invoice
 from invoices.services.push import push_chunk_send, push_organisation_dispatch
 from invoices.xero_models import XeroContactVersion
-from tests.factories import PASSWORD, make_customer, make_pushed_invoice
-from tests.invoices.helpers import connect_xero
-from tests.support.push import (  # noqa: F401 - fixtures
-    CONTACTS_URL,
-    INVOICES_URL,
+from tests.factories import (
+    PASSWORD,
     TENANT_ID,
-    connected_organisation,
+    TENANT_SHORT_CODE,
     echo_invoices,
-    push_settings_fixture,
-    scheduled_fixture,
+    make_connected_organisation,
+    make_connection,
+    make_customer,
+    make_pushed_invoice,
 )
+from tests.invoices.conftest import CONTACTS_URL, INVOICES_URL
 
 pytestmark = pytest.mark.django_db
 S = Invoice.SyncState
@@ -65,8 +65,8 @@ def test_reconnect_to_the_same_organisation_keeps_contact_ids(org_a, django_capt
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("push_settings")
-def test_new_invoice_after_a_switch_is_sent_with_the_contact_of_the_new_organisation(org_a, scheduled):
-    connection, batch = connected_organisation(org_a, invoices=1)
+def test_new_invoice_after_a_switch_is_sent_with_the_contact_of_the_new_organisation(org_a, enqueued):
+    connection, batch = make_connected_organisation(organisation=org_a, invoices=1)
     customer = batch.invoices.get().customer
     Customer.objects.filter(pk=customer.pk).update(xero_contact_id="contact-in-the-old-organisation")
     XeroConnection.objects.filter(pk=connection.pk).update(tenant_id=NEW_TENANT)
@@ -89,22 +89,22 @@ def test_new_invoice_after_a_switch_is_sent_with_the_contact_of_the_new_organisa
         push_chunk_send(chunk_id=invoice.chunk_id)
     invoice.refresh_from_db()
     assert invoice.sync_state == S.SYNCED
-    assert (invoice.xero_tenant_id, invoice.xero_short_code) == (NEW_TENANT, "!pUsh1")
+    assert (invoice.xero_tenant_id, invoice.xero_short_code) == (NEW_TENANT, TENANT_SHORT_CODE)
 
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("push_settings")
-def test_push_records_the_organisation_an_invoice_was_created_in_when_it_lands(org_a, scheduled):
-    _, batch = connected_organisation(org_a, invoices=2)
+def test_push_records_the_organisation_an_invoice_was_created_in_when_it_lands(org_a, enqueued):
+    _, batch = make_connected_organisation(organisation=org_a, invoices=2)
     with responses.RequestsMock() as xero:
         xero.add_callback(responses.PUT, INVOICES_URL, callback=echo_invoices)
         push_organisation_dispatch(organisation_id=org_a.pk)
         push_chunk_send(chunk_id=batch.invoices.first().chunk_id)
-    assert set(batch.invoices.values_list("xero_tenant_id", "xero_short_code")) == {(TENANT_ID, "!pUsh1")}
+    assert set(batch.invoices.values_list("xero_tenant_id", "xero_short_code")) == {(TENANT_ID, TENANT_SHORT_CODE)}
 
 
 def test_old_invoice_link_opens_the_organisation_it_was_created_in_after_a_switch(client, accountant_a, org_a):
-    connect_xero(org_a, tenant_id=NEW_TENANT, short_code="!NEW1")
+    make_connection(organisation=org_a, tenant_id=NEW_TENANT, tenant_short_code="!NEW1")
     old = make_pushed_invoice(organisation=org_a, xero_invoice_id=str(uuid.uuid4()))
     Invoice.objects.filter(pk=old.pk).update(xero_tenant_id=OLD_TENANT, xero_short_code="!OLD1")
     new = make_pushed_invoice(organisation=org_a, xero_invoice_id=str(uuid.uuid4()))
@@ -120,7 +120,7 @@ def test_old_invoice_link_opens_the_organisation_it_was_created_in_after_a_switc
 
 
 def test_old_invoice_has_no_link_when_its_organisations_short_code_is_unknown(client, accountant_a, org_a):
-    connect_xero(org_a, tenant_id=NEW_TENANT, short_code="!NEW1")
+    make_connection(organisation=org_a, tenant_id=NEW_TENANT, tenant_short_code="!NEW1")
     old = make_pushed_invoice(organisation=org_a, xero_invoice_id=str(uuid.uuid4()))
     Invoice.objects.filter(pk=old.pk).update(xero_tenant_id=OLD_TENANT, xero_short_code="")
     page = login(client, accountant_a).get(reverse("invoices:batch_detail", args=[old.batch_id])).content.decode()
@@ -133,7 +133,7 @@ def test_migration_fills_the_tenant_of_invoices_already_in_xero(org_a):
 
     from django.apps import apps
 
-    connect_xero(org_a, tenant_id=OLD_TENANT, short_code="!OLD1")
+    make_connection(organisation=org_a, tenant_id=OLD_TENANT, tenant_short_code="!OLD1")
     invoice = make_pushed_invoice(organisation=org_a, xero_invoice_id=str(uuid.uuid4()))
     module = import_module("invoices.migrations.0009_fix_resend_payments_tenant")
     module.invoices_keep_their_organisation(apps, None)

@@ -13,8 +13,7 @@ from integrations import usage
 from integrations.models import WebhookEvent, XeroConnection
 from integrations.xero.ratelimit import rate_limiter
 from invoices.models import Invoice, PushAttempt, PushChunk
-from tests.factories import make_batch, make_organisation
-from tests.integrations.factories import make_connection
+from tests.factories import make_batch, make_connection, make_organisation
 
 pytestmark = pytest.mark.django_db
 

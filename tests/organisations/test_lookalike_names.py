@@ -8,8 +8,7 @@ from django.urls import reverse
 
 from organisations.models import Organisation
 from organisations.names import name_mixes_scripts, name_skeleton
-from tests.factories import PASSWORD, make_organisation
-from tests.integrations.factories import make_connection
+from tests.factories import PASSWORD, make_connection, make_organisation
 
 pytestmark = pytest.mark.django_db
 

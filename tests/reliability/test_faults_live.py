@@ -24,13 +24,12 @@ from integrations.models import WebhookEvent, XeroConnection
 from integrations.services import webhooks as inbox
 from integrations.xero.ratelimit import rate_limiter
 from invoices.models import Invoice, PushAttempt, PushChunk
-from tests.factories import make_membership, make_user
+from tests.factories import make_membership, make_pending_batch, make_user
 from tests.reliability.conftest import PUSH_SETTINGS
 from tests.support.live import PrivateRedis, wait_until
 from tests.support.xero_live import (
     assert_exactly_once,
     connect_organisation,
-    make_pending_batch,
     pay_in_xero,
     point_settings_at_sandbox,
     push,
@@ -134,7 +133,7 @@ def postgres(action: str) -> None:
 
 def test_postgres_restarted_mid_push_loses_and_duplicates_nothing(sandbox, tenant, celery, portal):
     organisation = connect_organisation(sandbox, name="Postgres Restart Co", tenant_id=tenant)
-    batch = make_pending_batch(organisation, invoices=300, customers=10, prefix="PG")
+    batch = make_pending_batch(organisation=organisation, invoices=300, customers=10, prefix="PG")
     client = portal(organisation)
     sandbox.settings(latency_ms=HALF_SECOND_CALLS)
     celery.start_workers(3)
@@ -159,7 +158,7 @@ def test_postgres_restarted_mid_push_loses_and_duplicates_nothing(sandbox, tenan
 
 def test_redis_restarted_mid_push_is_rebuilt_from_postgres(sandbox, tenant, live_workers, private_redis, portal):
     organisation = connect_organisation(sandbox, name="Redis Restart Co", tenant_id=tenant)
-    batch = make_pending_batch(organisation, invoices=300, customers=10, prefix="RR")
+    batch = make_pending_batch(organisation=organisation, invoices=300, customers=10, prefix="RR")
     client = portal(organisation)
     sandbox.settings(latency_ms=HALF_SECOND_CALLS)
     workers = live_workers(**private_redis.env)
@@ -235,7 +234,7 @@ def push_with_every_put_failing(sandbox, tenant, celery, portal, fault: dict, *,
     """150 invoices pushed while every PUT /Invoices gets `fault` (until the test clears it); returns the
     organisation, its batch, a signed-in client and when the push started."""
     organisation = connect_organisation(sandbox, name=name, tenant_id=tenant)
-    batch = make_pending_batch(organisation, invoices=150, customers=5, prefix=prefix)
+    batch = make_pending_batch(organisation=organisation, invoices=150, customers=5, prefix=prefix)
     client = portal(organisation)
     sandbox.admin("POST", "/faults", {**fault, "share": 1.0, "method": "PUT", "path": INVOICES})
     celery.start_workers(3)
@@ -300,7 +299,7 @@ def test_refresh_failing_mid_batch_waits_for_a_reconnect_then_sends_the_rest_onc
     sandbox, tenant, celery, portal, settings
 ):
     organisation = connect_organisation(sandbox, name="Dead Grant Co", tenant_id=tenant)
-    batch = make_pending_batch(organisation, invoices=300, customers=10, prefix="DG")
+    batch = make_pending_batch(organisation=organisation, invoices=300, customers=10, prefix="DG")
     admin = portal(organisation, role="admin")
     sandbox.settings(latency_ms=HALF_SECOND_CALLS)
     celery.start_workers(3)

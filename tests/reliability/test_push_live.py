@@ -9,11 +9,11 @@ import collections
 import pytest
 
 from invoices.models import PushAttempt, PushChunk
+from tests.factories import make_pending_batch
 from tests.support.live import wait_until
 from tests.support.xero_live import (
     assert_exactly_once,
     connect_organisation,
-    make_pending_batch,
     push,
     synced,
 )
@@ -23,7 +23,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 def test_a_500_invoice_batch_lands_in_xero_exactly_once(sandbox, tenant, celery):
     organisation = connect_organisation(sandbox, name="Live Push Co", tenant_id=tenant)
-    make_pending_batch(organisation, invoices=500, customers=10)
+    make_pending_batch(organisation=organisation, invoices=500, customers=10)
     celery.start_workers(3)
     push(organisation)
     wait_until(lambda: synced(organisation) == 500, timeout=45, message="500 invoices synced")
@@ -36,7 +36,7 @@ def test_a_500_invoice_batch_lands_in_xero_exactly_once(sandbox, tenant, celery)
 
 def test_every_invoice_lands_once_through_timeouts_after_write_503s_429s_500s_and_drops(sandbox, tenant, celery):
     organisation = connect_organisation(sandbox, name="Faulty Push Co", tenant_id=tenant)
-    make_pending_batch(organisation, invoices=500, customers=10, prefix="FT")
+    make_pending_batch(organisation=organisation, invoices=500, customers=10, prefix="FT")
     path = "/api.xro/2.0/Invoices"
     sandbox.admin(
         "POST",
@@ -68,7 +68,7 @@ def test_every_invoice_lands_once_through_timeouts_after_write_503s_429s_500s_an
 
 def test_a_worker_killed_mid_call_loses_nothing_and_duplicates_nothing(sandbox, tenant, celery):
     organisation = connect_organisation(sandbox, name="Killed Worker Co", tenant_id=tenant)
-    make_pending_batch(organisation, invoices=500, customers=10, prefix="KW")
+    make_pending_batch(organisation=organisation, invoices=500, customers=10, prefix="KW")
     # 1.2 s per call at 30x: long enough to kill a worker inside one, and under the workers' 1.5 s timeout (a
     # latency equal to the timeout made the contact look-ups time out at random).
     sandbox.settings(latency_ms=36000)
@@ -97,7 +97,7 @@ def test_a_worker_killed_mid_call_loses_nothing_and_duplicates_nothing(sandbox, 
 
 def test_a_token_that_expires_mid_batch_is_refreshed_once(sandbox, tenant, celery):
     organisation = connect_organisation(sandbox, name="Expiring Token Co", tenant_id=tenant)
-    make_pending_batch(organisation, invoices=500, customers=10, prefix="TX")
+    make_pending_batch(organisation=organisation, invoices=500, customers=10, prefix="TX")
     sandbox.settings(latency_ms=15000)  # 0.5 s per call at 30x
     celery.start_workers(3)
     push(organisation)

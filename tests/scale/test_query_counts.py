@@ -27,8 +27,7 @@ from integrations.models import ReconciliationState, WebhookEvent, XeroConnectio
 from invoices.models import Customer, Invoice, InvoiceBatch, InvoiceEvent, InvoiceLine, XeroMapping
 from invoices.xero_models import XeroCreatedInvoice, XeroInvoiceChange
 from organisations.models import Organisation, SupportRequest
-from tests.factories import make_membership, make_organisation, make_user
-from tests.integrations.factories import make_connection
+from tests.factories import make_connection, make_membership, make_organisation, make_user
 
 pytestmark = pytest.mark.django_db
 

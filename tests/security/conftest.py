@@ -1,6 +1,6 @@
 """Fixtures of the security suite: the two-tenant world, a client per role, and Xero mocked at the HTTP edge.
 
-Nothing reaches the broker (apply_async is recorded), and every request a suite makes runs inside a savepoint
+Nothing reaches the broker (every task queued is recorded), and every request a suite makes runs inside a savepoint
 that is rolled back (`isolated`), so one test can drive hundreds of requests, state-changing POSTs included,
 against one world.
 """
@@ -13,13 +13,12 @@ from collections.abc import Callable, Iterator
 
 import pytest
 import responses
-from celery.app.task import Task
 from django.db import transaction
 from django.test import Client
 
 from integrations.xero.ratelimit import rate_limiter
+from tests.factories import token_response
 from tests.integrations.conftest import TEST_KEY, xero_json
-from tests.integrations.factories import token_response
 from tests.security.world import World, make_world
 
 API = "https://api.xero.com/api.xro/2.0"
@@ -51,15 +50,10 @@ def security_settings(settings):
 
 
 @pytest.fixture(autouse=True)
-def enqueued(monkeypatch) -> list[tuple[str, dict]]:
-    """Tasks the code queued (nothing reaches the broker the other sessions' workers read)."""
-    recorded: list[tuple[str, dict]] = []
-
-    def record(self, args=None, kwargs=None, **options):
-        recorded.append((self.name, {"args": list(args or ()), "kwargs": dict(kwargs or {})}))
-
-    monkeypatch.setattr(Task, "apply_async", record)
-    return recorded
+def _tasks_recorded(enqueued):
+    """Tasks the code queued are recorded (`enqueued`, tests/conftest.py): nothing reaches the broker the other
+    sessions' workers read."""
+    return enqueued
 
 
 @pytest.fixture

@@ -118,14 +118,14 @@ ROWS: list[Row] = [
     Row("integrations:support_xero_refresh", "GET", refused(SUPPORT_ONLY)),
     Row("integrations:support_xero_request_reconnect", "POST", SUPPORT_ONLY, {"reason": "matrix"}),
     Row("integrations:support_xero_request_reconnect", "GET", refused(SUPPORT_ONLY)),
-    Row("integrations:support_operation_retry", "POST", SUPPORT_ONLY),
-    Row("integrations:support_operation_retry", "GET", refused(SUPPORT_ONLY)),
     Row(
         "integrations:support_request_resolve",
         "POST",  # resolving lands back on the console
         {**SUPPORT_ONLY, "support": CONSOLE, "support_member": CONSOLE},
     ),
     Row("integrations:support_request_resolve", "GET", refused(SUPPORT_ONLY)),
+    Row("integrations:support_operation_retry", "POST", SUPPORT_ONLY),
+    Row("integrations:support_operation_retry", "GET", refused(SUPPORT_ONLY)),
     Row("webhooks:support_inbox", "GET", SUPPORT_ONLY),
     Row("webhooks:support_organisation_inbox", "GET", SUPPORT_ONLY),
     Row("webhooks:support_retry_failed", "POST", SUPPORT_ONLY),

@@ -13,8 +13,16 @@ from hypothesis import strategies as st
 
 from integrations.xero.signatures import webhook_signature
 from invoices.csv_import import COLUMNS, parse_batch_csv
-from tests.factories import PASSWORD, make_batch, make_membership, make_organisation, make_user, make_xero_event
-from tests.integrations.factories import TENANT_ID, make_connection
+from tests.factories import (
+    PASSWORD,
+    TENANT_ID,
+    make_batch,
+    make_connection,
+    make_membership,
+    make_organisation,
+    make_user,
+    make_xero_event,
+)
 
 pytestmark = pytest.mark.django_db(transaction=False)
 

@@ -2,8 +2,9 @@
 requested (GET and POST) as organisation A's admin. Tenant pages answer 404 and change nothing of B's.
 
 The exceptions, each for a reason:
-- support console views (integrations.support, integrations.support_webhooks, integrations.outbound.views) are not
-  tenant-owned: they span tenants for Coordinoter staff, so a customer gets 403 before any id is looked at;
+- support console views (integrations.support, integrations.support_webhooks, integrations.outbound.views) are
+  not tenant-owned (the retry still 404s an operation of another organisation than the one in the URL): they span
+  tenants for Coordinoter staff, so a customer gets 403 before any id is looked at;
 - Django's admin site is staff-only: a customer is sent to the admin login (302) before any id is looked at;
 - the password reset confirmation's key is the signed token, not the user id: with B's user id and no valid
   token it shows "this link is invalid" (200) and no password form;

@@ -43,8 +43,7 @@ from invoices.models import (
 )
 from invoices.xero_models import XeroContactVersion, XeroCreatedInvoice, XeroInvoiceChange
 from organisations.models import Membership, Organisation, SupportRequest
-from tests.factories import make_membership, make_organisation, make_user
-from tests.integrations.factories import make_connection, make_token_set
+from tests.factories import make_connection, make_membership, make_organisation, make_token_set, make_user
 
 ROLES = ("anonymous", "accountant", "admin", "other_admin", "support", "support_member")
 

@@ -1,11 +1,10 @@
-"""A Coordinoter organisation connected to a running xero_sandbox tenant, and a batch of pending invoices:
-what the live push tests and the push benchmark start from; the exactly-once check the live tests end with."""
+"""A Coordinoter organisation connected to a running xero_sandbox tenant: what the live push tests and the push
+benchmark start from (their batches come from tests/factories.py); the exactly-once check the live tests end with."""
 
 from __future__ import annotations
 
 import collections
 import datetime as dt
-from decimal import Decimal
 
 import requests
 from django.db import transaction
@@ -16,7 +15,7 @@ from integrations.xero import tokens
 from integrations.xero.client import xero_request
 from integrations.xero.types import TokenSet
 from invoices.mappers import parse_xero_datetime
-from invoices.models import Customer, Invoice, InvoiceBatch, InvoiceLine, XeroMapping
+from invoices.models import Customer, Invoice, XeroMapping
 from organisations.models import Organisation
 
 DONE = (Invoice.SyncState.SYNCED, Invoice.SyncState.WARNING)
@@ -78,47 +77,6 @@ def connect_organisation(sandbox, *, name: str, tenant_id: str) -> Organisation:
         tax_type=revenue["TaxType"],
     )
     return organisation
-
-
-def make_pending_batch(
-    organisation: Organisation, *, invoices: int, customers: int = 10, prefix: str = "LT", currency: str = "AUD"
-) -> InvoiceBatch:
-    """An eligible batch of pending invoices (created in bulk; the push is enqueued by the caller)."""
-    batch = InvoiceBatch.objects.create(
-        organisation=organisation, name=f"{prefix} batch", eligibility=InvoiceBatch.Eligibility.ELIGIBLE
-    )
-    people = [
-        Customer.objects.create(
-            organisation=organisation, name=f"{prefix} Customer {i:03d}", email=f"c{i}@{prefix.lower()}.example"
-        )
-        for i in range(customers)
-    ]
-    rows = Invoice.objects.bulk_create(
-        [
-            Invoice(
-                organisation=organisation,
-                batch=batch,
-                customer=people[i % customers],
-                number=f"{prefix}-{i:05d}",
-                currency=currency,
-                issue_date=dt.date(2026, 11, 2),
-                due_date=dt.date(2026, 11, 30),
-                total=Decimal("110.00"),
-                amount_due=Decimal("110.00"),
-                sync_state=Invoice.SyncState.PENDING,
-            )
-            for i in range(invoices)
-        ]
-    )
-    InvoiceLine.objects.bulk_create(
-        [
-            InvoiceLine(
-                invoice=invoice, description="Monthly service", quantity=Decimal("1"), unit_amount=Decimal("100.00")
-            )
-            for invoice in rows
-        ]
-    )
-    return batch
 
 
 def push(organisation: Organisation) -> None:

@@ -41,12 +41,7 @@ def connection_for(organisation_id: int) -> XeroConnection | None:
 
 def connection_ready(connection: XeroConnection | None) -> bool:
     """Only an active connection pushes; one that needs a reconnect keeps its invoices pending until then."""
-    return (
-        connection is not None
-        and connection.status == XeroConnection.Status.ACTIVE
-        and not connection.disconnect_step
-        and bool(connection.tenant_id)
-    )
+    return connection is not None and connection.is_usable
 
 
 def xero_client(connection: XeroConnection, *, limiter: Any = None) -> XeroClient:

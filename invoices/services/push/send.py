@@ -24,15 +24,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from integrations.xero import accounting
+from integrations.xero.errors import Refused, Retry, WaitForConnection, classify
 from integrations.xero.exceptions import (
-    XeroAuthError,
     XeroError,
-    XeroNotConnected,
-    XeroRateLimited,
-    XeroRequestError,
-    XeroServerError,
-    XeroTimeout,
-    XeroValidationError,
 )
 from integrations.xero.ratelimit import RateLimitWait, rate_limiter
 from invoices.models import Invoice, PushAttempt, PushChunk
@@ -111,68 +105,8 @@ def push_chunk_send(*, chunk_id: int, worker: str | None = None) -> SendResult:
             response = accounting.invoices_get(
                 client, invoice_numbers=_in_flight_numbers(chunk), created_by_my_app=True, summary_only=True
             )
-    except RateLimitWait as wait:  # a second acquire inside the client (after a forced token refresh)
-        return retry_later(chunk.pk, worker, wait.seconds, attempt, _elapsed(clock), A.RATE_LIMITED, None, str(wait))
-    except XeroRateLimited as exc:
-        wait = exc.retry_after if exc.problem != "concurrent" else settings.XERO_RATE_MINUTE_SECONDS / 60
-        return retry_later(
-            chunk.pk,
-            worker,
-            float(wait),
-            attempt,
-            _elapsed(clock),
-            A.RATE_LIMITED,
-            exc.status,
-            str(exc),
-            exc.correlation_id,
-        )
-    except XeroTimeout as exc:
-        outcome = A.TIMEOUT if exc.outcome_unknown else A.ERROR
-        return retry_later(
-            chunk.pk, worker, backoff_seconds(chunk.attempts), attempt, _elapsed(clock), outcome, None, str(exc)
-        )
-    except XeroServerError as exc:
-        return retry_later(
-            chunk.pk,
-            worker,
-            max(backoff_seconds(chunk.attempts), float(exc.retry_after or 0)),
-            attempt,
-            _elapsed(clock),
-            A.SERVER_ERROR,
-            exc.status,
-            str(exc),
-            exc.correlation_id,
-        )
-    except (XeroAuthError, XeroNotConnected) as exc:
-        attempt_record(chunk.pk, attempt, _elapsed(clock), A.AUTH, exc.status, str(exc), exc.correlation_id)
-        return abandon(chunk.pk, worker, reason=str(exc))
-    except XeroValidationError as exc:
-        if mode == RESEND and exc.elements:
-            return record_put(
-                chunk.pk,
-                worker,
-                {"Invoices": exc.elements},
-                attempt,
-                _elapsed(clock),
-                A.VALIDATION,
-                exc.status,
-                exc.correlation_id,
-            )
-        return refused(chunk.pk, worker, mode, attempt, _elapsed(clock), exc)
-    except XeroRequestError as exc:
-        return refused(chunk.pk, worker, mode, attempt, _elapsed(clock), exc)
     except XeroError as exc:
-        return retry_later(
-            chunk.pk,
-            worker,
-            backoff_seconds(chunk.attempts),
-            attempt,
-            _elapsed(clock),
-            A.ERROR,
-            exc.status,
-            str(exc),
-            exc.correlation_id,
-        )
+        return _failed_call(chunk, worker, mode, attempt, _elapsed(clock), exc)
     finally:
         slot.close()
     if mode == RESEND:
@@ -199,6 +133,31 @@ def push_chunk_send(*, chunk_id: int, worker: str | None = None) -> SendResult:
     if result.outcome == "done":
         _refill(chunk.organisation_id)
     return result
+
+
+def _failed_call(chunk: PushChunk, worker: str, mode: str, attempt: dict, elapsed: int, exc: XeroError) -> SendResult:
+    """The one classifier's verdict (integrations/xero/errors.py), applied to a chunk."""
+    verdict = classify(exc, attempt=chunk.attempts)
+    status, correlation_id = getattr(exc, "status", None), getattr(exc, "correlation_id", "")
+    if isinstance(verdict, Retry):
+        if verdict.rate_limited:
+            outcome = A.RATE_LIMITED
+        elif verdict.outcome_unknown:
+            outcome = A.SERVER_ERROR if status and status >= 500 else A.TIMEOUT
+        else:
+            outcome = A.ERROR
+        return retry_later(chunk.pk, worker, verdict.after, attempt, elapsed, outcome, status, str(exc), correlation_id)
+    if isinstance(verdict, WaitForConnection):
+        attempt_record(chunk.pk, attempt, elapsed, A.AUTH, status, str(exc), correlation_id)
+        return abandon(chunk.pk, worker, reason=str(exc))
+    if isinstance(verdict, Refused):
+        if mode == RESEND and verdict.elements:
+            body = {"Invoices": verdict.elements}
+            return record_put(chunk.pk, worker, body, attempt, elapsed, A.VALIDATION, status, correlation_id)
+        return refused(chunk.pk, worker, mode, attempt, elapsed, exc)
+    # Anything else (Failed): the chunk keeps its key and goes again after the backoff.
+    wait = backoff_seconds(chunk.attempts)
+    return retry_later(chunk.pk, worker, wait, attempt, elapsed, A.ERROR, status, str(exc), correlation_id)
 
 
 def _refill(organisation_id: int) -> None:

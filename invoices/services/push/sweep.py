@@ -51,8 +51,7 @@ def push_sweep(*, now=None) -> SweepResult:
         Invoice.objects.filter(
             sync_state=Invoice.SyncState.PENDING,
             batch__eligibility=InvoiceBatch.Eligibility.ELIGIBLE,
-            organisation__xero_connection__status=XeroConnection.Status.ACTIVE,
-            organisation__xero_connection__disconnect_step="",
+            organisation__xero_connection__in=XeroConnection.objects.usable(),
             organisation__xero_mapping__isnull=False,
         )
         .exclude(organisation_id__in=busy)

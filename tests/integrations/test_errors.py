@@ -1,0 +1,61 @@
+"""The one classifier of failed Xero calls and the one backoff policy."""
+
+import pytest
+
+from integrations.xero.errors import Failed, Refused, Retry, WaitForConnection, backoff_seconds, classify
+from integrations.xero.exceptions import (
+    XeroNeedsReconnect,
+    XeroNotFound,
+    XeroRateLimited,
+    XeroRequestError,
+    XeroServerError,
+    XeroTenantDisconnected,
+    XeroTimeout,
+    XeroValidationError,
+)
+from integrations.xero.ratelimit import RateLimitWait
+
+
+def test_rate_limits_wait_what_they_name():
+    assert classify(XeroRateLimited("429", retry_after=37, problem="minute"), attempt=1) == Retry(
+        after=37.0, reason="429", rate_limited=True
+    )
+    assert classify(RateLimitWait(1.25, problem="minute"), attempt=1).after == 1.25
+
+
+def test_concurrency_refusal_waits_about_a_second(settings):
+    verdict = classify(XeroRateLimited("429", retry_after=60, problem="concurrent"), attempt=1)
+    assert verdict.after == pytest.approx(settings.XERO_RATE_MINUTE_SECONDS / 60)
+
+
+def test_5xx_and_lost_answers_are_retried_as_outcome_unknown(settings):
+    settings.XERO_RETRY_BASE_SECONDS, settings.XERO_RETRY_MAX_SECONDS = 2, 300
+    server = classify(XeroServerError("503", status=503, retry_after=20), attempt=1)
+    assert isinstance(server, Retry) and server.outcome_unknown and server.after >= 20
+    lost = classify(XeroTimeout("timed out", outcome_unknown=True), attempt=3)
+    assert lost.outcome_unknown and 4 <= lost.after <= 8
+    never_sent = classify(XeroTimeout("refused", outcome_unknown=False), attempt=1)
+    assert not never_sent.outcome_unknown
+
+
+def test_connection_problems_wait_for_a_person():
+    assert isinstance(classify(XeroNeedsReconnect("x"), attempt=1), WaitForConnection)
+    assert isinstance(classify(XeroTenantDisconnected("x", status=403), attempt=1), WaitForConnection)
+
+
+def test_validation_is_refused_with_xeros_words():
+    elements = [{"ValidationErrors": [{"Message": "Account code '999' is not a valid code"}]}]
+    verdict = classify(XeroValidationError("400", elements=elements, error_number=10, correlation_id="c"), attempt=1)
+    assert verdict == Refused(message="Account code '999' is not a valid code", elements=elements, correlation_id="c")
+    assert isinstance(classify(XeroRequestError("400 bad", status=400), attempt=1), Refused)
+
+
+def test_anything_else_fails():
+    assert isinstance(classify(XeroNotFound("404", status=404), attempt=1), Failed)
+
+
+def test_backoff_doubles_with_jitter_up_to_the_cap(settings):
+    settings.XERO_RETRY_BASE_SECONDS, settings.XERO_RETRY_MAX_SECONDS = 2, 60
+    for attempt, top in ((1, 2), (2, 4), (3, 8), (10, 60), (1000, 60)):
+        waits = [backoff_seconds(attempt) for _ in range(50)]
+        assert all(top / 2 <= w <= top for w in waits)
