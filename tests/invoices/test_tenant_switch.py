@@ -139,3 +139,16 @@ def test_migration_fills_the_tenant_of_invoices_already_in_xero(org_a):
     module.invoices_keep_their_organisation(apps, None)
     invoice.refresh_from_db()
     assert (invoice.xero_tenant_id, invoice.xero_short_code) == (OLD_TENANT, "!OLD1")
+
+
+def test_void_or_edit_of_an_invoice_of_the_old_organisation_is_refused_after_a_switch(org_a):
+    from invoices.services.outbound import invoice_change_refusal
+
+    make_connection(organisation=org_a, tenant_id=NEW_TENANT, tenant_short_code="!NEW1")
+    old = make_pushed_invoice(organisation=org_a, xero_invoice_id=str(uuid.uuid4()))
+    Invoice.objects.filter(pk=old.pk).update(xero_tenant_id=OLD_TENANT, xero_short_code="!OLD1")
+    old.refresh_from_db()
+    assert "another Xero organisation" in invoice_change_refusal(invoice=old, action="void")
+    Invoice.objects.filter(pk=old.pk).update(xero_tenant_id=NEW_TENANT)
+    old.refresh_from_db()
+    assert invoice_change_refusal(invoice=old, action="void") is None
