@@ -71,7 +71,7 @@ def invoice_fix_page(request: HttpRequest, pk: int) -> HttpResponse:
                 form.add_error(None, str(exc))
             else:
                 if resend:
-                    messages.success(request, f"Saved. Sending {invoice.number} to Xero again, as it is now.")
+                    messages.success(request, f"Saved. Sending invoice {invoice.number} to Xero again.")
                 else:
                     messages.success(request, f"Saved your changes to {invoice.number}.")
                 return redirect(_back(invoice))
@@ -124,7 +124,7 @@ def invoice_resend_action(request: HttpRequest, pk: int) -> HttpResponse:
     except FixRefused as exc:
         messages.info(request, f"{invoice.number} was not resent: {exc}")
     else:
-        messages.success(request, f"Sending {invoice.number} to Xero again, as it is now.")
+        messages.success(request, f"Sending invoice {invoice.number} to Xero again.")
     return redirect(_back(invoice))
 
 

@@ -104,7 +104,7 @@ def test_refused_invoice_is_fixed_on_its_page_and_resent_until_it_is_in_xero(
     at_phone_width(page, screenshot, "issue12-fix-invoice")
     page.get_by_role("button", name="Save and resend to Xero").click()
 
-    expect(page.get_by_text("Sending ACME-0100 to Xero again, as it is now.")).to_be_visible()
+    expect(page.get_by_text("Saved. Sending invoice ACME-0100 to Xero again.")).to_be_visible()
     expect(page.locator("#batch-progress")).to_contain_text("All invoices are in Xero", timeout=30_000)
     history = page.locator(f"#invoice-{refused.pk} .history")
     page.locator(f"#invoice-{refused.pk} summary").click()
