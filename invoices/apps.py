@@ -5,6 +5,11 @@ RESUME_EVENTS = frozenset({"connected", "reconnected", "tenant_switched"})
 
 
 def _resume_pending_pushes(organisation_id: int, event: str) -> None:
+    if event == "tenant_switched":
+        # Before the push resumes: the old organisation's ContactIDs would fail every invoice in the new one.
+        from invoices.services.tenant import customers_forget_xero_contacts
+
+        customers_forget_xero_contacts(organisation_id=organisation_id)
     if event in RESUME_EVENTS:
         from invoices.services.push import push_enqueue_for_organisation
 

@@ -71,6 +71,17 @@ class InvoiceBatch(models.Model):
         default=Eligibility.BEFORE_CONNECTION,
         help_text="Decided once, when the batch is created, from the organisation's Xero connection then.",
     )
+    # A batch that was not synced (created before connecting or while disconnected) that an admin sent on purpose,
+    # after the review page: its eligibility then reads `eligible`, and these say who and when.
+    sent_to_xero_at = models.DateTimeField(null=True, blank=True, help_text="When an admin sent this not-synced batch.")
+    sent_to_xero_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    eligibility_at_creation = models.CharField(
+        max_length=30,
+        blank=True,
+        help_text="The eligibility the batch was created with, kept when an admin sent it to Xero on purpose.",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -127,6 +138,9 @@ class Invoice(models.Model):
     xero_updated_at = models.DateTimeField(
         null=True, blank=True, help_text="Xero's UpdatedDateUTC of the version we hold."
     )
+    # The Xero organisation the invoice was created in: its links keep pointing there after a switch to another one.
+    xero_tenant_id = models.CharField(max_length=36, blank=True, help_text="Xero tenant it was created in.")
+    xero_short_code = models.CharField(max_length=20, blank=True, help_text="That organisation's ShortCode.")
     subtotal = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0.00"))
     total_tax = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0.00"))
     total = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0.00"))
@@ -301,6 +315,50 @@ class InvoiceEvent(models.Model):
 
     def __str__(self) -> str:
         return self.message
+
+
+class Payment(models.Model):
+    """A payment on one of our invoices, as Xero reports it in the invoice's Payments (kept in step by the applier)."""
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="+")
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="payments")
+    xero_payment_id = models.CharField(max_length=36, help_text="Xero's PaymentID.")
+    date = models.DateField(null=True, blank=True)
+    amount = models.DecimalField(max_digits=14, decimal_places=2)
+    reference = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        ordering = ["date", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["invoice", "xero_payment_id"], name="payment_unique_per_invoice"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.amount} on {self.date}"
+
+
+class CancelledInvoice(models.Model):
+    """What is left of an invoice cancelled before it reached Xero: its number is free again, and this says what it
+    was, who cancelled it and its history up to then (the batch page lists it)."""
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="+")
+    batch = models.ForeignKey(InvoiceBatch, on_delete=models.CASCADE, related_name="cancelled_invoices")
+    number = models.CharField(max_length=255)
+    customer_name = models.CharField(max_length=255)
+    currency = models.CharField(max_length=3)
+    total = models.DecimalField(max_digits=14, decimal_places=2)
+    sync_state = models.CharField(max_length=20, help_text="Where it stood when it was cancelled.")
+    history = models.JSONField(default=list, blank=True, help_text="Its InvoiceEvents, newest first, as they read.")
+    cancelled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    cancelled_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-cancelled_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.number} (cancelled)"
 
 
 from invoices.xero_models import XeroContactVersion, XeroCreatedInvoice, XeroInvoiceChange  # noqa: E402,F401

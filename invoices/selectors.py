@@ -221,7 +221,7 @@ def batch_push_notice(*, organisation: Organisation, progress: BatchProgress, no
 def batch_invoice_rows(*, organisation: Organisation, batch: InvoiceBatch, state: str = "") -> QuerySet[Invoice]:
     """The batch's invoices with their customer, lines and history, for the detail page."""
     qs = batch_invoices(organisation=organisation, batch=batch).prefetch_related(
-        "lines", Prefetch("events", queryset=InvoiceEvent.objects.select_related("actor"))
+        "lines", "payments", Prefetch("events", queryset=InvoiceEvent.objects.select_related("actor"))
     )
     if state == "failed":
         qs = qs.filter(sync_state=S.FAILED)
@@ -251,13 +251,22 @@ class XeroLinkInfo:
     connected: bool = False
     tenant_name: str = ""
     base_currency: str = ""
+    tenant_id: str = ""
 
-    def invoice_url(self, xero_invoice_id: str) -> str:
-        if not (self.short_code and xero_invoice_id):
+    def invoice_url(self, xero_invoice_id: str, *, short_code: str | None = None) -> str:
+        short_code = self.short_code if short_code is None else short_code
+        if not (short_code and xero_invoice_id):
             return ""
         return settings.XERO_INVOICE_DEEP_LINK.format(
-            short_code=quote(self.short_code, safe=""), invoice_id=quote(xero_invoice_id, safe="")
+            short_code=quote(short_code, safe=""), invoice_id=quote(xero_invoice_id, safe="")
         )
+
+    def url_for(self, invoice: Invoice) -> str:
+        """The invoice's link into the Xero organisation it was created in, even after a switch to another one
+        (none when that organisation's short code is unknown: better no link than one into the wrong books)."""
+        if invoice.xero_tenant_id and invoice.xero_tenant_id != self.tenant_id:
+            return self.invoice_url(invoice.xero_invoice_id, short_code=invoice.xero_short_code)
+        return self.invoice_url(invoice.xero_invoice_id, short_code=invoice.xero_short_code or self.short_code)
 
 
 def xero_link_info(*, organisation: Organisation) -> XeroLinkInfo:
@@ -270,4 +279,5 @@ def xero_link_info(*, organisation: Organisation) -> XeroLinkInfo:
         connected=connection.is_bound,
         tenant_name=connection.tenant_name,
         base_currency=connection.base_currency,
+        tenant_id=connection.tenant_id,
     )

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from invoices import views
+from invoices import fix_views, list_views, views
 
 app_name = "invoices"
 
@@ -15,4 +15,12 @@ urlpatterns = [
     path("batches/<int:pk>/retry/", views.batch_retry, name="batch_retry"),
     path("batches/<int:pk>/invoices/<int:invoice_pk>/retry/", views.invoice_retry, name="invoice_retry"),
     path("settings/xero-mapping/", views.mapping_settings, name="mapping"),
+    # Fix and resend (issue 12): invoices not in Xero, and not-synced batches sent on purpose.
+    path("invoices/<int:pk>/fix/", fix_views.invoice_fix_page, name="invoice_fix"),
+    path("invoices/<int:pk>/cancel/", fix_views.invoice_cancel_page, name="invoice_cancel"),
+    path("invoices/<int:pk>/resend/", fix_views.invoice_resend_action, name="invoice_resend"),
+    path("batches/<int:pk>/send/", fix_views.batch_send_page, name="batch_send"),
+    # Every invoice across batches, filtered and sorted, and its CSV export.
+    path("invoices/", list_views.invoice_list_page, name="invoice_list"),
+    path("invoices/export.csv", list_views.invoice_export, name="invoice_export"),
 ]

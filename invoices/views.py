@@ -36,6 +36,7 @@ from invoices.services.batches import (
     batch_problems,
     invoice_numbers_suggest,
 )
+from invoices.services.fix import FIXABLE, RESENDABLE
 from invoices.services.mapping import (
     MappingRejected,
     MappingUnavailable,
@@ -81,7 +82,9 @@ def _detail_context(request: HttpRequest, batch: InvoiceBatch) -> dict:
     )
     link = xero_link_info(organisation=organisation)
     for invoice in page.object_list:
-        invoice.xero_url = link.invoice_url(invoice.xero_invoice_id)
+        invoice.xero_url = link.url_for(invoice)
+        invoice.fixable = invoice.sync_state in FIXABLE
+        invoice.resendable = invoice.sync_state in RESENDABLE
         invoice.xero_status_label = (
             Invoice.Status(invoice.xero_status).label
             if invoice.xero_status in Invoice.Status.values
@@ -96,6 +99,8 @@ def _detail_context(request: HttpRequest, batch: InvoiceBatch) -> dict:
         "progress": progress,
         "link": link,
         "not_synced_reason": NOT_SYNCED_REASONS.get(batch.eligibility, ""),
+        "sent_reason": NOT_SYNCED_REASONS.get(batch.eligibility_at_creation, "") if batch.sent_to_xero_at else "",
+        "cancelled": batch.cancelled_invoices.select_related("cancelled_by"),
         "mapping_missing": mapping_missing,
         "blocked": mapping_missing or link.needs_reconnect,
         "push_notice": (

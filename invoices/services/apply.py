@@ -17,7 +17,7 @@ from django.db import IntegrityError, transaction
 
 from integrations.services.webhooks import ApplyOutcome
 from invoices.mappers import parse_xero_datetime
-from invoices.models import Customer, Invoice, InvoiceEvent, InvoiceLine, XeroMapping, customer_name_key
+from invoices.models import Customer, Invoice, InvoiceEvent, InvoiceLine, Payment, XeroMapping, customer_name_key
 from invoices.xero_models import XeroContactVersion, XeroCreatedInvoice
 
 logger = logging.getLogger("invoices.apply")
@@ -276,8 +276,10 @@ def invoice_apply_from_xero(
                 for position, line in enumerate(changes["lines"][1])
             ]
         )
+    payments_changed = payments_apply_from_xero(invoice=invoice, data=data)
     if not changes:
-        return ApplyOutcome(resource_id=xero_id, outcome="unchanged", label=invoice.number)
+        outcome = "applied" if payments_changed else "unchanged"
+        return ApplyOutcome(resource_id=xero_id, outcome=outcome, label=invoice.number)
     summary = _summary(changes)
     if source == SOURCE_OUTBOUND:
         event_source, kind, message = InvoiceEvent.Source.COORDINOTER, "sent_to_xero", f"sent to Xero: {summary}"
@@ -304,6 +306,44 @@ def invoice_apply_from_xero(
         },
     )
     return ApplyOutcome(resource_id=xero_id, outcome="applied", label=invoice.number, summary=summary)
+
+
+def payments_apply_from_xero(*, invoice: Invoice, data: Mapping[str, Any]) -> bool:
+    """Keep the invoice's payments as Xero lists them (date, amount, reference): added, changed and removed ones.
+    A copy without `Payments` (a summary) says nothing about them. Returns whether anything changed."""
+    if not isinstance(data.get("Payments"), list):
+        return False
+    theirs: dict[str, dict[str, Any]] = {}
+    for item in data["Payments"]:
+        payment_id = str((item or {}).get("PaymentID") or "")[:36] if isinstance(item, Mapping) else ""
+        amount = _money(item.get("Amount")) if payment_id else None
+        if not payment_id or amount is None:
+            continue
+        paid_on = parse_xero_datetime(item.get("Date")) if isinstance(item.get("Date"), str) else None
+        theirs[payment_id] = {
+            "date": paid_on.date() if paid_on else None,
+            "amount": amount,
+            "reference": str(item.get("Reference") or "")[:255],
+        }
+    ours = {p.xero_payment_id: p for p in invoice.payments.all()}
+    changed = False
+    for payment_id, payment in ours.items():
+        if payment_id not in theirs:
+            payment.delete()  # removed in Xero
+            changed = True
+    for payment_id, values in theirs.items():
+        payment = ours.get(payment_id)
+        if payment is None:
+            Payment.objects.create(
+                organisation_id=invoice.organisation_id, invoice=invoice, xero_payment_id=payment_id, **values
+            )
+            changed = True
+        elif any(getattr(payment, key) != value for key, value in values.items()):
+            for key, value in values.items():
+                setattr(payment, key, value)
+            payment.save(update_fields=list(values))
+            changed = True
+    return changed
 
 
 def _record_created_in_xero(
@@ -453,6 +493,7 @@ __all__ = [
     "invoice_apply_from_xero",
     "invoice_differences",
     "invoices_apply_from_xero",
+    "payments_apply_from_xero",
     "xero_date",
     "xero_updated_at",
 ]

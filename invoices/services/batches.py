@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -134,12 +134,13 @@ def invoice_numbers_suggest(*, organisation: Organisation, count: int = 1, after
     return out
 
 
-def _taken_numbers(*, organisation: Organisation, numbers: list[str]) -> set[str]:
+def _taken_numbers(*, organisation: Organisation, numbers: list[str], existing: Collection[int] = ()) -> set[str]:
     taken: set[str] = set()
     for start in range(0, len(numbers), 500):
         chunk = numbers[start : start + 500]
         taken.update(
             Invoice.objects.filter(organisation=organisation)
+            .exclude(pk__in=existing)
             .annotate(lowered=Lower("number"))
             .filter(lowered__in=chunk)
             .values_list("lowered", flat=True)
@@ -253,8 +254,13 @@ def _unchecked(what: str, chart: LineChart) -> str:
     return f"We can't check {what} against your Xero: {chart.unavailable} Leave it empty to use your default."
 
 
-def batch_problems(*, organisation: Organisation, name: str, invoices: Sequence[InvoiceInput]) -> list[BatchProblem]:
-    """Everything wrong with a batch before anything is written; empty when it can be created."""
+def batch_problems(
+    *, organisation: Organisation, name: str, invoices: Sequence[InvoiceInput], existing: Collection[int] = ()
+) -> list[BatchProblem]:
+    """Everything wrong with a batch before anything is written; empty when it can be created.
+
+    `existing`: ids of stored invoices these inputs are (fixing an invoice, reviewing a batch before sending it), so
+    their own numbers do not count as taken."""
     problems: list[BatchProblem] = []
     if not name.strip():
         problems.append(BatchProblem(None, "name", "Give the batch a name."))
@@ -300,7 +306,7 @@ def batch_problems(*, organisation: Organisation, name: str, invoices: Sequence[
             problems.append(BatchProblem(i, "lines", f"An invoice holds at most {MAX_LINES_PER_INVOICE} lines."))
         else:
             problems.extend(_line_problems(i, inv, chart))
-    for lowered in sorted(_taken_numbers(organisation=organisation, numbers=list(first_seen))):
+    for lowered in sorted(_taken_numbers(organisation=organisation, numbers=list(first_seen), existing=existing)):
         i = first_seen[lowered]
         problems.append(
             BatchProblem(

@@ -73,6 +73,9 @@ def invoice_change_refusal(*, invoice: Invoice, action: str) -> str | None:
     """Why Xero would refuse this change, in words for the person; None when it is allowed."""
     if not invoice.xero_invoice_id:
         return "This invoice is not in Xero yet: nothing to change there."
+    if invoice.xero_tenant_id and invoice.xero_tenant_id != _connected_tenant(invoice.organisation_id):
+        # After a switch to another Xero organisation: the change would go to the wrong books.
+        return "It was created in another Xero organisation than the one connected now: open it there to change it."
     status = invoice_xero_status(invoice)
     if action == A.VOID:
         if status == "PAID" or invoice.amount_paid > 0:
@@ -95,6 +98,14 @@ def invoice_change_refusal(*, invoice: Invoice, action: str) -> str | None:
             return f"Xero allows editing DRAFT or SUBMITTED invoices only; this one is {status}."
         return None
     return f"Unknown action {action!r}."
+
+
+def _connected_tenant(organisation_id: int) -> str:
+    from integrations.models import XeroConnection
+
+    return (
+        XeroConnection.objects.filter(organisation_id=organisation_id).values_list("tenant_id", flat=True).first() or ""
+    )
 
 
 def _edit_payload(invoice: Invoice, edit: InvoiceEdit, mapping: XeroMapping | None) -> dict[str, Any]:

@@ -352,7 +352,7 @@ def test_failed_batch_says_where_each_kind_of_refusal_is_fixed_when_viewed(clien
     body = login(client, user).get(reverse("invoices:batch_detail", args=[batch.pk])).content.decode()
     assert "an archived contact, a locked period) is fixed in Xero" in body
     assert (reverse("invoices:mapping") in body) is mapping_link
-    assert ("needs an admin to change the Xero mapping" in body) is not mapping_link
+    assert ("Xero mapping (an admin changes it)" in body) is not mapping_link
 
 
 def test_retry_refuses_get_when_not_posted(client, accountant_a, org_a):

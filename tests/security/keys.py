@@ -16,6 +16,7 @@ from django.utils.http import urlsafe_base64_encode
 
 from integrations.models import XeroPendingTenantChoice
 from integrations.outbound.models import OutboundOperation
+from invoices.models import CancelledInvoice
 from organisations.models import Invitation, Membership, SupportRequest
 from tests.security.routes import Route
 from tests.security.world import Tenant
@@ -78,6 +79,10 @@ FILL: dict[str, Callable[[Tenant], dict]] = {
     "invoices:batch_progress": lambda t: {"pk": t.batch.pk},
     "invoices:batch_retry": lambda t: {"pk": t.batch.pk},
     "invoices:invoice_retry": lambda t: {"pk": t.batch.pk, "invoice_pk": t.failed_invoice.pk},
+    "invoices:invoice_fix": lambda t: {"pk": t.failed_invoice.pk},
+    "invoices:invoice_cancel": lambda t: {"pk": t.failed_invoice.pk},
+    "invoices:invoice_resend": lambda t: {"pk": t.failed_invoice.pk},
+    "invoices:batch_send": lambda t: {"pk": t.get(CancelledInvoice).batch_id},
     "webhooks:support_organisation_inbox": _org,
     "webhooks:support_retry_failed": _org,
     "webhooks:support_reconcile": _org,

@@ -30,11 +30,13 @@ from integrations.models import (
 from integrations.outbound.models import OutboundOperation
 from integrations.xero import tokens
 from invoices.models import (
+    CancelledInvoice,
     Customer,
     Invoice,
     InvoiceBatch,
     InvoiceEvent,
     InvoiceLine,
+    Payment,
     PushAttempt,
     PushChunk,
     XeroMapping,
@@ -226,6 +228,27 @@ def _tenant(marker: str, *, number: int) -> Tenant:
         kind="created",
         message=f"{marker} created",
         actor=admin,
+    )
+    o[Payment] = Payment.objects.create(
+        organisation=org,
+        invoice=invoice,
+        xero_payment_id=str(uuid.uuid4()),
+        date=dt.date(2026, 11, 20),
+        amount=Decimal("10.00"),
+        reference=f"{marker} payment",
+    )
+    # A batch created before Xero was connected (Send to Xero applies), with an invoice cancelled before it went.
+    unsent = InvoiceBatch.objects.create(organisation=org, name=f"{marker} Unsent batch", created_by=admin)
+    o[CancelledInvoice] = CancelledInvoice.objects.create(
+        organisation=org,
+        batch=unsent,
+        number=f"{marker}-INV-9",
+        customer_name=f"{marker} Customer",
+        currency="AUD",
+        total=Decimal("5.00"),
+        sync_state="not_synced",
+        history=[{"when": "2026-11-01 10:00:00", "message": f"{marker} created", "actor": admin.email}],
+        cancelled_by=admin,
     )
     o[XeroCreatedInvoice] = XeroCreatedInvoice.objects.create(
         organisation=org,

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from integrations.models import XeroConnection
 from integrations.xero.exceptions import XeroError, XeroValidationError
 from invoices import mappers
 from invoices.models import Invoice, InvoiceEvent, PushAttempt, PushChunk
@@ -351,6 +352,7 @@ def _finish(
     lookups: int = 0,
 ) -> SendResult:
     attention = list(attention)
+    _created_in(chunk, synced)
     _save_outcomes(synced + failed + unresolved + requeued + attention)
     _events(
         synced,
@@ -411,6 +413,8 @@ OUTCOME_FIELDS = [
     "sync_warnings",
     "synced_at",
     "updated_at",
+    "xero_tenant_id",
+    "xero_short_code",
 ]
 _CASTS = {
     "xero_updated_at": "timestamptz",
@@ -476,6 +480,20 @@ def _synced(invoice: Invoice, result: mappers.InvoiceOutcome, now) -> None:
             setattr(invoice, field, value)
     invoice.sync_errors, invoice.sync_warnings = [], list(result.warnings)
     invoice.synced_at = invoice.updated_at = now
+
+
+def _created_in(chunk: PushChunk, synced: list[Invoice]) -> None:
+    """The Xero organisation these invoices are in: the chunk's tenant, with its short code for links (unknown if
+    the connection has moved to another organisation since the chunk was made)."""
+    if not synced:
+        return
+    short_code = (
+        XeroConnection.objects.filter(organisation_id=chunk.organisation_id, tenant_id=chunk.tenant_id)
+        .values_list("tenant_short_code", flat=True)
+        .first()
+    ) or ""
+    for invoice in synced:
+        invoice.xero_tenant_id, invoice.xero_short_code = chunk.tenant_id, short_code
 
 
 def _failed(invoice: Invoice, errors: list[str], now) -> None:
