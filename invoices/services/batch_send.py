@@ -70,7 +70,7 @@ def _blocker(*, organisation: Organisation, batch: InvoiceBatch) -> str:
     if not batch_is_unsent(batch):
         return "This batch already syncs to Xero."
     connection = xero_connection_for(organisation)
-    if connection is None or connection.status != XeroConnection.Status.ACTIVE or connection.disconnect_step:
+    if connection is None or not connection.is_usable:
         if connection is not None and connection.status == XeroConnection.Status.NEEDS_RECONNECT:
             return "Xero needs reconnecting first: reconnect on Manage Integrations, then send the batch."
         return "Connect Xero first on Manage Integrations: there is nowhere to send the batch yet."

@@ -98,7 +98,7 @@ def test_admin_connects_disconnects_and_reconnects_xero_and_support_asks_for_a_r
     page.get_by_placeholder("Reason shown to the admins").fill("Please reconnect so we can renew your access.")
     page.get_by_role("button", name="Ask admins to reconnect").click()
     expect(page.get_by_role("status")).to_contain_text("The admins were asked to reconnect")
-    expect(page.get_by_role("table")).to_contain_text("reconnect_requested")
+    expect(page.get_by_role("table")).to_contain_text("Asked the admins to reconnect Xero")
     screenshot(page, "xero-support-organisation", full_page=True)
     event = IntegrationAuditEvent.objects.get(action="reconnect_requested")
     assert event.actor.email == "support@coordinoter.test" and event.actor_kind == "support"

@@ -212,7 +212,7 @@ def test_tour_admin_accountant_and_support(
     support.get_by_role("button", name="Ask admins to reconnect").click()
     expect(support.get_by_role("status")).to_contain_text("The admins were asked to reconnect")
     expect(tenant_facts).to_contain_text(RECONNECT_REASON)
-    expect(support.get_by_role("table").last).to_contain_text("reconnect_requested")
+    expect(support.get_by_role("table").last).to_contain_text("Asked the admins to reconnect Xero")
     shoot(screenshot, support, "tour-3-support-organisation")
     event = IntegrationAuditEvent.objects.get(organisation=acme, action="reconnect_requested")
     assert event.actor.email == "support@coordinoter.test" and event.actor_kind == "support"
