@@ -34,7 +34,7 @@ class LocaleFormMixin:
             if isinstance(field, forms.DateField):
                 field.input_formats = ["%Y-%m-%d", *self.locale.date_formats]
                 field.error_messages["invalid"] = f"Use the form {self.locale.date_help}."
-                if field.widget.input_type == "text":
+                if field.widget.input_type == "text" and self.locale.date_formats:
                     field.widget.attrs.pop("pattern", None)
                     field.widget.attrs["placeholder"] = self.locale.date_hint
             elif isinstance(field, forms.DecimalField) and self.locale.decimal_comma:
