@@ -63,6 +63,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "organisations.middleware.CurrentOrganisationMiddleware",
+    "organisations.middleware.OrganisationTimezoneMiddleware",
     "coordinoter.middleware.WriteRateLimitMiddleware",
     "coordinoter.middleware.SecurityHeadersMiddleware",
 ]

@@ -22,6 +22,7 @@ from invoices.services.batches import (
     LineInput,
     line_quantity_problem,
 )
+from organisations.locale import ISO, Locale, NumberUnreadable, date_read, decimal_comma_read
 
 MAX_BYTES = 2 * 1024 * 1024
 MAX_ROWS = 5000
@@ -32,18 +33,28 @@ COLUMNS: list[tuple[str, bool, str]] = [
     ("invoice_number", True, "Unique per organisation. Repeat it on several rows to give an invoice several lines."),
     ("customer_name", True, "An existing customer (matched ignoring case and Unicode form) or a new one."),
     ("customer_email", False, "Used when the customer is new."),
-    ("issue_date", True, "YYYY-MM-DD"),
-    ("due_date", True, "YYYY-MM-DD, on or after the issue date."),
+    (
+        "issue_date",
+        True,
+        "YYYY-MM-DD, or your organisation's date format (Settings); empty: today where your organisation is.",
+    ),
+    ("due_date", True, "YYYY-MM-DD or your organisation's date format, on or after the issue date."),
     ("currency", True, "Three-letter code: your Xero organisation's base currency (e.g. AUD)."),
     ("reference", False, "Shown on the invoice in Xero."),
     ("status", False, "DRAFT, SUBMITTED or AUTHORISED (default AUTHORISED)."),
     ("line_amount_types", False, "Exclusive, Inclusive or NoTax (default Exclusive)."),
     ("description", True, "The line's description."),
-    ("quantity", False, "Number above zero, up to 4 decimals, a point as decimal separator (default 1)."),
+    (
+        "quantity",
+        False,
+        "Number above zero, up to 4 decimals, a point as decimal separator unless your organisation's locale "
+        "uses a comma (default 1).",
+    ),
     (
         "unit_amount",
         True,
-        "Price per unit, up to 4 decimals, a point as decimal separator, no currency sign. "
+        "Price per unit, up to 4 decimals, a point as decimal separator (a comma in a decimal-comma locale), "
+        "no currency sign. "
         "An invoice's total cannot be below zero (use a credit note).",
     ),
     ("account_code", False, "Overrides the default revenue account: one of your active revenue accounts in Xero."),
@@ -175,13 +186,25 @@ DECIMAL_COMMA_MESSAGE = (
 
 
 def _decimal(
-    text: str, *, column: str, row: int, errors: list[RowError], default: Decimal | None = None
+    text: str,
+    *,
+    column: str,
+    row: int,
+    errors: list[RowError],
+    default: Decimal | None = None,
+    locale: Locale = ISO,
 ) -> Decimal | None:
     if not text:
         if default is None:
             errors.append(RowError(row, column, "Required."))
         return default
-    if "," in text:
+    if locale.decimal_comma:
+        try:
+            text = str(decimal_comma_read(text))
+        except NumberUnreadable as exc:
+            errors.append(RowError(row, column, exc.message))
+            return None
+    elif "," in text:
         if not _GROUPED.match(text):
             errors.append(RowError(row, column, DECIMAL_COMMA_MESSAGE.format(text=text[:40])))
             return None
@@ -203,13 +226,20 @@ def _decimal(
     return value
 
 
-def _date(text: str, *, column: str, row: int, errors: list[RowError]) -> dt.date | None:
+def _date(
+    text: str, *, column: str, row: int, errors: list[RowError], locale: Locale = ISO, default: dt.date | None = None
+) -> dt.date | None:
     if not text:
-        errors.append(RowError(row, column, "Required (YYYY-MM-DD)."))
-        return None
+        if default is None:
+            errors.append(RowError(row, column, f"Required ({locale.date_help})."))
+        return default
     if not _DATE.match(text):
-        errors.append(RowError(row, column, f"“{text[:40]}” is not a date in the form YYYY-MM-DD."))
-        return None
+        # The locale's own format (03/12/2026 in en-AU); a day and month that could be swapped are read its way.
+        reading = date_read(text, locale)
+        if reading is None:
+            errors.append(RowError(row, column, f"“{text[:40]}” is not a date in the form {locale.date_help}."))
+            return None
+        return reading.value
     try:
         return dt.date.fromisoformat(text)
     except ValueError:
@@ -217,7 +247,15 @@ def _date(text: str, *, column: str, row: int, errors: list[RowError]) -> dt.dat
         return None
 
 
-def parse_batch_csv(raw: bytes, *, max_rows: int = MAX_ROWS, max_bytes: int = MAX_BYTES) -> CsvBatch:
+def parse_batch_csv(
+    raw: bytes,
+    *,
+    max_rows: int = MAX_ROWS,
+    max_bytes: int = MAX_BYTES,
+    locale: Locale = ISO,
+    today: dt.date | None = None,
+) -> CsvBatch:
+    """`locale`: the organisation's (dates and decimal commas); `today`: its today, for an empty issue_date."""
     result = CsvBatch()
     errors = result.errors
     if len(raw) > max_bytes:
@@ -235,7 +273,10 @@ def parse_batch_csv(raw: bytes, *, max_rows: int = MAX_ROWS, max_bytes: int = MA
     except UnicodeDecodeError:
         errors.append(RowError(0, "", "The file is not UTF-8 text. Save it as “CSV UTF-8” and upload it again."))
         return result
-    reader = csv.reader(io.StringIO(text, newline=""))
+    first_line = text.split("\n", 1)[0]
+    # A spreadsheet in a decimal-comma locale saves "CSV" with semicolons between the cells.
+    delimiter = ";" if ";" in first_line and "," not in first_line else ","
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
         header = next(reader)
     except (StopIteration, csv.Error):
@@ -287,7 +328,7 @@ def parse_batch_csv(raw: bytes, *, max_rows: int = MAX_ROWS, max_bytes: int = MA
                     for name in nul
                 )
                 continue
-            _read_row(values, row_number, groups, order, errors)
+            _read_row(values, row_number, groups, order, errors, locale=locale, today=today)
     except csv.Error as exc:
         errors.append(RowError(row_number + 1, "", f"The file could not be read as CSV here: {exc}."))
         return result
@@ -306,7 +347,14 @@ def parse_batch_csv(raw: bytes, *, max_rows: int = MAX_ROWS, max_bytes: int = MA
 
 
 def _read_row(
-    values: dict[str, str], row: int, groups: dict[str, dict], order: list[str], errors: list[RowError]
+    values: dict[str, str],
+    row: int,
+    groups: dict[str, dict],
+    order: list[str],
+    errors: list[RowError],
+    *,
+    locale: Locale = ISO,
+    today: dt.date | None = None,
 ) -> None:
     before = len(errors)
     number = values.get("invoice_number", "")
@@ -336,8 +384,10 @@ def _read_row(
     email = values.get("customer_email", "")
     if email and not _EMAIL.match(email):
         errors.append(RowError(row, "customer_email", f"“{email[:60]}” is not an email address."))
-    issue = _date(values.get("issue_date", ""), column="issue_date", row=row, errors=errors)
-    due = _date(values.get("due_date", ""), column="due_date", row=row, errors=errors)
+    issue = _date(
+        values.get("issue_date", ""), column="issue_date", row=row, errors=errors, locale=locale, default=today
+    )
+    due = _date(values.get("due_date", ""), column="due_date", row=row, errors=errors, locale=locale)
     if issue and due and due < issue:
         errors.append(RowError(row, "due_date", "The due date is before the issue date."))
     currency = values.get("currency", "")
@@ -361,11 +411,13 @@ def _read_row(
         errors.append(RowError(row, "description", "Required."))
     elif len(description) > 4000:
         errors.append(RowError(row, "description", "At most 4,000 characters."))
-    quantity = _decimal(values.get("quantity", ""), column="quantity", row=row, errors=errors, default=Decimal("1"))
+    quantity = _decimal(
+        values.get("quantity", ""), column="quantity", row=row, errors=errors, default=Decimal("1"), locale=locale
+    )
     quantity_problem = line_quantity_problem(quantity)
     if quantity_problem:
         errors.append(RowError(row, "quantity", quantity_problem))
-    unit_amount = _decimal(values.get("unit_amount", ""), column="unit_amount", row=row, errors=errors)
+    unit_amount = _decimal(values.get("unit_amount", ""), column="unit_amount", row=row, errors=errors, locale=locale)
     account_code = values.get("account_code", "")
     if len(account_code) > 10:
         errors.append(RowError(row, "account_code", "Xero account codes have at most 10 characters."))

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 from django.db.models import Count
 from django.urls import reverse
-from django.utils import timezone
 
 from integrations.models import XeroConnection
 from integrations.selectors import xero_connection_for
@@ -19,6 +18,7 @@ from integrations.usage import UsageToday, xero_usage_today
 from invoices.models import Invoice, InvoiceBatch
 from invoices.services.mapping import mapping_for
 from invoices.states import InvoiceStatus, status_q
+from organisations.locale import today_for
 from organisations.models import Organisation
 
 S = XeroConnection.Status
@@ -130,7 +130,7 @@ def health_card(*, organisation: Organisation, connection: XeroConnection | None
         state, label = "needs_reconnect", "Needs reconnect"
     else:
         state, label = "connected", "Connected"
-    today = timezone.localdate()
+    today = today_for(organisation)
     counts = Invoice.objects.filter(organisation=organisation).aggregate(
         needs_attention=Count("pk", filter=status_q(InvoiceStatus.NEEDS_ATTENTION, today=today)),
         failed=Count("pk", filter=status_q(InvoiceStatus.FAILED, today=today)),

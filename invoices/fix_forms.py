@@ -7,6 +7,7 @@ from django import forms
 
 from invoices import mappers
 from invoices.forms import DATE_FORMATS, MAX_FORM_LINES, IsoDateInput, LineForm
+from invoices.locale_forms import LocaleFormMixin
 from invoices.models import Invoice, InvoiceLine
 from invoices.services.batches import BatchProblem, LineInput
 from invoices.services.fix import InvoiceFix
@@ -14,7 +15,7 @@ from invoices.services.fix import InvoiceFix
 BLANK_ROWS = 2
 
 
-class InvoiceFixForm(forms.Form):
+class InvoiceFixForm(LocaleFormMixin, forms.Form):
     customer_name = forms.CharField(
         max_length=255,
         label="Customer",

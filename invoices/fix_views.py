@@ -30,6 +30,7 @@ from invoices.services.fix import (
 from invoices.services.mapping import MappingUnavailable, mapping_choices, mapping_for
 from invoices.xero_selectors import invoice_for_xero_action
 from organisations.decorators import admin_required, member_required
+from organisations.locale import locale_of
 
 
 def _back(invoice: Invoice) -> str:
@@ -53,8 +54,8 @@ def invoice_fix_page(request: HttpRequest, pk: int) -> HttpResponse:
     refusal = invoice_fix_refusal(invoice=invoice)
     status = 200
     if request.method == "POST" and not refusal:
-        form = InvoiceFixForm(request.POST)
-        lines = FixLineFormSet(request.POST, prefix="lines")
+        form = InvoiceFixForm(request.POST, locale=locale_of(request.organisation))
+        lines = FixLineFormSet(request.POST, prefix="lines", form_kwargs={"locale": locale_of(request.organisation)})
         resend = request.POST.get("action") == "resend"
         if form.is_valid() and lines.is_valid():
             try:
@@ -77,8 +78,12 @@ def invoice_fix_page(request: HttpRequest, pk: int) -> HttpResponse:
                 return redirect(_back(invoice))
         status = 422
     else:
-        form = InvoiceFixForm(initial=fix_initial(invoice))
-        lines = FixLineFormSet(prefix="lines", initial=fix_lines_initial(list(invoice.lines.all())))
+        form = InvoiceFixForm(initial=fix_initial(invoice), locale=locale_of(request.organisation))
+        lines = FixLineFormSet(
+            prefix="lines",
+            initial=fix_lines_initial(list(invoice.lines.all())),
+            form_kwargs={"locale": locale_of(request.organisation)},
+        )
     return render(
         request,
         "invoices/fix/edit.html",

@@ -15,6 +15,7 @@ from django.forms.utils import ErrorDict
 from django.http import QueryDict
 
 from invoices import mappers
+from invoices.locale_forms import LocaleFormMixin
 from invoices.models import Invoice, InvoiceLine
 from invoices.services.batches import (
     CREATABLE_STATUSES,
@@ -24,6 +25,7 @@ from invoices.services.batches import (
     LineInput,
     line_quantity_problem,
 )
+from organisations.locale import Locale
 
 MAX_FORM_INVOICES = 50
 MAX_FORM_LINES = 50
@@ -82,7 +84,7 @@ class BatchNameForm(forms.Form):
     )
 
 
-class InvoiceForm(forms.Form):
+class InvoiceForm(LocaleFormMixin, forms.Form):
     customer_name = forms.CharField(
         max_length=255,
         label="Customer",
@@ -140,7 +142,7 @@ class InvoiceForm(forms.Form):
         return data
 
 
-class LineForm(forms.Form):
+class LineForm(LocaleFormMixin, forms.Form):
     description = forms.CharField(max_length=4000, required=False)
     quantity = quantity_field(initial=Decimal("1"))
     unit_amount = unit_amount_field(required=False)
@@ -184,22 +186,26 @@ class BatchEntry:
     INVOICE_CONTENT = ("customer_name", "customer_email", "reference")
     LINE_CONTENT = ("description", "unit_amount", "account_code", "tax_type")
 
-    def __init__(self, data: QueryDict | None = None, *, initial_invoices: list[dict] | None = None) -> None:
+    def __init__(
+        self, data: QueryDict | None = None, *, initial_invoices: list[dict] | None = None, locale: Locale | None = None
+    ) -> None:
         self.data = data
+        self.locale = locale
+        kw = {"form_kwargs": {"locale": locale}}
         self.name_form = BatchNameForm(data, prefix="batch")
         if data is None:
             initial_invoices = initial_invoices or [{}]
-            self.invoices = InvoiceFormSet(prefix=self.INVOICE_PREFIX, initial=initial_invoices)
+            self.invoices = InvoiceFormSet(prefix=self.INVOICE_PREFIX, initial=initial_invoices, **kw)
             self.invoices.extra = 0
             # An unbound formset with `initial` renders one form per initial dict.
             self.lines = [
-                LineFormSet(prefix=self.line_prefix(i), initial=[{}] * BLANK_LINES)
+                LineFormSet(prefix=self.line_prefix(i), initial=[{}] * BLANK_LINES, **kw)
                 for i in range(len(initial_invoices))
             ]
         else:
-            self.invoices = InvoiceFormSet(data, prefix=self.INVOICE_PREFIX)
+            self.invoices = InvoiceFormSet(data, prefix=self.INVOICE_PREFIX, **kw)
             self.lines = [
-                LineFormSet(data, prefix=self.line_prefix(i)) for i in range(self.invoices.total_form_count())
+                LineFormSet(data, prefix=self.line_prefix(i), **kw) for i in range(self.invoices.total_form_count())
             ]
         self.problems: list[str] = []
         self._kept: list[int] = []
@@ -337,7 +343,7 @@ def _copy(data: QueryDict) -> QueryDict:
     return data.copy()
 
 
-def entry_with_added_invoice(data: QueryDict, *, next_number: str) -> BatchEntry:
+def entry_with_added_invoice(data: QueryDict, *, next_number: str, locale: Locale | None = None) -> BatchEntry:
     """The same entry plus one invoice row (dates, currency and status copied from the last one)."""
     data = _copy(data)
     prefix = BatchEntry.INVOICE_PREFIX
@@ -346,7 +352,7 @@ def entry_with_added_invoice(data: QueryDict, *, next_number: str) -> BatchEntry
     except ValueError:
         count = 0
     if count >= MAX_FORM_INVOICES:
-        entry = BatchEntry(data)
+        entry = BatchEntry(data, locale=locale)
         entry.silence()
         entry.problems.append(f"The form holds up to {MAX_FORM_INVOICES} invoices. Use a CSV upload for more.")
         return entry
@@ -361,12 +367,12 @@ def entry_with_added_invoice(data: QueryDict, *, next_number: str) -> BatchEntry
     data[f"{lines}-INITIAL_FORMS"] = "0"
     for i in range(BLANK_LINES):
         data[f"{lines}-{i}-quantity"] = "1"
-    entry = BatchEntry(data)
+    entry = BatchEntry(data, locale=locale)
     entry.silence()
     return entry
 
 
-def entry_with_added_line(data: QueryDict, *, invoice_index: int) -> BatchEntry:
+def entry_with_added_line(data: QueryDict, *, invoice_index: int, locale: Locale | None = None) -> BatchEntry:
     data = _copy(data)
     lines = BatchEntry.line_prefix(invoice_index)
     try:
@@ -376,7 +382,7 @@ def entry_with_added_line(data: QueryDict, *, invoice_index: int) -> BatchEntry:
     if count < MAX_FORM_LINES:
         data[f"{lines}-TOTAL_FORMS"] = str(count + 1)
         data[f"{lines}-{count}-quantity"] = "1"
-    entry = BatchEntry(data)
+    entry = BatchEntry(data, locale=locale)
     entry.silence()
     return entry
 
@@ -425,7 +431,7 @@ class IsoDateInput(forms.DateInput):
         super().__init__(format="%Y-%m-%d", **kwargs)
 
 
-class InvoiceEditForm(forms.Form):
+class InvoiceEditForm(LocaleFormMixin, forms.Form):
     reference = forms.CharField(max_length=255, required=False)
     issue_date = forms.DateField(
         label="Invoice date",
@@ -449,7 +455,7 @@ class InvoiceEditForm(forms.Form):
         return data
 
 
-class LineEditForm(forms.Form):
+class LineEditForm(LocaleFormMixin, forms.Form):
     # Which of the invoice's lines this row shows: its account and tax go with it, wherever it sits in the form.
     line_id = forms.IntegerField(required=False, widget=forms.HiddenInput)
     description = forms.CharField(max_length=4000, required=False)

@@ -5,13 +5,14 @@ import csv
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
-from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from invoices.list_selectors import STATUSES, invoice_filters_from, invoices_filtered
 from invoices.selectors import xero_link_info
 from invoices.services.fix import FIXABLE
+from invoices.states import status_of
 from organisations.decorators import member_required
+from organisations.locale import today_for
 
 PAGE_SIZE = 50
 # A spreadsheet runs a cell that starts with one of these as a formula (OWASP "CSV injection"): a quote first makes
@@ -43,7 +44,7 @@ def csv_cell(value) -> str:
 @require_GET
 def invoice_list_page(request: HttpRequest) -> HttpResponse:
     filters = invoice_filters_from(request.GET)
-    today = timezone.localdate()
+    today = today_for(request.organisation)
     rows = invoices_filtered(organisation=request.organisation, filters=filters, today=today)
     page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
     link = xero_link_info(organisation=request.organisation)
@@ -80,7 +81,7 @@ class _Echo:
 @require_GET
 def invoice_export(request: HttpRequest) -> StreamingHttpResponse:
     filters = invoice_filters_from(request.GET)
-    today = timezone.localdate()
+    today = today_for(request.organisation)
     rows = invoices_filtered(organisation=request.organisation, filters=filters, today=today)
     writer = csv.writer(_Echo())
 
@@ -88,7 +89,8 @@ def invoice_export(request: HttpRequest) -> StreamingHttpResponse:
         yield "\ufeff"  # Excel reads the file as UTF-8 only with a byte-order mark (names in every script)
         yield writer.writerow(CSV_COLUMNS)
         for invoice in rows.iterator(chunk_size=1000):
-            status = invoice.display_status
+            # Streamed after the request's zone is deactivated: today is the organisation's, computed above.
+            status = status_of(invoice, today=today)
             yield writer.writerow(
                 [
                     csv_cell(invoice.number),

@@ -186,7 +186,12 @@ class Invoice(models.Model):
         from django.utils import timezone
 
         from invoices.states import status_of
+        from organisations.locale import today_for
 
+        # Overdue is decided by today where the organisation is; a row loaded without its organisation takes the
+        # zone the request activated (OrganisationTimezoneMiddleware: the current organisation's).
+        if Invoice.organisation.is_cached(self):
+            return status_of(self, today=today_for(self.organisation))
         return status_of(self, today=timezone.localdate())
 
 

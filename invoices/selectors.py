@@ -11,6 +11,7 @@ from integrations.models import XeroConnection
 from integrations.selectors import xero_connection_for
 from invoices.models import Customer, Invoice, InvoiceBatch, InvoiceEvent, PushAttempt, PushChunk
 from invoices.states import Group, group_q
+from organisations.locale import today_for
 from organisations.models import Organisation
 
 S = Invoice.SyncState
@@ -30,7 +31,7 @@ def batch_list(*, organisation: Organisation, query: str = "", state: str = "") 
             .values("pk")
         )
         qs = qs.filter(pk__in=matching)
-    today = timezone.localdate()
+    today = today_for(organisation)
     qs = (
         qs.select_related("created_by")
         .annotate(
@@ -66,7 +67,7 @@ def batch_invoices(*, organisation: Organisation, batch: InvoiceBatch) -> QueryS
 
 def invoice_sync_counts(*, organisation: Organisation) -> dict[str, int]:
     """The dashboard's tiles, by the status vocabulary's groups: voided and deleted invoices are not "in Xero"."""
-    today = timezone.localdate()
+    today = today_for(organisation)
     counts = Invoice.objects.filter(organisation=organisation).aggregate(
         synced=Count("pk", filter=group_q(Group.IN_XERO, today=today)),
         removed=Count("pk", filter=group_q(Group.REMOVED, today=today)),
@@ -142,7 +143,7 @@ class BatchProgress:
 
 
 def batch_progress(*, organisation: Organisation, batch: InvoiceBatch) -> BatchProgress:
-    today = timezone.localdate()
+    today = today_for(organisation)
     counts = Invoice.objects.filter(organisation=organisation, batch=batch).aggregate(
         total=Count("pk"),
         in_xero=Count("pk", filter=group_q(Group.IN_XERO, today=today)),

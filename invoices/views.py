@@ -3,7 +3,6 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from invoices import csv_import
@@ -45,6 +44,7 @@ from invoices.services.mapping import (
     mapping_save,
 )
 from organisations.decorators import admin_required, member_required
+from organisations.locale import locale_of, today_for
 
 
 @member_required
@@ -216,20 +216,22 @@ def _last_number(entry: BatchEntry) -> str:
 @admin_required
 def batch_new(request: HttpRequest) -> HttpResponse:
     organisation = request.organisation
+    locale = locale_of(organisation)
     if request.method != "POST":
         number = invoice_numbers_suggest(organisation=organisation)[0]
         currency = xero_link_info(organisation=organisation).base_currency or "AUD"
         entry = BatchEntry(
-            initial_invoices=[default_invoice_initial(number=number, currency=currency, today=timezone.localdate())]
+            initial_invoices=[default_invoice_initial(number=number, currency=currency, today=today_for(organisation))],
+            locale=locale,
         )
         return render(request, "invoices/batch_form.html", _form_context(request, entry))
 
     action = request.POST.get("action", "create")
     if action == "add_invoice":
-        current = BatchEntry(request.POST)
+        current = BatchEntry(request.POST, locale=locale)
         after = _last_number(current)
         entry = entry_with_added_invoice(
-            request.POST, next_number=invoice_numbers_suggest(organisation=organisation, after=after)[0]
+            request.POST, next_number=invoice_numbers_suggest(organisation=organisation, after=after)[0], locale=locale
         )
         return render(request, "invoices/batch_form.html", _form_context(request, entry))
     if action.startswith("add_line:"):
@@ -237,10 +239,10 @@ def batch_new(request: HttpRequest) -> HttpResponse:
             index = int(action.split(":", 1)[1])
         except ValueError:
             index = 0
-        entry = entry_with_added_line(request.POST, invoice_index=index)
+        entry = entry_with_added_line(request.POST, invoice_index=index, locale=locale)
         return render(request, "invoices/batch_form.html", _form_context(request, entry))
 
-    entry = BatchEntry(request.POST)
+    entry = BatchEntry(request.POST, locale=locale)
     if not entry.is_valid():
         # The rows the form found fine are checked against Xero's chart too, so every problem shows at once.
         valid = entry.invoice_inputs(only_valid=True)
@@ -279,6 +281,7 @@ def batch_upload(request: HttpRequest) -> HttpResponse:
         "mapping": mapping_for(request.organisation),
         "link": xero_link_info(organisation=request.organisation),
         "not_synced_reasons": NOT_SYNCED_REASONS,
+        "locale": locale_of(request.organisation),
     }
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]
@@ -294,7 +297,9 @@ def batch_upload(request: HttpRequest) -> HttpResponse:
                 ]
             )
         else:
-            parsed = csv_import.parse_batch_csv(upload.read())
+            parsed = csv_import.parse_batch_csv(
+                upload.read(), locale=locale_of(request.organisation), today=today_for(request.organisation)
+            )
         errors = parsed.errors
         if parsed.ok:
             try:

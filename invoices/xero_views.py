@@ -28,6 +28,7 @@ from invoices.xero_selectors import (
     open_changes_by_invoice,
 )
 from organisations.decorators import member_required
+from organisations.locale import locale_of
 
 A = XeroInvoiceChange.Action
 
@@ -99,8 +100,8 @@ def invoice_edit(request: HttpRequest, pk: int) -> HttpResponse:
     invoice = invoice_for_xero_action(organisation=request.organisation, pk=pk)
     refusal = invoice_change_refusal(invoice=invoice, action=A.EDIT)
     if request.method == "POST" and not refusal:
-        form = InvoiceEditForm(request.POST)
-        lines = LineEditFormSet(request.POST, prefix="lines")
+        form = InvoiceEditForm(request.POST, locale=locale_of(request.organisation))
+        lines = LineEditFormSet(request.POST, prefix="lines", form_kwargs={"locale": locale_of(request.organisation)})
         if form.is_valid() and lines.is_valid():
             edits = [LineEdit(**row) for row in line_edits(lines, existing=list(invoice.lines.all()))]
             edit = InvoiceEdit(
@@ -130,9 +131,14 @@ def invoice_edit(request: HttpRequest, pk: int) -> HttpResponse:
                 "issue_date": invoice.issue_date,
                 "due_date": invoice.due_date,
                 "based_on": invoice.xero_updated_at.isoformat() if invoice.xero_updated_at else "",
-            }
+            },
+            locale=locale_of(request.organisation),
         )
-        lines = LineEditFormSet(prefix="lines", initial=line_edit_initial(list(invoice.lines.all())))
+        lines = LineEditFormSet(
+            prefix="lines",
+            initial=line_edit_initial(list(invoice.lines.all())),
+            form_kwargs={"locale": locale_of(request.organisation)},
+        )
     sources = {line.pk: line for line in invoice.lines.all()}
     for row in lines.forms:
         value = str(row["line_id"].value() or "")

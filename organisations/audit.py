@@ -43,6 +43,9 @@ ACTIONS: dict[str, Callable[[dict], str]] = {
     ),
     "member_removed": lambda d: f"Removed {d.get('email', 'a member')} ({_role(d.get('role'))}) from the organisation",
     "organisation_renamed": lambda d: f"Renamed the organisation from “{d.get('from', '')}” to “{d.get('to', '')}”",
+    "organisation_locale_changed": lambda d: (
+        f"Set the time zone to {d.get('time_zone') or 'UTC'} and the locale to {d.get('locale') or 'ISO only'}"
+    ),
     "failure_emails_changed": lambda d: (
         "Turned on the failure digest emails" if d.get("enabled") else "Turned off the failure digest emails"
     ),

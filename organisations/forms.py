@@ -5,6 +5,7 @@ from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
 
 from organisations.auth import LOCKED_MESSAGE, sign_in_locked
 from organisations.identity import canonical_email
+from organisations.locale import ISO, LOCALES, zone_choices
 from organisations.names import name_mixes_scripts
 
 
@@ -51,6 +52,21 @@ class SupportRequestForm(forms.Form):
 
 class OrganisationSettingsForm(forms.Form):
     name = forms.CharField(max_length=200, label="Organisation name")
+    time_zone = forms.ChoiceField(
+        label="Time zone",
+        required=False,
+        help_text="Times are shown in it, and it decides what “today” is: default issue dates and overdue invoices.",
+    )
+    locale = forms.ChoiceField(
+        label="Dates and numbers",
+        required=False,
+        help_text="How dates and amounts are typed in forms and CSV files. YYYY-MM-DD is always accepted too.",
+    )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["time_zone"].choices = zone_choices()
+        self.fields["locale"].choices = [(ISO.code, ISO.label), *((code, lc.label) for code, lc in LOCALES.items())]
 
     def clean_name(self) -> str:
         name = self.cleaned_data["name"].strip()

@@ -20,6 +20,22 @@ class Organisation(models.Model):
         blank=True,
         help_text="Invoices that failed or need attention up to this time are in a digest already sent.",
     )
+    time_zone = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="IANA zone (Australia/Sydney) that times are shown in and that decides today; empty: UTC.",
+    )
+    locale = models.CharField(
+        max_length=10,
+        blank=True,
+        help_text="How people here write dates and amounts (organisations.locale.LOCALES); empty: ISO only.",
+    )
+    locale_source = models.CharField(
+        max_length=10,
+        blank=True,
+        choices=[("", "Not set"), ("xero", "From Xero"), ("settings", "Chosen in Settings")],
+        help_text="Where the zone and locale came from: Xero fills them only until an admin chooses in Settings.",
+    )
 
     class Meta:
         ordering = ["name"]

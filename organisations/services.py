@@ -51,6 +51,43 @@ def organisation_rename(
     return organisation
 
 
+def organisation_locale_set(
+    *, organisation: Organisation, time_zone: str, locale: str, actor: AbstractBaseUser | None = None
+) -> Organisation:
+    """An admin's choice in Settings: from then on it wins over what Xero's Organisation says."""
+    if (organisation.time_zone, organisation.locale) == (time_zone, locale):
+        return organisation  # saved unchanged (the name was edited): Xero may still fill them
+    organisation.time_zone, organisation.locale, organisation.locale_source = time_zone, locale, "settings"
+    organisation.save(update_fields=["time_zone", "locale", "locale_source"])
+    organisation_audit_record(
+        organisation=organisation,
+        actor=actor,
+        action="organisation_locale_changed",
+        detail={"time_zone": time_zone, "locale": locale},
+    )
+    return organisation
+
+
+def organisation_locale_from_xero(*, organisation_id: int, time_zone: str, locale: str) -> bool:
+    """Xero's time zone and locale for the organisation, unless an admin chose them in Settings. Only what Xero
+    told us is written (an empty value keeps the current one). True when something changed."""
+    with transaction.atomic():
+        organisation = Organisation.objects.select_for_update().get(pk=organisation_id)
+        if organisation.locale_source == "settings":
+            return False
+        changed = []
+        if time_zone and organisation.time_zone != time_zone:
+            organisation.time_zone = time_zone
+            changed.append("time_zone")
+        if locale and organisation.locale != locale:
+            organisation.locale = locale
+            changed.append("locale")
+        if changed or (time_zone or locale) and organisation.locale_source != "xero":
+            organisation.locale_source = "xero"
+            organisation.save(update_fields=[*changed, "locale_source"])
+        return bool(changed)
+
+
 def support_request_create(
     *, user: AbstractBaseUser, organisation: Organisation | None, subject: str, message: str, page_url: str = ""
 ) -> SupportRequest:

@@ -22,6 +22,7 @@ from organisations.selectors import membership_list_for_organisation
 from organisations.services import (
     OrganisationNameLookalike,
     OrganisationNameTaken,
+    organisation_locale_set,
     organisation_rename,
     support_request_create,
 )
@@ -109,7 +110,14 @@ def switch_organisation(request: HttpRequest) -> HttpResponse:
 @admin_required
 def organisation_settings(request: HttpRequest) -> HttpResponse:
     organisation = request.organisation
-    form = OrganisationSettingsForm(request.POST or None, initial={"name": organisation.name})
+    form = OrganisationSettingsForm(
+        request.POST or None,
+        initial={
+            "name": organisation.name,
+            "time_zone": organisation.time_zone or "UTC",
+            "locale": organisation.locale,
+        },
+    )
     if request.method == "POST" and form.is_valid():
         try:
             organisation_rename(organisation=organisation, name=form.cleaned_data["name"], actor=request.user)
@@ -122,6 +130,11 @@ def organisation_settings(request: HttpRequest) -> HttpResponse:
         except OrganisationNameTaken:
             form.add_error("name", "Another organisation already uses that name. Choose a different one.")
         else:
+            zone = form.cleaned_data["time_zone"] or organisation.time_zone
+            if zone == (organisation.time_zone or "UTC"):
+                zone = organisation.time_zone  # unchanged: "UTC" is what an empty zone shows
+            locale = form.cleaned_data["locale"] if "locale" in request.POST else organisation.locale
+            organisation_locale_set(organisation=organisation, time_zone=zone, locale=locale, actor=request.user)
             messages.success(request, "Settings saved.")
             return redirect("organisations:settings")
     return render(

@@ -31,8 +31,10 @@ from integrations.selectors import (
 )
 from integrations.xero import client, oauth, tokens
 from integrations.xero.exceptions import XeroError
+from integrations.xero.timezones import xero_locale, xero_time_zone
 from integrations.xero.types import TokenSet, XeroTenantConnection
 from organisations.models import Organisation
+from organisations.services import organisation_locale_from_xero
 
 logger = logging.getLogger(__name__)
 Outcome = IntegrationAuditEvent.Outcome
@@ -513,6 +515,7 @@ def _complete(
                     "updated_at",
                 ]
             )
+            organisation_locale_fill(organisation_id=organisation.pk, details=details)
             # The previous grant's tokens are dropped, not revoked: revoking would remove every connection of that
             # Xero user to our app, which for the same user includes the one just made (xero-facts 1.5).
             tokens.connection_tokens_save(connection=connection, token_set=token_set)
@@ -567,6 +570,17 @@ def _complete(
     _disconnect_unchosen(organisation=organisation, actor=actor, access_token=token_set.access_token, items=leftovers)
     verb = {"connected": "Connected", "reconnected": "Reconnected", "tenant_switched": "Switched and connected"}
     return ConnectOutcome("connected", f"{verb[action]} to {connection.tenant_name}.")
+
+
+def organisation_locale_fill(*, organisation_id: int, details: dict[str, Any]) -> bool:
+    """The organisation's time zone and locale from Xero's Organisation (`Timezone`, Xero's own zone names, and
+    `CountryCode`), unless an admin chose them in Settings."""
+    country = details.get("CountryCode") or ""
+    return organisation_locale_from_xero(
+        organisation_id=organisation_id,
+        time_zone=xero_time_zone(timezone_name=details.get("Timezone") or "", country_code=country),
+        locale=xero_locale(country_code=country),
+    )
 
 
 def _organisation_details(*, organisation: Organisation, access_token: str, tenant_id: str) -> dict[str, Any]:

@@ -69,6 +69,10 @@ def xero_connection_verify(*, connection_id: int) -> str:
             details = xero.organisation()
         except XeroError:
             details = {}
+        if details:
+            from integrations.services.connect import organisation_locale_fill
+
+            organisation_locale_fill(organisation_id=connection.organisation_id, details=details)
         updates.update(
             tenant_short_code=details.get("ShortCode") or "",
             base_currency=details.get("BaseCurrency") or connection.base_currency,

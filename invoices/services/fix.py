@@ -297,7 +297,7 @@ def invoice_cancel(*, organisation: Organisation, invoice_id: int, user: Abstrac
     history = [
         {
             "at": event.created_at.isoformat(),
-            "when": timezone.localtime(event.created_at).strftime("%Y-%m-%d %H:%M:%S"),
+            "when": timezone.localtime(event.created_at).strftime("%Y-%m-%d %H:%M:%S %Z"),
             "source": event.get_source_display(),
             "kind": event.kind,
             "message": event.message,
