@@ -12,8 +12,10 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from integrations.models import XeroConnection
 from integrations.services import webhooks
@@ -108,7 +110,7 @@ def reconciliation_run(*, organisation_id: int) -> ReconcileResult:
     context = {"organisation_id": organisation_id, "tenant_id": connection.tenant_id}
     error = ""
     try:
-        for category in POLLED_CATEGORIES:
+        for category in _categories(organisation_id):
             _reconcile_category(connection=connection, category=category, since=since, result=result)
     except XeroRateLimited as exc:
         result.retry_after = max(1, int(exc.retry_after))
@@ -137,6 +139,12 @@ def reconciliation_run(*, organisation_id: int) -> ReconcileResult:
         },
     )
     return result
+
+
+def _categories(organisation_id: int) -> list[str]:
+    """The categories this tenant's pass polls: a gated one only when its gate says there is something of ours."""
+    gates = getattr(settings, "XERO_RECONCILE_GATES", {})
+    return [c for c in POLLED_CATEGORIES if c not in gates or import_string(gates[c])(organisation_id=organisation_id)]
 
 
 def _reconcile_category(

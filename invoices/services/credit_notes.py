@@ -319,6 +319,11 @@ def _apply(note: CreditNote, data: Mapping[str, Any], *, force: bool = False) ->
     return True
 
 
+def credit_notes_to_reconcile(*, organisation_id: int) -> bool:
+    """Has the organisation credit notes in Xero that a poll could update? (reconciliation's gate)"""
+    return CreditNote.objects.filter(organisation_id=organisation_id).exclude(xero_credit_note_id="").exists()
+
+
 def credit_notes_apply_from_xero(
     *, organisation_id: int, resources: Sequence[Mapping[str, Any]], source: str
 ) -> list[ApplyOutcome]:
@@ -374,4 +379,5 @@ __all__ = [
     "credit_note_finish",
     "credit_notes_apply_from_xero",
     "credit_notes_dispatch",
+    "credit_notes_to_reconcile",
 ]

@@ -538,3 +538,18 @@ def test_batch_page_lists_credit_notes_with_their_allocation_when_the_batch_has_
     body = login(client, admin_a).get(reverse("invoices:batch_detail", args=[note.batch_id])).content.decode()
     assert 'id="credit-notes"' in body and "CN-0001" in body and "Credit available" in body
     assert "Allocate to" in body and "INV-0001" in body and "Waiting for both to be in Xero" in body
+
+
+@responses.activate
+def test_reconciliation_spends_no_call_on_credit_notes_when_none_of_ours_is_in_xero(org):
+    from integrations.services.reconciliation import reconciliation_run
+
+    pending_note(org)  # not in Xero yet: nothing a poll could update
+    responses.get(f"{API}/Invoices", json={"Invoices": []})
+    responses.get(f"{API}/Contacts", json={"Contacts": []})
+    result = reconciliation_run(organisation_id=org.pk)
+    assert not result.skipped and result.checked == 0
+    assert [call.request.path_url.split("?")[0] for call in responses.calls] == [
+        "/api.xro/2.0/Invoices",
+        "/api.xro/2.0/Contacts",
+    ]
