@@ -111,6 +111,14 @@ class CreditNoteAllocation(models.Model):
     state = models.CharField(max_length=20, choices=State.choices, default=State.WAITING)
     amount = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
     date = models.DateField(null=True, blank=True)
+    invoice_based_on = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="The invoice's Xero version when sent: the credit is shown at once only if no newer copy came back.",
+    )
+    credit_note_based_on = models.DateTimeField(
+        null=True, blank=True, help_text="The credit note's Xero version when sent (as invoice_based_on)."
+    )
     last_error = models.TextField(blank=True)
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -275,7 +275,8 @@ def invoice_page(app, request: Request, tenant: str, invoice_id: str):
             '<button type=submit id="record-payment">Record payment</button></form>'
         )
     edit = ""
-    if status in ("DRAFT", "SUBMITTED") or (status == "AUTHORISED" and not invoice["Payments"]):
+    unallocated = not invoice["Payments"] and not invoice.get("CreditNoteAllocations")
+    if status in ("DRAFT", "SUBMITTED") or (status == "AUTHORISED" and unallocated):
         edit = (
             f"<h2>Edit lines</h2><form method=post action=/orgs/{tid}/invoices/{iid}/lines id=lines-form>"
             + line_rows(app, tid, invoice["LineItems"], 1)

@@ -171,7 +171,8 @@ def _allocation_operation(*, allocation_id: int, tenant_id: str) -> int:
     amount = min(note.remaining_credit, invoice.amount_due).quantize(TWO)
     today = timezone.localdate()
     allocation.amount, allocation.date, allocation.state = amount, max(today, note.issue_date), AS.SENDING
-    allocation.save(update_fields=["amount", "date", "state"])
+    allocation.invoice_based_on, allocation.credit_note_based_on = invoice.xero_updated_at, note.xero_updated_at
+    allocation.save(update_fields=["amount", "date", "state", "invoice_based_on", "credit_note_based_on"])
     operation = engine.operation_create(
         organisation_id=allocation.organisation_id,
         tenant_id=tenant_id,
@@ -226,7 +227,9 @@ def credit_note_finish(*, credit_note_id: int, state: str, message: str, result:
 def credit_note_allocation_finish(*, allocation_id: int, state: str, message: str, result: Mapping[str, Any]) -> None:
     """The `credit_note_allocate` operation ended. Done: Xero moved the amount, so both documents show it now
     (AmountCredited and AmountDue on the invoice, RemainingCredit on the credit note, each PAID when nothing is
-    left, as Xero does); the next copy from Xero (webhook or reconciliation) is newer and replaces these."""
+    left, as Xero does), unless a copy from Xero newer than the one the allocation was sent against came back
+    meanwhile (a webhook is often quicker than our answer): that copy already shows it, and adding it again would
+    count the credit twice. The next copy from Xero replaces these either way."""
     with transaction.atomic():
         allocation = (
             CreditNoteAllocation.objects.select_for_update(of=("self",))
@@ -240,16 +243,19 @@ def credit_note_allocation_finish(*, allocation_id: int, state: str, message: st
         if state == "done":
             amount = allocation.amount or Decimal("0")
             allocation.state, allocation.last_error = AS.DONE, ""
-            note.remaining_credit = max(Decimal("0"), note.remaining_credit - amount)
-            if note.remaining_credit == 0:
-                note.xero_status = "PAID"
-            note.save(update_fields=["remaining_credit", "xero_status", "updated_at"])
+            note = CreditNote.objects.select_for_update().get(pk=note.pk)
+            if note.xero_updated_at == allocation.credit_note_based_on:
+                note.remaining_credit = max(Decimal("0"), note.remaining_credit - amount)
+                if note.remaining_credit == 0:
+                    note.xero_status = "PAID"
+                note.save(update_fields=["remaining_credit", "xero_status", "updated_at"])
             invoice = Invoice.objects.select_for_update().get(pk=allocation.invoice_id)
-            invoice.amount_credited += amount
-            invoice.amount_due = max(Decimal("0"), invoice.amount_due - amount)
-            if invoice.amount_due == 0:
-                invoice.xero_status = "PAID"
-            invoice.save(update_fields=["amount_credited", "amount_due", "xero_status", "updated_at"])
+            if invoice.xero_updated_at == allocation.invoice_based_on:
+                invoice.amount_credited += amount
+                invoice.amount_due = max(Decimal("0"), invoice.amount_due - amount)
+                if invoice.amount_due == 0:
+                    invoice.xero_status = "PAID"
+                invoice.save(update_fields=["amount_credited", "amount_due", "xero_status", "updated_at"])
             _invoice_event(
                 allocation, "credit_allocated", f"Credit note {note.number}: {amount:,.2f} credited in Xero."
             )

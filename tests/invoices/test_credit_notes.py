@@ -553,3 +553,30 @@ def test_reconciliation_spends_no_call_on_credit_notes_when_none_of_ours_is_in_x
         "/api.xro/2.0/Invoices",
         "/api.xro/2.0/Contacts",
     ]
+
+
+@responses.activate
+def test_credit_is_not_counted_twice_when_xeros_copy_with_it_came_back_before_the_allocation_finished(org):
+    from invoices.services.apply import invoice_apply_from_xero
+
+    invoice = synced_invoice(org, xero_updated_at=timezone.now() - dt.timedelta(days=1))
+    note = confirmed_note(org, invoice)
+    responses.put(f"{API}/CreditNotes/{CREDIT_NOTE_ID}/Allocations", json=allocation_answer())
+    dispatch(org)
+    allocation = note.allocations.get()
+    # The invoice's webhook (Xero's copy, already credited) is applied while the allocation's answer is recorded.
+    copy = {
+        "Type": "ACCREC",
+        "InvoiceID": INVOICE_XERO_ID,
+        "InvoiceNumber": "INV-0001",
+        "Status": "PAID",
+        "Total": 110.0,
+        "AmountPaid": 0.0,
+        "AmountCredited": 110.0,
+        "AmountDue": 0.0,
+        "UpdatedDateUTC": f"/Date({int(timezone.now().timestamp() * 1000)}+0000)/",
+    }
+    invoice_apply_from_xero(organisation_id=org.pk, data=copy, source="webhook")
+    assert run("credit_note_allocate", allocation.pk).state == "done"
+    invoice.refresh_from_db()
+    assert (invoice.amount_credited, invoice.amount_due) == (Decimal("110.00"), Decimal("0.00"))

@@ -204,3 +204,4 @@ def test_sandbox_invoice_page_shows_the_credit_when_a_credit_note_is_allocated(a
     page = requests.get(f"{sandbox.url}/orgs/{AU_ID}/invoices/{bill['InvoiceID']}", timeout=10).text
     assert 'id="amount-credited">22.00<' in page and 'id="amount-due">22.00<' in page
     assert "id=credit-notes" in page and note["CreditNoteNumber"] in page
+    assert "id=lines-form" not in page  # credit allocated: its lines can no longer be edited, as in Xero
