@@ -580,3 +580,20 @@ def test_credit_is_not_counted_twice_when_xeros_copy_with_it_came_back_before_th
     assert run("credit_note_allocate", allocation.pk).state == "done"
     invoice.refresh_from_db()
     assert (invoice.amount_credited, invoice.amount_due) == (Decimal("110.00"), Decimal("0.00"))
+
+
+def test_credit_notes_go_with_a_not_synced_batch_when_an_admin_sends_it_to_xero(org, admin_a):
+    from invoices.services.batch_send import batch_send_to_xero
+
+    batch = batch_create(
+        organisation=org,
+        user=None,
+        name="Made offline",
+        invoices=[make_invoice_input("INV-1", currency="NZD"), credit_input(allocate_to="INV-1")],
+        source="form",
+    )
+    InvoiceBatch.objects.filter(pk=batch.pk).update(eligibility=InvoiceBatch.Eligibility.WHILE_DISCONNECTED)
+    Invoice.objects.filter(batch=batch).update(sync_state="not_synced")
+    CreditNote.objects.filter(batch=batch).update(sync_state="not_synced")
+    assert batch_send_to_xero(organisation=org, batch_id=batch.pk, user=admin_a) == 1
+    assert CreditNote.objects.get(batch=batch).sync_state == "pending"
