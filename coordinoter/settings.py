@@ -291,7 +291,12 @@ DATA_UPLOAD_MAX_NUMBER_FILES = 1
 XERO_RESOURCE_APPLIERS = {
     "INVOICE": "invoices.services.apply.invoices_apply_from_xero",
     "CONTACT": "invoices.services.apply.contacts_apply_from_xero",
+    # Polled only (reconciliation): the webhook inbox takes INVOICE and CONTACT events.
+    "CREDITNOTE": "invoices.services.credit_notes.credit_notes_apply_from_xero",
 }
+# Categories reconciliation polls only for organisations the named function says have something to update: a tenant
+# that never sent a credit note spends none of its 5,000 daily calls on GET /CreditNotes.
+XERO_RECONCILE_GATES = {"CREDITNOTE": "invoices.services.credit_notes.credit_notes_to_reconcile"}
 XERO_RECONCILE_EVERY_SECONDS = env_int("XERO_RECONCILE_EVERY_SECONDS", 300)
 # Least time between two fetches for one tenant's webhook events (more events in between share one GET).
 WEBHOOK_FETCH_INTERVAL_SECONDS = float(env_str("WEBHOOK_FETCH_INTERVAL_SECONDS", "2"))

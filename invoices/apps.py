@@ -25,7 +25,7 @@ class InvoicesConfig(AppConfig):
 
         register_connection_listener(_resume_pending_pushes)
 
-        from invoices import outbound
+        from invoices import outbound, outbound_credit_notes
 
         outbound.register()
 
@@ -33,3 +33,4 @@ class InvoicesConfig(AppConfig):
         from organisations.banners import register_banner_provider
 
         register_banner_provider(mapping_next_step_banners)
+        outbound_credit_notes.register()

@@ -17,6 +17,8 @@ from decimal import Decimal, InvalidOperation
 from invoices.models import Invoice
 from invoices.services.batches import (
     CREATABLE_STATUSES,
+    KIND_CREDIT_NOTE,
+    KIND_INVOICE,
     BatchProblem,
     InvoiceInput,
     LineInput,
@@ -39,7 +41,7 @@ COLUMNS: list[tuple[str, bool, str]] = [
         "YYYY-MM-DD, or your organisation's date format (Settings); empty: today where your organisation is.",
     ),
     ("due_date", True, "YYYY-MM-DD or your organisation's date format, on or after the issue date."),
-    ("currency", True, "Three-letter code: your Xero organisation's base currency (e.g. AUD)."),
+    ("currency", True, "Three-letter code: one of the currencies enabled in your Xero organisation (e.g. AUD)."),
     ("reference", False, "Shown on the invoice in Xero."),
     ("status", False, "DRAFT, SUBMITTED or AUTHORISED (default AUTHORISED)."),
     ("line_amount_types", False, "Exclusive, Inclusive or NoTax (default Exclusive)."),
@@ -55,7 +57,7 @@ COLUMNS: list[tuple[str, bool, str]] = [
         True,
         "Price per unit, up to 4 decimals, a point as decimal separator (a comma in a decimal-comma locale), "
         "no currency sign. "
-        "An invoice's total cannot be below zero (use a credit note).",
+        "An invoice's total cannot be below zero: make it a credit note (type “credit note”, positive amounts).",
     ),
     ("account_code", False, "Overrides the default revenue account: one of your active revenue accounts in Xero."),
     (
@@ -63,10 +65,25 @@ COLUMNS: list[tuple[str, bool, str]] = [
         False,
         "Overrides the default tax rate: one of your Xero tax rates for sales (its TaxType, e.g. OUTPUT2).",
     ),
+    # Added after the first fourteen, so files written for those still read the same.
+    (
+        "type",
+        False,
+        "“invoice” (the default) or “credit note”: a credit note has its own numbers (e.g. CN-0001) and "
+        "positive amounts.",
+    ),
+    (
+        "allocate_to",
+        False,
+        "Credit notes only: the number of an approved invoice of the same customer (in this file or sent before) "
+        "to allocate the credit to once both are in Xero.",
+    ),
 ]
 COLUMN_NAMES = [name for name, _, _ in COLUMNS]
 REQUIRED = [name for name, required, _ in COLUMNS if required]
 INVOICE_FIELDS = (
+    "type",
+    "allocate_to",
     "customer_name",
     "customer_email",
     "issue_date",
@@ -92,6 +109,8 @@ SAMPLE_ROWS = [
         "85.00",
         "",
         "",
+        "invoice",
+        "",
     ],
     [
         "INV-1001",
@@ -107,6 +126,8 @@ SAMPLE_ROWS = [
         "3",
         "120.50",
         "",
+        "",
+        "invoice",
         "",
     ],
     [
@@ -124,12 +145,15 @@ SAMPLE_ROWS = [
         "99.9950",
         "",
         "",
+        "invoice",
+        "",
     ],
 ]
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _CURRENCY = re.compile(r"^[A-Za-z]{3}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _AMOUNT_TYPES = {v.lower(): v for v in Invoice.LineAmountTypes.values}
+_KINDS = {"": KIND_INVOICE, "invoice": KIND_INVOICE, "credit note": KIND_CREDIT_NOTE, "credit_note": KIND_CREDIT_NOTE}
 
 
 @dataclass(frozen=True)
@@ -358,7 +382,15 @@ def _read_row(
 ) -> None:
     before = len(errors)
     number = values.get("invoice_number", "")
-    existing = groups.get(number.lower()) if number else None
+    kind = _KINDS.get(" ".join(values.get("type", "").lower().replace("-", " ").split()))
+    if not values.get("type", "").strip() and number:
+        # A later row of a credit note may leave its type blank, like its other document-level cells.
+        credit_key = f"{KIND_CREDIT_NOTE}:{number.lower()}"
+        if credit_key in groups and f"{KIND_INVOICE}:{number.lower()}" not in groups:
+            kind = KIND_CREDIT_NOTE
+    # Invoices and credit notes have their own numbers: INV-1 and a credit note INV-1 are two documents.
+    group_key = f"{kind}:{number.lower()}"
+    existing = groups.get(group_key) if number and kind else None
     if existing is not None:
         # Later rows of an invoice may leave its invoice-level cells blank (they take the first row's values),
         # but must not contradict the first row.
@@ -372,6 +404,11 @@ def _read_row(
                         row, name, f"Differs from row {existing['_row']} of invoice {existing['number']} (“{first}”)."
                     )
                 )
+    if kind is None:
+        errors.append(RowError(row, "type", f"“{values.get('type', '')[:40]}”: use “invoice” or “credit note”."))
+    allocate_to = values.get("allocate_to", "")
+    if len(allocate_to) > 255:
+        errors.append(RowError(row, "allocate_to", "At most 255 characters."))
     if not number:
         errors.append(RowError(row, "invoice_number", "Required."))
     elif len(number) > 255:
@@ -436,8 +473,10 @@ def _read_row(
         "reference": reference,
         "status": status,
         "line_amount_types": amount_types,
+        "kind": kind,
+        "allocate_to": allocate_to,
     }
-    key = number.lower()
+    key = group_key
     group = groups.get(key)
     if group is None:
         groups[key] = {

@@ -19,6 +19,9 @@ from invoices.locale_forms import LocaleFormMixin
 from invoices.models import Invoice, InvoiceLine
 from invoices.services.batches import (
     CREATABLE_STATUSES,
+    KIND_CREDIT_NOTE,
+    KIND_INVOICE,
+    KINDS,
     NEGATIVE_TOTAL_MESSAGE,
     BatchProblem,
     InvoiceInput,
@@ -128,6 +131,23 @@ class InvoiceForm(LocaleFormMixin, forms.Form):
     )
     line_amount_types = forms.ChoiceField(choices=Invoice.LineAmountTypes.choices, label="Amounts are")
     status = forms.ChoiceField(choices=[(s.value, s.label) for s in CREATABLE_STATUSES], label="Status in Xero")
+    kind = forms.ChoiceField(
+        choices=list(KINDS.items()),
+        label="Type",
+        required=False,
+        help_text="A credit note gives money back: its own number (e.g. CN-0001), amounts as positive numbers.",
+    )
+    allocate_to = forms.CharField(
+        max_length=255,
+        required=False,
+        label="Allocate to invoice",
+        help_text="Credit notes only: an approved invoice of the same customer, by number (in this batch or sent "
+        "before). The credit is allocated once both are in Xero.",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "placeholder": "e.g. INV-0001"}),
+    )
+
+    def clean_kind(self) -> str:
+        return self.cleaned_data.get("kind") or KIND_INVOICE
 
     def clean_currency(self) -> str:
         return self.cleaned_data["currency"].upper()
@@ -303,6 +323,8 @@ class BatchEntry:
                     line_amount_types=data["line_amount_types"],
                     status=data["status"],
                     lines=lines,
+                    kind=data.get("kind") or KIND_INVOICE,
+                    allocate_to=(data.get("allocate_to") or "").strip(),
                 )
             )
             self._positions.append(index)
@@ -327,6 +349,9 @@ class BatchEntry:
                     form = kept_lines[problem.line]
             field = problem.field if problem.field in form.fields else None
             form.add_error(field, problem.message)
+            if problem.message == NEGATIVE_TOTAL_MESSAGE:
+                # The way out is one click away: the form offers to turn this invoice into a credit note.
+                self.invoices.forms[index].offer_credit_note = True
 
     @property
     def error_count(self) -> int:
@@ -367,6 +392,31 @@ def entry_with_added_invoice(data: QueryDict, *, next_number: str, locale: Local
     data[f"{lines}-INITIAL_FORMS"] = "0"
     for i in range(BLANK_LINES):
         data[f"{lines}-{i}-quantity"] = "1"
+    entry = BatchEntry(data, locale=locale)
+    entry.silence()
+    return entry
+
+
+def entry_as_credit_note(data: QueryDict, *, invoice_index: int, locale: Locale | None = None) -> BatchEntry:
+    """The same entry with this invoice turned into a credit note: its type set, its amounts' signs turned (a
+    negative invoice of -50 credits 50), its number left for the person to check."""
+    data = _copy(data)
+    prefix = f"{BatchEntry.INVOICE_PREFIX}-{invoice_index}-"
+    data[prefix + "kind"] = KIND_CREDIT_NOTE
+    lines = BatchEntry.line_prefix(invoice_index)
+    try:
+        count = min(int(data.get(f"{lines}-TOTAL_FORMS", "0")), MAX_FORM_LINES)
+    except ValueError:
+        count = 0
+    for i in range(count):
+        key = f"{lines}-{i}-unit_amount"
+        text = (data.get(key) or "").strip()
+        try:
+            value = Decimal(text)
+        except ArithmeticError:
+            continue
+        if value.is_finite() and text:
+            data[key] = mappers.plain_decimal(-value, min_places=2)
     entry = BatchEntry(data, locale=locale)
     entry.silence()
     return entry

@@ -187,6 +187,28 @@ def invoice_to_xero_payload(
     }
 
 
+def credit_note_to_xero_payload(
+    credit_note: Any, lines: Sequence[_Line], *, mapping: _Mapping | None, contact_id: str
+) -> dict[str, Any]:
+    """One ACCRECCREDIT element for PUT /CreditNotes (lines as on an invoice: positive amounts, the mapping's
+    defaults for lines without their own). https://developer.xero.com/documentation/api/accounting/creditnotes"""
+    if not contact_id:
+        raise ValueError("The customer has no Xero ContactID yet.")
+    return {
+        "Type": "ACCRECCREDIT",
+        "Contact": {"ContactID": contact_id},
+        "CreditNoteNumber": credit_note.number,
+        "Reference": credit_note.reference or "",
+        "Date": _iso_date(credit_note.issue_date),
+        "CurrencyCode": credit_note.currency,
+        "LineAmountTypes": credit_note.line_amount_types,
+        "Status": credit_note.status,
+        "LineItems": [
+            line_item_payload(line, mapping=mapping, line_amount_types=credit_note.line_amount_types) for line in lines
+        ],
+    }
+
+
 def contact_payload(customer: Any) -> dict[str, Any]:
     """A contact for PUT /Contacts: our customer id is its ContactNumber, the key we find it by later."""
     payload: dict[str, Any] = {"Name": customer.name, "ContactNumber": customer.contact_number}

@@ -366,4 +366,5 @@ class CancelledInvoice(models.Model):
         return f"{self.number} (cancelled)"
 
 
+from invoices.credit_note_models import CreditNote, CreditNoteAllocation, CreditNoteLine  # noqa: E402,F401
 from invoices.xero_models import XeroContactVersion, XeroCreatedInvoice, XeroInvoiceChange  # noqa: E402,F401

@@ -282,3 +282,18 @@ def xero_link_info(*, organisation: Organisation) -> XeroLinkInfo:
         base_currency=connection.base_currency,
         tenant_id=connection.tenant_id,
     )
+
+
+def batch_credit_notes(*, organisation: Organisation, batch: InvoiceBatch) -> list:
+    """The batch's credit notes with their customer, lines and allocations (each with its invoice), by number."""
+    from invoices.models import CreditNote, CreditNoteAllocation
+
+    return list(
+        CreditNote.objects.filter(organisation=organisation, batch=batch)
+        .select_related("customer")
+        .prefetch_related(
+            "lines",
+            Prefetch("allocations", queryset=CreditNoteAllocation.objects.select_related("invoice")),
+        )
+        .order_by("number", "pk")
+    )

@@ -203,3 +203,71 @@ def _prefixed(q: Q, prefix: str) -> Q:
     out.connector, out.negated = q.connector, q.negated
     out.children = [_prefixed(c, prefix) if isinstance(c, Q) else (prefix + c[0], c[1]) for c in q.children]
     return out
+
+
+# ---------------------------------------------------------------- credit notes
+
+
+class CreditNoteStatus(Enum):
+    """A credit note's one word: the invoices' words while it travels or is removed, and its own once in Xero."""
+
+    NOT_SYNCED = S.NOT_SYNCED.info
+    WAITING = S.WAITING.info
+    SENDING = S.SENDING.info
+    NEEDS_ATTENTION = S.NEEDS_ATTENTION.info
+    FAILED = S.FAILED.info
+    DRAFT = S.DRAFT.info
+    CREDIT_AVAILABLE = StatusInfo(
+        "credit_available", "Credit available", Group.IN_XERO, "Approved in Xero, with credit left to allocate."
+    )
+    ALLOCATED = StatusInfo("allocated", "Fully allocated", Group.IN_XERO, "Its whole amount is allocated in Xero.")
+    VOIDED = S.VOIDED.info
+    DELETED = S.DELETED.info
+
+    @property
+    def info(self) -> StatusInfo:
+        return self.value
+
+    @property
+    def key(self) -> str:
+        return self.value.key
+
+    @property
+    def label(self) -> str:
+        return self.value.label
+
+    @property
+    def badge(self) -> str:
+        return self.value.badge
+
+    @property
+    def help(self) -> str:
+        return self.value.help
+
+    def __str__(self) -> str:
+        return self.value.label
+
+
+CN = CreditNoteStatus
+CREDIT_NOTE_BY_SYNC_STATE = {key: CN[status.name] for key, status in BY_SYNC_STATE.items()}
+CREDIT_NOTE_BY_XERO_STATUS = {
+    "DELETED": CN.DELETED,
+    "VOIDED": CN.VOIDED,
+    "PAID": CN.ALLOCATED,
+    "DRAFT": CN.DRAFT,
+    "SUBMITTED": CN.DRAFT,
+}
+
+
+def credit_note_status(*, sync_state: str, xero_status: str, status: str) -> CreditNoteStatus:
+    """Not synced, Waiting, Sending, Needs attention, Failed; in Xero: Draft in Xero, Credit available (AUTHORISED),
+    Fully allocated (PAID: Xero's word for a credit note with nothing left), Voided, Deleted."""
+    if sync_state not in IN_XERO_SYNC_STATES:
+        return CREDIT_NOTE_BY_SYNC_STATE.get(sync_state, CN.NEEDS_ATTENTION)
+    return CREDIT_NOTE_BY_XERO_STATUS.get(xero_status or status, CN.CREDIT_AVAILABLE)
+
+
+def credit_note_status_of(credit_note) -> CreditNoteStatus:
+    return credit_note_status(
+        sync_state=credit_note.sync_state, xero_status=credit_note.xero_status, status=credit_note.status
+    )

@@ -12,11 +12,13 @@ from invoices.forms import (
     CsvUploadForm,
     MappingForm,
     default_invoice_initial,
+    entry_as_credit_note,
     entry_with_added_invoice,
     entry_with_added_line,
 )
 from invoices.models import Invoice, InvoiceBatch
 from invoices.selectors import (
+    batch_credit_notes,
     batch_get,
     batch_invoice_rows,
     batch_list,
@@ -39,6 +41,7 @@ from invoices.services.fix import FIXABLE, RESENDABLE
 from invoices.services.mapping import (
     MappingRejected,
     MappingUnavailable,
+    currencies_enabled,
     mapping_choices,
     mapping_for,
     mapping_save,
@@ -94,6 +97,7 @@ def _detail_context(request: HttpRequest, batch: InvoiceBatch) -> dict:
     mapping_missing = progress.waiting > 0 and mapping_for(organisation) is None
     return {
         "batch": batch,
+        "credit_notes": batch_credit_notes(organisation=organisation, batch=batch),
         "page": page,
         "state": state,
         "progress": progress,
@@ -199,13 +203,22 @@ def _form_context(request: HttpRequest, entry: BatchEntry) -> dict:
         "eligibility": batch_eligibility_now(organisation=organisation),
         "mapping": mapping_for(organisation),
         "choices": choices,
-        # Until the enabled currencies are read from Xero (GET /Currencies), only the base currency is offered.
-        "currencies": [base]
-        if (base := xero_link_info(organisation=organisation).base_currency)
-        else ["AUD", "NZD", "GBP", "USD", "EUR", "CAD", "SGD", "ZAR"],
+        "currencies": _currencies(organisation, connected=choices is not None),
         "not_synced_reasons": NOT_SYNCED_REASONS,
         "link": xero_link_info(organisation=organisation),
     }
+
+
+def _currencies(organisation, *, connected: bool) -> list[str]:
+    """The currencies enabled in the organisation's Xero (GET /Currencies, cached); the base one if they cannot be
+    read; a few common codes when Xero is not connected (such a batch is not synced anyway)."""
+    if connected:
+        try:
+            return currencies_enabled(organisation=organisation)
+        except MappingUnavailable:
+            pass
+    base = xero_link_info(organisation=organisation).base_currency
+    return [base] if base else ["AUD", "NZD", "GBP", "USD", "EUR", "CAD", "SGD", "ZAR"]
 
 
 def _last_number(entry: BatchEntry) -> str:
@@ -233,6 +246,13 @@ def batch_new(request: HttpRequest) -> HttpResponse:
         entry = entry_with_added_invoice(
             request.POST, next_number=invoice_numbers_suggest(organisation=organisation, after=after)[0], locale=locale
         )
+        return render(request, "invoices/batch_form.html", _form_context(request, entry))
+    if action.startswith("credit_note:"):
+        try:
+            index = int(action.split(":", 1)[1])
+        except ValueError:
+            index = 0
+        entry = entry_as_credit_note(request.POST, invoice_index=index, locale=locale)
         return render(request, "invoices/batch_form.html", _form_context(request, entry))
     if action.startswith("add_line:"):
         try:

@@ -391,18 +391,20 @@ def echo_invoices(
 
 
 def chart_read_from_xero(organisation: Organisation) -> None:
-    """The organisation's accounts and tax rates read once from (mocked) Xero, as the form and mapping page do:
-    accounts 200 and 260 are active revenue accounts (210 is archived, 400 an expense); OUTPUT and EXEMPTOUTPUT
-    apply to sales (INPUT does not, TAX001 is deleted)."""
+    """The organisation's accounts, tax rates and currencies read once from (mocked) Xero, as the form and mapping
+    page do: accounts 200 and 260 are active revenue accounts (210 is archived, 400 an expense); OUTPUT and
+    EXEMPTOUTPUT apply to sales (INPUT does not, TAX001 is deleted); AUD, NZD and USD are enabled."""
     from pathlib import Path
 
     import responses
     from django.conf import settings
 
-    from invoices.services.mapping import mapping_choices
+    from invoices.services.mapping import currencies_enabled, mapping_choices
 
     fixtures = Path(__file__).resolve().parent / "fixtures" / "xero"
     with responses.RequestsMock() as mocked:
         mocked.get(f"{settings.XERO_API_URL}/Accounts", json=json.loads((fixtures / "accounts.json").read_text()))
         mocked.get(f"{settings.XERO_API_URL}/TaxRates", json=json.loads((fixtures / "tax_rates.json").read_text()))
+        mocked.get(f"{settings.XERO_API_URL}/Currencies", json=json.loads((fixtures / "currencies.json").read_text()))
         mapping_choices(organisation=organisation)
+        currencies_enabled(organisation=organisation)

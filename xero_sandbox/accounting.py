@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from decimal import Decimal
 
-from . import ledger
+from . import credit_notes, ledger
 from .identity import authenticate, require_scope, resolve_tenant
 from .ledger import Invalid
 from .query import QueryError, apply_order, compile_where, evaluate
@@ -432,6 +432,54 @@ def email_invoice(app, request, org, ctx, invoice_id):
     return Response(204)
 
 
+# ---------------------------------------------------------------- credit notes
+
+
+def get_credit_notes(app, request: Request, org: dict, ctx: dict) -> Response:
+    where: dict = {}
+    since = modified_since(request)
+    if since is not None:
+        where["updated__gt"] = since
+    docs = credit_notes.credit_notes(app, org["OrganisationID"], **where)
+    dp = unitdp(request)
+    with_lines = request.q("page") is not None
+    rendered = [credit_notes.render_credit_note(app, d, lines=with_lines, unitdp=dp) for d in docs]
+    page, pagination = paging(request, filter_docs(request, rendered))
+    return json_response(envelope(app, "CreditNotes", page, pagination))
+
+
+def get_credit_note(app, request: Request, org: dict, ctx: dict, credit_note_id: str) -> Response:
+    note = credit_notes.get_credit_note(app, org["OrganisationID"], credit_note_id)
+    if note is None:
+        return not_found()
+    rendered = credit_notes.render_credit_note(app, note, unitdp=unitdp(request))
+    return json_response(envelope(app, "CreditNotes", [rendered]))
+
+
+def put_credit_notes(app, request: Request, org: dict, ctx: dict) -> Response:
+    items = body_items(request, "CreditNotes")
+    dp = unitdp(request)
+
+    def save(item):
+        return credit_notes.save_credit_note(app, org, item, ctx["client_id"], dp)
+
+    return batch(app, request, "CreditNotes", items, save, lambda d: credit_notes.render_credit_note(app, d, unitdp=dp))
+
+
+def put_allocations(app, request: Request, org: dict, ctx: dict, credit_note_id: str) -> Response:
+    if credit_notes.get_credit_note(app, org["OrganisationID"], credit_note_id) is None:
+        return not_found()
+    items = body_items(request, "Allocations")
+
+    def save(item):
+        allocation, _, _ = credit_notes.allocate(app, org, credit_note_id, item, ctx["client_id"])
+        return allocation, []
+
+    return batch(
+        app, request, "Allocations", items, save, lambda a: credit_notes.render_allocation(a, credit_note=True)
+    )
+
+
 # ---------------------------------------------------------------- contacts
 
 
@@ -522,7 +570,7 @@ CURRENCY_NAMES = {
 
 def get_currencies(app, request, org, ctx):
     items = [{"Code": c, "Description": CURRENCY_NAMES.get(c, c)} for c in org["Currencies"]]
-    return json_response(envelope(app, "Currencies", items))
+    return json_response(envelope(app, "Currencies", filter_docs(request, items)))
 
 
 # ---------------------------------------------------------------- payments
@@ -602,6 +650,10 @@ def register(app) -> None:
     add("POST", "/Invoices/{invoice_id}", INVOICES_WRITE, post_invoice, True)
     add("GET", "/Invoices/{invoice_id}/OnlineInvoice", INVOICES_READ, online_invoice)
     add("POST", "/Invoices/{invoice_id}/Email", INVOICES_WRITE, email_invoice, True)
+    add("GET", "/CreditNotes", INVOICES_READ, get_credit_notes)
+    add("PUT", "/CreditNotes", INVOICES_WRITE, put_credit_notes, True, "CreditNotes")
+    add("GET", "/CreditNotes/{credit_note_id}", INVOICES_READ, get_credit_note)
+    add("PUT", "/CreditNotes/{credit_note_id}/Allocations", INVOICES_WRITE, put_allocations, True, "Allocations")
     add("GET", "/Contacts", CONTACTS_READ, get_contacts)
     add(
         "PUT",

@@ -956,7 +956,9 @@ def render_invoice(app, invoice: dict, lines: bool = True, unitdp: int = 2, summ
     }
     if not summary:
         out["Payments"] = [render_payment(p) for p in invoice["Payments"]]
-        out.update(CreditNotes=[], Prepayments=[], Overpayments=[])
+        from .credit_notes import render_invoice_credit_notes  # credit_notes builds on this module
+
+        out.update(CreditNotes=render_invoice_credit_notes(invoice), Prepayments=[], Overpayments=[])
     out["AmountDue"] = money(invoice["AmountDue"])
     out["AmountPaid"] = money(invoice["AmountPaid"])
     out["AmountCredited"] = money(invoice["AmountCredited"])

@@ -275,7 +275,8 @@ def invoice_page(app, request: Request, tenant: str, invoice_id: str):
             '<button type=submit id="record-payment">Record payment</button></form>'
         )
     edit = ""
-    if status in ("DRAFT", "SUBMITTED") or (status == "AUTHORISED" and not invoice["Payments"]):
+    unallocated = not invoice["Payments"] and not invoice.get("CreditNoteAllocations")
+    if status in ("DRAFT", "SUBMITTED") or (status == "AUTHORISED" and unallocated):
         edit = (
             f"<h2>Edit lines</h2><form method=post action=/orgs/{tid}/invoices/{iid}/lines id=lines-form>"
             + line_rows(app, tid, invoice["LineItems"], 1)
@@ -295,9 +296,21 @@ def invoice_page(app, request: Request, tenant: str, invoice_id: str):
         f"<th>Tax</th><th>Amount</th></tr>{lines}</table>"
         f"<p>Subtotal {amount(invoice['SubTotal'])} · Tax {amount(invoice['TotalTax'])} · "
         f"<strong>Total {amount(invoice['Total'])}</strong> · Paid {amount(invoice['AmountPaid'])} · "
+        f'Credited <span id="amount-credited">{amount(invoice["AmountCredited"])}</span> · '
         f'<strong>Due <span id="amount-due">{amount(invoice["AmountDue"])}</span></strong></p>'
         f"<p>{' '.join(actions)}</p>"
         + (f"<h2>Payments</h2><table>{payments}</table>" if payments else "")
+        + (
+            "<h2>Credit notes</h2><table id=credit-notes><tr><th>Credit note</th><th>Date</th><th>Applied</th></tr>"
+            + "".join(
+                f"<tr><td>{esc(a.get('CreditNoteNumber', ''))}</td><td>{esc(a['Date'])}</td>"
+                f"<td>{amount(a['Amount'])}</td></tr>"
+                for a in invoice.get("CreditNoteAllocations", [])
+            )
+            + "</table>"
+            if invoice.get("CreditNoteAllocations")
+            else ""
+        )
         + pay_form
         + edit
     )

@@ -10,6 +10,8 @@ KIND_LABELS = {
     "contacts_create": "Contacts created before invoices",
     "disconnect_delete_connection": "Disconnect: remove the connection in Xero",
     "disconnect_revoke_token": "Disconnect: revoke the refresh token",
+    "credit_note_create": "Credit note",
+    "credit_note_allocate": "Credit note allocated to an invoice",
 }
 
 

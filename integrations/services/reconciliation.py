@@ -1,6 +1,6 @@
 """Reconciliation: a beat-driven poll per connected tenant that catches whatever a webhook missed.
 
-GET /Invoices (and /Contacts) with If-Modified-Since the start of the last complete pass, paged, ordered by
+GET /Invoices, /Contacts and /CreditNotes with If-Modified-Since the start of the last complete pass, paged, ordered by
 UpdatedDateUTC; everything goes through the same appliers as webhook events, so only newer copies change anything.
 What a pass had to change, with no webhook event waiting to bring it in, is drift: counted and shown to support.
 """
@@ -12,8 +12,10 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from integrations.models import XeroConnection
 from integrations.services import webhooks
@@ -31,6 +33,11 @@ from integrations.xero.exceptions import XeroError, XeroRateLimited
 
 logger = logging.getLogger("integrations.webhooks")
 
+# Credit notes are polled only: the inbox takes invoice and contact events (a change to an invoice's credit shows
+# on the invoice itself), and a credit note's own changes (voided, refunded, allocated in Xero) come back here.
+POLLED_CATEGORIES = (*KNOWN_CATEGORIES, "CREDITNOTE")
+POLL_PATHS = {**RESOURCE_PATHS, "CREDITNOTE": "CreditNotes"}
+ID_KEYS = {"INVOICE": "InvoiceID", "CONTACT": "ContactID", "CREDITNOTE": "CreditNoteID"}
 RECONCILE_LEASE = dt.timedelta(minutes=10)
 # If-Modified-Since is asked a little before the last pass began: clocks differ, and a repeat is harmless.
 RECONCILE_OVERLAP = dt.timedelta(minutes=2)
@@ -103,7 +110,7 @@ def reconciliation_run(*, organisation_id: int) -> ReconcileResult:
     context = {"organisation_id": organisation_id, "tenant_id": connection.tenant_id}
     error = ""
     try:
-        for category in KNOWN_CATEGORIES:
+        for category in _categories(organisation_id):
             _reconcile_category(connection=connection, category=category, since=since, result=result)
     except XeroRateLimited as exc:
         result.retry_after = max(1, int(exc.retry_after))
@@ -134,10 +141,16 @@ def reconciliation_run(*, organisation_id: int) -> ReconcileResult:
     return result
 
 
+def _categories(organisation_id: int) -> list[str]:
+    """The categories this tenant's pass polls: a gated one only when its gate says there is something of ours."""
+    gates = getattr(settings, "XERO_RECONCILE_GATES", {})
+    return [c for c in POLLED_CATEGORIES if c not in gates or import_string(gates[c])(organisation_id=organisation_id)]
+
+
 def _reconcile_category(
     *, connection: XeroConnection, category: str, since: dt.datetime, result: ReconcileResult
 ) -> None:
-    key = RESOURCE_PATHS[category]
+    key = POLL_PATHS[category]
     client = XeroClient(connection.pk, rate_limiter=webhooks.xero_rate_limiter())
     for page in range(1, RECONCILE_MAX_PAGES + 1):
         # Only what changed since then, oldest change first. https://developer.xero.com/documentation/api/accounting/invoices
@@ -145,6 +158,8 @@ def _reconcile_category(
             response = accounting.contacts_get(
                 client, modified_since=since, include_archived=True, oldest_change_first=True, page=page
             )
+        elif category == "CREDITNOTE":
+            response = accounting.credit_notes_get(client, modified_since=since, oldest_change_first=True, page=page)
         else:
             response = accounting.invoices_get(client, modified_since=since, oldest_change_first=True, page=page)
         items = accounting.items(response, key)
@@ -180,7 +195,7 @@ def _reconcile_category(
 
 
 def _id_key(category: str) -> str:
-    return "InvoiceID" if category == "INVOICE" else "ContactID"
+    return ID_KEYS[category]
 
 
 def _reconcile_finish(*, organisation_id: int, started: dt.datetime, result: ReconcileResult, error: str) -> None:

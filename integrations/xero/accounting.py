@@ -128,15 +128,30 @@ def credit_notes_put(
 def credit_notes_get(
     client: XeroClient,
     *,
+    where: str = "",
     modified_since: dt.datetime | None = None,
     oldest_change_first: bool = False,
     page: int = 1,
 ) -> XeroResponse:
-    """GET /CreditNotes, one page of up to 100 (Xero sends no credit-note webhooks: reconciliation reads these)."""
+    """GET /CreditNotes, one page of up to 100 with line items (reconciliation reads these; `where` is built by the
+    caller, e.g. `credit_note_number_where`: the endpoint has no IDs or numbers filter)."""
     params = {"page": str(page), "unitdp": UNIT_DP}
+    if where:
+        params["where"] = where
     if oldest_change_first:
         params["order"] = "UpdatedDateUTC ASC"
     return client.request("GET", "/CreditNotes", params=params, headers=_since(modified_since))
+
+
+def credit_note_get(client: XeroClient, *, credit_note_id: str) -> XeroResponse:
+    """GET /CreditNotes/{CreditNoteID}: Xero's current copy of one credit note, with its allocations."""
+    return client.request("GET", f"/CreditNotes/{credit_note_id}", params={"unitdp": UNIT_DP})
+
+
+def credit_note_number_where(number: str) -> str:
+    """The `where` that finds a credit note by its CreditNoteNumber (quotes and backslashes escaped)."""
+    escaped = number.replace("\\", "\\\\").replace('"', '\\"')
+    return f'CreditNoteNumber=="{escaped}"'
 
 
 def credit_note_allocation_put(

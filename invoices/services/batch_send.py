@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from integrations.models import XeroConnection
 from integrations.selectors import xero_connection_for
-from invoices.models import Invoice, InvoiceBatch, InvoiceEvent, InvoiceLine
+from invoices.models import CreditNote, Invoice, InvoiceBatch, InvoiceEvent, InvoiceLine
 from invoices.services.batches import batch_problems
 from invoices.services.fix import invoice_input_of
 from invoices.services.mapping import mapping_for
@@ -144,6 +144,10 @@ def batch_send_to_xero(*, organisation: Organisation, batch_id: int, user: Abstr
             Invoice.objects.select_for_update(of=("self",)).filter(batch=batch, sync_state=S.NOT_SYNCED).order_by("pk")
         )
         Invoice.objects.filter(pk__in=[i.pk for i in invoices]).update(
+            sync_state=S.PENDING, sync_errors=[], updated_at=timezone.now()
+        )
+        # The batch's credit notes go with it (their allocations follow once both documents are in Xero).
+        CreditNote.objects.filter(batch=batch, sync_state=S.NOT_SYNCED).update(
             sync_state=S.PENDING, sync_errors=[], updated_at=timezone.now()
         )
         InvoiceEvent.objects.bulk_create(

@@ -15,8 +15,24 @@ from django.db.models.functions import Lower
 
 from integrations.selectors import xero_sync_eligibility
 from invoices import mappers
-from invoices.models import Customer, Invoice, InvoiceBatch, InvoiceEvent, InvoiceLine, customer_name_key
-from invoices.services.mapping import MappingUnavailable, mapping_choices, mapping_for, tax_rates_cached
+from invoices.models import (
+    CreditNote,
+    CreditNoteAllocation,
+    CreditNoteLine,
+    Customer,
+    Invoice,
+    InvoiceBatch,
+    InvoiceEvent,
+    InvoiceLine,
+    customer_name_key,
+)
+from invoices.services.mapping import (
+    MappingUnavailable,
+    currencies_enabled,
+    mapping_choices,
+    mapping_for,
+    tax_rates_cached,
+)
 from organisations.models import Organisation
 
 logger = logging.getLogger(__name__)
@@ -27,8 +43,15 @@ NUMBER_MAX_LENGTH = Invoice._meta.get_field("number").max_length
 CREATABLE_STATUSES = (Invoice.Status.DRAFT, Invoice.Status.SUBMITTED, Invoice.Status.AUTHORISED)
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 NEGATIVE_TOTAL_MESSAGE = (
-    "This invoice's total is below zero: Xero does not take negative invoices, use a credit note instead."
+    "This invoice's total is below zero: Xero does not take negative invoices, use a credit note instead "
+    "(type “Credit note”, with the amounts as positive numbers)."
 )
+NEGATIVE_CREDIT_NOTE_MESSAGE = (
+    "A credit note's total cannot be below zero: enter the amounts to credit as positive numbers."
+)
+# What a batch line can be: an invoice (PUT /Invoices) or a credit note (PUT /CreditNotes, its own number space).
+KIND_INVOICE, KIND_CREDIT_NOTE = "invoice", "credit_note"
+KINDS = {KIND_INVOICE: "Invoice", KIND_CREDIT_NOTE: "Credit note"}
 NOT_SYNCED_REASONS = {
     InvoiceBatch.Eligibility.BEFORE_CONNECTION: "Created before Xero was connected, so it is not synced to Xero.",
     InvoiceBatch.Eligibility.WHILE_DISCONNECTED: "Created while Xero was disconnected, so it is not synced to Xero.",
@@ -56,6 +79,12 @@ class InvoiceInput:
     reference: str = ""
     line_amount_types: str = Invoice.LineAmountTypes.EXCLUSIVE
     status: str = Invoice.Status.AUTHORISED
+    kind: str = KIND_INVOICE  # KIND_INVOICE | KIND_CREDIT_NOTE
+    allocate_to: str = ""  # a credit note only: the number of an invoice of the same customer to allocate it to
+
+    @property
+    def is_credit_note(self) -> bool:
+        return self.kind == KIND_CREDIT_NOTE
 
 
 @dataclass(frozen=True)
@@ -134,12 +163,14 @@ def invoice_numbers_suggest(*, organisation: Organisation, count: int = 1, after
     return out
 
 
-def _taken_numbers(*, organisation: Organisation, numbers: list[str], existing: Collection[int] = ()) -> set[str]:
+def _taken_numbers(
+    *, organisation: Organisation, numbers: list[str], existing: Collection[int] = (), model=Invoice
+) -> set[str]:
     taken: set[str] = set()
     for start in range(0, len(numbers), 500):
         chunk = numbers[start : start + 500]
         taken.update(
-            Invoice.objects.filter(organisation=organisation)
+            model.objects.filter(organisation=organisation)
             .exclude(pk__in=existing)
             .annotate(lowered=Lower("number"))
             .filter(lowered__in=chunk)
@@ -161,26 +192,57 @@ class LineChart:
     tax_types: frozenset[str] | None
     base_currency: str = ""
     unavailable: str = ""
+    # The currencies enabled in the organisation's Xero (GET /Currencies); None when not read (only the base
+    # currency was used, or they could not be read: `currencies_unavailable` says why).
+    currencies: tuple[str, ...] | None = None
+    currencies_unavailable: str = ""
 
 
-def line_chart(*, organisation: Organisation, needed: bool) -> LineChart:
+def line_chart(*, organisation: Organisation, needed: bool, currencies: Sequence[str] = ()) -> LineChart:
     """The chart lines are checked against. Xero is asked (through the mapping's ten-minute cache) only when a line
-    names its own account or tax rate (`needed`): lines that use the mapping's defaults never wait on Xero."""
+    names its own account or tax rate (`needed`), and for the enabled currencies only when a document is in another
+    currency than the base one: lines that use the defaults in the base currency never wait on Xero."""
     from integrations.selectors import xero_connection_for
 
     connection = xero_connection_for(organisation)
     base_currency = (connection.base_currency if connection else "") or ""
+    enabled: tuple[str, ...] | None = None
+    currencies_unavailable = ""
+    if connection is not None and connection.tenant_id and any(c != base_currency for c in currencies):
+        try:
+            enabled = tuple(currencies_enabled(organisation=organisation))
+        except MappingUnavailable as exc:
+            currencies_unavailable = str(exc)
+    common = {"base_currency": base_currency, "currencies": enabled, "currencies_unavailable": currencies_unavailable}
     if not needed:
-        return LineChart(accounts=None, tax_types=None, base_currency=base_currency)
+        return LineChart(accounts=None, tax_types=None, **common)
     try:
         choices = mapping_choices(organisation=organisation)
     except MappingUnavailable as exc:
-        return LineChart(accounts=None, tax_types=None, base_currency=base_currency, unavailable=str(exc))
+        return LineChart(accounts=None, tax_types=None, unavailable=str(exc), **common)
     return LineChart(
         accounts=frozenset(a.code for a in choices.accounts),
         tax_types=frozenset(r.tax_type for r in choices.tax_rates),
-        base_currency=base_currency,
+        **common,
     )
+
+
+def currency_problem(currency: str, chart: LineChart) -> str | None:
+    """Why a document cannot be in this currency in the organisation's Xero; None when it can."""
+    if not _CURRENCY.match(currency or ""):
+        return "Use a three-letter currency code such as AUD."
+    if chart.currencies is not None:
+        if currency not in chart.currencies:
+            return f"{currency} is not enabled in your Xero organisation: use one of {', '.join(chart.currencies)}."
+        return None
+    if chart.base_currency and currency != chart.base_currency:
+        if chart.currencies_unavailable:
+            return (
+                f"We can't check {currency} against your Xero: {chart.currencies_unavailable} "
+                f"Use {chart.base_currency}."
+            )
+        return f"Use {chart.base_currency}, your Xero organisation's base currency."
+    return None
 
 
 def line_quantity_problem(quantity: Decimal | None) -> str | None:
@@ -246,7 +308,9 @@ def _line_problems(i: int, inv: InvoiceInput, chart: LineChart) -> list[BatchPro
             BatchProblem(i, "lines", f"The invoice's total is too large for Xero (at most {mappers.MAX_TOTAL:,.2f}).")
         )
     elif total < 0:
-        problems.append(BatchProblem(i, "lines", NEGATIVE_TOTAL_MESSAGE))
+        problems.append(
+            BatchProblem(i, "lines", NEGATIVE_CREDIT_NOTE_MESSAGE if inv.is_credit_note else NEGATIVE_TOTAL_MESSAGE)
+        )
     return problems
 
 
@@ -273,27 +337,31 @@ def batch_problems(
         needed=any(
             (item.account_code or "").strip() or (item.tax_type or "").strip() for inv in invoices for item in inv.lines
         ),
+        currencies=sorted({inv.currency for inv in invoices if _CURRENCY.match(inv.currency or "")}),
     )
     first_seen: dict[str, int] = {}
+    credit_seen: dict[str, int] = {}
     for i, inv in enumerate(invoices):
         number = inv.number.strip()
+        what = "Credit note" if inv.is_credit_note else "Invoice"
+        seen = credit_seen if inv.is_credit_note else first_seen
+        if inv.kind not in KINDS:
+            problems.append(BatchProblem(i, "kind", "Use “invoice” or “credit note”."))
         if not number:
-            problems.append(BatchProblem(i, "number", "Enter an invoice number."))
+            problems.append(
+                BatchProblem(i, "number", f"Enter {'a credit note' if inv.is_credit_note else 'an invoice'} number.")
+            )
         elif len(number) > NUMBER_MAX_LENGTH:
-            problems.append(BatchProblem(i, "number", f"Invoice numbers have at most {NUMBER_MAX_LENGTH} characters."))
-        elif number.lower() in first_seen:
-            problems.append(BatchProblem(i, "number", f"Invoice number {number} appears twice in this batch."))
+            problems.append(BatchProblem(i, "number", f"{what} numbers have at most {NUMBER_MAX_LENGTH} characters."))
+        elif number.lower() in seen:
+            problems.append(BatchProblem(i, "number", f"{what} number {number} appears twice in this batch."))
         else:
-            first_seen[number.lower()] = i
+            seen[number.lower()] = i
         if not inv.customer_name.strip():
             problems.append(BatchProblem(i, "customer_name", "Enter the customer."))
-        if not _CURRENCY.match(inv.currency or ""):
-            problems.append(BatchProblem(i, "currency", "Use a three-letter currency code such as AUD."))
-        elif chart.base_currency and inv.currency != chart.base_currency:
-            # Until the enabled currencies are read from Xero (GET /Currencies), only the base currency is sure.
-            problems.append(
-                BatchProblem(i, "currency", f"Use {chart.base_currency}, your Xero organisation's base currency.")
-            )
+        currency_wrong = currency_problem(inv.currency, chart)
+        if currency_wrong:
+            problems.append(BatchProblem(i, "currency", currency_wrong))
         if inv.due_date < inv.issue_date:
             problems.append(BatchProblem(i, "due_date", "The due date is before the issue date."))
         if inv.line_amount_types not in Invoice.LineAmountTypes.values:
@@ -315,6 +383,81 @@ def batch_problems(
                 f"Invoice number {invoices[i].number.strip()} is already used by another invoice of this organisation.",
             )
         )
+    for lowered in sorted(_taken_numbers(organisation=organisation, numbers=list(credit_seen), model=CreditNote)):
+        i = credit_seen[lowered]
+        problems.append(
+            BatchProblem(
+                i,
+                "number",
+                f"Credit note number {invoices[i].number.strip()} is already used by another credit note of this "
+                "organisation.",
+            )
+        )
+    problems.extend(_allocation_problems(organisation=organisation, invoices=invoices, first_seen=first_seen))
+    return problems
+
+
+def _allocation_problems(
+    *, organisation: Organisation, invoices: Sequence[InvoiceInput], first_seen: dict[str, int]
+) -> list[BatchProblem]:
+    """A credit note may name an invoice to allocate it to: one of this batch, or one already in Coordinoter, of the
+    same customer and currency; both approved (Xero allocates only AUTHORISED to AUTHORISED)."""
+    problems: list[BatchProblem] = []
+    wanted = {inv.allocate_to.strip().lower() for inv in invoices if inv.allocate_to.strip()}
+    existing = {
+        number.lower(): invoice
+        for invoice in Invoice.objects.filter(organisation=organisation)
+        .annotate(lowered=Lower("number"))
+        .filter(lowered__in=[w for w in wanted if w not in first_seen])
+        .select_related("customer")
+        for number in [invoice.number]
+    }
+    for i, inv in enumerate(invoices):
+        target = inv.allocate_to.strip()
+        if not target:
+            continue
+        if not inv.is_credit_note:
+            problems.append(BatchProblem(i, "allocate_to", "Only a credit note can be allocated to an invoice."))
+            continue
+        if inv.status != Invoice.Status.AUTHORISED:
+            problems.append(
+                BatchProblem(
+                    i, "allocate_to", "Only an approved credit note can be allocated: set its status to AUTHORISED."
+                )
+            )
+        j = first_seen.get(target.lower())
+        if j is not None:
+            other = invoices[j]
+            customer, currency, status = customer_name_key(other.customer_name), other.currency, other.status
+        elif target.lower() in existing:
+            invoice = existing[target.lower()]
+            customer, currency, status = (
+                invoice.customer.name_key,
+                invoice.currency,
+                invoice.xero_status or invoice.status,
+            )
+            if invoice.sync_state in (Invoice.SyncState.FAILED, Invoice.SyncState.NOT_SYNCED):
+                problems.append(
+                    BatchProblem(i, "allocate_to", f"Invoice {target} is not in Xero: it cannot take credit.")
+                )
+                continue
+        else:
+            problems.append(
+                BatchProblem(i, "allocate_to", f"There is no invoice {target} in this batch or in Coordinoter.")
+            )
+            continue
+        if customer != customer_name_key(inv.customer_name):
+            problems.append(BatchProblem(i, "allocate_to", f"Invoice {target} is for another customer."))
+        elif currency != inv.currency:
+            problems.append(
+                BatchProblem(
+                    i, "allocate_to", f"Invoice {target} is in {currency}, this credit note in {inv.currency}."
+                )
+            )
+        elif status != Invoice.Status.AUTHORISED:
+            label = Invoice.Status(status).label.lower() if status in Invoice.Status.values else status
+            message = f"Invoice {target} is {label}: only an approved, unpaid invoice takes credit."
+            problems.append(BatchProblem(i, "allocate_to", message))
     return problems
 
 
@@ -421,6 +564,8 @@ def _write(
         created_by=user if user else None,
     )
     customers = _customers(organisation=organisation, invoices=invoices)
+    credit_notes = [inv for inv in invoices if inv.is_credit_note]
+    invoices = [inv for inv in invoices if not inv.is_credit_note]
     rows = []
     for inv in invoices:
         totals = mappers.invoice_totals(
@@ -479,7 +624,106 @@ def _write(
         ],
         batch_size=1000,
     )
+    _write_credit_notes(
+        batch=batch,
+        user=user,
+        credit_notes=credit_notes,
+        customers=customers,
+        invoices={invoice.number.lower(): invoice for invoice in created},
+        sync_state=sync_state,
+        totals_context=totals_context,
+    )
     return batch
+
+
+def _write_credit_notes(
+    *,
+    batch: InvoiceBatch,
+    user: AbstractBaseUser | None,
+    credit_notes: Sequence[InvoiceInput],
+    customers: dict[str, Customer],
+    invoices: dict[str, Invoice],
+    sync_state: str,
+    totals_context: _Totals,
+) -> None:
+    """The batch's credit notes, their lines, and the allocations asked for (waiting until both are in Xero)."""
+    if not credit_notes:
+        return
+    organisation = batch.organisation
+    notes = []
+    for inv in credit_notes:
+        totals = mappers.invoice_totals(
+            inv.lines,
+            line_amount_types=inv.line_amount_types,
+            tax_rate=totals_context.tax_rate,
+            tax_rates=totals_context.tax_rates,
+        )
+        notes.append(
+            CreditNote(
+                organisation=organisation,
+                batch=batch,
+                customer=customers[customer_name_key(inv.customer_name)],
+                number=inv.number.strip(),
+                reference=inv.reference.strip(),
+                currency=inv.currency,
+                issue_date=inv.issue_date,
+                line_amount_types=inv.line_amount_types,
+                status=inv.status,
+                sync_state=sync_state,
+                subtotal=totals.subtotal,
+                total_tax=totals.total_tax,
+                total=totals.total,
+            )
+        )
+    created = CreditNote.objects.bulk_create(notes)
+    CreditNoteLine.objects.bulk_create(
+        [
+            CreditNoteLine(
+                credit_note=note,
+                position=position,
+                description=line.description.strip(),
+                quantity=line.quantity,
+                unit_amount=line.unit_amount,
+                account_code=line.account_code.strip(),
+                tax_type=line.tax_type.strip(),
+            )
+            for note, inv in zip(created, credit_notes, strict=True)
+            for position, line in enumerate(inv.lines, start=1)
+        ]
+    )
+    targets = {inv.allocate_to.strip().lower() for inv in credit_notes if inv.allocate_to.strip()}
+    earlier = {
+        number.lower(): invoice
+        for invoice in Invoice.objects.filter(organisation=organisation)
+        .annotate(lowered=Lower("number"))
+        .filter(lowered__in=[t for t in targets if t not in invoices])
+        for number in [invoice.number]
+    }
+    allocations = [
+        CreditNoteAllocation(
+            organisation=organisation,
+            credit_note=note,
+            invoice=invoices.get(inv.allocate_to.strip().lower()) or earlier[inv.allocate_to.strip().lower()],
+            requested_by=user if user else None,
+        )
+        for note, inv in zip(created, credit_notes, strict=True)
+        if inv.allocate_to.strip()
+    ]
+    CreditNoteAllocation.objects.bulk_create(allocations)
+    InvoiceEvent.objects.bulk_create(
+        [
+            InvoiceEvent(
+                invoice=allocation.invoice,
+                organisation=organisation,
+                source=InvoiceEvent.Source.COORDINOTER,
+                kind="credit_requested",
+                message=f"Credit note {allocation.credit_note.number} to be allocated to it once both are in Xero.",
+                actor=user if user else None,
+                changes={"credit_note_id": allocation.credit_note.pk},
+            )
+            for allocation in allocations
+        ]
+    )
 
 
 def _enqueue_push(*, organisation_id: int) -> None:

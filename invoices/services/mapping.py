@@ -1,7 +1,8 @@
 """The organisation's Xero defaults (revenue account, tax rate), chosen from its own Xero settings.
 
-Choices come from GET /Accounts and GET /TaxRates through the integrations front door, cached per tenant
-for ten minutes; never a hard-coded code (Xero certification checkpoints 8 and 9).
+Choices come from GET /Accounts and GET /TaxRates (and the enabled currencies from GET /Currencies) through the
+integrations front door, cached per tenant for ten minutes; never a hard-coded code (Xero certification
+checkpoints 8 and 9).
 """
 
 from __future__ import annotations
@@ -143,6 +144,42 @@ def mapping_choices(*, organisation: Organisation, refresh: bool = False) -> Map
         TAX_RATES_TTL_SECONDS,
     )
     return choices
+
+
+def currencies_enabled(*, organisation: Organisation, refresh: bool = False) -> list[str]:
+    """The currency codes enabled in the organisation's Xero (GET /Currencies, base currency first), cached ten
+    minutes per tenant like the accounts and tax rates. Raises MappingUnavailable with a plain message."""
+    connection = _connection(organisation)
+    if connection is None or not connection.is_bound or connection.disconnect_step:
+        raise MappingUnavailable("Connect Xero first: the currencies come from your Xero organisation.")
+    if connection.status == XeroConnection.Status.NEEDS_RECONNECT:
+        raise MappingUnavailable("Xero needs reconnecting before we can read your currencies.")
+    key = _cache_key(organisation, connection.tenant_id, "currencies")
+    if not refresh:
+        cached = cache.get(key)
+        if cached is not None:
+            return list(cached)
+    try:
+        body = accounting.currencies_get(XeroClient(connection.pk, rate_limiter=rate_limiter())).body or {}
+    except XeroNeedsReconnect as exc:
+        raise MappingUnavailable("Xero needs reconnecting before we can read your currencies.") from exc
+    except XeroNotConnected as exc:
+        raise MappingUnavailable("Connect Xero first: the currencies come from your Xero organisation.") from exc
+    except XeroRateLimited as exc:
+        raise MappingUnavailable(
+            f"Xero asked us to slow down. Try again in {max(exc.retry_after, 1)} seconds."
+        ) from exc
+    except XeroError as exc:
+        logger.warning(
+            "invoices.mapping.currencies_failed",
+            extra={"organisation": organisation.pk, "correlation_id": exc.correlation_id},
+        )
+        raise MappingUnavailable("We couldn't reach Xero just now to read your currencies.") from exc
+    codes = [str(c.get("Code") or "").upper() for c in body.get("Currencies") or [] if c.get("Code")]
+    base = (connection.base_currency or "").upper()
+    codes = ([base] if base else []) + sorted(c for c in dict.fromkeys(codes) if c != base)
+    cache.set(key, codes, CHOICES_TTL_SECONDS)
+    return codes
 
 
 def tax_rates_cached(*, organisation: Organisation) -> dict[str, Decimal] | None:

@@ -133,7 +133,11 @@ CASES = {
         dict(invoice_id=INVOICE_ID, invoice={"InvoiceID": INVOICE_ID, "Status": "VOIDED"}, idempotency_key="k"),
     ],
     "credit_notes_put": [dict(credit_notes=[_credit_note_payload()], idempotency_key="cn-1")],
-    "credit_notes_get": [dict(modified_since=SINCE, oldest_change_first=True, page=2)],
+    "credit_notes_get": [
+        dict(modified_since=SINCE, oldest_change_first=True, page=2),
+        dict(where=accounting.credit_note_number_where('CN-ΣΟΦΙΑ "1"')),
+    ],
+    "credit_note_get": [dict(credit_note_id=CREDIT_NOTE_ID)],
     "credit_note_allocation_put": [
         dict(
             credit_note_id=CREDIT_NOTE_ID,
@@ -250,7 +254,15 @@ def test_invoice_reads_and_writes_all_carry_four_decimal_units_when_sent(connect
     responses.add(responses.PUT, re.compile(r".*"), json={})
     responses.add(responses.POST, re.compile(r".*"), json={})
     xero = XeroClient(connection.pk)
-    for name in ("invoices_put", "invoices_get", "invoice_get", "invoice_post", "credit_notes_put", "credit_notes_get"):
+    for name in (
+        "invoices_put",
+        "invoices_get",
+        "invoice_get",
+        "invoice_post",
+        "credit_notes_put",
+        "credit_notes_get",
+        "credit_note_get",
+    ):
         for kwargs in CASES[name]:
             getattr(accounting, name)(xero, **kwargs)
     for call in responses.calls:

@@ -485,7 +485,9 @@ def test_form_shows_each_bad_value_on_its_own_line_and_creates_nothing_when_xero
         "Account 999 is not one of your active revenue accounts in Xero." in first_lines.forms[1].errors["account_code"]
     )
     assert "Tax rate NOPE is not one of your Xero tax rates for sales." in first_lines.forms[2].errors["tax_type"]
-    assert entry.invoices.forms[0].errors["currency"] == ["Use AUD, your Xero organisation's base currency."]
+    assert entry.invoices.forms[0].errors["currency"] == [
+        "XYZ is not enabled in your Xero organisation: use one of AUD, NZD, USD."
+    ]
     assert "use a credit note" in second_lines.forms[0].errors["quantity"][0]
     assert not InvoiceBatch.objects.exists() and not Invoice.objects.exists()
 

@@ -8,7 +8,7 @@ import responses
 from django.conf import settings
 
 from invoices.models import Customer, Invoice, InvoiceBatch
-from invoices.services.batches import BatchInvalid, batch_create, batch_problems
+from invoices.services.batches import NEGATIVE_TOTAL_MESSAGE, BatchInvalid, batch_create, batch_problems
 from tests.factories import chart_read_from_xero, make_connection, make_invoice_input, make_line_input
 
 pytestmark = pytest.mark.django_db
@@ -58,11 +58,40 @@ def test_known_account_and_tax_are_accepted_when_active_for_sales(connected):
     )
 
 
-def test_currency_other_than_the_base_currency_is_refused_when_base_currency_is_known(connected):
-    found = problems(connected, make_invoice_input(currency="XYZ"), make_invoice_input("INV-2", currency="NZD"))
-    assert (0, None, "currency", "Use AUD, your Xero organisation's base currency.") in found
+def test_currency_not_enabled_in_xero_is_refused_when_the_currencies_are_known(connected):
+    found = problems(connected, make_invoice_input(currency="XYZ"), make_invoice_input("INV-2", currency="EUR"))
+    assert (0, None, "currency", "XYZ is not enabled in your Xero organisation: use one of AUD, NZD, USD.") in found
     assert (1, None, "currency") in {p[:3] for p in found}
     assert problems(connected, make_invoice_input("INV-3", currency="AUD")) == set()
+
+
+def test_currency_enabled_in_xero_is_accepted_when_other_than_the_base_currency(connected):
+    # GET /Currencies (issue 12, item 1): the organisation's enabled currencies, not only its base currency.
+    assert problems(connected, make_invoice_input(currency="NZD"), make_invoice_input("INV-2", currency="USD")) == set()
+
+
+def test_currency_is_read_from_xero_once_and_cached_when_checking_batches(org_a):
+    import json
+    from pathlib import Path
+
+    make_connection(organisation=org_a, base_currency="AUD")
+    body = json.loads((Path(__file__).resolve().parents[1] / "fixtures/xero/currencies.json").read_text())
+    with responses.RequestsMock() as mocked:
+        call = mocked.get(f"{settings.XERO_API_URL}/Currencies", json=body)
+        assert problems(org_a, make_invoice_input(currency="USD")) == set()
+        assert problems(org_a, make_invoice_input(currency="NZD")) == set()
+        assert problems(org_a, make_invoice_input(currency="AUD")) == set()  # the base currency never asks Xero
+    assert call.call_count == 1
+
+
+def test_foreign_currency_is_refused_with_the_reason_when_xero_cannot_be_reached(org_a):
+    make_connection(organisation=org_a, base_currency="AUD")
+    with responses.RequestsMock() as mocked:
+        mocked.get(f"{settings.XERO_API_URL}/Currencies", status=503)
+        found = problems(org_a, make_invoice_input(currency="NZD"))
+    ((_, _, field, message),) = found
+    assert field == "currency" and message.startswith("We can't check NZD against your Xero:")
+    assert message.endswith("Use AUD.")
 
 
 def test_override_is_refused_with_the_reason_when_xero_cannot_be_reached(org_a):
@@ -96,12 +125,10 @@ def test_negative_total_is_refused_as_an_invoice_when_lines_add_up_below_zero(co
     found = problems(
         connected, make_invoice_input(lines=[make_line_input(unit="10"), make_line_input("Refund", unit="-25")])
     )
-    assert (
-        0,
-        None,
-        "lines",
-        "This invoice's total is below zero: Xero does not take negative invoices, use a credit note instead.",
-    ) in found
+    assert (0, None, "lines", NEGATIVE_TOTAL_MESSAGE) in found
+    assert NEGATIVE_TOTAL_MESSAGE.startswith(
+        "This invoice's total is below zero: Xero does not take negative invoices, use a credit note instead"
+    )
 
 
 def test_discount_line_is_accepted_when_the_total_stays_positive(connected):

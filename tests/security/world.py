@@ -29,6 +29,7 @@ from integrations.models import (
 )
 from integrations.outbound.models import OutboundOperation
 from integrations.xero import tokens
+from invoices.credit_note_models import CreditNote, CreditNoteAllocation
 from invoices.models import (
     CancelledInvoice,
     Customer,
@@ -273,6 +274,23 @@ def _tenant(marker: str, *, number: int) -> Tenant:
         last_error=f"{marker} refused by Xero",
         completed_at=now,
         requested_by=admin,
+    )
+    # A credit note in Xero, allocated to the synced invoice (the batch page lists it).
+    o[CreditNote] = CreditNote.objects.create(
+        organisation=org,
+        batch=batch,
+        customer=customer,
+        number=f"{marker}-CN-1",
+        issue_date=dt.date(2026, 11, 2),
+        sync_state=Invoice.SyncState.SYNCED,
+        xero_credit_note_id=str(uuid.uuid4()),
+        xero_status="AUTHORISED",
+        total=Decimal("11.00"),
+        remaining_credit=Decimal("11.00"),
+    )
+    o[CreditNote].lines.create(description=f"{marker} refund", unit_amount=Decimal("10.00"))
+    o[CreditNoteAllocation] = CreditNoteAllocation.objects.create(
+        organisation=org, credit_note=o[CreditNote], invoice=invoice, state="waiting", requested_by=admin
     )
     o[OutboundOperation] = OutboundOperation.objects.create(
         organisation=org,

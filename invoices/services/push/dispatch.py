@@ -19,6 +19,7 @@ from integrations.xero.exceptions import XeroAuthError, XeroError, XeroNotConnec
 from integrations.xero.ratelimit import RateLimitWait
 from invoices import mappers
 from invoices.models import Invoice, InvoiceEvent, InvoiceLine, PushChunk, XeroMapping
+from invoices.services.credit_notes import credit_notes_dispatch
 from invoices.services.push.common import (
     CHUNK_SIZE,
     MAX_CHUNKS_IN_FLIGHT,
@@ -85,6 +86,9 @@ def push_organisation_dispatch(*, organisation_id: int) -> DispatchResult:
             if not chunk_ids:
                 break
             created += len(chunk_ids)
+        # Credit notes go beside the invoices; an allocation goes once its invoice is in (this runs after each chunk).
+        credit_wait = credit_notes_dispatch(organisation_id=organisation_id, connection=connection, mapping=mapping)
+        contacts_wait = credit_wait if credit_wait is not None else contacts_wait
     except RateLimitWait as wait:
         return DispatchResult(chunks=created, waiting="rate_limit", retry_in=wait.seconds)
     except (XeroAuthError, XeroNotConnected) as exc:

@@ -59,6 +59,7 @@ def push_sweep(*, now=None) -> SweepResult:
         .values_list("organisation_id", flat=True)
         .distinct()[:BATCH]
     )
+    organisation_ids += [i for i in _with_credit_notes_waiting(busy) if i not in organisation_ids]
     for organisation_id in organisation_ids:
         enqueue_dispatch(organisation_id)
     if expired or overdue or organisation_ids:
@@ -72,3 +73,22 @@ def push_sweep(*, now=None) -> SweepResult:
             },
         )
     return SweepResult(len(expired), len(overdue), len(organisation_ids))
+
+
+def _with_credit_notes_waiting(busy) -> list[int]:
+    """Tenants whose credit notes (or allocations) wait for the dispatcher, with nothing of theirs in flight."""
+    from invoices.models import CreditNote, CreditNoteAllocation
+
+    usable = {
+        "organisation__xero_connection__status": XeroConnection.Status.ACTIVE,
+        "organisation__xero_connection__disconnect_step": "",
+        "organisation__xero_mapping__isnull": False,
+    }
+    notes = CreditNote.objects.filter(
+        sync_state=Invoice.SyncState.PENDING, batch__eligibility=InvoiceBatch.Eligibility.ELIGIBLE, **usable
+    )
+    allocations = CreditNoteAllocation.objects.filter(state=CreditNoteAllocation.State.WAITING, **usable)
+    ids: list[int] = []
+    for queryset in (notes, allocations):
+        ids += queryset.exclude(organisation_id__in=busy).order_by().values_list("organisation_id", flat=True)[:BATCH]
+    return list(dict.fromkeys(ids))

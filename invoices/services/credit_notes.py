@@ -1,0 +1,389 @@
+"""Credit notes to Xero and back: each pending credit note becomes one `credit_note_create` operation once its
+customer is a Xero contact; each requested allocation becomes one `credit_note_allocate` operation once the credit
+note is confirmed and the invoice is in Xero; what Xero holds comes back through `credit_notes_apply_from_xero`
+(our own writes' answers, and the reconciliation poll of GET /CreditNotes: Xero's webhooks carry only invoices and
+contacts). The push dispatcher (invoices/services/push/dispatch.py) runs `credit_notes_dispatch` on every pass, so
+the credit notes of a batch go with its invoices and an allocation goes as soon as its invoice lands.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from integrations.models import XeroConnection
+from integrations.outbound import engine
+from integrations.services.webhooks import ApplyOutcome
+from invoices import mappers
+from invoices.models import (
+    CreditNote,
+    CreditNoteAllocation,
+    CreditNoteLine,
+    Invoice,
+    InvoiceBatch,
+    InvoiceEvent,
+    XeroMapping,
+)
+from invoices.services.apply import xero_updated_at
+
+logger = logging.getLogger("invoices.credit_notes")
+
+CREDIT_NOTE_CREATE = "credit_note_create"
+CREDIT_NOTE_ALLOCATE = "credit_note_allocate"
+S = Invoice.SyncState
+AS = CreditNoteAllocation.State
+IN_XERO = (S.SYNCED, S.WARNING)
+DISPATCH_LIMIT = 200
+TWO = Decimal("0.01")
+
+
+def pending_credit_notes(organisation_id: int):
+    return CreditNote.objects.filter(
+        organisation_id=organisation_id, sync_state=S.PENDING, batch__eligibility=InvoiceBatch.Eligibility.ELIGIBLE
+    ).order_by("pk")
+
+
+# ---------------------------------------------------------------- to Xero
+
+
+def credit_notes_dispatch(*, organisation_id: int, connection: XeroConnection, mapping: XeroMapping) -> float | None:
+    """Send the organisation's pending credit notes (contacts made first) and its allocations that are ready.
+
+    Returns a wait when a contact create is waiting on Xero. Raises the front door's errors like the dispatcher.
+    """
+    from invoices.services.push.contacts import contacts_ensure
+
+    wait = None
+    missing = sorted(
+        set(
+            pending_credit_notes(organisation_id)
+            .filter(customer__xero_contact_id="")
+            .values_list("customer_id", flat=True)[:DISPATCH_LIMIT]
+        )
+    )
+    if missing:
+        wait = contacts_ensure(organisation_id=organisation_id, connection=connection, customer_ids=missing).retry_in
+    ids = list(
+        pending_credit_notes(organisation_id)
+        .exclude(customer__xero_contact_id="")
+        .values_list("pk", flat=True)[:DISPATCH_LIMIT]
+    )
+    for credit_note_id in ids:
+        _credit_note_operation(credit_note_id=credit_note_id, tenant_id=connection.tenant_id, mapping=mapping)
+    credit_note_allocations_dispatch(organisation_id=organisation_id, tenant_id=connection.tenant_id)
+    return wait
+
+
+@transaction.atomic
+def _credit_note_operation(*, credit_note_id: int, tenant_id: str, mapping: XeroMapping) -> None:
+    """Store the credit note's payload and key as an operation (once: re-checked as pending under its lock)."""
+    note = (
+        CreditNote.objects.select_for_update(of=("self",))
+        .select_related("customer")
+        .filter(pk=credit_note_id, sync_state=S.PENDING)
+        .first()
+    )
+    if note is None:
+        return
+    lines = list(CreditNoteLine.objects.filter(credit_note=note).order_by("position", "pk"))
+    try:
+        payload = mappers.credit_note_to_xero_payload(
+            note, lines, mapping=mapping, contact_id=note.customer.xero_contact_id
+        )
+    except (mappers.MappingRequired, ValueError) as exc:
+        note.sync_state, note.sync_errors = S.FAILED, [str(exc)]
+        note.save(update_fields=["sync_state", "sync_errors", "updated_at"])
+        return
+    operation = engine.operation_create(
+        organisation_id=note.organisation_id,
+        tenant_id=tenant_id,
+        kind=CREDIT_NOTE_CREATE,
+        payload=payload,
+        subject_id=note.pk,
+    )
+    note.sync_state, note.sync_errors = S.IN_FLIGHT, []
+    note.save(update_fields=["sync_state", "sync_errors", "updated_at"])
+    engine.operation_enqueue(operation_id=operation.pk)
+    _log("invoices.credit_note.queued", note.organisation_id, credit_note_id=note.pk, operation_id=operation.pk)
+
+
+def credit_note_allocations_dispatch(*, organisation_id: int, tenant_id: str) -> int:
+    """Allocations waiting for their credit note and invoice: sent when both are in Xero, refused (with why) when
+    one of them can no longer take it. Returns how many operations were made."""
+    made = 0
+    waiting = list(
+        CreditNoteAllocation.objects.filter(organisation_id=organisation_id, state=AS.WAITING).values_list(
+            "pk", flat=True
+        )[:DISPATCH_LIMIT]
+    )
+    for allocation_id in waiting:
+        made += _allocation_operation(allocation_id=allocation_id, tenant_id=tenant_id)
+    return made
+
+
+def allocation_refusal(*, credit_note: CreditNote, invoice: Invoice) -> str | None:
+    """Why this allocation can never be made now ("" while it must wait; None when it can go)."""
+    if credit_note.sync_state in (S.FAILED, S.NEEDS_ATTENTION):
+        return "The credit note did not reach Xero."
+    if invoice.sync_state in (S.FAILED, S.NEEDS_ATTENTION):
+        return f"Invoice {invoice.number} did not reach Xero."
+    if credit_note.sync_state not in IN_XERO or invoice.sync_state not in IN_XERO:
+        return ""
+    note_status = credit_note.xero_status or credit_note.status
+    invoice_status = invoice.xero_status or invoice.status
+    if note_status != "AUTHORISED":
+        return f"Only an approved credit note can be allocated; this one is {note_status} in Xero."
+    if invoice_status != "AUTHORISED":
+        return f"Invoice {invoice.number} is {invoice_status} in Xero: only an approved, unpaid invoice takes credit."
+    if credit_note.customer_id != invoice.customer_id:
+        return "The credit note and the invoice are for different customers."
+    if credit_note.currency != invoice.currency:
+        return "The credit note and the invoice are in different currencies."
+    if min(credit_note.remaining_credit, invoice.amount_due) <= 0:
+        return "Nothing left to allocate: no remaining credit, or nothing due on the invoice."
+    return None
+
+
+@transaction.atomic
+def _allocation_operation(*, allocation_id: int, tenant_id: str) -> int:
+    allocation = (
+        CreditNoteAllocation.objects.select_for_update(of=("self",))
+        .select_related("credit_note", "invoice")
+        .filter(pk=allocation_id, state=AS.WAITING)
+        .first()
+    )
+    if allocation is None:
+        return 0
+    note, invoice = allocation.credit_note, allocation.invoice
+    refusal = allocation_refusal(credit_note=note, invoice=invoice)
+    if refusal == "":
+        return 0
+    if refusal:
+        allocation.state, allocation.last_error, allocation.completed_at = AS.REFUSED, refusal, timezone.now()
+        allocation.save(update_fields=["state", "last_error", "completed_at"])
+        _invoice_event(allocation, "credit_refused", f"Credit note {note.number} not allocated: {refusal}")
+        return 0
+    amount = min(note.remaining_credit, invoice.amount_due).quantize(TWO)
+    today = timezone.localdate()
+    allocation.amount, allocation.date, allocation.state = amount, max(today, note.issue_date), AS.SENDING
+    allocation.invoice_based_on, allocation.credit_note_based_on = invoice.xero_updated_at, note.xero_updated_at
+    allocation.save(update_fields=["amount", "date", "state", "invoice_based_on", "credit_note_based_on"])
+    operation = engine.operation_create(
+        organisation_id=allocation.organisation_id,
+        tenant_id=tenant_id,
+        kind=CREDIT_NOTE_ALLOCATE,
+        payload={
+            "CreditNoteID": note.xero_credit_note_id,
+            "InvoiceID": invoice.xero_invoice_id,
+            "Amount": str(amount),
+            "Date": allocation.date.isoformat(),
+        },
+        subject_id=allocation.pk,
+        requested_by=allocation.requested_by,
+    )
+    engine.operation_enqueue(operation_id=operation.pk)
+    return 1
+
+
+# ---------------------------------------------------------------- outcomes (the kinds' finish)
+
+
+def credit_note_finish(*, credit_note_id: int, state: str, message: str, result: Mapping[str, Any]) -> None:
+    """The `credit_note_create` operation ended: in Xero (Xero's copy applied), refused, or needs attention."""
+    with transaction.atomic():
+        note = CreditNote.objects.select_for_update().filter(pk=credit_note_id).first()
+        if note is None:
+            return
+        if state == "done":
+            _apply(note, result, force=True)
+            note.sync_state, note.sync_errors, note.synced_at = S.SYNCED, [], timezone.now()
+            note.save(update_fields=["sync_state", "sync_errors", "synced_at", *APPLIED_FIELDS])
+        elif state in ("refused", "needs_attention"):
+            errors = [str(m.get("Message")) for m in (result or {}).get("ValidationErrors") or [] if m.get("Message")]
+            note.sync_state = S.FAILED if state == "refused" else S.NEEDS_ATTENTION
+            note.sync_errors = errors or [message]
+            note.save(update_fields=["sync_state", "sync_errors", "updated_at"])
+        else:  # waiting for the connection: it goes when the operation does
+            return
+        organisation_id = note.organisation_id
+    _log(f"invoices.credit_note.{state}", organisation_id, credit_note_id=credit_note_id)
+    if state == "done":
+        connection = XeroConnection.objects.filter(organisation_id=organisation_id).exclude(tenant_id="").first()
+        if connection is not None:
+            credit_note_allocations_dispatch(organisation_id=organisation_id, tenant_id=connection.tenant_id)
+    else:
+        # An allocation waiting on a credit note that will not reach Xero is refused with that reason.
+        connection = XeroConnection.objects.filter(organisation_id=organisation_id).first()
+        credit_note_allocations_dispatch(
+            organisation_id=organisation_id, tenant_id=connection.tenant_id if connection else ""
+        )
+
+
+def credit_note_allocation_finish(*, allocation_id: int, state: str, message: str, result: Mapping[str, Any]) -> None:
+    """The `credit_note_allocate` operation ended. Done: Xero moved the amount, so both documents show it now
+    (AmountCredited and AmountDue on the invoice, RemainingCredit on the credit note, each PAID when nothing is
+    left, as Xero does), unless a copy from Xero newer than the one the allocation was sent against came back
+    meanwhile (a webhook is often quicker than our answer): that copy already shows it, and adding it again would
+    count the credit twice. The next copy from Xero replaces these either way."""
+    with transaction.atomic():
+        allocation = (
+            CreditNoteAllocation.objects.select_for_update(of=("self",))
+            .select_related("credit_note", "invoice")
+            .filter(pk=allocation_id)
+            .first()
+        )
+        if allocation is None or allocation.state in (AS.DONE, AS.REFUSED):
+            return
+        note = allocation.credit_note
+        if state == "done":
+            amount = allocation.amount or Decimal("0")
+            allocation.state, allocation.last_error = AS.DONE, ""
+            note = CreditNote.objects.select_for_update().get(pk=note.pk)
+            if note.xero_updated_at == allocation.credit_note_based_on:
+                note.remaining_credit = max(Decimal("0"), note.remaining_credit - amount)
+                if note.remaining_credit == 0:
+                    note.xero_status = "PAID"
+                note.save(update_fields=["remaining_credit", "xero_status", "updated_at"])
+            invoice = Invoice.objects.select_for_update().get(pk=allocation.invoice_id)
+            if invoice.xero_updated_at == allocation.invoice_based_on:
+                invoice.amount_credited += amount
+                invoice.amount_due = max(Decimal("0"), invoice.amount_due - amount)
+                if invoice.amount_due == 0:
+                    invoice.xero_status = "PAID"
+                invoice.save(update_fields=["amount_credited", "amount_due", "xero_status", "updated_at"])
+            _invoice_event(
+                allocation, "credit_allocated", f"Credit note {note.number}: {amount:,.2f} credited in Xero."
+            )
+        elif state in ("refused", "needs_attention"):
+            allocation.state = AS.REFUSED if state == "refused" else AS.NEEDS_ATTENTION
+            errors = [str(m.get("Message")) for m in (result or {}).get("ValidationErrors") or [] if m.get("Message")]
+            allocation.last_error = ("; ".join(errors) or message)[:2000]
+            verb = "not allocated" if state == "refused" else "allocation needs attention"
+            _invoice_event(allocation, "credit_refused", f"Credit note {note.number} {verb}: {allocation.last_error}")
+        else:
+            return
+        allocation.completed_at = timezone.now()
+        allocation.save(update_fields=["state", "last_error", "completed_at"])
+
+
+def _invoice_event(allocation: CreditNoteAllocation, kind: str, message: str) -> None:
+    InvoiceEvent.objects.create(
+        invoice_id=allocation.invoice_id,
+        organisation_id=allocation.organisation_id,
+        source=InvoiceEvent.Source.SYSTEM,
+        kind=kind,
+        message=message[:500],
+        changes={"credit_note_id": allocation.credit_note_id, "allocation_id": allocation.pk},
+        actor=allocation.requested_by,
+    )
+
+
+# ---------------------------------------------------------------- from Xero
+
+
+def _money(value: Any) -> Decimal | None:
+    try:
+        return Decimal(str(value)).quantize(TWO) if value not in (None, "") else None
+    except ArithmeticError:
+        return None
+
+
+APPLIED_FIELDS = [
+    "xero_credit_note_id",
+    "xero_status",
+    "xero_updated_at",
+    "subtotal",
+    "total_tax",
+    "total",
+    "remaining_credit",
+    "updated_at",
+]
+
+
+def _apply(note: CreditNote, data: Mapping[str, Any], *, force: bool = False) -> bool:
+    """Xero's copy onto ours (the caller saves); only a newer one unless `force` (our own write's answer)."""
+    version = xero_updated_at(data)
+    if not force and note.xero_updated_at is not None and (version is None or version <= note.xero_updated_at):
+        return False
+    note.xero_credit_note_id = str(data.get("CreditNoteID") or note.xero_credit_note_id)
+    note.xero_status = str(data.get("Status") or note.xero_status)[:12]
+    note.xero_updated_at = version or note.xero_updated_at
+    for field, key in (
+        ("subtotal", "SubTotal"),
+        ("total_tax", "TotalTax"),
+        ("total", "Total"),
+        ("remaining_credit", "RemainingCredit"),
+    ):
+        value = _money(data.get(key))
+        if value is not None:
+            setattr(note, field, value)
+    return True
+
+
+def credit_notes_to_reconcile(*, organisation_id: int) -> bool:
+    """Has the organisation credit notes in Xero that a poll could update? (reconciliation's gate)"""
+    return CreditNote.objects.filter(organisation_id=organisation_id).exclude(xero_credit_note_id="").exists()
+
+
+def credit_notes_apply_from_xero(
+    *, organisation_id: int, resources: Sequence[Mapping[str, Any]], source: str
+) -> list[ApplyOutcome]:
+    """Credit notes read from Xero (the reconciliation poll): ours, matched by CreditNoteID, take a newer copy's
+    status, totals and remaining credit; others are not ours."""
+    outcomes = []
+    for data in resources:
+        xero_id = str(data.get("CreditNoteID") or "")
+        number = str(data.get("CreditNoteNumber") or "")
+        if not xero_id or data.get("Type") != "ACCRECCREDIT":
+            outcomes.append(ApplyOutcome(resource_id=xero_id, outcome="ignored", label=number))
+            continue
+        with transaction.atomic():
+            note = (
+                CreditNote.objects.select_for_update()
+                .filter(organisation_id=organisation_id, xero_credit_note_id__iexact=xero_id)
+                .first()
+            )
+            if note is None:
+                outcomes.append(ApplyOutcome(resource_id=xero_id, outcome="not_ours", label=number))
+                continue
+            before = (note.xero_status, note.remaining_credit, note.total)
+            if not _apply(note, data):
+                outcomes.append(ApplyOutcome(resource_id=xero_id, outcome="stale", label=note.number))
+                continue
+            note.save(update_fields=APPLIED_FIELDS)
+            after = (note.xero_status, note.remaining_credit, note.total)
+        changed = before != after
+        summary = (
+            f"credit note {note.number}: status {before[0] or '-'} → {after[0]}, remaining credit "
+            f"{before[1]:,.2f} → {after[1]:,.2f}"
+            if changed
+            else ""
+        )
+        outcomes.append(
+            ApplyOutcome(
+                resource_id=xero_id, outcome="applied" if changed else "unchanged", label=note.number, summary=summary
+            )
+        )
+    return outcomes
+
+
+def _log(event: str, organisation_id: int, **extra) -> None:
+    logger.info(event, extra={"event": event, "organisation_id": organisation_id, **extra})
+
+
+__all__ = [
+    "CREDIT_NOTE_ALLOCATE",
+    "CREDIT_NOTE_CREATE",
+    "allocation_refusal",
+    "credit_note_allocation_finish",
+    "credit_note_allocations_dispatch",
+    "credit_note_finish",
+    "credit_notes_apply_from_xero",
+    "credit_notes_dispatch",
+    "credit_notes_to_reconcile",
+]
