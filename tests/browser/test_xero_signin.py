@@ -65,6 +65,10 @@ def test_new_business_signs_up_with_xero_and_lands_on_its_connected_dashboard(pa
         "Welcome to Coordinoter. Fjord & Føroyar Ltd is connected to Xero."
     )
     expect(page.locator(".user-chip")).to_contain_text("siobhan@fjord-foroyar.example · Admin")
+    # The first run guides from here: Xero is connected (done), the mapping is the next step.
+    checklist = page.locator("#setup-checklist")
+    expect(checklist).to_be_visible()
+    expect(checklist).to_contain_text("1 of 3 done")
     shoot(screenshot, page, "xero-sign-up-dashboard")
     page.get_by_role("navigation", name="Main menu").get_by_role("link", name="Manage Integrations").click()
     expect(page.locator("#xero-card")).to_contain_text("Connected to Fjord & Føroyar Ltd")
