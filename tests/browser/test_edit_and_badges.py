@@ -20,14 +20,13 @@ from integrations.xero.client import xero_request
 from invoices.models import Invoice, InvoiceBatch, InvoiceLine
 from invoices.xero_models import XeroInvoiceChange
 from tests.browser.helpers import WEBHOOK_KEY, broker_queues_emptied, sandbox_for_live_server, shoot
+from tests.browser.test_fix_and_send import at_phone_width
 from tests.factories import make_customer, make_membership, make_user
 from tests.support.live import CeleryProcesses, live_env
 from tests.support.xero_live import connect_organisation, push, sandbox_settings
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 QUEUES = "xero,webhooks,default"
-PHONE = {"width": 390, "height": 844}
-DESKTOP = {"width": 1280, "height": 820}
 
 
 @pytest.fixture
@@ -197,5 +196,105 @@ def test_edit_of_only_the_reference_leaves_every_other_value_unchanged_in_xero_w
     expect(xero_tab.locator("#status")).to_have_text("DRAFT")
     expect(xero_tab.get_by_text("Reference PO 2207")).to_be_visible()
     expect(xero_tab.locator("#lines")).to_contain_text("Care coordination, hourly")
+    # Its line editor shows the unit prices to four places (the table above rounds them for display).
+    expect(xero_tab.locator('#lines-form input[value="99.9950"]')).to_have_count(1)
+    expect(xero_tab.locator('#lines-form input[value="10.1234"]')).to_have_count(1)
     screenshot(xero_tab, "issue12-edit-reference-in-xero")
     xero_tab.close()
+
+
+def test_badges_and_counts_follow_a_payment_a_part_payment_a_void_and_a_delete_when_made_in_xeros_ui(
+    xero, workers, page, login, live_server, screenshot
+):
+    from xero_sandbox.testing import AU_ID
+
+    organisation, user = _organisation_with_accountant(xero, "Harbour Care", "accounts@harbour.test")
+    batch = InvoiceBatch.objects.create(
+        organisation=organisation, name="December care services", eligibility=InvoiceBatch.Eligibility.ELIGIBLE
+    )
+    due = dt.date.today() + dt.timedelta(days=60)  # never overdue: Overdue would win over Part paid
+    line = {"description": "Care services", "quantity": Decimal("1"), "unit_amount": Decimal("100")}
+    customer = make_customer(organisation=organisation, name="Harbour View Aged Care")
+    invoices = {
+        name: _pushed(organisation, batch, number=number, status=status, lines=[line], due=due, customer=customer)
+        for name, number, status in (
+            ("paid", "HC-0201", "AUTHORISED"),
+            ("part_paid", "HC-0202", "AUTHORISED"),
+            ("voided", "HC-0203", "AUTHORISED"),
+            ("deleted", "HC-0204", "DRAFT"),  # Xero deletes drafts only
+        )
+    }
+    push(organisation)
+    _until(lambda: _in_xero(invoices.values()), timeout=60, what="the push")
+    assert xero.flush_webhooks(timeout=10)  # the webhooks of the creation itself, out of the way
+
+    login(page, user.email)
+    page.goto(f"{live_server.url}/batches/{batch.pk}/")
+    badge = {name: page.locator(f"#xero-status-{inv.pk} [data-status]") for name, inv in invoices.items()}
+    for name in ("paid", "part_paid", "voided"):
+        expect(badge[name]).to_have_text("Awaiting payment")
+    expect(badge["deleted"]).to_have_text("Draft in Xero")
+    expect(page.locator("#batch-progress")).to_contain_text("All invoices are in Xero")
+
+    # A person in Xero's own UI (the sandbox's), in another tab: each invoice from the organisation's list.
+    xero_tab = page.context.new_page()
+
+    def open_in_xero(name: str) -> None:
+        xero_tab.goto(f"{xero.url}/orgs/{AU_ID}")
+        xero_tab.locator("#invoices").get_by_role("link", name=invoices[name].number, exact=True).click()
+        expect(xero_tab.get_by_role("heading", name=f"Invoice {invoices[name].number}")).to_be_visible()
+
+    open_in_xero("paid")
+    xero_tab.locator("#amount").fill("110.00")
+    xero_tab.locator("#record-payment").click()
+    expect(xero_tab.locator("#status")).to_have_text("PAID")
+    open_in_xero("part_paid")
+    xero_tab.locator("#amount").fill("40.00")
+    xero_tab.locator("#record-payment").click()
+    expect(xero_tab.locator("#amount-due")).to_have_text("70.00")
+    expect(xero_tab.locator("#status")).to_have_text("AUTHORISED")
+    open_in_xero("voided")
+    xero_tab.locator("#void").click()
+    expect(xero_tab.locator("#status")).to_have_text("VOIDED")
+    open_in_xero("deleted")
+    xero_tab.locator("#delete").click()
+    expect(xero_tab.locator("#status")).to_have_text("DELETED")
+    xero_tab.goto(f"{xero.url}/orgs/{AU_ID}")
+    screenshot(xero_tab, "issue12-badges-changes-in-xero")
+    xero_tab.close()
+
+    # Coordinoter's batch page, never reloaded: each badge says what is true in Xero.
+    expected = {"paid": "Paid", "part_paid": "Part paid", "voided": "Voided", "deleted": "Deleted"}
+    for name, label in expected.items():
+        expect(badge[name]).to_have_text(label, timeout=15_000)
+        expect(badge[name]).to_have_attribute("data-status", name)
+    expect(page.locator(f"#xero-status-{invoices['part_paid'].pk}")).to_contain_text("Paid 40.00 · due 70.00")
+    expect(page.locator(f"#xero-status-{invoices['paid'].pk}")).to_contain_text("Paid 110.00 · due 0.00")
+    # Nothing is offered that Xero would refuse: no Void on a paid or part-paid invoice, nothing on the removed.
+    for name in expected:
+        expect(page.locator(f"#xero-status-{invoices[name].pk} .row-actions")).to_have_count(0)
+
+    # The progress card is not polled once nothing is on its way: read it on the next visit. Two of four are
+    # still in Xero (paid and part paid), two were removed there; none failed, none waiting, never 100%.
+    page.reload()
+    progress = page.locator("#batch-progress")
+    expect(progress.get_by_role("heading")).to_have_text("Sent to Xero; 2 voided or deleted there")
+    expect(progress.locator('[data-count="synced"]')).to_have_text("2")
+    expect(progress.locator('[data-count="removed"]')).to_have_text("2")
+    expect(progress.locator('[data-count="pending"]')).to_have_text("0")
+    expect(progress.locator('[data-count="failed"]')).to_have_text("0")
+    expect(progress).to_contain_text("of 4 invoices")
+    expect(progress.locator(".progress-percent")).to_have_text("50% in Xero")
+    expect(progress.locator(".progress-bar")).to_have_attribute(
+        "aria-label", "2 of 4 in Xero, 2 voided or deleted, 0 failed, 0 waiting"
+    )
+    for name, label in expected.items():
+        expect(badge[name]).to_have_text(label)
+    shoot(screenshot, page, "issue12-badges-after-xero-changes")
+    at_phone_width(page, screenshot, "issue12-badges-after-xero-changes")
+    assert {inv.number: Invoice.objects.get(pk=inv.pk).xero_status for inv in invoices.values()} == {
+        "HC-0201": "PAID",
+        "HC-0202": "AUTHORISED",
+        "HC-0203": "VOIDED",
+        "HC-0204": "DELETED",
+    }
