@@ -19,6 +19,7 @@ from integrations.services import webhooks as inbox
 from integrations.xero.client import xero_request
 from invoices.models import Invoice, InvoiceBatch, InvoiceLine
 from invoices.xero_models import XeroInvoiceChange
+from tests.browser import helpers
 from tests.browser.helpers import WEBHOOK_KEY, broker_queues_emptied, sandbox_for_live_server, shoot
 from tests.browser.test_fix_and_send import at_phone_width
 from tests.factories import make_customer, make_membership, make_user
@@ -292,6 +293,13 @@ def test_badges_and_counts_follow_a_payment_a_part_payment_a_void_and_a_delete_w
         expect(badge[name]).to_have_text(label)
     shoot(screenshot, page, "issue12-badges-after-xero-changes")
     at_phone_width(page, screenshot, "issue12-badges-after-xero-changes")
+    # The dashboard counts the same way: the voided and the deleted one are not "in Xero".
+    helpers.menu(page, "Dashboard")
+    tiles = page.locator(".tile")
+    expect(tiles.filter(has_text="Invoices in Xero").locator(".tile-num")).to_have_text("2")
+    expect(tiles.filter(has_text="Voided or deleted in Xero").locator(".tile-num")).to_have_text("2")
+    expect(tiles.filter(has_text="Waiting to sync").locator(".tile-num")).to_have_text("0")
+    expect(tiles.filter(has_text="Failed").locator(".tile-num")).to_have_text("0")
     assert {inv.number: Invoice.objects.get(pk=inv.pk).xero_status for inv in invoices.values()} == {
         "HC-0201": "PAID",
         "HC-0202": "AUTHORISED",
