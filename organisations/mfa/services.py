@@ -77,7 +77,7 @@ def mfa_redirect_url(request: HttpRequest) -> str | None:
 def safe_next(request: HttpRequest, value: str | None) -> str:
     if value and url_has_allowed_host_and_scheme(value, {request.get_host()}, require_https=request.is_secure()):
         return value
-    return reverse("integrations:support_console")
+    return reverse("integrations:support_console" if getattr(request, "is_support", False) else "admin:index")
 
 
 # ---------------------------------------------------------------- devices

@@ -55,7 +55,9 @@ def enrol(request: HttpRequest) -> HttpResponse:
         if result == Verification.ACCEPTED:
             codes = recovery_codes_issue(user=request.user)
             # Rendered, not redirected: the recovery codes are shown this once and stored only as hashes.
-            return render(request, "organisations/mfa/recovery_codes.html", {"codes": codes, "next": next_url})
+            response = render(request, "organisations/mfa/recovery_codes.html", {"codes": codes, "next": next_url})
+            response["Cache-Control"] = "no-store"
+            return response
         error, status = (LOCKED, 429) if result == Verification.LOCKED else (REFUSED, 400)
     enrolment = totp_enrolment_start(user=request.user)
     context = {"next": next_url, "error": error, "secret": enrolment.secret, "uri": enrolment.uri}
