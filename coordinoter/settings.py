@@ -64,6 +64,7 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "organisations.middleware.CurrentOrganisationMiddleware",
     "organisations.middleware.OrganisationTimezoneMiddleware",
+    "organisations.mfa.middleware.StaffMfaMiddleware",
     "coordinoter.middleware.WriteRateLimitMiddleware",
     "coordinoter.middleware.SecurityHeadersMiddleware",
 ]
@@ -134,6 +135,11 @@ LOGOUT_REDIRECT_URL = "login"
 LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
 LOGIN_FAILURE_IP_LIMIT = env_int("LOGIN_FAILURE_IP_LIMIT", 20)
 LOGIN_FAILURE_WINDOW_SECONDS = env_int("LOGIN_FAILURE_WINDOW_SECONDS", 900)
+# The staff second factor (organisations.mfa): failed codes per user and per address, and where it is demanded.
+MFA_FAILURE_LIMIT = env_int("MFA_FAILURE_LIMIT", 5)
+MFA_FAILURE_IP_LIMIT = env_int("MFA_FAILURE_IP_LIMIT", 20)
+MFA_FAILURE_WINDOW_SECONDS = env_int("MFA_FAILURE_WINDOW_SECONDS", 900)
+MFA_PROTECTED_PREFIXES = ("/admin/", "/support/")
 # Password reset: requests per address asked for, and per client address, in the window (each sends an email).
 PASSWORD_RESET_LIMIT = env_int("PASSWORD_RESET_LIMIT", 3)
 PASSWORD_RESET_IP_LIMIT = env_int("PASSWORD_RESET_IP_LIMIT", 20)

@@ -15,6 +15,7 @@ urlpatterns = [
     path("accounts/logout/", LogoutView.as_view(), name="logout"),
     path("accounts/password_reset/", PasswordResetView.as_view(), name="password_reset"),
     path("", include("integrations.signin.urls")),
+    path("", include("organisations.mfa.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("", include("organisations.urls")),

@@ -8,6 +8,8 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 
+from organisations.mfa.services import mfa_redirect_url
+
 View = Callable[..., HttpResponse]
 
 
@@ -43,6 +45,8 @@ def support_required(view: View) -> View:
             return redirect_to_login(request.get_full_path())
         if not request.is_support:
             raise PermissionDenied("The support console is for Coordinoter support staff.")
+        if (mfa_url := mfa_redirect_url(request)) is not None:
+            return redirect(mfa_url)
         return view(request, *args, **kwargs)
 
     return wrapper

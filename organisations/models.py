@@ -126,4 +126,5 @@ class SignInEmail(models.Model):
         return self.canonical
 
 
+from organisations.mfa.models import RecoveryCode, TotpDevice  # noqa: E402,F401
 from organisations.people_models import Invitation, OrganisationAuditEvent, SupportReply  # noqa: E402,F401

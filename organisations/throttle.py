@@ -9,6 +9,9 @@ Gates:
 - XERO: "Sign in with Xero" (issue 11) calls throttle_locked / throttle_record / throttle_clear with the
   canonical email of the Xero user (canonical_email of the id token's email claim) and the client address, the
   same way the backend does.
+- MFA: the second factor for staff (organisations.mfa.services.totp_verify) counts failed codes per user id and
+  per address: MFA_FAILURE_LIMIT (5) failures lock the user out of the second step for MFA_FAILURE_WINDOW_SECONDS
+  (15 minutes), even for a right code.
 
 With the cache unreachable every gate stays open and the outage is logged (auth.throttle.unavailable at ERROR): an
 outage must not lock every customer out, and each password guess still costs a full hash.
@@ -29,6 +32,7 @@ class Gate(StrEnum):
     PASSWORD = "password"
     PASSWORD_RESET = "password_reset"
     XERO = "xero"
+    MFA = "mfa"
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,12 @@ def gate_limits(gate: Gate) -> Limits:
             per_identity=settings.PASSWORD_RESET_LIMIT,
             per_address=settings.PASSWORD_RESET_IP_LIMIT,
             window_seconds=settings.PASSWORD_RESET_WINDOW_SECONDS,
+        )
+    if gate == Gate.MFA:
+        return Limits(
+            per_identity=settings.MFA_FAILURE_LIMIT,
+            per_address=settings.MFA_FAILURE_IP_LIMIT,
+            window_seconds=settings.MFA_FAILURE_WINDOW_SECONDS,
         )
     return Limits(
         per_identity=settings.LOGIN_FAILURE_LIMIT,

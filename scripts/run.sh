@@ -69,7 +69,8 @@ cat <<MSG
   Logins (password: demo):
     admin@acme.test, accountant@acme.test      Acme Care (admin@acme.test is also accountant of Bolt Services)
     admin@bolt.test, accountant@bolt.test      Bolt Services
-    support@coordinoter.test                   Coordinoter support staff
+    support@coordinoter.test                   Coordinoter support staff; its two-step code (staff pages ask for
+                                               one): $BIN/python manage.py totp_code support@coordinoter.test
   Emails (invitations, digests, support replies) are printed here, on this console.
   Press Ctrl-C to stop everything.
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.factories import make_membership, make_organisation, make_user
+from tests.factories import PASSWORD, make_membership, make_organisation, make_user, mfa_verify_client
 
 _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex
@@ -216,3 +216,17 @@ def admin_b(org_b):
 @pytest.fixture
 def support_user(db):
     return make_user(email="support@coordinoter.test", support=True)
+
+
+@pytest.fixture
+def login_as(client):
+    """Sign a user in with their password; staff are also past the second factor (tests.factories.mfa_verify_client),
+    the one way tests do it."""
+
+    def sign_in(user):
+        assert client.login(username=user.email, password=PASSWORD)
+        if user.is_staff:
+            mfa_verify_client(client, user)
+        return client
+
+    return sign_in

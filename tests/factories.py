@@ -8,10 +8,12 @@ import datetime
 import itertools
 import json
 import secrets
+import time
 import uuid
 from decimal import Decimal
 from typing import Any
 
+import pyotp
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import transaction
@@ -22,7 +24,8 @@ from integrations.xero import tokens
 from integrations.xero.types import TokenSet
 from invoices.models import Customer, Invoice, InvoiceBatch, InvoiceLine, XeroMapping
 from invoices.services.batches import InvoiceInput, LineInput
-from organisations.models import Membership, Organisation
+from organisations.mfa.services import SESSION_VERIFIED_AT, SESSION_VERIFIED_USER, totp_device_set
+from organisations.models import Membership, Organisation, TotpDevice
 from organisations.roles import SUPPORT_GROUP
 
 PASSWORD = "correct horse battery staple"
@@ -39,6 +42,33 @@ def make_user(*, email: str | None = None, password: str = PASSWORD, support: bo
     if support:
         user.groups.add(Group.objects.get_or_create(name=SUPPORT_GROUP)[0])
     return user
+
+
+def make_totp_device(*, user, secret: str | None = None):
+    """A confirmed TOTP device for a staff user (the secret is readable back from the row, as the tests need)."""
+    return totp_device_set(user=user, secret=secret or pyotp.random_base32())
+
+
+def totp_code_for(user) -> str:
+    """The code an authenticator app would show for the user's device now, or for the next time step when this
+    one was already used (a second sign-in within 30 seconds; the server accepts one step of drift)."""
+    device = TotpDevice.objects.get(user=user)
+    step = int(time.time()) // 30
+    if device.last_used_step is not None and device.last_used_step >= step:
+        step = device.last_used_step + 1
+    return pyotp.TOTP(device.secret).generate_otp(step)
+
+
+def mfa_verify_client(client, user):
+    """The one way tests sign staff past the second factor: a device if the user has none, and the session marked
+    verified as organisations.mfa.services.mfa_session_mark does. Call after client.login / force_login."""
+    if not TotpDevice.objects.filter(user=user, confirmed_at__isnull=False).exists():
+        make_totp_device(user=user)
+    session = client.session
+    session[SESSION_VERIFIED_AT] = int(time.time())
+    session[SESSION_VERIFIED_USER] = user.pk
+    session.save()
+    return client
 
 
 def make_membership(*, user, organisation: Organisation, role: str = "admin") -> Membership:

@@ -38,6 +38,7 @@ from integrations.xero.exceptions import (
     XeroOAuthError,
 )
 from integrations.xero.types import AccessGrant, TokenSet
+from organisations.models import TotpDevice
 
 logger = logging.getLogger(__name__)
 
@@ -283,6 +284,7 @@ def token_keys_rotate() -> dict[str, int]:
         (XeroPendingTenantChoice, ["access_token", "refresh_token"]),
         (XeroOAuthState, ["code_verifier"]),
         (XeroSignInState, ["code_verifier"]),
+        (TotpDevice, ["secret"]),  # the staff second factor (organisations.mfa): same keys, same rotation
     ]
     for model, fields in targets:
         rewritten = 0
@@ -310,6 +312,7 @@ def _raw_ciphertexts(model, pk, fields: list[str]) -> list[str]:
     table = model._meta.db_table
     columns = ", ".join(db.ops.quote_name(model._meta.get_field(f).column) for f in fields)
     with db.cursor() as cursor:
-        cursor.execute(f"SELECT {columns} FROM {db.ops.quote_name(table)} WHERE id = %s", [pk])  # noqa: S608
+        pk_column = db.ops.quote_name(model._meta.pk.column)  # TotpDevice's key is user_id
+        cursor.execute(f"SELECT {columns} FROM {db.ops.quote_name(table)} WHERE {pk_column} = %s", [pk])  # noqa: S608
         row = cursor.fetchone()
     return [value or "" for value in (row or [])]

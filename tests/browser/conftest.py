@@ -8,9 +8,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
 from tests.browser.helpers import WEBHOOK_KEY
+from tests.factories import totp_code_for
 
 # Playwright's sync API keeps an event loop in this thread; the ORM calls in tests are still synchronous.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -94,6 +96,15 @@ def login(live_server) -> Callable:
         page.get_by_label("Password").fill(password)
         page.get_by_role("button", name="Sign in", exact=True).click()
         page.wait_for_url(lambda url: "/accounts/login/" not in url)
+        # Staff: the real second step, the code computed with pyotp from the stored (seeded or just shown) secret.
+        if "/accounts/mfa/enrol/" in page.url:
+            page.get_by_label("Code from your app").fill(totp_code_for(get_user_model().objects.get(email=email)))
+            page.get_by_role("button", name="Confirm").click()
+            page.get_by_role("link", name="Continue").click()
+        elif "/accounts/mfa/verify/" in page.url:
+            page.get_by_label("Code").fill(totp_code_for(get_user_model().objects.get(email=email)))
+            page.get_by_role("button", name="Verify").click()
+        page.wait_for_url(lambda url: "/accounts/mfa/" not in url)
 
     return sign_in
 

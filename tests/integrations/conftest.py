@@ -2,14 +2,11 @@
 queued recorded instead of published to the broker, and logged-in clients."""
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
-
-from tests.factories import PASSWORD
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "xero"
 TEST_KEY = Fernet.generate_key().decode()
@@ -43,12 +40,3 @@ def xero_settings(settings):
 def _tasks_recorded(enqueued):
     """Nothing in this suite reaches the broker: every task queued is recorded (`enqueued`, tests/conftest.py)."""
     return enqueued
-
-
-@pytest.fixture
-def login_as(client) -> Callable:
-    def sign_in(user):
-        assert client.login(username=user.email, password=PASSWORD)
-        return client
-
-    return sign_in

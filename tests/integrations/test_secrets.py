@@ -68,6 +68,21 @@ def test_old_ciphertexts_stay_readable_and_rotate_token_keys_reencrypts_them_und
     assert "integrations.XeroConnection: 0 row(s) re-encrypted" in again.getvalue()
 
 
+def test_rotate_token_keys_reencrypts_staff_totp_secrets_when_a_new_key_is_put_first(settings):
+    from organisations.models import TotpDevice
+    from tests.factories import make_totp_device, make_user
+
+    old_key = settings.TOKEN_ENCRYPTION_KEYS[0]
+    device = make_totp_device(user=make_user(email="support@coordinoter.test", support=True))
+    new_key = Fernet.generate_key().decode()
+    settings.TOKEN_ENCRYPTION_KEYS = [new_key, old_key]
+    out = StringIO()
+    call_command("rotate_token_keys", stdout=out)
+    assert "organisations.TotpDevice: 1 row(s) re-encrypted" in out.getvalue()
+    settings.TOKEN_ENCRYPTION_KEYS = [new_key]
+    assert TotpDevice.objects.get(pk=device.pk).secret == device.secret
+
+
 def _user():
     from tests.factories import make_user
 

@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 
 from integrations.models import IntegrationAuditEvent, ReconciliationState, WebhookEvent
-from tests.factories import TENANT_ID, make_connection, make_organisation
+from tests.factories import TENANT_ID, make_connection, make_organisation, mfa_verify_client
 
 
 def event(organisation, state, *, resource="r", seconds=0.4, **kw):
@@ -54,6 +54,7 @@ def org(db):
 
 def test_inbox_overview_shows_counts_lag_and_drift_when_support_opens_it(client, support_user, org):
     client.force_login(support_user)
+    mfa_verify_client(client, support_user)
     response = client.get("/support/webhooks/")
     body = response.content.decode()
     assert response.status_code == 200
@@ -71,6 +72,7 @@ def test_inbox_overview_shows_counts_lag_and_drift_when_support_opens_it(client,
 
 def test_tenant_inbox_lists_events_and_drift_when_support_opens_it(client, support_user, org):
     client.force_login(support_user)
+    mfa_verify_client(client, support_user)
     response = client.get(f"/support/organisations/{org.pk}/webhooks/?state=failed")
     body = response.content.decode()
     assert response.status_code == 200
@@ -91,6 +93,7 @@ def test_failed_events_are_queued_again_and_audited_when_support_retries(
     client, support_user, org, enqueued, django_capture_on_commit_callbacks
 ):
     client.force_login(support_user)
+    mfa_verify_client(client, support_user)
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(f"/support/organisations/{org.pk}/webhooks/retry-failed/")
     assert response.status_code == 302
@@ -102,6 +105,7 @@ def test_failed_events_are_queued_again_and_audited_when_support_retries(
 
 def test_reconciliation_is_queued_and_audited_when_support_asks(client, support_user, org, enqueued):
     client.force_login(support_user)
+    mfa_verify_client(client, support_user)
     client.post(f"/support/organisations/{org.pk}/webhooks/reconcile/")
     assert enqueued.names() == ["integrations.webhook_tasks.reconcile_organisation"]
     assert IntegrationAuditEvent.objects.filter(organisation=org, action="xero_reconcile_requested").exists()
@@ -109,9 +113,11 @@ def test_reconciliation_is_queued_and_audited_when_support_asks(client, support_
 
 def test_unknown_organisation_404s_when_support_opens_its_inbox(client, support_user, db):
     client.force_login(support_user)
+    mfa_verify_client(client, support_user)
     assert client.get("/support/organisations/999999/webhooks/").status_code == 404
 
 
 def test_console_links_to_webhook_inbox_when_support_opens_it(client, support_user, db):
     client.force_login(support_user)
+    mfa_verify_client(client, support_user)
     assert b'href="/support/webhooks/"' in client.get("/support/").content

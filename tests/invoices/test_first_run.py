@@ -9,18 +9,9 @@ from django.utils import timezone
 
 from integrations.models import XeroApiUsage
 from invoices.models import Invoice, InvoiceBatch, XeroMapping
-from tests.factories import PASSWORD, make_batch, make_connection
+from tests.factories import make_batch, make_connection
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def login_as(client):
-    def sign_in(user):
-        assert client.login(username=user.email, password=PASSWORD)
-        return client
-
-    return sign_in
 
 
 def _mapping(organisation):

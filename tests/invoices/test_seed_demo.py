@@ -13,7 +13,7 @@ EXPECTED_OUTPUT = """Demo data ready. Logins (password for all: demo):
   accountant@acme.test         accountant of Acme Care
   admin@bolt.test              admin of Bolt Services
   accountant@bolt.test         accountant of Bolt Services
-  support@coordinoter.test     Coordinoter support staff
+  support@coordinoter.test     Coordinoter support staff (two-step code: manage.py totp_code support@coordinoter.test)
 """
 
 
@@ -33,3 +33,22 @@ def test_demo_batches_are_not_synced_and_output_unchanged_when_seeded_twice():
         invoice.subtotal == invoice.total
         and sum(line.quantity * line.unit_amount for line in invoice.lines.all()) == invoice.total
     )
+
+
+def test_support_login_has_the_demo_authenticator_and_totp_code_prints_it_when_debug(db, settings):
+    import pyotp
+    from django.core.management import CommandError
+
+    from invoices.management.commands.seed_demo import DEMO_TOTP_SECRET
+    from organisations.models import TotpDevice
+
+    call_command("seed_demo", stdout=io.StringIO())
+    device = TotpDevice.objects.get(user__email="support@coordinoter.test")
+    assert device.secret == DEMO_TOTP_SECRET and device.confirmed_at is not None
+    settings.DEBUG = True
+    out = io.StringIO()
+    call_command("totp_code", "Support@Coordinoter.test", stdout=out)
+    assert pyotp.TOTP(DEMO_TOTP_SECRET).verify(out.getvalue().strip(), valid_window=1)
+    settings.DEBUG = False
+    with pytest.raises(CommandError, match="DEBUG"):
+        call_command("totp_code", "support@coordinoter.test", stdout=io.StringIO())

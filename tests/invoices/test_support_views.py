@@ -6,18 +6,9 @@ from django.urls import reverse
 from invoices.models import Invoice
 from organisations.audit import audit_trail
 from organisations.models import OrganisationAuditEvent
-from tests.factories import PASSWORD, make_batch
+from tests.factories import make_batch
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def login_as(client):
-    def sign_in(user):
-        assert client.login(username=user.email, password=PASSWORD)
-        return client
-
-    return sign_in
 
 
 @pytest.fixture

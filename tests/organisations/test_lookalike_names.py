@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from organisations.models import Organisation
 from organisations.names import name_mixes_scripts, name_skeleton
-from tests.factories import PASSWORD, make_connection, make_organisation
+from tests.factories import PASSWORD, make_connection, make_organisation, mfa_verify_client
 
 pytestmark = pytest.mark.django_db
 
@@ -78,6 +78,7 @@ def test_support_console_shows_id_and_tenant_beside_the_name_when_two_names_look
     spoof = Organisation.objects.create(name="Acme C\u0430re")
     make_connection(organisation=spoof, tenant_id="22222222-2222-4222-8222-222222222222")
     client.login(username=support_user.email, password=PASSWORD)
+    mfa_verify_client(client, support_user)
     for url in (reverse("integrations:support_console"), reverse("webhooks:support_inbox")):
         page = client.get(url).content.decode()
         for organisation, tenant in ((genuine, "11111111-1111"), (spoof, "22222222-2222")):

@@ -16,15 +16,6 @@ from tests.factories import PASSWORD, make_membership, make_user
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def login_as(client):
-    def sign_in(user):
-        assert client.login(username=user.email, password=PASSWORD)
-        return client
-
-    return sign_in
-
-
 def _invite(client, email="Zoe.Unal@bäckerei.test", role="accountant"):
     response = client.post(reverse("organisations:people_invite"), {"email": email, "role": role})
     assert response.status_code == 302, response.content.decode()

@@ -2,7 +2,7 @@ import pytest
 from django.urls import reverse
 
 from organisations.models import SupportRequest
-from tests.factories import PASSWORD
+from tests.factories import PASSWORD, mfa_verify_client
 
 pytestmark = pytest.mark.django_db
 
@@ -22,6 +22,7 @@ def test_support_request_is_recorded_and_visible_in_console_when_sent_from_help_
 
     client.logout()
     client.login(username=support_user.email, password=PASSWORD)
+    mfa_verify_client(client, support_user)
     console = client.get(reverse("integrations:support_console")).content.decode()
     assert "Xero won&#x27;t connect" in console
     assert "admin@a.test" in console
@@ -37,6 +38,7 @@ def test_support_request_is_refused_with_errors_when_message_is_missing(client, 
 def test_support_request_can_be_resolved_when_user_is_support(client, admin_a, support_user, org_a):
     request = SupportRequest.objects.create(user=admin_a, organisation=org_a, subject="s", message="m")
     client.login(username=support_user.email, password=PASSWORD)
+    mfa_verify_client(client, support_user)
     client.post(reverse("integrations:support_request_resolve", args=[request.pk]))
     request.refresh_from_db()
     assert request.status == SupportRequest.Status.RESOLVED
@@ -90,6 +92,7 @@ def test_console_pages_through_every_open_request_when_there_are_more_than_a_pag
     genuine = SupportRequest.objects.create(user=admin_a, organisation=org_a, subject="Genuine problem", message="x")
     SupportRequest.objects.filter(pk=genuine.pk).update(created_at=genuine.created_at.replace(year=2020))
     client.login(username=support_user.email, password=PASSWORD)
+    mfa_verify_client(client, support_user)
     first = client.get(reverse("integrations:support_console")).content.decode()
     assert "Genuine problem" not in first and "46 in all" in first and "rpage=2" in first
     last = client.get(reverse("integrations:support_console"), {"rpage": 3}).content.decode()
@@ -102,6 +105,7 @@ def test_console_search_finds_a_request_when_spam_buries_it(client, support_user
     )
     SupportRequest.objects.create(user=admin_a, organisation=org_a, subject="Xero says 403", message="help")
     client.login(username=support_user.email, password=PASSWORD)
+    mfa_verify_client(client, support_user)
     page = client.get(reverse("integrations:support_console"), {"rq": "403"}).content.decode()
     assert "Xero says 403" in page and "Spam 1" not in page
     by_org = client.get(reverse("integrations:support_console"), {"rq": str(org_a.pk)}).content.decode()

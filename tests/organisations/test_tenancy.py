@@ -2,7 +2,7 @@ import pytest
 from django.urls import reverse
 
 from organisations.middleware import SESSION_KEY
-from tests.factories import PASSWORD, make_batch, make_membership
+from tests.factories import PASSWORD, make_batch, make_membership, mfa_verify_client
 
 pytestmark = pytest.mark.django_db
 
@@ -99,7 +99,9 @@ def test_staff_without_support_role_are_refused_console_when_only_is_staff(clien
     staff = make_user(email="staff@coordinoter.test")
     staff.is_staff = True
     staff.save(update_fields=["is_staff"])
-    assert login(client, staff).get(reverse("integrations:support_console")).status_code == 403
+    login(client, staff)
+    mfa_verify_client(client, staff)  # past the second factor: the role check itself refuses
+    assert client.get(reverse("integrations:support_console")).status_code == 403
 
 
 def test_user_without_membership_sees_explanation_when_opening_portal(client, db):

@@ -27,7 +27,7 @@ from integrations.models import ReconciliationState, WebhookEvent, XeroConnectio
 from invoices.models import Customer, Invoice, InvoiceBatch, InvoiceEvent, InvoiceLine, XeroMapping
 from invoices.xero_models import XeroCreatedInvoice, XeroInvoiceChange
 from organisations.models import Organisation, SupportRequest
-from tests.factories import make_connection, make_membership, make_organisation, make_user
+from tests.factories import make_connection, make_membership, make_organisation, make_user, mfa_verify_client
 
 pytestmark = pytest.mark.django_db
 
@@ -258,6 +258,7 @@ def test_portal_pages_make_the_same_number_of_queries_when_the_data_triples(scal
 def test_support_pages_make_the_same_number_of_queries_when_the_data_triples(scale):
     client = Client()
     client.force_login(scale.support)
+    mfa_verify_client(client, scale.support)
     pages = support_pages(scale)
     before = measure(client, pages)
     grow(scale, 2 * N)

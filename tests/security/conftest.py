@@ -17,7 +17,7 @@ from django.db import transaction
 from django.test import Client
 
 from integrations.xero.ratelimit import rate_limiter
-from tests.factories import token_response
+from tests.factories import mfa_verify_client, token_response
 from tests.integrations.conftest import TEST_KEY, xero_json
 from tests.security.world import World, make_world
 
@@ -80,6 +80,8 @@ def client_for(world: World, role: str, **client_options) -> Client:
     user = world.users[role]
     if user is not None:
         client.force_login(user)
+        if user.is_staff:
+            mfa_verify_client(client, user)
     return client
 
 

@@ -82,6 +82,11 @@ ROWS: list[Row] = [
     Row("login", "POST", PUBLIC, {"username": "nobody@example.test", "password": "wrong"}),
     Row("logout", "GET", _all(405)),
     Row("logout", "POST", _all(LOGIN)),  # signed out (or never in): back to the sign-in page
+    # The staff second factor (organisations.mfa): customers are sent home, verified staff on to their console.
+    Row("mfa:verify", "GET", {**SIGNED_IN, "support": CONSOLE, "support_member": CONSOLE}),
+    Row("mfa:verify", "POST", {**SIGNED_IN, "support": CONSOLE, "support_member": CONSOLE}, {"code": "000000"}),
+    Row("mfa:enrol", "GET", SIGNED_IN),  # staff with a device are sent to verify
+    Row("mfa:enrol", "POST", SIGNED_IN, {"code": "000000"}),
     Row("password_change", "GET", SIGNED_IN),
     Row("password_change_done", "GET", SIGNED_IN),
     Row("password_reset", "GET", PUBLIC),

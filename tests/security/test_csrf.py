@@ -11,7 +11,7 @@ from django.contrib.auth.models import Group
 from django.test import Client
 
 from organisations.roles import SUPPORT_GROUP
-from tests.factories import make_membership, make_user
+from tests.factories import make_membership, make_user, mfa_verify_client
 from tests.security.conftest import client_for
 from tests.security.matrix import run
 from tests.security.routes import all_routes
@@ -123,7 +123,9 @@ def test_every_url_refuses_a_post_without_the_csrf_token_when_checks_are_enforce
     from tests.security.keys import fill
 
     client = Client(enforce_csrf_checks=True)
-    client.force_login(everything_user(world))
+    user = everything_user(world)
+    client.force_login(user)
+    mfa_verify_client(client, user)
     client.get("/portal/")  # the CSRF cookie is set: only the token in the request is missing
     assert "csrftoken" in client.cookies
     wrong = []

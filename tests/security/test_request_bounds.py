@@ -10,7 +10,7 @@ import pytest
 import yaml
 from django.test import Client
 
-from tests.factories import PASSWORD, make_batch, make_membership, make_organisation, make_user
+from tests.factories import PASSWORD, make_batch, make_membership, make_organisation, make_user, mfa_verify_client
 
 pytestmark = pytest.mark.django_db
 ROOT = Path(__file__).resolve().parents[2]
@@ -181,6 +181,7 @@ def test_list_pages_refuse_control_characters_with_400_when_a_query_carries_them
 
 def test_support_console_refuses_a_nul_search_with_400_when_support_searches(client, support_user):
     client.login(username=support_user.email, password=PASSWORD)
+    mfa_verify_client(client, support_user)
     assert client.get("/support/?q=%00").status_code == 400
     assert client.get("/support/?rq=a%00").status_code == 400
 
@@ -228,5 +229,6 @@ def test_403_sends_support_staff_back_to_their_console_when_they_hit_a_customer_
     staff = make_user(email="staff@coordinoter.test", support=True)
     make_membership(user=staff, organisation=organisation, role="accountant")
     client.login(username=staff.email, password=PASSWORD)
+    mfa_verify_client(client, staff)
     response = client.get("/settings/")
     assert response.status_code == 403 and b"error-page" in response.content

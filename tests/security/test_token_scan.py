@@ -37,7 +37,7 @@ from django.urls import reverse
 from integrations.models import XeroConnection
 from integrations.xero import tokens
 from invoices.models import Invoice
-from tests.factories import make_membership, make_organisation, make_user
+from tests.factories import make_membership, make_organisation, make_user, mfa_verify_client
 from tests.support.live import database_url
 from tests.support.xero_live import point_settings_at_sandbox
 
@@ -321,6 +321,7 @@ def test_no_secret_is_stored_logged_queued_or_shown_when_the_full_journey_has_ru
         )
     ]
     client.force_login(support)
+    mfa_verify_client(client, support)
     pages += [
         client.get(url).content.decode()
         for url in (
@@ -331,6 +332,7 @@ def test_no_secret_is_stored_logged_queued_or_shown_when_the_full_journey_has_ru
         )
     ]
     client.force_login(root)
+    mfa_verify_client(client, root)
     admin_html = admin_pages(client)
     stores = {"database dump (connected)": pg_dump(), "sessions (decoded)": sessions_decoded()}
 

@@ -14,10 +14,14 @@ from django.utils import timezone
 
 from invoices.models import Customer, Invoice, InvoiceBatch, InvoiceEvent, InvoiceLine
 from invoices.services.batches import NOT_SYNCED_REASONS
-from organisations.models import Membership, Organisation
+from organisations.mfa.services import totp_device_set
+from organisations.models import Membership, Organisation, TotpDevice
 from organisations.roles import SUPPORT_GROUP
 
 PASSWORD = "demo"  # noqa: S105 - the documented demo password, for local demo accounts only
+# The support login's TOTP secret (organisations.mfa): fixed so `manage.py totp_code support@coordinoter.test` and
+# the browser tests can compute its code; a demo account only, like the password above.
+DEMO_TOTP_SECRET = "COORDINOTERDEMOSUPPORTSTAFFTOTP2"  # noqa: S105
 
 # One login belongs to both organisations, so the organisation switcher (top bar) can be tried: admin of the first,
 # accountant of the second.
@@ -71,7 +75,14 @@ class Command(BaseCommand):
             )
         group, _ = Group.objects.get_or_create(name=SUPPORT_GROUP)
         support.groups.add(group)
-        logins.append(("support@coordinoter.test", "Coordinoter support staff"))
+        if not TotpDevice.objects.filter(user=support).exists():
+            totp_device_set(user=support, secret=DEMO_TOTP_SECRET)
+        logins.append(
+            (
+                "support@coordinoter.test",
+                "Coordinoter support staff (two-step code: manage.py totp_code support@coordinoter.test)",
+            )
+        )
 
         self.stdout.write(self.style.SUCCESS("Demo data ready. Logins (password for all: demo):"))
         for email, what in logins:
