@@ -71,7 +71,7 @@ def test_payment_in_xero_shows_paid_without_refresh_and_void_reaches_xero(
     login(page, user.email)
     page.goto(f"{live_server.url}/batches/{paid.batch_id}/")
     paid_state = page.locator(f"#xero-status-{paid.pk}")
-    expect(paid_state).to_contain_text("Awaiting payment")
+    expect(paid_state).to_contain_text("Overdue")  # AUTHORISED in Xero, due date passed
 
     # A person records the payment in Xero's own UI (the sandbox's), in another tab.
     xero_tab = page.context.new_page()
