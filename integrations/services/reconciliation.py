@@ -28,6 +28,7 @@ from integrations.webhook_models import ReconciliationState, WebhookEvent
 from integrations.xero import accounting
 from integrations.xero.client import XeroClient
 from integrations.xero.exceptions import XeroError, XeroRateLimited
+from integrations.xero.ratelimit import Priority
 
 logger = logging.getLogger("integrations.webhooks")
 
@@ -138,7 +139,7 @@ def _reconcile_category(
     *, connection: XeroConnection, category: str, since: dt.datetime, result: ReconcileResult
 ) -> None:
     key = RESOURCE_PATHS[category]
-    client = XeroClient(connection.pk, rate_limiter=webhooks.xero_rate_limiter())
+    client = XeroClient(connection.pk, rate_limiter=webhooks.xero_rate_limiter(), priority=Priority.RECONCILE)
     for page in range(1, RECONCILE_MAX_PAGES + 1):
         # Only what changed since then, oldest change first. https://developer.xero.com/documentation/api/accounting/invoices
         if category == "CONTACT":

@@ -32,6 +32,7 @@ from integrations.models import XeroConnection
 from integrations.webhook_models import ReconciliationState, WebhookEvent
 from integrations.xero import accounting
 from integrations.xero.client import XeroClient
+from integrations.xero.ratelimit import Priority
 from integrations.xero.exceptions import (
     XeroAuthError,
     XeroError,
@@ -657,7 +658,7 @@ def xero_resources_fetch(
 ) -> list[dict[str, Any]]:
     """The current version of each resource, fetched in pages of 100 ids: one call per 100 events, not one each
     (Xero allows a tenant 60 calls a minute). An id Xero does not return is simply absent."""
-    client = XeroClient(connection.pk, rate_limiter=xero_rate_limiter())
+    client = XeroClient(connection.pk, rate_limiter=xero_rate_limiter(), priority=Priority.WEBHOOK)
     found: list[dict[str, Any]] = []
     for start in range(0, len(resource_ids), FETCH_CHUNK):
         chunk = resource_ids[start : start + FETCH_CHUNK]
