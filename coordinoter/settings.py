@@ -273,7 +273,20 @@ XERO_RESOURCE_APPLIERS = {
     "INVOICE": "invoices.services.apply.invoices_apply_from_xero",
     "CONTACT": "invoices.services.apply.contacts_apply_from_xero",
 }
-XERO_RECONCILE_EVERY_SECONDS = env_int("XERO_RECONCILE_EVERY_SECONDS", 300)
+# Reconciliation costs what it must (issue 15): a tenant whose webhooks arrive in sequence is polled once every
+# XERO_RECONCILE_QUIET_SECONDS; a gap in the webhooks' sequence numbers (still open after WEBHOOK_GAP_GRACE_SECONDS),
+# a delivery we failed to process, or activity (a push) with no webhook within XERO_RECONCILE_ACTIVITY_GRACE_SECONDS
+# brings it forward to XERO_RECONCILE_SOON_SECONDS. The beat fan-out runs every XERO_RECONCILE_EVERY_SECONDS and
+# queues at most XERO_RECONCILE_PAGE_SIZE due tenants, spread over that interval. Divided by XERO_TIME_SCALE like
+# Xero's own windows (benchmarks only).
+XERO_RECONCILE_EVERY_SECONDS = env_int("XERO_RECONCILE_EVERY_SECONDS", 60)
+XERO_RECONCILE_PAGE_SIZE = env_int("XERO_RECONCILE_PAGE_SIZE", 500)
+XERO_RECONCILE_QUIET_SECONDS = env_int("XERO_RECONCILE_QUIET_SECONDS", 86400) / float(env_str("XERO_TIME_SCALE", "1"))
+XERO_RECONCILE_SOON_SECONDS = env_int("XERO_RECONCILE_SOON_SECONDS", 300) / float(env_str("XERO_TIME_SCALE", "1"))
+XERO_RECONCILE_ACTIVITY_GRACE_SECONDS = env_int("XERO_RECONCILE_ACTIVITY_GRACE_SECONDS", 600) / float(
+    env_str("XERO_TIME_SCALE", "1")
+)
+WEBHOOK_GAP_GRACE_SECONDS = env_int("WEBHOOK_GAP_GRACE_SECONDS", 120) / float(env_str("XERO_TIME_SCALE", "1"))
 # Least time between two fetches for one tenant's webhook events (more events in between share one GET).
 WEBHOOK_FETCH_INTERVAL_SECONDS = float(env_str("WEBHOOK_FETCH_INTERVAL_SECONDS", "2"))
 # Handled webhook events are kept this long for support, then purged by the inbox sweeper.

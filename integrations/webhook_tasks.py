@@ -4,8 +4,10 @@ They run on the `webhooks` queue, so a big invoice push on `xero` never holds ba
 """
 
 from celery import shared_task
+from django.conf import settings
 
 from coordinoter import queue
+from integrations.services import reconcile_cadence
 from integrations.services import reconciliation as reconciliation_services
 from integrations.services import webhooks as webhook_services
 
@@ -22,12 +24,17 @@ def process_webhook_inbox(self, *, organisation_id: int) -> None:
 def sweep_webhook_inbox() -> None:
     webhook_services.webhook_inbox_sweep()
     webhook_services.webhook_events_purge()
+    reconcile_cadence.webhook_gaps_overdue()
 
 
 @shared_task(acks_late=True, queue="webhooks", ignore_result=True)
-def reconcile_all() -> None:
-    for organisation_id in reconciliation_services.reconciliation_organisation_ids():
-        queue.enqueue(reconcile_organisation, kwargs={"organisation_id": organisation_id})
+def reconcile_all() -> int:
+    """Every XERO_RECONCILE_EVERY_SECONDS (beat): one page of due tenants, their passes spread over the interval."""
+    due = reconciliation_services.reconciliation_organisation_ids()
+    spacing = settings.XERO_RECONCILE_EVERY_SECONDS / max(1, len(due))
+    for position, organisation_id in enumerate(due):
+        queue.enqueue(reconcile_organisation, kwargs={"organisation_id": organisation_id}, countdown=position * spacing)
+    return len(due)
 
 
 @shared_task(bind=True, acks_late=True, queue="webhooks", ignore_result=True)

@@ -4,25 +4,24 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('integrations', '0007_disconnect_steps_as_operations'),
+        ("integrations", "0007_disconnect_steps_as_operations"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='xeroapiusage',
-            name='health_calls',
-            field=models.PositiveIntegerField(default=0, help_text='Of the calls: keep-alive and connection checks.'),
+            model_name="xeroapiusage",
+            name="health_calls",
+            field=models.PositiveIntegerField(default=0, help_text="Of the calls: keep-alive and connection checks."),
         ),
         migrations.AddField(
-            model_name='xeroapiusage',
-            name='reconcile_calls',
-            field=models.PositiveIntegerField(default=0, help_text='Of the calls: reconciliation polls.'),
+            model_name="xeroapiusage",
+            name="reconcile_calls",
+            field=models.PositiveIntegerField(default=0, help_text="Of the calls: reconciliation polls."),
         ),
         migrations.AddField(
-            model_name='xeroapiusage',
-            name='webhook_calls',
-            field=models.PositiveIntegerField(default=0, help_text='Of the calls: fetches after webhooks.'),
+            model_name="xeroapiusage",
+            name="webhook_calls",
+            field=models.PositiveIntegerField(default=0, help_text="Of the calls: fetches after webhooks."),
         ),
     ]

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from integrations.models import XeroConnection
 from integrations.services import webhooks
+from integrations.services.reconcile_cadence import reconcile_due_claim, reconcile_pass_scheduled
 from integrations.services.webhooks import (
     KNOWN_CATEGORIES,
     RESOURCE_PATHS,
@@ -66,7 +67,8 @@ def reconciliation_enqueue(*, organisation_id: int) -> bool:
 
 
 def reconciliation_organisation_ids() -> list[int]:
-    return list(XeroConnection.objects.usable().order_by("organisation_id").values_list("organisation_id", flat=True))
+    """One page of tenants due for a pass, claimed (integrations/services/reconcile_cadence.py)."""
+    return reconcile_due_claim()
 
 
 def _reconcile_claim(*, organisation_id: int) -> ReconciliationState | None:
@@ -107,6 +109,7 @@ def reconciliation_run(*, organisation_id: int) -> ReconcileResult:
         for category in KNOWN_CATEGORIES:
             _reconcile_category(connection=connection, category=category, since=since, result=result)
     except XeroRateLimited as exc:
+        # Background waits behind customers' calls: the task comes back when the limiter said.
         result.retry_after = max(1, int(exc.retry_after))
         error = f"rate limited; retrying in {result.retry_after}s"
     except XeroError as exc:
@@ -122,6 +125,8 @@ def reconciliation_run(*, organisation_id: int) -> ReconcileResult:
         )
     finally:
         _reconcile_finish(organisation_id=organisation_id, started=started, result=result, error=error)
+        if result.retry_after is None:  # a rate-limited pass is already coming back; its claim holds meanwhile
+            reconcile_pass_scheduled(organisation_id=organisation_id, started=started, ok=not error)
     logger.info(
         "xero.reconcile.finished",
         extra={
