@@ -17,16 +17,20 @@ import coordinoter.task_context  # noqa: E402,F401 - request ids travel with tas
 
 # The one beat schedule. Entries are added by the apps' tasks as they are built (see docs/architecture.md).
 app.conf.beat_schedule = {
-    # integrations: keep idle Xero refresh tokens alive and check every tenant is still connected (daily);
-    # finish pending disconnects and clean up abandoned tenant choices (every 15 minutes).
-    "xero-keepalive": {"task": "integrations.xero_keepalive_fanout", "schedule": 24 * 60 * 60},
+    # integrations: keep idle Xero refresh tokens alive and check every tenant is still connected (daily for each,
+    # at its own time of day: the fan-out runs every window); finish pending disconnects and clean up abandoned
+    # tenant choices (every 15 minutes).
+    "xero-keepalive": {
+        "task": "integrations.xero_keepalive_fanout",
+        "schedule": int(os.environ.get("XERO_KEEPALIVE_WINDOW_SECONDS") or 600),
+    },
     "xero-housekeeping": {"task": "integrations.xero_housekeeping", "schedule": 15 * 60},
     # invoices: re-dispatch push chunks whose worker died or whose reschedule was lost, and tenants with pending
     # invoices and nothing in flight (after a reconnect, a mapping chosen, a broker outage).
     "push-sweep": {"task": "invoices.tasks.push_sweep", "schedule": float(os.environ.get("PUSH_SWEEP_SECONDS") or 30)},
 }
 # The two-way sync: pick up inbox events nobody is processing (broker was down, worker died) and changes waiting to
-# go to Xero; poll each tenant for what a webhook missed (XERO_RECONCILE_EVERY_SECONDS, default 5 minutes).
+# go to Xero; poll the tenants due for what a webhook missed, a page every XERO_RECONCILE_EVERY_SECONDS (a minute).
 app.conf.beat_schedule.update(
     {
         "xero-webhook-sweep": {"task": "integrations.webhook_tasks.sweep_webhook_inbox", "schedule": 30},
@@ -36,7 +40,7 @@ app.conf.beat_schedule.update(
         },
         "xero-reconcile": {
             "task": "integrations.webhook_tasks.reconcile_all",
-            "schedule": int(os.environ.get("XERO_RECONCILE_EVERY_SECONDS") or 300),
+            "schedule": int(os.environ.get("XERO_RECONCILE_EVERY_SECONDS") or 60),
         },
     }
 )

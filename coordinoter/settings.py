@@ -329,6 +329,10 @@ PUSH_MAX_REQUEUES = env_int("PUSH_MAX_REQUEUES", 3)
 # refresh tokens older than XERO_KEEPALIVE_AFTER_DAYS (Xero's idle expiry is 60 days); OAuth state lifetime.
 XERO_REFRESH_AHEAD_SECONDS = env_int("XERO_REFRESH_AHEAD_SECONDS", 300)
 XERO_KEEPALIVE_AFTER_DAYS = env_int("XERO_KEEPALIVE_AFTER_DAYS", 7)
+# The daily check of every connection is spread over the day: the beat fan-out runs every window and checks the
+# connections whose own time of day falls in it, a page of them at a time.
+XERO_KEEPALIVE_WINDOW_SECONDS = env_int("XERO_KEEPALIVE_WINDOW_SECONDS", 600)
+XERO_KEEPALIVE_PAGE_SIZE = env_int("XERO_KEEPALIVE_PAGE_SIZE", 500)
 XERO_OAUTH_STATE_TTL_SECONDS = env_int("XERO_OAUTH_STATE_TTL_SECONDS", 600)
 
 # Logging: one JSON object per line on stdout.

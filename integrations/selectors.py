@@ -2,10 +2,11 @@
 
 import datetime as dt
 import uuid
+from dataclasses import dataclass
 from typing import Literal
 
 from django.conf import settings
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import BigIntegerField, ExpressionWrapper, F, Prefetch, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
@@ -106,11 +107,57 @@ def audit_event_list(organisation: Organisation) -> QuerySet[IntegrationAuditEve
 # ---------------------------------------------------------------- background work (span tenants)
 
 
-def connection_ids_due_keepalive(*, now: dt.datetime | None = None) -> list[int]:
-    """Active connections, all of them: each gets a daily check of /connections (Xero recommends a light daily
-    call to find dead connections), and a refresh when its refresh token is older than
-    XERO_KEEPALIVE_AFTER_DAYS (idle refresh tokens die after 60 days)."""
-    return list(XeroConnection.objects.usable().order_by("pk").values_list("pk", flat=True))
+# Each connection is checked at its own fixed second of the UTC day, derived from its id: multiplying by a number
+# coprime with 86,400 spreads consecutive ids across the whole day, so a day's checks are even, not a burst.
+KEEPALIVE_SPREAD = 40507
+DAY_SECONDS = 86400
+
+
+def keepalive_offset_seconds(connection_id: int) -> int:
+    """The second of the UTC day at which this connection's daily check runs."""
+    return (connection_id * KEEPALIVE_SPREAD) % DAY_SECONDS
+
+
+@dataclass(frozen=True)
+class KeepaliveDue:
+    connection_id: int
+    countdown: int  # seconds from now until its time in this window (0 when late)
+
+
+def connection_ids_due_keepalive(
+    *, now: dt.datetime | None = None, window_start: int, window_seconds: int, after_id: int = 0, limit: int = 500
+) -> list[KeepaliveDue]:
+    """Active connections whose daily check falls in this window of the UTC day ([window_start, window_start +
+    window_seconds) seconds after midnight), plus those not checked for more than a day and two windows (a check
+    that failed, a window beat missed), after `after_id` in id order, at most `limit`: one page of the fan-out.
+
+    Every connection gets its check once a day (Xero recommends a light daily call to find dead connections) and a
+    refresh when its refresh token is older than XERO_KEEPALIVE_AFTER_DAYS (idle refresh tokens die after 60 days).
+    The window test is one expression in SQL, so a page reads only the due rows whatever the number of tenants."""
+    now = now or timezone.now()
+    end = window_start + window_seconds
+    offset = ExpressionWrapper((F("pk") * KEEPALIVE_SPREAD) % DAY_SECONDS, output_field=BigIntegerField())
+    in_window = Q(offset__gte=window_start, offset__lt=min(end, DAY_SECONDS))
+    if end > DAY_SECONDS:  # the window crosses midnight
+        in_window |= Q(offset__lt=end - DAY_SECONDS)
+    stale = Q(last_verified_at__isnull=True) | Q(
+        last_verified_at__lt=now - dt.timedelta(seconds=DAY_SECONDS + 2 * window_seconds)
+    )
+    rows = (
+        XeroConnection.objects.usable()
+        .filter(pk__gt=after_id)
+        .alias(offset=offset)
+        .filter(in_window | stale)
+        .order_by("pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+    second_of_day = (now - now.replace(hour=0, minute=0, second=0, microsecond=0)).total_seconds()
+    due = []
+    for position, pk in enumerate(rows):
+        wait = (keepalive_offset_seconds(pk) - second_of_day) % DAY_SECONDS
+        # In this window: at its own second. Stale: now, a second apart, so a catch-up is not a burst either.
+        due.append(KeepaliveDue(pk, int(wait) if wait < window_seconds else position % window_seconds))
+    return due
 
 
 def connection_needs_keepalive_refresh(connection: XeroConnection, *, now: dt.datetime | None = None) -> bool:

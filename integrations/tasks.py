@@ -1,18 +1,32 @@
 """Thin tasks: load by id, call one service. Running any of them twice is harmless."""
 
 from celery import shared_task
+from django.conf import settings
+from django.utils import timezone
 
 from coordinoter import queue
 from integrations import selectors, services, usage
 
 
 @shared_task(name="integrations.xero_keepalive_fanout", ignore_result=True)
-def xero_keepalive_fanout_task() -> int:
-    """Daily (beat): one keep-alive per active connection, spread over a few minutes."""
-    ids = selectors.connection_ids_due_keepalive()
-    for position, connection_id in enumerate(ids):
-        queue.enqueue(xero_connection_keepalive_task, args=(connection_id,), countdown=position % 600)
-    return len(ids)
+def xero_keepalive_fanout_task(after_id: int = 0, window_start: int | None = None) -> int:
+    """Every XERO_KEEPALIVE_WINDOW_SECONDS (beat): one keep-alive for each connection whose daily time falls in this
+    window, each at its own second (selectors.keepalive_offset_seconds), one page of ids at a time; a full page
+    queues the next page instead of enqueueing thousands at once."""
+    window = settings.XERO_KEEPALIVE_WINDOW_SECONDS
+    if window_start is None:
+        now = timezone.now()
+        second_of_day = int((now - now.replace(hour=0, minute=0, second=0, microsecond=0)).total_seconds())
+        window_start = second_of_day - second_of_day % window
+    page_size = settings.XERO_KEEPALIVE_PAGE_SIZE
+    due = selectors.connection_ids_due_keepalive(
+        window_start=window_start, window_seconds=window, after_id=after_id, limit=page_size
+    )
+    for item in due:
+        queue.enqueue(xero_connection_keepalive_task, args=(item.connection_id,), countdown=item.countdown)
+    if len(due) == page_size:
+        queue.enqueue(xero_keepalive_fanout_task, args=(due[-1].connection_id, window_start))
+    return len(due)
 
 
 @shared_task(name="integrations.xero_connection_keepalive", ignore_result=True)
