@@ -111,6 +111,7 @@ ROWS: list[Row] = [
     Row("integrations:xero_disconnect", "POST", ADMIN_ONLY),
     # support console (staff only: spans tenants)
     Row("integrations:support_console", "GET", SUPPORT_ONLY),
+    Row("integrations:support_xero_usage", "GET", SUPPORT_ONLY),
     Row("integrations:support_organisation", "GET", SUPPORT_ONLY),
     Row("integrations:support_xero_disconnect", "POST", SUPPORT_ONLY, {"reason": "matrix"}),
     Row("integrations:support_xero_disconnect", "GET", refused(SUPPORT_ONLY)),
