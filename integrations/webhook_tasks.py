@@ -1,6 +1,8 @@
 """Thin tasks for the webhook inbox and reconciliation: load by id, call one service, reschedule on a rate limit.
 
-They run on the `webhooks` queue, so a big invoice push on `xero` never holds back what comes in from Xero.
+They run on the `webhooks` queue, so a big invoice push on `xero` never holds back what comes in from Xero. The
+reconciliation fan-out and its passes run on `default` with the other background work (keep-alive, connection
+checks): a page of 500 passes is never queued in front of a webhook or a person's edit (issue 15).
 """
 
 from celery import shared_task
@@ -27,7 +29,7 @@ def sweep_webhook_inbox() -> None:
     reconcile_cadence.webhook_gaps_overdue()
 
 
-@shared_task(acks_late=True, queue="webhooks", ignore_result=True)
+@shared_task(acks_late=True, queue="default", ignore_result=True)
 def reconcile_all() -> int:
     """Every XERO_RECONCILE_EVERY_SECONDS (beat): one page of due tenants, their passes spread over the interval."""
     due = reconciliation_services.reconciliation_organisation_ids()
@@ -37,7 +39,7 @@ def reconcile_all() -> int:
     return len(due)
 
 
-@shared_task(bind=True, acks_late=True, queue="webhooks", ignore_result=True)
+@shared_task(bind=True, acks_late=True, queue="default", ignore_result=True)
 def reconcile_organisation(self, *, organisation_id: int) -> None:
     result = reconciliation_services.reconciliation_run(organisation_id=organisation_id)
     if result.retry_after is not None:
