@@ -235,9 +235,8 @@ def bulk_connect(app, request: Request) -> Response:
     connection and token set. Answers [{tenantId, tenantName, id, authEventId, access_token, refresh_token,
     expires_in, scope}]."""
     data = body(request)
-    known = [t["tenantId"] for t in tenants(app)]
-    wanted = data.get("tenants") or known[: int(data.get("count", 0))]
-    unknown = [t for t in wanted if t not in known]
+    wanted = data.get("tenants") or [o["OrganisationID"] for o in app.store.find("org")][: int(data.get("count", 0))]
+    unknown = [t for t in wanted if app.store.get("org", t) is None]
     if unknown:
         return error(f"unknown tenants: {unknown[:3]}", 404)
     scope = str(data.get("scope") or BULK_SCOPE).split()
