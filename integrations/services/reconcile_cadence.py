@@ -194,7 +194,8 @@ def _client() -> Any:
     if settings.REDIS_URL:
         import redis
 
-        return redis.Redis.from_url(settings.REDIS_URL)
+        # Short timeouts: the receiver calls this before answering Xero, which waits 5 s at most.
+        return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=1, socket_connect_timeout=1)
     import fakeredis
 
     from integrations.xero.ratelimit import in_process_redis_server
