@@ -123,6 +123,7 @@ def main() -> None:
         webhook_url=f"http://127.0.0.1:{port}/integrations/xero/webhooks/",
         webhook_key=WEBHOOK_KEY,
         quiet=True,
+        startup_timeout=120.0,  # seeding 10,000 organisations takes 10-15 s, more on a busy machine
     )
     sandbox_ready = time.monotonic() - started
     try:
