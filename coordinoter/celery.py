@@ -35,7 +35,7 @@ app.conf.beat_schedule = {
     "push-sweep": {"task": "invoices.tasks.push_sweep", "schedule": float(os.environ.get("PUSH_SWEEP_SECONDS") or 30)},
 }
 # The two-way sync: pick up inbox events nobody is processing (broker was down, worker died) and changes waiting to
-# go to Xero; poll each tenant for what a webhook missed (XERO_RECONCILE_EVERY_SECONDS, default 5 minutes).
+# go to Xero; poll the tenants due for what a webhook missed, a page every XERO_RECONCILE_EVERY_SECONDS (a minute).
 app.conf.beat_schedule.update(
     {
         "xero-webhook-sweep": {"task": "integrations.webhook_tasks.sweep_webhook_inbox", "schedule": 30},
@@ -45,7 +45,7 @@ app.conf.beat_schedule.update(
         },
         "xero-reconcile": {
             "task": "integrations.webhook_tasks.reconcile_all",
-            "schedule": int(os.environ.get("XERO_RECONCILE_EVERY_SECONDS") or 300),
+            "schedule": int(os.environ.get("XERO_RECONCILE_EVERY_SECONDS") or 60),
         },
     }
 )

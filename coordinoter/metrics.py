@@ -33,9 +33,9 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.registry import Collector
 
 from integrations.models import WebhookEvent, XeroApiUsage, XeroConnection
-from integrations.usage import minute_of
+from integrations.usage import minute_of, xero_app_usage_minutes
 from integrations.webhook_selectors import webhook_lag_percentiles
-from integrations.xero.ratelimit import rate_limiter
+from integrations.xero.ratelimit import BACKGROUND, Priority, rate_limiter
 from invoices.models import Invoice, PushAttempt, PushChunk
 
 logger = logging.getLogger(__name__)
@@ -56,6 +56,7 @@ class CoordinoterCollector(Collector):
         now = self.now or timezone.now()
         yield from push_metrics()
         yield from xero_usage_metrics(now)
+        yield from xero_app_metrics(now)
         yield from xero_connection_metrics()
         yield from webhook_metrics(now)
 
@@ -178,6 +179,48 @@ def _latest_remaining(*, since: dt.datetime) -> Iterable[tuple[int, int | None, 
         return reported.order_by("organisation_id", "-minute").distinct("organisation_id").values_list(*fields)
     newest = reported.filter(organisation_id=OuterRef("organisation_id")).order_by("-minute").values("minute")[:1]
     return reported.filter(minute=Subquery(newest)).order_by().values_list(*fields)  # SQLite in `make run`
+
+
+def xero_app_metrics(now: dt.datetime) -> Iterator[Metric]:
+    """The app as a whole against Xero's app-wide minute (issue 15): the last complete minute's calls by priority
+    class (from the usage rows), the limiter's live window by class (Redis), the limit and the background cap."""
+    classes = [str(Priority.CUSTOMER), *(str(p) for p in BACKGROUND)]
+    this_minute = minute_of(now)
+    last = GaugeMetricFamily(
+        "coordinoter_xero_app_calls_last_minute",
+        "Calls to Xero in the last complete UTC minute, every organisation together, by priority class.",
+        labels=["class"],
+    )
+    minutes = xero_app_usage_minutes(since=this_minute - dt.timedelta(minutes=1), until=this_minute)
+    figures = minutes[0] if minutes else None
+    for name in classes:
+        last.add_metric([name], getattr(figures, name, 0) if figures else 0)
+    yield last
+    limiter = rate_limiter()
+    limit = GaugeMetricFamily(
+        "coordinoter_xero_app_minute_limit", "Xero's app-wide limit of calls a minute (every tenant together)."
+    )
+    limit.add_metric([], limiter.limits.app_minute)
+    yield limit
+    cap = GaugeMetricFamily(
+        "coordinoter_xero_app_background_cap",
+        "Calls a minute background work (webhook fetches, reconciliation, health checks) may take at most.",
+    )
+    cap.add_metric([], limiter.background_limits(Priority.WEBHOOK)[0])
+    yield cap
+    try:
+        live = limiter.app_usage()
+    except Exception:  # noqa: BLE001 - Redis down: the database figures are still worth serving
+        logger.warning("metrics.redis_unavailable", exc_info=True, extra={"event": "metrics.redis_unavailable"})
+        return
+    window = GaugeMetricFamily(
+        "coordinoter_xero_app_window_calls",
+        "Calls counted in the limiter's current app-wide minute window, by priority class.",
+        labels=["class"],
+    )
+    for name in classes:
+        window.add_metric([name], live[name])
+    yield window
 
 
 def xero_connection_metrics() -> Iterator[Metric]:

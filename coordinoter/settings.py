@@ -303,7 +303,20 @@ XERO_RESOURCE_APPLIERS = {
 # Categories reconciliation polls only for organisations the named function says have something to update: a tenant
 # that never sent a credit note spends none of its 5,000 daily calls on GET /CreditNotes.
 XERO_RECONCILE_GATES = {"CREDITNOTE": "invoices.services.credit_notes.credit_notes_to_reconcile"}
-XERO_RECONCILE_EVERY_SECONDS = env_int("XERO_RECONCILE_EVERY_SECONDS", 300)
+# Reconciliation costs what it must (issue 15): a tenant whose webhooks arrive in sequence is polled once every
+# XERO_RECONCILE_QUIET_SECONDS; a gap in the webhooks' sequence numbers (still open after WEBHOOK_GAP_GRACE_SECONDS),
+# a delivery we failed to process, or activity (a push) with no webhook within XERO_RECONCILE_ACTIVITY_GRACE_SECONDS
+# brings it forward to XERO_RECONCILE_SOON_SECONDS. The beat fan-out runs every XERO_RECONCILE_EVERY_SECONDS and
+# queues at most XERO_RECONCILE_PAGE_SIZE due tenants, spread over that interval. Divided by XERO_TIME_SCALE like
+# Xero's own windows (benchmarks only).
+XERO_RECONCILE_EVERY_SECONDS = env_int("XERO_RECONCILE_EVERY_SECONDS", 60)
+XERO_RECONCILE_PAGE_SIZE = env_int("XERO_RECONCILE_PAGE_SIZE", 500)
+XERO_RECONCILE_QUIET_SECONDS = env_int("XERO_RECONCILE_QUIET_SECONDS", 86400) / float(env_str("XERO_TIME_SCALE", "1"))
+XERO_RECONCILE_SOON_SECONDS = env_int("XERO_RECONCILE_SOON_SECONDS", 300) / float(env_str("XERO_TIME_SCALE", "1"))
+XERO_RECONCILE_ACTIVITY_GRACE_SECONDS = env_int("XERO_RECONCILE_ACTIVITY_GRACE_SECONDS", 600) / float(
+    env_str("XERO_TIME_SCALE", "1")
+)
+WEBHOOK_GAP_GRACE_SECONDS = env_int("WEBHOOK_GAP_GRACE_SECONDS", 120) / float(env_str("XERO_TIME_SCALE", "1"))
 # Least time between two fetches for one tenant's webhook events (more events in between share one GET).
 WEBHOOK_FETCH_INTERVAL_SECONDS = float(env_str("WEBHOOK_FETCH_INTERVAL_SECONDS", "2"))
 # Handled webhook events are kept this long for support, then purged by the inbox sweeper.
@@ -323,6 +336,9 @@ XERO_RATE_DAY_SECONDS = 86400 / XERO_TIME_SCALE
 XERO_RATE_GUARD_SECONDS = float(env_str("XERO_RATE_GUARD_SECONDS", "1")) / XERO_TIME_SCALE
 XERO_RATE_SLOT_TTL_SECONDS = XERO_HTTP_TIMEOUT_SECONDS + 15  # a killed worker's slot frees itself after this
 XERO_RATE_LIMIT_PREFIX = env_str("XERO_RATE_LIMIT_PREFIX", "xero:rl")
+# Background calls (webhook fetches, reconciliation, keep-alive and connection checks) share at most this part of
+# the app minute and wait once the app's calls reach the rest of it (integrations/xero/ratelimit.py, issue 15).
+XERO_BACKGROUND_SHARE = float(env_str("XERO_BACKGROUND_SHARE", "0.2"))
 XERO_IDEMPOTENCY_WINDOW_SECONDS = 360 / XERO_TIME_SCALE  # Xero keeps an Idempotency-Key 6 minutes
 # The push: a chunk's lease outlives its call; the sweeper re-dispatches expired leases and stalled tenants.
 PUSH_LEASE_SECONDS = float(env_str("PUSH_LEASE_SECONDS", str(XERO_HTTP_TIMEOUT_SECONDS + 30)))

@@ -21,7 +21,7 @@ from integrations.services import (
     xero_connection_request_reconnect,
     xero_connection_verify_soon,
 )
-from integrations.usage_chart import usage_chart_for
+from integrations.usage_chart import app_usage_chart, usage_chart_for
 from organisations.audit import audit_trail
 from organisations.decorators import support_required
 from organisations.models import Organisation, SupportRequest
@@ -53,6 +53,12 @@ def support_console(request: HttpRequest) -> HttpResponse:
             "request_query": request_query,
         },
     )
+
+
+@support_required
+def support_xero_usage(request: HttpRequest) -> HttpResponse:
+    """The whole app against Xero's app-wide minute, by priority class (issue 15)."""
+    return render(request, "integrations/support/xero_usage.html", {"app_usage": app_usage_chart()})
 
 
 @support_required

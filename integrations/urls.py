@@ -13,6 +13,7 @@ urlpatterns = [
     path("integrations/xero/choose/<uuid:pk>/", views.xero_choose, name="xero_choose"),
     path("integrations/xero/disconnect/", views.xero_disconnect, name="xero_disconnect"),
     path("support/", support.support_console, name="support_console"),
+    path("support/xero-usage/", support.support_xero_usage, name="support_xero_usage"),
     path("support/organisations/<int:pk>/", support.support_organisation, name="support_organisation"),
     path(
         "support/organisations/<int:pk>/xero/disconnect/",

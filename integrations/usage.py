@@ -28,11 +28,14 @@ USAGE_RETENTION = dt.timedelta(days=2)
 _TABLE = XeroApiUsage._meta.db_table
 # The table name is ours and every value a parameter.
 _UPSERT = f"""
-INSERT INTO {_TABLE} (organisation_id, minute, calls, rate_limited, failed, refresh_failures, min_remaining,
-                      day_remaining, updated_at)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+INSERT INTO {_TABLE} (organisation_id, minute, calls, webhook_calls, reconcile_calls, health_calls, rate_limited,
+                      failed, refresh_failures, min_remaining, day_remaining, updated_at)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
 ON CONFLICT (organisation_id, minute) DO UPDATE SET
   calls = {_TABLE}.calls + excluded.calls,
+  webhook_calls = {_TABLE}.webhook_calls + excluded.webhook_calls,
+  reconcile_calls = {_TABLE}.reconcile_calls + excluded.reconcile_calls,
+  health_calls = {_TABLE}.health_calls + excluded.health_calls,
   rate_limited = {_TABLE}.rate_limited + excluded.rate_limited,
   failed = {_TABLE}.failed + excluded.failed,
   refresh_failures = {_TABLE}.refresh_failures + excluded.refresh_failures,
@@ -50,6 +53,7 @@ def _bump(
     *,
     organisation_id: int,
     calls: int = 0,
+    priority: str = "customer",
     rate_limited: int = 0,
     failed: int = 0,
     refresh_failures: int = 0,
@@ -63,6 +67,9 @@ def _bump(
         organisation_id,
         as_db(minute_of(now)),
         calls,
+        calls if priority == "webhook" else 0,
+        calls if priority == "reconcile" else 0,
+        calls if priority == "health" else 0,
         rate_limited,
         failed,
         refresh_failures,
@@ -93,13 +100,16 @@ def xero_call_recorded(
     min_remaining: int | None = None,
     day_remaining: int | None = None,
     at: dt.datetime | None = None,
+    priority: str = "customer",
 ) -> None:
-    """Count one call to Xero. status: the HTTP status, or None when Xero did not answer."""
+    """Count one call to Xero. status: the HTTP status, or None when Xero did not answer. priority: the call's class
+    (integrations.xero.ratelimit.Priority), counted apart for the app-wide usage by class."""
     if not organisation_id:
         return
     _bump(
         organisation_id=organisation_id,
         calls=1,
+        priority=str(priority),
         rate_limited=int(status == 429),
         failed=int(status is None or status >= 500),
         min_remaining=min_remaining,
@@ -172,3 +182,51 @@ def xero_usage_today(organisation: Organisation, *, now: dt.datetime | None = No
         day_remaining=last[0] if last else None,
         day_remaining_at=last[1] if last else None,
     )
+
+
+@dataclass(frozen=True)
+class AppMinute:
+    """The whole app's Xero calls in one UTC minute, by priority class (integrations.xero.ratelimit.Priority)."""
+
+    minute: dt.datetime
+    customer: int
+    webhook: int
+    reconcile: int
+    health: int
+
+    @property
+    def calls(self) -> int:
+        return self.customer + self.webhook + self.reconcile + self.health
+
+    @property
+    def background(self) -> int:
+        return self.webhook + self.reconcile + self.health
+
+
+def xero_app_usage_minutes(*, since: dt.datetime, until: dt.datetime | None = None) -> list[AppMinute]:
+    """Every organisation's calls summed per minute and class, oldest first: one grouped query on the minute
+    index (the support console's app-wide chart, /metrics). Minutes without a call are absent."""
+    rows = XeroApiUsage.objects.filter(minute__gte=minute_of(since))
+    if until is not None:
+        rows = rows.filter(minute__lt=until)
+    grouped = (
+        rows.order_by("minute")
+        .values("minute")
+        .annotate(
+            calls=Sum("calls"),
+            webhook=Sum("webhook_calls"),
+            reconcile=Sum("reconcile_calls"),
+            health=Sum("health_calls"),
+        )
+        .filter(calls__gt=0)
+    )
+    return [
+        AppMinute(
+            minute=row["minute"],
+            customer=row["calls"] - row["webhook"] - row["reconcile"] - row["health"],
+            webhook=row["webhook"],
+            reconcile=row["reconcile"],
+            health=row["health"],
+        )
+        for row in grouped
+    ]

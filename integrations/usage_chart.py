@@ -251,3 +251,124 @@ def _seconds(value: float) -> str:
     if value >= 10 or value == int(value):
         return f"{value:.0f} s"
     return f"{value:.1f} s"
+
+
+# ---------------------------------------------------------------- the whole app (issue 15)
+
+
+@dataclass(frozen=True)
+class AppHourRow:
+    start: dt.datetime
+    calls: int
+    background: int
+    peak: int
+    peak_background: int
+    peak_background_share: float
+
+
+@dataclass
+class AppUsageChart:
+    """Every tenant's calls a minute against Xero's app-wide limit, split by priority class: customers' calls and
+    background (webhook fetches, reconciliation, health checks), with the background cap."""
+
+    start: dt.datetime
+    end: dt.datetime
+    limit: int
+    background_cap: int
+    width: int = WIDTH
+    left: int = LEFT
+    right_edge: int = WIDTH - RIGHT
+    calls_top: int = CALLS_TOP
+    calls_bottom: int = CALLS_TOP + CALLS_HEIGHT
+    calls_view_height: int = CALLS_TOP + CALLS_HEIGHT + 24
+    all_points: str = ""
+    background_points: str = ""
+    limit_y: float = 0.0
+    cap_y: float = 0.0
+    calls_ticks: list[Tick] = field(default_factory=list)
+    time_ticks: list[Tick] = field(default_factory=list)
+    hours: list[AppHourRow] = field(default_factory=list)
+    totals: dict[str, int] = field(default_factory=dict)
+    peak_calls: int = 0
+    peak_at: dt.datetime | None = None
+    peak_background: int = 0
+    peak_background_at: dt.datetime | None = None
+
+    @property
+    def calls_total(self) -> int:
+        return sum(self.totals.values())
+
+    @property
+    def empty(self) -> bool:
+        return self.calls_total == 0
+
+
+def app_usage_chart(*, now: dt.datetime | None = None) -> AppUsageChart:
+    """One grouped query (the minutes of the last 24 hours, summed over every organisation)."""
+    from integrations.usage import xero_app_usage_minutes
+    from integrations.xero.ratelimit import Priority, rate_limiter
+
+    limiter = rate_limiter()
+    end = minute_of(now or timezone.now()) + dt.timedelta(minutes=1)
+    start = end - WINDOW
+    chart = AppUsageChart(
+        start=start,
+        end=end,
+        limit=limiter.limits.app_minute,
+        background_cap=limiter.background_limits(Priority.WEBHOOK)[0],
+    )
+    by_minute = {m.minute: m for m in xero_app_usage_minutes(since=start) if start <= m.minute < end}
+    chart.totals = {
+        name: sum(getattr(m, name) for m in by_minute.values())
+        for name in ("customer", "webhook", "reconcile", "health")
+    }
+    if by_minute:
+        peak = max(by_minute.values(), key=lambda m: (m.calls, m.minute))
+        chart.peak_calls, chart.peak_at = peak.calls, peak.minute
+        busiest = max(by_minute.values(), key=lambda m: (m.background, m.minute))
+        chart.peak_background, chart.peak_background_at = busiest.background, busiest.minute
+    span = (end - start).total_seconds()
+    plot_width = chart.right_edge - chart.left
+    top = _nice_ceiling(max(chart.limit * 1.1, chart.peak_calls * 1.1))
+
+    def x_at(at: dt.datetime) -> float:
+        return round(chart.left + plot_width * (at - start).total_seconds() / span, 1)
+
+    def y_at(value: float) -> float:
+        return round(chart.calls_bottom - CALLS_HEIGHT * value / top, 1)
+
+    chart.limit_y, chart.cap_y = y_at(chart.limit), y_at(chart.background_cap)
+    chart.calls_ticks = [Tick(y_at(v), f"{v:,}") for v in range(0, int(top) + 1, _tick_step(top))]
+    lines: dict[str, list[tuple[float, float]]] = {"all": [], "background": []}
+    for i in range(int(span // 60)):
+        at = start + dt.timedelta(minutes=i)
+        m = by_minute.get(at)
+        for name, value in (("all", m.calls if m else 0), ("background", m.background if m else 0)):
+            points, point = lines[name], (x_at(at), y_at(value))
+            if len(points) >= 2 and points[-1][1] == point[1] == points[-2][1]:
+                points[-1] = point  # a straight run needs only its ends
+            else:
+                points.append(point)
+    chart.all_points = " ".join(f"{x},{y}" for x, y in lines["all"])
+    chart.background_points = " ".join(f"{x},{y}" for x, y in lines["background"])
+    hour = start.replace(minute=0, second=0, microsecond=0) + dt.timedelta(hours=1)
+    while hour < end:
+        if timezone.localtime(hour).hour % 3 == 0:
+            chart.time_ticks.append(Tick(x_at(hour), f"{timezone.localtime(hour):%H:%M}"))
+        hour += dt.timedelta(hours=1)
+    hour = start.replace(minute=0, second=0, microsecond=0)
+    while hour < end:
+        in_hour = [m for m in by_minute.values() if hour <= m.minute < hour + dt.timedelta(hours=1)]
+        if in_hour:
+            chart.hours.append(
+                AppHourRow(
+                    start=hour,
+                    calls=sum(m.calls for m in in_hour),
+                    background=sum(m.background for m in in_hour),
+                    peak=max(m.calls for m in in_hour),
+                    peak_background=max(m.background for m in in_hour),
+                    peak_background_share=max(m.background / chart.limit for m in in_hour),
+                )
+            )
+        hour += dt.timedelta(hours=1)
+    return chart

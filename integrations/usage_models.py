@@ -16,6 +16,10 @@ class XeroApiUsage(models.Model):
     organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="+")
     minute = models.DateTimeField(help_text="Start of the UTC minute.")
     calls = models.PositiveIntegerField(default=0, help_text="HTTP calls made to Xero (answered or not).")
+    # By priority class (integrations.xero.ratelimit.Priority); customer calls are calls less these three.
+    webhook_calls = models.PositiveIntegerField(default=0, help_text="Of the calls: fetches after webhooks.")
+    reconcile_calls = models.PositiveIntegerField(default=0, help_text="Of the calls: reconciliation polls.")
+    health_calls = models.PositiveIntegerField(default=0, help_text="Of the calls: keep-alive and connection checks.")
     rate_limited = models.PositiveIntegerField(default=0, help_text="Calls Xero answered 429.")
     failed = models.PositiveIntegerField(default=0, help_text="Calls answered 5xx or not answered (timeouts).")
     refresh_failures = models.PositiveIntegerField(default=0, help_text="Token refreshes that failed (not 401s).")

@@ -95,6 +95,15 @@ class ReconciliationState(models.Model):
         null=True, blank=True, help_text="A paced processing run is due then (so only one is scheduled)."
     )
     reconcile_claimed_until = models.DateTimeField(null=True, blank=True)
+    next_due_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        db_index=True,
+        help_text="Reconciled by then at the latest: once a day when quiet, soon on signs of missed webhooks.",
+    )
+    due_reason = models.CharField(
+        max_length=30, blank=True, help_text="Why the next pass is due: cadence, gap, failed_delivery, activity, ..."
+    )
     last_success_at = models.DateTimeField(
         null=True,
         blank=True,

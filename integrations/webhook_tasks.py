@@ -1,11 +1,15 @@
 """Thin tasks for the webhook inbox and reconciliation: load by id, call one service, reschedule on a rate limit.
 
-They run on the `webhooks` queue, so a big invoice push on `xero` never holds back what comes in from Xero.
+They run on the `webhooks` queue, so a big invoice push on `xero` never holds back what comes in from Xero. The
+reconciliation fan-out and its passes run on `default` with the other background work (keep-alive, connection
+checks): a page of 500 passes is never queued in front of a webhook or a person's edit (issue 15).
 """
 
 from celery import shared_task
+from django.conf import settings
 
 from coordinoter import queue
+from integrations.services import reconcile_cadence
 from integrations.services import reconciliation as reconciliation_services
 from integrations.services import webhooks as webhook_services
 
@@ -22,15 +26,20 @@ def process_webhook_inbox(self, *, organisation_id: int) -> None:
 def sweep_webhook_inbox() -> None:
     webhook_services.webhook_inbox_sweep()
     webhook_services.webhook_events_purge()
+    reconcile_cadence.webhook_gaps_overdue()
 
 
-@shared_task(acks_late=True, queue="webhooks", ignore_result=True)
-def reconcile_all() -> None:
-    for organisation_id in reconciliation_services.reconciliation_organisation_ids():
-        queue.enqueue(reconcile_organisation, kwargs={"organisation_id": organisation_id})
+@shared_task(acks_late=True, queue="default", ignore_result=True)
+def reconcile_all() -> int:
+    """Every XERO_RECONCILE_EVERY_SECONDS (beat): one page of due tenants, their passes spread over the interval."""
+    due = reconciliation_services.reconciliation_organisation_ids()
+    spacing = settings.XERO_RECONCILE_EVERY_SECONDS / max(1, len(due))
+    for position, organisation_id in enumerate(due):
+        queue.enqueue(reconcile_organisation, kwargs={"organisation_id": organisation_id}, countdown=position * spacing)
+    return len(due)
 
 
-@shared_task(bind=True, acks_late=True, queue="webhooks", ignore_result=True)
+@shared_task(bind=True, acks_late=True, queue="default", ignore_result=True)
 def reconcile_organisation(self, *, organisation_id: int) -> None:
     result = reconciliation_services.reconciliation_run(organisation_id=organisation_id)
     if result.retry_after is not None:

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from integrations.services.reconcile_cadence import webhook_sequence_seen
 from integrations.services.webhooks import (
     MalformedDelivery,
     webhook_delivery_parse,
@@ -74,6 +75,9 @@ def xero_webhook_receive(request: HttpRequest) -> HttpResponse:
         )
         return HttpResponse(b"", status=200)
     result = webhook_events_record(events=events)
+    if events:
+        # The app-wide sequence: a skipped range that no late delivery fills makes reconciliation come soon.
+        webhook_sequence_seen(first=events[0].sequence, last=events[-1].sequence)
     unusable = [event.problem for event in events if event.problem]
     logger.log(
         logging.WARNING if unusable else logging.INFO,

@@ -11,9 +11,9 @@ import time
 
 from . import ledger
 from .faults import FaultError
-from .identity import owner_key, render_connection, revoke_user_app
+from .identity import connect_tenants, issue_tokens, owner_key, render_connection, revoke_user_app
 from .server import Request, Response, plain_json
-from .util import dumps
+from .util import dumps, new_id
 
 
 def body(request: Request) -> dict:
@@ -225,6 +225,57 @@ def revoke(app, request: Request) -> Response:
     return plain_json(revoke_user_app(app, users[0]["id"], data.get("client_id") or app.settings.s.client_id))
 
 
+BULK_SCOPE = "offline_access accounting.invoices accounting.contacts accounting.settings"
+
+
+def bulk_connect(app, request: Request) -> Response:
+    """A fast path for benchmarks with thousands of tenants: what a consent per tenant would leave behind, without
+    the browser round trips. Body: {"tenants": [ids] or "count": N (the first N organisations), "scope": optional}.
+    Each tenant gets its own Xero user (bulk-<n>@sandbox.test, so GET /connections lists one tenant), grant,
+    connection and token set. Answers [{tenantId, tenantName, id, authEventId, access_token, refresh_token,
+    expires_in, scope}]."""
+    data = body(request)
+    wanted = data.get("tenants") or [o["OrganisationID"] for o in app.store.find("org")][: int(data.get("count", 0))]
+    unknown = [t for t in wanted if app.store.get("org", t) is None]
+    if unknown:
+        return error(f"unknown tenants: {unknown[:3]}", 404)
+    scope = str(data.get("scope") or BULK_SCOPE).split()
+    client_id = app.settings.s.client_id
+    now = app.clock.now()
+    out = []
+    with app.store.tx():
+        for position, tenant_id in enumerate(wanted):
+            email = f"bulk-{position}-{tenant_id[:8]}@sandbox.test"
+            user = {
+                "id": new_id(),
+                "email": email,
+                "password": new_id(),
+                "first_name": "Bulk",
+                "last_name": str(position),
+                "sub": new_id().replace("-", ""),
+                "tenants": [tenant_id],
+            }
+            app.store.put("user", user["id"], user, k1=email)
+            auth_event_id = new_id()
+            connect_tenants(app, user["id"], client_id, [tenant_id], auth_event_id, now)
+            grant = {
+                "id": new_id(),
+                "user_id": user["id"],
+                "client_id": client_id,
+                "scope": scope,
+                "auth_event_id": auth_event_id,
+                "session_id": new_id(),
+                "auth_time": int(now),
+                "created": now,
+                "revoked": False,
+            }
+            app.store.put("grant", grant["id"], grant, k1=owner_key(user["id"], client_id))
+            issued = issue_tokens(app, grant)
+            connection = app.store.find("connection", k1=owner_key(user["id"], client_id))[0]
+            out.append({**render_connection(connection), **issued})
+    return plain_json(out)
+
+
 def webhooks(app, request: Request, action: str | None = None) -> Response:
     hooks = app.webhooks
     if action is None:
@@ -259,6 +310,8 @@ def requests_log(app, request: Request) -> Response:
         return Response(204)
     with app.request_log_lock:
         entries = list(app.request_log)
+        if request.q("drain"):  # hand over and forget in one step (a long run reads the log as it goes)
+            app.request_log.clear()
     tenant = request.q("tenant_id")
     if tenant:
         entries = [e for e in entries if e["tenant_id"] == tenant]
@@ -311,6 +364,7 @@ def register(app) -> None:
     add("POST", "/clock", clock)
     add("POST", "/connections/disconnect", disconnect)
     add("POST", "/revoke", revoke)
+    add("POST", "/bulk-connect", bulk_connect)
     add("GET", "/ratelimits", lambda a, q: plain_json(a.limiter.snapshot()))
     add("POST", "/ratelimits/reset", lambda a, q: (a.limiter.reset(), plain_json({"reset": True}))[1])
     add("GET", "/webhooks", webhooks)

@@ -37,6 +37,9 @@ CREATE TABLE IF NOT EXISTS docs (
 CREATE INDEX IF NOT EXISTS docs_k1 ON docs (kind, tenant, k1);
 CREATE INDEX IF NOT EXISTS docs_k2 ON docs (kind, tenant, k2);
 CREATE INDEX IF NOT EXISTS docs_updated ON docs (kind, tenant, updated);
+-- Lookups by k1/k2 without a tenant (a user's connections, a tenant's connections) stay fast with 10,000 tenants.
+CREATE INDEX IF NOT EXISTS docs_kind_k1 ON docs (kind, k1);
+CREATE INDEX IF NOT EXISTS docs_kind_k2 ON docs (kind, k2);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 

@@ -22,7 +22,8 @@ from integrations.registry import connection_event_emit
 from integrations.selectors import connection_needs_keepalive_refresh
 from integrations.xero import tokens
 from integrations.xero.client import XeroClient
-from integrations.xero.exceptions import XeroError, XeroNeedsReconnect, XeroNotConnected
+from integrations.xero.exceptions import XeroError, XeroNeedsReconnect, XeroNotConnected, XeroRateLimited
+from integrations.xero.ratelimit import Priority
 from organisations.models import Organisation
 from organisations.selectors import organisation_admin_emails
 
@@ -37,17 +38,21 @@ S = XeroConnection.Status
 def xero_connection_verify(*, connection_id: int) -> str:
     """GET /connections: is our tenant still connected? Missing (or an empty list) means it was disconnected on
     Xero's side (https://github.com/XeroAPI/Xero-OpenAPI/issues/585). Returns connected | revoked_in_xero |
-    needs_reconnect | skipped | error."""
+    needs_reconnect | skipped | error | rate_limited (a health check waits behind customers' calls: it queues itself
+    again for when the limiter said)."""
     connection = XeroConnection.objects.get(pk=connection_id)
     if not connection.is_usable:
         return "skipped"
-    xero = XeroClient(connection_id, check_on_forbidden=False)
+    xero = XeroClient(connection_id, check_on_forbidden=False, priority=Priority.HEALTH)
     try:
         tenants = xero.tenant_connections()
     except XeroNeedsReconnect:
         return "needs_reconnect"
     except XeroNotConnected:
         return "skipped"
+    except XeroRateLimited as exc:
+        _verify_later(connection_id, seconds=exc.retry_after)
+        return "rate_limited"
     except XeroError as exc:
         logger.warning(
             "xero.connection.check_failed",
@@ -230,6 +235,13 @@ def xero_connection_sync_recorded(*, organisation: Organisation, at=None) -> Non
 
 
 # ---------------------------------------------------------------- emails
+
+
+def _verify_later(connection_id: int, *, seconds: float) -> None:
+    from integrations.tasks import xero_connection_verify_task
+
+    # Never sleep to throttle: the check comes back when the limiter said, a little spread so waiters do not herd.
+    queue.enqueue(xero_connection_verify_task, args=(connection_id,), countdown=seconds + connection_id % 7)
 
 
 def _enqueue_notify(connection_id: int, event: str) -> None:

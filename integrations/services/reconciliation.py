@@ -19,6 +19,7 @@ from django.utils.module_loading import import_string
 
 from integrations.models import XeroConnection
 from integrations.services import webhooks
+from integrations.services.reconcile_cadence import reconcile_due_claim, reconcile_pass_scheduled
 from integrations.services.webhooks import (
     KNOWN_CATEGORIES,
     RESOURCE_PATHS,
@@ -30,6 +31,7 @@ from integrations.webhook_models import ReconciliationState, WebhookEvent
 from integrations.xero import accounting
 from integrations.xero.client import XeroClient
 from integrations.xero.exceptions import XeroError, XeroRateLimited
+from integrations.xero.ratelimit import Priority
 
 logger = logging.getLogger("integrations.webhooks")
 
@@ -72,7 +74,8 @@ def reconciliation_enqueue(*, organisation_id: int) -> bool:
 
 
 def reconciliation_organisation_ids() -> list[int]:
-    return list(XeroConnection.objects.usable().order_by("organisation_id").values_list("organisation_id", flat=True))
+    """One page of tenants due for a pass, claimed (integrations/services/reconcile_cadence.py)."""
+    return reconcile_due_claim()
 
 
 def _reconcile_claim(*, organisation_id: int) -> ReconciliationState | None:
@@ -113,6 +116,7 @@ def reconciliation_run(*, organisation_id: int) -> ReconcileResult:
         for category in _categories(organisation_id):
             _reconcile_category(connection=connection, category=category, since=since, result=result)
     except XeroRateLimited as exc:
+        # Background waits behind customers' calls: the task comes back when the limiter said.
         result.retry_after = max(1, int(exc.retry_after))
         error = f"rate limited; retrying in {result.retry_after}s"
     except XeroError as exc:
@@ -128,6 +132,8 @@ def reconciliation_run(*, organisation_id: int) -> ReconcileResult:
         )
     finally:
         _reconcile_finish(organisation_id=organisation_id, started=started, result=result, error=error)
+        if result.retry_after is None:  # a rate-limited pass is already coming back; its claim holds meanwhile
+            reconcile_pass_scheduled(organisation_id=organisation_id, started=started, ok=not error)
     logger.info(
         "xero.reconcile.finished",
         extra={
@@ -151,7 +157,7 @@ def _reconcile_category(
     *, connection: XeroConnection, category: str, since: dt.datetime, result: ReconcileResult
 ) -> None:
     key = POLL_PATHS[category]
-    client = XeroClient(connection.pk, rate_limiter=webhooks.xero_rate_limiter())
+    client = XeroClient(connection.pk, rate_limiter=webhooks.xero_rate_limiter(), priority=Priority.RECONCILE)
     for page in range(1, RECONCILE_MAX_PAGES + 1):
         # Only what changed since then, oldest change first. https://developer.xero.com/documentation/api/accounting/invoices
         if category == "CONTACT":

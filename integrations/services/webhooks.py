@@ -40,6 +40,7 @@ from integrations.xero.exceptions import (
     XeroServerError,
     XeroTimeout,
 )
+from integrations.xero.ratelimit import Priority
 
 logger = logging.getLogger("integrations.webhooks")
 
@@ -632,6 +633,7 @@ def _events_finish(*, events: list[WebhookEvent], state: str, outcome: str, erro
 def _events_defer(*, events: list[WebhookEvent], error: str, total: ProcessResult) -> None:
     now = timezone.now()
     delay = 30
+    failed_organisation = None
     for event in events:
         attempts = event.attempts + 1
         if attempts >= TRANSIENT_MAX_ATTEMPTS:
@@ -643,6 +645,7 @@ def _events_defer(*, events: list[WebhookEvent], error: str, total: ProcessResul
                 processed_at=now,
             )
             total.failed += 1
+            failed_organisation = event.organisation_id
         else:
             delay = min(3600, 30 * 2 ** (attempts - 1))
             WebhookEvent.objects.filter(pk=event.pk, state=WebhookEvent.State.RECEIVED).update(
@@ -650,6 +653,11 @@ def _events_defer(*, events: list[WebhookEvent], error: str, total: ProcessResul
             )
             total.deferred += 1
     total.retry_after = delay
+    if failed_organisation is not None:
+        # What those events named never reached us: the tenant's reconciliation comes soon instead of at its cadence.
+        from integrations.services.reconcile_cadence import Reason, reconcile_soon
+
+        reconcile_soon(reason=Reason.FAILED_DELIVERY, organisation_ids=[failed_organisation])
 
 
 def xero_resources_fetch(
@@ -657,7 +665,7 @@ def xero_resources_fetch(
 ) -> list[dict[str, Any]]:
     """The current version of each resource, fetched in pages of 100 ids: one call per 100 events, not one each
     (Xero allows a tenant 60 calls a minute). An id Xero does not return is simply absent."""
-    client = XeroClient(connection.pk, rate_limiter=xero_rate_limiter())
+    client = XeroClient(connection.pk, rate_limiter=xero_rate_limiter(), priority=Priority.WEBHOOK)
     found: list[dict[str, Any]] = []
     for start in range(0, len(resource_ids), FETCH_CHUNK):
         chunk = resource_ids[start : start + FETCH_CHUNK]

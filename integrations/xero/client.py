@@ -68,8 +68,11 @@ class XeroClient:
         rate_limiter: RateLimiter | None = None,
         timeout: float | None = None,
         check_on_forbidden: bool = True,
+        priority: ratelimit.Priority = ratelimit.Priority.CUSTOMER,
     ) -> None:
         self.connection_id = connection_id
+        # Who waits for these calls (the limiter serves customers first; background shares a capped part).
+        self.priority = ratelimit.Priority(priority)
         # No call path goes unlimited: a client given no limiter takes the process's (Redis, or in-process).
         self.rate_limiter = rate_limiter or ratelimit.rate_limiter()
         self.timeout = timeout or settings.XERO_HTTP_TIMEOUT_SECONDS
@@ -125,7 +128,7 @@ class XeroClient:
 
     def _attempt(self, method, url, grant, *, json, params, headers, idempotency_key, tenant_scoped):
         tenant_id = grant.tenant_id if tenant_scoped else ""
-        ticket = self.rate_limiter.acquire(tenant_id=grant.tenant_id)
+        ticket = self.rate_limiter.acquire(tenant_id=grant.tenant_id, priority=self.priority)
         try:
             response = send(
                 method,
@@ -138,6 +141,7 @@ class XeroClient:
                 idempotency_key=idempotency_key,
                 timeout=self.timeout,
                 log_context={"organisation_id": grant.organisation_id, "tenant_id": grant.tenant_id},
+                priority=self.priority,
             )
         finally:
             self.rate_limiter.release(tenant_id=grant.tenant_id, ticket=ticket)
@@ -237,8 +241,10 @@ def send(
     idempotency_key: str | None = None,
     timeout: float | None = None,
     log_context: Mapping[str, Any] | None = None,
+    priority: str = "customer",
 ) -> XeroResponse:
-    """One HTTP exchange with Xero. Returns the response whatever its status; raises XeroTimeout only."""
+    """One HTTP exchange with Xero. Returns the response whatever its status; raises XeroTimeout only. `priority`
+    (the call's class) is counted in the usage rows."""
     method = method.upper()
     outgoing = {"Accept": "application/json", "User-Agent": USER_AGENT, **(headers or {})}
     outgoing["Authorization"] = f"Bearer {access_token}"
@@ -278,7 +284,7 @@ def send(
                 **context,
             },
         )
-        usage.xero_call_recorded(organisation_id=context.get("organisation_id"), status=None)
+        usage.xero_call_recorded(organisation_id=context.get("organisation_id"), status=None, priority=priority)
         raise XeroTimeout(
             f"Xero did not answer {method} {path} ({type(exc).__name__}).", outcome_unknown=unknown
         ) from None
@@ -310,6 +316,7 @@ def send(
             "min_remaining": response.min_remaining,
             "day_remaining": response.day_remaining,
             "app_min_remaining": response.app_min_remaining,
+            "priority": str(priority),
             **context,
         },
     )
@@ -318,6 +325,7 @@ def send(
         status=raw.status_code,
         min_remaining=response.min_remaining,
         day_remaining=response.day_remaining,
+        priority=priority,
     )
     return response
 

@@ -19,6 +19,21 @@ Lua script, so two workers can never both take the last call of a window.
 - Xero's X-MinLimit-Remaining / X-AppMinLimit-Remaining / X-DayLimit-Remaining correct the counts upwards
   (calls made by something else count too); a 429's Retry-After blocks the tenant (or the app) that long.
 
+Priority classes (issue 15). Every call names its class: `customer` (pushes, edits, voids, credit notes, contact
+creates, a person's page reading the chart: anything a customer is waiting for), then the background classes
+`webhook` (fetching what a webhook named), `reconcile` (the poll for what webhooks missed) and `health` (keep-alive
+and connection checks). Background calls share a capped part of the app minute (`background_share`, 20% by
+default): they are admitted only while
+- the app's background calls in the window are under the class's part of that cap (webhook fetches may fill all
+  of it, reconciliation 90%, health checks 80%, so the last tenth is kept for webhook fetches and the tenth before
+  it for reconciliation), and
+- the app's calls of every class are under (1 - share) of the app minute: once customer calls have taken the app
+  minute that far, background waits and the rest of the minute is the customers' alone, and
+- the tenant's own minute is under (1 - share) of its 60 and it has a free slot besides one kept for customers:
+  a tenant pushing at its ceiling is never slowed by its own background work.
+So customer calls are never refused because of background work beyond the cap, and with the app minute short it
+is background that waits. The same single script decides, so the classes cannot race each other.
+
 The limiter never sleeps: a refusal raises RateLimitWait with the seconds to wait, and the caller reschedules.
 """
 
@@ -29,6 +44,7 @@ import math
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from functools import cache
 from typing import Any
 
@@ -50,6 +66,20 @@ class RateLimitWait(XeroRateLimited):
         )
 
 
+class Priority(StrEnum):
+    """Who is waiting for a call, highest first. The caller says it (XeroClient(priority=...))."""
+
+    CUSTOMER = "customer"
+    WEBHOOK = "webhook"
+    RECONCILE = "reconcile"
+    HEALTH = "health"
+
+
+BACKGROUND = (Priority.WEBHOOK, Priority.RECONCILE, Priority.HEALTH)
+# The part of the background cap each background class may fill (see the module's docstring).
+BACKGROUND_LEVELS = {Priority.WEBHOOK: 1.0, Priority.RECONCILE: 0.9, Priority.HEALTH: 0.8}
+
+
 @dataclass(frozen=True)
 class RateLimits:
     concurrent: int = 5
@@ -62,11 +92,16 @@ class RateLimits:
 class Ticket:
     tenant_id: str
     id: str
+    priority: Priority = Priority.CUSTOMER
 
 
-# KEYS: 1 slots, 2 tenant minute log, 3 app minute log, 4 day window, 5 tenant block, 6 app block, 7 waiters
+# KEYS: 1 slots, 2 tenant minute log, 3 app minute log, 4 day window, 5 tenant block, 6 app block, 7 waiters,
+#       8 this class's app log (counted for /metrics; background calls only), 9 the app's background log
 # ARGV: 1 ticket, 2 concurrent, 3 minute, 4 app minute, 5 day, 6 minute window ms (with guard), 7 day ms,
-#       8 slot ttl ms, 9 longest wait for a slot ms, 10 waiter name ('' for none)
+#       8 slot ttl ms, 9 longest wait for a slot ms, 10 waiter name ('' for none),
+#       11 background: 1 or 0, 12 background calls this class may reach in the window, 13 app calls (all classes)
+#       under which background may go, 14 tenant calls under which background may go, 15 tenant slots background
+#       may fill
 _ACQUIRE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -110,6 +145,27 @@ local function log_check(key, limit, why, queue)
 end
 log_check(KEYS[2], tonumber(ARGV[3]), 'minute', true)
 log_check(KEYS[3], tonumber(ARGV[4]), 'appminute', false)
+local background = tonumber(ARGV[11]) == 1
+if background then
+  -- Background waits for: its class's part of the cap (all background calls together, KEYS[9]), the app's calls
+  -- of every class reaching (1 - share) of the app minute, and its tenant's minute or slots nearing what customers
+  -- need. Each wait is until the call that must leave the window has left it.
+  local function under(key, limit)
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', now - win)
+    local c = redis.call('ZCARD', key)
+    if c >= limit then
+      local e = redis.call('ZRANGE', key, c - limit, c - limit, 'WITHSCORES')
+      need(math.max(1, tonumber(e[2] or now) + win - now), 'background')
+    end
+  end
+  under(KEYS[9], tonumber(ARGV[12]))
+  under(KEYS[3], tonumber(ARGV[13]))
+  under(KEYS[2], tonumber(ARGV[14]))
+  if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[15]) then
+    local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+    need(math.max(1, math.min(tonumber(first[2]) - now, tonumber(ARGV[9]))), 'background')
+  end
+end
 local day = tonumber(ARGV[7])
 local start = tonumber(redis.call('HGET', KEYS[4], 'start') or '-1')
 local used = tonumber(redis.call('HGET', KEYS[4], 'used') or '0')
@@ -137,16 +193,26 @@ redis.call('ZADD', KEYS[2], now, ARGV[1])
 redis.call('PEXPIRE', KEYS[2], win * 2)
 redis.call('ZADD', KEYS[3], now, ARGV[1])
 redis.call('PEXPIRE', KEYS[3], win * 2)
+if background then
+  redis.call('ZREMRANGEBYSCORE', KEYS[8], '-inf', now - win)
+  redis.call('ZADD', KEYS[8], now, ARGV[1])
+  redis.call('PEXPIRE', KEYS[8], win * 2)
+  redis.call('ZADD', KEYS[9], now, ARGV[1])
+  redis.call('PEXPIRE', KEYS[9], win * 2)
+end
 redis.call('HSET', KEYS[4], 'start', start, 'used', used + 1)
 redis.call('PEXPIRE', KEYS[4], day * 2)
 return {1, 0, ''}
 """
 
-# KEYS: 1 slots, 2 tenant minute log, 3 app minute log, 4 day window; ARGV: 1 ticket
+# KEYS: 1 slots, 2 tenant minute log, 3 app minute log, 4 day window, 5 the call's class log, 6 background log
+# ARGV: 1 ticket
 _REFUND = """
 redis.call('ZREM', KEYS[1], ARGV[1])
 local counted = redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[3], ARGV[1])
+redis.call('ZREM', KEYS[5], ARGV[1])
+redis.call('ZREM', KEYS[6], ARGV[1])
 if counted == 1 and tonumber(redis.call('HGET', KEYS[4], 'used') or '0') > 0 then
   redis.call('HINCRBY', KEYS[4], 'used', -1)
 end
@@ -216,6 +282,7 @@ class XeroRateLimiter:
         slot_ttl_seconds: float = 60.0,
         prefix: str = "xero:rl",
         app_id: str = "app",
+        background_share: float = 0.2,
     ) -> None:
         self.redis = redis
         self.limits = limits or RateLimits()
@@ -227,6 +294,7 @@ class XeroRateLimiter:
         self.slot_wait_ms = max(1, self.minute_ms // 60)
         self.prefix = prefix
         self.app_id = app_id
+        self.background_share = min(1.0, max(0.0, float(background_share)))
         self._acquire = redis.register_script(_ACQUIRE)
         self._observe = redis.register_script(_OBSERVE)
         self._refund = redis.register_script(_REFUND)
@@ -244,19 +312,47 @@ class XeroRateLimiter:
 
     def _app_keys(self) -> dict[str, str]:
         base = f"{self.prefix}:a:{self.app_id}"
-        return {"minute": f"{base}:min", "block": f"{base}:block"}
+        keys = {"minute": f"{base}:min", "block": f"{base}:block", "background": f"{base}:bg"}
+        keys.update({str(p): f"{base}:min:{p}" for p in BACKGROUND})
+        return keys
+
+    def background_limits(self, priority: Priority) -> tuple[int, int, int, int]:
+        """For a background class: the background calls it may reach in the window, the app's calls (all classes)
+        and the tenant's calls under which it may go, and the tenant's slots it may fill."""
+        share, limits = self.background_share, self.limits
+        cap = math.floor(limits.app_minute * share * BACKGROUND_LEVELS[priority])
+        return (
+            cap,
+            limits.app_minute - math.floor(limits.app_minute * share),
+            limits.minute - math.floor(limits.minute * share),
+            max(1, limits.concurrent - 1),
+        )
 
     # ------------------------------------------------------------ the hook
-    def acquire(self, *, tenant_id: str, waiter: str = "") -> Ticket:
+    def acquire(self, *, tenant_id: str, waiter: str = "", priority: Priority | str = Priority.CUSTOMER) -> Ticket:
         """Take a slot and count the call, or raise RateLimitWait naming the wait. Never blocks.
 
         waiter: a stable name for a caller that will come back (e.g. "chunk:42"); waiting callers are queued so
         each is told a different moment, instead of all waking for the same freed slot.
+        priority: the call's class; a background class waits (problem "background") where a customer call would not.
         """
+        priority = Priority(priority)
         t, a = self._tenant_keys(tenant_id), self._app_keys()
-        ticket = Ticket(tenant_id=tenant_id, id=uuid.uuid4().hex)
+        ticket = Ticket(tenant_id=tenant_id, id=uuid.uuid4().hex, priority=priority)
+        background = priority in BACKGROUND
+        cap, app_under, tenant_under, slots = self.background_limits(priority) if background else (0, 0, 0, 0)
         ok, wait_ms, problem = self._acquire(
-            keys=[t["slots"], t["minute"], a["minute"], t["day"], t["block"], a["block"], t["waiters"]],
+            keys=[
+                t["slots"],
+                t["minute"],
+                a["minute"],
+                t["day"],
+                t["block"],
+                a["block"],
+                t["waiters"],
+                a.get(str(priority), a["background"]),
+                a["background"],
+            ],
             args=[
                 ticket.id,
                 self.limits.concurrent,
@@ -268,6 +364,11 @@ class XeroRateLimiter:
                 self.slot_ttl_ms,
                 self.slot_wait_ms,
                 waiter,
+                int(background),
+                cap,
+                app_under,
+                tenant_under,
+                slots,
             ],
         )
         if not ok:
@@ -279,7 +380,17 @@ class XeroRateLimiter:
         """Undo an acquire whose call was never made: free the slot and uncount the call."""
         if ticket is not None:
             t, a = self._tenant_keys(tenant_id), self._app_keys()
-            self._refund(keys=[t["slots"], t["minute"], a["minute"], t["day"]], args=[ticket.id])
+            self._refund(
+                keys=[
+                    t["slots"],
+                    t["minute"],
+                    a["minute"],
+                    t["day"],
+                    a.get(str(ticket.priority), a["background"]),
+                    a["background"],
+                ],
+                args=[ticket.id],
+            )
 
     def release(self, *, tenant_id: str, ticket: Ticket | None) -> None:
         if ticket is not None:
@@ -366,6 +477,22 @@ class XeroRateLimiter:
             }
         return out
 
+    def app_usage(self) -> dict[str, int]:
+        """The app's calls in the current minute window by class (/metrics, the support console), in one round trip:
+        {"customer": n, "webhook": n, "reconcile": n, "health": n}; customer = all calls less background ones."""
+        seconds, micros = self.redis.time()
+        now = seconds * 1000 + micros // 1000
+        since = now - (self.minute_ms + self.guard_ms)
+        a = self._app_keys()
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zcount(a["minute"], since, "+inf")
+        for priority in BACKGROUND:
+            pipe.zcount(a[str(priority)], since, "+inf")
+        total, *background = (int(v) for v in pipe.execute())
+        out = {str(p): n for p, n in zip(BACKGROUND, background, strict=True)}
+        out[str(Priority.CUSTOMER)] = max(0, total - sum(background))
+        return out
+
     def reset(self, *, tenant_id: str | None = None) -> None:
         keys = list(self._app_keys().values())
         if tenant_id:
@@ -404,6 +531,7 @@ def rate_limiter() -> XeroRateLimiter:
         guard_seconds=settings.XERO_RATE_GUARD_SECONDS,
         slot_ttl_seconds=settings.XERO_RATE_SLOT_TTL_SECONDS,
         prefix=settings.XERO_RATE_LIMIT_PREFIX,
+        background_share=settings.XERO_BACKGROUND_SHARE,
     )
 
 

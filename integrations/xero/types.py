@@ -120,9 +120,10 @@ class XeroResponse:
 class RateLimiter(Protocol):
     """The hook the push pipeline supplies (integrations/xero/ratelimit.py). `acquire` may raise
     XeroRateLimited to refuse without calling Xero; `release` always follows a successful `acquire`;
-    `observe` sees every response (remaining-quota headers, 429s)."""
+    `observe` sees every response (remaining-quota headers, 429s). `priority` is the call's class
+    (ratelimit.Priority: customer, webhook, reconcile, health)."""
 
-    def acquire(self, *, tenant_id: str) -> Any: ...
+    def acquire(self, *, tenant_id: str, priority: str = "customer") -> Any: ...
 
     def release(self, *, tenant_id: str, ticket: Any) -> None: ...
 
@@ -130,7 +131,7 @@ class RateLimiter(Protocol):
 
 
 class NoRateLimit:
-    def acquire(self, *, tenant_id: str) -> None:
+    def acquire(self, *, tenant_id: str, priority: str = "customer") -> None:
         return None
 
     def release(self, *, tenant_id: str, ticket: Any) -> None:

@@ -160,10 +160,11 @@ class RecordingLimiter:
         self.refuse = refuse
         self.log = []
 
-    def acquire(self, *, tenant_id):
+    def acquire(self, *, tenant_id, priority="customer"):
         if self.refuse:
             raise XeroRateLimited("full", retry_after=12, problem="minute", status=None)
         self.log.append(("acquire", tenant_id))
+        self.priorities = [*getattr(self, "priorities", []), priority]
         return "ticket-1"
 
     def release(self, *, tenant_id, ticket):
@@ -179,6 +180,20 @@ def test_rate_limiter_hook_is_asked_before_the_call_and_sees_the_answer(connecti
     limiter = RecordingLimiter()
     XeroClient(connection.pk, rate_limiter=limiter).get("/Invoices")
     assert limiter.log == [("acquire", TENANT_ID), ("release", TENANT_ID, "ticket-1"), ("observe", TENANT_ID, 58)]
+
+
+@responses.activate
+def test_the_callers_priority_reaches_the_limiter_and_the_usage_row_when_it_names_one(connection):
+    from integrations.usage_models import XeroApiUsage
+    from integrations.xero.ratelimit import Priority
+
+    responses.get(f"{API}/Invoices", json={}, headers=RATE_HEADERS)
+    limiter = RecordingLimiter()
+    XeroClient(connection.pk, rate_limiter=limiter, priority=Priority.RECONCILE).get("/Invoices")
+    XeroClient(connection.pk, rate_limiter=limiter).get("/Invoices")
+    assert limiter.priorities == [Priority.RECONCILE, Priority.CUSTOMER]
+    row = XeroApiUsage.objects.get(organisation_id=connection.organisation_id)
+    assert (row.calls, row.reconcile_calls, row.webhook_calls, row.health_calls) == (2, 1, 0, 0)
 
 
 @responses.activate

@@ -313,3 +313,112 @@ def test_in_process_and_redis_limiters_decide_alike_when_given_the_same_sequence
         keys = list(shared.redis.scan_iter(f"{prefix}:*"))
         if keys:
             shared.redis.delete(*keys)
+
+
+# ---------------------------------------------------------------- priority classes (issue 15)
+
+THIRD = "33333333-3333-3333-3333-333333333333"
+
+
+def _take(limiter, count, *, tenant_id=TENANT, priority="customer"):
+    """count calls, each released at once (so concurrency never decides)."""
+    for _ in range(count):
+        limiter.release(tenant_id=tenant_id, ticket=limiter.acquire(tenant_id=tenant_id, priority=priority))
+
+
+def test_background_waits_when_its_share_of_the_app_minute_is_used_while_customers_go(make_limiter):
+    limiter = make_limiter(limits=RateLimits(concurrent=5, minute=60, day=5000, app_minute=10))  # cap 2 of 10
+    _take(limiter, 1, tenant_id=TENANT, priority="webhook")
+    _take(limiter, 1, tenant_id=OTHER, priority="webhook")
+    with pytest.raises(RateLimitWait) as refused:
+        limiter.acquire(tenant_id=THIRD, priority="webhook")
+    assert refused.value.problem == "background"
+    assert 0 < refused.value.seconds <= 60.0
+    _take(limiter, 8, tenant_id=THIRD)  # customers get the other eight calls of the app minute
+    with pytest.raises(RateLimitWait) as full:
+        limiter.acquire(tenant_id=THIRD)
+    assert full.value.problem == "appminute"
+
+
+def test_background_waits_and_customers_do_not_when_the_app_minute_is_short(make_limiter):
+    limiter = make_limiter(limits=RateLimits(concurrent=5, minute=60, day=5000, app_minute=10))
+    _take(limiter, 8, tenant_id=TENANT)  # customers reached (1 - 20%) of the app minute, no background used yet
+    for priority in ("webhook", "reconcile", "health"):
+        with pytest.raises(RateLimitWait) as refused:
+            limiter.acquire(tenant_id=OTHER, priority=priority)
+        assert refused.value.problem == "background"
+    _take(limiter, 2, tenant_id=OTHER)  # the rest of the minute is the customers' alone
+
+
+def test_lower_background_classes_stop_first_when_the_background_cap_fills(make_limiter):
+    limiter = make_limiter(limits=RateLimits(concurrent=5, minute=60, day=5000, app_minute=100))  # cap 20
+    tenants = [f"00000000-0000-4000-8000-{n:012d}" for n in range(20)]
+    for tenant in tenants[:16]:  # health checks may fill 80% of the cap
+        _take(limiter, 1, tenant_id=tenant, priority="health")
+    with pytest.raises(RateLimitWait):
+        limiter.acquire(tenant_id=tenants[16], priority="health")
+    _take(limiter, 2, tenant_id=tenants[16], priority="reconcile")  # reconciliation 90%
+    with pytest.raises(RateLimitWait):
+        limiter.acquire(tenant_id=tenants[17], priority="reconcile")
+    _take(limiter, 2, tenant_id=tenants[17], priority="webhook")  # webhook fetches all of it
+    with pytest.raises(RateLimitWait) as refused:
+        limiter.acquire(tenant_id=tenants[18], priority="webhook")
+    assert refused.value.problem == "background"
+    assert limiter.app_usage() == {"customer": 0, "webhook": 2, "reconcile": 2, "health": 16}
+
+
+def test_background_for_a_tenant_waits_when_that_tenant_is_pushing_at_its_ceiling(make_limiter):
+    limiter = make_limiter()
+    _take(limiter, 48, tenant_id=TENANT)  # 80% of the tenant's 60
+    with pytest.raises(RateLimitWait) as refused:
+        limiter.acquire(tenant_id=TENANT, priority="reconcile")
+    assert refused.value.problem == "background"
+    _take(limiter, 1, tenant_id=OTHER, priority="reconcile")  # another tenant's background goes
+    _take(limiter, 12, tenant_id=TENANT)  # the push keeps all 60 of its own minute
+
+
+def test_background_leaves_a_slot_for_customers_when_four_calls_are_in_flight(make_limiter):
+    limiter = make_limiter()
+    for _ in range(4):
+        limiter.acquire(tenant_id=TENANT)
+    with pytest.raises(RateLimitWait) as refused:
+        limiter.acquire(tenant_id=TENANT, priority="webhook")
+    assert refused.value.problem == "background"
+    assert 0 < refused.value.seconds <= 1.0
+    limiter.acquire(tenant_id=TENANT)  # the fifth slot is the customer's
+
+
+def test_background_counts_leave_with_the_window_when_the_minute_passes(make_limiter):
+    limiter = make_limiter(limits=RateLimits(concurrent=5, minute=60, day=5000, app_minute=10), minute_seconds=0.4)
+    _take(limiter, 2, tenant_id=TENANT, priority="webhook")
+    with pytest.raises(RateLimitWait) as refused:
+        limiter.acquire(tenant_id=OTHER, priority="webhook")
+    assert refused.value.seconds <= 0.4
+    time.sleep(refused.value.seconds + 0.05)  # the test waits for the window; the limiter itself never sleeps
+    _take(limiter, 1, tenant_id=OTHER, priority="webhook")
+
+
+def test_refund_uncounts_a_background_call_when_it_was_never_made(make_limiter):
+    limiter = make_limiter(limits=RateLimits(concurrent=5, minute=60, day=5000, app_minute=10))
+    ticket = limiter.acquire(tenant_id=TENANT, priority="webhook")
+    limiter.acquire(tenant_id=OTHER, priority="webhook")
+    with pytest.raises(RateLimitWait):
+        limiter.acquire(tenant_id=THIRD, priority="webhook")  # the cap (2 of 10) is full
+    limiter.refund(tenant_id=TENANT, ticket=ticket)
+    assert limiter.app_usage() == {"customer": 0, "webhook": 1, "reconcile": 0, "health": 0}
+    limiter.acquire(tenant_id=THIRD, priority="webhook")  # its place in the cap is free again
+
+
+def test_app_usage_counts_customer_calls_apart_from_background_when_both_run(make_limiter):
+    limiter = make_limiter()
+    _take(limiter, 3, tenant_id=TENANT)
+    _take(limiter, 2, tenant_id=OTHER, priority="reconcile")
+    _take(limiter, 1, tenant_id=OTHER, priority="health")
+    assert limiter.app_usage() == {"customer": 3, "webhook": 0, "reconcile": 2, "health": 1}
+
+
+def test_a_zero_background_share_keeps_every_background_call_waiting_when_set(make_limiter):
+    limiter = make_limiter(background_share=0.0)
+    with pytest.raises(RateLimitWait):
+        limiter.acquire(tenant_id=TENANT, priority="webhook")
+    limiter.acquire(tenant_id=TENANT)

@@ -411,8 +411,11 @@ def test_fan_out_enqueues_one_pass_per_active_tenant_when_beat_fires(invoice, en
         tenant_id="33333333-0000-4000-8000-000000000003",
         connection_id="c3333333-0000-4000-8000-000000000003",
     )
+    from integrations.services.reconcile_cadence import reconcile_states_ensure
     from integrations.webhook_tasks import reconcile_all
 
+    reconcile_states_ensure()
+    ReconciliationState.objects.update(next_due_at=timezone.now() - dt.timedelta(seconds=1))  # both due
     reconcile_all.run()
     assert [e.kwargs for e in enqueued] == [{"organisation_id": invoice.organisation_id}]
 

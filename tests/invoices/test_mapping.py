@@ -230,7 +230,7 @@ def test_clear_message_and_no_call_when_our_limiter_has_no_slot(org_a, xero, mon
     from integrations.xero.ratelimit import RateLimitWait
 
     class Full:
-        def acquire(self, *, tenant_id):
+        def acquire(self, *, tenant_id, priority="customer"):
             raise RateLimitWait(4.2, problem="concurrent")
 
     make_connection(organisation=org_a)

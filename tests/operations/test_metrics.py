@@ -243,3 +243,23 @@ def test_a_scrape_costs_a_fixed_number_of_queries(world, django_assert_max_num_q
     with django_assert_max_num_queries(10):
         s = scrape()
     assert value(s, "coordinoter_xero_day_remaining", organisation_id=extra.pk) == 4004
+
+
+def test_app_wide_calls_by_class_are_shown_against_the_limit_when_background_runs(world):
+    tenant = world["connection"].tenant_id
+    last_minute = timezone.now() - dt.timedelta(minutes=1)
+    for priority in ("reconcile", "reconcile", "health", "webhook"):
+        usage.xero_call_recorded(organisation_id=world["other"].pk, status=200, priority=priority, at=last_minute)
+    limiter = rate_limiter()
+    limiter.release(tenant_id=tenant, ticket=limiter.acquire(tenant_id=tenant))
+    limiter.release(tenant_id=tenant, ticket=limiter.acquire(tenant_id=tenant, priority="reconcile"))
+    s = scrape()
+    # The world's 7 calls of the last minute were the customers'; every organisation's calls add up.
+    assert value(s, "coordinoter_xero_app_calls_last_minute", **{"class": "customer"}) == 7
+    assert value(s, "coordinoter_xero_app_calls_last_minute", **{"class": "reconcile"}) == 2
+    assert value(s, "coordinoter_xero_app_calls_last_minute", **{"class": "health"}) == 1
+    assert value(s, "coordinoter_xero_app_calls_last_minute", **{"class": "webhook"}) == 1
+    assert value(s, "coordinoter_xero_app_minute_limit") == 10000
+    assert value(s, "coordinoter_xero_app_background_cap") == 2000
+    assert value(s, "coordinoter_xero_app_window_calls", **{"class": "customer"}) == 1
+    assert value(s, "coordinoter_xero_app_window_calls", **{"class": "reconcile"}) == 1

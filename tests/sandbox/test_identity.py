@@ -314,3 +314,30 @@ def test_pkce_challenge_is_s256_of_verifier_when_generated_by_helper():
     verifier, challenge = pkce_pair()
     digest = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
     assert challenge == digest and 43 <= len(verifier) <= 128
+
+
+def test_bulk_connect_gives_each_tenant_its_own_user_and_working_tokens_when_asked_for_many(sandbox):
+    tenants = [t["tenantId"] for t in sandbox.tenants()]
+    issued = sandbox.admin("POST", "/bulk-connect", {"count": 2})
+    assert [i["tenantId"] for i in issued] == tenants[:2]
+    assert len({i["refresh_token"] for i in issued}) == 2
+    for item in issued:
+        bearer = {"Authorization": f"Bearer {item['access_token']}"}
+        listed = requests.get(sandbox.connections_url, headers=bearer, timeout=10).json()
+        assert [c["tenantId"] for c in listed] == [item["tenantId"]]  # one user per tenant: /connections stays small
+        answer = requests.get(
+            sandbox.api_url + "/Organisation", headers={**bearer, "xero-tenant-id": item["tenantId"]}, timeout=10
+        )
+        assert answer.status_code == 200
+    refreshed = requests.post(
+        sandbox.token_endpoint,
+        data={"grant_type": "refresh_token", "refresh_token": issued[0]["refresh_token"]},
+        auth=(sandbox.client_id, sandbox.client_secret),
+        timeout=10,
+    )
+    assert refreshed.status_code == 200 and refreshed.json()["refresh_token"] != issued[0]["refresh_token"]
+
+
+def test_bulk_connect_refuses_an_unknown_tenant_when_named(sandbox):
+    with pytest.raises(SandboxError, match="404"):
+        sandbox.admin("POST", "/bulk-connect", {"tenants": ["not-a-tenant"]})

@@ -147,6 +147,7 @@ ROWS: list[Row] = [
     Row("xero_signin:choose", "POST", {**_all(404), "anonymous": LOGIN, "admin": OK}, {"tenant_id": "not-offered"}),
     # support console (staff only: spans tenants)
     Row("integrations:support_console", "GET", SUPPORT_ONLY),
+    Row("integrations:support_xero_usage", "GET", SUPPORT_ONLY),
     Row("integrations:support_organisation", "GET", SUPPORT_ONLY),
     Row("integrations:support_xero_disconnect", "POST", SUPPORT_ONLY, {"reason": "matrix"}),
     Row("integrations:support_xero_disconnect", "GET", refused(SUPPORT_ONLY)),

@@ -276,11 +276,11 @@ class _HeldSlot:
     def __init__(self, limiter: Any, ticket: Any) -> None:
         self.limiter, self.ticket = limiter, ticket
 
-    def acquire(self, *, tenant_id: str) -> Any:
+    def acquire(self, *, tenant_id: str, priority: str = "customer") -> Any:
         if self.ticket is not None:
             ticket, self.ticket = self.ticket, None
             return ticket
-        return self.limiter.acquire(tenant_id=tenant_id)
+        return self.limiter.acquire(tenant_id=tenant_id, priority=priority)
 
     def release(self, *, tenant_id: str, ticket: Any) -> None:
         self.limiter.release(tenant_id=tenant_id, ticket=ticket)
