@@ -20,6 +20,7 @@ from invoices.services.outbound import (
     invoice_change_refusal,
     invoice_change_request,
 )
+from invoices.states import invoice_status
 from invoices.xero_models import XeroInvoiceChange
 from invoices.xero_selectors import (
     created_in_xero_list,
@@ -28,7 +29,7 @@ from invoices.xero_selectors import (
     open_changes_by_invoice,
 )
 from organisations.decorators import member_required
-from organisations.locale import locale_of
+from organisations.locale import locale_of, today_for
 
 A = XeroInvoiceChange.Action
 
@@ -38,8 +39,19 @@ def created_in_xero(request: HttpRequest) -> HttpResponse:
     organisation = request.organisation
     page = Paginator(created_in_xero_list(organisation=organisation), 50).get_page(request.GET.get("page"))
     link = xero_link_info(organisation=organisation)
+    today = today_for(organisation)
     for row in page.object_list:
         row.xero_url = link.invoice_url(row.xero_invoice_id)
+        # The same vocabulary as our own invoices (invoices/states.py): it is in Xero, so its Xero status decides.
+        row.display_status = invoice_status(
+            sync_state="synced",
+            xero_status=row.status,
+            status=row.status,
+            amount_due=row.amount_due,
+            amount_paid=row.amount_paid,
+            due_date=row.due_date,
+            today=today,
+        )
     return render(request, "invoices/xero/created_list.html", {"page": page, "link": link})
 
 

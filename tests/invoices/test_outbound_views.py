@@ -167,6 +167,26 @@ def test_created_in_xero_lists_only_own_organisation_when_opened(member, org):
     assert b"INV-OTHER" not in response.content
 
 
+def test_created_in_xero_shows_the_one_status_vocabulary_when_listed(member, org):
+    import datetime as dt
+
+    common = {"organisation": org, "total": Decimal("42.00")}
+    XeroCreatedInvoice.objects.create(xero_invoice_id="p1", number="X-PAID", status="PAID", **common)
+    XeroCreatedInvoice.objects.create(
+        xero_invoice_id="o1",
+        number="X-LATE",
+        status="AUTHORISED",
+        amount_due=Decimal("42.00"),
+        due_date=dt.date(2020, 1, 31),
+        **common,
+    )
+    XeroCreatedInvoice.objects.create(xero_invoice_id="v1", number="X-VOID", status="VOIDED", **common)
+    body = member.get("/invoices/created-in-xero/").content.decode()
+    for key, label in (("paid", "Paid"), ("overdue", "Overdue"), ("voided", "Voided")):
+        assert f'data-status="{key}">{label}</span>' in body
+    assert "Authorised" not in body  # never Xero's raw word beside ours
+
+
 def test_created_in_xero_hides_invoice_when_it_turns_out_to_be_ours(member, org, invoice):
     XeroCreatedInvoice.objects.create(organisation=org, xero_invoice_id=XERO_ID, number="INV-0001")
     assert b"INV-0001" not in member.get("/invoices/created-in-xero/").content
