@@ -24,7 +24,7 @@ from integrations.models import WebhookEvent, XeroConnection
 from integrations.services import webhooks as inbox
 from integrations.xero.ratelimit import rate_limiter
 from invoices.models import Invoice, PushAttempt, PushChunk
-from tests.factories import make_membership, make_pending_batch, make_user
+from tests.factories import make_membership, make_pending_batch, make_user, mfa_verify_client
 from tests.reliability.conftest import PUSH_SETTINGS
 from tests.support.live import PrivateRedis, wait_until
 from tests.support.xero_live import (
@@ -212,7 +212,9 @@ def test_redis_restarted_while_a_webhook_arrives_applies_it_once(
         assert status_of(invoice) == "AUTHORISED"  # the portal shows the last known state meanwhile
         # Support staff see it waiting in the tenant's inbox (the page needs PostgreSQL only, not Redis).
         staff = Client(raise_request_exception=False)
-        staff.force_login(make_user(support=True))
+        support = make_user(support=True)
+        staff.force_login(support)
+        mfa_verify_client(staff, support)  # staff pass the second factor (organisations/mfa) as in real use
         response = staff.get(reverse("webhooks:support_organisation_inbox", args=[organisation.pk]))
         assert response.status_code == 200
         assert '<span class="tile-num" id="count-received">1</span>' in response.content.decode()
