@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from integrations import usage
 from integrations.usage_chart import app_usage_chart
-from tests.factories import make_organisation
+from tests.factories import make_organisation, mfa_verify_client
 
 pytestmark = pytest.mark.django_db
 
@@ -44,6 +44,7 @@ def test_app_chart_sums_every_organisation_by_class_when_several_call(calls):
 
 def test_support_sees_the_app_usage_page_and_others_do_not_when_they_open_it(client, calls, support_user, admin_a):
     client.force_login(support_user)
+    mfa_verify_client(client, support_user)
     body = client.get(URL).content.decode()
     assert 'id="app-usage-figures"' in body and "background cap 2000/min" in body
     assert 'id="app-usage-reconcile">7<' in body
@@ -55,6 +56,7 @@ def test_app_usage_page_costs_a_fixed_number_of_queries_when_organisations_grow(
     client, calls, support_user, django_assert_max_num_queries
 ):
     client.force_login(support_user)
+    mfa_verify_client(client, support_user)
     for i in range(20):
         usage.xero_call_recorded(organisation_id=make_organisation(name=f"More {i}").pk, status=200)
     with django_assert_max_num_queries(8):

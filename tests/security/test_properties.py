@@ -22,6 +22,7 @@ from tests.factories import (
     make_organisation,
     make_user,
     make_xero_event,
+    mfa_verify_client,
 )
 
 pytestmark = pytest.mark.django_db(transaction=False)
@@ -166,6 +167,7 @@ def world(db):
     member, staff = Client(), Client()
     member.login(username=admin.email, password=PASSWORD)
     staff.login(username=support.email, password=PASSWORD)
+    mfa_verify_client(staff, support)  # past the second factor, so the support pages' own parsing is what is tried
     member_urls = [
         "/portal/",
         "/batches/",
