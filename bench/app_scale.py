@@ -33,8 +33,9 @@ push_ratio_min: over pushing tenants, invoices / Xero minutes from its start mom
 divided by the tenant ceiling (60 calls x 50 = 3,000 a Xero minute); push_schedule_efficiency_min: the tightest
 schedule Xero's limits and the latency model allow for its calls, divided by the time it took.
 reconcile_coverage: share of tenants whose last complete pass is no older than their cadence (plus one fan-out
-interval) at the end. keepalive_overdue: connections whose daily check time passed during the run (a minute's
-margin) without a check since, or checked with a refresh token still older than XERO_KEEPALIVE_AFTER_DAYS.
+interval) at the end. keepalive_overdue: connections whose daily check time passed during the run more than one
+keep-alive window and a minute before its end without a check since, or checked with a refresh token still older
+than XERO_KEEPALIVE_AFTER_DAYS.
 worker_rss_mb: the largest worker's peak resident memory. Prints one JSON object as its last line.
 """
 
@@ -539,7 +540,9 @@ def figures(
         at = midnight + dt.timedelta(seconds=keepalive_offset_seconds(pk))
         while at < run_started:
             at += dt.timedelta(seconds=DAY_SECONDS)
-        if at > run_ended - dt.timedelta(minutes=1):
+        # The beat's fan-out queues a window's checks when it runs (every XERO_KEEPALIVE_WINDOW_SECONDS, not aligned
+        # to the windows), so a check is due by the end of the window after its second, plus a minute.
+        if at > run_ended - dt.timedelta(seconds=settings.XERO_KEEPALIVE_WINDOW_SECONDS + 60):
             continue
         due += 1
         if verified is None or verified < at or (issued is not None and verified - issued > keep_after):
