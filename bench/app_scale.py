@@ -336,7 +336,8 @@ def make_unsent_batch(*, organisation_id: int, invoices: int, customers: int) ->
 def measure(args, sandbox, env, port, organisations, pushing, rng) -> dict:
     import redis
     from django.conf import settings
-    from django.db import transaction
+    from django.db import OperationalError, transaction
+    from django.db import connection as db_connection
     from django.utils import timezone
 
     from integrations.xero.ratelimit import BACKGROUND, rate_limiter
@@ -403,12 +404,18 @@ def measure(args, sandbox, env, port, organisations, pushing, rng) -> dict:
         while time.monotonic() - t0 < run_seconds:
             elapsed = time.monotonic() - t0
             while pending and pending[0][0] <= elapsed:
-                _, org_id, _tenant = pending.pop(0)
-                with transaction.atomic():
-                    Invoice.objects.filter(organisation_id=org_id, sync_state=Invoice.SyncState.NOT_SYNCED).update(
-                        sync_state=Invoice.SyncState.PENDING
-                    )
-                    push_enqueue_for_organisation(organisation_id=org_id)
+                _, org_id, _tenant = pending[0]
+                try:
+                    with transaction.atomic():
+                        Invoice.objects.filter(organisation_id=org_id, sync_state=Invoice.SyncState.NOT_SYNCED).update(
+                            sync_state=Invoice.SyncState.PENDING
+                        )
+                        push_enqueue_for_organisation(organisation_id=org_id)
+                except OperationalError:  # the machine's PostgreSQL restarted (shared with other sessions): retry
+                    db_connection.close()
+                    time.sleep(1.0)
+                    continue
+                pending.pop(0)
                 started_at[org_id] = time.time()
             log += sandbox.admin("GET", "/requests?drain=1")
             time.sleep(0.5)
@@ -421,8 +428,11 @@ def measure(args, sandbox, env, port, organisations, pushing, rng) -> dict:
                 sync_state__in=(Invoice.SyncState.SYNCED, Invoice.SyncState.WARNING)
             )
             log += sandbox.admin("GET", "/requests?drain=1")
-            if not left.exists():
-                break
+            try:
+                if not left.exists():
+                    break
+            except OperationalError:
+                db_connection.close()
             time.sleep(1.0)
         log += sandbox.admin("GET", "/requests?drain=1")
         cpu_end = _cpu_seconds(pids)
