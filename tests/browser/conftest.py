@@ -118,3 +118,51 @@ def webhook_sandbox() -> Iterator:
     handle = start_sandbox(webhook_key=WEBHOOK_KEY, webhook_batch_ms=100)
     yield handle
     handle.stop()
+
+
+# ---------------------------------------------------------------- real workers beside the live server
+# For journeys whose pushes, outbound operations and webhook inbox run in REAL Celery workers (subprocesses on the
+# run's PostgreSQL and Redis database), with the sandbox delivering signed webhooks to the live server. A test module
+# that needs other queues defines its own `workers`.
+LIVE_QUEUES = "xero,webhooks,default"
+
+
+@pytest.fixture
+def broker(settings):
+    from coordinoter import queue
+    from tests.browser.helpers import broker_queues_emptied
+
+    broker_queues_emptied(LIVE_QUEUES)
+    queue.fail_fast_connection_drop()
+    yield settings.REDIS_URL
+    queue.fail_fast_connection_drop()
+
+
+@pytest.fixture
+def xero(webhook_sandbox, settings, live_server, monkeypatch):
+    from integrations.services import webhooks as inbox
+    from tests.browser.helpers import sandbox_for_live_server
+
+    sandbox_for_live_server(webhook_sandbox, settings, live_server, webhook_key=WEBHOOK_KEY)
+    monkeypatch.setattr(inbox, "xero_rate_limiter", lambda: None)
+    return webhook_sandbox
+
+
+@pytest.fixture
+def workers(settings, xero, broker, transactional_db):
+    import uuid
+
+    from tests.support.live import CeleryProcesses, live_env
+    from tests.support.xero_live import sandbox_settings
+
+    processes = CeleryProcesses(
+        env=live_env(
+            settings,
+            **sandbox_settings(xero),
+            REDIS_URL=broker,
+            XERO_RATE_LIMIT_PREFIX=f"test:browser-live:{uuid.uuid4().hex}",
+        )
+    )
+    processes.start_workers(2, queues=LIVE_QUEUES)
+    yield processes
+    processes.stop()

@@ -8,56 +8,21 @@ Postgres and their own Redis database (the push, the outbound engine, the webhoo
 
 import datetime as dt
 import time
-import uuid
 from decimal import Decimal
 
 import pytest
 from playwright.sync_api import expect
 
-from coordinoter import queue
-from integrations.services import webhooks as inbox
 from integrations.xero.client import xero_request
 from invoices.models import Invoice, InvoiceBatch, InvoiceLine
 from invoices.xero_models import XeroInvoiceChange
 from tests.browser import helpers
-from tests.browser.helpers import WEBHOOK_KEY, broker_queues_emptied, sandbox_for_live_server, shoot
+from tests.browser.helpers import shoot
 from tests.browser.test_fix_and_send import at_phone_width
 from tests.factories import make_customer, make_membership, make_user
-from tests.support.live import CeleryProcesses, live_env
-from tests.support.xero_live import connect_organisation, push, sandbox_settings
+from tests.support.xero_live import connect_organisation, push
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
-QUEUES = "xero,webhooks,default"
-
-
-@pytest.fixture
-def broker(settings):
-    broker_queues_emptied(QUEUES)
-    queue.fail_fast_connection_drop()
-    yield settings.REDIS_URL
-    queue.fail_fast_connection_drop()
-
-
-@pytest.fixture
-def xero(webhook_sandbox, settings, live_server, monkeypatch):
-    sandbox_for_live_server(webhook_sandbox, settings, live_server, webhook_key=WEBHOOK_KEY)
-    monkeypatch.setattr(inbox, "xero_rate_limiter", lambda: None)
-    return webhook_sandbox
-
-
-@pytest.fixture
-def workers(settings, xero, broker, transactional_db):
-    processes = CeleryProcesses(
-        env=live_env(
-            settings,
-            **sandbox_settings(xero),
-            REDIS_URL=broker,
-            XERO_RATE_LIMIT_PREFIX=f"test:browser-edit-badges:{uuid.uuid4().hex}",
-        )
-    )
-    processes.start_workers(2, queues=QUEUES)
-    yield processes
-    processes.stop()
 
 
 def _until(check, *, timeout: float, what: str) -> None:
