@@ -56,22 +56,10 @@ class StatusInfo:
         return self.label
 
 
-class InvoiceStatus(Enum):
-    NOT_SYNCED = StatusInfo("not_synced", "Not synced", Group.NOT_SYNCED, "Kept in Coordinoter only; not sent to Xero.")
-    WAITING = StatusInfo("waiting", "Waiting", Group.WAITING, "Waiting to be sent to Xero.")
-    SENDING = StatusInfo("sending", "Sending", Group.WAITING, "Being sent to Xero now.")
-    # A person must look (nothing more is sent by itself): counted with the failures, which share the Retry.
-    NEEDS_ATTENTION = StatusInfo(
-        "needs_attention", "Needs attention", Group.FAILED, "We could not confirm what Xero did with it: check Xero."
-    )
-    FAILED = StatusInfo("failed", "Failed", Group.FAILED, "Xero refused it: see why below.")
-    DRAFT = StatusInfo("draft", "Draft in Xero", Group.IN_XERO, "In Xero as a draft (or awaiting approval).")
-    AWAITING_PAYMENT = StatusInfo("awaiting_payment", "Awaiting payment", Group.IN_XERO, "Approved in Xero, unpaid.")
-    PART_PAID = StatusInfo("part_paid", "Part paid", Group.IN_XERO, "Xero has a payment for part of it.")
-    PAID = StatusInfo("paid", "Paid", Group.IN_XERO, "Paid in full in Xero.")
-    OVERDUE = StatusInfo("overdue", "Overdue", Group.IN_XERO, "Past its due date with an amount still due.")
-    VOIDED = StatusInfo("voided", "Voided", Group.REMOVED, "Voided in Xero: nothing is owed on it.")
-    DELETED = StatusInfo("deleted", "Deleted", Group.REMOVED, "Deleted in Xero.")
+class StatusMembers:
+    """What every status of the vocabulary reads through (invoices and credit notes): its StatusInfo's fields."""
+
+    value: StatusInfo
 
     @property
     def info(self) -> StatusInfo:
@@ -99,6 +87,24 @@ class InvoiceStatus(Enum):
 
     def __str__(self) -> str:
         return self.value.label
+
+
+class InvoiceStatus(StatusMembers, Enum):
+    NOT_SYNCED = StatusInfo("not_synced", "Not synced", Group.NOT_SYNCED, "Kept in Coordinoter only; not sent to Xero.")
+    WAITING = StatusInfo("waiting", "Waiting", Group.WAITING, "Waiting to be sent to Xero.")
+    SENDING = StatusInfo("sending", "Sending", Group.WAITING, "Being sent to Xero now.")
+    # A person must look (nothing more is sent by itself): counted with the failures, which share the Retry.
+    NEEDS_ATTENTION = StatusInfo(
+        "needs_attention", "Needs attention", Group.FAILED, "We could not confirm what Xero did with it: check Xero."
+    )
+    FAILED = StatusInfo("failed", "Failed", Group.FAILED, "Xero refused it: see why below.")
+    DRAFT = StatusInfo("draft", "Draft in Xero", Group.IN_XERO, "In Xero as a draft (or awaiting approval).")
+    AWAITING_PAYMENT = StatusInfo("awaiting_payment", "Awaiting payment", Group.IN_XERO, "Approved in Xero, unpaid.")
+    PART_PAID = StatusInfo("part_paid", "Part paid", Group.IN_XERO, "Xero has a payment for part of it.")
+    PAID = StatusInfo("paid", "Paid", Group.IN_XERO, "Paid in full in Xero.")
+    OVERDUE = StatusInfo("overdue", "Overdue", Group.IN_XERO, "Past its due date with an amount still due.")
+    VOIDED = StatusInfo("voided", "Voided", Group.REMOVED, "Voided in Xero: nothing is owed on it.")
+    DELETED = StatusInfo("deleted", "Deleted", Group.REMOVED, "Deleted in Xero.")
 
 
 S = InvoiceStatus
@@ -208,7 +214,7 @@ def _prefixed(q: Q, prefix: str) -> Q:
 # ---------------------------------------------------------------- credit notes
 
 
-class CreditNoteStatus(Enum):
+class CreditNoteStatus(StatusMembers, Enum):
     """A credit note's one word: the invoices' words while it travels or is removed, and its own once in Xero."""
 
     NOT_SYNCED = S.NOT_SYNCED.info
@@ -223,29 +229,6 @@ class CreditNoteStatus(Enum):
     ALLOCATED = StatusInfo("allocated", "Fully allocated", Group.IN_XERO, "Its whole amount is allocated in Xero.")
     VOIDED = S.VOIDED.info
     DELETED = S.DELETED.info
-
-    @property
-    def info(self) -> StatusInfo:
-        return self.value
-
-    @property
-    def key(self) -> str:
-        return self.value.key
-
-    @property
-    def label(self) -> str:
-        return self.value.label
-
-    @property
-    def badge(self) -> str:
-        return self.value.badge
-
-    @property
-    def help(self) -> str:
-        return self.value.help
-
-    def __str__(self) -> str:
-        return self.value.label
 
 
 CN = CreditNoteStatus

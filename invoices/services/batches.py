@@ -568,31 +568,8 @@ def _write(
     invoices = [inv for inv in invoices if not inv.is_credit_note]
     rows = []
     for inv in invoices:
-        totals = mappers.invoice_totals(
-            inv.lines,
-            line_amount_types=inv.line_amount_types,
-            tax_rate=totals_context.tax_rate,
-            tax_rates=totals_context.tax_rates,
-        )
-        rows.append(
-            Invoice(
-                organisation=organisation,
-                batch=batch,
-                customer=customers[customer_name_key(inv.customer_name)],
-                number=inv.number.strip(),
-                reference=inv.reference.strip(),
-                currency=inv.currency,
-                issue_date=inv.issue_date,
-                due_date=inv.due_date,
-                line_amount_types=inv.line_amount_types,
-                status=inv.status,
-                sync_state=sync_state,
-                subtotal=totals.subtotal,
-                total_tax=totals.total_tax,
-                total=totals.total,
-                amount_due=totals.total,
-            )
-        )
+        fields = _document_fields(inv, batch=batch, customers=customers, sync_state=sync_state, totals=totals_context)
+        rows.append(Invoice(**fields, due_date=inv.due_date, amount_due=fields["total"]))
     created = Invoice.objects.bulk_create(rows, batch_size=500)
     lines = [
         InvoiceLine(
@@ -636,6 +613,31 @@ def _write(
     return batch
 
 
+def _document_fields(
+    inv: InvoiceInput, *, batch: InvoiceBatch, customers: dict[str, Customer], sync_state: str, totals: _Totals
+) -> dict:
+    """What an invoice and a credit note of the batch store alike: who, which numbers and dates, and the totals
+    with Xero's rounding."""
+    computed = mappers.invoice_totals(
+        inv.lines, line_amount_types=inv.line_amount_types, tax_rate=totals.tax_rate, tax_rates=totals.tax_rates
+    )
+    return {
+        "organisation": batch.organisation,
+        "batch": batch,
+        "customer": customers[customer_name_key(inv.customer_name)],
+        "number": inv.number.strip(),
+        "reference": inv.reference.strip(),
+        "currency": inv.currency,
+        "issue_date": inv.issue_date,
+        "line_amount_types": inv.line_amount_types,
+        "status": inv.status,
+        "sync_state": sync_state,
+        "subtotal": computed.subtotal,
+        "total_tax": computed.total_tax,
+        "total": computed.total,
+    }
+
+
 def _write_credit_notes(
     *,
     batch: InvoiceBatch,
@@ -652,29 +654,8 @@ def _write_credit_notes(
     organisation = batch.organisation
     notes = []
     for inv in credit_notes:
-        totals = mappers.invoice_totals(
-            inv.lines,
-            line_amount_types=inv.line_amount_types,
-            tax_rate=totals_context.tax_rate,
-            tax_rates=totals_context.tax_rates,
-        )
-        notes.append(
-            CreditNote(
-                organisation=organisation,
-                batch=batch,
-                customer=customers[customer_name_key(inv.customer_name)],
-                number=inv.number.strip(),
-                reference=inv.reference.strip(),
-                currency=inv.currency,
-                issue_date=inv.issue_date,
-                line_amount_types=inv.line_amount_types,
-                status=inv.status,
-                sync_state=sync_state,
-                subtotal=totals.subtotal,
-                total_tax=totals.total_tax,
-                total=totals.total,
-            )
-        )
+        fields = _document_fields(inv, batch=batch, customers=customers, sync_state=sync_state, totals=totals_context)
+        notes.append(CreditNote(**fields))
     created = CreditNote.objects.bulk_create(notes)
     CreditNoteLine.objects.bulk_create(
         [
