@@ -12,7 +12,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import models
 
-from invoices.models import Invoice  # imported at the end of invoices/models.py: Invoice exists by then
+from invoices.models import DocumentLine, Invoice  # imported at the end of invoices/models.py: Invoice exists by then
 from organisations.models import Organisation
 
 
@@ -75,20 +75,11 @@ class CreditNote(models.Model):
         return credit_note_status_of(self)
 
 
-class CreditNoteLine(models.Model):
+class CreditNoteLine(DocumentLine):
     credit_note = models.ForeignKey(CreditNote, on_delete=models.CASCADE, related_name="lines")
-    position = models.PositiveIntegerField(default=0)
-    description = models.CharField(max_length=4000)
-    quantity = models.DecimalField(max_digits=14, decimal_places=4, default=Decimal("1"))
-    unit_amount = models.DecimalField(max_digits=14, decimal_places=4)
-    account_code = models.CharField(max_length=10, blank=True, help_text="Overrides the default revenue account.")
-    tax_type = models.CharField(max_length=50, blank=True, help_text="Overrides the default tax rate.")
 
-    class Meta:
-        ordering = ["position", "pk"]
-
-    def __str__(self) -> str:
-        return self.description
+    class Meta(DocumentLine.Meta):
+        pass
 
 
 class CreditNoteAllocation(models.Model):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from django import forms
 
 from invoices import mappers
-from invoices.forms import DATE_FORMATS, MAX_FORM_LINES, IsoDateInput, LineForm
+from invoices.forms import MAX_FORM_LINES, LineForm, iso_date_field
 from invoices.locale_forms import LocaleFormMixin
 from invoices.models import Invoice, InvoiceLine
 from invoices.services.batches import BatchProblem, LineInput
@@ -24,18 +24,8 @@ class InvoiceFixForm(LocaleFormMixin, forms.Form):
     )
     customer_email = forms.EmailField(label="Customer email", required=False, help_text="Only used for a new customer.")
     reference = forms.CharField(max_length=255, required=False)
-    issue_date = forms.DateField(
-        label="Invoice date",
-        input_formats=DATE_FORMATS,
-        widget=IsoDateInput(),
-        error_messages={"invalid": "Use the form YYYY-MM-DD."},
-    )
-    due_date = forms.DateField(
-        label="Due date",
-        input_formats=DATE_FORMATS,
-        widget=IsoDateInput(),
-        error_messages={"invalid": "Use the form YYYY-MM-DD."},
-    )
+    issue_date = iso_date_field("Invoice date")
+    due_date = iso_date_field("Due date")
 
     def clean(self) -> dict:
         data = super().clean()

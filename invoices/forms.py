@@ -472,6 +472,16 @@ class MappingForm(forms.Form):
 # ---------------------------------------------------------------- editing an invoice already in Xero
 
 
+def iso_date_field(label: str) -> forms.DateField:
+    """A date an edit or fix form shows back in ISO (date inputs need it) and reads in ISO or the locale's form."""
+    return forms.DateField(
+        label=label,
+        input_formats=DATE_FORMATS,
+        widget=IsoDateInput(),
+        error_messages={"invalid": "Use the form YYYY-MM-DD."},
+    )
+
+
 class IsoDateInput(forms.DateInput):
     # A browser's date input takes and gives YYYY-MM-DD only; the locale's format (en-AU 02/12/2026) shows it empty.
     # https://html.spec.whatwg.org/multipage/input.html#date-state-(type=date)
@@ -483,18 +493,8 @@ class IsoDateInput(forms.DateInput):
 
 class InvoiceEditForm(LocaleFormMixin, forms.Form):
     reference = forms.CharField(max_length=255, required=False)
-    issue_date = forms.DateField(
-        label="Invoice date",
-        input_formats=DATE_FORMATS,
-        widget=IsoDateInput(),
-        error_messages={"invalid": "Use the form YYYY-MM-DD."},
-    )
-    due_date = forms.DateField(
-        label="Due date",
-        input_formats=DATE_FORMATS,
-        widget=IsoDateInput(),
-        error_messages={"invalid": "Use the form YYYY-MM-DD."},
-    )
+    issue_date = iso_date_field("Invoice date")
+    due_date = iso_date_field("Due date")
     based_on = forms.CharField(required=False, widget=forms.HiddenInput)
 
     def clean(self) -> dict:

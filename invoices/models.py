@@ -195,8 +195,9 @@ class Invoice(models.Model):
         return status_of(self, today=timezone.localdate())
 
 
-class InvoiceLine(models.Model):
-    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
+class DocumentLine(models.Model):
+    """A line of an invoice or a credit note: the same fields, four-decimal quantity and unit amount."""
+
     position = models.PositiveIntegerField(default=0)
     description = models.CharField(max_length=4000)
     quantity = models.DecimalField(max_digits=14, decimal_places=4, default=Decimal("1"))
@@ -205,10 +206,18 @@ class InvoiceLine(models.Model):
     tax_type = models.CharField(max_length=50, blank=True, help_text="Overrides the default tax rate.")
 
     class Meta:
+        abstract = True
         ordering = ["position", "pk"]
 
     def __str__(self) -> str:
         return self.description
+
+
+class InvoiceLine(DocumentLine):
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
+
+    class Meta(DocumentLine.Meta):
+        pass
 
 
 class XeroMapping(models.Model):
