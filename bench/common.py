@@ -24,3 +24,19 @@ def delete_organisations(queryset) -> None:
 
     Invoice.objects.filter(organisation__in=queryset).delete()
     queryset.delete()
+
+
+def production_env(common: dict[str, str], *, log_level: str = "INFO") -> dict[str, str]:
+    """The environment of processes that must run as production does (DJANGO_DEBUG off: no debug cursor recording
+    every query, production logging), on top of `common`, which must carry TOKEN_ENCRYPTION_KEYS, XERO_WEBHOOK_KEY
+    and XERO_REDIRECT_URI besides the database, Redis and Xero settings."""
+    import uuid
+
+    return {
+        **common,
+        "DJANGO_DEBUG": "false",
+        "DJANGO_SECRET_KEY": uuid.uuid4().hex * 2,
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "SECURE_SSL_REDIRECT": "false",
+        "LOG_LEVEL": log_level,
+    }

@@ -79,11 +79,18 @@ def parse_args() -> argparse.Namespace:
 
 
 def prepare_environment(args: argparse.Namespace, sandbox) -> dict:
+    """This process (set-up and figures) runs with development settings; the workers get production_env() of the
+    same (bench/common.py): the CPU per invoice is measured as production would spend it."""
+    from cryptography.fernet import Fernet
+
     database_url = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/coordinoter_bench")
     redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/7")
     env = {
         "DJANGO_SETTINGS_MODULE": "coordinoter.settings",
         "DJANGO_DEBUG": "true",
+        "TOKEN_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+        "XERO_WEBHOOK_KEY": uuid.uuid4().hex,
+        "XERO_REDIRECT_URI": "http://127.0.0.1/integrations/xero/callback/",
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
         "XERO_TIME_SCALE": str(args.time_scale),
@@ -216,7 +223,10 @@ def _measure(args: argparse.Namespace, sandbox, env: dict) -> dict:
         small_currency = sandbox.admin("GET", f"/tenants/{tenants[1]}")["BaseCurrency"]
     sandbox.admin("DELETE", "/requests")
 
-    workers = CeleryProcesses(env={**os.environ, **env, "PYTHONUNBUFFERED": "1"})
+    from bench.common import production_env
+
+    worker_env = production_env(env, log_level=env["LOG_LEVEL"])
+    workers = CeleryProcesses(env={**os.environ, **worker_env, "PYTHONUNBUFFERED": "1"})
     try:
         pids = workers.start_workers(args.workers)
         workers.start_beat()

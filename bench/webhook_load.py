@@ -99,7 +99,7 @@ def prepare_environment(sandbox) -> dict[str, str]:
         "BENCH_WEBHOOK_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/coordinoter_bench_webhooks"
     )
     redis_url = os.environ.get("BENCH_WEBHOOK_REDIS_URL", "redis://127.0.0.1:6379/6")
-    from bench.common import create_database
+    from bench.common import create_database, production_env
 
     create_database(database_url)
     common = {
@@ -122,15 +122,7 @@ def prepare_environment(sandbox) -> dict[str, str]:
     # This process (set-up and figures) runs with development settings on the same database and Redis.
     os.environ.update({**common, "DJANGO_DEBUG": "true", "LOG_LEVEL": "WARNING"})
     # gunicorn and the workers run as production does.
-    production = {
-        **common,
-        "DJANGO_DEBUG": "false",
-        "DJANGO_SECRET_KEY": uuid.uuid4().hex * 2,
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "SECURE_SSL_REDIRECT": "false",
-        "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "INFO"),
-    }
-    return production
+    return production_env(common, log_level=os.environ.get("BENCH_LOG_LEVEL", "INFO"))
 
 
 class Processes:
