@@ -5,7 +5,8 @@ from django.conf import settings
 from django.utils import timezone
 
 from coordinoter import queue
-from integrations import selectors, services, usage
+from integrations import selectors, services
+from integrations.usage.record import xero_usage_prune
 
 
 @shared_task(name="integrations.xero_keepalive_fanout", ignore_result=True)
@@ -66,5 +67,5 @@ def xero_housekeeping_task() -> dict[str, int]:
         "disconnects": len(disconnecting),
         "choices_expired": len(expired),
         "states_deleted": deleted,
-        "usage_minutes_deleted": usage.xero_usage_prune(),
+        "usage_minutes_deleted": xero_usage_prune(),
     }

@@ -26,8 +26,8 @@ from urllib.parse import urlsplit
 import requests
 from django.conf import settings
 
-from integrations import usage
 from integrations.registry import XeroReport, xero_report
+from integrations.usage import record as usage_record
 from integrations.xero import ratelimit, tokens
 from integrations.xero.exceptions import (
     XeroAuthError,
@@ -284,7 +284,7 @@ def send(
                 **context,
             },
         )
-        usage.xero_call_recorded(organisation_id=context.get("organisation_id"), status=None, priority=priority)
+        usage_record.xero_call_recorded(organisation_id=context.get("organisation_id"), status=None, priority=priority)
         raise XeroTimeout(
             f"Xero did not answer {method} {path} ({type(exc).__name__}).", outcome_unknown=unknown
         ) from None
@@ -320,7 +320,7 @@ def send(
             **context,
         },
     )
-    usage.xero_call_recorded(
+    usage_record.xero_call_recorded(
         organisation_id=context.get("organisation_id"),
         status=raw.status_code,
         min_remaining=response.min_remaining,

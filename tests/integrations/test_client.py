@@ -184,7 +184,7 @@ def test_rate_limiter_hook_is_asked_before_the_call_and_sees_the_answer(connecti
 
 @responses.activate
 def test_the_callers_priority_reaches_the_limiter_and_the_usage_row_when_it_names_one(connection):
-    from integrations.usage_models import XeroApiUsage
+    from integrations.usage.models import XeroApiUsage
     from integrations.xero.ratelimit import Priority
 
     responses.get(f"{API}/Invoices", json={}, headers=RATE_HEADERS)
