@@ -44,7 +44,7 @@ from invoices.models import (
 )
 from invoices.xero_models import XeroContactVersion, XeroCreatedInvoice, XeroInvoiceChange
 from organisations.models import Invitation, Membership, Organisation, OrganisationAuditEvent, SupportRequest
-from organisations.people import invitation_create
+from organisations.people.services import invitation_create
 from tests.factories import make_connection, make_membership, make_organisation, make_token_set, make_user
 
 ROLES = ("anonymous", "accountant", "admin", "other_admin", "support", "support_member")
