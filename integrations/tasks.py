@@ -6,6 +6,8 @@ from django.utils import timezone
 
 from coordinoter import queue
 from integrations import selectors, services
+from integrations.connections.choose import xero_pending_choice_expire
+from integrations.connections.connect import xero_oauth_states_purge
 from integrations.usage.record import xero_usage_prune
 
 
@@ -61,8 +63,8 @@ def xero_housekeeping_task() -> dict[str, int]:
         services.xero_connection_disconnect_continue(connection_id=connection_id, background=True)
     expired = selectors.pending_choice_ids_expired()
     for pending_id in expired:
-        services.xero_pending_choice_expire(pending_id=pending_id)
-    deleted = services.xero_oauth_states_purge()
+        xero_pending_choice_expire(pending_id=pending_id)
+    deleted = xero_oauth_states_purge()
     return {
         "disconnects": len(disconnecting),
         "choices_expired": len(expired),

@@ -25,9 +25,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from integrations.audit import audit_event_record
+from integrations.connections.bind import xero_tenant_bind
+from integrations.connections.connect import xero_consent_organisations
 from integrations.models import XeroPendingTenantChoice
 from integrations.selectors import xero_connection_ids_in_use, xero_user_has_live_connection
-from integrations.services.connect import xero_consent_organisations, xero_tenant_bind
 from integrations.signin.models import XeroIdentity, XeroSignInState
 from integrations.xero import client, oauth, openid, tokens
 from integrations.xero.exceptions import XeroError
