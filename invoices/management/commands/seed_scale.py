@@ -28,7 +28,7 @@ from django.utils import timezone
 
 from integrations.fields import encrypt
 from integrations.models import IntegrationAuditEvent, ReconciliationState, WebhookEvent, XeroConnection
-from integrations.usage_models import XeroApiUsage
+from integrations.usage.models import XeroApiUsage
 from invoices.models import (
     Customer,
     Invoice,
