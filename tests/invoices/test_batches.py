@@ -145,7 +145,7 @@ def test_nothing_is_written_when_any_invoice_is_bad(org_a, admin_a):
 
 def test_nothing_is_half_written_when_insert_fails_midway(org_a, admin_a):
     with (
-        mock.patch("invoices.services.batches.InvoiceEvent.objects.bulk_create", side_effect=RuntimeError),
+        mock.patch("invoices.services.batches.documents.InvoiceEvent.objects.bulk_create", side_effect=RuntimeError),
         pytest.raises(RuntimeError),
     ):
         create(org_a, admin_a, invoices=[make_invoice_input("INV-1"), make_invoice_input("INV-2")])
