@@ -7,15 +7,9 @@ from django.views.decorators.http import require_GET, require_POST
 
 from invoices import csv_import
 from invoices.first_run import dashboard_first_run
-from invoices.forms import (
-    BatchEntry,
-    CsvUploadForm,
-    MappingForm,
-    default_invoice_initial,
-    entry_as_credit_note,
-    entry_with_added_invoice,
-    entry_with_added_line,
-)
+from invoices.forms.batch import CsvUploadForm, default_invoice_initial
+from invoices.forms.entry import BatchEntry, entry_as_credit_note, entry_with_added_invoice, entry_with_added_line
+from invoices.forms.mapping import MappingForm
 from invoices.models import Invoice, InvoiceBatch
 from invoices.selectors import (
     batch_credit_notes,

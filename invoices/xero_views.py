@@ -10,7 +10,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
-from invoices.forms import InvoiceEditForm, LineEditFormSet, line_edit_initial, line_edits
+from invoices.forms.edit import InvoiceEditForm, LineEditFormSet, line_edit_initial, line_edits
 from invoices.models import Invoice
 from invoices.selectors import xero_link_info
 from invoices.services.outbound import (
