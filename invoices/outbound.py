@@ -19,7 +19,8 @@ from integrations.xero.client import XeroClient
 from integrations.xero.errors import validation_messages
 from integrations.xero.types import XeroResponse
 from invoices.models import InvoiceEvent
-from invoices.services.apply import SOURCE_OUTBOUND, invoice_apply_from_xero, xero_updated_at
+from invoices.services.apply.invoices import SOURCE_OUTBOUND, invoice_apply_from_xero
+from invoices.services.apply.reading import xero_updated_at
 from invoices.xero_models import XeroInvoiceChange
 
 INVOICE_CHANGE = "invoice_change"

@@ -23,14 +23,10 @@ from invoices.selectors import (
     invoice_sync_counts,
     xero_link_info,
 )
-from invoices.services.batches import (
-    NOT_SYNCED_REASONS,
-    BatchInvalid,
-    batch_create,
-    batch_eligibility_now,
-    batch_problems,
-    invoice_numbers_suggest,
-)
+from invoices.services.batches.create import batch_create, batch_eligibility_now
+from invoices.services.batches.inputs import NOT_SYNCED_REASONS, BatchInvalid
+from invoices.services.batches.numbering import invoice_numbers_suggest
+from invoices.services.batches.validation import batch_problems
 from invoices.services.fix import FIXABLE, RESENDABLE
 from invoices.services.mapping import (
     MappingRejected,

@@ -23,7 +23,7 @@ from integrations.models import XeroConnection
 from integrations.xero import tokens
 from integrations.xero.types import TokenSet
 from invoices.models import Customer, Invoice, InvoiceBatch, InvoiceLine, XeroMapping
-from invoices.services.batches import InvoiceInput, LineInput
+from invoices.services.batches.inputs import InvoiceInput, LineInput
 from organisations.mfa.services import SESSION_VERIFIED_AT, SESSION_VERIFIED_USER, totp_device_set
 from organisations.models import Membership, Organisation, TotpDevice
 from organisations.roles import SUPPORT_GROUP

@@ -8,7 +8,7 @@ import io
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from invoices.services.batches import BatchProblem, InvoiceInput
+from invoices.services.batches.inputs import BatchProblem, InvoiceInput
 
 MAX_BYTES = 2 * 1024 * 1024
 MAX_ROWS = 5000

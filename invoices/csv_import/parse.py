@@ -8,7 +8,7 @@ import io
 
 from invoices.csv_import.columns import COLUMN_NAMES, MAX_BYTES, MAX_ROWS, REQUIRED, CsvBatch, RowError
 from invoices.csv_import.validate import _read_row
-from invoices.services.batches import InvoiceInput
+from invoices.services.batches.inputs import InvoiceInput
 from organisations.locale import ISO, Locale
 
 

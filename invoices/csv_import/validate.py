@@ -9,13 +9,8 @@ from decimal import Decimal, InvalidOperation
 
 from invoices.csv_import.columns import INVOICE_FIELDS, RowError
 from invoices.models import Invoice
-from invoices.services.batches import (
-    CREATABLE_STATUSES,
-    KIND_CREDIT_NOTE,
-    KIND_INVOICE,
-    LineInput,
-    line_quantity_problem,
-)
+from invoices.services.batches.inputs import CREATABLE_STATUSES, KIND_CREDIT_NOTE, KIND_INVOICE, LineInput
+from invoices.services.batches.validation import line_quantity_problem
 from organisations.locale import ISO, Locale, NumberUnreadable, date_read, decimal_comma_read
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")

@@ -16,7 +16,8 @@ from invoices.forms.fields import (
 )
 from invoices.locale_forms import LocaleFormMixin
 from invoices.models import Invoice
-from invoices.services.batches import CREATABLE_STATUSES, KIND_INVOICE, KINDS, line_quantity_problem
+from invoices.services.batches.inputs import CREATABLE_STATUSES, KIND_INVOICE, KINDS
+from invoices.services.batches.validation import line_quantity_problem
 
 MAX_FORM_INVOICES = 50
 BLANK_LINES = 3

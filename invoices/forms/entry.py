@@ -21,7 +21,7 @@ from invoices.forms.batch import (
     LineFormSet,
 )
 from invoices.forms.fields import MAX_FORM_LINES
-from invoices.services.batches import (
+from invoices.services.batches.inputs import (
     KIND_CREDIT_NOTE,
     KIND_INVOICE,
     NEGATIVE_TOTAL_MESSAGE,

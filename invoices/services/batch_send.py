@@ -20,7 +20,7 @@ from django.utils import timezone
 from integrations.models import XeroConnection
 from integrations.selectors import xero_connection_for
 from invoices.models import CreditNote, Invoice, InvoiceBatch, InvoiceEvent, InvoiceLine
-from invoices.services.batches import batch_problems
+from invoices.services.batches.validation import batch_problems
 from invoices.services.fix import invoice_input_of
 from invoices.services.mapping import mapping_for
 from invoices.sync_states import sync_state_update

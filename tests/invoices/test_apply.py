@@ -10,12 +10,9 @@ from pathlib import Path
 import pytest
 
 from invoices.models import Customer, InvoiceEvent, XeroMapping
-from invoices.services.apply import (
-    contact_apply_from_xero,
-    invoice_apply_from_xero,
-    invoices_apply_from_xero,
-    xero_updated_at,
-)
+from invoices.services.apply.contacts import contact_apply_from_xero
+from invoices.services.apply.invoices import invoice_apply_from_xero, invoices_apply_from_xero
+from invoices.services.apply.reading import xero_updated_at
 from invoices.xero_models import XeroCreatedInvoice
 from tests.factories import make_customer, make_organisation, make_pushed_invoice
 

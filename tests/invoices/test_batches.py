@@ -4,7 +4,9 @@ from unittest import mock
 import pytest
 
 from invoices.models import Customer, Invoice, InvoiceBatch, InvoiceEvent, InvoiceLine, XeroMapping
-from invoices.services.batches import BatchInvalid, batch_create, invoice_numbers_suggest
+from invoices.services.batches.create import batch_create
+from invoices.services.batches.inputs import BatchInvalid
+from invoices.services.batches.numbering import invoice_numbers_suggest
 from tests.factories import (
     chart_read_from_xero,
     make_batch,

@@ -17,17 +17,17 @@ from django.utils.html import escape
 
 from integrations.outbound import engine
 from integrations.outbound.models import OutboundAttempt, OutboundOperation
-from invoices.csv_import import parse_batch_csv
+from invoices.csv_import.parse import parse_batch_csv
 from invoices.models import CreditNote, CreditNoteAllocation, Invoice, InvoiceBatch, InvoiceEvent, XeroMapping
 from invoices.services import credit_notes as service
-from invoices.services.batches import (
+from invoices.services.batches.create import batch_create
+from invoices.services.batches.inputs import (
     KIND_CREDIT_NOTE,
     NEGATIVE_CREDIT_NOTE_MESSAGE,
     NEGATIVE_TOTAL_MESSAGE,
     BatchInvalid,
-    batch_create,
-    batch_problems,
 )
+from invoices.services.batches.validation import batch_problems
 from invoices.states import CreditNoteStatus, credit_note_status
 from tests.factories import make_connection, make_customer, make_invoice_input, make_line_input, make_pushed_invoice
 
@@ -557,7 +557,7 @@ def test_reconciliation_spends_no_call_on_credit_notes_when_none_of_ours_is_in_x
 
 @responses.activate
 def test_credit_is_not_counted_twice_when_xeros_copy_with_it_came_back_before_the_allocation_finished(org):
-    from invoices.services.apply import invoice_apply_from_xero
+    from invoices.services.apply.invoices import invoice_apply_from_xero
 
     invoice = synced_invoice(org, xero_updated_at=timezone.now() - dt.timedelta(days=1))
     note = confirmed_note(org, invoice)

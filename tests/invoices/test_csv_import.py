@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from invoices.csv_import import COLUMN_NAMES, parse_batch_csv, sample_csv
+from invoices.csv_import.columns import COLUMN_NAMES, sample_csv
+from invoices.csv_import.parse import parse_batch_csv
 
 CSV_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "csv"
 
@@ -131,7 +132,7 @@ def test_sample_csv_parses_cleanly_when_downloaded():
 
 
 def test_service_problems_point_at_first_row_of_invoice_when_mapped():
-    from invoices.services.batches import BatchProblem
+    from invoices.services.batches.inputs import BatchProblem
 
     result = parse_batch_csv(read("good_batch.csv"))
     (error,) = result.errors_for([BatchProblem(1, "number", "Invoice number INV-2002 is already used.")])
@@ -180,7 +181,7 @@ def test_negative_quantity_is_refused_when_given():
 
 
 def test_line_problems_point_at_their_own_row_when_mapped():
-    from invoices.services.batches import BatchProblem
+    from invoices.services.batches.inputs import BatchProblem
 
     result = parse_batch_csv(read("good_batch.csv"))
     (error,) = result.errors_for([BatchProblem(0, "account_code", "Account 999 is not ...", line=1)])

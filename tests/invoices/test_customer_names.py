@@ -8,7 +8,7 @@ import pytest
 from django.db import IntegrityError, transaction
 
 from invoices.models import Customer, Invoice, customer_name_key
-from invoices.services.batches import batch_create
+from invoices.services.batches.create import batch_create
 from tests.factories import make_customer, make_invoice_input
 
 DECOMPOSED_EMILE = unicodedata.normalize("NFD", "Émile Care")

@@ -12,7 +12,7 @@ import responses
 from django.urls import reverse
 
 from invoices.models import CancelledInvoice, Customer, Invoice, InvoiceBatch, InvoiceEvent, InvoiceLine
-from invoices.services.batches import batch_problems
+from invoices.services.batches.validation import batch_problems
 from invoices.services.fix import FixInvalid, FixRefused, InvoiceFix, invoice_cancel, invoice_fix, invoice_resend
 from invoices.services.push.dispatch import push_organisation_dispatch
 from tests.factories import (

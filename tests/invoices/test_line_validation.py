@@ -8,7 +8,9 @@ import responses
 from django.conf import settings
 
 from invoices.models import Customer, Invoice, InvoiceBatch
-from invoices.services.batches import NEGATIVE_TOTAL_MESSAGE, BatchInvalid, batch_create, batch_problems
+from invoices.services.batches.create import batch_create
+from invoices.services.batches.inputs import NEGATIVE_TOTAL_MESSAGE, BatchInvalid
+from invoices.services.batches.validation import batch_problems
 from tests.factories import chart_read_from_xero, make_connection, make_invoice_input, make_line_input
 
 pytestmark = pytest.mark.django_db

@@ -8,7 +8,7 @@ import pytest
 from django.urls import reverse
 
 from invoices.models import Payment, XeroMapping
-from invoices.services.apply import invoice_apply_from_xero
+from invoices.services.apply.invoices import invoice_apply_from_xero
 from tests.factories import PASSWORD, make_membership, make_pushed_invoice, make_user
 from tests.invoices.test_apply import HELD, XERO_ID, xero_invoice
 

@@ -12,7 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from integrations.xero.signatures import webhook_signature
-from invoices.csv_import import COLUMNS, parse_batch_csv
+from invoices.csv_import.columns import COLUMNS
+from invoices.csv_import.parse import parse_batch_csv
 from tests.factories import (
     PASSWORD,
     TENANT_ID,

@@ -13,7 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from invoices.models import Customer, Invoice, InvoiceBatch, InvoiceEvent, InvoiceLine
-from invoices.services.batches import NOT_SYNCED_REASONS
+from invoices.services.batches.inputs import NOT_SYNCED_REASONS
 from invoices.sync_states import sync_state_begin
 from organisations.mfa.services import totp_device_set
 from organisations.models import Membership, Organisation, TotpDevice
