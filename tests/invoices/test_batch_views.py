@@ -317,7 +317,7 @@ def test_progress_stops_polling_and_reloads_when_nothing_is_pending(client, acco
 
 def test_accountant_can_retry_failed_invoices_when_batch_has_failures(client, accountant_a, org_a):
     batch = make_batch(organisation=org_a, invoices=2, eligibility="eligible", sync_state=S.FAILED)
-    with mock.patch("invoices.views._retry_failed", return_value=2) as retry:
+    with mock.patch("invoices.views.batches._retry_failed", return_value=2) as retry:
         response = login(client, accountant_a).post(reverse("invoices:batch_retry", args=[batch.pk]))
     assert response.status_code == 302
     retry.assert_called_once_with(organisation=org_a, batch=batch, user=accountant_a)
@@ -326,7 +326,7 @@ def test_accountant_can_retry_failed_invoices_when_batch_has_failures(client, ac
 def test_one_invoice_is_retried_when_asked(client, accountant_a, org_a):
     batch = make_batch(organisation=org_a, invoices=2, eligibility="eligible", sync_state=S.FAILED)
     invoice = batch.invoices.first()
-    with mock.patch("invoices.views._retry_failed", return_value=1) as retry:
+    with mock.patch("invoices.views.batches._retry_failed", return_value=1) as retry:
         login(client, accountant_a).post(reverse("invoices:invoice_retry", args=[batch.pk, invoice.pk]))
     retry.assert_called_once_with(organisation=org_a, batch=batch, user=accountant_a, invoice_ids=[invoice.pk])
 
@@ -373,7 +373,7 @@ def test_retry_refuses_get_when_not_posted(client, accountant_a, org_a):
 )
 def test_another_organisations_batch_is_404_when_addressed(client, admin_a, org_b, name, method):
     foreign = make_batch(organisation=org_b, eligibility="eligible", sync_state=S.FAILED)
-    with mock.patch("invoices.views._retry_failed") as retry:
+    with mock.patch("invoices.views.batches._retry_failed") as retry:
         response = getattr(login(client, admin_a), method)(reverse(name, args=[foreign.pk]))
     assert response.status_code == 404
     retry.assert_not_called()
@@ -383,7 +383,7 @@ def test_another_organisations_invoice_is_404_when_retried_through_own_batch(cli
     mine = make_batch(organisation=org_a, eligibility="eligible", sync_state=S.FAILED)
     foreign = make_batch(organisation=org_b, eligibility="eligible", sync_state=S.FAILED)
     theirs = foreign.invoices.get()
-    with mock.patch("invoices.views._retry_failed") as retry:
+    with mock.patch("invoices.views.batches._retry_failed") as retry:
         login(client, admin_a)
         assert client.post(reverse("invoices:invoice_retry", args=[mine.pk, theirs.pk])).status_code == 404
         assert client.post(reverse("invoices:invoice_retry", args=[foreign.pk, theirs.pk])).status_code == 404
