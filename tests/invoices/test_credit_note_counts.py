@@ -187,3 +187,13 @@ def test_support_batch_table_and_batch_page_count_credit_notes(login_as, support
     assert '<span class="badge badge-failed">1 failed</span>' in body
     body = client.get(reverse("invoices_support:batch", args=[org_a.pk, batch.pk])).content.decode()
     assert "2 invoices and 1 credit note: 2 in Xero, 1 failed or needing attention, 0 waiting" in body
+
+
+def test_invoice_retry_and_filters_count_invoices_only_when_only_a_credit_note_failed(client, admin_a, org_a, login_as):
+    make_connection(organisation=org_a)
+    batch = mixed_batch(org_a, (IN_XERO, FAILED), (FAILED, ("pending", "")))
+    progress = batch_progress(organisation=org_a, batch=batch)
+    assert (progress.failed, progress.invoices.failed, progress.waiting, progress.invoices.waiting) == (2, 1, 1, 0)
+    body = login_as(admin_a).get(reverse("invoices:batch_detail", args=[batch.pk])).content.decode()
+    assert "Retry failed invoices (1)" in body and ">Failed (1)</a>" in body and ">Waiting (0)</a>" in body
+    assert "2 invoices and 2 credit notes" in body
