@@ -171,6 +171,10 @@ class BatchProgress:
         return self.of_invoices or self
 
     @property
+    def credit_notes_failed(self) -> int:
+        return self.failed - self.invoices.failed
+
+    @property
     def documents(self) -> str:
         """What `total` counts, in words: "3 invoices", or "2 invoices and 1 credit note"."""
         invoices = self.total - self.credit_notes
