@@ -20,7 +20,7 @@ from invoices.models import (
     PushAttempt,
     PushChunk,
 )
-from invoices.states import Group, credit_note_group_q, group_q
+from invoices.states import Group, credit_note_group_q, documents_in_words, group_q
 from organisations.locale import today_for
 from organisations.models import Organisation
 
@@ -177,11 +177,7 @@ class BatchProgress:
     @property
     def documents(self) -> str:
         """What `total` counts, in words: "3 invoices", or "2 invoices and 1 credit note"."""
-        invoices = self.total - self.credit_notes
-        words = f"{invoices} invoice{'' if invoices == 1 else 's'}"
-        if self.credit_notes:
-            words += f" and {self.credit_notes} credit note{'' if self.credit_notes == 1 else 's'}"
-        return words
+        return documents_in_words(self.total - self.credit_notes, self.credit_notes)
 
     @property
     def noun(self) -> str:

@@ -267,6 +267,14 @@ CREDIT_NOTE_BY_XERO_STATUS = {
 }
 
 
+def documents_in_words(invoices: int, credit_notes: int) -> str:
+    """ "3 invoices", or "2 invoices and 1 credit note" (or "1 credit note" alone) when credit notes are counted."""
+    words = [f"{invoices} invoice{'' if invoices == 1 else 's'}"] if invoices or not credit_notes else []
+    if credit_notes:
+        words.append(f"{credit_notes} credit note{'' if credit_notes == 1 else 's'}")
+    return " and ".join(words)
+
+
 def credit_note_status(*, sync_state: str, xero_status: str, status: str) -> CreditNoteStatus:
     """Not synced, Waiting, Sending, Needs attention, Failed; in Xero: Draft in Xero, Credit available (AUTHORISED),
     Fully allocated (PAID: Xero's word for a credit note with nothing left), Voided, Deleted."""
@@ -282,6 +290,12 @@ def credit_note_status_of(credit_note) -> CreditNoteStatus:
 
 
 CREDIT_NOTE_WORDS = Words(CreditNoteStatus, CREDIT_NOTE_BY_SYNC_STATE, CREDIT_NOTE_BY_XERO_STATUS, CN.CREDIT_AVAILABLE)
+
+
+def credit_note_status_q(status: CreditNoteStatus, *, today: dt.date, prefix: str = "") -> Q:
+    """Credit notes whose `credit_note_status` is `status`, as a filter (as `status_q` for invoices)."""
+    q = _status_q(CREDIT_NOTE_WORDS, status, today)
+    return _prefixed(q, prefix) if prefix else q
 
 
 def credit_note_group_q(group: Group, *, today: dt.date, prefix: str = "") -> Q:

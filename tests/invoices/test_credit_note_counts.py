@@ -73,14 +73,17 @@ NOTE_CASES = [
 ]
 
 
-def test_credit_note_group_filters_agree_with_the_status_word_when_counting(org_a):
-    from invoices.states import credit_note_group_q
+def test_credit_note_filters_agree_with_the_status_word_when_counting(org_a):
+    from invoices.states import credit_note_group_q, credit_note_status_q
 
     batch = make_batch(organisation=org_a, invoices=1, eligibility="eligible")
     for sync, xero, status in NOTE_CASES:
         credit_note(batch, sync, xero, status=status)
     words = {note.pk: credit_note_status_of(note) for note in CreditNote.objects.all()}
     assert {word for word in words.values()} >= set(CreditNoteStatus) - {CreditNoteStatus.NEEDS_ATTENTION}
+    for status in CreditNoteStatus:
+        in_sql = set(CreditNote.objects.filter(credit_note_status_q(status, today=TODAY)).values_list("pk", flat=True))
+        assert in_sql == {pk for pk, word in words.items() if word is status}, status
     for group in Group:
         in_sql = set(CreditNote.objects.filter(credit_note_group_q(group, today=TODAY)).values_list("pk", flat=True))
         assert in_sql == {pk for pk, word in words.items() if word.group is group}, group
@@ -197,3 +200,15 @@ def test_invoice_retry_and_filters_count_invoices_only_when_only_a_credit_note_f
     body = login_as(admin_a).get(reverse("invoices:batch_detail", args=[batch.pk])).content.decode()
     assert "Retry failed invoices (1)" in body and ">Failed (1)</a>" in body and ">Waiting (0)</a>" in body
     assert "2 invoices and 2 credit notes" in body
+
+
+def test_dashboard_health_card_counts_refused_credit_notes_with_failed_invoices(client, admin_a, org_a, login_as):
+    from invoices.models import XeroMapping
+
+    make_connection(organisation=org_a)
+    XeroMapping.objects.create(organisation=org_a, revenue_account_code="200", tax_type="OUTPUT")
+    mixed_batch(org_a, (IN_XERO, FAILED), (FAILED, ("needs_attention", ""), IN_XERO))
+    body = login_as(admin_a).get(reverse("invoices:dashboard")).content.decode()
+    assert 'id="health-card"' in body
+    assert ">1 credit note</a>" in body  # needs attention: no invoice, one credit note
+    assert ">1 invoice and 1 credit note</a>" in body  # failed
