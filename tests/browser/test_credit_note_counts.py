@@ -2,17 +2,16 @@
 credit note in Xero, one refused and one voided reads neither 100% nor "All invoices are in Xero"; the dashboard
 counts the voided credit note as voided and the refused one as failed. Screenshots at desktop and phone widths."""
 
-import datetime as dt
-import uuid
 from decimal import Decimal
 
 import pytest
 from playwright.sync_api import expect
 
-from invoices.models import CreditNote, Customer, Invoice, InvoiceBatch, InvoiceLine
+from invoices.models import InvoiceBatch
 from invoices.selectors import invoice_sync_counts
 from organisations.models import Organisation
 from tests.browser.helpers import shoot
+from tests.factories import make_batch_in_states, make_credit_note
 
 pytestmark = pytest.mark.browser
 
@@ -23,39 +22,18 @@ DESKTOP = {"width": 1280, "height": 820}
 def mixed_batch(organisation: Organisation) -> InvoiceBatch:
     """Three invoices in Xero (awaiting payment, paid, paid) and three credit notes: one with credit available in
     Xero, one refused by Xero, one voided there."""
-    batch = InvoiceBatch.objects.create(organisation=organisation, name="December credits", eligibility="eligible")
-    customer = Customer.objects.filter(organisation=organisation).order_by("name").first()
-    for n, xero_status in enumerate(("AUTHORISED", "PAID", "PAID"), start=1):
-        paid = xero_status == "PAID"
-        invoice = Invoice.objects.create(
-            organisation=organisation,
-            batch=batch,
-            customer=customer,
-            number=f"DEC-{n:03d}",
-            issue_date=dt.date(2026, 12, 1),
-            due_date=dt.date(2099, 1, 1),
-            sync_state="synced",
-            xero_status=xero_status,
-            xero_invoice_id=str(uuid.uuid4()),
-            total=Decimal("110.00"),
-            amount_due=Decimal("0") if paid else Decimal("110.00"),
-            amount_paid=Decimal("110.00") if paid else Decimal("0"),
-        )
-        InvoiceLine.objects.create(invoice=invoice, description="Care visit", unit_amount=Decimal("100.00"))
-    for n, (sync_state, xero_status) in enumerate((("synced", "AUTHORISED"), ("failed", ""), ("synced", "VOIDED")), 1):
-        CreditNote.objects.create(
-            organisation=organisation,
-            batch=batch,
-            customer=customer,
-            number=f"DEC-CN-{n:03d}",
-            issue_date=dt.date(2026, 12, 2),
-            sync_state=sync_state,
-            xero_status=xero_status,
-            xero_credit_note_id=str(uuid.uuid4()) if xero_status else "",
-            total=Decimal("22.00"),
-            remaining_credit=Decimal("22.00") if xero_status == "AUTHORISED" else Decimal("0"),
-            sync_errors=["Account code '999' is not a valid code for this document."] if sync_state == "failed" else [],
-        )
+    batch = make_batch_in_states(
+        organisation=organisation,
+        name="December credits",
+        invoices=(("synced", "AUTHORISED"), ("synced", "PAID"), ("synced", "PAID")),
+    )
+    customer = batch.invoices.first().customer
+    customer.name = "Riverside Respite Care"
+    customer.save()
+    make_credit_note(batch=batch, sync_state="synced", xero_status="AUTHORISED", remaining_credit=Decimal("11.00"))
+    refusal = ["Account code '999' is not a valid code for this document."]
+    make_credit_note(batch=batch, sync_state="failed", sync_errors=refusal)
+    make_credit_note(batch=batch, sync_state="synced", xero_status="VOIDED")
     return batch
 
 

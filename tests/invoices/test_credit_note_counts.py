@@ -9,46 +9,19 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
-from invoices.models import CreditNote, Invoice, InvoiceBatch
+from invoices.models import CreditNote, InvoiceBatch
 from invoices.selectors import batch_list, batch_progress, invoice_sync_counts
 from invoices.states import CreditNoteStatus, Group, credit_note_status_of
-from tests.factories import make_batch, make_connection
+from tests.factories import make_batch, make_batch_in_states, make_connection, make_credit_note
 
 pytestmark = pytest.mark.django_db
 
 TODAY = dt.date(2026, 12, 3)
 
 
-def credit_note(batch: InvoiceBatch, sync_state: str, xero_status: str = "", *, status: str = "AUTHORISED"):
-    n = CreditNote.objects.filter(organisation=batch.organisation).count() + 1
-    return CreditNote.objects.create(
-        organisation=batch.organisation,
-        batch=batch,
-        customer=batch.invoices.first().customer,
-        number=f"CN-{batch.pk}-{n:04d}",
-        issue_date=dt.date(2026, 11, 1),
-        status=status,
-        sync_state=sync_state,
-        xero_status=xero_status,
-        xero_credit_note_id=f"cn-{batch.pk}-{n}" if xero_status else "",
-        total=Decimal("11.00"),
-        sync_errors=[{"Message": "Contact is archived"}] if sync_state == "failed" else [],
-    )
-
-
 def mixed_batch(org, invoices: tuple[tuple[str, str], ...], notes: tuple[tuple[str, str], ...]) -> InvoiceBatch:
     """A batch whose invoices and credit notes have these (sync state, Xero status)."""
-    batch = make_batch(organisation=org, invoices=len(invoices), eligibility="eligible")
-    for invoice, (sync, xero) in zip(batch.invoices.order_by("number"), invoices, strict=True):
-        Invoice.objects.filter(pk=invoice.pk).update(
-            sync_state=sync,
-            xero_status=xero,
-            xero_invoice_id=f"id-{invoice.pk}" if xero else "",
-            due_date=dt.date(2099, 1, 1),
-        )
-    for sync, xero in notes:
-        credit_note(batch, sync, xero)
-    return batch
+    return make_batch_in_states(organisation=org, invoices=invoices, credit_notes=notes)
 
 
 IN_XERO = ("synced", "AUTHORISED")
@@ -78,7 +51,7 @@ def test_credit_note_filters_agree_with_the_status_word_when_counting(org_a):
 
     batch = make_batch(organisation=org_a, invoices=1, eligibility="eligible")
     for sync, xero, status in NOTE_CASES:
-        credit_note(batch, sync, xero, status=status)
+        make_credit_note(batch=batch, sync_state=sync, xero_status=xero, status=status)
     words = {note.pk: credit_note_status_of(note) for note in CreditNote.objects.all()}
     assert {word for word in words.values()} >= set(CreditNoteStatus) - {CreditNoteStatus.NEEDS_ATTENTION}
     for status in CreditNoteStatus:

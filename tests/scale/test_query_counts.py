@@ -25,7 +25,6 @@ from integrations import usage
 from integrations.audit import audit_event_record
 from integrations.models import ReconciliationState, WebhookEvent, XeroConnection, XeroPendingTenantChoice
 from invoices.models import (
-    CreditNote,
     CreditNoteAllocation,
     Customer,
     Invoice,
@@ -36,7 +35,14 @@ from invoices.models import (
 )
 from invoices.xero_models import XeroCreatedInvoice, XeroInvoiceChange
 from organisations.models import Organisation, SupportRequest
-from tests.factories import make_connection, make_membership, make_organisation, make_user, mfa_verify_client
+from tests.factories import (
+    make_connection,
+    make_credit_note,
+    make_membership,
+    make_organisation,
+    make_user,
+    mfa_verify_client,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -89,21 +95,12 @@ def _invoice(scale: Scale, batch: InvoiceBatch, customer: Customer, *, state: st
     return invoice
 
 
-def _credit_note(scale: Scale, batch: InvoiceBatch, customer: Customer, *, state: str, n: int) -> CreditNote:
+def _credit_note(scale: Scale, batch: InvoiceBatch, customer: Customer, *, state: str) -> None:
     """A credit note in the batch (counted with its invoices), allocated to the measured invoice."""
-    note = CreditNote.objects.create(
-        organisation=scale.organisation,
-        batch=batch,
-        customer=customer,
-        number=f"SCALE-CN-{batch.pk}-{n:05d}-{state}",
-        issue_date=dt.date(2026, 11, 1),
-        sync_state=state,
-        xero_status="VOIDED" if state == "synced" else "",
-        total=Decimal("11.00"),
-        sync_errors=[{"Message": "Bad account"}] if state == "failed" else [],
+    note = make_credit_note(
+        batch=batch, customer=customer, sync_state=state, xero_status="VOIDED" if state == "synced" else ""
     )
     CreditNoteAllocation.objects.create(organisation=scale.organisation, credit_note=note, invoice=scale.invoice)
-    return note
 
 
 def grow(scale: Scale, n: int) -> None:
@@ -119,8 +116,8 @@ def grow(scale: Scale, n: int) -> None:
         for state in ("synced", "failed"):
             _invoice(scale, batch, customer, state=state, n=i)
             scale.invoice_ids.append(_invoice(scale, scale.batch, customer, state=state, n=i).pk)
-            _credit_note(scale, batch, customer, state=state, n=i)
-            _credit_note(scale, scale.batch, customer, state=state, n=i)
+            _credit_note(scale, batch, customer, state=state)
+            _credit_note(scale, scale.batch, customer, state=state)
         InvoiceLine.objects.create(invoice=scale.invoice, position=10 + i, description="More", unit_amount=1)
         member = make_user(email=f"member{i}@scale.test")
         make_membership(user=member, organisation=org, role="accountant")
