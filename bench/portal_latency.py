@@ -39,7 +39,7 @@ from django.db.models import Count  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 
-from integrations.usage_models import XeroApiUsage  # noqa: E402
+from integrations.usage.models import XeroApiUsage  # noqa: E402
 from invoices.models import Invoice, InvoiceBatch  # noqa: E402
 from organisations.models import Membership  # noqa: E402
 

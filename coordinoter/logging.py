@@ -12,7 +12,7 @@ _SECRET_PATTERNS = [
     re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"),
     # OAuth callback query strings: the authorization code and state are single-use, but never worth logging.
     re.compile(r"([?&](?:code|state|code_challenge)=)[^&\s\"']+"),
-    # An invitation link's token (organisations.people): runserver logs every request's path.
+    # An invitation link's token (organisations.people.services): runserver logs every request's path.
     re.compile(r"(/invitations/)[A-Za-z0-9_-]{16,}"),
     re.compile(
         r"(?i)((?:access_token|refresh_token|id_token|client_secret|code_verifier|password|token)"

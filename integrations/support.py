@@ -21,7 +21,7 @@ from integrations.services import (
     xero_connection_request_reconnect,
     xero_connection_verify_soon,
 )
-from integrations.usage_chart import app_usage_chart, usage_chart_for
+from integrations.usage.chart import app_usage_chart, usage_chart_for
 from organisations.audit import audit_trail
 from organisations.decorators import support_required
 from organisations.models import Organisation, SupportRequest

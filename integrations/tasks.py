@@ -5,7 +5,10 @@ from django.conf import settings
 from django.utils import timezone
 
 from coordinoter import queue
-from integrations import selectors, services, usage
+from integrations import selectors, services
+from integrations.connections.choose import xero_pending_choice_expire
+from integrations.connections.connect import xero_oauth_states_purge
+from integrations.usage.record import xero_usage_prune
 
 
 @shared_task(name="integrations.xero_keepalive_fanout", ignore_result=True)
@@ -60,11 +63,11 @@ def xero_housekeeping_task() -> dict[str, int]:
         services.xero_connection_disconnect_continue(connection_id=connection_id, background=True)
     expired = selectors.pending_choice_ids_expired()
     for pending_id in expired:
-        services.xero_pending_choice_expire(pending_id=pending_id)
-    deleted = services.xero_oauth_states_purge()
+        xero_pending_choice_expire(pending_id=pending_id)
+    deleted = xero_oauth_states_purge()
     return {
         "disconnects": len(disconnecting),
         "choices_expired": len(expired),
         "states_deleted": deleted,
-        "usage_minutes_deleted": usage.xero_usage_prune(),
+        "usage_minutes_deleted": xero_usage_prune(),
     }

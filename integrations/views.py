@@ -6,21 +6,16 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from integrations.connections.choose import xero_tenant_choice_cancel, xero_tenant_choose
+from integrations.connections.connect import xero_connect_callback, xero_connect_start
+from integrations.connections.disconnect import xero_connection_disconnect
+from integrations.connections.types import ConnectBlocked, ConnectOutcome
 from integrations.models import XeroConnection
 from integrations.selectors import (
     pending_choice_consent_unknown,
     pending_choice_get,
     xero_connection_for,
     xero_tenant_ids_held_elsewhere,
-)
-from integrations.services import (
-    ConnectBlocked,
-    ConnectOutcome,
-    xero_connect_callback,
-    xero_connect_start,
-    xero_connection_disconnect,
-    xero_tenant_choice_cancel,
-    xero_tenant_choose,
 )
 from organisations.decorators import admin_required, member_required
 

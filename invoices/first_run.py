@@ -1,7 +1,7 @@
 """The dashboard's first run and health (issue 14): a setup checklist until the organisation has connected Xero,
 chosen its mapping and created a batch that goes to Xero; then, for admins, a health card: the connection's state,
 the last sync and check, invoices and credit notes that need attention or failed (invoices/states.py's vocabulary),
-and the day's Xero calls against the limit (integrations.usage). Selectors only: they read, never write.
+and the day's Xero calls against the limit (integrations.usage.selectors). Selectors only: they read, never write.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from django.urls import reverse
 
 from integrations.models import XeroConnection
 from integrations.selectors import xero_connection_for
-from integrations.usage import UsageToday, xero_usage_today
+from integrations.usage.selectors import UsageToday, xero_usage_today
 from invoices.models import CreditNote, Invoice, InvoiceBatch
 from invoices.services.mapping import mapping_for
 from invoices.states import CreditNoteStatus, InvoiceStatus, credit_note_status_q, documents_in_words, status_q

@@ -1,6 +1,6 @@
 """Each organisation's time zone and locale: what "today" is for it, and how its people write dates and amounts.
 
-Set from Xero's Organisation when it connects (integrations.services.connect), or by an admin in Settings (which
+Set from Xero's Organisation when it connects (integrations.connections.bind), or by an admin in Settings (which
 then wins over Xero). Without either: UTC and ISO only (YYYY-MM-DD, a point before the decimals).
 """
 

@@ -127,4 +127,4 @@ class SignInEmail(models.Model):
 
 
 from organisations.mfa.models import RecoveryCode, TotpDevice  # noqa: E402,F401
-from organisations.people_models import Invitation, OrganisationAuditEvent, SupportReply  # noqa: E402,F401
+from organisations.people.models import Invitation, OrganisationAuditEvent, SupportReply  # noqa: E402,F401

@@ -1,6 +1,7 @@
 from django.urls import path
 
-from organisations import people_views, views
+from organisations import views
+from organisations.people import views as people_views
 
 app_name = "organisations"
 

@@ -1,17 +1,10 @@
 """Integrations services: typed, keyword-only `<entity>_<action>` functions (see docs/architecture.md)."""
 
+# Connect, choose and disconnect live in integrations.connections; re-exported here for older callers.
+from integrations.connections.choose import xero_pending_choice_expire, xero_tenant_choice_cancel, xero_tenant_choose
+from integrations.connections.connect import xero_connect_callback, xero_connect_start, xero_oauth_states_purge
 from integrations.connections.disconnect import xero_connection_disconnect, xero_connection_disconnect_continue
-from integrations.connections.types import ActionResult
-from integrations.services.connect import (
-    ConnectBlocked,
-    ConnectOutcome,
-    xero_connect_callback,
-    xero_connect_start,
-    xero_oauth_states_purge,
-    xero_pending_choice_expire,
-    xero_tenant_choice_cancel,
-    xero_tenant_choose,
-)
+from integrations.connections.types import ActionResult, ConnectBlocked, ConnectOutcome
 from integrations.services.connection import (
     xero_admins_notify,
     xero_connection_keepalive,

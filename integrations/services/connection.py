@@ -75,7 +75,7 @@ def xero_connection_verify(*, connection_id: int) -> str:
         except XeroError:
             details = {}
         if details:
-            from integrations.services.connect import organisation_locale_fill
+            from integrations.connections.bind import organisation_locale_fill
 
             organisation_locale_fill(organisation_id=connection.organisation_id, details=details)
         updates.update(

@@ -26,8 +26,8 @@ from urllib.parse import urlsplit
 import requests
 from django.conf import settings
 
-from integrations import usage
 from integrations.registry import XeroReport, xero_report
+from integrations.usage import record as usage_record
 from integrations.xero import ratelimit, tokens
 from integrations.xero.exceptions import (
     XeroAuthError,
@@ -93,31 +93,22 @@ class XeroClient:
         """path: relative to XERO_API_URL ("/Invoices"), or an absolute Xero URL. Raises XeroError subclasses."""
         method = method.upper()
         url = path if path.startswith(("http://", "https://")) else settings.XERO_API_URL.rstrip("/") + path
+        call = {
+            "json": json,
+            "params": params,
+            "headers": headers,
+            "idempotency_key": idempotency_key,
+            "tenant_scoped": tenant_scoped,
+        }
         grant = tokens.access_token_get(connection_id=self.connection_id)
-        response = self._attempt(
-            method,
-            url,
-            grant,
-            json=json,
-            params=params,
-            headers=headers,
-            idempotency_key=idempotency_key,
-            tenant_scoped=tenant_scoped,
-        )
-        if response.status == 401 and _token_expired(response):
+        for may_refresh in (True, False):
+            response = self._attempt(method, url, grant, **call)
+            if not (may_refresh and response.status == 401 and _token_expired(response)):
+                break
             # Xero says expired although we thought it fresh (clock skew, revocation of that token): one forced
-            # refresh, unless another worker already replaced the token (https://github.com/XeroAPI/xero-node/issues/370).
+            # refresh, unless another worker already replaced the token (https://github.com/XeroAPI/xero-node/issues/370),
+            # then the same request once more with only the token changed.
             grant = tokens.access_token_get(connection_id=self.connection_id, rejected_token=grant.access_token)
-            response = self._attempt(
-                method,
-                url,
-                grant,
-                json=json,
-                params=params,
-                headers=headers,
-                idempotency_key=idempotency_key,
-                tenant_scoped=tenant_scoped,
-            )
         try:
             return raise_for_status(response)
         except XeroTenantDisconnected:
@@ -284,7 +275,7 @@ def send(
                 **context,
             },
         )
-        usage.xero_call_recorded(organisation_id=context.get("organisation_id"), status=None, priority=priority)
+        usage_record.xero_call_recorded(organisation_id=context.get("organisation_id"), status=None, priority=priority)
         raise XeroTimeout(
             f"Xero did not answer {method} {path} ({type(exc).__name__}).", outcome_unknown=unknown
         ) from None
@@ -320,7 +311,7 @@ def send(
             **context,
         },
     )
-    usage.xero_call_recorded(
+    usage_record.xero_call_recorded(
         organisation_id=context.get("organisation_id"),
         status=raw.status_code,
         min_remaining=response.min_remaining,

@@ -18,7 +18,6 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from integrations import usage
 from integrations.audit import audit_event_record
 from integrations.connections.states import connection_move
 from integrations.fields import encrypted_with_primary_key
@@ -30,6 +29,7 @@ from integrations.models import (
     XeroSignInState,
 )
 from integrations.registry import XeroReport, connection_event_emit, xero_report
+from integrations.usage import record as usage_record
 from integrations.xero import oauth
 from integrations.xero.exceptions import (
     XeroError,
@@ -111,7 +111,7 @@ def _refresh(connection_id: int, *, force: bool, rejected_token: str, for_discon
             )
             _log("xero.token.refreshed", connection)
             return _grant(connection)
-    usage.xero_refresh_failure_recorded(organisation_id=connection.organisation_id)  # counted for /metrics
+    usage_record.xero_refresh_failure_recorded(organisation_id=connection.organisation_id)  # counted for /metrics
     raise failure
 
 

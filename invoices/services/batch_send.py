@@ -23,6 +23,7 @@ from invoices.models import CreditNote, Invoice, InvoiceBatch, InvoiceEvent, Inv
 from invoices.services.batches import batch_problems
 from invoices.services.fix import invoice_input_of
 from invoices.services.mapping import mapping_for
+from invoices.sync_states import sync_state_update
 from organisations.models import Organisation
 
 logger = logging.getLogger(__name__)
@@ -143,12 +144,16 @@ def batch_send_to_xero(*, organisation: Organisation, batch_id: int, user: Abstr
         invoices = list(
             Invoice.objects.select_for_update(of=("self",)).filter(batch=batch, sync_state=S.NOT_SYNCED).order_by("pk")
         )
-        Invoice.objects.filter(pk__in=[i.pk for i in invoices]).update(
-            sync_state=S.PENDING, sync_errors=[], updated_at=timezone.now()
+        sync_state_update(
+            Invoice.objects.filter(pk__in=[i.pk for i in invoices]),
+            [S.NOT_SYNCED],
+            S.PENDING,
+            sync_errors=[],
+            updated_at=timezone.now(),
         )
         # The batch's credit notes go with it (their allocations follow once both documents are in Xero).
-        CreditNote.objects.filter(batch=batch, sync_state=S.NOT_SYNCED).update(
-            sync_state=S.PENDING, sync_errors=[], updated_at=timezone.now()
+        sync_state_update(
+            CreditNote.objects.filter(batch=batch), [S.NOT_SYNCED], S.PENDING, sync_errors=[], updated_at=timezone.now()
         )
         InvoiceEvent.objects.bulk_create(
             [

@@ -33,6 +33,7 @@ from invoices.services.mapping import (
     mapping_for,
     tax_rates_cached,
 )
+from invoices.sync_states import sync_state_begin
 from organisations.models import Organisation
 
 logger = logging.getLogger(__name__)
@@ -506,9 +507,6 @@ def batch_create(
     if problems:
         raise BatchInvalid(problems)
     eligibility = batch_eligibility_now(organisation=organisation)
-    sync_state = (
-        Invoice.SyncState.PENDING if eligibility == InvoiceBatch.Eligibility.ELIGIBLE else Invoice.SyncState.NOT_SYNCED
-    )
     totals_context = _totals_context(organisation=organisation)
     try:
         with transaction.atomic():
@@ -519,10 +517,9 @@ def batch_create(
                 invoices=invoices,
                 source=source,
                 eligibility=eligibility,
-                sync_state=sync_state,
                 totals_context=totals_context,
             )
-            if sync_state == Invoice.SyncState.PENDING:
+            if eligibility == InvoiceBatch.Eligibility.ELIGIBLE:
                 organisation_id = organisation.pk
                 transaction.on_commit(lambda: _enqueue_push(organisation_id=organisation_id))
     except IntegrityError as exc:
@@ -553,7 +550,6 @@ def _write(
     invoices: Sequence[InvoiceInput],
     source: str,
     eligibility: str,
-    sync_state: str,
     totals_context: _Totals,
 ) -> InvoiceBatch:
     batch = InvoiceBatch.objects.create(
@@ -566,10 +562,18 @@ def _write(
     customers = _customers(organisation=organisation, invoices=invoices)
     credit_notes = [inv for inv in invoices if inv.is_credit_note]
     invoices = [inv for inv in invoices if not inv.is_credit_note]
+    eligible = eligibility == InvoiceBatch.Eligibility.ELIGIBLE
     rows = []
     for inv in invoices:
-        fields = _document_fields(inv, batch=batch, customers=customers, sync_state=sync_state, totals=totals_context)
-        rows.append(Invoice(**fields, due_date=inv.due_date, amount_due=fields["total"]))
+        fields = _document_fields(inv, batch=batch, customers=customers, totals=totals_context)
+        rows.append(
+            Invoice(
+                **fields,
+                sync_state=sync_state_begin(eligible=eligible),
+                due_date=inv.due_date,
+                amount_due=fields["total"],
+            )
+        )
     created = Invoice.objects.bulk_create(rows, batch_size=500)
     lines = [
         InvoiceLine(
@@ -607,14 +611,14 @@ def _write(
         credit_notes=credit_notes,
         customers=customers,
         invoices={invoice.number.lower(): invoice for invoice in created},
-        sync_state=sync_state,
+        eligible=eligible,
         totals_context=totals_context,
     )
     return batch
 
 
 def _document_fields(
-    inv: InvoiceInput, *, batch: InvoiceBatch, customers: dict[str, Customer], sync_state: str, totals: _Totals
+    inv: InvoiceInput, *, batch: InvoiceBatch, customers: dict[str, Customer], totals: _Totals
 ) -> dict:
     """What an invoice and a credit note of the batch store alike: who, which numbers and dates, and the totals
     with Xero's rounding."""
@@ -631,7 +635,6 @@ def _document_fields(
         "issue_date": inv.issue_date,
         "line_amount_types": inv.line_amount_types,
         "status": inv.status,
-        "sync_state": sync_state,
         "subtotal": computed.subtotal,
         "total_tax": computed.total_tax,
         "total": computed.total,
@@ -645,7 +648,7 @@ def _write_credit_notes(
     credit_notes: Sequence[InvoiceInput],
     customers: dict[str, Customer],
     invoices: dict[str, Invoice],
-    sync_state: str,
+    eligible: bool,
     totals_context: _Totals,
 ) -> None:
     """The batch's credit notes, their lines, and the allocations asked for (waiting until both are in Xero)."""
@@ -654,8 +657,8 @@ def _write_credit_notes(
     organisation = batch.organisation
     notes = []
     for inv in credit_notes:
-        fields = _document_fields(inv, batch=batch, customers=customers, sync_state=sync_state, totals=totals_context)
-        notes.append(CreditNote(**fields))
+        fields = _document_fields(inv, batch=batch, customers=customers, totals=totals_context)
+        notes.append(CreditNote(**fields, sync_state=sync_state_begin(eligible=eligible)))
     created = CreditNote.objects.bulk_create(notes)
     CreditNoteLine.objects.bulk_create(
         [

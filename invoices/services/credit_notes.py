@@ -30,6 +30,7 @@ from invoices.models import (
     XeroMapping,
 )
 from invoices.services.apply import xero_updated_at
+from invoices.sync_states import sync_state_move
 
 logger = logging.getLogger("invoices.credit_notes")
 
@@ -96,7 +97,8 @@ def _credit_note_operation(*, credit_note_id: int, tenant_id: str, mapping: Xero
             note, lines, mapping=mapping, contact_id=note.customer.xero_contact_id
         )
     except (mappers.MappingRequired, ValueError) as exc:
-        note.sync_state, note.sync_errors = S.FAILED, [str(exc)]
+        sync_state_move(note, S.FAILED)
+        note.sync_errors = [str(exc)]
         note.save(update_fields=["sync_state", "sync_errors", "updated_at"])
         return
     operation = engine.operation_create(
@@ -106,7 +108,8 @@ def _credit_note_operation(*, credit_note_id: int, tenant_id: str, mapping: Xero
         payload=payload,
         subject_id=note.pk,
     )
-    note.sync_state, note.sync_errors = S.IN_FLIGHT, []
+    sync_state_move(note, S.IN_FLIGHT)
+    note.sync_errors = []
     note.save(update_fields=["sync_state", "sync_errors", "updated_at"])
     engine.operation_enqueue(operation_id=operation.pk)
     _log("invoices.credit_note.queued", note.organisation_id, credit_note_id=note.pk, operation_id=operation.pk)
@@ -201,11 +204,12 @@ def credit_note_finish(*, credit_note_id: int, state: str, message: str, result:
             return
         if state == "done":
             _apply(note, result, force=True)
-            note.sync_state, note.sync_errors, note.synced_at = S.SYNCED, [], timezone.now()
+            sync_state_move(note, S.SYNCED)
+            note.sync_errors, note.synced_at = [], timezone.now()
             note.save(update_fields=["sync_state", "sync_errors", "synced_at", *APPLIED_FIELDS])
         elif state in ("refused", "needs_attention"):
             errors = [str(m.get("Message")) for m in (result or {}).get("ValidationErrors") or [] if m.get("Message")]
-            note.sync_state = S.FAILED if state == "refused" else S.NEEDS_ATTENTION
+            sync_state_move(note, S.FAILED if state == "refused" else S.NEEDS_ATTENTION)
             note.sync_errors = errors or [message]
             note.save(update_fields=["sync_state", "sync_errors", "updated_at"])
         else:  # waiting for the connection: it goes when the operation does

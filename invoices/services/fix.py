@@ -29,13 +29,14 @@ from invoices.services.batches import (
     _totals_context,
     batch_problems,
 )
+from invoices.sync_states import INVOICE_CANCELLABLE, sync_state_remove
 from organisations.models import Organisation
 
 logger = logging.getLogger(__name__)
 
 S = Invoice.SyncState
 # Not in Xero and not on its way there right now: a person may change it, remove it or send it again.
-FIXABLE = (S.FAILED, S.NEEDS_ATTENTION, S.PENDING, S.NOT_SYNCED)
+FIXABLE = INVOICE_CANCELLABLE
 RESENDABLE = (S.FAILED, S.NEEDS_ATTENTION)
 
 
@@ -294,6 +295,7 @@ def invoice_cancel(*, organisation: Organisation, invoice_id: int, user: Abstrac
     refusal = invoice_fix_refusal(invoice=invoice)
     if refusal:
         raise FixRefused(refusal)
+    sync_state_remove(invoice)
     history = [
         {
             "at": event.created_at.isoformat(),

@@ -12,7 +12,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from integrations.models import XeroApiUsage
-from integrations.usage import minute_of
+from integrations.usage.record import minute_of
 from invoices.models import Invoice, InvoiceBatch, XeroMapping
 from organisations.models import Membership, Organisation
 from tests.browser.helpers import menu, shoot

@@ -11,7 +11,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from integrations.models import WebhookEvent, XeroApiUsage
-from integrations.usage import minute_of
+from integrations.usage.record import minute_of
 from organisations.models import Organisation
 from tests.factories import make_connection
 

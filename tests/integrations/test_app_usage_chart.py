@@ -6,8 +6,8 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from integrations import usage
-from integrations.usage_chart import app_usage_chart
+from integrations.usage import record as usage_record
+from integrations.usage.chart import app_usage_chart
 from tests.factories import make_organisation, mfa_verify_client
 
 pytestmark = pytest.mark.django_db
@@ -28,8 +28,10 @@ def calls():
         (second, "health", 1),
     ):
         for _ in range(count):
-            usage.xero_call_recorded(organisation_id=organisation.pk, status=200, priority=priority, at=at)
-    usage.xero_call_recorded(organisation_id=first.pk, status=200, priority="reconcile", at=now - dt.timedelta(hours=2))
+            usage_record.xero_call_recorded(organisation_id=organisation.pk, status=200, priority=priority, at=at)
+    usage_record.xero_call_recorded(
+        organisation_id=first.pk, status=200, priority="reconcile", at=now - dt.timedelta(hours=2)
+    )
     return now
 
 
@@ -58,6 +60,6 @@ def test_app_usage_page_costs_a_fixed_number_of_queries_when_organisations_grow(
     client.force_login(support_user)
     mfa_verify_client(client, support_user)
     for i in range(20):
-        usage.xero_call_recorded(organisation_id=make_organisation(name=f"More {i}").pk, status=200)
+        usage_record.xero_call_recorded(organisation_id=make_organisation(name=f"More {i}").pk, status=200)
     with django_assert_max_num_queries(8):
         assert client.get(URL).status_code == 200

@@ -7,7 +7,7 @@ import responses
 from integrations.services import connection as connection_services
 from integrations.services import reconciliation
 from integrations.services import webhooks as inbox
-from integrations.usage_models import XeroApiUsage
+from integrations.usage.models import XeroApiUsage
 from integrations.xero.ratelimit import rate_limiter
 from tests.factories import TENANT_ID, make_connection, make_webhook_delivery, make_xero_event
 from tests.integrations.conftest import xero_json

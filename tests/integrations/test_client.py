@@ -86,6 +86,40 @@ def test_a_second_token_expired_401_raises_instead_of_looping(connection):
 
 
 @responses.activate
+def test_a_write_retried_after_token_expired_resends_the_same_request_with_only_the_token_changed(connection):
+    # The refresh-and-retry is one path for every verb: the retry carries the caller's query, body and
+    # Idempotency-Key unchanged (a write resent under another key could be applied twice).
+    responses.put(f"{API}/Invoices", json=xero_json("token_expired_401.json"), status=401)
+    responses.put(f"{API}/Invoices", json={"Invoices": []})
+    fresh = token_response()
+    responses.post(TOKEN_URL, json=fresh)
+    XeroClient(connection.pk).put(
+        "/Invoices", params={"summarizeErrors": "false", "unitdp": "4"}, json={"Invoices": []}, idempotency_key="k-1"
+    )
+    first, retry = (c.request for c in responses.calls if c.request.url.startswith(API))
+    assert (first.method, first.url, first.body, first.headers["Idempotency-Key"]) == (
+        retry.method,
+        retry.url,
+        retry.body,
+        retry.headers["Idempotency-Key"],
+    )
+    assert retry.headers["xero-tenant-id"] == first.headers["xero-tenant-id"] == TENANT_ID
+    assert (first.headers["Authorization"], retry.headers["Authorization"]) == (
+        f"Bearer {connection.access_token}",
+        f"Bearer {fresh['access_token']}",
+    )
+
+
+@responses.activate
+def test_a_401_other_than_token_expired_raises_without_refreshing_when_xero_refuses_the_token(connection):
+    responses.get(f"{API}/Organisation", json={"Detail": "AuthorizationUnsuccessful"}, status=401)
+    with pytest.raises(XeroAuthError):
+        xero_request(connection.pk, "GET", "/Organisation")
+    assert [c.request.url for c in responses.calls if c.request.url == TOKEN_URL] == []
+    assert len(responses.calls) == 1
+
+
+@responses.activate
 def test_403_authentication_unsuccessful_raises_tenant_disconnected_and_queues_a_connection_check(connection, enqueued):
     responses.get(
         f"{API}/Invoices",
@@ -184,7 +218,7 @@ def test_rate_limiter_hook_is_asked_before_the_call_and_sees_the_answer(connecti
 
 @responses.activate
 def test_the_callers_priority_reaches_the_limiter_and_the_usage_row_when_it_names_one(connection):
-    from integrations.usage_models import XeroApiUsage
+    from integrations.usage.models import XeroApiUsage
     from integrations.xero.ratelimit import Priority
 
     responses.get(f"{API}/Invoices", json={}, headers=RATE_HEADERS)

@@ -1,7 +1,6 @@
 """integrations/connections/states.py: XeroConnection.status moves only as its table allows, the table is the one in
 docs/architecture.md, and no product code writes the status except through `connection_move`."""
 
-import ast
 import re
 from pathlib import Path
 
@@ -11,8 +10,8 @@ from integrations.connections import states
 from integrations.connections.states import IllegalConnectionMove, connection_move
 from integrations.models import XeroConnection
 from tests.factories import make_connection
+from tests.state_machines import ROOT, as_table, documented_table, field_writes, offenders, product_files
 
-ROOT = Path(__file__).resolve().parents[2]
 STATES = ROOT / "integrations" / "connections" / "states.py"
 S = XeroConnection.Status
 
@@ -20,25 +19,11 @@ S = XeroConnection.Status
 # ---------------------------------------------------------------- the table against the docs
 
 
-def documented_moves(text: str) -> set[tuple[str, str]]:
-    """The `| from | to | when |` rows of the XeroConnection.status table in the "State machines" section."""
-    section = text.split("\n## State machines\n", 1)[1].split("\n## ", 1)[0]
-    block = section.split("- XeroConnection.status", 1)[1].split("\n- ", 1)[0]
-    moves = set()
-    for line in block.splitlines():
-        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
-        is_row = line.strip().startswith("|") and len(cells) == 3 and re.fullmatch(r"[a-z_]+", cells[0])
-        if is_row and cells[0] != "from":
-            moves.add((cells[0], cells[1]))
-    return moves
-
-
 def test_documented_table_is_the_python_table_when_architecture_md_is_parsed():
     sample = "\n## State machines\n- XeroConnection.status: x\n\n  | from | to | when |\n  | --- | --- | --- |\n"
-    assert documented_moves(sample + "  | active | disconnected | y |\n- Other\n") == {("active", "disconnected")}
-    documented = documented_moves((ROOT / "docs" / "architecture.md").read_text())
-    in_code = {(start, end) for start, ends in states.TRANSITIONS.items() for end in ends}
-    assert documented == in_code
+    sample += "  | active | disconnected | y |\n- Other\n"
+    assert documented_table("XeroConnection.status", sample) == {"active": {"disconnected"}}
+    assert documented_table("XeroConnection.status") == as_table(states.TRANSITIONS)
     assert set(states.TRANSITIONS) == set(S.values)  # every status has its row, final or not
 
 
@@ -46,42 +31,11 @@ def test_documented_table_is_the_python_table_when_architecture_md_is_parsed():
 
 
 def status_writes(source: str) -> list[int]:
-    """Lines that write a `status`: an assignment to `<x>.status`, `setattr(<x>, "status", ...)`, a queryset
-    `update(status=...)` (or `update_or_create` / `get_or_create` with it), or a save whose update_fields name it."""
-    lines = []
-    for node in ast.walk(ast.parse(source)):
-        targets = []
-        if isinstance(node, ast.Assign):
-            targets = node.targets
-        elif isinstance(node, ast.AugAssign | ast.AnnAssign):
-            targets = [node.target]
-        for target in targets:
-            for element in target.elts if isinstance(target, ast.Tuple) else [target]:
-                if isinstance(element, ast.Attribute) and element.attr == "status":
-                    lines.append(node.lineno)
-        if not isinstance(node, ast.Call):
-            continue
-        name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
-        if name == "setattr" and len(node.args) > 1 and getattr(node.args[1], "value", None) == "status":
-            lines.append(node.lineno)
-        if name in ("update", "update_or_create", "get_or_create") and any(k.arg == "status" for k in node.keywords):
-            lines.append(node.lineno)
-        for keyword in node.keywords:
-            if keyword.arg in ("update_fields", "defaults") and "'status'" in ast.unparse(keyword.value):
-                lines.append(node.lineno)
-    return lines
+    return field_writes(source, "status", fields_lists=True)
 
 
 def product_files_about_connections() -> list[Path]:
-    # bench/ stages outages by hand (it is never product code); tests make their own rows.
-    skipped = {".venv", "tests", "node_modules", ".git", "migrations", "bench", "xero_sandbox"}
-    return [
-        path
-        for path in ROOT.rglob("*.py")
-        if not skipped.intersection(path.relative_to(ROOT).parts)
-        and path != STATES
-        and re.search(r"XeroConnection|xero_connection", path.read_text())
-    ]
+    return product_files(r"XeroConnection|xero_connection", besides=STATES)
 
 
 def test_no_product_code_writes_the_connection_status_when_outside_the_states_module():
@@ -96,8 +50,8 @@ def test_no_product_code_writes_the_connection_status_when_outside_the_states_mo
     files = product_files_about_connections()
     assert ROOT / "integrations" / "services" / "connection.py" in files
     assert ROOT / "integrations" / "xero" / "tokens.py" in files
-    offenders = {str(path.relative_to(ROOT)): lines for path in files if (lines := status_writes(path.read_text()))}
-    assert offenders == {}, "write XeroConnection.status through integrations.connections.states.connection_move"
+    found = offenders(files, "status", fields_lists=True)
+    assert found == {}, "write XeroConnection.status through integrations.connections.states.connection_move"
 
 
 # ---------------------------------------------------------------- the move itself

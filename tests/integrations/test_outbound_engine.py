@@ -3,8 +3,6 @@ operation's state, and the decisions that keep a write from being lost or sent t
 
 import ast
 import datetime as dt
-import re
-from pathlib import Path
 
 import pytest
 from django.utils import timezone
@@ -12,28 +10,13 @@ from django.utils import timezone
 from integrations.outbound import engine
 from integrations.outbound.models import OutboundAttempt, OutboundOperation
 from integrations.outbound.states import TRANSITIONS, IllegalTransition, operation_move
+from tests.state_machines import ROOT, as_table, documented_table
 
-ROOT = Path(__file__).resolve().parents[2]
 S = OutboundOperation.State
 
 
-def _documented_table() -> dict[str, set[str]]:
-    text = (ROOT / "docs" / "architecture.md").read_text()
-    section = text[text.index("- Outbound operation (`integrations/outbound/states.py`") :]
-    table: dict[str, set[str]] = {}
-    lines = section.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.strip() == "| from | to |") + 2
-    for line in lines[start:]:
-        row = re.match(r"\s*\|\s*([a-z_]+)\s*\|\s*([^|]+)\|", line)
-        if row is None:
-            break
-        targets = row.group(2).strip()
-        table[row.group(1)] = set() if targets == "(final)" else {t.strip() for t in targets.split(",")}
-    return table
-
-
 def test_transition_table_is_the_one_docs_architecture_shows():
-    assert _documented_table() == {state: set(targets) for state, targets in TRANSITIONS.items()}
+    assert documented_table("Outbound operation") == as_table(TRANSITIONS)
 
 
 def test_every_state_has_a_row_in_the_table():

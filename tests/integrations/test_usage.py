@@ -9,9 +9,9 @@ import responses
 from django.db import transaction
 from django.utils import timezone
 
-from integrations import usage
 from integrations.models import XeroApiUsage
 from integrations.tasks import xero_housekeeping_task
+from integrations.usage import record as usage_record
 from integrations.xero.client import XeroClient
 from integrations.xero.exceptions import XeroRateLimited, XeroServerError, XeroTimeout
 from integrations.xero.tokens import access_token_get
@@ -75,10 +75,10 @@ def test_every_call_is_counted_with_429s_failures_and_the_last_remaining_quotas(
 def test_calls_are_bucketed_by_minute_and_pruned_after_two_days(org_a):
     now = timezone.now()
     old = now - dt.timedelta(days=2, minutes=5)
-    usage.xero_call_recorded(organisation_id=org_a.pk, status=200, min_remaining=59, day_remaining=4999, at=old)
-    usage.xero_call_recorded(organisation_id=org_a.pk, status=200, at=now - dt.timedelta(minutes=3))
-    usage.xero_call_recorded(organisation_id=org_a.pk, status=429, at=now)
-    usage.xero_call_recorded(organisation_id=org_a.pk, status=200, at=now)
+    usage_record.xero_call_recorded(organisation_id=org_a.pk, status=200, min_remaining=59, day_remaining=4999, at=old)
+    usage_record.xero_call_recorded(organisation_id=org_a.pk, status=200, at=now - dt.timedelta(minutes=3))
+    usage_record.xero_call_recorded(organisation_id=org_a.pk, status=429, at=now)
+    usage_record.xero_call_recorded(organisation_id=org_a.pk, status=200, at=now)
     assert [(r.calls, r.rate_limited) for r in _rows(org_a)] == [(1, 0), (1, 0), (2, 1)]
 
     result = xero_housekeeping_task.run()
@@ -103,15 +103,15 @@ def test_a_failed_refresh_is_counted(connection, org_a):
 def test_counting_never_breaks_a_call(connection, org_a, monkeypatch):
     responses.get(f"{API}/Organisation", json={"Organisations": [{"Name": "Maple"}]})
 
-    monkeypatch.setattr(usage, "_UPSERT", usage._UPSERT.replace(usage._TABLE, "no_such_table"))
+    monkeypatch.setattr(usage_record, "_UPSERT", usage_record._UPSERT.replace(usage_record._TABLE, "no_such_table"))
     assert XeroClient(connection.pk).organisation()["Name"] == "Maple"
     assert _rows(org_a) == []
     # And the caller's transaction is still usable afterwards (the failure stayed inside a savepoint).
     with transaction.atomic():
-        usage.xero_call_recorded(organisation_id=org_a.pk, status=200)
+        usage_record.xero_call_recorded(organisation_id=org_a.pk, status=200)
         assert XeroApiUsage.objects.count() == 0
     monkeypatch.undo()
-    usage.xero_call_recorded(organisation_id=org_a.pk, status=200)
+    usage_record.xero_call_recorded(organisation_id=org_a.pk, status=200)
     assert XeroApiUsage.objects.filter(organisation=org_a).count() == 1
 
 
@@ -121,6 +121,6 @@ def test_counting_never_breaks_a_call_when_postgresql_closed_our_connection(org_
 
     db.ensure_connection()
     db.connection.close()  # as a PostgreSQL restart leaves it: Django then raises InterfaceError, not DatabaseError
-    usage.xero_call_recorded(organisation_id=org_a.pk, status=200)  # must not raise
+    usage_record.xero_call_recorded(organisation_id=org_a.pk, status=200)  # must not raise
     assert any(getattr(r, "event", "") == "xero.usage.not_recorded" for r in caplog.records)
     db.close()

@@ -9,9 +9,9 @@ import uuid
 import pytest
 from django.utils import timezone
 
-from integrations import usage
 from integrations.models import WebhookEvent
-from integrations.usage_chart import XERO_MINUTE_LIMIT, usage_chart_for
+from integrations.usage import record as usage_record
+from integrations.usage.chart import XERO_MINUTE_LIMIT, usage_chart_for
 from tests.factories import make_connection
 
 pytestmark = pytest.mark.django_db
@@ -38,16 +38,16 @@ def busy(org_a, org_b):
     now = timezone.now()
     peak_at = now - dt.timedelta(hours=3, minutes=2)
     for _ in range(58):
-        usage.xero_call_recorded(organisation_id=org_a.pk, status=200, day_remaining=4100, at=peak_at)
+        usage_record.xero_call_recorded(organisation_id=org_a.pk, status=200, day_remaining=4100, at=peak_at)
     for _ in range(2):
-        usage.xero_call_recorded(organisation_id=org_a.pk, status=429, at=peak_at)
+        usage_record.xero_call_recorded(organisation_id=org_a.pk, status=429, at=peak_at)
     for _ in range(12):
-        usage.xero_call_recorded(
+        usage_record.xero_call_recorded(
             organisation_id=org_a.pk, status=200, day_remaining=4088, at=now - dt.timedelta(minutes=30)
         )
-    usage.xero_call_recorded(organisation_id=org_a.pk, status=200, at=now - dt.timedelta(hours=30))  # too old
+    usage_record.xero_call_recorded(organisation_id=org_a.pk, status=200, at=now - dt.timedelta(hours=30))  # too old
     for _ in range(99):  # another organisation's usage never shows
-        usage.xero_call_recorded(organisation_id=org_b.pk, status=429, at=now - dt.timedelta(minutes=5))
+        usage_record.xero_call_recorded(organisation_id=org_b.pk, status=429, at=now - dt.timedelta(minutes=5))
     for lag in (1, 2, 2, 3, 30):
         _event(org_a, received=now - dt.timedelta(hours=2), lag_seconds=lag)
     _event(org_b, received=now - dt.timedelta(hours=2), lag_seconds=500)
@@ -58,7 +58,7 @@ def test_the_chart_summarises_the_organisations_day(busy, org_a):
     chart = usage_chart_for(org_a)
     assert chart.calls_total == 72
     assert chart.peak_calls == 60
-    assert chart.peak_at == usage.minute_of(busy["peak_at"])
+    assert chart.peak_at == usage_record.minute_of(busy["peak_at"])
     assert chart.rate_limited_total == 2
     assert chart.day_remaining == 4088  # the latest Xero reported
     assert chart.lag_count == 5 and 3 <= chart.lag_p95 <= 30 and chart.lag_p50 == pytest.approx(2, abs=0.5)

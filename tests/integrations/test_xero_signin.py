@@ -376,7 +376,7 @@ def test_old_sign_in_states_are_purged_a_day_after_they_expired(client):
 
     from django.utils import timezone
 
-    from integrations.services import xero_oauth_states_purge
+    from integrations.connections.connect import xero_oauth_states_purge
 
     start(client, "sign_in")
     XeroSignInState.objects.update(expires_at=timezone.now() - dt.timedelta(days=2))

@@ -9,8 +9,8 @@ from django.test import Client
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
-from integrations import usage
 from integrations.models import WebhookEvent, XeroConnection
+from integrations.usage import record as usage_record
 from integrations.xero.ratelimit import rate_limiter
 from invoices.models import Invoice, PushAttempt, PushChunk
 from tests.factories import make_batch, make_connection, make_organisation
@@ -74,13 +74,13 @@ def world(db):
     # Xero usage: last minute 7 calls (one 429), earlier 3 calls, a refresh failure, a call 25 hours ago.
     last_minute = now - dt.timedelta(minutes=1)
     for status in (200,) * 6 + (429,):
-        usage.xero_call_recorded(
+        usage_record.xero_call_recorded(
             organisation_id=org.pk, status=status, min_remaining=40, day_remaining=4321, at=last_minute
         )
     for status in (200, 503, None):
-        usage.xero_call_recorded(organisation_id=org.pk, status=status, at=now - dt.timedelta(hours=2))
-    usage.xero_refresh_failure_recorded(organisation_id=org.pk, at=now - dt.timedelta(hours=3))
-    usage.xero_call_recorded(organisation_id=org.pk, status=200, at=now - dt.timedelta(hours=25))
+        usage_record.xero_call_recorded(organisation_id=org.pk, status=status, at=now - dt.timedelta(hours=2))
+    usage_record.xero_refresh_failure_recorded(organisation_id=org.pk, at=now - dt.timedelta(hours=3))
+    usage_record.xero_call_recorded(organisation_id=org.pk, status=200, at=now - dt.timedelta(hours=25))
     # Webhooks: two waiting (the oldest 10 minutes), four processed with lags 1, 2, 3 and 40 s.
     for minutes in (10, 2):
         WebhookEvent.objects.create(
@@ -230,7 +230,7 @@ def test_metrics_is_get_only_and_a_get_needs_no_csrf_token(db):
 def test_a_scrape_costs_a_fixed_number_of_queries(world, django_assert_max_num_queries):
     for i in range(5):  # more organisations with data do not add queries
         extra = make_organisation(name=f"Extra {i}")
-        usage.xero_call_recorded(organisation_id=extra.pk, status=200, day_remaining=4000 + i)
+        usage_record.xero_call_recorded(organisation_id=extra.pk, status=200, day_remaining=4000 + i)
         WebhookEvent.objects.create(
             organisation=extra,
             tenant_id=str(uuid.uuid4()),
@@ -249,7 +249,9 @@ def test_app_wide_calls_by_class_are_shown_against_the_limit_when_background_run
     tenant = world["connection"].tenant_id
     last_minute = timezone.now() - dt.timedelta(minutes=1)
     for priority in ("reconcile", "reconcile", "health", "webhook"):
-        usage.xero_call_recorded(organisation_id=world["other"].pk, status=200, priority=priority, at=last_minute)
+        usage_record.xero_call_recorded(
+            organisation_id=world["other"].pk, status=200, priority=priority, at=last_minute
+        )
     limiter = rate_limiter()
     limiter.release(tenant_id=tenant, ticket=limiter.acquire(tenant_id=tenant))
     limiter.release(tenant_id=tenant, ticket=limiter.acquire(tenant_id=tenant, priority="reconcile"))

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from organisations.audit import audit_trail
 from organisations.models import Invitation, Membership, OrganisationAuditEvent
-from organisations.people import LastAdmin, invitation_accept, membership_remove, membership_role_change
+from organisations.people.services import LastAdmin, invitation_accept, membership_remove, membership_role_change
 from tests.factories import PASSWORD, make_membership, make_user
 
 pytestmark = pytest.mark.django_db

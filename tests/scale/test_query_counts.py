@@ -21,9 +21,9 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from integrations import usage
 from integrations.audit import audit_event_record
 from integrations.models import ReconciliationState, WebhookEvent, XeroConnection, XeroPendingTenantChoice
+from integrations.usage import record as usage_record
 from invoices.models import (
     CreditNoteAllocation,
     Customer,
@@ -130,7 +130,7 @@ def grow(scale: Scale, n: int) -> None:
         )
         audit_event_record(organisation=org, action="token_refreshed", actor=member, detail={"n": i})
         # Xero calls in another minute (some 429s): the support page's usage chart.
-        usage.xero_call_recorded(
+        usage_record.xero_call_recorded(
             organisation_id=org.pk,
             status=429 if i % 2 else 200,
             day_remaining=4000 - i,

@@ -22,8 +22,8 @@ from urllib.parse import parse_qs, quote_plus, urlsplit
 
 import pytest
 
+from integrations.connections.connect import xero_connect_start
 from integrations.models import WebhookEvent, XeroConnection
-from integrations.services import xero_connect_start
 from invoices.models import Customer
 from invoices.xero_models import XeroCreatedInvoice
 from organisations.models import Organisation, SupportRequest

@@ -16,7 +16,6 @@ from django.apps import apps
 from django.db import models
 from django.utils import timezone
 
-from integrations import usage
 from integrations.audit import audit_event_record
 from integrations.models import (
     IntegrationAuditEvent,
@@ -28,6 +27,7 @@ from integrations.models import (
     XeroPendingTenantChoice,
 )
 from integrations.outbound.models import OutboundOperation
+from integrations.usage import record as usage_record
 from integrations.xero import tokens
 from invoices.credit_note_models import CreditNote, CreditNoteAllocation
 from invoices.models import (
@@ -44,7 +44,7 @@ from invoices.models import (
 )
 from invoices.xero_models import XeroContactVersion, XeroCreatedInvoice, XeroInvoiceChange
 from organisations.models import Invitation, Membership, Organisation, OrganisationAuditEvent, SupportRequest
-from organisations.people import invitation_create
+from organisations.people.services import invitation_create
 from tests.factories import make_connection, make_membership, make_organisation, make_token_set, make_user
 
 ROLES = ("anonymous", "accountant", "admin", "other_admin", "support", "support_member")
@@ -183,7 +183,7 @@ def _tenant(marker: str, *, number: int) -> Tenant:
     o[PushAttempt] = PushAttempt.objects.create(
         chunk=chunk, organisation=org, started_at=now, outcome="ok", http_status=200, detail=f"{marker} attempt"
     )
-    usage.xero_call_recorded(organisation_id=org.pk, status=200, min_remaining=59, day_remaining=4999, at=now)
+    usage_record.xero_call_recorded(organisation_id=org.pk, status=200, min_remaining=59, day_remaining=4999, at=now)
     o[XeroApiUsage] = XeroApiUsage.objects.get(organisation=org)
     # A synced invoice in Xero (void/edit/delete apply), and a failed one (retry applies).
     invoice = Invoice.objects.create(

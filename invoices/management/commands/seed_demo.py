@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from invoices.models import Customer, Invoice, InvoiceBatch, InvoiceEvent, InvoiceLine
 from invoices.services.batches import NOT_SYNCED_REASONS
+from invoices.sync_states import sync_state_begin
 from organisations.mfa.services import totp_device_set
 from organisations.models import Membership, Organisation, TotpDevice
 from organisations.roles import SUPPORT_GROUP
@@ -123,7 +124,7 @@ class Command(BaseCommand):
                     subtotal=amount,
                     total=amount,
                     amount_due=amount,
-                    sync_state=Invoice.SyncState.NOT_SYNCED,
+                    sync_state=sync_state_begin(eligible=False),
                 )
                 InvoiceLine.objects.create(
                     invoice=invoice,

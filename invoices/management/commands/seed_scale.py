@@ -28,7 +28,7 @@ from django.utils import timezone
 
 from integrations.fields import encrypt
 from integrations.models import IntegrationAuditEvent, ReconciliationState, WebhookEvent, XeroConnection
-from integrations.usage_models import XeroApiUsage
+from integrations.usage.models import XeroApiUsage
 from invoices.models import (
     Customer,
     Invoice,
@@ -39,6 +39,7 @@ from invoices.models import (
     XeroMapping,
     customer_name_key,
 )
+from invoices.sync_states import sync_state_seed
 from invoices.xero_models import XeroCreatedInvoice
 from organisations.models import Membership, Organisation, SupportRequest
 from organisations.roles import SUPPORT_GROUP
@@ -269,7 +270,7 @@ class Command(BaseCommand):
                         due_date=issue + datetime.timedelta(days=14),
                         line_amount_types="Exclusive",
                         status="AUTHORISED",
-                        sync_state=state,
+                        sync_state=sync_state_seed(state),
                         subtotal=amount,
                         total=amount,
                         amount_due=amount,

@@ -9,7 +9,8 @@
     retry.py     an accountant retries failed invoices (who retried is recorded)
 
 Invoice.sync_state: pending -> in_flight -> synced | warning | failed; in_flight -> pending when a lookup shows
-the invoice is not in Xero, or when a call that wrote nothing is abandoned (disconnected, needs reconnect).
+the invoice is not in Xero, or when a call that wrote nothing is abandoned (disconnected, needs reconnect). Every
+write of it goes through invoices/sync_states.py, which holds the whole table.
 PushChunk.state: pending -> sending -> done | failed; sending -> pending to wait (backoff, rate limit).
 """
 

@@ -27,6 +27,7 @@ from invoices import mappers
 from invoices.models import Customer, Invoice, InvoiceEvent
 from invoices.outbound import CONTACTS_CREATE
 from invoices.services.push.common import pending_invoices, xero_client
+from invoices.sync_states import sync_state_move
 
 logger = logging.getLogger(__name__)
 
@@ -191,7 +192,7 @@ def _fail_invoices_of(customer: Customer, errors: list[str], *, needs_attention:
     )
     now = timezone.now()
     for invoice in invoices:
-        invoice.sync_state = Invoice.SyncState.NEEDS_ATTENTION if needs_attention else Invoice.SyncState.FAILED
+        sync_state_move(invoice, Invoice.SyncState.NEEDS_ATTENTION if needs_attention else Invoice.SyncState.FAILED)
         invoice.sync_errors = messages
         invoice.updated_at = now
     Invoice.objects.bulk_update(invoices, ["sync_state", "sync_errors", "updated_at"])

@@ -32,6 +32,7 @@ from invoices.services.push.common import (
     pending_invoices,
 )
 from invoices.services.push.contacts import contacts_ensure
+from invoices.sync_states import sync_state_move, sync_state_update
 from organisations.models import Organisation
 
 logger = logging.getLogger(__name__)
@@ -162,8 +163,14 @@ def _chunk_create(*, organisation_id: int, tenant_id: str, mapping: XeroMapping)
         idempotency_key=f"coordinoter-{organisation_id}-{uuid.uuid4().hex}",
         payload={"Invoices": elements},
     )
-    Invoice.objects.filter(pk__in=carried).update(
-        sync_state=S.IN_FLIGHT, chunk=chunk, sync_errors=[], sync_warnings=[], updated_at=now
+    sync_state_update(
+        Invoice.objects.filter(pk__in=carried),
+        [S.PENDING],
+        S.IN_FLIGHT,
+        chunk=chunk,
+        sync_errors=[],
+        sync_warnings=[],
+        updated_at=now,
     )
     enqueue_chunk(chunk.pk)
     _log("push.chunk_created", organisation_id, chunk_id=chunk.pk, invoices=len(carried), tenant_id=tenant_id)
@@ -172,7 +179,7 @@ def _chunk_create(*, organisation_id: int, tenant_id: str, mapping: XeroMapping)
 
 def _fail_unmappable(unmappable: list[tuple[Invoice, str]], now) -> None:
     for invoice, message in unmappable:
-        invoice.sync_state = S.FAILED
+        sync_state_move(invoice, S.FAILED)
         invoice.sync_errors = [message]
         invoice.updated_at = now
     Invoice.objects.bulk_update([i for i, _ in unmappable], ["sync_state", "sync_errors", "updated_at"])

@@ -18,6 +18,7 @@ from integrations.xero.exceptions import XeroError, XeroValidationError
 from invoices import mappers
 from invoices.models import Invoice, InvoiceEvent, PushAttempt, PushChunk
 from invoices.services.push.common import backoff_seconds, enqueue_dispatch
+from invoices.sync_states import sync_state_move, sync_state_update
 
 logger = logging.getLogger(__name__)
 
@@ -137,7 +138,8 @@ def abandon(chunk_id: int, worker: str, *, reason: str) -> SendResult:
         outcome = "waiting"
     else:
         invoices = _in_flight(chunk)
-        Invoice.objects.filter(pk__in=[i.pk for i in invoices]).update(sync_state=S.PENDING, updated_at=now)
+        in_flight = Invoice.objects.filter(pk__in=[i.pk for i in invoices])
+        sync_state_update(in_flight, [S.IN_FLIGHT], S.PENDING, updated_at=now)
         chunk.state, chunk.completed_at = C.FAILED, now
         chunk.save(update_fields=["state", "last_error", "claimed_by", "lease_expires_at", "completed_at"])
         outcome = "released"
@@ -277,7 +279,8 @@ def record_lookup(
             attention.append(invoice)
         else:
             # Our call's outcome was unknown and the key's window has passed: not found by number proves absence.
-            invoice.sync_state, invoice.updated_at = S.PENDING, now
+            sync_state_move(invoice, S.PENDING)
+            invoice.updated_at = now
             requeued.append(invoice)
     return _finish(
         chunk,
@@ -334,7 +337,8 @@ def _needs_attention(invoice: Invoice, now, *, lookups: int, answer: str, requeu
             f"{lookups} lookups by its number did not find it. Nothing was sent again, so it cannot be in Xero "
             "twice. Check Xero, then retry it or cancel it."
         )
-    invoice.sync_state, invoice.updated_at = S.NEEDS_ATTENTION, now
+    sync_state_move(invoice, S.NEEDS_ATTENTION)
+    invoice.updated_at = now
     invoice.sync_errors = [why] + ([f"Xero's answer: {answer}"] if answer else [])
 
 
@@ -464,7 +468,7 @@ def _save_outcomes(invoices: list[Invoice]) -> None:
 
 
 def _synced(invoice: Invoice, result: mappers.InvoiceOutcome, now) -> None:
-    invoice.sync_state = S.WARNING if result.warnings else S.SYNCED
+    sync_state_move(invoice, S.WARNING if result.warnings else S.SYNCED)
     invoice.xero_invoice_id = result.invoice_id
     invoice.xero_status = result.status[:12]
     invoice.xero_updated_at = result.updated_at
@@ -497,7 +501,7 @@ def _created_in(chunk: PushChunk, synced: list[Invoice]) -> None:
 
 
 def _failed(invoice: Invoice, errors: list[str], now) -> None:
-    invoice.sync_state = S.FAILED
+    sync_state_move(invoice, S.FAILED)
     invoice.sync_errors, invoice.sync_warnings = list(errors), []
     invoice.updated_at = now
 

@@ -5,6 +5,7 @@ from django.utils import timezone
 
 from invoices.models import Invoice, InvoiceBatch, InvoiceEvent
 from invoices.services.push.dispatch import push_enqueue_for_organisation
+from invoices.sync_states import sync_state_move
 from organisations.models import Organisation
 
 logger = logging.getLogger(__name__)
@@ -31,7 +32,7 @@ def invoices_retry_failed(
         return 0
     now = timezone.now()
     for invoice in invoices:
-        invoice.sync_state = S.PENDING
+        sync_state_move(invoice, S.PENDING)
         invoice.sync_errors = []
         invoice.updated_at = now
     Invoice.objects.bulk_update(invoices, ["sync_state", "sync_errors", "updated_at"])

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 
 from django.utils import timezone
 
-from integrations.usage import UsageMinute, minute_of, xero_usage_minutes
+from integrations.usage.record import minute_of
+from integrations.usage.selectors import UsageMinute, xero_app_usage_minutes, xero_usage_minutes
 from integrations.webhook_selectors import Lag, webhook_lag_by_hour, webhook_lag_percentiles
 from organisations.models import Organisation
 
@@ -305,7 +306,6 @@ class AppUsageChart:
 
 def app_usage_chart(*, now: dt.datetime | None = None) -> AppUsageChart:
     """One grouped query (the minutes of the last 24 hours, summed over every organisation)."""
-    from integrations.usage import xero_app_usage_minutes
     from integrations.xero.ratelimit import Priority, rate_limiter
 
     limiter = rate_limiter()

@@ -1,6 +1,6 @@
 """Xero API usage per organisation and minute: what the support console's chart and /metrics read.
 
-Imported at the end of integrations/models.py so Django sees them. Nothing here holds a secret.
+Imported at the end of integrations/models.py so Django sees them (app_label integrations). No secret here.
 """
 
 from django.db import models

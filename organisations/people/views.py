@@ -14,7 +14,8 @@ from organisations.auth import LOCKED_MESSAGE, sign_in_locked
 from organisations.decorators import admin_required
 from organisations.middleware import SESSION_KEY
 from organisations.models import Invitation, Membership
-from organisations.people import (
+from organisations.people.forms import InvitationSignInForm, InvitationSignUpForm, InviteForm, RoleForm
+from organisations.people.services import (
     InvitationUnusable,
     PeopleError,
     account_for_email,
@@ -28,7 +29,6 @@ from organisations.people import (
     membership_remove,
     membership_role_change,
 )
-from organisations.people_forms import InvitationSignInForm, InvitationSignUpForm, InviteForm, RoleForm
 from organisations.selectors import invitation_list_pending, membership_get, membership_list_for_organisation
 
 
