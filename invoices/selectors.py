@@ -75,13 +75,14 @@ def batch_list(*, organisation: Organisation, query: str = "", state: str = "") 
     invoices' total and currency."""
     qs = InvoiceBatch.objects.filter(organisation=organisation)
     if query:
-        # A subquery, not a join: joining the invoices again would multiply the counts below.
+        # A subquery, not a join: joining the invoices (or credit notes) again would multiply the counts below.
         matching = (
             InvoiceBatch.objects.filter(organisation=organisation)
             .filter(
                 Q(name__icontains=query)
                 | Q(invoices__number__icontains=query)
                 | Q(invoices__customer__name__icontains=query)
+                | Q(credit_notes__number__icontains=query)
             )
             .values("pk")
         )

@@ -185,3 +185,10 @@ def test_dashboard_health_card_counts_refused_credit_notes_with_failed_invoices(
     assert 'id="health-card"' in body
     assert ">1 credit note</a>" in body  # needs attention: no invoice, one credit note
     assert ">1 invoice and 1 credit note</a>" in body  # failed
+
+
+def test_batch_search_finds_a_batch_by_its_credit_note_number(org_a):
+    batch = mixed_batch(org_a, (IN_XERO,), (FAILED,))
+    mixed_batch(org_a, (IN_XERO,), ())
+    number = batch.credit_notes.get().number
+    assert [b.pk for b in batch_list(organisation=org_a, query=number.lower())] == [batch.pk]
