@@ -34,7 +34,7 @@ from prometheus_client.registry import Collector
 
 from integrations.models import WebhookEvent, XeroApiUsage, XeroConnection
 from integrations.usage import minute_of, xero_app_usage_minutes
-from integrations.webhook_selectors import webhook_lag_percentiles
+from integrations.webhooks.selectors import webhook_lag_percentiles
 from integrations.xero.ratelimit import BACKGROUND, Priority, rate_limiter
 from invoices.models import Invoice, PushAttempt, PushChunk
 

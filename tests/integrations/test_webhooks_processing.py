@@ -15,9 +15,11 @@ from responses import matchers
 
 from integrations.models import ReconciliationState, WebhookEvent
 from integrations.services import reconciliation
-from integrations.services import webhooks as inbox
-from integrations.services.webhooks import webhook_delivery_parse, webhook_events_record
-from integrations.webhook_tasks import process_webhook_inbox, reconcile_organisation
+from integrations.webhooks import fetch, record, sweep
+from integrations.webhooks import process as inbox
+from integrations.webhooks.parse import webhook_delivery_parse
+from integrations.webhooks.record import webhook_events_record
+from integrations.webhooks.tasks import process_webhook_inbox, reconcile_organisation
 from invoices.models import Customer, Invoice, InvoiceEvent
 from invoices.xero_models import XeroCreatedInvoice
 from tests.factories import (
@@ -50,7 +52,7 @@ def invoices_body(*invoices) -> dict:
 
 @pytest.fixture(autouse=True)
 def no_limiter(monkeypatch, settings):
-    monkeypatch.setattr(inbox, "xero_rate_limiter", lambda: None)
+    monkeypatch.setattr(fetch, "xero_rate_limiter", lambda: None)
     settings.WEBHOOK_FETCH_INTERVAL_SECONDS = 0  # pacing has its own tests below
 
 
@@ -311,14 +313,14 @@ def test_sweeper_enqueues_tenants_when_events_wait_unclaimed(invoice, enqueued):
     receive(event())
     enqueued.clear()
     WebhookEvent.objects.update(received_at=timezone.now() - dt.timedelta(minutes=5))
-    assert inbox.webhook_inbox_sweep() == [invoice.organisation_id]
+    assert sweep.webhook_inbox_sweep() == [invoice.organisation_id]
     assert [e.kwargs for e in enqueued] == [{"organisation_id": invoice.organisation_id}]
 
 
 def test_sweeper_leaves_fresh_events_to_their_own_task_when_just_received(invoice, enqueued):
     receive(event())
     enqueued.clear()
-    assert inbox.webhook_inbox_sweep() == []
+    assert sweep.webhook_inbox_sweep() == []
 
 
 # ---------------------------------------------------------------- reconciliation
@@ -412,7 +414,7 @@ def test_fan_out_enqueues_one_pass_per_active_tenant_when_beat_fires(invoice, en
         connection_id="c3333333-0000-4000-8000-000000000003",
     )
     from integrations.services.reconcile_cadence import reconcile_states_ensure
-    from integrations.webhook_tasks import reconcile_all
+    from integrations.webhooks.tasks import reconcile_all
 
     reconcile_states_ensure()
     ReconciliationState.objects.update(next_due_at=timezone.now() - dt.timedelta(seconds=1))  # both due
@@ -453,7 +455,7 @@ def test_events_are_processed_beside_the_request_when_no_broker(embedded_mode, s
 
 
 def test_old_handled_events_are_purged_and_waiting_or_failed_kept_when_sweeping(invoice, enqueued):
-    from integrations.webhook_tasks import sweep_webhook_inbox
+    from integrations.webhooks.tasks import sweep_webhook_inbox
 
     states = ("processed", "ignored", "failed", "received")
     receive(*[event(at=f"2026-11-24T09:0{minute}:00.000") for minute in range(len(states))])
@@ -476,5 +478,5 @@ def test_deliveries_queue_no_task_while_a_paced_run_is_due(invoice, settings, en
     inbox.webhook_inbox_process(organisation_id=invoice.organisation_id)  # the task a delivery queued
     enqueued.clear()
     for _ in range(5):
-        inbox.webhook_processing_enqueue(organisation_ids=[invoice.organisation_id])
+        record.webhook_processing_enqueue(organisation_ids=[invoice.organisation_id])
     assert enqueued == []  # the wake-up already scheduled will take these events
