@@ -4,10 +4,17 @@ Webhooks carry ids only, so processing fetches the resources from Xero (in batch
 hands them to the applier the invoices app names in settings.XERO_RESOURCE_APPLIERS (the dependency runs
 invoices -> integrations; this package never imports invoices). Applying is idempotent and keyed on Xero's
 UpdatedDateUTC, so processing an event twice, or out of order, leaves the newest state.
+
+Fetches cost what they must (issue 15): an event older than the version we already hold (a replay, a late delivery,
+an event a reconciliation pass overtook) is not fetched at all; the selector the invoices app names in
+settings.XERO_RESOURCE_VERSIONS says which versions we hold. Our own pushes' echoes are still fetched: their
+eventDateUtc is not before the UpdatedDateUTC we stored from Xero's answer.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +31,14 @@ RESOURCE_PATHS = {"INVOICE": "Invoices", "CONTACT": "Contacts"}
 # Xero pages GET /Invoices and /Contacts by 100, with line items only when `page` is given.
 # https://developer.xero.com/documentation/api/accounting/invoices#optional-parameters-for-get-invoices
 FETCH_CHUNK = 100
+# An event's outcome when what it names was not fetched, because we hold it at a newer version than the event.
+FETCH_SKIPPED = "fetch_skipped"
+# eventDateUtc and UpdatedDateUTC carry milliseconds ("2024-06-21T01:15:39.902", /Date(1718932539902+0000)/); a
+# value without any may have been cut to whole seconds, and then a difference under a second proves nothing.
+SKIP_MARGIN = dt.timedelta(milliseconds=1)
+SKIP_MARGIN_WHOLE_SECONDS = dt.timedelta(seconds=1)
+
+logger = logging.getLogger("integrations.webhooks")
 
 
 @dataclass(frozen=True)
@@ -41,6 +56,36 @@ class ApplyOutcome:
 
 
 Applier = Callable[..., list[ApplyOutcome]]
+VersionsHeld = Callable[..., dict[str, dt.datetime]]
+
+
+def fetch_needed(*, event_date: dt.datetime, held: dt.datetime | None) -> bool:
+    """False only when the version we hold is later than the event by more than the margin of the coarser of the two
+    timestamps: equal ones (our own push's echo) are fetched, and so is anything we do not hold."""
+    if held is None:
+        return True
+    margin = SKIP_MARGIN_WHOLE_SECONDS if 0 in (event_date.microsecond, held.microsecond) else SKIP_MARGIN
+    return held - event_date <= margin
+
+
+def resource_versions_held(
+    *, organisation_id: int, category: str, resource_ids: Sequence[str]
+) -> dict[str, dt.datetime]:
+    """The Xero version (UpdatedDateUTC) we hold of each of these resources of the organisation, from the selector
+    named for the category in settings.XERO_RESOURCE_VERSIONS; empty when none is named. Never raises: if the
+    selector fails, everything is fetched as before."""
+    path = getattr(settings, "XERO_RESOURCE_VERSIONS", {}).get(category)
+    if not path or not resource_ids:
+        return {}
+    try:
+        selector: VersionsHeld = import_string(path)
+        return selector(organisation_id=organisation_id, resource_ids=list(resource_ids))
+    except Exception:  # noqa: BLE001 - a bug here must cost fetches, never events
+        logger.exception(
+            "xero.webhook.versions_failed",
+            extra={"event": "xero.webhook.versions_failed", "organisation_id": organisation_id, "category": category},
+        )
+        return {}
 
 
 def xero_connection_usable(organisation_id: int) -> XeroConnection | None:

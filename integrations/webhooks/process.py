@@ -188,6 +188,9 @@ def _process_category(
     *, connection: XeroConnection, category: str, events: list[WebhookEvent], total: ProcessResult
 ) -> None:
     context = {"organisation_id": connection.organisation_id, "tenant_id": connection.tenant_id, "category": category}
+    events = _skip_what_we_hold_newer(connection=connection, category=category, events=events, total=total)
+    if not events:
+        return
     resource_ids = list(dict.fromkeys(event.resource_id for event in events))
     try:
         resources = fetch.xero_resources_fetch(connection=connection, category=category, resource_ids=resource_ids)
@@ -275,6 +278,34 @@ def _process_category(
             **context,
         },
     )
+
+
+def _skip_what_we_hold_newer(
+    *, connection: XeroConnection, category: str, events: list[WebhookEvent], total: ProcessResult
+) -> list[WebhookEvent]:
+    """Finish, as fetch_skipped, the events older than the version we hold; return the ones still to fetch for."""
+    held = fetch.resource_versions_held(
+        organisation_id=connection.organisation_id,
+        category=category,
+        resource_ids=list(dict.fromkeys(event.resource_id for event in events)),
+    )
+    skipped = [e for e in events if not fetch.fetch_needed(event_date=e.event_date, held=held.get(e.resource_id))]
+    if not skipped:
+        return events
+    _events_finish(events=skipped, state=WebhookEvent.State.PROCESSED, outcome=fetch.FETCH_SKIPPED)
+    total.processed += len(skipped)
+    logger.info(
+        "xero.webhook.fetch_skipped",
+        extra={
+            "event": "xero.webhook.fetch_skipped",
+            "events": len(skipped),
+            "organisation_id": connection.organisation_id,
+            "tenant_id": connection.tenant_id,
+            "category": category,
+        },
+    )
+    done = {e.pk for e in skipped}
+    return [e for e in events if e.pk not in done]
 
 
 def _events_finish(*, events: list[WebhookEvent], state: str, outcome: str, error: str = "") -> None:
