@@ -1,5 +1,6 @@
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from urllib.parse import quote
 
 from django.conf import settings
@@ -392,3 +393,15 @@ def batch_credit_notes(*, organisation: Organisation, batch: InvoiceBatch) -> li
         )
         .order_by("number", "pk")
     )
+
+
+def invoice_versions_held(*, organisation_id: int, resource_ids: Sequence[str]) -> dict[str, datetime]:
+    """Xero's UpdatedDateUTC of the version we hold of each of these invoices (by InvoiceID) of the organisation; an
+    invoice we do not hold, or hold at no known version, is absent. Named in settings.XERO_RESOURCE_VERSIONS, so the
+    webhook inbox skips fetching what it already holds newer without importing invoices. One indexed query."""
+    return {
+        xero_id.lower(): version
+        for xero_id, version in Invoice.objects.filter(
+            organisation_id=organisation_id, xero_invoice_id__in=list(resource_ids), xero_updated_at__isnull=False
+        ).values_list("xero_invoice_id", "xero_updated_at")
+    }

@@ -15,7 +15,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
-from integrations.services.webhooks import ApplyOutcome
+from integrations.webhooks.fetch import ApplyOutcome
 from invoices.mappers import parse_xero_datetime
 from invoices.models import Customer, Invoice, InvoiceEvent, InvoiceLine, Payment, XeroMapping, customer_name_key
 from invoices.xero_models import XeroContactVersion, XeroCreatedInvoice

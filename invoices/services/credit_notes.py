@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from integrations.models import XeroConnection
 from integrations.outbound import engine
-from integrations.services.webhooks import ApplyOutcome
+from integrations.webhooks.fetch import ApplyOutcome
 from invoices import mappers
 from invoices.models import (
     CreditNote,
