@@ -21,6 +21,7 @@ from integrations.xero.client import XeroClient
 from integrations.xero.errors import validation_messages
 from integrations.xero.types import XeroResponse
 from invoices.mappers import EMPTY_XERO_ID
+from invoices.services.credit_note_fix import credit_note_retried
 from invoices.services.credit_notes import (
     CREDIT_NOTE_ALLOCATE,
     CREDIT_NOTE_CREATE,
@@ -166,7 +167,14 @@ def _alloc_finish(operation: OutboundOperation, outcome: k.Outcome) -> None:
 
 def register() -> None:
     k.register_kind(
-        k.Kind(name=CREDIT_NOTE_CREATE, send=_cn_send, confirm=_cn_confirm, look_up=_cn_look_up, finish=_cn_finish)
+        k.Kind(
+            name=CREDIT_NOTE_CREATE,
+            send=_cn_send,
+            confirm=_cn_confirm,
+            look_up=_cn_look_up,
+            finish=_cn_finish,
+            retried=credit_note_retried,
+        )
     )
     k.register_kind(
         k.Kind(

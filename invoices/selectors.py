@@ -285,7 +285,7 @@ def xero_link_info(*, organisation: Organisation) -> XeroLinkInfo:
 
 
 def batch_credit_notes(*, organisation: Organisation, batch: InvoiceBatch) -> list:
-    """The batch's credit notes with their customer, lines and allocations (each with its invoice), by number."""
+    """The batch's credit notes with their customer, lines, history and allocations (with its invoice), by number."""
     from invoices.models import CreditNote, CreditNoteAllocation
 
     return list(
@@ -293,6 +293,7 @@ def batch_credit_notes(*, organisation: Organisation, batch: InvoiceBatch) -> li
         .select_related("customer")
         .prefetch_related(
             "lines",
+            "events",
             Prefetch("allocations", queryset=CreditNoteAllocation.objects.select_related("invoice")),
         )
         .order_by("number", "pk")

@@ -21,6 +21,7 @@ from integrations.models import XeroConnection
 from integrations.selectors import xero_connection_for
 from invoices.models import CreditNote, Invoice, InvoiceBatch, InvoiceEvent, InvoiceLine
 from invoices.services.batches import batch_problems
+from invoices.services.credit_notes import credit_note_sync_state_set
 from invoices.services.fix import invoice_input_of
 from invoices.services.mapping import mapping_for
 from organisations.models import Organisation
@@ -147,9 +148,8 @@ def batch_send_to_xero(*, organisation: Organisation, batch_id: int, user: Abstr
             sync_state=S.PENDING, sync_errors=[], updated_at=timezone.now()
         )
         # The batch's credit notes go with it (their allocations follow once both documents are in Xero).
-        CreditNote.objects.filter(batch=batch, sync_state=S.NOT_SYNCED).update(
-            sync_state=S.PENDING, sync_errors=[], updated_at=timezone.now()
-        )
+        for note in CreditNote.objects.select_for_update(of=("self",)).filter(batch=batch, sync_state=S.NOT_SYNCED):
+            credit_note_sync_state_set(note, S.PENDING, errors=[])
         InvoiceEvent.objects.bulk_create(
             [
                 InvoiceEvent(

@@ -1,27 +1,31 @@
-"""Fix, cancel or resend an invoice that is not in Xero: failed, needs attention, waiting or not synced.
+"""Fix, cancel or resend a document that is not in Xero: failed, needs attention, waiting or not synced.
 
-Xero refused it (or never saw it), so the invoice is ours alone: its customer, dates, reference and lines (with their
-own account and tax rate) are edited here, checked exactly as a new batch is (`batches.batch_problems`), and the push
-builds the next payload from the lines as they are then. Cancelling removes it and frees its number; a
-`CancelledInvoice` keeps what it was and who cancelled it. Every step writes the invoice's history with the person.
+One implementation for both kinds of document a batch holds, an invoice and a credit note (`DocumentKind` says how
+they differ: their models, whether they have a due date, when they may be changed, how they are sent again).
+Xero refused it (or never saw it), so the document is ours alone: its customer, dates, reference and lines (with
+their own account and tax rate) are edited here, checked exactly as a new batch is (`batches.batch_problems`), and
+the next send is built from the lines as they are then. Cancelling removes it and frees its number; a
+`CancelledInvoice` keeps what it was and who cancelled it. Every step writes the document's history with the person.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import models, transaction
 from django.http import Http404
 from django.utils import timezone
 
 from invoices import mappers
 from invoices.models import CancelledInvoice, Invoice, InvoiceEvent, InvoiceLine, customer_name_key
 from invoices.services.batches import (
+    KIND_INVOICE,
     BatchProblem,
     InvoiceInput,
     LineInput,
@@ -37,20 +41,42 @@ S = Invoice.SyncState
 # Not in Xero and not on its way there right now: a person may change it, remove it or send it again.
 FIXABLE = (S.FAILED, S.NEEDS_ATTENTION, S.PENDING, S.NOT_SYNCED)
 RESENDABLE = (S.FAILED, S.NEEDS_ATTENTION)
+IN_FLIGHT_REFUSAL = "It is being sent to Xero right now. Wait for Xero's answer, then fix it if Xero refuses it."
 
 
 @dataclass(frozen=True)
-class InvoiceFix:
+class DocumentFix:
     customer_name: str
     issue_date: dt.date
-    due_date: dt.date
     reference: str
     lines: Sequence[LineInput]
+    due_date: dt.date | None = None  # an invoice's; a credit note has none
     customer_email: str = ""
 
 
+InvoiceFix = DocumentFix
+
+
+@dataclass(frozen=True)
+class DocumentKind:
+    """What fixing, cancelling and resending one kind of document needs to know about it."""
+
+    name: str  # as CancelledInvoice.document stores it: "invoice" | "credit_note"
+    label: str  # in words: "invoice" | "credit note"
+    model: type[models.Model]
+    line_model: type[models.Model]
+    event_model: type[models.Model]
+    parent: str  # the foreign key of its lines and events: "invoice" | "credit_note"
+    input_kind: str  # the batch checks' kind (batches.KIND_*)
+    in_xero_refusal: str  # why it cannot be changed here once it is in Xero
+    resend: Callable[..., None]  # (organisation=, document=, user=): on its way again, under the lock
+    has_due_date: bool = True
+    # States it may be cancelled in but not edited, each with the reason.
+    not_editable: Mapping[str, str] = field(default_factory=dict)
+
+
 class FixRefused(Exception):
-    """The invoice cannot be changed now (it is being sent, or it is in Xero): the message says why."""
+    """The document cannot be changed now (it is being sent, or it is in Xero): the message says why."""
 
 
 class FixInvalid(Exception):
@@ -59,36 +85,42 @@ class FixInvalid(Exception):
         super().__init__("; ".join(p.message for p in problems))
 
 
-def invoice_fix_refusal(*, invoice: Invoice) -> str | None:
-    """Why this invoice cannot be edited or cancelled here; None when it can."""
-    if invoice.sync_state in FIXABLE:
+def cancel_refusal(kind: DocumentKind, document: Any) -> str | None:
+    """Why this document cannot be cancelled here; None when it can."""
+    if document.sync_state in FIXABLE:
         return None
-    if invoice.sync_state == S.IN_FLIGHT:
-        return "It is being sent to Xero right now. Wait for Xero's answer, then fix it if Xero refuses it."
-    return "It is in Xero: change it there, or with Edit, Void or Delete on the batch page."
+    if document.sync_state == S.IN_FLIGHT:
+        return IN_FLIGHT_REFUSAL
+    return kind.in_xero_refusal
 
 
-def invoice_resend_refusal(*, invoice: Invoice) -> str | None:
-    if invoice.sync_state in RESENDABLE:
+def fix_refusal(kind: DocumentKind, document: Any) -> str | None:
+    """Why this document cannot be edited here; None when it can."""
+    return kind.not_editable.get(document.sync_state) or cancel_refusal(kind, document)
+
+
+def resend_refusal(kind: DocumentKind, document: Any) -> str | None:
+    if document.sync_state in RESENDABLE:
         return None
-    if invoice.sync_state == S.PENDING:
+    if document.sync_state == S.PENDING:
         return "It is already waiting to be sent, with its current lines."
-    if invoice.sync_state == S.NOT_SYNCED:
+    if document.sync_state == S.NOT_SYNCED:
         return "Its batch is not synced to Xero: an admin sends the whole batch with Send to Xero."
-    return invoice_fix_refusal(invoice=invoice)
+    return cancel_refusal(kind, document)
 
 
-def invoice_input_of(invoice: Invoice, lines: Sequence[InvoiceLine]) -> InvoiceInput:
-    """A stored invoice as the batch checks take it."""
+def document_input_of(kind: DocumentKind, document: Any, lines: Sequence[Any]) -> InvoiceInput:
+    """A stored document as the batch checks take it."""
     return InvoiceInput(
-        customer_name=invoice.customer.name,
-        number=invoice.number,
-        issue_date=invoice.issue_date,
-        due_date=invoice.due_date,
-        currency=invoice.currency,
-        reference=invoice.reference,
-        line_amount_types=invoice.line_amount_types,
-        status=invoice.status,
+        customer_name=document.customer.name,
+        number=document.number,
+        issue_date=document.issue_date,
+        due_date=document.due_date if kind.has_due_date else document.issue_date,
+        currency=document.currency,
+        reference=document.reference,
+        line_amount_types=document.line_amount_types,
+        status=document.status,
+        kind=kind.input_kind,
         lines=[
             LineInput(
                 description=line.description,
@@ -102,17 +134,32 @@ def invoice_input_of(invoice: Invoice, lines: Sequence[InvoiceLine]) -> InvoiceI
     )
 
 
-def _get(organisation: Organisation, invoice_id: int, *, lock: bool = False) -> Invoice:
-    qs = Invoice.objects.filter(organisation=organisation, pk=invoice_id)
+def document_get(kind: DocumentKind, organisation: Organisation, document_id: int, *, lock: bool = False) -> Any:
+    qs = kind.model.objects.filter(organisation=organisation, pk=document_id)
     if lock:
         qs = qs.select_for_update(of=("self",))
-    invoice = qs.select_related("customer", "batch").first()
-    if invoice is None:
-        raise Http404("No such invoice.")
-    return invoice
+    document = qs.select_related("customer", "batch").first()
+    if document is None:
+        raise Http404(f"No such {kind.label}.")
+    return document
 
 
-def _line_dict(line: InvoiceLine | LineInput) -> dict[str, str]:
+def document_event(
+    kind: DocumentKind, document: Any, *, event: str, message: str, actor: Any, changes: dict | None = None
+) -> None:
+    """One entry of the document's history, said as a person did it in Coordinoter."""
+    kind.event_model.objects.create(
+        **{kind.parent: document},
+        organisation_id=document.organisation_id,
+        source=InvoiceEvent.Source.COORDINOTER,
+        kind=event,
+        message=message[:500],
+        changes=changes or {},
+        actor=actor,
+    )
+
+
+def _line_dict(line: Any) -> dict[str, str]:
     return {
         "description": line.description,
         "quantity": mappers.plain_decimal(Decimal(line.quantity)),
@@ -127,25 +174,18 @@ def _line_text(line: dict[str, str]) -> str:
     return f"{line['description'][:50]} × {line['quantity']} @ {line['unit_amount']}" + (f" ({own})" if own else "")
 
 
-def invoice_fix(
-    *, organisation: Organisation, invoice_id: int, user: AbstractBaseUser, fix: InvoiceFix, resend: bool = False
-) -> Invoice:
-    """Edit an invoice that is not in Xero (and, with `resend`, send it again at once). Raises FixInvalid with every
-    problem (the same checks as a new batch: the Xero chart, amounts, dates), or FixRefused."""
-    invoice = _get(organisation, invoice_id)
-    refusal = invoice_fix_refusal(invoice=invoice) or (invoice_resend_refusal(invoice=invoice) if resend else None)
-    if refusal:
-        raise FixRefused(refusal)
-    wanted = InvoiceInput(
+def _wanted(kind: DocumentKind, document: Any, fix: DocumentFix) -> InvoiceInput:
+    return InvoiceInput(
         customer_name=fix.customer_name.strip(),
         customer_email=fix.customer_email.strip(),
-        number=invoice.number,
+        number=document.number,
         issue_date=fix.issue_date,
-        due_date=fix.due_date,
-        currency=invoice.currency,
+        due_date=(fix.due_date or fix.issue_date) if kind.has_due_date else fix.issue_date,
+        currency=document.currency,
         reference=fix.reference.strip(),
-        line_amount_types=invoice.line_amount_types,
-        status=invoice.status,
+        line_amount_types=document.line_amount_types,
+        status=document.status,
+        kind=kind.input_kind,
         lines=[
             LineInput(
                 description=line.description.strip(),
@@ -157,141 +197,148 @@ def invoice_fix(
             for line in fix.lines
         ],
     )
+
+
+def _refused(kind: DocumentKind, document: Any, *, resend: bool) -> None:
+    refusal = fix_refusal(kind, document) or (resend_refusal(kind, document) if resend else None)
+    if refusal:
+        raise FixRefused(refusal)
+
+
+def document_fix(
+    *,
+    kind: DocumentKind,
+    organisation: Organisation,
+    document_id: int,
+    user: AbstractBaseUser,
+    fix: DocumentFix,
+    resend: bool = False,
+) -> Any:
+    """Edit a document that is not in Xero (and, with `resend`, send it again at once). Raises FixInvalid with every
+    problem (the same checks as a new batch: the Xero chart, amounts, dates), or FixRefused."""
+    document = document_get(kind, organisation, document_id)
+    _refused(kind, document, resend=resend)
+    wanted = _wanted(kind, document, fix)
     # Checked before the lock: the chart may have to be read from Xero, and no Xero call is made under a lock.
-    problems = batch_problems(
-        organisation=organisation, name=invoice.batch.name, invoices=[wanted], existing=[invoice.pk]
-    )
+    own = {"existing": [document.pk]} if kind.input_kind == KIND_INVOICE else {"existing_credit_notes": [document.pk]}
+    problems = batch_problems(organisation=organisation, name=document.batch.name, invoices=[wanted], **own)
     if problems:
         raise FixInvalid(problems)
     totals_context = _totals_context(organisation=organisation)
     with transaction.atomic():
-        invoice = _get(organisation, invoice_id, lock=True)
-        refusal = invoice_fix_refusal(invoice=invoice) or (invoice_resend_refusal(invoice=invoice) if resend else None)
-        if refusal:  # sent, or answered by Xero, while the person was editing
-            raise FixRefused(refusal)
-        before_lines = [_line_dict(line) for line in invoice.lines.all()]
-        after_lines = [_line_dict(line) for line in wanted.lines]
+        document = document_get(kind, organisation, document_id, lock=True)
+        _refused(kind, document, resend=resend)  # sent, or answered by Xero, while the person was editing
         customer = _customers(organisation=organisation, invoices=[wanted])[customer_name_key(wanted.customer_name)]
-        changes: dict[str, list] = {}
-        for field, after in (
-            ("customer", customer.name),
-            ("issue_date", wanted.issue_date.isoformat()),
-            ("due_date", wanted.due_date.isoformat()),
-            ("reference", wanted.reference),
-        ):
-            before = invoice.customer.name if field == "customer" else getattr(invoice, field)
-            before = before.isoformat() if isinstance(before, dt.date) else before
-            if before != after:
-                changes[field] = [before, after]
-        if before_lines != after_lines:
-            changes["lines"] = [before_lines, after_lines]
+        changes = _changes(kind, document, wanted, customer_name=customer.name)
         if changes:
-            totals = mappers.invoice_totals(
-                wanted.lines,
-                line_amount_types=invoice.line_amount_types,
-                tax_rate=totals_context.tax_rate,
-                tax_rates=totals_context.tax_rates,
-            )
-            invoice.customer = customer
-            invoice.issue_date, invoice.due_date, invoice.reference = (
-                wanted.issue_date,
-                wanted.due_date,
-                wanted.reference,
-            )
-            invoice.subtotal, invoice.total_tax, invoice.total = totals.subtotal, totals.total_tax, totals.total
-            invoice.amount_due = totals.total
-            invoice.save(
-                update_fields=[
-                    "customer",
-                    "issue_date",
-                    "due_date",
-                    "reference",
-                    "subtotal",
-                    "total_tax",
-                    "total",
-                    "amount_due",
-                    "updated_at",
-                ]
-            )
-            if "lines" in changes:
-                invoice.lines.all().delete()
-                InvoiceLine.objects.bulk_create(
-                    [
-                        InvoiceLine(
-                            invoice=invoice,
-                            position=position,
-                            description=line.description,
-                            quantity=line.quantity,
-                            unit_amount=line.unit_amount,
-                            account_code=line.account_code,
-                            tax_type=line.tax_type,
-                        )
-                        for position, line in enumerate(wanted.lines, start=1)
-                    ]
-                )
-            InvoiceEvent.objects.create(
-                invoice=invoice,
-                organisation=organisation,
-                source=InvoiceEvent.Source.COORDINOTER,
-                kind="edited",
-                message=f"Edited by {user}: {_summary(changes)}"[:500],
-                changes=changes,
+            _save(kind, document, wanted, customer=customer, totals_context=totals_context, lines="lines" in changes)
+            document_event(
+                kind,
+                document,
+                event="edited",
+                message=f"Edited by {user}: {_summary(changes)}",
                 actor=user,
+                changes=changes,
             )
         if resend:
-            _resend(organisation=organisation, invoice=invoice, user=user)
+            kind.resend(organisation=organisation, document=document, user=user)
     logger.info(
         "invoices.fix.edited",
         extra={
             "event": "invoices.fix.edited",
             "organisation_id": organisation.pk,
-            "invoice_id": invoice.pk,
+            "document": kind.name,
+            "document_id": document.pk,
             "fields": sorted(changes),
             "resend": resend,
         },
     )
-    return invoice
+    return document
+
+
+def _changes(kind: DocumentKind, document: Any, wanted: InvoiceInput, *, customer_name: str) -> dict[str, list]:
+    changes: dict[str, list] = {}
+    fields = [("customer", customer_name), ("issue_date", wanted.issue_date.isoformat())]
+    if kind.has_due_date:
+        fields.append(("due_date", wanted.due_date.isoformat()))
+    fields.append(("reference", wanted.reference))
+    for name, after in fields:
+        before = document.customer.name if name == "customer" else getattr(document, name)
+        before = before.isoformat() if isinstance(before, dt.date) else before
+        if before != after:
+            changes[name] = [before, after]
+    before_lines = [_line_dict(line) for line in document.lines.all()]
+    after_lines = [_line_dict(line) for line in wanted.lines]
+    if before_lines != after_lines:
+        changes["lines"] = [before_lines, after_lines]
+    return changes
+
+
+def _save(kind: DocumentKind, document: Any, wanted: InvoiceInput, *, customer, totals_context, lines: bool) -> None:
+    totals = mappers.invoice_totals(
+        wanted.lines,
+        line_amount_types=document.line_amount_types,
+        tax_rate=totals_context.tax_rate,
+        tax_rates=totals_context.tax_rates,
+    )
+    document.customer, document.issue_date, document.reference = customer, wanted.issue_date, wanted.reference
+    document.subtotal, document.total_tax, document.total = totals.subtotal, totals.total_tax, totals.total
+    fields = ["customer", "issue_date", "reference", "subtotal", "total_tax", "total", "updated_at"]
+    if kind.has_due_date:
+        document.due_date, document.amount_due = wanted.due_date, totals.total
+        fields += ["due_date", "amount_due"]
+    document.save(update_fields=fields)
+    if lines:
+        document.lines.all().delete()
+        kind.line_model.objects.bulk_create(
+            [
+                kind.line_model(
+                    **{kind.parent: document},
+                    position=position,
+                    description=line.description,
+                    quantity=line.quantity,
+                    unit_amount=line.unit_amount,
+                    account_code=line.account_code,
+                    tax_type=line.tax_type,
+                )
+                for position, line in enumerate(wanted.lines, start=1)
+            ]
+        )
 
 
 def _summary(changes: dict[str, list]) -> str:
     labels = {"customer": "customer", "issue_date": "date", "due_date": "due date", "reference": "reference"}
     parts = []
-    for field, (before, after) in changes.items():
-        if field == "lines":
+    for name, (before, after) in changes.items():
+        if name == "lines":
             parts.append(
                 f"lines ({len(before)} → {len(after)}): "
                 + "; ".join(_line_text(line) for line in after[:3])
                 + ("…" if len(after) > 3 else "")
             )
         else:
-            parts.append(f"{labels[field]} {before or '—'} → {after or '—'}")
+            parts.append(f"{labels[name]} {before or '—'} → {after or '—'}")
     return ", ".join(parts) or "no change"
 
 
-def _resend(*, organisation: Organisation, invoice: Invoice, user: AbstractBaseUser) -> None:
-    # The push engine owns retries: failed/needs attention -> pending, who asked, enqueued on commit. The next
-    # chunk is built from the invoice's lines as they are now, under a new Idempotency-Key.
-    from invoices.services.push import invoices_retry_failed
-
-    invoices_retry_failed(organisation=organisation, batch=invoice.batch, user=user, invoice_ids=[invoice.pk])
-
-
 @transaction.atomic
-def invoice_resend(*, organisation: Organisation, invoice_id: int, user: AbstractBaseUser) -> Invoice:
-    """Send a failed (or needs-attention) invoice again, as it is now. Raises FixRefused."""
-    invoice = _get(organisation, invoice_id, lock=True)
-    refusal = invoice_resend_refusal(invoice=invoice)
+def document_resend(*, kind: DocumentKind, organisation: Organisation, document_id: int, user: AbstractBaseUser) -> Any:
+    """Send a failed (or needs-attention) document again, as it is now. Raises FixRefused."""
+    document = document_get(kind, organisation, document_id, lock=True)
+    refusal = resend_refusal(kind, document)
     if refusal:
         raise FixRefused(refusal)
-    _resend(organisation=organisation, invoice=invoice, user=user)
-    return invoice
+    kind.resend(organisation=organisation, document=document, user=user)
+    return document
 
 
 @transaction.atomic
-def invoice_cancel(*, organisation: Organisation, invoice_id: int, user: AbstractBaseUser) -> CancelledInvoice:
-    """Remove an invoice that is not in Xero; its number is free again. Raises FixRefused."""
-    invoice = _get(organisation, invoice_id, lock=True)
-    refusal = invoice_fix_refusal(invoice=invoice)
+def document_cancel(
+    *, kind: DocumentKind, organisation: Organisation, document_id: int, user: AbstractBaseUser
+) -> CancelledInvoice:
+    """Remove a document that is not in Xero; its number is free again. Raises FixRefused."""
+    document = document_get(kind, organisation, document_id, lock=True)
+    refusal = cancel_refusal(kind, document)
     if refusal:
         raise FixRefused(refusal)
     history = [
@@ -303,28 +350,82 @@ def invoice_cancel(*, organisation: Organisation, invoice_id: int, user: Abstrac
             "message": event.message,
             "actor": getattr(event.actor, "email", "") if event.actor_id else "",
         }
-        for event in invoice.events.select_related("actor").order_by("-created_at", "-pk")
+        for event in document.events.select_related("actor").order_by("-created_at", "-pk")
     ]
     cancelled = CancelledInvoice.objects.create(
         organisation=organisation,
-        batch=invoice.batch,
-        number=invoice.number,
-        customer_name=invoice.customer.name,
-        currency=invoice.currency,
-        total=invoice.total,
-        sync_state=invoice.sync_state,
+        batch=document.batch,
+        document=kind.name,
+        number=document.number,
+        customer_name=document.customer.name,
+        currency=document.currency,
+        total=document.total,
+        sync_state=document.sync_state,
         history=history,
         cancelled_by=user,
     )
-    invoice.delete()
+    document.delete()
     logger.info(
         "invoices.fix.cancelled",
         extra={
             "event": "invoices.fix.cancelled",
             "organisation_id": organisation.pk,
+            "document": kind.name,
             "batch_id": cancelled.batch_id,
             "number": cancelled.number,
             "sync_state": cancelled.sync_state,
         },
     )
     return cancelled
+
+
+# ---------------------------------------------------------------- invoices
+
+
+def _invoice_resend(*, organisation: Organisation, document: Invoice, user: AbstractBaseUser) -> None:
+    # The push engine owns retries: failed/needs attention -> pending, who asked, enqueued on commit. The next
+    # chunk is built from the invoice's lines as they are now, under a new Idempotency-Key.
+    from invoices.services.push import invoices_retry_failed
+
+    invoices_retry_failed(organisation=organisation, batch=document.batch, user=user, invoice_ids=[document.pk])
+
+
+INVOICE = DocumentKind(
+    name="invoice",
+    label="invoice",
+    model=Invoice,
+    line_model=InvoiceLine,
+    event_model=InvoiceEvent,
+    parent="invoice",
+    input_kind=KIND_INVOICE,
+    in_xero_refusal="It is in Xero: change it there, or with Edit, Void or Delete on the batch page.",
+    resend=_invoice_resend,
+)
+
+
+def invoice_fix_refusal(*, invoice: Invoice) -> str | None:
+    return fix_refusal(INVOICE, invoice)
+
+
+def invoice_resend_refusal(*, invoice: Invoice) -> str | None:
+    return resend_refusal(INVOICE, invoice)
+
+
+def invoice_input_of(invoice: Invoice, lines: Sequence[InvoiceLine]) -> InvoiceInput:
+    return document_input_of(INVOICE, invoice, lines)
+
+
+def invoice_fix(
+    *, organisation: Organisation, invoice_id: int, user: AbstractBaseUser, fix: DocumentFix, resend: bool = False
+) -> Invoice:
+    return document_fix(
+        kind=INVOICE, organisation=organisation, document_id=invoice_id, user=user, fix=fix, resend=resend
+    )
+
+
+def invoice_resend(*, organisation: Organisation, invoice_id: int, user: AbstractBaseUser) -> Invoice:
+    return document_resend(kind=INVOICE, organisation=organisation, document_id=invoice_id, user=user)
+
+
+def invoice_cancel(*, organisation: Organisation, invoice_id: int, user: AbstractBaseUser) -> CancelledInvoice:
+    return document_cancel(kind=INVOICE, organisation=organisation, document_id=invoice_id, user=user)
