@@ -19,8 +19,7 @@ from django.contrib.auth.models import AbstractBaseUser
 
 from integrations.outbound import engine
 from integrations.outbound.models import OutboundOperation
-from invoices.models import CreditNote, CreditNoteAllocation, CreditNoteEvent, CreditNoteLine, Invoice
-from invoices.services.batches import KIND_CREDIT_NOTE
+from invoices.models import CreditNote, CreditNoteAllocation, Invoice
 from invoices.services.credit_notes import CREDIT_NOTE_CREATE, credit_note_sync_state_set
 from invoices.services.fix import DocumentKind, FixRefused, document_event
 from organisations.models import Organisation
@@ -83,17 +82,7 @@ def credit_note_retried(operation: OutboundOperation, by: Any) -> None:
 
 
 CREDIT_NOTE = DocumentKind(
-    name="credit_note",
-    label="credit note",
-    model=CreditNote,
-    line_model=CreditNoteLine,
-    event_model=CreditNoteEvent,
-    parent="credit_note",
-    input_kind=KIND_CREDIT_NOTE,
-    in_xero_refusal="It is in Xero: change or void it there.",
-    resend=_resend,
-    has_due_date=False,
-    not_editable={S.NEEDS_ATTENTION: IN_DOUBT_REFUSAL},
+    CreditNote, "It is in Xero: change or void it there.", _resend, not_editable={S.NEEDS_ATTENTION: IN_DOUBT_REFUSAL}
 )
 
 __all__ = ["CREDIT_NOTE", "credit_note_retried"]

@@ -59,20 +59,38 @@ InvoiceFix = DocumentFix
 
 @dataclass(frozen=True)
 class DocumentKind:
-    """What fixing, cancelling and resending one kind of document needs to know about it."""
+    """What fixing, cancelling and resending one kind of document needs to know about it; the rest (its lines and
+    history, its label, whether it has a due date) follows from its model."""
 
-    name: str  # as CancelledInvoice.document stores it: "invoice" | "credit_note"
-    label: str  # in words: "invoice" | "credit note"
     model: type[models.Model]
-    line_model: type[models.Model]
-    event_model: type[models.Model]
-    parent: str  # the foreign key of its lines and events: "invoice" | "credit_note"
-    input_kind: str  # the batch checks' kind (batches.KIND_*)
     in_xero_refusal: str  # why it cannot be changed here once it is in Xero
     resend: Callable[..., None]  # (organisation=, document=, user=): on its way again, under the lock
-    has_due_date: bool = True
     # States it may be cancelled in but not edited, each with the reason.
     not_editable: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:  # "invoice" | "credit note"
+        return str(self.model._meta.verbose_name)
+
+    @property
+    def name(self) -> str:  # as CancelledInvoice.document and the batch checks (batches.KIND_*) say it
+        return self.label.replace(" ", "_")
+
+    @property
+    def parent(self) -> str:  # the foreign key of its lines and its events
+        return self.model.lines.field.name
+
+    @property
+    def line_model(self) -> type[models.Model]:
+        return self.model.lines.field.model
+
+    @property
+    def event_model(self) -> type[models.Model]:
+        return self.model.events.field.model
+
+    @property
+    def has_due_date(self) -> bool:
+        return any(f.name == "due_date" for f in self.model._meta.fields)
 
 
 class FixRefused(Exception):
@@ -120,7 +138,7 @@ def document_input_of(kind: DocumentKind, document: Any, lines: Sequence[Any]) -
         reference=document.reference,
         line_amount_types=document.line_amount_types,
         status=document.status,
-        kind=kind.input_kind,
+        kind=kind.name,
         lines=[
             LineInput(
                 description=line.description,
@@ -185,7 +203,7 @@ def _wanted(kind: DocumentKind, document: Any, fix: DocumentFix) -> InvoiceInput
         reference=fix.reference.strip(),
         line_amount_types=document.line_amount_types,
         status=document.status,
-        kind=kind.input_kind,
+        kind=kind.name,
         lines=[
             LineInput(
                 description=line.description.strip(),
@@ -220,7 +238,7 @@ def document_fix(
     _refused(kind, document, resend=resend)
     wanted = _wanted(kind, document, fix)
     # Checked before the lock: the chart may have to be read from Xero, and no Xero call is made under a lock.
-    own = {"existing": [document.pk]} if kind.input_kind == KIND_INVOICE else {"existing_credit_notes": [document.pk]}
+    own = {"existing": [document.pk]} if kind.name == KIND_INVOICE else {"existing_credit_notes": [document.pk]}
     problems = batch_problems(organisation=organisation, name=document.batch.name, invoices=[wanted], **own)
     if problems:
         raise FixInvalid(problems)
@@ -391,15 +409,7 @@ def _invoice_resend(*, organisation: Organisation, document: Invoice, user: Abst
 
 
 INVOICE = DocumentKind(
-    name="invoice",
-    label="invoice",
-    model=Invoice,
-    line_model=InvoiceLine,
-    event_model=InvoiceEvent,
-    parent="invoice",
-    input_kind=KIND_INVOICE,
-    in_xero_refusal="It is in Xero: change it there, or with Edit, Void or Delete on the batch page.",
-    resend=_invoice_resend,
+    Invoice, "It is in Xero: change it there, or with Edit, Void or Delete on the batch page.", _invoice_resend
 )
 
 
