@@ -3,10 +3,10 @@ invoices/services/fix.py with the credit note's kind. Resend goes through the ou
 
 - refused (failed): Xero said no, so nothing of it is in Xero: pending again, and the dispatcher makes a new
   `credit_note_create` operation (a new Idempotency-Key) from its lines as they are then;
-- needs attention: Xero may hold it. Its operation is retried (engine.operation_retry, the same one support's
-  console uses): the same key, and a lookup by its number decides before any send whose outcome was in doubt, so it
-  is never sent under a new key unless a lookup proved it absent. While it is in doubt it cannot be edited (what
-  would be sent is what may already be in Xero), only resent or cancelled.
+- needs attention: Xero may hold it. Its operation is retried (outbound_operation_retry, as support's console
+  does, with an audit row): the same key, and a lookup by its number decides before any send whose outcome was in
+  doubt, so it is never sent under a new key unless a lookup proved it absent. While it is in doubt it cannot be
+  edited (what would be sent is what may already be in Xero), only resent or cancelled.
 
 Either way it reads "Sending" (or "Waiting") at once, and its history says who sent it again.
 """
@@ -17,8 +17,8 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 
-from integrations.outbound import engine
 from integrations.outbound.models import OutboundOperation
+from integrations.outbound.services import outbound_operation_retry
 from invoices.models import CreditNote, CreditNoteAllocation, Invoice
 from invoices.services.credit_notes import CREDIT_NOTE_CREATE, credit_note_sync_state_set
 from invoices.services.fix import DocumentKind, FixRefused, document_event
@@ -55,7 +55,8 @@ def _sent_again(note: CreditNote, user: Any, message: str) -> None:
 def _resend(*, organisation: Organisation, document: CreditNote, user: AbstractBaseUser) -> None:
     latest = _latest_operation(document)
     if latest is not None and latest.state == OP.NEEDS_ATTENTION:
-        engine.operation_retry(organisation_id=organisation.pk, operation_id=latest.pk, by=user)
+        # As support's console does (and audited the same way): the engine's retry, then the kind's `retried`.
+        outbound_operation_retry(organisation=organisation, operation_id=latest.pk, actor=user, as_support=False)
         return
     if latest is not None and latest.state != OP.REFUSED:
         # An earlier write of it is on its way, or done: a new key now could put it in Xero twice.

@@ -16,6 +16,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from integrations.models import IntegrationAuditEvent
 from integrations.outbound import engine
 from integrations.outbound.models import OutboundAttempt, OutboundOperation
 from integrations.outbound.services import outbound_operation_retry
@@ -159,6 +160,8 @@ def test_needs_attention_credit_note_is_retried_under_its_key_and_looked_up_firs
     note.refresh_from_db()
     assert note.sync_state == S.IN_FLIGHT and note.display_status.label == "Sending"
     assert note.events.filter(kind="retried", actor=accountant_a).exists()
+    audit = IntegrationAuditEvent.objects.get(organisation=org, action="xero_write_retried")
+    assert (audit.actor, audit.actor_kind, audit.detail["operation_id"]) == (accountant_a, "user", operation.pk)
     assert [op.pk for op in operations(note)] == [operation.pk]  # no new operation, no new key
 
     before = OutboundAttempt.objects.filter(operation=operation).count()
