@@ -23,7 +23,6 @@ from invoices.fix_forms import (
 )
 from invoices.selectors import batch_get, customer_names, xero_link_info
 from invoices.services.batch_send import BatchSendRefused, batch_is_unsent, batch_send_review, batch_send_to_xero
-from invoices.services.credit_note_fix import CREDIT_NOTE
 from invoices.services.fix import (
     INVOICE,
     DocumentKind,
@@ -37,6 +36,7 @@ from invoices.services.fix import (
     fix_refusal,
     resend_refusal,
 )
+from invoices.services.fix.credit_notes import CREDIT_NOTE
 from invoices.services.mapping import MappingUnavailable, mapping_choices, mapping_for
 from organisations.decorators import admin_required, member_required
 from organisations.locale import locale_of

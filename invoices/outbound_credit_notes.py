@@ -21,13 +21,13 @@ from integrations.xero.client import XeroClient
 from integrations.xero.errors import validation_messages
 from integrations.xero.types import XeroResponse
 from invoices.mappers import EMPTY_XERO_ID
-from invoices.services.credit_note_fix import credit_note_retried
 from invoices.services.credit_notes import (
     CREDIT_NOTE_ALLOCATE,
     CREDIT_NOTE_CREATE,
     credit_note_allocation_finish,
     credit_note_finish,
 )
+from invoices.services.fix.credit_notes import credit_note_retried
 
 TWO = Decimal("0.01")
 

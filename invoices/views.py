@@ -37,8 +37,8 @@ from invoices.services.batches import (
     batch_problems,
     invoice_numbers_suggest,
 )
-from invoices.services.credit_note_fix import CREDIT_NOTE
 from invoices.services.fix import FIXABLE, RESENDABLE, cancel_refusal, fix_refusal, resend_refusal
+from invoices.services.fix.credit_notes import CREDIT_NOTE
 from invoices.services.mapping import (
     MappingRejected,
     MappingUnavailable,

@@ -22,8 +22,8 @@ from integrations.outbound.models import OutboundAttempt, OutboundOperation
 from integrations.outbound.services import outbound_operation_retry
 from invoices.models import CancelledInvoice, CreditNote, Invoice, XeroMapping
 from invoices.services.batches import batch_problems
-from invoices.services.credit_note_fix import CREDIT_NOTE
 from invoices.services.fix import DocumentFix, FixRefused, document_cancel, document_fix, document_resend
+from invoices.services.fix.credit_notes import CREDIT_NOTE
 from invoices.states import CreditNoteStatus
 from tests.factories import chart_read_from_xero, make_connection, make_line_input, make_user
 from tests.invoices.test_credit_notes import (

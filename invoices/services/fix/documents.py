@@ -23,7 +23,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from invoices import mappers
-from invoices.models import CancelledInvoice, Invoice, InvoiceEvent, InvoiceLine, customer_name_key
+from invoices.models import CancelledInvoice, Invoice, InvoiceEvent, customer_name_key
 from invoices.services.batches import (
     KIND_INVOICE,
     BatchProblem,
@@ -395,47 +395,3 @@ def document_cancel(
         },
     )
     return cancelled
-
-
-# ---------------------------------------------------------------- invoices
-
-
-def _invoice_resend(*, organisation: Organisation, document: Invoice, user: AbstractBaseUser) -> None:
-    # The push engine owns retries: failed/needs attention -> pending, who asked, enqueued on commit. The next
-    # chunk is built from the invoice's lines as they are now, under a new Idempotency-Key.
-    from invoices.services.push import invoices_retry_failed
-
-    invoices_retry_failed(organisation=organisation, batch=document.batch, user=user, invoice_ids=[document.pk])
-
-
-INVOICE = DocumentKind(
-    Invoice, "It is in Xero: change it there, or with Edit, Void or Delete on the batch page.", _invoice_resend
-)
-
-
-def invoice_fix_refusal(*, invoice: Invoice) -> str | None:
-    return fix_refusal(INVOICE, invoice)
-
-
-def invoice_resend_refusal(*, invoice: Invoice) -> str | None:
-    return resend_refusal(INVOICE, invoice)
-
-
-def invoice_input_of(invoice: Invoice, lines: Sequence[InvoiceLine]) -> InvoiceInput:
-    return document_input_of(INVOICE, invoice, lines)
-
-
-def invoice_fix(
-    *, organisation: Organisation, invoice_id: int, user: AbstractBaseUser, fix: DocumentFix, resend: bool = False
-) -> Invoice:
-    return document_fix(
-        kind=INVOICE, organisation=organisation, document_id=invoice_id, user=user, fix=fix, resend=resend
-    )
-
-
-def invoice_resend(*, organisation: Organisation, invoice_id: int, user: AbstractBaseUser) -> Invoice:
-    return document_resend(kind=INVOICE, organisation=organisation, document_id=invoice_id, user=user)
-
-
-def invoice_cancel(*, organisation: Organisation, invoice_id: int, user: AbstractBaseUser) -> CancelledInvoice:
-    return document_cancel(kind=INVOICE, organisation=organisation, document_id=invoice_id, user=user)

@@ -21,7 +21,7 @@ from integrations.outbound.models import OutboundOperation
 from integrations.outbound.services import outbound_operation_retry
 from invoices.models import CreditNote, CreditNoteAllocation, Invoice
 from invoices.services.credit_notes import CREDIT_NOTE_CREATE, credit_note_sync_state_set
-from invoices.services.fix import DocumentKind, FixRefused, document_event
+from invoices.services.fix.documents import DocumentKind, FixRefused, document_event
 from organisations.models import Organisation
 
 S = Invoice.SyncState
