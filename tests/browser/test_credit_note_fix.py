@@ -18,7 +18,7 @@ from integrations.xero.types import NoRateLimit
 from invoices.models import CreditNote, CreditNoteLine, Invoice, InvoiceBatch
 from invoices.services.push import push_enqueue_for_organisation
 from tests.browser.test_credit_notes import _until
-from tests.browser.test_fix_and_send import fix_line_account_and_resend
+from tests.browser.test_fix_and_send import at_phone_width, fix_line_account_and_resend
 from tests.factories import make_customer, make_membership, make_user
 from tests.support.xero_live import connect_organisation
 
@@ -52,6 +52,8 @@ def test_refused_credit_note_is_fixed_on_its_page_and_resent_until_it_is_in_xero
     page.goto(f"{live_server.url}/batches/{batch.pk}/")
     problem = page.get_by_role("group", name="Xero rejected credit note CN-0100")
     expect(problem).to_contain_text("280")
+    expect(problem.get_by_role("button", name="Resend CN-0100")).to_be_visible()
+    at_phone_width(page, screenshot, "issue12-credit-note-refused")  # the actions fit a phone too
     problem.get_by_role("link", name="Fix CN-0100").click()
 
     expect(page.get_by_label("Due date")).to_have_count(0)  # a credit note has none
