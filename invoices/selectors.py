@@ -383,12 +383,13 @@ def xero_link_info(*, organisation: Organisation) -> XeroLinkInfo:
 
 
 def batch_credit_notes(*, organisation: Organisation, batch: InvoiceBatch) -> list:
-    """The batch's credit notes with their customer, lines and allocations (each with its invoice), by number."""
+    """The batch's credit notes with their customer, lines, history and allocations (with its invoice), by number."""
     return list(
         CreditNote.objects.filter(organisation=organisation, batch=batch)
         .select_related("customer")
         .prefetch_related(
             "lines",
+            "events",
             Prefetch("allocations", queryset=CreditNoteAllocation.objects.select_related("invoice")),
         )
         .order_by("number", "pk")

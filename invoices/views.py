@@ -37,7 +37,8 @@ from invoices.services.batches import (
     batch_problems,
     invoice_numbers_suggest,
 )
-from invoices.services.fix import FIXABLE, RESENDABLE
+from invoices.services.fix import FIXABLE, RESENDABLE, cancel_refusal, fix_refusal, resend_refusal
+from invoices.services.fix.credit_notes import CREDIT_NOTE
 from invoices.services.mapping import (
     MappingRejected,
     MappingUnavailable,
@@ -93,11 +94,16 @@ def _detail_context(request: HttpRequest, batch: InvoiceBatch) -> dict:
             if invoice.xero_status in Invoice.Status.values
             else invoice.xero_status
         )
+    credit_notes = batch_credit_notes(organisation=organisation, batch=batch)
+    for note in credit_notes:
+        note.editable = fix_refusal(CREDIT_NOTE, note) is None
+        note.cancellable = cancel_refusal(CREDIT_NOTE, note) is None
+        note.resendable = resend_refusal(CREDIT_NOTE, note) is None
     progress = batch_progress(organisation=organisation, batch=batch)
     mapping_missing = progress.waiting > 0 and mapping_for(organisation) is None
     return {
         "batch": batch,
-        "credit_notes": batch_credit_notes(organisation=organisation, batch=batch),
+        "credit_notes": credit_notes,
         "page": page,
         "state": state,
         "progress": progress,
