@@ -18,12 +18,15 @@ connections; wrk cannot sign each body, so every body is generated and signed be
 request is sent at its scheduled time and its latency counts from that time, so a slow server cannot hide its
 queue (no coordinated omission). The mix, like Xero's: most deliveries carry one event, some 2-5; 10% of requests
 re-send an earlier delivery byte for byte (Xero's retries and duplicates); 5% of new deliveries repeat an event
-already sent; 3% of events are for a tenant no organisation holds (kept as ignored).
+already sent; 3% of events are for a tenant no organisation holds (kept as ignored). --replayed-share (default 0)
+of the new events are replays dated an hour back, older than the invoice version Coordinoter holds: the inbox
+processes them without fetching (outcome fetch_skipped, issue 15).
 
 Prints one JSON object as its last line: requests, seconds, rps, p50_ms, p99_ms (at the load generator, from
 each request's scheduled time), server_p50_ms, server_p99_ms (gunicorn's own request time), errors, stored, lost,
-duplicates_stored, apply_lag_p50_s, apply_lag_p95_s, apply_lag_max_s, events_processed, xero_calls, xero_429,
-web_cpu_ms_per_request, the configuration and the machine's load average at the end.
+duplicates_stored, apply_lag_p50_s, apply_lag_p95_s, apply_lag_max_s, events_processed, fetches_skipped (events
+processed without a Xero call), replayed_events_sent, xero_calls, resources_fetched (ids asked for in those GETs),
+xero_429, web_cpu_ms_per_request, the configuration and the machine's load average at the end.
 An error is anything but a 200 with an empty body and no Set-Cookie.
 """
 
@@ -43,6 +46,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import uuid
 from pathlib import Path
 
@@ -73,6 +77,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--connections", type=int, default=64, help="keep-alive connections of the generator")
     parser.add_argument("--drain-timeout", type=float, default=60.0, help="wait this long for the inbox to empty")
     parser.add_argument("--seed", type=int, default=6)
+    parser.add_argument(
+        "--replayed-share",
+        type=float,
+        default=0.0,
+        help="share of new events replayed with older timestamps (an hour before the version held): not fetched",
+    )
     parser.add_argument(
         "--keep-other-data",
         action="store_true",
@@ -283,10 +293,16 @@ def sign(body: bytes) -> str:
     return base64.b64encode(hmac.new(WEBHOOK_KEY.encode(), body, hashlib.sha256).digest()).decode()
 
 
-def make_deliveries(tenants: list[tuple[str, list[str]]], count: int, seed: int) -> tuple[list, set]:
-    """Pre-generated (body, signature) pairs and the set of distinct event keys they carry."""
+def make_deliveries(
+    tenants: list[tuple[str, list[str]]], count: int, seed: int, replayed_share: float = 0.0, after=None
+) -> tuple[list, set, int]:
+    """Pre-generated (body, signature) pairs, the set of distinct event keys they carry, and how many of those are
+    replays dated before the invoices' versions held. Ordinary events are dated after `after` (the newest version
+    held), as changes made in Xero since are: an event dated before it is not fetched (issue 15)."""
     rng = random.Random(seed)
-    base = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    replayed = 0
+    base = max(dt.datetime.now(dt.UTC), (after or dt.datetime.min.replace(tzinfo=dt.UTC)) + dt.timedelta(seconds=2))
+    base = base.replace(microsecond=0)
     deliveries: list[tuple[bytes, str]] = []
     sent_events: list[dict] = []
     distinct: set = set()
@@ -302,12 +318,16 @@ def make_deliveries(tenants: list[tuple[str, list[str]]], count: int, seed: int)
                 events.append(rng.choice(sent_events))  # an event already delivered, in a new delivery
                 continue
             tick += 1
+            old = False
             if rng.random() < 0.03:
                 tenant_id, resource_id = UNKNOWN_TENANT, str(uuid.UUID(int=rng.getrandbits(128), version=4))
             else:
                 tenant_id, ids = rng.choice(tenants)
                 resource_id = rng.choice(ids)
-            at = base + dt.timedelta(milliseconds=tick)
+                old = rng.random() < replayed_share
+            # A replay is dated an hour back: before the invoices were created in Xero, so older than what we hold.
+            at = base + dt.timedelta(milliseconds=tick) - (dt.timedelta(hours=1) if old else dt.timedelta(0))
+            replayed += old
             event = {
                 "resourceUrl": f"https://api.xero.com/api.xro/2.0/Invoices/{resource_id}",
                 "resourceId": resource_id,
@@ -332,7 +352,7 @@ def make_deliveries(tenants: list[tuple[str, list[str]]], count: int, seed: int)
             separators=(",", ":"),
         ).encode()
         deliveries.append((body, sign(body)))
-    return deliveries, distinct
+    return deliveries, distinct, replayed
 
 
 # ---------------------------------------------------------------- the load generator
@@ -434,7 +454,12 @@ def run(args: argparse.Namespace, sandbox) -> dict:
     other_events = WebhookEvent.objects.count() - ours.count()
     warmup = int(args.rate * args.warmup_seconds)
     total = int(args.rate * args.seconds)
-    deliveries, distinct = make_deliveries(tenants, warmup + total, args.seed)
+    from django.db.models import Max
+
+    held = Invoice.objects.filter(organisation__name__startswith="Webhook Bench ").aggregate(Max("xero_updated_at"))
+    deliveries, distinct, replayed = make_deliveries(
+        tenants, warmup + total, args.seed, args.replayed_share, after=held["xero_updated_at__max"]
+    )
     sandbox.admin("DELETE", "/requests")
 
     port = free_port()
@@ -511,6 +536,7 @@ def run(args: argparse.Namespace, sandbox) -> dict:
         if line.startswith("200 ")
     ]
     rows = list(ours.values_list("tenant_id", "resource_id", "event_date", "state", "received_at", "processed_at"))
+    fetches_skipped = ours.filter(outcome="fetch_skipped").count()
     stored_keys = [
         (t, r, e.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{e.microsecond // 1000:03d}")
         for t, r, e, *_ in rows
@@ -540,14 +566,23 @@ def run(args: argparse.Namespace, sandbox) -> dict:
         "events_ignored": sum(1 for row in rows if row[3] == "ignored"),
         "events_waiting": sum(1 for row in rows if row[3] == "received"),
         "events_failed": sum(1 for row in rows if row[3] == "failed"),
+        "fetches_skipped": fetches_skipped,
+        "replayed_events_sent": replayed,
         "apply_lag_p50_s": round(percentile(lags, 0.50), 3),
         "apply_lag_p95_s": round(percentile(lags, 0.95), 3),
         "apply_lag_max_s": round(lags[-1], 3) if lags else 0.0,
         "web_cpu_ms_per_request": round(web_cpu * 1000 / max(1, len(latencies)), 2),
         "worker_cpu_s": round(worker_cpu, 2),
         "xero_calls": len(log),
+        "resources_fetched": sum(
+            len(ids.split(","))
+            for entry in log
+            if entry["method"] == "GET"
+            for ids in urllib.parse.parse_qs(entry.get("query") or "").get("IDs", [])
+        ),
         "xero_429": sum(1 for entry in log if entry["status"] == 429),
         "rate": args.rate,
+        "replayed_share": args.replayed_share,
         "web_class": args.web_class,
         "web_workers": args.web_workers,
         "web_threads": args.web_threads if args.web_class == "gthread" else 1,

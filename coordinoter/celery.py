@@ -7,10 +7,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "coordinoter.settings")
 app = Celery("coordinoter")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
-# Task modules beside the apps' tasks.py (integrations.webhook_tasks) and the outbound engine's
-# (integrations.outbound.tasks) are searched too, so every worker registers them without a list of names to keep.
-app.autodiscover_tasks(related_name="webhook_tasks")
-app.autodiscover_tasks(["integrations.outbound"])
+# The tasks modules of the apps' packages (integrations.webhooks.tasks, integrations.outbound.tasks) are searched too,
+# so every worker registers them without a list of names to keep.
+app.autodiscover_tasks(["integrations.webhooks", "integrations.outbound"])
 
 import coordinoter.queue  # noqa: E402,F401 - the one enqueue gateway; its runner starts with the first request
 import coordinoter.task_context  # noqa: E402,F401 - request ids travel with tasks into the worker's logs

@@ -35,7 +35,8 @@ from prometheus_client.registry import Collector
 from integrations.models import WebhookEvent, XeroApiUsage, XeroConnection
 from integrations.usage.record import minute_of
 from integrations.usage.selectors import xero_app_usage_minutes
-from integrations.webhook_selectors import webhook_lag_percentiles
+from integrations.webhooks.fetch import FETCH_SKIPPED
+from integrations.webhooks.selectors import webhook_lag_percentiles
 from integrations.xero.ratelimit import BACKGROUND, Priority, rate_limiter
 from invoices.models import Invoice, PushAttempt, PushChunk
 
@@ -294,17 +295,24 @@ def webhook_metrics(now: dt.datetime) -> Iterator[Metric]:
     handled = GaugeMetricFamily(
         "coordinoter_webhook_events_1h", "Webhook events received in the last hour, by state.", labels=[*ORG, "state"]
     )
+    skipped = GaugeMetricFamily(
+        "coordinoter_webhook_fetches_skipped_1h",
+        "Webhook events received in the last hour and processed without a Xero call (we held a newer version).",
+        labels=ORG,
+    )
     seen: set[int] = set()
     for row in (
         WebhookEvent.objects.filter(received_at__gte=hour_ago)
         .order_by()
         .values("organisation_id", "state")
-        .annotate(n=Count("pk"))
+        .annotate(n=Count("pk"), skipped=Count("pk", filter=Q(outcome=FETCH_SKIPPED)))
     ):
         handled.add_metric([str(row["organisation_id"] or ""), row["state"]], row["n"])
         if row["organisation_id"] and row["state"] == WebhookEvent.State.PROCESSED:
             seen.add(row["organisation_id"])
+            skipped.add_metric([str(row["organisation_id"])], row["skipped"])
     yield handled
+    yield skipped
 
     lag = GaugeMetricFamily(
         "coordinoter_webhook_lag_seconds",

@@ -300,6 +300,10 @@ XERO_RESOURCE_APPLIERS = {
     # Polled only (reconciliation): the webhook inbox takes INVOICE and CONTACT events.
     "CREDITNOTE": "invoices.services.credit_notes.credit_notes_apply_from_xero",
 }
+# Which Xero versions we hold, by event category: the invoices app's selector, named here like the appliers. The webhook
+# inbox does not fetch a resource for an event older than the version we hold (issue 15); a category missing here is
+# always fetched.
+XERO_RESOURCE_VERSIONS = {"INVOICE": "invoices.selectors.invoice_versions_held"}
 # Categories reconciliation polls only for organisations the named function says have something to update: a tenant
 # that never sent a credit note spends none of its 5,000 daily calls on GET /CreditNotes.
 XERO_RECONCILE_GATES = {"CREDITNOTE": "invoices.services.credit_notes.credit_notes_to_reconcile"}

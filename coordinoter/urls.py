@@ -7,7 +7,7 @@ from organisations.views import LoginView, LogoutView, PasswordResetView
 
 urlpatterns = [
     # First: the webhook receiver is the busiest URL (Xero posts every change), so it resolves in one step.
-    path("", include("integrations.webhook_urls")),
+    path("", include("integrations.webhooks.urls")),
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
     path("metrics", metrics_view, name="metrics"),

@@ -223,4 +223,4 @@ class IntegrationAuditEvent(models.Model):
 from integrations.outbound.models import OutboundAttempt, OutboundOperation  # noqa: E402,F401
 from integrations.signin.models import XeroIdentity, XeroSignInState  # noqa: E402,F401
 from integrations.usage.models import XeroApiUsage  # noqa: E402,F401
-from integrations.webhook_models import ReconciliationState, WebhookEvent  # noqa: E402,F401
+from integrations.webhooks.models import ReconciliationState, WebhookEvent  # noqa: E402,F401

@@ -12,7 +12,8 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import models
 
-from invoices.models import DocumentLine, Invoice  # imported at the end of invoices/models.py: Invoice exists by then
+# Imported at the end of invoices/models.py: Invoice exists by then.
+from invoices.models import DocumentEvent, DocumentLine, Invoice
 from organisations.models import Organisation
 
 
@@ -82,6 +83,15 @@ class CreditNoteLine(DocumentLine):
         pass
 
 
+class CreditNoteEvent(DocumentEvent):
+    """The credit note's history: sent, refused, edited, resent, and who did it."""
+
+    credit_note = models.ForeignKey(CreditNote, on_delete=models.CASCADE, related_name="events")
+
+    class Meta(DocumentEvent.Meta):
+        indexes = [models.Index(fields=["credit_note", "-created_at"], name="credit_note_event_recent")]
+
+
 class CreditNoteAllocation(models.Model):
     """Part or all of a credit note applied to one invoice of the same customer: a stored state machine.
 
@@ -125,4 +135,4 @@ class CreditNoteAllocation(models.Model):
         return f"{self.credit_note_id} -> invoice {self.invoice_id} ({self.state})"
 
 
-__all__ = ["CreditNote", "CreditNoteAllocation", "CreditNoteLine"]
+__all__ = ["CreditNote", "CreditNoteAllocation", "CreditNoteEvent", "CreditNoteLine"]

@@ -1,7 +1,7 @@
 """The dashboard's first run and health (issue 14): a setup checklist until the organisation has connected Xero,
 chosen its mapping and created a batch that goes to Xero; then, for admins, a health card: the connection's state,
-the last sync and check, invoices that need attention or failed (invoices/states.py's vocabulary), and the day's
-Xero calls against the limit (integrations.usage.selectors). Selectors only: they read, never write.
+the last sync and check, invoices and credit notes that need attention or failed (invoices/states.py's vocabulary),
+and the day's Xero calls against the limit (integrations.usage.selectors). Selectors only: they read, never write.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from django.urls import reverse
 from integrations.models import XeroConnection
 from integrations.selectors import xero_connection_for
 from integrations.usage.selectors import UsageToday, xero_usage_today
-from invoices.models import Invoice, InvoiceBatch
+from invoices.models import CreditNote, Invoice, InvoiceBatch
 from invoices.services.mapping import mapping_for
-from invoices.states import InvoiceStatus, status_q
+from invoices.states import CreditNoteStatus, InvoiceStatus, credit_note_status_q, documents_in_words, status_q
 from organisations.locale import today_for
 from organisations.models import Organisation
 
@@ -112,6 +112,8 @@ class HealthCard:
     needs_attention: int
     failed: int
     usage: UsageToday
+    needs_attention_words: str = ""  # "1 invoice and 2 credit notes"
+    failed_words: str = ""
 
     @property
     def problems(self) -> int:
@@ -131,19 +133,29 @@ def health_card(*, organisation: Organisation, connection: XeroConnection | None
     else:
         state, label = "connected", "Connected"
     today = today_for(organisation)
-    counts = Invoice.objects.filter(organisation=organisation).aggregate(
-        needs_attention=Count("pk", filter=status_q(InvoiceStatus.NEEDS_ATTENTION, today=today)),
-        failed=Count("pk", filter=status_q(InvoiceStatus.FAILED, today=today)),
-    )
+    # Invoices and credit notes alike (one query each), by the same words of the vocabulary.
+    kinds = [
+        model.objects.filter(organisation=organisation).aggregate(
+            needs_attention=Count("pk", filter=q_of(words.NEEDS_ATTENTION, today=today)),
+            failed=Count("pk", filter=q_of(words.FAILED, today=today)),
+        )
+        for model, q_of, words in (
+            (Invoice, status_q, InvoiceStatus),
+            (CreditNote, credit_note_status_q, CreditNoteStatus),
+        )
+    ]
+    invoices, notes = ({key: value or 0 for key, value in counts.items()} for counts in kinds)
     return HealthCard(
         state=state,
         state_label=label,
         tenant_name=connection.tenant_name if connection else "",
         last_synced_at=connection.last_synced_at if connection else None,
         last_verified_at=connection.last_verified_at if connection else None,
-        needs_attention=counts["needs_attention"] or 0,
-        failed=counts["failed"] or 0,
+        needs_attention=invoices["needs_attention"] + notes["needs_attention"],
+        failed=invoices["failed"] + notes["failed"],
         usage=xero_usage_today(organisation),
+        needs_attention_words=documents_in_words(invoices["needs_attention"], notes["needs_attention"]),
+        failed_words=documents_in_words(invoices["failed"], notes["failed"]),
     )
 
 

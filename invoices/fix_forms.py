@@ -1,5 +1,6 @@
-"""The form that fixes an invoice Xero refused (or that has not gone yet): customer, dates, reference, and its lines
-with their own account and tax rate. Values round-trip as typed: ISO dates, amounts never as `1E+2`."""
+"""The forms that fix a document Xero refused (or that has not gone yet), an invoice or a credit note: customer,
+dates, reference, and its lines with their own account and tax rate. Values round-trip as typed: ISO dates, amounts
+never as `1E+2`."""
 
 from __future__ import annotations
 
@@ -8,14 +9,15 @@ from django import forms
 from invoices import mappers
 from invoices.forms import MAX_FORM_LINES, LineForm, iso_date_field
 from invoices.locale_forms import LocaleFormMixin
-from invoices.models import Invoice, InvoiceLine
 from invoices.services.batches import BatchProblem, LineInput
-from invoices.services.fix import InvoiceFix
+from invoices.services.fix import DocumentFix
 
 BLANK_ROWS = 2
 
 
-class InvoiceFixForm(LocaleFormMixin, forms.Form):
+class DocumentFixForm(LocaleFormMixin, forms.Form):
+    """A credit note's fields (it has no due date); the invoice's form adds one."""
+
     customer_name = forms.CharField(
         max_length=255,
         label="Customer",
@@ -24,6 +26,10 @@ class InvoiceFixForm(LocaleFormMixin, forms.Form):
     )
     customer_email = forms.EmailField(label="Customer email", required=False, help_text="Only used for a new customer.")
     reference = forms.CharField(max_length=255, required=False)
+    issue_date = iso_date_field("Date")
+
+
+class InvoiceFixForm(DocumentFixForm):
     issue_date = iso_date_field("Invoice date")
     due_date = iso_date_field("Due date")
 
@@ -58,7 +64,7 @@ class BaseFixLineFormSet(forms.BaseFormSet):
         if any(self.errors):
             return
         if not self.kept():
-            raise forms.ValidationError("An invoice needs at least one line: describe it and give its unit price.")
+            raise forms.ValidationError("It needs at least one line: describe it and give its unit price.")
 
 
 FixLineFormSet = forms.formset_factory(
@@ -66,16 +72,13 @@ FixLineFormSet = forms.formset_factory(
 )
 
 
-def fix_initial(invoice: Invoice) -> dict:
-    return {
-        "customer_name": invoice.customer.name,
-        "reference": invoice.reference,
-        "issue_date": invoice.issue_date,
-        "due_date": invoice.due_date,
-    }
+def fix_initial(document) -> dict:
+    initial = {"customer_name": document.customer.name, "reference": document.reference}
+    initial.update({name: getattr(document, name) for name in ("issue_date", "due_date") if hasattr(document, name)})
+    return initial
 
 
-def fix_lines_initial(lines: list[InvoiceLine]) -> list[dict]:
+def fix_lines_initial(lines: list) -> list[dict]:
     return [
         {
             "description": line.description,
@@ -88,13 +91,13 @@ def fix_lines_initial(lines: list[InvoiceLine]) -> list[dict]:
     ]
 
 
-def invoice_fix_of(form: InvoiceFixForm, lines: BaseFixLineFormSet) -> InvoiceFix:
+def document_fix_of(form: DocumentFixForm, lines: BaseFixLineFormSet) -> DocumentFix:
     data = form.cleaned_data
-    return InvoiceFix(
+    return DocumentFix(
         customer_name=data["customer_name"],
         customer_email=data.get("customer_email") or "",
         issue_date=data["issue_date"],
-        due_date=data["due_date"],
+        due_date=data.get("due_date"),
         reference=data.get("reference") or "",
         lines=[
             LineInput(
@@ -109,7 +112,7 @@ def invoice_fix_of(form: InvoiceFixForm, lines: BaseFixLineFormSet) -> InvoiceFi
     )
 
 
-def problems_onto(form: InvoiceFixForm, lines: BaseFixLineFormSet, problems: list[BatchProblem]) -> None:
+def problems_onto(form: DocumentFixForm, lines: BaseFixLineFormSet, problems: list[BatchProblem]) -> None:
     """The service's problems on the fields they are about (a line's on that line's row)."""
     kept = lines.kept()
     for problem in problems:

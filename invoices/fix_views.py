@@ -1,5 +1,10 @@
-"""Pages that make a refusal no dead end: fix an invoice that is not in Xero, cancel it, resend it; and send a batch
-that was not synced, after a review of what it would create."""
+"""Pages that make a refusal no dead end: fix a document that is not in Xero (an invoice or a credit note), cancel
+it, resend it; and send a batch that was not synced, after a review of what it would create. One set of pages serves
+both kinds of document (`FixPages` says how they differ)."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
@@ -8,33 +13,52 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from invoices.fix_forms import (
+    DocumentFixForm,
     FixLineFormSet,
     InvoiceFixForm,
+    document_fix_of,
     fix_initial,
     fix_lines_initial,
-    invoice_fix_of,
     problems_onto,
 )
-from invoices.models import Invoice
 from invoices.selectors import batch_get, customer_names, xero_link_info
 from invoices.services.batch_send import BatchSendRefused, batch_is_unsent, batch_send_review, batch_send_to_xero
 from invoices.services.fix import (
+    INVOICE,
+    DocumentKind,
     FixInvalid,
     FixRefused,
-    invoice_cancel,
-    invoice_fix,
-    invoice_fix_refusal,
-    invoice_resend,
-    invoice_resend_refusal,
+    cancel_refusal,
+    document_cancel,
+    document_fix,
+    document_get,
+    document_resend,
+    fix_refusal,
+    resend_refusal,
 )
+from invoices.services.fix.credit_notes import CREDIT_NOTE
 from invoices.services.mapping import MappingUnavailable, mapping_choices, mapping_for
-from invoices.xero_selectors import invoice_for_xero_action
 from organisations.decorators import admin_required, member_required
 from organisations.locale import locale_of
 
 
-def _back(invoice: Invoice) -> str:
-    return reverse("invoices:batch_detail", args=[invoice.batch_id]) + f"#invoice-{invoice.pk}"
+@dataclass(frozen=True)
+class FixPages:
+    kind: DocumentKind
+    form: type[DocumentFixForm]
+    url: str  # the URL names' stem: invoices:<url>_fix, _cancel, _resend
+    anchor: str  # its row on the batch page: #<anchor>-<pk>
+    title: str  # "Invoice" | "Credit note"
+
+
+INVOICE_PAGES = FixPages(kind=INVOICE, form=InvoiceFixForm, url="invoice", anchor="invoice", title="Invoice")
+CREDIT_NOTE_PAGES = FixPages(
+    kind=CREDIT_NOTE, form=DocumentFixForm, url="credit_note", anchor="credit-note", title="Credit note"
+)
+
+
+def _back(pages: FixPages, document: Any) -> str:
+    return reverse("invoices:batch_detail", args=[document.batch_id]) + f"#{pages.anchor}-{document.pk}"
 
 
 def _chart(request: HttpRequest):
@@ -48,22 +72,23 @@ def _chart(request: HttpRequest):
         return None
 
 
-@member_required
-def invoice_fix_page(request: HttpRequest, pk: int) -> HttpResponse:
-    invoice = invoice_for_xero_action(organisation=request.organisation, pk=pk)
-    refusal = invoice_fix_refusal(invoice=invoice)
+def _fix_page(request: HttpRequest, pages: FixPages, pk: int) -> HttpResponse:
+    document = document_get(pages.kind, request.organisation, pk)
+    refusal = fix_refusal(pages.kind, document)
+    locale = locale_of(request.organisation)
     status = 200
     if request.method == "POST" and not refusal:
-        form = InvoiceFixForm(request.POST, locale=locale_of(request.organisation))
-        lines = FixLineFormSet(request.POST, prefix="lines", form_kwargs={"locale": locale_of(request.organisation)})
+        form = pages.form(request.POST, locale=locale)
+        lines = FixLineFormSet(request.POST, prefix="lines", form_kwargs={"locale": locale})
         resend = request.POST.get("action") == "resend"
         if form.is_valid() and lines.is_valid():
             try:
-                invoice_fix(
+                document_fix(
+                    kind=pages.kind,
                     organisation=request.organisation,
-                    invoice_id=invoice.pk,
+                    document_id=document.pk,
                     user=request.user,
-                    fix=invoice_fix_of(form, lines),
+                    fix=document_fix_of(form, lines),
                     resend=resend,
                 )
             except FixInvalid as exc:
@@ -72,28 +97,28 @@ def invoice_fix_page(request: HttpRequest, pk: int) -> HttpResponse:
                 form.add_error(None, str(exc))
             else:
                 if resend:
-                    messages.success(request, f"Saved. Sending invoice {invoice.number} to Xero again.")
+                    messages.success(request, f"Saved. Sending {pages.kind.label} {document.number} to Xero again.")
                 else:
-                    messages.success(request, f"Saved your changes to {invoice.number}.")
-                return redirect(_back(invoice))
+                    messages.success(request, f"Saved your changes to {document.number}.")
+                return redirect(_back(pages, document))
         status = 422
     else:
-        form = InvoiceFixForm(initial=fix_initial(invoice), locale=locale_of(request.organisation))
+        form = pages.form(initial=fix_initial(document), locale=locale)
         lines = FixLineFormSet(
-            prefix="lines",
-            initial=fix_lines_initial(list(invoice.lines.all())),
-            form_kwargs={"locale": locale_of(request.organisation)},
+            prefix="lines", initial=fix_lines_initial(list(document.lines.all())), form_kwargs={"locale": locale}
         )
     return render(
         request,
         "invoices/fix/edit.html",
         {
-            "invoice": invoice,
+            "document": document,
+            "pages": pages,
             "form": form,
             "lines": lines,
             "refusal": refusal,
-            "can_resend": invoice_resend_refusal(invoice=invoice) is None,
-            "back": _back(invoice),
+            "can_resend": resend_refusal(pages.kind, document) is None,
+            "back": _back(pages, document),
+            "cancel_url": reverse(f"invoices:{pages.url}_cancel", args=[document.pk]),
             "choices": _chart(request),
             "mapping": mapping_for(request.organisation),
             "customer_names": customer_names(organisation=request.organisation),
@@ -102,35 +127,58 @@ def invoice_fix_page(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@member_required
-def invoice_cancel_page(request: HttpRequest, pk: int) -> HttpResponse:
-    invoice = invoice_for_xero_action(organisation=request.organisation, pk=pk)
+def _cancel_page(request: HttpRequest, pages: FixPages, pk: int) -> HttpResponse:
+    document = document_get(pages.kind, request.organisation, pk)
     if request.method == "POST":
         try:
-            cancelled = invoice_cancel(organisation=request.organisation, invoice_id=invoice.pk, user=request.user)
+            cancelled = document_cancel(
+                kind=pages.kind, organisation=request.organisation, document_id=document.pk, user=request.user
+            )
         except FixRefused as exc:
-            messages.error(request, f"{invoice.number} was not cancelled: {exc}")
-            return redirect(_back(invoice))
-        messages.success(request, f"Invoice {cancelled.number} was cancelled. Its number is free to use again.")
+            messages.error(request, f"{document.number} was not cancelled: {exc}")
+            return redirect(_back(pages, document))
+        messages.success(request, f"{pages.title} {cancelled.number} was cancelled. Its number is free to use again.")
         return redirect("invoices:batch_detail", pk=cancelled.batch_id)
     return render(
         request,
         "invoices/fix/cancel.html",
-        {"invoice": invoice, "refusal": invoice_fix_refusal(invoice=invoice), "back": _back(invoice)},
+        {
+            "document": document,
+            "pages": pages,
+            "refusal": cancel_refusal(pages.kind, document),
+            "back": _back(pages, document),
+        },
     )
 
 
-@member_required
-@require_POST
-def invoice_resend_action(request: HttpRequest, pk: int) -> HttpResponse:
-    invoice = invoice_for_xero_action(organisation=request.organisation, pk=pk)
+def _resend_action(request: HttpRequest, pages: FixPages, pk: int) -> HttpResponse:
+    document = document_get(pages.kind, request.organisation, pk)
     try:
-        invoice_resend(organisation=request.organisation, invoice_id=invoice.pk, user=request.user)
+        document_resend(kind=pages.kind, organisation=request.organisation, document_id=document.pk, user=request.user)
     except FixRefused as exc:
-        messages.info(request, f"{invoice.number} was not resent: {exc}")
+        messages.info(request, f"{document.number} was not resent: {exc}")
     else:
-        messages.success(request, f"Sending invoice {invoice.number} to Xero again.")
-    return redirect(_back(invoice))
+        messages.success(request, f"Sending {pages.kind.label} {document.number} to Xero again.")
+    return redirect(_back(pages, document))
+
+
+def _pages_views(pages: FixPages) -> tuple[Callable, Callable, Callable]:
+    """The fix page, the cancel page (a confirmation first) and the resend action (POST only) of one kind."""
+
+    def fix_page(request: HttpRequest, pk: int) -> HttpResponse:
+        return _fix_page(request, pages, pk)
+
+    def cancel_page(request: HttpRequest, pk: int) -> HttpResponse:
+        return _cancel_page(request, pages, pk)
+
+    def resend_action(request: HttpRequest, pk: int) -> HttpResponse:
+        return _resend_action(request, pages, pk)
+
+    return member_required(fix_page), member_required(cancel_page), member_required(require_POST(resend_action))
+
+
+invoice_fix_page, invoice_cancel_page, invoice_resend_action = _pages_views(INVOICE_PAGES)
+credit_note_fix_page, credit_note_cancel_page, credit_note_resend_action = _pages_views(CREDIT_NOTE_PAGES)
 
 
 @admin_required

@@ -304,15 +304,15 @@ class PushAttempt(models.Model):
         return f"attempt {self.pk}: {self.outcome}"
 
 
-class InvoiceEvent(models.Model):
-    """The invoice's history as people see it: created, sent, failed, retried, changed in Xero."""
+class DocumentEvent(models.Model):
+    """A document's history as people see it (an invoice's or a credit note's): created, sent, failed, retried,
+    edited, changed in Xero; who did it."""
 
     class Source(models.TextChoices):
         COORDINOTER = "coordinoter", "Coordinoter"
         XERO = "xero", "Changed in Xero"
         SYSTEM = "system", "Sync"
 
-    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="events")
     organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="+")
     source = models.CharField(max_length=12, choices=Source.choices)
     kind = models.CharField(max_length=40, help_text="e.g. created, pushed, failed, retried, status_changed.")
@@ -324,11 +324,18 @@ class InvoiceEvent(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        abstract = True
         ordering = ["-created_at", "-pk"]
-        indexes = [models.Index(fields=["invoice", "-created_at"])]
 
     def __str__(self) -> str:
         return self.message
+
+
+class InvoiceEvent(DocumentEvent):
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="events")
+
+    class Meta(DocumentEvent.Meta):
+        indexes = [models.Index(fields=["invoice", "-created_at"])]
 
 
 class Payment(models.Model):
@@ -352,8 +359,8 @@ class Payment(models.Model):
 
 
 class CancelledInvoice(models.Model):
-    """What is left of an invoice cancelled before it reached Xero: its number is free again, and this says what it
-    was, who cancelled it and its history up to then (the batch page lists it)."""
+    """What is left of an invoice or a credit note cancelled before it reached Xero: its number is free again, and
+    this says what it was, who cancelled it and its history up to then (the batch page lists it)."""
 
     organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="+")
     batch = models.ForeignKey(InvoiceBatch, on_delete=models.CASCADE, related_name="cancelled_invoices")
@@ -361,8 +368,14 @@ class CancelledInvoice(models.Model):
     customer_name = models.CharField(max_length=255)
     currency = models.CharField(max_length=3)
     total = models.DecimalField(max_digits=14, decimal_places=2)
+    document = models.CharField(
+        max_length=12,
+        choices=[("invoice", "Invoice"), ("credit_note", "Credit note")],
+        default="invoice",
+        help_text="What was cancelled: an invoice or a credit note (each has its own number space).",
+    )
     sync_state = models.CharField(max_length=20, help_text="Where it stood when it was cancelled.")
-    history = models.JSONField(default=list, blank=True, help_text="Its InvoiceEvents, newest first, as they read.")
+    history = models.JSONField(default=list, blank=True, help_text="Its events, newest first, as they read.")
     cancelled_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -375,5 +388,10 @@ class CancelledInvoice(models.Model):
         return f"{self.number} (cancelled)"
 
 
-from invoices.credit_note_models import CreditNote, CreditNoteAllocation, CreditNoteLine  # noqa: E402,F401
+from invoices.credit_note_models import (  # noqa: E402,F401
+    CreditNote,
+    CreditNoteAllocation,
+    CreditNoteEvent,
+    CreditNoteLine,
+)
 from invoices.xero_models import XeroContactVersion, XeroCreatedInvoice, XeroInvoiceChange  # noqa: E402,F401

@@ -27,6 +27,7 @@ from invoices.services.credit_notes import (
     credit_note_allocation_finish,
     credit_note_finish,
 )
+from invoices.services.fix.credit_notes import credit_note_retried
 
 TWO = Decimal("0.01")
 
@@ -166,7 +167,7 @@ def _alloc_finish(operation: OutboundOperation, outcome: k.Outcome) -> None:
 
 def register() -> None:
     k.register_kind(
-        k.Kind(name=CREDIT_NOTE_CREATE, send=_cn_send, confirm=_cn_confirm, look_up=_cn_look_up, finish=_cn_finish)
+        k.Kind(CREDIT_NOTE_CREATE, _cn_send, _cn_confirm, _cn_look_up, _cn_finish, retried=credit_note_retried)
     )
     k.register_kind(
         k.Kind(

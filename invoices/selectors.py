@@ -1,49 +1,115 @@
-from dataclasses import dataclass
-from datetime import timedelta
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from urllib.parse import quote
 
 from django.conf import settings
-from django.db.models import Count, F, Min, Prefetch, Q, QuerySet, Sum
+from django.db.models import Count, F, Min, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
+from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from integrations.models import XeroConnection
 from integrations.selectors import xero_connection_for
-from invoices.models import Customer, Invoice, InvoiceBatch, InvoiceEvent, PushAttempt, PushChunk
-from invoices.states import Group, group_q
+from invoices.models import (
+    CreditNote,
+    CreditNoteAllocation,
+    Customer,
+    Invoice,
+    InvoiceBatch,
+    InvoiceEvent,
+    PushAttempt,
+    PushChunk,
+)
+from invoices.states import Group, credit_note_group_q, documents_in_words, group_q
 from organisations.locale import today_for
 from organisations.models import Organisation
 
 S = Invoice.SyncState
 
 
+# ---------------------------------------------------------------- counts of both document kinds, by status group
+
+# Each kind of a batch's documents with the filter of its status groups (invoices/states.py): invoices and credit
+# notes are counted alike everywhere a count is shown.
+DOCUMENT_KINDS = ((Invoice, group_q), (CreditNote, credit_note_group_q))
+
+
+def group_counts(group_q_of, *, today, relation: str = "", **extra: Q) -> dict[str, Count]:
+    """One kind's counts as aggregates: `total`, one per status group (`in_xero`, `removed`, `waiting`, `failed`,
+    `not_synced`) and one per `extra` filter; over the rows themselves, or over `relation` (e.g. "invoices")."""
+    counted = relation or "pk"
+    prefix = f"{relation}__" if relation else ""
+    counts = {"total": Count(counted)}
+    counts.update(
+        {group.value: Count(counted, filter=group_q_of(group, today=today, prefix=prefix)) for group in Group}
+    )
+    counts.update({name: Count(counted, filter=q) for name, q in extra.items()})
+    return counts
+
+
+def document_counts(*, organisation: Organisation, today, **filters) -> dict[str, dict[str, int]]:
+    """`group_counts` of invoices and of credit notes (one query each), keyed "invoices" and "credit_notes", with
+    `warning`, `pending` and `in_flight` by sync state. `filters` narrow both kinds alike (e.g. batch=...)."""
+    extra = {state.value: Q(sync_state=state) for state in (S.WARNING, S.PENDING, S.IN_FLIGHT)}
+    return {
+        kind: {
+            key: value or 0
+            for key, value in model.objects.filter(organisation=organisation, **filters)
+            .aggregate(**group_counts(group_q_of, today=today, **extra))
+            .items()
+        }
+        for kind, (model, group_q_of) in zip(("invoices", "credit_notes"), DOCUMENT_KINDS, strict=True)
+    }
+
+
+def _credit_notes_per_batch(count: Count) -> Coalesce:
+    """`count` over the credit notes of the outer batch, as a subquery: joining them beside the invoices would
+    multiply both."""
+    rows = CreditNote.objects.filter(batch=OuterRef("pk")).order_by().values("batch").annotate(n=count).values("n")
+    return Coalesce(Subquery(rows), 0)
+
+
 def batch_list(*, organisation: Organisation, query: str = "", state: str = "") -> QuerySet[InvoiceBatch]:
+    """Batches with their invoices and credit notes counted by status group: `invoice_count`, `credit_note_count`,
+    `document_count` (both), `in_xero_count`, `removed_count`, `pending_count`, `failed_count` (both kinds), and the
+    invoices' total and currency."""
     qs = InvoiceBatch.objects.filter(organisation=organisation)
     if query:
-        # A subquery, not a join: joining the invoices again would multiply the counts below.
+        # A subquery, not a join: joining the invoices (or credit notes) again would multiply the counts below.
         matching = (
             InvoiceBatch.objects.filter(organisation=organisation)
             .filter(
                 Q(name__icontains=query)
                 | Q(invoices__number__icontains=query)
                 | Q(invoices__customer__name__icontains=query)
+                | Q(credit_notes__number__icontains=query)
             )
             .values("pk")
         )
         qs = qs.filter(pk__in=matching)
     today = today_for(organisation)
+    invoices = group_counts(group_q, today=today, relation="invoices")
+    notes = group_counts(credit_note_group_q, today=today)
     qs = (
         qs.select_related("created_by")
         .annotate(
-            invoice_count=Count("invoices"),
-            in_xero_count=Count("invoices", filter=group_q(Group.IN_XERO, today=today, prefix="invoices__")),
-            removed_count=Count("invoices", filter=group_q(Group.REMOVED, today=today, prefix="invoices__")),
-            pending_count=Count("invoices", filter=group_q(Group.WAITING, today=today, prefix="invoices__")),
-            failed_count=Count("invoices", filter=group_q(Group.FAILED, today=today, prefix="invoices__")),
+            invoice_count=invoices["total"],
+            credit_note_count=_credit_notes_per_batch(notes["total"]),
+            **{
+                f"{name}_count": invoices[group] + _credit_notes_per_batch(notes[group])
+                for name, group in (
+                    ("in_xero", "in_xero"),
+                    ("removed", "removed"),
+                    ("pending", "waiting"),
+                    ("failed", "failed"),
+                )
+            },
             total_amount=Sum("invoices__total"),
             currency_count=Count("invoices__currency", distinct=True),
             currency=Min("invoices__currency"),
         )
+        .annotate(document_count=F("invoice_count") + F("credit_note_count"))
         .order_by("-created_at", "-pk")
     )
     if state == "failed":
@@ -51,7 +117,7 @@ def batch_list(*, organisation: Organisation, query: str = "", state: str = "") 
     elif state == "pending":
         qs = qs.filter(pending_count__gt=0)
     elif state == "synced":
-        qs = qs.filter(invoice_count__gt=0, in_xero_count=F("invoice_count"))
+        qs = qs.filter(document_count__gt=0, in_xero_count=F("document_count"))
     elif state == "not_synced":
         qs = qs.exclude(eligibility=InvoiceBatch.Eligibility.ELIGIBLE)
     return qs
@@ -66,16 +132,18 @@ def batch_invoices(*, organisation: Organisation, batch: InvoiceBatch) -> QueryS
 
 
 def invoice_sync_counts(*, organisation: Organisation) -> dict[str, int]:
-    """The dashboard's tiles, by the status vocabulary's groups: voided and deleted invoices are not "in Xero"."""
-    today = today_for(organisation)
-    counts = Invoice.objects.filter(organisation=organisation).aggregate(
-        synced=Count("pk", filter=group_q(Group.IN_XERO, today=today)),
-        removed=Count("pk", filter=group_q(Group.REMOVED, today=today)),
-        pending=Count("pk", filter=group_q(Group.WAITING, today=today)),
-        failed=Count("pk", filter=group_q(Group.FAILED, today=today)),
-        not_synced=Count("pk", filter=group_q(Group.NOT_SYNCED, today=today)),
-    )
-    return {key: value or 0 for key, value in counts.items()}
+    """The dashboard's tiles, by the status vocabulary's groups, invoices and credit notes together (voided and
+    deleted ones are not "in Xero"), and `credit_notes`: how many credit notes there are."""
+    kinds = document_counts(organisation=organisation, today=today_for(organisation))
+    tiles = {
+        "synced": Group.IN_XERO,
+        "removed": Group.REMOVED,
+        "pending": Group.WAITING,
+        "failed": Group.FAILED,
+        "not_synced": Group.NOT_SYNCED,
+    }
+    counts = {tile: sum(kind[group] for kind in kinds.values()) for tile, group in tiles.items()}
+    return {**counts, "credit_notes": kinds["credit_notes"]["total"]}
 
 
 # ---------------------------------------------------------------- batch detail, progress and Xero links
@@ -83,9 +151,10 @@ def invoice_sync_counts(*, organisation: Organisation) -> dict[str, int]:
 
 @dataclass(frozen=True)
 class BatchProgress:
-    """A batch's invoices by where they are. `in_xero` counts live invoices in Xero only (draft, awaiting payment,
-    part paid, paid, overdue); voided or deleted ones are `removed`; failures are apart. Percentages are of the
-    invoices meant for Xero (all but not synced)."""
+    """A batch's invoices and credit notes by where they are, counted alike. `in_xero` counts live documents in Xero
+    only (an invoice draft, awaiting payment, part paid, paid, overdue; a credit note draft, with credit available
+    or fully allocated); voided or deleted ones are `removed`; failures are apart. Percentages are of the documents
+    meant for Xero (all but not synced). `credit_notes`: how many of `total` are credit notes."""
 
     total: int
     in_xero: int
@@ -95,6 +164,27 @@ class BatchProgress:
     in_flight: int
     failed: int
     not_synced: int
+    credit_notes: int = 0
+    of_invoices: "BatchProgress | None" = None
+
+    @property
+    def invoices(self) -> "BatchProgress":
+        """The invoices alone (what the invoice table's filters and Retry act on)."""
+        return self.of_invoices or self
+
+    @property
+    def credit_notes_failed(self) -> int:
+        return self.failed - self.invoices.failed
+
+    @property
+    def documents(self) -> str:
+        """What `total` counts, in words: "3 invoices", or "2 invoices and 1 credit note"."""
+        return documents_in_words(self.total - self.credit_notes, self.credit_notes)
+
+    @property
+    def noun(self) -> str:
+        """What the batch holds: "invoices", or "invoices and credit notes"."""
+        return "invoices and credit notes" if self.credit_notes else "invoices"
 
     @property
     def waiting(self) -> int:
@@ -142,19 +232,27 @@ class BatchProgress:
         return self.eligible > 0 and self.removed == self.eligible
 
 
-def batch_progress(*, organisation: Organisation, batch: InvoiceBatch) -> BatchProgress:
-    today = today_for(organisation)
-    counts = Invoice.objects.filter(organisation=organisation, batch=batch).aggregate(
-        total=Count("pk"),
-        in_xero=Count("pk", filter=group_q(Group.IN_XERO, today=today)),
-        removed=Count("pk", filter=group_q(Group.REMOVED, today=today)),
-        warning=Count("pk", filter=Q(sync_state=S.WARNING)),
-        pending=Count("pk", filter=Q(sync_state=S.PENDING)),
-        in_flight=Count("pk", filter=Q(sync_state=S.IN_FLIGHT)),
-        failed=Count("pk", filter=group_q(Group.FAILED, today=today)),
-        not_synced=Count("pk", filter=Q(sync_state=S.NOT_SYNCED)),
+def _progress(counts: dict[str, int]) -> BatchProgress:
+    return BatchProgress(
+        total=counts["total"],
+        in_xero=counts[Group.IN_XERO],
+        removed=counts[Group.REMOVED],
+        warning=counts[S.WARNING],
+        pending=counts[S.PENDING],
+        in_flight=counts[S.IN_FLIGHT],
+        failed=counts[Group.FAILED],
+        not_synced=counts[Group.NOT_SYNCED],
     )
-    return BatchProgress(**{key: value or 0 for key, value in counts.items()})
+
+
+def batch_progress(*, organisation: Organisation, batch: InvoiceBatch) -> BatchProgress:
+    """The batch's invoices and credit notes counted together; `.invoices` is the invoices alone."""
+    kinds = document_counts(organisation=organisation, today=today_for(organisation), batch=batch)
+    invoices = _progress(kinds["invoices"])
+    if not kinds["credit_notes"]["total"]:
+        return invoices
+    both = {key: kinds["invoices"][key] + kinds["credit_notes"][key] for key in kinds["invoices"]}
+    return replace(_progress(both), credit_notes=kinds["credit_notes"]["total"], of_invoices=invoices)
 
 
 @dataclass(frozen=True)
@@ -285,15 +383,26 @@ def xero_link_info(*, organisation: Organisation) -> XeroLinkInfo:
 
 
 def batch_credit_notes(*, organisation: Organisation, batch: InvoiceBatch) -> list:
-    """The batch's credit notes with their customer, lines and allocations (each with its invoice), by number."""
-    from invoices.models import CreditNote, CreditNoteAllocation
-
+    """The batch's credit notes with their customer, lines, history and allocations (with its invoice), by number."""
     return list(
         CreditNote.objects.filter(organisation=organisation, batch=batch)
         .select_related("customer")
         .prefetch_related(
             "lines",
+            "events",
             Prefetch("allocations", queryset=CreditNoteAllocation.objects.select_related("invoice")),
         )
         .order_by("number", "pk")
     )
+
+
+def invoice_versions_held(*, organisation_id: int, resource_ids: Sequence[str]) -> dict[str, datetime]:
+    """Xero's UpdatedDateUTC of the version we hold of each of these invoices (by InvoiceID) of the organisation; an
+    invoice we do not hold, or hold at no known version, is absent. Named in settings.XERO_RESOURCE_VERSIONS, so the
+    webhook inbox skips fetching what it already holds newer without importing invoices. One indexed query."""
+    return {
+        xero_id.lower(): version
+        for xero_id, version in Invoice.objects.filter(
+            organisation_id=organisation_id, xero_invoice_id__in=list(resource_ids), xero_updated_at__isnull=False
+        ).values_list("xero_invoice_id", "xero_updated_at")
+    }

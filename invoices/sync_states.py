@@ -42,7 +42,7 @@ CREDIT_NOTE_MOVES: dict[str, frozenset[str]] = {
     S.IN_FLIGHT: frozenset({S.SYNCED, S.FAILED, S.NEEDS_ATTENTION}),  # its operation ended
     # Support retries it (Sending again); or support retried its operation and that operation ended.
     S.NEEDS_ATTENTION: frozenset({S.IN_FLIGHT, S.SYNCED, S.FAILED}),
-    S.FAILED: frozenset(),
+    S.FAILED: frozenset({S.PENDING}),  # a person fixed it and sends it again (services/fix/)
     S.SYNCED: frozenset(),
 }
 # Not in Xero and not on its way there right now: a person may change it, cancel it or send it again.

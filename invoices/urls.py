@@ -19,6 +19,9 @@ urlpatterns = [
     path("invoices/<int:pk>/fix/", fix_views.invoice_fix_page, name="invoice_fix"),
     path("invoices/<int:pk>/cancel/", fix_views.invoice_cancel_page, name="invoice_cancel"),
     path("invoices/<int:pk>/resend/", fix_views.invoice_resend_action, name="invoice_resend"),
+    path("credit-notes/<int:pk>/fix/", fix_views.credit_note_fix_page, name="credit_note_fix"),
+    path("credit-notes/<int:pk>/cancel/", fix_views.credit_note_cancel_page, name="credit_note_cancel"),
+    path("credit-notes/<int:pk>/resend/", fix_views.credit_note_resend_action, name="credit_note_resend"),
     path("batches/<int:pk>/send/", fix_views.batch_send_page, name="batch_send"),
     # Every invoice across batches, filtered and sorted, and its CSV export.
     path("invoices/", list_views.invoice_list_page, name="invoice_list"),

@@ -22,8 +22,8 @@ from django.utils import timezone
 from integrations.models import XeroConnection
 from integrations.xero import tokens
 from integrations.xero.types import TokenSet
-from invoices.models import Customer, Invoice, InvoiceBatch, InvoiceLine, XeroMapping
-from invoices.services.batches.inputs import InvoiceInput, LineInput
+from invoices.models import CreditNote, Customer, Invoice, InvoiceBatch, InvoiceLine, XeroMapping
+from invoices.services.batches import InvoiceInput, LineInput
 from organisations.mfa.services import SESSION_VERIFIED_AT, SESSION_VERIFIED_USER, totp_device_set
 from organisations.models import Membership, Organisation, TotpDevice
 from organisations.roles import SUPPORT_GROUP
@@ -107,6 +107,60 @@ def make_batch(
         InvoiceLine.objects.create(
             invoice=invoice, description="Service", quantity=Decimal("1"), unit_amount=Decimal("100.00")
         )
+    return batch
+
+
+def make_credit_note(
+    *,
+    batch: InvoiceBatch,
+    sync_state: str = "not_synced",
+    xero_status: str = "",
+    customer: Customer | None = None,
+    **fields,
+) -> CreditNote:
+    """A credit note in the batch (for its first invoice's customer unless told), with these sync state and Xero
+    status: an id in Xero once Xero has a status for it, Xero's refusal when it failed."""
+    n = next(_seq)
+    values: dict[str, Any] = dict(
+        number=f"CN-{n:05d}",
+        issue_date=datetime.date(2026, 11, 1),
+        total=Decimal("11.00"),
+        xero_credit_note_id=str(uuid.uuid4()) if xero_status else "",
+        sync_errors=["Xero refused it."] if sync_state == Invoice.SyncState.FAILED else [],
+    )
+    values.update(fields)
+    customer = customer or batch.invoices.order_by("pk").first().customer
+    return CreditNote.objects.create(
+        organisation=batch.organisation,
+        batch=batch,
+        customer=customer,
+        sync_state=sync_state,
+        xero_status=xero_status,
+        **values,
+    )
+
+
+def make_batch_in_states(
+    *,
+    organisation: Organisation,
+    invoices: tuple[tuple[str, str], ...],
+    credit_notes: tuple[tuple[str, str], ...] = (),
+    **batch_fields: Any,
+) -> InvoiceBatch:
+    """An eligible batch whose invoices, then credit notes, have these (sync state, Xero status). A paid invoice is
+    paid in full, a paid or voided one owes nothing, and none is overdue."""
+    batch = make_batch(organisation=organisation, invoices=len(invoices), eligibility="eligible", **batch_fields)
+    for invoice, (sync, xero) in zip(batch.invoices.order_by("number"), invoices, strict=True):
+        Invoice.objects.filter(pk=invoice.pk).update(
+            sync_state=sync,
+            xero_status=xero,
+            xero_invoice_id=f"id-{invoice.pk}" if xero else "",
+            amount_due=Decimal("0") if xero in ("PAID", "VOIDED") else Decimal("110"),
+            amount_paid=Decimal("110") if xero == "PAID" else Decimal("0"),
+            due_date=datetime.date(2099, 1, 1),
+        )
+    for sync, xero in credit_notes:
+        make_credit_note(batch=batch, sync_state=sync, xero_status=xero)
     return batch
 
 

@@ -61,7 +61,7 @@ def test_countdown_is_capped_below_the_brokers_visibility_timeout_when_long(enqu
 
 
 def test_fail_fast_publishes_once_on_a_connection_that_gives_up_when_asked(enqueued):
-    from integrations.webhook_tasks import process_webhook_inbox
+    from integrations.webhooks.tasks import process_webhook_inbox
 
     queue.enqueue(process_webhook_inbox, kwargs={"organisation_id": 3}, fail_fast=True)
     (published,) = enqueued

@@ -99,14 +99,18 @@ def _publish(task, operation_id: int, countdown: float) -> None:
 
 
 @transaction.atomic
-def operation_retry(*, organisation_id: int, operation_id: int) -> OutboundOperation:
-    """A person retried an operation that needed attention: it starts again with a fresh allowance of lookups."""
+def operation_retry(*, organisation_id: int, operation_id: int, by: Any = None) -> OutboundOperation:
+    """A person (`by`) retried an operation that needed attention: it starts again with a fresh allowance of lookups,
+    under the same key (a lookup decides before any send whose outcome was in doubt); its kind is told."""
     operation = OutboundOperation.objects.select_for_update().get(pk=operation_id, organisation_id=organisation_id)
     if operation.state != S.NEEDS_ATTENTION:
         return operation
     operation_move(operation, S.PENDING)
     operation.lookups, operation.sends, operation.next_attempt_at = 0, 0, timezone.now()
     operation.save(update_fields=["state", "lookups", "sends", "next_attempt_at"])
+    retried = k.kind_for(operation.kind).retried
+    if retried is not None:
+        retried(operation, by)
     operation_enqueue(operation_id=operation.pk)
     return operation
 

@@ -74,6 +74,9 @@ class Kind:
     # to `send` is the organisation's connection row whatever its status, and the kind reads what it needs (the
     # stored tokens) through tokens.py. A dead grant ends such an operation as refused: there is nothing to wait for.
     requires_usable_connection: bool = True
+    # Optional: a person sent an operation that needed attention again (engine.operation_retry), in the same
+    # transaction: the kind's own record shows it on its way (e.g. a credit note reads "Sending" again).
+    retried: Callable[[OutboundOperation, Any], None] | None = None
 
 
 _KINDS: dict[str, Kind] = {}

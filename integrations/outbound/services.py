@@ -12,7 +12,7 @@ from organisations.models import Organisation
 def outbound_operation_retry(*, organisation: Organisation, operation_id: int, actor, as_support: bool) -> bool:
     """Send it again after someone looked (lookups start afresh; the key stays). False if it no longer waited."""
     before = OutboundOperation.objects.select_for_update().get(organisation=organisation, pk=operation_id).state
-    operation = engine.operation_retry(organisation_id=organisation.pk, operation_id=operation_id)
+    operation = engine.operation_retry(organisation_id=organisation.pk, operation_id=operation_id, by=actor)
     retried = before == OutboundOperation.State.NEEDS_ATTENTION and operation.state == OutboundOperation.State.PENDING
     audit_event_record(
         organisation=organisation,

@@ -29,7 +29,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from integrations.models import XeroConnection
-from integrations.webhook_models import ReconciliationState
+from integrations.webhooks.models import ReconciliationState
 
 logger = logging.getLogger("integrations.webhooks")
 

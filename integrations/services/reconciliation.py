@@ -18,16 +18,12 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from integrations.models import XeroConnection
-from integrations.services import webhooks
 from integrations.services.reconcile_cadence import reconcile_due_claim, reconcile_pass_scheduled
-from integrations.services.webhooks import (
-    KNOWN_CATEGORIES,
-    RESOURCE_PATHS,
-    reconciliation_state_for,
-    resource_apply,
-    xero_connection_usable,
-)
-from integrations.webhook_models import ReconciliationState, WebhookEvent
+from integrations.webhooks import fetch
+from integrations.webhooks.fetch import RESOURCE_PATHS, resource_apply, xero_connection_usable
+from integrations.webhooks.models import ReconciliationState, WebhookEvent
+from integrations.webhooks.process import reconciliation_state_for
+from integrations.webhooks.record import KNOWN_CATEGORIES
 from integrations.xero import accounting
 from integrations.xero.client import XeroClient
 from integrations.xero.exceptions import XeroError, XeroRateLimited
@@ -60,7 +56,7 @@ class ReconcileResult:
 def reconciliation_enqueue(*, organisation_id: int) -> bool:
     """Ask a worker for a reconciliation pass now (support's button). False if the broker is unreachable."""
     from coordinoter import queue
-    from integrations.webhook_tasks import reconcile_organisation
+    from integrations.webhooks.tasks import reconcile_organisation
 
     try:
         queue.enqueue(reconcile_organisation, kwargs={"organisation_id": organisation_id}, retry=False)
@@ -157,7 +153,7 @@ def _reconcile_category(
     *, connection: XeroConnection, category: str, since: dt.datetime, result: ReconcileResult
 ) -> None:
     key = POLL_PATHS[category]
-    client = XeroClient(connection.pk, rate_limiter=webhooks.xero_rate_limiter(), priority=Priority.RECONCILE)
+    client = XeroClient(connection.pk, rate_limiter=fetch.xero_rate_limiter(), priority=Priority.RECONCILE)
     for page in range(1, RECONCILE_MAX_PAGES + 1):
         # Only what changed since then, oldest change first. https://developer.xero.com/documentation/api/accounting/invoices
         if category == "CONTACT":

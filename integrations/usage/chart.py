@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from integrations.usage.record import minute_of
 from integrations.usage.selectors import UsageMinute, xero_app_usage_minutes, xero_usage_minutes
-from integrations.webhook_selectors import Lag, webhook_lag_by_hour, webhook_lag_percentiles
+from integrations.webhooks.selectors import Lag, webhook_lag_by_hour, webhook_lag_percentiles
 from organisations.models import Organisation
 
 XERO_MINUTE_LIMIT = 60

@@ -20,7 +20,8 @@ from django.utils import timezone
 from integrations.models import XeroConnection
 from integrations.selectors import xero_connection_for
 from invoices.models import CreditNote, Invoice, InvoiceBatch, InvoiceEvent, InvoiceLine
-from invoices.services.batches.validation import batch_problems
+from invoices.services.batches import batch_problems
+from invoices.services.credit_notes import credit_note_sync_state_set
 from invoices.services.fix import invoice_input_of
 from invoices.services.mapping import mapping_for
 from invoices.sync_states import sync_state_update
@@ -152,9 +153,8 @@ def batch_send_to_xero(*, organisation: Organisation, batch_id: int, user: Abstr
             updated_at=timezone.now(),
         )
         # The batch's credit notes go with it (their allocations follow once both documents are in Xero).
-        sync_state_update(
-            CreditNote.objects.filter(batch=batch), [S.NOT_SYNCED], S.PENDING, sync_errors=[], updated_at=timezone.now()
-        )
+        for note in CreditNote.objects.select_for_update(of=("self",)).filter(batch=batch, sync_state=S.NOT_SYNCED):
+            credit_note_sync_state_set(note, S.PENDING, errors=[])
         InvoiceEvent.objects.bulk_create(
             [
                 InvoiceEvent(

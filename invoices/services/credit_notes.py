@@ -18,11 +18,12 @@ from django.utils import timezone
 
 from integrations.models import XeroConnection
 from integrations.outbound import engine
-from integrations.services.webhooks import ApplyOutcome
+from integrations.webhooks.fetch import ApplyOutcome
 from invoices import mappers
 from invoices.models import (
     CreditNote,
     CreditNoteAllocation,
+    CreditNoteEvent,
     CreditNoteLine,
     Invoice,
     InvoiceBatch,
@@ -41,6 +42,19 @@ AS = CreditNoteAllocation.State
 IN_XERO = (S.SYNCED, S.WARNING)
 DISPATCH_LIMIT = 200
 TWO = Decimal("0.01")
+
+
+def credit_note_sync_state_set(
+    note: CreditNote, to: str, *, errors: Sequence[str] | None = None, also: Sequence[str] = ()
+) -> None:
+    """The one place a credit note's sync state is changed (the caller holds the row's lock): saves the state, the
+    errors when given (a new state's errors replace the old), and `also` (other fields the caller set)."""
+    sync_state_move(note, to)
+    fields = ["sync_state", "updated_at", *also]
+    if errors is not None:
+        note.sync_errors = list(errors)
+        fields.append("sync_errors")
+    note.save(update_fields=list(dict.fromkeys(fields)))
 
 
 def pending_credit_notes(organisation_id: int):
@@ -97,9 +111,7 @@ def _credit_note_operation(*, credit_note_id: int, tenant_id: str, mapping: Xero
             note, lines, mapping=mapping, contact_id=note.customer.xero_contact_id
         )
     except (mappers.MappingRequired, ValueError) as exc:
-        sync_state_move(note, S.FAILED)
-        note.sync_errors = [str(exc)]
-        note.save(update_fields=["sync_state", "sync_errors", "updated_at"])
+        credit_note_sync_state_set(note, S.FAILED, errors=[str(exc)])
         return
     operation = engine.operation_create(
         organisation_id=note.organisation_id,
@@ -108,9 +120,7 @@ def _credit_note_operation(*, credit_note_id: int, tenant_id: str, mapping: Xero
         payload=payload,
         subject_id=note.pk,
     )
-    sync_state_move(note, S.IN_FLIGHT)
-    note.sync_errors = []
-    note.save(update_fields=["sync_state", "sync_errors", "updated_at"])
+    credit_note_sync_state_set(note, S.IN_FLIGHT, errors=[])
     engine.operation_enqueue(operation_id=operation.pk)
     _log("invoices.credit_note.queued", note.organisation_id, credit_note_id=note.pk, operation_id=operation.pk)
 
@@ -204,14 +214,15 @@ def credit_note_finish(*, credit_note_id: int, state: str, message: str, result:
             return
         if state == "done":
             _apply(note, result, force=True)
-            sync_state_move(note, S.SYNCED)
-            note.sync_errors, note.synced_at = [], timezone.now()
-            note.save(update_fields=["sync_state", "sync_errors", "synced_at", *APPLIED_FIELDS])
+            note.synced_at = timezone.now()
+            credit_note_sync_state_set(note, S.SYNCED, errors=[], also=["synced_at", *APPLIED_FIELDS])
+            _note_event(note, "synced", f"In Xero as {note.number} ({note.xero_status or 'created'})")
         elif state in ("refused", "needs_attention"):
             errors = [str(m.get("Message")) for m in (result or {}).get("ValidationErrors") or [] if m.get("Message")]
-            sync_state_move(note, S.FAILED if state == "refused" else S.NEEDS_ATTENTION)
-            note.sync_errors = errors or [message]
-            note.save(update_fields=["sync_state", "sync_errors", "updated_at"])
+            to = S.FAILED if state == "refused" else S.NEEDS_ATTENTION
+            credit_note_sync_state_set(note, to, errors=errors or [message])
+            said = "; ".join(note.sync_errors)
+            _note_event(note, state, f"Xero rejected it: {said}" if state == "refused" else f"Needs attention: {said}")
         else:  # waiting for the connection: it goes when the operation does
             return
         organisation_id = note.organisation_id
@@ -273,6 +284,16 @@ def credit_note_allocation_finish(*, allocation_id: int, state: str, message: st
             return
         allocation.completed_at = timezone.now()
         allocation.save(update_fields=["state", "last_error", "completed_at"])
+
+
+def _note_event(note: CreditNote, kind: str, message: str) -> None:
+    CreditNoteEvent.objects.create(
+        credit_note=note,
+        organisation_id=note.organisation_id,
+        source=CreditNoteEvent.Source.SYSTEM,
+        kind=kind,
+        message=message[:500],
+    )
 
 
 def _invoice_event(allocation: CreditNoteAllocation, kind: str, message: str) -> None:
@@ -381,6 +402,7 @@ def _log(event: str, organisation_id: int, **extra) -> None:
 
 
 __all__ = [
+    "credit_note_sync_state_set",
     "CREDIT_NOTE_ALLOCATE",
     "CREDIT_NOTE_CREATE",
     "allocation_refusal",

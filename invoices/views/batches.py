@@ -22,7 +22,8 @@ from invoices.selectors import (
     xero_link_info,
 )
 from invoices.services.batches.inputs import NOT_SYNCED_REASONS
-from invoices.services.fix import FIXABLE, RESENDABLE
+from invoices.services.fix import FIXABLE, RESENDABLE, cancel_refusal, fix_refusal, resend_refusal
+from invoices.services.fix.credit_notes import CREDIT_NOTE
 from invoices.services.mapping import mapping_for
 from organisations.decorators import member_required
 
@@ -70,11 +71,16 @@ def _detail_context(request: HttpRequest, batch: InvoiceBatch) -> dict:
             if invoice.xero_status in Invoice.Status.values
             else invoice.xero_status
         )
+    credit_notes = batch_credit_notes(organisation=organisation, batch=batch)
+    for note in credit_notes:
+        note.editable = fix_refusal(CREDIT_NOTE, note) is None
+        note.cancellable = cancel_refusal(CREDIT_NOTE, note) is None
+        note.resendable = resend_refusal(CREDIT_NOTE, note) is None
     progress = batch_progress(organisation=organisation, batch=batch)
     mapping_missing = progress.waiting > 0 and mapping_for(organisation) is None
     return {
         "batch": batch,
-        "credit_notes": batch_credit_notes(organisation=organisation, batch=batch),
+        "credit_notes": credit_notes,
         "page": page,
         "state": state,
         "progress": progress,

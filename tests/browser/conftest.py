@@ -140,11 +140,11 @@ def broker(settings):
 
 @pytest.fixture
 def xero(webhook_sandbox, settings, live_server, monkeypatch):
-    from integrations.services import webhooks as inbox
+    from integrations.webhooks import fetch
     from tests.browser.helpers import sandbox_for_live_server
 
     sandbox_for_live_server(webhook_sandbox, settings, live_server, webhook_key=WEBHOOK_KEY)
-    monkeypatch.setattr(inbox, "xero_rate_limiter", lambda: None)
+    monkeypatch.setattr(fetch, "xero_rate_limiter", lambda: None)
     return webhook_sandbox
 
 

@@ -42,6 +42,22 @@ def at_phone_width(page, screenshot, name: str) -> None:
     page.set_viewport_size(DESKTOP)
 
 
+def fix_line_account_and_resend(page, screenshot, title: str, *, reference: str, shots: tuple[str, str]) -> None:
+    """On a document's fix page: Xero's words beside the form; the refused line's own account replaced and a
+    reference given; the page shot at desktop and phone widths (`shots`: the two names); then Save and resend.
+    `title`: "invoice ACME-0100". Its line names account 280 (archived in the sandbox) at 180.00; 200 is right."""
+    number, was, now = title.split()[-1], "280", "200"
+    expect(page.get_by_role("heading", name=f"Fix {title}")).to_be_visible()
+    expect(page.get_by_role("group", name=f"What Xero said about {number}")).to_contain_text(was)
+    expect(page.get_by_label("Line 1 account code")).to_have_value(was)
+    expect(page.get_by_label("Line 1 unit price")).to_have_value("180.00")
+    page.get_by_label("Line 1 account code").fill(now)
+    page.get_by_label("Reference").fill(reference)
+    shoot(screenshot, page, shots[0])
+    at_phone_width(page, screenshot, shots[1])
+    page.get_by_role("button", name="Save and resend to Xero").click()
+
+
 def connected_acme(page, login) -> Organisation:
     login(page, "admin@acme.test")
     page.get_by_role("navigation", name="Main menu").get_by_role("link", name="Manage Integrations").click()
@@ -94,16 +110,9 @@ def test_refused_invoice_is_fixed_on_its_page_and_resent_until_it_is_in_xero(
     shoot(screenshot, page, "issue12-fix-refused")
 
     problem.get_by_role("link", name="Fix ACME-0100").click()
-    expect(page.get_by_role("heading", name="Fix invoice ACME-0100")).to_be_visible()
-    expect(page.get_by_role("group", name="What Xero said about ACME-0100")).to_contain_text("280")
-    expect(page.get_by_label("Line 1 account code")).to_have_value("280")
-    expect(page.get_by_label("Line 1 unit price")).to_have_value("180.00")
-    page.get_by_label("Line 1 account code").fill("200")
-    page.get_by_label("Reference").fill("PO 5521")
-    shoot(screenshot, page, "issue12-fix-invoice")
-    at_phone_width(page, screenshot, "issue12-fix-invoice")
-    page.get_by_role("button", name="Save and resend to Xero").click()
-
+    fix_line_account_and_resend(
+        page, screenshot, "invoice ACME-0100", reference="PO 5521", shots=("issue12-fix-invoice",) * 2
+    )
     expect(page.get_by_text("Saved. Sending invoice ACME-0100 to Xero again.")).to_be_visible()
     expect(page.locator("#batch-progress")).to_contain_text("All invoices are in Xero", timeout=30_000)
     history = page.locator(f"#invoice-{refused.pk} .history")

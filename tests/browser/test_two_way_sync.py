@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import expect
 
 from coordinoter import queue
-from integrations.services import webhooks as inbox
+from integrations.webhooks import fetch
 from invoices.models import Invoice
 from tests.browser.helpers import WEBHOOK_KEY, broker_queues_emptied, sandbox_for_live_server
 from tests.factories import make_membership, make_user
@@ -34,7 +34,7 @@ def broker(settings):
 @pytest.fixture
 def xero(webhook_sandbox, settings, live_server, monkeypatch):
     sandbox_for_live_server(webhook_sandbox, settings, live_server, webhook_key=WEBHOOK_KEY)
-    monkeypatch.setattr(inbox, "xero_rate_limiter", lambda: None)
+    monkeypatch.setattr(fetch, "xero_rate_limiter", lambda: None)
     return webhook_sandbox
 
 

@@ -6,8 +6,8 @@ import responses
 
 from integrations.services import connection as connection_services
 from integrations.services import reconciliation
-from integrations.services import webhooks as inbox
 from integrations.usage.models import XeroApiUsage
+from integrations.webhooks import parse, process, record
 from integrations.xero.ratelimit import rate_limiter
 from tests.factories import TENANT_ID, make_connection, make_webhook_delivery, make_xero_event
 from tests.integrations.conftest import xero_json
@@ -58,9 +58,9 @@ def test_a_connection_check_is_counted_as_health_when_it_reaches_xero(connection
 @responses.activate
 def test_webhook_fetches_are_counted_as_webhook_class_when_events_are_processed(connection):
     body, _ = make_webhook_delivery(events=[make_xero_event(tenant_id=TENANT_ID, resource_id="r-1")], key="k")
-    inbox.webhook_events_record(events=inbox.webhook_delivery_parse(body=body))
+    record.webhook_events_record(events=parse.webhook_delivery_parse(body=body))
     responses.get(f"{API}/Invoices", json={"Invoices": []})
-    inbox.webhook_inbox_process(organisation_id=connection.organisation_id)
+    process.webhook_inbox_process(organisation_id=connection.organisation_id)
     assert _usage(connection) == {"calls": 1, "webhook": 1, "reconcile": 0, "health": 0}
     assert rate_limiter().app_usage()["webhook"] == 1
 

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from coordinoter import queue
 from integrations.models import IntegrationAuditEvent, OutboundOperation
-from integrations.webhook_tasks import reconcile_organisation
+from integrations.webhooks.tasks import reconcile_organisation
 from tests.factories import make_connection
 
 pytestmark = pytest.mark.django_db(transaction=True)  # on-commit callbacks run as in production

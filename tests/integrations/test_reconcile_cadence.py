@@ -11,8 +11,8 @@ from django.utils import timezone
 from integrations.models import ReconciliationState, WebhookEvent, XeroConnection
 from integrations.services import reconcile_cadence as cadence
 from integrations.services import reconciliation
-from integrations.services import webhooks as inbox
-from integrations.webhook_tasks import reconcile_all, sweep_webhook_inbox
+from integrations.webhooks import fetch, process
+from integrations.webhooks.tasks import reconcile_all, sweep_webhook_inbox
 from tests.factories import TENANT_ID, make_connection, make_organisation, make_webhook_delivery, make_xero_event
 
 pytestmark = pytest.mark.django_db
@@ -32,7 +32,7 @@ def cadence_settings(settings, monkeypatch):
     settings.WEBHOOK_GAP_GRACE_SECONDS = 120
     settings.XERO_WEBHOOK_KEY = KEY
     settings.XERO_WEBHOOK_KEY_PREVIOUS = ""
-    monkeypatch.setattr(inbox, "xero_rate_limiter", lambda: None)
+    monkeypatch.setattr(fetch, "xero_rate_limiter", lambda: None)
     return settings
 
 
@@ -224,9 +224,9 @@ def test_a_failed_delivery_makes_its_tenant_due_soon_when_its_events_fail_for_go
         resource_id="r1",
         event_date=timezone.now(),
         received_at=timezone.now(),
-        attempts=inbox.TRANSIENT_MAX_ATTEMPTS - 1,
+        attempts=process.TRANSIENT_MAX_ATTEMPTS - 1,
     )
-    inbox._events_defer(events=[event], error="Xero answered 503", total=inbox.ProcessResult())
+    process._events_defer(events=[event], error="Xero answered 503", total=process.ProcessResult())
     state = ReconciliationState.objects.get(organisation_id=failing)
     assert state.due_reason == "failed_delivery"
     assert state.next_due_at <= timezone.now() + dt.timedelta(seconds=300)

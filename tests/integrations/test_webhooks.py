@@ -267,7 +267,8 @@ def test_many_events_are_stored_in_one_insert_when_delivery_is_large(client, con
 
 def test_postgresql_and_portable_paths_store_the_same_rows_when_given_the_same_deliveries(db, settings):
     """The receiver's one-statement PostgreSQL path and the ORM path used on SQLite decide alike."""
-    from integrations.services import webhooks as inbox
+    from integrations.webhooks import parse
+    from integrations.webhooks import record as inbox
 
     held = make_organisation(name="Held")
     make_connection(organisation=held)
@@ -288,7 +289,7 @@ def test_postgresql_and_portable_paths_store_the_same_rows_when_given_the_same_d
     events[0]["tenantType"] = "ORGANISATION"
     events.append({**events[0], "tenantType": "PRACTICE", "eventDateUtc": "2026-11-24T10:00:05.000"})
     body, _ = make_webhook_delivery(events=events, key=KEY)
-    parsed = inbox.webhook_delivery_parse(body=body)
+    parsed = parse.webhook_delivery_parse(body=body)
     columns = (
         "organisation_id",
         "tenant_id",

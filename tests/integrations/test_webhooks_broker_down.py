@@ -14,7 +14,7 @@ from celery.app.task import Task
 
 from coordinoter import queue
 from integrations.models import WebhookEvent
-from integrations.services import webhooks as inbox
+from integrations.webhooks import fetch, sweep
 from invoices.models import Invoice
 from tests.factories import (
     TENANT_ID,
@@ -91,9 +91,9 @@ def test_stored_event_is_processed_when_broker_is_back(
     # Redis is back: the beat sweeper finds the waiting event and enqueues it; a worker runs the task.
     monkeypatch.setattr(current_app.conf, "broker_url", live_broker)
     monkeypatch.setattr(Task, "apply_async", recorder)
-    monkeypatch.setattr(inbox, "xero_rate_limiter", lambda: None)
+    monkeypatch.setattr(fetch, "xero_rate_limiter", lambda: None)
     WebhookEvent.objects.update(received_at=WebhookEvent.objects.get().received_at.replace(year=2025))
-    assert inbox.webhook_inbox_sweep() == [organisation.pk]
+    assert sweep.webhook_inbox_sweep() == [organisation.pk]
     data = copy.deepcopy(json.loads(FIXTURE.read_text())["Invoices"][0])
     data.update(Status="PAID", AmountPaid=110.0, AmountDue=0.0)
     responses.get("https://api.xero.com/api.xro/2.0/Invoices", json={"Invoices": [data]})

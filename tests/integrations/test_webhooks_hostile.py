@@ -9,7 +9,7 @@ import pytest
 from django.db import connection as db_connection
 
 from integrations.models import WebhookEvent
-from integrations.services import webhooks as webhook_services
+from integrations.webhooks import record
 from integrations.xero.signatures import webhook_signature
 from tests.factories import TENANT_ID, make_connection, make_organisation, make_xero_event
 
@@ -35,7 +35,7 @@ def connected(db):
 def record_path(request, monkeypatch):
     """Both recording paths: PostgreSQL's single statement, and the ORM path SQLite uses."""
     if request.param == "orm":
-        monkeypatch.setattr(webhook_services, "_record_postgresql", webhook_services._record_orm)
+        monkeypatch.setattr(record, "_record_postgresql", record._record_orm)
     return request.param
 
 

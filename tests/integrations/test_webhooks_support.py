@@ -121,3 +121,15 @@ def test_console_links_to_webhook_inbox_when_support_opens_it(client, support_us
     client.force_login(support_user)
     mfa_verify_client(client, support_user)
     assert b'href="/support/webhooks/"' in client.get("/support/").content
+
+
+def test_fetches_skipped_are_shown_when_events_were_older_than_the_held_version(client, support_user, org):
+    for _ in range(3):
+        event(org, "processed", outcome="fetch_skipped")
+    client.force_login(support_user)
+    mfa_verify_client(client, support_user)
+    overview = client.get("/support/webhooks/").content.decode()
+    assert "Fetches skipped" in overview
+    assert '<td class="num fetch-skipped">3</td>' in overview[overview.index("Maple Florists") :]
+    page = client.get(f"/support/organisations/{org.pk}/webhooks/").content.decode()
+    assert 'id="count-fetch-skipped">3<' in page and 'id="count-processed">5<' in page

@@ -17,8 +17,9 @@ import responses
 
 from integrations.models import ReconciliationState
 from integrations.services import reconciliation
-from integrations.services import webhooks as inbox
-from integrations.services.webhooks import webhook_delivery_parse, webhook_events_record
+from integrations.webhooks import process
+from integrations.webhooks.parse import webhook_delivery_parse
+from integrations.webhooks.record import webhook_events_record
 from invoices.models import InvoiceEvent, InvoiceLine
 from invoices.services import outbound
 from tests.factories import (
@@ -97,7 +98,7 @@ def test_four_decimal_unit_price_survives_a_payment_when_the_webhook_is_processe
         events=[make_xero_event(tenant_id=TENANT_ID, resource_id=INV, at="2026-11-24T09:05:00.000")], key="k"
     )
     webhook_events_record(events=webhook_delivery_parse(body=body))
-    inbox.webhook_inbox_process(organisation_id=invoice.organisation_id)
+    process.webhook_inbox_process(organisation_id=invoice.organisation_id)
     invoice.refresh_from_db()
     assert invoice.status == "PAID"
     _assert_four_places_kept(invoice)

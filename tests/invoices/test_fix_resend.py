@@ -48,13 +48,14 @@ def refused_invoice(org, *, account="999", sync_state=S.FAILED) -> Invoice:
     return invoice
 
 
-def fix_post(invoice: Invoice, *, lines: list[dict], action: str = "save", **fields) -> dict:
+def fix_post(document, *, lines: list[dict], action: str = "save", **fields) -> dict:
+    """A fix page's form as posted, for an invoice or a credit note (which has no due date)."""
     data = {
-        "customer_name": invoice.customer.name,
+        "customer_name": document.customer.name,
         "customer_email": "",
-        "reference": invoice.reference,
-        "issue_date": invoice.issue_date.isoformat(),
-        "due_date": invoice.due_date.isoformat(),
+        "reference": document.reference,
+        "issue_date": document.issue_date.isoformat(),
+        **({"due_date": document.due_date.isoformat()} if hasattr(document, "due_date") else {}),
         "action": action,
         "lines-TOTAL_FORMS": str(len(lines) + 1),
         "lines-INITIAL_FORMS": str(len(lines)),

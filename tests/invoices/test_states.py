@@ -12,7 +12,7 @@ from django.urls import reverse
 from invoices.models import Invoice
 from invoices.selectors import batch_list, batch_progress, invoice_sync_counts
 from invoices.states import Group, InvoiceStatus, invoice_status, status_of, status_q
-from tests.factories import PASSWORD, make_batch, make_connection
+from tests.factories import PASSWORD, make_batch, make_batch_in_states, make_connection
 
 TODAY = dt.date(2026, 12, 3)
 St = InvoiceStatus
@@ -115,17 +115,7 @@ def login(client, user):
 
 def _batch_with(org, *states: tuple[str, str]):
     """A batch whose invoices have these (sync state, Xero status)."""
-    batch = make_batch(organisation=org, invoices=len(states), eligibility="eligible")
-    for invoice, (sync, xero) in zip(batch.invoices.order_by("number"), states, strict=True):
-        Invoice.objects.filter(pk=invoice.pk).update(
-            sync_state=sync,
-            xero_status=xero,
-            xero_invoice_id=f"id-{invoice.pk}" if xero else "",
-            amount_due=Decimal("0") if xero in ("PAID", "VOIDED") else Decimal("110"),
-            amount_paid=Decimal("110") if xero == "PAID" else Decimal("0"),
-            due_date=dt.date(2099, 1, 1),
-        )
-    return batch
+    return make_batch_in_states(organisation=org, invoices=states)
 
 
 @pytest.mark.django_db

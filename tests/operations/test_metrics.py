@@ -265,3 +265,23 @@ def test_app_wide_calls_by_class_are_shown_against_the_limit_when_background_run
     assert value(s, "coordinoter_xero_app_background_cap") == 2000
     assert value(s, "coordinoter_xero_app_window_calls", **{"class": "customer"}) == 1
     assert value(s, "coordinoter_xero_app_window_calls", **{"class": "reconcile"}) == 1
+
+
+def test_webhook_fetches_skipped_are_counted_per_organisation_over_the_last_hour(db):
+    now = timezone.now()
+    org = make_organisation(name="Émile Care")
+    for received, outcome in ((5, "fetch_skipped"), (30, "fetch_skipped"), (90, "fetch_skipped"), (5, "applied")):
+        WebhookEvent.objects.create(
+            organisation=org,
+            tenant_id="t",
+            category="INVOICE",
+            event_type="UPDATE",
+            resource_id=str(uuid.uuid4()),
+            event_date=now,
+            state="processed",
+            outcome=outcome,
+            received_at=now - dt.timedelta(minutes=received),
+            processed_at=now - dt.timedelta(minutes=received) + dt.timedelta(seconds=1),
+        )
+    s = scrape()
+    assert value(s, "coordinoter_webhook_fetches_skipped_1h", organisation_id=org.pk) == 2

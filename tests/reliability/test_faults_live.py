@@ -21,7 +21,7 @@ from django.urls import reverse
 
 from coordinoter import queue
 from integrations.models import WebhookEvent, XeroConnection
-from integrations.services import webhooks as inbox
+from integrations.webhooks import fetch, sweep
 from integrations.xero.ratelimit import rate_limiter
 from invoices.models import Invoice, PushAttempt, PushChunk
 from tests.factories import make_membership, make_pending_batch, make_user, mfa_verify_client
@@ -191,7 +191,7 @@ def test_redis_restarted_while_a_webhook_arrives_applies_it_once(
 ):
     point_settings_at_sandbox(settings, sandbox, redirect_uri=sandbox.redirect_uris[0])
     settings.XERO_WEBHOOK_KEY = WEBHOOK_KEY
-    monkeypatch.setattr(inbox, "xero_rate_limiter", lambda: None)
+    monkeypatch.setattr(fetch, "xero_rate_limiter", lambda: None)
     sandbox.set_webhook(
         url=live_server.url + RECEIVER, key=WEBHOOK_KEY, webhook_duplicate=0, webhook_out_of_order=False
     )
@@ -221,7 +221,7 @@ def test_redis_restarted_while_a_webhook_arrives_applies_it_once(
     finally:
         private_redis.start()
     # Beat's webhook-inbox sweep (every 30 s) re-queues what waits; its pass, now, through the restarted broker.
-    inbox.webhook_inbox_sweep(older_than=dt.timedelta(0))
+    sweep.webhook_inbox_sweep(older_than=dt.timedelta(0))
     wait_until(lambda: status_of(invoice) == "PAID", timeout=15, message="applied after Redis came back")
     stored.refresh_from_db()
     assert stored.state == "processed"

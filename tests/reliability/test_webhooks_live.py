@@ -14,8 +14,8 @@ from celery import current_app
 
 from coordinoter import queue
 from integrations.models import ReconciliationState, WebhookEvent
-from integrations.services import webhooks as inbox
-from integrations.webhook_tasks import reconcile_organisation
+from integrations.webhooks import fetch, sweep
+from integrations.webhooks.tasks import reconcile_organisation
 from tests.support.live import CeleryProcesses, live_env, wait_until
 from tests.support.xero_live import connect_organisation, pay_in_xero, sandbox_settings, status_of, xero_invoice_of_ours
 
@@ -54,7 +54,7 @@ def xero(sandbox, settings, live_server, monkeypatch):
     for name, value in sandbox_settings(sandbox).items():
         setattr(settings, name, value)
     settings.XERO_WEBHOOK_KEY = KEY
-    monkeypatch.setattr(inbox, "xero_rate_limiter", lambda: None)
+    monkeypatch.setattr(fetch, "xero_rate_limiter", lambda: None)
     sandbox.set_webhook(url=live_server.url + RECEIVER, key=KEY, webhook_duplicate=0, webhook_out_of_order=False)
     return sandbox
 
@@ -148,7 +148,7 @@ def test_delivery_is_stored_while_redis_is_down_and_processed_once_it_is_back(
     assert status_of(invoice) == "AUTHORISED"
     # Redis is back: the beat sweeper's pass enqueues what waits; the workers process it.
     monkeypatch.setattr(current_app.conf, "broker_url", broker)
-    inbox.webhook_inbox_sweep(older_than=dt.timedelta(0))
+    sweep.webhook_inbox_sweep(older_than=dt.timedelta(0))
     wait_until(lambda: status_of(invoice) == "PAID", timeout=5, message="processed after the broker came back")
     stored.refresh_from_db()
     assert stored.state == "processed"

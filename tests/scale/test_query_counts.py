@@ -24,10 +24,25 @@ from django.utils import timezone
 from integrations.audit import audit_event_record
 from integrations.models import ReconciliationState, WebhookEvent, XeroConnection, XeroPendingTenantChoice
 from integrations.usage import record as usage_record
-from invoices.models import Customer, Invoice, InvoiceBatch, InvoiceEvent, InvoiceLine, XeroMapping
+from invoices.models import (
+    CreditNoteAllocation,
+    Customer,
+    Invoice,
+    InvoiceBatch,
+    InvoiceEvent,
+    InvoiceLine,
+    XeroMapping,
+)
 from invoices.xero_models import XeroCreatedInvoice, XeroInvoiceChange
 from organisations.models import Organisation, SupportRequest
-from tests.factories import make_connection, make_membership, make_organisation, make_user, mfa_verify_client
+from tests.factories import (
+    make_connection,
+    make_credit_note,
+    make_membership,
+    make_organisation,
+    make_user,
+    mfa_verify_client,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -80,6 +95,14 @@ def _invoice(scale: Scale, batch: InvoiceBatch, customer: Customer, *, state: st
     return invoice
 
 
+def _credit_note(scale: Scale, batch: InvoiceBatch, customer: Customer, *, state: str) -> None:
+    """A credit note in the batch (counted with its invoices), allocated to the measured invoice."""
+    note = make_credit_note(
+        batch=batch, customer=customer, sync_state=state, xero_status="VOIDED" if state == "synced" else ""
+    )
+    CreditNoteAllocation.objects.create(organisation=scale.organisation, credit_note=note, invoice=scale.invoice)
+
+
 def grow(scale: Scale, n: int) -> None:
     """Add n more of everything a portal or support page lists."""
     org, now = scale.organisation, timezone.now()
@@ -93,6 +116,8 @@ def grow(scale: Scale, n: int) -> None:
         for state in ("synced", "failed"):
             _invoice(scale, batch, customer, state=state, n=i)
             scale.invoice_ids.append(_invoice(scale, scale.batch, customer, state=state, n=i).pk)
+            _credit_note(scale, batch, customer, state=state)
+            _credit_note(scale, scale.batch, customer, state=state)
         InvoiceLine.objects.create(invoice=scale.invoice, position=10 + i, description="More", unit_amount=1)
         member = make_user(email=f"member{i}@scale.test")
         make_membership(user=member, organisation=org, role="accountant")
@@ -212,6 +237,8 @@ def support_pages(s: Scale) -> dict[str, str]:
         "support console search": "/support/?q=Scale",
         "support console problems": "/support/?state=problems",
         "support organisation": f"/support/organisations/{s.organisation.pk}/",
+        "support batches": f"/support/organisations/{s.organisation.pk}/batches/",
+        "support batch": f"/support/organisations/{s.organisation.pk}/batches/{s.batch.pk}/",
         "webhook inbox": "/support/webhooks/",
         "webhook inbox organisation": f"/support/organisations/{s.organisation.pk}/webhooks/",
     }

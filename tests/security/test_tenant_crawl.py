@@ -2,7 +2,7 @@
 requested (GET and POST) as organisation A's admin. Tenant pages answer 404 and change nothing of B's.
 
 The exceptions, each for a reason:
-- support console views (integrations.support, integrations.support_webhooks, integrations.outbound.views,
+- support console views (integrations.support, integrations.webhooks.support, integrations.outbound.views,
   invoices.support_views) are not tenant-owned (the outbound retry still 404s an operation of another organisation
   than the one in the URL): they span
   tenants for Coordinoter staff, so a customer gets 403 before any id is looked at;
@@ -35,7 +35,7 @@ pytestmark = pytest.mark.django_db
 
 SUPPORT_MODULES = {
     "integrations.support",
-    "integrations.support_webhooks",
+    "integrations.webhooks.support",
     "integrations.outbound.views",
     "invoices.support_views",
 }

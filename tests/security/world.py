@@ -29,7 +29,7 @@ from integrations.models import (
 from integrations.outbound.models import OutboundOperation
 from integrations.usage import record as usage_record
 from integrations.xero import tokens
-from invoices.credit_note_models import CreditNote, CreditNoteAllocation
+from invoices.credit_note_models import CreditNote, CreditNoteAllocation, CreditNoteEvent
 from invoices.models import (
     CancelledInvoice,
     Customer,
@@ -58,6 +58,7 @@ class Tenant:
     accountant: object
     objects: dict[type[models.Model], models.Model] = field(default_factory=dict)
     failed_invoice: Invoice | None = None
+    failed_credit_note: CreditNote | None = None
 
     def get(self, model: type[models.Model]) -> models.Model:
         return self.objects[model]
@@ -289,6 +290,22 @@ def _tenant(marker: str, *, number: int) -> Tenant:
         remaining_credit=Decimal("11.00"),
     )
     o[CreditNote].lines.create(description=f"{marker} refund", unit_amount=Decimal("10.00"))
+    # A credit note Xero refused, with its history: it can be fixed, resent or cancelled.
+    failed_note = CreditNote.objects.create(
+        organisation=org,
+        batch=batch,
+        customer=customer,
+        number=f"{marker}-CN-2",
+        issue_date=dt.date(2026, 11, 2),
+        sync_state=Invoice.SyncState.FAILED,
+        total=Decimal("22.00"),
+        sync_errors=[f"{marker} account code is not valid"],
+    )
+    failed_note.lines.create(description=f"{marker} returned", unit_amount=Decimal("20.00"))
+    tenant.failed_credit_note = failed_note
+    o[CreditNoteEvent] = CreditNoteEvent.objects.create(
+        credit_note=failed_note, organisation=org, source="system", kind="refused", message=f"{marker} refused"
+    )
     o[CreditNoteAllocation] = CreditNoteAllocation.objects.create(
         organisation=org, credit_note=o[CreditNote], invoice=invoice, state="waiting", requested_by=admin
     )

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.db import transaction
 
-from integrations.services.webhooks import ApplyOutcome
+from integrations.webhooks.fetch import ApplyOutcome
 from invoices.models import Customer, customer_name_key
 from invoices.services.apply.reading import _fmt, xero_updated_at
 from invoices.xero_models import XeroContactVersion

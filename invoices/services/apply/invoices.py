@@ -11,7 +11,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
-from integrations.services.webhooks import ApplyOutcome
+from integrations.webhooks.fetch import ApplyOutcome
 from invoices.mappers import parse_xero_datetime
 from invoices.models import Invoice, InvoiceEvent, InvoiceLine, Payment, XeroMapping
 from invoices.services.apply.reading import (

@@ -165,12 +165,17 @@ def _unchecked(what: str, chart: LineChart) -> str:
 
 
 def batch_problems(
-    *, organisation: Organisation, name: str, invoices: Sequence[InvoiceInput], existing: Collection[int] = ()
+    *,
+    organisation: Organisation,
+    name: str,
+    invoices: Sequence[InvoiceInput],
+    existing: Collection[int] = (),
+    existing_credit_notes: Collection[int] = (),
 ) -> list[BatchProblem]:
     """Everything wrong with a batch before anything is written; empty when it can be created.
 
-    `existing`: ids of stored invoices these inputs are (fixing an invoice, reviewing a batch before sending it), so
-    their own numbers do not count as taken."""
+    `existing` (`existing_credit_notes`): ids of stored invoices (credit notes) these inputs are (fixing one,
+    reviewing a batch before sending it), so their own numbers do not count as taken."""
     problems: list[BatchProblem] = []
     if not name.strip():
         problems.append(BatchProblem(None, "name", "Give the batch a name."))
@@ -229,7 +234,11 @@ def batch_problems(
                 f"Invoice number {invoices[i].number.strip()} is already used by another invoice of this organisation.",
             )
         )
-    for lowered in sorted(_taken_numbers(organisation=organisation, numbers=list(credit_seen), model=CreditNote)):
+    for lowered in sorted(
+        _taken_numbers(
+            organisation=organisation, numbers=list(credit_seen), existing=existing_credit_notes, model=CreditNote
+        )
+    ):
         i = credit_seen[lowered]
         problems.append(
             BatchProblem(

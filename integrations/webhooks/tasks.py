@@ -11,25 +11,34 @@ from django.conf import settings
 from coordinoter import queue
 from integrations.services import reconcile_cadence
 from integrations.services import reconciliation as reconciliation_services
-from integrations.services import webhooks as webhook_services
+from integrations.webhooks import process, record, sweep
 
 
-@shared_task(bind=True, acks_late=True, queue="webhooks", ignore_result=True)
+# Named as they were in integrations/webhook_tasks.py: queued messages and beat entries keep working.
+@shared_task(
+    name="integrations.webhook_tasks.process_webhook_inbox",
+    bind=True,
+    acks_late=True,
+    queue="webhooks",
+    ignore_result=True,
+)
 def process_webhook_inbox(self, *, organisation_id: int) -> None:
-    result = webhook_services.webhook_inbox_process(organisation_id=organisation_id)
+    result = process.webhook_inbox_process(organisation_id=organisation_id)
     if result.retry_after is not None:
         # Never sleep to throttle: come back when Xero (or the limiter) says to.
-        webhook_services.webhook_processing_enqueue(organisation_ids=[organisation_id], countdown=result.retry_after)
+        record.webhook_processing_enqueue(organisation_ids=[organisation_id], countdown=result.retry_after)
 
 
-@shared_task(acks_late=True, queue="webhooks", ignore_result=True)
+@shared_task(
+    name="integrations.webhook_tasks.sweep_webhook_inbox", acks_late=True, queue="webhooks", ignore_result=True
+)
 def sweep_webhook_inbox() -> None:
-    webhook_services.webhook_inbox_sweep()
-    webhook_services.webhook_events_purge()
+    sweep.webhook_inbox_sweep()
+    sweep.webhook_events_purge()
     reconcile_cadence.webhook_gaps_overdue()
 
 
-@shared_task(acks_late=True, queue="default", ignore_result=True)
+@shared_task(name="integrations.webhook_tasks.reconcile_all", acks_late=True, queue="default", ignore_result=True)
 def reconcile_all() -> int:
     """Every XERO_RECONCILE_EVERY_SECONDS (beat): one page of due tenants, their passes spread over the interval."""
     due = reconciliation_services.reconciliation_organisation_ids()
@@ -39,7 +48,13 @@ def reconcile_all() -> int:
     return len(due)
 
 
-@shared_task(bind=True, acks_late=True, queue="default", ignore_result=True)
+@shared_task(
+    name="integrations.webhook_tasks.reconcile_organisation",
+    bind=True,
+    acks_late=True,
+    queue="default",
+    ignore_result=True,
+)
 def reconcile_organisation(self, *, organisation_id: int) -> None:
     result = reconciliation_services.reconciliation_run(organisation_id=organisation_id)
     if result.retry_after is not None:

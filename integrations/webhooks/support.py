@@ -13,12 +13,12 @@ from django.views.decorators.http import require_POST
 from integrations.audit import audit_event_record
 from integrations.models import ReconciliationState, WebhookEvent, XeroConnection
 from integrations.services.reconciliation import reconciliation_enqueue
-from integrations.services.webhooks import webhook_events_retry_failed
-from integrations.webhook_selectors import (
+from integrations.webhooks.selectors import (
     webhook_inbox_organisation_ids,
     webhook_inbox_summaries,
     webhook_lag_percentiles,
 )
+from integrations.webhooks.sweep import webhook_events_retry_failed
 from organisations.decorators import support_required
 from organisations.models import Organisation
 

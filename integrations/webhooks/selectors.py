@@ -14,7 +14,8 @@ from django.db.models.functions import Extract, TruncHour
 from django.utils import timezone
 
 from integrations.models import XeroConnection
-from integrations.webhook_models import WebhookEvent
+from integrations.webhooks.fetch import FETCH_SKIPPED
+from integrations.webhooks.models import WebhookEvent
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,7 @@ class InboxSummary:
     processed: int
     ignored: int
     failed: int
+    fetch_skipped: int  # processed without a fetch: we held a newer version than the event (issue 15)
     oldest_waiting_at: dt.datetime | None
     last_received_at: dt.datetime | None
 
@@ -73,6 +75,7 @@ def webhook_inbox_summaries(
             processed=Count("pk", filter=Q(state="processed")),
             ignored=Count("pk", filter=Q(state="ignored")),
             failed=Count("pk", filter=Q(state="failed")),
+            fetch_skipped=Count("pk", filter=Q(outcome=FETCH_SKIPPED)),
             oldest_waiting_at=Min("received_at", filter=Q(state="received")),
             last_received_at=Max("received_at"),
         )

@@ -18,15 +18,15 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from integrations.services.reconcile_cadence import webhook_sequence_seen
-from integrations.services.webhooks import (
-    MalformedDelivery,
-    webhook_delivery_parse,
-    webhook_events_record,
-    webhook_keys,
-)
+from integrations.webhooks.parse import MalformedDelivery, webhook_delivery_parse
+from integrations.webhooks.record import webhook_events_record
 from integrations.xero.signatures import webhook_signature_valid
 
 logger = logging.getLogger("integrations.webhooks")
+
+
+def webhook_keys() -> list[str]:
+    return [key for key in (settings.XERO_WEBHOOK_KEY, settings.XERO_WEBHOOK_KEY_PREVIOUS) if key]
 
 
 def _reject(request: HttpRequest, status: int, reason: str, size: int | None = None) -> HttpResponse:

@@ -1,6 +1,7 @@
 """The Xero webhook inbox and each tenant's reconciliation state.
 
-Imported at the end of integrations/models.py so Django sees them. Nothing here holds a secret.
+Imported at the end of integrations/models.py so Django sees them (app_label "integrations", tables unchanged).
+Nothing here holds a secret.
 """
 
 from django.db import models

@@ -1,0 +1,56 @@
+"""Fix, cancel and resend what Xero refused: one implementation (documents.py) for both kinds of document a batch
+holds, the invoice (invoices.py) and the credit note (credit_notes.py)."""
+
+from invoices.services.fix.documents import (
+    FIXABLE,
+    RESENDABLE,
+    DocumentFix,
+    DocumentKind,
+    FixInvalid,
+    FixRefused,
+    InvoiceFix,
+    cancel_refusal,
+    document_cancel,
+    document_event,
+    document_fix,
+    document_get,
+    document_input_of,
+    document_resend,
+    fix_refusal,
+    resend_refusal,
+)
+from invoices.services.fix.invoices import (
+    INVOICE,
+    invoice_cancel,
+    invoice_fix,
+    invoice_fix_refusal,
+    invoice_input_of,
+    invoice_resend,
+    invoice_resend_refusal,
+)
+
+__all__ = [
+    "FIXABLE",
+    "INVOICE",
+    "RESENDABLE",
+    "DocumentFix",
+    "DocumentKind",
+    "FixInvalid",
+    "FixRefused",
+    "InvoiceFix",
+    "cancel_refusal",
+    "document_cancel",
+    "document_event",
+    "document_fix",
+    "document_get",
+    "document_input_of",
+    "document_resend",
+    "fix_refusal",
+    "invoice_cancel",
+    "invoice_fix",
+    "invoice_fix_refusal",
+    "invoice_input_of",
+    "invoice_resend",
+    "invoice_resend_refusal",
+    "resend_refusal",
+]
