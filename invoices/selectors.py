@@ -1,13 +1,12 @@
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from urllib.parse import quote
 
 from django.conf import settings
 from django.db.models import Count, F, Min, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
-from django.utils import timezone
 
 from integrations.models import XeroConnection
 from integrations.selectors import xero_connection_for
@@ -18,8 +17,6 @@ from invoices.models import (
     Invoice,
     InvoiceBatch,
     InvoiceEvent,
-    PushAttempt,
-    PushChunk,
 )
 from invoices.states import Group, credit_note_group_q, documents_in_words, group_q
 from organisations.locale import today_for
@@ -253,68 +250,6 @@ def batch_progress(*, organisation: Organisation, batch: InvoiceBatch) -> BatchP
         return invoices
     both = {key: kinds["invoices"][key] + kinds["credit_notes"][key] for key in kinds["invoices"]}
     return replace(_progress(both), credit_notes=kinds["credit_notes"]["total"], of_invoices=invoices)
-
-
-@dataclass(frozen=True)
-class PushNotice:
-    """Why a batch's waiting invoices are not moving right now, for the batch page while a push is under way.
-
-    kind: xero_unavailable (Xero's last answer was a 5xx or no answer), rate_limited (Xero's last answer was a
-    429), stalled (a chunk is overdue by longer than the sweeper needs to pick it up again: our workers, broker
-    or database are down). next_try_in: seconds until the next call is due, when one is scheduled.
-    """
-
-    kind: str
-    next_try_in: int | None = None
-
-    @property
-    def next_try(self) -> str:
-        if self.next_try_in is None:
-            return ""
-        seconds = max(1, self.next_try_in)
-        return f"{seconds} s" if seconds < 120 else f"{round(seconds / 60)} min"
-
-
-UNANSWERED = (PushAttempt.Outcome.SERVER_ERROR, PushAttempt.Outcome.TIMEOUT)
-
-
-def push_stall_seconds() -> float:
-    """How long a due chunk may wait before the page calls it stalled: the sweeper re-queues overdue chunks
-    every PUSH_SWEEP_SECONDS and expired leases after PUSH_LEASE_SECONDS, so longer means nothing runs them."""
-    return 2 * settings.PUSH_SWEEP_SECONDS + settings.PUSH_LEASE_SECONDS
-
-
-def batch_push_notice(*, organisation: Organisation, progress: BatchProgress, now=None) -> PushNotice | None:
-    """The notice for a batch with waiting invoices. Chunks are per organisation (one may carry invoices of
-    several batches), so this reads the organisation's push state."""
-    if not progress.waiting:
-        return None
-    now = now or timezone.now()
-    chunks = PushChunk.objects.filter(
-        organisation=organisation, state__in=[PushChunk.State.PENDING, PushChunk.State.SENDING]
-    )
-    late = now - timedelta(seconds=push_stall_seconds())
-    stalled = chunks.filter(
-        Q(state=PushChunk.State.PENDING, next_attempt_at__lt=late)
-        | Q(state=PushChunk.State.PENDING, next_attempt_at__isnull=True, created_at__lt=late)
-        | Q(state=PushChunk.State.SENDING, lease_expires_at__lt=late)
-    ).exists()
-    if stalled:
-        return PushNotice("stalled")
-    latest = (
-        PushAttempt.objects.filter(organisation=organisation, started_at__gte=now - timedelta(hours=1))
-        .order_by("-started_at")
-        .values_list("outcome", flat=True)
-        .first()
-    )
-    if latest not in (*UNANSWERED, PushAttempt.Outcome.RATE_LIMITED):
-        return None
-    due = chunks.filter(state=PushChunk.State.PENDING, next_attempt_at__gt=now).aggregate(due=Min("next_attempt_at"))[
-        "due"
-    ]
-    next_try_in = int((due - now).total_seconds()) if due else None
-    kind = "rate_limited" if latest == PushAttempt.Outcome.RATE_LIMITED else "xero_unavailable"
-    return PushNotice(kind, next_try_in)
 
 
 def batch_invoice_rows(*, organisation: Organisation, batch: InvoiceBatch, state: str = "") -> QuerySet[Invoice]:

@@ -10,13 +10,13 @@ from django.views.decorators.http import require_GET, require_POST
 
 from invoices.first_run import dashboard_first_run
 from invoices.models import Invoice, InvoiceBatch
+from invoices.push_notice import batch_push_notice
 from invoices.selectors import (
     batch_credit_notes,
     batch_get,
     batch_invoice_rows,
     batch_list,
     batch_progress,
-    batch_push_notice,
     invoice_get,
     invoice_sync_counts,
     xero_link_info,

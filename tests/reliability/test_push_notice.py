@@ -1,4 +1,4 @@
-"""The batch page's notice while a push is held up (invoices.selectors.batch_push_notice), without workers: the live
+"""The batch page's notice while a push is held up (invoices.push_notice.batch_push_notice), without workers: the live
 fault tests (test_faults_live.py) show it during real outages; these pin down which notice shows when."""
 
 import datetime as dt
@@ -6,9 +6,12 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from invoices.models import Invoice, InvoiceBatch, PushAttempt, PushChunk
-from invoices.selectors import batch_progress, batch_push_notice, push_stall_seconds
-from tests.factories import make_batch, make_organisation
+from integrations.outbound.models import OutboundAttempt, OutboundOperation
+from invoices.models import CreditNote, Invoice, InvoiceBatch, PushAttempt, PushChunk
+from invoices.push_notice import batch_push_notice, outbound_stall_seconds, push_stall_seconds
+from invoices.selectors import batch_progress
+from invoices.services.credit_notes import CREDIT_NOTE_CREATE
+from tests.factories import make_batch, make_credit_note, make_organisation
 
 pytestmark = pytest.mark.django_db
 
@@ -90,3 +93,100 @@ def test_a_lease_expired_long_ago_is_stalled_but_a_fresh_one_is_not(waiting):
     held.lease_expires_at = now - dt.timedelta(seconds=push_stall_seconds() + 5)
     held.save(update_fields=["lease_expires_at"])
     assert notice_for(organisation, batch).kind == "stalled"
+
+
+# ---------------------------------------------------------------- credit notes (their outbound operations)
+
+
+@pytest.fixture
+def waiting_credit_note(settings):
+    """A batch whose invoices are in Xero and whose credit note waits on its outbound operation."""
+    settings.OUTBOUND_SWEEP_SECONDS, settings.OUTBOUND_LEASE_SECONDS = 30, 60
+    organisation = make_organisation()
+    batch = make_batch(
+        organisation=organisation,
+        invoices=1,
+        eligibility=InvoiceBatch.Eligibility.ELIGIBLE,
+        sync_state=Invoice.SyncState.SYNCED,
+    )
+    note = make_credit_note(batch=batch, sync_state=Invoice.SyncState.IN_FLIGHT)
+    return organisation, batch, note
+
+
+def operation(
+    organisation, note, *, kind=CREDIT_NOTE_CREATE, state=OutboundOperation.State.PENDING, next_in=None, **fields
+):
+    now = timezone.now()
+    return OutboundOperation.objects.create(
+        organisation=organisation,
+        tenant_id="t",
+        kind=kind,
+        subject_id=note.pk,
+        idempotency_key=f"op-{OutboundOperation.objects.count()}",
+        state=state,
+        next_attempt_at=None if next_in is None else now + dt.timedelta(seconds=next_in),
+        **fields,
+    )
+
+
+def outbound_attempt(of: OutboundOperation, outcome: str, *, status: int | None, ago: float = 1.0) -> None:
+    OutboundAttempt.objects.create(
+        operation=of,
+        action=OutboundAttempt.Action.SEND,
+        outcome=outcome,
+        http_status=status,
+        started_at=timezone.now() - dt.timedelta(seconds=ago),
+    )
+
+
+def test_a_credit_note_operation_overdue_longer_than_the_sweeper_needs_is_stalled(waiting_credit_note):
+    organisation, batch, note = waiting_credit_note
+    operation(organisation, note, next_in=-(outbound_stall_seconds() + 5))
+    assert notice_for(organisation, batch).kind == "stalled"
+
+
+def test_a_credit_note_lease_expired_long_ago_is_stalled_but_a_fresh_one_is_not(waiting_credit_note):
+    organisation, batch, note = waiting_credit_note
+    now = timezone.now()
+    held = operation(
+        organisation, note, state=OutboundOperation.State.SENDING, lease_until=now - dt.timedelta(seconds=5)
+    )
+    assert notice_for(organisation, batch) is None
+    held.lease_until = now - dt.timedelta(seconds=outbound_stall_seconds() + 5)
+    held.save(update_fields=["lease_until"])
+    assert notice_for(organisation, batch).kind == "stalled"
+
+
+def test_a_credit_note_waiting_long_for_its_operation_to_be_made_is_stalled(waiting_credit_note):
+    organisation, batch, note = waiting_credit_note
+    long_ago = timezone.now() - dt.timedelta(seconds=max(push_stall_seconds(), outbound_stall_seconds()) + 5)
+    CreditNote.objects.filter(pk=note.pk).update(sync_state=Invoice.SyncState.PENDING, updated_at=long_ago)
+    assert notice_for(organisation, batch).kind == "stalled"
+
+
+@pytest.mark.parametrize(
+    ("outcome", "status", "kind"),
+    [
+        (OutboundAttempt.Outcome.UNKNOWN, 503, "xero_unavailable"),
+        (OutboundAttempt.Outcome.UNKNOWN, None, "xero_unavailable"),
+        (OutboundAttempt.Outcome.RETRY, 429, "rate_limited"),
+    ],
+)
+def test_a_credit_note_operation_last_answer_names_the_wait_and_the_next_try(
+    waiting_credit_note, outcome, status, kind
+):
+    organisation, batch, note = waiting_credit_note
+    outbound_attempt(operation(organisation, note, next_in=40), outcome, status=status)
+    shown = notice_for(organisation, batch)
+    assert shown.kind == kind
+    assert shown.next_try in ("39 s", "40 s")
+
+
+def test_no_credit_note_notice_for_other_kinds_of_operation_or_once_it_is_in_xero(waiting_credit_note):
+    organisation, batch, note = waiting_credit_note
+    other = operation(organisation, note, kind="invoice_change", next_in=-(outbound_stall_seconds() + 5))
+    outbound_attempt(other, OutboundAttempt.Outcome.UNKNOWN, status=503)
+    assert notice_for(organisation, batch) is None
+    CreditNote.objects.filter(pk=note.pk).update(sync_state=Invoice.SyncState.SYNCED)
+    outbound_attempt(operation(organisation, note, next_in=5), OutboundAttempt.Outcome.UNKNOWN, status=503)
+    assert notice_for(organisation, batch) is None

@@ -1,0 +1,156 @@
+"""The batch page's notice while its waiting documents are held up: invoices in push chunks, credit notes (and their
+allocations) in the outbound engine's operations. Read per organisation, as chunks and operations are."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import Min, Q
+from django.utils import timezone
+
+from integrations.outbound.models import OutboundAttempt, OutboundOperation
+from invoices.models import CreditNote, Invoice, InvoiceBatch, PushAttempt, PushChunk
+from invoices.selectors import BatchProgress
+from invoices.services.credit_notes import CREDIT_NOTE_ALLOCATE, CREDIT_NOTE_CREATE
+from organisations.models import Organisation
+
+XERO_UNAVAILABLE, RATE_LIMITED = "xero_unavailable", "rate_limited"
+ANSWERED = ""  # the last call had an answer that holds nothing up
+UNANSWERED = (PushAttempt.Outcome.SERVER_ERROR, PushAttempt.Outcome.TIMEOUT)
+CREDIT_NOTE_KINDS = (CREDIT_NOTE_CREATE, CREDIT_NOTE_ALLOCATE)
+RECENT = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class PushNotice:
+    """Why a batch's waiting documents are not moving right now, for the batch page while a push is under way.
+
+    kind: xero_unavailable (Xero's last answer was a 5xx or no answer), rate_limited (Xero's last answer was a
+    429), stalled (a chunk or operation is overdue by longer than the sweeper needs to pick it up again: our
+    workers, broker or database are down). next_try_in: seconds until the next call is due, when one is scheduled.
+    """
+
+    kind: str
+    next_try_in: int | None = None
+
+    @property
+    def next_try(self) -> str:
+        if self.next_try_in is None:
+            return ""
+        seconds = max(1, self.next_try_in)
+        return f"{seconds} s" if seconds < 120 else f"{round(seconds / 60)} min"
+
+
+@dataclass(frozen=True)
+class _Wait:
+    """One kind of waiting work: is it stalled, its last call (when, and what held it up), its next due call."""
+
+    stalled: bool
+    last_call: tuple[datetime, str] | None
+    next_due: datetime | None
+
+
+def push_stall_seconds() -> float:
+    """How long a due chunk may wait before the page calls it stalled: the sweeper re-queues overdue chunks
+    every PUSH_SWEEP_SECONDS and expired leases after PUSH_LEASE_SECONDS, so longer means nothing runs them."""
+    return 2 * settings.PUSH_SWEEP_SECONDS + settings.PUSH_LEASE_SECONDS
+
+
+def outbound_stall_seconds() -> float:
+    """The same for the outbound engine's operations (its sweeper and lease)."""
+    return 2 * settings.OUTBOUND_SWEEP_SECONDS + settings.OUTBOUND_LEASE_SECONDS
+
+
+def batch_push_notice(*, organisation: Organisation, progress: BatchProgress, now=None) -> PushNotice | None:
+    """The notice for a batch with waiting invoices or credit notes; the latest call of either kind names it."""
+    if not progress.waiting:
+        return None
+    now = now or timezone.now()
+    waits = []
+    if progress.invoices.waiting:
+        waits.append(_invoice_wait(organisation, now))
+    if progress.waiting > progress.invoices.waiting:
+        waits.append(_credit_note_wait(organisation, now))
+    if any(wait.stalled for wait in waits):
+        return PushNotice("stalled")
+    calls = [wait.last_call for wait in waits if wait.last_call]
+    held_by = max(calls)[1] if calls else ANSWERED
+    if held_by == ANSWERED:
+        return None
+    due = min((wait.next_due for wait in waits if wait.next_due), default=None)
+    return PushNotice(held_by, int((due - now).total_seconds()) if due else None)
+
+
+def _invoice_wait(organisation: Organisation, now) -> _Wait:
+    chunks = PushChunk.objects.filter(
+        organisation=organisation, state__in=[PushChunk.State.PENDING, PushChunk.State.SENDING]
+    )
+    late = now - timedelta(seconds=push_stall_seconds())
+    stalled = chunks.filter(
+        Q(state=PushChunk.State.PENDING, next_attempt_at__lt=late)
+        | Q(state=PushChunk.State.PENDING, next_attempt_at__isnull=True, created_at__lt=late)
+        | Q(state=PushChunk.State.SENDING, lease_expires_at__lt=late)
+    ).exists()
+    latest = (
+        PushAttempt.objects.filter(organisation=organisation, started_at__gte=now - RECENT)
+        .order_by("-started_at")
+        .values_list("started_at", "outcome")
+        .first()
+    )
+    due = chunks.filter(state=PushChunk.State.PENDING, next_attempt_at__gt=now).aggregate(due=Min("next_attempt_at"))
+    return _Wait(stalled, latest and (latest[0], _push_held_by(latest[1])), due["due"])
+
+
+def _push_held_by(outcome: str) -> str:
+    if outcome == PushAttempt.Outcome.RATE_LIMITED:
+        return RATE_LIMITED
+    return XERO_UNAVAILABLE if outcome in UNANSWERED else ANSWERED
+
+
+def _credit_note_wait(organisation: Organisation, now) -> _Wait:
+    """Credit notes wait first for the push dispatcher to make their operation, then on that operation."""
+    operations = OutboundOperation.objects.filter(
+        organisation=organisation,
+        kind__in=CREDIT_NOTE_KINDS,
+        state__in=[OutboundOperation.State.PENDING, OutboundOperation.State.SENDING],
+    )
+    late = now - timedelta(seconds=outbound_stall_seconds())
+    stalled = operations.filter(
+        Q(state=OutboundOperation.State.PENDING, next_attempt_at__lt=late)
+        | Q(state=OutboundOperation.State.PENDING, next_attempt_at__isnull=True, created_at__lt=late)
+        | Q(state=OutboundOperation.State.SENDING, lease_until__lt=late)
+    ).exists()
+    stalled = (
+        stalled
+        or CreditNote.objects.filter(
+            organisation=organisation,
+            sync_state=Invoice.SyncState.PENDING,
+            batch__eligibility=InvoiceBatch.Eligibility.ELIGIBLE,
+            updated_at__lt=now - timedelta(seconds=push_stall_seconds()),
+        ).exists()
+    )
+    latest = (
+        OutboundAttempt.objects.filter(
+            operation__organisation=organisation,
+            operation__kind__in=CREDIT_NOTE_KINDS,
+            started_at__gte=now - RECENT,
+        )
+        .order_by("-started_at", "-pk")
+        .values_list("started_at", "outcome", "http_status")
+        .first()
+    )
+    due = operations.filter(state=OutboundOperation.State.PENDING, next_attempt_at__gt=now).aggregate(
+        due=Min("next_attempt_at")
+    )
+    return _Wait(stalled, latest and (latest[0], _outbound_held_by(latest[1], latest[2])), due["due"])
+
+
+def _outbound_held_by(outcome: str, http_status: int | None) -> str:
+    if http_status == 429:
+        return RATE_LIMITED
+    unanswered = http_status is None or http_status >= 500
+    if outcome in (OutboundAttempt.Outcome.UNKNOWN, OutboundAttempt.Outcome.RETRY) and unanswered:
+        return XERO_UNAVAILABLE
+    return ANSWERED
