@@ -1,10 +1,26 @@
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from decimal import Decimal
 from urllib.parse import quote
 
 from django.conf import settings
-from django.db.models import Count, F, Min, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
+from django.db.models import (
+    Aggregate,
+    BooleanField,
+    Case,
+    Count,
+    F,
+    Min,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
 from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 
@@ -60,17 +76,18 @@ def document_counts(*, organisation: Organisation, today, **filters) -> dict[str
     }
 
 
-def _credit_notes_per_batch(count: Count) -> Coalesce:
-    """`count` over the credit notes of the outer batch, as a subquery: joining them beside the invoices would
+def _credit_notes_per_batch(aggregate: Aggregate, *, default: Value | int = 0) -> Coalesce:
+    """`aggregate` over the credit notes of the outer batch, as a subquery: joining them beside the invoices would
     multiply both."""
-    rows = CreditNote.objects.filter(batch=OuterRef("pk")).order_by().values("batch").annotate(n=count).values("n")
-    return Coalesce(Subquery(rows), 0)
+    rows = CreditNote.objects.filter(batch=OuterRef("pk")).order_by().values("batch").annotate(n=aggregate).values("n")
+    return Coalesce(Subquery(rows), default)
 
 
 def batch_list(*, organisation: Organisation, query: str = "", state: str = "") -> QuerySet[InvoiceBatch]:
     """Batches with their invoices and credit notes counted by status group: `invoice_count`, `credit_note_count`,
-    `document_count` (both), `in_xero_count`, `removed_count`, `pending_count`, `failed_count` (both kinds), and the
-    invoices' total and currency."""
+    `document_count` (both), `in_xero_count`, `removed_count`, `pending_count`, `failed_count` (both kinds); the
+    invoices' `total_amount` and `currency`, the credit notes' `credit_note_total` and `credit_note_currency`, the
+    batch's `net_amount` (invoices less credit notes) and `several_currencies` (no one total is true then)."""
     qs = InvoiceBatch.objects.filter(organisation=organisation)
     if query:
         # A subquery, not a join: joining the invoices (or credit notes) again would multiply the counts below.
@@ -105,8 +122,25 @@ def batch_list(*, organisation: Organisation, query: str = "", state: str = "") 
             total_amount=Sum("invoices__total"),
             currency_count=Count("invoices__currency", distinct=True),
             currency=Min("invoices__currency"),
+            credit_note_total=_credit_notes_per_batch(Sum("total"), default=Value(Decimal("0"))),
+            credit_note_currency_count=_credit_notes_per_batch(Count("currency", distinct=True)),
+            credit_note_currency=_credit_notes_per_batch(Min("currency"), default=Value("")),
         )
-        .annotate(document_count=F("invoice_count") + F("credit_note_count"))
+        .annotate(
+            document_count=F("invoice_count") + F("credit_note_count"),
+            net_amount=Coalesce("total_amount", Value(Decimal("0"))) - F("credit_note_total"),
+            # A net of two currencies would be no amount at all: the list says "Several currencies" instead.
+            several_currencies=Case(
+                When(
+                    Q(currency_count__gt=1)
+                    | Q(credit_note_currency_count__gt=1)
+                    | (Q(invoice_count__gt=0, credit_note_count__gt=0) & ~Q(currency=F("credit_note_currency"))),
+                    then=Value(True),
+                ),
+                default=Value(False),
+                output_field=BooleanField(),
+            ),
+        )
         .order_by("-created_at", "-pk")
     )
     if state == "failed":

@@ -4,6 +4,7 @@ console's batch table count a batch's credit notes in the same status vocabulary
 filter for a credit note's status group agrees with its one-word status."""
 
 import datetime as dt
+import re
 from decimal import Decimal
 
 import pytest
@@ -12,7 +13,7 @@ from django.urls import reverse
 from invoices.models import CreditNote, InvoiceBatch
 from invoices.selectors import batch_list, batch_progress, invoice_sync_counts
 from invoices.states import CreditNoteStatus, Group, credit_note_status_of
-from tests.factories import make_batch, make_batch_in_states, make_connection, make_credit_note
+from tests.factories import make_batch, make_batch_in_states, make_connection, make_credit_note, make_customer
 
 pytestmark = pytest.mark.django_db
 
@@ -192,3 +193,61 @@ def test_batch_search_finds_a_batch_by_its_credit_note_number(org_a):
     mixed_batch(org_a, (IN_XERO,), ())
     number = batch.credit_notes.get().number
     assert [b.pk for b in batch_list(organisation=org_a, query=number.lower())] == [batch.pk]
+
+
+# ---------------------------------------------------------------- totals: invoices, credit notes and the net
+
+
+def page_text(response) -> str:
+    """The page's words as read, tags dropped and spaces collapsed."""
+    return " ".join(re.sub(r"<[^>]+>", " ", response.content.decode()).split())
+
+
+def test_batch_list_totals_show_credit_notes_apart_and_the_net_when_a_batch_has_them(
+    client, accountant_a, org_a, login_as
+):
+    batch = mixed_batch(org_a, (IN_XERO, IN_XERO, IN_XERO), ())
+    make_credit_note(batch=batch, total=Decimal("22.00"))
+    make_credit_note(batch=batch, total=Decimal("8.50"), sync_state="failed")
+    mixed_batch(org_a, (IN_XERO,), ())
+    rows = {b.pk: b for b in batch_list(organisation=org_a)}
+    row = rows[batch.pk]
+    assert (row.total_amount, row.credit_note_total, row.net_amount) == (
+        Decimal("330.00"),
+        Decimal("30.50"),
+        Decimal("299.50"),
+    )
+    assert not row.several_currencies
+    body = page_text(login_as(accountant_a).get(reverse("invoices:batch_list")))
+    assert "Invoices AUD 330.00 Credit notes AUD −30.50 Net AUD 299.50" in body
+    assert "AUD 110.00" in body and "Net AUD 110.00" not in body  # a batch without credit notes keeps its one total
+
+
+def test_batch_list_total_of_a_batch_with_only_credit_notes_is_negative(client, accountant_a, org_a, login_as):
+    batch = mixed_batch(org_a, (), ())
+    make_credit_note(batch=batch, total=Decimal("40.00"), customer=make_customer(organisation=org_a))
+    [row] = batch_list(organisation=org_a)
+    assert (row.credit_note_total, row.net_amount, row.several_currencies) == (
+        Decimal("40.00"),
+        Decimal("-40.00"),
+        False,
+    )
+    body = page_text(login_as(accountant_a).get(reverse("invoices:batch_list")))
+    assert "Credit notes AUD −40.00" in body and "Net AUD −40.00" in body
+    assert "Invoices AUD" not in body
+
+
+def test_batch_list_does_not_net_a_credit_note_in_another_currency(client, accountant_a, org_a, login_as):
+    batch = mixed_batch(org_a, (IN_XERO,), ())
+    make_credit_note(batch=batch, total=Decimal("5.00"), currency="NZD")
+    [row] = batch_list(organisation=org_a)
+    assert row.several_currencies
+    body = page_text(login_as(accountant_a).get(reverse("invoices:batch_list")))
+    assert "Several currencies" in body and "Net " not in body
+
+
+def test_support_batch_table_shows_the_same_totals(login_as, support_user, org_a):
+    batch = mixed_batch(org_a, (IN_XERO, IN_XERO), ())
+    make_credit_note(batch=batch, total=Decimal("20.00"))
+    body = page_text(login_as(support_user).get(reverse("invoices_support:batches", args=[org_a.pk])))
+    assert "Invoices AUD 220.00" in body and "Credit notes AUD −20.00" in body and "Net AUD 200.00" in body
