@@ -60,10 +60,11 @@ def test_negative_invoice_becomes_a_credit_note_allocated_in_xero_when_the_batch
     second.scroll_into_view_if_needed()
     screenshot(page, "issue12-credit-note-offered")
     second.get_by_role("button", name="Make it a credit note").click()
-    second = page.get_by_role("region", name="Invoice 2")
+    second = page.get_by_role("region", name="Credit note 2")  # named for its Type now
     expect(second.get_by_label("Type", exact=True)).to_have_value("credit_note")
     expect(second.get_by_label("Line 1 unit price")).to_have_value("20.00")
-    second.get_by_label("Invoice number").fill("CN-0001")
+    expect(second.get_by_label("Due date")).to_be_hidden()  # a Xero credit note has none
+    second.get_by_label("Credit note number").fill("CN-0001")
     second.get_by_label("Allocate to invoice").fill("EF-0001")
     shoot(screenshot, page, "issue12-credit-note-form")
     page.get_by_role("button", name="Create batch").click()
