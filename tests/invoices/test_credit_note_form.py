@@ -12,9 +12,11 @@ import pytest
 from django.urls import reverse
 
 from invoices.models import CreditNote
+from tests.invoices import test_credit_note_fix
 from tests.invoices.test_batch_views import form_data, line, login
 
 pytestmark = pytest.mark.django_db
+org = test_credit_note_fix.org  # the connected organisation (a fixture) its refused credit note needs
 
 
 def cards(body: str) -> list[str]:
@@ -102,3 +104,16 @@ def test_the_new_batch_page_gives_app_js_the_words_of_each_type(client, admin_a,
     assert '"number": "Credit note number"' in words and '"AUTHORISED": "Approved"' in words
     (invoice,) = cards(body)
     assert "data-kind-card" in invoice and 'data-kind-only="credit_note"' in field_of(invoice, "inv-0-allocate_to")
+
+
+# ---------------------------------------------------------------- the fix page of a credit note
+
+
+def test_fix_page_of_a_refused_credit_note_never_calls_it_an_invoice_nor_in_xero(client, admin_a, org):
+    note = test_credit_note_fix.refused_note(org)
+    body = login(client, admin_a).get(reverse("invoices:credit_note_fix", args=[note.pk])).content.decode()
+    page = text(body.split('<section class="card', 1)[1].split("</section>")[0])
+    assert "Fix credit note CN-0001" in page and "Credit note number CN-0001" in page
+    assert "invoice" not in page.lower() and "Due date" not in page
+    # Not in Xero yet: the status is the one it is sent with, as Xero names it for a credit note.
+    assert "Sent to Xero as Approved" in page and "Approved in Xero" not in page
