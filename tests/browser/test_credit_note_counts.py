@@ -2,6 +2,7 @@
 credit note in Xero, one refused and one voided reads neither 100% nor "All invoices are in Xero"; the dashboard
 counts the voided credit note as voided and the refused one as failed. Screenshots at desktop and phone widths."""
 
+import re
 from decimal import Decimal
 
 import pytest
@@ -79,7 +80,12 @@ def test_credit_notes_count_in_the_batch_progress_and_the_dashboard_when_the_bat
     row = page.locator("table.batch-table tr", has_text="December credits")
     expect(row).to_contain_text("+ 3 credit notes")
     expect(row.locator(".badge-failed")).to_have_text("1 failed")
+    # The total says what is true: invoices, credit notes (all three, 11.00 each) and the net, never invoices alone.
+    expect(row.locator("td[data-label=Total]")).to_have_text(
+        re.compile(r"Invoices\s+AUD 330\.00\s*Credit notes\s+AUD −33\.00\s*Net AUD 297\.00")
+    )
     shoot(screenshot, page, "issue12-credit-note-counts-dashboard-desktop")
     page.set_viewport_size(PHONE)
     expect(row.locator(".badge-failed")).to_be_visible()
+    expect(row.locator("td[data-label=Total]")).to_contain_text("Net AUD 297.00")
     shoot(screenshot, page, "issue12-credit-note-counts-dashboard-phone")
