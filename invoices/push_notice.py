@@ -83,16 +83,22 @@ def batch_push_notice(*, organisation: Organisation, progress: BatchProgress, no
     return PushNotice(held_by, int((due - now).total_seconds()) if due else None)
 
 
+def _overdue(states, *, late: datetime, lease: str) -> Q:
+    """Chunks or operations nothing ran in time: due (or never scheduled) before `late`, or leased and the lease
+    (the field named `lease`) expired before it. Both have PENDING and SENDING states and these fields."""
+    return (
+        Q(state=states.PENDING, next_attempt_at__lt=late)
+        | Q(state=states.PENDING, next_attempt_at__isnull=True, created_at__lt=late)
+        | Q(state=states.SENDING, **{f"{lease}__lt": late})
+    )
+
+
 def _invoice_wait(organisation: Organisation, now) -> _Wait:
     chunks = PushChunk.objects.filter(
         organisation=organisation, state__in=[PushChunk.State.PENDING, PushChunk.State.SENDING]
     )
     late = now - timedelta(seconds=push_stall_seconds())
-    stalled = chunks.filter(
-        Q(state=PushChunk.State.PENDING, next_attempt_at__lt=late)
-        | Q(state=PushChunk.State.PENDING, next_attempt_at__isnull=True, created_at__lt=late)
-        | Q(state=PushChunk.State.SENDING, lease_expires_at__lt=late)
-    ).exists()
+    stalled = chunks.filter(_overdue(PushChunk.State, late=late, lease="lease_expires_at")).exists()
     latest = (
         PushAttempt.objects.filter(organisation=organisation, started_at__gte=now - RECENT)
         .order_by("-started_at")
@@ -117,11 +123,7 @@ def _credit_note_wait(organisation: Organisation, now) -> _Wait:
         state__in=[OutboundOperation.State.PENDING, OutboundOperation.State.SENDING],
     )
     late = now - timedelta(seconds=outbound_stall_seconds())
-    stalled = operations.filter(
-        Q(state=OutboundOperation.State.PENDING, next_attempt_at__lt=late)
-        | Q(state=OutboundOperation.State.PENDING, next_attempt_at__isnull=True, created_at__lt=late)
-        | Q(state=OutboundOperation.State.SENDING, lease_until__lt=late)
-    ).exists()
+    stalled = operations.filter(_overdue(OutboundOperation.State, late=late, lease="lease_until")).exists()
     stalled = (
         stalled
         or CreditNote.objects.filter(

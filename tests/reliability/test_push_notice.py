@@ -21,12 +21,16 @@ A = PushAttempt.Outcome
 @pytest.fixture
 def waiting(settings):
     settings.PUSH_SWEEP_SECONDS, settings.PUSH_LEASE_SECONDS = 30, 60
+    return eligible_batch(invoices=2, sync_state=Invoice.SyncState.IN_FLIGHT)
+
+
+def eligible_batch(*, invoices: int, sync_state: str):
     organisation = make_organisation()
     batch = make_batch(
         organisation=organisation,
-        invoices=2,
+        invoices=invoices,
         eligibility=InvoiceBatch.Eligibility.ELIGIBLE,
-        sync_state=Invoice.SyncState.IN_FLIGHT,
+        sync_state=sync_state,
     )
     return organisation, batch
 
@@ -102,13 +106,7 @@ def test_a_lease_expired_long_ago_is_stalled_but_a_fresh_one_is_not(waiting):
 def waiting_credit_note(settings):
     """A batch whose invoices are in Xero and whose credit note waits on its outbound operation."""
     settings.OUTBOUND_SWEEP_SECONDS, settings.OUTBOUND_LEASE_SECONDS = 30, 60
-    organisation = make_organisation()
-    batch = make_batch(
-        organisation=organisation,
-        invoices=1,
-        eligibility=InvoiceBatch.Eligibility.ELIGIBLE,
-        sync_state=Invoice.SyncState.SYNCED,
-    )
+    organisation, batch = eligible_batch(invoices=1, sync_state=Invoice.SyncState.SYNCED)
     note = make_credit_note(batch=batch, sync_state=Invoice.SyncState.IN_FLIGHT)
     return organisation, batch, note
 
