@@ -12,16 +12,18 @@ from invoices.forms.entry import BatchEntry, entry_as_credit_note, entry_with_ad
 from invoices.models import InvoiceBatch
 from invoices.selectors import customer_names, xero_link_info
 from invoices.services.batches.create import batch_create, batch_eligibility_now
-from invoices.services.batches.inputs import NOT_SYNCED_REASONS, BatchInvalid
+from invoices.services.batches.inputs import NOT_SYNCED_REASONS, BatchInvalid, InvoiceInput
 from invoices.services.batches.numbering import invoice_numbers_suggest
 from invoices.services.batches.validation import batch_problems
 from invoices.services.mapping import MappingUnavailable, currencies_enabled, mapping_choices, mapping_for
+from invoices.states import documents_in_words
 from organisations.decorators import admin_required
 from organisations.locale import locale_of, today_for
 
 
-def _created_message(request: HttpRequest, batch: InvoiceBatch, count: int) -> None:
-    noun = f"{count} invoice{'s' if count != 1 else ''}"
+def _created_message(request: HttpRequest, batch: InvoiceBatch, inputs: list[InvoiceInput]) -> None:
+    credit_notes = sum(1 for document in inputs if document.is_credit_note)
+    noun = documents_in_words(len(inputs) - credit_notes, credit_notes)
     if batch.eligibility != InvoiceBatch.Eligibility.ELIGIBLE:
         messages.info(request, f"Batch “{batch.name}” created with {noun}. {NOT_SYNCED_REASONS[batch.eligibility]}")
     elif mapping_for(request.organisation) is None:
@@ -126,7 +128,7 @@ def batch_new(request: HttpRequest) -> HttpResponse:
         except BatchInvalid as exc:
             entry.add_problems(exc.problems)
         else:
-            _created_message(request, batch, len(inputs))
+            _created_message(request, batch, inputs)
             return redirect("invoices:batch_detail", pk=batch.pk)
     context = _form_context(request, entry)
     context["show_errors"] = True

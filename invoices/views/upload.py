@@ -63,7 +63,7 @@ def batch_upload(request: HttpRequest) -> HttpResponse:
             except BatchInvalid as exc:
                 errors = parsed.errors_for(exc.problems)
             else:
-                _created_message(request, batch, len(parsed.invoices))
+                _created_message(request, batch, list(parsed.invoices))
                 return redirect("invoices:batch_detail", pk=batch.pk)
         context.update(
             row_errors=errors[: csv_import.MAX_ERRORS_SHOWN],

@@ -117,3 +117,25 @@ def test_fix_page_of_a_refused_credit_note_never_calls_it_an_invoice_nor_in_xero
     assert "invoice" not in page.lower() and "Due date" not in page
     # Not in Xero yet: the status is the one it is sent with, as Xero names it for a credit note.
     assert "Sent to Xero as Approved" in page and "Approved in Xero" not in page
+
+
+def test_created_message_counts_the_credit_note_apart_when_the_batch_has_one(client, admin_a, org_a):
+    data = invoice_and_credit_note()
+    response = login(client, admin_a).post(reverse("invoices:batch_new"), data, follow=True)
+    body = text(response.content.decode())
+    assert "created with 1 invoice and 1 credit note." in body and "2 invoices" not in body
+
+
+def test_csv_created_message_counts_the_credit_note_apart_when_the_file_has_one(client, admin_a, org_a):
+    from tests.invoices.test_batch_views import upload
+
+    header = "invoice_number,customer_name,issue_date,due_date,currency,description,unit_amount,type,allocate_to"
+    rows = [
+        "INV-7,Émile Care,2026-11-01,2026-11-15,AUD,Roses,100,,",
+        "CN-7,Émile Care,2026-11-02,2026-11-02,AUD,Wilted roses,30,Credit note,INV-7",
+    ]
+    content = ("\n".join([header, *rows]) + "\n").encode()
+    response = upload(login(client, admin_a), "roses.csv", content=content)
+    assert response.status_code == 302
+    body = text(client.get(response.url).content.decode())
+    assert "created with 1 invoice and 1 credit note." in body
