@@ -24,6 +24,7 @@ class KindWords:
     title: str  # the card's heading: "Invoice 2", "Credit note 2"
     noun: str  # in sentences: "Lines of credit note 2"
     number: str  # the number field's label
+    date: str  # the issue date's label (a credit note has one date; the fix page calls it "Date" too)
     allocate: str  # the allocation field's label (the field only means something for a credit note)
     statuses: dict[str, str]  # the "Status in Xero" options: value -> what Xero calls it for this kind
 
@@ -33,6 +34,7 @@ KIND_WORDS = {
         title="Invoice",
         noun="invoice",
         number="Invoice number",
+        date="Issue date",
         allocate="Allocate to invoice (credit notes only)",
         statuses={status.value: status.label for status in CREATABLE_STATUSES},
     ),
@@ -41,6 +43,7 @@ KIND_WORDS = {
         title="Credit note",
         noun="credit note",
         number="Credit note number",
+        date="Date",
         allocate="Allocate to invoice",
         statuses={status.value: CreditNote.Status(status.value).label for status in CREATABLE_STATUSES},
     ),

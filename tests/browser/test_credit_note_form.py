@@ -44,6 +44,7 @@ def test_switching_the_type_to_credit_note_relabels_the_card_and_hides_the_due_d
     expect(page.get_by_role("region", name="Credit note 2")).to_be_visible()
     expect(second.get_by_role("heading")).to_have_text("Credit note 2")
     expect(second.get_by_label("Credit note number")).to_be_visible()
+    expect(second.locator("label[for=id_inv-1-issue_date]")).to_have_text(re.compile(r"^\s*Date\s*\*\s*$"))
     expect(second.get_by_text("Invoice number")).to_have_count(0)
     expect(second.locator("[name=inv-1-due_date]")).to_be_hidden()
     expect(second.get_by_label("Allocate to invoice")).to_be_visible()
@@ -55,6 +56,7 @@ def test_switching_the_type_to_credit_note_relabels_the_card_and_hides_the_due_d
     second.get_by_label("Type", exact=True).select_option("invoice")
     expect(second.get_by_role("heading")).to_have_text("Invoice 2")
     expect(second.get_by_label("Due date")).to_be_visible()
+    expect(second.get_by_label("Issue date")).to_be_visible()
     expect(second.locator("[name=inv-1-allocate_to]")).to_be_hidden()
     expect(second.locator("[name=inv-1-status] option")).to_have_text(
         ["Draft", "Awaiting approval", "Awaiting payment"]

@@ -67,6 +67,7 @@ def test_rerendered_form_names_a_credit_note_for_what_it_is_when_a_field_is_wron
     assert "Credit note 2" in text(note) and "Invoice 2" not in text(note)
     assert "Credit note number" in text(note) and "Invoice number" not in text(note)
     assert "Lines of credit note 2" in text(note)
+    assert "Date *" in text(note) and "Issue date" not in text(note) and "Issue date *" in text(invoice)
     assert status_options(note) == ["Draft", "Awaiting approval", "Approved"]
     assert "Awaiting payment" not in note
     assert " hidden" in field_of(note, "inv-1-due_date")  # kept in the form (and posted), not shown
