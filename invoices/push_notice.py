@@ -10,8 +10,10 @@ from django.conf import settings
 from django.db.models import Min, Q
 from django.utils import timezone
 
+from integrations.models import XeroConnection
 from integrations.outbound.models import OutboundAttempt, OutboundOperation
 from invoices.models import CreditNote, Invoice, InvoiceBatch, PushAttempt, PushChunk
+from invoices.outbound import CONTACTS_CREATE
 from invoices.selectors import BatchProgress
 from invoices.services.credit_notes import CREDIT_NOTE_ALLOCATE, CREDIT_NOTE_CREATE
 from organisations.models import Organisation
@@ -19,7 +21,8 @@ from organisations.models import Organisation
 XERO_UNAVAILABLE, RATE_LIMITED = "xero_unavailable", "rate_limited"
 ANSWERED = ""  # the last call had an answer that holds nothing up
 UNANSWERED = (PushAttempt.Outcome.SERVER_ERROR, PushAttempt.Outcome.TIMEOUT)
-CREDIT_NOTE_KINDS = (CREDIT_NOTE_CREATE, CREDIT_NOTE_ALLOCATE)
+# A credit note's writes, and the contact create that goes before it when its customer is new to Xero.
+CREDIT_NOTE_KINDS = (CREDIT_NOTE_CREATE, CREDIT_NOTE_ALLOCATE, CONTACTS_CREATE)
 RECENT = timedelta(hours=1)
 
 
@@ -124,14 +127,19 @@ def _credit_note_wait(organisation: Organisation, now) -> _Wait:
     )
     late = now - timedelta(seconds=outbound_stall_seconds())
     stalled = operations.filter(_overdue(OutboundOperation.State, late=late, lease="lease_until")).exists()
-    stalled = (
-        stalled
-        or CreditNote.objects.filter(
+    # Pending with its contact in Xero and a connection to send it: the dispatcher makes its operation on its next
+    # pass, so pending longer than the push's sweeper needs means nothing runs. (A new customer's credit note waits
+    # on the contact create above; without a usable connection the batch page says so itself.)
+    stalled = stalled or (
+        XeroConnection.objects.usable().filter(organisation=organisation).exists()
+        and CreditNote.objects.filter(
             organisation=organisation,
             sync_state=Invoice.SyncState.PENDING,
             batch__eligibility=InvoiceBatch.Eligibility.ELIGIBLE,
             updated_at__lt=now - timedelta(seconds=push_stall_seconds()),
-        ).exists()
+        )
+        .exclude(customer__xero_contact_id="")
+        .exists()
     )
     latest = (
         OutboundAttempt.objects.filter(

@@ -7,11 +7,12 @@ import pytest
 from django.utils import timezone
 
 from integrations.outbound.models import OutboundAttempt, OutboundOperation
-from invoices.models import CreditNote, Invoice, InvoiceBatch, PushAttempt, PushChunk
+from invoices.models import CreditNote, Customer, Invoice, InvoiceBatch, PushAttempt, PushChunk
+from invoices.outbound import CONTACTS_CREATE
 from invoices.push_notice import batch_push_notice, outbound_stall_seconds, push_stall_seconds
 from invoices.selectors import batch_progress
 from invoices.services.credit_notes import CREDIT_NOTE_CREATE
-from tests.factories import make_batch, make_credit_note, make_organisation
+from tests.factories import make_batch, make_connection, make_credit_note, make_organisation
 
 pytestmark = pytest.mark.django_db
 
@@ -155,10 +156,37 @@ def test_a_credit_note_lease_expired_long_ago_is_stalled_but_a_fresh_one_is_not(
     assert notice_for(organisation, batch).kind == "stalled"
 
 
-def test_a_credit_note_waiting_long_for_its_operation_to_be_made_is_stalled(waiting_credit_note):
-    organisation, batch, note = waiting_credit_note
+def pending_long(note) -> None:
+    """The credit note waits for the push dispatcher to make its operation, since longer than the sweeper needs."""
     long_ago = timezone.now() - dt.timedelta(seconds=max(push_stall_seconds(), outbound_stall_seconds()) + 5)
     CreditNote.objects.filter(pk=note.pk).update(sync_state=Invoice.SyncState.PENDING, updated_at=long_ago)
+
+
+def test_a_credit_note_waiting_long_for_its_operation_to_be_made_is_stalled(waiting_credit_note):
+    organisation, batch, note = waiting_credit_note
+    make_connection(organisation=organisation)
+    Customer.objects.filter(pk=note.customer_id).update(xero_contact_id="c-1")
+    pending_long(note)
+    assert notice_for(organisation, batch).kind == "stalled"
+
+
+def test_a_pending_credit_note_is_not_called_stalled_when_no_connection_can_send_it(waiting_credit_note):
+    organisation, batch, note = waiting_credit_note
+    Customer.objects.filter(pk=note.customer_id).update(xero_contact_id="c-1")
+    pending_long(note)
+    assert notice_for(organisation, batch) is None
+
+
+def test_a_credit_note_waiting_for_its_contact_names_the_contact_creates_wait(waiting_credit_note):
+    organisation, batch, note = waiting_credit_note
+    make_connection(organisation=organisation)
+    pending_long(note)  # its customer has no ContactID yet: a contact create goes first
+    contacts = operation(organisation, note, kind=CONTACTS_CREATE, next_in=40)
+    outbound_attempt(contacts, OutboundAttempt.Outcome.RETRY, status=429)
+    assert notice_for(organisation, batch).kind == "rate_limited"
+    OutboundOperation.objects.filter(pk=contacts.pk).update(
+        next_attempt_at=timezone.now() - dt.timedelta(seconds=outbound_stall_seconds() + 5)
+    )
     assert notice_for(organisation, batch).kind == "stalled"
 
 
