@@ -22,30 +22,29 @@ register = template.Library()
 @dataclass(frozen=True)
 class KindWords:
     title: str  # the card's heading: "Invoice 2", "Credit note 2"
-    noun: str  # in sentences: "Lines of credit note 2"
-    number: str  # the number field's label
-    date: str  # the issue date's label (a credit note has one date; the fix page calls it "Date" too)
+    date: str  # the issue date's label (a credit note has one date; its fix page calls it "Date" too)
     allocate: str  # the allocation field's label (the field only means something for a credit note)
     statuses: dict[str, str]  # the "Status in Xero" options: value -> what Xero calls it for this kind
+
+    @property
+    def noun(self) -> str:  # in sentences: "Lines of credit note 2"
+        return self.title.lower()
+
+    @property
+    def number(self) -> str:  # the number field's label: "Credit note number"
+        return f"{self.title} number"
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "noun": self.noun, "number": self.number}
 
 
 KIND_WORDS = {
     KIND_INVOICE: KindWords(
-        title="Invoice",
-        noun="invoice",
-        number="Invoice number",
-        date="Issue date",
-        allocate="Allocate to invoice (credit notes only)",
-        statuses={status.value: status.label for status in CREATABLE_STATUSES},
+        "Invoice", "Issue date", "Allocate to invoice (credit notes only)", {s: s.label for s in CREATABLE_STATUSES}
     ),
     # Sent as CreditNoteNumber, without a DueDate (invoices/mappers.credit_note_to_xero_payload): no due date here.
     KIND_CREDIT_NOTE: KindWords(
-        title="Credit note",
-        noun="credit note",
-        number="Credit note number",
-        date="Date",
-        allocate="Allocate to invoice",
-        statuses={status.value: CreditNote.Status(status.value).label for status in CREATABLE_STATUSES},
+        "Credit note", "Date", "Allocate to invoice", {s: CreditNote.Status(s).label for s in CREATABLE_STATUSES}
     ),
 }
 
@@ -77,4 +76,4 @@ def status_select(field: BoundField) -> SafeString:
 
 @register.simple_tag
 def kind_words_json() -> SafeString:
-    return json_script({kind: asdict(words) for kind, words in KIND_WORDS.items()}, "kind-words")
+    return json_script({kind: words.as_dict() for kind, words in KIND_WORDS.items()}, "kind-words")
