@@ -388,10 +388,10 @@ class CancelledInvoice(models.Model):
         return f"{self.number} (cancelled)"
 
 
+from invoices.created_in_xero.models import XeroContactVersion, XeroCreatedInvoice, XeroInvoiceChange  # noqa: E402,F401
 from invoices.credit_note_models import (  # noqa: E402,F401
     CreditNote,
     CreditNoteAllocation,
     CreditNoteEvent,
     CreditNoteLine,
 )
-from invoices.xero_models import XeroContactVersion, XeroCreatedInvoice, XeroInvoiceChange  # noqa: E402,F401

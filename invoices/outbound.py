@@ -18,10 +18,10 @@ from integrations.xero import accounting
 from integrations.xero.client import XeroClient
 from integrations.xero.errors import validation_messages
 from integrations.xero.types import XeroResponse
+from invoices.created_in_xero.models import XeroInvoiceChange
 from invoices.models import InvoiceEvent
 from invoices.services.apply.invoices import SOURCE_OUTBOUND, invoice_apply_from_xero
 from invoices.services.apply.reading import xero_updated_at
-from invoices.xero_models import XeroInvoiceChange
 
 INVOICE_CHANGE = "invoice_change"
 CONTACTS_CREATE = "contacts_create"

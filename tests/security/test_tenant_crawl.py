@@ -24,8 +24,8 @@ import pytest
 
 from integrations.connections.connect import xero_connect_start
 from integrations.models import WebhookEvent, XeroConnection
+from invoices.created_in_xero.models import XeroCreatedInvoice
 from invoices.models import Customer
-from invoices.xero_models import XeroCreatedInvoice
 from organisations.models import Organisation, SupportRequest
 from tests.security.keys import fill
 from tests.security.routes import Route, all_routes, product_routes

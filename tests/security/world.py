@@ -29,6 +29,7 @@ from integrations.models import (
 from integrations.outbound.models import OutboundOperation
 from integrations.usage import record as usage_record
 from integrations.xero import tokens
+from invoices.created_in_xero.models import XeroContactVersion, XeroCreatedInvoice, XeroInvoiceChange
 from invoices.credit_note_models import CreditNote, CreditNoteAllocation, CreditNoteEvent
 from invoices.models import (
     CancelledInvoice,
@@ -42,7 +43,6 @@ from invoices.models import (
     PushChunk,
     XeroMapping,
 )
-from invoices.xero_models import XeroContactVersion, XeroCreatedInvoice, XeroInvoiceChange
 from organisations.models import Invitation, Membership, Organisation, OrganisationAuditEvent, SupportRequest
 from organisations.people.services import invitation_create
 from tests.factories import make_connection, make_membership, make_organisation, make_token_set, make_user
