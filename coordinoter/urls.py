@@ -22,5 +22,5 @@ urlpatterns = [
     path("", include("integrations.urls")),
     path("", include("invoices.urls")),
     path("", include("invoices.created_in_xero.urls")),
-    path("", include("invoices.support_urls")),
+    path("", include("invoices.support.urls")),
 ]
