@@ -1,7 +1,7 @@
 """Models of the two-way sync with Xero: invoices created directly in Xero, the version of each contact we hold,
 and changes made in Coordinoter after the first push that wait to go to Xero.
 
-Imported at the end of invoices/models.py so Django sees them.
+Re-exported from invoices.models (the package), so Django sees them in the invoices app.
 """
 
 from decimal import Decimal

@@ -30,9 +30,11 @@ from integrations.outbound.models import OutboundOperation
 from integrations.usage import record as usage_record
 from integrations.xero import tokens
 from invoices.created_in_xero.models import XeroContactVersion, XeroCreatedInvoice, XeroInvoiceChange
-from invoices.credit_note_models import CreditNote, CreditNoteAllocation, CreditNoteEvent
 from invoices.models import (
     CancelledInvoice,
+    CreditNote,
+    CreditNoteAllocation,
+    CreditNoteEvent,
     Customer,
     Invoice,
     InvoiceBatch,

@@ -1,98 +1,14 @@
-import unicodedata
+"""Invoices, their lines (and the line fields a credit note shares), the organisation's Xero mapping, payments as
+Xero reports them, and what is left of a cancelled document."""
+
 from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
 
+from invoices.models.batches import InvoiceBatch
+from invoices.models.customers import Customer
 from organisations.models import Organisation
-
-
-def customer_name_key(name: str) -> str:
-    """The one canonical form of a customer's name, for matching: NFKC, casefolded, spaces collapsed.
-
-    Computed in Python only, never by the database's lower(), which disagrees with Python's on İ, final Σ and ß
-    (and on SQLite lowers ASCII only). "Straße GmbH" and "STRASSE GMBH" share a key; so do "ΑΛΦΑ ΟΔΟΣ" and "αλφα οδος".
-    """
-    return " ".join(unicodedata.normalize("NFKC", name).casefold().split())
-
-
-class Customer(models.Model):
-    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="customers")
-    name = models.CharField(max_length=255, help_text="Becomes the Xero contact's Name (unique in Xero).")
-    name_key = models.CharField(
-        max_length=1024,
-        editable=False,
-        help_text="customer_name_key(name): how names are matched, unique per organisation. Set on save.",
-    )
-    email = models.EmailField(blank=True)
-    xero_contact_id = models.CharField(max_length=36, blank=True, help_text="Xero ContactID once matched.")
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        ordering = ["name"]
-        constraints = [
-            models.UniqueConstraint(fields=["organisation", "name_key"], name="customer_name_key_unique_per_org"),
-        ]
-
-    def __str__(self) -> str:
-        return self.name
-
-    def save(self, *args, **kwargs) -> None:
-        self.name_key = customer_name_key(self.name)
-        update_fields = kwargs.get("update_fields")
-        if update_fields is not None and "name" in update_fields and "name_key" not in update_fields:
-            kwargs["update_fields"] = [*update_fields, "name_key"]
-        super().save(*args, **kwargs)
-
-    @property
-    def contact_number(self) -> str:
-        """Our customer id as Xero's ContactNumber (max 50 characters, writable only through the API)."""
-        return f"COORD-{self.pk}"
-
-
-class InvoiceBatch(models.Model):
-    class Eligibility(models.TextChoices):
-        ELIGIBLE = "eligible", "Syncs to Xero"
-        BEFORE_CONNECTION = "before_connection", "Created before Xero was connected: not synced"
-        WHILE_DISCONNECTED = "while_disconnected", "Created while Xero was disconnected: not synced"
-
-    class Source(models.TextChoices):
-        FORM = "form", "Form"
-        CSV = "csv", "CSV upload"
-        DEMO = "demo", "Demo data"
-
-    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="batches")
-    name = models.CharField(max_length=200)
-    source = models.CharField(max_length=10, choices=Source.choices, default=Source.FORM)
-    eligibility = models.CharField(
-        max_length=30,
-        choices=Eligibility.choices,
-        default=Eligibility.BEFORE_CONNECTION,
-        help_text="Decided once, when the batch is created, from the organisation's Xero connection then.",
-    )
-    # A batch that was not synced (created before connecting or while disconnected) that an admin sent on purpose,
-    # after the review page: its eligibility then reads `eligible`, and these say who and when.
-    sent_to_xero_at = models.DateTimeField(null=True, blank=True, help_text="When an admin sent this not-synced batch.")
-    sent_to_xero_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    eligibility_at_creation = models.CharField(
-        max_length=30,
-        blank=True,
-        help_text="The eligibility the batch was created with, kept when an admin sent it to Xero on purpose.",
-    )
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["-created_at", "-pk"]
-        indexes = [models.Index(fields=["organisation", "-created_at"])]
-
-    def __str__(self) -> str:
-        return self.name
 
 
 class Invoice(models.Model):
@@ -237,107 +153,6 @@ class XeroMapping(models.Model):
         return f"{self.organisation}: {self.revenue_account_code} / {self.tax_type}"
 
 
-class PushChunk(models.Model):
-    """Up to 50 invoices sent in one PUT /Invoices, claimed under a lock; a stored state machine.
-
-    pending -> sending -> done | failed; a `sending` chunk whose lease expired is retried with the same
-    Idempotency-Key inside Xero's 6-minute window, or resolved by looking its invoice numbers up after it.
-    """
-
-    class State(models.TextChoices):
-        PENDING = "pending", "Pending"
-        SENDING = "sending", "Sending"
-        DONE = "done", "Done"
-        FAILED = "failed", "Failed"
-
-    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="push_chunks")
-    tenant_id = models.CharField(max_length=36)
-    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
-    idempotency_key = models.CharField(
-        max_length=128, unique=True, help_text="Stored before the first attempt; reused by every retry."
-    )
-    payload = models.JSONField(default=dict, blank=True, help_text="The exact body sent, so a retry is identical.")
-    first_attempt_at = models.DateTimeField(null=True, blank=True)
-    attempts = models.PositiveIntegerField(default=0)
-    next_attempt_at = models.DateTimeField(null=True, blank=True, db_index=True)
-    lease_expires_at = models.DateTimeField(null=True, blank=True)
-    claimed_by = models.CharField(max_length=100, blank=True)
-    last_error = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    completed_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["created_at", "pk"]
-        indexes = [models.Index(fields=["organisation", "state"]), models.Index(fields=["state", "lease_expires_at"])]
-
-    def __str__(self) -> str:
-        return f"chunk {self.pk} ({self.state})"
-
-
-class PushAttempt(models.Model):
-    """One HTTP call to Xero for a chunk: what happened and how long it took."""
-
-    class Outcome(models.TextChoices):
-        OK = "ok", "Accepted"
-        VALIDATION = "validation", "Validation errors"
-        RATE_LIMITED = "rate_limited", "Rate limited (429)"
-        SERVER_ERROR = "server_error", "Xero server error"
-        TIMEOUT = "timeout", "Timed out"
-        AUTH = "auth", "Authorisation problem"
-        ERROR = "error", "Other error"
-
-    chunk = models.ForeignKey(PushChunk, on_delete=models.CASCADE, related_name="push_attempts")
-    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="+")
-    started_at = models.DateTimeField()
-    duration_ms = models.PositiveIntegerField(default=0)
-    http_status = models.PositiveSmallIntegerField(null=True, blank=True)
-    outcome = models.CharField(max_length=20, choices=Outcome.choices)
-    correlation_id = models.CharField(max_length=64, blank=True, help_text="Xero-Correlation-Id, for Xero support.")
-    detail = models.TextField(blank=True)
-
-    class Meta:
-        ordering = ["-started_at"]
-        # The batch page's notice reads an organisation's latest attempt every 2 s while a push runs.
-        indexes = [models.Index(fields=["organisation", "-started_at"], name="push_attempt_latest")]
-
-    def __str__(self) -> str:
-        return f"attempt {self.pk}: {self.outcome}"
-
-
-class DocumentEvent(models.Model):
-    """A document's history as people see it (an invoice's or a credit note's): created, sent, failed, retried,
-    edited, changed in Xero; who did it."""
-
-    class Source(models.TextChoices):
-        COORDINOTER = "coordinoter", "Coordinoter"
-        XERO = "xero", "Changed in Xero"
-        SYSTEM = "system", "Sync"
-
-    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="+")
-    source = models.CharField(max_length=12, choices=Source.choices)
-    kind = models.CharField(max_length=40, help_text="e.g. created, pushed, failed, retried, status_changed.")
-    message = models.CharField(max_length=500)
-    changes = models.JSONField(default=dict, blank=True)
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        abstract = True
-        ordering = ["-created_at", "-pk"]
-
-    def __str__(self) -> str:
-        return self.message
-
-
-class InvoiceEvent(DocumentEvent):
-    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="events")
-
-    class Meta(DocumentEvent.Meta):
-        indexes = [models.Index(fields=["invoice", "-created_at"])]
-
-
 class Payment(models.Model):
     """A payment on one of our invoices, as Xero reports it in the invoice's Payments (kept in step by the applier)."""
 
@@ -386,12 +201,3 @@ class CancelledInvoice(models.Model):
 
     def __str__(self) -> str:
         return f"{self.number} (cancelled)"
-
-
-from invoices.created_in_xero.models import XeroContactVersion, XeroCreatedInvoice, XeroInvoiceChange  # noqa: E402,F401
-from invoices.credit_note_models import (  # noqa: E402,F401
-    CreditNote,
-    CreditNoteAllocation,
-    CreditNoteEvent,
-    CreditNoteLine,
-)
