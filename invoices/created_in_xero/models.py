@@ -62,8 +62,8 @@ class XeroInvoiceChange(models.Model):
     """An edit, void or delete made in Coordinoter to an invoice already in Xero: a stored state machine.
 
     pending -> sending -> done | conflict | refused | failed | needs_attention. Xero's rules are checked before it is
-    stored; it travels as an outbound operation (integrations/outbound/), whose strategy (invoices/outbound.py) checks
-    Xero's current copy first and never overwrites a newer one (that is a conflict).
+    stored; it travels as an outbound operation (integrations/outbound/), whose strategy
+    (invoices/outbound/changes.py) checks Xero's current copy first and never overwrites a newer one (a conflict).
     """
 
     class Action(models.TextChoices):

@@ -3,7 +3,7 @@
 A credit note has its own number space in Xero (CreditNoteNumber), its own endpoint (PUT /CreditNotes) and its own
 life (RemainingCredit; PAID once fully allocated), so it is its own model rather than an invoice with a type: the
 invoice push, its numbers and its status counts never see one. It travels through the outbound engine
-(invoices/outbound_credit_notes.py); an allocation is its own operation, made once the credit note is confirmed and
+(invoices/outbound/credit_notes.py); an allocation is its own operation, made once the credit note is confirmed and
 the invoice is in Xero. Re-exported from invoices.models.
 """
 

@@ -25,7 +25,7 @@ from integrations.outbound import engine
 from integrations.outbound.models import OutboundOperation
 from invoices.created_in_xero.models import XeroInvoiceChange
 from invoices.models import Invoice, InvoiceEvent, XeroMapping
-from invoices.outbound import INVOICE_CHANGE
+from invoices.outbound.changes import INVOICE_CHANGE
 from organisations.models import Organisation
 
 logger = logging.getLogger("invoices.outbound")
