@@ -1,5 +1,4 @@
-"""Invoices, their lines (and the line fields a credit note shares), the organisation's Xero mapping, payments as
-Xero reports them, and what is left of a cancelled document."""
+"""Invoices, their lines (and the line fields a credit note shares) and the organisation's Xero mapping."""
 
 from decimal import Decimal
 
@@ -151,53 +150,3 @@ class XeroMapping(models.Model):
 
     def __str__(self) -> str:
         return f"{self.organisation}: {self.revenue_account_code} / {self.tax_type}"
-
-
-class Payment(models.Model):
-    """A payment on one of our invoices, as Xero reports it in the invoice's Payments (kept in step by the applier)."""
-
-    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="+")
-    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="payments")
-    xero_payment_id = models.CharField(max_length=36, help_text="Xero's PaymentID.")
-    date = models.DateField(null=True, blank=True)
-    amount = models.DecimalField(max_digits=14, decimal_places=2)
-    reference = models.CharField(max_length=255, blank=True)
-
-    class Meta:
-        ordering = ["date", "pk"]
-        constraints = [
-            models.UniqueConstraint(fields=["invoice", "xero_payment_id"], name="payment_unique_per_invoice"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.amount} on {self.date}"
-
-
-class CancelledInvoice(models.Model):
-    """What is left of an invoice or a credit note cancelled before it reached Xero: its number is free again, and
-    this says what it was, who cancelled it and its history up to then (the batch page lists it)."""
-
-    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="+")
-    batch = models.ForeignKey(InvoiceBatch, on_delete=models.CASCADE, related_name="cancelled_invoices")
-    number = models.CharField(max_length=255)
-    customer_name = models.CharField(max_length=255)
-    currency = models.CharField(max_length=3)
-    total = models.DecimalField(max_digits=14, decimal_places=2)
-    document = models.CharField(
-        max_length=12,
-        choices=[("invoice", "Invoice"), ("credit_note", "Credit note")],
-        default="invoice",
-        help_text="What was cancelled: an invoice or a credit note (each has its own number space).",
-    )
-    sync_state = models.CharField(max_length=20, help_text="Where it stood when it was cancelled.")
-    history = models.JSONField(default=list, blank=True, help_text="Its events, newest first, as they read.")
-    cancelled_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    cancelled_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["-cancelled_at", "-pk"]
-
-    def __str__(self) -> str:
-        return f"{self.number} (cancelled)"
