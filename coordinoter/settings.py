@@ -298,7 +298,7 @@ XERO_RESOURCE_APPLIERS = {
     "INVOICE": "invoices.services.apply.invoices_apply_from_xero",
     "CONTACT": "invoices.services.apply.contacts_apply_from_xero",
     # Polled only (reconciliation): the webhook inbox takes INVOICE and CONTACT events.
-    "CREDITNOTE": "invoices.services.credit_notes.credit_notes_apply_from_xero",
+    "CREDITNOTE": "invoices.services.apply.credit_notes_apply_from_xero",
 }
 # Which Xero versions we hold, by event category: the invoices app's selector, named here like the appliers. The webhook
 # inbox does not fetch a resource for an event older than the version we hold (issue 15); a category missing here is
@@ -306,7 +306,7 @@ XERO_RESOURCE_APPLIERS = {
 XERO_RESOURCE_VERSIONS = {"INVOICE": "invoices.selectors.invoice_versions_held"}
 # Categories reconciliation polls only for organisations the named function says have something to update: a tenant
 # that never sent a credit note spends none of its 5,000 daily calls on GET /CreditNotes.
-XERO_RECONCILE_GATES = {"CREDITNOTE": "invoices.services.credit_notes.credit_notes_to_reconcile"}
+XERO_RECONCILE_GATES = {"CREDITNOTE": "invoices.services.apply.credit_notes_to_reconcile"}
 # Reconciliation costs what it must (issue 15): a tenant whose webhooks arrive in sequence is polled once every
 # XERO_RECONCILE_QUIET_SECONDS; a gap in the webhooks' sequence numbers (still open after WEBHOOK_GAP_GRACE_SECONDS),
 # a delivery we failed to process, or activity (a push) with no webhook within XERO_RECONCILE_ACTIVITY_GRACE_SECONDS

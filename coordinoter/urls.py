@@ -21,6 +21,6 @@ urlpatterns = [
     path("", include("organisations.urls")),
     path("", include("integrations.urls")),
     path("", include("invoices.urls")),
-    path("", include("invoices.xero_urls")),
-    path("", include("invoices.support_urls")),
+    path("", include("invoices.created_in_xero.urls")),
+    path("", include("invoices.support.urls")),
 ]

@@ -25,12 +25,13 @@ class InvoicesConfig(AppConfig):
 
         register_connection_listener(_resume_pending_pushes)
 
-        from invoices import outbound, outbound_credit_notes
+        from invoices.outbound import changes, contacts, credit_notes
 
-        outbound.register()
+        changes.register()
+        contacts.register()
 
         from invoices.first_run import mapping_next_step_banners
         from organisations.banners import register_banner_provider
 
         register_banner_provider(mapping_next_step_banners)
-        outbound_credit_notes.register()
+        credit_notes.register()

@@ -1,6 +1,8 @@
 from django.urls import path
 
-from invoices import fix_views, list_views, views
+from invoices import views
+from invoices.fix import views as fix_views
+from invoices.invoice_list import views as list_views
 
 app_name = "invoices"
 

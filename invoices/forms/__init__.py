@@ -1,6 +1,7 @@
 """Forms for creating invoice batches (several invoices, each with several lines), CSV upload, mapping and editing
 an invoice already in Xero, one module per page: `batch` and `entry` (the new-batch page; `CsvUploadForm` for the
-upload page), `mapping` (Settings → Xero mapping), `edit` (the edit page), and `fields` they share. Every public
+upload page), `mapping` (Settings → Xero mapping), `edit` (the edit page), and `fields` and `locale` (the
+organisation's number and date input) they share. Every public
 name is importable from here.
 """
 
@@ -34,6 +35,7 @@ from invoices.forms.fields import (
     quantity_field,
     unit_amount_field,
 )
+from invoices.forms.locale import LocaleFormMixin
 from invoices.forms.mapping import MappingForm
 
 __all__ = [
@@ -55,6 +57,7 @@ __all__ = [
     "LineEditFormSet",
     "LineForm",
     "LineFormSet",
+    "LocaleFormMixin",
     "MappingForm",
     "default_invoice_initial",
     "entry_as_credit_note",

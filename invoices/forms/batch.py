@@ -14,7 +14,7 @@ from invoices.forms.fields import (
     quantity_field,
     unit_amount_field,
 )
-from invoices.locale_forms import LocaleFormMixin
+from invoices.forms.locale import LocaleFormMixin
 from invoices.models import Invoice
 from invoices.services.batches.inputs import CREATABLE_STATUSES, KIND_INVOICE, KINDS
 from invoices.services.batches.validation import line_quantity_problem

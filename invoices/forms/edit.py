@@ -8,7 +8,7 @@ from django import forms
 
 from invoices import mappers
 from invoices.forms.fields import MAX_FORM_LINES, iso_date_field, quantity_field, unit_amount_field
-from invoices.locale_forms import LocaleFormMixin
+from invoices.forms.locale import LocaleFormMixin
 from invoices.models import InvoiceLine
 from invoices.services.batches.inputs import NEGATIVE_TOTAL_MESSAGE
 from invoices.services.batches.validation import line_quantity_problem

@@ -1,9 +1,10 @@
 """Credit notes to Xero and back: each pending credit note becomes one `credit_note_create` operation once its
 customer is a Xero contact; each requested allocation becomes one `credit_note_allocate` operation once the credit
-note is confirmed and the invoice is in Xero; what Xero holds comes back through `credit_notes_apply_from_xero`
+note is confirmed and the invoice is in Xero; what Xero holds comes back through invoices/services/apply/credit_notes.py
 (our own writes' answers, and the reconciliation poll of GET /CreditNotes: Xero's webhooks carry only invoices and
-contacts). The push dispatcher (invoices/services/push/dispatch.py) runs `credit_notes_dispatch` on every pass, so
-the credit notes of a batch go with its invoices and an allocation goes as soon as its invoice lands.
+contacts; its `credit_notes_apply_from_xero` and `credit_notes_to_reconcile` are re-exported here). The push
+dispatcher (invoices/services/push/dispatch.py) runs `credit_notes_dispatch` on every pass, so the credit notes of a
+batch go with its invoices and an allocation goes as soon as its invoice lands.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from django.utils import timezone
 
 from integrations.models import XeroConnection
 from integrations.outbound import engine
-from integrations.webhooks.fetch import ApplyOutcome
 from invoices import mappers
 from invoices.models import (
     CreditNote,
@@ -30,7 +30,12 @@ from invoices.models import (
     InvoiceEvent,
     XeroMapping,
 )
-from invoices.services.apply import xero_updated_at
+from invoices.services.apply.credit_notes import (
+    APPLIED_FIELDS,
+    credit_note_copy_from_xero,
+    credit_notes_apply_from_xero,
+    credit_notes_to_reconcile,
+)
 from invoices.sync_states import sync_state_move
 
 logger = logging.getLogger("invoices.credit_notes")
@@ -213,7 +218,7 @@ def credit_note_finish(*, credit_note_id: int, state: str, message: str, result:
         if note is None:
             return
         if state == "done":
-            _apply(note, result, force=True)
+            credit_note_copy_from_xero(note, result, force=True)
             note.synced_at = timezone.now()
             credit_note_sync_state_set(note, S.SYNCED, errors=[], also=["synced_at", *APPLIED_FIELDS])
             _note_event(note, "synced", f"In Xero as {note.number} ({note.xero_status or 'created'})")
@@ -306,95 +311,6 @@ def _invoice_event(allocation: CreditNoteAllocation, kind: str, message: str) ->
         changes={"credit_note_id": allocation.credit_note_id, "allocation_id": allocation.pk},
         actor=allocation.requested_by,
     )
-
-
-# ---------------------------------------------------------------- from Xero
-
-
-def _money(value: Any) -> Decimal | None:
-    try:
-        return Decimal(str(value)).quantize(TWO) if value not in (None, "") else None
-    except ArithmeticError:
-        return None
-
-
-APPLIED_FIELDS = [
-    "xero_credit_note_id",
-    "xero_status",
-    "xero_updated_at",
-    "subtotal",
-    "total_tax",
-    "total",
-    "remaining_credit",
-    "updated_at",
-]
-
-
-def _apply(note: CreditNote, data: Mapping[str, Any], *, force: bool = False) -> bool:
-    """Xero's copy onto ours (the caller saves); only a newer one unless `force` (our own write's answer)."""
-    version = xero_updated_at(data)
-    if not force and note.xero_updated_at is not None and (version is None or version <= note.xero_updated_at):
-        return False
-    note.xero_credit_note_id = str(data.get("CreditNoteID") or note.xero_credit_note_id)
-    note.xero_status = str(data.get("Status") or note.xero_status)[:12]
-    note.xero_updated_at = version or note.xero_updated_at
-    for field, key in (
-        ("subtotal", "SubTotal"),
-        ("total_tax", "TotalTax"),
-        ("total", "Total"),
-        ("remaining_credit", "RemainingCredit"),
-    ):
-        value = _money(data.get(key))
-        if value is not None:
-            setattr(note, field, value)
-    return True
-
-
-def credit_notes_to_reconcile(*, organisation_id: int) -> bool:
-    """Has the organisation credit notes in Xero that a poll could update? (reconciliation's gate)"""
-    return CreditNote.objects.filter(organisation_id=organisation_id).exclude(xero_credit_note_id="").exists()
-
-
-def credit_notes_apply_from_xero(
-    *, organisation_id: int, resources: Sequence[Mapping[str, Any]], source: str
-) -> list[ApplyOutcome]:
-    """Credit notes read from Xero (the reconciliation poll): ours, matched by CreditNoteID, take a newer copy's
-    status, totals and remaining credit; others are not ours."""
-    outcomes = []
-    for data in resources:
-        xero_id = str(data.get("CreditNoteID") or "")
-        number = str(data.get("CreditNoteNumber") or "")
-        if not xero_id or data.get("Type") != "ACCRECCREDIT":
-            outcomes.append(ApplyOutcome(resource_id=xero_id, outcome="ignored", label=number))
-            continue
-        with transaction.atomic():
-            note = (
-                CreditNote.objects.select_for_update()
-                .filter(organisation_id=organisation_id, xero_credit_note_id__iexact=xero_id)
-                .first()
-            )
-            if note is None:
-                outcomes.append(ApplyOutcome(resource_id=xero_id, outcome="not_ours", label=number))
-                continue
-            before = (note.xero_status, note.remaining_credit, note.total)
-            if not _apply(note, data):
-                outcomes.append(ApplyOutcome(resource_id=xero_id, outcome="stale", label=note.number))
-                continue
-            note.save(update_fields=APPLIED_FIELDS)
-            after = (note.xero_status, note.remaining_credit, note.total)
-        changed = before != after
-        summary = (
-            f"credit note {note.number}: status {before[0] or '-'} → {after[0]}, remaining credit "
-            f"{before[1]:,.2f} → {after[1]:,.2f}"
-            if changed
-            else ""
-        )
-        outcomes.append(
-            ApplyOutcome(
-                resource_id=xero_id, outcome="applied" if changed else "unchanged", label=note.number, summary=summary
-            )
-        )
-    return outcomes
 
 
 def _log(event: str, organisation_id: int, **extra) -> None:

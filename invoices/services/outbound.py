@@ -23,9 +23,9 @@ from django.http import Http404
 from integrations.models import XeroConnection
 from integrations.outbound import engine
 from integrations.outbound.models import OutboundOperation
+from invoices.created_in_xero.models import XeroInvoiceChange
 from invoices.models import Invoice, InvoiceEvent, XeroMapping
-from invoices.outbound import INVOICE_CHANGE
-from invoices.xero_models import XeroInvoiceChange
+from invoices.outbound.changes import INVOICE_CHANGE
 from organisations.models import Organisation
 
 logger = logging.getLogger("invoices.outbound")

@@ -13,8 +13,8 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 
+from invoices.created_in_xero.models import XeroContactVersion
 from invoices.models import Customer
-from invoices.xero_models import XeroContactVersion
 
 logger = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ import pytest
 from playwright.sync_api import expect
 
 from integrations.xero.client import xero_request
+from invoices.created_in_xero.models import XeroInvoiceChange
 from invoices.models import Invoice, InvoiceBatch, InvoiceLine
-from invoices.xero_models import XeroInvoiceChange
 from tests.browser import helpers
 from tests.browser.helpers import shoot
 from tests.browser.test_fix_and_send import at_phone_width

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from integrations.outbound import engine
+from integrations.outbound import decide
 from integrations.outbound.models import OutboundAttempt, OutboundOperation
 from integrations.outbound.states import TRANSITIONS, IllegalTransition, operation_move
 from tests.state_machines import ROOT, as_table, documented_table
@@ -80,4 +80,4 @@ def test_decision_comes_from_the_stored_attempts(org_a, rows, window_open, decis
     sent = timezone.now() - dt.timedelta(seconds=10 if window_open else 3600)
     operation = _operation(org_a, key_first_sent_at=sent if rows else None)
     _history(operation, *rows)
-    assert engine._decide(operation, timezone.now()) == decision
+    assert decide.decide(operation, timezone.now()) == decision

@@ -20,8 +20,8 @@ from integrations.webhooks import process as inbox
 from integrations.webhooks.parse import webhook_delivery_parse
 from integrations.webhooks.record import webhook_events_record
 from integrations.webhooks.tasks import process_webhook_inbox, reconcile_organisation
+from invoices.created_in_xero.models import XeroCreatedInvoice
 from invoices.models import Customer, Invoice, InvoiceEvent
-from invoices.xero_models import XeroCreatedInvoice
 from tests.factories import (
     TENANT_ID,
     make_connection,

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from invoices.created_in_xero.models import XeroCreatedInvoice
 from invoices.models import Customer, InvoiceEvent, XeroMapping
 from invoices.services.apply.contacts import contact_apply_from_xero
 from invoices.services.apply.invoices import invoice_apply_from_xero, invoices_apply_from_xero
 from invoices.services.apply.reading import xero_updated_at
-from invoices.xero_models import XeroCreatedInvoice
 from tests.factories import make_customer, make_organisation, make_pushed_invoice
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "xero" / "invoice_authorised.json"

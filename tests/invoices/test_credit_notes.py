@@ -20,6 +20,7 @@ from integrations.outbound.models import OutboundAttempt, OutboundOperation
 from invoices.csv_import.parse import parse_batch_csv
 from invoices.models import CreditNote, CreditNoteAllocation, Invoice, InvoiceBatch, InvoiceEvent, XeroMapping
 from invoices.services import credit_notes as service
+from invoices.services.apply import credit_notes_apply_from_xero
 from invoices.services.batches.create import batch_create
 from invoices.services.batches.inputs import (
     KIND_CREDIT_NOTE,
@@ -464,17 +465,17 @@ def test_newer_copy_from_xero_is_applied_and_an_older_one_is_not_when_reconcilin
     note = confirmed_note(org, invoice)
     CreditNote.objects.filter(pk=note.pk).update(xero_updated_at=timezone.now() - dt.timedelta(days=1))
     newer = xero_credit_note(Status="VOIDED", RemainingCredit=0.0, UpdatedDateUTC="/Date(4102444800000+0000)/")
-    (outcome,) = service.credit_notes_apply_from_xero(organisation_id=org.pk, resources=[newer], source="reconcile")
+    (outcome,) = credit_notes_apply_from_xero(organisation_id=org.pk, resources=[newer], source="reconcile")
     assert outcome.outcome == "applied" and "VOIDED" in outcome.summary
     note.refresh_from_db()
     assert note.display_status == CreditNoteStatus.VOIDED
-    (again,) = service.credit_notes_apply_from_xero(
+    (again,) = credit_notes_apply_from_xero(
         organisation_id=org.pk, resources=[xero_credit_note(Status="AUTHORISED")], source="reconcile"
     )
     assert again.outcome == "stale"
     note.refresh_from_db()
     assert note.xero_status == "VOIDED"
-    (foreign,) = service.credit_notes_apply_from_xero(
+    (foreign,) = credit_notes_apply_from_xero(
         organisation_id=org.pk,
         resources=[xero_credit_note(CreditNoteID="22222222-3333-4444-8555-666666666666")],
         source="reconcile",

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import responses
 
+from invoices.created_in_xero.models import XeroInvoiceChange
 from invoices.models import InvoiceLine, XeroMapping
 from invoices.services.outbound import invoice_change_send
-from invoices.xero_models import XeroInvoiceChange
 from tests.factories import make_connection, make_membership, make_organisation, make_pushed_invoice, make_user
 
 API = "https://api.xero.com/api.xro/2.0"

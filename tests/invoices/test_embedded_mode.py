@@ -16,11 +16,11 @@ from coordinoter import queue
 from integrations.models import XeroConnection
 from integrations.outbound.models import OutboundOperation
 from integrations.xero.client import XeroClient
+from invoices.created_in_xero.models import XeroInvoiceChange
 from invoices.models import Invoice, XeroMapping
 from invoices.services import outbound
 from invoices.services.outbound import invoice_change_request
 from invoices.services.push import push_enqueue_for_organisation
-from invoices.xero_models import XeroInvoiceChange
 from tests.factories import echo_invoices, make_connected_organisation, make_connection, make_pushed_invoice
 from tests.invoices.conftest import API, INVOICES_URL
 from tests.invoices.test_outbound import HELD, XERO_ID, xero_invoice

@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
-from invoices.list_views import csv_cell
+from invoices.invoice_list.views import csv_cell
 from invoices.models import Invoice
 from tests.factories import PASSWORD, make_batch, make_customer
 

@@ -14,6 +14,7 @@ import responses
 from django.http import Http404
 
 from integrations.outbound.models import OutboundOperation
+from invoices.created_in_xero.models import XeroInvoiceChange
 from invoices.models import Invoice, InvoiceEvent, XeroMapping
 from invoices.services import outbound
 from invoices.services.outbound import (
@@ -24,7 +25,6 @@ from invoices.services.outbound import (
     invoice_change_request,
     invoice_change_send,
 )
-from invoices.xero_models import XeroInvoiceChange
 from tests.factories import make_connection, make_membership, make_organisation, make_pushed_invoice, make_user
 
 API = "https://api.xero.com/api.xro/2.0"

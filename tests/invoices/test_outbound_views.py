@@ -7,8 +7,8 @@ from decimal import Decimal
 import pytest
 from django.test import Client
 
+from invoices.created_in_xero.models import XeroCreatedInvoice, XeroInvoiceChange
 from invoices.models import Invoice, XeroMapping
-from invoices.xero_models import XeroCreatedInvoice, XeroInvoiceChange
 from tests.factories import (
     PASSWORD,
     make_connection,

@@ -12,9 +12,9 @@ from django.utils.html import escape
 
 from integrations.models import XeroConnection
 from integrations.registry import connection_event_emit
+from invoices.created_in_xero.models import XeroContactVersion
 from invoices.models import Customer, Invoice
 from invoices.services.push import push_chunk_send, push_organisation_dispatch
-from invoices.xero_models import XeroContactVersion
 from tests.factories import (
     PASSWORD,
     TENANT_ID,

@@ -24,6 +24,7 @@ from django.utils import timezone
 from integrations.audit import audit_event_record
 from integrations.models import ReconciliationState, WebhookEvent, XeroConnection, XeroPendingTenantChoice
 from integrations.usage import record as usage_record
+from invoices.created_in_xero.models import XeroCreatedInvoice, XeroInvoiceChange
 from invoices.models import (
     CreditNoteAllocation,
     Customer,
@@ -33,7 +34,6 @@ from invoices.models import (
     InvoiceLine,
     XeroMapping,
 )
-from invoices.xero_models import XeroCreatedInvoice, XeroInvoiceChange
 from organisations.models import Organisation, SupportRequest
 from tests.factories import (
     make_connection,

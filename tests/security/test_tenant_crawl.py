@@ -3,7 +3,7 @@ requested (GET and POST) as organisation A's admin. Tenant pages answer 404 and 
 
 The exceptions, each for a reason:
 - support console views (integrations.support, integrations.webhooks.support, integrations.outbound.views,
-  invoices.support_views) are not tenant-owned (the outbound retry still 404s an operation of another organisation
+  invoices.support.views) are not tenant-owned (the outbound retry still 404s an operation of another organisation
   than the one in the URL): they span
   tenants for Coordinoter staff, so a customer gets 403 before any id is looked at;
 - Django's admin site is staff-only: a customer is sent to the admin login (302) before any id is looked at;
@@ -24,8 +24,8 @@ import pytest
 
 from integrations.connections.connect import xero_connect_start
 from integrations.models import WebhookEvent, XeroConnection
+from invoices.created_in_xero.models import XeroCreatedInvoice
 from invoices.models import Customer
-from invoices.xero_models import XeroCreatedInvoice
 from organisations.models import Organisation, SupportRequest
 from tests.security.keys import fill
 from tests.security.routes import Route, all_routes, product_routes
@@ -37,7 +37,7 @@ SUPPORT_MODULES = {
     "integrations.support",
     "integrations.webhooks.support",
     "integrations.outbound.views",
-    "invoices.support_views",
+    "invoices.support.views",
 }
 
 

@@ -29,9 +29,12 @@ from integrations.models import (
 from integrations.outbound.models import OutboundOperation
 from integrations.usage import record as usage_record
 from integrations.xero import tokens
-from invoices.credit_note_models import CreditNote, CreditNoteAllocation, CreditNoteEvent
+from invoices.created_in_xero.models import XeroContactVersion, XeroCreatedInvoice, XeroInvoiceChange
 from invoices.models import (
     CancelledInvoice,
+    CreditNote,
+    CreditNoteAllocation,
+    CreditNoteEvent,
     Customer,
     Invoice,
     InvoiceBatch,
@@ -42,7 +45,6 @@ from invoices.models import (
     PushChunk,
     XeroMapping,
 )
-from invoices.xero_models import XeroContactVersion, XeroCreatedInvoice, XeroInvoiceChange
 from organisations.models import Invitation, Membership, Organisation, OrganisationAuditEvent, SupportRequest
 from organisations.people.services import invitation_create
 from tests.factories import make_connection, make_membership, make_organisation, make_token_set, make_user

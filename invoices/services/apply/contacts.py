@@ -9,9 +9,9 @@ from typing import Any
 from django.db import transaction
 
 from integrations.webhooks.fetch import ApplyOutcome
+from invoices.created_in_xero.models import XeroContactVersion
 from invoices.models import Customer, customer_name_key
 from invoices.services.apply.reading import _fmt, xero_updated_at
-from invoices.xero_models import XeroContactVersion
 
 logger = logging.getLogger("invoices.apply")
 

@@ -12,6 +12,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 
 from integrations.webhooks.fetch import ApplyOutcome
+from invoices.created_in_xero.models import XeroCreatedInvoice
 from invoices.mappers import parse_xero_datetime
 from invoices.models import Invoice, InvoiceEvent, InvoiceLine, Payment, XeroMapping
 from invoices.services.apply.reading import (
@@ -22,7 +23,6 @@ from invoices.services.apply.reading import (
     xero_date,
     xero_updated_at,
 )
-from invoices.xero_models import XeroCreatedInvoice
 
 logger = logging.getLogger("invoices.apply")
 

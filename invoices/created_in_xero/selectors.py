@@ -6,8 +6,8 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
+from invoices.created_in_xero.models import XeroCreatedInvoice, XeroInvoiceChange
 from invoices.models import Invoice
-from invoices.xero_models import XeroCreatedInvoice, XeroInvoiceChange
 from organisations.models import Organisation
 
 

@@ -3,8 +3,8 @@
 A credit note has its own number space in Xero (CreditNoteNumber), its own endpoint (PUT /CreditNotes) and its own
 life (RemainingCredit; PAID once fully allocated), so it is its own model rather than an invoice with a type: the
 invoice push, its numbers and its status counts never see one. It travels through the outbound engine
-(invoices/outbound_credit_notes.py); an allocation is its own operation, made once the credit note is confirmed and
-the invoice is in Xero. Imported at the end of invoices/models.py so Django sees them.
+(invoices/outbound/credit_notes.py); an allocation is its own operation, made once the credit note is confirmed and
+the invoice is in Xero. Re-exported from invoices.models.
 """
 
 from decimal import Decimal
@@ -12,8 +12,8 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import models
 
-# Imported at the end of invoices/models.py: Invoice exists by then.
-from invoices.models import DocumentEvent, DocumentLine, Invoice
+from invoices.models.events import DocumentEvent
+from invoices.models.invoices import DocumentLine, Invoice
 from organisations.models import Organisation
 
 

@@ -10,6 +10,13 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
+from invoices.created_in_xero.models import XeroInvoiceChange
+from invoices.created_in_xero.selectors import (
+    created_in_xero_list,
+    invoice_for_xero_action,
+    invoices_xero_states,
+    open_changes_by_invoice,
+)
 from invoices.forms.edit import InvoiceEditForm, LineEditFormSet, line_edit_initial, line_edits
 from invoices.models import Invoice
 from invoices.selectors import xero_link_info
@@ -21,13 +28,6 @@ from invoices.services.outbound import (
     invoice_change_request,
 )
 from invoices.states import invoice_status
-from invoices.xero_models import XeroInvoiceChange
-from invoices.xero_selectors import (
-    created_in_xero_list,
-    invoice_for_xero_action,
-    invoices_xero_states,
-    open_changes_by_invoice,
-)
 from organisations.decorators import member_required
 from organisations.locale import locale_of, today_for
 

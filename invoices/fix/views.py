@@ -12,7 +12,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from invoices.fix_forms import (
+from invoices.fix.forms import (
     DocumentFixForm,
     FixLineFormSet,
     InvoiceFixForm,

@@ -7,7 +7,7 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from invoices.list_selectors import STATUSES, invoice_filters_from, invoices_filtered
+from invoices.invoice_list.selectors import STATUSES, invoice_filters_from, invoices_filtered
 from invoices.selectors import xero_link_info
 from invoices.services.fix import FIXABLE
 from invoices.states import status_of

@@ -1,5 +1,5 @@
 """The outbound engine's strategies for credit notes: create one (PUT /CreditNotes) and allocate one to an invoice
-(PUT /CreditNotes/{id}/Allocations). Registered from invoices/apps.py beside invoices/outbound.py's kinds.
+(PUT /CreditNotes/{id}/Allocations). Registered from invoices/apps.py beside the other kinds of invoices/outbound/.
 
 credit_note_create   confirmed by Xero's CreditNoteID and our CreditNoteNumber (its own number space in Xero);
                      looked up by number (GET /CreditNotes?where=CreditNoteNumber=="..."): an answer about another

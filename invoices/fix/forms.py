@@ -8,7 +8,7 @@ from django import forms
 
 from invoices import mappers
 from invoices.forms import MAX_FORM_LINES, LineForm, iso_date_field
-from invoices.locale_forms import LocaleFormMixin
+from invoices.forms.locale import LocaleFormMixin
 from invoices.services.batches import BatchProblem, LineInput
 from invoices.services.fix import DocumentFix
 

@@ -1,0 +1,112 @@
+"""Claim and decide, the first half of the engine's loop (integrations/outbound/engine.py): take the operation row
+under select_for_update with a lease, counting the attempt (and writing down the call about to be made) in the same
+commit, before any call; and choose that call from the stored attempts: check, send (again under the same
+Idempotency-Key while Xero still remembers it) or look the result up first."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from integrations.outbound.models import OutboundAttempt, OutboundOperation
+from integrations.outbound.record import RunResult
+from integrations.outbound.states import FINAL, operation_move
+
+S = OutboundOperation.State
+ACT = OutboundAttempt.Action
+OUT = OutboundAttempt.Outcome
+
+
+def claim(operation_id: int, worker: str) -> tuple[OutboundOperation, str] | RunResult:
+    with transaction.atomic():
+        operation = OutboundOperation.objects.select_for_update().filter(pk=operation_id).first()
+        if operation is None or operation.state in FINAL or operation.state == S.NEEDS_ATTENTION:
+            return RunResult("noop")
+        now = timezone.now()
+        if operation.state == S.SENDING:
+            if operation.lease_until and operation.lease_until > now:
+                return RunResult("busy", detail=operation.leased_by)
+            if operation.in_flight:
+                # The previous holder died mid-call: that call's outcome is unknown.
+                OutboundAttempt.objects.create(
+                    operation=operation,
+                    action=operation.in_flight,
+                    outcome=OUT.UNKNOWN,
+                    started_at=now,
+                    detail=f"lost: worker {operation.leased_by} stopped before recording its call",
+                )
+        elif operation.next_attempt_at and operation.next_attempt_at > now + timedelta(milliseconds=50):
+            return RunResult("early", retry_in=(operation.next_attempt_at - now).total_seconds())
+        action = decide(operation, now)
+        operation_move(operation, S.SENDING)
+        operation.leased_by = worker[:100]
+        operation.lease_until = now + timedelta(seconds=settings.OUTBOUND_LEASE_SECONDS)
+        operation.attempts += 1
+        operation.in_flight = action
+        fields = ["state", "leased_by", "lease_until", "attempts", "in_flight"]
+        if action == ACT.SEND:
+            fields += _count_send(operation, now)
+        elif action == ACT.LOOKUP:
+            operation.lookups += 1
+            fields.append("lookups")
+        operation.save(update_fields=fields)
+        return operation, action
+
+
+def _count_send(operation: OutboundOperation, now) -> list[str]:
+    operation.sends += 1
+    fields = ["sends"]
+    if operation.key_first_sent_at is None:
+        operation.key_first_sent_at = now
+        fields.append("key_first_sent_at")
+    return fields
+
+
+def mark_sending(operation: OutboundOperation) -> None:
+    """A check that found nothing against the write turns into its send: count it as one, before the call."""
+    with transaction.atomic():
+        locked = OutboundOperation.objects.select_for_update().get(pk=operation.pk)
+        locked.in_flight = ACT.SEND
+        fields = ["in_flight", *_count_send(locked, timezone.now())]
+        locked.save(update_fields=fields)
+        operation.in_flight, operation.sends, operation.key_first_sent_at = (
+            locked.in_flight,
+            locked.sends,
+            locked.key_first_sent_at,
+        )
+
+
+def decide(operation: OutboundOperation, now) -> str:
+    """Which call this claim makes, from the stored attempts (newest first)."""
+    history = list(
+        operation.outbound_attempts.exclude(action=ACT.CHECK)
+        .order_by("-started_at", "-pk")
+        .values_list("action", "outcome")[:50]
+    )
+    in_doubt = False
+    for action, outcome in history:
+        if action == ACT.LOOKUP and outcome == OUT.ABSENT:
+            break  # proved absent since: a send is safe
+        if action == ACT.LOOKUP and outcome in (OUT.UNCONFIRMED, OUT.RETRY, OUT.UNKNOWN, OUT.FAILED):
+            return ACT.LOOKUP  # still finding out
+        if action == ACT.SEND and outcome == OUT.UNCONFIRMED:
+            return ACT.LOOKUP  # a resend under the same key would only replay that answer
+        if action == ACT.SEND and outcome == OUT.UNKNOWN:
+            in_doubt = True
+            break
+    if in_doubt:
+        return ACT.SEND if _window_open(operation, now) else ACT.LOOKUP
+    if not history:
+        return ACT.CHECK
+    return ACT.SEND
+
+
+def _window_open(operation: OutboundOperation, now) -> bool:
+    """Does Xero still remember the key? Measured from our first send, which is before Xero saw it."""
+    if operation.key_first_sent_at is None:
+        return True
+    window = settings.XERO_IDEMPOTENCY_WINDOW_SECONDS * 11 / 12
+    return now < operation.key_first_sent_at + timedelta(seconds=window)

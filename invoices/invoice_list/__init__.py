@@ -1,0 +1,1 @@
+"""The invoice list (`/invoices/`) and its CSV export: `selectors` (filters and the filtered queryset), `views`."""
