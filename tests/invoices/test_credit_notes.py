@@ -185,7 +185,11 @@ def test_negative_credit_note_is_refused_when_amounts_are_given_with_a_minus(org
         ("INV-9", {}, "There is no invoice INV-9 in this batch or in Coordinoter."),
         ("INV-1", {"customer": "Wattle Clinic"}, "Invoice INV-1 is for another customer."),
         ("INV-1", {"currency": "AUD"}, "Invoice INV-1 is in NZD, this credit note in AUD."),
-        ("INV-1", {"status": "DRAFT"}, "Only an approved credit note can be allocated: set its status to AUTHORISED."),
+        (
+            "INV-1",
+            {"status": "DRAFT"},
+            "Only an approved credit note can be allocated: set its status to Approved (AUTHORISED in a CSV).",
+        ),
     ],
 )
 def test_allocation_is_refused_before_anything_is_created_when_xero_could_not_allocate_it(org, target, change, message):

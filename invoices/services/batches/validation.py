@@ -277,7 +277,9 @@ def _allocation_problems(
         if inv.status != Invoice.Status.AUTHORISED:
             problems.append(
                 BatchProblem(
-                    i, "allocate_to", "Only an approved credit note can be allocated: set its status to AUTHORISED."
+                    i,
+                    "allocate_to",
+                    "Only an approved credit note can be allocated: set its status to Approved (AUTHORISED in a CSV).",
                 )
             )
         j = first_seen.get(target.lower())
