@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import QuerySet
@@ -22,6 +23,16 @@ MAX_CHUNKS_IN_FLIGHT = 5
 
 S = Invoice.SyncState
 C = PushChunk.State
+
+LOOKUP = "lookup"
+GET_LABEL = "GET /Invoices lookup"
+
+
+@dataclass(frozen=True)
+class SendResult:
+    outcome: str  # done | failed | retry | waiting | released | busy | noop
+    retry_in: float | None = None  # the task should run again after this many seconds
+    detail: str = ""
 
 
 def pending_invoices(organisation_id: int) -> QuerySet[Invoice]:

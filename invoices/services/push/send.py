@@ -30,7 +30,11 @@ from integrations.xero.exceptions import (
 )
 from integrations.xero.ratelimit import RateLimitWait, rate_limiter
 from invoices.models import Invoice, PushAttempt, PushChunk
+from invoices.services.push.attempts import abandon, attempt_record, refused, retry_later
 from invoices.services.push.common import (
+    GET_LABEL,
+    LOOKUP,
+    SendResult,
     backoff_seconds,
     connection_for,
     connection_ready,
@@ -38,17 +42,7 @@ from invoices.services.push.common import (
     worker_name,
     xero_client,
 )
-from invoices.services.push.record import (
-    GET_LABEL,
-    LOOKUP,
-    SendResult,
-    abandon,
-    attempt_record,
-    record_lookup,
-    record_put,
-    refused,
-    retry_later,
-)
+from invoices.services.push.record import record_lookup, record_put
 
 logger = logging.getLogger(__name__)
 
