@@ -32,11 +32,12 @@ def attempt_record(
     status: int | None,
     detail: str,
     correlation_id: str = "",
+    *,
+    organisation_id: int,
 ) -> None:
-    chunk = PushChunk.objects.only("organisation_id").get(pk=chunk_id)
     PushAttempt.objects.create(
         chunk_id=chunk_id,
-        organisation_id=chunk.organisation_id,
+        organisation_id=organisation_id,
         started_at=attempt["started_at"],
         duration_ms=max(0, duration_ms),
         http_status=status,
@@ -47,16 +48,16 @@ def attempt_record(
 
 
 def locked_chunk(chunk_id: int) -> PushChunk:
-    return PushChunk.objects.select_for_update().get(pk=chunk_id)
+    # Recording never reads the payload (every element of the chunk): it stays in the database.
+    return PushChunk.objects.select_for_update().defer("payload").get(pk=chunk_id)
 
 
-def in_flight_invoices(chunk: PushChunk) -> list[Invoice]:
-    return list(
-        Invoice.objects.select_for_update(of=("self",))
-        .filter(chunk=chunk, sync_state=S.IN_FLIGHT)
-        .select_related("customer")
-        .order_by("pk")
-    )
+def in_flight_invoices(chunk: PushChunk, *, customers: bool = False) -> list[Invoice]:
+    """The chunk's invoices still in flight, locked; with their customers when the caller compares ContactIDs."""
+    invoices = Invoice.objects.select_for_update(of=("self",)).filter(chunk=chunk, sync_state=S.IN_FLIGHT)
+    if customers:
+        invoices = invoices.select_related("customer")
+    return list(invoices.order_by("pk"))
 
 
 @transaction.atomic
@@ -73,7 +74,9 @@ def retry_later(
 ) -> SendResult:
     """The call failed in a way worth retrying (429, 5xx, timeout): record it and wait `seconds`."""
     chunk = locked_chunk(chunk_id)
-    attempt_record(chunk_id, attempt, duration_ms, outcome, status, detail, correlation_id)
+    attempt_record(
+        chunk_id, attempt, duration_ms, outcome, status, detail, correlation_id, organisation_id=chunk.organisation_id
+    )
     now = timezone.now()
     chunk.last_error = detail[:2000]
     fields = ["last_error"]
@@ -158,7 +161,16 @@ def refused(chunk_id: int, worker: str, mode: str, attempt: dict, duration_ms: i
         )
     chunk = locked_chunk(chunk_id)
     outcome = A.VALIDATION if isinstance(exc, XeroValidationError) else A.ERROR
-    attempt_record(chunk_id, attempt, duration_ms, outcome, exc.status, str(exc), exc.correlation_id)
+    attempt_record(
+        chunk_id,
+        attempt,
+        duration_ms,
+        outcome,
+        exc.status,
+        str(exc),
+        exc.correlation_id,
+        organisation_id=chunk.organisation_id,
+    )
     now = timezone.now()
     message = exc.detail or str(exc)
     invoices = in_flight_invoices(chunk)

@@ -47,7 +47,8 @@ def active_chunks(organisation_id: int) -> QuerySet[PushChunk]:
 
 
 def connection_for(organisation_id: int) -> XeroConnection | None:
-    return XeroConnection.objects.filter(organisation_id=organisation_id).first()
+    # The tokens stay behind: the client reads them through integrations/xero/tokens.py (decrypting costs CPU).
+    return XeroConnection.objects.filter(organisation_id=organisation_id).defer("access_token", "refresh_token").first()
 
 
 def connection_ready(connection: XeroConnection | None) -> bool:

@@ -16,7 +16,7 @@ from invoices.models import Invoice, InvoiceEvent, PushAttempt, PushChunk
 from invoices.services.push.attempts import attempt_record, in_flight_invoices, locked_chunk
 from invoices.services.push.common import GET_LABEL, SendResult, backoff_seconds
 from invoices.services.push.outcomes import (
-    events_add,
+    events_insert,
     outcome_failed,
     outcome_synced,
     outcomes_created_in,
@@ -50,8 +50,10 @@ def record_put(
     """Every element's outcome: InvoiceID, number, status, validation errors (failed), warnings (warning)."""
     chunk = locked_chunk(chunk_id)
     outcomes = mappers.invoice_outcomes(body)
-    detail = f"{len(outcomes)} elements; answer: {json.dumps(body, sort_keys=True)[:ANSWER_CHARS]}"
-    attempt_record(chunk_id, attempt, duration_ms, outcome, status, detail, correlation_id)
+    detail = f"{len(outcomes)} elements; answer: {answer_head(body)}"
+    attempt_record(
+        chunk_id, attempt, duration_ms, outcome, status, detail, correlation_id, organisation_id=chunk.organisation_id
+    )
     invoices = in_flight_invoices(chunk)
     by_number = {o.number.strip().upper(): o for o in outcomes if o.number}
     now = timezone.now()
@@ -90,7 +92,16 @@ def record_lookup(
     """Resolve what is left of the chunk from Xero itself: found -> synced, not found -> pending again."""
     chunk = locked_chunk(chunk_id)
     elements = body.get("Invoices") or []
-    attempt_record(chunk_id, attempt, duration_ms, A.OK, status, f"{len(elements)} found", correlation_id)
+    attempt_record(
+        chunk_id,
+        attempt,
+        duration_ms,
+        A.OK,
+        status,
+        f"{len(elements)} found",
+        correlation_id,
+        organisation_id=chunk.organisation_id,
+    )
     lookups = chunk.push_attempts.filter(detail__startswith=GET_LABEL).count()
     answered = _put_answer(chunk)
     requeues = _requeues(chunk)
@@ -101,7 +112,7 @@ def record_lookup(
             found[result.number.strip().upper()] = (result, element)
     now = timezone.now()
     synced, failed, requeued, unresolved, attention = [], [], [], [], []
-    for invoice in in_flight_invoices(chunk):
+    for invoice in in_flight_invoices(chunk, customers=True):
         match = found.get(invoice.number.strip().upper())
         contact_id = ((match[1].get("Contact") or {}).get("ContactID") or "") if match else ""
         ours = match is not None and (
@@ -146,6 +157,18 @@ def record_lookup(
 
 
 ANSWER_CHARS = 500
+
+
+def answer_head(body: dict) -> str:
+    """The first ANSWER_CHARS of Xero's answer as sorted JSON (json.dumps(body, sort_keys=True)[:ANSWER_CHARS]),
+    encoding only as much of it as that takes: the whole answer holds every element of the chunk."""
+    pieces, size = [], 0
+    for piece in json.JSONEncoder(sort_keys=True).iterencode(body):
+        pieces.append(piece)
+        size += len(piece)
+        if size >= ANSWER_CHARS:
+            break
+    return "".join(pieces)[:ANSWER_CHARS]
 
 
 def _put_answer(chunk: PushChunk) -> str | None:
@@ -205,17 +228,22 @@ def _finish(
     attention = list(attention)
     outcomes_created_in(chunk, synced)
     outcomes_save(synced + failed + unresolved + requeued + attention)
-    events_add(
-        synced,
-        "synced",
-        lambda i: (
-            f"In Xero as {i.number} ({i.xero_status or 'created'})"
-            + (f", with warnings: {'; '.join(i.sync_warnings)}" if i.sync_warnings else "")
-        ),
+    events_insert(
+        [
+            *(
+                (
+                    i,
+                    "synced",
+                    f"In Xero as {i.number} ({i.xero_status or 'created'})"
+                    + (f", with warnings: {'; '.join(i.sync_warnings)}" if i.sync_warnings else ""),
+                )
+                for i in synced
+            ),
+            *((i, "failed", "Xero rejected it: " + "; ".join(i.sync_errors)) for i in failed),
+            *((i, "requeued", "Not found in Xero after an interrupted call: it goes again") for i in requeued),
+            *((i, "needs_attention", i.sync_errors[0]) for i in attention),
+        ]
     )
-    events_add(failed, "failed", lambda i: "Xero rejected it: " + "; ".join(i.sync_errors))
-    events_add(requeued, "requeued", lambda i: "Not found in Xero after an interrupted call: it goes again")
-    events_add(attention, "needs_attention", lambda i: i.sync_errors[0])
     chunk.last_error = note[:2000]
     chunk.claimed_by, chunk.lease_expires_at = "", None
     if unresolved:

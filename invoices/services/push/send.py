@@ -142,7 +142,9 @@ def _failed_call(chunk: PushChunk, worker: str, mode: str, attempt: dict, elapse
             outcome = A.ERROR
         return retry_later(chunk.pk, worker, verdict.after, attempt, elapsed, outcome, status, str(exc), correlation_id)
     if isinstance(verdict, WaitForConnection):
-        attempt_record(chunk.pk, attempt, elapsed, A.AUTH, status, str(exc), correlation_id)
+        attempt_record(
+            chunk.pk, attempt, elapsed, A.AUTH, status, str(exc), correlation_id, organisation_id=chunk.organisation_id
+        )
         return abandon(chunk.pk, worker, reason=str(exc))
     if isinstance(verdict, Refused):
         if mode == RESEND and verdict.elements:
