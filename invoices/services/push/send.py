@@ -245,6 +245,10 @@ def _claim(chunk_id: int, worker: str, *, counting: bool) -> tuple[PushChunk, st
 
 
 def _mode(chunk: PushChunk, now) -> str:
+    if chunk.attempts == 0:
+        # No call counted yet, so none recorded (a chunk never has more attempt rows than counted attempts): the first
+        # send, decided without reading the (empty) attempt history.
+        return RESEND
     puts = list(chunk.push_attempts.exclude(detail__startswith=GET_LABEL).values_list("outcome", "http_status"))
     if any(outcome in (A.OK, A.VALIDATION) or status == 500 for outcome, status in puts):
         return LOOKUP
