@@ -18,7 +18,7 @@ from django.utils import timezone
 from integrations.xero.exceptions import XeroAuthError, XeroError, XeroNotConnected
 from integrations.xero.ratelimit import RateLimitWait
 from invoices import mappers
-from invoices.models import Invoice, InvoiceEvent, InvoiceLine, PushChunk, XeroMapping
+from invoices.models import CreditNote, Invoice, InvoiceEvent, InvoiceLine, PushChunk, XeroMapping
 from invoices.services.credit_notes import credit_notes_dispatch
 from invoices.services.push.common import (
     CHUNK_SIZE,
@@ -92,8 +92,11 @@ def push_organisation_dispatch(*, organisation_id: int) -> DispatchResult:
                 break
             created += len(chunk_ids)
         # Credit notes go beside the invoices; an allocation goes once its invoice is in (this runs after each chunk).
-        credit_wait = credit_notes_dispatch(organisation_id=organisation_id, connection=connection, mapping=mapping)
-        contacts_wait = credit_wait if credit_wait is not None else contacts_wait
+        # An organisation without a single credit note (an allocation belongs to one) gives that dispatcher nothing to
+        # do: one cheap query instead of its three after every chunk.
+        if CreditNote.objects.filter(organisation_id=organisation_id).exists():
+            credit_wait = credit_notes_dispatch(organisation_id=organisation_id, connection=connection, mapping=mapping)
+            contacts_wait = credit_wait if credit_wait is not None else contacts_wait
     except RateLimitWait as wait:
         return DispatchResult(chunks=created, waiting="rate_limit", retry_in=wait.seconds)
     except (XeroAuthError, XeroNotConnected) as exc:
