@@ -9,6 +9,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 import responses
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from integrations.models import XeroConnection
@@ -237,6 +239,26 @@ def test_send_records_every_element_and_the_attempt_when_xero_accepts(org_a, xer
     assert chunk.state == C.DONE and chunk.attempts == 1 and chunk.first_attempt_at is not None
     assert InvoiceEvent.objects.filter(kind="synced").count() == 2
     assert XeroConnection.objects.get(organisation=org_a).last_synced_at is not None
+
+
+def test_a_chunk_of_fifty_invoices_makes_as_many_queries_as_a_chunk_of_two(org_a, org_b, xero, enqueued):
+    """No query per invoice when a chunk is built, sent and recorded: a field the chunk leaves behind (dispatch's
+    PAYLOAD_FIELDS) read per invoice, or a row written one by one, would show here."""
+    xero.add_callback(responses.PUT, INVOICES_URL, callback=echo_invoices)
+    counts = []
+    for organisation, size in ((org_a, 2), (org_b, 50)):
+        make_connected_organisation(organisation=organisation, invoices=size)
+        with CaptureQueriesContext(connection) as built:
+            result = push_organisation_dispatch(organisation_id=organisation.pk)
+        chunk = PushChunk.objects.get(organisation=organisation)
+        with CaptureQueriesContext(connection) as sent:
+            assert push_chunk_send(chunk_id=chunk.pk).outcome == "done"
+        assert result.chunks == 1 and len(chunk.payload["Invoices"]) == size
+        assert Invoice.objects.filter(organisation=organisation, sync_state=S.SYNCED).count() == size
+        counts.append((len(built), len(sent)))
+        # The next organisation connects the same Xero organisation (the factories' tenant): this one lets it go.
+        XeroConnection.objects.filter(organisation=organisation).update(tenant_id=str(uuid.uuid4()))
+    assert counts[0] == counts[1], counts
 
 
 def test_a_finished_chunk_chains_the_tenants_next_chunk_to_the_back_of_the_queue(org_a, xero, enqueued):

@@ -5,6 +5,9 @@
     contacts.py  customers -> Xero contacts: found by ContactNumber, then by Name, else created in bulk
     send.py      one chunk: claim under a lease, take a limiter slot, PUT /Invoices, record every element and
                  attempt; retry with the same key inside Xero's window, look the numbers up after it
+    record.py    Xero's answers: every element of a PUT, what a lookup found, the chunk's next state
+    attempts.py  calls without an answer to record: the attempt row, then retry later, abandon or refused
+    outcomes.py  each invoice's outcome fields (one statement per chunk), its history rows, last sync time
     sweep.py     the beat sweeper: expired leases, lost reschedules, tenants with pending work and nothing moving
     retry.py     an accountant retries failed invoices (who retried is recorded)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import QuerySet
@@ -23,6 +24,16 @@ MAX_CHUNKS_IN_FLIGHT = 5
 S = Invoice.SyncState
 C = PushChunk.State
 
+LOOKUP = "lookup"
+GET_LABEL = "GET /Invoices lookup"
+
+
+@dataclass(frozen=True)
+class SendResult:
+    outcome: str  # done | failed | retry | waiting | released | busy | noop
+    retry_in: float | None = None  # the task should run again after this many seconds
+    detail: str = ""
+
 
 def pending_invoices(organisation_id: int) -> QuerySet[Invoice]:
     """Invoices waiting to go, oldest first; only batches that sync (the rest are not_synced anyway)."""
@@ -36,7 +47,8 @@ def active_chunks(organisation_id: int) -> QuerySet[PushChunk]:
 
 
 def connection_for(organisation_id: int) -> XeroConnection | None:
-    return XeroConnection.objects.filter(organisation_id=organisation_id).first()
+    # The tokens stay behind: the client reads them through integrations/xero/tokens.py (decrypting costs CPU).
+    return XeroConnection.objects.filter(organisation_id=organisation_id).defer("access_token", "refresh_token").first()
 
 
 def connection_ready(connection: XeroConnection | None) -> bool:

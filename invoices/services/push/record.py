@@ -1,24 +1,29 @@
-"""Recording a chunk's calls: every attempt (status, duration, correlation id) and every element's outcome,
-and the chunk's next state. Each function runs in one transaction with the chunk row locked."""
+"""Recording Xero's answers to a chunk's calls: every element's outcome from the PUT, what a lookup found, and the
+chunk's next state. Each function runs in one transaction with the chunk row locked."""
 
 from __future__ import annotations
 
 import json
 import logging
-import time
-from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
-from integrations.models import XeroConnection
-from integrations.xero.exceptions import XeroError, XeroValidationError
 from invoices import mappers
 from invoices.models import Invoice, InvoiceEvent, PushAttempt, PushChunk
-from invoices.services.push.common import backoff_seconds, enqueue_dispatch
-from invoices.sync_states import sync_state_move, sync_state_update
+from invoices.services.push.attempts import attempt_record, in_flight_invoices, locked_chunk
+from invoices.services.push.common import GET_LABEL, SendResult, backoff_seconds
+from invoices.services.push.outcomes import (
+    events_insert,
+    outcome_failed,
+    outcome_synced,
+    outcomes_created_in,
+    outcomes_save,
+    sync_recorded,
+)
+from invoices.sync_states import sync_state_move
 
 logger = logging.getLogger(__name__)
 
@@ -26,167 +31,9 @@ S = Invoice.SyncState
 C = PushChunk.State
 A = PushAttempt.Outcome
 
-LOOKUP = "lookup"
-GET_LABEL = "GET /Invoices lookup"
 # An ACCREC number that already exists (https://github.com/XeroAPI/Xero-Net/issues/238): ours from an earlier
 # call of this chunk, or someone else's. Looked up before it is called a failure.
 NUMBER_TAKEN = "must be unique"
-
-
-@dataclass(frozen=True)
-class SendResult:
-    outcome: str  # done | failed | retry | waiting | released | busy | noop
-    retry_in: float | None = None  # the task should run again after this many seconds
-    detail: str = ""
-
-
-def attempt_record(
-    chunk_id: int,
-    attempt: dict,
-    duration_ms: int,
-    outcome: str,
-    status: int | None,
-    detail: str,
-    correlation_id: str = "",
-) -> None:
-    chunk = PushChunk.objects.only("organisation_id").get(pk=chunk_id)
-    PushAttempt.objects.create(
-        chunk_id=chunk_id,
-        organisation_id=chunk.organisation_id,
-        started_at=attempt["started_at"],
-        duration_ms=max(0, duration_ms),
-        http_status=status,
-        outcome=outcome,
-        correlation_id=(correlation_id or "")[:64],
-        detail=f"{attempt['label']}: {detail}"[:2000],
-    )
-
-
-def _locked(chunk_id: int) -> PushChunk:
-    return PushChunk.objects.select_for_update().get(pk=chunk_id)
-
-
-def _in_flight(chunk: PushChunk) -> list[Invoice]:
-    return list(
-        Invoice.objects.select_for_update(of=("self",))
-        .filter(chunk=chunk, sync_state=S.IN_FLIGHT)
-        .select_related("customer")
-        .order_by("pk")
-    )
-
-
-@transaction.atomic
-def retry_later(
-    chunk_id: int,
-    worker: str,
-    seconds: float,
-    attempt: dict,
-    duration_ms: int,
-    outcome: str,
-    status: int | None,
-    detail: str,
-    correlation_id: str = "",
-) -> SendResult:
-    """The call failed in a way worth retrying (429, 5xx, timeout): record it and wait `seconds`."""
-    chunk = _locked(chunk_id)
-    attempt_record(chunk_id, attempt, duration_ms, outcome, status, detail, correlation_id)
-    now = timezone.now()
-    chunk.last_error = detail[:2000]
-    fields = ["last_error"]
-    if chunk.state == C.SENDING and chunk.claimed_by == worker[:100]:
-        chunk.state, chunk.claimed_by, chunk.lease_expires_at = C.PENDING, "", None
-        chunk.next_attempt_at = now + timedelta(seconds=seconds)
-        fields += ["state", "claimed_by", "lease_expires_at", "next_attempt_at"]
-    chunk.save(update_fields=fields)
-    logger.warning(
-        "push.chunk.retry",
-        extra={
-            "event": "push.chunk.retry",
-            "chunk_id": chunk_id,
-            "organisation_id": chunk.organisation_id,
-            "tenant_id": chunk.tenant_id,
-            "outcome": outcome,
-            "status": status,
-            "retry_in": round(seconds, 3),
-            "correlation_id": correlation_id,
-            "attempts": chunk.attempts,
-        },
-    )
-    return SendResult("retry", retry_in=seconds, detail=outcome)
-
-
-@transaction.atomic
-def abandon(chunk_id: int, worker: str, *, reason: str) -> SendResult:
-    """The connection cannot be used (needs reconnect, disconnected, 401/403). Xero wrote nothing on this call.
-
-    If no earlier call of the chunk may have written either, its invoices simply go back to pending and wait;
-    otherwise the chunk is kept (same payload and key) and resumes once the connection is back.
-    """
-    chunk = _locked(chunk_id)
-    now = timezone.now()
-    maybe_written = (
-        chunk.push_attempts.exclude(detail__startswith=GET_LABEL)
-        .filter(outcome__in=[A.OK, A.VALIDATION, A.TIMEOUT, A.SERVER_ERROR])
-        .exists()
-    )
-    chunk.last_error = reason[:2000]
-    chunk.claimed_by, chunk.lease_expires_at = "", None
-    if maybe_written:
-        chunk.state = C.PENDING
-        chunk.next_attempt_at = now + timedelta(seconds=settings.PUSH_SWEEP_SECONDS)
-        chunk.save(update_fields=["state", "last_error", "claimed_by", "lease_expires_at", "next_attempt_at"])
-        outcome = "waiting"
-    else:
-        invoices = _in_flight(chunk)
-        in_flight = Invoice.objects.filter(pk__in=[i.pk for i in invoices])
-        sync_state_update(in_flight, [S.IN_FLIGHT], S.PENDING, updated_at=now)
-        chunk.state, chunk.completed_at = C.FAILED, now
-        chunk.save(update_fields=["state", "last_error", "claimed_by", "lease_expires_at", "completed_at"])
-        outcome = "released"
-    logger.warning(
-        "push.chunk.connection_unusable",
-        extra={
-            "event": "push.chunk.connection_unusable",
-            "chunk_id": chunk_id,
-            "organisation_id": chunk.organisation_id,
-            "tenant_id": chunk.tenant_id,
-            "outcome": outcome,
-            "reason": reason[:200],
-        },
-    )
-    return SendResult(outcome, detail=reason)
-
-
-@transaction.atomic
-def refused(chunk_id: int, worker: str, mode: str, attempt: dict, duration_ms: int, exc: XeroError) -> SendResult:
-    """Xero refused the whole request (a 4xx that is not per element). A PUT fails its invoices; a lookup retries."""
-    if mode == LOOKUP:
-        return retry_later(
-            chunk_id,
-            worker,
-            backoff_seconds(3),
-            attempt,
-            duration_ms,
-            A.ERROR,
-            exc.status,
-            str(exc),
-            exc.correlation_id,
-        )
-    chunk = _locked(chunk_id)
-    outcome = A.VALIDATION if isinstance(exc, XeroValidationError) else A.ERROR
-    attempt_record(chunk_id, attempt, duration_ms, outcome, exc.status, str(exc), exc.correlation_id)
-    now = timezone.now()
-    message = exc.detail or str(exc)
-    invoices = _in_flight(chunk)
-    for invoice in invoices:
-        _failed(invoice, [message], now)
-    Invoice.objects.bulk_update(invoices, ["sync_state", "sync_errors", "sync_warnings", "updated_at"])
-    _events(invoices, "failed", lambda i: f"Xero refused the request: {message}")
-    chunk.state, chunk.completed_at, chunk.last_error = C.FAILED, now, message[:2000]
-    chunk.claimed_by, chunk.lease_expires_at = "", None
-    chunk.save(update_fields=["state", "completed_at", "last_error", "claimed_by", "lease_expires_at"])
-    enqueue_dispatch(chunk.organisation_id)
-    return SendResult("failed", detail=message)
 
 
 @transaction.atomic
@@ -201,11 +48,13 @@ def record_put(
     correlation_id: str,
 ) -> SendResult:
     """Every element's outcome: InvoiceID, number, status, validation errors (failed), warnings (warning)."""
-    chunk = _locked(chunk_id)
+    chunk = locked_chunk(chunk_id)
     outcomes = mappers.invoice_outcomes(body)
-    detail = f"{len(outcomes)} elements; answer: {json.dumps(body, sort_keys=True)[:ANSWER_CHARS]}"
-    attempt_record(chunk_id, attempt, duration_ms, outcome, status, detail, correlation_id)
-    invoices = _in_flight(chunk)
+    detail = f"{len(outcomes)} elements; answer: {answer_head(body)}"
+    attempt_record(
+        chunk_id, attempt, duration_ms, outcome, status, detail, correlation_id, organisation_id=chunk.organisation_id
+    )
+    invoices = in_flight_invoices(chunk)
     by_number = {o.number.strip().upper(): o for o in outcomes if o.number}
     now = timezone.now()
     synced, failed, unresolved = [], [], []
@@ -216,13 +65,13 @@ def record_put(
         if result is None:
             unresolved.append(invoice)  # not echoed back: find out by looking it up
         elif result.created:
-            _synced(invoice, result, now)
+            outcome_synced(invoice, result, now)
             synced.append(invoice)
         elif any(NUMBER_TAKEN in message.lower() for message in result.errors):
             invoice.sync_errors = result.errors
             unresolved.append(invoice)
         else:
-            _failed(invoice, result.errors or ["Xero did not create this invoice."], now)
+            outcome_failed(invoice, result.errors or ["Xero did not create this invoice."], now)
             failed.append(invoice)
     return _finish(
         chunk,
@@ -241,9 +90,18 @@ def record_lookup(
     chunk_id: int, worker: str, body: dict, attempt: dict, duration_ms: int, status: int, correlation_id: str
 ) -> SendResult:
     """Resolve what is left of the chunk from Xero itself: found -> synced, not found -> pending again."""
-    chunk = _locked(chunk_id)
+    chunk = locked_chunk(chunk_id)
     elements = body.get("Invoices") or []
-    attempt_record(chunk_id, attempt, duration_ms, A.OK, status, f"{len(elements)} found", correlation_id)
+    attempt_record(
+        chunk_id,
+        attempt,
+        duration_ms,
+        A.OK,
+        status,
+        f"{len(elements)} found",
+        correlation_id,
+        organisation_id=chunk.organisation_id,
+    )
     lookups = chunk.push_attempts.filter(detail__startswith=GET_LABEL).count()
     answered = _put_answer(chunk)
     requeues = _requeues(chunk)
@@ -254,7 +112,7 @@ def record_lookup(
             found[result.number.strip().upper()] = (result, element)
     now = timezone.now()
     synced, failed, requeued, unresolved, attention = [], [], [], [], []
-    for invoice in _in_flight(chunk):
+    for invoice in in_flight_invoices(chunk, customers=True):
         match = found.get(invoice.number.strip().upper())
         contact_id = ((match[1].get("Contact") or {}).get("ContactID") or "") if match else ""
         ours = match is not None and (
@@ -263,10 +121,10 @@ def record_lookup(
             or contact_id.lower() == invoice.customer.xero_contact_id.lower()
         )
         if ours:
-            _synced(invoice, match[0], now)
+            outcome_synced(invoice, match[0], now)
             synced.append(invoice)
         elif invoice.sync_errors:
-            _failed(invoice, invoice.sync_errors, now)  # the number belongs to someone else's invoice
+            outcome_failed(invoice, invoice.sync_errors, now)  # the number belongs to someone else's invoice
             failed.append(invoice)
         elif answered is not None and lookups < settings.OUTBOUND_MAX_LOOKUPS:
             # Xero answered our PUT without this invoice: not found yet is no proof it was not created. Look again.
@@ -299,6 +157,18 @@ def record_lookup(
 
 
 ANSWER_CHARS = 500
+
+
+def answer_head(body: dict) -> str:
+    """The first ANSWER_CHARS of Xero's answer as sorted JSON (json.dumps(body, sort_keys=True)[:ANSWER_CHARS]),
+    encoding only as much of it as that takes: the whole answer holds every element of the chunk."""
+    pieces, size = [], 0
+    for piece in json.JSONEncoder(sort_keys=True).iterencode(body):
+        pieces.append(piece)
+        size += len(piece)
+        if size >= ANSWER_CHARS:
+            break
+    return "".join(pieces)[:ANSWER_CHARS]
 
 
 def _put_answer(chunk: PushChunk) -> str | None:
@@ -356,19 +226,24 @@ def _finish(
     lookups: int = 0,
 ) -> SendResult:
     attention = list(attention)
-    _created_in(chunk, synced)
-    _save_outcomes(synced + failed + unresolved + requeued + attention)
-    _events(
-        synced,
-        "synced",
-        lambda i: (
-            f"In Xero as {i.number} ({i.xero_status or 'created'})"
-            + (f", with warnings: {'; '.join(i.sync_warnings)}" if i.sync_warnings else "")
-        ),
+    outcomes_created_in(chunk, synced)
+    outcomes_save(synced + failed + unresolved + requeued + attention)
+    events_insert(
+        [
+            *(
+                (
+                    i,
+                    "synced",
+                    f"In Xero as {i.number} ({i.xero_status or 'created'})"
+                    + (f", with warnings: {'; '.join(i.sync_warnings)}" if i.sync_warnings else ""),
+                )
+                for i in synced
+            ),
+            *((i, "failed", "Xero rejected it: " + "; ".join(i.sync_errors)) for i in failed),
+            *((i, "requeued", "Not found in Xero after an interrupted call: it goes again") for i in requeued),
+            *((i, "needs_attention", i.sync_errors[0]) for i in attention),
+        ]
     )
-    _events(failed, "failed", lambda i: "Xero rejected it: " + "; ".join(i.sync_errors))
-    _events(requeued, "requeued", lambda i: "Not found in Xero after an interrupted call: it goes again")
-    _events(attention, "needs_attention", lambda i: i.sync_errors[0])
     chunk.last_error = note[:2000]
     chunk.claimed_by, chunk.lease_expires_at = "", None
     if unresolved:
@@ -384,7 +259,7 @@ def _finish(
     )
     if synced:
         organisation_id = chunk.organisation_id
-        transaction.on_commit(lambda: _sync_recorded(organisation_id, now))
+        transaction.on_commit(lambda: sync_recorded(organisation_id, now))
     logger.info(
         "push.chunk.recorded",
         extra={
@@ -400,137 +275,3 @@ def _finish(
         },
     )
     return result
-
-
-OUTCOME_FIELDS = [
-    "sync_state",
-    "xero_invoice_id",
-    "xero_status",
-    "xero_updated_at",
-    "subtotal",
-    "total_tax",
-    "total",
-    "amount_due",
-    "amount_paid",
-    "amount_credited",
-    "sync_errors",
-    "sync_warnings",
-    "synced_at",
-    "updated_at",
-    "xero_tenant_id",
-    "xero_short_code",
-]
-_CASTS = {
-    "xero_updated_at": "timestamptz",
-    "synced_at": "timestamptz",
-    "updated_at": "timestamptz",
-    "subtotal": "numeric",
-    "total_tax": "numeric",
-    "total": "numeric",
-    "amount_due": "numeric",
-    "amount_paid": "numeric",
-    "amount_credited": "numeric",
-    "sync_errors": "jsonb",
-    "sync_warnings": "jsonb",
-}
-
-
-def _save_outcomes(invoices: list[Invoice]) -> None:
-    """Write the outcome fields of up to 50 invoices in one statement.
-
-    bulk_update() builds a CASE per field and row (14 x 50 here) and cost ~0.3 s of CPU per chunk, more than the
-    call to Xero itself; on PostgreSQL one UPDATE ... FROM (VALUES ...) does the same in a few milliseconds.
-    """
-    if not invoices:
-        return
-    if connection.vendor != "postgresql":
-        Invoice.objects.bulk_update(invoices, OUTCOME_FIELDS)
-        return
-    from psycopg2.extras import execute_values
-
-    fields = [Invoice._meta.get_field(name) for name in OUTCOME_FIELDS]
-    columns = [field.column for field in fields]
-    template = "(%s, " + ", ".join(f"%s::{_CASTS.get(name, 'text')}" for name in OUTCOME_FIELDS) + ")"
-    assignments = ", ".join(f'"{column}" = v."{column}"' for column in columns)
-    rows = []
-    for invoice in invoices:
-        row = [invoice.pk]
-        for name in OUTCOME_FIELDS:
-            value = getattr(invoice, name)
-            row.append(json.dumps(value) if name in ("sync_errors", "sync_warnings") else value)
-        rows.append(tuple(row))
-    table = Invoice._meta.db_table
-    value_names = ", ".join(["id", *(f'"{column}"' for column in columns)])
-    with connection.cursor() as cursor:
-        # Only model metadata goes into the statement; every value is a parameter.
-        sql = f'UPDATE "{table}" AS i SET {assignments} FROM (VALUES %s) AS v({value_names}) WHERE i.id = v.id'  # noqa: S608
-        execute_values(cursor.cursor, sql, rows, template=template, page_size=100)
-
-
-def _synced(invoice: Invoice, result: mappers.InvoiceOutcome, now) -> None:
-    sync_state_move(invoice, S.WARNING if result.warnings else S.SYNCED)
-    invoice.xero_invoice_id = result.invoice_id
-    invoice.xero_status = result.status[:12]
-    invoice.xero_updated_at = result.updated_at
-    for field, value in (
-        ("subtotal", result.subtotal),
-        ("total_tax", result.total_tax),
-        ("total", result.total),
-        ("amount_due", result.amount_due),
-        ("amount_paid", result.amount_paid),
-        ("amount_credited", result.amount_credited),
-    ):
-        if value is not None:
-            setattr(invoice, field, value)
-    invoice.sync_errors, invoice.sync_warnings = [], list(result.warnings)
-    invoice.synced_at = invoice.updated_at = now
-
-
-def _created_in(chunk: PushChunk, synced: list[Invoice]) -> None:
-    """The Xero organisation these invoices are in: the chunk's tenant, with its short code for links (unknown if
-    the connection has moved to another organisation since the chunk was made)."""
-    if not synced:
-        return
-    short_code = (
-        XeroConnection.objects.filter(organisation_id=chunk.organisation_id, tenant_id=chunk.tenant_id)
-        .values_list("tenant_short_code", flat=True)
-        .first()
-    ) or ""
-    for invoice in synced:
-        invoice.xero_tenant_id, invoice.xero_short_code = chunk.tenant_id, short_code
-
-
-def _failed(invoice: Invoice, errors: list[str], now) -> None:
-    sync_state_move(invoice, S.FAILED)
-    invoice.sync_errors, invoice.sync_warnings = list(errors), []
-    invoice.updated_at = now
-
-
-def _events(invoices: list[Invoice], kind: str, message) -> None:
-    InvoiceEvent.objects.bulk_create(
-        [
-            InvoiceEvent(
-                invoice=invoice,
-                organisation_id=invoice.organisation_id,
-                source=InvoiceEvent.Source.SYSTEM,
-                kind=kind,
-                message=message(invoice)[:500],
-            )
-            for invoice in invoices
-        ]
-    )
-
-
-_last_sync_recorded: dict[int, float] = {}
-
-
-def _sync_recorded(organisation_id: int, now) -> None:
-    # One stamp every few seconds per tenant is plenty for "last successful sync"; not one UPDATE per chunk.
-    clock = time.monotonic()
-    if clock - _last_sync_recorded.get(organisation_id, -60.0) < 5:
-        return
-    _last_sync_recorded[organisation_id] = clock
-    from integrations.services.connection import xero_connection_sync_recorded
-    from organisations.models import Organisation
-
-    xero_connection_sync_recorded(organisation=Organisation(pk=organisation_id), at=now)

@@ -30,7 +30,11 @@ from integrations.xero.exceptions import (
 )
 from integrations.xero.ratelimit import RateLimitWait, rate_limiter
 from invoices.models import Invoice, PushAttempt, PushChunk
+from invoices.services.push.attempts import abandon, attempt_record, refused, retry_later
 from invoices.services.push.common import (
+    GET_LABEL,
+    LOOKUP,
+    SendResult,
     backoff_seconds,
     connection_for,
     connection_ready,
@@ -38,17 +42,7 @@ from invoices.services.push.common import (
     worker_name,
     xero_client,
 )
-from invoices.services.push.record import (
-    GET_LABEL,
-    LOOKUP,
-    SendResult,
-    abandon,
-    attempt_record,
-    record_lookup,
-    record_put,
-    refused,
-    retry_later,
-)
+from invoices.services.push.record import record_lookup, record_put
 
 logger = logging.getLogger(__name__)
 
@@ -148,7 +142,9 @@ def _failed_call(chunk: PushChunk, worker: str, mode: str, attempt: dict, elapse
             outcome = A.ERROR
         return retry_later(chunk.pk, worker, verdict.after, attempt, elapsed, outcome, status, str(exc), correlation_id)
     if isinstance(verdict, WaitForConnection):
-        attempt_record(chunk.pk, attempt, elapsed, A.AUTH, status, str(exc), correlation_id)
+        attempt_record(
+            chunk.pk, attempt, elapsed, A.AUTH, status, str(exc), correlation_id, organisation_id=chunk.organisation_id
+        )
         return abandon(chunk.pk, worker, reason=str(exc))
     if isinstance(verdict, Refused):
         if mode == RESEND and verdict.elements:
@@ -249,6 +245,10 @@ def _claim(chunk_id: int, worker: str, *, counting: bool) -> tuple[PushChunk, st
 
 
 def _mode(chunk: PushChunk, now) -> str:
+    if chunk.attempts == 0:
+        # No call counted yet, so none recorded (a chunk never has more attempt rows than counted attempts): the first
+        # send, decided without reading the (empty) attempt history.
+        return RESEND
     puts = list(chunk.push_attempts.exclude(detail__startswith=GET_LABEL).values_list("outcome", "http_status"))
     if any(outcome in (A.OK, A.VALIDATION) or status == 500 for outcome, status in puts):
         return LOOKUP

@@ -1,0 +1,185 @@
+"""A chunk's calls that brought no answer to record element by element: every attempt is stored (status, duration,
+correlation id), and the chunk waits (retry_later), gives its invoices back (abandon) or fails them (refused). Each
+function runs in one transaction with the chunk row locked."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from integrations.xero.exceptions import XeroError, XeroValidationError
+from invoices.models import Invoice, PushAttempt, PushChunk
+from invoices.services.push.common import GET_LABEL, LOOKUP, SendResult, backoff_seconds, enqueue_dispatch
+from invoices.services.push.outcomes import events_add, outcome_failed
+from invoices.sync_states import sync_state_update
+
+logger = logging.getLogger(__name__)
+
+S = Invoice.SyncState
+C = PushChunk.State
+A = PushAttempt.Outcome
+
+
+def attempt_record(
+    chunk_id: int,
+    attempt: dict,
+    duration_ms: int,
+    outcome: str,
+    status: int | None,
+    detail: str,
+    correlation_id: str = "",
+    *,
+    organisation_id: int,
+) -> None:
+    PushAttempt.objects.create(
+        chunk_id=chunk_id,
+        organisation_id=organisation_id,
+        started_at=attempt["started_at"],
+        duration_ms=max(0, duration_ms),
+        http_status=status,
+        outcome=outcome,
+        correlation_id=(correlation_id or "")[:64],
+        detail=f"{attempt['label']}: {detail}"[:2000],
+    )
+
+
+def locked_chunk(chunk_id: int) -> PushChunk:
+    # Recording never reads the payload (every element of the chunk): it stays in the database.
+    return PushChunk.objects.select_for_update().defer("payload").get(pk=chunk_id)
+
+
+def in_flight_invoices(chunk: PushChunk, *, customers: bool = False) -> list[Invoice]:
+    """The chunk's invoices still in flight, locked; with their customers when the caller compares ContactIDs."""
+    invoices = Invoice.objects.select_for_update(of=("self",)).filter(chunk=chunk, sync_state=S.IN_FLIGHT)
+    if customers:
+        invoices = invoices.select_related("customer")
+    return list(invoices.order_by("pk"))
+
+
+@transaction.atomic
+def retry_later(
+    chunk_id: int,
+    worker: str,
+    seconds: float,
+    attempt: dict,
+    duration_ms: int,
+    outcome: str,
+    status: int | None,
+    detail: str,
+    correlation_id: str = "",
+) -> SendResult:
+    """The call failed in a way worth retrying (429, 5xx, timeout): record it and wait `seconds`."""
+    chunk = locked_chunk(chunk_id)
+    attempt_record(
+        chunk_id, attempt, duration_ms, outcome, status, detail, correlation_id, organisation_id=chunk.organisation_id
+    )
+    now = timezone.now()
+    chunk.last_error = detail[:2000]
+    fields = ["last_error"]
+    if chunk.state == C.SENDING and chunk.claimed_by == worker[:100]:
+        chunk.state, chunk.claimed_by, chunk.lease_expires_at = C.PENDING, "", None
+        chunk.next_attempt_at = now + timedelta(seconds=seconds)
+        fields += ["state", "claimed_by", "lease_expires_at", "next_attempt_at"]
+    chunk.save(update_fields=fields)
+    logger.warning(
+        "push.chunk.retry",
+        extra={
+            "event": "push.chunk.retry",
+            "chunk_id": chunk_id,
+            "organisation_id": chunk.organisation_id,
+            "tenant_id": chunk.tenant_id,
+            "outcome": outcome,
+            "status": status,
+            "retry_in": round(seconds, 3),
+            "correlation_id": correlation_id,
+            "attempts": chunk.attempts,
+        },
+    )
+    return SendResult("retry", retry_in=seconds, detail=outcome)
+
+
+@transaction.atomic
+def abandon(chunk_id: int, worker: str, *, reason: str) -> SendResult:
+    """The connection cannot be used (needs reconnect, disconnected, 401/403). Xero wrote nothing on this call.
+
+    If no earlier call of the chunk may have written either, its invoices simply go back to pending and wait;
+    otherwise the chunk is kept (same payload and key) and resumes once the connection is back.
+    """
+    chunk = locked_chunk(chunk_id)
+    now = timezone.now()
+    maybe_written = (
+        chunk.push_attempts.exclude(detail__startswith=GET_LABEL)
+        .filter(outcome__in=[A.OK, A.VALIDATION, A.TIMEOUT, A.SERVER_ERROR])
+        .exists()
+    )
+    chunk.last_error = reason[:2000]
+    chunk.claimed_by, chunk.lease_expires_at = "", None
+    if maybe_written:
+        chunk.state = C.PENDING
+        chunk.next_attempt_at = now + timedelta(seconds=settings.PUSH_SWEEP_SECONDS)
+        chunk.save(update_fields=["state", "last_error", "claimed_by", "lease_expires_at", "next_attempt_at"])
+        outcome = "waiting"
+    else:
+        invoices = in_flight_invoices(chunk)
+        in_flight = Invoice.objects.filter(pk__in=[i.pk for i in invoices])
+        sync_state_update(in_flight, [S.IN_FLIGHT], S.PENDING, updated_at=now)
+        chunk.state, chunk.completed_at = C.FAILED, now
+        chunk.save(update_fields=["state", "last_error", "claimed_by", "lease_expires_at", "completed_at"])
+        outcome = "released"
+    logger.warning(
+        "push.chunk.connection_unusable",
+        extra={
+            "event": "push.chunk.connection_unusable",
+            "chunk_id": chunk_id,
+            "organisation_id": chunk.organisation_id,
+            "tenant_id": chunk.tenant_id,
+            "outcome": outcome,
+            "reason": reason[:200],
+        },
+    )
+    return SendResult(outcome, detail=reason)
+
+
+@transaction.atomic
+def refused(chunk_id: int, worker: str, mode: str, attempt: dict, duration_ms: int, exc: XeroError) -> SendResult:
+    """Xero refused the whole request (a 4xx that is not per element). A PUT fails its invoices; a lookup retries."""
+    if mode == LOOKUP:
+        return retry_later(
+            chunk_id,
+            worker,
+            backoff_seconds(3),
+            attempt,
+            duration_ms,
+            A.ERROR,
+            exc.status,
+            str(exc),
+            exc.correlation_id,
+        )
+    chunk = locked_chunk(chunk_id)
+    outcome = A.VALIDATION if isinstance(exc, XeroValidationError) else A.ERROR
+    attempt_record(
+        chunk_id,
+        attempt,
+        duration_ms,
+        outcome,
+        exc.status,
+        str(exc),
+        exc.correlation_id,
+        organisation_id=chunk.organisation_id,
+    )
+    now = timezone.now()
+    message = exc.detail or str(exc)
+    invoices = in_flight_invoices(chunk)
+    for invoice in invoices:
+        outcome_failed(invoice, [message], now)
+    Invoice.objects.bulk_update(invoices, ["sync_state", "sync_errors", "sync_warnings", "updated_at"])
+    events_add(invoices, "failed", lambda i: f"Xero refused the request: {message}")
+    chunk.state, chunk.completed_at, chunk.last_error = C.FAILED, now, message[:2000]
+    chunk.claimed_by, chunk.lease_expires_at = "", None
+    chunk.save(update_fields=["state", "completed_at", "last_error", "claimed_by", "lease_expires_at"])
+    enqueue_dispatch(chunk.organisation_id)
+    return SendResult("failed", detail=message)
