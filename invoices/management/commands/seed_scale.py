@@ -29,6 +29,7 @@ from django.utils import timezone
 from integrations.fields import encrypt
 from integrations.models import IntegrationAuditEvent, ReconciliationState, WebhookEvent, XeroConnection
 from integrations.usage.models import XeroApiUsage
+from invoices.created_in_xero.models import XeroCreatedInvoice
 from invoices.models import (
     Customer,
     Invoice,
@@ -40,7 +41,6 @@ from invoices.models import (
     customer_name_key,
 )
 from invoices.sync_states import sync_state_seed
-from invoices.xero_models import XeroCreatedInvoice
 from organisations.models import Membership, Organisation, SupportRequest
 from organisations.roles import SUPPORT_GROUP
 
