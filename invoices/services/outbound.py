@@ -14,7 +14,6 @@ import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
@@ -26,6 +25,7 @@ from integrations.outbound.models import OutboundOperation
 from invoices.created_in_xero.models import XeroInvoiceChange
 from invoices.models import Invoice, InvoiceEvent, XeroMapping
 from invoices.outbound.changes import INVOICE_CHANGE
+from invoices.services.batches.inputs import LineInput
 from organisations.models import Organisation
 
 logger = logging.getLogger("invoices.outbound")
@@ -45,13 +45,8 @@ class ChangeRefused(Exception):
         super().__init__(message)
 
 
-@dataclass(frozen=True)
-class LineEdit:
-    description: str
-    quantity: Decimal
-    unit_amount: Decimal
-    account_code: str = ""
-    tax_type: str = ""
+# An edited line carries what a new line carries: one type for both.
+LineEdit = LineInput
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ document.addEventListener("DOMContentLoaded", () => {
   // only for a credit note. Hidden fields keep their values, so what is posted does not change.
   const kindWords = document.getElementById("kind-words");
   if (kindWords) {
-    const words = JSON.parse(kindWords.textContent);
+    const words = JSON.parse(kindWords.dataset.kindWords);
     document.querySelectorAll("[data-kind-card]").forEach((card) => {
       const type = card.querySelector("select[name$='-kind']");
       if (!type) { return; }

@@ -6,6 +6,8 @@ and the POST format stay as they are."""
 
 from __future__ import annotations
 
+import html
+import json
 import re
 
 import pytest
@@ -101,8 +103,10 @@ def test_credit_note_from_the_relabelled_form_is_created_with_the_status_chosen(
 
 def test_the_new_batch_page_gives_app_js_the_words_of_each_type(client, admin_a, org_a):
     body = login(client, admin_a).get(reverse("invoices:batch_new")).content.decode()
-    words = re.search(r'<script id="kind-words" type="application/json">(.*?)</script>', body).group(1)
-    assert '"number": "Credit note number"' in words and '"AUTHORISED": "Approved"' in words
+    words = json.loads(html.unescape(re.search(r'<div id="kind-words" hidden data-kind-words="(.*?)">', body).group(1)))
+    assert words["credit_note"]["number"] == "Credit note number"
+    assert words["credit_note"]["statuses"]["AUTHORISED"] == "Approved"
+    assert "<script" not in body.split("</head>", 1)[1]  # no inline script: the CSP allows none
     (invoice,) = cards(body)
     assert "data-kind-card" in invoice and 'data-kind-only="credit_note"' in field_of(invoice, "inv-0-allocate_to")
 
