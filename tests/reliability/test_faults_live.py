@@ -223,6 +223,8 @@ def test_redis_restarted_while_a_webhook_arrives_applies_it_once(
     # Beat's webhook-inbox sweep (every 30 s) re-queues what waits; its pass, now, through the restarted broker.
     sweep.webhook_inbox_sweep(older_than=dt.timedelta(0))
     wait_until(lambda: status_of(invoice) == "PAID", timeout=15, message="applied after Redis came back")
+    # The event is finished just after its invoice is applied (a separate, later commit): wait for that too.
+    wait_until(lambda: WebhookEvent.objects.get(pk=stored.pk).state != "received", timeout=10, message="event finished")
     stored.refresh_from_db()
     assert stored.state == "processed"
     assert not WebhookEvent.objects.filter(state="received").exists()
