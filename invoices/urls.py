@@ -24,6 +24,16 @@ urlpatterns = [
     path("credit-notes/<int:pk>/fix/", fix_views.credit_note_fix_page, name="credit_note_fix"),
     path("credit-notes/<int:pk>/cancel/", fix_views.credit_note_cancel_page, name="credit_note_cancel"),
     path("credit-notes/<int:pk>/resend/", fix_views.credit_note_resend_action, name="credit_note_resend"),
+    path(
+        "credit-allocations/<int:pk>/retry/",
+        fix_views.credit_note_allocation_retry_action,
+        name="credit_note_allocation_retry",
+    ),
+    path(
+        "credit-allocations/<int:pk>/remove/",
+        fix_views.credit_note_allocation_remove_page,
+        name="credit_note_allocation_remove",
+    ),
     path("batches/<int:pk>/send/", fix_views.batch_send_page, name="batch_send"),
     # Every invoice across batches, filtered and sorted, and its CSV export.
     path("invoices/", list_views.invoice_list_page, name="invoice_list"),

@@ -36,6 +36,7 @@ from invoices.services.fix import (
     fix_refusal,
     resend_refusal,
 )
+from invoices.services.fix.allocations import allocation_get, allocation_remove, allocation_retry
 from invoices.services.fix.credit_notes import CREDIT_NOTE
 from invoices.services.mapping import MappingUnavailable, mapping_choices, mapping_for
 from organisations.decorators import admin_required, member_required
@@ -179,6 +180,50 @@ def _pages_views(pages: FixPages) -> tuple[Callable, Callable, Callable]:
 
 invoice_fix_page, invoice_cancel_page, invoice_resend_action = _pages_views(INVOICE_PAGES)
 credit_note_fix_page, credit_note_cancel_page, credit_note_resend_action = _pages_views(CREDIT_NOTE_PAGES)
+
+
+# ---------------------------------------------------------------- a credit note's allocation Xero refused
+
+
+def _allocation_back(allocation: Any) -> str:
+    return _back(CREDIT_NOTE_PAGES, allocation.credit_note)
+
+
+@member_required
+@require_POST
+def credit_note_allocation_retry_action(request: HttpRequest, pk: int) -> HttpResponse:
+    allocation = allocation_get(request.organisation, pk)
+    what = f"The allocation of {allocation.credit_note.number} to {allocation.invoice.number}"
+    try:
+        said = allocation_retry(organisation=request.organisation, allocation_id=allocation.pk, user=request.user)
+    except FixRefused as exc:
+        messages.info(request, f"{what} was not tried again: {exc}")
+    else:
+        messages.success(request, f"{what} is being tried again. {said}")
+    return redirect(_allocation_back(allocation))
+
+
+@member_required
+def credit_note_allocation_remove_page(request: HttpRequest, pk: int) -> HttpResponse:
+    """A confirmation first (GET), then the allocation request is dropped (POST)."""
+    allocation = allocation_get(request.organisation, pk)
+    if request.method == "POST":
+        try:
+            allocation_remove(organisation=request.organisation, allocation_id=allocation.pk, user=request.user)
+        except FixRefused as exc:
+            messages.error(request, f"The allocation was not removed: {exc}")
+        else:
+            messages.success(
+                request,
+                f"Removed the allocation of {allocation.credit_note.number} to {allocation.invoice.number}. "
+                "Its credit stays on the credit note.",
+            )
+        return redirect(_allocation_back(allocation))
+    return render(
+        request,
+        "invoices/fix/allocation_remove.html",
+        {"allocation": allocation, "note": allocation.credit_note, "back": _allocation_back(allocation)},
+    )
 
 
 @admin_required

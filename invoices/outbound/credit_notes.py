@@ -27,6 +27,7 @@ from invoices.services.credit_notes import (
     credit_note_allocation_finish,
     credit_note_finish,
 )
+from invoices.services.fix.allocations import allocation_retried
 from invoices.services.fix.credit_notes import credit_note_retried
 
 TWO = Decimal("0.01")
@@ -176,6 +177,7 @@ def register() -> None:
             confirm=_alloc_confirm,
             look_up=_alloc_look_up,
             finish=_alloc_finish,
+            retried=allocation_retried,
         )
     )
 

@@ -16,7 +16,7 @@ from django.utils.http import urlsafe_base64_encode
 
 from integrations.models import XeroPendingTenantChoice
 from integrations.outbound.models import OutboundOperation
-from invoices.models import CancelledInvoice
+from invoices.models import CancelledInvoice, CreditNoteAllocation
 from organisations.models import Invitation, Membership, SupportRequest
 from tests.security.routes import Route
 from tests.security.world import Tenant
@@ -85,6 +85,8 @@ FILL: dict[str, Callable[[Tenant], dict]] = {
     "invoices:credit_note_fix": lambda t: {"pk": t.failed_credit_note.pk},
     "invoices:credit_note_cancel": lambda t: {"pk": t.failed_credit_note.pk},
     "invoices:credit_note_resend": lambda t: {"pk": t.failed_credit_note.pk},
+    "invoices:credit_note_allocation_retry": lambda t: {"pk": t.get(CreditNoteAllocation).pk},
+    "invoices:credit_note_allocation_remove": lambda t: {"pk": t.get(CreditNoteAllocation).pk},
     "invoices:batch_send": lambda t: {"pk": t.get(CancelledInvoice).batch_id},
     "webhooks:support_organisation_inbox": _org,
     "webhooks:support_retry_failed": _org,
