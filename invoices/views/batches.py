@@ -9,7 +9,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from invoices.first_run import dashboard_first_run
-from invoices.models import Invoice, InvoiceBatch
+from invoices.models import CreditNoteAllocation, Invoice, InvoiceBatch
 from invoices.push_notice import batch_push_notice
 from invoices.selectors import (
     batch_credit_notes,
@@ -76,11 +76,14 @@ def _detail_context(request: HttpRequest, batch: InvoiceBatch) -> dict:
         note.editable = fix_refusal(CREDIT_NOTE, note) is None
         note.cancellable = cancel_refusal(CREDIT_NOTE, note) is None
         note.resendable = resend_refusal(CREDIT_NOTE, note) is None
+    stuck = (CreditNoteAllocation.State.REFUSED, CreditNoteAllocation.State.NEEDS_ATTENTION)
+    allocations_stuck = sum(a.state in stuck for note in credit_notes for a in note.allocations.all())
     progress = batch_progress(organisation=organisation, batch=batch)
     mapping_missing = progress.waiting > 0 and mapping_for(organisation) is None
     return {
         "batch": batch,
         "credit_notes": credit_notes,
+        "allocations_stuck": allocations_stuck,
         "page": page,
         "state": state,
         "progress": progress,

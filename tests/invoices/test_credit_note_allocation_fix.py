@@ -90,6 +90,8 @@ def test_refused_allocation_is_offered_a_way_out_on_the_batch_page(client, accou
     html = page.content.decode()
     assert "exceeds the amount due" in html
     assert retry_url(allocation) in html and remove_url(allocation) in html
+    # The progress card says it too: both documents are in Xero, their allocation is not.
+    assert "Xero did not make 1 allocation: see why under" in html
 
 
 def test_refused_allocation_is_tried_again_as_a_new_operation_with_the_amount_rechecked(
