@@ -53,6 +53,9 @@ def test_void_confirmation_shows_invoice_when_allowed(member, invoice):
     assert response.status_code == 200
     assert b"Void invoice INV-0001 in Xero?" in response.content
     assert HELD.isoformat().encode() in response.content
+    # Its status in the one vocabulary, never Xero's raw word.
+    body = response.content.decode()
+    assert f"<dt>In Xero</dt><dd>{invoice.display_status.label}<" in body and "Authorised" not in body
 
 
 def test_void_confirmation_explains_refusal_when_invoice_paid(member, invoice):
