@@ -82,6 +82,8 @@ def test_date_inputs_hold_iso_dates_when_edit_page_opens(member, org):
     assert fields["issue_date"] == "2026-12-02"
     assert fields["due_date"] == "2026-12-16"
     assert 'type="date"' in html
+    # Where it stands in Xero, in the one vocabulary, never Xero's raw word.
+    assert f"(where it is {invoice.display_status.label})" in html
 
 
 def test_amounts_are_shown_without_exponent_when_edit_page_opens(member, org):
