@@ -1,6 +1,7 @@
 """Reading integrations state. Tenant selectors take the organisation first; support selectors span tenants."""
 
 import datetime as dt
+import math
 import uuid
 from dataclasses import dataclass
 from typing import Literal
@@ -130,12 +131,18 @@ class KeepaliveDue:
     countdown: int  # seconds from now until its time in this window (0 when late)
 
 
+# A check runs at its second or a little after (queue lag): a day and this long without one is a missed one.
+KEEPALIVE_STALE_MARGIN_SECONDS = 60
+
+
 def connection_ids_due_keepalive(
     *, now: dt.datetime | None = None, window_start: int, window_seconds: int, after_id: int = 0, limit: int = 500
 ) -> list[KeepaliveDue]:
     """Active connections whose daily check falls in this window of the UTC day ([window_start, window_start +
-    window_seconds) seconds after midnight), plus those not checked for more than a day and two windows (a check
-    that failed, a window beat missed), after `after_id` in id order, at most `limit`: one page of the fan-out.
+    window_seconds) seconds after midnight), plus those not checked for more than a day and a minute (a check that
+    failed, a window beat never fanned out: its first fan-out comes one interval after it starts), after `after_id`
+    in id order, at most `limit`: one page of the fan-out. A check is queued for its own second or just after, never
+    before it (the countdown is rounded up).
 
     Every connection gets its check once a day (Xero recommends a light daily call to find dead connections) and a
     refresh when its refresh token is older than XERO_KEEPALIVE_AFTER_DAYS (idle refresh tokens die after 60 days).
@@ -147,7 +154,7 @@ def connection_ids_due_keepalive(
     if end > DAY_SECONDS:  # the window crosses midnight
         in_window |= Q(offset__lt=end - DAY_SECONDS)
     stale = Q(last_verified_at__isnull=True) | Q(
-        last_verified_at__lt=now - dt.timedelta(seconds=DAY_SECONDS + 2 * window_seconds)
+        last_verified_at__lt=now - dt.timedelta(seconds=DAY_SECONDS + KEEPALIVE_STALE_MARGIN_SECONDS)
     )
     rows = (
         XeroConnection.objects.usable()
@@ -162,7 +169,7 @@ def connection_ids_due_keepalive(
     for position, pk in enumerate(rows):
         wait = (keepalive_offset_seconds(pk) - second_of_day) % DAY_SECONDS
         # In this window: at its own second. Stale: now, a second apart, so a catch-up is not a burst either.
-        due.append(KeepaliveDue(pk, int(wait) if wait < window_seconds else position % window_seconds))
+        due.append(KeepaliveDue(pk, math.ceil(wait) if wait < window_seconds else position % window_seconds))
     return due
 
 

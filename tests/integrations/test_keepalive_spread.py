@@ -93,3 +93,43 @@ def test_disconnected_connections_are_not_checked_when_the_window_comes():
     XeroConnection.objects.update(status="disconnected", last_verified_at=None)
     assert selectors.connection_ids_due_keepalive(window_start=0, window_seconds=DAY_SECONDS) == []
     assert connection.pk
+
+
+def _next_window_after_its_second(connection: XeroConnection, *, into: float) -> tuple[dt.datetime, int]:
+    """The moment `into` seconds into the window after the one holding the connection's daily second, and that
+    window's start (seconds after that day's midnight)."""
+    midnight = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
+    offset = keepalive_offset_seconds(connection.pk)
+    now = midnight + dt.timedelta(seconds=offset - offset % 600 + 600 + into)
+    second_of_day = int((now - now.replace(hour=0, minute=0, second=0, microsecond=0)).total_seconds())
+    return now, second_of_day - second_of_day % 600
+
+
+def test_a_window_beat_never_fanned_out_is_caught_up_at_the_next_fanout(settings):
+    """Beat's first fan-out comes one interval after it starts (a deploy, a restart): the window before it was
+    never fanned out. Its connections, last checked a day ago, are checked at the next fan-out, not a day late."""
+    [connection] = _connections(1)
+    now, window_start = _next_window_after_its_second(connection, into=30)
+    at = now.replace(hour=0, minute=0, second=0, microsecond=0) + dt.timedelta(
+        seconds=keepalive_offset_seconds(connection.pk)
+    )
+    if at > now:  # the window after it crossed midnight
+        at -= dt.timedelta(days=1)
+    XeroConnection.objects.update(last_verified_at=at - dt.timedelta(days=1))
+    due = selectors.connection_ids_due_keepalive(now=now, window_start=window_start, window_seconds=600)
+    assert [d.connection_id for d in due] == [connection.pk]
+
+
+def test_each_check_is_queued_for_its_own_second_or_later_never_before(settings):
+    """The fan-out runs at a fraction of a second: a countdown rounded down would run the check before its second."""
+    made = _connections(30)
+    midnight = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
+    offset = keepalive_offset_seconds(made[0].pk)
+    window_start = offset - offset % 3600
+    now = midnight + dt.timedelta(seconds=window_start, microseconds=700_000)
+    due = selectors.connection_ids_due_keepalive(now=now, window_start=window_start, window_seconds=3600)
+    in_window = [d for d in due if window_start <= keepalive_offset_seconds(d.connection_id) < window_start + 3600]
+    assert made[0].pk in {d.connection_id for d in in_window}
+    for d in in_window:
+        runs_at = now + dt.timedelta(seconds=d.countdown)
+        assert runs_at >= midnight + dt.timedelta(seconds=keepalive_offset_seconds(d.connection_id))
