@@ -230,6 +230,10 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Celery's Django fix-up closes the database connection around every task unless this is set; it then closes them
+# every CELERY_DB_REUSE_MAX tasks, and coordinoter/task_db.py applies CONN_MAX_AGE and the health check around each
+# task as Django does around a request.
+CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 1000)
 # Every call to Xero runs on the `xero` queue, so its workers can be scaled on their own.
 CELERY_TASK_ROUTES = {"invoices.tasks.push_*": {"queue": "xero"}}
 
