@@ -345,8 +345,11 @@ XERO_RATE_GUARD_SECONDS = float(env_str("XERO_RATE_GUARD_SECONDS", "1")) / XERO_
 XERO_RATE_SLOT_TTL_SECONDS = XERO_HTTP_TIMEOUT_SECONDS + 15  # a killed worker's slot frees itself after this
 XERO_RATE_LIMIT_PREFIX = env_str("XERO_RATE_LIMIT_PREFIX", "xero:rl")
 # Background calls (webhook fetches, reconciliation, keep-alive and connection checks) share at most this part of
-# the app minute and wait once the app's calls reach the rest of it (integrations/xero/ratelimit.py, issue 15).
+# the app minute and wait once the app's calls reach the rest of it (integrations/xero/ratelimit/, issue 15).
 XERO_BACKGROUND_SHARE = float(env_str("XERO_BACKGROUND_SHARE", "0.2"))
+# A tenant's own background calls wait until this long after its last customer call, so a push keeps the tenant's
+# whole minute and the webhook fetches of its echoes come after it (integrations/xero/ratelimit, issue 15).
+XERO_CUSTOMER_QUIET_SECONDS = float(env_str("XERO_CUSTOMER_QUIET_SECONDS", "5")) / XERO_TIME_SCALE
 XERO_IDEMPOTENCY_WINDOW_SECONDS = 360 / XERO_TIME_SCALE  # Xero keeps an Idempotency-Key 6 minutes
 # The push: a chunk's lease outlives its call; the sweeper re-dispatches expired leases and stalled tenants.
 PUSH_LEASE_SECONDS = float(env_str("PUSH_LEASE_SECONDS", str(XERO_HTTP_TIMEOUT_SECONDS + 30)))

@@ -377,6 +377,36 @@ def test_background_for_a_tenant_waits_when_that_tenant_is_pushing_at_its_ceilin
     _take(limiter, 12, tenant_id=TENANT)  # the push keeps all 60 of its own minute
 
 
+def test_background_for_a_tenant_waits_while_its_customer_calls_are_active(make_limiter):
+    # app_scale found a tenant's own webhook fetches (the echoes of its push) taking 21 of its 60 calls a minute
+    # while it pushed, so the push waited for the minute: background must leave an active tenant's minute alone.
+    limiter = make_limiter(customer_quiet_seconds=0.5)
+    _take(limiter, 1, tenant_id=TENANT)  # one call of a push
+    with pytest.raises(RateLimitWait) as refused:
+        limiter.acquire(tenant_id=TENANT, priority="webhook")
+    assert refused.value.problem == "background"
+    assert 0 < refused.value.seconds <= 0.5
+    _take(limiter, 1, tenant_id=OTHER, priority="webhook")  # another tenant's background goes
+    _take(limiter, 1, tenant_id=TENANT, priority="health")  # a connection check (one a day, or after a 403) goes
+    time.sleep(0.55)  # the test waits out the quiet time; the limiter itself never sleeps
+    _take(limiter, 1, tenant_id=TENANT, priority="webhook")  # quiet since: its background goes
+
+
+def test_a_refused_customer_call_keeps_its_tenant_active_for_background(make_limiter):
+    limiter = make_limiter(
+        limits=RateLimits(concurrent=1, minute=60, day=5000, app_minute=10000), customer_quiet_seconds=0.5
+    )
+    held = limiter.acquire(tenant_id=TENANT)
+    time.sleep(0.55)
+    with pytest.raises(RateLimitWait) as waiting:
+        limiter.acquire(tenant_id=TENANT)  # refused, and it will come back: customers still want the tenant
+    assert waiting.value.problem == "concurrent"
+    limiter.release(tenant_id=TENANT, ticket=held)
+    with pytest.raises(RateLimitWait) as refused:
+        limiter.acquire(tenant_id=TENANT, priority="reconcile")
+    assert refused.value.problem == "background"
+
+
 def test_background_leaves_a_slot_for_customers_when_four_calls_are_in_flight(make_limiter):
     limiter = make_limiter()
     for _ in range(4):

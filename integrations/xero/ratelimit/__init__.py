@@ -29,8 +29,10 @@ default): they are admitted only while
   it for reconciliation), and
 - the app's calls of every class are under (1 - share) of the app minute: once customer calls have taken the app
   minute that far, background waits and the rest of the minute is the customers' alone, and
-- the tenant's own minute is under (1 - share) of its 60 and it has a free slot besides one kept for customers:
-  a tenant pushing at its ceiling is never slowed by its own background work.
+- the tenant's own minute is under (1 - share) of its 60 and it has a free slot besides one kept for customers, and
+- none of the tenant's customer calls was asked for in the last `customer_quiet_seconds` (5 s): while a tenant
+  pushes, its whole minute is the push's, and its webhook fetches (mostly the push's own echoes) and checks come
+  after it. A tenant pushing at its ceiling is never slowed by its own background work.
 So customer calls are never refused because of background work beyond the cap, and with the app minute short it
 is background that waits. The same single script decides, so the classes cannot race each other.
 

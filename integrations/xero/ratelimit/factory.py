@@ -41,4 +41,5 @@ def rate_limiter() -> XeroRateLimiter:
         slot_ttl_seconds=settings.XERO_RATE_SLOT_TTL_SECONDS,
         prefix=settings.XERO_RATE_LIMIT_PREFIX,
         background_share=settings.XERO_BACKGROUND_SHARE,
+        customer_quiet_seconds=settings.XERO_CUSTOMER_QUIET_SECONDS,
     )

@@ -10,7 +10,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from integrations.xero.ratelimit.scripts import ACQUIRE, OBSERVE, REFUND
-from integrations.xero.ratelimit.types import BACKGROUND, BACKGROUND_LEVELS, Priority, RateLimits, RateLimitWait, Ticket
+from integrations.xero.ratelimit.types import (
+    BACKGROUND,
+    BACKGROUND_LEVELS,
+    QUIET_AFTER_CUSTOMERS,
+    Priority,
+    RateLimits,
+    RateLimitWait,
+    Ticket,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +38,7 @@ class XeroRateLimiter:
         prefix: str = "xero:rl",
         app_id: str = "app",
         background_share: float = 0.2,
+        customer_quiet_seconds: float = 0.0,
     ) -> None:
         self.redis = redis
         self.limits = limits or RateLimits()
@@ -42,6 +51,8 @@ class XeroRateLimiter:
         self.prefix = prefix
         self.app_id = app_id
         self.background_share = min(1.0, max(0.0, float(background_share)))
+        # A tenant's background calls wait until this long after its last customer call (asked for, made or not).
+        self.customer_quiet_ms = max(0, int(customer_quiet_seconds * 1000))
         self._acquire = redis.register_script(ACQUIRE)
         self._observe = redis.register_script(OBSERVE)
         self._refund = redis.register_script(REFUND)
@@ -55,6 +66,7 @@ class XeroRateLimiter:
             "day": f"{base}:day",
             "block": f"{base}:block",
             "waiters": f"{base}:waiters",
+            "active": f"{base}:active",
         }
 
     def _app_keys(self) -> dict[str, str]:
@@ -99,6 +111,7 @@ class XeroRateLimiter:
                 t["waiters"],
                 a.get(str(priority), a["background"]),
                 a["background"],
+                t["active"],
             ],
             args=[
                 ticket.id,
@@ -116,6 +129,7 @@ class XeroRateLimiter:
                 app_under,
                 tenant_under,
                 slots,
+                self.customer_quiet_ms if priority in QUIET_AFTER_CUSTOMERS or not background else 0,
             ],
         )
         if not ok:

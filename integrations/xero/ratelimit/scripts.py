@@ -7,13 +7,19 @@ fakeredis through lupa without REDIS_URL). See the package docstring for the rul
 #       8 slot ttl ms, 9 longest wait for a slot ms, 10 waiter name ('' for none),
 #       11 background: 1 or 0, 12 background calls this class may reach in the window, 13 app calls (all classes)
 #       under which background may go, 14 tenant calls under which background may go, 15 tenant slots background
-#       may fill
+#       may fill, 16 the quiet time after a customer call (ms): a customer call sets it, a background call of a
+#       class that waits for it checks it; 0 for neither
+# KEYS 10: the tenant's customer activity (set for the quiet time by every customer call asked for, made or not)
 ACQUIRE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local wait, problem = 0, ''
 local function need(ms, why)
   if ms > wait then wait = ms; problem = why end
+end
+local quiet = tonumber(ARGV[16] or '0')
+if tonumber(ARGV[11]) ~= 1 and quiet > 0 then
+  redis.call('SET', KEYS[10], '1', 'PX', quiet)
 end
 local tb = redis.call('PTTL', KEYS[5])
 if tb > 0 then need(tb, redis.call('GET', KEYS[5]) or 'blocked') end
@@ -67,6 +73,11 @@ if background then
   under(KEYS[9], tonumber(ARGV[12]))
   under(KEYS[3], tonumber(ARGV[13]))
   under(KEYS[2], tonumber(ARGV[14]))
+  -- A tenant whose customers are calling (a push under way) keeps its whole minute: its background comes after.
+  if quiet > 0 then
+    local active = redis.call('PTTL', KEYS[10])
+    if active > 0 then need(active, 'background') end
+  end
   if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[15]) then
     local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
     need(math.max(1, math.min(tonumber(first[2]) - now, tonumber(ARGV[9]))), 'background')

@@ -34,6 +34,9 @@ class Priority(StrEnum):
 BACKGROUND = (Priority.WEBHOOK, Priority.RECONCILE, Priority.HEALTH)
 # The part of the background cap each background class may fill (see the module's docstring).
 BACKGROUND_LEVELS = {Priority.WEBHOOK: 1.0, Priority.RECONCILE: 0.9, Priority.HEALTH: 0.8}
+# The background classes that wait while their tenant's customers are calling (the volume: a push's webhook echoes,
+# the poll). A health check is one call a day, or the check that a customer call's 403 asks for: it does not wait.
+QUIET_AFTER_CUSTOMERS = (Priority.WEBHOOK, Priority.RECONCILE)
 
 
 @dataclass(frozen=True)
