@@ -15,9 +15,11 @@ What runs
 - xero_sandbox with --extra-orgs (tenants - 2), Xero's real limits (a tenant: 5 at once, 60 a minute, 5,000 a day;
   the app: 10,000 a minute), the push latency model of bench/push_throughput.py (500 ms + 20 ms per invoice), all
   at --time-scale, and its webhooks delivered to the product's receiver.
-- The product, unchanged: the receiver under gunicorn, Celery workers (solo pool: --push-workers on `xero`, one on
-  `webhooks`, --background-workers on `default`), beat with the one schedule, XERO_TIME_SCALE matching the sandbox
-  (Xero's windows, the reconciliation cadence and its beat divided by it).
+- The product, unchanged and with production settings (DJANGO_DEBUG off, bench/common.py): the receiver under
+  gunicorn, Celery workers (solo pool: --push-workers on `xero`, one on `webhooks`, --background-workers on
+  `default`), beat with the one schedule, XERO_TIME_SCALE matching the sandbox (Xero's windows, the reconciliation
+  cadence and its beat divided by it). Keep-alive keeps wall time (each connection's daily check at its own second
+  of the real day); only its fan-out window is divided by the scale, so checks come due all through the run.
 - The connections are seeded through the documented path: the sandbox's admin API `POST /_sandbox/bulk-connect`
   issues each tenant its own user, connection and token set (what a consent leaves), and `seed_connections` below
   stores them through the token store (`tokens.connection_tokens_save`), as the connect flow does. Every connection
@@ -32,11 +34,14 @@ least any fixed Xero minute's. http_429 and per-tenant push timing come from the
 push_ratio_min: over pushing tenants, invoices / Xero minutes from its start moment to its last invoice in Xero,
 divided by the tenant ceiling (60 calls x 50 = 3,000 a Xero minute); push_schedule_efficiency_min: the tightest
 schedule Xero's limits and the latency model allow for its calls, divided by the time it took.
-reconcile_coverage: share of tenants whose last complete pass is no older than their cadence (plus one fan-out
-interval) at the end. keepalive_overdue: connections whose daily check time passed during the run more than one
-keep-alive window and a minute before its end without a check since, or checked with a refresh token still older
-than XERO_KEEPALIVE_AFTER_DAYS.
-worker_rss_mb: the largest worker's peak resident memory. Prints one JSON object as its last line.
+reconcile_coverage: share of tenants whose last complete pass is no older than their cadence (plus two fan-out
+intervals) when the workers stop. keepalive_overdue: connections whose daily check time passed during the run more
+than one keep-alive window and a minute before its end without a check since, or checked with a refresh token still
+older than XERO_KEEPALIVE_AFTER_DAYS.
+worker_rss_mb: the largest worker's peak resident memory. cpu_s_by_component: CPU seconds during the run of the
+push workers, the webhook and default workers, beat, the receiver, the sandbox (Xero's side), PostgreSQL (the server
+and its backends) and the private Redis, and of the whole machine. The sandbox's request log is left in the logs
+directory (sandbox-requests.jsonl) for a closer look at one tenant. Prints one JSON object as its last line.
 """
 
 from __future__ import annotations
@@ -71,7 +76,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--customers", type=int, default=20, help="customers per pushing tenant")
     parser.add_argument("--xero-minutes", type=float, default=60.0, help="length of the run in Xero minutes")
     parser.add_argument("--time-scale", type=float, default=5.0)
-    parser.add_argument("--push-workers", type=int, default=3)
+    # Solo workers spend most of a push waiting on Xero (1.5 Xero seconds a PUT): five in flight per tenant, for the
+    # three or four tenants whose pushes overlap at the busiest moments of the run.
+    parser.add_argument("--push-workers", type=int, default=20)
     parser.add_argument("--background-workers", type=int, default=1)
     parser.add_argument("--latency-ms", type=float, default=500.0)
     parser.add_argument("--latency-per-invoice-ms", type=float, default=20.0)
@@ -88,6 +95,36 @@ def _cpu_seconds(pids) -> float:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
             total += sum(int(v) for v in fields[11:15]) / ticks
     return total
+
+
+def _machine_cpu_seconds() -> float:
+    """CPU time the whole machine spent busy (every process, not idle or waiting on I/O), from /proc/stat."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    busy = sum(fields[:8]) - fields[3] - fields[4]  # user nice system idle iowait irq softirq steal
+    return busy / os.sysconf("SC_CLK_TCK")
+
+
+def _group_pids(leader: int) -> list[int]:
+    """The processes of a process group (gunicorn's arbiter and its worker)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[2]) == leader:
+                    found.append(int(entry.name))
+    return found
+
+
+def _postmaster_pids() -> list[int]:
+    """PostgreSQL's postmaster: its children's CPU (backends, reaped) counts in its own cutime and cstime, so the
+    share of PostgreSQL is its CPU now plus its live backends'. Empty where it cannot be found."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if (entry / "comm").read_text().strip() in ("postgres", "postmaster"):
+                    found.append(int(entry.name))
+    return found
 
 
 def _free_port() -> int:
@@ -164,6 +201,9 @@ def environment(args, sandbox) -> dict[str, str]:
         "XERO_RECONCILE_EVERY_SECONDS": str(max(1, round(60 / scale))),
         "PUSH_SWEEP_SECONDS": str(max(2.0, 30 / scale)),
         "OUTBOUND_SWEEP_SECONDS": str(max(2.0, 30 / scale)),
+        # Keep-alive keeps wall time (each connection's check at its own second of the real day), but its fan-out
+        # runs every window divided by the scale, so the checks come due through the run, not all at its end.
+        "XERO_KEEPALIVE_WINDOW_SECONDS": str(max(60, round(600 / scale))),
         "PYTHONUNBUFFERED": "1",
     }
     os.environ.update(env)
@@ -350,7 +390,11 @@ def measure(args, sandbox, env, port, organisations, pushing, rng) -> dict:
     # Each pushing tenant starts at its own random moment, early enough to finish within the run.
     starts = sorted((rng.uniform(0, run_seconds * 0.9), org_id, tenant_id) for org_id, tenant_id in pushing)
     sandbox.admin("GET", "/requests?drain=1")
-    processes = CeleryProcesses(env={**os.environ, **env})
+    from bench.common import production_env
+
+    # The product's processes run as production does (DEBUG off: no debug cursor recording every query).
+    product_env = production_env({**env, "XERO_REDIRECT_URI": "http://127.0.0.1/callback"}, log_level=env["LOG_LEVEL"])
+    processes = CeleryProcesses(env={**os.environ, **product_env})
     web = subprocess.Popen(
         [
             sys.executable,
@@ -367,7 +411,7 @@ def measure(args, sandbox, env, port, organisations, pushing, rng) -> dict:
             "gthread",
         ],
         cwd=str(ROOT),
-        env={**os.environ, **env},
+        env={**os.environ, **product_env},
         stdout=(Path(processes.dir) / "gunicorn.log").open("wb"),
         stderr=subprocess.STDOUT,
         start_new_session=True,
@@ -377,10 +421,21 @@ def measure(args, sandbox, env, port, organisations, pushing, rng) -> dict:
     rss: dict[int, float] = {}
     stop = threading.Event()
     try:
-        pids = processes.start_workers(args.push_workers, queues="xero")
-        pids += processes.start_workers(1, queues="webhooks")
-        pids += processes.start_workers(args.background_workers, queues="default")
-        processes.start_beat()
+        push_pids = processes.start_workers(args.push_workers, queues="xero")
+        webhook_pids = processes.start_workers(1, queues="webhooks")
+        default_pids = processes.start_workers(args.background_workers, queues="default")
+        pids = push_pids + webhook_pids + default_pids
+        beat_pid = processes.start_beat()
+        components = {
+            "push_workers": push_pids,
+            "webhook_worker": webhook_pids,
+            "default_workers": default_pids,
+            "beat": [beat_pid],
+            "receiver": _group_pids(web.pid),
+            "sandbox": [sandbox.process.pid],
+            "postgresql": _postmaster_pids(),
+            "redis": [_redis_server.process.pid] if _redis_server is not None and _redis_server.process else [],
+        }
         limiter = rate_limiter()
         rss.update({pid: 0.0 for pid in pids})
 
@@ -397,6 +452,8 @@ def measure(args, sandbox, env, port, organisations, pushing, rng) -> dict:
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
         cpu_ready = _cpu_seconds(pids)
+        components_ready = {name: _cpu_seconds(ids) for name, ids in components.items()}
+        machine_ready = _machine_cpu_seconds()
         t0_wall, t0 = time.time(), time.monotonic()
         run_started = timezone.now()
         started_at: dict[int, float] = {}
@@ -436,6 +493,12 @@ def measure(args, sandbox, env, port, organisations, pushing, rng) -> dict:
             time.sleep(1.0)
         log += sandbox.admin("GET", "/requests?drain=1")
         cpu_end = _cpu_seconds(pids)
+        product_stopped = timezone.now()  # coverage is judged here: nothing reconciles once the workers stop
+        components["postgresql"] = _postmaster_pids()  # backends started during the run; the exited ones are reaped
+        cpu_by_component = {
+            name: round(_cpu_seconds(ids) - components_ready[name], 1) for name, ids in components.items()
+        }
+        cpu_by_component["machine"] = round(_machine_cpu_seconds() - machine_ready, 1)
         wall = time.monotonic() - t0
         stop.set()
         sampler.join(3)
@@ -446,6 +509,11 @@ def measure(args, sandbox, env, port, organisations, pushing, rng) -> dict:
             os.killpg(web.pid, signal.SIGTERM)
         with contextlib.suppress(subprocess.TimeoutExpired):
             web.wait(10)
+    with (Path(processes.dir) / "sandbox-requests.jsonl").open("w") as out:  # for a closer look at one tenant
+        out.writelines(json.dumps(e) + "\n" for e in log)
+        out.writelines(
+            json.dumps({"started": org, "tenant": t, "at": started_at.get(org)}) + "\n" for org, t in pushing
+        )
     result = figures(
         args=args,
         sandbox=sandbox,
@@ -456,6 +524,7 @@ def measure(args, sandbox, env, port, organisations, pushing, rng) -> dict:
         started_at=started_at,
         run_started=run_started,
         run_ended=run_ended,
+        product_stopped=product_stopped,
         t0_wall=t0_wall,
         limits=(limiter.limits.app_minute, limiter.background_limits(BACKGROUND[0])[0]),
     )
@@ -466,6 +535,7 @@ def measure(args, sandbox, env, port, organisations, pushing, rng) -> dict:
         worker_rss_mb=round(max(rss.values() or [0.0]), 1),
         worker_cpu_s=round(cpu_end - cpu_ready, 1),
         worker_cpu_ms_per_call=round((cpu_end - cpu_ready) * 1000 / max(1, result["http_calls"]), 2),
+        cpu_s_by_component=cpu_by_component,
         worker_cpu_s_per_1000_invoices_all_work=round((cpu_end - cpu_ready) / max(1, invoices_pushed) * 1000, 3),
         load_average=[round(x, 2) for x in os.getloadavg()],
         logs=str(processes.dir),
@@ -480,11 +550,22 @@ def measure(args, sandbox, env, port, organisations, pushing, rng) -> dict:
 
 
 def figures(
-    *, args, sandbox, log, samples, organisations, pushing, started_at, run_started, run_ended, t0_wall, limits
+    *,
+    args,
+    sandbox,
+    log,
+    samples,
+    organisations,
+    pushing,
+    started_at,
+    run_started,
+    run_ended,
+    product_stopped,
+    t0_wall,
+    limits,
 ):
     from django.conf import settings
     from django.db.models import Q
-    from django.utils import timezone
 
     from integrations.models import ReconciliationState, XeroConnection
     from integrations.selectors import DAY_SECONDS, keepalive_offset_seconds
@@ -533,12 +614,25 @@ def figures(
                 "calls": len([e for e in by_tenant[tenant_id] if e["at"] >= started_at[org_id]]),
             }
         )
-    # ---- reconciliation: every tenant's last complete pass within its cadence (plus a fan-out interval)
-    now = timezone.now()
+    # ---- reconciliation: every tenant's last complete pass within its cadence (plus two fan-out intervals), as it
+    # stood when the workers stopped (the checks of duplicates above take a while: nothing reconciles meanwhile)
+    now = product_stopped
     quiet = dt.timedelta(seconds=settings.XERO_RECONCILE_QUIET_SECONDS)
     slack = dt.timedelta(seconds=settings.XERO_RECONCILE_EVERY_SECONDS * 2)
     states = ReconciliationState.objects.filter(organisation_id__in=[o for o, _ in organisations])
     covered = states.filter(last_success_at__gte=now - quiet - slack).count()
+    uncovered = [  # what kept the first few late (Xero seconds relative to the end)
+        {
+            "due_xero_s": round((due - now).total_seconds() * scale, 1) if due else None,
+            "reason": reason,
+            "last_success_xero_s": round((last - now).total_seconds() * scale, 1) if last else None,
+            "last_started_xero_s": round((begun - now).total_seconds() * scale, 1) if begun else None,
+            "error": (error or "")[:120],
+        }
+        for due, reason, last, begun, error in states.exclude(last_success_at__gte=now - quiet - slack)
+        .order_by("last_success_at")
+        .values_list("next_due_at", "due_reason", "last_success_at", "last_started_at", "last_error")[:10]
+    ]
     passes = states.filter(last_success_at__gte=run_started).count()
     # ---- keep-alive: every connection whose daily time passed in the run (a minute's margin) was checked since
     midnight = run_started.replace(hour=0, minute=0, second=0, microsecond=0)
@@ -581,6 +675,7 @@ def figures(
         "missing": missing,
         "reconcile_coverage": round(covered / max(1, states.count()), 4),
         "reconcile_passes": passes,
+        "reconcile_uncovered": uncovered,
         "keepalive_due": due,
         "keepalive_overdue": overdue,
         "keepalive_refreshed": refreshed,
