@@ -169,9 +169,6 @@ def _own_rate_limiter_keys(settings):
     prefix = f"test:rl:{uuid.uuid4().hex}"
     redis_url = settings.REDIS_URL  # read now: a test may point REDIS_URL at a dead port
     settings.XERO_RATE_LIMIT_PREFIX = prefix
-    # Tests run the tasks a step queued at once, so a webhook fetch right after a push would only be put back: the
-    # quiet time after a tenant's customer calls is tested where it is the subject (tests/integrations/test_ratelimit).
-    settings.XERO_CUSTOMER_QUIET_SECONDS = 0
     rate_limiter.cache_clear()  # the process's limiter is built once from settings; rebuild it with this prefix
     yield
     rate_limiter.cache_clear()

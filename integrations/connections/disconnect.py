@@ -33,7 +33,7 @@ from integrations.models import IntegrationAuditEvent, XeroConnection
 from integrations.outbound import engine
 from integrations.outbound import kinds as k
 from integrations.outbound.models import OutboundOperation
-from integrations.outbound.states import FINAL
+from integrations.outbound.selectors import operation_latest
 from integrations.registry import connection_event_emit
 from integrations.selectors import xero_connection_ids_in_use, xero_user_connected_elsewhere
 from integrations.xero import client as xero_http
@@ -177,13 +177,8 @@ def _step_operation(connection: XeroConnection) -> OutboundOperation | None:
     kind = KIND_OF_STEP.get(connection.disconnect_step)
     if kind is None:
         return None
-    return (
-        OutboundOperation.objects.filter(
-            organisation_id=connection.organisation_id, kind=kind, subject_id=connection.pk
-        )
-        .exclude(state__in=FINAL)
-        .order_by("-pk")
-        .first()
+    return operation_latest(
+        organisation_id=connection.organisation_id, kind=kind, subject_id=connection.pk, unfinished=True
     )
 
 

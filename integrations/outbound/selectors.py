@@ -3,6 +3,7 @@
 from django.db.models import Prefetch, QuerySet
 
 from integrations.outbound.models import OutboundAttempt, OutboundOperation
+from integrations.outbound.states import FINAL
 from organisations.models import Organisation
 
 KIND_LABELS = {
@@ -33,6 +34,17 @@ def operations_needing_attention(organisation: Organisation) -> QuerySet[Outboun
 def operation_for(organisation: Organisation, operation_id: int) -> OutboundOperation:
     """One of the organisation's operations; another organisation's id raises DoesNotExist (a 404)."""
     return OutboundOperation.objects.get(organisation=organisation, pk=operation_id)
+
+
+def operation_latest(
+    *, organisation_id: int, kind: str, subject_id: int, unfinished: bool = False
+) -> OutboundOperation | None:
+    """The newest operation of this kind about this subject (a credit note, an allocation, a connection), or None;
+    `unfinished` leaves out the ones in a final state (done, refused)."""
+    operations = OutboundOperation.objects.filter(organisation_id=organisation_id, kind=kind, subject_id=subject_id)
+    if unfinished:
+        operations = operations.exclude(state__in=FINAL)
+    return operations.order_by("-pk").first()
 
 
 def kind_label(kind: str) -> str:

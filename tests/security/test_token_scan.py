@@ -250,6 +250,9 @@ def test_no_secret_is_stored_logged_queued_or_shown_when_the_full_journey_has_ru
     from xero_sandbox.testing import AU_ID, complete_consent
 
     settings.XERO_RATE_LIMIT_PREFIX = f"test:scan:{uuid.uuid4().hex}"
+    # The journey runs each step's tasks at once, with no clock between them: the webhook fetch that follows the push
+    # must not wait out the tenant's quiet time after its customer calls (tests/integrations/test_ratelimit.py).
+    settings.XERO_CUSTOMER_QUIET_SECONDS = 0
     organisation = make_organisation(name="Scan Florists")
     admin_user = make_user(email="admin@scan.test")
     make_membership(user=admin_user, organisation=organisation, role="admin")

@@ -21,6 +21,7 @@ from django.db import transaction
 from django.http import Http404
 
 from integrations.outbound.models import OutboundOperation
+from integrations.outbound.selectors import operation_latest
 from integrations.outbound.services import outbound_operation_retry
 from invoices.models import CreditNoteAllocation, CreditNoteEvent, InvoiceEvent
 from invoices.services.credit_notes import CREDIT_NOTE_ALLOCATE, TWO, allocation_refusal
@@ -43,12 +44,8 @@ def allocation_get(organisation: Organisation, allocation_id: int, *, lock: bool
 
 
 def _latest_operation(allocation: CreditNoteAllocation) -> OutboundOperation | None:
-    return (
-        OutboundOperation.objects.filter(
-            organisation_id=allocation.organisation_id, kind=CREDIT_NOTE_ALLOCATE, subject_id=allocation.pk
-        )
-        .order_by("-pk")
-        .first()
+    return operation_latest(
+        organisation_id=allocation.organisation_id, kind=CREDIT_NOTE_ALLOCATE, subject_id=allocation.pk
     )
 
 

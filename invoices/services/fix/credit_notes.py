@@ -18,6 +18,7 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser
 
 from integrations.outbound.models import OutboundOperation
+from integrations.outbound.selectors import operation_latest
 from integrations.outbound.services import outbound_operation_retry
 from invoices.models import CreditNote, CreditNoteAllocation, Invoice
 from invoices.services.credit_notes import CREDIT_NOTE_CREATE, credit_note_sync_state_set
@@ -35,13 +36,7 @@ IN_DOUBT_REFUSAL = (
 
 
 def _latest_operation(note: CreditNote) -> OutboundOperation | None:
-    return (
-        OutboundOperation.objects.filter(
-            organisation_id=note.organisation_id, kind=CREDIT_NOTE_CREATE, subject_id=note.pk
-        )
-        .order_by("-pk")
-        .first()
-    )
+    return operation_latest(organisation_id=note.organisation_id, kind=CREDIT_NOTE_CREATE, subject_id=note.pk)
 
 
 def _sent_again(note: CreditNote, user: Any, message: str) -> None:
