@@ -152,6 +152,6 @@ def test_no_product_code_writes_a_sync_state_when_outside_the_sync_states_module
     files = product_files(r"sync_state", besides=MODULE)
     for path in ("push/record.py", "push/dispatch.py", "push/contacts.py", "push/retry.py", "batch_send.py"):
         assert ROOT / "invoices" / "services" / path in files
-    assert ROOT / "invoices" / "management" / "commands" / "seed_scale.py" in files
+    assert ROOT / "invoices" / "seeding" / "batches.py" in files
     found = offenders(files, "sync_state", **WRITE_RULES)
     assert found == {}, "write Invoice.sync_state and CreditNote.sync_state through invoices/sync_states.py"
