@@ -9,8 +9,8 @@ taken from the confusables data of the confusable_homoglyphs package (Unicode's 
 import functools
 import unicodedata
 
-from confusable_homoglyphs import categories, confusables
-
+# confusable_homoglyphs reads two JSON files (about 0.1 s of CPU) when imported: done on first use, not at start-up
+# (every worker process imports this module through the admin and never checks a name).
 _BIDI_MARKS = "\u200e\u200f"
 
 
@@ -25,6 +25,8 @@ def _classes() -> dict[str, str]:
             parent[char] = parent[parent[char]]
             char = parent[char]
         return char
+
+    from confusable_homoglyphs import confusables
 
     sequences: dict[str, str] = {}
     for char, glyphs in confusables.confusables_data.items():
@@ -60,6 +62,8 @@ def name_mixes_scripts(name: str) -> list[str]:
     """The look-alike characters of a word that mixes scripts ("Cаre" with a Cyrillic а among Latin letters), or
     []. Words each in one script pass, whatever the scripts (Σίγμα Co, 株式会社 Tokyo, Müller & Söhne), and so does
     a word mixing scripts whose characters cannot pass for one another."""
+    from confusable_homoglyphs import categories, confusables
+
     found: set[str] = set()
     for word in name.split():
         aliases = categories.unique_aliases(word) - {"COMMON", "INHERITED"}

@@ -20,7 +20,7 @@ import logging
 import threading
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import requests
@@ -41,6 +41,9 @@ from integrations.xero.exceptions import (
     XeroValidationError,
 )
 from integrations.xero.types import RateLimiter, XeroResponse, XeroTenantConnection
+
+if TYPE_CHECKING:
+    from integrations.models import XeroConnection
 
 logger = logging.getLogger(__name__)
 
@@ -69,8 +72,11 @@ class XeroClient:
         timeout: float | None = None,
         check_on_forbidden: bool = True,
         priority: ratelimit.Priority = ratelimit.Priority.CUSTOMER,
+        loaded: "XeroConnection | None" = None,
     ) -> None:
         self.connection_id = connection_id
+        # The connection's row, tokens included, as the caller just read it: the first call's token comes from it.
+        self._loaded = loaded
         # Who waits for these calls (the limiter serves customers first; background shares a capped part).
         self.priority = ratelimit.Priority(priority)
         # No call path goes unlimited: a client given no limiter takes the process's (Redis, or in-process).
@@ -100,7 +106,8 @@ class XeroClient:
             "idempotency_key": idempotency_key,
             "tenant_scoped": tenant_scoped,
         }
-        grant = tokens.access_token_get(connection_id=self.connection_id)
+        loaded, self._loaded = self._loaded, None
+        grant = tokens.access_token_get(connection_id=self.connection_id, loaded=loaded)
         for may_refresh in (True, False):
             response = self._attempt(method, url, grant, **call)
             if not (may_refresh and response.status == 401 and _token_expired(response)):

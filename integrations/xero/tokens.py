@@ -47,14 +47,24 @@ _TOKEN_FIELDS = ["access_token", "refresh_token", "access_token_expires_at"]
 
 
 def access_token_get(
-    *, connection_id: int, force_refresh: bool = False, rejected_token: str = "", for_disconnect: bool = False
+    *,
+    connection_id: int,
+    force_refresh: bool = False,
+    rejected_token: str = "",
+    for_disconnect: bool = False,
+    loaded: XeroConnection | None = None,
 ) -> AccessGrant:
     """A usable access token for the connection, refreshed first when it is close to expiry.
 
     rejected_token: the token Xero just answered 401 TokenExpired to; refresh unless someone already did.
     for_disconnect: the disconnect steps may use the tokens of a connection that is no longer active.
+    loaded: the connection's row as the caller read it a moment ago, tokens included (one query fewer per call);
+    a refresh still reads and locks the row itself.
     """
-    connection = XeroConnection.objects.get(pk=connection_id)
+    if loaded is not None and loaded.pk == connection_id and "access_token" in loaded.__dict__:
+        connection = loaded
+    else:
+        connection = XeroConnection.objects.get(pk=connection_id)
     _check_usable(connection, for_disconnect=for_disconnect)
     if not force_refresh and not rejected_token and _is_fresh(connection):
         return _grant(connection)

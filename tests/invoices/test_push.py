@@ -261,6 +261,23 @@ def test_a_chunk_of_fifty_invoices_makes_as_many_queries_as_a_chunk_of_two(org_a
     assert counts[0] == counts[1], counts
 
 
+def test_a_chunk_and_the_next_it_builds_read_the_connection_once(org_a, xero, enqueued):
+    """Sending a chunk, recording it and building the tenant's next go on one read of the connection (tokens
+    included): the client, the short code for links and the chained dispatcher each read it again before."""
+    xero.add_callback(responses.PUT, INVOICES_URL, callback=echo_invoices)
+    make_connected_organisation(organisation=org_a, invoices=300)
+    push_organisation_dispatch(organisation_id=org_a.pk)
+    first = PushChunk.objects.order_by("pk").first()
+    with CaptureQueriesContext(connection) as sent:
+        assert push_chunk_send(chunk_id=first.pk).outcome == "done"
+    table = XeroConnection._meta.db_table
+    reads = [q["sql"] for q in sent.captured_queries if q["sql"].startswith("SELECT") and f'FROM "{table}"' in q["sql"]]
+    assert len(reads) == 1, reads
+    assert PushChunk.objects.filter(organisation=org_a).count() == 6
+    synced = Invoice.objects.filter(chunk=first).first()
+    assert synced.xero_short_code == XeroConnection.objects.get(organisation=org_a).tenant_short_code != ""
+
+
 def test_a_finished_chunk_chains_the_tenants_next_chunk_to_the_back_of_the_queue(org_a, xero, enqueued):
     make_connected_organisation(organisation=org_a, invoices=260)
     push_organisation_dispatch(organisation_id=org_a.pk)

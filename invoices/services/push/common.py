@@ -46,9 +46,13 @@ def active_chunks(organisation_id: int) -> QuerySet[PushChunk]:
     return PushChunk.objects.filter(organisation_id=organisation_id, state__in=[C.PENDING, C.SENDING])
 
 
-def connection_for(organisation_id: int) -> XeroConnection | None:
-    # The tokens stay behind: the client reads them through integrations/xero/tokens.py (decrypting costs CPU).
-    return XeroConnection.objects.filter(organisation_id=organisation_id).defer("access_token", "refresh_token").first()
+def connection_for(organisation_id: int, *, with_tokens: bool = False) -> XeroConnection | None:
+    """The organisation's connection. Without `with_tokens` they stay behind (decrypting them costs CPU); with it,
+    the client given this row takes its first call's token from it instead of reading the row again."""
+    connections = XeroConnection.objects.filter(organisation_id=organisation_id)
+    if not with_tokens:
+        connections = connections.defer("access_token", "refresh_token")
+    return connections.first()
 
 
 def connection_ready(connection: XeroConnection | None) -> bool:
@@ -57,7 +61,7 @@ def connection_ready(connection: XeroConnection | None) -> bool:
 
 
 def xero_client(connection: XeroConnection, *, limiter: Any = None) -> XeroClient:
-    return XeroClient(connection.pk, rate_limiter=limiter or rate_limiter())
+    return XeroClient(connection.pk, rate_limiter=limiter or rate_limiter(), loaded=connection)
 
 
 def worker_name() -> str:

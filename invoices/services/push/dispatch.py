@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 
+from integrations.models import XeroConnection
 from integrations.xero.exceptions import XeroAuthError, XeroError, XeroNotConnected
 from integrations.xero.ratelimit import RateLimitWait
 from invoices import mappers
@@ -56,9 +57,12 @@ def push_enqueue_for_organisation(*, organisation_id: int) -> None:
     enqueue_dispatch(organisation_id)
 
 
-def push_organisation_dispatch(*, organisation_id: int) -> DispatchResult:
-    """Fill the tenant's free chunk slots. Safe to run twice at once: chunk creation is serialised per tenant."""
-    connection = connection_for(organisation_id)
+def push_organisation_dispatch(*, organisation_id: int, connection: XeroConnection | None = None) -> DispatchResult:
+    """Fill the tenant's free chunk slots. Safe to run twice at once: chunk creation is serialised per tenant.
+
+    connection: the organisation's connection row if the caller has just read it (a chunk's send does)."""
+    if connection is None or connection.organisation_id != organisation_id:
+        connection = connection_for(organisation_id)
     if not connection_ready(connection):
         # Needs a reconnect, disconnected or never connected: invoices stay pending; the sweeper comes back.
         _log("push.waiting_for_connection", organisation_id, status=getattr(connection, "status", "none"))
@@ -88,9 +92,11 @@ def push_organisation_dispatch(*, organisation_id: int) -> DispatchResult:
             chunk_ids = push_chunks_create(
                 organisation_id=organisation_id, tenant_id=connection.tenant_id, mapping=mapping, max_chunks=free
             )
-            if not chunk_ids:
-                break
             created += len(chunk_ids)
+            if not chunk_ids or len(chunk_ids) >= free:
+                # Nothing was ready, or every free slot is now taken: counting the chunks again would find no slot
+                # (a chunk finishing meanwhile refills its own).
+                break
         # Credit notes go beside the invoices; an allocation goes once its invoice is in (this runs after each chunk).
         # An organisation without a single credit note (an allocation belongs to one) gives that dispatcher nothing to
         # do: one cheap query instead of its three after every chunk.

@@ -101,16 +101,18 @@ def outcome_synced(invoice: Invoice, result: mappers.InvoiceOutcome, now) -> Non
     invoice.synced_at = invoice.updated_at = now
 
 
-def outcomes_created_in(chunk: PushChunk, synced: list[Invoice]) -> None:
+def outcomes_created_in(chunk: PushChunk, synced: list[Invoice], *, short_code: str | None = None) -> None:
     """The Xero organisation these invoices are in: the chunk's tenant, with its short code for links (unknown if
-    the connection has moved to another organisation since the chunk was made)."""
+    the connection has moved to another organisation since the chunk was made). `short_code`: the tenant's, if the
+    caller read it from the connection it sent with."""
     if not synced:
         return
-    short_code = (
-        XeroConnection.objects.filter(organisation_id=chunk.organisation_id, tenant_id=chunk.tenant_id)
-        .values_list("tenant_short_code", flat=True)
-        .first()
-    ) or ""
+    if short_code is None:
+        short_code = (
+            XeroConnection.objects.filter(organisation_id=chunk.organisation_id, tenant_id=chunk.tenant_id)
+            .values_list("tenant_short_code", flat=True)
+            .first()
+        ) or ""
     for invoice in synced:
         invoice.xero_tenant_id, invoice.xero_short_code = chunk.tenant_id, short_code
 

@@ -46,8 +46,12 @@ def record_put(
     outcome: str,
     status: int | None,
     correlation_id: str,
+    *,
+    short_code: str | None = None,
 ) -> SendResult:
-    """Every element's outcome: InvoiceID, number, status, validation errors (failed), warnings (warning)."""
+    """Every element's outcome: InvoiceID, number, status, validation errors (failed), warnings (warning).
+
+    short_code: the chunk's Xero organisation's, when the caller has it (else it is read)."""
     chunk = locked_chunk(chunk_id)
     outcomes = mappers.invoice_outcomes(body)
     detail = f"{len(outcomes)} elements; answer: {answer_head(body)}"
@@ -82,6 +86,7 @@ def record_put(
         [],
         now,
         note=f"{len(synced)} in Xero, {len(failed)} failed, {len(unresolved)} to look up",
+        short_code=short_code,
     )
 
 
@@ -224,9 +229,10 @@ def _finish(
     note: str,
     attention: list[Invoice] = (),
     lookups: int = 0,
+    short_code: str | None = None,
 ) -> SendResult:
     attention = list(attention)
-    outcomes_created_in(chunk, synced)
+    outcomes_created_in(chunk, synced, short_code=short_code)
     outcomes_save(synced + failed + unresolved + requeued + attention)
     events_insert(
         [

@@ -23,6 +23,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from integrations.models import XeroConnection
 from integrations.xero import accounting
 from integrations.xero.errors import Refused, Retry, WaitForConnection, classify
 from integrations.xero.exceptions import (
@@ -61,7 +62,7 @@ def push_chunk_send(*, chunk_id: int, worker: str | None = None) -> SendResult:
     if isinstance(seen, SendResult):
         return seen
     tenant_id, organisation_id = seen
-    connection = connection_for(organisation_id)
+    connection = connection_for(organisation_id, with_tokens=True)
     usable = connection_ready(connection) and connection.tenant_id == tenant_id
     limiter = rate_limiter()
     ticket = None
@@ -113,6 +114,7 @@ def push_chunk_send(*, chunk_id: int, worker: str | None = None) -> SendResult:
             A.OK,
             response.status,
             response.correlation_id,
+            short_code=connection.tenant_short_code,  # the chunk's tenant: `usable` checked it above
         )
     else:
         result = record_lookup(
@@ -125,7 +127,7 @@ def push_chunk_send(*, chunk_id: int, worker: str | None = None) -> SendResult:
             response.correlation_id,
         )
     if result.outcome == "done":
-        _refill(chunk.organisation_id)
+        _refill(chunk.organisation_id, connection)
     return result
 
 
@@ -156,12 +158,13 @@ def _failed_call(chunk: PushChunk, worker: str, mode: str, attempt: dict, elapse
     return retry_later(chunk.pk, worker, wait, attempt, elapsed, A.ERROR, status, str(exc), correlation_id)
 
 
-def _refill(organisation_id: int) -> None:
+def _refill(organisation_id: int, connection: XeroConnection) -> None:
     """The tenant's dispatcher, chained: its next chunk is created now and queued at the back of the shared
-    queue, behind every other tenant's work (one hop fewer than queueing the dispatcher itself)."""
+    queue, behind every other tenant's work (one hop fewer than queueing the dispatcher itself). It goes on the
+    connection row read for this send (a moment ago); the next chunk's send reads it afresh."""
     from invoices.services.push.dispatch import push_organisation_dispatch
 
-    dispatched = push_organisation_dispatch(organisation_id=organisation_id)
+    dispatched = push_organisation_dispatch(organisation_id=organisation_id, connection=connection)
     if dispatched.retry_in is not None:
         enqueue_dispatch(organisation_id, countdown=dispatched.retry_in)
 
