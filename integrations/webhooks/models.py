@@ -29,6 +29,7 @@ class WebhookEvent(models.Model):
         blank=True,
         on_delete=models.CASCADE,
         related_name="+",
+        db_index=False,  # webhook_event_by_org below leads with it
         help_text="The organisation whose Xero connection holds the tenant; empty for an unknown tenant.",
     )
     tenant_id = models.CharField(max_length=64, help_text="Xero's tenantId, as delivered.")

@@ -35,7 +35,7 @@ class DocumentEvent(models.Model):
 
 
 class InvoiceEvent(DocumentEvent):
-    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="events")
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="events", db_index=False)
 
     class Meta(DocumentEvent.Meta):
-        indexes = [models.Index(fields=["invoice", "-created_at"])]
+        indexes = [models.Index(fields=["invoice", "-created_at"])]  # also the foreign key's index

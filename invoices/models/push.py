@@ -18,12 +18,14 @@ class PushChunk(models.Model):
         DONE = "done", "Done"
         FAILED = "failed", "Failed"
 
-    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="push_chunks")
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.CASCADE, related_name="push_chunks", db_index=False
+    )  # (organisation, state) below serves it
     tenant_id = models.CharField(max_length=36)
     state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
     idempotency_key = models.CharField(
-        max_length=128, unique=True, help_text="Stored before the first attempt; reused by every retry."
-    )
+        max_length=128, help_text="Stored before the first attempt; reused by every retry."
+    )  # unique below (a constraint: no LIKE index beside it)
     payload = models.JSONField(default=dict, blank=True, help_text="The exact body sent, so a retry is identical.")
     first_attempt_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
@@ -36,6 +38,7 @@ class PushChunk(models.Model):
 
     class Meta:
         ordering = ["created_at", "pk"]
+        constraints = [models.UniqueConstraint(fields=["idempotency_key"], name="push_chunk_key_unique")]
         indexes = [models.Index(fields=["organisation", "state"]), models.Index(fields=["state", "lease_expires_at"])]
 
     def __str__(self) -> str:
@@ -55,7 +58,8 @@ class PushAttempt(models.Model):
         ERROR = "error", "Other error"
 
     chunk = models.ForeignKey(PushChunk, on_delete=models.CASCADE, related_name="push_attempts")
-    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="+")
+    # push_attempt_latest below leads with it.
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="+", db_index=False)
     started_at = models.DateTimeField()
     duration_ms = models.PositiveIntegerField(default=0)
     http_status = models.PositiveSmallIntegerField(null=True, blank=True)
