@@ -40,14 +40,24 @@ CALLS_PER_MINUTE, INVOICES_PER_CALL = 60, 50
 
 
 def _cpu_seconds(pids) -> float:
-    """User + system CPU seconds of these processes and their reaped children, from /proc/<pid>/stat."""
+    """User + system CPU seconds of these processes, their live children (a prefork worker's pool) and their reaped
+    children, from /proc/<pid>/stat."""
     ticks = os.sysconf("SC_CLK_TCK")
     total = 0.0
     for pid in pids:
         with contextlib.suppress(OSError):
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
             total += sum(int(v) for v in fields[11:15]) / ticks  # utime, stime, cutime, cstime
+        total += _cpu_seconds(_children([pid]))
     return total
+
+
+def _children(pids) -> list[int]:
+    found = []
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            found += [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    return found
 
 
 def parse_args() -> argparse.Namespace:
@@ -55,6 +65,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--invoices", type=int, default=10000, help="invoices in all (split evenly by tenant)")
     parser.add_argument("--tenants", type=int, default=1)
     parser.add_argument("--workers", type=int, default=4, help="Celery worker processes (solo pool)")
+    parser.add_argument(
+        "--prefork",
+        action="store_true",
+        help="one prefork worker of --workers children, as scripts/run.sh starts them, instead of --workers solo "
+        "processes (the children share the parent's start-up)",
+    )
     parser.add_argument("--customers", type=int, default=50, help="customers per tenant")
     parser.add_argument("--time-scale", type=float, default=4.0)
     parser.add_argument("--latency-ms", type=float, default=500.0)
@@ -228,16 +244,19 @@ def _measure(args: argparse.Namespace, sandbox, env: dict) -> dict:
     worker_env = production_env(env, log_level=env["LOG_LEVEL"])
     workers = CeleryProcesses(env={**os.environ, **worker_env, "PYTHONUNBUFFERED": "1"})
     try:
-        pids = workers.start_workers(args.workers)
+        if args.prefork:
+            pids = workers.start_workers(1, concurrency=args.workers)
+        else:
+            pids = workers.start_workers(args.workers)
         workers.start_beat()
         rss = {pid: 0.0 for pid in pids}
         stop = threading.Event()
 
         def sample_rss() -> None:
             while not stop.is_set():
-                for pid in pids:
+                for pid in pids + _children(pids):
                     with contextlib.suppress(OSError):
-                        rss[pid] = max(rss[pid], workers.rss_mb(pid))
+                        rss[pid] = max(rss.get(pid, 0.0), workers.rss_mb(pid))
                 stop.wait(0.5)
 
         sampler = threading.Thread(target=sample_rss, daemon=True)
@@ -306,6 +325,7 @@ def _measure(args: argparse.Namespace, sandbox, env: dict) -> dict:
         "invoices": total,
         "tenants": len(organisations),
         "workers": args.workers,
+        "pool": "prefork" if args.prefork else "solo",
         "seconds": round(seconds, 2),
         "time_scale": args.time_scale,
         "xero_minutes": round(xero_minutes, 3),

@@ -79,3 +79,48 @@ def test_two_workers_sending_the_same_chunk_make_one_call(org_a, enqueued):
     assert outcomes.count("done") == 1 and set(outcomes) <= {"done", "busy", "noop"}
     assert PushAttempt.objects.count() == 1
     assert set(Invoice.objects.values_list("sync_state", flat=True)) == {Invoice.SyncState.SYNCED}
+
+
+def test_a_tenants_next_chunk_is_built_while_another_worker_is_still_building_one(org_a, enqueued, monkeypatch):
+    """Building a chunk (loading its invoices and lines, mapping the payload) holds no tenant-wide lock: only counting
+    the chunks and adding one does. So five workers refilling one tenant's slots build side by side; before, each
+    waited for the tenant's organisation row for the whole build."""
+    from invoices.services.push import dispatch
+
+    make_connected_organisation(organisation=org_a, invoices=100)
+    tenant = XeroConnection.objects.get(organisation=org_a).tenant_id
+    mapping = org_a.xero_mapping
+    real_map = dispatch.mappers.invoice_to_xero_payload
+    first_building, release = threading.Event(), threading.Event()
+    builder = {}
+
+    def slow_map(*args, **kwargs):
+        if threading.current_thread().name == "first":
+            first_building.set()
+            release.wait(10)
+        return real_map(*args, **kwargs)
+
+    monkeypatch.setattr(dispatch.mappers, "invoice_to_xero_payload", slow_map)
+
+    def build(name):
+        try:
+            builder[name] = push_chunks_create(
+                organisation_id=org_a.pk, tenant_id=tenant, mapping=mapping, max_chunks=1
+            )
+        finally:
+            connections.close_all()
+
+    first = threading.Thread(target=build, args=("first",), name="first")
+    first.start()
+    assert first_building.wait(10)
+    second = threading.Thread(target=build, args=("second",), name="second")
+    second.start()
+    second.join(5)
+    built_meanwhile = not second.is_alive()
+    release.set()
+    first.join(10)
+    second.join(10)
+    assert built_meanwhile, "the second build waited for the first"
+    assert len(builder["first"]) == len(builder["second"]) == 1
+    carried = [e["InvoiceNumber"] for chunk in PushChunk.objects.all() for e in chunk.payload["Invoices"]]
+    assert len(carried) == len(set(carried)) == 100

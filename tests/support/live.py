@@ -84,8 +84,13 @@ class CeleryProcesses:
         self.logs[process.pid] = log
         return process
 
-    def start_workers(self, count: int, *, queues: str = "xero", ready_timeout: float = 30.0) -> list[int]:
-        """Solo-pool workers (one process each: the pid that claims a chunk is the pid to kill)."""
+    def start_workers(
+        self, count: int, *, queues: str = "xero", ready_timeout: float = 30.0, concurrency: int = 1
+    ) -> list[int]:
+        """Solo-pool workers (one process each: the pid that claims a chunk is the pid to kill); with `concurrency`
+        above 1, prefork workers of that many children each, as scripts/run.sh starts them (the children fork from
+        a parent that has already imported everything)."""
+        pool = ["-P", "solo"] if concurrency <= 1 else ["-P", "prefork", "-c", str(concurrency)]
         started = []
         for _ in range(count):
             name = f"w{self._count + 1}-{os.getpid()}@%h"
@@ -94,8 +99,7 @@ class CeleryProcesses:
                     "worker",
                     "-Q",
                     queues,
-                    "-P",
-                    "solo",
+                    *pool,
                     "-n",
                     name,
                     "--without-gossip",

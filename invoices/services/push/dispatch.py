@@ -136,12 +136,12 @@ def _chunk_create(*, organisation_id: int, tenant_id: str, mapping: XeroMapping)
     """One chunk, or None when the tenant has 5 in flight or nothing is ready to go.
 
     The payload and a new Idempotency-Key are stored with the chunk before any attempt, so every retry sends the
-    very same request under the same key. The tenant's row lock serialises this per tenant; the invoices are
-    claimed FOR UPDATE SKIP LOCKED and re-checked as pending under the lock, so no invoice joins two chunks.
+    very same request under the same key. The invoices are claimed FOR UPDATE SKIP LOCKED, so no invoice joins two
+    chunks and two workers build two chunks of one tenant at once. Only counting the tenant's chunks and adding this
+    one is serialised per tenant (its organisation row, FOR NO KEY UPDATE: rows that merely refer to the
+    organisation, such as its webhook events and push attempts, commit meanwhile); a chunk built when the five
+    slots have filled meanwhile is dropped, its invoices untouched.
     """
-    Organisation.objects.select_for_update().filter(pk=organisation_id).values_list("pk", flat=True).first()
-    if active_chunks(organisation_id).count() >= MAX_CHUNKS_IN_FLIGHT:
-        return None
     now = timezone.now()
     while True:
         invoices = list(
@@ -170,6 +170,9 @@ def _chunk_create(*, organisation_id: int, tenant_id: str, mapping: XeroMapping)
         _fail_unmappable(unmappable, now)
         if carried:
             break
+    Organisation.objects.select_for_update(no_key=True).filter(pk=organisation_id).values_list("pk", flat=True).first()
+    if active_chunks(organisation_id).count() >= MAX_CHUNKS_IN_FLIGHT:
+        return None
     chunk = PushChunk.objects.create(
         organisation_id=organisation_id,
         tenant_id=tenant_id,
