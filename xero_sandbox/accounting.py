@@ -261,13 +261,14 @@ def batch(app, request: Request, key: str, items: list, save, render) -> Respons
     """Save each element on its own (valid ones are kept even when others fail), then answer like
     Xero: 400 listing only the failures, or with summarizeErrors=false 200 with every element."""
     results = []
-    for item in items:
-        try:
-            with app.store.tx():
-                doc, warnings = save(item)
-            results.append((True, doc, warnings, item))
-        except Invalid as exc:
-            results.append((False, None, exc.messages, item))
+    with app.store.tx():
+        for item in items:
+            try:
+                with app.store.element():
+                    doc, warnings = save(item)
+                results.append((True, doc, warnings, item))
+            except Invalid as exc:
+                results.append((False, None, exc.messages, item))
     failures = [r for r in results if not r[0]]
     if failures and summarize_errors(request):
         elements = []

@@ -94,6 +94,27 @@ class Store:
                 for callback in callbacks:
                     callback()
 
+    @contextmanager
+    def element(self):
+        """One element of a batch, inside the batch's transaction: undone on its own if it fails (a savepoint),
+        its after-commit callbacks with it; committed with the batch otherwise (one COMMIT, not one per element)."""
+        with self.lock:
+            if not self._depth:
+                raise RuntimeError("element() runs inside tx()")
+            queued = len(self._after_commit)
+            self.db.execute("SAVEPOINT element")
+            self._depth += 1
+            try:
+                yield self
+            except BaseException:
+                self._depth -= 1
+                self.db.execute("ROLLBACK TO SAVEPOINT element")
+                self.db.execute("RELEASE SAVEPOINT element")
+                del self._after_commit[queued:]
+                raise
+            self._depth -= 1
+            self.db.execute("RELEASE SAVEPOINT element")
+
     def on_commit(self, callback) -> None:
         """Run callback after the current transaction commits (at once outside a transaction)."""
         with self.lock:

@@ -382,3 +382,23 @@ def test_editing_lines_replaces_lines_without_ids_when_updating(api):
     assert updated["LineItems"][0]["LineItemID"] == kept["LineItemID"]
     assert [line["LineAmount"] for line in updated["LineItems"]] == [80.0, 100.0]
     assert Decimal(str(updated["Total"])) == Decimal("198.00")
+
+
+def test_a_batch_keeps_its_valid_elements_and_nothing_of_a_refused_one_when_saved_in_one_transaction(api):
+    """The elements of one PUT are saved in one transaction, each under a savepoint: a refused element leaves
+    nothing behind, the valid ones around it are kept."""
+    before = len(api.get("/Invoices").json()["Invoices"])
+    refused = invoice(InvoiceNumber="INV-SP-2", LineItems=[{"Description": "x", "AccountCode": "999"}])
+    batch = [invoice(InvoiceNumber="INV-SP-1"), refused, invoice(InvoiceNumber="INV-SP-3")]
+    response = api.put("/Invoices", {"Invoices": batch}, params={"summarizeErrors": "false"})
+    assert [e["StatusAttributeString"] for e in response.json()["Invoices"]] == ["OK", "ERROR", "OK"]
+    numbers = [i["InvoiceNumber"] for i in api.get("/Invoices").json()["Invoices"]]
+    assert len(numbers) == before + 2
+    assert "INV-SP-1" in numbers and "INV-SP-3" in numbers and "INV-SP-2" not in numbers
+
+
+def test_json_keeps_the_scale_of_money_and_never_takes_a_string_for_a_number():
+    from xero_sandbox.util import dumps
+
+    text = dumps({"Total": Decimal("40.00"), "Price": Decimal("-2.0000"), "Note": "\x00D12.5\x00", "n": 3})
+    assert text == '{"Total":40.00,"Price":-2.0000,"Note":"\\u0000D12.5\\u0000","n":3}'
