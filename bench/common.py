@@ -86,6 +86,7 @@ class AutovacuumStandIn:
                     "current_setting('autovacuum_analyze_scale_factor')::float"
                 )
                 on, naptime, vacuum_at, vacuum_factor, analyze_at, analyze_factor = cursor.fetchone()
+                naptime = float(naptime)  # extract() gives a numeric: a Decimal, which Event.wait() refuses
                 if on:
                     return
                 while True:

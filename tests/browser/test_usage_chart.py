@@ -105,3 +105,34 @@ def test_support_sees_a_days_xero_usage_against_the_limit(page, live_server, dem
     page.evaluate("y => window.scrollTo(0, y)", card.bounding_box()["y"] + page.evaluate("window.scrollY") - 80)
     path = screenshot(page, "support-usage-chart")
     card.screenshot(path=str(path))  # just the card, below the sticky top bar
+
+
+def test_support_sees_the_whole_apps_usage_by_class_against_the_app_limit(
+    page, live_server, demo_data, login, screenshot
+):  # noqa: F811
+    """Issue 15: every organisation's calls a minute by class against the app-wide limit and the background cap."""
+    organisation = Organisation.objects.get(name="Acme Care")
+    _a_realistic_day(organisation)
+    rows = list(XeroApiUsage.objects.filter(organisation=organisation))
+    for row in rows:  # part of each minute was background work: echoes fetched, reconciliation, checks
+        row.webhook_calls = row.calls // 4
+        row.reconcile_calls = 1 if row.calls > 2 else 0
+        row.health_calls = 1 if row.minute.minute == 0 else 0
+    XeroApiUsage.objects.bulk_update(rows, ["webhook_calls", "reconcile_calls", "health_calls"])
+    login(page, "support@coordinoter.test", "demo")
+    page.goto(f"{live_server.url}/support/")
+    page.locator("#xero-usage-link a").click()
+    expect(page.get_by_role("heading", name="Xero usage of the whole app")).to_be_visible()
+    card = page.locator("section.usage-card")
+    expect(
+        card.get_by_role(
+            "img",
+            name="Calls to Xero per minute over the last 24 hours, all classes and background, against the "
+            "app-wide limit and the background cap",
+        )
+    ).to_be_visible()
+    expect(card.locator("#app-usage-figures")).to_contain_text("Customers' calls")
+    expect(card.locator("#app-usage-webhook")).not_to_have_text("0")
+    page.set_viewport_size({"width": 1280, "height": 1000})
+    path = screenshot(page, "support-app-usage")
+    card.screenshot(path=str(path))
