@@ -134,5 +134,6 @@ def test_support_sees_the_whole_apps_usage_by_class_against_the_app_limit(
     expect(card.locator("#app-usage-figures")).to_contain_text("Customers' calls")
     expect(card.locator("#app-usage-webhook")).not_to_have_text("0")
     page.set_viewport_size({"width": 1280, "height": 1000})
+    page.evaluate("y => window.scrollTo(0, y)", card.bounding_box()["y"] + page.evaluate("window.scrollY") - 80)
     path = screenshot(page, "support-app-usage")
-    card.screenshot(path=str(path))
+    card.screenshot(path=str(path))  # just the card, below the sticky top bar
