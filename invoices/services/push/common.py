@@ -60,8 +60,11 @@ def connection_ready(connection: XeroConnection | None) -> bool:
     return connection is not None and connection.is_usable
 
 
-def xero_client(connection: XeroConnection, *, limiter: Any = None) -> XeroClient:
-    return XeroClient(connection.pk, rate_limiter=limiter or rate_limiter(), loaded=connection)
+def xero_client(connection: XeroConnection, *, limiter: Any = None, tokens_just_read: bool = False) -> XeroClient:
+    """tokens_just_read: `connection` was read with its tokens for this very call (the client uses them instead of
+    reading the row again). A row kept for later work is not passed on: a refresh meanwhile would make it stale."""
+    loaded = connection if tokens_just_read else None
+    return XeroClient(connection.pk, rate_limiter=limiter or rate_limiter(), loaded=loaded)
 
 
 def worker_name() -> str:

@@ -58,7 +58,8 @@ def push_enqueue_for_organisation(*, organisation_id: int) -> None:
 
 
 def push_organisation_dispatch(*, organisation_id: int, connection: XeroConnection | None = None) -> DispatchResult:
-    """Fill the tenant's free chunk slots. Safe to run twice at once: chunk creation is serialised per tenant.
+    """Fill the tenant's free chunk slots. Safe to run twice at once: counting a tenant's chunks and adding one is
+    serialised per tenant (`_chunk_create`).
 
     connection: the organisation's connection row if the caller has just read it (a chunk's send does)."""
     if connection is None or connection.organisation_id != organisation_id:

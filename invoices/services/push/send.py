@@ -91,7 +91,7 @@ def push_chunk_send(*, chunk_id: int, worker: str | None = None) -> SendResult:
     started, clock = timezone.now(), time.monotonic()
     attempt = {"started_at": started, "label": PUT_LABEL if mode == RESEND else GET_LABEL}
     try:
-        client = xero_client(connection, limiter=slot)
+        client = xero_client(connection, limiter=slot, tokens_just_read=True)
         if mode == RESEND:
             response = accounting.invoices_put(
                 client, invoices=chunk.payload["Invoices"], idempotency_key=chunk.idempotency_key
