@@ -9,6 +9,7 @@ is not a state but the cancel: the row is deleted (a `CancelledInvoice` kept), a
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from django.db.models import QuerySet
 
@@ -80,10 +81,11 @@ def sync_state_seed(state: str) -> str:
     return state
 
 
-def sync_state_move(document: Invoice | CreditNote, to: str) -> None:
+def sync_state_move(document: Invoice | CreditNote | Any, to: str) -> None:
     """Set the document's sync state (the caller saves it, under the row lock it holds). Refuses a move the table
-    lacks."""
-    _check(type(document), document.sync_state, to, document.pk)
+    lacks. `document` may also be a row read without a model instance that names its model as `state_model` (the
+    push's Carried)."""
+    _check(getattr(document, "state_model", type(document)), document.sync_state, to, document.pk)
     document.sync_state = to
 
 

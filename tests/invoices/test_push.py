@@ -4,6 +4,7 @@ import datetime as dt
 import json
 import time
 import uuid
+from decimal import Decimal
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -261,17 +262,23 @@ def test_a_chunk_of_fifty_invoices_makes_as_many_queries_as_a_chunk_of_two(org_a
     assert counts[0] == counts[1], counts
 
 
-def test_a_chunk_and_the_next_it_builds_read_the_connection_once(org_a, xero, enqueued):
-    """Sending a chunk, recording it and building the tenant's next go on one read of the connection (tokens
-    included): the client, the short code for links and the chained dispatcher each read it again before."""
+def first_chunk_sent_of_six(organisation, xero) -> tuple[PushChunk, list[str]]:
+    """300 invoices dispatched (five chunks in flight), then the first chunk sent: it and the SQL its send ran."""
     xero.add_callback(responses.PUT, INVOICES_URL, callback=echo_invoices)
-    make_connected_organisation(organisation=org_a, invoices=300)
-    push_organisation_dispatch(organisation_id=org_a.pk)
+    make_connected_organisation(organisation=organisation, invoices=300)
+    push_organisation_dispatch(organisation_id=organisation.pk)
     first = PushChunk.objects.order_by("pk").first()
     with CaptureQueriesContext(connection) as sent:
         assert push_chunk_send(chunk_id=first.pk).outcome == "done"
+    return first, [query["sql"] for query in sent.captured_queries]
+
+
+def test_a_chunk_and_the_next_it_builds_read_the_connection_once(org_a, xero, enqueued):
+    """Sending a chunk, recording it and building the tenant's next go on one read of the connection (tokens
+    included): the client, the short code for links and the chained dispatcher each read it again before."""
+    first, sent = first_chunk_sent_of_six(org_a, xero)
     table = XeroConnection._meta.db_table
-    reads = [q["sql"] for q in sent.captured_queries if q["sql"].startswith("SELECT") and f'FROM "{table}"' in q["sql"]]
+    reads = [sql for sql in sent if sql.startswith("SELECT") and f'FROM "{table}"' in sql]
     assert len(reads) == 1, reads
     assert PushChunk.objects.filter(organisation=org_a).count() == 6
     synced = Invoice.objects.filter(chunk=first).first()
@@ -288,6 +295,81 @@ def test_a_finished_chunk_chains_the_tenants_next_chunk_to_the_back_of_the_queue
     newest = PushChunk.objects.order_by("pk").last()
     assert len(newest.payload["Invoices"]) == 10 and newest.pk != first.pk
     assert [item.args for item in enqueued.named("invoices.tasks.push_chunk")] == [(newest.pk,)]
+
+
+def test_a_refill_builds_the_next_chunk_without_counting_the_slots_or_reading_customers_first(org_a, xero, enqueued):
+    """A finished chunk fills the slot it freed straight away: the only count of the tenant's chunks is the one taken
+    under the tenant's lock, and no query looks for customers without a ContactID while ready invoices remain."""
+    first, sent = first_chunk_sent_of_six(org_a, xero)
+    table = PushChunk._meta.db_table
+    counts = [sql for sql in sent if sql.startswith("SELECT COUNT(*)") and table in sql]
+    customers = [sql for sql in sent if sql.startswith('SELECT "invoices_invoice"."customer_id"')]
+    assert (len(counts), customers) == (1, [])
+    newest = PushChunk.objects.order_by("pk").last()
+    assert newest.pk != first.pk and len(newest.payload["Invoices"]) == 50
+
+
+def test_invoices_of_a_customer_new_to_xero_go_once_the_ready_ones_run_short(org_a, xero, enqueued):
+    """A batch whose customer is not yet a Xero contact, added while a push runs: the chained refills take the ready
+    invoices first; when they run short the whole round makes the contact and sends its invoices."""
+    xero.add_callback(responses.PUT, INVOICES_URL, callback=echo_invoices)
+    connection_, _ = make_connected_organisation(organisation=org_a, invoices=260)
+    push_organisation_dispatch(organisation_id=org_a.pk)  # five chunks of 50: ten invoices left
+    late = make_batch(
+        organisation=org_a, invoices=3, eligibility=InvoiceBatch.Eligibility.ELIGIBLE, sync_state=S.PENDING
+    )
+    customer = late.invoices.first().customer
+    xero.get(CONTACTS_URL, json={"Contacts": []})
+    xero.post(
+        CONTACTS_URL,
+        json={
+            "Contacts": [
+                {
+                    "ContactID": "dddddddd-0000-4000-8000-000000000004",
+                    "ContactNumber": customer.contact_number,
+                    "Name": customer.name,
+                    "ValidationErrors": [],
+                }
+            ]
+        },
+    )
+    for _ in range(10):
+        chunk = PushChunk.objects.filter(state=C.PENDING).order_by("pk").first()
+        if chunk is None:
+            break
+        assert push_chunk_send(chunk_id=chunk.pk).outcome == "done"
+    assert Invoice.objects.filter(organisation=org_a).exclude(sync_state=S.SYNCED).count() == 0
+    assert set(late.invoices.values_list("sync_state", flat=True)) == {S.SYNCED}
+    customer.refresh_from_db()
+    assert customer.xero_contact_id.startswith("dddddddd")
+
+
+def test_recording_writes_what_xero_answered_and_leaves_a_refused_invoices_other_fields_alone(org_a, xero, enqueued):
+    """Recording reads the chunk's invoices as values and writes only what the answer set: a refused invoice keeps
+    its totals; a created one gets Xero's id, status, amounts and update time exactly."""
+    make_connected_organisation(organisation=org_a, invoices=2)
+    ok, bad = Invoice.objects.order_by("pk")
+    Invoice.objects.filter(pk=bad.pk).update(total=Decimal("12.34"), xero_status="")
+    chunk = dispatch_one_chunk(org_a)
+    xero.add_callback(
+        responses.PUT, INVOICES_URL, callback=lambda r: echo_invoices(r, errors={bad.number: ["Bad account"]})
+    )
+    assert push_chunk_send(chunk_id=chunk.pk).outcome == "done"
+    ok.refresh_from_db()
+    bad.refresh_from_db()
+    assert (ok.sync_state, ok.xero_invoice_id) == (S.SYNCED, str(uuid.uuid5(uuid.NAMESPACE_URL, ok.number)))
+    assert (ok.total, ok.amount_due, ok.xero_status) == (Decimal("110.00"), Decimal("110.00"), "AUTHORISED")
+    assert ok.xero_updated_at == dt.datetime(2025, 11, 24, 16, 0, tzinfo=dt.UTC)  # Xero's /Date(1764000000000+0000)/
+    assert ok.synced_at == ok.updated_at and ok.xero_tenant_id == chunk.tenant_id and ok.xero_short_code
+    assert (bad.sync_state, bad.sync_errors, bad.total, bad.xero_invoice_id) == (
+        S.FAILED,
+        ["Bad account"],
+        Decimal("12.34"),
+        "",
+    )
+    assert list(InvoiceEvent.objects.filter(invoice=bad).values_list("kind", "message")) == [
+        ("failed", "Xero rejected it: Bad account")
+    ]
 
 
 def test_send_marks_validation_errors_failed_and_warnings_warning_per_element(org_a, xero, enqueued):

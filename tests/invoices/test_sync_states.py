@@ -155,3 +155,14 @@ def test_no_product_code_writes_a_sync_state_when_outside_the_sync_states_module
     assert ROOT / "invoices" / "seeding" / "batches.py" in files
     found = offenders(files, "sync_state", **WRITE_RULES)
     assert found == {}, "write Invoice.sync_state and CreditNote.sync_state through invoices/sync_states.py"
+
+
+def test_a_row_read_as_values_moves_by_its_models_table_when_it_names_one():
+    """The push records a chunk's invoices read as values (`Carried`), not model instances: the same table holds."""
+    from invoices.services.push.outcomes import Carried
+
+    row = Carried(1, 1, "INV-1", S.IN_FLIGHT, [])
+    sync_state_move(row, S.SYNCED)
+    assert row.sync_state == S.SYNCED
+    with pytest.raises(IllegalSyncMove):
+        sync_state_move(row, S.PENDING)  # synced is final

@@ -14,7 +14,7 @@ from django.utils import timezone
 from integrations.xero.exceptions import XeroError, XeroValidationError
 from invoices.models import Invoice, PushAttempt, PushChunk
 from invoices.services.push.common import GET_LABEL, LOOKUP, SendResult, backoff_seconds, enqueue_dispatch
-from invoices.services.push.outcomes import events_add, outcome_failed
+from invoices.services.push.outcomes import Carried, events_add, outcome_failed, outcomes_save
 from invoices.sync_states import sync_state_update
 
 logger = logging.getLogger(__name__)
@@ -52,12 +52,19 @@ def locked_chunk(chunk_id: int) -> PushChunk:
     return PushChunk.objects.select_for_update().defer("payload").get(pk=chunk_id)
 
 
-def in_flight_invoices(chunk: PushChunk, *, customers: bool = False) -> list[Invoice]:
-    """The chunk's invoices still in flight, locked; with their customers when the caller compares ContactIDs."""
-    invoices = Invoice.objects.select_for_update(of=("self",)).filter(chunk=chunk, sync_state=S.IN_FLIGHT)
+def in_flight_invoices(chunk: PushChunk, *, customers: bool = False) -> list[Carried]:
+    """The chunk's invoices still in flight, locked, as values; with their customers' ContactIDs when the caller
+    compares them."""
+    names = ["pk", "organisation_id", "number", "sync_state", "sync_errors"]
     if customers:
-        invoices = invoices.select_related("customer")
-    return list(invoices.order_by("pk"))
+        names.append("customer__xero_contact_id")
+    rows = (
+        Invoice.objects.select_for_update(of=("self",))
+        .filter(chunk=chunk, sync_state=S.IN_FLIGHT)
+        .order_by("pk")
+        .values_list(*names)
+    )
+    return [Carried(*row) for row in rows]
 
 
 @transaction.atomic
@@ -176,7 +183,7 @@ def refused(chunk_id: int, worker: str, mode: str, attempt: dict, duration_ms: i
     invoices = in_flight_invoices(chunk)
     for invoice in invoices:
         outcome_failed(invoice, [message], now)
-    Invoice.objects.bulk_update(invoices, ["sync_state", "sync_errors", "sync_warnings", "updated_at"])
+    outcomes_save(invoices)
     events_add(invoices, "failed", lambda i: f"Xero refused the request: {message}")
     chunk.state, chunk.completed_at, chunk.last_error = C.FAILED, now, message[:2000]
     chunk.claimed_by, chunk.lease_expires_at = "", None

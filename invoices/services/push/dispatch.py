@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections import defaultdict
+from collections import defaultdict, namedtuple
 from dataclasses import dataclass
 
 from django.db import transaction
@@ -19,7 +19,7 @@ from integrations.models import XeroConnection
 from integrations.xero.exceptions import XeroAuthError, XeroError, XeroNotConnected
 from integrations.xero.ratelimit import RateLimitWait
 from invoices import mappers
-from invoices.models import CreditNote, Invoice, InvoiceEvent, InvoiceLine, PushChunk, XeroMapping
+from invoices.models import CreditNote, Invoice, InvoiceLine, PushChunk, XeroMapping
 from invoices.services.credit_notes import credit_notes_dispatch
 from invoices.services.push.common import (
     CHUNK_SIZE,
@@ -33,16 +33,21 @@ from invoices.services.push.common import (
     pending_invoices,
 )
 from invoices.services.push.contacts import contacts_ensure
-from invoices.sync_states import sync_state_move, sync_state_update
+from invoices.services.push.outcomes import Carried, events_insert, outcome_failed, outcomes_save
+from invoices.sync_states import sync_state_update
 from organisations.models import Organisation
 
 logger = logging.getLogger(__name__)
 
 S = Invoice.SyncState
 
-# What mappers.invoice_to_xero_payload reads of an invoice: a chunk loads only these (and what a failure writes), not
-# the whole row (half the CPU of claiming 50 invoices). tests/invoices/test_push.py holds a chunk's queries constant.
+# What mappers.invoice_to_xero_payload reads of an invoice and its lines: a chunk loads only these, as tuples (model
+# instances for 50 invoices, their customers and lines cost more CPU than the rest of building the chunk).
+# tests/invoices/test_push.py holds a chunk's queries constant.
 PAYLOAD_FIELDS = ("number", "reference", "issue_date", "due_date", "currency", "line_amount_types", "status")
+_Payload = namedtuple("_Payload", ["pk", *PAYLOAD_FIELDS, "contact_id"])
+_MAPPING_FIELDS = ("organisation_id", "revenue_account_code", "tax_type")
+_Line = namedtuple("_Line", ["description", "quantity", "unit_amount", "account_code", "tax_type"])
 
 
 @dataclass(frozen=True)
@@ -57,25 +62,38 @@ def push_enqueue_for_organisation(*, organisation_id: int) -> None:
     enqueue_dispatch(organisation_id)
 
 
-def push_organisation_dispatch(*, organisation_id: int, connection: XeroConnection | None = None) -> DispatchResult:
+def push_organisation_dispatch(
+    *, organisation_id: int, connection: XeroConnection | None = None, refill: bool = False
+) -> DispatchResult:
     """Fill the tenant's free chunk slots. Safe to run twice at once: counting a tenant's chunks and adding one is
     serialised per tenant (`_chunk_create`).
 
-    connection: the organisation's connection row if the caller has just read it (a chunk's send does)."""
+    connection: the organisation's connection row if the caller has just read it (a chunk's send does).
+    refill: a chunk of the tenant has just finished (its send chains this): the slot it freed is filled straight
+    away with a chunk of invoices whose customers are already Xero contacts, and the whole round (counting the free
+    slots, making contacts of the next invoices' customers) runs only when that chunk could not be filled. So
+    invoices of customers new to Xero go once the tenant's ready invoices run short, instead of in pk order."""
     if connection is None or connection.organisation_id != organisation_id:
         connection = connection_for(organisation_id)
     if not connection_ready(connection):
         # Needs a reconnect, disconnected or never connected: invoices stay pending; the sweeper comes back.
         _log("push.waiting_for_connection", organisation_id, status=getattr(connection, "status", "none"))
         return DispatchResult(waiting="connection")
-    mapping = _mapping(Organisation(pk=organisation_id))  # only its id is needed: no query for the row
+    mapping = _mapping(organisation_id)
     if mapping is None:
         _log("push.blocked_no_mapping", organisation_id)
         return DispatchResult(waiting="mapping")
     created = 0
     contacts_wait: float | None = None  # a contact create waiting for Xero: come back for its customers' invoices
     try:
-        for _ in range(MAX_CHUNKS_IN_FLIGHT + 1):
+        built = (
+            _chunk_create(organisation_id=organisation_id, tenant_id=connection.tenant_id, mapping=mapping)
+            if refill
+            else None
+        )
+        created += built is not None
+        rounds = 0 if built is not None and built[1] == CHUNK_SIZE else MAX_CHUNKS_IN_FLIGHT + 1
+        for _ in range(rounds):
             free = MAX_CHUNKS_IN_FLIGHT - active_chunks(organisation_id).count()
             if free <= 0:
                 break
@@ -127,16 +145,17 @@ def push_chunks_create(*, organisation_id: int, tenant_id: str, mapping: XeroMap
     for index in range(max(0, max_chunks)):
         if index and active_chunks(organisation_id).count() >= MAX_CHUNKS_IN_FLIGHT:
             break  # other workers filled the slots meanwhile: building one more would only be dropped
-        chunk_id = _chunk_create(organisation_id=organisation_id, tenant_id=tenant_id, mapping=mapping)
-        if chunk_id is None:
+        built = _chunk_create(organisation_id=organisation_id, tenant_id=tenant_id, mapping=mapping)
+        if built is None:
             break
-        created.append(chunk_id)
+        created.append(built[0])
     return created
 
 
 @transaction.atomic
-def _chunk_create(*, organisation_id: int, tenant_id: str, mapping: XeroMapping) -> int | None:
-    """One chunk, or None when the tenant has 5 in flight or nothing is ready to go.
+def _chunk_create(*, organisation_id: int, tenant_id: str, mapping: XeroMapping) -> tuple[int, int] | None:
+    """One chunk (its id and how many invoices it carries), or None when the tenant has 5 in flight or nothing is
+    ready to go.
 
     The payload and a new Idempotency-Key are stored with the chunk before any attempt, so every retry sends the
     very same request under the same key. The invoices are claimed FOR UPDATE SKIP LOCKED, so no invoice joins two
@@ -147,30 +166,34 @@ def _chunk_create(*, organisation_id: int, tenant_id: str, mapping: XeroMapping)
     """
     now = timezone.now()
     while True:
-        invoices = list(
-            pending_invoices(organisation_id)
+        invoices = [
+            _Payload(*row)
+            for row in pending_invoices(organisation_id)
             .exclude(customer__xero_contact_id="")
-            .select_related("customer")
-            .only(*PAYLOAD_FIELDS, "organisation_id", "sync_state", "customer__xero_contact_id")
+            .values_list("pk", *PAYLOAD_FIELDS, "customer__xero_contact_id")
             .select_for_update(skip_locked=True, of=("self",))[:CHUNK_SIZE]
-        )
+        ]
         if not invoices:
             return None
-        lines: dict[int, list[InvoiceLine]] = defaultdict(list)
-        for line in InvoiceLine.objects.filter(invoice__in=invoices).order_by("invoice_id", "position", "pk"):
-            lines[line.invoice_id].append(line)
+        lines: dict[int, list[_Line]] = defaultdict(list)
+        for invoice_id, *line in (
+            InvoiceLine.objects.filter(invoice_id__in=[invoice.pk for invoice in invoices])
+            .order_by("invoice_id", "position", "pk")
+            .values_list("invoice_id", *_Line._fields)
+        ):
+            lines[invoice_id].append(_Line(*line))
         elements, carried, unmappable = [], [], []
         for invoice in invoices:
             try:
                 elements.append(
                     mappers.invoice_to_xero_payload(
-                        invoice, lines[invoice.pk], mapping=mapping, contact_id=invoice.customer.xero_contact_id
+                        invoice, lines[invoice.pk], mapping=mapping, contact_id=invoice.contact_id
                     )
                 )
                 carried.append(invoice.pk)
             except (mappers.MappingRequired, ValueError) as exc:
-                unmappable.append((invoice, str(exc)))
-        _fail_unmappable(unmappable, now)
+                unmappable.append((invoice.pk, str(exc)))
+        _fail_unmappable(organisation_id, unmappable, now)
         if carried:
             break
     Organisation.objects.select_for_update(no_key=True).filter(pk=organisation_id).values_list("pk", flat=True).first()
@@ -194,33 +217,24 @@ def _chunk_create(*, organisation_id: int, tenant_id: str, mapping: XeroMapping)
     )
     enqueue_chunk(chunk.pk)
     _log("push.chunk_created", organisation_id, chunk_id=chunk.pk, invoices=len(carried), tenant_id=tenant_id)
-    return chunk.pk
+    return chunk.pk, len(carried)
 
 
-def _fail_unmappable(unmappable: list[tuple[Invoice, str]], now) -> None:
-    for invoice, message in unmappable:
-        sync_state_move(invoice, S.FAILED)
-        invoice.sync_errors = [message]
-        invoice.updated_at = now
-    Invoice.objects.bulk_update([i for i, _ in unmappable], ["sync_state", "sync_errors", "updated_at"])
-    InvoiceEvent.objects.bulk_create(
-        [
-            InvoiceEvent(
-                invoice=invoice,
-                organisation_id=invoice.organisation_id,
-                source=InvoiceEvent.Source.SYSTEM,
-                kind="failed",
-                message=message[:500],
-            )
-            for invoice, message in unmappable
-        ]
-    )
+def _fail_unmappable(organisation_id: int, unmappable: list[tuple[int, str]], now) -> None:
+    """Invoices that cannot be sent as they are (no account or tax rate for a line): failed, with the reason."""
+    if not unmappable:
+        return
+    # Claimed as pending, under their row locks.
+    invoices = [Carried(pk, organisation_id, "", S.PENDING, []) for pk, _ in unmappable]
+    for invoice, (_, message) in zip(invoices, unmappable, strict=True):
+        outcome_failed(invoice, [message], now)
+    outcomes_save(invoices)
+    events_insert([(invoice, "failed", invoice.sync_errors[0]) for invoice in invoices])
 
 
-def _mapping(organisation: Organisation) -> XeroMapping | None:
-    from invoices.services.mapping import mapping_for
-
-    return mapping_for(organisation)
+def _mapping(organisation_id: int) -> XeroMapping | None:
+    """The organisation's defaults, only what a payload reads of them (None until an admin has chosen them)."""
+    return XeroMapping.objects.filter(organisation_id=organisation_id).only(*_MAPPING_FIELDS).first()
 
 
 def _log(event: str, organisation_id: int, *, level: int = logging.INFO, **extra) -> None:

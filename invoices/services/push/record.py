@@ -16,6 +16,7 @@ from invoices.models import Invoice, InvoiceEvent, PushAttempt, PushChunk
 from invoices.services.push.attempts import attempt_record, in_flight_invoices, locked_chunk
 from invoices.services.push.common import GET_LABEL, SendResult, backoff_seconds
 from invoices.services.push.outcomes import (
+    Carried,
     events_insert,
     outcome_failed,
     outcome_synced,
@@ -121,9 +122,7 @@ def record_lookup(
         match = found.get(invoice.number.strip().upper())
         contact_id = ((match[1].get("Contact") or {}).get("ContactID") or "") if match else ""
         ours = match is not None and (
-            not contact_id
-            or not invoice.customer.xero_contact_id
-            or contact_id.lower() == invoice.customer.xero_contact_id.lower()
+            not contact_id or not invoice.contact_id or contact_id.lower() == invoice.contact_id.lower()
         )
         if ours:
             outcome_synced(invoice, match[0], now)
@@ -143,7 +142,7 @@ def record_lookup(
         else:
             # Our call's outcome was unknown and the key's window has passed: not found by number proves absence.
             sync_state_move(invoice, S.PENDING)
-            invoice.updated_at = now
+            invoice.changes["updated_at"] = now
             requeued.append(invoice)
     return _finish(
         chunk,
@@ -200,7 +199,7 @@ def _requeues(chunk: PushChunk) -> dict[int, int]:
     return {row["invoice_id"]: row["n"] for row in rows}
 
 
-def _needs_attention(invoice: Invoice, now, *, lookups: int, answer: str, requeues: int = 0) -> None:
+def _needs_attention(invoice: Carried, now, *, lookups: int, answer: str, requeues: int = 0) -> None:
     if requeues:
         why = (
             f"Xero's answer could not be confirmed: {requeues} sends went unanswered and were not found in Xero "
@@ -213,21 +212,21 @@ def _needs_attention(invoice: Invoice, now, *, lookups: int, answer: str, requeu
             "twice. Check Xero, then retry it or cancel it."
         )
     sync_state_move(invoice, S.NEEDS_ATTENTION)
-    invoice.updated_at = now
+    invoice.changes["updated_at"] = now
     invoice.sync_errors = [why] + ([f"Xero's answer: {answer}"] if answer else [])
 
 
 def _finish(
     chunk: PushChunk,
     worker: str,
-    synced: list[Invoice],
-    failed: list[Invoice],
-    unresolved: list[Invoice],
-    requeued: list[Invoice],
+    synced: list[Carried],
+    failed: list[Carried],
+    unresolved: list[Carried],
+    requeued: list[Carried],
     now,
     *,
     note: str,
-    attention: list[Invoice] = (),
+    attention: list[Carried] = (),
     lookups: int = 0,
     short_code: str | None = None,
 ) -> SendResult:

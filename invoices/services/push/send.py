@@ -164,7 +164,7 @@ def _refill(organisation_id: int, connection: XeroConnection) -> None:
     connection row read for this send (a moment ago); the next chunk's send reads it afresh."""
     from invoices.services.push.dispatch import push_organisation_dispatch
 
-    dispatched = push_organisation_dispatch(organisation_id=organisation_id, connection=connection)
+    dispatched = push_organisation_dispatch(organisation_id=organisation_id, connection=connection, refill=True)
     if dispatched.retry_in is not None:
         enqueue_dispatch(organisation_id, countdown=dispatched.retry_in)
 
@@ -228,7 +228,9 @@ def _claim(chunk_id: int, worker: str, *, counting: bool) -> tuple[PushChunk, st
             )
         elif chunk.next_attempt_at and chunk.next_attempt_at > now + timedelta(milliseconds=50):
             return SendResult("retry", retry_in=(chunk.next_attempt_at - now).total_seconds(), detail="early")
-        if not Invoice.objects.filter(chunk=chunk, sync_state=S.IN_FLIGHT).exists():
+        # Before the first counted call every invoice it carries is still in flight: only a record (or a release,
+        # which ends the chunk) moves them, under this lock. After one, a dead worker may have left nothing to send.
+        if chunk.attempts and not Invoice.objects.filter(chunk=chunk, sync_state=S.IN_FLIGHT).exists():
             chunk.state, chunk.completed_at, chunk.claimed_by, chunk.lease_expires_at = C.DONE, now, "", None
             chunk.save(update_fields=["state", "completed_at", "claimed_by", "lease_expires_at"])
             return SendResult("done", detail="nothing left in flight")
