@@ -16,8 +16,9 @@ Figures are given in Xero time (real seconds x time scale), so they compare with
 
 Prints one JSON object as its last line: invoices, tenants, workers, seconds (wall), http_calls, http_429,
 duplicates, missing, ceiling_invoices_per_min, achieved_invoices_per_min, ratio, worker_rss_mb,
-worker_cpu_s_per_1000_invoices (with the workers' start-up) and ..._push_only (without), and with
-several tenants each tenant's share of the work done when the first tenant finished (fair share = 1.0).
+worker_cpu_s_per_1000_invoices (with the workers' start-up) and ..._push_only (without), machine_calibration_cpu_s
+(the VM's speed at the time: bench.common.cpu_calibration), and with several tenants each tenant's share of the work
+done when the first tenant finished (fair share = 1.0).
 """
 
 import argparse
@@ -204,12 +205,14 @@ def _measure(args: argparse.Namespace, sandbox, env: dict) -> dict:
     from django.db import transaction
     from django.db.models import Count
 
+    from bench.common import cpu_calibration
     from invoices.models import Invoice
     from invoices.services.push import push_enqueue_for_organisation
     from tests.factories import make_pending_batch
     from tests.support.live import CeleryProcesses
     from tests.support.xero_live import connect_organisation
 
+    calibration_before = cpu_calibration()
     other_invoices = Invoice.objects.count()
 
     tenants = [t["tenantId"] for t in sandbox.tenants()]
@@ -343,6 +346,9 @@ def _measure(args: argparse.Namespace, sandbox, env: dict) -> dict:
         "worker_cpu_s_per_1000_invoices": round(cpu_end / total * 1000, 3) if total else None,
         "worker_cpu_s_per_1000_invoices_push_only": round((cpu_end - cpu_ready) / total * 1000, 3) if total else None,
         "other_invoices_in_database": other_invoices,
+        # The VM's speed at the time (bench.common.cpu_calibration, before and after the run, averaged): compare worker
+        # CPU figures of runs only in proportion to it.
+        "machine_calibration_cpu_s": round((calibration_before + cpu_calibration()) / 2, 3),
     }
     result.update(_schedule_bound(log, args, len(organisations)))
     if small is not None:
