@@ -62,6 +62,16 @@ def mapping_for(organisation: Organisation) -> XeroMapping | None:
     return XeroMapping.objects.filter(organisation=organisation).select_related("updated_by").first()
 
 
+def mapping_defaults_for(organisation_id: int) -> XeroMapping | None:
+    """mapping_for with only what a payload reads (the account and the tax rate): what the push builds chunks with,
+    once per chunk."""
+    return (
+        XeroMapping.objects.filter(organisation_id=organisation_id)
+        .only("organisation_id", "revenue_account_code", "tax_type")
+        .first()
+    )
+
+
 def _cache_key(organisation: Organisation, tenant_id: str, what: str) -> str:
     return f"invoices:xero-mapping:{organisation.pk}:{tenant_id}:{what}"
 

@@ -298,8 +298,9 @@ def test_a_finished_chunk_chains_the_tenants_next_chunk_to_the_back_of_the_queue
 
 
 def test_a_refill_builds_the_next_chunk_without_counting_the_slots_or_reading_customers_first(org_a, xero, enqueued):
-    """A finished chunk fills the slot it freed straight away: the only count of the tenant's chunks is the one taken
-    under the tenant's lock, and no query looks for customers without a ContactID while ready invoices remain."""
+    """A finished chunk fills the slot it freed straight away while every pending invoice's customer is a Xero
+    contact: the only count of the tenant's chunks is the one taken under the tenant's lock, and the next invoices'
+    customers are not read."""
     first, sent = first_chunk_sent_of_six(org_a, xero)
     table = PushChunk._meta.db_table
     counts = [sql for sql in sent if sql.startswith("SELECT COUNT(*)") and table in sql]
@@ -309,9 +310,9 @@ def test_a_refill_builds_the_next_chunk_without_counting_the_slots_or_reading_cu
     assert newest.pk != first.pk and len(newest.payload["Invoices"]) == 50
 
 
-def test_invoices_of_a_customer_new_to_xero_go_once_the_ready_ones_run_short(org_a, xero, enqueued):
-    """A batch whose customer is not yet a Xero contact, added while a push runs: the chained refills take the ready
-    invoices first; when they run short the whole round makes the contact and sends its invoices."""
+def test_invoices_of_a_customer_new_to_xero_go_with_the_next_chunk_when_added_during_a_push(org_a, xero, enqueued):
+    """A batch whose customer is not yet a Xero contact, added while a push runs: the next refill runs the whole
+    round, which makes the contact, so its invoices do not wait behind the tenant's other ready invoices."""
     xero.add_callback(responses.PUT, INVOICES_URL, callback=echo_invoices)
     connection_, _ = make_connected_organisation(organisation=org_a, invoices=260)
     push_organisation_dispatch(organisation_id=org_a.pk)  # five chunks of 50: ten invoices left
@@ -333,6 +334,11 @@ def test_invoices_of_a_customer_new_to_xero_go_once_the_ready_ones_run_short(org
             ]
         },
     )
+    first = PushChunk.objects.order_by("pk").first()
+    assert push_chunk_send(chunk_id=first.pk).outcome == "done"
+    newest = PushChunk.objects.order_by("pk").last()
+    numbers = {element["InvoiceNumber"] for element in newest.payload["Invoices"]}
+    assert set(late.invoices.values_list("number", flat=True)) <= numbers  # with the ten ready ones, in pk order
     for _ in range(10):
         chunk = PushChunk.objects.filter(state=C.PENDING).order_by("pk").first()
         if chunk is None:
@@ -342,6 +348,26 @@ def test_invoices_of_a_customer_new_to_xero_go_once_the_ready_ones_run_short(org
     assert set(late.invoices.values_list("sync_state", flat=True)) == {S.SYNCED}
     customer.refresh_from_db()
     assert customer.xero_contact_id.startswith("dddddddd")
+
+
+def test_a_chunk_built_from_values_keeps_four_decimal_prices_and_names_in_every_script(org_a, xero, enqueued):
+    """Read as values, not model instances: a unit price of four places, a decimal quantity and text in any script
+    reach Xero exactly, and Xero's answer is matched back to the invoice by its non-ASCII number."""
+    make_connected_organisation(organisation=org_a, invoices=1)
+    invoice = Invoice.objects.get(organisation=org_a)
+    Invoice.objects.filter(pk=invoice.pk).update(number="FAKTÚRA-ß/東京-1", reference="Zürich — Łódź")
+    invoice.lines.update(description="Überstunden 東京 ½", quantity=Decimal("1.5000"), unit_amount=Decimal("10.1234"))
+    chunk = dispatch_one_chunk(org_a)
+    element = chunk.payload["Invoices"][0]
+    assert (element["InvoiceNumber"], element["Reference"]) == ("FAKTÚRA-ß/東京-1", "Zürich — Łódź")
+    line = element["LineItems"][0]
+    assert (line["Description"], line["Quantity"], line["UnitAmount"]) == ("Überstunden 東京 ½", 1.5, 10.1234)
+    xero.add_callback(responses.PUT, INVOICES_URL, callback=echo_invoices)
+    assert push_chunk_send(chunk_id=chunk.pk).outcome == "done"
+    assert "unitdp=4" in puts(xero)[0].url
+    invoice.refresh_from_db()
+    assert invoice.sync_state == S.SYNCED
+    assert InvoiceEvent.objects.get(invoice=invoice, kind="synced").message.startswith("In Xero as FAKTÚRA-ß/東京-1")
 
 
 def test_recording_writes_what_xero_answered_and_leaves_a_refused_invoices_other_fields_alone(org_a, xero, enqueued):

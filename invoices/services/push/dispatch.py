@@ -21,6 +21,7 @@ from integrations.xero.ratelimit import RateLimitWait
 from invoices import mappers
 from invoices.models import CreditNote, Invoice, InvoiceLine, PushChunk, XeroMapping
 from invoices.services.credit_notes import credit_notes_dispatch
+from invoices.services.mapping import mapping_defaults_for
 from invoices.services.push.common import (
     CHUNK_SIZE,
     MAX_CHUNKS_IN_FLIGHT,
@@ -46,7 +47,6 @@ S = Invoice.SyncState
 # tests/invoices/test_push.py holds a chunk's queries constant.
 PAYLOAD_FIELDS = ("number", "reference", "issue_date", "due_date", "currency", "line_amount_types", "status")
 _Payload = namedtuple("_Payload", ["pk", *PAYLOAD_FIELDS, "contact_id"])
-_MAPPING_FIELDS = ("organisation_id", "revenue_account_code", "tax_type")
 _Line = namedtuple("_Line", ["description", "quantity", "unit_amount", "account_code", "tax_type"])
 
 
@@ -69,29 +69,28 @@ def push_organisation_dispatch(
     serialised per tenant (`_chunk_create`).
 
     connection: the organisation's connection row if the caller has just read it (a chunk's send does).
-    refill: a chunk of the tenant has just finished (its send chains this): the slot it freed is filled straight
-    away with a chunk of invoices whose customers are already Xero contacts, and the whole round (counting the free
-    slots, making contacts of the next invoices' customers) runs only when that chunk could not be filled. So
-    invoices of customers new to Xero go once the tenant's ready invoices run short, instead of in pk order."""
+    refill: a chunk of the tenant has just finished (its send chains this). While every pending invoice's customer
+    is a Xero contact already (one EXISTS), the slot it freed is filled at once; the whole round (counting the free
+    slots, making contacts of the next invoices' customers) runs only when one is not, or when that chunk comes out
+    short. So a new customer's invoices wait for no ready ones."""
     if connection is None or connection.organisation_id != organisation_id:
         connection = connection_for(organisation_id)
     if not connection_ready(connection):
         # Needs a reconnect, disconnected or never connected: invoices stay pending; the sweeper comes back.
         _log("push.waiting_for_connection", organisation_id, status=getattr(connection, "status", "none"))
         return DispatchResult(waiting="connection")
-    mapping = _mapping(organisation_id)
+    mapping = mapping_defaults_for(organisation_id)
     if mapping is None:
         _log("push.blocked_no_mapping", organisation_id)
         return DispatchResult(waiting="mapping")
     created = 0
     contacts_wait: float | None = None  # a contact create waiting for Xero: come back for its customers' invoices
     try:
-        built = (
-            _chunk_create(organisation_id=organisation_id, tenant_id=connection.tenant_id, mapping=mapping)
-            if refill
-            else None
-        )
-        created += built is not None
+        built = None
+        if refill and not pending_invoices(organisation_id).filter(customer__xero_contact_id="").exists():
+            built = _chunk_create(organisation_id=organisation_id, tenant_id=connection.tenant_id, mapping=mapping)
+        if built is not None:
+            created = 1
         rounds = 0 if built is not None and built[1] == CHUNK_SIZE else MAX_CHUNKS_IN_FLIGHT + 1
         for _ in range(rounds):
             free = MAX_CHUNKS_IN_FLIGHT - active_chunks(organisation_id).count()
@@ -230,11 +229,6 @@ def _fail_unmappable(organisation_id: int, unmappable: list[tuple[int, str]], no
         outcome_failed(invoice, [message], now)
     outcomes_save(invoices)
     events_insert([(invoice, "failed", invoice.sync_errors[0]) for invoice in invoices])
-
-
-def _mapping(organisation_id: int) -> XeroMapping | None:
-    """The organisation's defaults, only what a payload reads of them (None until an admin has chosen them)."""
-    return XeroMapping.objects.filter(organisation_id=organisation_id).only(*_MAPPING_FIELDS).first()
 
 
 def _log(event: str, organisation_id: int, *, level: int = logging.INFO, **extra) -> None:
