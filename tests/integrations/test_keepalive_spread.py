@@ -95,29 +95,49 @@ def test_disconnected_connections_are_not_checked_when_the_window_comes():
     assert connection.pk
 
 
-def _next_window_after_its_second(connection: XeroConnection, *, into: float) -> tuple[dt.datetime, int]:
-    """The moment `into` seconds into the window after the one holding the connection's daily second, and that
-    window's start (seconds after that day's midnight)."""
+def _windows_after_its_second(connection: XeroConnection, *, into: float, count: int) -> list[tuple[dt.datetime, int]]:
+    """The moments `into` seconds into each of the `count` windows after the one holding the connection's daily
+    second, with each window's start (seconds after that day's midnight)."""
     midnight = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
     offset = keepalive_offset_seconds(connection.pk)
-    now = midnight + dt.timedelta(seconds=offset - offset % 600 + 600 + into)
-    second_of_day = int((now - now.replace(hour=0, minute=0, second=0, microsecond=0)).total_seconds())
-    return now, second_of_day - second_of_day % 600
+    moments = []
+    for n in range(1, count + 1):
+        now = midnight + dt.timedelta(seconds=offset - offset % 600 + 600 * n + into)
+        second_of_day = int((now - now.replace(hour=0, minute=0, second=0, microsecond=0)).total_seconds())
+        moments.append((now, second_of_day - second_of_day % 600))
+    return moments
 
 
-def test_a_window_beat_never_fanned_out_is_caught_up_at_the_next_fanout(settings):
+@pytest.mark.parametrize(
+    ("connection_id", "fanout"),
+    [(900_002, 1), (900_039, 2)],  # its second 14 s and 573 s into its ten-minute window
+)
+def test_a_window_beat_never_fanned_out_is_caught_up_at_the_next_fanout_or_the_one_after(
+    settings, connection_id, fanout
+):
     """Beat's first fan-out comes one interval after it starts (a deploy, a restart): the window before it was
-    never fanned out. Its connections, last checked a day ago, are checked at the next fan-out, not a day late."""
-    [connection] = _connections(1)
-    now, window_start = _next_window_after_its_second(connection, into=30)
+    never fanned out. Its connections, last checked a day ago, are checked at the next fan-out, not a day late; one
+    whose second falls in the last half minute of its window is then less than a day and a minute past its check
+    (the stale mark), so it goes at the fan-out after, ten minutes later."""
+    [made] = _connections(1)
+    XeroConnection.objects.filter(pk=made.pk).update(id=connection_id)  # its id sets its second of the day
+    connection = XeroConnection.objects.get(pk=connection_id)
+    fanouts = _windows_after_its_second(connection, into=30, count=2)
+    now = fanouts[0][0]
     at = now.replace(hour=0, minute=0, second=0, microsecond=0) + dt.timedelta(
         seconds=keepalive_offset_seconds(connection.pk)
     )
     if at > now:  # the window after it crossed midnight
         at -= dt.timedelta(days=1)
     XeroConnection.objects.update(last_verified_at=at - dt.timedelta(days=1))
-    due = selectors.connection_ids_due_keepalive(now=now, window_start=window_start, window_seconds=600)
-    assert [d.connection_id for d in due] == [connection.pk]
+    due = [
+        [
+            d.connection_id
+            for d in selectors.connection_ids_due_keepalive(now=when, window_start=start, window_seconds=600)
+        ]
+        for when, start in fanouts
+    ]
+    assert due.index([connection.pk]) == fanout - 1
 
 
 def test_each_check_is_queued_for_its_own_second_or_later_never_before(settings):
