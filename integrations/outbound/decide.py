@@ -12,7 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from integrations.outbound.models import OutboundAttempt, OutboundOperation
-from integrations.outbound.record import RunResult
+from integrations.outbound.record import RunResult, key_remembered
 from integrations.outbound.states import FINAL, operation_move
 
 S = OutboundOperation.State
@@ -98,15 +98,7 @@ def decide(operation: OutboundOperation, now) -> str:
             in_doubt = True
             break
     if in_doubt:
-        return ACT.SEND if _window_open(operation, now) else ACT.LOOKUP
+        return ACT.SEND if key_remembered(operation, now) else ACT.LOOKUP
     if not history:
         return ACT.CHECK
     return ACT.SEND
-
-
-def _window_open(operation: OutboundOperation, now) -> bool:
-    """Does Xero still remember the key? Measured from our first send, which is before Xero saw it."""
-    if operation.key_first_sent_at is None:
-        return True
-    window = settings.XERO_IDEMPOTENCY_WINDOW_SECONDS * 11 / 12
-    return now < operation.key_first_sent_at + timedelta(seconds=window)

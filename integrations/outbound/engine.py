@@ -5,8 +5,10 @@ claim   the operation row under select_for_update with a lease; the attempt is c
         knows that call's outcome is unknown.
 decide  from the stored attempts: send (again under the same Idempotency-Key while Xero still remembers it), or,
         when a send's outcome is in doubt and the key's window has passed, look the result up first. A lookup that
-        proves absence allows a send; one that cannot confirm is repeated with backoff and, after
-        OUTBOUND_MAX_LOOKUPS, the operation stops in needs_attention. Never a resend under a new key.
+        proves absence allows a send (under a new key while Xero still remembers the old one, which would replay
+        its answer: a 500 is kept under the key, so it is looked up rather than resent); one that cannot confirm is
+        repeated with backoff and, after OUTBOUND_MAX_LOOKUPS, the operation stops in needs_attention. Never a
+        resend under a new key without a lookup that proved absence.
 call    through the kind's strategy and the endpoint layer (integrations/xero/accounting.py), with the shared
         rate limiter (a refusal is a wait, never a sleep).
 record  one OutboundAttempt per call; Xero's answer is checked against what was sent (the kind's `confirm`); the

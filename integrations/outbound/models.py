@@ -28,7 +28,10 @@ class OutboundOperation(models.Model):
     )
     payload = models.JSONField(default=dict, help_text="Exactly what is sent, stored before the first attempt.")
     idempotency_key = models.CharField(
-        max_length=128, unique=True, help_text="Stored before the first attempt; every send of this operation uses it."
+        max_length=128,
+        unique=True,
+        help_text="Stored before the first attempt and used by every send, renewed only after a lookup proved the "
+        "write absent while Xero still held an answer under it.",
     )
     state = models.CharField(max_length=20, choices=State.choices, default=State.PENDING)
     attempts = models.PositiveIntegerField(default=0, help_text="Claims that made (or were about to make) a call.")

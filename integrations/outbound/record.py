@@ -72,8 +72,12 @@ def record(operation, kind: k.Kind, action, verdict, response, started, clock) -
             )
             return _end(operation, kind, S.REFUSED, outcome)
         if isinstance(verdict, k.Absent):
-            _attempt(operation, action, OUT.ABSENT, started, clock, status=status, correlation_id=correlation_id)
-            return _later(operation, 0.0, "not in Xero: sending")
+            renewed = _key_renewed(operation)
+            _attempt(
+                operation, action, OUT.ABSENT, started, clock, status=status, correlation_id=correlation_id,
+                detail="Xero still holds its answer under the old key: sending under a new one" if renewed else "",
+            )  # fmt: skip
+            return _later(operation, 0.0, "not in Xero: sending", fields=renewed)
         # Unconfirmed: Xero answered, but not with what was sent.
         _attempt(
             operation, action, OUT.UNCONFIRMED, started, clock, status=status, correlation_id=correlation_id,
@@ -93,6 +97,14 @@ def record_failure(operation, kind: k.Kind, action, exc: XeroError, started, clo
         status = getattr(exc, "status", None)
         correlation_id = getattr(exc, "correlation_id", "")
         operation.correlation_id = correlation_id or operation.correlation_id
+        if isinstance(verdict, Retry) and verdict.answer_cached and action == ACT.SEND:
+            # Xero keeps this answer under the key: a resend would replay it. Look the result up next (an answer
+            # that did not confirm the write), with the lookups' backoff and bound.
+            _attempt(
+                operation, action, OUT.UNCONFIRMED, started, clock, status=status, correlation_id=correlation_id,
+                detail=verdict.reason,
+            )  # fmt: skip
+            return _look_again_or_stop(operation, kind, verdict.reason)
         if isinstance(verdict, Retry):
             unknown = verdict.outcome_unknown and action == ACT.SEND
             outcome = OUT.UNKNOWN if unknown else OUT.RETRY
@@ -144,11 +156,11 @@ def _release(operation: OutboundOperation) -> list[str]:
     return ["leased_by", "lease_until", "in_flight"]
 
 
-def _later(operation, seconds: float, reason: str, *, enqueue: bool = True) -> RunResult:
+def _later(operation, seconds: float, reason: str, *, enqueue: bool = True, fields: tuple[str, ...] = ()) -> RunResult:
     operation_move(operation, S.PENDING)
     operation.next_attempt_at = timezone.now() + timedelta(seconds=seconds)
     operation.last_error = reason[:2000]
-    fields = ["state", "next_attempt_at", "last_error", "correlation_id", "last_answer", *_release(operation)]
+    fields = ["state", "next_attempt_at", "last_error", "correlation_id", "last_answer", *_release(operation), *fields]
     operation.save(update_fields=fields)
     logger.info(
         "outbound.retry",
@@ -163,6 +175,27 @@ def _later(operation, seconds: float, reason: str, *, enqueue: bool = True) -> R
         },
     )
     return RunResult(S.PENDING, retry_in=seconds if enqueue else None, detail=reason)
+
+
+def key_remembered(operation: OutboundOperation, now) -> bool:
+    """Does Xero still remember the key? Measured from our first send, which is before Xero saw it."""
+    if operation.key_first_sent_at is None:
+        return True
+    window = settings.XERO_IDEMPOTENCY_WINDOW_SECONDS * 11 / 12
+    return now < operation.key_first_sent_at + timedelta(seconds=window)
+
+
+def _key_renewed(operation: OutboundOperation) -> tuple[str, ...]:
+    """A lookup proved Xero holds nothing of this write. While Xero still remembers the key it would replay its
+    answer (a 500, or one that did not match) to a send under it, so the next send goes under a new key, derived
+    from the first (`<first key>~<sends so far>`, at most 128 characters). Past the window Xero has forgotten the key
+    and it is kept."""
+    if operation.key_first_sent_at is None or not key_remembered(operation, timezone.now()):
+        return ()
+    first = operation.idempotency_key.split("~", 1)[0]
+    operation.idempotency_key = f"{first[:112]}~{operation.sends}"
+    operation.key_first_sent_at = None
+    return ("idempotency_key", "key_first_sent_at")
 
 
 def _look_again_or_stop(operation, kind: k.Kind, reason: str) -> RunResult:

@@ -118,6 +118,9 @@ class XeroClient:
             grant = tokens.access_token_get(connection_id=self.connection_id, rejected_token=grant.access_token)
         try:
             return raise_for_status(response)
+        except XeroServerError as exc:
+            exc.keyed = bool(call["idempotency_key"])
+            raise
         except XeroTenantDisconnected:
             if self.check_on_forbidden:
                 # At once, not on commit: a service queues the check of /connections even if the caller rolls back.

@@ -39,6 +39,9 @@ class Retry:
     # the key's window look the result up first.
     outcome_unknown: bool = False
     rate_limited: bool = False
+    # True when Xero answered with an error it keeps under the Idempotency-Key (a 500: docs/xero-facts 2.4): a resend
+    # under that key inside its window only replays it. Look the result up instead; absent, send under a new key.
+    answer_cached: bool = False
 
 
 @dataclass(frozen=True)
@@ -96,7 +99,7 @@ def classify(exc: XeroError, *, attempt: int) -> Verdict:
     if isinstance(exc, XeroServerError):
         # A 5xx to a write may still have been applied (Xero answers 503 after committing, at times).
         after = max(backoff_seconds(attempt), float(exc.retry_after or 0))
-        return Retry(after=after, reason=str(exc), outcome_unknown=True)
+        return Retry(after=after, reason=str(exc), outcome_unknown=True, answer_cached=exc.keyed and exc.status == 500)
     if isinstance(exc, XeroNotConnected | XeroAuthError):
         return WaitForConnection(reason=str(exc))
     if isinstance(exc, XeroValidationError):

@@ -67,8 +67,10 @@ class XeroRateLimited(XeroError):
 
 
 class XeroServerError(XeroError):
-    def __init__(self, message: str, *, retry_after: int | None = None, **kwargs: Any) -> None:
+    def __init__(self, message: str, *, retry_after: int | None = None, keyed: bool = False, **kwargs: Any) -> None:
         self.retry_after = retry_after
+        # The request carried an Idempotency-Key: Xero keeps its answer (a 500 too) under it for six minutes.
+        self.keyed = keyed
         super().__init__(message, **kwargs)
 
 

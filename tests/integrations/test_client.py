@@ -146,7 +146,15 @@ def test_5xx_raises_server_error(connection):
     responses.get(f"{API}/Invoices", status=503, body="Service Unavailable")
     with pytest.raises(XeroServerError) as caught:
         XeroClient(connection.pk).get("/Invoices")
-    assert caught.value.status == 503
+    assert caught.value.status == 503 and not caught.value.keyed
+
+
+@responses.activate
+def test_a_server_error_says_whether_the_request_carried_an_idempotency_key(connection):
+    responses.put(f"{API}/Invoices", status=500, json={"Message": "An error occurred"})
+    with pytest.raises(XeroServerError) as caught:
+        XeroClient(connection.pk).put("/Invoices", json={"Invoices": []}, idempotency_key="k-1")
+    assert (caught.value.status, caught.value.keyed) == (500, True)
 
 
 @responses.activate

@@ -59,3 +59,11 @@ def test_backoff_doubles_with_jitter_up_to_the_cap(settings):
     for attempt, top in ((1, 2), (2, 4), (3, 8), (10, 60), (1000, 60)):
         waits = [backoff_seconds(attempt) for _ in range(50)]
         assert all(top / 2 <= w <= top for w in waits)
+
+
+def test_a_500_to_a_keyed_write_is_an_answer_xero_keeps_under_the_key_and_nothing_else_is():
+    """Xero caches a 500 under the Idempotency-Key (docs/xero-facts 2.4): a resend would replay it. A 503 from the
+    gateway, or a 500 to a call without a key (the identity endpoints), is a lost answer to send again."""
+    assert classify(XeroServerError("500", status=500, keyed=True), attempt=1).answer_cached
+    assert not classify(XeroServerError("500", status=500), attempt=1).answer_cached
+    assert not classify(XeroServerError("503", status=503, keyed=True), attempt=1).answer_cached

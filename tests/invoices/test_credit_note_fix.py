@@ -150,9 +150,12 @@ def test_fixed_credit_note_keeps_its_own_number_without_a_clash_when_checked(org
 # ---------------------------------------------------------------- needs attention: the same key, looked up first
 
 
-def test_needs_attention_credit_note_is_retried_under_its_key_and_looked_up_first_when_resent(
+def test_needs_attention_credit_note_is_retried_as_the_same_operation_and_looked_up_before_it_is_sent_again(
     org, accountant_a, settings, enqueued
 ):
+    """A person's retry keeps the operation and its key; the lookup comes first. When it proves the credit note
+    absent while Xero still remembers the key, Xero would replay its earlier answer (the one that could not be
+    confirmed) to a send under that key (docs/xero-facts 2.4), so the send goes under a new one."""
     note = in_doubt_note(org, settings)
     (operation,) = operations(note)
     document_resend(kind=CREDIT_NOTE, organisation=org, document_id=note.pk, user=accountant_a)
@@ -169,7 +172,8 @@ def test_needs_attention_credit_note_is_retried_under_its_key_and_looked_up_firs
         assert run(operation).state == "pending"
         xero.put(f"{API}/CreditNotes", json={"CreditNotes": [xero_credit_note()]})
         assert run(operation).state == "done"
-        assert xero.calls[1].request.headers["Idempotency-Key"] == operation.idempotency_key
+        renewed = xero.calls[1].request.headers["Idempotency-Key"]
+        assert renewed != operation.idempotency_key and renewed.startswith(operation.idempotency_key)
     after = list(
         OutboundAttempt.objects.filter(operation=operation).order_by("pk").values_list("action", "outcome")[before:]
     )

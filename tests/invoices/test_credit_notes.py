@@ -315,6 +315,29 @@ def test_lost_answer_is_sent_again_under_its_key_when_the_lookup_finds_nothing(o
 
 
 @responses.activate
+def test_a_500_is_looked_up_not_replayed_and_sent_again_under_a_new_key_when_the_lookup_finds_nothing(org):
+    """Xero keeps a 500 under the Idempotency-Key for its six minutes (docs/xero-facts 2.4): sending again under it
+    would only replay the 500, a call spent against the tenant's limits each time. The engine looks the number up
+    (as the push does for a chunk), and once the lookup proves the credit note absent it sends under a new key."""
+    note = pending_note(org)
+    put = responses.put(f"{API}/CreditNotes", status=500, json={"Message": "An error occurred"})
+    dispatch(org)
+    assert run("credit_note_create", note.pk).state == "pending"
+    first_key = OutboundOperation.objects.get(kind="credit_note_create", subject_id=note.pk).idempotency_key
+    lookup = responses.get(f"{API}/CreditNotes", json={"CreditNotes": []})
+    assert run("credit_note_create", note.pk).state == "pending"  # the key is still remembered: looked up instead
+    assert (put.call_count, lookup.call_count) == (1, 1)
+    responses.replace(responses.PUT, f"{API}/CreditNotes", json={"CreditNotes": [xero_credit_note()]})
+    assert run("credit_note_create", note.pk).state == "done"
+    keys = [call.request.headers["Idempotency-Key"] for call in responses.calls if call.request.method == "PUT"]
+    assert keys[0] == first_key and keys[1] != first_key and len(keys[1]) <= 128
+    actions = list(
+        OutboundAttempt.objects.filter(operation__subject_id=note.pk).order_by("pk").values_list("action", "outcome")
+    )
+    assert actions == [("send", "unconfirmed"), ("lookup", "absent"), ("send", "confirmed")]
+
+
+@responses.activate
 def test_answer_about_another_credit_note_is_not_taken_as_done_when_numbers_differ(org, settings):
     settings.OUTBOUND_MAX_LOOKUPS = 2
     note = pending_note(org)
