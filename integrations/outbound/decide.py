@@ -12,8 +12,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from integrations.outbound.models import OutboundAttempt, OutboundOperation
-from integrations.outbound.record import RunResult, key_remembered
+from integrations.outbound.record import RunResult
 from integrations.outbound.states import FINAL, operation_move
+from integrations.xero.errors import key_remembered
 
 S = OutboundOperation.State
 ACT = OutboundAttempt.Action
@@ -98,7 +99,7 @@ def decide(operation: OutboundOperation, now) -> str:
             in_doubt = True
             break
     if in_doubt:
-        return ACT.SEND if key_remembered(operation, now) else ACT.LOOKUP
+        return ACT.SEND if key_remembered(operation.key_first_sent_at, now) else ACT.LOOKUP
     if not history:
         return ACT.CHECK
     return ACT.SEND

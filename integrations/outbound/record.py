@@ -17,7 +17,15 @@ from django.utils import timezone
 from integrations.outbound import kinds as k
 from integrations.outbound.models import OutboundAttempt, OutboundOperation
 from integrations.outbound.states import operation_move
-from integrations.xero.errors import Failed, Refused, Retry, WaitForConnection, backoff_seconds, classify
+from integrations.xero.errors import (
+    Failed,
+    Refused,
+    Retry,
+    WaitForConnection,
+    backoff_seconds,
+    classify,
+    key_remembered,
+)
 from integrations.xero.exceptions import XeroError
 
 logger = logging.getLogger("integrations.outbound")
@@ -177,20 +185,12 @@ def _later(operation, seconds: float, reason: str, *, enqueue: bool = True, fiel
     return RunResult(S.PENDING, retry_in=seconds if enqueue else None, detail=reason)
 
 
-def key_remembered(operation: OutboundOperation, now) -> bool:
-    """Does Xero still remember the key? Measured from our first send, which is before Xero saw it."""
-    if operation.key_first_sent_at is None:
-        return True
-    window = settings.XERO_IDEMPOTENCY_WINDOW_SECONDS * 11 / 12
-    return now < operation.key_first_sent_at + timedelta(seconds=window)
-
-
 def _key_renewed(operation: OutboundOperation) -> tuple[str, ...]:
     """A lookup proved Xero holds nothing of this write. While Xero still remembers the key it would replay its
     answer (a 500, or one that did not match) to a send under it, so the next send goes under a new key, derived
     from the first (`<first key>~<sends so far>`, at most 128 characters). Past the window Xero has forgotten the key
     and it is kept."""
-    if operation.key_first_sent_at is None or not key_remembered(operation, timezone.now()):
+    if operation.key_first_sent_at is None or not key_remembered(operation.key_first_sent_at, timezone.now()):
         return ()
     first = operation.idempotency_key.split("~", 1)[0]
     operation.idempotency_key = f"{first[:112]}~{operation.sends}"

@@ -1,8 +1,18 @@
 """The one classifier of failed Xero calls and the one backoff policy."""
 
+import datetime as dt
+
 import pytest
 
-from integrations.xero.errors import Failed, Refused, Retry, WaitForConnection, backoff_seconds, classify
+from integrations.xero.errors import (
+    Failed,
+    Refused,
+    Retry,
+    WaitForConnection,
+    backoff_seconds,
+    classify,
+    key_remembered,
+)
 from integrations.xero.exceptions import (
     XeroNeedsReconnect,
     XeroNotFound,
@@ -67,3 +77,13 @@ def test_a_500_to_a_keyed_write_is_an_answer_xero_keeps_under_the_key_and_nothin
     assert classify(XeroServerError("500", status=500, keyed=True), attempt=1).answer_cached
     assert not classify(XeroServerError("500", status=500), attempt=1).answer_cached
     assert not classify(XeroServerError("503", status=503, keyed=True), attempt=1).answer_cached
+
+
+def test_the_push_and_the_engine_share_one_rule_for_how_long_xero_remembers_a_key(settings):
+    """Six minutes from the first call (docs/xero-facts 2.4), measured from our send with a twelfth to spare; a key
+    never sent is not remembered by anyone, so sending under it is a first send."""
+    settings.XERO_IDEMPOTENCY_WINDOW_SECONDS = 360
+    sent = dt.datetime(2026, 12, 5, 12, 0, tzinfo=dt.UTC)
+    assert key_remembered(None, sent)
+    assert key_remembered(sent, sent + dt.timedelta(seconds=329))
+    assert not key_remembered(sent, sent + dt.timedelta(seconds=330))

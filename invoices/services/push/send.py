@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from integrations.models import XeroConnection
 from integrations.xero import accounting
-from integrations.xero.errors import Refused, Retry, WaitForConnection, classify
+from integrations.xero.errors import Refused, Retry, WaitForConnection, classify, key_remembered
 from integrations.xero.exceptions import (
     XeroError,
 )
@@ -258,17 +258,9 @@ def _mode(chunk: PushChunk, now) -> str:
     if any(outcome in (A.OK, A.VALIDATION) or status == 500 for outcome, status in puts):
         return LOOKUP
     unknown = any(outcome in (A.TIMEOUT, A.SERVER_ERROR) for outcome, _ in puts)
-    if unknown and not _window_open(chunk, now):
+    if unknown and not key_remembered(chunk.first_attempt_at, now):
         return LOOKUP
     return RESEND
-
-
-def _window_open(chunk: PushChunk, now) -> bool:
-    """Is a resend still inside the key's window? Measured from our first attempt, which is before Xero's."""
-    if chunk.first_attempt_at is None:
-        return True
-    window = settings.XERO_IDEMPOTENCY_WINDOW_SECONDS
-    return now < chunk.first_attempt_at + timedelta(seconds=window * 11 / 12)
 
 
 def _in_flight_numbers(chunk: PushChunk) -> list[str]:
