@@ -297,6 +297,37 @@ def test_a_finished_chunk_chains_the_tenants_next_chunk_to_the_back_of_the_queue
     assert [item.args for item in enqueued.named("invoices.tasks.push_chunk")] == [(newest.pk,)]
 
 
+def test_a_refill_queues_the_next_chunk_for_the_moment_the_limiter_names_when_its_tenant_must_wait(
+    org_a, xero, enqueued, settings
+):
+    """A chunk built right after its tenant's call would run at once only to be told to wait (a task, a read of
+    the chunk and the connection, a write). The refill asks the limiter first, in the chunk's name, and queues the
+    chunk for the moment it names; a slot free at once is given back for the send to take."""
+    settings.XERO_RATE_LIMITS = {**settings.XERO_RATE_LIMITS, "minute": 2}
+    make_connected_organisation(organisation=org_a, invoices=400)
+    push_organisation_dispatch(organisation_id=org_a.pk)
+    first, second = PushChunk.objects.order_by("pk")[:2]
+    xero.add_callback(responses.PUT, INVOICES_URL, callback=echo_invoices)
+    enqueued.clear()
+    assert push_chunk_send(chunk_id=first.pk).outcome == "done"  # the tenant's first call of the minute
+    newest = PushChunk.objects.order_by("pk").last()
+    [queued] = enqueued.named("invoices.tasks.push_chunk")
+    assert queued.args == (newest.pk,) and queued.countdown == 0 and newest.next_attempt_at is None
+
+    enqueued.clear()
+    assert push_chunk_send(chunk_id=second.pk).outcome == "done"  # its second: the minute is full
+    newest = PushChunk.objects.order_by("pk").last()
+    [queued] = enqueued.named("invoices.tasks.push_chunk")
+    assert queued.args == (newest.pk,) and queued.countdown > 0
+    assert newest.attempts == 0 and newest.next_attempt_at is not None
+    assert abs((newest.next_attempt_at - newest.created_at).total_seconds() - queued.countdown) < 1
+    result = push_chunk_send(chunk_id=newest.pk)  # run early (a sweep): told again, nothing sent
+    assert result.outcome == "retry" and len(puts(xero)) == 2
+    rate_limiter().reset(tenant_id=newest.tenant_id)  # the minute has passed
+    PushChunk.objects.filter(pk=newest.pk).update(next_attempt_at=timezone.now())
+    assert push_chunk_send(chunk_id=newest.pk).outcome == "done"
+
+
 def test_a_refill_builds_the_next_chunk_without_counting_the_slots_or_reading_customers_first(org_a, xero, enqueued):
     """A finished chunk fills the slot it freed straight away while every pending invoice's customer is a Xero
     contact: the only count of the tenant's chunks is the one taken under the tenant's lock, and the next invoices'

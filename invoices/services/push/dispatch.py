@@ -11,13 +11,14 @@ import logging
 import uuid
 from collections import defaultdict, namedtuple
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.db import transaction
 from django.utils import timezone
 
 from integrations.models import XeroConnection
 from integrations.xero.exceptions import XeroAuthError, XeroError, XeroNotConnected
-from integrations.xero.ratelimit import RateLimitWait
+from integrations.xero.ratelimit import RateLimitWait, rate_limiter
 from invoices import mappers
 from invoices.models import CreditNote, Invoice, InvoiceLine, PushChunk, XeroMapping
 from invoices.services.credit_notes import credit_notes_dispatch
@@ -27,6 +28,7 @@ from invoices.services.push.common import (
     MAX_CHUNKS_IN_FLIGHT,
     active_chunks,
     backoff_seconds,
+    chunk_waiter,
     connection_for,
     connection_ready,
     enqueue_chunk,
@@ -88,7 +90,9 @@ def push_organisation_dispatch(
     try:
         built = None
         if refill and not pending_invoices(organisation_id).filter(customer__xero_contact_id="").exists():
-            built = _chunk_create(organisation_id=organisation_id, tenant_id=connection.tenant_id, mapping=mapping)
+            built = _chunk_create(
+                organisation_id=organisation_id, tenant_id=connection.tenant_id, mapping=mapping, paced=True
+            )
         if built is not None:
             created = 1
         rounds = 0 if built is not None and built[1] == CHUNK_SIZE else MAX_CHUNKS_IN_FLIGHT + 1
@@ -152,7 +156,9 @@ def push_chunks_create(*, organisation_id: int, tenant_id: str, mapping: XeroMap
 
 
 @transaction.atomic
-def _chunk_create(*, organisation_id: int, tenant_id: str, mapping: XeroMapping) -> tuple[int, int] | None:
+def _chunk_create(
+    *, organisation_id: int, tenant_id: str, mapping: XeroMapping, paced: bool = False
+) -> tuple[int, int] | None:
     """One chunk (its id and how many invoices it carries), or None when the tenant has 5 in flight or nothing is
     ready to go.
 
@@ -162,6 +168,10 @@ def _chunk_create(*, organisation_id: int, tenant_id: str, mapping: XeroMapping)
     one is serialised per tenant (its organisation row, FOR NO KEY UPDATE: rows that merely refer to the
     organisation, such as its webhook events and push attempts, commit meanwhile); a chunk built when the five
     slots have filled meanwhile is dropped, its invoices untouched.
+
+    paced (a refill: the tenant's calls have just been made): the chunk takes its place in the limiter's queue
+    before it is stored and is queued for the moment the limiter names, instead of running at once only to be told
+    to wait (a task, a read of the chunk and of the connection, a write, for each chunk that waits).
     """
     now = timezone.now()
     while True:
@@ -198,12 +208,15 @@ def _chunk_create(*, organisation_id: int, tenant_id: str, mapping: XeroMapping)
     Organisation.objects.select_for_update(no_key=True).filter(pk=organisation_id).values_list("pk", flat=True).first()
     if active_chunks(organisation_id).count() >= MAX_CHUNKS_IN_FLIGHT:
         return None
+    key = f"coordinoter-{organisation_id}-{uuid.uuid4().hex}"
+    wait = _limiter_wait(tenant_id, key) if paced else 0.0
     chunk = PushChunk.objects.create(
         organisation_id=organisation_id,
         tenant_id=tenant_id,
         state=PushChunk.State.PENDING,
-        idempotency_key=f"coordinoter-{organisation_id}-{uuid.uuid4().hex}",
+        idempotency_key=key,
         payload={"Invoices": elements},
+        next_attempt_at=now + timedelta(seconds=wait) if wait else None,
     )
     sync_state_update(
         Invoice.objects.filter(pk__in=carried),
@@ -214,9 +227,22 @@ def _chunk_create(*, organisation_id: int, tenant_id: str, mapping: XeroMapping)
         sync_warnings=[],
         updated_at=now,
     )
-    enqueue_chunk(chunk.pk)
+    enqueue_chunk(chunk.pk, countdown=wait)
     _log("push.chunk_created", organisation_id, chunk_id=chunk.pk, invoices=len(carried), tenant_id=tenant_id)
     return chunk.pk, len(carried)
+
+
+def _limiter_wait(tenant_id: str, key: str) -> float:
+    """How long the chunk of this key must wait for its tenant's next call, its place in the limiter's queue taken
+    (the send asks again under the same name, integrations/xero/ratelimit). A slot free now is given back: the
+    send takes it."""
+    limiter = rate_limiter()
+    try:
+        ticket = limiter.acquire(tenant_id=tenant_id, waiter=chunk_waiter(key))
+    except RateLimitWait as wait:
+        return wait.seconds
+    limiter.refund(tenant_id=tenant_id, ticket=ticket)
+    return 0.0
 
 
 def _fail_unmappable(organisation_id: int, unmappable: list[tuple[int, str]], now) -> None:

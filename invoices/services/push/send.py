@@ -37,6 +37,7 @@ from invoices.services.push.common import (
     LOOKUP,
     SendResult,
     backoff_seconds,
+    chunk_waiter,
     connection_for,
     connection_ready,
     enqueue_dispatch,
@@ -61,7 +62,7 @@ def push_chunk_send(*, chunk_id: int, worker: str | None = None) -> SendResult:
     seen = _peek(chunk_id)
     if isinstance(seen, SendResult):
         return seen
-    tenant_id, organisation_id = seen
+    tenant_id, organisation_id, key = seen
     connection = connection_for(organisation_id, with_tokens=True)
     usable = connection_ready(connection) and connection.tenant_id == tenant_id
     limiter = rate_limiter()
@@ -69,7 +70,7 @@ def push_chunk_send(*, chunk_id: int, worker: str | None = None) -> SendResult:
     if usable:
         # The limiter first (one Redis call): a chunk that must wait costs no database work at all.
         try:
-            ticket = limiter.acquire(tenant_id=tenant_id, waiter=f"chunk:{chunk_id}")
+            ticket = limiter.acquire(tenant_id=tenant_id, waiter=chunk_waiter(key))
         except RateLimitWait as wait:
             PushChunk.objects.filter(pk=chunk_id, state=C.PENDING).update(
                 next_attempt_at=timezone.now() + timedelta(seconds=wait.seconds)
@@ -172,11 +173,11 @@ def _refill(organisation_id: int, connection: XeroConnection) -> None:
 # ---------------------------------------------------------------- the claim
 
 
-def _peek(chunk_id: int) -> tuple[str, int] | SendResult:
+def _peek(chunk_id: int) -> tuple[str, int, str] | SendResult:
     """An unlocked look first: nothing to do, someone else on it, or too early (the claim re-checks all this)."""
     chunk = (
         PushChunk.objects.filter(pk=chunk_id)
-        .values("tenant_id", "organisation_id", "state", "next_attempt_at", "lease_expires_at")
+        .values("tenant_id", "organisation_id", "idempotency_key", "state", "next_attempt_at", "lease_expires_at")
         .first()
     )
     now = timezone.now()
@@ -190,7 +191,7 @@ def _peek(chunk_id: int) -> tuple[str, int] | SendResult:
         and chunk["next_attempt_at"] > now + timedelta(milliseconds=50)
     ):
         return SendResult("retry", retry_in=(chunk["next_attempt_at"] - now).total_seconds(), detail="early")
-    return chunk["tenant_id"], chunk["organisation_id"]
+    return chunk["tenant_id"], chunk["organisation_id"], chunk["idempotency_key"]
 
 
 def _claim(chunk_id: int, worker: str, *, counting: bool) -> tuple[PushChunk, str] | SendResult:
