@@ -31,6 +31,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from coordinoter import queue
@@ -76,6 +77,15 @@ def operation_create(
         payload=payload,
         idempotency_key=idempotency_key or f"coordinoter-{kind}-{uuid.uuid4()}",
         requested_by=requested_by,
+    )
+
+
+def operation_for_key(key: str) -> OutboundOperation | None:
+    """The operation stored under this Idempotency-Key, also once its key was renewed (`<key>~n`, record.py)."""
+    return (
+        OutboundOperation.objects.filter(Q(idempotency_key=key) | Q(idempotency_key__startswith=f"{key}~"))
+        .order_by("pk")
+        .first()
     )
 
 

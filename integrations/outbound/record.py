@@ -188,12 +188,13 @@ def _later(operation, seconds: float, reason: str, *, enqueue: bool = True, fiel
 def _key_renewed(operation: OutboundOperation) -> tuple[str, ...]:
     """A lookup proved Xero holds nothing of this write. While Xero still remembers the key it would replay its
     answer (a 500, or one that did not match) to a send under it, so the next send goes under a new key, derived
-    from the first (`<first key>~<sends so far>`, at most 128 characters). Past the window Xero has forgotten the key
-    and it is kept."""
+    from the first (`<first key>~<claims so far>`, at most 128 characters; claims are never reset, so a renewal
+    after a person's retry is new too, and `engine.operation_for_key` still finds the operation by its first key).
+    Past the window Xero has forgotten the key and it is kept."""
     if operation.key_first_sent_at is None or not key_remembered(operation.key_first_sent_at, timezone.now()):
         return ()
     first = operation.idempotency_key.split("~", 1)[0]
-    operation.idempotency_key = f"{first[:112]}~{operation.sends}"
+    operation.idempotency_key = f"{first[:112]}~{operation.attempts}"
     operation.key_first_sent_at = None
     return ("idempotency_key", "key_first_sent_at")
 

@@ -338,6 +338,27 @@ def test_a_500_is_looked_up_not_replayed_and_sent_again_under_a_new_key_when_the
 
 
 @responses.activate
+def test_a_key_renewed_after_a_persons_retry_is_none_sent_before(org):
+    """A retry starts the operation's sends again from nought; a renewed key must still be new, or Xero would
+    replay the answer it keeps under the earlier renewed one (a 500) for six minutes."""
+    note = pending_note(org)
+    responses.put(f"{API}/CreditNotes", status=500, json={"Message": "An error occurred"})
+    responses.get(f"{API}/CreditNotes", json={"CreditNotes": []})
+    dispatch(org)
+    operation = OutboundOperation.objects.get(kind="credit_note_create", subject_id=note.pk)
+    for _ in range(2):  # a send answered 500, then a lookup that finds nothing: the key is renewed
+        assert run("credit_note_create", note.pk).state == "pending"
+        assert run("credit_note_create", note.pk).state == "pending"
+    OutboundOperation.objects.filter(pk=operation.pk).update(state="needs_attention")  # as after its bound of sends
+    engine.operation_retry(organisation_id=org.pk, operation_id=operation.pk)
+    for _ in range(2):
+        assert run("credit_note_create", note.pk).state == "pending"
+        assert run("credit_note_create", note.pk).state == "pending"
+    keys = [call.request.headers["Idempotency-Key"] for call in responses.calls if call.request.method == "PUT"]
+    assert len(keys) == 4 and len(set(keys)) == 4, keys
+
+
+@responses.activate
 def test_answer_about_another_credit_note_is_not_taken_as_done_when_numbers_differ(org, settings):
     settings.OUTBOUND_MAX_LOOKUPS = 2
     note = pending_note(org)

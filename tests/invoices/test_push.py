@@ -15,6 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from integrations.models import XeroConnection
+from integrations.outbound import engine
 from integrations.outbound.models import OutboundOperation
 from integrations.xero.ratelimit import RateLimitWait, rate_limiter
 from invoices.models import Customer, Invoice, InvoiceBatch, InvoiceEvent, PushAttempt, PushChunk
@@ -191,6 +192,38 @@ def test_contact_create_is_an_outbound_operation_resent_under_its_key_when_xero_
     assert {p.headers["Idempotency-Key"] for p in posts} == {operation.idempotency_key}
     customer.refresh_from_db()
     assert customer.xero_contact_id.startswith("dddddddd")
+
+
+def test_a_contact_create_sent_under_a_renewed_key_is_still_the_one_operation_when_dispatch_comes_back(
+    org_a, xero, enqueued
+):
+    """Xero answered the create with a 500 (kept under the key), a lookup found none of the contacts, and the
+    engine renewed the key (`<digest>~n`). Dispatch finds the operation by its first key: it comes back to that
+    operation rather than making a second one under the first key, which Xero would answer with the kept 500."""
+    make_connected_organisation(organisation=org_a, invoices=0, contact_ids=False)
+    batch = InvoiceBatch.objects.get(organisation=org_a)
+    customer = make_customer(organisation=org_a, name="Zoë Ağaoğlu 株式会社")
+    Invoice.objects.create(
+        organisation=org_a,
+        batch=batch,
+        customer=customer,
+        number="N-1",
+        issue_date=dt.date(2026, 11, 1),
+        due_date=dt.date(2026, 11, 15),
+        sync_state=S.PENDING,
+    )
+    xero.get(CONTACTS_URL, json={"Contacts": []})
+    xero.post(CONTACTS_URL, status=500, json={"Message": "An error occurred"})
+    push_organisation_dispatch(organisation_id=org_a.pk)
+    operation = OutboundOperation.objects.get(kind="contacts_create")
+    first_key = operation.idempotency_key
+    OutboundOperation.objects.filter(pk=operation.pk).update(next_attempt_at=timezone.now())
+    assert engine.operation_run(operation_id=operation.pk).state == "pending"  # looked up: absent
+    operation.refresh_from_db()
+    assert operation.idempotency_key.startswith(first_key + "~")
+    OutboundOperation.objects.filter(pk=operation.pk).update(next_attempt_at=timezone.now() + dt.timedelta(hours=1))
+    push_organisation_dispatch(organisation_id=org_a.pk)
+    assert list(OutboundOperation.objects.filter(kind="contacts_create").values_list("pk", flat=True)) == [operation.pk]
 
 
 def test_contact_xero_refuses_fails_that_customers_invoices_with_the_reason(org_a, xero, enqueued):

@@ -109,7 +109,7 @@ def _create_operation(*, organisation_id: int, tenant_id: str, group: list[Custo
     ContactNumber, so even a send after the key's 6 minutes makes no second contact."""
     body = {"Contacts": [mappers.contact_payload(c) for c in group]}
     key = "contacts-" + hashlib.sha256((tenant_id + json.dumps(body, sort_keys=True)).encode()).hexdigest()[:48]
-    existing = OutboundOperation.objects.filter(idempotency_key=key).first()
+    existing = engine.operation_for_key(key)
     if existing is not None:
         if existing.state == OutboundOperation.State.NEEDS_ATTENTION:
             engine.operation_retry(organisation_id=organisation_id, operation_id=existing.pk)

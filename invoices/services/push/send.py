@@ -68,7 +68,8 @@ def push_chunk_send(*, chunk_id: int, worker: str | None = None) -> SendResult:
     limiter = rate_limiter()
     ticket = None
     if usable:
-        # The limiter first (one Redis call): a chunk that must wait costs no database work at all.
+        # The limiter before the claim (one Redis call): a chunk that must wait is not claimed; only its next attempt
+        # time is written.
         try:
             ticket = limiter.acquire(tenant_id=tenant_id, waiter=chunk_waiter(key))
         except RateLimitWait as wait:
