@@ -152,19 +152,24 @@ def test_contacts_found_by_number_then_by_name_and_the_rest_created_in_bulk(org_
     assert {e["Contact"]["ContactID"][:8] for e in chunk.payload["Invoices"]} == {"aaaaaaaa", "bbbbbbbb", "cccccccc"}
 
 
-def test_contact_create_is_an_outbound_operation_resent_under_its_key_when_xero_fails(org_a, xero, enqueued):
-    make_connected_organisation(organisation=org_a, invoices=0, contact_ids=False)
-    batch = InvoiceBatch.objects.get(organisation=org_a)
-    customer = make_customer(organisation=org_a, name="Émile Çafé")
+def pending_invoice_of_a_customer_new_to_xero(organisation, *, name: str) -> Customer:
+    """A connected organisation with one pending invoice, N-1, of a customer that is not a Xero contact yet."""
+    make_connected_organisation(organisation=organisation, invoices=0, contact_ids=False)
+    customer = make_customer(organisation=organisation, name=name)
     Invoice.objects.create(
-        organisation=org_a,
-        batch=batch,
+        organisation=organisation,
+        batch=InvoiceBatch.objects.get(organisation=organisation),
         customer=customer,
         number="N-1",
         issue_date=dt.date(2026, 11, 1),
         due_date=dt.date(2026, 11, 15),
         sync_state=S.PENDING,
     )
+    return customer
+
+
+def test_contact_create_is_an_outbound_operation_resent_under_its_key_when_xero_fails(org_a, xero, enqueued):
+    customer = pending_invoice_of_a_customer_new_to_xero(org_a, name="Émile Çafé")
     xero.get(CONTACTS_URL, json={"Contacts": []})
     xero.post(CONTACTS_URL, status=503, json={})
     first = push_organisation_dispatch(organisation_id=org_a.pk)
@@ -200,22 +205,12 @@ def test_a_contact_create_sent_under_a_renewed_key_is_still_the_one_operation_wh
     """Xero answered the create with a 500 (kept under the key), a lookup found none of the contacts, and the
     engine renewed the key (`<digest>~n`). Dispatch finds the operation by its first key: it comes back to that
     operation rather than making a second one under the first key, which Xero would answer with the kept 500."""
-    make_connected_organisation(organisation=org_a, invoices=0, contact_ids=False)
-    batch = InvoiceBatch.objects.get(organisation=org_a)
-    customer = make_customer(organisation=org_a, name="Zoë Ağaoğlu 株式会社")
-    Invoice.objects.create(
-        organisation=org_a,
-        batch=batch,
-        customer=customer,
-        number="N-1",
-        issue_date=dt.date(2026, 11, 1),
-        due_date=dt.date(2026, 11, 15),
-        sync_state=S.PENDING,
-    )
+    customer = pending_invoice_of_a_customer_new_to_xero(org_a, name="Zoë Ağaoğlu 株式会社")
     xero.get(CONTACTS_URL, json={"Contacts": []})
     xero.post(CONTACTS_URL, status=500, json={"Message": "An error occurred"})
     push_organisation_dispatch(organisation_id=org_a.pk)
     operation = OutboundOperation.objects.get(kind="contacts_create")
+    assert operation.payload["Contacts"][0]["Name"] == customer.name
     first_key = operation.idempotency_key
     OutboundOperation.objects.filter(pk=operation.pk).update(next_attempt_at=timezone.now())
     assert engine.operation_run(operation_id=operation.pk).state == "pending"  # looked up: absent
