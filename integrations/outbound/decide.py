@@ -5,6 +5,8 @@ Idempotency-Key while Xero still remembers it) or look the result up first."""
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Iterable
 from datetime import timedelta
 
 from django.conf import settings
@@ -82,24 +84,39 @@ def mark_sending(operation: OutboundOperation) -> None:
 
 def decide(operation: OutboundOperation, now) -> str:
     """Which call this claim makes, from the stored attempts (newest first)."""
-    history = list(
-        operation.outbound_attempts.exclude(action=ACT.CHECK)
-        .order_by("-started_at", "-pk")
-        .values_list("action", "outcome")[:50]
+    history = operation.outbound_attempts.exclude(action=ACT.CHECK).order_by("-started_at", "-pk")
+    return next_call(
+        history.values_list("action", "outcome")[:HISTORY], key_first_sent_at=operation.key_first_sent_at, now=now
     )
-    in_doubt = False
+
+
+# How many of the newest attempts a decision reads: enough to reach past any run of refusals-to-wait (429s).
+HISTORY = 50
+
+
+def next_call(
+    history: Iterable[tuple[str, str]],
+    *,
+    key_first_sent_at: dt.datetime | None,
+    now: dt.datetime,
+    first: str = ACT.CHECK,
+) -> str:
+    """The one rule for a write's next call, from its attempts as (action, outcome), newest first; `first` is the call
+    of a write with none yet (CHECK for a kind that checks, SEND for one that does not).
+
+    The push's chunks (invoices/services/push/send.py) and every operation decide through it: an answer that did not
+    confirm the write (an element missing, a 500 Xero keeps under the key) is looked up, never resent; a send whose
+    outcome is unknown is resent under the same key while Xero remembers it, else looked up; a lookup still finding out
+    is repeated; one that proved absence allows a send."""
+    seen = False
     for action, outcome in history:
+        seen = True
         if action == ACT.LOOKUP and outcome == OUT.ABSENT:
-            break  # proved absent since: a send is safe
+            return ACT.SEND  # proved absent since: a send is safe
         if action == ACT.LOOKUP and outcome in (OUT.UNCONFIRMED, OUT.RETRY, OUT.UNKNOWN, OUT.FAILED):
             return ACT.LOOKUP  # still finding out
         if action == ACT.SEND and outcome == OUT.UNCONFIRMED:
             return ACT.LOOKUP  # a resend under the same key would only replay that answer
         if action == ACT.SEND and outcome == OUT.UNKNOWN:
-            in_doubt = True
-            break
-    if in_doubt:
-        return ACT.SEND if key_remembered(operation.key_first_sent_at, now) else ACT.LOOKUP
-    if not history:
-        return ACT.CHECK
-    return ACT.SEND
+            return ACT.SEND if key_remembered(key_first_sent_at, now) else ACT.LOOKUP
+    return ACT.SEND if seen else first

@@ -792,6 +792,77 @@ def test_stale_lease_past_the_window_is_looked_up_not_resent(org_a, xero, enqueu
     assert Invoice.objects.get().sync_state == S.SYNCED
 
 
+def test_a_worker_lost_mid_lookup_leaves_a_lookup_behind_and_the_next_claim_looks_up_again(org_a, xero, enqueued):
+    """Decisions read the newest attempt first (the engine's rule): a call lost by a dead worker is written down as
+    the call that rule named, so a lookup lost inside the key's window is looked up again, never taken for a send."""
+    make_connected_organisation(organisation=org_a, invoices=2)
+    chunk = dispatch_one_chunk(org_a)
+    first = Invoice.objects.order_by("pk").first()
+
+    def answer_about_one(request):
+        status, headers, body = echo_invoices(request)
+        answer = json.loads(body)
+        answer["Invoices"] = [e for e in answer["Invoices"] if e["InvoiceNumber"] == first.number]
+        return status, headers, json.dumps(answer)
+
+    xero.add_callback(responses.PUT, INVOICES_URL, callback=answer_about_one)
+    assert push_chunk_send(chunk_id=chunk.pk).outcome == "retry"  # one element to look up
+    # The lookup's worker claimed it, counted its call, and was killed mid-call (the key is still remembered).
+    PushChunk.objects.filter(pk=chunk.pk).update(
+        state=C.SENDING,
+        claimed_by="dead-worker",
+        attempts=2,
+        lease_expires_at=timezone.now() - dt.timedelta(seconds=1),
+    )
+    other = Invoice.objects.order_by("pk").last()
+    xero.get(
+        INVOICES_URL,
+        json={"Invoices": [{"InvoiceID": str(uuid.uuid4()), "InvoiceNumber": other.number, "Status": "AUTHORISED"}]},
+    )
+    assert push_chunk_send(chunk_id=chunk.pk).outcome == "done"
+    assert len(puts(xero)) == 1
+    lost = PushAttempt.objects.get(detail__contains="dead-worker")
+    assert lost.detail.startswith("GET /Invoices lookup: lost")
+    assert set(Invoice.objects.values_list("sync_state", flat=True)) == {S.SYNCED}
+
+
+@pytest.mark.parametrize(
+    ("rows", "window_open", "call"),
+    [
+        ((("PUT /Invoices", A.RATE_LIMITED, 429),), True, "resend"),  # Xero saw nothing: send again
+        ((("PUT /Invoices", A.TIMEOUT, None),), True, "resend"),  # lost answer, key remembered: same key
+        ((("PUT /Invoices", A.TIMEOUT, None),), False, "lookup"),  # lost answer, key forgotten: find out first
+        ((("PUT /Invoices", A.SERVER_ERROR, 500),), True, "lookup"),  # Xero keeps a 500 under the key
+        ((("PUT /Invoices", A.SERVER_ERROR, 503),), True, "resend"),
+        ((("PUT /Invoices", A.OK, 200),), True, "lookup"),  # answered without some elements
+        ((("PUT /Invoices", A.TIMEOUT, None), ("PUT /Invoices", A.RATE_LIMITED, 429)), False, "lookup"),
+        ((("PUT /Invoices", A.OK, 200), ("GET /Invoices lookup", A.RATE_LIMITED, 429)), True, "lookup"),
+        ((("PUT /Invoices", A.OK, 200), ("GET /Invoices lookup", A.OK, 200)), True, "lookup"),
+    ],
+)
+def test_a_chunks_next_call_is_the_engines_rule_over_its_attempts(org_a, xero, enqueued, rows, window_open, call):
+    """The push's chunks decide through integrations/outbound/decide.next_call, the rule every operation uses
+    (tests/integrations/test_outbound_engine.py holds its table)."""
+    from invoices.services.push.send import _mode
+
+    make_connected_organisation(organisation=org_a, invoices=1)
+    chunk = dispatch_one_chunk(org_a)
+    now = timezone.now()
+    chunk.attempts = len(rows)
+    chunk.first_attempt_at = now - dt.timedelta(seconds=10 if window_open else 3600)
+    chunk.save(update_fields=["attempts", "first_attempt_at"])
+    for index, (label, outcome, status) in enumerate(rows):
+        PushAttempt.objects.create(
+            chunk=chunk,
+            organisation=org_a,
+            started_at=now + dt.timedelta(seconds=index),
+            outcome=outcome,
+            http_status=status,
+            detail=f"{label}: -",
+        )
+    assert _mode(chunk, now) == call
+
+
 def test_sweeper_dispatches_tenants_with_pending_invoices_and_nothing_in_flight(org_a, org_b, xero, enqueued):
     make_connected_organisation(organisation=org_a, invoices=1)
     make_batch(organisation=org_b, invoices=1, eligibility=InvoiceBatch.Eligibility.ELIGIBLE, sync_state=S.PENDING)

@@ -1,6 +1,7 @@
 """One chunk, one call: claim it under a lease, take a limiter slot, PUT /Invoices, record what Xero said.
 
-Which call a claimed chunk makes follows from its stored attempts, so a worker that picks up another's chunk
+Which call a claimed chunk makes follows from its stored attempts, through the rule every outbound operation decides
+by (integrations/outbound/decide.next_call), so a worker that picks up another's chunk
 (the lease expired: that worker died) decides exactly as the first one would have:
 
 - nothing may have reached Xero yet, or it may have but the Idempotency-Key is still inside Xero's 6-minute
@@ -24,8 +25,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from integrations.models import XeroConnection
+from integrations.outbound.decide import HISTORY, next_call
+from integrations.outbound.models import OutboundAttempt
 from integrations.xero import accounting
-from integrations.xero.errors import Refused, Retry, WaitForConnection, classify, key_remembered
+from integrations.xero.errors import Refused, Retry, WaitForConnection, classify
 from integrations.xero.exceptions import (
     XeroError,
 )
@@ -51,6 +54,7 @@ logger = logging.getLogger(__name__)
 S = Invoice.SyncState
 C = PushChunk.State
 A = PushAttempt.Outcome
+ACT, OUT = OutboundAttempt.Action, OutboundAttempt.Outcome
 
 RESEND = "resend"
 PUT_LABEL, LOST_LABEL = "PUT /Invoices", "lost"
@@ -208,13 +212,16 @@ def _claim(chunk_id: int, worker: str, *, counting: bool) -> tuple[PushChunk, st
                 return SendResult("busy", detail=chunk.claimed_by)
             lost = chunk.attempts - chunk.push_attempts.count()
             if lost > 0:
-                # The previous holder died between starting a call and recording it: its outcome is unknown.
+                # The previous holder died between starting a call and recording it: its outcome is unknown. The call
+                # it made was the one the same rule names now (a key's window only closes, so a lost send is at worst
+                # taken for a lookup, and looked up).
+                label = f"{GET_LABEL}: " if _mode(chunk, now) == LOOKUP else ""
                 PushAttempt.objects.create(
                     chunk=chunk,
                     organisation_id=chunk.organisation_id,
                     started_at=now,
                     outcome=A.TIMEOUT,
-                    detail=f"{LOST_LABEL}: worker {chunk.claimed_by} "
+                    detail=f"{label}{LOST_LABEL}: worker {chunk.claimed_by} "
                     "stopped before recording its call; outcome unknown",
                 )
             logger.warning(
@@ -252,17 +259,31 @@ def _claim(chunk_id: int, worker: str, *, counting: bool) -> tuple[PushChunk, st
 
 
 def _mode(chunk: PushChunk, now) -> str:
+    """The engine's rule (integrations/outbound/decide.next_call) over the chunk's attempts, newest first."""
     if chunk.attempts == 0:
         # No call counted yet, so none recorded (a chunk never has more attempt rows than counted attempts): the first
         # send, decided without reading the (empty) attempt history.
         return RESEND
-    puts = list(chunk.push_attempts.exclude(detail__startswith=GET_LABEL).values_list("outcome", "http_status"))
-    if any(outcome in (A.OK, A.VALIDATION) or status == 500 for outcome, status in puts):
-        return LOOKUP
-    unknown = any(outcome in (A.TIMEOUT, A.SERVER_ERROR) for outcome, _ in puts)
-    if unknown and not key_remembered(chunk.first_attempt_at, now):
-        return LOOKUP
-    return RESEND
+    history = chunk.push_attempts.order_by("-started_at", "-pk").values_list("detail", "outcome", "http_status")
+    call = next_call(
+        (_as_engine_attempt(*row) for row in history[:HISTORY]),
+        key_first_sent_at=chunk.first_attempt_at,
+        now=now,
+        first=ACT.SEND,
+    )
+    return LOOKUP if call == ACT.LOOKUP else RESEND
+
+
+def _as_engine_attempt(detail: str, outcome: str, status: int | None) -> tuple[str, str]:
+    """A chunk's attempt in the engine's words. An answered call (some elements left to resolve) or a 500 (kept under
+    the key) did not confirm the write; a timeout or another 5xx left its outcome unknown; the rest (429, 401/403,
+    other errors) wrote nothing."""
+    action = ACT.LOOKUP if detail.startswith(GET_LABEL) else ACT.SEND
+    if outcome in (A.OK, A.VALIDATION) or (status == 500 and action == ACT.SEND):
+        return action, OUT.UNCONFIRMED
+    if outcome in (A.TIMEOUT, A.SERVER_ERROR):
+        return action, OUT.UNKNOWN
+    return action, OUT.RETRY
 
 
 def _in_flight_numbers(chunk: PushChunk) -> list[str]:
