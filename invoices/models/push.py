@@ -57,7 +57,18 @@ class PushAttempt(models.Model):
         AUTH = "auth", "Authorisation problem"
         ERROR = "error", "Other error"
 
+    class Action(models.TextChoices):
+        # The engine's words (integrations/outbound/models.OutboundAttempt.Action): which call this was.
+        SEND = "send", "PUT /Invoices"
+        LOOKUP = "lookup", "GET /Invoices lookup"
+
     chunk = models.ForeignKey(PushChunk, on_delete=models.CASCADE, related_name="push_attempts")
+    action = models.CharField(
+        max_length=10,
+        choices=Action.choices,
+        default=Action.SEND,
+        help_text="The call: the stored payload sent under the chunk's key, or its invoice numbers looked up.",
+    )
     # push_attempt_latest below leads with it.
     organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="+", db_index=False)
     started_at = models.DateTimeField()

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from integrations.models import XeroConnection
 from integrations.outbound import engine
-from integrations.outbound.models import OutboundOperation
+from integrations.outbound.models import OutboundAttempt, OutboundOperation
 from integrations.xero.ratelimit import RateLimitWait, rate_limiter
 from invoices.models import Customer, Invoice, InvoiceBatch, InvoiceEvent, PushAttempt, PushChunk
 from invoices.services.push import (
@@ -822,22 +822,22 @@ def test_a_worker_lost_mid_lookup_leaves_a_lookup_behind_and_the_next_claim_look
     assert push_chunk_send(chunk_id=chunk.pk).outcome == "done"
     assert len(puts(xero)) == 1
     lost = PushAttempt.objects.get(detail__contains="dead-worker")
-    assert lost.detail.startswith("GET /Invoices lookup: lost")
+    assert lost.action == PushAttempt.Action.LOOKUP
     assert set(Invoice.objects.values_list("sync_state", flat=True)) == {S.SYNCED}
 
 
 @pytest.mark.parametrize(
     ("rows", "window_open", "call"),
     [
-        ((("PUT /Invoices", A.RATE_LIMITED, 429),), True, "resend"),  # Xero saw nothing: send again
-        ((("PUT /Invoices", A.TIMEOUT, None),), True, "resend"),  # lost answer, key remembered: same key
-        ((("PUT /Invoices", A.TIMEOUT, None),), False, "lookup"),  # lost answer, key forgotten: find out first
-        ((("PUT /Invoices", A.SERVER_ERROR, 500),), True, "lookup"),  # Xero keeps a 500 under the key
-        ((("PUT /Invoices", A.SERVER_ERROR, 503),), True, "resend"),
-        ((("PUT /Invoices", A.OK, 200),), True, "lookup"),  # answered without some elements
-        ((("PUT /Invoices", A.TIMEOUT, None), ("PUT /Invoices", A.RATE_LIMITED, 429)), False, "lookup"),
-        ((("PUT /Invoices", A.OK, 200), ("GET /Invoices lookup", A.RATE_LIMITED, 429)), True, "lookup"),
-        ((("PUT /Invoices", A.OK, 200), ("GET /Invoices lookup", A.OK, 200)), True, "lookup"),
+        ((("send", A.RATE_LIMITED, 429),), True, "resend"),  # Xero saw nothing: send again
+        ((("send", A.TIMEOUT, None),), True, "resend"),  # lost answer, key remembered: same key
+        ((("send", A.TIMEOUT, None),), False, "lookup"),  # lost answer, key forgotten: find out first
+        ((("send", A.SERVER_ERROR, 500),), True, "lookup"),  # Xero keeps a 500 under the key
+        ((("send", A.SERVER_ERROR, 503),), True, "resend"),
+        ((("send", A.OK, 200),), True, "lookup"),  # answered without some elements
+        ((("send", A.TIMEOUT, None), ("send", A.RATE_LIMITED, 429)), False, "lookup"),
+        ((("send", A.OK, 200), ("lookup", A.RATE_LIMITED, 429)), True, "lookup"),
+        ((("send", A.OK, 200), ("lookup", A.OK, 200)), True, "lookup"),
     ],
 )
 def test_a_chunks_next_call_is_the_engines_rule_over_its_attempts(org_a, xero, enqueued, rows, window_open, call):
@@ -851,16 +851,18 @@ def test_a_chunks_next_call_is_the_engines_rule_over_its_attempts(org_a, xero, e
     chunk.attempts = len(rows)
     chunk.first_attempt_at = now - dt.timedelta(seconds=10 if window_open else 3600)
     chunk.save(update_fields=["attempts", "first_attempt_at"])
-    for index, (label, outcome, status) in enumerate(rows):
+    for index, (action, outcome, status) in enumerate(rows):
         PushAttempt.objects.create(
             chunk=chunk,
             organisation=org_a,
+            action=action,
             started_at=now + dt.timedelta(seconds=index),
             outcome=outcome,
             http_status=status,
-            detail=f"{label}: -",
         )
     assert _mode(chunk, now) == call
+    # A chunk's attempt names its call in the engine's words.
+    assert set(PushAttempt.Action.values) <= set(OutboundAttempt.Action.values)
 
 
 def test_sweeper_dispatches_tenants_with_pending_invoices_and_nothing_in_flight(org_a, org_b, xero, enqueued):
@@ -980,3 +982,23 @@ def test_invoice_requeued_after_proven_absence_stops_in_needs_attention_when_it_
     assert invoice.sync_state == S.NEEDS_ATTENTION
     assert InvoiceEvent.objects.filter(invoice=invoice, kind="requeued").count() == 2
     assert len(puts(xero)) == 3
+
+
+def test_attempts_stored_before_they_named_their_call_are_read_from_their_detail(org_a, xero, enqueued):
+    """Migration 0013: an attempt written before `action` existed said which call it was in its detail's first words."""
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("invoices.migrations.0013_push_attempt_action")
+    make_connected_organisation(organisation=org_a, invoices=1)
+    chunk = dispatch_one_chunk(org_a)
+    now = timezone.now()
+    for detail in ("PUT /Invoices: 1 elements", "GET /Invoices lookup: 1 found", "lost: worker w stopped"):
+        PushAttempt.objects.create(chunk=chunk, organisation=org_a, started_at=now, outcome=A.OK, detail=detail)
+    migration.lookups_by_their_label(apps, None)
+    assert dict(PushAttempt.objects.values_list("detail", "action")) == {
+        "PUT /Invoices: 1 elements": "send",
+        "GET /Invoices lookup: 1 found": "lookup",
+        "lost: worker w stopped": "send",
+    }

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from integrations.xero.exceptions import XeroError, XeroValidationError
 from invoices.models import Invoice, PushAttempt, PushChunk
-from invoices.services.push.common import GET_LABEL, LOOKUP, SendResult, backoff_seconds, enqueue_dispatch
+from invoices.services.push.common import LOOKUP, SendResult, backoff_seconds, enqueue_dispatch
 from invoices.services.push.outcomes import Carried, events_add, outcome_failed, outcomes_save
 from invoices.sync_states import sync_state_update
 
@@ -38,12 +38,13 @@ def attempt_record(
     PushAttempt.objects.create(
         chunk_id=chunk_id,
         organisation_id=organisation_id,
+        action=attempt["action"],
         started_at=attempt["started_at"],
         duration_ms=max(0, duration_ms),
         http_status=status,
         outcome=outcome,
         correlation_id=(correlation_id or "")[:64],
-        detail=f"{attempt['label']}: {detail}"[:2000],
+        detail=f"{PushAttempt.Action(attempt['action']).label}: {detail}"[:2000],
     )
 
 
@@ -119,7 +120,7 @@ def abandon(chunk_id: int, worker: str, *, reason: str) -> SendResult:
     chunk = locked_chunk(chunk_id)
     now = timezone.now()
     maybe_written = (
-        chunk.push_attempts.exclude(detail__startswith=GET_LABEL)
+        chunk.push_attempts.filter(action=PushAttempt.Action.SEND)
         .filter(outcome__in=[A.OK, A.VALIDATION, A.TIMEOUT, A.SERVER_ERROR])
         .exists()
     )

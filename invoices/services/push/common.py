@@ -25,7 +25,6 @@ S = Invoice.SyncState
 C = PushChunk.State
 
 LOOKUP = "lookup"
-GET_LABEL = "GET /Invoices lookup"
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from django.utils import timezone
 from invoices import mappers
 from invoices.models import Invoice, InvoiceEvent, PushAttempt, PushChunk
 from invoices.services.push.attempts import attempt_record, in_flight_invoices, locked_chunk
-from invoices.services.push.common import GET_LABEL, SendResult, backoff_seconds
+from invoices.services.push.common import SendResult, backoff_seconds
 from invoices.services.push.outcomes import (
     Carried,
     events_insert,
@@ -108,7 +108,7 @@ def record_lookup(
         correlation_id,
         organisation_id=chunk.organisation_id,
     )
-    lookups = chunk.push_attempts.filter(detail__startswith=GET_LABEL).count()
+    lookups = chunk.push_attempts.filter(action=PushAttempt.Action.LOOKUP).count()
     answered = _put_answer(chunk)
     requeues = _requeues(chunk)
     found: dict[str, tuple[mappers.InvoiceOutcome, dict]] = {}
@@ -178,7 +178,7 @@ def answer_head(body: dict) -> str:
 def _put_answer(chunk: PushChunk) -> str | None:
     """Xero's answer to this chunk's PUT when it answered one (200) at all; None when no PUT was answered."""
     detail = (
-        chunk.push_attempts.filter(outcome=A.OK, detail__startswith="PUT /Invoices")
+        chunk.push_attempts.filter(outcome=A.OK, action=PushAttempt.Action.SEND)
         .order_by("-started_at")
         .values_list("detail", flat=True)
         .first()

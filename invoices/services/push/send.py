@@ -36,7 +36,6 @@ from integrations.xero.ratelimit import RateLimitWait, rate_limiter
 from invoices.models import Invoice, PushAttempt, PushChunk
 from invoices.services.push.attempts import abandon, attempt_record, refused, retry_later
 from invoices.services.push.common import (
-    GET_LABEL,
     LOOKUP,
     SendResult,
     backoff_seconds,
@@ -54,10 +53,10 @@ logger = logging.getLogger(__name__)
 S = Invoice.SyncState
 C = PushChunk.State
 A = PushAttempt.Outcome
-ACT, OUT = OutboundAttempt.Action, OutboundAttempt.Outcome
+ACT, OUT = PushAttempt.Action, OutboundAttempt.Outcome
 
 RESEND = "resend"
-PUT_LABEL, LOST_LABEL = "PUT /Invoices", "lost"
+LOST_LABEL = "lost"
 
 
 def push_chunk_send(*, chunk_id: int, worker: str | None = None) -> SendResult:
@@ -95,7 +94,7 @@ def push_chunk_send(*, chunk_id: int, worker: str | None = None) -> SendResult:
         return abandon(chunk.pk, worker, reason=reason)
     slot = _HeldSlot(limiter, ticket)
     started, clock = timezone.now(), time.monotonic()
-    attempt = {"started_at": started, "label": PUT_LABEL if mode == RESEND else GET_LABEL}
+    attempt = {"started_at": started, "action": ACT.SEND if mode == RESEND else ACT.LOOKUP}
     try:
         client = xero_client(connection, limiter=slot, tokens_just_read=True)
         if mode == RESEND:
@@ -215,13 +214,13 @@ def _claim(chunk_id: int, worker: str, *, counting: bool) -> tuple[PushChunk, st
                 # The previous holder died between starting a call and recording it: its outcome is unknown. The call
                 # it made was the one the same rule names now (a key's window only closes, so a lost send is at worst
                 # taken for a lookup, and looked up).
-                label = f"{GET_LABEL}: " if _mode(chunk, now) == LOOKUP else ""
                 PushAttempt.objects.create(
                     chunk=chunk,
                     organisation_id=chunk.organisation_id,
+                    action=ACT.LOOKUP if _mode(chunk, now) == LOOKUP else ACT.SEND,
                     started_at=now,
                     outcome=A.TIMEOUT,
-                    detail=f"{label}{LOST_LABEL}: worker {chunk.claimed_by} "
+                    detail=f"{LOST_LABEL}: worker {chunk.claimed_by} "
                     "stopped before recording its call; outcome unknown",
                 )
             logger.warning(
@@ -264,7 +263,7 @@ def _mode(chunk: PushChunk, now) -> str:
         # No call counted yet, so none recorded (a chunk never has more attempt rows than counted attempts): the first
         # send, decided without reading the (empty) attempt history.
         return RESEND
-    history = chunk.push_attempts.order_by("-started_at", "-pk").values_list("detail", "outcome", "http_status")
+    history = chunk.push_attempts.order_by("-started_at", "-pk").values_list("action", "outcome", "http_status")
     call = next_call(
         (_as_engine_attempt(*row) for row in history[:HISTORY]),
         key_first_sent_at=chunk.first_attempt_at,
@@ -274,11 +273,10 @@ def _mode(chunk: PushChunk, now) -> str:
     return LOOKUP if call == ACT.LOOKUP else RESEND
 
 
-def _as_engine_attempt(detail: str, outcome: str, status: int | None) -> tuple[str, str]:
+def _as_engine_attempt(action: str, outcome: str, status: int | None) -> tuple[str, str]:
     """A chunk's attempt in the engine's words. An answered call (some elements left to resolve) or a 500 (kept under
     the key) did not confirm the write; a timeout or another 5xx left its outcome unknown; the rest (429, 401/403,
     other errors) wrote nothing."""
-    action = ACT.LOOKUP if detail.startswith(GET_LABEL) else ACT.SEND
     if outcome in (A.OK, A.VALIDATION) or (status == 500 and action == ACT.SEND):
         return action, OUT.UNCONFIRMED
     if outcome in (A.TIMEOUT, A.SERVER_ERROR):
