@@ -25,6 +25,7 @@ from invoices.services.push import (
     push_organisation_dispatch,
     push_sweep,
 )
+from invoices.services.push.common import active_chunks
 from invoices.services.push.dispatch import push_chunks_create
 from tests.factories import echo_invoices, make_batch, make_connected_organisation, make_customer
 from tests.invoices.conftest import CONTACTS_URL, INVOICES_URL
@@ -727,6 +728,28 @@ def test_connection_lost_after_an_unknown_outcome_keeps_the_chunk_to_resume_late
     assert push_chunk_send(chunk_id=chunk.pk).outcome == "waiting"
     chunk.refresh_from_db()
     assert chunk.state == C.PENDING and Invoice.objects.get().sync_state == S.IN_FLIGHT
+
+
+def test_a_chunk_in_doubt_when_the_connection_moves_to_another_xero_organisation_stops_in_needs_attention(
+    org_a, xero, enqueued
+):
+    """Its outcome in the old Xero organisation is unknown and it can never be sent there again: waiting for a
+    reconnect would hold its invoices in flight, and one of the tenant's five slots, for ever."""
+    make_connected_organisation(organisation=org_a, invoices=2)
+    chunk = dispatch_one_chunk(org_a)
+    xero.put(INVOICES_URL, body=requests.exceptions.ReadTimeout("read timed out"))
+    assert push_chunk_send(chunk_id=chunk.pk).outcome == "retry"
+    XeroConnection.objects.filter(organisation=org_a).update(tenant_id=str(uuid.uuid4()))
+    PushChunk.objects.filter(pk=chunk.pk).update(next_attempt_at=timezone.now())
+    assert push_chunk_send(chunk_id=chunk.pk).outcome == "needs_attention"
+    assert len(puts(xero)) == 1
+    chunk.refresh_from_db()
+    assert chunk.state == C.FAILED
+    assert not active_chunks(org_a.pk).exists()  # its slot is free for the new organisation's pushes
+    for invoice in Invoice.objects.all():
+        assert invoice.sync_state == S.NEEDS_ATTENTION
+        assert "another Xero organisation" in invoice.sync_errors[0]
+    assert InvoiceEvent.objects.filter(kind="needs_attention").count() == 2
 
 
 # ---------------------------------------------------------------- leases and the sweeper

@@ -15,7 +15,7 @@ from integrations.xero.exceptions import XeroError, XeroValidationError
 from invoices.models import Invoice, PushAttempt, PushChunk
 from invoices.services.push.common import LOOKUP, SendResult, backoff_seconds, enqueue_dispatch
 from invoices.services.push.outcomes import Carried, events_add, outcome_failed, outcomes_save
-from invoices.sync_states import sync_state_update
+from invoices.sync_states import sync_state_move, sync_state_update
 
 logger = logging.getLogger(__name__)
 
@@ -110,12 +110,22 @@ def retry_later(
     return SendResult("retry", retry_in=seconds, detail=outcome)
 
 
+MOVED_IN_DOUBT = (
+    "Sent to the Xero organisation this account was connected to before, but Xero's answer was not confirmed before "
+    "the connection moved to another Xero organisation: it may be in the old one. Check there, then retry it (it goes "
+    "to the organisation connected now) or cancel it."
+)
+
+
 @transaction.atomic
-def abandon(chunk_id: int, worker: str, *, reason: str) -> SendResult:
+def abandon(chunk_id: int, worker: str, *, reason: str, moved: bool = False) -> SendResult:
     """The connection cannot be used (needs reconnect, disconnected, 401/403). Xero wrote nothing on this call.
 
     If no earlier call of the chunk may have written either, its invoices simply go back to pending and wait;
-    otherwise the chunk is kept (same payload and key) and resumes once the connection is back.
+    otherwise the chunk is kept (same payload and key) and resumes once the connection is back. `moved`: the
+    organisation is now connected to another Xero organisation, so the chunk can never go back to the one it may have
+    written to: those invoices stop in needs_attention (a person checks the old organisation, then retries or
+    cancels), and the chunk ends, freeing its slot.
     """
     chunk = locked_chunk(chunk_id)
     now = timezone.now()
@@ -126,7 +136,18 @@ def abandon(chunk_id: int, worker: str, *, reason: str) -> SendResult:
     )
     chunk.last_error = reason[:2000]
     chunk.claimed_by, chunk.lease_expires_at = "", None
-    if maybe_written:
+    if maybe_written and moved:
+        invoices = in_flight_invoices(chunk)
+        for invoice in invoices:
+            sync_state_move(invoice, S.NEEDS_ATTENTION)
+            invoice.changes["updated_at"] = now
+            invoice.sync_errors = [MOVED_IN_DOUBT]
+        outcomes_save(invoices)
+        events_add(invoices, "needs_attention", lambda i: MOVED_IN_DOUBT)
+        chunk.state, chunk.completed_at = C.FAILED, now
+        chunk.save(update_fields=["state", "last_error", "claimed_by", "lease_expires_at", "completed_at"])
+        outcome = "needs_attention"
+    elif maybe_written:
         chunk.state = C.PENDING
         chunk.next_attempt_at = now + timedelta(seconds=settings.PUSH_SWEEP_SECONDS)
         chunk.save(update_fields=["state", "last_error", "claimed_by", "lease_expires_at", "next_attempt_at"])

@@ -29,7 +29,7 @@ LOOKUP = "lookup"
 
 @dataclass(frozen=True)
 class SendResult:
-    outcome: str  # done | failed | retry | waiting | released | busy | noop
+    outcome: str  # done | failed | retry | waiting | released | needs_attention | busy | noop
     retry_in: float | None = None  # the task should run again after this many seconds
     detail: str = ""
 

@@ -86,12 +86,15 @@ def push_chunk_send(*, chunk_id: int, worker: str | None = None) -> SendResult:
         return claimed
     chunk, mode = claimed
     if not usable:
+        # The engine's rule (integrations/outbound/engine._usable_connection): bound to another Xero organisation, the
+        # chunk can never go where it went; otherwise it waits for the connection to come back.
+        moved = connection is not None and bool(connection.tenant_id) and connection.tenant_id != tenant_id
         reason = (
             "The organisation is now connected to another Xero organisation."
-            if connection_ready(connection)
+            if moved
             else "Waiting for the Xero connection (reconnect or disconnected)."
         )
-        return abandon(chunk.pk, worker, reason=reason)
+        return abandon(chunk.pk, worker, reason=reason, moved=moved)
     slot = _HeldSlot(limiter, ticket)
     started, clock = timezone.now(), time.monotonic()
     attempt = {"started_at": started, "action": ACT.SEND if mode == RESEND else ACT.LOOKUP}
