@@ -55,6 +55,9 @@ def claim(operation_id: int, worker: str) -> tuple[OutboundOperation, str] | Run
         elif action == ACT.LOOKUP:
             operation.lookups += 1
             fields.append("lookups")
+        else:
+            operation.checks += 1
+            fields.append("checks")
         operation.save(update_fields=fields)
         return operation, action
 

@@ -113,8 +113,8 @@ def operation_retry(*, organisation_id: int, operation_id: int, by: Any = None) 
     if operation.state != S.NEEDS_ATTENTION:
         return operation
     operation_move(operation, S.PENDING)
-    operation.lookups, operation.sends, operation.next_attempt_at = 0, 0, timezone.now()
-    operation.save(update_fields=["state", "lookups", "sends", "next_attempt_at"])
+    operation.lookups, operation.sends, operation.checks, operation.next_attempt_at = 0, 0, 0, timezone.now()
+    operation.save(update_fields=["state", "lookups", "sends", "checks", "next_attempt_at"])
     retried = k.kind_for(operation.kind).retried
     if retried is not None:
         retried(operation, by)

@@ -37,6 +37,9 @@ class OutboundOperation(models.Model):
     attempts = models.PositiveIntegerField(default=0, help_text="Claims that made (or were about to make) a call.")
     sends = models.PositiveIntegerField(default=0)
     lookups = models.PositiveIntegerField(default=0, help_text="Lookups since the last person's retry.")
+    checks = models.PositiveIntegerField(
+        default=0, help_text="Reads before the first send (the kind's check) since the last person's retry."
+    )
     key_first_sent_at = models.DateTimeField(
         null=True, blank=True, help_text="Our first send under the key: Xero remembers it for about 6 minutes."
     )

@@ -97,7 +97,8 @@ def record(operation, kind: k.Kind, action, verdict, response, started, clock) -
 
 
 def record_failure(operation, kind: k.Kind, action, exc: XeroError, started, clock) -> RunResult:
-    verdict = classify(exc, attempt=operation.sends if action == ACT.SEND else operation.lookups)
+    tries = {ACT.SEND: operation.sends, ACT.LOOKUP: operation.lookups, ACT.CHECK: operation.checks}[action]
+    verdict = classify(exc, attempt=tries)
     with transaction.atomic():
         operation = locked_for(operation)
         if isinstance(operation, RunResult):
@@ -124,8 +125,10 @@ def record_failure(operation, kind: k.Kind, action, exc: XeroError, started, clo
                 return _later(operation, verdict.after, "rate limited")
             if action == ACT.LOOKUP:
                 return _look_again_or_stop(operation, kind, verdict.reason)
-            if operation.sends >= settings.OUTBOUND_MAX_SENDS:
-                return attention(operation, kind, f"Xero did not answer after {operation.sends} tries: {exc}")
+            if tries >= settings.OUTBOUND_MAX_SENDS:
+                # A send, or the check before it (nothing sent yet), that Xero keeps not answering.
+                what = "" if action == ACT.SEND else " the check before sending (nothing was sent)"
+                return attention(operation, kind, f"Xero did not answer{what} after {tries} tries: {exc}")
             return _later(operation, verdict.after, verdict.reason)
         if isinstance(verdict, WaitForConnection) and not kind.requires_usable_connection:
             # Nothing to wait for: no reconnect revives the grant such a kind works with.

@@ -476,3 +476,26 @@ def test_change_is_not_done_when_xeros_answer_is_about_another_invoice(org, user
     assert operation.last_answer["InvoiceID"] == "11111111-2222-4333-8444-555555555555"
     assert "not " + XERO_ID in operation.outbound_attempts.filter(outcome="unconfirmed").first().detail
     assert InvoiceEvent.objects.filter(invoice=invoice, kind="change_needs_attention").exists()
+
+
+@responses.activate
+def test_a_check_xero_does_not_answer_is_tried_again_with_growing_waits_and_stops_in_needs_attention(
+    org, user, enqueued, settings
+):
+    """The read before an edit, void or delete is bounded like a send: during an outage its waits grow (not 1-2 s for
+    ever) and after OUTBOUND_MAX_SENDS unanswered tries it stops where a person sees it."""
+    invoice, change = _change(org, user)
+    get = responses.get(f"{API}/Invoices/{XERO_ID}", status=503, json={})
+    post = responses.post(f"{API}/Invoices/{XERO_ID}", json={})
+    states, waits = [], []
+    for _ in range(settings.OUTBOUND_MAX_SENDS + 4):
+        result = invoice_change_send(change_id=change.pk)
+        states.append(result.state)
+        if result.state != "pending":
+            break
+        waits.append(result.retry_after)
+        due_now(change)
+    assert states[-1] == "needs_attention", states
+    assert get.call_count == settings.OUTBOUND_MAX_SENDS
+    assert post.call_count == 0
+    assert max(waits) > 2 * settings.XERO_RETRY_BASE_SECONDS, waits
