@@ -990,6 +990,23 @@ def test_answer_without_our_invoices_is_looked_up_with_backoff_and_stops_in_need
     assert InvoiceEvent.objects.filter(kind="needs_attention").count() == 2
 
 
+def test_a_lookup_xero_keeps_refusing_is_bounded_and_stops_in_needs_attention(org_a, xero, enqueued, settings):
+    """A chunk's lookups that fail (refused, unanswered) are bounded like the engine's: spaced by the backoff of their
+    own count, and after OUTBOUND_MAX_LOOKUPS its invoices stop where a person sees them, nothing sent again."""
+    settings.OUTBOUND_MAX_LOOKUPS = 3
+    make_connected_organisation(organisation=org_a, invoices=2)
+    xero.put(INVOICES_URL, json={"Invoices": []})  # Xero answered, but about none of ours
+    xero.get(INVOICES_URL, status=400, json={"Type": None, "Title": "Bad request", "Status": 400, "Detail": "No."})
+    waits = _drive(org_a, rounds=12)
+    assert len(puts(xero)) == 1
+    assert len([c for c in xero.calls if c.request.method == "GET"]) == 3
+    assert waits[-1] > waits[1] > 0  # the waits grow
+    for invoice in Invoice.objects.filter(organisation=org_a):
+        assert invoice.sync_state == S.NEEDS_ATTENTION
+        assert "could not be confirmed" in invoice.sync_errors[0]
+    assert not active_chunks(org_a.pk).exists()
+
+
 def test_invoice_requeued_after_proven_absence_stops_in_needs_attention_when_it_keeps_vanishing(
     org_a, xero, enqueued, settings
 ):

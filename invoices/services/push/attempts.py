@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from integrations.xero.exceptions import XeroError, XeroValidationError
 from invoices.models import Invoice, PushAttempt, PushChunk
-from invoices.services.push.common import LOOKUP, SendResult, backoff_seconds, enqueue_dispatch
+from invoices.services.push.common import SendResult, backoff_seconds, enqueue_dispatch
 from invoices.services.push.outcomes import Carried, events_add, outcome_failed, outcomes_save
 from invoices.sync_states import sync_state_move, sync_state_update
 
@@ -174,20 +174,52 @@ def abandon(chunk_id: int, worker: str, *, reason: str, moved: bool = False) -> 
 
 
 @transaction.atomic
-def refused(chunk_id: int, worker: str, mode: str, attempt: dict, duration_ms: int, exc: XeroError) -> SendResult:
-    """Xero refused the whole request (a 4xx that is not per element). A PUT fails its invoices; a lookup retries."""
-    if mode == LOOKUP:
-        return retry_later(
-            chunk_id,
-            worker,
-            backoff_seconds(3),
-            attempt,
-            duration_ms,
-            A.ERROR,
-            exc.status,
-            str(exc),
-            exc.correlation_id,
-        )
+def lookup_failed(
+    chunk_id: int,
+    worker: str,
+    attempt: dict,
+    duration_ms: int,
+    outcome: str,
+    status: int | None,
+    detail: str,
+    correlation_id: str = "",
+) -> SendResult:
+    """A lookup Xero refused or did not answer. Tried again after the backoff of the chunk's lookups so far; after
+    OUTBOUND_MAX_LOOKUPS (the engine's bound) the invoices still in flight stop in needs_attention and the chunk ends:
+    nothing is sent again, so none can be in Xero twice."""
+    chunk = locked_chunk(chunk_id)
+    lookups = chunk.push_attempts.filter(action=PushAttempt.Action.LOOKUP).count() + 1  # this one included
+    if lookups < settings.OUTBOUND_MAX_LOOKUPS:
+        wait = backoff_seconds(lookups)
+        return retry_later(chunk_id, worker, wait, attempt, duration_ms, outcome, status, detail, correlation_id)
+    attempt_record(
+        chunk_id, attempt, duration_ms, outcome, status, detail, correlation_id, organisation_id=chunk.organisation_id
+    )
+    if chunk.state != C.SENDING or chunk.claimed_by != worker[:100]:
+        return SendResult("busy", detail=chunk.claimed_by)  # another worker holds it now: it decides
+    message = (
+        f"Xero's answer could not be confirmed: {lookups} lookups of its number failed (last: {detail[:300]}). "
+        "Nothing was sent again, so it cannot be in Xero twice. Check Xero, then retry it or cancel it."
+    )
+    now = timezone.now()
+    invoices = in_flight_invoices(chunk)
+    for invoice in invoices:
+        sync_state_move(invoice, S.NEEDS_ATTENTION)
+        invoice.changes["updated_at"] = now
+        invoice.sync_errors = [message]
+    outcomes_save(invoices)
+    events_add(invoices, "needs_attention", lambda i: message)
+    chunk.state, chunk.completed_at, chunk.last_error = C.FAILED, now, message[:2000]
+    chunk.claimed_by, chunk.lease_expires_at = "", None
+    chunk.save(update_fields=["state", "completed_at", "last_error", "claimed_by", "lease_expires_at"])
+    enqueue_dispatch(chunk.organisation_id)  # its slot is free
+    return SendResult("needs_attention", detail=message)
+
+
+@transaction.atomic
+def refused(chunk_id: int, worker: str, attempt: dict, duration_ms: int, exc: XeroError) -> SendResult:
+    """Xero refused the whole PUT (a 4xx that is not per element): its invoices fail. (A refused lookup is
+    `lookup_failed`.)"""
     chunk = locked_chunk(chunk_id)
     outcome = A.VALIDATION if isinstance(exc, XeroValidationError) else A.ERROR
     attempt_record(

@@ -34,7 +34,7 @@ from integrations.xero.exceptions import (
 )
 from integrations.xero.ratelimit import RateLimitWait, rate_limiter
 from invoices.models import Invoice, PushAttempt, PushChunk
-from invoices.services.push.attempts import abandon, attempt_record, refused, retry_later
+from invoices.services.push.attempts import abandon, attempt_record, lookup_failed, refused, retry_later
 from invoices.services.push.common import (
     LOOKUP,
     SendResult,
@@ -143,6 +143,10 @@ def _failed_call(chunk: PushChunk, worker: str, mode: str, attempt: dict, elapse
     """The one classifier's verdict (integrations/xero/errors.py), applied to a chunk."""
     verdict = classify(exc, attempt=chunk.attempts)
     status, correlation_id = getattr(exc, "status", None), getattr(exc, "correlation_id", "")
+    if mode == LOOKUP and not isinstance(verdict, WaitForConnection) and not getattr(verdict, "rate_limited", False):
+        # Refused, unanswered or failed: bounded like the engine's lookups (a 429 is only a wait).
+        outcome = A.SERVER_ERROR if status and status >= 500 else A.TIMEOUT if status is None else A.ERROR
+        return lookup_failed(chunk.pk, worker, attempt, elapsed, outcome, status, str(exc), correlation_id)
     if isinstance(verdict, Retry):
         if verdict.rate_limited:
             outcome = A.RATE_LIMITED
@@ -160,7 +164,7 @@ def _failed_call(chunk: PushChunk, worker: str, mode: str, attempt: dict, elapse
         if mode == RESEND and verdict.elements:
             body = {"Invoices": verdict.elements}
             return record_put(chunk.pk, worker, body, attempt, elapsed, A.VALIDATION, status, correlation_id)
-        return refused(chunk.pk, worker, mode, attempt, elapsed, exc)
+        return refused(chunk.pk, worker, attempt, elapsed, exc)
     # Anything else (Failed): the chunk keeps its key and goes again after the backoff.
     wait = backoff_seconds(chunk.attempts)
     return retry_later(chunk.pk, worker, wait, attempt, elapsed, A.ERROR, status, str(exc), correlation_id)
