@@ -787,6 +787,30 @@ def test_stale_lease_is_redispatched_by_the_sweeper_and_resent_with_the_same_key
     assert set(Invoice.objects.values_list("sync_state", flat=True)) == {S.SYNCED}
 
 
+def test_an_answer_recorded_after_the_lease_passed_to_another_worker_leaves_that_workers_claim_alone(
+    org_a, xero, enqueued
+):
+    """A slow worker's answer is a fact from Xero and is kept, but the chunk is the new lease holder's: its state and
+    lease stay as they are (as the engine's record checks its lease)."""
+    from invoices.services.push.record import record_put
+
+    make_connected_organisation(organisation=org_a, invoices=2)
+    chunk = dispatch_one_chunk(org_a)
+    lease = timezone.now() + dt.timedelta(seconds=60)
+    PushChunk.objects.filter(pk=chunk.pk).update(
+        state=C.SENDING, claimed_by="worker-b", attempts=2, lease_expires_at=lease
+    )
+    first = Invoice.objects.order_by("pk").first()
+    body = {"Invoices": [{"InvoiceID": str(uuid.uuid4()), "InvoiceNumber": first.number, "Status": "AUTHORISED"}]}
+    attempt = {"started_at": timezone.now(), "action": PushAttempt.Action.SEND}
+    result = record_put(chunk.pk, "worker-a", body, attempt, 900, A.OK, 200, "")
+    assert result.outcome == "busy"
+    chunk.refresh_from_db()
+    assert (chunk.state, chunk.claimed_by, chunk.lease_expires_at) == (C.SENDING, "worker-b", lease)
+    first.refresh_from_db()
+    assert first.sync_state == S.SYNCED
+
+
 def test_stale_lease_past_the_window_is_looked_up_not_resent(org_a, xero, enqueued):
     make_connected_organisation(organisation=org_a, invoices=1)
     chunk = dispatch_one_chunk(org_a)

@@ -45,7 +45,10 @@ def test_two_workers_claiming_at_once_never_put_an_invoice_in_two_chunks(org_a, 
     results = race(
         lambda: push_chunks_create(organisation_id=org_a.pk, tenant_id=tenant, mapping=mapping, max_chunks=2), workers=4
     )
-    assert sum(len(ids) for ids in results) == PushChunk.objects.count() == 3
+    # Three chunks when the claims do not interleave; SKIP LOCKED may split the invoices between racing claims
+    # differently (seen: four chunks), never putting one in two chunks.
+    assert sum(len(ids) for ids in results) == PushChunk.objects.count() >= 3
+    assert all(len(chunk.payload["Invoices"]) <= 50 for chunk in PushChunk.objects.all())
     carried = [e["InvoiceNumber"] for chunk in PushChunk.objects.all() for e in chunk.payload["Invoices"]]
     assert len(carried) == len(set(carried)) == 120
     for chunk in PushChunk.objects.all():

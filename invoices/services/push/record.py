@@ -249,9 +249,11 @@ def _finish(
             *((i, "needs_attention", i.sync_errors[0]) for i in attention),
         ]
     )
-    chunk.last_error = note[:2000]
-    chunk.claimed_by, chunk.lease_expires_at = "", None
-    if unresolved:
+    if chunk.state == C.SENDING and chunk.claimed_by != worker[:100]:
+        # Our lease ran out and another worker claimed the chunk meanwhile: what Xero answered us is kept (above),
+        # but the chunk is the new holder's, who records its own call and decides what follows.
+        result = SendResult("busy", detail=chunk.claimed_by)
+    elif unresolved:
         # Look them up, spaced by the one backoff policy (each lookup is a call against the tenant's limits).
         wait = backoff_seconds(lookups) if lookups else 0.0
         chunk.state, chunk.next_attempt_at = C.PENDING, now + timedelta(seconds=wait)
@@ -259,9 +261,12 @@ def _finish(
     else:
         chunk.state, chunk.completed_at = C.DONE, now
         result = SendResult("done", detail=note)
-    chunk.save(
-        update_fields=["state", "next_attempt_at", "completed_at", "last_error", "claimed_by", "lease_expires_at"]
-    )
+    if result.outcome != "busy":
+        chunk.last_error = note[:2000]
+        chunk.claimed_by, chunk.lease_expires_at = "", None
+        chunk.save(
+            update_fields=["state", "next_attempt_at", "completed_at", "last_error", "claimed_by", "lease_expires_at"]
+        )
     if synced:
         organisation_id = chunk.organisation_id
         transaction.on_commit(lambda: sync_recorded(organisation_id, now))
