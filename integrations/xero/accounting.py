@@ -80,7 +80,10 @@ def invoices_get(
     params: dict[str, str] = {"page": str(page), "unitdp": UNIT_DP}
     if ids:
         params["IDs"] = _ids(ids)
-    if invoice_numbers:
+    if invoice_numbers and any("," in number for number in invoice_numbers):
+        # InvoiceNumbers is a comma-separated list: a number with a comma in it cannot be named there.
+        params["where"] = " OR ".join(_equals("InvoiceNumber", number) for number in invoice_numbers)
+    elif invoice_numbers:
         params["InvoiceNumbers"] = _ids(invoice_numbers)
     if created_by_my_app:
         params["createdByMyApp"] = "true"
@@ -150,8 +153,13 @@ def credit_note_get(client: XeroClient, *, credit_note_id: str) -> XeroResponse:
 
 def credit_note_number_where(number: str) -> str:
     """The `where` that finds a credit note by its CreditNoteNumber (quotes and backslashes escaped)."""
-    escaped = number.replace("\\", "\\\\").replace('"', '\\"')
-    return f'CreditNoteNumber=="{escaped}"'
+    return _equals("CreditNoteNumber", number)
+
+
+def _equals(field: str, value: str) -> str:
+    """`field=="value"` in Xero's where syntax, the value's quotes and backslashes escaped."""
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'{field}=="{escaped}"'
 
 
 def credit_note_allocation_put(

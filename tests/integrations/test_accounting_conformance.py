@@ -125,6 +125,7 @@ CASES = {
     "invoices_get": [
         dict(ids=[INVOICE_ID, CONTACT_ID]),
         dict(invoice_numbers=["İZM-0001", "ACME 0002"], created_by_my_app=True, summary_only=True),
+        dict(invoice_numbers=["ACME 1,2", 'QUOTE "7"'], created_by_my_app=True, summary_only=True),
         dict(modified_since=SINCE, oldest_change_first=True, page=3),
     ],
     "invoice_get": [dict(invoice_id=INVOICE_ID)],

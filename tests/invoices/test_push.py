@@ -912,6 +912,30 @@ def test_a_chunks_next_call_is_the_engines_rule_over_its_attempts(org_a, xero, e
     assert set(PushAttempt.Action.values) <= set(OutboundAttempt.Action.values)
 
 
+def test_an_invoice_number_with_a_comma_is_looked_up_by_where_not_by_the_comma_separated_list(org_a, xero, enqueued):
+    """InvoiceNumbers is one comma-separated value: "ACME 1,2" would be looked up as "ACME 1" and "2" and never found
+    (then its own "must be unique" answer would read as another invoice's number)."""
+    make_connected_organisation(organisation=org_a, invoices=1)
+    Invoice.objects.update(number="ACME 1,2")
+    chunk = dispatch_one_chunk(org_a)
+    PushChunk.objects.filter(pk=chunk.pk).update(
+        state=C.SENDING,
+        claimed_by="dead-worker",
+        attempts=1,
+        first_attempt_at=timezone.now() - dt.timedelta(minutes=10),
+        lease_expires_at=timezone.now() - dt.timedelta(minutes=9),
+    )
+    found = {"InvoiceID": str(uuid.uuid4()), "InvoiceNumber": "ACME 1,2", "Status": "AUTHORISED"}
+    xero.get(
+        INVOICES_URL,
+        json={"Invoices": [found]},
+        match=[responses.matchers.query_param_matcher({"where": 'InvoiceNumber=="ACME 1,2"'}, strict_match=False)],
+    )
+    assert push_chunk_send(chunk_id=chunk.pk).outcome == "done"
+    assert "InvoiceNumbers" not in parse_qs(urlsplit(xero.calls[0].request.url).query)
+    assert Invoice.objects.get().sync_state == S.SYNCED
+
+
 def test_sweeper_dispatches_tenants_with_pending_invoices_and_nothing_in_flight(org_a, org_b, xero, enqueued):
     make_connected_organisation(organisation=org_a, invoices=1)
     make_batch(organisation=org_b, invoices=1, eligibility=InvoiceBatch.Eligibility.ELIGIBLE, sync_state=S.PENDING)
