@@ -259,6 +259,21 @@ def test_errors_and_warnings_are_shown_per_invoice_when_xero_reported_them(clien
     assert "Retry failed invoices (1)" in body
 
 
+def test_an_invoice_needing_attention_is_not_called_rejected_by_xero(client, accountant_a, org_a):
+    """Xero did not refuse it: its answer could not be confirmed. The page says so, and still offers what to do."""
+    make_connection(organisation=org_a)
+    batch = make_batch(organisation=org_a, invoices=1, eligibility="eligible", sync_state=S.NEEDS_ATTENTION)
+    invoice = batch.invoices.get()
+    invoice.sync_errors = ["Xero's answer could not be confirmed: 3 lookups of its number failed. Check Xero."]
+    invoice.save()
+    body = login(client, accountant_a).get(reverse("invoices:batch_detail", args=[batch.pk])).content.decode()
+    block = body.split(f'id="invoice-{invoice.pk}"')[1].split("</tbody>")[0]
+    assert "Xero rejected" not in block
+    assert f'aria-label="Invoice {invoice.number} needs attention"' in block
+    assert "Why it needs attention:" in block and "3 lookups of its number failed" in block
+    assert f"Retry {invoice.number}" in block
+
+
 def test_detail_lists_history_when_invoice_has_events(client, accountant_a, org_a):
     batch = make_batch(organisation=org_a)
     invoice = batch.invoices.get()
