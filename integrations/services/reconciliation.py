@@ -108,9 +108,12 @@ def reconciliation_run(*, organisation_id: int) -> ReconcileResult:
     since = since - RECONCILE_OVERLAP
     context = {"organisation_id": organisation_id, "tenant_id": connection.tenant_id}
     error = ""
+    read_until: dt.datetime | None = None  # set when a category had more pages than a pass reads
     try:
         for category in _categories(organisation_id):
-            _reconcile_category(connection=connection, category=category, since=since, result=result)
+            capped = _reconcile_category(connection=connection, category=category, since=since, result=result)
+            if capped is not None:
+                read_until = capped if read_until is None else min(read_until, capped)
     except XeroRateLimited as exc:
         # Background waits behind customers' calls: the task comes back when the limiter said.
         result.retry_after = max(1, int(exc.retry_after))
@@ -126,10 +129,17 @@ def reconciliation_run(*, organisation_id: int) -> ReconcileResult:
                 **context,
             },
         )
+    except Exception as exc:
+        # Not Xero's (Redis, the database): the pass ended part-way, so its window is not done. The task fails loudly.
+        error = f"{type(exc).__name__}: {exc}"[:1000]
+        raise
     finally:
-        _reconcile_finish(organisation_id=organisation_id, started=started, result=result, error=error)
+        _reconcile_finish(
+            organisation_id=organisation_id, started=started, result=result, error=error, read_until=read_until
+        )
         if result.retry_after is None:  # a rate-limited pass is already coming back; its claim holds meanwhile
-            reconcile_pass_scheduled(organisation_id=organisation_id, started=started, ok=not error)
+            complete = not error and read_until is None
+            reconcile_pass_scheduled(organisation_id=organisation_id, started=started, ok=complete)
     logger.info(
         "xero.reconcile.finished",
         extra={
@@ -151,7 +161,9 @@ def _categories(organisation_id: int) -> list[str]:
 
 def _reconcile_category(
     *, connection: XeroConnection, category: str, since: dt.datetime, result: ReconcileResult
-) -> None:
+) -> dt.datetime | None:
+    """Read and apply what changed in one category, page by page. None when its last page was read; otherwise (more
+    than RECONCILE_MAX_PAGES) the newest change it read, everything before which is in."""
     key = POLL_PATHS[category]
     client = XeroClient(connection.pk, rate_limiter=fetch.xero_rate_limiter(), priority=Priority.RECONCILE)
     for page in range(1, RECONCILE_MAX_PAGES + 1):
@@ -166,7 +178,7 @@ def _reconcile_category(
             response = accounting.invoices_get(client, modified_since=since, oldest_change_first=True, page=page)
         items = accounting.items(response, key)
         if not items:
-            return
+            return None
         result.checked += len(items)
         # A change a webhook already brought in (still waiting in the inbox) is not drift.
         waiting = set(
@@ -193,14 +205,18 @@ def _reconcile_category(
                     }
                 )
         if accounting.is_last_page(response, page=page, collection=key):
-            return
+            return None
+    newest = accounting.parse_xero_datetime(items[-1].get("UpdatedDateUTC"))
+    return newest or since + RECONCILE_OVERLAP  # no date to go on: the window's start, so nothing is skipped
 
 
 def _id_key(category: str) -> str:
     return ID_KEYS[category]
 
 
-def _reconcile_finish(*, organisation_id: int, started: dt.datetime, result: ReconcileResult, error: str) -> None:
+def _reconcile_finish(
+    *, organisation_id: int, started: dt.datetime, result: ReconcileResult, error: str, read_until: dt.datetime | None
+) -> None:
     now = timezone.now()
     with transaction.atomic():
         state = ReconciliationState.objects.select_for_update().get(organisation_id=organisation_id)
@@ -208,7 +224,16 @@ def _reconcile_finish(*, organisation_id: int, started: dt.datetime, result: Rec
         state.last_finished_at = now
         state.last_error = error
         fields = ["reconcile_claimed_until", "last_finished_at", "last_error", "updated_at"]
-        if not error:
+        if not error and read_until is not None:
+            # Xero pages oldest change first: what changed up to the newest change read is in. The next pass (soon)
+            # goes on from there, instead of asking for the whole window again or skipping the rest of it.
+            state.last_success_at = min(started, read_until)
+            state.last_error = (
+                f"More than {RECONCILE_MAX_PAGES} pages changed; the next pass goes on from {read_until.isoformat()}"
+            )
+            state.checked_last = result.checked
+            fields += ["last_success_at", "checked_last"]
+        elif not error:
             state.last_success_at = started
             state.passes += 1
             state.checked_last = result.checked

@@ -10,6 +10,7 @@ functions put on the wire against Xero's official OpenAPI spec (../shared/xero-o
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -38,6 +39,31 @@ def rfc3339(moment: dt.datetime) -> str:
 
 def _since(modified_since: dt.datetime | None) -> dict[str, str]:
     return {"If-Modified-Since": rfc3339(modified_since)} if modified_since is not None else {}
+
+
+# Xero's `/Date(epoch ms[+-]hhmm)/`, in every JSON answer.
+_MS_DATE = re.compile(r"^/Date\((-?\d+)([+-])?(\d{2})?(\d{2})?\)/$")
+
+
+def parse_xero_datetime(value: str | None) -> dt.datetime | None:
+    """`/Date(1419937200000+1300)/` -> an aware datetime. None for empty or unparseable values.
+
+    The number is epoch milliseconds (an instant); the optional offset is the zone it is shown in.
+    https://developer.xero.com/documentation/api/accounting/requests-and-responses (dates)
+    """
+    if not value:
+        return None
+    match = _MS_DATE.match(value.strip())
+    if not match:
+        return None
+    millis, sign, hours, minutes = match.groups()
+    offset = dt.timedelta(0)
+    if sign:
+        offset = dt.timedelta(hours=int(hours or 0), minutes=int(minutes or 0))
+        if sign == "-":
+            offset = -offset
+    instant = dt.datetime.fromtimestamp(int(millis) / 1000, tz=dt.UTC)
+    return instant.astimezone(dt.timezone(offset))
 
 
 def _ids(values: Sequence[str]) -> str:

@@ -4,37 +4,15 @@ element of a response. Pure; no I/O."""
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from integrations.xero.accounting import parse_xero_datetime
+
 # Xero echoes this InvoiceID/ContactID on elements it did not create.
 EMPTY_XERO_ID = "00000000-0000-0000-0000-000000000000"
-
-_MS_DATE = re.compile(r"^/Date\((-?\d+)([+-])?(\d{2})?(\d{2})?\)/$")
-
-
-def parse_xero_datetime(value: str | None) -> dt.datetime | None:
-    """`/Date(1419937200000+1300)/` -> an aware datetime. None for empty or unparseable values.
-
-    The number is epoch milliseconds (an instant); the optional offset is the zone it is shown in.
-    https://developer.xero.com/documentation/api/accounting/requests-and-responses (dates)
-    """
-    if not value:
-        return None
-    match = _MS_DATE.match(value.strip())
-    if not match:
-        return None
-    millis, sign, hours, minutes = match.groups()
-    offset = dt.timedelta(0)
-    if sign:
-        offset = dt.timedelta(hours=int(hours or 0), minutes=int(minutes or 0))
-        if sign == "-":
-            offset = -offset
-    instant = dt.datetime.fromtimestamp(int(millis) / 1000, tz=dt.UTC)
-    return instant.astimezone(dt.timezone(offset))
 
 
 def _messages(items: Any) -> list[str]:

@@ -405,6 +405,43 @@ def test_reconciliation_keeps_last_success_when_xero_fails(invoice):
 
 
 @responses.activate
+def test_reconciliation_that_crashes_is_not_recorded_as_a_complete_pass(invoice, monkeypatch):
+    """An error that is not Xero's (Redis, the database) ends the pass part-way: what it did not reach must be asked
+    for again, so the window it covered does not count as done."""
+    state = ReconciliationState.objects.create(organisation_id=invoice.organisation_id, last_success_at=HELD)
+    responses.get(f"{API}/Invoices", json={"Invoices": [xero_invoice(minutes_later=6, Status="PAID")]})
+
+    def broken(**kwargs):
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(reconciliation, "resource_apply", broken)
+    with pytest.raises(RuntimeError):
+        reconciliation.reconciliation_run(organisation_id=invoice.organisation_id)
+    state.refresh_from_db()
+    assert state.last_success_at == HELD
+    assert "RuntimeError" in state.last_error
+    assert state.reconcile_claimed_until is None
+
+
+@responses.activate
+def test_reconciliation_that_reaches_its_page_cap_counts_as_done_only_up_to_what_it_read(org, monkeypatch):
+    """Past RECONCILE_MAX_PAGES the rest of the window is not read: the next pass starts from the last change read
+    (Xero pages oldest change first), not from when this pass began."""
+    monkeypatch.setattr(reconciliation, "RECONCILE_MAX_PAGES", 1)
+    ReconciliationState.objects.create(organisation=org, last_success_at=HELD)
+    page1 = [
+        xero_invoice(f"aaaaaaaa-0000-4000-8000-{i:012d}", InvoiceNumber=f"X-{i}", minutes_later=i // 10)
+        for i in range(100)
+    ]
+    responses.get(f"{API}/Invoices", json={"Invoices": page1, "pagination": {"pageCount": 2}})
+    responses.get(f"{API}/Contacts", json={"Contacts": []})
+    reconciliation.reconciliation_run(organisation_id=org.pk)
+    state = ReconciliationState.objects.get(organisation=org)
+    assert state.last_success_at == HELD + dt.timedelta(minutes=9)  # the newest change read
+    assert "pages" in state.last_error
+
+
+@responses.activate
 def test_reconciliation_reschedules_when_rate_limited(invoice, enqueued):
     responses.get(f"{API}/Invoices", status=429, headers={"Retry-After": "42"})
     reconcile_organisation.run(organisation_id=invoice.organisation_id)
