@@ -246,6 +246,33 @@ def test_contact_xero_refuses_fails_that_customers_invoices_with_the_reason(org_
     assert InvoiceEvent.objects.filter(kind="failed").count() == 2
 
 
+def test_a_customer_xero_refused_is_created_again_when_its_invoices_are_retried(org_a, xero, enqueued):
+    """The first create is finished (its answer refused the customer): a person's retry, after the reason was fixed
+    in Xero, makes a new create rather than finding the finished one and waiting on it for ever."""
+    make_connected_organisation(organisation=org_a, invoices=2, contact_ids=False)
+    customer = Customer.objects.get(organisation=org_a)
+    xero.get(CONTACTS_URL, json={"Contacts": []})
+    refused = {
+        "ContactNumber": customer.contact_number,
+        "Name": customer.name,
+        "HasValidationErrors": True,
+        "ValidationErrors": [{"Message": "The contact name must be unique."}],
+    }
+    xero.post(CONTACTS_URL, json={"Contacts": [refused]})
+    push_organisation_dispatch(organisation_id=org_a.pk)
+    assert set(Invoice.objects.values_list("sync_state", flat=True)) == {S.FAILED}
+
+    invoices_retry_failed(organisation=org_a, batch=Invoice.objects.first().batch, user=None)
+    created = {"ContactID": str(uuid.uuid4()), "ContactNumber": customer.contact_number, "Name": customer.name}
+    xero.replace(responses.POST, CONTACTS_URL, json={"Contacts": [created]})
+    assert push_organisation_dispatch(organisation_id=org_a.pk).chunks == 1
+    posts = [c for c in xero.calls if c.request.method == "POST"]
+    assert len(posts) == 2
+    assert posts[0].request.headers["Idempotency-Key"] != posts[1].request.headers["Idempotency-Key"]
+    assert Customer.objects.get().xero_contact_id == created["ContactID"]
+    assert set(Invoice.objects.values_list("sync_state", flat=True)) == {S.IN_FLIGHT}
+
+
 # ---------------------------------------------------------------- sending
 
 

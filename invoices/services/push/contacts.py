@@ -21,6 +21,7 @@ from django.utils import timezone
 from integrations.models import XeroConnection
 from integrations.outbound import engine
 from integrations.outbound.models import OutboundOperation
+from integrations.outbound.states import FINAL
 from integrations.xero import accounting
 from integrations.xero.errors import backoff_seconds
 from invoices import mappers
@@ -106,10 +107,18 @@ def _ensure(*, organisation_id: int, connection: XeroConnection, customer_ids: l
 def _create_operation(*, organisation_id: int, tenant_id: str, group: list[Customer]) -> OutboundOperation:
     """The create of these contacts as an outbound operation, made once: the key is the body's own digest, so the
     same request is the same operation however often dispatch comes back to it. POST updates-or-creates by
-    ContactNumber, so even a send after the key's 6 minutes makes no second contact."""
+    ContactNumber, so even a send after the key's 6 minutes makes no second contact.
+
+    One that has finished (done or refused) while the lookup just now still found a customer of it missing in Xero
+    (Xero refused that customer, and a person retried its invoices; or it was deleted in Xero since) is not waited
+    on: a new create follows, under the digest and that operation's id."""
     body = {"Contacts": [mappers.contact_payload(c) for c in group]}
-    key = "contacts-" + hashlib.sha256((tenant_id + json.dumps(body, sort_keys=True)).encode()).hexdigest()[:48]
+    digest = "contacts-" + hashlib.sha256((tenant_id + json.dumps(body, sort_keys=True)).encode()).hexdigest()[:48]
+    key = digest
     existing = engine.operation_for_key(key)
+    while existing is not None and existing.state in FINAL:
+        key = f"{digest}-{existing.pk}"
+        existing = engine.operation_for_key(key)
     if existing is not None:
         if existing.state == OutboundOperation.State.NEEDS_ATTENTION:
             engine.operation_retry(organisation_id=organisation_id, operation_id=existing.pk)
