@@ -83,7 +83,9 @@ def record(operation, kind: k.Kind, action, verdict, response, started, clock) -
             renewed = _key_renewed(operation)
             _attempt(
                 operation, action, OUT.ABSENT, started, clock, status=status, correlation_id=correlation_id,
-                detail="Xero still holds its answer under the old key: sending under a new one" if renewed else "",
+                detail="Xero still holds its answer under the old key: sending under a new one"
+                if "idempotency_key" in renewed
+                else "",
             )  # fmt: skip
             return _later(operation, 0.0, "not in Xero: sending", fields=renewed)
         # Unconfirmed: Xero answered, but not with what was sent.
@@ -193,9 +195,13 @@ def _key_renewed(operation: OutboundOperation) -> tuple[str, ...]:
     answer (a 500, or one that did not match) to a send under it, so the next send goes under a new key, derived
     from the first (`<first key>~<claims so far>`, at most 128 characters; claims are never reset, so a renewal
     after a person's retry is new too, and `engine.operation_for_key` still finds the operation by its first key).
-    Past the window Xero has forgotten the key and it is kept."""
-    if operation.key_first_sent_at is None or not key_remembered(operation.key_first_sent_at, timezone.now()):
+    Past the window Xero has forgotten the key and it is kept; the next send under it is a first send again, so its
+    window starts afresh (that send's own 500 would be kept, and replayed, for six minutes from then)."""
+    if operation.key_first_sent_at is None:
         return ()
+    if not key_remembered(operation.key_first_sent_at, timezone.now()):
+        operation.key_first_sent_at = None
+        return ("key_first_sent_at",)
     first = operation.idempotency_key.split("~", 1)[0]
     operation.idempotency_key = f"{first[:112]}~{operation.attempts}"
     operation.key_first_sent_at = None

@@ -182,6 +182,32 @@ def test_needs_attention_credit_note_is_retried_as_the_same_operation_and_looked
     assert note.sync_state == S.SYNCED
 
 
+def test_a_key_sent_again_after_xero_forgot_it_starts_a_new_window(org, settings, enqueued):
+    """Past the key's six minutes Xero has forgotten it: a send under it then is a first send, which Xero remembers
+    from then on. So when that send's 500 is looked up and proved absent, the next send goes under a new key (Xero
+    would replay the 500 to the old one), not under the old key as if its window had long closed."""
+    import requests
+
+    note = pending_note(org)
+    with responses.RequestsMock() as xero:
+        xero.put(f"{API}/CreditNotes", body=requests.ReadTimeout("lost"))
+        dispatch(org)
+        (operation,) = operations(note)
+        assert run(operation).state == "pending"
+    OutboundOperation.objects.filter(pk=operation.pk).update(key_first_sent_at=timezone.now() - dt.timedelta(hours=1))
+    with responses.RequestsMock() as xero:
+        xero.get(f"{API}/CreditNotes", json={"CreditNotes": []})
+        put = xero.put(f"{API}/CreditNotes", status=500, json={})
+        assert run(operation).state == "pending"  # looked up past the window: absent
+        assert run(operation).state == "pending"  # sent again under its key (Xero forgot it): a 500, kept
+        assert run(operation).state == "pending"  # looked up: absent
+        xero.replace(responses.PUT, f"{API}/CreditNotes", json={"CreditNotes": [xero_credit_note()]})
+        assert run(operation).state == "done"
+        keys = [c.request.headers["Idempotency-Key"] for c in xero.calls if c.request.method == "PUT"]
+    assert put.call_count >= 1 and len(keys) == 2
+    assert keys[0] == operation.idempotency_key and keys[1] != keys[0]
+
+
 def test_support_retry_shows_the_credit_note_sending_when_it_needed_attention(org, settings, enqueued):
     note = in_doubt_note(org, settings)
     support = make_user(email="support@coordinoter.test", support=True)
