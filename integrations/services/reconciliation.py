@@ -51,6 +51,8 @@ class ReconcileResult:
     skipped: str = ""
     retry_after: int | None = None
     repairs: list[dict[str, Any]] = field(default_factory=list)
+    # Resources that could not be applied (fetch.APPLY_FAILED): the pass goes on past them and says so.
+    unapplied: list[str] = field(default_factory=list)
 
 
 def reconciliation_enqueue(*, organisation_id: int) -> bool:
@@ -192,6 +194,8 @@ def _reconcile_category(
         for outcome in resource_apply(
             organisation_id=connection.organisation_id, category=category, resources=items, source="reconcile"
         ):
+            if outcome.outcome == fetch.APPLY_FAILED:
+                result.unapplied.append(f"{category} {outcome.resource_id}: {outcome.summary}")
             if outcome.changed and outcome.resource_id.lower() not in waiting:
                 result.drift += 1
                 result.repairs.append(
@@ -238,6 +242,10 @@ def _reconcile_finish(
             state.passes += 1
             state.checked_last = result.checked
             fields += ["last_success_at", "passes", "checked_last"]
+        if not error and result.unapplied:
+            state.last_error = (
+                f"{len(result.unapplied)} changes from Xero could not be applied; first: {result.unapplied[0]}"
+            )[:1000]
         if result.drift:
             state.drift_last = result.drift
             state.drift_total += result.drift

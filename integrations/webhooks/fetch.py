@@ -28,6 +28,8 @@ from integrations.xero.client import XeroClient
 from integrations.xero.ratelimit import Priority
 
 RESOURCE_PATHS = {"INVOICE": "Invoices", "CONTACT": "Contacts"}
+APPLY_ID_KEYS = {"INVOICE": "InvoiceID", "CONTACT": "ContactID", "CREDITNOTE": "CreditNoteID"}
+APPLY_FAILED = "apply_failed"
 # Xero pages GET /Invoices and /Contacts by 100, with line items only when `page` is given.
 # https://developer.xero.com/documentation/api/accounting/invoices#optional-parameters-for-get-invoices
 FETCH_CHUNK = 100
@@ -46,7 +48,7 @@ class ApplyOutcome:
     """What an applier did with one resource fetched from Xero (returned by the invoices app)."""
 
     resource_id: str
-    outcome: str  # applied | unchanged | stale | created_in_xero | not_ours | ignored | conflict
+    outcome: str  # applied | unchanged | stale | created_in_xero | not_ours | ignored | conflict | apply_failed
     label: str = ""
     summary: str = ""
 
@@ -122,8 +124,32 @@ def xero_rate_limiter():
 def resource_apply(
     *, organisation_id: int, category: str, resources: Sequence[Mapping[str, Any]], source: str
 ) -> list[ApplyOutcome]:
-    """Hand fetched resources to the applier registered for their category (settings.XERO_RESOURCE_APPLIERS)."""
+    """Hand fetched resources to the applier registered for their category (settings.XERO_RESOURCE_APPLIERS).
+
+    One resource that cannot be applied (a bug, a value our tables cannot hold) does not hold back the others: when
+    the batch fails, each is applied on its own (those already applied are unchanged by then), and the one that
+    fails comes back as `apply_failed` with why, for its caller to show."""
     if not resources:
         return []
     applier: Applier = import_string(settings.XERO_RESOURCE_APPLIERS[category])
-    return applier(organisation_id=organisation_id, resources=list(resources), source=source)
+    try:
+        return applier(organisation_id=organisation_id, resources=list(resources), source=source)
+    except Exception:
+        if len(resources) == 1:
+            raise
+    outcomes: list[ApplyOutcome] = []
+    for resource in resources:
+        try:
+            outcomes += applier(organisation_id=organisation_id, resources=[resource], source=source)
+        except Exception as exc:  # noqa: BLE001 - shown with its resource; the others go on
+            resource_id = str(resource.get(APPLY_ID_KEYS.get(category, "")) or "").lower()
+            logger.exception(
+                "xero.apply_failed",
+                extra={"event": "xero.apply_failed", "organisation_id": organisation_id, "resource_id": resource_id},
+            )
+            outcomes.append(
+                ApplyOutcome(
+                    resource_id=resource_id, outcome=APPLY_FAILED, summary=f"{type(exc).__name__}: {exc}"[:300]
+                )
+            )
+    return outcomes

@@ -260,6 +260,13 @@ def _process_category(
     by_outcome: dict[str, list[WebhookEvent]] = {}
     for event in events:
         outcome = outcomes.get(event.resource_id)
+        if outcome is not None and outcome.outcome == fetch.APPLY_FAILED:
+            # That resource alone could not be applied: its events are shown to support with why (retry failed).
+            _events_finish(
+                events=[event], state=WebhookEvent.State.FAILED, outcome=outcome.outcome, error=outcome.summary
+            )
+            total.failed += 1
+            continue
         by_outcome.setdefault(outcome.outcome if outcome else "not_found", []).append(event)
     for outcome, group in by_outcome.items():
         state = WebhookEvent.State.IGNORED if outcome in ("not_found", "ignored") else WebhookEvent.State.PROCESSED

@@ -117,6 +117,31 @@ def test_many_events_are_fetched_in_one_call_in_event_time_order_when_received_o
 
 
 @responses.activate
+def test_one_resource_that_cannot_be_applied_fails_only_its_own_events(org, invoice, monkeypatch):
+    """A bug or a value our tables cannot hold in one invoice must not hold back the others fetched with it."""
+    from invoices.services.apply import invoices as appliers
+
+    make_pushed_invoice(organisation=org, xero_invoice_id=INV_B, xero_updated_at=HELD, number="INV-0002")
+    receive(event(INV_B, at="2026-11-24T09:04:00.000"), event(INV_A))
+    real = appliers.invoice_apply_from_xero
+
+    def apply(*, data, **kwargs):
+        if data["InvoiceID"] == INV_B:
+            raise ValueError("numeric field overflow")
+        return real(data=data, **kwargs)
+
+    monkeypatch.setattr(appliers, "invoice_apply_from_xero", apply)
+    paid = xero_invoice(minutes_later=5, Status="PAID", AmountPaid=110.0, AmountDue=0.0)
+    responses.get(f"{API}/Invoices", json=invoices_body(xero_invoice(INV_B, minutes_later=5, Status="PAID"), paid))
+    inbox.webhook_inbox_process(organisation_id=org.pk)
+    invoice.refresh_from_db()
+    assert invoice.status == "PAID"
+    states = dict(WebhookEvent.objects.values_list("resource_id", "state"))
+    assert states == {INV_A: "processed", INV_B: "failed"}
+    assert "numeric field overflow" in WebhookEvent.objects.get(resource_id=INV_B).last_error
+
+
+@responses.activate
 def test_newest_state_is_kept_when_deliveries_are_duplicated_and_out_of_order(invoice):
     # Xero's later delivery (paid) overtakes the earlier one (part-paid), and both come twice.
     newer = event(at="2026-11-24T09:10:00.000")
@@ -421,6 +446,32 @@ def test_reconciliation_that_crashes_is_not_recorded_as_a_complete_pass(invoice,
     assert state.last_success_at == HELD
     assert "RuntimeError" in state.last_error
     assert state.reconcile_claimed_until is None
+
+
+@responses.activate
+def test_reconciliation_goes_past_a_resource_that_cannot_be_applied_and_says_so(org, invoice, monkeypatch):
+    from invoices.services.apply import invoices as appliers
+
+    ReconciliationState.objects.create(organisation=org, last_success_at=HELD)
+    real = appliers.invoice_apply_from_xero
+
+    def apply(*, data, **kwargs):
+        if data["InvoiceID"] == INV_B:
+            raise ValueError("numeric field overflow")
+        return real(data=data, **kwargs)
+
+    monkeypatch.setattr(appliers, "invoice_apply_from_xero", apply)
+    paid = xero_invoice(minutes_later=5, Status="PAID", AmountPaid=110.0, AmountDue=0.0)
+    responses.get(f"{API}/Invoices", json=invoices_body(xero_invoice(INV_B, minutes_later=4), paid))
+    responses.get(f"{API}/Contacts", json={"Contacts": []})
+    reconciliation.reconciliation_run(organisation_id=org.pk)
+    invoice.refresh_from_db()
+    assert invoice.status == "PAID"
+    state = ReconciliationState.objects.get(organisation=org)
+    assert state.last_success_at > HELD  # one poisoned record does not hold the tenant's sync back for ever
+    assert (
+        "1 changes from Xero could not be applied" in state.last_error and "numeric field overflow" in state.last_error
+    )
 
 
 @responses.activate
