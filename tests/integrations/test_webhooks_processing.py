@@ -116,21 +116,26 @@ def test_many_events_are_fetched_in_one_call_in_event_time_order_when_received_o
     assert set(WebhookEvent.objects.values_list("state", flat=True)) == {"processed"}
 
 
-@responses.activate
-def test_one_resource_that_cannot_be_applied_fails_only_its_own_events(org, invoice, monkeypatch):
-    """A bug or a value our tables cannot hold in one invoice must not hold back the others fetched with it."""
+def cannot_apply(monkeypatch, invoice_id: str) -> None:
+    """Applying this invoice fails (as a value our tables cannot hold would); the others apply as they do."""
     from invoices.services.apply import invoices as appliers
 
-    make_pushed_invoice(organisation=org, xero_invoice_id=INV_B, xero_updated_at=HELD, number="INV-0002")
-    receive(event(INV_B, at="2026-11-24T09:04:00.000"), event(INV_A))
     real = appliers.invoice_apply_from_xero
 
     def apply(*, data, **kwargs):
-        if data["InvoiceID"] == INV_B:
+        if data["InvoiceID"] == invoice_id:
             raise ValueError("numeric field overflow")
         return real(data=data, **kwargs)
 
     monkeypatch.setattr(appliers, "invoice_apply_from_xero", apply)
+
+
+@responses.activate
+def test_one_resource_that_cannot_be_applied_fails_only_its_own_events(org, invoice, monkeypatch):
+    """A bug or a value our tables cannot hold in one invoice must not hold back the others fetched with it."""
+    make_pushed_invoice(organisation=org, xero_invoice_id=INV_B, xero_updated_at=HELD, number="INV-0002")
+    receive(event(INV_B, at="2026-11-24T09:04:00.000"), event(INV_A))
+    cannot_apply(monkeypatch, INV_B)
     paid = xero_invoice(minutes_later=5, Status="PAID", AmountPaid=110.0, AmountDue=0.0)
     responses.get(f"{API}/Invoices", json=invoices_body(xero_invoice(INV_B, minutes_later=5, Status="PAID"), paid))
     inbox.webhook_inbox_process(organisation_id=org.pk)
@@ -450,17 +455,8 @@ def test_reconciliation_that_crashes_is_not_recorded_as_a_complete_pass(invoice,
 
 @responses.activate
 def test_reconciliation_goes_past_a_resource_that_cannot_be_applied_and_says_so(org, invoice, monkeypatch):
-    from invoices.services.apply import invoices as appliers
-
     ReconciliationState.objects.create(organisation=org, last_success_at=HELD)
-    real = appliers.invoice_apply_from_xero
-
-    def apply(*, data, **kwargs):
-        if data["InvoiceID"] == INV_B:
-            raise ValueError("numeric field overflow")
-        return real(data=data, **kwargs)
-
-    monkeypatch.setattr(appliers, "invoice_apply_from_xero", apply)
+    cannot_apply(monkeypatch, INV_B)
     paid = xero_invoice(minutes_later=5, Status="PAID", AmountPaid=110.0, AmountDue=0.0)
     responses.get(f"{API}/Invoices", json=invoices_body(xero_invoice(INV_B, minutes_later=4), paid))
     responses.get(f"{API}/Contacts", json={"Contacts": []})
