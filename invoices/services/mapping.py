@@ -25,7 +25,7 @@ from integrations.xero.client import XeroClient
 from integrations.xero.exceptions import XeroError, XeroNeedsReconnect, XeroNotConnected, XeroRateLimited
 from integrations.xero.ratelimit import rate_limiter
 from invoices import mappers
-from invoices.models import XeroMapping
+from invoices.models import Invoice, InvoiceLine, XeroMapping
 from organisations.models import Organisation
 
 logger = logging.getLogger(__name__)
@@ -200,6 +200,21 @@ def tax_rates_cached(*, organisation: Organisation) -> dict[str, Decimal] | None
     return cache.get(_cache_key(organisation, connection.tenant_id, "tax-rates"))
 
 
+# The invoices whose lines went to Xero (or are on their way) with the defaults of the time.
+_SENT = (Invoice.SyncState.IN_FLIGHT, Invoice.SyncState.SYNCED, Invoice.SyncState.WARNING)
+
+
+def _defaults_pinned(organisation: Organisation, before: XeroMapping, *, account: str, tax_type: str) -> None:
+    """A line that follows a default went to Xero with the default of the time: when that default changes, the line
+    keeps the code Xero holds, so reading Xero's copy back does not show it as edited there. Lines not yet sent
+    (pending, failed, needing attention: a retry sends them again) follow the new default."""
+    sent = InvoiceLine.objects.filter(invoice__organisation=organisation, invoice__sync_state__in=_SENT)
+    if before.revenue_account_code and before.revenue_account_code != account:
+        sent.filter(account_code="").update(account_code=before.revenue_account_code)
+    if before.tax_type and before.tax_type != tax_type:
+        sent.filter(tax_type="").update(tax_type=before.tax_type)
+
+
 @transaction.atomic
 def mapping_save(
     *, organisation: Organisation, user: AbstractBaseUser, revenue_account_code: str, tax_type: str
@@ -212,6 +227,9 @@ def mapping_save(
         raise MappingRejected("Choose one of your active revenue accounts in Xero.")
     if rate is None:
         raise MappingRejected("Choose one of your Xero tax rates that applies to sales.")
+    before = XeroMapping.objects.select_for_update().filter(organisation=organisation).first()
+    if before is not None:
+        _defaults_pinned(organisation, before, account=account.code, tax_type=rate.tax_type)
     mapping, _ = XeroMapping.objects.select_for_update().update_or_create(
         organisation=organisation,
         defaults={

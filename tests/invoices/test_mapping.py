@@ -238,3 +238,22 @@ def test_clear_message_and_no_call_when_our_limiter_has_no_slot(org_a, xero, mon
     with pytest.raises(MappingUnavailable, match="Try again in 5 seconds"):
         mapping_choices(organisation=org_a)
     assert len(xero.calls) == 0
+
+
+def test_changing_the_defaults_pins_them_on_lines_already_sent_to_xero(org_a, admin_a, xero):
+    """A line that follows the default went to Xero with the default of the time: when the default changes, that
+    line keeps the code Xero holds (else the next copy read from Xero would show it as edited there), while a line
+    not yet sent follows the new default."""
+    from invoices.models import Invoice, InvoiceLine
+    from tests.factories import make_pushed_invoice
+
+    make_connection(organisation=org_a)
+    serve_settings(xero)
+    XeroMapping.objects.create(organisation=org_a, revenue_account_code="200", tax_type="OUTPUT")
+    sent = make_pushed_invoice(organisation=org_a, xero_invoice_id="0f0d5a46-9c4a-4f7e-8a39-2d2c4a7b1e01")
+    waiting = make_pushed_invoice(organisation=org_a, xero_invoice_id="")
+    Invoice.objects.filter(pk=waiting.pk).update(sync_state=Invoice.SyncState.PENDING)
+    InvoiceLine.objects.update(account_code="", tax_type="")
+    mapping_save(organisation=org_a, user=admin_a, revenue_account_code="260", tax_type="OUTPUT")
+    assert list(sent.lines.values_list("account_code", "tax_type")) == [("200", "")]
+    assert list(waiting.lines.values_list("account_code", "tax_type")) == [("", "")]
