@@ -122,6 +122,27 @@ def operation_retry(*, organisation_id: int, operation_id: int, by: Any = None) 
     return operation
 
 
+@transaction.atomic
+def operation_withdraw(*, organisation_id: int, operation_id: int, reason: str) -> bool:
+    """A person cancelled what the operation was for: it ends refused and is never sent. Only one that needs
+    attention (a person was asked to look in Xero) or that has sent nothing can be withdrawn; False otherwise (it is
+    being sent, or a send of it may be in Xero). Its kind is not told: the caller is removing its subject."""
+    operation = OutboundOperation.objects.select_for_update().get(pk=operation_id, organisation_id=organisation_id)
+    if operation.state in FINAL:
+        return True
+    if operation.state != S.NEEDS_ATTENTION and (operation.state != S.PENDING or operation.sends or operation.lookups):
+        return False
+    operation_move(operation, S.REFUSED)
+    operation.last_error, operation.completed_at = reason[:2000], timezone.now()
+    operation.leased_by, operation.lease_until, operation.in_flight = "", None, ""
+    operation.save(update_fields=["state", "last_error", "completed_at", "leased_by", "lease_until", "in_flight"])
+    logger.info(
+        "outbound.withdrawn",
+        extra={"event": "outbound.withdrawn", "operation_id": operation.pk, "organisation_id": organisation_id},
+    )
+    return True
+
+
 # ---------------------------------------------------------------- running
 
 

@@ -8,9 +8,11 @@ from integrations.outbound.models import OutboundOperation
 S = OutboundOperation.State
 
 TRANSITIONS: dict[str, frozenset[str]] = {
-    S.PENDING: frozenset({S.SENDING}),
+    # -> refused without a call: a person withdrew it (what it was for was cancelled), only while nothing of it can
+    # be in Xero or after a person was asked to look (engine.operation_withdraw).
+    S.PENDING: frozenset({S.SENDING, S.REFUSED}),
     S.SENDING: frozenset({S.PENDING, S.DONE, S.REFUSED, S.NEEDS_ATTENTION}),
-    S.NEEDS_ATTENTION: frozenset({S.PENDING}),
+    S.NEEDS_ATTENTION: frozenset({S.PENDING, S.REFUSED}),
     S.DONE: frozenset(),
     S.REFUSED: frozenset(),
 }

@@ -208,6 +208,21 @@ def test_a_key_sent_again_after_xero_forgot_it_starts_a_new_window(org, settings
     assert keys[0] == operation.idempotency_key and keys[1] != keys[0]
 
 
+def test_a_cancelled_credit_note_is_never_sent_by_the_operation_it_leaves_behind(org, accountant_a, settings, enqueued):
+    """Cancelling withdraws its write: support's retry (or a sweep) must not create in Xero what the customer
+    cancelled."""
+    note = in_doubt_note(org, settings)
+    (operation,) = operations(note)
+    document_cancel(kind=CREDIT_NOTE, organisation=org, document_id=note.pk, user=accountant_a)
+    operation.refresh_from_db()
+    assert operation.state == OutboundOperation.State.REFUSED
+    assert "cancelled" in operation.last_error.lower()
+    support = make_user(email="support@coordinoter.test", support=True)
+    assert not outbound_operation_retry(organisation=org, operation_id=operation.pk, actor=support, as_support=True)
+    with responses.RequestsMock():  # any call to Xero would fail this test
+        assert run(operation).state == "noop"
+
+
 def test_support_retry_shows_the_credit_note_sending_when_it_needed_attention(org, settings, enqueued):
     note = in_doubt_note(org, settings)
     support = make_user(email="support@coordinoter.test", support=True)

@@ -17,11 +17,13 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 
+from integrations.outbound import engine
 from integrations.outbound.models import OutboundOperation
 from integrations.outbound.selectors import operation_latest
 from integrations.outbound.services import outbound_operation_retry
+from integrations.outbound.states import FINAL
 from invoices.models import CreditNote, CreditNoteAllocation, Invoice
-from invoices.services.credit_notes import CREDIT_NOTE_CREATE, credit_note_sync_state_set
+from invoices.services.credit_notes import CREDIT_NOTE_ALLOCATE, CREDIT_NOTE_CREATE, credit_note_sync_state_set
 from invoices.services.fix.documents import DocumentKind, FixRefused, document_event
 from organisations.models import Organisation
 
@@ -77,8 +79,28 @@ def credit_note_retried(operation: OutboundOperation, by: Any) -> None:
     _sent_again(note, by, f"Sent to Xero again by {who}: looked up in Xero first, under the same Idempotency-Key")
 
 
+def _withdraw(*, document: CreditNote, user: AbstractBaseUser) -> str | None:
+    """Before a cancel: the credit note's writes still open (its create, its allocations') end refused, so no retry
+    or sweep sends what the customer cancelled. One that may be in Xero otherwise refuses the cancel."""
+    writes = OutboundOperation.objects.filter(organisation_id=document.organisation_id).exclude(state__in=FINAL)
+    subjects = writes.filter(kind=CREDIT_NOTE_CREATE, subject_id=document.pk) | writes.filter(
+        kind=CREDIT_NOTE_ALLOCATE, subject_id__in=document.allocations.values("pk")
+    )
+    reason = f"Withdrawn: {user} cancelled credit note {document.number}."
+    for operation_id in subjects.values_list("pk", flat=True):
+        if not engine.operation_withdraw(
+            organisation_id=document.organisation_id, operation_id=operation_id, reason=reason
+        ):
+            return "It is being sent to Xero right now. Wait for Xero's answer, then cancel it if it is not in Xero."
+    return None
+
+
 CREDIT_NOTE = DocumentKind(
-    CreditNote, "It is in Xero: change or void it there.", _resend, not_editable={S.NEEDS_ATTENTION: IN_DOUBT_REFUSAL}
+    CreditNote,
+    "It is in Xero: change or void it there.",
+    _resend,
+    not_editable={S.NEEDS_ATTENTION: IN_DOUBT_REFUSAL},
+    withdraw=_withdraw,
 )
 
 __all__ = ["CREDIT_NOTE", "credit_note_retried"]

@@ -66,6 +66,8 @@ class DocumentKind:
     model: type[models.Model]
     in_xero_refusal: str  # why it cannot be changed here once it is in Xero
     resend: Callable[..., None]  # (organisation=, document=, user=): on its way again, under the lock
+    # (document=, user=) before a cancel removes it: its writes to Xero withdrawn; a refusal's reason if one cannot be.
+    withdraw: Callable[..., str | None] | None = None
     # States it may be cancelled in but not edited, each with the reason.
     not_editable: Mapping[str, str] = field(default_factory=dict)
 
@@ -357,7 +359,7 @@ def document_cancel(
 ) -> CancelledInvoice:
     """Remove a document that is not in Xero; its number is free again. Raises FixRefused."""
     document = document_get(kind, organisation, document_id, lock=True)
-    refusal = cancel_refusal(kind, document)
+    refusal = cancel_refusal(kind, document) or (kind.withdraw(document=document, user=user) if kind.withdraw else None)
     if refusal:
         raise FixRefused(refusal)
     sync_state_remove(document)
