@@ -36,7 +36,7 @@ from invoices.services.fix import (
     fix_refusal,
     resend_refusal,
 )
-from invoices.services.fix.allocations import allocation_get, allocation_remove, allocation_retry
+from invoices.services.fix.allocations import allocation_get, allocation_moved_away, allocation_remove, allocation_retry
 from invoices.services.fix.credit_notes import CREDIT_NOTE
 from invoices.services.mapping import MappingUnavailable, mapping_choices, mapping_for
 from organisations.decorators import admin_required, member_required
@@ -222,7 +222,12 @@ def credit_note_allocation_remove_page(request: HttpRequest, pk: int) -> HttpRes
     return render(
         request,
         "invoices/fix/allocation_remove.html",
-        {"allocation": allocation, "note": allocation.credit_note, "back": _allocation_back(allocation)},
+        {
+            "allocation": allocation,
+            "note": allocation.credit_note,
+            "back": _allocation_back(allocation),
+            "moved_away": allocation_moved_away(request.organisation, allocation) is not None,
+        },
     )
 
 

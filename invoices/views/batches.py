@@ -23,6 +23,7 @@ from invoices.selectors import (
 )
 from invoices.services.batches.inputs import NOT_SYNCED_REASONS
 from invoices.services.fix import FIXABLE, RESENDABLE, cancel_refusal, fix_refusal, resend_refusal
+from invoices.services.fix.allocations import allocation_moved_away
 from invoices.services.fix.credit_notes import CREDIT_NOTE
 from invoices.services.mapping import mapping_for
 from organisations.decorators import member_required
@@ -76,6 +77,10 @@ def _detail_context(request: HttpRequest, batch: InvoiceBatch) -> dict:
         note.editable = fix_refusal(CREDIT_NOTE, note) is None
         note.cancellable = cancel_refusal(CREDIT_NOTE, note) is None
         note.resendable = resend_refusal(CREDIT_NOTE, note) is None
+        for allocation in note.allocations.all():
+            allocation.removable = allocation.state == CreditNoteAllocation.State.REFUSED or (
+                allocation_moved_away(organisation, allocation) is not None
+            )
     stuck = (CreditNoteAllocation.State.REFUSED, CreditNoteAllocation.State.NEEDS_ATTENTION)
     allocations_stuck = sum(a.state in stuck for note in credit_notes for a in note.allocations.all())
     progress = batch_progress(organisation=organisation, batch=batch)

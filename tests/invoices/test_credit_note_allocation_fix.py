@@ -150,6 +150,10 @@ def test_remove_asks_first_then_drops_the_allocation_and_the_credit_stays_on_the
 def test_needs_attention_allocation_is_retried_under_its_key_and_looked_up_first(org, accountant_a, settings):
     allocation = in_doubt_allocation(org, settings)
     (operation,) = allocate_ops(allocation)
+    batch_page = login(Client(), accountant_a).get(
+        reverse("invoices:batch_detail", args=[allocation.credit_note.batch_id])
+    )
+    assert remove_url(allocation) not in batch_page.content.decode()
     with pytest.raises(FixRefused):  # Xero may hold it: never dropped here
         allocation_remove(organisation=org, allocation_id=allocation.pk, user=accountant_a)
     allocation_retry(organisation=org, allocation_id=allocation.pk, user=accountant_a)
@@ -170,6 +174,29 @@ def test_needs_attention_allocation_is_retried_under_its_key_and_looked_up_first
     allocation.refresh_from_db()
     assert allocation.state == AS.DONE
     assert allocation.credit_note.events.filter(kind="allocation_retried", actor=accountant_a).exists()
+
+
+def test_an_allocation_in_doubt_in_a_xero_organisation_no_longer_connected_can_be_removed(org, accountant_a, settings):
+    """It can never be looked up again (it was for the Xero organisation connected before): a retry would only stop
+    where it was, so removing it (its write withdrawn) is the way out, and the credit stays on the credit note."""
+    import uuid
+
+    from integrations.models import XeroConnection
+
+    allocation = in_doubt_allocation(org, settings)
+    (operation,) = allocate_ops(allocation)
+    XeroConnection.objects.filter(organisation=org).update(tenant_id=str(uuid.uuid4()))
+    client = login(Client(), accountant_a)
+    batch_page = client.get(reverse("invoices:batch_detail", args=[allocation.credit_note.batch_id])).content.decode()
+    assert remove_url(allocation) in batch_page  # offered only now: before the move it is looked up instead
+    confirm = client.get(remove_url(allocation)).content.decode()
+    assert "can never be looked up from here" in confirm and 'type="submit"' in confirm
+    allocation_remove(organisation=org, allocation_id=allocation.pk, user=accountant_a)
+    assert not CreditNoteAllocation.objects.filter(pk=allocation.pk).exists()
+    operation.refresh_from_db()
+    assert operation.state == OutboundOperation.State.REFUSED
+    message = allocation.credit_note.events.get(kind="allocation_removed").message
+    assert "another Xero organisation" in message
 
 
 def test_allocation_that_is_waiting_or_done_is_neither_retried_nor_removed(org, accountant_a):

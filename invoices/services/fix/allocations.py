@@ -20,6 +20,8 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.http import Http404
 
+from integrations.models import XeroConnection
+from integrations.outbound import engine
 from integrations.outbound.models import OutboundOperation
 from integrations.outbound.selectors import operation_latest
 from integrations.outbound.services import outbound_operation_retry
@@ -130,21 +132,44 @@ def allocation_retried(operation: OutboundOperation, by: Any) -> None:
     _events(allocation, kind="allocation_retried", message=message, actor=by)
 
 
+def allocation_moved_away(organisation: Organisation, allocation: CreditNoteAllocation) -> OutboundOperation | None:
+    """The write of an allocation that needs attention, when it went to a Xero organisation other than the one
+    connected now (it can never be looked up there: removing it is the way out); None otherwise."""
+    if allocation.state != AS.NEEDS_ATTENTION:
+        return None
+    latest = _latest_operation(allocation)
+    connected = XeroConnection.objects.filter(organisation=organisation).values_list("tenant_id", flat=True)
+    if latest is not None and any(tenant and tenant != latest.tenant_id for tenant in connected):
+        return latest
+    return None
+
+
 def allocation_remove(
     *, organisation: Organisation, allocation_id: int, user: AbstractBaseUser
 ) -> CreditNoteAllocation:
-    """Drop a refused allocation request: nothing of it is in Xero, and the credit stays on the credit note."""
+    """Drop a refused allocation request: nothing of it is in Xero, and the credit stays on the credit note. One that
+    needs attention only once the organisation is connected to another Xero organisation than the one it went to: it
+    can never be looked up there, so its write is withdrawn (check the old organisation)."""
     with transaction.atomic():
         allocation = allocation_get(organisation, allocation_id, lock=True)
         if allocation.state == AS.NEEDS_ATTENTION:
-            raise FixRefused("Xero may have made it: try again (it is looked up in Xero first) rather than remove it.")
-        if allocation.state != AS.REFUSED:
+            moved = allocation_moved_away(organisation, allocation)
+            if moved is None or not engine.operation_withdraw(
+                organisation_id=organisation.pk, operation_id=moved.pk, reason=f"Withdrawn: removed by {user}."
+            ):
+                raise FixRefused(
+                    "Xero may have made it: try again (it is looked up in Xero first) rather than remove it."
+                )
+            why = "it was for the Xero organisation connected before, now another Xero organisation (check there)"
+        elif allocation.state != AS.REFUSED:
             raise FixRefused(NOT_STUCK)
-        _settled_refusal(allocation)
-        message = f"{_described(allocation)} removed by {user}: the credit stays on the credit note"
+        else:
+            _settled_refusal(allocation)
+            why = "the credit stays on the credit note"
+        message = f"{_described(allocation)} removed by {user}: {why}"
         _events(allocation, kind="allocation_removed", message=message, actor=user)
         allocation.delete()
     return allocation
 
 
-__all__ = ["allocation_get", "allocation_remove", "allocation_retried", "allocation_retry"]
+__all__ = ["allocation_get", "allocation_moved_away", "allocation_remove", "allocation_retried", "allocation_retry"]
