@@ -71,7 +71,12 @@ def _contacts_finish(operation: OutboundOperation, outcome: k.Outcome) -> None:
     for number in _numbers(operation):
         element = answers.get(number) if outcome.state == "done" else None
         if element is not None and element.get("ContactID") and not validation_messages([element]):
-            contact_created(organisation_id=operation.organisation_id, number=number, contact_id=element["ContactID"])
+            contact_created(
+                organisation_id=operation.organisation_id,
+                tenant_id=operation.tenant_id,
+                number=number,
+                contact_id=element["ContactID"],
+            )
         elif element is not None:
             errors = validation_messages([element])
             contact_failed(organisation_id=operation.organisation_id, number=number, errors=errors)

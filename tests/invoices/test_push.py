@@ -273,6 +273,29 @@ def test_a_customer_xero_refused_is_created_again_when_its_invoices_are_retried(
     assert set(Invoice.objects.values_list("sync_state", flat=True)) == {S.IN_FLIGHT}
 
 
+def test_a_contact_created_in_the_xero_organisation_connected_before_is_not_stored_after_a_switch(
+    org_a, xero, enqueued
+):
+    """Xero answers the create after the organisation moved to another Xero organisation (whose switch forgot every
+    ContactID): the old organisation's ContactID is not stored, or every invoice of that customer would name a
+    contact the new organisation does not have."""
+    from invoices.services.tenant import customers_forget_xero_contacts
+
+    make_connected_organisation(organisation=org_a, invoices=1, contact_ids=False)
+    customer = Customer.objects.get(organisation=org_a)
+    xero.get(CONTACTS_URL, json={"Contacts": []})
+
+    def answer_after_the_switch(request):
+        XeroConnection.objects.filter(organisation=org_a).update(tenant_id=str(uuid.uuid4()))
+        customers_forget_xero_contacts(organisation_id=org_a.pk)
+        created = {"ContactID": str(uuid.uuid4()), "ContactNumber": customer.contact_number, "Name": customer.name}
+        return 200, {}, json.dumps({"Contacts": [created]})
+
+    xero.add_callback(responses.POST, CONTACTS_URL, callback=answer_after_the_switch)
+    push_organisation_dispatch(organisation_id=org_a.pk)
+    assert Customer.objects.get().xero_contact_id == ""
+
+
 # ---------------------------------------------------------------- sending
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
+from django.db.models import Exists
 from django.utils import timezone
 
 from integrations.models import XeroConnection
@@ -78,7 +79,7 @@ def _ensure(*, organisation_id: int, connection: XeroConnection, customer_ids: l
             match = by_number.get(customer.contact_number) or by_name.get(customer.name.strip().lower())
             if match is None:
                 missing.append(customer)
-            elif _store(customer, match.contact_id):
+            elif _store(customer, match.contact_id, tenant_id=connection.tenant_id):
                 result.found += 1
     for start in range(0, len(missing), CREATE_GROUP):
         group = missing[start : start + CREATE_GROUP]
@@ -170,11 +171,11 @@ def _customer_by_number(*, organisation_id: int, number: str) -> Customer | None
     return Customer.objects.filter(organisation_id=organisation_id, pk=int(number[len(prefix) :])).first()
 
 
-def contact_created(*, organisation_id: int, number: str, contact_id: str) -> None:
-    """The contacts strategy's outcome for one customer: Xero holds it under `contact_id`."""
+def contact_created(*, organisation_id: int, tenant_id: str, number: str, contact_id: str) -> None:
+    """The contacts strategy's outcome for one customer: Xero organisation `tenant_id` holds it under `contact_id`."""
     customer = _customer_by_number(organisation_id=organisation_id, number=number)
     if customer is not None:
-        _store(customer, contact_id)
+        _store(customer, contact_id, tenant_id=tenant_id)
 
 
 def contact_failed(*, organisation_id: int, number: str, errors: list[str], needs_attention: bool = False) -> None:
@@ -184,11 +185,17 @@ def contact_failed(*, organisation_id: int, number: str, errors: list[str], need
         _fail_invoices_of(customer, errors, needs_attention=needs_attention)
 
 
-def _store(customer: Customer, contact_id: str) -> bool:
-    updated = Customer.objects.filter(pk=customer.pk, xero_contact_id="").update(
-        xero_contact_id=contact_id, updated_at=timezone.now()
+def _store(customer: Customer, contact_id: str, *, tenant_id: str) -> bool:
+    """Keep the customer's ContactID in the Xero organisation `tenant_id`, only while that is still the one connected:
+    after a switch to another (which forgets every ContactID) an answer from the old one must not be stored."""
+    still_connected = XeroConnection.objects.filter(organisation_id=customer.organisation_id, tenant_id=tenant_id)
+    updated = (
+        Customer.objects.filter(pk=customer.pk, xero_contact_id="")
+        .filter(Exists(still_connected))
+        .update(xero_contact_id=contact_id, updated_at=timezone.now())
     )
-    customer.xero_contact_id = contact_id
+    if updated:
+        customer.xero_contact_id = contact_id
     return bool(updated)
 
 
