@@ -292,7 +292,8 @@ def batch_invoice_rows(*, organisation: Organisation, batch: InvoiceBatch, state
         "lines", "payments", Prefetch("events", queryset=InvoiceEvent.objects.select_related("actor"))
     )
     if state == "failed":
-        qs = qs.filter(sync_state=S.FAILED)
+        # The tab counts the FAILED group (the progress, `_progress`): needing attention included, sharing the Retry.
+        qs = qs.filter(group_q(Group.FAILED, today=today_for(organisation)))
     elif state == "warning":
         qs = qs.filter(sync_state=S.WARNING)
     elif state == "waiting":

@@ -274,6 +274,19 @@ def test_an_invoice_needing_attention_is_not_called_rejected_by_xero(client, acc
     assert f"Retry {invoice.number}" in block
 
 
+def test_the_failed_tab_lists_the_invoices_it_counts_those_needing_attention_included(client, accountant_a, org_a):
+    make_connection(organisation=org_a)
+    batch = make_batch(organisation=org_a, invoices=3, eligibility="eligible", sync_state=S.SYNCED)
+    failed, attention, synced = batch.invoices.order_by("number")
+    Invoice.objects.filter(pk=failed.pk).update(sync_state=S.FAILED, sync_errors=["Account code '999' is not valid."])
+    Invoice.objects.filter(pk=attention.pk).update(sync_state=S.NEEDS_ATTENTION, sync_errors=["Check Xero."])
+    url = reverse("invoices:batch_detail", args=[batch.pk])
+    body = login(client, accountant_a).get(url, {"state": "failed"}).content.decode()
+    assert "Failed (2)" in body
+    assert f'id="invoice-{failed.pk}"' in body and f'id="invoice-{attention.pk}"' in body
+    assert f'id="invoice-{synced.pk}"' not in body
+
+
 def test_detail_lists_history_when_invoice_has_events(client, accountant_a, org_a):
     batch = make_batch(organisation=org_a)
     invoice = batch.invoices.get()
