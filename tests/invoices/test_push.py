@@ -48,6 +48,17 @@ def dispatch_one_chunk(organisation) -> PushChunk:
     return PushChunk.objects.get(organisation=organisation)
 
 
+def worker_died_past_the_window(chunk: PushChunk) -> None:
+    """A worker claimed the chunk, counted its PUT and died mid-call ten minutes ago: Xero has forgotten the key."""
+    PushChunk.objects.filter(pk=chunk.pk).update(
+        state=C.SENDING,
+        claimed_by="dead-worker",
+        attempts=1,
+        first_attempt_at=timezone.now() - dt.timedelta(minutes=10),
+        lease_expires_at=timezone.now() - dt.timedelta(minutes=9),
+    )
+
+
 def puts(xero) -> list:
     return [call.request for call in xero.calls if call.request.method == "PUT"]
 
@@ -864,13 +875,7 @@ def test_an_answer_recorded_after_the_lease_passed_to_another_worker_leaves_that
 def test_stale_lease_past_the_window_is_looked_up_not_resent(org_a, xero, enqueued):
     make_connected_organisation(organisation=org_a, invoices=1)
     chunk = dispatch_one_chunk(org_a)
-    PushChunk.objects.filter(pk=chunk.pk).update(
-        state=C.SENDING,
-        claimed_by="dead-worker",
-        attempts=1,
-        first_attempt_at=timezone.now() - dt.timedelta(minutes=10),
-        lease_expires_at=timezone.now() - dt.timedelta(minutes=9),
-    )
+    worker_died_past_the_window(chunk)
     invoice = Invoice.objects.get()
     xero.get(
         INVOICES_URL,
@@ -968,13 +973,7 @@ def test_an_invoice_number_with_a_comma_is_looked_up_by_where_not_by_the_comma_s
     make_connected_organisation(organisation=org_a, invoices=1)
     Invoice.objects.update(number="ACME 1,2")
     chunk = dispatch_one_chunk(org_a)
-    PushChunk.objects.filter(pk=chunk.pk).update(
-        state=C.SENDING,
-        claimed_by="dead-worker",
-        attempts=1,
-        first_attempt_at=timezone.now() - dt.timedelta(minutes=10),
-        lease_expires_at=timezone.now() - dt.timedelta(minutes=9),
-    )
+    worker_died_past_the_window(chunk)
     found = {"InvoiceID": str(uuid.uuid4()), "InvoiceNumber": "ACME 1,2", "Status": "AUTHORISED"}
     xero.get(
         INVOICES_URL,

@@ -137,15 +137,7 @@ def abandon(chunk_id: int, worker: str, *, reason: str, moved: bool = False) -> 
     chunk.last_error = reason[:2000]
     chunk.claimed_by, chunk.lease_expires_at = "", None
     if maybe_written and moved:
-        invoices = in_flight_invoices(chunk)
-        for invoice in invoices:
-            sync_state_move(invoice, S.NEEDS_ATTENTION)
-            invoice.changes["updated_at"] = now
-            invoice.sync_errors = [MOVED_IN_DOUBT]
-        outcomes_save(invoices)
-        events_add(invoices, "needs_attention", lambda i: MOVED_IN_DOUBT)
-        chunk.state, chunk.completed_at = C.FAILED, now
-        chunk.save(update_fields=["state", "last_error", "claimed_by", "lease_expires_at", "completed_at"])
+        _stop_in_attention(chunk, MOVED_IN_DOUBT, now)
         outcome = "needs_attention"
     elif maybe_written:
         chunk.state = C.PENDING
@@ -201,7 +193,14 @@ def lookup_failed(
         f"Xero's answer could not be confirmed: {lookups} lookups of its number failed (last: {detail[:300]}). "
         "Nothing was sent again, so it cannot be in Xero twice. Check Xero, then retry it or cancel it."
     )
-    now = timezone.now()
+    chunk.last_error = message[:2000]
+    _stop_in_attention(chunk, message, timezone.now())
+    return SendResult("needs_attention", detail=message)
+
+
+def _stop_in_attention(chunk: PushChunk, message: str, now) -> None:
+    """The chunk's invoices still in flight stop in needs_attention with `message` (never resent by themselves), and
+    the chunk ends, its slot free for the tenant's next."""
     invoices = in_flight_invoices(chunk)
     for invoice in invoices:
         sync_state_move(invoice, S.NEEDS_ATTENTION)
@@ -209,11 +208,10 @@ def lookup_failed(
         invoice.sync_errors = [message]
     outcomes_save(invoices)
     events_add(invoices, "needs_attention", lambda i: message)
-    chunk.state, chunk.completed_at, chunk.last_error = C.FAILED, now, message[:2000]
+    chunk.state, chunk.completed_at = C.FAILED, now
     chunk.claimed_by, chunk.lease_expires_at = "", None
     chunk.save(update_fields=["state", "completed_at", "last_error", "claimed_by", "lease_expires_at"])
-    enqueue_dispatch(chunk.organisation_id)  # its slot is free
-    return SendResult("needs_attention", detail=message)
+    enqueue_dispatch(chunk.organisation_id)
 
 
 @transaction.atomic
