@@ -33,12 +33,14 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.registry import Collector
 
 from integrations.models import WebhookEvent, XeroApiUsage, XeroConnection
+from integrations.outbound.models import OutboundAttempt, OutboundOperation
 from integrations.usage.record import minute_of
 from integrations.usage.selectors import xero_app_usage_minutes
 from integrations.webhooks.fetch import FETCH_SKIPPED
 from integrations.webhooks.selectors import webhook_lag_percentiles
 from integrations.xero.ratelimit import BACKGROUND, Priority, rate_limiter
-from invoices.models import Invoice, PushAttempt, PushChunk
+from invoices.models import Invoice
+from invoices.outbound.chunks import CHUNK_KIND
 
 logger = logging.getLogger(__name__)
 
@@ -67,19 +69,20 @@ def push_metrics() -> Iterator[Metric]:
     attempts = CounterMetricFamily(
         "coordinoter_push_attempts", "PUT /Invoices calls made for push chunks, by outcome.", labels=[*ORG, "outcome"]
     )
-    # One grouped pass over PushAttempt gives the counters and the latency histogram's cumulative buckets.
+    # One grouped pass over the chunks' attempts gives the counters and the latency histogram's cumulative buckets.
     bucket_fields = {
         f"le_{i}": Count("pk", filter=Q(duration_ms__lte=int(b * 1000))) for i, b in enumerate(CHUNK_LATENCY_BUCKETS)
     }
     rows = (
-        PushAttempt.objects.order_by()
-        .values("organisation_id", "outcome")
+        OutboundAttempt.objects.filter(operation__kind=CHUNK_KIND)
+        .order_by()
+        .values("operation__organisation_id", "outcome")
         .annotate(n=Count("pk"), total_ms=Sum("duration_ms"), **bucket_fields)
     )
     buckets = [0] * len(CHUNK_LATENCY_BUCKETS)
     count = total_ms = 0
     for row in rows:
-        attempts.add_metric([str(row["organisation_id"]), row["outcome"]], row["n"])
+        attempts.add_metric([str(row["operation__organisation_id"]), row["outcome"]], row["n"])
         count += row["n"]
         total_ms += row["total_ms"] or 0
         for i in range(len(CHUNK_LATENCY_BUCKETS)):
@@ -98,8 +101,10 @@ def push_metrics() -> Iterator[Metric]:
     chunks_open = GaugeMetricFamily(
         "coordinoter_push_chunks_open", "Push chunks waiting or being sent now.", labels=[*ORG, "state"]
     )
-    for row in PushChunk.objects.order_by().values("organisation_id", "state").annotate(n=Count("pk")):
-        family = chunks if row["state"] in (PushChunk.State.DONE, PushChunk.State.FAILED) else chunks_open
+    open_states = (OutboundOperation.State.PENDING, OutboundOperation.State.SENDING)
+    operations = OutboundOperation.objects.filter(kind=CHUNK_KIND).order_by()
+    for row in operations.values("organisation_id", "state").annotate(n=Count("pk")):
+        family = chunks_open if row["state"] in open_states else chunks
         family.add_metric([str(row["organisation_id"]), row["state"]], row["n"])
     yield chunks
     yield chunks_open

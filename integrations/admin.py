@@ -4,6 +4,7 @@ connection changes go through the Manage Integrations page or the support consol
 from django.contrib import admin
 
 from integrations.models import IntegrationAuditEvent, XeroConnection
+from integrations.outbound.models import OutboundAttempt, OutboundOperation
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -61,3 +62,47 @@ class IntegrationAuditEventAdmin(ReadOnlyAdmin):
     list_filter = ["outcome", "actor_kind", "action"]
     search_fields = ["organisation__name", "action"]
     fields = ["created_at", "organisation", "actor", "actor_kind", "action", "outcome", "detail"]
+
+
+class OutboundAttemptInline(admin.TabularInline):
+    model = OutboundAttempt
+    extra = 0
+    can_delete = False
+    fields = ["started_at", "action", "outcome", "http_status", "duration_ms", "correlation_id", "detail"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(OutboundOperation)
+class OutboundOperationAdmin(ReadOnlyAdmin):
+    """Every write to Xero (push chunks included, kind invoice_chunk) and its calls. The payload (what was sent) stays
+    out: a chunk's holds 50 invoices."""
+
+    list_display = ["pk", "organisation", "kind", "state", "attempts", "created_at", "completed_at"]
+    list_filter = ["kind", "state"]
+    list_select_related = ["organisation"]
+    fields = [
+        "organisation",
+        "tenant_id",
+        "kind",
+        "subject_id",
+        "state",
+        "idempotency_key",
+        "key_first_sent_at",
+        "attempts",
+        "sends",
+        "lookups",
+        "checks",
+        "next_attempt_at",
+        "lease_until",
+        "leased_by",
+        "in_flight",
+        "last_error",
+        "correlation_id",
+        "created_at",
+        "completed_at",
+    ]
+    readonly_fields = fields
+    inlines = [OutboundAttemptInline]

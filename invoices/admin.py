@@ -8,8 +8,6 @@ from invoices.models import (
     InvoiceBatch,
     InvoiceEvent,
     InvoiceLine,
-    PushAttempt,
-    PushChunk,
     XeroMapping,
 )
 
@@ -82,34 +80,3 @@ class XeroMappingAdmin(admin.ModelAdmin):
         "updated_by",
         "updated_at",
     ]
-
-
-class PushAttemptInline(admin.TabularInline):
-    model = PushAttempt
-    extra = 0
-    can_delete = False
-    fields = ["started_at", "duration_ms", "http_status", "outcome", "correlation_id", "detail"]
-    readonly_fields = fields
-
-
-@admin.register(PushChunk)
-class PushChunkAdmin(admin.ModelAdmin):
-    list_display = ["pk", "organisation", "state", "attempts", "created_at", "completed_at"]
-    list_filter = ["state"]
-    list_select_related = ["organisation"]
-    exclude = ["payload"]
-    readonly_fields = [
-        "organisation",
-        "tenant_id",
-        "state",
-        "idempotency_key",
-        "first_attempt_at",
-        "attempts",
-        "next_attempt_at",
-        "lease_expires_at",
-        "claimed_by",
-        "last_error",
-        "created_at",
-        "completed_at",
-    ]
-    inlines = [PushAttemptInline]

@@ -25,9 +25,10 @@ class InvoicesConfig(AppConfig):
 
         register_connection_listener(_resume_pending_pushes)
 
-        from invoices.outbound import changes, contacts, credit_notes
+        from invoices.outbound import changes, chunks, contacts, credit_notes
 
         changes.register()
+        chunks.register()
         contacts.register()
 
         from invoices.first_run import mapping_next_step_banners

@@ -1,5 +1,5 @@
 """The batch page's notice while its waiting documents are held up: invoices in push chunks, credit notes (and their
-allocations) in the outbound engine's operations. Read per organisation, as chunks and operations are."""
+allocations) in their own operations; all of them the outbound engine's. Read per organisation, as operations are."""
 
 from __future__ import annotations
 
@@ -12,15 +12,15 @@ from django.utils import timezone
 
 from integrations.models import XeroConnection
 from integrations.outbound.models import OutboundAttempt, OutboundOperation
-from invoices.models import CreditNote, Invoice, InvoiceBatch, PushAttempt, PushChunk
+from invoices.models import CreditNote, Invoice, InvoiceBatch
 from invoices.outbound import CONTACTS_CREATE
+from invoices.outbound.chunks import CHUNK_KIND
 from invoices.selectors import BatchProgress
 from invoices.services.credit_notes import CREDIT_NOTE_ALLOCATE, CREDIT_NOTE_CREATE
 from organisations.models import Organisation
 
 XERO_UNAVAILABLE, RATE_LIMITED = "xero_unavailable", "rate_limited"
 ANSWERED = ""  # the last call had an answer that holds nothing up
-UNANSWERED = (PushAttempt.Outcome.SERVER_ERROR, PushAttempt.Outcome.TIMEOUT)
 # A credit note's writes, and the contact create that goes before it when its customer is new to Xero.
 CREDIT_NOTE_KINDS = (CREDIT_NOTE_CREATE, CREDIT_NOTE_ALLOCATE, CONTACTS_CREATE)
 RECENT = timedelta(hours=1)
@@ -86,51 +86,56 @@ def batch_push_notice(*, organisation: Organisation, progress: BatchProgress, no
     return PushNotice(held_by, int((due - now).total_seconds()) if due else None)
 
 
-def _overdue(states, *, late: datetime, lease: str) -> Q:
-    """Chunks or operations nothing ran in time: due (or never scheduled) before `late`, or leased and the lease
-    (the field named `lease`) expired before it. Both have PENDING and SENDING states and these fields."""
+def _overdue(*, late: datetime) -> Q:
+    """Operations nothing ran in time: due (or never scheduled) before `late`, or leased and the lease expired
+    before it."""
+    OP = OutboundOperation.State
     return (
-        Q(state=states.PENDING, next_attempt_at__lt=late)
-        | Q(state=states.PENDING, next_attempt_at__isnull=True, created_at__lt=late)
-        | Q(state=states.SENDING, **{f"{lease}__lt": late})
+        Q(state=OP.PENDING, next_attempt_at__lt=late)
+        | Q(state=OP.PENDING, next_attempt_at__isnull=True, created_at__lt=late)
+        | Q(state=OP.SENDING, lease_until__lt=late)
     )
+
+
+def _latest_call(organisation: Organisation, kinds: tuple[str, ...], now) -> tuple[datetime, str] | None:
+    """The last hour's latest call of these kinds of operation: when, and what it held up."""
+    latest = (
+        OutboundAttempt.objects.filter(
+            operation__organisation=organisation, operation__kind__in=kinds, started_at__gte=now - RECENT
+        )
+        .order_by("-started_at", "-pk")
+        .values_list("started_at", "outcome", "http_status")
+        .first()
+    )
+    return latest and (latest[0], _outbound_held_by(latest[1], latest[2]))
+
+
+def _operations_wait(organisation: Organisation, kinds: tuple[str, ...], *, stall_seconds: float, now) -> _Wait:
+    """The organisation's open operations of these kinds: overdue by more than `stall_seconds`, their latest call,
+    their next due one."""
+    operations = OutboundOperation.objects.filter(
+        organisation=organisation,
+        kind__in=kinds,
+        state__in=[OutboundOperation.State.PENDING, OutboundOperation.State.SENDING],
+    )
+    stalled = operations.filter(_overdue(late=now - timedelta(seconds=stall_seconds))).exists()
+    due = operations.filter(state=OutboundOperation.State.PENDING, next_attempt_at__gt=now).aggregate(
+        due=Min("next_attempt_at")
+    )
+    return _Wait(stalled, _latest_call(organisation, kinds, now), due["due"])
 
 
 def _invoice_wait(organisation: Organisation, now) -> _Wait:
-    chunks = PushChunk.objects.filter(
-        organisation=organisation, state__in=[PushChunk.State.PENDING, PushChunk.State.SENDING]
-    )
-    late = now - timedelta(seconds=push_stall_seconds())
-    stalled = chunks.filter(_overdue(PushChunk.State, late=late, lease="lease_expires_at")).exists()
-    latest = (
-        PushAttempt.objects.filter(organisation=organisation, started_at__gte=now - RECENT)
-        .order_by("-started_at")
-        .values_list("started_at", "outcome")
-        .first()
-    )
-    due = chunks.filter(state=PushChunk.State.PENDING, next_attempt_at__gt=now).aggregate(due=Min("next_attempt_at"))
-    return _Wait(stalled, latest and (latest[0], _push_held_by(latest[1])), due["due"])
-
-
-def _push_held_by(outcome: str) -> str:
-    if outcome == PushAttempt.Outcome.RATE_LIMITED:
-        return RATE_LIMITED
-    return XERO_UNAVAILABLE if outcome in UNANSWERED else ANSWERED
+    return _operations_wait(organisation, (CHUNK_KIND,), stall_seconds=push_stall_seconds(), now=now)
 
 
 def _credit_note_wait(organisation: Organisation, now) -> _Wait:
     """Credit notes wait first for the push dispatcher to make their operation, then on that operation."""
-    operations = OutboundOperation.objects.filter(
-        organisation=organisation,
-        kind__in=CREDIT_NOTE_KINDS,
-        state__in=[OutboundOperation.State.PENDING, OutboundOperation.State.SENDING],
-    )
-    late = now - timedelta(seconds=outbound_stall_seconds())
-    stalled = operations.filter(_overdue(OutboundOperation.State, late=late, lease="lease_until")).exists()
+    wait = _operations_wait(organisation, CREDIT_NOTE_KINDS, stall_seconds=outbound_stall_seconds(), now=now)
     # Pending with its contact in Xero and a connection to send it: the dispatcher makes its operation on its next
     # pass, so pending longer than the push's sweeper needs means nothing runs. (A new customer's credit note waits
     # on the contact create above; without a usable connection the batch page says so itself.)
-    stalled = stalled or (
+    stalled = wait.stalled or (
         XeroConnection.objects.usable().filter(organisation=organisation).exists()
         and CreditNote.objects.filter(
             organisation=organisation,
@@ -141,26 +146,16 @@ def _credit_note_wait(organisation: Organisation, now) -> _Wait:
         .exclude(customer__xero_contact_id="")
         .exists()
     )
-    latest = (
-        OutboundAttempt.objects.filter(
-            operation__organisation=organisation,
-            operation__kind__in=CREDIT_NOTE_KINDS,
-            started_at__gte=now - RECENT,
-        )
-        .order_by("-started_at", "-pk")
-        .values_list("started_at", "outcome", "http_status")
-        .first()
-    )
-    due = operations.filter(state=OutboundOperation.State.PENDING, next_attempt_at__gt=now).aggregate(
-        due=Min("next_attempt_at")
-    )
-    return _Wait(stalled, latest and (latest[0], _outbound_held_by(latest[1], latest[2])), due["due"])
+    return _Wait(stalled, wait.last_call, wait.next_due)
 
 
 def _outbound_held_by(outcome: str, http_status: int | None) -> str:
     if http_status == 429:
         return RATE_LIMITED
+    OUT = OutboundAttempt.Outcome
     unanswered = http_status is None or http_status >= 500
-    if outcome in (OutboundAttempt.Outcome.UNKNOWN, OutboundAttempt.Outcome.RETRY) and unanswered:
+    if outcome in (OUT.UNKNOWN, OUT.RETRY) and unanswered:
         return XERO_UNAVAILABLE
+    if outcome == OUT.UNCONFIRMED and http_status is not None and http_status >= 500:
+        return XERO_UNAVAILABLE  # a 500 Xero keeps under the key: the next call looks it up, Xero is failing still
     return ANSWERED

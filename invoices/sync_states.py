@@ -33,7 +33,8 @@ INVOICE_MOVES: dict[str, frozenset[str]] = {
     # Xero's answer or a lookup (push/record.py); back to pending when proved absent or when nothing was written
     S.IN_FLIGHT: frozenset({S.SYNCED, S.WARNING, S.FAILED, S.PENDING, S.NEEDS_ATTENTION}),
     S.FAILED: frozenset({S.PENDING}),  # retried (push/retry.py, services/fix.py)
-    S.NEEDS_ATTENTION: frozenset({S.PENDING}),  # retried after someone looked
+    # retried after someone looked; in flight again when support retries its chunk (invoices/outbound/chunks.py)
+    S.NEEDS_ATTENTION: frozenset({S.PENDING, S.IN_FLIGHT}),
     S.SYNCED: frozenset(),
     S.WARNING: frozenset(),
 }

@@ -6,7 +6,8 @@ Idempotency-Key while Xero still remembers it) or look the result up first."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+import logging
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 
 from django.conf import settings
@@ -18,12 +19,27 @@ from integrations.outbound.record import RunResult
 from integrations.outbound.states import FINAL, operation_move
 from integrations.xero.errors import key_remembered
 
+logger = logging.getLogger("integrations.outbound")
+
 S = OutboundOperation.State
 ACT = OutboundAttempt.Action
 OUT = OutboundAttempt.Outcome
 
 
-def claim(operation_id: int, worker: str) -> tuple[OutboundOperation, str] | RunResult:
+def claim(
+    operation_id: int,
+    worker: str,
+    *,
+    first: str = ACT.CHECK,
+    calling: bool = True,
+    has_work: Callable[[OutboundOperation], bool] | None = None,
+    lease_seconds: float | None = None,
+) -> tuple[OutboundOperation, str] | RunResult:
+    """Take the operation under a lease and decide its call (`first`: the call of a write with no attempt yet).
+
+    calling=False: the claimant makes no call (the connection cannot be used, and it ends or parks the operation):
+    nothing is counted or written down as in flight. has_work: the kind's own "is anything left to write?" (a
+    chunk whose invoices have all been resolved), asked once a call was made; False ends the operation done."""
     with transaction.atomic():
         operation = OutboundOperation.objects.select_for_update().filter(pk=operation_id).first()
         if operation is None or operation.state in FINAL or operation.state == S.NEEDS_ATTENTION:
@@ -41,15 +57,40 @@ def claim(operation_id: int, worker: str) -> tuple[OutboundOperation, str] | Run
                     started_at=now,
                     detail=f"lost: worker {operation.leased_by} stopped before recording its call",
                 )
+                logger.warning(
+                    "outbound.lease_expired",
+                    extra={
+                        "event": "outbound.lease_expired",
+                        "operation_id": operation.pk,
+                        "kind": operation.kind,
+                        "organisation_id": operation.organisation_id,
+                        "tenant_id": operation.tenant_id,
+                        "previous_worker": operation.leased_by,
+                        "lost_call": operation.in_flight,
+                    },
+                )
         elif operation.next_attempt_at and operation.next_attempt_at > now + timedelta(milliseconds=50):
             return RunResult("early", retry_in=(operation.next_attempt_at - now).total_seconds())
-        action = decide(operation, now)
         operation_move(operation, S.SENDING)
         operation.leased_by = worker[:100]
-        operation.lease_until = now + timedelta(seconds=settings.OUTBOUND_LEASE_SECONDS)
+        lease = settings.OUTBOUND_LEASE_SECONDS if lease_seconds is None else lease_seconds
+        operation.lease_until = now + timedelta(seconds=lease)
+        fields = ["state", "leased_by", "lease_until", "in_flight"]
+        if operation.attempts and has_work is not None and not has_work(operation):
+            # A call was made, and nothing is left to write (a worker died after its record): done, no call.
+            operation_move(operation, S.DONE)
+            operation.leased_by, operation.lease_until, operation.in_flight = "", None, ""
+            operation.completed_at = now
+            operation.save(update_fields=[*fields, "completed_at"])
+            return RunResult(S.DONE, detail="nothing left to send")
+        if not calling:
+            operation.in_flight = ""
+            operation.save(update_fields=fields)
+            return operation, ""
+        action = decide(operation, now, first=first)
         operation.attempts += 1
         operation.in_flight = action
-        fields = ["state", "leased_by", "lease_until", "attempts", "in_flight"]
+        fields.append("attempts")
         if action == ACT.SEND:
             fields += _count_send(operation, now)
         elif action == ACT.LOOKUP:
@@ -85,11 +126,18 @@ def mark_sending(operation: OutboundOperation) -> None:
         )
 
 
-def decide(operation: OutboundOperation, now) -> str:
+def decide(operation: OutboundOperation, now, *, first: str = ACT.CHECK) -> str:
     """Which call this claim makes, from the stored attempts (newest first)."""
+    if operation.attempts == 0:
+        # No call counted yet, so none recorded (attempt rows follow counted calls): the first call, decided without
+        # reading the (empty) history.
+        return first
     history = operation.outbound_attempts.exclude(action=ACT.CHECK).order_by("-started_at", "-pk")
     return next_call(
-        history.values_list("action", "outcome")[:HISTORY], key_first_sent_at=operation.key_first_sent_at, now=now
+        history.values_list("action", "outcome")[:HISTORY],
+        key_first_sent_at=operation.key_first_sent_at,
+        now=now,
+        first=first,
     )
 
 

@@ -66,6 +66,7 @@ def operation_create(
     subject_id: int | None = None,
     requested_by: Any = None,
     idempotency_key: str | None = None,
+    next_attempt_at: Any = None,
 ) -> OutboundOperation:
     """Store a write with its payload and Idempotency-Key before any attempt; the caller enqueues it on commit."""
     k.kind_for(kind)  # an unknown kind is a programming error: refuse it before anything is stored
@@ -77,6 +78,7 @@ def operation_create(
         payload=payload,
         idempotency_key=idempotency_key or f"coordinoter-{kind}-{uuid.uuid4()}",
         requested_by=requested_by,
+        next_attempt_at=next_attempt_at,
     )
 
 
@@ -151,7 +153,10 @@ def operation_run(*, operation_id: int, worker: str | None = None) -> RunResult:
     connection = _usable_connection(operation_id)
     if isinstance(connection, RunResult):
         return connection
-    claimed = claim(operation_id, worker)
+    if isinstance(connection, tuple):
+        kind, _ = connection
+        return kind.run(operation_id=operation_id, worker=worker)
+    claimed = claim(operation_id, worker, calling=not isinstance(connection, str))
     if isinstance(claimed, RunResult):
         return claimed
     operation, action = claimed
@@ -186,9 +191,10 @@ def operation_run(*, operation_id: int, worker: str | None = None) -> RunResult:
     return record(operation, kind, action, verdict, response, started, clock)
 
 
-def _usable_connection(operation_id: int) -> XeroConnection | RunResult | str:
+def _usable_connection(operation_id: int) -> XeroConnection | RunResult | str | tuple[k.Kind, None]:
     """The connection to call through; a RunResult when there is nothing to do now; or, as a string, why the
-    operation can never go through this connection (disconnected, revoked, another Xero organisation)."""
+    operation can never go through this connection (disconnected, revoked, another Xero organisation); or, for a
+    kind that runs its own call and record (`Kind.run`), that kind."""
     row = (
         OutboundOperation.objects.filter(pk=operation_id)
         .values("organisation_id", "tenant_id", "state", "kind")
@@ -196,8 +202,11 @@ def _usable_connection(operation_id: int) -> XeroConnection | RunResult | str:
     )
     if row is None or row["state"] in FINAL or row["state"] == S.NEEDS_ATTENTION:
         return RunResult("noop")
+    kind = k.kind_for(row["kind"])
+    if kind.run is not None:
+        return kind, None
     connection = XeroConnection.objects.filter(organisation_id=row["organisation_id"]).first()
-    if not k.kind_for(row["kind"]).requires_usable_connection:
+    if not kind.requires_usable_connection:
         return connection if connection is not None else "The organisation's Xero connection no longer exists."
     if connection is not None and connection.tenant_id == row["tenant_id"]:
         if connection.is_usable:
@@ -216,17 +225,15 @@ def _usable_connection(operation_id: int) -> XeroConnection | RunResult | str:
 def operations_sweep(*, limit: int = 500) -> int:
     """Operations due and unclaimed (a lost message, a broker outage, a dead worker's lease): enqueue them again."""
     now = timezone.now()
-    due = list(
-        OutboundOperation.objects.filter(state=S.PENDING, next_attempt_at__lte=now).values_list("pk", flat=True)[:limit]
-    )
+    # A kind with its own runner has its own sweep (the push's chunks: invoices/services/push/sweep.py).
+    operations = OutboundOperation.objects.exclude(kind__in=k.own_runner_kinds())
+    due = list(operations.filter(state=S.PENDING, next_attempt_at__lte=now).values_list("pk", flat=True)[:limit])
     due += list(
-        OutboundOperation.objects.filter(
+        operations.filter(
             state=S.PENDING, next_attempt_at__isnull=True, created_at__lte=now - timedelta(seconds=30)
         ).values_list("pk", flat=True)[:limit]
     )
-    due += list(
-        OutboundOperation.objects.filter(state=S.SENDING, lease_until__lt=now).values_list("pk", flat=True)[:limit]
-    )
+    due += list(operations.filter(state=S.SENDING, lease_until__lt=now).values_list("pk", flat=True)[:limit])
     for operation_id in dict.fromkeys(due):
         _publish_now(operation_id)
     return len(due)

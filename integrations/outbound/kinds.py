@@ -63,10 +63,10 @@ class Outcome:
 @dataclass(frozen=True)
 class Kind:
     name: str
-    send: Callable[[XeroClient, OutboundOperation], XeroResponse]
-    confirm: Callable[[OutboundOperation, XeroResponse], Confirmation]
-    look_up: Callable[[XeroClient, OutboundOperation], Lookup]
-    finish: Callable[[OutboundOperation, Outcome], None]
+    send: Callable[[XeroClient, OutboundOperation], XeroResponse] | None = None
+    confirm: Callable[[OutboundOperation, XeroResponse], Confirmation] | None = None
+    look_up: Callable[[XeroClient, OutboundOperation], Lookup] | None = None
+    finish: Callable[[OutboundOperation, Outcome], None] | None = None
     # Optional: a read before the first send (e.g. has the invoice changed in Xero since the person looked?).
     check: Callable[[XeroClient, OutboundOperation], Check] | None = None
     # False for a write made while the connection is not usable (a disconnect step: the status is already
@@ -77,6 +77,15 @@ class Kind:
     # Optional: a person sent an operation that needed attention again (engine.operation_retry), in the same
     # transaction: the kind's own record shows it on its way (e.g. a credit note reads "Sending" again).
     retried: Callable[[OutboundOperation, Any], None] | None = None
+    # Instead of send/confirm/look_up/finish: a kind whose answer is recorded element by element (the push's chunks of
+    # up to 50 invoices, invoices/services/push/send.py) makes its own call and record on the engine's rows, through
+    # its claim (integrations/outbound/decide.claim), decision rule and state table. It has its own task and sweep
+    # (on the push's queue); the engine's run hands such an operation to it.
+    run: Callable[..., Any] | None = None
+
+    def __post_init__(self) -> None:
+        if self.run is None and None in (self.send, self.confirm, self.look_up, self.finish):
+            raise TypeError(f"Outbound kind {self.name!r} needs send, confirm, look_up and finish, or run.")
 
 
 _KINDS: dict[str, Kind] = {}
@@ -84,6 +93,11 @@ _KINDS: dict[str, Kind] = {}
 
 def register_kind(kind: Kind) -> None:
     _KINDS[kind.name] = kind
+
+
+def own_runner_kinds() -> list[str]:
+    """The kinds that run (and sweep) themselves."""
+    return [kind.name for kind in _KINDS.values() if kind.run is not None]
 
 
 def kind_for(name: str) -> Kind:

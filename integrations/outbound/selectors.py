@@ -8,6 +8,7 @@ from organisations.models import Organisation
 
 KIND_LABELS = {
     "invoice_change": "Invoice edit, void or delete",
+    "invoice_chunk": "Invoices sent together (up to 50 in one request)",
     "contacts_create": "Contacts created before invoices",
     "disconnect_delete_connection": "Disconnect: remove the connection in Xero",
     "disconnect_revoke_token": "Disconnect: revoke the refresh token",

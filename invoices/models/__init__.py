@@ -4,7 +4,6 @@ and importing this package is how Django sees them all in the invoices app (app_
 - `customers`: `Customer`, `customer_name_key`
 - `batches`: `InvoiceBatch`
 - `invoices`: `Invoice`, `DocumentLine` (abstract), `InvoiceLine`, `XeroMapping`
-- `push`: `PushChunk`, `PushAttempt`
 - `events`: `DocumentEvent` (abstract), `InvoiceEvent`
 - `payments`: `Payment`; `cancelled`: `CancelledInvoice`
 - `credit_notes`: `CreditNote`, `CreditNoteLine`, `CreditNoteAllocation`, `CreditNoteEvent`
@@ -17,7 +16,6 @@ and importing this package is how Django sees them all in the invoices app (app_
 from invoices.models.customers import Customer, customer_name_key
 from invoices.models.batches import InvoiceBatch
 from invoices.models.invoices import DocumentLine, Invoice, InvoiceLine, XeroMapping
-from invoices.models.push import PushAttempt, PushChunk
 from invoices.models.events import DocumentEvent, InvoiceEvent
 from invoices.models.payments import Payment
 from invoices.models.cancelled import CancelledInvoice
@@ -39,8 +37,6 @@ __all__ = [
     "InvoiceEvent",
     "InvoiceLine",
     "Payment",
-    "PushAttempt",
-    "PushChunk",
     "XeroContactVersion",
     "XeroCreatedInvoice",
     "XeroInvoiceChange",

@@ -67,12 +67,12 @@ class Invoice(models.Model):
     amount_due = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0.00"))
     amount_credited = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0.00"))
     chunk = models.ForeignKey(
-        "PushChunk",
+        "integrations.OutboundOperation",
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
         related_name="invoices",
-        help_text="The push chunk that last carried it.",
+        help_text="The push chunk (an outbound operation of kind invoice_chunk) that last carried it.",
     )
     sync_errors = models.JSONField(default=list, blank=True, help_text="Xero's validation errors, verbatim.")
     sync_warnings = models.JSONField(default=list, blank=True)

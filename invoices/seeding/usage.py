@@ -8,8 +8,10 @@ from django.db import connection, models, transaction
 from django.utils import timezone
 
 from integrations.models import XeroConnection
+from integrations.outbound.models import OutboundAttempt, OutboundOperation
 from integrations.usage.models import XeroApiUsage
-from invoices.models import Invoice, PushAttempt, PushChunk
+from invoices.models import Invoice
+from invoices.outbound.chunks import CHUNK_KIND
 from invoices.seeding.copy_writer import CopyWriter, first_free_id, seeded_uuid, sequences_reset
 
 
@@ -78,8 +80,8 @@ def push_history_seed(cursor, *, organisation_ids: list[int], rng: random.Random
     tenants = dict(
         XeroConnection.objects.filter(organisation__in=organisation_ids).values_list("organisation", "tenant_id")
     )
-    chunks, attempts = CopyWriter(PushChunk), CopyWriter(PushAttempt)
-    chunk_id, attempt_id, made = first_free_id(PushChunk), first_free_id(PushAttempt), 0
+    chunks, attempts = CopyWriter(OutboundOperation), CopyWriter(OutboundAttempt)
+    chunk_id, attempt_id, made = first_free_id(OutboundOperation), first_free_id(OutboundAttempt), 0
     for oid in organisation_ids:
         for _ in range(-(-in_xero.get(oid, 0) // 50)):
             sent = now - datetime.timedelta(seconds=rng.uniform(0, 30 * 86400))
@@ -88,33 +90,35 @@ def push_history_seed(cursor, *, organisation_ids: list[int], rng: random.Random
                 id=chunk_id,
                 organisation_id=oid,
                 tenant_id=tenants.get(oid, ""),
+                kind=CHUNK_KIND,
                 state="done",
                 idempotency_key=seeded_uuid(rng),
                 payload={},
-                first_attempt_at=sent,
+                key_first_sent_at=sent,
                 attempts=2 if retried else 1,
+                sends=2 if retried else 1,
                 created_at=sent,
                 completed_at=sent + datetime.timedelta(seconds=3 if retried else 1.5),
             )
             if retried:
                 attempts.add(
                     id=attempt_id,
-                    chunk_id=chunk_id,
-                    organisation_id=oid,
+                    operation_id=chunk_id,
+                    action="send",
                     started_at=sent,
                     duration_ms=rng.randint(200, 900),
                     http_status=503,
-                    outcome="server_error",
+                    outcome="unknown",
                 )
                 attempt_id += 1
             attempts.add(
                 id=attempt_id,
-                chunk_id=chunk_id,
-                organisation_id=oid,
+                operation_id=chunk_id,
+                action="send",
                 started_at=sent + datetime.timedelta(seconds=1.5 if retried else 0),
                 duration_ms=rng.randint(900, 2600),
                 http_status=200,
-                outcome="ok",
+                outcome="confirmed",
             )
             chunk_id, attempt_id, made = chunk_id + 1, attempt_id + 1, made + 1
         if attempts.count >= 100_000:
@@ -122,5 +126,5 @@ def push_history_seed(cursor, *, organisation_ids: list[int], rng: random.Random
             attempts.flush(cursor)
     chunks.flush(cursor)
     attempts.flush(cursor)
-    sequences_reset(cursor, PushChunk, PushAttempt)
+    sequences_reset(cursor, OutboundOperation, OutboundAttempt)
     return made

@@ -55,11 +55,14 @@ def _operation(org, **fields) -> OutboundOperation:
 
 
 def _history(operation, *rows) -> None:
+    """Attempt rows follow counted calls (the claim counts each before it is made), so the operation counts them."""
     now = timezone.now()
     for index, (action, outcome) in enumerate(rows):
         OutboundAttempt.objects.create(
             operation=operation, action=action, outcome=outcome, started_at=now + dt.timedelta(seconds=index)
         )
+    operation.attempts = len(rows)
+    operation.save(update_fields=["attempts"])
 
 
 @pytest.mark.django_db

@@ -1,6 +1,7 @@
 """Fixtures of the invoices suite: Xero's real hosts for the push tests (mocked with `responses`)."""
 
 import pytest
+import responses
 from cryptography.fernet import Fernet
 
 API = "https://api.xero.com/api.xro/2.0"
@@ -21,3 +22,10 @@ def push_settings(settings):
     settings.TOKEN_ENCRYPTION_KEYS = [TEST_KEY]
     settings.XERO_RETRY_BASE_SECONDS = 2.0
     return settings
+
+
+@pytest.fixture
+def xero():
+    """Xero's HTTP, mocked: a test registers the answers it needs; an unregistered request fails."""
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mocked:
+        yield mocked

@@ -31,12 +31,6 @@ def body(name: str) -> dict:
     return json.loads((FIXTURES / name).read_text())
 
 
-@pytest.fixture
-def xero():
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mocked:
-        yield mocked
-
-
 def serve_settings(xero) -> None:
     xero.get(ACCOUNTS_URL, json=body("accounts.json"))
     xero.get(TAX_RATES_URL, json=body("tax_rates.json"))

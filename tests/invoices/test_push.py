@@ -18,44 +18,41 @@ from integrations.models import XeroConnection
 from integrations.outbound import engine
 from integrations.outbound.models import OutboundAttempt, OutboundOperation
 from integrations.xero.ratelimit import RateLimitWait, rate_limiter
-from invoices.models import Customer, Invoice, InvoiceBatch, InvoiceEvent, PushAttempt, PushChunk
+from invoices.models import Customer, Invoice, InvoiceBatch, InvoiceEvent
 from invoices.services.push import (
     invoices_retry_failed,
     push_chunk_send,
     push_organisation_dispatch,
     push_sweep,
 )
-from invoices.services.push.common import active_chunks
+from invoices.services.push.common import active_chunks, chunks
 from invoices.services.push.dispatch import push_chunks_create
 from tests.factories import echo_invoices, make_batch, make_connected_organisation, make_customer
 from tests.invoices.conftest import CONTACTS_URL, INVOICES_URL
 
 S = Invoice.SyncState
-C = PushChunk.State
-A = PushAttempt.Outcome
+C = OutboundOperation.State
+A = OutboundAttempt.Outcome
+ACT = OutboundAttempt.Action
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("push_settings")]
 
 
-@pytest.fixture
-def xero():
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
-        yield rsps
-
-
-def dispatch_one_chunk(organisation) -> PushChunk:
+def dispatch_one_chunk(organisation) -> OutboundOperation:
     result = push_organisation_dispatch(organisation_id=organisation.pk)
     assert result.chunks == 1, result
-    return PushChunk.objects.get(organisation=organisation)
+    return chunks().get(organisation=organisation)
 
 
-def worker_died_past_the_window(chunk: PushChunk) -> None:
+def worker_died_past_the_window(chunk: OutboundOperation) -> None:
     """A worker claimed the chunk, counted its PUT and died mid-call ten minutes ago: Xero has forgotten the key."""
-    PushChunk.objects.filter(pk=chunk.pk).update(
+    chunks().filter(pk=chunk.pk).update(
         state=C.SENDING,
-        claimed_by="dead-worker",
+        leased_by="dead-worker",
         attempts=1,
-        first_attempt_at=timezone.now() - dt.timedelta(minutes=10),
-        lease_expires_at=timezone.now() - dt.timedelta(minutes=9),
+        sends=1,
+        in_flight=ACT.SEND,
+        key_first_sent_at=timezone.now() - dt.timedelta(minutes=10),
+        lease_until=timezone.now() - dt.timedelta(minutes=9),
     )
 
 
@@ -83,7 +80,7 @@ def test_dispatch_stores_payload_and_key_before_any_call_when_contacts_exist(org
 def test_dispatch_keeps_at_most_five_chunks_of_fifty_in_flight_when_the_batch_is_large(org_a, xero, enqueued):
     make_connected_organisation(organisation=org_a, invoices=260)
     assert push_organisation_dispatch(organisation_id=org_a.pk).chunks == 5
-    assert sorted(len(c.payload["Invoices"]) for c in PushChunk.objects.all()) == [50] * 5
+    assert sorted(len(c.payload["Invoices"]) for c in chunks().all()) == [50] * 5
     assert Invoice.objects.filter(sync_state=S.PENDING).count() == 10
     assert push_organisation_dispatch(organisation_id=org_a.pk).chunks == 0  # full until one finishes
 
@@ -91,7 +88,7 @@ def test_dispatch_keeps_at_most_five_chunks_of_fifty_in_flight_when_the_batch_is
 def test_dispatch_waits_and_sends_nothing_when_there_is_no_mapping(org_a, xero, enqueued):
     make_connected_organisation(organisation=org_a, mapping=False)
     assert push_organisation_dispatch(organisation_id=org_a.pk).waiting == "mapping"
-    assert not PushChunk.objects.exists()
+    assert not chunks().exists()
     assert set(Invoice.objects.values_list("sync_state", flat=True)) == {S.PENDING}
 
 
@@ -160,7 +157,7 @@ def test_contacts_found_by_number_then_by_name_and_the_rest_created_in_bulk(org_
     assert json.loads(create.body) == {"Contacts": [{"Name": "Gamma", "ContactNumber": new.contact_number}]}
     assert parse_qs(urlsplit(create.url).query)["summarizeErrors"] == ["false"]
     assert create.headers["Idempotency-Key"].startswith("contacts-")
-    chunk = PushChunk.objects.get()
+    chunk = chunks().get()
     assert {e["Contact"]["ContactID"][:8] for e in chunk.payload["Invoices"]} == {"aaaaaaaa", "bbbbbbbb", "cccccccc"}
 
 
@@ -324,10 +321,12 @@ def test_send_records_every_element_and_the_attempt_when_xero_accepts(org_a, xer
         assert invoice.sync_state == S.SYNCED
         assert invoice.xero_invoice_id == str(uuid.uuid5(uuid.NAMESPACE_URL, invoice.number))
         assert str(invoice.total) == "110.00" and invoice.synced_at is not None
-    attempt = PushAttempt.objects.get()
-    assert attempt.outcome == A.OK and attempt.http_status == 200 and attempt.correlation_id
+    attempt = chunk.outbound_attempts.get()
+    assert attempt.action == ACT.SEND and attempt.outcome == A.CONFIRMED
+    assert attempt.http_status == 200 and attempt.correlation_id
     chunk.refresh_from_db()
-    assert chunk.state == C.DONE and chunk.attempts == 1 and chunk.first_attempt_at is not None
+    assert chunk.state == C.DONE and chunk.attempts == 1 and chunk.key_first_sent_at is not None
+    assert (chunk.sends, chunk.lookups, chunk.in_flight, chunk.leased_by) == (1, 0, "", "")
     assert InvoiceEvent.objects.filter(kind="synced").count() == 2
     assert XeroConnection.objects.get(organisation=org_a).last_synced_at is not None
 
@@ -341,7 +340,7 @@ def test_a_chunk_of_fifty_invoices_makes_as_many_queries_as_a_chunk_of_two(org_a
         make_connected_organisation(organisation=organisation, invoices=size)
         with CaptureQueriesContext(connection) as built:
             result = push_organisation_dispatch(organisation_id=organisation.pk)
-        chunk = PushChunk.objects.get(organisation=organisation)
+        chunk = chunks().get(organisation=organisation)
         with CaptureQueriesContext(connection) as sent:
             assert push_chunk_send(chunk_id=chunk.pk).outcome == "done"
         assert result.chunks == 1 and len(chunk.payload["Invoices"]) == size
@@ -352,12 +351,12 @@ def test_a_chunk_of_fifty_invoices_makes_as_many_queries_as_a_chunk_of_two(org_a
     assert counts[0] == counts[1], counts
 
 
-def first_chunk_sent_of_six(organisation, xero) -> tuple[PushChunk, list[str]]:
+def first_chunk_sent_of_six(organisation, xero) -> tuple[OutboundOperation, list[str]]:
     """300 invoices dispatched (five chunks in flight), then the first chunk sent: it and the SQL its send ran."""
     xero.add_callback(responses.PUT, INVOICES_URL, callback=echo_invoices)
     make_connected_organisation(organisation=organisation, invoices=300)
     push_organisation_dispatch(organisation_id=organisation.pk)
-    first = PushChunk.objects.order_by("pk").first()
+    first = chunks().order_by("pk").first()
     with CaptureQueriesContext(connection) as sent:
         assert push_chunk_send(chunk_id=first.pk).outcome == "done"
     return first, [query["sql"] for query in sent.captured_queries]
@@ -370,7 +369,7 @@ def test_a_chunk_and_the_next_it_builds_read_the_connection_once(org_a, xero, en
     table = XeroConnection._meta.db_table
     reads = [sql for sql in sent if sql.startswith("SELECT") and f'FROM "{table}"' in sql]
     assert len(reads) == 1, reads
-    assert PushChunk.objects.filter(organisation=org_a).count() == 6
+    assert chunks().filter(organisation=org_a).count() == 6
     synced = Invoice.objects.filter(chunk=first).first()
     assert synced.xero_short_code == XeroConnection.objects.get(organisation=org_a).tenant_short_code != ""
 
@@ -378,11 +377,11 @@ def test_a_chunk_and_the_next_it_builds_read_the_connection_once(org_a, xero, en
 def test_a_finished_chunk_chains_the_tenants_next_chunk_to_the_back_of_the_queue(org_a, xero, enqueued):
     make_connected_organisation(organisation=org_a, invoices=260)
     push_organisation_dispatch(organisation_id=org_a.pk)
-    first = PushChunk.objects.order_by("pk").first()
+    first = chunks().order_by("pk").first()
     enqueued.clear()
     xero.add_callback(responses.PUT, INVOICES_URL, callback=echo_invoices)
     assert push_chunk_send(chunk_id=first.pk).outcome == "done"
-    newest = PushChunk.objects.order_by("pk").last()
+    newest = chunks().order_by("pk").last()
     assert len(newest.payload["Invoices"]) == 10 and newest.pk != first.pk
     assert [item.args for item in enqueued.named("invoices.tasks.push_chunk")] == [(newest.pk,)]
 
@@ -396,17 +395,17 @@ def test_a_refill_queues_the_next_chunk_for_the_moment_the_limiter_names_when_it
     settings.XERO_RATE_LIMITS = {**settings.XERO_RATE_LIMITS, "minute": 2}
     make_connected_organisation(organisation=org_a, invoices=400)
     push_organisation_dispatch(organisation_id=org_a.pk)
-    first, second = PushChunk.objects.order_by("pk")[:2]
+    first, second = chunks().order_by("pk")[:2]
     xero.add_callback(responses.PUT, INVOICES_URL, callback=echo_invoices)
     enqueued.clear()
     assert push_chunk_send(chunk_id=first.pk).outcome == "done"  # the tenant's first call of the minute
-    newest = PushChunk.objects.order_by("pk").last()
+    newest = chunks().order_by("pk").last()
     [queued] = enqueued.named("invoices.tasks.push_chunk")
     assert queued.args == (newest.pk,) and queued.countdown == 0 and newest.next_attempt_at is None
 
     enqueued.clear()
     assert push_chunk_send(chunk_id=second.pk).outcome == "done"  # its second: the minute is full
-    newest = PushChunk.objects.order_by("pk").last()
+    newest = chunks().order_by("pk").last()
     [queued] = enqueued.named("invoices.tasks.push_chunk")
     assert queued.args == (newest.pk,) and queued.countdown > 0
     assert newest.attempts == 0 and newest.next_attempt_at is not None
@@ -414,7 +413,7 @@ def test_a_refill_queues_the_next_chunk_for_the_moment_the_limiter_names_when_it
     result = push_chunk_send(chunk_id=newest.pk)  # run early (a sweep): told again, nothing sent
     assert result.outcome == "retry" and len(puts(xero)) == 2
     rate_limiter().reset(tenant_id=newest.tenant_id)  # the minute has passed
-    PushChunk.objects.filter(pk=newest.pk).update(next_attempt_at=timezone.now())
+    chunks().filter(pk=newest.pk).update(next_attempt_at=timezone.now())
     assert push_chunk_send(chunk_id=newest.pk).outcome == "done"
 
 
@@ -423,11 +422,11 @@ def test_a_refill_builds_the_next_chunk_without_counting_the_slots_or_reading_cu
     contact: the only count of the tenant's chunks is the one taken under the tenant's lock, and the next invoices'
     customers are not read."""
     first, sent = first_chunk_sent_of_six(org_a, xero)
-    table = PushChunk._meta.db_table
+    table = OutboundOperation._meta.db_table
     counts = [sql for sql in sent if sql.startswith("SELECT COUNT(*)") and table in sql]
     customers = [sql for sql in sent if sql.startswith('SELECT "invoices_invoice"."customer_id"')]
     assert (len(counts), customers) == (1, [])
-    newest = PushChunk.objects.order_by("pk").last()
+    newest = chunks().order_by("pk").last()
     assert newest.pk != first.pk and len(newest.payload["Invoices"]) == 50
 
 
@@ -455,13 +454,13 @@ def test_invoices_of_a_customer_new_to_xero_go_with_the_next_chunk_when_added_du
             ]
         },
     )
-    first = PushChunk.objects.order_by("pk").first()
+    first = chunks().order_by("pk").first()
     assert push_chunk_send(chunk_id=first.pk).outcome == "done"
-    newest = PushChunk.objects.order_by("pk").last()
+    newest = chunks().order_by("pk").last()
     numbers = {element["InvoiceNumber"] for element in newest.payload["Invoices"]}
     assert set(late.invoices.values_list("number", flat=True)) <= numbers  # with the ten ready ones, in pk order
     for _ in range(10):
-        chunk = PushChunk.objects.filter(state=C.PENDING).order_by("pk").first()
+        chunk = chunks().filter(state=C.PENDING).order_by("pk").first()
         if chunk is None:
             break
         assert push_chunk_send(chunk_id=chunk.pk).outcome == "done"
@@ -541,7 +540,7 @@ def test_send_marks_validation_errors_failed_and_warnings_warning_per_element(or
     assert bad.sync_state == S.FAILED and bad.xero_invoice_id == ""
     assert bad.sync_errors == ["Account code '200' is not a valid code for this document."]
     assert InvoiceEvent.objects.get(invoice=bad).kind == "failed"
-    assert PushChunk.objects.get().state == C.DONE  # failures are not retried by themselves
+    assert chunks().get().state == C.DONE  # failures are not retried by themselves
 
 
 def test_429_reschedules_the_task_with_retry_after_and_never_sleeps(org_a, xero, enqueued):
@@ -563,7 +562,7 @@ def test_429_reschedules_the_task_with_retry_after_and_never_sleeps(org_a, xero,
     chunk.refresh_from_db()
     assert chunk.state == C.PENDING
     assert 6 <= (chunk.next_attempt_at - timezone.now()).total_seconds() <= 7
-    assert PushAttempt.objects.get().outcome == A.RATE_LIMITED
+    assert list(chunk.outbound_attempts.values_list("action", "outcome", "http_status")) == [(ACT.SEND, A.RETRY, 429)]
     with pytest.raises(RateLimitWait):  # the limiter obeys Retry-After for the whole tenant
         rate_limiter().acquire(tenant_id=chunk.tenant_id)
     assert Invoice.objects.get().sync_state == S.IN_FLIGHT
@@ -577,8 +576,9 @@ def test_refused_by_our_limiter_gives_the_chunk_back_without_counting_an_attempt
     result = push_chunk_send(chunk_id=chunk.pk)
     assert result.outcome == "retry" and 0 < result.retry_in <= 1
     chunk.refresh_from_db()
-    assert chunk.state == C.PENDING and chunk.attempts == 0 and chunk.first_attempt_at is None
-    assert len(xero.calls) == 0 and not PushAttempt.objects.exists()
+    assert chunk.state == C.PENDING and chunk.attempts == 0 and chunk.key_first_sent_at is None
+    assert chunk.sends == 0 and chunk.in_flight == "" and chunk.leased_by == ""
+    assert len(xero.calls) == 0 and not OutboundAttempt.objects.exists()
 
 
 @pytest.mark.parametrize(
@@ -595,15 +595,16 @@ def test_5xx_and_timeouts_are_retried_with_backoff_and_the_same_key(org_a, xero,
     xero.put(INVOICES_URL, **failure)
     first = push_chunk_send(chunk_id=chunk.pk)
     assert first.outcome == "retry" and 1 <= first.retry_in <= 2  # 2 s base, jittered
-    PushChunk.objects.filter(pk=chunk.pk).update(next_attempt_at=timezone.now())
+    chunks().filter(pk=chunk.pk).update(next_attempt_at=timezone.now())
     xero.remove(responses.PUT, INVOICES_URL)
     xero.add_callback(responses.PUT, INVOICES_URL, callback=echo_invoices)
     assert push_chunk_send(chunk_id=chunk.pk).outcome == "done"
     first_put, second_put = puts(xero)
     assert first_put.headers["Idempotency-Key"] == second_put.headers["Idempotency-Key"] == chunk.idempotency_key
     assert first_put.body == second_put.body  # byte for byte: Xero refuses a reused key with another body
-    outcomes = list(PushAttempt.objects.order_by("started_at").values_list("outcome", flat=True))
-    assert outcomes[0] in (A.SERVER_ERROR, A.TIMEOUT) and outcomes[1] == A.OK
+    outcomes = list(chunk.outbound_attempts.order_by("started_at").values_list("action", "outcome"))
+    # No answer kept under the key (a 502, a 503, no answer at all): unknown, so the same key is sent again.
+    assert outcomes == [(ACT.SEND, A.UNKNOWN), (ACT.SEND, A.CONFIRMED)]
     assert set(Invoice.objects.values_list("sync_state", flat=True)) == {S.SYNCED}
 
 
@@ -615,7 +616,7 @@ def test_backoff_grows_with_each_attempt(org_a, xero, enqueued, settings):
     waits = []
     for _ in range(4):
         waits.append(push_chunk_send(chunk_id=chunk.pk).retry_in)
-        PushChunk.objects.filter(pk=chunk.pk).update(next_attempt_at=timezone.now())
+        chunks().filter(pk=chunk.pk).update(next_attempt_at=timezone.now())
     assert [1 <= waits[0] <= 2, 2 <= waits[1] <= 4, 4 <= waits[2] <= 8, 8 <= waits[3] <= 16] == [True] * 4
 
 
@@ -626,8 +627,8 @@ def test_unknown_outcome_after_the_window_is_resolved_by_looking_the_numbers_up(
     xero.put(INVOICES_URL, body=requests.exceptions.ReadTimeout("read timed out"))
     assert push_chunk_send(chunk_id=chunk.pk).outcome == "retry"
     # Seven minutes later: the Idempotency-Key has expired in Xero, a resend could create a second copy.
-    PushChunk.objects.filter(pk=chunk.pk).update(
-        first_attempt_at=timezone.now() - dt.timedelta(minutes=7), next_attempt_at=timezone.now()
+    chunks().filter(pk=chunk.pk).update(
+        key_first_sent_at=timezone.now() - dt.timedelta(minutes=7), next_attempt_at=timezone.now()
     )
     xero.get(
         INVOICES_URL,
@@ -662,8 +663,8 @@ def test_unknown_outcome_inside_the_window_is_resent_with_the_same_key(org_a, xe
     chunk = dispatch_one_chunk(org_a)
     xero.put(INVOICES_URL, body=requests.exceptions.ConnectionError("Connection aborted: RemoteDisconnected"))
     assert push_chunk_send(chunk_id=chunk.pk).outcome == "retry"
-    assert PushAttempt.objects.get().outcome == A.TIMEOUT
-    PushChunk.objects.filter(pk=chunk.pk).update(next_attempt_at=timezone.now())
+    assert chunk.outbound_attempts.get().outcome == A.UNKNOWN
+    chunks().filter(pk=chunk.pk).update(next_attempt_at=timezone.now())
     xero.remove(responses.PUT, INVOICES_URL)
     xero.add_callback(responses.PUT, INVOICES_URL, callback=echo_invoices)
     assert push_chunk_send(chunk_id=chunk.pk).outcome == "done"
@@ -675,7 +676,7 @@ def test_a_500_is_resolved_by_lookup_because_xero_caches_it_under_the_key(org_a,
     chunk = dispatch_one_chunk(org_a)
     xero.put(INVOICES_URL, status=500, json={"Title": "An error occurred"})
     assert push_chunk_send(chunk_id=chunk.pk).outcome == "retry"
-    PushChunk.objects.filter(pk=chunk.pk).update(next_attempt_at=timezone.now())
+    chunks().filter(pk=chunk.pk).update(next_attempt_at=timezone.now())
     xero.get(INVOICES_URL, json={"Invoices": []})
     assert push_chunk_send(chunk_id=chunk.pk).outcome == "done"
     assert len(puts(xero)) == 1
@@ -738,7 +739,8 @@ def test_whole_request_refused_fails_the_chunks_invoices(org_a, xero, enqueued):
     )
     assert push_chunk_send(chunk_id=chunk.pk).outcome == "failed"
     assert set(Invoice.objects.values_list("sync_state", flat=True)) == {S.FAILED}
-    assert PushChunk.objects.get().state == C.FAILED
+    assert chunks().get().state == C.REFUSED
+    assert chunk.outbound_attempts.get().outcome == A.REFUSED
 
 
 # ---------------------------------------------------------------- the connection
@@ -751,7 +753,7 @@ def test_needs_reconnect_during_a_push_leaves_the_invoices_pending(org_a, xero, 
     assert push_chunk_send(chunk_id=chunk.pk).outcome == "released"
     assert len(xero.calls) == 0
     assert set(Invoice.objects.values_list("sync_state", flat=True)) == {S.PENDING}
-    assert PushChunk.objects.get().state == C.FAILED
+    assert chunks().get().state == C.REFUSED  # released: withdrawn without a write
 
 
 def test_refresh_refused_with_invalid_grant_marks_needs_reconnect_and_keeps_invoices_pending(org_a, xero, enqueued):
@@ -763,7 +765,7 @@ def test_refresh_refused_with_invalid_grant_marks_needs_reconnect_and_keeps_invo
     assert puts(xero) == []
     assert XeroConnection.objects.get(organisation=org_a).status == XeroConnection.Status.NEEDS_RECONNECT
     assert Invoice.objects.get().sync_state == S.PENDING
-    assert PushAttempt.objects.get().outcome == A.AUTH
+    assert chunk.outbound_attempts.get().outcome == A.WAITING
 
 
 def test_403_tenant_disconnected_stops_and_leaves_the_invoices_pending(org_a, xero, enqueued):
@@ -785,7 +787,7 @@ def test_connection_lost_after_an_unknown_outcome_keeps_the_chunk_to_resume_late
     xero.put(INVOICES_URL, body=requests.exceptions.ReadTimeout("read timed out"))
     push_chunk_send(chunk_id=chunk.pk)
     XeroConnection.objects.filter(organisation=org_a).update(status=XeroConnection.Status.NEEDS_RECONNECT)
-    PushChunk.objects.filter(pk=chunk.pk).update(next_attempt_at=timezone.now())
+    chunks().filter(pk=chunk.pk).update(next_attempt_at=timezone.now())
     assert push_chunk_send(chunk_id=chunk.pk).outcome == "waiting"
     chunk.refresh_from_db()
     assert chunk.state == C.PENDING and Invoice.objects.get().sync_state == S.IN_FLIGHT
@@ -801,11 +803,11 @@ def test_a_chunk_in_doubt_when_the_connection_moves_to_another_xero_organisation
     xero.put(INVOICES_URL, body=requests.exceptions.ReadTimeout("read timed out"))
     assert push_chunk_send(chunk_id=chunk.pk).outcome == "retry"
     XeroConnection.objects.filter(organisation=org_a).update(tenant_id=str(uuid.uuid4()))
-    PushChunk.objects.filter(pk=chunk.pk).update(next_attempt_at=timezone.now())
+    chunks().filter(pk=chunk.pk).update(next_attempt_at=timezone.now())
     assert push_chunk_send(chunk_id=chunk.pk).outcome == "needs_attention"
     assert len(puts(xero)) == 1
     chunk.refresh_from_db()
-    assert chunk.state == C.FAILED
+    assert chunk.state == C.NEEDS_ATTENTION
     assert not active_chunks(org_a.pk).exists()  # its slot is free for the new organisation's pushes
     for invoice in Invoice.objects.all():
         assert invoice.sync_state == S.NEEDS_ATTENTION
@@ -819,8 +821,8 @@ def test_a_chunk_in_doubt_when_the_connection_moves_to_another_xero_organisation
 def test_a_second_worker_does_not_send_a_chunk_whose_lease_is_held(org_a, xero, enqueued):
     make_connected_organisation(organisation=org_a, invoices=1)
     chunk = dispatch_one_chunk(org_a)
-    PushChunk.objects.filter(pk=chunk.pk).update(
-        state=C.SENDING, claimed_by="other", lease_expires_at=timezone.now() + dt.timedelta(seconds=60)
+    chunks().filter(pk=chunk.pk).update(
+        state=C.SENDING, leased_by="other", lease_until=timezone.now() + dt.timedelta(seconds=60)
     )
     assert push_chunk_send(chunk_id=chunk.pk).outcome == "busy"
     assert len(xero.calls) == 0
@@ -829,13 +831,15 @@ def test_a_second_worker_does_not_send_a_chunk_whose_lease_is_held(org_a, xero, 
 def test_stale_lease_is_redispatched_by_the_sweeper_and_resent_with_the_same_key(org_a, xero, enqueued):
     make_connected_organisation(organisation=org_a, invoices=2)
     chunk = dispatch_one_chunk(org_a)
-    # A worker claimed it, counted its attempt, and was killed mid-call.
-    PushChunk.objects.filter(pk=chunk.pk).update(
+    # A worker claimed it, counted its attempt (its PUT, in flight), and was killed mid-call.
+    chunks().filter(pk=chunk.pk).update(
         state=C.SENDING,
-        claimed_by="dead-worker",
+        leased_by="dead-worker",
         attempts=1,
-        first_attempt_at=timezone.now(),
-        lease_expires_at=timezone.now() - dt.timedelta(seconds=1),
+        sends=1,
+        in_flight=ACT.SEND,
+        key_first_sent_at=timezone.now(),
+        lease_until=timezone.now() - dt.timedelta(seconds=1),
     )
     enqueued.clear()
     assert push_sweep().expired_leases == 1
@@ -843,8 +847,8 @@ def test_stale_lease_is_redispatched_by_the_sweeper_and_resent_with_the_same_key
     xero.add_callback(responses.PUT, INVOICES_URL, callback=echo_invoices)
     assert push_chunk_send(chunk_id=chunk.pk).outcome == "done"
     assert puts(xero)[0].headers["Idempotency-Key"] == chunk.idempotency_key
-    lost = PushAttempt.objects.get(outcome=A.TIMEOUT)
-    assert "dead-worker" in lost.detail
+    lost = chunk.outbound_attempts.get(outcome=A.UNKNOWN)
+    assert lost.action == ACT.SEND and lost.detail.startswith("lost: worker dead-worker")
     assert set(Invoice.objects.values_list("sync_state", flat=True)) == {S.SYNCED}
 
 
@@ -858,16 +862,14 @@ def test_an_answer_recorded_after_the_lease_passed_to_another_worker_leaves_that
     make_connected_organisation(organisation=org_a, invoices=2)
     chunk = dispatch_one_chunk(org_a)
     lease = timezone.now() + dt.timedelta(seconds=60)
-    PushChunk.objects.filter(pk=chunk.pk).update(
-        state=C.SENDING, claimed_by="worker-b", attempts=2, lease_expires_at=lease
-    )
+    chunks().filter(pk=chunk.pk).update(state=C.SENDING, leased_by="worker-b", attempts=2, lease_until=lease)
     first = Invoice.objects.order_by("pk").first()
     body = {"Invoices": [{"InvoiceID": str(uuid.uuid4()), "InvoiceNumber": first.number, "Status": "AUTHORISED"}]}
-    attempt = {"started_at": timezone.now(), "action": PushAttempt.Action.SEND}
-    result = record_put(chunk.pk, "worker-a", body, attempt, 900, A.OK, 200, "")
+    attempt = {"started_at": timezone.now(), "action": ACT.SEND}
+    result = record_put(chunk.pk, "worker-a", body, attempt, 900, 200, "")
     assert result.outcome == "busy"
     chunk.refresh_from_db()
-    assert (chunk.state, chunk.claimed_by, chunk.lease_expires_at) == (C.SENDING, "worker-b", lease)
+    assert (chunk.state, chunk.leased_by, chunk.lease_until) == (C.SENDING, "worker-b", lease)
     first.refresh_from_db()
     assert first.sync_state == S.SYNCED
 
@@ -896,7 +898,8 @@ def test_stale_lease_past_the_window_is_looked_up_not_resent(org_a, xero, enqueu
 
 def test_a_worker_lost_mid_lookup_leaves_a_lookup_behind_and_the_next_claim_looks_up_again(org_a, xero, enqueued):
     """Decisions read the newest attempt first (the engine's rule): a call lost by a dead worker is written down as
-    the call that rule named, so a lookup lost inside the key's window is looked up again, never taken for a send."""
+    the call it was making (its `in_flight`), so a lookup lost inside the key's window is looked up again, never taken
+    for a send."""
     make_connected_organisation(organisation=org_a, invoices=2)
     chunk = dispatch_one_chunk(org_a)
     first = Invoice.objects.order_by("pk").first()
@@ -910,11 +913,13 @@ def test_a_worker_lost_mid_lookup_leaves_a_lookup_behind_and_the_next_claim_look
     xero.add_callback(responses.PUT, INVOICES_URL, callback=answer_about_one)
     assert push_chunk_send(chunk_id=chunk.pk).outcome == "retry"  # one element to look up
     # The lookup's worker claimed it, counted its call, and was killed mid-call (the key is still remembered).
-    PushChunk.objects.filter(pk=chunk.pk).update(
+    chunks().filter(pk=chunk.pk).update(
         state=C.SENDING,
-        claimed_by="dead-worker",
+        leased_by="dead-worker",
         attempts=2,
-        lease_expires_at=timezone.now() - dt.timedelta(seconds=1),
+        lookups=1,
+        in_flight=ACT.LOOKUP,
+        lease_until=timezone.now() - dt.timedelta(seconds=1),
     )
     other = Invoice.objects.order_by("pk").last()
     xero.get(
@@ -923,48 +928,48 @@ def test_a_worker_lost_mid_lookup_leaves_a_lookup_behind_and_the_next_claim_look
     )
     assert push_chunk_send(chunk_id=chunk.pk).outcome == "done"
     assert len(puts(xero)) == 1
-    lost = PushAttempt.objects.get(detail__contains="dead-worker")
-    assert lost.action == PushAttempt.Action.LOOKUP
+    lost = chunk.outbound_attempts.get(detail__contains="dead-worker")
+    assert (lost.action, lost.outcome) == (ACT.LOOKUP, A.UNKNOWN)
     assert set(Invoice.objects.values_list("sync_state", flat=True)) == {S.SYNCED}
 
 
 @pytest.mark.parametrize(
     ("rows", "window_open", "call"),
     [
-        ((("send", A.RATE_LIMITED, 429),), True, "resend"),  # Xero saw nothing: send again
-        ((("send", A.TIMEOUT, None),), True, "resend"),  # lost answer, key remembered: same key
-        ((("send", A.TIMEOUT, None),), False, "lookup"),  # lost answer, key forgotten: find out first
-        ((("send", A.SERVER_ERROR, 500),), True, "lookup"),  # Xero keeps a 500 under the key
-        ((("send", A.SERVER_ERROR, 503),), True, "resend"),
-        ((("send", A.OK, 200),), True, "lookup"),  # answered without some elements
-        ((("send", A.TIMEOUT, None), ("send", A.RATE_LIMITED, 429)), False, "lookup"),
-        ((("send", A.OK, 200), ("lookup", A.RATE_LIMITED, 429)), True, "lookup"),
-        ((("send", A.OK, 200), ("lookup", A.OK, 200)), True, "lookup"),
+        ((("send", A.RETRY, 429),), True, "send"),  # Xero saw nothing: send again
+        ((("send", A.UNKNOWN, None),), True, "send"),  # lost answer, key remembered: same key
+        ((("send", A.UNKNOWN, None),), False, "lookup"),  # lost answer, key forgotten: find out first
+        ((("send", A.UNCONFIRMED, 500),), True, "lookup"),  # Xero keeps a 500 under the key
+        ((("send", A.UNKNOWN, 503),), True, "send"),
+        ((("send", A.UNCONFIRMED, 200),), True, "lookup"),  # answered without some elements
+        ((("send", A.UNKNOWN, None), ("send", A.RETRY, 429)), False, "lookup"),
+        ((("send", A.UNCONFIRMED, 200), ("lookup", A.RETRY, 429)), True, "lookup"),
+        ((("send", A.UNCONFIRMED, 200), ("lookup", A.UNCONFIRMED, 200)), True, "lookup"),
     ],
 )
 def test_a_chunks_next_call_is_the_engines_rule_over_its_attempts(org_a, xero, enqueued, rows, window_open, call):
     """The push's chunks decide through integrations/outbound/decide.next_call, the rule every operation uses
     (tests/integrations/test_outbound_engine.py holds its table)."""
-    from invoices.services.push.send import _mode
+    from integrations.outbound import decide
 
     make_connected_organisation(organisation=org_a, invoices=1)
     chunk = dispatch_one_chunk(org_a)
     now = timezone.now()
     chunk.attempts = len(rows)
-    chunk.first_attempt_at = now - dt.timedelta(seconds=10 if window_open else 3600)
-    chunk.save(update_fields=["attempts", "first_attempt_at"])
+    chunk.key_first_sent_at = now - dt.timedelta(seconds=10 if window_open else 3600)
+    chunk.save(update_fields=["attempts", "key_first_sent_at"])
     for index, (action, outcome, status) in enumerate(rows):
-        PushAttempt.objects.create(
-            chunk=chunk,
-            organisation=org_a,
+        OutboundAttempt.objects.create(
+            operation=chunk,
             action=action,
             started_at=now + dt.timedelta(seconds=index),
             outcome=outcome,
             http_status=status,
         )
-    assert _mode(chunk, now) == call
-    # A chunk's attempt names its call in the engine's words.
-    assert set(PushAttempt.Action.values) <= set(OutboundAttempt.Action.values)
+    assert decide.decide(chunk, now, first=ACT.SEND) == call
+    # The chunk's claim (as push_chunk_send makes it) makes that call and writes it down as the one in flight.
+    claimed, action = decide.claim(chunk.pk, "worker", first=ACT.SEND, lease_seconds=60)
+    assert action == call and claimed.in_flight == call and claimed.attempts == len(rows) + 1
 
 
 def test_an_invoice_number_with_a_comma_is_looked_up_by_where_not_by_the_comma_separated_list(org_a, xero, enqueued):
@@ -1000,7 +1005,7 @@ def test_sweeper_leaves_tenants_without_a_mapping_alone(org_a, xero, enqueued):
 def test_sweeper_redispatches_a_pending_chunk_whose_reschedule_was_lost(org_a, xero, enqueued, settings):
     make_connected_organisation(organisation=org_a, invoices=1)
     chunk = dispatch_one_chunk(org_a)
-    PushChunk.objects.filter(pk=chunk.pk).update(next_attempt_at=timezone.now() - dt.timedelta(minutes=5))
+    chunks().filter(pk=chunk.pk).update(next_attempt_at=timezone.now() - dt.timedelta(minutes=5))
     enqueued.clear()
     assert push_sweep().overdue_chunks == 1
     assert [item.args for item in enqueued.named("invoices.tasks.push_chunk")] == [(chunk.pk,)]
@@ -1060,8 +1065,8 @@ def _drive(organisation, rounds: int) -> list[float]:
     waits = []
     for _ in range(rounds):
         push_organisation_dispatch(organisation_id=organisation.pk)
-        for chunk in PushChunk.objects.filter(organisation=organisation, state__in=[C.PENDING, C.SENDING]):
-            PushChunk.objects.filter(pk=chunk.pk).update(next_attempt_at=timezone.now())
+        for chunk in chunks().filter(organisation=organisation, state__in=[C.PENDING, C.SENDING]):
+            chunks().filter(pk=chunk.pk).update(next_attempt_at=timezone.now())
             result = push_chunk_send(chunk_id=chunk.pk)
             if result.retry_in is not None:
                 waits.append(result.retry_in)
@@ -1085,6 +1090,7 @@ def test_answer_without_our_invoices_is_looked_up_with_backoff_and_stops_in_need
         assert "could not be confirmed" in invoice.sync_errors[0]
         assert '"Invoices": []' in invoice.sync_errors[-1]  # Xero's answer, shown
     assert InvoiceEvent.objects.filter(kind="needs_attention").count() == 2
+    assert list(chunks().values_list("state", flat=True)) == [C.NEEDS_ATTENTION]  # was done: it ends with them
 
 
 def test_a_lookup_xero_keeps_refusing_is_bounded_and_stops_in_needs_attention(org_a, xero, enqueued, settings):
@@ -1114,7 +1120,7 @@ def test_invoice_requeued_after_proven_absence_stops_in_needs_attention_when_it_
     for _ in range(10):
         _drive(org_a, rounds=1)
         # The key's window passes after every unanswered PUT: the lookup that follows proves absence.
-        PushChunk.objects.filter(organisation=org_a).update(first_attempt_at=timezone.now() - dt.timedelta(minutes=7))
+        chunks().filter(organisation=org_a).update(key_first_sent_at=timezone.now() - dt.timedelta(minutes=7))
     invoice = Invoice.objects.get(organisation=org_a)
     assert invoice.sync_state == S.NEEDS_ATTENTION
     assert InvoiceEvent.objects.filter(invoice=invoice, kind="requeued").count() == 2
@@ -1122,20 +1128,35 @@ def test_invoice_requeued_after_proven_absence_stops_in_needs_attention_when_it_
 
 
 def test_attempts_stored_before_they_named_their_call_are_read_from_their_detail(org_a, xero, enqueued):
-    """Migration 0013: an attempt written before `action` existed said which call it was in its detail's first words."""
+    """Migration 0013: an attempt written before `action` existed said which call it was in its detail's first words.
+    Its tables went in 0014 (chunks are outbound operations now): it runs on its own models, in tables made for the
+    test as they were at 0013."""
     import importlib
 
-    from django.apps import apps
+    from django.db.migrations.loader import MigrationLoader
 
     migration = importlib.import_module("invoices.migrations.0013_push_attempt_action")
-    make_connected_organisation(organisation=org_a, invoices=1)
-    chunk = dispatch_one_chunk(org_a)
-    now = timezone.now()
-    for detail in ("PUT /Invoices: 1 elements", "GET /Invoices lookup: 1 found", "lost: worker w stopped"):
-        PushAttempt.objects.create(chunk=chunk, organisation=org_a, started_at=now, outcome=A.OK, detail=detail)
-    migration.lookups_by_their_label(apps, None)
-    assert dict(PushAttempt.objects.values_list("detail", "action")) == {
-        "PUT /Invoices: 1 elements": "send",
-        "GET /Invoices lookup: 1 found": "lookup",
-        "lost: worker w stopped": "send",
-    }
+    apps = MigrationLoader(connection).project_state(("invoices", "0013_push_attempt_action")).apps
+    PushChunk, PushAttempt = apps.get_model("invoices", "PushChunk"), apps.get_model("invoices", "PushAttempt")
+    with connection.schema_editor() as editor:
+        editor.create_model(PushChunk)
+        editor.create_model(PushAttempt)
+    try:
+        chunk = PushChunk.objects.create(
+            organisation_id=org_a.pk, tenant_id=str(uuid.uuid4()), idempotency_key=f"coordinoter-{org_a.pk}-0013"
+        )
+        now = timezone.now()
+        for detail in ("PUT /Invoices: 1 elements", "GET /Invoices lookup: 1 found", "lost: worker w stopped"):
+            PushAttempt.objects.create(
+                chunk=chunk, organisation_id=org_a.pk, started_at=now, outcome="ok", detail=detail
+            )
+        migration.lookups_by_their_label(apps, None)
+        assert dict(PushAttempt.objects.values_list("detail", "action")) == {
+            "PUT /Invoices: 1 elements": "send",
+            "GET /Invoices lookup: 1 found": "lookup",
+            "lost: worker w stopped": "send",
+        }
+    finally:
+        with connection.schema_editor() as editor:
+            editor.delete_model(PushAttempt)
+            editor.delete_model(PushChunk)

@@ -88,7 +88,7 @@ def test_credit_note_moves_use_the_credit_note_table_when_it_differs_from_the_in
     sync_state_move(note, S.IN_FLIGHT)
     assert note.sync_state == S.IN_FLIGHT
     with pytest.raises(IllegalSyncMove):
-        sync_state_move(Invoice(sync_state=S.NEEDS_ATTENTION), S.IN_FLIGHT)  # an invoice goes back to pending
+        sync_state_move(Invoice(sync_state=S.NEEDS_ATTENTION), S.FAILED)  # an invoice goes back to pending (or flight)
 
 
 def test_sync_state_remove_refuses_a_cancel_when_the_document_is_in_xero_or_being_sent():

@@ -10,9 +10,11 @@ from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
 from integrations.models import WebhookEvent, XeroConnection
+from integrations.outbound.models import OutboundAttempt, OutboundOperation
 from integrations.usage import record as usage_record
 from integrations.xero.ratelimit import rate_limiter
-from invoices.models import Invoice, PushAttempt, PushChunk
+from invoices.models import Invoice
+from invoices.outbound.chunks import CHUNK_KIND
 from tests.factories import make_batch, make_connection, make_organisation
 
 pytestmark = pytest.mark.django_db
@@ -55,18 +57,22 @@ def world(db):
     )
     # Pushes: two chunks done, one open; three attempts of 0.4 s, 1.5 s and 12 s.
     chunks = [
-        PushChunk.objects.create(
-            organisation=org, tenant_id=connection.tenant_id, state=state, idempotency_key=str(uuid.uuid4())
+        OutboundOperation.objects.create(
+            organisation=org,
+            tenant_id=connection.tenant_id,
+            kind=CHUNK_KIND,
+            state=state,
+            idempotency_key=str(uuid.uuid4()),
         )
         for state in ("done", "done", "sending")
     ]
-    for ms, outcome in ((400, "ok"), (1500, "ok"), (12000, "rate_limited")):
-        PushAttempt.objects.create(
-            chunk=chunks[0],
-            organisation=org,
+    for ms, outcome in ((400, "confirmed"), (1500, "confirmed"), (12000, "retry")):
+        OutboundAttempt.objects.create(
+            operation=chunks[0],
+            action=OutboundAttempt.Action.SEND,
             started_at=now,
             duration_ms=ms,
-            http_status=200 if outcome == "ok" else 429,
+            http_status=200 if outcome == "confirmed" else 429,
             outcome=outcome,
         )
     make_batch(organisation=org, invoices=2, sync_state=Invoice.SyncState.PENDING)
@@ -112,8 +118,8 @@ def test_metrics_match_the_stored_data(world):
     org, other = world["org"], world["other"]
     s = scrape()
 
-    assert value(s, "coordinoter_push_attempts_total", organisation_id=org.pk, outcome="ok") == 2
-    assert value(s, "coordinoter_push_attempts_total", organisation_id=org.pk, outcome="rate_limited") == 1
+    assert value(s, "coordinoter_push_attempts_total", organisation_id=org.pk, outcome="confirmed") == 2
+    assert value(s, "coordinoter_push_attempts_total", organisation_id=org.pk, outcome="retry") == 1
     assert value(s, "coordinoter_push_chunk_duration_seconds_bucket", le="0.5") == 1
     assert value(s, "coordinoter_push_chunk_duration_seconds_bucket", le="2.0") == 2
     assert value(s, "coordinoter_push_chunk_duration_seconds_bucket", le="10.0") == 2

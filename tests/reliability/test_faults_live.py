@@ -21,9 +21,11 @@ from django.urls import reverse
 
 from coordinoter import queue
 from integrations.models import WebhookEvent, XeroConnection
+from integrations.outbound.models import OutboundAttempt, OutboundOperation
 from integrations.webhooks import fetch, sweep
 from integrations.xero.ratelimit import rate_limiter
-from invoices.models import Invoice, PushAttempt, PushChunk
+from invoices.models import Invoice
+from invoices.services.push.common import chunks as push_chunks
 from tests.factories import make_membership, make_pending_batch, make_user, mfa_verify_client
 from tests.reliability.conftest import PUSH_SETTINGS
 from tests.support.live import PrivateRedis, wait_until
@@ -84,8 +86,8 @@ def notice(kind: str) -> str:
 
 
 def assert_nothing_stuck(organisation) -> None:
-    chunks = PushChunk.objects.filter(organisation=organisation)
-    assert not chunks.filter(state__in=[PushChunk.State.PENDING, PushChunk.State.SENDING]).exists()
+    chunks = push_chunks().filter(organisation=organisation)
+    assert not chunks.filter(state__in=[OutboundOperation.State.PENDING, OutboundOperation.State.SENDING]).exists()
     assert not Invoice.objects.filter(
         organisation=organisation,
         sync_state__in=[Invoice.SyncState.PENDING, Invoice.SyncState.IN_FLIGHT, Invoice.SyncState.FAILED],
@@ -267,8 +269,8 @@ def test_xero_503_for_longer_than_the_idempotency_window_then_recovering(sandbox
     wait_until(lambda: synced(organisation) == 150, timeout=60, message="150 invoices synced after the outage")
     assert_exactly_once(sandbox, tenant, organisation, 150)
     assert_nothing_stuck(organisation)
-    attempts = PushAttempt.objects.filter(organisation=organisation)
-    assert attempts.filter(outcome=PushAttempt.Outcome.SERVER_ERROR).count() >= 3
+    attempts = OutboundAttempt.objects.filter(operation__in=push_chunks().filter(organisation=organisation))
+    assert attempts.filter(outcome=OutboundAttempt.Outcome.UNKNOWN, http_status=503).count() >= 3
     # Past the key's window a resend could create a second copy: the numbers were looked up instead.
     assert attempts.filter(detail__startswith="GET /Invoices lookup").exists()
     assert_settled_page(client, batch, 150)
@@ -320,15 +322,17 @@ def test_refresh_failing_mid_batch_waits_for_a_reconnect_then_sends_the_rest_onc
         message="the connection needs a reconnect",
     )
     wait_until(
-        lambda: not PushChunk.objects.filter(organisation=organisation, state=PushChunk.State.SENDING).exists(),
+        lambda: not push_chunks().filter(organisation=organisation, state=OutboundOperation.State.SENDING).exists(),
         timeout=20,
         message="no call in progress",
     )
     before = synced(organisation)
     assert before < 300
-    calls = PushAttempt.objects.filter(organisation=organisation).count()
+    calls = OutboundAttempt.objects.filter(operation__in=push_chunks().filter(organisation=organisation)).count()
     time.sleep(3)  # three sweeper passes: nothing is called, nothing refreshed again
-    assert PushAttempt.objects.filter(organisation=organisation).count() == calls
+    assert (
+        OutboundAttempt.objects.filter(operation__in=push_chunks().filter(organisation=organisation)).count() == calls
+    )
     assert len(celery.log_events("xero.token.invalid_grant")) == 1
     assert not Invoice.objects.filter(organisation=organisation, sync_state=Invoice.SyncState.FAILED).exists()
     _, html = batch_page(admin, batch)

@@ -11,10 +11,15 @@ pytestmark = pytest.mark.django_db
 HOT_TABLES = (
     "invoices_invoice",
     "invoices_invoiceevent",
-    "invoices_pushchunk",
-    "invoices_pushattempt",
+    "integrations_outboundoperation",  # a push chunk is one (kind invoice_chunk)
+    "integrations_outboundattempt",
     "integrations_webhookevent",
 )
+
+
+# LIKE indexes that a query does use: engine.operation_for_key finds an operation whose key was renewed
+# (`<first key>~<n>`) by its first key's prefix.
+LIKE_QUERIED = {"integrations_outboundoperation": "idempotency_key"}
 
 
 def _indexes(table: str) -> list[tuple[str, list[str], bool, bool, str]]:
@@ -43,7 +48,8 @@ def test_no_index_on_a_hot_table_is_served_by_another(table):
     redundant = []
     for name, columns, unique, partial, definition in indexes:
         if "varchar_pattern_ops" in definition:
-            redundant.append(f"{name}: a LIKE index (nothing here filters with LIKE on it)")
+            if columns != [LIKE_QUERIED.get(table)]:
+                redundant.append(f"{name}: a LIKE index (nothing here filters with LIKE on it)")
             continue
         if unique or partial:
             continue

@@ -26,7 +26,7 @@ from integrations.models import (
     XeroOAuthState,
     XeroPendingTenantChoice,
 )
-from integrations.outbound.models import OutboundOperation
+from integrations.outbound.models import OutboundAttempt, OutboundOperation
 from integrations.usage import record as usage_record
 from integrations.xero import tokens
 from invoices.created_in_xero.models import XeroContactVersion, XeroCreatedInvoice, XeroInvoiceChange
@@ -41,10 +41,9 @@ from invoices.models import (
     InvoiceEvent,
     InvoiceLine,
     Payment,
-    PushAttempt,
-    PushChunk,
     XeroMapping,
 )
+from invoices.outbound.chunks import CHUNK_KIND
 from organisations.models import Invitation, Membership, Organisation, OrganisationAuditEvent, SupportRequest
 from organisations.people.services import invitation_create
 from tests.factories import make_connection, make_membership, make_organisation, make_token_set, make_user
@@ -61,6 +60,9 @@ class Tenant:
     objects: dict[type[models.Model], models.Model] = field(default_factory=dict)
     failed_invoice: Invoice | None = None
     failed_credit_note: CreditNote | None = None
+    # The push chunk (an outbound operation of kind invoice_chunk) the synced invoice went in. Not in `objects`:
+    # objects[OutboundOperation] is the invoice change's operation (support retries it, tests/security/keys.py).
+    chunk: OutboundOperation | None = None
 
     def get(self, model: type[models.Model]) -> models.Model:
         return self.objects[model]
@@ -175,17 +177,25 @@ def _tenant(marker: str, *, number: int) -> Tenant:
         organisation=org, name=f"{marker} Batch", created_by=admin, eligibility=InvoiceBatch.Eligibility.ELIGIBLE
     )
     o[InvoiceBatch] = batch
-    chunk = PushChunk.objects.create(
+    chunk = OutboundOperation.objects.create(
         organisation=org,
         tenant_id=tenant_id,
-        state=PushChunk.State.DONE,
+        kind=CHUNK_KIND,
+        state=OutboundOperation.State.DONE,
         idempotency_key=f"{marker}-key-{uuid.uuid4().hex}",
         attempts=1,
+        sends=1,
     )
-    o[PushChunk] = chunk
-    o[PushAttempt] = PushAttempt.objects.create(
-        chunk=chunk, organisation=org, started_at=now, outcome="ok", http_status=200, detail=f"{marker} attempt"
+    tenant.chunk = chunk
+    call = OutboundAttempt.objects.create(
+        operation=chunk,
+        action=OutboundAttempt.Action.SEND,
+        started_at=now,
+        outcome=OutboundAttempt.Outcome.CONFIRMED,
+        http_status=200,
+        detail=f"{marker} attempt",
     )
+    o.setdefault(OutboundAttempt, call)  # the chunk's call, unless another operation's was keyed first
     usage_record.xero_call_recorded(organisation_id=org.pk, status=200, min_remaining=59, day_remaining=4999, at=now)
     o[XeroApiUsage] = XeroApiUsage.objects.get(organisation=org)
     # A synced invoice in Xero (void/edit/delete apply), and a failed one (retry applies).
@@ -343,7 +353,8 @@ def make_world() -> World:
 
 
 def tenant_models() -> list[type[models.Model]]:
-    """Every model with a key to Organisation, plus the rows that hang off an invoice (its lines)."""
+    """Every model with a key to Organisation, plus the rows that hang off an invoice (its lines) and off an outbound
+    operation (its calls: a push chunk's among them)."""
     found = [
         model
         for model in apps.get_models()
@@ -351,7 +362,7 @@ def tenant_models() -> list[type[models.Model]]:
             isinstance(f, models.ForeignKey) and f.related_model is Organisation for f in model._meta.concrete_fields
         )
     ]
-    return [Organisation, *found, InvoiceLine]
+    return [Organisation, *found, InvoiceLine, OutboundAttempt]
 
 
 def snapshot(tenant: Tenant) -> dict[str, list[dict]]:
@@ -363,6 +374,8 @@ def snapshot(tenant: Tenant) -> dict[str, list[dict]]:
             qs = Organisation.objects.filter(pk=org.pk)
         elif model is InvoiceLine:
             qs = InvoiceLine.objects.filter(invoice__organisation=org)
+        elif model is OutboundAttempt:
+            qs = OutboundAttempt.objects.filter(operation__organisation=org)
         else:
             qs = model.objects.filter(organisation=org)
         rows[model._meta.label] = list(qs.order_by("pk").values())

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from django.contrib.auth.models import AbstractBaseUser
 
 from invoices.models import CancelledInvoice, Invoice, InvoiceLine
+from invoices.outbound.chunks import chunks_settle
 from invoices.services.batches import InvoiceInput
 from invoices.services.fix.documents import (
     DocumentFix,
@@ -30,8 +31,23 @@ def _invoice_resend(*, organisation: Organisation, document: Invoice, user: Abst
     invoices_retry_failed(organisation=organisation, batch=document.batch, user=user, invoice_ids=[document.pk])
 
 
+def _invoice_withdraw(*, document: Invoice, user: AbstractBaseUser) -> str | None:
+    """Before a cancel: a chunk that stopped in needs_attention over this invoice alone ends (withdrawn)."""
+    if document.sync_state == Invoice.SyncState.NEEDS_ATTENTION:
+        chunks_settle(
+            organisation_id=document.organisation_id,
+            chunk_ids=[document.chunk_id],
+            reason=f"Its invoice {document.number} was cancelled by {user}.",
+            leaving=[document.pk],
+        )
+    return None
+
+
 INVOICE = DocumentKind(
-    Invoice, "It is in Xero: change it there, or with Edit, Void or Delete on the batch page.", _invoice_resend
+    Invoice,
+    "It is in Xero: change it there, or with Edit, Void or Delete on the batch page.",
+    _invoice_resend,
+    withdraw=_invoice_withdraw,
 )
 
 

@@ -3,7 +3,8 @@
     dispatch.py  one dispatcher per tenant: make sure customers are Xero contacts, claim up to 50 pending
                  invoices per chunk (at most 5 chunks of a tenant in flight), store payload and key, enqueue
     contacts.py  customers -> Xero contacts: found by ContactNumber, then by Name, else created in bulk
-    send.py      one chunk: claim under a lease, take a limiter slot, PUT /Invoices, record every element and
+    send.py      one chunk (an outbound operation of kind invoice_chunk, invoices/outbound/chunks.py): a limiter
+                 slot, the engine's claim and decision rule, PUT /Invoices or the lookup; record every element and
                  attempt; retry with the same key inside Xero's window, look the numbers up after it
     record.py    Xero's answers: every element of a PUT, what a lookup found, the chunk's next state
     attempts.py  calls without an answer to record: the attempt row, then retry later, abandon or refused
@@ -14,7 +15,9 @@
 Invoice.sync_state: pending -> in_flight -> synced | warning | failed; in_flight -> pending when a lookup shows
 the invoice is not in Xero, or when a call that wrote nothing is abandoned (disconnected, needs reconnect). Every
 write of it goes through invoices/sync_states.py, which holds the whole table.
-PushChunk.state: pending -> sending -> done | failed; sending -> pending to wait (backoff, rate limit).
+A chunk's state is the outbound operation's (integrations/outbound/states.py): pending -> sending -> done | refused
+(Xero refused the whole request; or released, nothing written, when the connection became unusable) |
+needs_attention (its invoices' outcome could not be confirmed); sending -> pending to wait (backoff, rate limit).
 """
 
 from invoices.services.push.dispatch import push_enqueue_for_organisation, push_organisation_dispatch

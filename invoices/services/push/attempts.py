@@ -11,17 +11,21 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from integrations.xero.exceptions import XeroError, XeroValidationError
-from invoices.models import Invoice, PushAttempt, PushChunk
-from invoices.services.push.common import SendResult, backoff_seconds, enqueue_dispatch
+from integrations.outbound.models import OutboundAttempt, OutboundOperation
+from integrations.outbound.states import operation_move
+from integrations.xero.exceptions import XeroError
+from invoices.models import Invoice
+from invoices.services.push.common import SendResult, backoff_seconds, chunks, enqueue_dispatch
 from invoices.services.push.outcomes import Carried, events_add, outcome_failed, outcomes_save
 from invoices.sync_states import sync_state_move, sync_state_update
 
 logger = logging.getLogger(__name__)
 
 S = Invoice.SyncState
-C = PushChunk.State
-A = PushAttempt.Outcome
+C = OutboundOperation.State
+ACT, OUT = OutboundAttempt.Action, OutboundAttempt.Outcome
+# What the attempt's detail says the call was.
+CALLS = {ACT.SEND: "PUT /Invoices", ACT.LOOKUP: "GET /Invoices lookup"}
 
 
 def attempt_record(
@@ -32,28 +36,40 @@ def attempt_record(
     status: int | None,
     detail: str,
     correlation_id: str = "",
-    *,
-    organisation_id: int,
 ) -> None:
-    PushAttempt.objects.create(
-        chunk_id=chunk_id,
-        organisation_id=organisation_id,
+    """One call of the chunk, as the engine records every call (integrations/outbound/record.py)."""
+    OutboundAttempt.objects.create(
+        operation_id=chunk_id,
         action=attempt["action"],
         started_at=attempt["started_at"],
         duration_ms=max(0, duration_ms),
         http_status=status,
         outcome=outcome,
         correlation_id=(correlation_id or "")[:64],
-        detail=f"{PushAttempt.Action(attempt['action']).label}: {detail}"[:2000],
+        detail=f"{CALLS[attempt['action']]}: {detail}"[:2000],
     )
 
 
-def locked_chunk(chunk_id: int) -> PushChunk:
+def locked_chunk(chunk_id: int) -> OutboundOperation:
     # Recording never reads the payload (every element of the chunk): it stays in the database.
-    return PushChunk.objects.select_for_update().defer("payload").get(pk=chunk_id)
+    return chunks().select_for_update().defer("payload").get(pk=chunk_id)
 
 
-def in_flight_invoices(chunk: PushChunk, *, customers: bool = False) -> list[Carried]:
+def held_by(chunk: OutboundOperation, worker: str) -> bool:
+    """Is the chunk still ours? Our lease may have run out and another worker claimed it (and maybe recorded) since."""
+    return chunk.state == C.SENDING and chunk.leased_by == worker[:100]
+
+
+def release(chunk: OutboundOperation, to: str, now, *, fields: tuple[str, ...] = ()) -> None:
+    """The chunk leaves the lease holder's hands: waiting again (pending) or ended (done, refused, needs_attention)."""
+    operation_move(chunk, to)
+    chunk.leased_by, chunk.lease_until, chunk.in_flight = "", None, ""
+    if to != C.PENDING:
+        chunk.completed_at = now
+    chunk.save(update_fields=["state", "leased_by", "lease_until", "in_flight", "completed_at", "last_error", *fields])
+
+
+def in_flight_invoices(chunk: OutboundOperation, *, customers: bool = False) -> list[Carried]:
     """The chunk's invoices still in flight, locked, as values; with their customers' ContactIDs when the caller
     compares them."""
     names = ["pk", "organisation_id", "number", "sync_state", "sync_errors"]
@@ -82,17 +98,15 @@ def retry_later(
 ) -> SendResult:
     """The call failed in a way worth retrying (429, 5xx, timeout): record it and wait `seconds`."""
     chunk = locked_chunk(chunk_id)
-    attempt_record(
-        chunk_id, attempt, duration_ms, outcome, status, detail, correlation_id, organisation_id=chunk.organisation_id
-    )
+    attempt_record(chunk_id, attempt, duration_ms, outcome, status, detail, correlation_id)
     now = timezone.now()
     chunk.last_error = detail[:2000]
-    fields = ["last_error"]
-    if chunk.state == C.SENDING and chunk.claimed_by == worker[:100]:
-        chunk.state, chunk.claimed_by, chunk.lease_expires_at = C.PENDING, "", None
+    if held_by(chunk, worker):
         chunk.next_attempt_at = now + timedelta(seconds=seconds)
-        fields += ["state", "claimed_by", "lease_expires_at", "next_attempt_at"]
-    chunk.save(update_fields=fields)
+        chunk.correlation_id = (correlation_id or chunk.correlation_id)[:64]
+        release(chunk, C.PENDING, now, fields=("next_attempt_at", "correlation_id"))
+    else:
+        chunk.save(update_fields=["last_error"])
     logger.warning(
         "push.chunk.retry",
         extra={
@@ -107,7 +121,7 @@ def retry_later(
             "attempts": chunk.attempts,
         },
     )
-    return SendResult("retry", retry_in=seconds, detail=outcome)
+    return SendResult("retry", retry_in=seconds, detail=outcome if status != 429 else "rate_limited")
 
 
 MOVED_IN_DOUBT = (
@@ -121,35 +135,32 @@ MOVED_IN_DOUBT = (
 def abandon(chunk_id: int, worker: str, *, reason: str, moved: bool = False) -> SendResult:
     """The connection cannot be used (needs reconnect, disconnected, 401/403). Xero wrote nothing on this call.
 
-    If no earlier call of the chunk may have written either, its invoices simply go back to pending and wait;
-    otherwise the chunk is kept (same payload and key) and resumes once the connection is back. `moved`: the
-    organisation is now connected to another Xero organisation, so the chunk can never go back to the one it may have
-    written to: those invoices stop in needs_attention (a person checks the old organisation, then retries or
-    cancels), and the chunk ends, freeing its slot.
+    If no earlier call of the chunk may have written either, its invoices simply go back to pending and wait, and the
+    chunk ends (refused: withdrawn without a write); otherwise the chunk is kept (same payload and key) and resumes
+    once the connection is back. `moved`: the organisation is now connected to another Xero organisation, so the chunk
+    can never go back to the one it may have written to: those invoices stop in needs_attention (a person checks the
+    old organisation, then retries or cancels), and the chunk ends there too, freeing its slot.
     """
     chunk = locked_chunk(chunk_id)
+    if not held_by(chunk, worker):
+        return SendResult("busy", detail=chunk.leased_by)
     now = timezone.now()
-    maybe_written = (
-        chunk.push_attempts.filter(action=PushAttempt.Action.SEND)
-        .filter(outcome__in=[A.OK, A.VALIDATION, A.TIMEOUT, A.SERVER_ERROR])
-        .exists()
-    )
+    maybe_written = chunk.outbound_attempts.filter(
+        action=ACT.SEND, outcome__in=[OUT.CONFIRMED, OUT.UNCONFIRMED, OUT.UNKNOWN]
+    ).exists()
     chunk.last_error = reason[:2000]
-    chunk.claimed_by, chunk.lease_expires_at = "", None
     if maybe_written and moved:
         _stop_in_attention(chunk, MOVED_IN_DOUBT, now)
         outcome = "needs_attention"
     elif maybe_written:
-        chunk.state = C.PENDING
         chunk.next_attempt_at = now + timedelta(seconds=settings.PUSH_SWEEP_SECONDS)
-        chunk.save(update_fields=["state", "last_error", "claimed_by", "lease_expires_at", "next_attempt_at"])
+        release(chunk, C.PENDING, now, fields=("next_attempt_at",))
         outcome = "waiting"
     else:
         invoices = in_flight_invoices(chunk)
         in_flight = Invoice.objects.filter(pk__in=[i.pk for i in invoices])
         sync_state_update(in_flight, [S.IN_FLIGHT], S.PENDING, updated_at=now)
-        chunk.state, chunk.completed_at = C.FAILED, now
-        chunk.save(update_fields=["state", "last_error", "claimed_by", "lease_expires_at", "completed_at"])
+        release(chunk, C.REFUSED, now)
         outcome = "released"
     logger.warning(
         "push.chunk.connection_unusable",
@@ -180,15 +191,13 @@ def lookup_failed(
     OUTBOUND_MAX_LOOKUPS (the engine's bound) the invoices still in flight stop in needs_attention and the chunk ends:
     nothing is sent again, so none can be in Xero twice."""
     chunk = locked_chunk(chunk_id)
-    lookups = chunk.push_attempts.filter(action=PushAttempt.Action.LOOKUP).count() + 1  # this one included
+    lookups = chunk.lookups  # this one included: the claim counted it
     if lookups < settings.OUTBOUND_MAX_LOOKUPS:
         wait = backoff_seconds(lookups)
         return retry_later(chunk_id, worker, wait, attempt, duration_ms, outcome, status, detail, correlation_id)
-    attempt_record(
-        chunk_id, attempt, duration_ms, outcome, status, detail, correlation_id, organisation_id=chunk.organisation_id
-    )
-    if chunk.state != C.SENDING or chunk.claimed_by != worker[:100]:
-        return SendResult("busy", detail=chunk.claimed_by)  # another worker holds it now: it decides
+    attempt_record(chunk_id, attempt, duration_ms, outcome, status, detail, correlation_id)
+    if not held_by(chunk, worker):
+        return SendResult("busy", detail=chunk.leased_by)  # another worker holds it now: it decides
     message = (
         f"Xero's answer could not be confirmed: {lookups} lookups of its number failed (last: {detail[:300]}). "
         "Nothing was sent again, so it cannot be in Xero twice. Check Xero, then retry it or cancel it."
@@ -198,9 +207,9 @@ def lookup_failed(
     return SendResult("needs_attention", detail=message)
 
 
-def _stop_in_attention(chunk: PushChunk, message: str, now) -> None:
+def _stop_in_attention(chunk: OutboundOperation, message: str, now) -> None:
     """The chunk's invoices still in flight stop in needs_attention with `message` (never resent by themselves), and
-    the chunk ends, its slot free for the tenant's next."""
+    the chunk with them (support sees it, and may retry it: a lookup), its slot free for the tenant's next."""
     invoices = in_flight_invoices(chunk)
     for invoice in invoices:
         sync_state_move(invoice, S.NEEDS_ATTENTION)
@@ -208,9 +217,7 @@ def _stop_in_attention(chunk: PushChunk, message: str, now) -> None:
         invoice.sync_errors = [message]
     outcomes_save(invoices)
     events_add(invoices, "needs_attention", lambda i: message)
-    chunk.state, chunk.completed_at = C.FAILED, now
-    chunk.claimed_by, chunk.lease_expires_at = "", None
-    chunk.save(update_fields=["state", "completed_at", "last_error", "claimed_by", "lease_expires_at"])
+    release(chunk, C.NEEDS_ATTENTION, now)
     enqueue_dispatch(chunk.organisation_id)
 
 
@@ -219,17 +226,9 @@ def refused(chunk_id: int, worker: str, attempt: dict, duration_ms: int, exc: Xe
     """Xero refused the whole PUT (a 4xx that is not per element): its invoices fail. (A refused lookup is
     `lookup_failed`.)"""
     chunk = locked_chunk(chunk_id)
-    outcome = A.VALIDATION if isinstance(exc, XeroValidationError) else A.ERROR
-    attempt_record(
-        chunk_id,
-        attempt,
-        duration_ms,
-        outcome,
-        exc.status,
-        str(exc),
-        exc.correlation_id,
-        organisation_id=chunk.organisation_id,
-    )
+    attempt_record(chunk_id, attempt, duration_ms, OUT.REFUSED, exc.status, str(exc), exc.correlation_id)
+    if not held_by(chunk, worker):
+        return SendResult("busy", detail=chunk.leased_by)
     now = timezone.now()
     message = exc.detail or str(exc)
     invoices = in_flight_invoices(chunk)
@@ -237,8 +236,7 @@ def refused(chunk_id: int, worker: str, attempt: dict, duration_ms: int, exc: Xe
         outcome_failed(invoice, [message], now)
     outcomes_save(invoices)
     events_add(invoices, "failed", lambda i: f"Xero refused the request: {message}")
-    chunk.state, chunk.completed_at, chunk.last_error = C.FAILED, now, message[:2000]
-    chunk.claimed_by, chunk.lease_expires_at = "", None
-    chunk.save(update_fields=["state", "completed_at", "last_error", "claimed_by", "lease_expires_at"])
+    chunk.last_error = message[:2000]
+    release(chunk, C.REFUSED, now)
     enqueue_dispatch(chunk.organisation_id)
     return SendResult("failed", detail=message)

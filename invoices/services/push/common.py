@@ -11,10 +11,12 @@ from typing import Any
 from django.db.models import QuerySet
 
 from integrations.models import XeroConnection
+from integrations.outbound.models import OutboundOperation
 from integrations.xero.client import XeroClient
 from integrations.xero.errors import backoff_seconds  # noqa: F401 - the one policy, re-exported for push/
 from integrations.xero.ratelimit import rate_limiter
-from invoices.models import Invoice, InvoiceBatch, PushChunk
+from invoices.models import Invoice, InvoiceBatch
+from invoices.outbound.chunks import CHUNK_KIND
 
 # Xero recommends about 50 elements per request (https://developer.xero.com/documentation/guides/oauth2/limits/)
 CHUNK_SIZE = 50
@@ -22,9 +24,7 @@ CHUNK_SIZE = 50
 MAX_CHUNKS_IN_FLIGHT = 5
 
 S = Invoice.SyncState
-C = PushChunk.State
-
-LOOKUP = "lookup"
+C = OutboundOperation.State
 
 
 @dataclass(frozen=True)
@@ -41,8 +41,13 @@ def pending_invoices(organisation_id: int) -> QuerySet[Invoice]:
     ).order_by("pk")
 
 
-def active_chunks(organisation_id: int) -> QuerySet[PushChunk]:
-    return PushChunk.objects.filter(organisation_id=organisation_id, state__in=[C.PENDING, C.SENDING])
+def chunks() -> QuerySet[OutboundOperation]:
+    """The push's chunks: the outbound engine's operations of kind invoice_chunk."""
+    return OutboundOperation.objects.filter(kind=CHUNK_KIND)
+
+
+def active_chunks(organisation_id: int) -> QuerySet[OutboundOperation]:
+    return chunks().filter(organisation_id=organisation_id, state__in=[C.PENDING, C.SENDING])
 
 
 def connection_for(organisation_id: int, *, with_tokens: bool = False) -> XeroConnection | None:

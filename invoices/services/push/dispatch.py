@@ -17,10 +17,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from integrations.models import XeroConnection
+from integrations.outbound.engine import operation_create
 from integrations.xero.exceptions import XeroAuthError, XeroError, XeroNotConnected
 from integrations.xero.ratelimit import RateLimitWait, rate_limiter
 from invoices import mappers
-from invoices.models import CreditNote, Invoice, InvoiceLine, PushChunk, XeroMapping
+from invoices.models import CreditNote, Invoice, InvoiceLine, XeroMapping
+from invoices.outbound.chunks import CHUNK_KIND
 from invoices.services.credit_notes import credit_notes_dispatch
 from invoices.services.mapping import mapping_defaults_for
 from invoices.services.push.common import (
@@ -210,12 +212,12 @@ def _chunk_create(
         return None
     key = f"coordinoter-{organisation_id}-{uuid.uuid4().hex}"
     wait = _limiter_wait(tenant_id, key) if paced else 0.0
-    chunk = PushChunk.objects.create(
+    chunk = operation_create(
         organisation_id=organisation_id,
         tenant_id=tenant_id,
-        state=PushChunk.State.PENDING,
-        idempotency_key=key,
+        kind=CHUNK_KIND,
         payload={"Invoices": elements},
+        idempotency_key=key,
         next_attempt_at=now + timedelta(seconds=wait) if wait else None,
     )
     sync_state_update(

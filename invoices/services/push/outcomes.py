@@ -15,8 +15,9 @@ from django.db import connection
 from django.utils import timezone
 
 from integrations.models import XeroConnection
+from integrations.outbound.models import OutboundOperation
 from invoices import mappers
-from invoices.models import Invoice, InvoiceEvent, PushChunk
+from invoices.models import Invoice, InvoiceEvent
 from invoices.sync_states import sync_state_move
 
 S = Invoice.SyncState
@@ -129,7 +130,7 @@ def outcome_synced(invoice: Carried, result: mappers.InvoiceOutcome, now) -> Non
     changes["synced_at"] = changes["updated_at"] = now
 
 
-def outcomes_created_in(chunk: PushChunk, synced: list[Carried], *, short_code: str | None = None) -> None:
+def outcomes_created_in(chunk: OutboundOperation, synced: list[Carried], *, short_code: str | None = None) -> None:
     """The Xero organisation these invoices are in: the chunk's tenant, with its short code for links (unknown if
     the connection has moved to another organisation since the chunk was made). `short_code`: the tenant's, if the
     caller read it from the connection it sent with."""

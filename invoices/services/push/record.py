@@ -11,10 +11,11 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from integrations.outbound.models import OutboundAttempt, OutboundOperation
 from invoices import mappers
-from invoices.models import Invoice, InvoiceEvent, PushAttempt, PushChunk
-from invoices.services.push.attempts import attempt_record, in_flight_invoices, locked_chunk
-from invoices.services.push.common import SendResult, backoff_seconds
+from invoices.models import Invoice, InvoiceEvent
+from invoices.services.push.attempts import attempt_record, held_by, in_flight_invoices, locked_chunk, release
+from invoices.services.push.common import SendResult, backoff_seconds, enqueue_dispatch
 from invoices.services.push.outcomes import (
     Carried,
     events_insert,
@@ -29,8 +30,8 @@ from invoices.sync_states import sync_state_move
 logger = logging.getLogger(__name__)
 
 S = Invoice.SyncState
-C = PushChunk.State
-A = PushAttempt.Outcome
+C = OutboundOperation.State
+ACT, OUT = OutboundAttempt.Action, OutboundAttempt.Outcome
 
 # An ACCREC number that already exists (https://github.com/XeroAPI/Xero-Net/issues/238): ours from an earlier
 # call of this chunk, or someone else's. Looked up before it is called a failure.
@@ -44,7 +45,6 @@ def record_put(
     body: dict,
     attempt: dict,
     duration_ms: int,
-    outcome: str,
     status: int | None,
     correlation_id: str,
     *,
@@ -55,10 +55,6 @@ def record_put(
     short_code: the chunk's Xero organisation's, when the caller has it (else it is read)."""
     chunk = locked_chunk(chunk_id)
     outcomes = mappers.invoice_outcomes(body)
-    detail = f"{len(outcomes)} elements; answer: {answer_head(body)}"
-    attempt_record(
-        chunk_id, attempt, duration_ms, outcome, status, detail, correlation_id, organisation_id=chunk.organisation_id
-    )
     invoices = in_flight_invoices(chunk)
     by_number = {o.number.strip().upper(): o for o in outcomes if o.number}
     now = timezone.now()
@@ -78,6 +74,8 @@ def record_put(
         else:
             outcome_failed(invoice, result.errors or ["Xero did not create this invoice."], now)
             failed.append(invoice)
+    detail = f"{len(outcomes)} elements; answer: {answer_head(body)}"
+    attempt_record(chunk_id, attempt, duration_ms, _verdict(synced, failed, unresolved), status, detail, correlation_id)
     return _finish(
         chunk,
         worker,
@@ -98,17 +96,7 @@ def record_lookup(
     """Resolve what is left of the chunk from Xero itself: found -> synced, not found -> pending again."""
     chunk = locked_chunk(chunk_id)
     elements = body.get("Invoices") or []
-    attempt_record(
-        chunk_id,
-        attempt,
-        duration_ms,
-        A.OK,
-        status,
-        f"{len(elements)} found",
-        correlation_id,
-        organisation_id=chunk.organisation_id,
-    )
-    lookups = chunk.push_attempts.filter(action=PushAttempt.Action.LOOKUP).count()
+    lookups = chunk.lookups  # this one included: the claim counted it
     answered = _put_answer(chunk)
     requeues = _requeues(chunk)
     found: dict[str, tuple[mappers.InvoiceOutcome, dict]] = {}
@@ -144,6 +132,8 @@ def record_lookup(
             sync_state_move(invoice, S.PENDING)
             invoice.changes["updated_at"] = now
             requeued.append(invoice)
+    verdict = _verdict(synced, failed, unresolved + attention, absent=requeued)
+    attempt_record(chunk_id, attempt, duration_ms, verdict, status, f"{len(elements)} found", correlation_id)
     return _finish(
         chunk,
         worker,
@@ -154,6 +144,7 @@ def record_lookup(
         now,
         attention=attention,
         lookups=lookups,
+        answered=answered,
         note=f"resolved by lookup: {len(synced)} found in Xero, {len(failed)} failed, "
         f"{len(requeued)} sent again in a new chunk, {len(unresolved)} to look up again, "
         f"{len(attention)} need attention",
@@ -175,10 +166,21 @@ def answer_head(body: dict) -> str:
     return "".join(pieces)[:ANSWER_CHARS]
 
 
-def _put_answer(chunk: PushChunk) -> str | None:
+def _verdict(synced: list, failed: list, unresolved: list, *, absent: list = ()) -> str:
+    """The call's outcome in the engine's words: unconfirmed while any of its invoices is left to find out about."""
+    if unresolved:
+        return OUT.UNCONFIRMED
+    if synced:
+        return OUT.CONFIRMED
+    if absent:
+        return OUT.ABSENT
+    return OUT.REFUSED if failed else OUT.CONFIRMED
+
+
+def _put_answer(chunk: OutboundOperation) -> str | None:
     """Xero's answer to this chunk's PUT when it answered one (200) at all; None when no PUT was answered."""
     detail = (
-        chunk.push_attempts.filter(outcome=A.OK, action=PushAttempt.Action.SEND)
+        chunk.outbound_attempts.filter(http_status=200, action=ACT.SEND)
         .order_by("-started_at")
         .values_list("detail", flat=True)
         .first()
@@ -188,7 +190,17 @@ def _put_answer(chunk: PushChunk) -> str | None:
     return detail.split("answer: ", 1)[1] if "answer: " in detail else ""
 
 
-def _requeues(chunk: PushChunk) -> dict[int, int]:
+def _as_answer(head: str | None) -> dict:
+    """Xero's answer to the PUT as people are shown it (`last_answer`): as it was, when its first ANSWER_CHARS hold all
+    of it; else those characters."""
+    try:
+        answer = json.loads(head or "")
+    except ValueError:
+        answer = None
+    return answer if isinstance(answer, dict) else {"answer_starts": head or ""}
+
+
+def _requeues(chunk: OutboundOperation) -> dict[int, int]:
     from django.db.models import Count
 
     rows = (
@@ -217,7 +229,7 @@ def _needs_attention(invoice: Carried, now, *, lookups: int, answer: str, requeu
 
 
 def _finish(
-    chunk: PushChunk,
+    chunk: OutboundOperation,
     worker: str,
     synced: list[Carried],
     failed: list[Carried],
@@ -228,6 +240,7 @@ def _finish(
     note: str,
     attention: list[Carried] = (),
     lookups: int = 0,
+    answered: str | None = None,
     short_code: str | None = None,
 ) -> SendResult:
     attention = list(attention)
@@ -249,24 +262,28 @@ def _finish(
             *((i, "needs_attention", i.sync_errors[0]) for i in attention),
         ]
     )
-    if chunk.state == C.SENDING and chunk.claimed_by != worker[:100]:
+    if not held_by(chunk, worker):
         # Our lease ran out and another worker claimed the chunk meanwhile: what Xero answered us is kept (above),
         # but the chunk is the new holder's, who records its own call and decides what follows.
-        result = SendResult("busy", detail=chunk.claimed_by)
+        result = SendResult("busy", detail=chunk.leased_by)
     elif unresolved:
         # Look them up, spaced by the one backoff policy (each lookup is a call against the tenant's limits).
         wait = backoff_seconds(lookups) if lookups else 0.0
-        chunk.state, chunk.next_attempt_at = C.PENDING, now + timedelta(seconds=wait)
+        chunk.last_error, chunk.next_attempt_at = note[:2000], now + timedelta(seconds=wait)
+        release(chunk, C.PENDING, now, fields=("next_attempt_at",))
         result = SendResult("retry", retry_in=wait, detail=note)
+    elif attention:
+        # Support sees the chunk with Xero's answer, and may retry it (a lookup); the slot is free meanwhile.
+        why = attention[0].sync_errors[0]
+        chunk.last_error = f"{len(attention)} of its invoices need attention. {why}"[:2000]
+        chunk.last_answer = _as_answer(answered)
+        release(chunk, C.NEEDS_ATTENTION, now, fields=("last_answer",))
+        enqueue_dispatch(chunk.organisation_id)
+        result = SendResult("needs_attention", detail=note)
     else:
-        chunk.state, chunk.completed_at = C.DONE, now
-        result = SendResult("done", detail=note)
-    if result.outcome != "busy":
         chunk.last_error = note[:2000]
-        chunk.claimed_by, chunk.lease_expires_at = "", None
-        chunk.save(
-            update_fields=["state", "next_attempt_at", "completed_at", "last_error", "claimed_by", "lease_expires_at"]
-        )
+        release(chunk, C.DONE, now)
+        result = SendResult("done", detail=note)
     if synced:
         organisation_id = chunk.organisation_id
         transaction.on_commit(lambda: sync_recorded(organisation_id, now))

@@ -4,6 +4,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from invoices.models import Invoice, InvoiceBatch, InvoiceEvent
+from invoices.outbound.chunks import chunks_settle
 from invoices.services.push.dispatch import push_enqueue_for_organisation
 from invoices.sync_states import sync_state_move
 from organisations.models import Organisation
@@ -31,11 +32,13 @@ def invoices_retry_failed(
     if not invoices:
         return 0
     now = timezone.now()
+    in_doubt = {invoice.chunk_id for invoice in invoices if invoice.sync_state == S.NEEDS_ATTENTION}
     for invoice in invoices:
         sync_state_move(invoice, S.PENDING)
         invoice.sync_errors = []
         invoice.updated_at = now
     Invoice.objects.bulk_update(invoices, ["sync_state", "sync_errors", "updated_at"])
+    chunks_settle(organisation_id=organisation.pk, chunk_ids=in_doubt, reason=f"Its invoices were retried by {user}.")
     InvoiceEvent.objects.bulk_create(
         [
             InvoiceEvent(

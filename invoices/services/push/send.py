@@ -21,25 +21,23 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
 
 from integrations.models import XeroConnection
-from integrations.outbound.decide import HISTORY, next_call
-from integrations.outbound.models import OutboundAttempt
+from integrations.outbound.decide import claim
+from integrations.outbound.models import OutboundAttempt, OutboundOperation
+from integrations.outbound.record import RunResult
 from integrations.xero import accounting
 from integrations.xero.errors import Refused, Retry, WaitForConnection, classify
-from integrations.xero.exceptions import (
-    XeroError,
-)
+from integrations.xero.exceptions import XeroError
 from integrations.xero.ratelimit import RateLimitWait, rate_limiter
-from invoices.models import Invoice, PushAttempt, PushChunk
+from invoices.models import Invoice
 from invoices.services.push.attempts import abandon, attempt_record, lookup_failed, refused, retry_later
 from invoices.services.push.common import (
-    LOOKUP,
     SendResult,
     backoff_seconds,
     chunk_waiter,
+    chunks,
     connection_for,
     connection_ready,
     enqueue_dispatch,
@@ -51,12 +49,8 @@ from invoices.services.push.record import record_lookup, record_put
 logger = logging.getLogger(__name__)
 
 S = Invoice.SyncState
-C = PushChunk.State
-A = PushAttempt.Outcome
-ACT, OUT = PushAttempt.Action, OutboundAttempt.Outcome
-
-RESEND = "resend"
-LOST_LABEL = "lost"
+C = OutboundOperation.State
+ACT, OUT = OutboundAttempt.Action, OutboundAttempt.Outcome
 
 
 def push_chunk_send(*, chunk_id: int, worker: str | None = None) -> SendResult:
@@ -67,40 +61,40 @@ def push_chunk_send(*, chunk_id: int, worker: str | None = None) -> SendResult:
         return seen
     tenant_id, organisation_id, key = seen
     connection = connection_for(organisation_id, with_tokens=True)
-    usable = connection_ready(connection) and connection.tenant_id == tenant_id
-    limiter = rate_limiter()
-    ticket = None
-    if usable:
-        # The limiter before the claim (one Redis call): a chunk that must wait is not claimed; only its next attempt
-        # time is written.
-        try:
-            ticket = limiter.acquire(tenant_id=tenant_id, waiter=chunk_waiter(key))
-        except RateLimitWait as wait:
-            PushChunk.objects.filter(pk=chunk_id, state=C.PENDING).update(
-                next_attempt_at=timezone.now() + timedelta(seconds=wait.seconds)
-            )
-            return SendResult("retry", retry_in=wait.seconds, detail=f"rate limit ({wait.problem})")
-    claimed = _claim(chunk_id, worker, counting=usable)
-    if isinstance(claimed, SendResult):
-        limiter.refund(tenant_id=tenant_id, ticket=ticket)
-        return claimed
-    chunk, mode = claimed
-    if not usable:
+    if not (connection_ready(connection) and connection.tenant_id == tenant_id):
         # The engine's rule (integrations/outbound/engine._usable_connection): bound to another Xero organisation, the
-        # chunk can never go where it went; otherwise it waits for the connection to come back.
+        # chunk can never go where it went; otherwise it waits for the connection to come back. No call is made.
+        claimed = claim(chunk_id, worker, calling=False, lease_seconds=settings.PUSH_LEASE_SECONDS)
+        if isinstance(claimed, RunResult):
+            return _from_run(claimed)
         moved = connection is not None and bool(connection.tenant_id) and connection.tenant_id != tenant_id
         reason = (
             "The organisation is now connected to another Xero organisation."
             if moved
             else "Waiting for the Xero connection (reconnect or disconnected)."
         )
-        return abandon(chunk.pk, worker, reason=reason, moved=moved)
+        return abandon(chunk_id, worker, reason=reason, moved=moved)
+    # The limiter before the claim (one Redis call): a chunk that must wait is not claimed; only its next attempt time
+    # is written.
+    limiter = rate_limiter()
+    try:
+        ticket = limiter.acquire(tenant_id=tenant_id, waiter=chunk_waiter(key))
+    except RateLimitWait as wait:
+        chunks().filter(pk=chunk_id, state=C.PENDING).update(
+            next_attempt_at=timezone.now() + timedelta(seconds=wait.seconds)
+        )
+        return SendResult("retry", retry_in=wait.seconds, detail=f"rate limit ({wait.problem})")
+    claimed = claim(chunk_id, worker, first=ACT.SEND, has_work=_has_work, lease_seconds=settings.PUSH_LEASE_SECONDS)
+    if isinstance(claimed, RunResult):
+        limiter.refund(tenant_id=tenant_id, ticket=ticket)
+        return _from_run(claimed)
+    chunk, action = claimed
     slot = _HeldSlot(limiter, ticket)
     started, clock = timezone.now(), time.monotonic()
-    attempt = {"started_at": started, "action": ACT.SEND if mode == RESEND else ACT.LOOKUP}
+    attempt = {"started_at": started, "action": action}
     try:
         client = xero_client(connection, limiter=slot, tokens_just_read=True)
-        if mode == RESEND:
+        if action == ACT.SEND:
             response = accounting.invoices_put(
                 client, invoices=chunk.payload["Invoices"], idempotency_key=chunk.idempotency_key
             )
@@ -109,20 +103,19 @@ def push_chunk_send(*, chunk_id: int, worker: str | None = None) -> SendResult:
                 client, invoice_numbers=_in_flight_numbers(chunk), created_by_my_app=True, summary_only=True
             )
     except XeroError as exc:
-        return _failed_call(chunk, worker, mode, attempt, _elapsed(clock), exc)
+        return _failed_call(chunk, worker, action, attempt, _elapsed(clock), exc)
     finally:
         slot.close()
-    if mode == RESEND:
+    if action == ACT.SEND:
         result = record_put(
             chunk.pk,
             worker,
             response.body or {},
             attempt,
             response.duration_ms,
-            A.OK,
             response.status,
             response.correlation_id,
-            short_code=connection.tenant_short_code,  # the chunk's tenant: `usable` checked it above
+            short_code=connection.tenant_short_code,  # the chunk's tenant: checked above
         )
     else:
         result = record_lookup(
@@ -139,35 +132,55 @@ def push_chunk_send(*, chunk_id: int, worker: str | None = None) -> SendResult:
     return result
 
 
-def _failed_call(chunk: PushChunk, worker: str, mode: str, attempt: dict, elapsed: int, exc: XeroError) -> SendResult:
-    """The one classifier's verdict (integrations/xero/errors.py), applied to a chunk."""
-    verdict = classify(exc, attempt=chunk.attempts)
+def _from_run(result: RunResult) -> SendResult:
+    """The claim's answer when there is nothing to call now."""
+    if result.state == "early":
+        return SendResult("retry", retry_in=result.retry_in, detail="early")
+    return SendResult(result.state, retry_in=result.retry_in, detail=result.detail)
+
+
+def _has_work(chunk: OutboundOperation) -> bool:
+    """Every invoice a chunk carries is in flight until a record (or a release, which ends the chunk) moves it, under
+    the chunk's lock; after a call, a worker that died after its record may have left nothing to send."""
+    return Invoice.objects.filter(chunk=chunk, sync_state=S.IN_FLIGHT).exists()
+
+
+def _failed_call(
+    chunk: OutboundOperation, worker: str, action: str, attempt: dict, elapsed: int, exc: XeroError
+) -> SendResult:
+    """The one classifier's verdict (integrations/xero/errors.py), applied to a chunk; the attempt's outcome in the
+    engine's words (integrations/outbound/record.record_failure)."""
+    tries = chunk.sends if action == ACT.SEND else chunk.lookups
+    verdict = classify(exc, attempt=tries)
     status, correlation_id = getattr(exc, "status", None), getattr(exc, "correlation_id", "")
-    if mode == LOOKUP and not isinstance(verdict, WaitForConnection) and not getattr(verdict, "rate_limited", False):
+    if action == ACT.LOOKUP and not isinstance(verdict, WaitForConnection) and not getattr(verdict, "rate_limited", 0):
         # Refused, unanswered or failed: bounded like the engine's lookups (a 429 is only a wait).
-        outcome = A.SERVER_ERROR if status and status >= 500 else A.TIMEOUT if status is None else A.ERROR
+        outcome = OUT.RETRY if isinstance(verdict, Retry) else OUT.FAILED
         return lookup_failed(chunk.pk, worker, attempt, elapsed, outcome, status, str(exc), correlation_id)
     if isinstance(verdict, Retry):
         if verdict.rate_limited:
-            outcome = A.RATE_LIMITED
+            outcome = OUT.RETRY
+        elif verdict.answer_cached:
+            outcome = OUT.UNCONFIRMED  # Xero keeps this answer under the key: the next call looks it up
         elif verdict.outcome_unknown:
-            outcome = A.SERVER_ERROR if status and status >= 500 else A.TIMEOUT
+            outcome = OUT.UNKNOWN
         else:
-            outcome = A.ERROR
-        return retry_later(chunk.pk, worker, verdict.after, attempt, elapsed, outcome, status, str(exc), correlation_id)
+            outcome = OUT.RETRY
+        wait = verdict.after
+        if outcome == OUT.UNCONFIRMED:
+            wait = backoff_seconds(chunk.lookups + 1)
+        return retry_later(chunk.pk, worker, wait, attempt, elapsed, outcome, status, str(exc), correlation_id)
     if isinstance(verdict, WaitForConnection):
-        attempt_record(
-            chunk.pk, attempt, elapsed, A.AUTH, status, str(exc), correlation_id, organisation_id=chunk.organisation_id
-        )
+        attempt_record(chunk.pk, attempt, elapsed, OUT.WAITING, status, str(exc), correlation_id)
         return abandon(chunk.pk, worker, reason=str(exc))
     if isinstance(verdict, Refused):
-        if mode == RESEND and verdict.elements:
+        if verdict.elements:
             body = {"Invoices": verdict.elements}
-            return record_put(chunk.pk, worker, body, attempt, elapsed, A.VALIDATION, status, correlation_id)
+            return record_put(chunk.pk, worker, body, attempt, elapsed, status, correlation_id)
         return refused(chunk.pk, worker, attempt, elapsed, exc)
     # Anything else (Failed): the chunk keeps its key and goes again after the backoff.
     wait = backoff_seconds(chunk.attempts)
-    return retry_later(chunk.pk, worker, wait, attempt, elapsed, A.ERROR, status, str(exc), correlation_id)
+    return retry_later(chunk.pk, worker, wait, attempt, elapsed, OUT.RETRY, status, str(exc), correlation_id)
 
 
 def _refill(organisation_id: int, connection: XeroConnection) -> None:
@@ -181,20 +194,21 @@ def _refill(organisation_id: int, connection: XeroConnection) -> None:
         enqueue_dispatch(organisation_id, countdown=dispatched.retry_in)
 
 
-# ---------------------------------------------------------------- the claim
+# ---------------------------------------------------------------- before the claim
 
 
 def _peek(chunk_id: int) -> tuple[str, int, str] | SendResult:
     """An unlocked look first: nothing to do, someone else on it, or too early (the claim re-checks all this)."""
     chunk = (
-        PushChunk.objects.filter(pk=chunk_id)
-        .values("tenant_id", "organisation_id", "idempotency_key", "state", "next_attempt_at", "lease_expires_at")
+        chunks()
+        .filter(pk=chunk_id)
+        .values("tenant_id", "organisation_id", "idempotency_key", "state", "next_attempt_at", "lease_until")
         .first()
     )
     now = timezone.now()
-    if chunk is None or chunk["state"] in (C.DONE, C.FAILED):
+    if chunk is None or chunk["state"] not in (C.PENDING, C.SENDING):
         return SendResult("noop")
-    if chunk["state"] == C.SENDING and chunk["lease_expires_at"] and chunk["lease_expires_at"] > now:
+    if chunk["state"] == C.SENDING and chunk["lease_until"] and chunk["lease_until"] > now:
         return SendResult("busy")
     if (
         chunk["state"] == C.PENDING
@@ -205,93 +219,7 @@ def _peek(chunk_id: int) -> tuple[str, int, str] | SendResult:
     return chunk["tenant_id"], chunk["organisation_id"], chunk["idempotency_key"]
 
 
-def _claim(chunk_id: int, worker: str, *, counting: bool) -> tuple[PushChunk, str] | SendResult:
-    """Take the chunk under a lease and decide its call. With `counting`, the attempt is counted (and the key's
-    window started) in the same commit, before the call: if this worker dies mid-call, the next one knows."""
-    with transaction.atomic():
-        chunk = PushChunk.objects.select_for_update().filter(pk=chunk_id).first()
-        if chunk is None or chunk.state in (C.DONE, C.FAILED):
-            return SendResult("noop")
-        now = timezone.now()
-        if chunk.state == C.SENDING:
-            if chunk.lease_expires_at and chunk.lease_expires_at > now:
-                return SendResult("busy", detail=chunk.claimed_by)
-            lost = chunk.attempts - chunk.push_attempts.count()
-            if lost > 0:
-                # The previous holder died between starting a call and recording it: its outcome is unknown. The call
-                # it made was the one the same rule names now (a key's window only closes, so a lost send is at worst
-                # taken for a lookup, and looked up).
-                PushAttempt.objects.create(
-                    chunk=chunk,
-                    organisation_id=chunk.organisation_id,
-                    action=ACT.LOOKUP if _mode(chunk, now) == LOOKUP else ACT.SEND,
-                    started_at=now,
-                    outcome=A.TIMEOUT,
-                    detail=f"{LOST_LABEL}: worker {chunk.claimed_by} "
-                    "stopped before recording its call; outcome unknown",
-                )
-            logger.warning(
-                "push.chunk.lease_expired",
-                extra={
-                    "event": "push.chunk.lease_expired",
-                    "chunk_id": chunk.pk,
-                    "organisation_id": chunk.organisation_id,
-                    "tenant_id": chunk.tenant_id,
-                    "previous_worker": chunk.claimed_by,
-                    "lost_attempts": max(0, lost),
-                },
-            )
-        elif chunk.next_attempt_at and chunk.next_attempt_at > now + timedelta(milliseconds=50):
-            return SendResult("retry", retry_in=(chunk.next_attempt_at - now).total_seconds(), detail="early")
-        # Before the first counted call every invoice it carries is still in flight: only a record (or a release,
-        # which ends the chunk) moves them, under this lock. After one, a dead worker may have left nothing to send.
-        if chunk.attempts and not Invoice.objects.filter(chunk=chunk, sync_state=S.IN_FLIGHT).exists():
-            chunk.state, chunk.completed_at, chunk.claimed_by, chunk.lease_expires_at = C.DONE, now, "", None
-            chunk.save(update_fields=["state", "completed_at", "claimed_by", "lease_expires_at"])
-            return SendResult("done", detail="nothing left in flight")
-        mode = _mode(chunk, now)
-        chunk.state = C.SENDING
-        chunk.claimed_by = worker[:100]
-        chunk.lease_expires_at = now + timedelta(seconds=settings.PUSH_LEASE_SECONDS)
-        fields = ["state", "claimed_by", "lease_expires_at"]
-        if counting:
-            chunk.attempts += 1
-            fields.append("attempts")
-            if mode == RESEND and chunk.first_attempt_at is None:
-                chunk.first_attempt_at = now
-                fields.append("first_attempt_at")
-        chunk.save(update_fields=fields)
-        return chunk, mode
-
-
-def _mode(chunk: PushChunk, now) -> str:
-    """The engine's rule (integrations/outbound/decide.next_call) over the chunk's attempts, newest first."""
-    if chunk.attempts == 0:
-        # No call counted yet, so none recorded (a chunk never has more attempt rows than counted attempts): the first
-        # send, decided without reading the (empty) attempt history.
-        return RESEND
-    history = chunk.push_attempts.order_by("-started_at", "-pk").values_list("action", "outcome", "http_status")
-    call = next_call(
-        (_as_engine_attempt(*row) for row in history[:HISTORY]),
-        key_first_sent_at=chunk.first_attempt_at,
-        now=now,
-        first=ACT.SEND,
-    )
-    return LOOKUP if call == ACT.LOOKUP else RESEND
-
-
-def _as_engine_attempt(action: str, outcome: str, status: int | None) -> tuple[str, str]:
-    """A chunk's attempt in the engine's words. An answered call (some elements left to resolve) or a 500 (kept under
-    the key) did not confirm the write; a timeout or another 5xx left its outcome unknown; the rest (429, 401/403,
-    other errors) wrote nothing."""
-    if outcome in (A.OK, A.VALIDATION) or (status == 500 and action == ACT.SEND):
-        return action, OUT.UNCONFIRMED
-    if outcome in (A.TIMEOUT, A.SERVER_ERROR):
-        return action, OUT.UNKNOWN
-    return action, OUT.RETRY
-
-
-def _in_flight_numbers(chunk: PushChunk) -> list[str]:
+def _in_flight_numbers(chunk: OutboundOperation) -> list[str]:
     return list(Invoice.objects.filter(chunk=chunk, sync_state=S.IN_FLIGHT).values_list("number", flat=True))
 
 

@@ -11,12 +11,13 @@ from django.db.models import Q
 from django.utils import timezone
 
 from integrations.models import XeroConnection
-from invoices.models import Invoice, InvoiceBatch, PushChunk
-from invoices.services.push.common import enqueue_chunk, enqueue_dispatch
+from integrations.outbound.models import OutboundOperation
+from invoices.models import Invoice, InvoiceBatch
+from invoices.services.push.common import chunks, enqueue_chunk, enqueue_dispatch
 
 logger = logging.getLogger(__name__)
 
-C = PushChunk.State
+C = OutboundOperation.State
 BATCH = 1000
 
 
@@ -34,19 +35,21 @@ def push_sweep(*, now=None) -> SweepResult:
     now = now or timezone.now()
     grace = now - timedelta(seconds=settings.PUSH_SWEEP_SECONDS)
     expired = list(
-        PushChunk.objects.filter(state=C.SENDING, lease_expires_at__lt=now)
-        .order_by("lease_expires_at")
+        chunks()
+        .filter(state=C.SENDING, lease_until__lt=now)
+        .order_by("lease_until")
         .values_list("pk", flat=True)[:BATCH]
     )
     overdue = list(
-        PushChunk.objects.filter(state=C.PENDING)
+        chunks()
+        .filter(state=C.PENDING)
         .filter(Q(next_attempt_at__lt=grace) | Q(next_attempt_at__isnull=True, created_at__lt=grace))
         .order_by("pk")
         .values_list("pk", flat=True)[:BATCH]
     )
     for chunk_id in expired + overdue:
         enqueue_chunk(chunk_id)
-    busy = PushChunk.objects.filter(state__in=[C.PENDING, C.SENDING]).values("organisation_id")
+    busy = chunks().filter(state__in=[C.PENDING, C.SENDING]).values("organisation_id")
     organisation_ids = list(
         Invoice.objects.filter(
             sync_state=Invoice.SyncState.PENDING,

@@ -1,0 +1,63 @@
+"""`invoice_chunk`: up to 50 invoices sent in one PUT /Invoices. Xero answers element by element, so the kind makes its
+own call and record (invoices/services/push/send.py, record.py, attempts.py) on the engine's rows, through the
+engine's claim, decision rule and state table; its task and sweep run on the push's `xero` queue."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.db.models import Exists, OuterRef
+
+from integrations.outbound import engine
+from integrations.outbound import kinds as k
+from integrations.outbound.models import OutboundOperation
+
+CHUNK_KIND = "invoice_chunk"
+
+
+def _run(*, operation_id: int, worker: str | None = None) -> Any:
+    from invoices.services.push.send import push_chunk_send
+
+    return push_chunk_send(chunk_id=operation_id, worker=worker)
+
+
+def _retried(operation: OutboundOperation, by: Any) -> None:
+    """Support retried a chunk that needed attention: its invoices that still need it are in flight again, so the
+    chunk's next call (a lookup: the rule never resends what may be in Xero) resolves them."""
+    from invoices.models import Invoice
+    from invoices.sync_states import sync_state_update
+
+    S = Invoice.SyncState
+    sync_state_update(Invoice.objects.filter(chunk=operation), [S.NEEDS_ATTENTION], S.IN_FLIGHT, sync_errors=[])
+
+
+def chunks_settle(*, organisation_id: int, chunk_ids: Iterable[int], reason: str, leaving: Iterable[int] = ()) -> int:
+    """Chunks that stopped in needs_attention, once a person has retried or cancelled what needed it: when none of
+    their invoices (besides `leaving`, on their way out) still needs attention, they end, withdrawn
+    (engine.operation_withdraw), and leave support's list. Returns how many ended."""
+    from invoices.models import Invoice
+
+    still = Invoice.objects.filter(chunk=OuterRef("pk"), sync_state=Invoice.SyncState.NEEDS_ATTENTION).exclude(
+        pk__in=list(leaving)
+    )
+    settled = (
+        OutboundOperation.objects.filter(
+            organisation_id=organisation_id,
+            kind=CHUNK_KIND,
+            pk__in=[pk for pk in chunk_ids if pk],
+            state=OutboundOperation.State.NEEDS_ATTENTION,
+        )
+        .exclude(Exists(still))
+        .values_list("pk", flat=True)
+    )
+    return sum(
+        engine.operation_withdraw(organisation_id=organisation_id, operation_id=pk, reason=reason) for pk in settled
+    )
+
+
+def register() -> None:
+    k.register_kind(k.Kind(name=CHUNK_KIND, run=_run, retried=_retried))
+
+
+__all__ = ["CHUNK_KIND", "chunks_settle", "register"]
