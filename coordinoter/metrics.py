@@ -99,9 +99,12 @@ def push_metrics() -> Iterator[Metric]:
         "coordinoter_push_chunks_finished", "Push chunks finished, by final state.", labels=[*ORG, "state"]
     )
     chunks_open = GaugeMetricFamily(
-        "coordinoter_push_chunks_open", "Push chunks waiting or being sent now.", labels=[*ORG, "state"]
+        "coordinoter_push_chunks_open",
+        "Push chunks not finished: waiting, being sent, or needing attention (support may retry them).",
+        labels=[*ORG, "state"],
     )
-    open_states = (OutboundOperation.State.PENDING, OutboundOperation.State.SENDING)
+    S = OutboundOperation.State
+    open_states = (S.PENDING, S.SENDING, S.NEEDS_ATTENTION)
     operations = OutboundOperation.objects.filter(kind=CHUNK_KIND).order_by()
     for row in operations.values("organisation_id", "state").annotate(n=Count("pk")):
         family = chunks_open if row["state"] in open_states else chunks

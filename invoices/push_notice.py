@@ -99,10 +99,14 @@ def _overdue(*, late: datetime) -> Q:
 
 def _latest_call(organisation: Organisation, kinds: tuple[str, ...], now) -> tuple[datetime, str] | None:
     """The last hour's latest call of these kinds of operation: when, and what it held up."""
+    # Only operations open now or finished within the hour can hold such a call: the page asks every 2 s, and an
+    # organisation's finished chunks grow with its history (one per 50 invoices).
+    recent = OutboundOperation.objects.filter(organisation=organisation, kind__in=kinds).filter(
+        Q(state__in=[OutboundOperation.State.PENDING, OutboundOperation.State.SENDING])
+        | Q(completed_at__gte=now - RECENT)
+    )
     latest = (
-        OutboundAttempt.objects.filter(
-            operation__organisation=organisation, operation__kind__in=kinds, started_at__gte=now - RECENT
-        )
+        OutboundAttempt.objects.filter(operation__in=recent, started_at__gte=now - RECENT)
         .order_by("-started_at", "-pk")
         .values_list("started_at", "outcome", "http_status")
         .first()

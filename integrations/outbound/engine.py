@@ -10,9 +10,12 @@ decide  from the stored attempts: send (again under the same Idempotency-Key whi
         repeated with backoff and, after OUTBOUND_MAX_LOOKUPS, the operation stops in needs_attention. Never a
         resend under a new key without a lookup that proved absence.
 call    through the kind's strategy and the endpoint layer (integrations/xero/accounting.py), with the shared
-        rate limiter (a refusal is a wait, never a sleep).
+        rate limiter (a refusal is a wait, never a sleep; a kind with `limiter_first` takes its slot before the
+        claim, so one that must wait is not claimed).
 record  one OutboundAttempt per call; Xero's answer is checked against what was sent (the kind's `confirm`); the
-        verdict of a failure comes from integrations/xero/errors.classify, every wait from its backoff.
+        verdict of a failure comes from integrations/xero/errors.classify, every wait from its backoff. A kind that
+        Xero answers element by element (the push's chunks) records through its own `element_wise`, under the same
+        lock, attempts and state table.
 
 Running it twice is harmless: only the lease holder calls, and a finished operation is never claimed again.
 
@@ -43,7 +46,7 @@ from integrations.outbound.record import RunResult, attention, locked_for, recor
 from integrations.outbound.states import FINAL, operation_move
 from integrations.xero.client import XeroClient
 from integrations.xero.exceptions import XeroError
-from integrations.xero.ratelimit import rate_limiter
+from integrations.xero.ratelimit import RateLimitWait, rate_limiter
 from integrations.xero.types import NoRateLimit
 
 logger = logging.getLogger("integrations.outbound")
@@ -117,10 +120,13 @@ def operation_retry(*, organisation_id: int, operation_id: int, by: Any = None) 
     operation_move(operation, S.PENDING)
     operation.lookups, operation.sends, operation.checks, operation.next_attempt_at = 0, 0, 0, timezone.now()
     operation.save(update_fields=["state", "lookups", "sends", "checks", "next_attempt_at"])
-    retried = k.kind_for(operation.kind).retried
-    if retried is not None:
-        retried(operation, by)
-    operation_enqueue(operation_id=operation.pk)
+    kind = k.kind_for(operation.kind)
+    if kind.retried is not None:
+        kind.retried(operation, by)
+    if kind.enqueue is not None:
+        kind.enqueue(operation.pk)  # on the kind's own queue (the push's chunks: `xero`)
+    else:
+        operation_enqueue(operation_id=operation.pk)
     return operation
 
 
@@ -148,27 +154,52 @@ def operation_withdraw(*, organisation_id: int, operation_id: int, reason: str) 
 # ---------------------------------------------------------------- running
 
 
-def operation_run(*, operation_id: int, worker: str | None = None) -> RunResult:
+def operation_run(*, operation_id: int, worker: str | None = None) -> Any:
+    """One turn of the loop for the operation: nothing (noop, busy, early, waiting), or one call and its record.
+    Returns the engine's RunResult, or what an element-wise kind's record returns."""
     worker = worker or f"{socket.gethostname()[:60]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-    connection = _usable_connection(operation_id)
+    seen = _peek(operation_id)
+    if isinstance(seen, RunResult):
+        return seen
+    kind = k.kind_for(seen["kind"])
+    connection = _usable_connection(seen, kind)
     if isinstance(connection, RunResult):
         return connection
-    if isinstance(connection, tuple):
-        kind, _ = connection
-        return kind.run(operation_id=operation_id, worker=worker)
-    claimed = claim(operation_id, worker, calling=not isinstance(connection, str))
-    if isinstance(claimed, RunResult):
-        return claimed
-    operation, action = claimed
-    kind = k.kind_for(operation.kind)
-    if isinstance(connection, str):
+    if isinstance(connection, k.Unusable):
+        # No call can be made: the claim takes the lease without counting one, and the operation ends or parks.
+        claimed = claim(operation_id, worker, calling=False, lease_seconds=_lease(kind))
+        if isinstance(claimed, RunResult):
+            return claimed
+        operation, _ = claimed
+        if kind.unusable is not None:
+            return kind.unusable(operation, worker, connection)
         with transaction.atomic():
             locked = locked_for(operation)
-            return locked if isinstance(locked, RunResult) else attention(locked, kind, connection)
+            return locked if isinstance(locked, RunResult) else attention(locked, kind, connection.message)
     # A kind that works without a usable connection makes identity calls with the bare token (the disconnect steps),
     # which were never counted against the tenant's API limits: it needs no limiter (nor its start-up cost).
     limiter = rate_limiter() if kind.requires_usable_connection else NoRateLimit()
-    client = XeroClient(connection.pk, rate_limiter=limiter)
+    slot = HeldSlot(limiter, None)
+    if kind.limiter_first:
+        # The limiter before the claim (one Redis call): an operation that must wait is not claimed; only its next
+        # attempt time is written. Asked under the operation's own name, so waiting callers queue in order.
+        try:
+            slot.ticket = limiter.acquire(tenant_id=seen["tenant_id"], waiter=waiter_name(seen["idempotency_key"]))
+        except RateLimitWait as wait:
+            OutboundOperation.objects.filter(pk=operation_id, state=S.PENDING).update(
+                next_attempt_at=timezone.now() + timedelta(seconds=wait.seconds)
+            )
+            return RunResult("early", retry_in=wait.seconds, detail=f"rate limit ({wait.problem})")
+    first = ACT.CHECK if kind.check is not None or kind.element_wise is None else ACT.SEND
+    claimed = claim(operation_id, worker, first=first, has_work=kind.has_work, lease_seconds=_lease(kind))
+    if isinstance(claimed, RunResult):
+        slot.refund()
+        return claimed
+    operation, action = claimed
+    # The row read for this very call (its tokens included): the client takes its first call's token from it.
+    client = XeroClient(connection.pk, rate_limiter=slot, loaded=connection)
+    if kind.element_wise is not None:
+        return _run_element_wise(kind, operation, k.Call(action, timezone.now(), worker, connection), client, slot)
     started, clock = timezone.now(), time.monotonic()
     try:
         if action == ACT.CHECK:
@@ -188,35 +219,106 @@ def operation_run(*, operation_id: int, worker: str | None = None) -> RunResult:
             response, verdict = None, kind.look_up(client, operation)
     except XeroError as exc:
         return record_failure(operation, kind, action, exc, started, clock)
+    finally:
+        slot.close()
     return record(operation, kind, action, verdict, response, started, clock)
 
 
-def _usable_connection(operation_id: int) -> XeroConnection | RunResult | str | tuple[k.Kind, None]:
-    """The connection to call through; a RunResult when there is nothing to do now; or, as a string, why the
-    operation can never go through this connection (disconnected, revoked, another Xero organisation); or, for a
-    kind that runs its own call and record (`Kind.run`), that kind."""
+def _lease(kind: k.Kind) -> float | None:
+    return kind.lease_seconds() if kind.lease_seconds is not None else None
+
+
+def _run_element_wise(kind: k.Kind, operation, call: k.Call, client: XeroClient, slot: HeldSlot) -> Any:
+    """The call of a kind that Xero answers element by element (the push's chunks): sent or looked up through the
+    kind, and recorded by it, element by element, under the operation's lock."""
+    clock = time.monotonic()
+    try:
+        response = (kind.send if call.action == ACT.SEND else kind.look_up)(client, operation)
+    except XeroError as exc:
+        return kind.element_wise.failed(operation, call, int((time.monotonic() - clock) * 1000), exc)
+    finally:
+        slot.close()
+    return kind.element_wise.answered(operation, call, response)
+
+
+def _peek(operation_id: int) -> dict | RunResult:
+    """An unlocked look first: nothing to do, someone else on it, or too early (the claim re-checks all this)."""
     row = (
         OutboundOperation.objects.filter(pk=operation_id)
-        .values("organisation_id", "tenant_id", "state", "kind")
+        .values("organisation_id", "tenant_id", "state", "kind", "idempotency_key", "next_attempt_at", "lease_until")
         .first()
     )
+    now = timezone.now()
     if row is None or row["state"] in FINAL or row["state"] == S.NEEDS_ATTENTION:
         return RunResult("noop")
-    kind = k.kind_for(row["kind"])
-    if kind.run is not None:
-        return kind, None
+    if row["state"] == S.SENDING and row["lease_until"] and row["lease_until"] > now:
+        return RunResult("busy")
+    due = row["next_attempt_at"]
+    if row["state"] == S.PENDING and due and due > now + timedelta(milliseconds=50):
+        return RunResult("early", retry_in=(due - now).total_seconds())
+    return row
+
+
+def _usable_connection(row: dict, kind: k.Kind) -> XeroConnection | RunResult | k.Unusable:
+    """The connection to call through (read with its tokens, for this very call); a RunResult when there is nothing to
+    do now; or why the operation can never go through this connection (disconnected, revoked, another Xero
+    organisation), or cannot now (a kind with its own `unusable` hears of a reconnect needed too)."""
     connection = XeroConnection.objects.filter(organisation_id=row["organisation_id"]).first()
     if not kind.requires_usable_connection:
-        return connection if connection is not None else "The organisation's Xero connection no longer exists."
+        if connection is None:
+            return k.Unusable("The organisation's Xero connection no longer exists.")
+        return connection
     if connection is not None and connection.tenant_id == row["tenant_id"]:
         if connection.is_usable:
             return connection
         if connection.status == XeroConnection.Status.NEEDS_RECONNECT:
+            if kind.unusable is not None:
+                return k.Unusable("Waiting for the Xero connection (reconnect or disconnected).")
             # It resumes after the reconnect (the sweep brings it back): nothing is counted meanwhile.
             return RunResult("waiting", detail="Waiting for Xero to be reconnected.")
     if connection is not None and connection.tenant_id and connection.tenant_id != row["tenant_id"]:
-        return "The organisation is now connected to another Xero organisation."
-    return "Xero is disconnected: reconnect, then retry."
+        return k.Unusable("The organisation is now connected to another Xero organisation.", moved=True)
+    if kind.unusable is not None:
+        return k.Unusable("Waiting for the Xero connection (reconnect or disconnected).")
+    return k.Unusable("Xero is disconnected: reconnect, then retry.")
+
+
+def waiter_name(idempotency_key: str) -> str:
+    """An operation's name in the limiter's queue of waiting callers (integrations/xero/ratelimit): its key, known
+    before the operation is stored, so the push's refill can queue a chunk it is building."""
+    return f"chunk:{idempotency_key}"
+
+
+class HeldSlot:
+    """The rate limiter as the client sees it, holding the slot taken before the claim (if any): the client's first
+    acquire gets that slot, later ones go to the limiter."""
+
+    def __init__(self, limiter: Any, ticket: Any) -> None:
+        self.limiter, self.ticket = limiter, ticket
+
+    def acquire(self, *, tenant_id: str, priority: str = "customer") -> Any:
+        if self.ticket is not None:
+            ticket, self.ticket = self.ticket, None
+            return ticket
+        return self.limiter.acquire(tenant_id=tenant_id, priority=priority)
+
+    def release(self, *, tenant_id: str, ticket: Any) -> None:
+        self.limiter.release(tenant_id=tenant_id, ticket=ticket)
+
+    def observe(self, *, tenant_id: str, response: Any) -> None:
+        self.limiter.observe(tenant_id=tenant_id, response=response)
+
+    def refund(self) -> None:
+        """The claim found nothing to call: the slot was never used, and goes back as if never taken."""
+        if self.ticket is not None:
+            ticket, self.ticket = self.ticket, None
+            self.limiter.refund(tenant_id=getattr(ticket, "tenant_id", ""), ticket=ticket)
+
+    def close(self) -> None:
+        """Release the slot if the client never used it (it failed before calling)."""
+        if self.ticket is not None:
+            ticket, self.ticket = self.ticket, None
+            self.limiter.release(tenant_id=getattr(ticket, "tenant_id", ""), ticket=ticket)
 
 
 # ---------------------------------------------------------------- the sweep
@@ -225,8 +327,8 @@ def _usable_connection(operation_id: int) -> XeroConnection | RunResult | str | 
 def operations_sweep(*, limit: int = 500) -> int:
     """Operations due and unclaimed (a lost message, a broker outage, a dead worker's lease): enqueue them again."""
     now = timezone.now()
-    # A kind with its own runner has its own sweep (the push's chunks: invoices/services/push/sweep.py).
-    operations = OutboundOperation.objects.exclude(kind__in=k.own_runner_kinds())
+    # A kind with its own sweep (the push's chunks, on the push's queue: invoices/services/push/sweep.py) is left to it.
+    operations = OutboundOperation.objects.exclude(kind__in=k.kinds_with_own_sweep())
     due = list(operations.filter(state=S.PENDING, next_attempt_at__lte=now).values_list("pk", flat=True)[:limit])
     due += list(
         operations.filter(

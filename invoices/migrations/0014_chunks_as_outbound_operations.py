@@ -2,6 +2,8 @@
 table of writes to Xero, one of calls, one state machine (integrations/outbound/states.py). The old tables go in
 0015 (a migration of their own: PostgreSQL refuses to alter a table with rows just written in the same transaction)."""
 
+import json
+
 from django.db import migrations, models
 from django.db.models import Case, When
 import django.db.models.deletion
@@ -15,7 +17,8 @@ STATES = {"pending": "pending", "sending": "sending", "done": "done"}
 
 
 def _attempt_outcome(action: str, outcome: str, status, final: bool) -> str:
-    """A push attempt in the engine's words (what invoices/services/push/record.py now writes)."""
+    """A push attempt in the engine's words (what invoices/services/push/record.py now writes). `final`: the chunk
+    ended with every invoice resolved (a chunk that needs attention did not: its answers left some to find out)."""
     if outcome in ("ok", "validation"):
         if final:
             return (
@@ -31,6 +34,19 @@ def _attempt_outcome(action: str, outcome: str, status, final: bool) -> str:
     if outcome == "auth":
         return "waiting"
     return "retry"
+
+
+def _last_answer(attempts: list) -> dict:
+    """Xero's answer to the chunk's PUT, as the attempt's detail kept its start ("...; answer: <JSON>")."""
+    for attempt in reversed(attempts):
+        if attempt.action == "send" and attempt.http_status == 200 and "answer: " in attempt.detail:
+            head = attempt.detail.split("answer: ", 1)[1]
+            try:
+                answer = json.loads(head)
+            except ValueError:
+                answer = None
+            return answer if isinstance(answer, dict) else {"answer_starts": head}
+    return {}
 
 
 def chunks_to_operations(apps, schema_editor):
@@ -59,6 +75,10 @@ def chunks_to_operations(apps, schema_editor):
                 state = "needs_attention" if chunk.pk in attention else "refused"
             else:
                 state = STATES[chunk.state]
+            # A claimed call with no row: its worker stopped mid-call (the old claim counted attempts minus rows). It
+            # is written down as a send in flight, the careful reading: the next claim records its outcome as unknown,
+            # and a send that may have written is resent under its key or looked up, never given up on.
+            lost = chunk.state == "sending" and chunk.attempts > len(mine)
             operations.append(
                 Operation(
                     organisation_id=chunk.organisation_id,
@@ -74,6 +94,8 @@ def chunks_to_operations(apps, schema_editor):
                     next_attempt_at=chunk.next_attempt_at,
                     lease_until=chunk.lease_expires_at,
                     leased_by=chunk.claimed_by,
+                    in_flight="send" if lost else "",
+                    last_answer=_last_answer(mine) if state == "needs_attention" else {},
                     last_error=chunk.last_error,
                     completed_at=chunk.completed_at,
                 )
@@ -88,7 +110,12 @@ def chunks_to_operations(apps, schema_editor):
             Attempt(
                 operation_id=new_id[chunk.pk],
                 action=a.action,
-                outcome=_attempt_outcome(a.action, a.outcome, a.http_status, chunk.state in ("done", "failed")),
+                outcome=_attempt_outcome(
+                    a.action,
+                    a.outcome,
+                    a.http_status,
+                    chunk.state == "done" or (chunk.state == "failed" and chunk.pk not in attention),
+                ),
                 http_status=a.http_status,
                 duration_ms=a.duration_ms,
                 correlation_id=a.correlation_id,

@@ -1,6 +1,7 @@
-"""`invoice_chunk`: up to 50 invoices sent in one PUT /Invoices. Xero answers element by element, so the kind makes its
-own call and record (invoices/services/push/send.py, record.py, attempts.py) on the engine's rows, through the
-engine's claim, decision rule and state table; its task and sweep run on the push's `xero` queue."""
+"""`invoice_chunk`: up to 50 invoices sent in one PUT /Invoices, through the outbound engine's loop. Xero answers
+element by element, so the kind records its calls itself (invoices/services/push/send.py, record.py, attempts.py),
+under the engine's lock, in the engine's attempts and state table; its task and sweep run on the push's `xero`
+queue."""
 
 from __future__ import annotations
 
@@ -14,12 +15,6 @@ from integrations.outbound import kinds as k
 from integrations.outbound.models import OutboundOperation
 
 CHUNK_KIND = "invoice_chunk"
-
-
-def _run(*, operation_id: int, worker: str | None = None) -> Any:
-    from invoices.services.push.send import push_chunk_send
-
-    return push_chunk_send(chunk_id=operation_id, worker=worker)
 
 
 def _retried(operation: OutboundOperation, by: Any) -> None:
@@ -57,7 +52,24 @@ def chunks_settle(*, organisation_id: int, chunk_ids: Iterable[int], reason: str
 
 
 def register() -> None:
-    k.register_kind(k.Kind(name=CHUNK_KIND, run=_run, retried=_retried))
+    from invoices.services.push import send
+    from invoices.services.push.common import enqueue_chunk
+
+    k.register_kind(
+        k.Kind(
+            name=CHUNK_KIND,
+            send=send.chunk_put,
+            look_up=send.chunk_look_up,
+            element_wise=k.ElementWise(answered=send.chunk_answered, failed=send.chunk_failed),
+            unusable=send.chunk_unusable,
+            has_work=send.chunk_has_work,
+            lease_seconds=send.lease_seconds,
+            limiter_first=True,
+            swept_by_engine=False,
+            enqueue=enqueue_chunk,
+            retried=_retried,
+        )
+    )
 
 
 __all__ = ["CHUNK_KIND", "chunks_settle", "register"]

@@ -84,3 +84,44 @@ def test_decision_comes_from_the_stored_attempts(org_a, rows, window_open, decis
     operation = _operation(org_a, key_first_sent_at=sent if rows else None)
     _history(operation, *rows)
     assert decide.decide(operation, timezone.now()) == decision
+
+
+# ---------------------------------------------------------------- every write through the engine
+
+
+WRITES = {"invoices_put", "invoice_post", "credit_notes_put", "credit_note_allocation_put", "contacts_post"}
+
+
+def _write_call_sites() -> list[tuple[str, str, str]]:
+    """(module, enclosing function, endpoint) of every call of a write endpoint of integrations/xero/accounting.py in
+    product code (the endpoint layer itself, tests, the sandbox and the benchmarks left out)."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    skipped = {".venv", "tests", "xero_sandbox", "bench", ".git", "migrations"}
+    sites = []
+    for path in root.rglob("*.py"):
+        relative = path.relative_to(root)
+        if skipped.intersection(relative.parts) or relative.as_posix() == "integrations/xero/accounting.py":
+            continue
+        tree = ast.parse(path.read_text())
+        for function in ast.walk(tree):
+            if not isinstance(function, ast.FunctionDef):
+                continue
+            for node in ast.walk(function):
+                if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in WRITES:
+                    module = ".".join(relative.with_suffix("").parts)
+                    sites.append((module, function.name, node.func.attr))
+    return sites
+
+
+def test_every_write_to_xero_is_made_by_a_registered_kinds_send():
+    """Only the engine calls a kind's `send` (engine.operation_run, after its claim): a write endpoint called from
+    anywhere else would be a write the engine does not record, bound or confirm."""
+    from integrations.outbound.kinds import _KINDS
+
+    sites = _write_call_sites()
+    assert {endpoint for _, _, endpoint in sites} == WRITES  # the scan finds every write endpoint's caller
+    sends = {(kind.send.__module__, kind.send.__name__) for kind in _KINDS.values()}
+    assert [site for site in sites if site[:2] not in sends] == []

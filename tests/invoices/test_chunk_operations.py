@@ -11,7 +11,7 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
-from integrations.outbound import engine
+from integrations.outbound import decide, engine
 from integrations.outbound.models import OutboundAttempt, OutboundOperation
 from integrations.outbound.selectors import operations_needing_attention
 from invoices.models import Invoice
@@ -67,10 +67,12 @@ def test_support_retry_of_a_chunk_looks_its_invoices_up_again_and_never_resends(
             "Invoices": [{"InvoiceID": str(uuid.uuid4()), "InvoiceNumber": n, "Status": "AUTHORISED"} for n in numbers]
         },
     )
+    enqueued.clear()
     engine.operation_retry(organisation_id=org_a.pk, operation_id=chunk.pk, by=None)
     assert set(Invoice.objects.filter(organisation=org_a).values_list("sync_state", flat=True)) == {S.IN_FLIGHT}
-    [queued] = enqueued.named("integrations.outbound.tasks.run_operation")
-    result = engine.operation_run(operation_id=queued.args[0])  # the engine hands the chunk to its own runner
+    [queued] = enqueued.named("invoices.tasks.push_chunk")  # on the push's queue, as every chunk's run
+    assert queued.args == (chunk.pk,)
+    result = push_chunk_send(chunk_id=chunk.pk)  # the engine's loop, with the chunk's calls and record
     assert result.outcome == "done"
     chunk.refresh_from_db()
     assert chunk.state == C.DONE
@@ -123,8 +125,19 @@ def test_the_migration_moves_chunks_attempts_and_invoice_links_into_the_engines_
         )  # fmt: skip
         PushChunk.objects.filter(pk=waiting.pk).update(created_at=made)
         stopped = PushChunk.objects.create(
-            organisation_id=org_a.pk, tenant_id="t-1", state="failed", idempotency_key="k-stopped", attempts=1
+            organisation_id=org_a.pk, tenant_id="t-1", state="failed", idempotency_key="k-stopped", attempts=2
         )
+        # Xero answered its PUT without the invoice and the lookup did not find it: it stopped in needs_attention.
+        for action, detail in (("send", '1 elements; answer: {"Invoices": []}'), ("lookup", "0 found")):
+            PushAttempt.objects.create(
+                chunk=stopped, organisation_id=org_a.pk, action=action, outcome="ok", http_status=200,
+                started_at=now, detail=detail,
+            )  # fmt: skip
+        # Its worker stopped mid-call while the migration ran: a claimed call without its row.
+        PushChunk.objects.create(
+            organisation_id=org_a.pk, tenant_id="t-1", state="sending", idempotency_key="k-lost", attempts=1,
+            claimed_by="w", lease_expires_at=now,
+        )  # fmt: skip
         PushChunk.objects.create(
             organisation_id=org_a.pk, tenant_id="t-1", state="failed", idempotency_key="k-released"
         )
@@ -150,7 +163,16 @@ def test_the_migration_moves_chunks_attempts_and_invoice_links_into_the_engines_
             "k-waiting": "pending",
             "k-stopped": "needs_attention",  # its invoice stopped there
             "k-released": "refused",
+            "k-lost": "sending",
         }
+        # Support's retry of the stopped chunk looks its invoice up (never a resend): its answers did not confirm it.
+        stopped_op = moved["k-stopped"]
+        history = Attempt.objects.filter(operation=stopped_op).order_by("-started_at", "-pk")
+        assert set(history.values_list("outcome", flat=True)) == {"unconfirmed"}
+        assert decide.next_call(history.values_list("action", "outcome"), key_first_sent_at=None, now=now) == "lookup"
+        assert stopped_op.last_answer == {"Invoices": []}
+        # The lost call is in flight, so the next claim records it as unknown (a send: the careful reading).
+        assert (moved["k-lost"].in_flight, moved["k-lost"].leased_by) == ("send", "w")
         op = moved["k-waiting"]
         assert (op.attempts, op.sends, op.lookups, op.key_first_sent_at, op.created_at) == (2, 1, 1, now, made)
         assert op.payload == {"Invoices": [{"InvoiceNumber": "OLD-1"}]} and op.tenant_id == "t-1"

@@ -64,7 +64,7 @@ def world(db):
             state=state,
             idempotency_key=str(uuid.uuid4()),
         )
-        for state in ("done", "done", "sending")
+        for state in ("done", "done", "sending", "needs_attention")
     ]
     for ms, outcome in ((400, "confirmed"), (1500, "confirmed"), (12000, "retry")):
         OutboundAttempt.objects.create(
@@ -128,6 +128,9 @@ def test_metrics_match_the_stored_data(world):
     assert value(s, "coordinoter_push_chunk_duration_seconds_sum") == pytest.approx(13.9)
     assert value(s, "coordinoter_push_chunks_finished_total", organisation_id=org.pk, state="done") == 2
     assert value(s, "coordinoter_push_chunks_open", organisation_id=org.pk, state="sending") == 1
+    # Not finished: support may retry it (a counter must never go down).
+    assert value(s, "coordinoter_push_chunks_open", organisation_id=org.pk, state="needs_attention") == 1
+    assert value(s, "coordinoter_push_chunks_finished_total", organisation_id=org.pk, state="needs_attention") is None
     assert value(s, "coordinoter_invoices_unsynced", organisation_id=org.pk, sync_state="pending") == 2
     assert value(s, "coordinoter_invoices_unsynced", organisation_id=org.pk, sync_state="failed") == 1
 

@@ -3,9 +3,9 @@
     dispatch.py  one dispatcher per tenant: make sure customers are Xero contacts, claim up to 50 pending
                  invoices per chunk (at most 5 chunks of a tenant in flight), store payload and key, enqueue
     contacts.py  customers -> Xero contacts: found by ContactNumber, then by Name, else created in bulk
-    send.py      one chunk (an outbound operation of kind invoice_chunk, invoices/outbound/chunks.py): a limiter
-                 slot, the engine's claim and decision rule, PUT /Invoices or the lookup; record every element and
-                 attempt; retry with the same key inside Xero's window, look the numbers up after it
+    send.py      one chunk (an outbound operation of kind invoice_chunk, invoices/outbound/chunks.py) through the
+                 engine's loop: the kind's calls (PUT /Invoices, the lookup) and record (every element and attempt);
+                 retry with the same key inside Xero's window, look the numbers up after it
     record.py    Xero's answers: every element of a PUT, what a lookup found, the chunk's next state
     attempts.py  calls without an answer to record: the attempt row, then retry later, abandon or refused
     outcomes.py  each invoice's outcome fields (one statement per chunk), its history rows, last sync time

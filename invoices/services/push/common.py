@@ -88,9 +88,3 @@ def enqueue_chunk(chunk_id: int, *, countdown: float = 0.0) -> None:
     from invoices.tasks import push_chunk
 
     queue.enqueue_on_commit(push_chunk, args=(chunk_id,), countdown=countdown)
-
-
-def chunk_waiter(idempotency_key: str) -> str:
-    """The chunk's name in the limiter's queue of waiting callers (integrations/xero/ratelimit): its key, known
-    before the chunk is stored, so the refill can queue a chunk it is building."""
-    return f"chunk:{idempotency_key}"

@@ -17,7 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from integrations.models import XeroConnection
-from integrations.outbound.engine import operation_create
+from integrations.outbound.engine import operation_create, waiter_name
 from integrations.xero.exceptions import XeroAuthError, XeroError, XeroNotConnected
 from integrations.xero.ratelimit import RateLimitWait, rate_limiter
 from invoices import mappers
@@ -30,7 +30,6 @@ from invoices.services.push.common import (
     MAX_CHUNKS_IN_FLIGHT,
     active_chunks,
     backoff_seconds,
-    chunk_waiter,
     connection_for,
     connection_ready,
     enqueue_chunk,
@@ -240,7 +239,7 @@ def _limiter_wait(tenant_id: str, key: str) -> float:
     send takes it."""
     limiter = rate_limiter()
     try:
-        ticket = limiter.acquire(tenant_id=tenant_id, waiter=chunk_waiter(key))
+        ticket = limiter.acquire(tenant_id=tenant_id, waiter=waiter_name(key))
     except RateLimitWait as wait:
         return wait.seconds
     limiter.refund(tenant_id=tenant_id, ticket=ticket)
