@@ -50,13 +50,10 @@ def active_chunks(organisation_id: int) -> QuerySet[OutboundOperation]:
     return chunks().filter(organisation_id=organisation_id, state__in=[C.PENDING, C.SENDING])
 
 
-def connection_for(organisation_id: int, *, with_tokens: bool = False) -> XeroConnection | None:
-    """The organisation's connection. Without `with_tokens` they stay behind (decrypting them costs CPU); with it,
-    the client given this row takes its first call's token from it instead of reading the row again."""
-    connections = XeroConnection.objects.filter(organisation_id=organisation_id)
-    if not with_tokens:
-        connections = connections.defer("access_token", "refresh_token")
-    return connections.first()
+def connection_for(organisation_id: int) -> XeroConnection | None:
+    """The organisation's connection, its tokens left behind (decrypting them costs CPU; the engine reads the row with
+    them for each call, integrations/outbound/engine._usable_connection)."""
+    return XeroConnection.objects.filter(organisation_id=organisation_id).defer("access_token", "refresh_token").first()
 
 
 def connection_ready(connection: XeroConnection | None) -> bool:
@@ -64,11 +61,9 @@ def connection_ready(connection: XeroConnection | None) -> bool:
     return connection is not None and connection.is_usable
 
 
-def xero_client(connection: XeroConnection, *, limiter: Any = None, tokens_just_read: bool = False) -> XeroClient:
-    """tokens_just_read: `connection` was read with its tokens for this very call (the client uses them instead of
-    reading the row again). A row kept for later work is not passed on: a refresh meanwhile would make it stale."""
-    loaded = connection if tokens_just_read else None
-    return XeroClient(connection.pk, rate_limiter=limiter or rate_limiter(), loaded=loaded)
+def xero_client(connection: XeroConnection, *, limiter: Any = None) -> XeroClient:
+    """A client for the connection (it reads the row with its tokens at its first call)."""
+    return XeroClient(connection.pk, rate_limiter=limiter or rate_limiter())
 
 
 def worker_name() -> str:
