@@ -191,9 +191,15 @@ def operation_run(*, operation_id: int, worker: str | None = None) -> Any:
             )
             return RunResult("early", retry_in=wait.seconds, detail=f"rate limit ({wait.problem})")
     first = ACT.CHECK if kind.check is not None or kind.element_wise is None else ACT.SEND
-    claimed = claim(operation_id, worker, first=first, has_work=kind.has_work, lease_seconds=_lease(kind))
+    try:
+        claimed = claim(operation_id, worker, first=first, has_work=kind.has_work, lease_seconds=_lease(kind))
+    except BaseException:
+        slot.refund()  # no call was made: the slot goes back now, not when its TTL runs out
+        raise
     if isinstance(claimed, RunResult):
         slot.refund()
+        if claimed.state == S.DONE and kind.ended is not None:
+            kind.ended(seen["organisation_id"])
         return claimed
     operation, action = claimed
     # The row read for this very call (its tokens included): the client takes its first call's token from it.

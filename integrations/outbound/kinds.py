@@ -125,6 +125,9 @@ class Kind:
     swept_by_engine: bool = True
     # Optional: queue a run of the operation (by id, on commit) on the kind's own queue instead of the engine's.
     enqueue: Callable[[int], None] | None = None
+    # Optional: the claim ended an operation done without a call (has_work said nothing is left): told the
+    # organisation's id (the push queues the tenant's dispatcher for the slot the chunk frees).
+    ended: Callable[[int], None] | None = None
 
     def __post_init__(self) -> None:
         ends = (self.confirm, self.finish) if self.element_wise is None else ()

@@ -53,7 +53,7 @@ def chunks_settle(*, organisation_id: int, chunk_ids: Iterable[int], reason: str
 
 def register() -> None:
     from invoices.services.push import send
-    from invoices.services.push.common import enqueue_chunk
+    from invoices.services.push.common import enqueue_chunk, enqueue_dispatch
 
     k.register_kind(
         k.Kind(
@@ -67,6 +67,7 @@ def register() -> None:
             limiter_first=True,
             swept_by_engine=False,
             enqueue=enqueue_chunk,
+            ended=enqueue_dispatch,
             retried=_retried,
         )
     )

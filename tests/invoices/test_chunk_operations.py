@@ -185,3 +185,40 @@ def test_the_migration_moves_chunks_attempts_and_invoice_links_into_the_engines_
     finally:
         call_command("migrate", verbosity=0)
         assert set(OutboundAttempt.Outcome.values) >= {"unknown", "unconfirmed"}
+
+
+def test_a_chunk_a_dead_worker_left_with_nothing_in_flight_ends_done_and_frees_its_slot(org_a, xero, enqueued):
+    """The worker recorded every invoice, then died before releasing the chunk: the next claim finds nothing to send,
+    ends it done without a call, and queues the tenant's dispatcher for the slot it frees (as a recorded chunk does)."""
+    make_connected_organisation(organisation=org_a, invoices=1)
+    push_organisation_dispatch(organisation_id=org_a.pk)
+    chunk = chunks().get(organisation=org_a)
+    Invoice.objects.filter(chunk=chunk).update(sync_state=S.SYNCED)
+    chunks().filter(pk=chunk.pk).update(
+        state=C.SENDING, attempts=1, sends=1, leased_by="dead", lease_until=timezone.now() - dt.timedelta(seconds=1)
+    )
+    enqueued.clear()
+    result = push_chunk_send(chunk_id=chunk.pk)
+    assert result.outcome == "done" and len(xero.calls) == 0
+    chunk.refresh_from_db()
+    assert chunk.state == C.DONE and not chunk.leased_by
+    assert [item.args for item in enqueued.named("invoices.tasks.push_organisation")] == [(org_a.pk,)]
+
+
+def test_a_limiter_slot_taken_before_a_claim_that_fails_is_given_back(org_a, xero, enqueued, monkeypatch):
+    from integrations.xero.ratelimit import rate_limiter
+
+    make_connected_organisation(organisation=org_a, invoices=1)
+    push_organisation_dispatch(organisation_id=org_a.pk)
+    chunk = chunks().get(organisation=org_a)
+    refunded = []
+    limiter = rate_limiter()
+    monkeypatch.setattr(type(limiter), "refund", lambda self, **kw: refunded.append(kw["ticket"]))
+
+    def broken_claim(*args, **kwargs):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(engine, "claim", broken_claim)
+    with pytest.raises(RuntimeError):
+        push_chunk_send(chunk_id=chunk.pk)
+    assert len(refunded) == 1 and refunded[0] is not None
