@@ -292,7 +292,7 @@ def _usable_connection(row: dict, kind: k.Kind) -> XeroConnection | RunResult | 
 def waiter_name(idempotency_key: str) -> str:
     """An operation's name in the limiter's queue of waiting callers (integrations/xero/ratelimit): its key, known
     before the operation is stored, so the push's refill can queue a chunk it is building."""
-    return f"chunk:{idempotency_key}"
+    return f"operation:{idempotency_key}"
 
 
 class HeldSlot:

@@ -43,17 +43,22 @@ def dispatch_one_chunk(organisation) -> OutboundOperation:
     return chunks().get(organisation=organisation)
 
 
-def worker_died_past_the_window(chunk: OutboundOperation) -> None:
-    """A worker claimed the chunk, counted its PUT and died mid-call ten minutes ago: Xero has forgotten the key."""
+def worker_died_mid_call(chunk: OutboundOperation, *, call: str = ACT.SEND, ago: float = 1.0, **counted) -> None:
+    """A worker claimed the chunk, counted its call (`counted`: the chunk's counters with it), wrote it down as in
+    flight and died mid-call; its lease ran out `ago` seconds ago."""
     chunks().filter(pk=chunk.pk).update(
         state=C.SENDING,
         leased_by="dead-worker",
-        attempts=1,
-        sends=1,
-        in_flight=ACT.SEND,
-        key_first_sent_at=timezone.now() - dt.timedelta(minutes=10),
-        lease_until=timezone.now() - dt.timedelta(minutes=9),
+        in_flight=call,
+        lease_until=timezone.now() - dt.timedelta(seconds=ago),
+        **counted,
     )
+
+
+def worker_died_past_the_window(chunk: OutboundOperation) -> None:
+    """A worker claimed the chunk, counted its PUT and died mid-call ten minutes ago: Xero has forgotten the key."""
+    first_sent = timezone.now() - dt.timedelta(minutes=10)
+    worker_died_mid_call(chunk, ago=540, attempts=1, sends=1, key_first_sent_at=first_sent)
 
 
 def puts(xero) -> list:
@@ -832,15 +837,7 @@ def test_stale_lease_is_redispatched_by_the_sweeper_and_resent_with_the_same_key
     make_connected_organisation(organisation=org_a, invoices=2)
     chunk = dispatch_one_chunk(org_a)
     # A worker claimed it, counted its attempt (its PUT, in flight), and was killed mid-call.
-    chunks().filter(pk=chunk.pk).update(
-        state=C.SENDING,
-        leased_by="dead-worker",
-        attempts=1,
-        sends=1,
-        in_flight=ACT.SEND,
-        key_first_sent_at=timezone.now(),
-        lease_until=timezone.now() - dt.timedelta(seconds=1),
-    )
+    worker_died_mid_call(chunk, attempts=1, sends=1, key_first_sent_at=timezone.now())
     enqueued.clear()
     assert push_sweep().expired_leases == 1
     assert [item.args for item in enqueued.named("invoices.tasks.push_chunk")] == [(chunk.pk,)]
@@ -913,14 +910,7 @@ def test_a_worker_lost_mid_lookup_leaves_a_lookup_behind_and_the_next_claim_look
     xero.add_callback(responses.PUT, INVOICES_URL, callback=answer_about_one)
     assert push_chunk_send(chunk_id=chunk.pk).outcome == "retry"  # one element to look up
     # The lookup's worker claimed it, counted its call, and was killed mid-call (the key is still remembered).
-    chunks().filter(pk=chunk.pk).update(
-        state=C.SENDING,
-        leased_by="dead-worker",
-        attempts=2,
-        lookups=1,
-        in_flight=ACT.LOOKUP,
-        lease_until=timezone.now() - dt.timedelta(seconds=1),
-    )
+    worker_died_mid_call(chunk, call=ACT.LOOKUP, attempts=2, lookups=1)
     other = Invoice.objects.order_by("pk").last()
     xero.get(
         INVOICES_URL,

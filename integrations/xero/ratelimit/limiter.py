@@ -91,8 +91,8 @@ class XeroRateLimiter:
     def acquire(self, *, tenant_id: str, waiter: str = "", priority: Priority | str = Priority.CUSTOMER) -> Ticket:
         """Take a slot and count the call, or raise RateLimitWait naming the wait. Never blocks.
 
-        waiter: a stable name for a caller that will come back (e.g. "chunk:42"); waiting callers are queued so
-        each is told a different moment, instead of all waking for the same freed slot.
+        waiter: a stable name for a caller that will come back (engine.waiter_name: "operation:<its key>"); waiting
+        callers are queued so each is told a different moment, instead of all waking for the same freed slot.
         priority: the call's class; a background class waits (problem "background") where a customer call would not.
         """
         priority = Priority(priority)
