@@ -56,6 +56,15 @@ def _due_now(organisation_ids: list[int], *, at=None) -> None:
     )
 
 
+def _due_later(organisation_ids: list[int]) -> None:
+    """Each tenant's phase time falls anywhere in the day, so one may be due within the "soon" window already, and a
+    sign of lost events rightly leaves it alone. Tests of bringing passes forward start from passes hours away."""
+    cadence.reconcile_states_ensure()
+    ReconciliationState.objects.filter(organisation_id__in=organisation_ids).update(
+        next_due_at=timezone.now() + dt.timedelta(hours=6)
+    )
+
+
 def _post(client, body: bytes, signature: str):
     return client.post(
         "/integrations/xero/webhooks/", data=body, content_type="application/json", HTTP_X_XERO_SIGNATURE=signature
@@ -172,7 +181,7 @@ def test_every_tenant_is_reconciled_within_its_cadence_when_a_day_of_fan_outs_ru
 
 def test_a_gap_in_the_sequence_makes_every_tenant_due_soon_when_no_late_delivery_fills_it(client, settings):
     organisation_ids = _tenants(3)
-    cadence.reconcile_states_ensure()
+    _due_later(organisation_ids)
     for first in (1, 4):  # 1-2, then 4-5: sequence 3 never came
         events = [make_xero_event(tenant_id=TENANT_ID, resource_id=f"r{first + i}") for i in range(2)]
         body, signature = make_webhook_delivery(events=events, key=KEY, sequence=first)
@@ -185,9 +194,20 @@ def test_a_gap_in_the_sequence_makes_every_tenant_due_soon_when_no_late_delivery
     assert cadence.webhook_gaps_overdue() == 0  # reported once
 
 
+def test_a_tenant_due_sooner_keeps_its_time_when_a_gap_brings_every_tenant_forward():
+    later, sooner = _tenants(2)
+    _due_later([later])
+    in_a_minute = timezone.now() + dt.timedelta(seconds=60)
+    ReconciliationState.objects.filter(organisation_id=sooner).update(next_due_at=in_a_minute, due_reason="new")
+    assert cadence.reconcile_soon(reason=cadence.Reason.GAP) == 1
+    kept = ReconciliationState.objects.get(organisation_id=sooner)
+    assert (kept.next_due_at, kept.due_reason) == (in_a_minute, "new")
+    assert ReconciliationState.objects.get(organisation_id=later).due_reason == "gap"
+
+
 def test_a_late_delivery_closes_the_gap_when_it_arrives_within_the_grace(client, settings):
     organisation_ids = _tenants(2)
-    cadence.reconcile_states_ensure()
+    _due_later(organisation_ids)
     for first in (1, 4, 3):  # 3 arrives late (a retry, or out of order)
         body, signature = make_webhook_delivery(
             events=[make_xero_event(tenant_id=TENANT_ID, resource_id=f"r{first}")], key=KEY, sequence=first
@@ -215,7 +235,7 @@ def test_intent_to_receive_checks_open_no_gap_when_their_sequence_is_zero(client
 
 def test_a_failed_delivery_makes_its_tenant_due_soon_when_its_events_fail_for_good():
     failing, quiet = _tenants(2)
-    cadence.reconcile_states_ensure()
+    _due_later([failing])
     event = WebhookEvent.objects.create(
         organisation_id=failing,
         tenant_id=TENANT_ID,
