@@ -22,6 +22,7 @@ from django.http import Http404
 from integrations.models import XeroConnection
 from integrations.outbound import engine
 from integrations.outbound.models import OutboundOperation
+from integrations.outbound.record import RunResult
 from invoices.created_in_xero.models import XeroInvoiceChange
 from invoices.models import Invoice, InvoiceEvent, XeroMapping
 from invoices.outbound.changes import INVOICE_CHANGE
@@ -229,30 +230,24 @@ def invoice_change_operation(change: XeroInvoiceChange) -> OutboundOperation | N
 # ---------------------------------------------------------------- sending (the outbound engine's run)
 
 
-@dataclass(frozen=True)
-class SendResult:
-    state: str  # the change's state after the run
-    retry_after: float | None = None
-
-
-def invoice_change_send(*, change_id: int) -> SendResult:
-    """Run the change's outbound operation once (what its task does) and report where the change stands."""
+def invoice_change_send(*, change_id: int) -> RunResult:
+    """Run the change's outbound operation once (what its task does) and report where the change stands: its state
+    after the run (skipped when nothing ran), and the engine's wait before the next run."""
     change = XeroInvoiceChange.objects.get(pk=change_id)
     operation = invoice_change_operation(change)
     if operation is None:
-        return SendResult(state="skipped")
+        return RunResult("skipped")
     result = engine.operation_run(operation_id=operation.pk)
     change.refresh_from_db()
     if result.state in ("busy", "noop", "early", "lost_lease"):
-        return SendResult(state="skipped", retry_after=result.retry_in)
-    return SendResult(state=change.state, retry_after=result.retry_in)
+        return RunResult("skipped", retry_in=result.retry_in)
+    return RunResult(change.state, retry_in=result.retry_in)
 
 
 __all__ = [
     "ChangeRefused",
     "InvoiceEdit",
     "LineEdit",
-    "SendResult",
     "invoice_change_refusal",
     "invoice_change_request",
     "invoice_change_send",

@@ -37,7 +37,7 @@ def _stopped_in_attention(organisation, xero, settings, invoices: int = 2) -> Ou
     chunk = chunks().get(organisation=organisation)
     for _ in range(4):
         chunks().filter(pk=chunk.pk).update(next_attempt_at=timezone.now())
-        if push_chunk_send(chunk_id=chunk.pk).outcome == "needs_attention":
+        if push_chunk_send(chunk_id=chunk.pk).state == "needs_attention":
             break
     chunk.refresh_from_db()
     return chunk
@@ -73,7 +73,7 @@ def test_support_retry_of_a_chunk_looks_its_invoices_up_again_and_never_resends(
     [queued] = enqueued.named("invoices.tasks.push_chunk")  # on the push's queue, as every chunk's run
     assert queued.args == (chunk.pk,)
     result = push_chunk_send(chunk_id=chunk.pk)  # the engine's loop, with the chunk's calls and record
-    assert result.outcome == "done"
+    assert result.state == "done"
     chunk.refresh_from_db()
     assert chunk.state == C.DONE
     assert set(Invoice.objects.filter(organisation=org_a).values_list("sync_state", flat=True)) == {S.SYNCED}
@@ -199,7 +199,7 @@ def test_a_chunk_a_dead_worker_left_with_nothing_in_flight_ends_done_and_frees_i
     )
     enqueued.clear()
     result = push_chunk_send(chunk_id=chunk.pk)
-    assert result.outcome == "done" and len(xero.calls) == 0
+    assert result.state == "done" and len(xero.calls) == 0
     chunk.refresh_from_db()
     assert chunk.state == C.DONE and not chunk.leased_by
     assert [item.args for item in enqueued.named("invoices.tasks.push_organisation")] == [(org_a.pk,)]

@@ -292,7 +292,7 @@ def test_same_key_is_reused_on_retry_when_xero_answers_5xx(org, user, enqueued, 
     responses.get(f"{API}/Invoices/{XERO_ID}", json={"Invoices": [xero_invoice()]})
     post = responses.post(f"{API}/Invoices/{XERO_ID}", status=503, json={})
     first = invoice_change_send(change_id=change.pk)
-    assert first.state == "pending" and 0 < first.retry_after <= 2 * settings.XERO_RETRY_BASE_SECONDS
+    assert first.state == "pending" and 0 < first.retry_in <= 2 * settings.XERO_RETRY_BASE_SECONDS
     responses.replace(
         responses.POST, f"{API}/Invoices/{XERO_ID}", json={"Invoices": [xero_invoice(minutes_later=1, Status="VOIDED")]}
     )
@@ -493,7 +493,7 @@ def test_a_check_xero_does_not_answer_is_tried_again_with_growing_waits_and_stop
         states.append(result.state)
         if result.state != "pending":
             break
-        waits.append(result.retry_after)
+        waits.append(result.retry_in)
         due_now(change)
     assert states[-1] == "needs_attention", states
     assert get.call_count == settings.OUTBOUND_MAX_SENDS

@@ -317,7 +317,7 @@ def test_send_records_every_element_and_the_attempt_when_xero_accepts(org_a, xer
     chunk = dispatch_one_chunk(org_a)
     xero.add_callback(responses.PUT, INVOICES_URL, callback=echo_invoices)
     result = push_chunk_send(chunk_id=chunk.pk)
-    assert result.outcome == "done"
+    assert result.state == "done"
     request = puts(xero)[0]
     assert request.headers["Idempotency-Key"] == chunk.idempotency_key
     assert parse_qs(urlsplit(request.url).query)["summarizeErrors"] == ["false"]
@@ -347,7 +347,7 @@ def test_a_chunk_of_fifty_invoices_makes_as_many_queries_as_a_chunk_of_two(org_a
             result = push_organisation_dispatch(organisation_id=organisation.pk)
         chunk = chunks().get(organisation=organisation)
         with CaptureQueriesContext(connection) as sent:
-            assert push_chunk_send(chunk_id=chunk.pk).outcome == "done"
+            assert push_chunk_send(chunk_id=chunk.pk).state == "done"
         assert result.chunks == 1 and len(chunk.payload["Invoices"]) == size
         assert Invoice.objects.filter(organisation=organisation, sync_state=S.SYNCED).count() == size
         counts.append((len(built), len(sent)))
@@ -363,7 +363,7 @@ def first_chunk_sent_of_six(organisation, xero) -> tuple[OutboundOperation, list
     push_organisation_dispatch(organisation_id=organisation.pk)
     first = chunks().order_by("pk").first()
     with CaptureQueriesContext(connection) as sent:
-        assert push_chunk_send(chunk_id=first.pk).outcome == "done"
+        assert push_chunk_send(chunk_id=first.pk).state == "done"
     return first, [query["sql"] for query in sent.captured_queries]
 
 
@@ -385,7 +385,7 @@ def test_a_finished_chunk_chains_the_tenants_next_chunk_to_the_back_of_the_queue
     first = chunks().order_by("pk").first()
     enqueued.clear()
     xero.add_callback(responses.PUT, INVOICES_URL, callback=echo_invoices)
-    assert push_chunk_send(chunk_id=first.pk).outcome == "done"
+    assert push_chunk_send(chunk_id=first.pk).state == "done"
     newest = chunks().order_by("pk").last()
     assert len(newest.payload["Invoices"]) == 10 and newest.pk != first.pk
     assert [item.args for item in enqueued.named("invoices.tasks.push_chunk")] == [(newest.pk,)]
@@ -403,23 +403,23 @@ def test_a_refill_queues_the_next_chunk_for_the_moment_the_limiter_names_when_it
     first, second = chunks().order_by("pk")[:2]
     xero.add_callback(responses.PUT, INVOICES_URL, callback=echo_invoices)
     enqueued.clear()
-    assert push_chunk_send(chunk_id=first.pk).outcome == "done"  # the tenant's first call of the minute
+    assert push_chunk_send(chunk_id=first.pk).state == "done"  # the tenant's first call of the minute
     newest = chunks().order_by("pk").last()
     [queued] = enqueued.named("invoices.tasks.push_chunk")
     assert queued.args == (newest.pk,) and queued.countdown == 0 and newest.next_attempt_at is None
 
     enqueued.clear()
-    assert push_chunk_send(chunk_id=second.pk).outcome == "done"  # its second: the minute is full
+    assert push_chunk_send(chunk_id=second.pk).state == "done"  # its second: the minute is full
     newest = chunks().order_by("pk").last()
     [queued] = enqueued.named("invoices.tasks.push_chunk")
     assert queued.args == (newest.pk,) and queued.countdown > 0
     assert newest.attempts == 0 and newest.next_attempt_at is not None
     assert abs((newest.next_attempt_at - newest.created_at).total_seconds() - queued.countdown) < 1
     result = push_chunk_send(chunk_id=newest.pk)  # run early (a sweep): told again, nothing sent
-    assert result.outcome == "retry" and len(puts(xero)) == 2
+    assert result.state == "retry" and len(puts(xero)) == 2
     rate_limiter().reset(tenant_id=newest.tenant_id)  # the minute has passed
     chunks().filter(pk=newest.pk).update(next_attempt_at=timezone.now())
-    assert push_chunk_send(chunk_id=newest.pk).outcome == "done"
+    assert push_chunk_send(chunk_id=newest.pk).state == "done"
 
 
 def test_a_refill_builds_the_next_chunk_without_counting_the_slots_or_reading_customers_first(org_a, xero, enqueued):
@@ -460,7 +460,7 @@ def test_invoices_of_a_customer_new_to_xero_go_with_the_next_chunk_when_added_du
         },
     )
     first = chunks().order_by("pk").first()
-    assert push_chunk_send(chunk_id=first.pk).outcome == "done"
+    assert push_chunk_send(chunk_id=first.pk).state == "done"
     newest = chunks().order_by("pk").last()
     numbers = {element["InvoiceNumber"] for element in newest.payload["Invoices"]}
     assert set(late.invoices.values_list("number", flat=True)) <= numbers  # with the ten ready ones, in pk order
@@ -468,7 +468,7 @@ def test_invoices_of_a_customer_new_to_xero_go_with_the_next_chunk_when_added_du
         chunk = chunks().filter(state=C.PENDING).order_by("pk").first()
         if chunk is None:
             break
-        assert push_chunk_send(chunk_id=chunk.pk).outcome == "done"
+        assert push_chunk_send(chunk_id=chunk.pk).state == "done"
     assert Invoice.objects.filter(organisation=org_a).exclude(sync_state=S.SYNCED).count() == 0
     assert set(late.invoices.values_list("sync_state", flat=True)) == {S.SYNCED}
     customer.refresh_from_db()
@@ -488,7 +488,7 @@ def test_a_chunk_built_from_values_keeps_four_decimal_prices_and_names_in_every_
     line = element["LineItems"][0]
     assert (line["Description"], line["Quantity"], line["UnitAmount"]) == ("Überstunden 東京 ½", 1.5, 10.1234)
     xero.add_callback(responses.PUT, INVOICES_URL, callback=echo_invoices)
-    assert push_chunk_send(chunk_id=chunk.pk).outcome == "done"
+    assert push_chunk_send(chunk_id=chunk.pk).state == "done"
     assert "unitdp=4" in puts(xero)[0].url
     invoice.refresh_from_db()
     assert invoice.sync_state == S.SYNCED
@@ -505,7 +505,7 @@ def test_recording_writes_what_xero_answered_and_leaves_a_refused_invoices_other
     xero.add_callback(
         responses.PUT, INVOICES_URL, callback=lambda r: echo_invoices(r, errors={bad.number: ["Bad account"]})
     )
-    assert push_chunk_send(chunk_id=chunk.pk).outcome == "done"
+    assert push_chunk_send(chunk_id=chunk.pk).state == "done"
     ok.refresh_from_db()
     bad.refresh_from_db()
     assert (ok.sync_state, ok.xero_invoice_id) == (S.SYNCED, str(uuid.uuid5(uuid.NAMESPACE_URL, ok.number)))
@@ -536,7 +536,7 @@ def test_send_marks_validation_errors_failed_and_warnings_warning_per_element(or
             errors={bad.number: ["Account code '200' is not a valid code for this document."]},
         ),
     )
-    assert push_chunk_send(chunk_id=chunk.pk).outcome == "done"
+    assert push_chunk_send(chunk_id=chunk.pk).state == "done"
     ok.refresh_from_db(), warned.refresh_from_db(), bad.refresh_from_db()
     assert ok.sync_state == S.SYNCED
     assert warned.sync_state == S.WARNING and warned.sync_warnings == [
@@ -579,7 +579,7 @@ def test_refused_by_our_limiter_gives_the_chunk_back_without_counting_an_attempt
     for _ in range(5):  # five calls of this tenant already in flight elsewhere
         rate_limiter().acquire(tenant_id=chunk.tenant_id)
     result = push_chunk_send(chunk_id=chunk.pk)
-    assert result.outcome == "retry" and 0 < result.retry_in <= 1
+    assert result.state == "retry" and 0 < result.retry_in <= 1
     chunk.refresh_from_db()
     assert chunk.state == C.PENDING and chunk.attempts == 0 and chunk.key_first_sent_at is None
     assert chunk.sends == 0 and chunk.in_flight == "" and chunk.leased_by == ""
@@ -599,11 +599,11 @@ def test_5xx_and_timeouts_are_retried_with_backoff_and_the_same_key(org_a, xero,
     chunk = dispatch_one_chunk(org_a)
     xero.put(INVOICES_URL, **failure)
     first = push_chunk_send(chunk_id=chunk.pk)
-    assert first.outcome == "retry" and 1 <= first.retry_in <= 2  # 2 s base, jittered
+    assert first.state == "retry" and 1 <= first.retry_in <= 2  # 2 s base, jittered
     chunks().filter(pk=chunk.pk).update(next_attempt_at=timezone.now())
     xero.remove(responses.PUT, INVOICES_URL)
     xero.add_callback(responses.PUT, INVOICES_URL, callback=echo_invoices)
-    assert push_chunk_send(chunk_id=chunk.pk).outcome == "done"
+    assert push_chunk_send(chunk_id=chunk.pk).state == "done"
     first_put, second_put = puts(xero)
     assert first_put.headers["Idempotency-Key"] == second_put.headers["Idempotency-Key"] == chunk.idempotency_key
     assert first_put.body == second_put.body  # byte for byte: Xero refuses a reused key with another body
@@ -630,7 +630,7 @@ def test_unknown_outcome_after_the_window_is_resolved_by_looking_the_numbers_up(
     chunk = dispatch_one_chunk(org_a)
     created, missing = Invoice.objects.order_by("pk")
     xero.put(INVOICES_URL, body=requests.exceptions.ReadTimeout("read timed out"))
-    assert push_chunk_send(chunk_id=chunk.pk).outcome == "retry"
+    assert push_chunk_send(chunk_id=chunk.pk).state == "retry"
     # Seven minutes later: the Idempotency-Key has expired in Xero, a resend could create a second copy.
     chunks().filter(pk=chunk.pk).update(
         key_first_sent_at=timezone.now() - dt.timedelta(minutes=7), next_attempt_at=timezone.now()
@@ -649,7 +649,7 @@ def test_unknown_outcome_after_the_window_is_resolved_by_looking_the_numbers_up(
             ]
         },
     )
-    assert push_chunk_send(chunk_id=chunk.pk).outcome == "done"
+    assert push_chunk_send(chunk_id=chunk.pk).state == "done"
     lookup = [c.request for c in xero.calls if c.request.method == "GET"][0]
     query = parse_qs(urlsplit(lookup.url).query)
     assert query["InvoiceNumbers"] == [f"{created.number},{missing.number}"] and query["createdByMyApp"] == ["true"]
@@ -667,12 +667,12 @@ def test_unknown_outcome_inside_the_window_is_resent_with_the_same_key(org_a, xe
     make_connected_organisation(organisation=org_a, invoices=1)
     chunk = dispatch_one_chunk(org_a)
     xero.put(INVOICES_URL, body=requests.exceptions.ConnectionError("Connection aborted: RemoteDisconnected"))
-    assert push_chunk_send(chunk_id=chunk.pk).outcome == "retry"
+    assert push_chunk_send(chunk_id=chunk.pk).state == "retry"
     assert chunk.outbound_attempts.get().outcome == A.UNKNOWN
     chunks().filter(pk=chunk.pk).update(next_attempt_at=timezone.now())
     xero.remove(responses.PUT, INVOICES_URL)
     xero.add_callback(responses.PUT, INVOICES_URL, callback=echo_invoices)
-    assert push_chunk_send(chunk_id=chunk.pk).outcome == "done"
+    assert push_chunk_send(chunk_id=chunk.pk).state == "done"
     assert [r.headers["Idempotency-Key"] for r in puts(xero)] == [chunk.idempotency_key] * 2
 
 
@@ -680,10 +680,10 @@ def test_a_500_is_resolved_by_lookup_because_xero_caches_it_under_the_key(org_a,
     make_connected_organisation(organisation=org_a, invoices=1)
     chunk = dispatch_one_chunk(org_a)
     xero.put(INVOICES_URL, status=500, json={"Title": "An error occurred"})
-    assert push_chunk_send(chunk_id=chunk.pk).outcome == "retry"
+    assert push_chunk_send(chunk_id=chunk.pk).state == "retry"
     chunks().filter(pk=chunk.pk).update(next_attempt_at=timezone.now())
     xero.get(INVOICES_URL, json={"Invoices": []})
-    assert push_chunk_send(chunk_id=chunk.pk).outcome == "done"
+    assert push_chunk_send(chunk_id=chunk.pk).state == "done"
     assert len(puts(xero)) == 1
     invoice = Invoice.objects.get()  # not in Xero: it goes again in a new chunk, under a new key
     assert invoice.chunk_id != chunk.pk and invoice.sync_state == S.IN_FLIGHT
@@ -699,7 +699,7 @@ def test_number_already_in_xero_is_ours_when_an_earlier_call_created_it(org_a, x
         callback=lambda r: echo_invoices(r, errors={invoice.number: ["Invoice # must be unique."]}),
     )
     result = push_chunk_send(chunk_id=chunk.pk)
-    assert result.outcome == "retry" and result.retry_in == 0  # straight on to the lookup
+    assert result.state == "retry" and result.retry_in == 0  # straight on to the lookup
     xero.get(
         INVOICES_URL,
         json={
@@ -713,7 +713,7 @@ def test_number_already_in_xero_is_ours_when_an_earlier_call_created_it(org_a, x
             ]
         },
     )
-    assert push_chunk_send(chunk_id=chunk.pk).outcome == "done"
+    assert push_chunk_send(chunk_id=chunk.pk).state == "done"
     invoice.refresh_from_db()
     assert invoice.sync_state == S.SYNCED and invoice.xero_invoice_id.startswith("0d1e2f3a")
 
@@ -742,7 +742,7 @@ def test_whole_request_refused_fails_the_chunks_invoices(org_a, xero, enqueued):
         status=400,
         json={"Title": "Bad Request", "Detail": "The Idempotency-Key has already been used with a different request."},
     )
-    assert push_chunk_send(chunk_id=chunk.pk).outcome == "failed"
+    assert push_chunk_send(chunk_id=chunk.pk).state == "failed"
     assert set(Invoice.objects.values_list("sync_state", flat=True)) == {S.FAILED}
     assert chunks().get().state == C.REFUSED
     assert chunk.outbound_attempts.get().outcome == A.REFUSED
@@ -755,7 +755,7 @@ def test_needs_reconnect_during_a_push_leaves_the_invoices_pending(org_a, xero, 
     make_connected_organisation(organisation=org_a, invoices=2)
     chunk = dispatch_one_chunk(org_a)
     XeroConnection.objects.filter(organisation=org_a).update(status=XeroConnection.Status.NEEDS_RECONNECT)
-    assert push_chunk_send(chunk_id=chunk.pk).outcome == "released"
+    assert push_chunk_send(chunk_id=chunk.pk).state == "released"
     assert len(xero.calls) == 0
     assert set(Invoice.objects.values_list("sync_state", flat=True)) == {S.PENDING}
     assert chunks().get().state == C.REFUSED  # released: withdrawn without a write
@@ -766,7 +766,7 @@ def test_refresh_refused_with_invalid_grant_marks_needs_reconnect_and_keeps_invo
     chunk = dispatch_one_chunk(org_a)
     XeroConnection.objects.filter(organisation=org_a).update(access_token_expires_at=timezone.now())
     xero.post("https://identity.xero.com/connect/token", status=400, json={"error": "invalid_grant"})
-    assert push_chunk_send(chunk_id=chunk.pk).outcome == "released"
+    assert push_chunk_send(chunk_id=chunk.pk).state == "released"
     assert puts(xero) == []
     assert XeroConnection.objects.get(organisation=org_a).status == XeroConnection.Status.NEEDS_RECONNECT
     assert Invoice.objects.get().sync_state == S.PENDING
@@ -781,7 +781,7 @@ def test_403_tenant_disconnected_stops_and_leaves_the_invoices_pending(org_a, xe
         status=403,
         json={"Type": None, "Title": "Forbidden", "Status": 403, "Detail": "AuthenticationUnsuccessful"},
     )
-    assert push_chunk_send(chunk_id=chunk.pk).outcome == "released"
+    assert push_chunk_send(chunk_id=chunk.pk).state == "released"
     assert set(Invoice.objects.values_list("sync_state", flat=True)) == {S.PENDING}
     assert not enqueued.named("invoices.tasks.push_organisation")  # no tight loop: the sweeper comes back later
 
@@ -793,7 +793,7 @@ def test_connection_lost_after_an_unknown_outcome_keeps_the_chunk_to_resume_late
     push_chunk_send(chunk_id=chunk.pk)
     XeroConnection.objects.filter(organisation=org_a).update(status=XeroConnection.Status.NEEDS_RECONNECT)
     chunks().filter(pk=chunk.pk).update(next_attempt_at=timezone.now())
-    assert push_chunk_send(chunk_id=chunk.pk).outcome == "waiting"
+    assert push_chunk_send(chunk_id=chunk.pk).state == "waiting"
     chunk.refresh_from_db()
     assert chunk.state == C.PENDING and Invoice.objects.get().sync_state == S.IN_FLIGHT
 
@@ -806,10 +806,10 @@ def test_a_chunk_in_doubt_when_the_connection_moves_to_another_xero_organisation
     make_connected_organisation(organisation=org_a, invoices=2)
     chunk = dispatch_one_chunk(org_a)
     xero.put(INVOICES_URL, body=requests.exceptions.ReadTimeout("read timed out"))
-    assert push_chunk_send(chunk_id=chunk.pk).outcome == "retry"
+    assert push_chunk_send(chunk_id=chunk.pk).state == "retry"
     XeroConnection.objects.filter(organisation=org_a).update(tenant_id=str(uuid.uuid4()))
     chunks().filter(pk=chunk.pk).update(next_attempt_at=timezone.now())
-    assert push_chunk_send(chunk_id=chunk.pk).outcome == "needs_attention"
+    assert push_chunk_send(chunk_id=chunk.pk).state == "needs_attention"
     assert len(puts(xero)) == 1
     chunk.refresh_from_db()
     assert chunk.state == C.NEEDS_ATTENTION
@@ -829,7 +829,7 @@ def test_a_second_worker_does_not_send_a_chunk_whose_lease_is_held(org_a, xero, 
     chunks().filter(pk=chunk.pk).update(
         state=C.SENDING, leased_by="other", lease_until=timezone.now() + dt.timedelta(seconds=60)
     )
-    assert push_chunk_send(chunk_id=chunk.pk).outcome == "busy"
+    assert push_chunk_send(chunk_id=chunk.pk).state == "busy"
     assert len(xero.calls) == 0
 
 
@@ -842,7 +842,7 @@ def test_stale_lease_is_redispatched_by_the_sweeper_and_resent_with_the_same_key
     assert push_sweep().expired_leases == 1
     assert [item.args for item in enqueued.named("invoices.tasks.push_chunk")] == [(chunk.pk,)]
     xero.add_callback(responses.PUT, INVOICES_URL, callback=echo_invoices)
-    assert push_chunk_send(chunk_id=chunk.pk).outcome == "done"
+    assert push_chunk_send(chunk_id=chunk.pk).state == "done"
     assert puts(xero)[0].headers["Idempotency-Key"] == chunk.idempotency_key
     lost = chunk.outbound_attempts.get(outcome=A.UNKNOWN)
     assert lost.action == ACT.SEND and lost.detail.startswith("lost: worker dead-worker")
@@ -864,7 +864,7 @@ def test_an_answer_recorded_after_the_lease_passed_to_another_worker_leaves_that
     body = {"Invoices": [{"InvoiceID": str(uuid.uuid4()), "InvoiceNumber": first.number, "Status": "AUTHORISED"}]}
     attempt = {"started_at": timezone.now(), "action": ACT.SEND}
     result = record_put(chunk.pk, "worker-a", body, attempt, 900, 200, "")
-    assert result.outcome == "busy"
+    assert result.state == "busy"
     chunk.refresh_from_db()
     assert (chunk.state, chunk.leased_by, chunk.lease_until) == (C.SENDING, "worker-b", lease)
     first.refresh_from_db()
@@ -888,7 +888,7 @@ def test_stale_lease_past_the_window_is_looked_up_not_resent(org_a, xero, enqueu
             ]
         },
     )
-    assert push_chunk_send(chunk_id=chunk.pk).outcome == "done"
+    assert push_chunk_send(chunk_id=chunk.pk).state == "done"
     assert puts(xero) == []
     assert Invoice.objects.get().sync_state == S.SYNCED
 
@@ -908,7 +908,7 @@ def test_a_worker_lost_mid_lookup_leaves_a_lookup_behind_and_the_next_claim_look
         return status, headers, json.dumps(answer)
 
     xero.add_callback(responses.PUT, INVOICES_URL, callback=answer_about_one)
-    assert push_chunk_send(chunk_id=chunk.pk).outcome == "retry"  # one element to look up
+    assert push_chunk_send(chunk_id=chunk.pk).state == "retry"  # one element to look up
     # The lookup's worker claimed it, counted its call, and was killed mid-call (the key is still remembered).
     worker_died_mid_call(chunk, call=ACT.LOOKUP, attempts=2, lookups=1)
     other = Invoice.objects.order_by("pk").last()
@@ -916,7 +916,7 @@ def test_a_worker_lost_mid_lookup_leaves_a_lookup_behind_and_the_next_claim_look
         INVOICES_URL,
         json={"Invoices": [{"InvoiceID": str(uuid.uuid4()), "InvoiceNumber": other.number, "Status": "AUTHORISED"}]},
     )
-    assert push_chunk_send(chunk_id=chunk.pk).outcome == "done"
+    assert push_chunk_send(chunk_id=chunk.pk).state == "done"
     assert len(puts(xero)) == 1
     lost = chunk.outbound_attempts.get(detail__contains="dead-worker")
     assert (lost.action, lost.outcome) == (ACT.LOOKUP, A.UNKNOWN)
@@ -975,7 +975,7 @@ def test_an_invoice_number_with_a_comma_is_looked_up_by_where_not_by_the_comma_s
         json={"Invoices": [found]},
         match=[responses.matchers.query_param_matcher({"where": 'InvoiceNumber=="ACME 1,2"'}, strict_match=False)],
     )
-    assert push_chunk_send(chunk_id=chunk.pk).outcome == "done"
+    assert push_chunk_send(chunk_id=chunk.pk).state == "done"
     assert "InvoiceNumbers" not in parse_qs(urlsplit(xero.calls[0].request.url).query)
     assert Invoice.objects.get().sync_state == S.SYNCED
 

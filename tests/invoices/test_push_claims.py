@@ -79,7 +79,7 @@ def test_two_workers_sending_the_same_chunk_make_one_call(org_a, enqueued):
     )
     with responses.RequestsMock(assert_all_requests_are_fired=False) as xero:
         xero.add_callback(responses.PUT, INVOICES_URL, callback=echo_invoices)
-        outcomes = sorted(r.outcome for r in race(lambda: push_chunk_send(chunk_id=chunk_id), workers=3))
+        outcomes = sorted(r.state for r in race(lambda: push_chunk_send(chunk_id=chunk_id), workers=3))
         puts = [c for c in xero.calls if c.request.method == "PUT"]
     assert len(puts) == 1
     assert outcomes.count("done") == 1 and set(outcomes) <= {"done", "busy", "noop"}

@@ -22,11 +22,10 @@ needs_attention (its invoices' outcome could not be confirmed); sending -> pendi
 
 from invoices.services.push.dispatch import push_enqueue_for_organisation, push_organisation_dispatch
 from invoices.services.push.retry import invoices_retry_failed
-from invoices.services.push.send import SendResult, push_chunk_send
+from invoices.services.push.send import push_chunk_send
 from invoices.services.push.sweep import push_sweep
 
 __all__ = [
-    "SendResult",
     "invoices_retry_failed",
     "push_chunk_send",
     "push_enqueue_for_organisation",

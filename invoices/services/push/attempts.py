@@ -12,10 +12,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from integrations.outbound.models import OutboundAttempt, OutboundOperation
+from integrations.outbound.record import RunResult
 from integrations.outbound.states import operation_move
 from integrations.xero.exceptions import XeroError
 from invoices.models import Invoice
-from invoices.services.push.common import SendResult, backoff_seconds, chunks, enqueue_dispatch
+from invoices.services.push.common import backoff_seconds, chunks, enqueue_dispatch
 from invoices.services.push.outcomes import Carried, events_add, outcome_failed, outcomes_save
 from invoices.sync_states import sync_state_move, sync_state_update
 
@@ -95,7 +96,7 @@ def retry_later(
     status: int | None,
     detail: str,
     correlation_id: str = "",
-) -> SendResult:
+) -> RunResult:
     """The call failed in a way worth retrying (429, 5xx, timeout): record it and wait `seconds`."""
     chunk = locked_chunk(chunk_id)
     attempt_record(chunk_id, attempt, duration_ms, outcome, status, detail, correlation_id)
@@ -121,7 +122,7 @@ def retry_later(
             "attempts": chunk.attempts,
         },
     )
-    return SendResult("retry", retry_in=seconds, detail=outcome if status != 429 else "rate_limited")
+    return RunResult("retry", retry_in=seconds, detail=outcome if status != 429 else "rate_limited")
 
 
 MOVED_IN_DOUBT = (
@@ -132,7 +133,7 @@ MOVED_IN_DOUBT = (
 
 
 @transaction.atomic
-def abandon(chunk_id: int, worker: str, *, reason: str, moved: bool = False) -> SendResult:
+def abandon(chunk_id: int, worker: str, *, reason: str, moved: bool = False) -> RunResult:
     """The connection cannot be used (needs reconnect, disconnected, 401/403). Xero wrote nothing on this call.
 
     If no earlier call of the chunk may have written either, its invoices simply go back to pending and wait, and the
@@ -143,7 +144,7 @@ def abandon(chunk_id: int, worker: str, *, reason: str, moved: bool = False) -> 
     """
     chunk = locked_chunk(chunk_id)
     if not held_by(chunk, worker):
-        return SendResult("busy", detail=chunk.leased_by)
+        return RunResult("busy", detail=chunk.leased_by)
     now = timezone.now()
     maybe_written = chunk.outbound_attempts.filter(
         action=ACT.SEND, outcome__in=[OUT.CONFIRMED, OUT.UNCONFIRMED, OUT.UNKNOWN]
@@ -173,7 +174,7 @@ def abandon(chunk_id: int, worker: str, *, reason: str, moved: bool = False) -> 
             "reason": reason[:200],
         },
     )
-    return SendResult(outcome, detail=reason)
+    return RunResult(outcome, detail=reason)
 
 
 @transaction.atomic
@@ -186,7 +187,7 @@ def lookup_failed(
     status: int | None,
     detail: str,
     correlation_id: str = "",
-) -> SendResult:
+) -> RunResult:
     """A lookup Xero refused or did not answer. Tried again after the backoff of the chunk's lookups so far; after
     OUTBOUND_MAX_LOOKUPS (the engine's bound) the invoices still in flight stop in needs_attention and the chunk ends:
     nothing is sent again, so none can be in Xero twice."""
@@ -197,14 +198,14 @@ def lookup_failed(
         return retry_later(chunk_id, worker, wait, attempt, duration_ms, outcome, status, detail, correlation_id)
     attempt_record(chunk_id, attempt, duration_ms, outcome, status, detail, correlation_id)
     if not held_by(chunk, worker):
-        return SendResult("busy", detail=chunk.leased_by)  # another worker holds it now: it decides
+        return RunResult("busy", detail=chunk.leased_by)  # another worker holds it now: it decides
     message = (
         f"Xero's answer could not be confirmed: {lookups} lookups of its number failed (last: {detail[:300]}). "
         "Nothing was sent again, so it cannot be in Xero twice. Check Xero, then retry it or cancel it."
     )
     chunk.last_error = message[:2000]
     _stop_in_attention(chunk, message, timezone.now())
-    return SendResult("needs_attention", detail=message)
+    return RunResult("needs_attention", detail=message)
 
 
 def _stop_in_attention(chunk: OutboundOperation, message: str, now) -> None:
@@ -222,13 +223,13 @@ def _stop_in_attention(chunk: OutboundOperation, message: str, now) -> None:
 
 
 @transaction.atomic
-def refused(chunk_id: int, worker: str, attempt: dict, duration_ms: int, exc: XeroError) -> SendResult:
+def refused(chunk_id: int, worker: str, attempt: dict, duration_ms: int, exc: XeroError) -> RunResult:
     """Xero refused the whole PUT (a 4xx that is not per element): its invoices fail. (A refused lookup is
     `lookup_failed`.)"""
     chunk = locked_chunk(chunk_id)
     attempt_record(chunk_id, attempt, duration_ms, OUT.REFUSED, exc.status, str(exc), exc.correlation_id)
     if not held_by(chunk, worker):
-        return SendResult("busy", detail=chunk.leased_by)
+        return RunResult("busy", detail=chunk.leased_by)
     now = timezone.now()
     message = exc.detail or str(exc)
     invoices = in_flight_invoices(chunk)
@@ -239,4 +240,4 @@ def refused(chunk_id: int, worker: str, attempt: dict, duration_ms: int, exc: Xe
     chunk.last_error = message[:2000]
     release(chunk, C.REFUSED, now)
     enqueue_dispatch(chunk.organisation_id)
-    return SendResult("failed", detail=message)
+    return RunResult("failed", detail=message)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import QuerySet
@@ -25,13 +24,6 @@ MAX_CHUNKS_IN_FLIGHT = 5
 
 S = Invoice.SyncState
 C = OutboundOperation.State
-
-
-@dataclass(frozen=True)
-class SendResult:
-    outcome: str  # done | failed | retry | waiting | released | needs_attention | busy | noop
-    retry_in: float | None = None  # the task should run again after this many seconds
-    detail: str = ""
 
 
 def pending_invoices(organisation_id: int) -> QuerySet[Invoice]:

@@ -12,10 +12,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from integrations.outbound.models import OutboundAttempt, OutboundOperation
+from integrations.outbound.record import RunResult
 from invoices import mappers
 from invoices.models import Invoice, InvoiceEvent
 from invoices.services.push.attempts import attempt_record, held_by, in_flight_invoices, locked_chunk, release
-from invoices.services.push.common import SendResult, backoff_seconds, enqueue_dispatch
+from invoices.services.push.common import backoff_seconds, enqueue_dispatch
 from invoices.services.push.outcomes import (
     Carried,
     events_insert,
@@ -49,7 +50,7 @@ def record_put(
     correlation_id: str,
     *,
     short_code: str | None = None,
-) -> SendResult:
+) -> RunResult:
     """Every element's outcome: InvoiceID, number, status, validation errors (failed), warnings (warning).
 
     short_code: the chunk's Xero organisation's, when the caller has it (else it is read)."""
@@ -92,7 +93,7 @@ def record_put(
 @transaction.atomic
 def record_lookup(
     chunk_id: int, worker: str, body: dict, attempt: dict, duration_ms: int, status: int, correlation_id: str
-) -> SendResult:
+) -> RunResult:
     """Resolve what is left of the chunk from Xero itself: found -> synced, not found -> pending again."""
     chunk = locked_chunk(chunk_id)
     elements = body.get("Invoices") or []
@@ -242,7 +243,7 @@ def _finish(
     lookups: int = 0,
     answered: str | None = None,
     short_code: str | None = None,
-) -> SendResult:
+) -> RunResult:
     attention = list(attention)
     outcomes_created_in(chunk, synced, short_code=short_code)
     outcomes_save(synced + failed + unresolved + requeued + attention)
@@ -265,13 +266,13 @@ def _finish(
     if not held_by(chunk, worker):
         # Our lease ran out and another worker claimed the chunk meanwhile: what Xero answered us is kept (above),
         # but the chunk is the new holder's, who records its own call and decides what follows.
-        result = SendResult("busy", detail=chunk.leased_by)
+        result = RunResult("busy", detail=chunk.leased_by)
     elif unresolved:
         # Look them up, spaced by the one backoff policy (each lookup is a call against the tenant's limits).
         wait = backoff_seconds(lookups) if lookups else 0.0
         chunk.last_error, chunk.next_attempt_at = note[:2000], now + timedelta(seconds=wait)
         release(chunk, C.PENDING, now, fields=("next_attempt_at",))
-        result = SendResult("retry", retry_in=wait, detail=note)
+        result = RunResult("retry", retry_in=wait, detail=note)
     elif attention:
         # Support sees the chunk with Xero's answer, and may retry it (a lookup); the slot is free meanwhile.
         why = attention[0].sync_errors[0]
@@ -279,11 +280,11 @@ def _finish(
         chunk.last_answer = _as_answer(answered)
         release(chunk, C.NEEDS_ATTENTION, now, fields=("last_answer",))
         enqueue_dispatch(chunk.organisation_id)
-        result = SendResult("needs_attention", detail=note)
+        result = RunResult("needs_attention", detail=note)
     else:
         chunk.last_error = note[:2000]
         release(chunk, C.DONE, now)
-        result = SendResult("done", detail=note)
+        result = RunResult("done", detail=note)
     if synced:
         organisation_id = chunk.organisation_id
         transaction.on_commit(lambda: sync_recorded(organisation_id, now))

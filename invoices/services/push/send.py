@@ -25,6 +25,7 @@ from integrations.models import XeroConnection
 from integrations.outbound import engine
 from integrations.outbound import kinds as k
 from integrations.outbound.models import OutboundAttempt, OutboundOperation
+from integrations.outbound.record import RunResult
 from integrations.xero import accounting
 from integrations.xero.client import XeroClient
 from integrations.xero.errors import Refused, Retry, WaitForConnection, classify
@@ -32,7 +33,7 @@ from integrations.xero.exceptions import XeroError
 from integrations.xero.types import XeroResponse
 from invoices.models import Invoice
 from invoices.services.push.attempts import abandon, attempt_record, lookup_failed, refused, retry_later
-from invoices.services.push.common import SendResult, backoff_seconds, enqueue_dispatch, worker_name
+from invoices.services.push.common import backoff_seconds, enqueue_dispatch, worker_name
 from invoices.services.push.record import record_lookup, record_put
 
 logger = logging.getLogger(__name__)
@@ -41,15 +42,13 @@ S = Invoice.SyncState
 ACT, OUT = OutboundAttempt.Action, OutboundAttempt.Outcome
 
 
-def push_chunk_send(*, chunk_id: int, worker: str | None = None) -> SendResult:
+def push_chunk_send(*, chunk_id: int, worker: str | None = None) -> RunResult:
     """Make the chunk's next call and record it. Safe to run twice at once: only the lease holder calls."""
     result = engine.operation_run(operation_id=chunk_id, worker=worker or worker_name())
-    if isinstance(result, SendResult):
-        return result
-    # Nothing was called: the engine's word for it.
     if result.state == "early":
-        return SendResult("retry", retry_in=result.retry_in, detail=result.detail or "early")
-    return SendResult(result.state, retry_in=result.retry_in, detail=result.detail)
+        # Nothing was called: not due yet, or the rate limit's wait. The push says retry.
+        return RunResult("retry", retry_in=result.retry_in, detail=result.detail or "early")
+    return result
 
 
 # ---------------------------------------------------------------- the kind's calls
@@ -72,7 +71,7 @@ def chunk_has_work(chunk: OutboundOperation) -> bool:
     return Invoice.objects.filter(chunk=chunk, sync_state=S.IN_FLIGHT).exists()
 
 
-def chunk_unusable(chunk: OutboundOperation, worker: str, why: k.Unusable) -> SendResult:
+def chunk_unusable(chunk: OutboundOperation, worker: str, why: k.Unusable) -> RunResult:
     """Bound to another Xero organisation, the chunk can never go where it went; otherwise it waits for the
     connection to come back (attempts.abandon decides with what the chunk may have written)."""
     return abandon(chunk.pk, worker, reason=why.message, moved=why.moved)
@@ -81,7 +80,7 @@ def chunk_unusable(chunk: OutboundOperation, worker: str, why: k.Unusable) -> Se
 # ---------------------------------------------------------------- the kind's record
 
 
-def chunk_answered(chunk: OutboundOperation, call: k.Call, response: XeroResponse) -> SendResult:
+def chunk_answered(chunk: OutboundOperation, call: k.Call, response: XeroResponse) -> RunResult:
     attempt = {"started_at": call.started_at, "action": call.action}
     if call.action == ACT.SEND:
         result = record_put(
@@ -104,12 +103,12 @@ def chunk_answered(chunk: OutboundOperation, call: k.Call, response: XeroRespons
             response.status,
             response.correlation_id,
         )
-    if result.outcome == "done":
+    if result.state == "done":
         _refill(chunk.organisation_id, call.connection)
     return result
 
 
-def chunk_failed(chunk: OutboundOperation, call: k.Call, elapsed: int, exc: XeroError) -> SendResult:
+def chunk_failed(chunk: OutboundOperation, call: k.Call, elapsed: int, exc: XeroError) -> RunResult:
     """The one classifier's verdict (integrations/xero/errors.py), applied to a chunk; the attempt's outcome in the
     engine's words (integrations/outbound/record.record_failure)."""
     action, worker = call.action, call.worker
