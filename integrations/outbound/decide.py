@@ -12,11 +12,12 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from integrations.outbound.models import OutboundAttempt, OutboundOperation
 from integrations.outbound.record import RunResult
-from integrations.outbound.states import FINAL, operation_move
+from integrations.outbound.states import FINAL, operation_move, operations_move
 from integrations.xero.errors import key_remembered
 
 logger = logging.getLogger("integrations.outbound")
@@ -34,12 +35,19 @@ def claim(
     calling: bool = True,
     has_work: Callable[[OutboundOperation], bool] | None = None,
     lease_seconds: float | None = None,
+    seen: OutboundOperation | None = None,
 ) -> tuple[OutboundOperation, str] | RunResult:
     """Take the operation under a lease and decide its call (`first`: the call of a write with no attempt yet).
 
     calling=False: the claimant makes no call (the connection cannot be used, and it ends or parks the operation):
     nothing is counted or written down as in flight. has_work: the kind's own "is anything left to write?" (a
-    chunk whose invoices have all been resolved), asked once a call was made; False ends the operation done."""
+    chunk whose invoices have all been resolved), asked once a call was made; False ends the operation done.
+    seen: the row as the caller read it a moment ago, unlocked; when it had no call yet, see `_claim_first`."""
+    lease = settings.OUTBOUND_LEASE_SECONDS if lease_seconds is None else lease_seconds
+    if calling and seen is not None and seen.state == S.PENDING and seen.attempts == 0:
+        claimed = _claim_first(seen, worker, first=first, lease_seconds=lease)
+        if claimed is not None:
+            return claimed, first
     with transaction.atomic():
         operation = OutboundOperation.objects.select_for_update().filter(pk=operation_id).first()
         if operation is None or operation.state in FINAL or operation.state == S.NEEDS_ATTENTION:
@@ -73,7 +81,6 @@ def claim(
             return RunResult("early", retry_in=(operation.next_attempt_at - now).total_seconds())
         operation_move(operation, S.SENDING)
         operation.leased_by = worker[:100]
-        lease = settings.OUTBOUND_LEASE_SECONDS if lease_seconds is None else lease_seconds
         operation.lease_until = now + timedelta(seconds=lease)
         fields = ["state", "leased_by", "lease_until", "in_flight"]
         if operation.attempts and has_work is not None and not has_work(operation):
@@ -101,6 +108,30 @@ def claim(
             fields.append("checks")
         operation.save(update_fields=fields)
         return operation, action
+
+
+def _claim_first(seen: OutboundOperation, worker: str, *, first: str, lease_seconds: float) -> OutboundOperation | None:
+    """The first call of an operation with none yet: taken, counted and written down as in flight in one conditional
+    UPDATE (pending, no attempt, due), with nothing to read or decide under a lock first. The row the caller read
+    (its payload included: it never changes) becomes the claimed one. None when the row moved meanwhile (another
+    worker claimed it, it was withdrawn or put back): the locked claim looks again."""
+    now = timezone.now()
+    counted = {ACT.SEND: {"sends": 1, "key_first_sent_at": now}, ACT.LOOKUP: {"lookups": 1}, ACT.CHECK: {"checks": 1}}
+    fields = {
+        "attempts": 1,
+        "in_flight": first,
+        "leased_by": worker[:100],
+        "lease_until": now + timedelta(seconds=lease_seconds),
+        **counted[first],
+    }
+    due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now + timedelta(milliseconds=50))
+    rows = OutboundOperation.objects.filter(due, pk=seen.pk, attempts=0)
+    if not operations_move(rows, S.PENDING, S.SENDING, **fields):
+        return None
+    operation_move(seen, S.SENDING)  # as the UPDATE wrote it
+    for name, value in fields.items():
+        setattr(seen, name, value)
+    return seen
 
 
 def _count_send(operation: OutboundOperation, now) -> list[str]:

@@ -161,7 +161,7 @@ def operation_run(*, operation_id: int, worker: str | None = None) -> Any:
     seen = _peek(operation_id)
     if isinstance(seen, RunResult):
         return seen
-    kind = k.kind_for(seen["kind"])
+    kind = k.kind_for(seen.kind)
     connection = _usable_connection(seen, kind)
     if isinstance(connection, RunResult):
         return connection
@@ -184,7 +184,7 @@ def operation_run(*, operation_id: int, worker: str | None = None) -> Any:
         # The limiter before the claim (one Redis call): an operation that must wait is not claimed; only its next
         # attempt time is written. Asked under the operation's own name, so waiting callers queue in order.
         try:
-            slot.ticket = limiter.acquire(tenant_id=seen["tenant_id"], waiter=waiter_name(seen["idempotency_key"]))
+            slot.ticket = limiter.acquire(tenant_id=seen.tenant_id, waiter=waiter_name(seen.idempotency_key))
         except RateLimitWait as wait:
             OutboundOperation.objects.filter(pk=operation_id, state=S.PENDING).update(
                 next_attempt_at=timezone.now() + timedelta(seconds=wait.seconds)
@@ -192,14 +192,16 @@ def operation_run(*, operation_id: int, worker: str | None = None) -> Any:
             return RunResult("early", retry_in=wait.seconds, detail=f"rate limit ({wait.problem})")
     first = ACT.CHECK if kind.check is not None or kind.element_wise is None else ACT.SEND
     try:
-        claimed = claim(operation_id, worker, first=first, has_work=kind.has_work, lease_seconds=_lease(kind))
+        claimed = claim(
+            operation_id, worker, first=first, has_work=kind.has_work, lease_seconds=_lease(kind), seen=seen
+        )
     except BaseException:
         slot.refund()  # no call was made: the slot goes back now, not when its TTL runs out
         raise
     if isinstance(claimed, RunResult):
         slot.refund()
         if claimed.state == S.DONE and kind.ended is not None:
-            kind.ended(seen["organisation_id"])
+            kind.ended(seen.organisation_id)
         return claimed
     operation, action = claimed
     # The row read for this very call (its tokens included): the client takes its first call's token from it.
@@ -247,34 +249,35 @@ def _run_element_wise(kind: k.Kind, operation, call: k.Call, client: XeroClient,
     return kind.element_wise.answered(operation, call, response)
 
 
-def _peek(operation_id: int) -> dict | RunResult:
-    """An unlocked look first: nothing to do, someone else on it, or too early (the claim re-checks all this)."""
-    row = (
-        OutboundOperation.objects.filter(pk=operation_id)
-        .values("organisation_id", "tenant_id", "state", "kind", "idempotency_key", "next_attempt_at", "lease_until")
-        .first()
-    )
+def _peek(operation_id: int) -> OutboundOperation | RunResult:
+    """An unlocked look first: nothing to do, someone else on it, or too early (the claim re-checks all this). The
+    row is read whole, with its organisation's connection (tokens included, for this very call): an operation with no
+    call yet is claimed with it in one UPDATE (decide.claim)."""
+    row = OutboundOperation.objects.select_related("organisation__xero_connection").filter(pk=operation_id).first()
     now = timezone.now()
-    if row is None or row["state"] in FINAL or row["state"] == S.NEEDS_ATTENTION:
+    if row is None or row.state in FINAL or row.state == S.NEEDS_ATTENTION:
         return RunResult("noop")
-    if row["state"] == S.SENDING and row["lease_until"] and row["lease_until"] > now:
+    if row.state == S.SENDING and row.lease_until and row.lease_until > now:
         return RunResult("busy")
-    due = row["next_attempt_at"]
-    if row["state"] == S.PENDING and due and due > now + timedelta(milliseconds=50):
+    due = row.next_attempt_at
+    if row.state == S.PENDING and due and due > now + timedelta(milliseconds=50):
         return RunResult("early", retry_in=(due - now).total_seconds())
     return row
 
 
-def _usable_connection(row: dict, kind: k.Kind) -> XeroConnection | RunResult | k.Unusable:
+def _usable_connection(row: OutboundOperation, kind: k.Kind) -> XeroConnection | RunResult | k.Unusable:
     """The connection to call through (read with its tokens, for this very call); a RunResult when there is nothing to
     do now; or why the operation can never go through this connection (disconnected, revoked, another Xero
     organisation), or cannot now (a kind with its own `unusable` hears of a reconnect needed too)."""
-    connection = XeroConnection.objects.filter(organisation_id=row["organisation_id"]).first()
+    try:
+        connection = row.organisation.xero_connection  # read with the row (_peek)
+    except XeroConnection.DoesNotExist:
+        connection = None
     if not kind.requires_usable_connection:
         if connection is None:
             return k.Unusable("The organisation's Xero connection no longer exists.")
         return connection
-    if connection is not None and connection.tenant_id == row["tenant_id"]:
+    if connection is not None and connection.tenant_id == row.tenant_id:
         if connection.is_usable:
             return connection
         if connection.status == XeroConnection.Status.NEEDS_RECONNECT:
@@ -282,7 +285,7 @@ def _usable_connection(row: dict, kind: k.Kind) -> XeroConnection | RunResult | 
                 return k.Unusable("Waiting for the Xero connection (reconnect or disconnected).")
             # It resumes after the reconnect (the sweep brings it back): nothing is counted meanwhile.
             return RunResult("waiting", detail="Waiting for Xero to be reconnected.")
-    if connection is not None and connection.tenant_id and connection.tenant_id != row["tenant_id"]:
+    if connection is not None and connection.tenant_id and connection.tenant_id != row.tenant_id:
         return k.Unusable("The organisation is now connected to another Xero organisation.", moved=True)
     if kind.unusable is not None:
         return k.Unusable("Waiting for the Xero connection (reconnect or disconnected).")

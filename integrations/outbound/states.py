@@ -1,7 +1,12 @@
-"""The outbound operation's state machine: the one table of allowed moves, and the one function that writes it.
+"""The outbound operation's state machine: the one table of allowed moves, and the functions that write it (one row
+held under its lock, or a conditional UPDATE).
 
 docs/architecture.md shows the same table; tests/integrations/test_outbound_engine.py holds them together.
 """
+
+from typing import Any
+
+from django.db.models import QuerySet
 
 from integrations.outbound.models import OutboundOperation
 
@@ -28,3 +33,11 @@ def operation_move(operation: OutboundOperation, to: str) -> None:
     if to != operation.state and to not in TRANSITIONS[operation.state]:
         raise IllegalTransition(f"Outbound operation {operation.pk}: {operation.state} -> {to} is not allowed.")
     operation.state = to
+
+
+def operations_move(operations: QuerySet[OutboundOperation], frm: str, to: str, **fields: Any) -> int:
+    """Move the operations still in `frm` to `to` in one conditional UPDATE (with `fields`); how many moved. Refuses a
+    move the table lacks before any row is touched."""
+    if to not in TRANSITIONS[frm]:
+        raise IllegalTransition(f"Outbound operations: {frm} -> {to} is not allowed.")
+    return operations.filter(state=frm).update(state=to, **fields)

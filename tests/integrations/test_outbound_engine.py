@@ -5,6 +5,8 @@ import ast
 import datetime as dt
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from integrations.outbound import decide
@@ -42,7 +44,7 @@ def test_no_product_code_writes_an_operations_state_except_through_the_table():
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Attribute) and node.attr == "state" and isinstance(node.ctx, ast.Store):
                 target = ast.unparse(node.value)
-                if target in {"operation", "locked", "op"}:
+                if target in {"operation", "locked", "op", "seen", "chunk", "row"}:
                     offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert not offenders, offenders
 
@@ -52,6 +54,40 @@ def _operation(org, **fields) -> OutboundOperation:
     return OutboundOperation.objects.create(
         organisation=org, tenant_id="t", kind="invoice_change", payload={}, idempotency_key=f"k-{id(fields)}", **fields
     )
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("first", "counted"), [("send", "sends"), ("check", "checks"), ("lookup", "lookups")])
+def test_a_first_call_is_claimed_in_one_update_on_the_row_read_before_it(org_a, first, counted):
+    operation = _operation(org_a)
+    seen = OutboundOperation.objects.get(pk=operation.pk)
+    with CaptureQueriesContext(connection) as queries:
+        claimed, action = decide.claim(operation.pk, "worker-1", first=first, lease_seconds=60, seen=seen)
+    assert [q["sql"].split()[0] for q in queries.captured_queries] == ["UPDATE"]
+    assert claimed is seen and action == first and seen.state == S.SENDING
+    stored = OutboundOperation.objects.get(pk=operation.pk)
+    assert (stored.state, stored.attempts, getattr(stored, counted), stored.in_flight) == (S.SENDING, 1, 1, first)
+    assert stored.leased_by == "worker-1" and stored.lease_until > timezone.now()
+    assert (stored.key_first_sent_at is not None) == (first == "send")
+
+
+@pytest.mark.django_db
+def test_a_first_claim_on_a_row_another_worker_took_meanwhile_is_busy(org_a):
+    operation = _operation(org_a)
+    seen = OutboundOperation.objects.get(pk=operation.pk)
+    decide.claim(operation.pk, "worker-2", first="send", lease_seconds=60)  # took it after our look
+    assert decide.claim(operation.pk, "worker-1", first="send", lease_seconds=60, seen=seen).state == "busy"
+    stored = OutboundOperation.objects.get(pk=operation.pk)
+    assert (stored.leased_by, stored.attempts, stored.sends) == ("worker-2", 1, 1)
+
+
+@pytest.mark.django_db
+def test_a_first_claim_of_a_row_withdrawn_meanwhile_claims_nothing(org_a):
+    operation = _operation(org_a)
+    seen = OutboundOperation.objects.get(pk=operation.pk)
+    OutboundOperation.objects.filter(pk=operation.pk).update(state=S.REFUSED)
+    assert decide.claim(operation.pk, "worker-1", first="send", lease_seconds=60, seen=seen).state == "noop"
+    assert OutboundOperation.objects.get(pk=operation.pk).attempts == 0
 
 
 def _history(operation, *rows) -> None:
