@@ -168,16 +168,17 @@ def _reconcile_category(
     than RECONCILE_MAX_PAGES) the newest change it read, everything before which is in."""
     key = POLL_PATHS[category]
     client = XeroClient(connection.pk, rate_limiter=fetch.xero_rate_limiter(), priority=Priority.RECONCILE)
-    for page in range(1, RECONCILE_MAX_PAGES + 1):
+    cursor, page = since, 1
+    for _ in range(RECONCILE_MAX_PAGES):
         # Only what changed since then, oldest change first. https://developer.xero.com/documentation/api/accounting/invoices
         if category == "CONTACT":
             response = accounting.contacts_get(
-                client, modified_since=since, include_archived=True, oldest_change_first=True, page=page
+                client, modified_since=cursor, include_archived=True, oldest_change_first=True, page=page
             )
         elif category == "CREDITNOTE":
-            response = accounting.credit_notes_get(client, modified_since=since, oldest_change_first=True, page=page)
+            response = accounting.credit_notes_get(client, modified_since=cursor, oldest_change_first=True, page=page)
         else:
-            response = accounting.invoices_get(client, modified_since=since, oldest_change_first=True, page=page)
+            response = accounting.invoices_get(client, modified_since=cursor, oldest_change_first=True, page=page)
         items = accounting.items(response, key)
         if not items:
             return None
@@ -210,8 +211,23 @@ def _reconcile_category(
                 )
         if accounting.is_last_page(response, page=page, collection=key):
             return None
+        cursor, page = _next_page(items, cursor, page)
     newest = accounting.parse_xero_datetime(items[-1].get("UpdatedDateUTC"))
     return newest or since + RECONCILE_OVERLAP  # no date to go on: the window's start, so nothing is skipped
+
+
+def _next_page(items: list[dict[str, Any]], cursor: dt.datetime, page: int) -> tuple[dt.datetime, int]:
+    """Where the next request of a poll starts. Xero orders it by UpdatedDateUTC, so a record edited while the pass
+    pages moves to the end, and every later one moves up a place: asking for the next page number would skip the one
+    that moved onto the page already read. The pass asks again from the second before the last change it read (the
+    header holds whole seconds, and a change read twice is harmless), and pages on by number only when a whole page
+    changed within that second (asking from it again would read the same page)."""
+    changed = [accounting.parse_xero_datetime(item.get("UpdatedDateUTC")) for item in items]
+    if changed[-1] is not None:
+        restart = changed[-1].replace(microsecond=0) - dt.timedelta(seconds=1)
+        if restart > cursor and any(at is not None and at <= restart for at in changed):
+            return restart, 1
+    return cursor, page + 1
 
 
 def _id_key(category: str) -> str:

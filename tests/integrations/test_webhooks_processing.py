@@ -7,6 +7,7 @@ import datetime as dt
 import json
 from decimal import Decimal
 from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 import responses
@@ -392,25 +393,93 @@ def test_missed_webhook_is_repaired_and_counted_as_drift_when_reconciling(invoic
     assert "changed in Xero" in InvoiceEvent.objects.get(invoice=invoice).message
 
 
+class ChangingXeroInvoices:
+    """GET /Invoices as Xero answers a reconciliation poll: what changed after If-Modified-Since, oldest change first,
+    100 a page; `between` runs after each answer (someone editing in Xero while the pass pages through)."""
+
+    def __init__(self, invoices: list[dict], between=None):
+        self.invoices, self.between, self.asked = invoices, between, []
+
+    def __call__(self, request):
+        since = request.headers.get("If-Modified-Since")
+        page = int(dict(parse_qsl(urlsplit(request.url).query)).get("page", "1"))
+        self.asked.append((since, page))
+        after = dt.datetime.fromisoformat(since.replace("Z", "+00:00")) if since else None
+        changed = sorted(
+            (i for i in self.invoices if after is None or _updated(i) > after),
+            key=lambda i: (_updated(i), i["InvoiceID"]),
+        )
+        body = {
+            "Invoices": changed[(page - 1) * 100 : page * 100],
+            "pagination": {"pageCount": -(-len(changed) // 100)},
+        }
+        if self.between:
+            self.between(self)
+        return 200, {}, json.dumps(body)
+
+
+def _updated(invoice: dict) -> dt.datetime:
+    return dt.datetime.fromtimestamp(int(invoice["UpdatedDateUTC"][6:-7]) / 1000, tz=dt.UTC)
+
+
 @responses.activate
 def test_reconciliation_pages_through_when_more_than_one_page(org):
     ReconciliationState.objects.create(organisation=org, last_success_at=HELD)
-    page1 = [xero_invoice(f"aaaaaaaa-0000-4000-8000-{i:012d}", InvoiceNumber=f"X-{i}") for i in range(100)]
-    page2 = [xero_invoice("bbbbbbbb-0000-4000-8000-000000000001", InvoiceNumber="X-100")]
-    responses.get(
-        f"{API}/Invoices",
-        json={"Invoices": page1, "pagination": {"pageCount": 2}},
-        match=[matchers.query_param_matcher({"page": "1", "order": "UpdatedDateUTC ASC", "unitdp": "4"})],
-    )
-    responses.get(
-        f"{API}/Invoices",
-        json={"Invoices": page2, "pagination": {"pageCount": 2}},
-        match=[matchers.query_param_matcher({"page": "2", "order": "UpdatedDateUTC ASC", "unitdp": "4"})],
-    )
+    invoices = [
+        xero_invoice(f"aaaaaaaa-0000-4000-8000-{i:012d}", InvoiceNumber=f"X-{i}", minutes_later=i) for i in range(101)
+    ]
+    xero = ChangingXeroInvoices(invoices)
+    responses.add_callback(responses.GET, f"{API}/Invoices", callback=xero)
     responses.get(f"{API}/Contacts", json={"Contacts": []})
     result = reconciliation.reconciliation_run(organisation_id=org.pk)
-    assert (result.checked, result.drift) == (101, 101)
+    assert (result.checked, result.drift) == (102, 101)  # the last change of page 1 is read again
     assert XeroCreatedInvoice.objects.filter(organisation=org).count() == 101
+    assert xero.asked == [("2026-11-24T08:58:00Z", 1), ("2026-11-24T10:38:59Z", 1)]
+
+
+@responses.activate
+def test_reconciliation_reads_every_change_when_one_moves_to_the_end_while_it_pages(org):
+    """Xero orders a poll by UpdatedDateUTC: an invoice edited while the pass reads page 1 leaves page 1's range, and
+    every later invoice moves up one place. Asking for page 2 then would skip the one that moved up onto page 1 (and
+    the next pass starts after it). The pass asks for what changed since the last change it read instead."""
+    ReconciliationState.objects.create(organisation=org, last_success_at=HELD)
+    invoices = [
+        xero_invoice(f"aaaaaaaa-0000-4000-8000-{i:012d}", InvoiceNumber=f"X-{i}", minutes_later=1 + i)
+        for i in range(150)
+    ]
+
+    def edited_in_xero_once(xero):
+        if len(xero.asked) == 1:
+            invoices[10].update(
+                xero_invoice(invoices[10]["InvoiceID"], minutes_later=1000, Status="PAID", InvoiceNumber="X-10")
+            )
+
+    xero = ChangingXeroInvoices(invoices, between=edited_in_xero_once)
+    responses.add_callback(responses.GET, f"{API}/Invoices", callback=xero)
+    responses.get(f"{API}/Contacts", json={"Contacts": []})
+    responses.get(f"{API}/CreditNotes", json={"CreditNotes": []})
+    result = reconciliation.reconciliation_run(organisation_id=org.pk)
+    listed = set(XeroCreatedInvoice.objects.filter(organisation=org).values_list("number", flat=True))
+    assert listed == {f"X-{i}" for i in range(150)}, sorted({f"X-{i}" for i in range(150)} - listed)
+    assert XeroCreatedInvoice.objects.get(organisation=org, number="X-10").status == "PAID"
+    assert result.checked >= 150 and len(xero.asked) <= 4
+
+
+@responses.activate
+def test_reconciliation_pages_on_when_a_whole_page_changed_within_one_second(org):
+    """More changes in one second than a page holds: asking again from that second would read the same page for ever,
+    so the pass pages on within it."""
+    ReconciliationState.objects.create(organisation=org, last_success_at=HELD)
+    invoices = [
+        xero_invoice(f"aaaaaaaa-0000-4000-8000-{i:012d}", InvoiceNumber=f"X-{i}", minutes_later=5) for i in range(230)
+    ]
+    xero = ChangingXeroInvoices(invoices)
+    responses.add_callback(responses.GET, f"{API}/Invoices", callback=xero)
+    responses.get(f"{API}/Contacts", json={"Contacts": []})
+    responses.get(f"{API}/CreditNotes", json={"CreditNotes": []})
+    reconciliation.reconciliation_run(organisation_id=org.pk)
+    assert XeroCreatedInvoice.objects.filter(organisation=org).count() == 230
+    assert [page for _, page in xero.asked] == [1, 2, 3]
 
 
 @responses.activate
