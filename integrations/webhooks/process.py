@@ -26,9 +26,11 @@ from integrations.webhooks.record import queued_mark_clear, queued_mark_hold
 from integrations.xero.exceptions import (
     XeroAuthError,
     XeroError,
+    XeroNeedsReconnect,
     XeroNotConnected,
     XeroRateLimited,
     XeroServerError,
+    XeroTenantDisconnected,
     XeroTimeout,
 )
 
@@ -202,7 +204,8 @@ def _process_category(
             extra={"event": "xero.webhook.rate_limited", "retry_after": exc.retry_after, **context},
         )
         return
-    except (XeroNotConnected, XeroAuthError) as exc:
+    except (XeroNotConnected, XeroNeedsReconnect, XeroTenantDisconnected) as exc:
+        # The connection's status moved (the front door reported it): the events wait for the reconnect.
         total.waiting_for_connection = True
         total.deferred += len(events)
         logger.warning(
@@ -215,7 +218,9 @@ def _process_category(
             },
         )
         return
-    except (XeroServerError, XeroTimeout) as exc:
+    except (XeroServerError, XeroTimeout, XeroAuthError) as exc:
+        # A refusal that leaves the connection connected (a permission, a scope, a token a refresh did not cure)
+        # waits like an outage: nothing else would stop the fetch, so it backs off and fails visibly in the end.
         _events_defer(events=events, error=str(exc), total=total)
         logger.warning(
             "xero.webhook.fetch_failed",

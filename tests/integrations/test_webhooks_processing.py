@@ -14,7 +14,7 @@ import responses
 from django.utils import timezone
 from responses import matchers
 
-from integrations.models import ReconciliationState, WebhookEvent
+from integrations.models import ReconciliationState, WebhookEvent, XeroConnection
 from integrations.services import reconciliation
 from integrations.webhooks import fetch, record, sweep
 from integrations.webhooks import process as inbox
@@ -30,6 +30,7 @@ from tests.factories import (
     make_pushed_invoice,
     make_webhook_delivery,
     make_xero_event,
+    token_response,
 )
 
 API = "https://api.xero.com/api.xro/2.0"
@@ -251,6 +252,35 @@ def test_event_fails_visibly_when_xero_keeps_failing(invoice):
     stored = WebhookEvent.objects.get()
     assert (stored.state, stored.outcome) == ("failed", "fetch_failed")
     assert "500" in stored.last_error
+
+
+@responses.activate
+@pytest.mark.parametrize(
+    ("status", "body", "headers"),
+    [
+        (403, {"Title": "Forbidden", "Detail": "You do not have permission to access this resource"}, {}),
+        (401, {"Title": "Unauthorized", "Detail": "AuthorizationUnsuccessful"}, {}),
+        (403, {"Title": "Forbidden"}, {"WWW-Authenticate": 'Bearer error="insufficient_scope"'}),
+    ],
+)
+def test_events_are_deferred_with_backoff_then_fail_when_xero_refuses_the_connection_but_it_stays_connected(
+    invoice, status, body, headers
+):
+    """Refused for a reason other than a disconnected tenant or a dead grant (a permission, a scope, a token a refresh
+    did not cure): the connection stays connected, so nothing else would ever stop the fetch. The events back off
+    like a 5xx, and fail visibly (the tenant reconciled soon) when it does not clear."""
+    receive(event())
+    responses.get(f"{API}/Invoices", status=status, json=body, headers=headers)
+    responses.post("https://identity.xero.com/connect/token", json=token_response())
+    result = inbox.webhook_inbox_process(organisation_id=invoice.organisation_id)
+    stored = WebhookEvent.objects.get()
+    assert (stored.state, stored.attempts) == ("received", 1) and stored.next_attempt_at > timezone.now()
+    assert result.retry_after == 30 and stored.last_error.startswith("Xero")
+    assert inbox.webhook_inbox_process(organisation_id=invoice.organisation_id).processed == 0  # not due yet
+    WebhookEvent.objects.update(attempts=inbox.TRANSIENT_MAX_ATTEMPTS - 1, next_attempt_at=None)
+    inbox.webhook_inbox_process(organisation_id=invoice.organisation_id)
+    assert WebhookEvent.objects.get().state == "failed"
+    assert XeroConnection.objects.get(organisation_id=invoice.organisation_id).is_usable
 
 
 @responses.activate
