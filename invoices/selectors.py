@@ -63,8 +63,9 @@ def group_counts(group_q_of, *, today, relation: str = "", **extra: Q) -> dict[s
 
 def document_counts(*, organisation: Organisation, today, **filters) -> dict[str, dict[str, int]]:
     """`group_counts` of invoices and of credit notes (one query each), keyed "invoices" and "credit_notes", with
-    `warning`, `pending` and `in_flight` by sync state. `filters` narrow both kinds alike (e.g. batch=...)."""
-    extra = {state.value: Q(sync_state=state) for state in (S.WARNING, S.PENDING, S.IN_FLIGHT)}
+    `warning`, `pending`, `in_flight` and `needs_attention` by sync state. `filters` narrow both kinds alike (e.g.
+    batch=...)."""
+    extra = {state.value: Q(sync_state=state) for state in (S.WARNING, S.PENDING, S.IN_FLIGHT, S.NEEDS_ATTENTION)}
     return {
         kind: {
             key: value or 0
@@ -184,8 +185,10 @@ def invoice_sync_counts(*, organisation: Organisation) -> dict[str, int]:
 class BatchProgress:
     """A batch's invoices and credit notes by where they are, counted alike. `in_xero` counts live documents in Xero
     only (an invoice draft, awaiting payment, part paid, paid, overdue; a credit note draft, with credit available
-    or fully allocated); voided or deleted ones are `removed`; failures are apart. Percentages are of the documents
-    meant for Xero (all but not synced). `credit_notes`: how many of `total` are credit notes."""
+    or fully allocated); voided or deleted ones are `removed`; failures are apart. `failed` is the failed group, the
+    ones needing attention (`attention`: we could not confirm what Xero did, so they may be in Xero) included;
+    `refused` is the rest. Percentages are of the documents meant for Xero (all but not synced). `credit_notes`: how
+    many of `total` are credit notes."""
 
     total: int
     in_xero: int
@@ -195,6 +198,7 @@ class BatchProgress:
     in_flight: int
     failed: int
     not_synced: int
+    attention: int = 0
     credit_notes: int = 0
     of_invoices: "BatchProgress | None" = None
 
@@ -205,7 +209,8 @@ class BatchProgress:
 
     @property
     def credit_notes_failed(self) -> int:
-        return self.failed - self.invoices.failed
+        """Credit notes Xero refused (not those needing attention: those may be in Xero)."""
+        return self.refused - self.invoices.refused
 
     @property
     def documents(self) -> str:
@@ -255,6 +260,18 @@ class BatchProgress:
         return self._share(self.failed)
 
     @property
+    def refused(self) -> int:
+        return self.failed - self.attention
+
+    @property
+    def refused_percent(self) -> int:
+        return self._share(self.refused)
+
+    @property
+    def attention_percent(self) -> int:
+        return self._share(self.attention)
+
+    @property
     def all_in_xero(self) -> bool:
         return self.eligible > 0 and self.in_xero == self.eligible
 
@@ -273,6 +290,7 @@ def _progress(counts: dict[str, int]) -> BatchProgress:
         in_flight=counts[S.IN_FLIGHT],
         failed=counts[Group.FAILED],
         not_synced=counts[Group.NOT_SYNCED],
+        attention=counts[S.NEEDS_ATTENTION],
     )
 
 

@@ -89,3 +89,24 @@ def test_credit_notes_count_in_the_batch_progress_and_the_dashboard_when_the_bat
     expect(row.locator(".badge-failed")).to_be_visible()
     expect(row.locator("td[data-label=Total]")).to_contain_text("Net AUD 297.00")
     shoot(screenshot, page, "issue12-credit-note-counts-dashboard-phone")
+
+
+def test_invoices_needing_attention_show_apart_from_failed_in_the_batch_progress(
+    page, live_server, demo_data, login, screenshot
+):
+    """An invoice whose outcome in Xero could not be confirmed may be there: the progress does not call it failed."""
+    acme = Organisation.objects.get(name="Acme Care")
+    batch = make_batch_in_states(
+        organisation=acme,
+        name="Février — Zoë's respite",
+        invoices=(("synced", "AUTHORISED"), ("synced", "PAID"), ("failed", ""), ("needs_attention", "")),
+    )
+    login(page, "admin@acme.test")
+    page.goto(f"{live_server.url}/batches/{batch.pk}/")
+    progress = page.locator("#batch-progress")
+    expect(progress.locator("#progress-title")).to_have_text("Sent to Xero, with failures")
+    expect(progress.locator('[data-count="failed"]')).to_have_text("1")
+    expect(progress.locator('[data-count="attention"]')).to_have_text("1")
+    expect(progress).to_contain_text("1 needs attention: check Xero")
+    expect(progress.locator(".bar-attention")).to_have_attribute("width", "25")
+    shoot(screenshot, page, "issue11-progress-needs-attention-desktop")

@@ -81,6 +81,33 @@ def test_batch_does_not_read_100_percent_in_xero_when_a_credit_note_failed(clien
     assert "of 2 invoices and 1 credit note" in body
 
 
+def test_invoices_needing_attention_are_counted_apart_from_failed_when_they_may_be_in_xero(
+    client, admin_a, org_a, login_as
+):
+    """Needing attention is not failed: we could not confirm what Xero did, so the invoice may well be there. The
+    progress says so apart (the failed tab still lists both, sharing Retry)."""
+    make_connection(organisation=org_a)
+    batch = mixed_batch(org_a, (IN_XERO, FAILED, ("needs_attention", ""), ("needs_attention", "")), ())
+    progress = batch_progress(organisation=org_a, batch=batch)
+    assert (progress.failed, progress.attention, progress.refused) == (3, 2, 1)
+    assert (progress.failed_percent, progress.refused_percent, progress.attention_percent) == (75, 25, 50)
+    body = login_as(admin_a).get(reverse("invoices:batch_detail", args=[batch.pk])).content.decode()
+    assert '<strong data-count="failed">1</strong> failed' in body
+    assert '<strong data-count="attention">2</strong> need attention: check Xero' in body
+    assert "1 of 4 in Xero, 0 voided or deleted, 1 failed, 2 need attention, 0 waiting" in body
+    assert "Sent to Xero, with failures" in body
+
+
+def test_a_batch_whose_unsent_invoices_all_need_attention_does_not_say_none_reached_xero(
+    client, admin_a, org_a, login_as
+):
+    make_connection(organisation=org_a)
+    batch = mixed_batch(org_a, (("needs_attention", ""),), ())
+    body = login_as(admin_a).get(reverse("invoices:batch_detail", args=[batch.pk])).content.decode()
+    assert "No invoice reached Xero" not in body
+    assert "Sent to Xero; some need checking in Xero" in body
+
+
 def test_batch_reads_all_in_xero_when_its_invoices_and_credit_notes_all_are(client, admin_a, org_a, login_as):
     make_connection(organisation=org_a)
     batch = mixed_batch(org_a, (IN_XERO,), (("synced", "PAID"), ("synced", "DRAFT")))
