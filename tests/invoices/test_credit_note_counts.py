@@ -190,7 +190,7 @@ def test_support_batch_table_and_batch_page_count_credit_notes(login_as, support
     body = client.get(reverse("invoices_support:batches", args=[org_a.pk])).content.decode()
     assert '<span class="badge badge-failed">1 failed</span>' in body
     body = client.get(reverse("invoices_support:batch", args=[org_a.pk, batch.pk])).content.decode()
-    assert "2 invoices and 1 credit note: 2 in Xero, 1 failed or needing attention, 0 waiting" in body
+    assert "2 invoices and 1 credit note: 2 in Xero, 1 failed, 0 needing attention, 0 waiting" in body
 
 
 def test_invoice_retry_and_filters_count_invoices_only_when_only_a_credit_note_failed(client, admin_a, org_a, login_as):
