@@ -102,6 +102,9 @@ class OutboundAttempt(models.Model):
     duration_ms = models.PositiveIntegerField(default=0)
     correlation_id = models.CharField(max_length=64, blank=True)
     detail = models.TextField(blank=True)
+    # The start of Xero's answer to the call as JSON, where a later decision reads it back (a chunk's PUT: what it
+    # answered about invoices it did not echo, shown to people when they need attention).
+    answer = models.TextField(blank=True)
     started_at = models.DateTimeField()
 
     class Meta:

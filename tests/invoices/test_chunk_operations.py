@@ -187,6 +187,50 @@ def test_the_migration_moves_chunks_attempts_and_invoice_links_into_the_engines_
         assert set(OutboundAttempt.Outcome.values) >= {"unknown", "unconfirmed"}
 
 
+ANSWER_FROM = [("integrations", "0014_outbound_fewer_indexes")]
+ANSWER_TO = [("integrations", "0015_outbound_attempt_answer")]
+
+
+def test_the_migration_moves_a_puts_answer_out_of_its_detail_into_its_own_field(org_a):
+    """Until 0015 a chunk's PUT kept the start of Xero's answer at the end of its detail, and the push read it back by
+    splitting that text; a chunk needing attention after the migration still shows people that answer."""
+    executor = MigrationExecutor(connection)
+    executor.migrate(ANSWER_FROM)
+    old = executor.loader.project_state(ANSWER_FROM).apps
+    Operation, Attempt = (
+        old.get_model("integrations", "OutboundOperation"),
+        old.get_model("integrations", "OutboundAttempt"),
+    )
+    now = timezone.now()
+    try:
+        chunk = Operation.objects.create(
+            organisation_id=org_a.pk, tenant_id="t", kind=CHUNK_KIND, payload={}, idempotency_key="k-answer"
+        )
+        answer = '{"Invoices": [{"InvoiceNumber": "Ωmega-1", "Total": 10.1234}]}'
+        rows = [
+            ("send", 200, f"PUT /Invoices: 1 elements; answer: {answer}"),
+            ("lookup", 200, "GET /Invoices lookup: 0 found"),
+            ("send", 200, '1 elements; answer: {"Invoices": []}'),  # moved from the push's own table (invoices/0014)
+            ("send", None, "PUT /Invoices: Xero did not answer; answer: unknown"),  # a detail, not an answer
+        ]
+        for action, status, detail in rows:
+            Attempt.objects.create(
+                operation=chunk, action=action, outcome="unconfirmed", http_status=status, started_at=now, detail=detail
+            )
+        executor = MigrationExecutor(connection)
+        executor.migrate(ANSWER_TO)
+        new = executor.loader.project_state(ANSWER_TO).apps
+        moved = new.get_model("integrations", "OutboundAttempt").objects.filter(operation_id=chunk.pk).order_by("pk")
+        assert list(moved.values_list("detail", "answer")) == [
+            ("PUT /Invoices: 1 elements", answer),
+            ("GET /Invoices lookup: 0 found", ""),
+            ("1 elements", '{"Invoices": []}'),
+            ("PUT /Invoices: Xero did not answer; answer: unknown", ""),
+        ]
+    finally:
+        call_command("migrate", verbosity=0)
+
+
 def test_a_chunk_a_dead_worker_left_with_nothing_in_flight_ends_done_and_frees_its_slot(org_a, xero, enqueued):
     """The worker recorded every invoice, then died before releasing the chunk: the next claim finds nothing to send,
     ends it done without a call, and queues the tenant's dispatcher for the slot it frees (as a recorded chunk does)."""

@@ -37,9 +37,13 @@ def attempt_record(
     status: int | None,
     detail: str,
     correlation_id: str = "",
+    *,
+    answer: str = "",
 ) -> None:
-    """One call of the chunk, as the engine records every call (integrations/outbound/record.py)."""
+    """One call of the chunk, as the engine records every call (integrations/outbound/record.py); `answer`: the start of
+    Xero's answer, where it is read back (a PUT's)."""
     OutboundAttempt.objects.create(
+        answer=answer,
         operation_id=chunk_id,
         action=attempt["action"],
         started_at=attempt["started_at"],

@@ -75,8 +75,9 @@ def record_put(
         else:
             outcome_failed(invoice, result.errors or ["Xero did not create this invoice."], now)
             failed.append(invoice)
-    detail = f"{len(outcomes)} elements; answer: {answer_head(body)}"
-    attempt_record(chunk_id, attempt, duration_ms, _verdict(synced, failed, unresolved), status, detail, correlation_id)
+    verdict = _verdict(synced, failed, unresolved)
+    detail = f"{len(outcomes)} elements"
+    attempt_record(chunk_id, attempt, duration_ms, verdict, status, detail, correlation_id, answer=answer_head(body))
     return _finish(
         chunk,
         worker,
@@ -180,15 +181,12 @@ def _verdict(synced: list, failed: list, unresolved: list, *, absent: list = ())
 
 def _put_answer(chunk: OutboundOperation) -> str | None:
     """Xero's answer to this chunk's PUT when it answered one (200) at all; None when no PUT was answered."""
-    detail = (
+    return (
         chunk.outbound_attempts.filter(http_status=200, action=ACT.SEND)
         .order_by("-started_at")
-        .values_list("detail", flat=True)
+        .values_list("answer", flat=True)
         .first()
     )
-    if detail is None:
-        return None
-    return detail.split("answer: ", 1)[1] if "answer: " in detail else ""
 
 
 def _as_answer(head: str | None) -> dict:
