@@ -165,7 +165,8 @@ def _reconcile_category(
     *, connection: XeroConnection, category: str, since: dt.datetime, result: ReconcileResult
 ) -> dt.datetime | None:
     """Read and apply what changed in one category, page by page. None when its last page was read; otherwise (more
-    than RECONCILE_MAX_PAGES) the newest change it read, everything before which is in."""
+    than RECONCILE_MAX_PAGES) the moment up to which everything is in (the second before the last change read), where
+    the next pass goes on, exactly: Xero's own clock, so without the overlap a pass's start is asked with."""
     key = POLL_PATHS[category]
     client = XeroClient(connection.pk, rate_limiter=fetch.xero_rate_limiter(), priority=Priority.RECONCILE)
     cursor, page = since, 1
@@ -212,22 +213,34 @@ def _reconcile_category(
         if accounting.is_last_page(response, page=page, collection=key):
             return None
         cursor, page = _next_page(items, cursor, page)
-    newest = accounting.parse_xero_datetime(items[-1].get("UpdatedDateUTC"))
-    return newest or since + RECONCILE_OVERLAP  # no date to go on: the window's start, so nothing is skipped
+    # Everything that changed up to the second before the last change read is in; no date to go on: the window's
+    # start, so nothing is skipped.
+    return _second_before(items[-1]) or since
 
 
 def _next_page(items: list[dict[str, Any]], cursor: dt.datetime, page: int) -> tuple[dt.datetime, int]:
     """Where the next request of a poll starts. Xero orders it by UpdatedDateUTC, so a record edited while the pass
     pages moves to the end, and every later one moves up a place: asking for the next page number would skip the one
     that moved onto the page already read. The pass asks again from the second before the last change it read (the
-    header holds whole seconds, and a change read twice is harmless), and pages on by number only when a whole page
-    changed within that second (asking from it again would read the same page)."""
-    changed = [accounting.parse_xero_datetime(item.get("UpdatedDateUTC")) for item in items]
-    if changed[-1] is not None:
-        restart = changed[-1].replace(microsecond=0) - dt.timedelta(seconds=1)
-        if restart > cursor and any(at is not None and at <= restart for at in changed):
+    header holds whole seconds, and a change read twice is harmless). Where changes are dense (more than a quarter of
+    a page within those last seconds: a burst, such as our own push), asking again would re-read most of the page for
+    little progress, so it pages on by number there, as it does when a whole page changed within one second."""
+    restart = _second_before(items[-1])
+    if restart is not None and restart > cursor:
+        again = sum(1 for at in map(_changed, items) if at is not None and at > restart)
+        if again <= accounting.PAGE_SIZE // 4:
             return restart, 1
     return cursor, page + 1
+
+
+def _changed(item: dict[str, Any]) -> dt.datetime | None:
+    return accounting.parse_xero_datetime(item.get("UpdatedDateUTC"))
+
+
+def _second_before(item: dict[str, Any]) -> dt.datetime | None:
+    """The whole second before this change: asked from there, Xero answers with it again, however it rounds."""
+    changed = _changed(item)
+    return changed.replace(microsecond=0) - dt.timedelta(seconds=1) if changed is not None else None
 
 
 def _id_key(category: str) -> str:
@@ -245,9 +258,10 @@ def _reconcile_finish(
         state.last_error = error
         fields = ["reconcile_claimed_until", "last_finished_at", "last_error", "updated_at"]
         if not error and read_until is not None:
-            # Xero pages oldest change first: what changed up to the newest change read is in. The next pass (soon)
-            # goes on from there, instead of asking for the whole window again or skipping the rest of it.
-            state.last_success_at = min(started, read_until)
+            # Xero pages oldest change first: what changed up to `read_until` (Xero's clock) is in. The next pass
+            # (soon) goes on from exactly there, its overlap taken back, instead of asking for the whole window again,
+            # skipping the rest of it, or stepping back two minutes each time (a long burst would never be read past).
+            state.last_success_at = min(started, read_until + RECONCILE_OVERLAP)
             state.last_error = (
                 f"More than {RECONCILE_MAX_PAGES} pages changed; the next pass goes on from {read_until.isoformat()}"
             )

@@ -513,6 +513,45 @@ def test_reconciliation_pages_on_when_a_whole_page_changed_within_one_second(org
 
 
 @responses.activate
+def test_reconciliation_pages_on_by_number_through_a_burst_of_changes(org):
+    """Dense changes (our own push: 50 invoices a second): asking again from the second before the last change would
+    re-read most of each page, so the pass pages on by number there."""
+    ReconciliationState.objects.create(organisation=org, last_success_at=HELD)
+    at = HELD + dt.timedelta(minutes=5)
+    invoices = [
+        xero_invoice(f"aaaaaaaa-0000-4000-8000-{i:012d}", InvoiceNumber=f"X-{i}", minutes_later=5)
+        | {"UpdatedDateUTC": f"/Date({int(at.timestamp() * 1000) + i * 20}+0000)/"}  # 50 a second
+        for i in range(250)
+    ]
+    xero = ChangingXeroInvoices(invoices)
+    responses.add_callback(responses.GET, f"{API}/Invoices", callback=xero)
+    responses.get(f"{API}/Contacts", json={"Contacts": []})
+    result = reconciliation.reconciliation_run(organisation_id=org.pk)
+    assert XeroCreatedInvoice.objects.filter(organisation=org).count() == 250
+    assert [page for _, page in xero.asked] == [1, 2, 3] and result.checked == 250
+
+
+@responses.activate
+def test_a_run_of_changes_longer_than_a_pass_is_read_past_by_the_next_passes(org, monkeypatch):
+    """A pass that stops at its page cap leaves the next one to go on from where it stopped, exactly: stepping two
+    minutes back each time (the overlap a pass's own start is asked with) would read the same changes for ever."""
+    monkeypatch.setattr(reconciliation, "RECONCILE_MAX_PAGES", 1)
+    ReconciliationState.objects.create(organisation=org, last_success_at=HELD)
+    at = HELD + dt.timedelta(minutes=5)
+    invoices = [
+        xero_invoice(f"aaaaaaaa-0000-4000-8000-{i:012d}", InvoiceNumber=f"X-{i}")
+        | {"UpdatedDateUTC": f"/Date({int(at.timestamp() * 1000) + i * 1000}+0000)/"}  # one a second
+        for i in range(250)
+    ]
+    xero = ChangingXeroInvoices(invoices)
+    responses.add_callback(responses.GET, f"{API}/Invoices", callback=xero)
+    responses.get(f"{API}/Contacts", json={"Contacts": []})
+    for _ in range(3):
+        reconciliation.reconciliation_run(organisation_id=org.pk)
+    assert XeroCreatedInvoice.objects.filter(organisation=org).count() == 250
+
+
+@responses.activate
 def test_change_already_in_the_inbox_is_not_drift_when_reconciling(invoice):
     ReconciliationState.objects.create(organisation_id=invoice.organisation_id, last_success_at=HELD)
     receive(event())
@@ -583,7 +622,8 @@ def test_reconciliation_that_reaches_its_page_cap_counts_as_done_only_up_to_what
     responses.get(f"{API}/Contacts", json={"Contacts": []})
     reconciliation.reconciliation_run(organisation_id=org.pk)
     state = ReconciliationState.objects.get(organisation=org)
-    assert state.last_success_at == HELD + dt.timedelta(minutes=9)  # the newest change read
+    # The next pass asks from the second before the newest change read, exactly (not two minutes before it).
+    assert state.last_success_at - reconciliation.RECONCILE_OVERLAP == HELD + dt.timedelta(minutes=9, seconds=-1)
     assert "pages" in state.last_error
 
 
