@@ -30,7 +30,6 @@ from integrations.xero.exceptions import (
     XeroNotConnected,
     XeroRateLimited,
     XeroServerError,
-    XeroTenantDisconnected,
     XeroTimeout,
 )
 
@@ -204,8 +203,8 @@ def _process_category(
             extra={"event": "xero.webhook.rate_limited", "retry_after": exc.retry_after, **context},
         )
         return
-    except (XeroNotConnected, XeroNeedsReconnect, XeroTenantDisconnected) as exc:
-        # The connection's status moved (the front door reported it): the events wait for the reconnect.
+    except (XeroNotConnected, XeroNeedsReconnect) as exc:
+        # The connection's status moved (a dead grant is marked at once): the events wait for the reconnect.
         total.waiting_for_connection = True
         total.deferred += len(events)
         logger.warning(
@@ -219,8 +218,10 @@ def _process_category(
         )
         return
     except (XeroServerError, XeroTimeout, XeroAuthError) as exc:
-        # A refusal that leaves the connection connected (a permission, a scope, a token a refresh did not cure)
-        # waits like an outage: nothing else would stop the fetch, so it backs off and fails visibly in the end.
+        # A refusal that leaves the connection connected (a permission, a scope, a token a refresh did not cure; the
+        # tenant's 403 AuthenticationUnsuccessful only queues a check of Xero's connections, which may find it still
+        # there) waits like an outage: nothing else would stop the fetch, so it backs off and fails visibly in the
+        # end. Once the connection is marked unusable, the events wait for the reconnect instead (_process_claimed).
         _events_defer(events=events, error=str(exc), total=total)
         logger.warning(
             "xero.webhook.fetch_failed",
