@@ -26,7 +26,7 @@ from integrations.xero.errors import (
     classify,
     key_remembered,
 )
-from integrations.xero.exceptions import XeroError
+from integrations.xero.exceptions import XeroAuthError, XeroError
 
 logger = logging.getLogger("integrations.outbound")
 
@@ -101,6 +101,9 @@ def record(operation, kind: k.Kind, action, verdict, response, started, clock) -
 def record_failure(operation, kind: k.Kind, action, exc: XeroError, started, clock) -> RunResult:
     tries = {ACT.SEND: operation.sends, ACT.LOOKUP: operation.lookups, ACT.CHECK: operation.checks}[action]
     verdict = classify(exc, attempt=tries)
+    if isinstance(exc, XeroAuthError) and not kind.requires_usable_connection:
+        # A kind that calls with the bare grant (the disconnect steps): any refusal of it ends it, below.
+        verdict = WaitForConnection(reason=str(exc))
     with transaction.atomic():
         operation = locked_for(operation)
         if isinstance(operation, RunResult):

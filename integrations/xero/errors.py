@@ -24,10 +24,12 @@ from django.conf import settings
 from integrations.xero.exceptions import (
     XeroAuthError,
     XeroError,
+    XeroNeedsReconnect,
     XeroNotConnected,
     XeroRateLimited,
     XeroRequestError,
     XeroServerError,
+    XeroTenantDisconnected,
     XeroTimeout,
     XeroValidationError,
 )
@@ -112,8 +114,14 @@ def classify(exc: XeroError, *, attempt: int) -> Verdict:
         # A 5xx to a write may still have been applied (Xero answers 503 after committing, at times).
         after = max(backoff_seconds(attempt), float(exc.retry_after or 0))
         return Retry(after=after, reason=str(exc), outcome_unknown=True, answer_cached=exc.keyed and exc.status == 500)
-    if isinstance(exc, XeroNotConnected | XeroAuthError):
+    if isinstance(exc, XeroNotConnected | XeroNeedsReconnect | XeroTenantDisconnected):
+        # The connection is (or is being checked and will be) marked: the reconnect brings the write back.
         return WaitForConnection(reason=str(exc))
+    if isinstance(exc, XeroAuthError):
+        # Refused in a way that leaves the connection connected (a permission the user's role lacks, a missing
+        # scope, a 401 a refresh did not cure): nothing would mark it, so waiting for a reconnect would retry at
+        # every sweep for ever. Nothing reached Xero; retried with the backoff, bounded like any refused try.
+        return Retry(after=backoff_seconds(attempt), reason=str(exc))
     if isinstance(exc, XeroValidationError):
         message = "; ".join(validation_messages(exc.elements)) or str(exc)
         return Refused(message=message, elements=list(exc.elements), correlation_id=exc.correlation_id)

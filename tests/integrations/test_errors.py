@@ -14,6 +14,8 @@ from integrations.xero.errors import (
     key_remembered,
 )
 from integrations.xero.exceptions import (
+    XeroAuthError,
+    XeroInsufficientScope,
     XeroNeedsReconnect,
     XeroNotFound,
     XeroRateLimited,
@@ -51,6 +53,16 @@ def test_5xx_and_lost_answers_are_retried_as_outcome_unknown(settings):
 def test_connection_problems_wait_for_a_person():
     assert isinstance(classify(XeroNeedsReconnect("x"), attempt=1), WaitForConnection)
     assert isinstance(classify(XeroTenantDisconnected("x", status=403), attempt=1), WaitForConnection)
+
+
+def test_refusals_that_leave_the_connection_connected_are_retried_with_backoff_not_waited_on(settings):
+    """A 403 that is not the tenant's AuthenticationUnsuccessful, a missing scope or a 401 a refresh did not cure:
+    nothing marks the connection, so waiting for a reconnect would retry at every sweep without end. The call was
+    refused, so nothing reached Xero: retried with the backoff, bounded like any send."""
+    settings.XERO_RETRY_BASE_SECONDS, settings.XERO_RETRY_MAX_SECONDS = 2, 300
+    for exc in (XeroAuthError("403 permission", status=403), XeroInsufficientScope("scope", status=403)):
+        verdict = classify(exc, attempt=3)
+        assert isinstance(verdict, Retry) and not verdict.outcome_unknown and 4 <= verdict.after <= 8, exc
 
 
 def test_validation_is_refused_with_xeros_words():

@@ -13,6 +13,7 @@ import requests
 import responses
 from django.http import Http404
 
+from integrations.models import XeroConnection
 from integrations.outbound.models import OutboundOperation
 from invoices.created_in_xero.models import XeroInvoiceChange
 from invoices.models import Invoice, InvoiceEvent, XeroMapping
@@ -499,3 +500,28 @@ def test_a_check_xero_does_not_answer_is_tried_again_with_growing_waits_and_stop
     assert get.call_count == settings.OUTBOUND_MAX_SENDS
     assert post.call_count == 0
     assert max(waits) > 2 * settings.XERO_RETRY_BASE_SECONDS, waits
+
+
+@responses.activate
+def test_a_void_xero_refuses_with_a_403_that_leaves_the_connection_connected_stops_in_needs_attention(
+    org, user, enqueued, settings
+):
+    """A 403 other than the tenant's AuthenticationUnsuccessful (the user's role lacks the permission): nothing marks
+    the connection, so waiting for a reconnect meant trying again at every sweep, for ever, with the change shown as
+    waiting. It backs off like any refused try and, after OUTBOUND_MAX_SENDS, stops with Xero's words."""
+    invoice, change = _change(org, user)
+    responses.get(f"{API}/Invoices/{XERO_ID}", json={"Invoices": [xero_invoice()]})
+    forbidden = {"Title": "Forbidden", "Status": 403, "Detail": "You do not have permission to void invoices"}
+    post = responses.post(f"{API}/Invoices/{XERO_ID}", status=403, json=forbidden)
+    states = []
+    for _ in range(settings.OUTBOUND_MAX_SENDS + 4):
+        result = invoice_change_send(change_id=change.pk)
+        states.append(result.state)
+        if result.state != "pending":
+            break
+        due_now(change)
+    assert states[-1] == "needs_attention", states
+    assert post.call_count == settings.OUTBOUND_MAX_SENDS
+    change.refresh_from_db()
+    assert "permission" in change.last_error
+    assert XeroConnection.objects.get(organisation=org).is_usable

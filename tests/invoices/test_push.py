@@ -786,6 +786,28 @@ def test_403_tenant_disconnected_stops_and_leaves_the_invoices_pending(org_a, xe
     assert not enqueued.named("invoices.tasks.push_organisation")  # no tight loop: the sweeper comes back later
 
 
+def test_a_403_that_leaves_the_connection_connected_backs_off_and_keeps_the_chunk(org_a, xero, enqueued, settings):
+    """The user's role lacks a permission: nothing marks the connection, so giving the invoices back to wait for a
+    reconnect meant a new chunk and the same refused PUT at every sweep. The chunk keeps its invoices and its key, and
+    tries again after growing waits (nothing reached Xero)."""
+    settings.XERO_RETRY_BASE_SECONDS, settings.XERO_RETRY_MAX_SECONDS = 2, 600
+    make_connected_organisation(organisation=org_a, invoices=2)
+    chunk = dispatch_one_chunk(org_a)
+    forbidden = {"Title": "Forbidden", "Status": 403, "Detail": "You do not have permission to create invoices"}
+    xero.put(INVOICES_URL, status=403, json=forbidden)
+    waits = []
+    for _ in range(4):
+        result = push_chunk_send(chunk_id=chunk.pk)
+        assert result.state == "retry", result
+        waits.append(result.retry_in)
+        chunks().filter(pk=chunk.pk).update(next_attempt_at=timezone.now())
+    assert set(Invoice.objects.values_list("sync_state", flat=True)) == {S.IN_FLIGHT}
+    assert chunks().get(pk=chunk.pk).idempotency_key == chunk.idempotency_key
+    assert waits[-1] > waits[0] and waits[-1] > 2 * settings.XERO_RETRY_BASE_SECONDS, waits
+    assert "permission" in chunks().get(pk=chunk.pk).last_error
+    assert XeroConnection.objects.get(organisation=org_a).is_usable
+
+
 def test_connection_lost_after_an_unknown_outcome_keeps_the_chunk_to_resume_later(org_a, xero, enqueued):
     make_connected_organisation(organisation=org_a, invoices=1)
     chunk = dispatch_one_chunk(org_a)
