@@ -11,32 +11,32 @@ RECORDED_PUT = r"^(PUT /Invoices: )?[0-9]+ elements; answer: "
 BATCH = 500
 
 
+def _in_batches(rows, fields: list[str], change) -> None:
+    """`change` each row (by primary key order, BATCH at a time) and save `fields`."""
+    last = 0
+    while batch := list(rows.filter(pk__gt=last).order_by("pk").only("pk", *fields)[:BATCH]):
+        for attempt in batch:
+            change(attempt)
+        rows.model.objects.bulk_update(batch, fields)
+        last = batch[-1].pk
+
+
+def _split(attempt) -> None:
+    attempt.detail, attempt.answer = attempt.detail.split(MARK, 1)
+
+
+def _join(attempt) -> None:
+    attempt.detail = f"{attempt.detail}{MARK}{attempt.answer}"
+
+
 def _answers_apart(apps, schema_editor):
     Attempt = apps.get_model("integrations", "OutboundAttempt")
-    rows = Attempt.objects.filter(action="send", detail__regex=RECORDED_PUT).order_by("pk")
-    last = 0
-    while True:
-        batch = list(rows.filter(pk__gt=last).only("pk", "detail")[:BATCH])
-        if not batch:
-            return
-        for attempt in batch:
-            attempt.detail, attempt.answer = attempt.detail.split(MARK, 1)
-        Attempt.objects.bulk_update(batch, ["detail", "answer"])
-        last = batch[-1].pk
+    _in_batches(Attempt.objects.filter(action="send", detail__regex=RECORDED_PUT), ["detail", "answer"], _split)
 
 
 def _answers_back(apps, schema_editor):
     Attempt = apps.get_model("integrations", "OutboundAttempt")
-    rows = Attempt.objects.filter(action="send").exclude(answer="").order_by("pk")
-    last = 0
-    while True:
-        batch = list(rows.filter(pk__gt=last).only("pk", "detail", "answer")[:BATCH])
-        if not batch:
-            return
-        for attempt in batch:
-            attempt.detail = f"{attempt.detail}{MARK}{attempt.answer}"
-        Attempt.objects.bulk_update(batch, ["detail"])
-        last = batch[-1].pk
+    _in_batches(Attempt.objects.filter(action="send").exclude(answer=""), ["detail", "answer"], _join)
 
 
 class Migration(migrations.Migration):

@@ -26,7 +26,7 @@ from integrations.xero.errors import (
     classify,
     key_remembered,
 )
-from integrations.xero.exceptions import XeroAuthError, XeroError
+from integrations.xero.exceptions import XeroAuthError, XeroError, XeroNotConnected
 
 logger = logging.getLogger("integrations.outbound")
 
@@ -101,9 +101,6 @@ def record(operation, kind: k.Kind, action, verdict, response, started, clock) -
 def record_failure(operation, kind: k.Kind, action, exc: XeroError, started, clock) -> RunResult:
     tries = {ACT.SEND: operation.sends, ACT.LOOKUP: operation.lookups, ACT.CHECK: operation.checks}[action]
     verdict = classify(exc, attempt=tries)
-    if isinstance(exc, XeroAuthError) and not kind.requires_usable_connection:
-        # A kind that calls with the bare grant (the disconnect steps): any refusal of it ends it, below.
-        verdict = WaitForConnection(reason=str(exc))
     with transaction.atomic():
         operation = locked_for(operation)
         if isinstance(operation, RunResult):
@@ -111,6 +108,11 @@ def record_failure(operation, kind: k.Kind, action, exc: XeroError, started, clo
         status = getattr(exc, "status", None)
         correlation_id = getattr(exc, "correlation_id", "")
         operation.correlation_id = correlation_id or operation.correlation_id
+        if isinstance(exc, XeroNotConnected | XeroAuthError) and not kind.requires_usable_connection:
+            # A kind that calls with the bare grant (the disconnect steps): nothing to wait or retry for, since no
+            # reconnect revives that grant.
+            _attempt(operation, action, OUT.REFUSED, started, clock, status=status, detail=str(exc))
+            return _end(operation, kind, S.REFUSED, k.Outcome("refused", message=str(exc)))
         if isinstance(verdict, Retry) and verdict.answer_cached and action == ACT.SEND:
             # Xero keeps this answer under the key: a resend would replay it. Look the result up next (an answer
             # that did not confirm the write), with the lookups' backoff and bound.
@@ -135,10 +137,6 @@ def record_failure(operation, kind: k.Kind, action, exc: XeroError, started, clo
                 what = "" if action == ACT.SEND else " the check before sending (nothing was sent)"
                 return attention(operation, kind, f"Xero did not answer{what} after {tries} tries: {exc}")
             return _later(operation, verdict.after, verdict.reason)
-        if isinstance(verdict, WaitForConnection) and not kind.requires_usable_connection:
-            # Nothing to wait for: no reconnect revives the grant such a kind works with.
-            _attempt(operation, action, OUT.REFUSED, started, clock, status=status, detail=verdict.reason)
-            return _end(operation, kind, S.REFUSED, k.Outcome("refused", message=verdict.reason))
         if isinstance(verdict, WaitForConnection):
             _attempt(operation, action, OUT.WAITING, started, clock, status=status, detail=verdict.reason)
             kind.finish(operation, k.Outcome("waiting", message=verdict.reason))
