@@ -133,8 +133,10 @@ def record_failure(operation, kind: k.Kind, action, exc: XeroError, started, clo
             if action == ACT.LOOKUP:
                 return _look_again_or_stop(operation, kind, verdict.reason)
             if tries >= settings.OUTBOUND_MAX_SENDS:
-                # A send, or the check before it (nothing sent yet), that Xero keeps not answering.
+                # A send, or the check before it (nothing sent yet), that Xero keeps not answering or refusing.
                 what = "" if action == ACT.SEND else " the check before sending (nothing was sent)"
+                if verdict.refused:
+                    return attention(operation, kind, f"Xero refused it{what} {tries} times: {exc}")
                 return attention(operation, kind, f"Xero did not answer{what} after {tries} tries: {exc}")
             return _later(operation, verdict.after, verdict.reason)
         if isinstance(verdict, WaitForConnection):

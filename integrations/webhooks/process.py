@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 import os
 import socket
 import threading
@@ -23,15 +24,8 @@ from integrations.webhooks import fetch
 from integrations.webhooks.fetch import FETCH_CHUNK
 from integrations.webhooks.models import ReconciliationState, WebhookEvent
 from integrations.webhooks.record import queued_mark_clear, queued_mark_hold
-from integrations.xero.exceptions import (
-    XeroAuthError,
-    XeroError,
-    XeroNeedsReconnect,
-    XeroNotConnected,
-    XeroRateLimited,
-    XeroServerError,
-    XeroTimeout,
-)
+from integrations.xero.errors import Retry, WaitForConnection, backoff_seconds, classify
+from integrations.xero.exceptions import XeroError
 
 logger = logging.getLogger("integrations.webhooks")
 
@@ -40,6 +34,9 @@ logger = logging.getLogger("integrations.webhooks")
 PROCESS_BATCH = 2000
 INBOX_LEASE = dt.timedelta(seconds=120)
 TRANSIENT_MAX_ATTEMPTS = 8
+# The one backoff (integrations/xero/errors.backoff_seconds) with the inbox's own scale: from 30 s, at most an hour.
+DEFER_BASE_SECONDS = 30.0
+DEFER_MAX_SECONDS = 3600.0
 
 
 @dataclass
@@ -195,56 +192,8 @@ def _process_category(
     resource_ids = list(dict.fromkeys(event.resource_id for event in events))
     try:
         resources = fetch.xero_resources_fetch(connection=connection, category=category, resource_ids=resource_ids)
-    except XeroRateLimited as exc:
-        total.retry_after = max(1, int(exc.retry_after))
-        total.deferred += len(events)
-        logger.info(
-            "xero.webhook.rate_limited",
-            extra={"event": "xero.webhook.rate_limited", "retry_after": exc.retry_after, **context},
-        )
-        return
-    except (XeroNotConnected, XeroNeedsReconnect) as exc:
-        # The connection's status moved (a dead grant is marked at once): the events wait for the reconnect.
-        total.waiting_for_connection = True
-        total.deferred += len(events)
-        logger.warning(
-            "xero.webhook.connection_unusable",
-            extra={
-                "event": "xero.webhook.connection_unusable",
-                "error": type(exc).__name__,
-                "correlation_id": exc.correlation_id,
-                **context,
-            },
-        )
-        return
-    except (XeroServerError, XeroTimeout, XeroAuthError) as exc:
-        # A refusal that leaves the connection connected (a permission, a scope, a token a refresh did not cure; the
-        # tenant's 403 AuthenticationUnsuccessful only queues a check of Xero's connections, which may find it still
-        # there) waits like an outage: nothing else would stop the fetch, so it backs off and fails visibly in the
-        # end. Once the connection is marked unusable, the events wait for the reconnect instead (_process_claimed).
-        _events_defer(events=events, error=str(exc), total=total)
-        logger.warning(
-            "xero.webhook.fetch_failed",
-            extra={
-                "event": "xero.webhook.fetch_failed",
-                "error": type(exc).__name__,
-                "correlation_id": getattr(exc, "correlation_id", ""),
-                **context,
-            },
-        )
-        return
     except XeroError as exc:
-        _events_finish(events=events, state=WebhookEvent.State.FAILED, outcome="fetch_refused", error=str(exc))
-        total.failed += len(events)
-        logger.warning(
-            "xero.webhook.fetch_refused",
-            extra={
-                "event": "xero.webhook.fetch_refused",
-                "error": type(exc).__name__,
-                "correlation_id": exc.correlation_id,
-                **context,
-            },
-        )
+        _fetch_failed(exc, events=events, total=total, context=context)
         return
     try:
         outcomes = {
@@ -293,6 +242,31 @@ def _process_category(
     )
 
 
+def _fetch_failed(exc: XeroError, *, events: list[WebhookEvent], total: ProcessResult, context: dict) -> None:
+    """The one classifier's verdict (integrations/xero/errors.classify) on a fetch Xero did not answer with the
+    resources: rate limited, the task comes back when the limiter said; the connection marked unusable, the events
+    wait for the reconnect; an outage or a refusal that leaves the connection connected (a permission, a scope, a token
+    a refresh did not cure, the tenant's 403 AuthenticationUnsuccessful while the check of Xero's connections it queued
+    has not marked it), backed off and failed visibly in the end; anything else fails the events at once."""
+    verdict = classify(exc, attempt=max(event.attempts for event in events) + 1)
+    extra = {"error": type(exc).__name__, "correlation_id": exc.correlation_id, **context}
+    if isinstance(verdict, Retry) and verdict.rate_limited:
+        total.retry_after = max(1, math.ceil(verdict.after))
+        total.deferred += len(events)
+        logger.info("xero.webhook.rate_limited", extra={"event": "xero.webhook.rate_limited", **extra})
+    elif isinstance(verdict, WaitForConnection):
+        total.waiting_for_connection = True
+        total.deferred += len(events)
+        logger.warning("xero.webhook.connection_unusable", extra={"event": "xero.webhook.connection_unusable", **extra})
+    elif isinstance(verdict, Retry):
+        _events_defer(events=events, error=str(exc), total=total)
+        logger.warning("xero.webhook.fetch_failed", extra={"event": "xero.webhook.fetch_failed", **extra})
+    else:
+        _events_finish(events=events, state=WebhookEvent.State.FAILED, outcome="fetch_refused", error=str(exc))
+        total.failed += len(events)
+        logger.warning("xero.webhook.fetch_refused", extra={"event": "xero.webhook.fetch_refused", **extra})
+
+
 def _skip_what_we_hold_newer(
     *, connection: XeroConnection, category: str, events: list[WebhookEvent], total: ProcessResult
 ) -> list[WebhookEvent]:
@@ -336,7 +310,7 @@ def _events_finish(*, events: list[WebhookEvent], state: str, outcome: str, erro
 
 def _events_defer(*, events: list[WebhookEvent], error: str, total: ProcessResult) -> None:
     now = timezone.now()
-    delay = 30
+    delay = DEFER_BASE_SECONDS
     failed_organisation = None
     for event in events:
         attempts = event.attempts + 1
@@ -351,7 +325,7 @@ def _events_defer(*, events: list[WebhookEvent], error: str, total: ProcessResul
             total.failed += 1
             failed_organisation = event.organisation_id
         else:
-            delay = min(3600, 30 * 2 ** (attempts - 1))
+            delay = backoff_seconds(attempts, base=DEFER_BASE_SECONDS, cap=DEFER_MAX_SECONDS)
             WebhookEvent.objects.filter(pk=event.pk, state=WebhookEvent.State.RECEIVED).update(
                 attempts=attempts, last_error=error[:2000], next_attempt_at=now + dt.timedelta(seconds=delay)
             )

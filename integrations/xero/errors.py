@@ -5,6 +5,7 @@ its own ladder of `except` clauses:
 
     Retry(after)          try again later, under the same Idempotency-Key (5xx, timeout, lost answer, 429)
     WaitForConnection     nothing can be sent until someone reconnects (needs reconnect, revoked, disconnected)
+                          (a refusal that leaves the connection connected, the tenant's 403 included, is a Retry)
     Refused(message)      Xero said no to this request: sending it again would get the same answer
     Failed(message)       anything else: stop and show it
 
@@ -29,7 +30,6 @@ from integrations.xero.exceptions import (
     XeroRateLimited,
     XeroRequestError,
     XeroServerError,
-    XeroTenantDisconnected,
     XeroTimeout,
     XeroValidationError,
 )
@@ -46,6 +46,10 @@ class Retry:
     # True when Xero answered with an error it keeps under the Idempotency-Key (a 500: docs/xero-facts 2.4): a resend
     # under that key inside its window only replays it. Look the result up instead; absent, send under a new key.
     answer_cached: bool = False
+    # True when Xero answered no in a way that leaves the connection connected (a permission, a scope, the tenant's
+    # 403): nothing reached Xero, and trying again helps only if someone fixes the cause, so the tries are bounded
+    # even where an outage's are not (a chunk's: integrations/outbound/record.record_failure bounds every send).
+    refused: bool = False
 
 
 @dataclass(frozen=True)
@@ -114,14 +118,17 @@ def classify(exc: XeroError, *, attempt: int) -> Verdict:
         # A 5xx to a write may still have been applied (Xero answers 503 after committing, at times).
         after = max(backoff_seconds(attempt), float(exc.retry_after or 0))
         return Retry(after=after, reason=str(exc), outcome_unknown=True, answer_cached=exc.keyed and exc.status == 500)
-    if isinstance(exc, XeroNotConnected | XeroNeedsReconnect | XeroTenantDisconnected):
-        # The connection is (or is being checked and will be) marked: the reconnect brings the write back.
+    if isinstance(exc, XeroNotConnected | XeroNeedsReconnect):
+        # The connection is marked (a dead grant is marked at once): the reconnect brings the work back.
         return WaitForConnection(reason=str(exc))
     if isinstance(exc, XeroAuthError):
-        # Refused in a way that leaves the connection connected (a permission the user's role lacks, a missing
-        # scope, a 401 a refresh did not cure): nothing would mark it, so waiting for a reconnect would retry at
-        # every sweep for ever. Nothing reached Xero; retried with the backoff, bounded like any refused try.
-        return Retry(after=backoff_seconds(attempt), reason=str(exc))
+        # Refused in a way that leaves the connection connected: a permission the user's role lacks, a missing
+        # scope, a 401 a refresh did not cure, or the tenant's 403 AuthenticationUnsuccessful (XeroTenantDisconnected),
+        # which only queues a check of Xero's connections that may find the tenant still there. Nothing would mark the
+        # connection, so waiting for a reconnect would retry at every sweep for ever. Nothing reached Xero: retried
+        # with the backoff, bounded like any refused try; once the check marks the connection, the caller's next
+        # claim finds it unusable (XeroNotConnected) and waits for the reconnect.
+        return Retry(after=backoff_seconds(attempt), reason=str(exc), refused=True)
     if isinstance(exc, XeroValidationError):
         message = "; ".join(validation_messages(exc.elements)) or str(exc)
         return Refused(message=message, elements=list(exc.elements), correlation_id=exc.correlation_id)

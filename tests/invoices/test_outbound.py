@@ -503,15 +503,19 @@ def test_a_check_xero_does_not_answer_is_tried_again_with_growing_waits_and_stop
 
 
 @responses.activate
+@pytest.mark.parametrize(
+    "detail", ["You do not have permission to void invoices", "AuthenticationUnsuccessful"], ids=["role", "tenant"]
+)
 def test_a_void_xero_refuses_with_a_403_that_leaves_the_connection_connected_stops_in_needs_attention(
-    org, user, enqueued, settings
+    org, user, enqueued, settings, detail
 ):
-    """A 403 other than the tenant's AuthenticationUnsuccessful (the user's role lacks the permission): nothing marks
-    the connection, so waiting for a reconnect meant trying again at every sweep, for ever, with the change shown as
-    waiting. It backs off like any refused try and, after OUTBOUND_MAX_SENDS, stops with Xero's words."""
+    """A 403 that marks nothing (the user's role lacks the permission; or the tenant's AuthenticationUnsuccessful,
+    whose check of Xero's connections has not found the tenant gone): waiting for a reconnect meant trying again at
+    every sweep, for ever, with the change shown as waiting. It backs off like any refused try and, after
+    OUTBOUND_MAX_SENDS, stops with Xero's words."""
     invoice, change = _change(org, user)
     responses.get(f"{API}/Invoices/{XERO_ID}", json={"Invoices": [xero_invoice()]})
-    forbidden = {"Title": "Forbidden", "Status": 403, "Detail": "You do not have permission to void invoices"}
+    forbidden = {"Title": "Forbidden", "Status": 403, "Detail": detail}
     post = responses.post(f"{API}/Invoices/{XERO_ID}", status=403, json=forbidden)
     states = []
     for _ in range(settings.OUTBOUND_MAX_SENDS + 4):
@@ -523,5 +527,6 @@ def test_a_void_xero_refuses_with_a_403_that_leaves_the_connection_connected_sto
     assert states[-1] == "needs_attention", states
     assert post.call_count == settings.OUTBOUND_MAX_SENDS
     change.refresh_from_db()
-    assert "permission" in change.last_error
+    assert change.last_error.startswith(f"Xero refused it {settings.OUTBOUND_MAX_SENDS} times"), change.last_error
+    assert detail.split()[-1] in change.last_error  # Xero's words: "invoices", "AuthenticationUnsuccessful"
     assert XeroConnection.objects.get(organisation=org).is_usable

@@ -61,6 +61,17 @@ def worker_died_past_the_window(chunk: OutboundOperation) -> None:
     worker_died_mid_call(chunk, ago=540, attempts=1, sends=1, key_first_sent_at=first_sent)
 
 
+def send_while_it_retries(chunk: OutboundOperation, *, tries: int) -> list[str]:
+    """The chunk's sends, each made due at once, until one ends other than "retry" (or `tries` ran): their states."""
+    states = []
+    for _ in range(tries):
+        states.append(push_chunk_send(chunk_id=chunk.pk).state)
+        if states[-1] != "retry":
+            break
+        chunks().filter(pk=chunk.pk).update(next_attempt_at=timezone.now())
+    return states
+
+
 def puts(xero) -> list:
     return [call.request for call in xero.calls if call.request.method == "PUT"]
 
@@ -773,17 +784,68 @@ def test_refresh_refused_with_invalid_grant_marks_needs_reconnect_and_keeps_invo
     assert chunk.outbound_attempts.get().outcome == A.WAITING
 
 
-def test_403_tenant_disconnected_stops_and_leaves_the_invoices_pending(org_a, xero, enqueued):
+def test_403_tenant_refused_backs_off_with_the_chunk_until_the_connections_check_marks_it(org_a, xero, enqueued):
+    """The tenant's 403 AuthenticationUnsuccessful queues a check of Xero's connections; the chunk keeps its invoices
+    and key and backs off (it gave them back, and when the check found the tenant still listed, a new chunk sent the
+    same refused PUT at every sweep). Once the check marks the connection, the chunk gives them back to wait for the
+    reconnect: nothing of it reached Xero."""
     make_connected_organisation(organisation=org_a, invoices=2)
     chunk = dispatch_one_chunk(org_a)
-    xero.put(
+    put = xero.put(
         INVOICES_URL,
         status=403,
         json={"Type": None, "Title": "Forbidden", "Status": 403, "Detail": "AuthenticationUnsuccessful"},
     )
+    result = push_chunk_send(chunk_id=chunk.pk)
+    assert result.state == "retry" and result.retry_in > 0, result
+    assert set(Invoice.objects.values_list("sync_state", flat=True)) == {S.IN_FLIGHT}
+    assert enqueued.named("integrations.xero_connection_verify")
+    xero.get("https://api.xero.com/connections", json=[])  # the check: the tenant is gone
+    from integrations.services.connection import xero_connection_verify
+
+    connection = XeroConnection.objects.get(organisation=org_a)
+    assert xero_connection_verify(connection_id=connection.pk) == "revoked_in_xero"
+    chunks().filter(pk=chunk.pk).update(next_attempt_at=timezone.now())
     assert push_chunk_send(chunk_id=chunk.pk).state == "released"
+    assert put.call_count == 1
     assert set(Invoice.objects.values_list("sync_state", flat=True)) == {S.PENDING}
     assert not enqueued.named("invoices.tasks.push_organisation")  # no tight loop: the sweeper comes back later
+
+
+@pytest.mark.parametrize(
+    "detail", ["You do not have permission to create invoices", "AuthenticationUnsuccessful"], ids=["role", "tenant"]
+)
+def test_a_chunk_refused_by_a_403_at_every_send_fails_its_invoices_with_xeros_words_after_the_bound(
+    org_a, xero, enqueued, settings, detail
+):
+    """A refusal that leaves the connection connected was retried with capped waits and no count, the invoices shown
+    as sending for ever. After OUTBOUND_MAX_SENDS, as for an edit or a void, it stops: nothing of the chunk reached
+    Xero, so its invoices fail with Xero's words (a person fixes the permission, then retries them)."""
+    make_connected_organisation(organisation=org_a, invoices=2)
+    chunk = dispatch_one_chunk(org_a)
+    put = xero.put(INVOICES_URL, status=403, json={"Title": "Forbidden", "Status": 403, "Detail": detail})
+    states = send_while_it_retries(chunk, tries=settings.OUTBOUND_MAX_SENDS + 3)
+    assert states[-1] == "failed", states
+    assert put.call_count == settings.OUTBOUND_MAX_SENDS
+    assert set(Invoice.objects.values_list("sync_state", flat=True)) == {S.FAILED}
+    assert all(detail in i.sync_errors[0] for i in Invoice.objects.all())
+    assert chunks().get(pk=chunk.pk).state == C.REFUSED
+
+
+def test_a_chunk_refused_at_every_send_after_one_whose_answer_was_lost_stops_in_needs_attention(
+    org_a, xero, enqueued, settings
+):
+    """The first PUT's answer was lost (it may be in Xero); the sends under the same key are refused: failing the
+    invoices would let a retry create them twice, so they stop in needs_attention for a person to check Xero."""
+    make_connected_organisation(organisation=org_a, invoices=2)
+    chunk = dispatch_one_chunk(org_a)
+    xero.put(INVOICES_URL, body=requests.exceptions.ReadTimeout("read timed out"))
+    forbidden = {"Title": "Forbidden", "Status": 403, "Detail": "You do not have permission to create invoices"}
+    xero.put(INVOICES_URL, status=403, json=forbidden)
+    states = send_while_it_retries(chunk, tries=settings.OUTBOUND_MAX_SENDS + 3)
+    assert states[-1] == "needs_attention", states
+    assert set(Invoice.objects.values_list("sync_state", flat=True)) == {S.NEEDS_ATTENTION}
+    assert "may have reached Xero" in Invoice.objects.first().sync_errors[0]
 
 
 def test_a_403_that_leaves_the_connection_connected_backs_off_and_keeps_the_chunk(org_a, xero, enqueued, settings):

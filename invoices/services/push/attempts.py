@@ -1,5 +1,6 @@
 """A chunk's calls that brought no answer to record element by element: every attempt is stored (status, duration,
-correlation id), and the chunk waits (retry_later), gives its invoices back (abandon) or fails them (refused). Each
+correlation id), and the chunk waits (retry_later), gives its invoices back (abandon), fails them (refused), or
+stops once its sends are spent (sends_exhausted). Each
 function runs in one transaction with the chunk row locked."""
 
 from __future__ import annotations
@@ -150,9 +151,7 @@ def abandon(chunk_id: int, worker: str, *, reason: str, moved: bool = False) -> 
     if not held_by(chunk, worker):
         return RunResult("busy", detail=chunk.leased_by)
     now = timezone.now()
-    maybe_written = chunk.outbound_attempts.filter(
-        action=ACT.SEND, outcome__in=[OUT.CONFIRMED, OUT.UNCONFIRMED, OUT.UNKNOWN]
-    ).exists()
+    maybe_written = _maybe_written(chunk)
     chunk.last_error = reason[:2000]
     if maybe_written and moved:
         _stop_in_attention(chunk, MOVED_IN_DOUBT, now)
@@ -203,10 +202,14 @@ def lookup_failed(
     attempt_record(chunk_id, attempt, duration_ms, outcome, status, detail, correlation_id)
     if not held_by(chunk, worker):
         return RunResult("busy", detail=chunk.leased_by)  # another worker holds it now: it decides
-    message = (
+    return _attention(
+        chunk,
         f"Xero's answer could not be confirmed: {lookups} lookups of its number failed (last: {detail[:300]}). "
-        "Nothing was sent again, so it cannot be in Xero twice. Check Xero, then retry it or cancel it."
+        "Nothing was sent again, so it cannot be in Xero twice. Check Xero, then retry it or cancel it.",
     )
+
+
+def _attention(chunk: OutboundOperation, message: str) -> RunResult:
     chunk.last_error = message[:2000]
     _stop_in_attention(chunk, message, timezone.now())
     return RunResult("needs_attention", detail=message)
@@ -234,8 +237,48 @@ def refused(chunk_id: int, worker: str, attempt: dict, duration_ms: int, exc: Xe
     attempt_record(chunk_id, attempt, duration_ms, OUT.REFUSED, exc.status, str(exc), exc.correlation_id)
     if not held_by(chunk, worker):
         return RunResult("busy", detail=chunk.leased_by)
+    return _fail_in_flight(chunk, exc.detail or str(exc))
+
+
+@transaction.atomic
+def sends_exhausted(
+    chunk_id: int,
+    worker: str,
+    attempt: dict,
+    duration_ms: int,
+    status: int | None,
+    detail: str,
+    correlation_id: str = "",
+) -> RunResult:
+    """The chunk's OUTBOUND_MAX_SENDS-th send was refused again in a way that leaves the connection connected (a
+    permission, a scope, the tenant's 403 while Xero's connections still list it), or failed for a reason the
+    classifier does not know: bounded like the engine's sends (integrations/outbound/record.record_failure). If no
+    call of the chunk may have written, its invoices fail with Xero's words (a person fixes the cause, then retries
+    them); otherwise they stop in needs_attention, never resent by themselves, so none can be in Xero twice."""
+    chunk = locked_chunk(chunk_id)
+    attempt_record(chunk_id, attempt, duration_ms, OUT.REFUSED, status, detail, correlation_id)
+    if not held_by(chunk, worker):
+        return RunResult("busy", detail=chunk.leased_by)
+    sends = chunk.sends
+    if _maybe_written(chunk):
+        return _attention(
+            chunk,
+            f"Xero refused the send {sends} times (last: {detail[:300]}). An earlier try may have reached Xero, so "
+            "it was not sent again: check Xero, then retry it or cancel it.",
+        )
+    return _fail_in_flight(chunk, f"{detail} ({sends} tries)")
+
+
+def _maybe_written(chunk: OutboundOperation) -> bool:
+    """May an earlier call of the chunk have written to Xero (a send answered, or not answered at all)?"""
+    return chunk.outbound_attempts.filter(
+        action=ACT.SEND, outcome__in=[OUT.CONFIRMED, OUT.UNCONFIRMED, OUT.UNKNOWN]
+    ).exists()
+
+
+def _fail_in_flight(chunk: OutboundOperation, message: str) -> RunResult:
+    """The chunk's invoices still in flight fail with `message`, and the chunk ends refused, its slot free."""
     now = timezone.now()
-    message = exc.detail or str(exc)
     invoices = in_flight_invoices(chunk)
     for invoice in invoices:
         outcome_failed(invoice, [message], now)

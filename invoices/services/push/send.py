@@ -32,7 +32,14 @@ from integrations.xero.errors import Refused, Retry, WaitForConnection, classify
 from integrations.xero.exceptions import XeroError
 from integrations.xero.types import XeroResponse
 from invoices.models import Invoice
-from invoices.services.push.attempts import abandon, attempt_record, lookup_failed, refused, retry_later
+from invoices.services.push.attempts import (
+    abandon,
+    attempt_record,
+    lookup_failed,
+    refused,
+    retry_later,
+    sends_exhausted,
+)
 from invoices.services.push.common import backoff_seconds, enqueue_dispatch, worker_name
 from invoices.services.push.record import record_lookup, record_put
 
@@ -129,6 +136,10 @@ def chunk_failed(chunk: OutboundOperation, call: k.Call, elapsed: int, exc: Xero
             outcome = OUT.UNKNOWN
         else:
             outcome = OUT.RETRY
+        if verdict.refused and tries >= settings.OUTBOUND_MAX_SENDS:
+            # Refused with the connection left connected, again: the invoices fail with Xero's words. (An outage
+            # keeps its capped waits: a lost answer ends in the lookups' bound, a send that never left waits on.)
+            return sends_exhausted(chunk.pk, worker, attempt, elapsed, status, str(exc), correlation_id)
         wait = backoff_seconds(chunk.lookups + 1) if outcome == OUT.UNCONFIRMED else verdict.after
         return retry_later(chunk.pk, worker, wait, attempt, elapsed, outcome, status, str(exc), correlation_id)
     if isinstance(verdict, WaitForConnection):
@@ -139,7 +150,9 @@ def chunk_failed(chunk: OutboundOperation, call: k.Call, elapsed: int, exc: Xero
             body = {"Invoices": verdict.elements}
             return record_put(chunk.pk, worker, body, attempt, elapsed, status, correlation_id)
         return refused(chunk.pk, worker, attempt, elapsed, exc)
-    # Anything else (Failed): the chunk keeps its key and goes again after the backoff.
+    # Anything else (Failed): the chunk keeps its key and goes again after the backoff, as many sends as any.
+    if tries >= settings.OUTBOUND_MAX_SENDS:
+        return sends_exhausted(chunk.pk, worker, attempt, elapsed, status, str(exc), correlation_id)
     wait = backoff_seconds(chunk.attempts)
     return retry_later(chunk.pk, worker, wait, attempt, elapsed, OUT.RETRY, status, str(exc), correlation_id)
 
