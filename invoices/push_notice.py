@@ -19,7 +19,7 @@ from invoices.selectors import BatchProgress
 from invoices.services.credit_notes import CREDIT_NOTE_ALLOCATE, CREDIT_NOTE_CREATE
 from organisations.models import Organisation
 
-XERO_UNAVAILABLE, RATE_LIMITED = "xero_unavailable", "rate_limited"
+XERO_UNAVAILABLE, RATE_LIMITED, XERO_REFUSED = "xero_unavailable", "rate_limited", "xero_refused"
 ANSWERED = ""  # the last call had an answer that holds nothing up
 # A credit note's writes, and the contact create that goes before it when its customer is new to Xero.
 CREDIT_NOTE_KINDS = (CREDIT_NOTE_CREATE, CREDIT_NOTE_ALLOCATE, CONTACTS_CREATE)
@@ -31,8 +31,10 @@ class PushNotice:
     """Why a batch's waiting documents are not moving right now, for the batch page while a push is under way.
 
     kind: xero_unavailable (Xero's last answer was a 5xx or no answer), rate_limited (Xero's last answer was a
-    429), stalled (a chunk or operation is overdue by longer than the sweeper needs to pick it up again: our
-    workers, broker or database are down). next_try_in: seconds until the next call is due, when one is scheduled.
+    429), xero_refused (Xero's last answer was a 401 or 403 that left the connection connected: retried a bounded
+    number of times, integrations/xero/errors.classify), stalled (a chunk or operation is overdue by longer than
+    the sweeper needs to pick it up again: our workers, broker or database are down). next_try_in: seconds until
+    the next call is due, when one is scheduled.
     """
 
     kind: str
@@ -160,6 +162,8 @@ def _outbound_held_by(outcome: str, http_status: int | None) -> str:
     unanswered = http_status is None or http_status >= 500
     if outcome in (OUT.UNKNOWN, OUT.RETRY) and unanswered:
         return XERO_UNAVAILABLE
+    if outcome == OUT.RETRY and http_status in (401, 403):
+        return XERO_REFUSED
     if outcome == OUT.UNCONFIRMED and http_status is not None and http_status >= 500:
         return XERO_UNAVAILABLE  # a 500 Xero keeps under the key: the next call looks it up, Xero is failing still
     return ANSWERED

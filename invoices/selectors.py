@@ -86,7 +86,9 @@ def _credit_notes_per_batch(aggregate: Aggregate, *, default: Value | int = 0) -
 
 def batch_list(*, organisation: Organisation, query: str = "", state: str = "") -> QuerySet[InvoiceBatch]:
     """Batches with their invoices and credit notes counted by status group: `invoice_count`, `credit_note_count`,
-    `document_count` (both), `in_xero_count`, `removed_count`, `pending_count`, `failed_count` (both kinds); the
+    `document_count` (both), `in_xero_count`, `removed_count`, `pending_count`, `failed_count` (both kinds; the
+    failed group, needing attention included), `attention_count` (those needing attention) and `refused_count`
+    (the rest); the
     invoices' `total_amount` and `currency`, the credit notes' `credit_note_total` and `credit_note_currency`, the
     batch's `net_amount` (invoices less credit notes) and `several_currencies` (no one total is true then)."""
     qs = InvoiceBatch.objects.filter(organisation=organisation)
@@ -104,8 +106,11 @@ def batch_list(*, organisation: Organisation, query: str = "", state: str = "") 
         )
         qs = qs.filter(pk__in=matching)
     today = today_for(organisation)
-    invoices = group_counts(group_q, today=today, relation="invoices")
-    notes = group_counts(credit_note_group_q, today=today)
+    attention = S.NEEDS_ATTENTION.value
+    invoices = group_counts(
+        group_q, today=today, relation="invoices", **{attention: Q(invoices__sync_state=S.NEEDS_ATTENTION)}
+    )
+    notes = group_counts(credit_note_group_q, today=today, **{attention: Q(sync_state=S.NEEDS_ATTENTION)})
     qs = (
         qs.select_related("created_by")
         .annotate(
@@ -118,6 +123,7 @@ def batch_list(*, organisation: Organisation, query: str = "", state: str = "") 
                     ("removed", "removed"),
                     ("pending", "waiting"),
                     ("failed", "failed"),
+                    ("attention", attention),
                 )
             },
             total_amount=Sum("invoices__total"),
@@ -129,6 +135,7 @@ def batch_list(*, organisation: Organisation, query: str = "", state: str = "") 
         )
         .annotate(
             document_count=F("invoice_count") + F("credit_note_count"),
+            refused_count=F("failed_count") - F("attention_count"),
             net_amount=Coalesce("total_amount", Value(Decimal("0"))) - F("credit_note_total"),
             # A net of two currencies would be no amount at all: the list says "Several currencies" instead.
             several_currencies=Case(
@@ -165,7 +172,8 @@ def batch_invoices(*, organisation: Organisation, batch: InvoiceBatch) -> QueryS
 
 def invoice_sync_counts(*, organisation: Organisation) -> dict[str, int]:
     """The dashboard's tiles, by the status vocabulary's groups, invoices and credit notes together (voided and
-    deleted ones are not "in Xero"), and `credit_notes`: how many credit notes there are."""
+    deleted ones are not "in Xero"), `attention`: how many of the failed need attention, and `credit_notes`: how many
+    credit notes there are."""
     kinds = document_counts(organisation=organisation, today=today_for(organisation))
     tiles = {
         "synced": Group.IN_XERO,
@@ -175,7 +183,8 @@ def invoice_sync_counts(*, organisation: Organisation) -> dict[str, int]:
         "not_synced": Group.NOT_SYNCED,
     }
     counts = {tile: sum(kind[group] for kind in kinds.values()) for tile, group in tiles.items()}
-    return {**counts, "credit_notes": kinds["credit_notes"]["total"]}
+    attention = sum(kind[S.NEEDS_ATTENTION] for kind in kinds.values())
+    return {**counts, "attention": attention, "credit_notes": kinds["credit_notes"]["total"]}
 
 
 # ---------------------------------------------------------------- batch detail, progress and Xero links

@@ -282,7 +282,7 @@ def test_the_failed_tab_lists_the_invoices_it_counts_those_needing_attention_inc
     Invoice.objects.filter(pk=attention.pk).update(sync_state=S.NEEDS_ATTENTION, sync_errors=["Check Xero."])
     url = reverse("invoices:batch_detail", args=[batch.pk])
     body = login(client, accountant_a).get(url, {"state": "failed"}).content.decode()
-    assert "Failed (2)" in body
+    assert "Failed or need attention (2)" in body
     assert f'id="invoice-{failed.pk}"' in body and f'id="invoice-{attention.pk}"' in body
     assert f'id="invoice-{synced.pk}"' not in body
 

@@ -198,3 +198,33 @@ def test_groups_split_in_xero_from_voided_and_failed_when_counted():
         St.OVERDUE,
     }
     assert {s for s in InvoiceStatus if s.group is Group.REMOVED} == {St.VOIDED, St.DELETED}
+
+
+@pytest.mark.django_db
+def test_needing_attention_is_named_apart_from_failed_wherever_failures_are_counted(client, accountant_a, org_a):
+    """The progress card says "1 failed" and "2 need attention: check Xero"; the batch list's badge, the dashboard's
+    tile, the Failed tab and the Retry button counted all three as failed. They name both now (Retry acts on both)."""
+    make_connection(organisation=org_a)
+    mixed = _batch_with(org_a, ("failed", ""), ("needs_attention", ""), ("needs_attention", ""), ("synced", "PAID"))
+    unsure = _batch_with(org_a, ("needs_attention", ""), ("synced", "PAID"))
+    refused = _batch_with(org_a, ("failed", ""), ("synced", "PAID"))
+    rows = {b.pk: b for b in batch_list(organisation=org_a)}
+    assert (rows[mixed.pk].failed_count, rows[mixed.pk].attention_count) == (3, 2)
+    assert {b.pk for b in batch_list(organisation=org_a, state="failed")} == {mixed.pk, unsure.pk, refused.pk}
+    browser = login(client, accountant_a)
+
+    listed = browser.get(reverse("invoices:batch_list")).content.decode()
+    assert '<span class="badge badge-failed">1 failed</span>' in listed  # the mixed batch, and the refused one
+    assert '<span class="badge badge-needs-attention">2 need attention</span>' in listed
+    assert '<span class="badge badge-needs-attention">1 needs attention</span>' in listed
+    assert listed.count("badge-failed") == 2
+
+    dashboard = browser.get(reverse("invoices:dashboard")).content.decode()
+    assert '<span class="tile-label">Failed or need attention</span>' in dashboard
+
+    page = browser.get(reverse("invoices:batch_detail", args=[mixed.pk])).content.decode()
+    assert "Failed or need attention (3)</a>" in page
+    assert "Retry 3 invoices that failed or need attention</button>" in page
+    assert "Retry failed invoices" not in page
+    plain = browser.get(reverse("invoices:batch_detail", args=[refused.pk])).content.decode()
+    assert "Failed (1)</a>" in plain and "Retry failed invoices (1)</button>" in plain

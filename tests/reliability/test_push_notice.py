@@ -25,6 +25,10 @@ SERVER_ERROR = (OUT.UNKNOWN, 503)
 KEPT_500 = (OUT.UNCONFIRMED, 500)  # a 500 Xero keeps under the key: looked up next, Xero is still failing
 TIMEOUT = (OUT.UNKNOWN, None)
 RATE_LIMITED = (OUT.RETRY, 429)
+# Refused in a way that leaves the connection connected (a permission the Xero user lacks, the tenant's 403 while
+# Xero's connections still list it, a 401 a refresh did not cure): retried with the backoff, a bounded number of times.
+FORBIDDEN = (OUT.RETRY, 403)
+UNAUTHORIZED = (OUT.RETRY, 401)
 
 
 @pytest.fixture
@@ -90,6 +94,8 @@ def test_no_notice_while_calls_succeed_or_once_nothing_waits(waiting):
         (KEPT_500, "xero_unavailable"),
         (TIMEOUT, "xero_unavailable"),
         (RATE_LIMITED, "rate_limited"),
+        (FORBIDDEN, "xero_refused"),
+        (UNAUTHORIZED, "xero_refused"),
     ],
 )
 def test_the_last_answer_names_the_wait_and_the_next_try(waiting, answer, kind):
