@@ -104,7 +104,9 @@ class OutboundAttempt(models.Model):
     detail = models.TextField(blank=True)
     # The start of Xero's answer to the call as JSON, where a later decision reads it back (a chunk's PUT: what it
     # answered about invoices it did not echo, shown to people when they need attention).
-    answer = models.TextField(blank=True)
+    # The database's own default takes inserts from workers still running code from before this column (mid-deploy);
+    # `default` keeps the ORM writing "" itself, as before.
+    answer = models.TextField(blank=True, default="", db_default="")
     started_at = models.DateTimeField()
 
     class Meta:
