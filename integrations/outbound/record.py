@@ -80,14 +80,12 @@ def record(operation, kind: k.Kind, action, verdict, response, started, clock) -
             )
             return _end(operation, kind, S.REFUSED, outcome)
         if isinstance(verdict, k.Absent):
-            renewed = _key_renewed(operation)
+            fresh = _resend_ready(operation)
             _attempt(
                 operation, action, OUT.ABSENT, started, clock, status=status, correlation_id=correlation_id,
-                detail="Xero still holds its answer under the old key: sending under a new one"
-                if "idempotency_key" in renewed
-                else "",
+                detail=RENEWED if fresh.new_key else "",
             )  # fmt: skip
-            return _later(operation, 0.0, "not in Xero: sending", fields=renewed)
+            return _later(operation, 0.0, "not in Xero: sending", fields=fresh.fields)
         # Unconfirmed: Xero answered, but not with what was sent.
         _attempt(
             operation, action, OUT.UNCONFIRMED, started, clock, status=status, correlation_id=correlation_id,
@@ -193,22 +191,31 @@ def _later(operation, seconds: float, reason: str, *, enqueue: bool = True, fiel
     return RunResult(S.PENDING, retry_in=seconds if enqueue else None, detail=reason)
 
 
-def _key_renewed(operation: OutboundOperation) -> tuple[str, ...]:
-    """A lookup proved Xero holds nothing of this write. While Xero still remembers the key it would replay its
-    answer (a 500, or one that did not match) to a send under it, so the next send goes under a new key, derived
-    from the first (`<first key>~<claims so far>`, at most 128 characters; claims are never reset, so a renewal
-    after a person's retry is new too, and `engine.operation_for_key` still finds the operation by its first key).
-    Past the window Xero has forgotten the key and it is kept; the next send under it is a first send again, so its
-    window starts afresh (that send's own 500 would be kept, and replayed, for six minutes from then)."""
+RENEWED = "Xero still holds its answer under the old key: sending under a new one"
+
+
+@dataclass(frozen=True)
+class _Resend:
+    new_key: bool  # the key changed (Xero still remembers the old one); otherwise only its window starts afresh
+    fields: tuple[str, ...]  # what changed on the operation, to save
+
+
+def _resend_ready(operation: OutboundOperation) -> _Resend:
+    """A lookup proved Xero holds nothing of this write: make the next send a first send. While Xero still remembers
+    the key it would replay its answer (a 500, or one that did not match) to a send under it, so the next send goes
+    under a new key, derived from the first (`<first key>~<claims so far>`, at most 128 characters; claims are never
+    reset, so a renewal after a person's retry is new too, and `engine.operation_for_key` still finds the operation by
+    its first key). Past the window Xero has forgotten the key and it is kept; the next send under it is a first send
+    again, so its window starts afresh (that send's own 500 would be kept, and replayed, for six minutes from then)."""
     if operation.key_first_sent_at is None:
-        return ()
-    if not key_remembered(operation.key_first_sent_at, timezone.now()):
-        operation.key_first_sent_at = None
-        return ("key_first_sent_at",)
+        return _Resend(new_key=False, fields=())
+    remembered = key_remembered(operation.key_first_sent_at, timezone.now())
+    operation.key_first_sent_at = None
+    if not remembered:
+        return _Resend(new_key=False, fields=("key_first_sent_at",))
     first = operation.idempotency_key.split("~", 1)[0]
     operation.idempotency_key = f"{first[:112]}~{operation.attempts}"
-    operation.key_first_sent_at = None
-    return ("idempotency_key", "key_first_sent_at")
+    return _Resend(new_key=True, fields=("idempotency_key", "key_first_sent_at"))
 
 
 def _look_again_or_stop(operation, kind: k.Kind, reason: str) -> RunResult:
