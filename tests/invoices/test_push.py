@@ -433,6 +433,36 @@ def test_a_refill_queues_the_next_chunk_for_the_moment_the_limiter_names_when_it
     assert push_chunk_send(chunk_id=newest.pk).state == "done"
 
 
+def test_a_refill_asks_the_limiter_outside_its_transaction_and_leaves_the_queue_when_it_builds_nothing(
+    org_a, xero, enqueued, settings, monkeypatch
+):
+    """The refill takes the next chunk's place in the limiter's queue before it locks the tenant and the invoices: a
+    slow Redis never holds those rows. If no chunk is built after all (another worker took the invoices), the place
+    is given back, so later chunks are not told to wait behind a chunk that does not exist."""
+    from django.db import connection as db
+
+    settings.XERO_RATE_LIMITS = {**settings.XERO_RATE_LIMITS, "minute": 1}
+    make_connected_organisation(organisation=org_a, invoices=300)  # five chunks in flight, one more to build
+    push_organisation_dispatch(organisation_id=org_a.pk)
+    first = chunks().order_by("pk").first()
+    limiter = rate_limiter()
+    asked_in_transaction = []
+    acquire = limiter.acquire
+    monkeypatch.setattr(
+        limiter, "acquire", lambda **kw: asked_in_transaction.append(db.in_atomic_block) or acquire(**kw)
+    )
+    xero.add_callback(responses.PUT, INVOICES_URL, callback=echo_invoices)
+    assert push_chunk_send(chunk_id=first.pk).state == "done"  # the minute is full: the refill's chunk must wait
+    assert len(asked_in_transaction) == 2 and not any(asked_in_transaction), asked_in_transaction  # send, refill
+    assert chunks().order_by("pk").last().next_attempt_at is not None
+
+    # Nothing left to build (the invoices went elsewhere meanwhile): the refill's place in the queue is left.
+    Invoice.objects.filter(organisation=org_a, sync_state=S.PENDING).update(sync_state=S.FAILED)
+    waiting = limiter.redis.zcard(limiter._tenant_keys(first.tenant_id)["waiters"])
+    assert push_organisation_dispatch(organisation_id=org_a.pk, refill=True).chunks == 0
+    assert limiter.redis.zcard(limiter._tenant_keys(first.tenant_id)["waiters"]) == waiting
+
+
 def test_a_refill_builds_the_next_chunk_without_counting_the_slots_or_reading_customers_first(org_a, xero, enqueued):
     """A finished chunk fills the slot it freed straight away while every pending invoice's customer is a Xero
     contact: the only count of the tenant's chunks is the one taken under the tenant's lock, and the next invoices'

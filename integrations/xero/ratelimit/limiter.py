@@ -153,6 +153,10 @@ class XeroRateLimiter:
                 args=[ticket.id],
             )
 
+    def leave(self, *, tenant_id: str, waiter: str) -> None:
+        """A waiter that will not come back (acquire named it) gives its place in the queue back."""
+        self.redis.zrem(self._tenant_keys(tenant_id)["waiters"], waiter)
+
     def release(self, *, tenant_id: str, ticket: Ticket | None) -> None:
         if ticket is not None:
             self.redis.zrem(self._tenant_keys(tenant_id)["slots"], ticket.id)

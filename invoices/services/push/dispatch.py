@@ -156,12 +156,31 @@ def push_chunks_create(*, organisation_id: int, tenant_id: str, mapping: XeroMap
     return created
 
 
-@transaction.atomic
 def _chunk_create(
     *, organisation_id: int, tenant_id: str, mapping: XeroMapping, paced: bool = False
 ) -> tuple[int, int] | None:
     """One chunk (its id and how many invoices it carries), or None when the tenant has 5 in flight or nothing is
-    ready to go.
+    ready to go (`_chunk_store`).
+
+    paced (a refill: the tenant's calls have just been made): the chunk takes its place in the limiter's queue
+    before it is stored and is queued for the moment the limiter names, instead of running at once only to be told
+    to wait (a task, a read of the chunk and of the connection, a write, for each chunk that waits). The place is
+    taken before the tenant's rows are locked (no call to Redis while they are held) and given back if no chunk is
+    built after all.
+    """
+    key = f"coordinoter-{organisation_id}-{uuid.uuid4().hex}"
+    wait = _limiter_wait(tenant_id, key) if paced else 0.0
+    built = _chunk_store(organisation_id=organisation_id, tenant_id=tenant_id, mapping=mapping, key=key, wait=wait)
+    if built is None and wait:
+        rate_limiter().leave(tenant_id=tenant_id, waiter=waiter_name(key))
+    return built
+
+
+@transaction.atomic
+def _chunk_store(
+    *, organisation_id: int, tenant_id: str, mapping: XeroMapping, key: str, wait: float
+) -> tuple[int, int] | None:
+    """The chunk of `_chunk_create`, stored under `key` and queued `wait` seconds from now.
 
     The payload and a new Idempotency-Key are stored with the chunk before any attempt, so every retry sends the
     very same request under the same key. The invoices are claimed FOR UPDATE SKIP LOCKED, so no invoice joins two
@@ -169,10 +188,6 @@ def _chunk_create(
     one is serialised per tenant (its organisation row, FOR NO KEY UPDATE: rows that merely refer to the
     organisation, such as its webhook events and push attempts, commit meanwhile); a chunk built when the five
     slots have filled meanwhile is dropped, its invoices untouched.
-
-    paced (a refill: the tenant's calls have just been made): the chunk takes its place in the limiter's queue
-    before it is stored and is queued for the moment the limiter names, instead of running at once only to be told
-    to wait (a task, a read of the chunk and of the connection, a write, for each chunk that waits).
     """
     now = timezone.now()
     while True:
@@ -209,8 +224,6 @@ def _chunk_create(
     Organisation.objects.select_for_update(no_key=True).filter(pk=organisation_id).values_list("pk", flat=True).first()
     if active_chunks(organisation_id).count() >= MAX_CHUNKS_IN_FLIGHT:
         return None
-    key = f"coordinoter-{organisation_id}-{uuid.uuid4().hex}"
-    wait = _limiter_wait(tenant_id, key) if paced else 0.0
     chunk = operation_create(
         organisation_id=organisation_id,
         tenant_id=tenant_id,
