@@ -24,6 +24,7 @@ from integrations.models import (
 )
 from integrations.selectors import xero_tenant_ids_held_elsewhere
 from integrations.xero import client, oauth, tokens
+from integrations.xero.errors import describe, unjudged
 from integrations.xero.exceptions import XeroError
 from integrations.xero.types import TokenSet, XeroTenantConnection
 from organisations.models import Organisation
@@ -171,6 +172,8 @@ def xero_connect_callback(
             outcome=Outcome.FAILURE,
             detail={"reason": "code_exchange_failed", "error": error_code},
         )
+        if unjudged(exc):  # Xero did not answer: the code was never judged, so don't blame it
+            return ConnectOutcome("failed", f"{describe(exc, doing='finish connecting')} {START_AGAIN}")
         return ConnectOutcome(
             "failed",
             "Xero did not accept the sign-in when Coordinoter asked for access "

@@ -22,7 +22,8 @@ from integrations.registry import connection_event_emit
 from integrations.selectors import connection_needs_keepalive_refresh
 from integrations.xero import tokens
 from integrations.xero.client import XeroClient
-from integrations.xero.exceptions import XeroError, XeroNeedsReconnect, XeroNotConnected, XeroRateLimited
+from integrations.xero.errors import Retry, WaitForConnection, classify
+from integrations.xero.exceptions import XeroError, XeroNeedsReconnect
 from integrations.xero.ratelimit import Priority
 from organisations.models import Organisation
 from organisations.selectors import organisation_admin_emails
@@ -46,14 +47,15 @@ def xero_connection_verify(*, connection_id: int) -> str:
     xero = XeroClient(connection_id, check_on_forbidden=False, priority=Priority.HEALTH)
     try:
         tenants = xero.tenant_connections()
-    except XeroNeedsReconnect:
-        return "needs_reconnect"
-    except XeroNotConnected:
-        return "skipped"
-    except XeroRateLimited as exc:
-        _verify_later(connection_id, seconds=exc.retry_after)
-        return "rate_limited"
     except XeroError as exc:
+        verdict = classify(exc, attempt=1)
+        if isinstance(verdict, WaitForConnection):
+            # A dead grant is marked needs-reconnect by the token store; a connection gone meanwhile is not ours.
+            return "needs_reconnect" if isinstance(exc, XeroNeedsReconnect) else "skipped"
+        if isinstance(verdict, Retry) and verdict.rate_limited:
+            _verify_later(connection_id, seconds=verdict.after)
+            return "rate_limited"
+        # Anything else (an outage, a refusal that leaves the connection connected): tomorrow's check tries again.
         logger.warning(
             "xero.connection.check_failed",
             extra={

@@ -10,12 +10,14 @@ its own ladder of `except` clauses:
     Failed(message)       anything else: stop and show it
 
 and every wait between attempts comes from `backoff_seconds`; whether Xero still remembers an Idempotency-Key (and
-would replay its first answer to a send under it) from `key_remembered`.
+would replay its first answer to a send under it) from `key_remembered`. What a person reads about a failed call made
+while they wait (the mapping page's reads, Connect) comes from `describe`, which tells the same verdict as a sentence.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 import random
 from dataclasses import dataclass, field
 from typing import Any
@@ -135,3 +137,41 @@ def classify(exc: XeroError, *, attempt: int) -> Verdict:
     if isinstance(exc, XeroRequestError):
         return Refused(message=str(exc), correlation_id=exc.correlation_id)
     return Failed(message=str(exc), correlation_id=exc.correlation_id)
+
+
+def unjudged(exc: XeroError) -> bool:
+    """Xero never judged the request (an outage, a lost answer, a slow-down: a Retry that is not a refusal), so a
+    page must not blame what was sent (a sign-in code, say) and says what `describe` says instead."""
+    verdict = classify(exc, attempt=1)
+    return isinstance(verdict, Retry) and not verdict.refused
+
+
+def describe(exc: XeroError, *, doing: str) -> str:
+    """What a person reads about a call made to `doing` ("read your currencies") that failed with `exc`: what happened
+    and what to do, told from the verdict the background acts on, so a page never says "reconnect" where the
+    background retries, nor "try again" where it stops. Interactive: one try, so the first attempt's verdict."""
+    verdict = classify(exc, attempt=1)
+    if isinstance(verdict, WaitForConnection):
+        if isinstance(exc, XeroNeedsReconnect):
+            return (
+                f"Xero needs reconnecting before we can {doing}. "
+                "An admin can reconnect on the Manage Integrations page."
+            )
+        return f"Connect Xero first: we need the connection to {doing}."
+    if isinstance(verdict, Retry):
+        if verdict.rate_limited:
+            seconds = max(1, math.ceil(verdict.after))
+            return f"Xero asked us to slow down. Try again in {seconds} second{'' if seconds == 1 else 's'}."
+        if verdict.refused:
+            # The words of the push's notice for the same verdict (templates/invoices/_batch_progress.html).
+            return (
+                f"Xero refused our access when we tried to {doing}: Xero says the connected Xero user or app may not "
+                "do this. An admin can check the Xero user's role, or reconnect Xero on the Manage Integrations page."
+            )
+        minutes = max(1, math.ceil(verdict.after / 60))
+        when = "a minute" if minutes == 1 else f"{minutes} minutes"
+        return f"We couldn't reach Xero just now to {doing}. Please try again in {when}."
+    if isinstance(verdict, Refused):
+        words = "; ".join(m.rstrip(".") for m in validation_messages(verdict.elements)) or exc.detail or verdict.message
+        return f"Xero refused our request to {doing}: {words.rstrip('.')}. Sending it again would get the same answer."
+    return f"We couldn't {doing}: {verdict.message.rstrip('.')}. Please tell support if this keeps happening."

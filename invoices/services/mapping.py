@@ -22,7 +22,8 @@ from integrations.models import XeroConnection
 from integrations.selectors import xero_connection_for
 from integrations.xero import accounting
 from integrations.xero.client import XeroClient
-from integrations.xero.exceptions import XeroError, XeroNeedsReconnect, XeroNotConnected, XeroRateLimited
+from integrations.xero.errors import describe
+from integrations.xero.exceptions import XeroError, XeroNeedsReconnect, XeroNotConnected
 from integrations.xero.ratelimit import rate_limiter
 from invoices import mappers
 from invoices.models import Invoice, InvoiceLine, XeroMapping
@@ -39,6 +40,9 @@ MAPPING_MISSING_MESSAGE = (
     "Choose the default revenue account and tax rate in Settings > Xero mapping: "
     "invoices wait until then instead of being sent to fail."
 )
+# What the reads are for, in the sentence a person reads when one fails (integrations.xero.errors.describe).
+_CHART = "read your accounts and tax rates"
+_CURRENCIES = "read your currencies"
 
 
 class MappingUnavailable(Exception):
@@ -80,6 +84,30 @@ def _connection(organisation: Organisation) -> XeroConnection | None:
     return xero_connection_for(organisation)
 
 
+def _usable_connection(organisation: Organisation, *, doing: str) -> XeroConnection:
+    """The connection to read from, checked before the cache (a disconnected organisation never sees its old
+    choices); refused in the words the front door's own refusal would get."""
+    connection = _connection(organisation)
+    if connection is None or not connection.is_bound or connection.disconnect_step:
+        raise MappingUnavailable(describe(XeroNotConnected("Xero is not connected."), doing=doing))
+    if connection.status == XeroConnection.Status.NEEDS_RECONNECT:
+        raise MappingUnavailable(describe(XeroNeedsReconnect("Xero needs reconnecting."), doing=doing))
+    return connection
+
+
+def _unavailable(exc: XeroError, *, event: str, connection: XeroConnection, doing: str) -> MappingUnavailable:
+    logger.warning(
+        event,
+        extra={
+            "organisation": connection.organisation_id,
+            "tenant_id": connection.tenant_id,
+            "error": type(exc).__name__,
+            "correlation_id": exc.correlation_id,
+        },
+    )
+    return MappingUnavailable(describe(exc, doing=doing))
+
+
 def _chart_get(*, connection: XeroConnection) -> tuple[dict[str, Any], dict[str, Any]]:
     # Through the shared limiter: reading settings must not take a slot a running push is counting on.
     client = XeroClient(connection.pk, rate_limiter=rate_limiter())
@@ -89,16 +117,9 @@ def _chart_get(*, connection: XeroConnection) -> tuple[dict[str, Any], dict[str,
 def mapping_choices(*, organisation: Organisation, refresh: bool = False) -> MappingChoices:
     """Active revenue accounts and revenue tax rates from the organisation's own Xero, cached ten minutes.
 
-    Raises MappingUnavailable with a plain message when Xero is not connected or cannot be reached.
+    Raises MappingUnavailable with a plain message when Xero is not connected or the read failed.
     """
-    connection = _connection(organisation)
-    if connection is None or not connection.is_bound or connection.disconnect_step:
-        raise MappingUnavailable("Connect Xero first: the accounts and tax rates come from your Xero organisation.")
-    if connection.status == XeroConnection.Status.NEEDS_RECONNECT:
-        raise MappingUnavailable(
-            "Xero needs reconnecting before we can read your accounts and tax rates. "
-            "An admin can reconnect on the Manage Integrations page."
-        )
+    connection = _usable_connection(organisation, doing=_CHART)
     key = _cache_key(organisation, connection.tenant_id, "choices")
     if not refresh:
         cached = cache.get(key)
@@ -111,27 +132,8 @@ def mapping_choices(*, organisation: Organisation, refresh: bool = False) -> Map
             )
     try:
         accounts_body, rates_body = _chart_get(connection=connection)
-    except XeroNeedsReconnect as exc:
-        raise MappingUnavailable(
-            "Xero needs reconnecting before we can read your accounts and tax rates. "
-            "An admin can reconnect on the Manage Integrations page."
-        ) from exc
-    except XeroNotConnected as exc:
-        raise MappingUnavailable(
-            "Connect Xero first: the accounts and tax rates come from your Xero organisation."
-        ) from exc
-    except XeroRateLimited as exc:
-        raise MappingUnavailable(
-            f"Xero asked us to slow down. Try again in {max(exc.retry_after, 1)} seconds."
-        ) from exc
     except XeroError as exc:
-        logger.warning(
-            "invoices.mapping.fetch_failed",
-            extra={"organisation": organisation.pk, "correlation_id": exc.correlation_id},
-        )
-        raise MappingUnavailable(
-            "We couldn't reach Xero just now to read your accounts and tax rates. Please try again in a minute."
-        ) from exc
+        raise _unavailable(exc, event="invoices.mapping.fetch_failed", connection=connection, doing=_CHART) from exc
     choices = MappingChoices(
         accounts=mappers.revenue_accounts(accounts_body),
         tax_rates=mappers.revenue_tax_rates(rates_body),
@@ -159,11 +161,7 @@ def mapping_choices(*, organisation: Organisation, refresh: bool = False) -> Map
 def currencies_enabled(*, organisation: Organisation, refresh: bool = False) -> list[str]:
     """The currency codes enabled in the organisation's Xero (GET /Currencies, base currency first), cached ten
     minutes per tenant like the accounts and tax rates. Raises MappingUnavailable with a plain message."""
-    connection = _connection(organisation)
-    if connection is None or not connection.is_bound or connection.disconnect_step:
-        raise MappingUnavailable("Connect Xero first: the currencies come from your Xero organisation.")
-    if connection.status == XeroConnection.Status.NEEDS_RECONNECT:
-        raise MappingUnavailable("Xero needs reconnecting before we can read your currencies.")
+    connection = _usable_connection(organisation, doing=_CURRENCIES)
     key = _cache_key(organisation, connection.tenant_id, "currencies")
     if not refresh:
         cached = cache.get(key)
@@ -171,20 +169,10 @@ def currencies_enabled(*, organisation: Organisation, refresh: bool = False) -> 
             return list(cached)
     try:
         body = accounting.currencies_get(XeroClient(connection.pk, rate_limiter=rate_limiter())).body or {}
-    except XeroNeedsReconnect as exc:
-        raise MappingUnavailable("Xero needs reconnecting before we can read your currencies.") from exc
-    except XeroNotConnected as exc:
-        raise MappingUnavailable("Connect Xero first: the currencies come from your Xero organisation.") from exc
-    except XeroRateLimited as exc:
-        raise MappingUnavailable(
-            f"Xero asked us to slow down. Try again in {max(exc.retry_after, 1)} seconds."
-        ) from exc
     except XeroError as exc:
-        logger.warning(
-            "invoices.mapping.currencies_failed",
-            extra={"organisation": organisation.pk, "correlation_id": exc.correlation_id},
-        )
-        raise MappingUnavailable("We couldn't reach Xero just now to read your currencies.") from exc
+        raise _unavailable(
+            exc, event="invoices.mapping.currencies_failed", connection=connection, doing=_CURRENCIES
+        ) from exc
     codes = [str(c.get("Code") or "").upper() for c in body.get("Currencies") or [] if c.get("Code")]
     base = (connection.base_currency or "").upper()
     codes = ([base] if base else []) + sorted(c for c in dict.fromkeys(codes) if c != base)

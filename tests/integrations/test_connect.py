@@ -5,6 +5,7 @@ import hashlib
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import requests
 import responses
 from django.urls import reverse
 from django.utils import timezone
@@ -344,7 +345,21 @@ def test_callback_stores_nothing_when_the_token_endpoint_is_down(login_as, admin
     params = start(client)
     responses.post(TOKEN_URL, body="upstream unavailable", status=503)
     response = follow_callback(client, code="c", state=params["state"])
-    assert said(response, "did not accept the sign-in")
+    # An outage, as the classifier says (Retry), not a refusal of the sign-in: the code was never judged.
+    assert said(response, "couldn't reach Xero just now") and not said(response, "did not accept the sign-in")
+    assert said(response, "Click Connect to Xero to start again")
+    assert_nothing_connected(org_a)
+
+
+@responses.activate
+def test_callback_stores_nothing_and_says_xero_did_not_answer_when_the_code_exchange_times_out(
+    login_as, admin_a, org_a
+):
+    client = login_as(admin_a)
+    params = start(client)
+    responses.post(TOKEN_URL, body=requests.ConnectionError("connection reset"))
+    response = follow_callback(client, code="c", state=params["state"])
+    assert said(response, "couldn't reach Xero just now") and not said(response, "the code may have expired")
     assert_nothing_connected(org_a)
 
 

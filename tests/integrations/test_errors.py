@@ -11,6 +11,7 @@ from integrations.xero.errors import (
     WaitForConnection,
     backoff_seconds,
     classify,
+    describe,
     key_remembered,
 )
 from integrations.xero.exceptions import (
@@ -108,3 +109,72 @@ def test_the_push_and_the_engine_share_one_rule_for_how_long_xero_remembers_a_ke
     assert key_remembered(None, sent)
     assert key_remembered(sent, sent + dt.timedelta(seconds=329))
     assert not key_remembered(sent, sent + dt.timedelta(seconds=330))
+
+
+# ---------------------------------------------------------------- describe: the verdict as a person reads it
+
+DOING = "read your currencies"
+
+
+def test_a_dead_grant_names_who_reconnects_and_where_when_described():
+    assert describe(XeroNeedsReconnect("invalid_grant"), doing=DOING) == (
+        "Xero needs reconnecting before we can read your currencies. "
+        "An admin can reconnect on the Manage Integrations page."
+    )
+
+
+def test_no_connection_asks_to_connect_first_when_described():
+    assert describe(XeroNotConnected("gone"), doing=DOING).startswith("Connect Xero first")
+
+
+def test_a_rate_limit_names_the_classifiers_wait_rounded_up_when_described(settings):
+    assert describe(XeroRateLimited("429", retry_after=17, problem="minute"), doing=DOING).endswith(
+        "Try again in 17 seconds."
+    )
+    assert describe(RateLimitWait(4.2, problem="minute"), doing=DOING).endswith("Try again in 5 seconds.")
+    settings.XERO_RATE_MINUTE_SECONDS = 60
+    assert describe(XeroRateLimited("429", retry_after=60, problem="concurrent"), doing=DOING).endswith(
+        "Try again in 1 second."
+    )
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        XeroTenantDisconnected("tenant", status=403),
+        XeroAuthError("403 permission", status=403),
+        XeroInsufficientScope("scope", status=403),
+    ],
+)
+def test_a_refusal_that_leaves_the_connection_connected_never_says_it_needs_reconnecting_when_described(exc):
+    message = describe(exc, doing=DOING)
+    assert message.startswith("Xero refused our access when we tried to read your currencies")
+    assert "needs reconnecting" not in message and "couldn't reach" not in message
+
+
+def test_an_outage_asks_to_try_again_in_the_classifiers_wait_when_described(settings):
+    settings.XERO_RETRY_BASE_SECONDS, settings.XERO_RETRY_MAX_SECONDS = 2, 300
+    assert describe(XeroTimeout("timed out", outcome_unknown=False), doing=DOING) == (
+        "We couldn't reach Xero just now to read your currencies. Please try again in a minute."
+    )
+    later = describe(XeroServerError("503", status=503, retry_after=290), doing=DOING)
+    assert later.endswith("try again in 5 minutes.")
+
+
+def test_xeros_validation_words_are_quoted_and_no_retry_promised_when_described():
+    elements = [{"ValidationErrors": [{"Message": "Währung „ZZZ“ ist ungültig."}, {"Message": "日付が無効です"}]}]
+    message = describe(XeroValidationError("400", elements=elements), doing="send the invoice")
+    assert message == (
+        "Xero refused our request to send the invoice: Währung „ZZZ“ ist ungültig; 日付が無効です. "
+        "Sending it again would get the same answer."
+    )
+    request = describe(XeroRequestError("Xero answered 400 to GET /x: Bad", status=400, detail="Bad"), doing=DOING)
+    assert request.startswith("Xero refused our request to read your currencies: Bad.")
+
+
+def test_anything_else_is_shown_with_what_xero_said_when_described():
+    message = describe(XeroNotFound("Xero found nothing at GET /Currencies.", status=404), doing=DOING)
+    assert message == (
+        "We couldn't read your currencies: Xero found nothing at GET /Currencies. "
+        "Please tell support if this keeps happening."
+    )
