@@ -5,6 +5,7 @@ throttle."""
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import requests
 import responses
 from django.contrib.auth import get_user_model
 from django.urls import reverse
@@ -220,6 +221,27 @@ def test_sign_in_is_refused_when_the_id_token_is_signed_by_another_key(client):
     response = client.get(CALLBACK, {"code": "c", "state": params["state"]}, follow=True)
     assert not response.wsgi_request.user.is_authenticated
     assert any("could not verify who signed in at Xero" in m for m in messages_of(response))
+
+
+@responses.activate
+@pytest.mark.parametrize(
+    ("answer", "said"),
+    [
+        ({"body": requests.ConnectionError("connection reset")}, "couldn't reach Xero just now"),
+        ({"status": 503}, "couldn't reach Xero just now"),
+        ({"status": 400, "json": {"error": "invalid_grant"}}, "the code may have expired"),
+    ],
+    ids=["unanswered", "503", "invalid_grant"],
+)
+def test_sign_in_blames_the_code_only_when_xero_refused_it_when_the_code_exchange_fails(client, answer, said):
+    """An outage is not the code's fault: Xero never judged it (the one classifier's Retry), so the person reads that
+    Xero did not answer, as Connect says; a refusal (invalid_grant) still says the code may have expired."""
+    _linked_user()
+    params = start(client, "sign_in")
+    responses.post(TOKEN_URL, **answer)
+    response = client.get(CALLBACK, {"code": "c", "state": params["state"]}, follow=True)
+    assert not response.wsgi_request.user.is_authenticated
+    assert any(said in m for m in messages_of(response)), messages_of(response)
 
 
 @responses.activate

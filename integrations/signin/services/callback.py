@@ -22,6 +22,7 @@ from integrations.signin.services.common import (
 )
 from integrations.signin.services.signup import sign_up
 from integrations.xero import oauth, openid
+from integrations.xero.errors import describe, unjudged
 from integrations.xero.exceptions import XeroError
 from integrations.xero.types import TokenSet
 from organisations.auth import user_for_email
@@ -129,6 +130,8 @@ def xero_signin_callback(
         )
     except XeroError as exc:
         log_event("auth.xero.failed", reason="code_exchange_failed", error=type(exc).__name__)
+        if unjudged(exc):  # Xero did not answer: the code was never judged, so don't blame it
+            return SignInOutcome("failed", f"{describe(exc, doing='finish signing you in')} {START_AGAIN}")
         return SignInOutcome("failed", f"Xero did not accept the sign-in (the code may have expired). {START_AGAIN}")
     try:
         claims = openid.id_token_validate(
