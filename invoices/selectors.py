@@ -10,6 +10,7 @@ from django.db.models import (
     BooleanField,
     Case,
     Count,
+    Exists,
     F,
     Min,
     OuterRef,
@@ -25,8 +26,10 @@ from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 
 from integrations.models import XeroConnection
+from integrations.outbound.models import OutboundOperation
 from integrations.selectors import xero_connection_for
 from invoices.models import (
+    CancelledInvoice,
     CreditNote,
     CreditNoteAllocation,
     Customer,
@@ -34,6 +37,7 @@ from invoices.models import (
     InvoiceBatch,
     InvoiceEvent,
 )
+from invoices.services.credit_notes import CREDIT_NOTE_ALLOCATE
 from invoices.states import Group, credit_note_group_q, documents_in_words, group_q
 from organisations.locale import today_for
 from organisations.models import Organisation
@@ -379,18 +383,59 @@ def xero_link_info(*, organisation: Organisation) -> XeroLinkInfo:
     )
 
 
-def batch_credit_notes(*, organisation: Organisation, batch: InvoiceBatch) -> list:
-    """The batch's credit notes with their customer, lines, history and allocations (with its invoice), by number."""
+def batch_credit_notes(*, organisation: Organisation, batch: InvoiceBatch) -> list[CreditNote]:
+    """The batch's credit notes with their customer, lines, history and allocations (with its invoice), by number.
+    Each allocation carries `removable` (see `allocations_with_removable`)."""
     return list(
         CreditNote.objects.filter(organisation=organisation, batch=batch)
         .select_related("customer")
         .prefetch_related(
             "lines",
             "events",
-            Prefetch("allocations", queryset=CreditNoteAllocation.objects.select_related("invoice")),
+            Prefetch("allocations", queryset=allocations_with_removable(organisation=organisation)),
         )
         .order_by("number", "pk")
     )
+
+
+def allocations_with_removable(*, organisation: Organisation) -> QuerySet[CreditNoteAllocation]:
+    """The organisation's allocations with their invoice and `removable`: refused, or needing attention with the
+    latest write of it sent to a Xero organisation other than one connected now (it can never be looked up there:
+    removing it is the way out). The one rule, for a page of them in one query (the batch page) and for one
+    (invoices/services/fix/allocations.allocation_moved_away)."""
+    AS = CreditNoteAllocation.State
+    latest_tenant = (
+        OutboundOperation.objects.filter(
+            organisation=organisation, kind=CREDIT_NOTE_ALLOCATE, subject_id=OuterRef("pk")
+        )
+        .order_by("-pk")
+        .values("tenant_id")[:1]
+    )
+    another_tenant_connected = Exists(
+        XeroConnection.objects.filter(organisation=organisation)
+        .exclude(tenant_id="")
+        .exclude(tenant_id=OuterRef("latest_tenant"))
+    )
+    return (
+        CreditNoteAllocation.objects.filter(organisation=organisation)
+        .select_related("invoice")
+        .annotate(latest_tenant=Subquery(latest_tenant))
+        .annotate(
+            removable=Case(
+                When(state=AS.REFUSED, then=Value(True)),
+                When(
+                    Q(state=AS.NEEDS_ATTENTION, latest_tenant__isnull=False) & another_tenant_connected,
+                    then=Value(True),
+                ),
+                default=Value(False),
+                output_field=BooleanField(),
+            )
+        )
+    )
+
+
+def batch_cancelled_invoices(*, organisation: Organisation, batch: InvoiceBatch) -> QuerySet[CancelledInvoice]:
+    return CancelledInvoice.objects.filter(organisation=organisation, batch=batch).select_related("cancelled_by")
 
 
 def invoice_versions_held(*, organisation_id: int, resource_ids: Sequence[str]) -> dict[str, datetime]:

@@ -12,6 +12,7 @@ from invoices.first_run import dashboard_first_run
 from invoices.models import CreditNoteAllocation, Invoice, InvoiceBatch
 from invoices.push_notice import batch_push_notice
 from invoices.selectors import (
+    batch_cancelled_invoices,
     batch_credit_notes,
     batch_get,
     batch_invoice_rows,
@@ -23,7 +24,6 @@ from invoices.selectors import (
 )
 from invoices.services.batches.inputs import NOT_SYNCED_REASONS
 from invoices.services.fix import FIXABLE, RESENDABLE, cancel_refusal, fix_refusal, resend_refusal
-from invoices.services.fix.allocations import allocation_moved_away
 from invoices.services.fix.credit_notes import CREDIT_NOTE
 from invoices.services.mapping import mapping_for
 from organisations.decorators import member_required
@@ -77,10 +77,6 @@ def _detail_context(request: HttpRequest, batch: InvoiceBatch) -> dict:
         note.editable = fix_refusal(CREDIT_NOTE, note) is None
         note.cancellable = cancel_refusal(CREDIT_NOTE, note) is None
         note.resendable = resend_refusal(CREDIT_NOTE, note) is None
-        for allocation in note.allocations.all():
-            allocation.removable = allocation.state == CreditNoteAllocation.State.REFUSED or (
-                allocation_moved_away(organisation, allocation) is not None
-            )
     stuck = (CreditNoteAllocation.State.REFUSED, CreditNoteAllocation.State.NEEDS_ATTENTION)
     allocations_stuck = sum(a.state in stuck for note in credit_notes for a in note.allocations.all())
     progress = batch_progress(organisation=organisation, batch=batch)
@@ -95,7 +91,7 @@ def _detail_context(request: HttpRequest, batch: InvoiceBatch) -> dict:
         "link": link,
         "not_synced_reason": NOT_SYNCED_REASONS.get(batch.eligibility, ""),
         "sent_reason": NOT_SYNCED_REASONS.get(batch.eligibility_at_creation, "") if batch.sent_to_xero_at else "",
-        "cancelled": batch.cancelled_invoices.select_related("cancelled_by"),
+        "cancelled": batch_cancelled_invoices(organisation=organisation, batch=batch),
         "mapping_missing": mapping_missing,
         "blocked": mapping_missing or link.needs_reconnect,
         "push_notice": (

@@ -3,15 +3,21 @@ from unittest import mock
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from invoices.models import Invoice, InvoiceBatch, InvoiceEvent, XeroMapping
+from integrations.outbound.models import OutboundOperation
+from invoices.models import CreditNoteAllocation, Invoice, InvoiceBatch, InvoiceEvent, XeroMapping
+from invoices.services.credit_notes import CREDIT_NOTE_ALLOCATE
 from tests.factories import (
     PASSWORD,
+    TENANT_ID,
     TENANT_SHORT_CODE,
     chart_read_from_xero,
     make_batch,
     make_connection,
+    make_credit_note,
     make_membership,
     make_user,
 )
@@ -20,6 +26,7 @@ pytestmark = pytest.mark.django_db
 
 CSV_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "csv"
 S = Invoice.SyncState
+AS = CreditNoteAllocation.State
 
 
 def login(client, user):
@@ -565,3 +572,81 @@ def test_add_invoice_answers_with_a_clear_error_when_the_last_number_is_thousand
     assert response.status_code == 422
     assert "Invoice numbers have at most 255 characters" in response.content.decode()
     assert not InvoiceBatch.objects.exists()
+
+
+# ---------------------------------------------------------------- the batch page's queries do not grow with its rows
+
+ANOTHER_TENANT_ID = "d6a3b0c4-0000-4000-8000-000000000001"
+
+
+def _allocate_operation(allocation: CreditNoteAllocation, *, tenant_id: str, organisation=None) -> None:
+    """The allocation's write, needing attention, as the outbound engine leaves it: sent to Xero organisation
+    `tenant_id`."""
+    OutboundOperation.objects.create(
+        organisation=organisation or allocation.organisation,
+        tenant_id=tenant_id,
+        kind=CREDIT_NOTE_ALLOCATE,
+        subject_id=allocation.pk,
+        idempotency_key=f"allocate-{allocation.pk}-{tenant_id}",
+        state=OutboundOperation.State.NEEDS_ATTENTION,
+    )
+
+
+def _credit_notes_with_stuck_allocations(org, *, notes: int) -> InvoiceBatch:
+    """A batch of `notes` invoices (each with its history) and `notes` failed credit notes, each allocated four
+    ways: done, refused, needing attention with its write sent to the Xero organisation connected before
+    (removable), and needing attention with its write sent to the one connected now (not removable)."""
+    batch = make_batch(organisation=org, invoices=notes, eligibility="eligible", sync_state=S.SYNCED)
+    for invoice in batch.invoices.order_by("number"):
+        InvoiceEvent.objects.create(organisation=org, invoice=invoice, kind="sent", message="Sent to Xero")
+        note = make_credit_note(batch=batch, sync_state=S.FAILED)
+        for state, tenant_id in (
+            (AS.DONE, None),
+            (AS.REFUSED, None),
+            (AS.NEEDS_ATTENTION, ANOTHER_TENANT_ID),
+            (AS.NEEDS_ATTENTION, TENANT_ID),
+        ):
+            allocation = CreditNoteAllocation.objects.create(
+                organisation=org, credit_note=note, invoice=invoice, state=state
+            )
+            if tenant_id:
+                _allocate_operation(allocation, tenant_id=tenant_id)
+    return batch
+
+
+def _detail_queries(client, batch) -> tuple[int, str]:
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(reverse("invoices:batch_detail", args=[batch.pk]))
+    assert response.status_code == 200
+    return len(queries), response.content.decode()
+
+
+def test_detail_queries_do_not_grow_when_a_batch_has_more_credit_notes_and_allocations(client, accountant_a, org_a):
+    make_connection(organisation=org_a)
+    XeroMapping.objects.create(organisation=org_a, revenue_account_code="200", tax_type="OUTPUT")
+    small = _credit_notes_with_stuck_allocations(org_a, notes=1)
+    large = _credit_notes_with_stuck_allocations(org_a, notes=6)
+    login(client, accountant_a)
+    _detail_queries(client, small)  # the first page after signing in also saves the session: not a row's query
+    few, few_body = _detail_queries(client, small)
+    many, many_body = _detail_queries(client, large)
+    assert many == few, f"{few} queries for 1 credit note and 4 allocations, {many} for 6 and 24"
+    # Still removable exactly when refused, or needing attention with its write in another Xero organisation.
+    assert few_body.count("Remove…") == 2 and many_body.count("Remove…") == 12
+    assert many_body.count("Try again<span") == 18
+
+
+def test_allocation_is_not_removable_when_only_another_organisations_operation_names_it(
+    client, accountant_a, org_a, org_b
+):
+    make_connection(organisation=org_a)
+    batch = make_batch(organisation=org_a, eligibility="eligible", sync_state=S.SYNCED)
+    note = make_credit_note(batch=batch, sync_state=S.FAILED)
+    allocation = CreditNoteAllocation.objects.create(
+        organisation=org_a, credit_note=note, invoice=batch.invoices.get(), state=AS.NEEDS_ATTENTION
+    )
+    _allocate_operation(allocation, tenant_id=TENANT_ID)
+    # Another organisation's write with the same subject id, to another Xero organisation, and newer.
+    _allocate_operation(allocation, tenant_id=ANOTHER_TENANT_ID, organisation=org_b)
+    body = login(client, accountant_a).get(reverse("invoices:batch_detail", args=[batch.pk])).content.decode()
+    assert "Try again<span" in body and "Remove…" not in body

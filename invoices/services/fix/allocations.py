@@ -20,12 +20,12 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.http import Http404
 
-from integrations.models import XeroConnection
 from integrations.outbound import engine
 from integrations.outbound.models import OutboundOperation
 from integrations.outbound.selectors import operation_latest
 from integrations.outbound.services import outbound_operation_retry
 from invoices.models import CreditNoteAllocation, CreditNoteEvent, InvoiceEvent
+from invoices.selectors import allocations_with_removable
 from invoices.services.credit_notes import CREDIT_NOTE_ALLOCATE, TWO, allocation_refusal
 from invoices.services.fix.documents import FixRefused
 from organisations.models import Organisation
@@ -137,11 +137,9 @@ def allocation_moved_away(organisation: Organisation, allocation: CreditNoteAllo
     connected now (it can never be looked up there: removing it is the way out); None otherwise."""
     if allocation.state != AS.NEEDS_ATTENTION:
         return None
-    latest = _latest_operation(allocation)
-    connected = XeroConnection.objects.filter(organisation=organisation).values_list("tenant_id", flat=True)
-    if latest is not None and any(tenant and tenant != latest.tenant_id for tenant in connected):
-        return latest
-    return None
+    if not allocations_with_removable(organisation=organisation).filter(pk=allocation.pk, removable=True).exists():
+        return None
+    return _latest_operation(allocation)
 
 
 def allocation_remove(
