@@ -5,10 +5,11 @@ import math
 
 import pytest
 from django.conf import settings
+from django.urls import reverse
 
 from integrations.models import XeroConnection
 from invoices.services.mapping import MappingUnavailable, currencies_enabled, mapping_choices
-from tests.factories import make_connection
+from tests.factories import PASSWORD, make_connection
 
 pytestmark = pytest.mark.django_db
 
@@ -97,3 +98,24 @@ def test_an_admin_is_told_where_to_reconnect_when_the_grant_is_dead(read, org_a,
     assert message.startswith("Xero needs reconnecting before we can read your")
     assert "Manage Integrations" in message
     assert len(xero.calls) == 0
+
+
+@pytest.mark.parametrize(
+    ("status", "answer", "said"),
+    [
+        (403, {"Title": "Forbidden", "Detail": "You don't have permission to access this resource."}, "Xero refused"),
+        (400, {"Title": "Bad request", "Detail": "Organisation archived"}, "Organisation archived"),
+    ],
+    ids=["403", "400"],
+)
+def test_the_mapping_page_promises_no_retry_where_the_classifier_says_it_would_not_help(
+    status, answer, said, client, admin_a, org_a, xero
+):
+    """The page's empty state said "Try again in a minute" under every failure, beside the banner saying Xero refused:
+    it defers to the banner's advice instead."""
+    make_connection(organisation=org_a)
+    xero.get(ACCOUNTS_URL, status=status, json=answer)
+    assert client.login(username=admin_a.email, password=PASSWORD)
+    page = client.get(reverse("invoices:mapping")).content.decode()
+    assert said in page
+    assert "try again in a minute" not in page.lower()
