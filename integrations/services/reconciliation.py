@@ -28,7 +28,6 @@ from integrations.xero import accounting
 from integrations.xero.client import XeroClient
 from integrations.xero.exceptions import XeroError, XeroRateLimited
 from integrations.xero.ratelimit import Priority
-from integrations.xero.types import XeroResponse
 
 logger = logging.getLogger("integrations.webhooks")
 
@@ -165,127 +164,73 @@ def _categories(organisation_id: int) -> list[str]:
 def _reconcile_category(
     *, connection: XeroConnection, category: str, since: dt.datetime, result: ReconcileResult
 ) -> dt.datetime | None:
-    """Read and apply what changed in one category, page by page (`_next_page`: where each page starts). None when its
-    last page was read; otherwise (more than RECONCILE_MAX_PAGES) the moment up to which everything is in, where the
-    next pass goes on, exactly: Xero's own clock, so without the overlap a pass's start is asked with."""
+    """Read and apply what changed in one category, page by page. None when its last page was read; otherwise (more
+    than RECONCILE_MAX_PAGES) the moment up to which everything is in (the second before the last change read), where
+    the next pass goes on, exactly: Xero's own clock, so without the overlap a pass's start is asked with."""
     key = POLL_PATHS[category]
     client = XeroClient(connection.pk, rate_limiter=fetch.xero_rate_limiter(), priority=Priority.RECONCILE)
     cursor, page = since, 1
-    items: list[dict[str, Any]] = []
-    passed: dict[str, dt.datetime] = {}  # what a page number went past: id -> UpdatedDateUTC as read
-    by_number_from: dt.datetime | None = None  # our clock, when the pass first asked for a page by number
-    for call in range(RECONCILE_MAX_PAGES):
-        if page == 1:  # asked by date: what slid past a record after the cursor comes after it too, and is read again
-            passed = {record_id: at for record_id, at in passed.items() if at <= cursor}
-        if call == RECONCILE_MAX_PAGES - 1 and (passed or page > 1):
-            break  # the last call checks what a page number went past (below); it never pages on by number
-        if page > 1:
-            by_number_from = by_number_from or timezone.now()
-            passed.update(_read_at(items, category))
-        response = _poll(client, category, modified_since=cursor, page=page)
+    for _ in range(RECONCILE_MAX_PAGES):
+        # Only what changed since then, oldest change first. https://developer.xero.com/documentation/api/accounting/invoices
+        if category == "CONTACT":
+            response = accounting.contacts_get(
+                client, modified_since=cursor, include_archived=True, oldest_change_first=True, page=page
+            )
+        elif category == "CREDITNOTE":
+            response = accounting.credit_notes_get(client, modified_since=cursor, oldest_change_first=True, page=page)
+        else:
+            response = accounting.invoices_get(client, modified_since=cursor, oldest_change_first=True, page=page)
         items = accounting.items(response, key)
         if not items:
             return None
         result.checked += len(items)
-        _apply(connection=connection, category=category, items=items, result=result)
-        moved = _moved(_read_at(items, category), passed)
-        if moved is None and accounting.is_last_page(response, page=page, collection=key):
-            return None
-        cursor, page = _next_page(items, cursor, page, moved=moved)
-    # Out of pages: everything is in up to where the next page would start (by date: its cursor; by number: the second
-    # before the last change read), unless a record a page number went past has moved since (`_next_page`).
-    read_until = cursor if page == 1 else (_second_before(items[-1]) or since)
-    if passed and by_number_from is not None:
-        # Such a record's new UpdatedDateUTC is after paging by number began (clocks differ: less the overlap).
-        response = _poll(client, category, modified_since=by_number_from - RECONCILE_OVERLAP, page=1)
-        if accounting.is_last_page(response, page=1, collection=key):
-            moved = _moved(_read_at(accounting.items(response, key), category), passed)
-        else:  # more changed since than a page holds: any of them may have moved
-            moved = min(passed.values())
-        if moved is not None:
-            read_until = min(read_until, _whole_second_before(moved))
-    return read_until
-
-
-def _poll(client: XeroClient, category: str, *, modified_since: dt.datetime, page: int) -> XeroResponse:
-    """One page of what changed in a category since then, oldest change first.
-    https://developer.xero.com/documentation/api/accounting/invoices"""
-    if category == "CONTACT":
-        return accounting.contacts_get(
-            client, modified_since=modified_since, include_archived=True, oldest_change_first=True, page=page
+        # A change a webhook already brought in (still waiting in the inbox) is not drift.
+        waiting = set(
+            WebhookEvent.objects.filter(
+                organisation_id=connection.organisation_id,
+                state=WebhookEvent.State.RECEIVED,
+                category=category,
+                resource_id__in=[str(item.get(_id_key(category)) or "").lower() for item in items],
+            ).values_list("resource_id", flat=True)
         )
-    if category == "CREDITNOTE":
-        return accounting.credit_notes_get(client, modified_since=modified_since, oldest_change_first=True, page=page)
-    return accounting.invoices_get(client, modified_since=modified_since, oldest_change_first=True, page=page)
+        for outcome in resource_apply(
+            organisation_id=connection.organisation_id, category=category, resources=items, source="reconcile"
+        ):
+            if outcome.outcome == fetch.APPLY_FAILED:
+                result.unapplied.append(f"{category} {outcome.resource_id}: {outcome.summary}")
+            if outcome.changed and outcome.resource_id.lower() not in waiting:
+                result.drift += 1
+                result.repairs.append(
+                    {
+                        "category": category,
+                        "resource_id": outcome.resource_id,
+                        "label": outcome.label,
+                        "summary": outcome.summary[:300],
+                        "outcome": outcome.outcome,
+                        "at": timezone.now().isoformat(),
+                    }
+                )
+        if accounting.is_last_page(response, page=page, collection=key):
+            return None
+        cursor, page = _next_page(items, cursor, page)
+    # Everything that changed up to the second before the last change read is in; no date to go on: the window's
+    # start, so nothing is skipped.
+    return _second_before(items[-1]) or since
 
 
-def _apply(*, connection: XeroConnection, category: str, items: list[dict[str, Any]], result: ReconcileResult) -> None:
-    # A change a webhook already brought in (still waiting in the inbox) is not drift.
-    waiting = set(
-        WebhookEvent.objects.filter(
-            organisation_id=connection.organisation_id,
-            state=WebhookEvent.State.RECEIVED,
-            category=category,
-            resource_id__in=[str(item.get(_id_key(category)) or "").lower() for item in items],
-        ).values_list("resource_id", flat=True)
-    )
-    for outcome in resource_apply(
-        organisation_id=connection.organisation_id, category=category, resources=items, source="reconcile"
-    ):
-        if outcome.outcome == fetch.APPLY_FAILED:
-            result.unapplied.append(f"{category} {outcome.resource_id}: {outcome.summary}")
-        if outcome.changed and outcome.resource_id.lower() not in waiting:
-            result.drift += 1
-            result.repairs.append(
-                {
-                    "category": category,
-                    "resource_id": outcome.resource_id,
-                    "label": outcome.label,
-                    "summary": outcome.summary[:300],
-                    "outcome": outcome.outcome,
-                    "at": timezone.now().isoformat(),
-                }
-            )
-
-
-def _next_page(
-    items: list[dict[str, Any]], cursor: dt.datetime, page: int, *, moved: dt.datetime | None = None
-) -> tuple[dt.datetime, int]:
+def _next_page(items: list[dict[str, Any]], cursor: dt.datetime, page: int) -> tuple[dt.datetime, int]:
     """Where the next request of a poll starts. Xero orders it by UpdatedDateUTC, so a record edited while the pass
     pages moves to the end, and every later one moves up a place: asking for the next page number would skip the one
     that moved onto the page already read. The pass asks again from the second before the last change it read (the
     header holds whole seconds, and a change read twice is harmless). Where changes are dense (more than a quarter of
     a page within those last seconds: a burst, such as our own push), asking again would re-read most of the page for
-    little progress, so it pages on by number there, as it does when a whole page changed within one second.
-
-    Paging by number can still skip one record for each record it went past that is edited meanwhile, and that one
-    comes after the edited record's old place. The edited record turns up again at the end, newer than it was read
-    (`moved`: its old UpdatedDateUTC, the earliest if several): the pass goes back to the second before it, page 1.
-    Reaching the last page without one is proof nothing slid: the last record to move is read at the end. Out of
-    pages first, the pass spends its last call on what changed since it began paging by number, where every such
-    record is, and claims no further than the second before one (before all, if more changed than a page holds).
-    Pages asked by date skip nothing: a record read there that moves just leaves the part not yet read."""
-    if moved is not None:
-        return _whole_second_before(moved), 1
+    little progress, so it pages on by number there, as it does when a whole page changed within one second."""
     restart = _second_before(items[-1])
     if restart is not None and restart > cursor:
         again = sum(1 for at in map(_changed, items) if at is not None and at > restart)
         if again <= accounting.PAGE_SIZE // 4:
             return restart, 1
     return cursor, page + 1
-
-
-def _read_at(items: list[dict[str, Any]], category: str) -> dict[str, dt.datetime]:
-    """Each record's id -> its UpdatedDateUTC, as read."""
-    read = {str(item.get(_id_key(category)) or "").lower(): _changed(item) for item in items}
-    return {record_id: at for record_id, at in read.items() if record_id and at is not None}
-
-
-def _moved(read: dict[str, dt.datetime], passed: dict[str, dt.datetime]) -> dt.datetime | None:
-    """The earliest old UpdatedDateUTC among records a page number went past that are read again, newer; those are
-    forgotten (the pass goes back to before them)."""
-    moved = [passed.pop(record_id) for record_id, at in read.items() if record_id in passed and at > passed[record_id]]
-    return min(moved, default=None)
 
 
 def _changed(item: dict[str, Any]) -> dt.datetime | None:
@@ -295,11 +240,7 @@ def _changed(item: dict[str, Any]) -> dt.datetime | None:
 def _second_before(item: dict[str, Any]) -> dt.datetime | None:
     """The whole second before this change: asked from there, Xero answers with it again, however it rounds."""
     changed = _changed(item)
-    return _whole_second_before(changed) if changed is not None else None
-
-
-def _whole_second_before(moment: dt.datetime) -> dt.datetime:
-    return moment.replace(microsecond=0) - dt.timedelta(seconds=1)
+    return changed.replace(microsecond=0) - dt.timedelta(seconds=1) if changed is not None else None
 
 
 def _id_key(category: str) -> str:
