@@ -463,6 +463,35 @@ def test_a_refill_asks_the_limiter_outside_its_transaction_and_leaves_the_queue_
     assert limiter.redis.zcard(limiter._tenant_keys(first.tenant_id)["waiters"]) == waiting
 
 
+def test_a_refill_whose_chunk_fails_to_be_stored_leaves_the_limiters_queue(
+    org_a, xero, enqueued, settings, monkeypatch
+):
+    """The refill took its chunk's place in the limiter's queue before the transaction; if storing the chunk fails (the
+    database refuses it), no chunk will come for that place, so it is given back."""
+    from django.db import DatabaseError
+
+    from invoices.services.push import dispatch
+
+    settings.XERO_RATE_LIMITS = {**settings.XERO_RATE_LIMITS, "minute": 1}
+    make_connected_organisation(organisation=org_a, invoices=300)  # five chunks in flight, one more to build
+    push_organisation_dispatch(organisation_id=org_a.pk)
+    first = chunks().order_by("pk").first()
+    limiter = rate_limiter()
+    limiter.acquire(tenant_id=first.tenant_id)  # the tenant's call of the minute: the refill must wait
+    waiters = limiter._tenant_keys(first.tenant_id)["waiters"]
+    before = limiter.redis.zcard(waiters)
+
+    def refused(**_):
+        raise DatabaseError("could not extend file")
+
+    monkeypatch.setattr(dispatch, "operation_create", refused)
+    OutboundOperation.objects.filter(pk=first.pk).update(state="done")  # a slot is free for the refill
+    with pytest.raises(DatabaseError):
+        push_organisation_dispatch(organisation_id=org_a.pk, refill=True)
+    assert limiter.redis.zcard(waiters) == before
+    assert Invoice.objects.filter(organisation=org_a, sync_state=S.PENDING).count() == 50  # nothing lost
+
+
 def test_a_refill_builds_the_next_chunk_without_counting_the_slots_or_reading_customers_first(org_a, xero, enqueued):
     """A finished chunk fills the slot it freed straight away while every pending invoice's customer is a Xero
     contact: the only count of the tenant's chunks is the one taken under the tenant's lock, and the next invoices'

@@ -170,9 +170,12 @@ def _chunk_create(
     """
     key = f"coordinoter-{organisation_id}-{uuid.uuid4().hex}"
     wait = _limiter_wait(tenant_id, key) if paced else 0.0
-    built = _chunk_store(organisation_id=organisation_id, tenant_id=tenant_id, mapping=mapping, key=key, wait=wait)
-    if built is None and wait:
-        rate_limiter().leave(tenant_id=tenant_id, waiter=waiter_name(key))
+    built = None
+    try:
+        built = _chunk_store(organisation_id=organisation_id, tenant_id=tenant_id, mapping=mapping, key=key, wait=wait)
+    finally:
+        if built is None and wait:  # nothing built, or the transaction failed: no chunk will come for the place
+            rate_limiter().leave(tenant_id=tenant_id, waiter=waiter_name(key))
     return built
 
 
