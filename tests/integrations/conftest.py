@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 from cryptography.fernet import Fernet
 
+from tests.factories import make_connection
+
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "xero"
 TEST_KEY = Fernet.generate_key().decode()
 
@@ -40,3 +42,9 @@ def xero_settings(settings):
 def _tasks_recorded(enqueued):
     """Nothing in this suite reaches the broker: every task queued is recorded (`enqueued`, tests/conftest.py)."""
     return enqueued
+
+
+@pytest.fixture
+def connection(org_a):
+    """Organisation A's Xero connection (tokens through the token store): the one most tests here call through."""
+    return make_connection(organisation=org_a)

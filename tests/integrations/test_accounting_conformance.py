@@ -26,7 +26,6 @@ from openapi_core.testing import MockRequest
 from integrations.xero import accounting, client
 from integrations.xero.client import XeroClient
 from invoices import mappers
-from tests.factories import make_connection
 
 pytestmark = pytest.mark.django_db
 
@@ -63,11 +62,6 @@ def accounting_spec():
 @pytest.fixture(scope="module")
 def identity_spec():
     return _load("xero-identity.yaml")
-
-
-@pytest.fixture
-def connection(org_a):
-    return make_connection(organisation=org_a)
 
 
 def _line(description: str, quantity: str, unit: str, account: str = "", tax: str = "") -> SimpleNamespace:

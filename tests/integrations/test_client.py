@@ -17,7 +17,7 @@ from integrations.xero.exceptions import (
     XeroTimeout,
     XeroValidationError,
 )
-from tests.factories import TENANT_ID, make_connection, token_response
+from tests.factories import TENANT_ID, token_response
 from tests.integrations.conftest import xero_json
 
 pytestmark = pytest.mark.django_db
@@ -30,11 +30,6 @@ RATE_HEADERS = {
     "X-AppMinLimit-Remaining": "9990",
     "Xero-Correlation-Id": "corr-123",
 }
-
-
-@pytest.fixture
-def connection(org_a):
-    return make_connection(organisation=org_a)
 
 
 @responses.activate

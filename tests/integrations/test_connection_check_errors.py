@@ -6,17 +6,11 @@ import responses
 
 from integrations.models import XeroConnection
 from integrations.services import connection as connection_services
-from tests.factories import make_connection
 
 pytestmark = pytest.mark.django_db
 
 CONNECTIONS_URL = "https://api.xero.com/connections"
 TOKEN_URL = "https://identity.xero.com/connect/token"
-
-
-@pytest.fixture
-def connection(org_a):
-    return make_connection(organisation=org_a)
 
 
 def verify(connection) -> str:

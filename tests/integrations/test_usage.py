@@ -15,17 +15,11 @@ from integrations.usage import record as usage_record
 from integrations.xero.client import XeroClient
 from integrations.xero.exceptions import XeroRateLimited, XeroServerError, XeroTimeout
 from integrations.xero.tokens import access_token_get
-from tests.factories import make_connection
 
 pytestmark = pytest.mark.django_db
 
 API = "https://api.xero.com/api.xro/2.0"
 TOKEN_URL = "https://identity.xero.com/connect/token"
-
-
-@pytest.fixture
-def connection(org_a):
-    return make_connection(organisation=org_a)
 
 
 def _rows(org):
