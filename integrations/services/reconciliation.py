@@ -1,7 +1,8 @@
 """Reconciliation: a beat-driven poll per connected tenant that catches whatever a webhook missed.
 
-GET /Invoices, /Contacts and /CreditNotes with If-Modified-Since the start of the last complete pass, paged, ordered by
-UpdatedDateUTC; everything goes through the same appliers as webhook events, so only newer copies change anything.
+GET /Invoices, /Contacts and /CreditNotes with If-Modified-Since the start of the last complete pass, paged in id order
+(a pass cut short leaves the next to go on at its page); everything goes through the same appliers as webhook events, so
+only newer copies change anything.
 What a pass had to change, with no webhook event waiting to bring it in, is drift: counted and shown to support.
 """
 
@@ -28,6 +29,7 @@ from integrations.xero import accounting
 from integrations.xero.client import XeroClient
 from integrations.xero.exceptions import XeroError, XeroRateLimited
 from integrations.xero.ratelimit import Priority
+from integrations.xero.types import XeroResponse
 
 logger = logging.getLogger("integrations.webhooks")
 
@@ -93,6 +95,18 @@ def _reconcile_claim(*, organisation_id: int) -> ReconciliationState | None:
     return state
 
 
+@dataclass
+class _Window:
+    """What a tenant's passes read: the changes since `since` (If-Modified-Since, fixed until the window's last page is
+    read), going on at `category`'s `page`. `started` is when its first pass began: read to its end, the window is
+    done up to then, and the next window asks from there."""
+
+    since: dt.datetime
+    started: dt.datetime
+    category: str = ""
+    page: int = 1
+
+
 def reconciliation_run(*, organisation_id: int) -> ReconcileResult:
     """One pass for one tenant: every invoice (and contact) Xero changed since the last complete pass, paged,
     applied if newer. What it had to change, and no webhook was waiting to bring in, is drift."""
@@ -105,17 +119,12 @@ def reconciliation_run(*, organisation_id: int) -> ReconcileResult:
     if state is None:
         result.busy = True
         return result
-    started = state.last_started_at
-    since = state.last_success_at or connection.connected_at or (started - dt.timedelta(days=1))
-    since = since - RECONCILE_OVERLAP
+    window = _window(state, connection)
     context = {"organisation_id": organisation_id, "tenant_id": connection.tenant_id}
     error = ""
-    read_until: dt.datetime | None = None  # set when a category had more pages than a pass reads
+    done = False
     try:
-        for category in _categories(organisation_id):
-            capped = _reconcile_category(connection=connection, category=category, since=since, result=result)
-            if capped is not None:
-                read_until = capped if read_until is None else min(read_until, capped)
+        done = _reconcile_window(connection=connection, window=window, result=result)
     except XeroRateLimited as exc:
         # Background waits behind customers' calls: the task comes back when the limiter said.
         result.retry_after = max(1, int(exc.retry_after))
@@ -136,12 +145,11 @@ def reconciliation_run(*, organisation_id: int) -> ReconcileResult:
         error = f"{type(exc).__name__}: {exc}"[:1000]
         raise
     finally:
-        _reconcile_finish(
-            organisation_id=organisation_id, started=started, result=result, error=error, read_until=read_until
-        )
+        _reconcile_finish(organisation_id=organisation_id, result=result, error=error, window=window, done=done)
         if result.retry_after is None:  # a rate-limited pass is already coming back; its claim holds meanwhile
-            complete = not error and read_until is None
-            reconcile_pass_scheduled(organisation_id=organisation_id, started=started, ok=complete)
+            reconcile_pass_scheduled(
+                organisation_id=organisation_id, started=state.last_started_at, ok=done and not error
+            )
     logger.info(
         "xero.reconcile.finished",
         extra={
@@ -155,92 +163,95 @@ def reconciliation_run(*, organisation_id: int) -> ReconcileResult:
     return result
 
 
+def _window(state: ReconciliationState, connection: XeroConnection) -> _Window:
+    """The window a pass reads: the one a pass left part-way, or what changed since the last complete one began. A
+    window begun before the connection was made (another Xero organisation chosen since) is not this tenant's pages."""
+    started = state.last_started_at
+    begun = state.resume_started_at
+    if state.resume_since is not None and not (connection.connected_at and begun and begun < connection.connected_at):
+        return _Window(
+            since=state.resume_since,
+            started=begun or started,
+            category=state.resume_category,
+            page=state.resume_page,
+        )
+    since = state.last_success_at or connection.connected_at or (started - dt.timedelta(days=1))
+    return _Window(since=since - RECONCILE_OVERLAP, started=started)
+
+
 def _categories(organisation_id: int) -> list[str]:
     """The categories this tenant's pass polls: a gated one only when its gate says there is something of ours."""
     gates = getattr(settings, "XERO_RECONCILE_GATES", {})
     return [c for c in POLLED_CATEGORIES if c not in gates or import_string(gates[c])(organisation_id=organisation_id)]
 
 
-def _reconcile_category(
-    *, connection: XeroConnection, category: str, since: dt.datetime, result: ReconcileResult
-) -> dt.datetime | None:
-    """Read and apply what changed in one category, page by page. None when its last page was read; otherwise (more
-    than RECONCILE_MAX_PAGES) the moment up to which everything is in (the second before the last change read), where
-    the next pass goes on, exactly: Xero's own clock, so without the overlap a pass's start is asked with."""
-    key = POLL_PATHS[category]
+def _reconcile_window(*, connection: XeroConnection, window: _Window, result: ReconcileResult) -> bool:
+    """Read and apply the window's changes, category by category, page by page, from where it stands: at most
+    RECONCILE_MAX_PAGES pages. True when its last page was read; otherwise `window` says where the next pass goes on
+    (the page that failed, if one did).
+
+    Pages are asked by number in id order with If-Modified-Since fixed: an edit made in Xero while the passes page
+    moves nothing (ordered by UpdatedDateUTC, the edited record would go to the end and the next one slide onto a page
+    already read, never to be read), and a record that enters the results only pushes later ones on (the first of a
+    page is then read twice). Such an edit is newer than the window's start, so the next window reads it."""
     client = XeroClient(connection.pk, rate_limiter=fetch.xero_rate_limiter(), priority=Priority.RECONCILE)
-    cursor, page = since, 1
-    for _ in range(RECONCILE_MAX_PAGES):
-        # Only what changed since then, oldest change first. https://developer.xero.com/documentation/api/accounting/invoices
-        if category == "CONTACT":
-            response = accounting.contacts_get(
-                client, modified_since=cursor, include_archived=True, oldest_change_first=True, page=page
+    order = POLLED_CATEGORIES.index
+    pages = 0
+    for category in _categories(connection.organisation_id):
+        if window.category and order(category) < order(window.category):
+            continue  # read to its end by an earlier pass of this window
+        if category != window.category:
+            window.category, window.page = category, 1
+        while True:
+            if pages == RECONCILE_MAX_PAGES:
+                return False
+            response = _poll(client, category, since=window.since, page=window.page)
+            pages += 1
+            items = accounting.items(response, POLL_PATHS[category])
+            _apply(connection=connection, category=category, items=items, result=result)
+            if not items or accounting.is_last_page(response, page=window.page, collection=POLL_PATHS[category]):
+                break
+            window.page += 1
+    return True
+
+
+def _poll(client: XeroClient, category: str, *, since: dt.datetime, page: int) -> XeroResponse:
+    # Only what changed since then. https://developer.xero.com/documentation/api/accounting/invoices
+    if category == "CONTACT":
+        return accounting.contacts_get(client, modified_since=since, include_archived=True, in_id_order=True, page=page)
+    if category == "CREDITNOTE":
+        return accounting.credit_notes_get(client, modified_since=since, in_id_order=True, page=page)
+    return accounting.invoices_get(client, modified_since=since, in_id_order=True, page=page)
+
+
+def _apply(*, connection: XeroConnection, category: str, items: list[dict[str, Any]], result: ReconcileResult) -> None:
+    """Apply one page of Xero's records; what changed with no received event waiting to bring it in is drift."""
+    result.checked += len(items)
+    waiting = set(
+        WebhookEvent.objects.filter(
+            organisation_id=connection.organisation_id,
+            state=WebhookEvent.State.RECEIVED,
+            category=category,
+            resource_id__in=[str(item.get(_id_key(category)) or "").lower() for item in items],
+        ).values_list("resource_id", flat=True)
+    )
+    for outcome in resource_apply(
+        organisation_id=connection.organisation_id, category=category, resources=items, source="reconcile"
+    ):
+        if outcome.outcome == fetch.APPLY_FAILED:
+            result.unapplied.append(f"{category} {outcome.resource_id}: {outcome.summary}")
+        if outcome.changed and outcome.resource_id.lower() not in waiting:
+            result.drift += 1
+            result.repairs.append(
+                {
+                    "category": category,
+                    "resource_id": outcome.resource_id,
+                    "label": outcome.label,
+                    "summary": outcome.summary[:300],
+                    "outcome": outcome.outcome,
+                    "at": timezone.now().isoformat(),
+                }
             )
-        elif category == "CREDITNOTE":
-            response = accounting.credit_notes_get(client, modified_since=cursor, oldest_change_first=True, page=page)
-        else:
-            response = accounting.invoices_get(client, modified_since=cursor, oldest_change_first=True, page=page)
-        items = accounting.items(response, key)
-        if not items:
-            return None
-        result.checked += len(items)
-        # A change a webhook already brought in (still waiting in the inbox) is not drift.
-        waiting = set(
-            WebhookEvent.objects.filter(
-                organisation_id=connection.organisation_id,
-                state=WebhookEvent.State.RECEIVED,
-                category=category,
-                resource_id__in=[str(item.get(_id_key(category)) or "").lower() for item in items],
-            ).values_list("resource_id", flat=True)
-        )
-        for outcome in resource_apply(
-            organisation_id=connection.organisation_id, category=category, resources=items, source="reconcile"
-        ):
-            if outcome.outcome == fetch.APPLY_FAILED:
-                result.unapplied.append(f"{category} {outcome.resource_id}: {outcome.summary}")
-            if outcome.changed and outcome.resource_id.lower() not in waiting:
-                result.drift += 1
-                result.repairs.append(
-                    {
-                        "category": category,
-                        "resource_id": outcome.resource_id,
-                        "label": outcome.label,
-                        "summary": outcome.summary[:300],
-                        "outcome": outcome.outcome,
-                        "at": timezone.now().isoformat(),
-                    }
-                )
-        if accounting.is_last_page(response, page=page, collection=key):
-            return None
-        cursor, page = _next_page(items, cursor, page)
-    # Everything that changed up to the second before the last change read is in; no date to go on: the window's
-    # start, so nothing is skipped.
-    return _second_before(items[-1]) or since
-
-
-def _next_page(items: list[dict[str, Any]], cursor: dt.datetime, page: int) -> tuple[dt.datetime, int]:
-    """Where the next request of a poll starts. Xero orders it by UpdatedDateUTC, so a record edited while the pass
-    pages moves to the end, and every later one moves up a place: asking for the next page number would skip the one
-    that moved onto the page already read. The pass asks again from the second before the last change it read (the
-    header holds whole seconds, and a change read twice is harmless). Where changes are dense (more than a quarter of
-    a page within those last seconds: a burst, such as our own push), asking again would re-read most of the page for
-    little progress, so it pages on by number there, as it does when a whole page changed within one second."""
-    restart = _second_before(items[-1])
-    if restart is not None and restart > cursor:
-        again = sum(1 for at in map(_changed, items) if at is not None and at > restart)
-        if again <= accounting.PAGE_SIZE // 4:
-            return restart, 1
-    return cursor, page + 1
-
-
-def _changed(item: dict[str, Any]) -> dt.datetime | None:
-    return accounting.parse_xero_datetime(item.get("UpdatedDateUTC"))
-
-
-def _second_before(item: dict[str, Any]) -> dt.datetime | None:
-    """The whole second before this change: asked from there, Xero answers with it again, however it rounds."""
-    changed = _changed(item)
-    return changed.replace(microsecond=0) - dt.timedelta(seconds=1) if changed is not None else None
 
 
 def _id_key(category: str) -> str:
@@ -248,8 +259,10 @@ def _id_key(category: str) -> str:
 
 
 def _reconcile_finish(
-    *, organisation_id: int, started: dt.datetime, result: ReconcileResult, error: str, read_until: dt.datetime | None
+    *, organisation_id: int, result: ReconcileResult, error: str, window: _Window, done: bool
 ) -> None:
+    """Record how the pass ended: `done` when the window was read to its end, otherwise `window` says where the next
+    pass goes on."""
     now = timezone.now()
     with transaction.atomic():
         state = ReconciliationState.objects.select_for_update().get(organisation_id=organisation_id)
@@ -257,21 +270,26 @@ def _reconcile_finish(
         state.last_finished_at = now
         state.last_error = error
         fields = ["reconcile_claimed_until", "last_finished_at", "last_error", "updated_at"]
-        if not error and read_until is not None:
-            # Xero pages oldest change first: what changed up to `read_until` (Xero's clock) is in. The next pass
-            # (soon) goes on from exactly there, its overlap taken back, instead of asking for the whole window again,
-            # skipping the rest of it, or stepping back two minutes each time (a long burst would never be read past).
-            state.last_success_at = min(started, read_until + RECONCILE_OVERLAP)
-            state.last_error = (
-                f"More than {RECONCILE_MAX_PAGES} pages changed; the next pass goes on from {read_until.isoformat()}"
-            )
-            state.checked_last = result.checked
-            fields += ["last_success_at", "checked_last"]
-        elif not error:
-            state.last_success_at = started
+        if done:
+            # Everything that changed before the window's first pass began is in: the next window asks from then.
+            state.last_success_at = window.started
             state.passes += 1
             state.checked_last = result.checked
+            state.resume_since, state.resume_started_at, state.resume_category, state.resume_page = None, None, "", 1
             fields += ["last_success_at", "passes", "checked_last"]
+        else:
+            # Cut short: the next pass goes on at the page this one reached, with the same If-Modified-Since (the
+            # window's start still to be claimed), instead of reading what this one read again.
+            state.resume_since, state.resume_started_at = window.since, window.started
+            state.resume_category, state.resume_page = window.category, window.page
+            if not error:
+                state.last_error = (
+                    f"More than {RECONCILE_MAX_PAGES} pages changed; the next pass goes on at page {window.page} of "
+                    f"{POLL_PATHS[window.category]}"
+                )
+                state.checked_last = result.checked
+                fields.append("checked_last")
+        fields += ["resume_since", "resume_started_at", "resume_category", "resume_page"]
         if not error and result.unapplied:
             state.last_error = (
                 f"{len(result.unapplied)} changes from Xero could not be applied; first: {result.unapplied[0]}"

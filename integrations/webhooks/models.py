@@ -112,6 +112,18 @@ class ReconciliationState(models.Model):
         help_text="Start of the last complete pass: the next pass asks Xero for changes since then.",
     )
     last_started_at = models.DateTimeField(null=True, blank=True)
+    # A window of changes a pass left part-way (its page cap, Xero's error, the rate limit): the next pass goes on at
+    # `resume_category`'s `resume_page` with the same If-Modified-Since, so paging by id skips nothing in between.
+    resume_since = models.DateTimeField(
+        null=True, blank=True, help_text="If-Modified-Since of a window not yet read to its end (every pass of it)."
+    )
+    resume_started_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When that window's first pass began: read to its end, it is done up to then.",
+    )
+    resume_category = models.CharField(max_length=20, blank=True, default="", db_default="")
+    resume_page = models.PositiveIntegerField(default=1, db_default=1)
     last_finished_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     passes = models.PositiveIntegerField(default=0)
@@ -124,6 +136,12 @@ class ReconciliationState(models.Model):
 
     def __str__(self) -> str:
         return f"Xero reconciliation for {self.organisation_id}"
+
+    @property
+    def resume_label(self) -> str:
+        """Where a window not read to its end goes on, in words: "page 51 of invoices"."""
+        what = {"INVOICE": "invoices", "CONTACT": "contacts", "CREDITNOTE": "credit notes"}
+        return f"page {self.resume_page} of {what.get(self.resume_category, self.resume_category.lower())}"
 
 
 __all__ = ["ReconciliationState", "WebhookEvent"]

@@ -99,10 +99,11 @@ def invoices_get(
     modified_since: dt.datetime | None = None,
     created_by_my_app: bool = False,
     summary_only: bool = False,
-    oldest_change_first: bool = False,
+    in_id_order: bool = False,
     page: int = 1,
 ) -> XeroResponse:
-    """GET /Invoices, one page of up to 100 (with line items unless summary_only)."""
+    """GET /Invoices, one page of up to 100 (with line items unless summary_only). `in_id_order` pages by InvoiceID
+    (an order Xero optimises): unlike UpdatedDateUTC, an edit made while a caller pages does not move the invoice."""
     params: dict[str, str] = {"page": str(page), "unitdp": UNIT_DP}
     if ids:
         params["IDs"] = _ids(ids)
@@ -115,8 +116,8 @@ def invoices_get(
         params["createdByMyApp"] = "true"
     if summary_only:
         params["summaryOnly"] = "true"
-    if oldest_change_first:
-        params["order"] = "UpdatedDateUTC ASC"
+    if in_id_order:
+        params["order"] = "InvoiceID ASC"
     return client.request("GET", "/Invoices", params=params, headers=_since(modified_since))
 
 
@@ -159,16 +160,16 @@ def credit_notes_get(
     *,
     where: str = "",
     modified_since: dt.datetime | None = None,
-    oldest_change_first: bool = False,
+    in_id_order: bool = False,
     page: int = 1,
 ) -> XeroResponse:
-    """GET /CreditNotes, one page of up to 100 with line items (reconciliation reads these; `where` is built by the
-    caller, e.g. `credit_note_number_where`: the endpoint has no IDs or numbers filter)."""
+    """GET /CreditNotes, one page of up to 100 with line items (reconciliation reads these, `in_id_order`; `where` is
+    built by the caller, e.g. `credit_note_number_where`: the endpoint has no IDs or numbers filter)."""
     params = {"page": str(page), "unitdp": UNIT_DP}
     if where:
         params["where"] = where
-    if oldest_change_first:
-        params["order"] = "UpdatedDateUTC ASC"
+    if in_id_order:
+        params["order"] = "CreditNoteID ASC"
     return client.request("GET", "/CreditNotes", params=params, headers=_since(modified_since))
 
 
@@ -214,10 +215,11 @@ def contacts_get(
     modified_since: dt.datetime | None = None,
     include_archived: bool = False,
     summary_only: bool = False,
-    oldest_change_first: bool = False,
+    in_id_order: bool = False,
     page: int | None = None,
 ) -> XeroResponse:
-    """GET /Contacts, filtered by ids or a `where` expression built by the caller's mapper."""
+    """GET /Contacts, filtered by ids or a `where` expression built by the caller's mapper (`in_id_order`: paged by
+    ContactID, which an edit made meanwhile does not change)."""
     params: dict[str, str] = {}
     if ids:
         params["IDs"] = _ids(ids)
@@ -227,8 +229,8 @@ def contacts_get(
         params["includeArchived"] = "true"
     if summary_only:
         params["summaryOnly"] = "true"
-    if oldest_change_first:
-        params["order"] = "UpdatedDateUTC ASC"
+    if in_id_order:
+        params["order"] = "ContactID ASC"
     if page is not None:
         params["page"] = str(page)
     return client.request("GET", "/Contacts", params=params, headers=_since(modified_since))

@@ -120,7 +120,7 @@ CASES = {
         dict(ids=[INVOICE_ID, CONTACT_ID]),
         dict(invoice_numbers=["İZM-0001", "ACME 0002"], created_by_my_app=True, summary_only=True),
         dict(invoice_numbers=["ACME 1,2", 'QUOTE "7"'], created_by_my_app=True, summary_only=True),
-        dict(modified_since=SINCE, oldest_change_first=True, page=3),
+        dict(modified_since=SINCE, in_id_order=True, page=3),
     ],
     "invoice_get": [dict(invoice_id=INVOICE_ID)],
     "invoice_post": [
@@ -129,7 +129,7 @@ CASES = {
     ],
     "credit_notes_put": [dict(credit_notes=[_credit_note_payload()], idempotency_key="cn-1")],
     "credit_notes_get": [
-        dict(modified_since=SINCE, oldest_change_first=True, page=2),
+        dict(modified_since=SINCE, in_id_order=True, page=2),
         dict(where=accounting.credit_note_number_where('CN-ΣΟΦΙΑ "1"')),
     ],
     "credit_note_get": [dict(credit_note_id=CREDIT_NOTE_ID)],
@@ -145,7 +145,7 @@ CASES = {
     "contacts_get": [
         dict(ids=[CONTACT_ID], include_archived=True, page=1),
         dict(where='ContactNumber=="COORD-7" OR Name=="Émile Care"', summary_only=True),
-        dict(modified_since=SINCE, include_archived=True, oldest_change_first=True, page=1),
+        dict(modified_since=SINCE, include_archived=True, in_id_order=True, page=1),
     ],
     "contacts_post": [
         dict(

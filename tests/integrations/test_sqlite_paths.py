@@ -266,7 +266,7 @@ with responses.RequestsMock(assert_all_requests_are_fired=False) as xero:  # the
             "pagination": {"page": 1, "pageSize": 100, "pageCount": 1, "itemCount": 2},
         },
         match=[
-            matchers.query_param_matcher({"page": "1", "order": "UpdatedDateUTC ASC", "unitdp": "4"}),
+            matchers.query_param_matcher({"page": "1", "order": "InvoiceID ASC", "unitdp": "4"}),
             matchers.header_matcher({"If-Modified-Since": params["since"]}),
         ],
     )

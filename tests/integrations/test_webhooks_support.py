@@ -82,6 +82,27 @@ def test_tenant_inbox_lists_events_and_drift_when_support_opens_it(client, suppo
     assert body.count("pill-bad") == 1  # only the failed event is listed
 
 
+def test_tenant_inbox_says_where_a_window_not_read_to_its_end_goes_on(client, support_user, org):
+    ReconciliationState.objects.filter(organisation=org).update(
+        resume_since=dt.datetime(2026, 11, 24, 8, 58, tzinfo=dt.UTC),
+        resume_started_at=dt.datetime(2026, 11, 24, 9, 0, 30, tzinfo=dt.UTC),
+        resume_category="CREDITNOTE",
+        resume_page=51,
+    )
+    client.force_login(support_user)
+    mfa_verify_client(client, support_user)
+    body = client.get(f"/support/organisations/{org.pk}/webhooks/").content.decode()
+    window = body[body.index('id="reconcile-window"') :].split("</dd>")[0]
+    assert "changes since 2026-11-24 08:58:00" in window and "read by passes since 2026-11-24 09:00:30" in window
+    assert "the next pass goes on at page 51 of credit notes" in window
+
+
+def test_tenant_inbox_shows_no_window_in_progress_when_the_last_pass_read_to_its_end(client, support_user, org):
+    client.force_login(support_user)
+    mfa_verify_client(client, support_user)
+    assert "reconcile-window" not in client.get(f"/support/organisations/{org.pk}/webhooks/").content.decode()
+
+
 def test_inbox_pages_are_refused_when_user_is_not_support(client, admin_a, org):
     client.force_login(admin_a)
     assert client.get("/support/webhooks/").status_code == 403

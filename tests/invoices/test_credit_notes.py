@@ -551,7 +551,7 @@ def test_reconciliation_polls_credit_notes_changed_since_the_last_pass_when_run(
     result = reconciliation_run(organisation_id=org.pk)
     assert result.drift == 1 and polled.call_count == 1
     sent = polled.calls[0].request
-    assert "If-Modified-Since" in sent.headers and "order=UpdatedDateUTC+ASC" in sent.url
+    assert "If-Modified-Since" in sent.headers and "order=CreditNoteID+ASC" in sent.url
     note.refresh_from_db()
     assert note.display_status == CreditNoteStatus.ALLOCATED and note.remaining_credit == Decimal("0.00")
 

@@ -1,0 +1,193 @@
+"""A reconciliation pass pages in an order that changes in Xero cannot reshuffle (by id), with If-Modified-Since fixed
+for the whole window, so a record edited while the pass pages stays where it was and a record entering the results
+only pushes later ones on (read twice, never skipped). A pass cut short (its page cap, Xero's error, the rate limit)
+leaves the next one to go on at the page it reached, with the same If-Modified-Since; the window counts as done, from
+the first pass's start, only when its last page is read."""
+
+import datetime as dt
+import json
+
+import responses
+from django.utils import timezone
+
+from integrations.models import ReconciliationState
+from integrations.services import reconciliation
+from integrations.webhooks import fetch
+from integrations.xero.types import NoRateLimit
+from invoices.created_in_xero.models import XeroCreatedInvoice
+from tests.integrations import test_webhooks_processing as processing
+from tests.integrations.test_reconcile_progress import dense_burst, polled
+from tests.integrations.test_webhooks_processing import API, HELD, ChangingXeroInvoices, xero_invoice
+
+no_limiter, org = processing.no_limiter, processing.org  # that module's fixtures (the limiter off; an organisation)
+
+WINDOW = "2026-11-24T08:58:00Z"  # HELD, less the overlap: what every request of the window asks from
+
+
+def _ms(at: dt.datetime) -> str:
+    return f"/Date({int(at.timestamp() * 1000)}+0000)/"
+
+
+def unread_numbers(org, count: int) -> list[str]:
+    """The burst's invoices no pass read (none of them was ours before)."""
+    listed = set(XeroCreatedInvoice.objects.filter(organisation=org).values_list("number", flat=True))
+    return sorted({f"X-{i}" for i in range(count)} - listed)
+
+
+def paid_in_xero_after_the_first_page(invoices: list[dict], number: int):
+    """Someone marks X-`number` paid in Xero once the pass has read page 1: its UpdatedDateUTC becomes now."""
+
+    def between(xero):
+        if len(xero.asked) == 1:
+            paid = {"Status": "PAID", "AmountPaid": 110.0, "AmountDue": 0.0, "UpdatedDateUTC": _ms(timezone.now())}
+            invoices[number] = invoices[number] | paid  # page 1, already answered, keeps the copy it had
+
+    return between
+
+
+def polled_failing_once(xero: ChangingXeroInvoices, *, page: int, status: int, headers: dict | None = None) -> None:
+    """Xero's invoices as `xero` pages them, except that the first time `page` is asked Xero answers `status`."""
+    left = [1]
+
+    def answer(request):
+        if f"page={page}&" in request.url and left:
+            left.pop()
+            return status, headers or {}, "{}"
+        return xero(request)
+
+    responses.add_callback(responses.GET, f"{API}/Invoices", callback=answer)
+    responses.get(f"{API}/Contacts", json={"Contacts": []})
+
+
+@responses.activate
+def test_an_invoice_paid_while_a_pass_pages_through_a_burst_lets_no_other_slip_past(org):
+    """Paged oldest change first, X-10 paid in Xero after page 1 moves to the end, X-100 slides onto page 1 (already
+    read) and page 2 starts at X-101; X-100's change is older than the pass, so no later pass reads it either. Paged by
+    id, nothing moves: X-100 is on page 2, and the next pass reads X-10 as paid."""
+    ReconciliationState.objects.create(organisation=org, last_success_at=HELD)
+    invoices = dense_burst(250, per_second=100)
+    xero = polled(ChangingXeroInvoices(invoices, between=paid_in_xero_after_the_first_page(invoices, 10)))
+    result = reconciliation.reconciliation_run(organisation_id=org.pk)
+    assert xero.asked == [(WINDOW, 1), (WINDOW, 2), (WINDOW, 3)] and result.checked == 250
+    reconciliation.reconciliation_run(organisation_id=org.pk)  # the next pass, from this one's start
+    assert unread_numbers(org, 250) == []
+    assert XeroCreatedInvoice.objects.get(organisation=org, number="X-10").status == "PAID"
+
+
+@responses.activate
+def test_invoices_created_in_xero_while_a_pass_pages_are_read_twice_at_worst_never_skipped(org):
+    """New invoices whose ids sort before the pages already read push every later one on a place: the first of
+    the next page is read again, none is skipped."""
+    ReconciliationState.objects.create(organisation=org, last_success_at=HELD)
+    invoices = dense_burst(250, per_second=100)
+
+    def created_in_xero(xero):
+        now = _ms(timezone.now())
+        n = len(xero.asked)
+        invoices.extend(
+            xero_invoice(f"00000000-0000-4000-8{n:03d}-{i:012d}", InvoiceNumber=f"N-{n}-{i}") | {"UpdatedDateUTC": now}
+            for i in range(3)
+        )
+
+    xero = polled(ChangingXeroInvoices(invoices, between=created_in_xero))
+    result = reconciliation.reconciliation_run(organisation_id=org.pk)
+    assert unread_numbers(org, 250) == []
+    assert {since for since, _ in xero.asked} == {WINDOW} and len(xero.asked) == 3
+    assert result.checked > 250  # what was pushed on is read again
+
+
+@responses.activate
+def test_a_pass_cut_short_by_its_page_cap_is_gone_on_with_at_the_page_it_reached(org, monkeypatch):
+    """Each pass reads its cap of pages and the next goes on at the next page, with the same If-Modified-Since; the
+    window counts as done, from the first pass's start, once its last page is read."""
+    monkeypatch.setattr(reconciliation, "RECONCILE_MAX_PAGES", 4)
+    ReconciliationState.objects.create(organisation=org, last_success_at=HELD)
+    xero = polled(ChangingXeroInvoices(dense_burst(1000, per_second=100)))
+    reconciliation.reconciliation_run(organisation_id=org.pk)
+    state = ReconciliationState.objects.get(organisation=org)
+    first_started = state.last_started_at
+    assert state.last_success_at == HELD and "page 5" in state.last_error
+    assert state.next_due_at < timezone.now() + dt.timedelta(minutes=10)  # soon, not tomorrow
+    reconciliation.reconciliation_run(organisation_id=org.pk)
+    reconciliation.reconciliation_run(organisation_id=org.pk)
+    assert xero.asked == [(WINDOW, page) for page in range(1, 11)]
+    assert unread_numbers(org, 1000) == []
+    state.refresh_from_db()
+    assert (state.last_success_at, state.passes, state.last_error) == (first_started, 1, "")
+    reconciliation.reconciliation_run(organisation_id=org.pk)  # a new window, from the first pass's start
+    assert xero.asked[-1] == ((first_started - reconciliation.RECONCILE_OVERLAP).strftime("%Y-%m-%dT%H:%M:%SZ"), 1)
+
+
+@responses.activate
+def test_a_pass_that_xero_fails_part_way_is_gone_on_with_at_the_page_that_failed(org):
+    ReconciliationState.objects.create(organisation=org, last_success_at=HELD)
+    xero = ChangingXeroInvoices(dense_burst(250, per_second=100))
+    polled_failing_once(xero, page=3, status=503)
+    reconciliation.reconciliation_run(organisation_id=org.pk)
+    state = ReconciliationState.objects.get(organisation=org)
+    assert state.last_success_at == HELD and "XeroServerError" in state.last_error
+    reconciliation.reconciliation_run(organisation_id=org.pk)
+    assert xero.asked == [(WINDOW, 1), (WINDOW, 2), (WINDOW, 3)]  # pages 1 and 2 are not asked again
+    assert unread_numbers(org, 250) == []
+    state.refresh_from_db()
+    assert state.last_error == "" and state.passes == 1
+
+
+@responses.activate
+def test_a_rate_limited_pass_comes_back_to_the_page_it_was_refused(org, monkeypatch):
+    monkeypatch.setattr(fetch, "xero_rate_limiter", NoRateLimit)  # the limiter would hold the tenant back 7 s
+    ReconciliationState.objects.create(organisation=org, last_success_at=HELD)
+    xero = ChangingXeroInvoices(dense_burst(150, per_second=100))
+    polled_failing_once(xero, page=2, status=429, headers={"Retry-After": "7"})
+    result = reconciliation.reconciliation_run(organisation_id=org.pk)
+    assert result.retry_after == 7
+    reconciliation.reconciliation_run(organisation_id=org.pk)
+    assert xero.asked == [(WINDOW, 1), (WINDOW, 2)]
+    assert unread_numbers(org, 150) == []
+
+
+@responses.activate
+def test_a_pass_that_goes_on_does_not_read_the_categories_already_done_again(org, monkeypatch):
+    """Cut short in contacts, the next pass goes on there: the invoices were read, in this window, already."""
+    monkeypatch.setattr(reconciliation, "RECONCILE_MAX_PAGES", 2)
+    ReconciliationState.objects.create(organisation=org, last_success_at=HELD)
+    xero = ChangingXeroInvoices(dense_burst(50, per_second=100))
+    responses.add_callback(responses.GET, f"{API}/Invoices", callback=xero)
+    contacts = [
+        {"ContactID": f"dddddddd-0000-4000-8000-{i:012d}", "Name": f"Ōtautahi Florists {i}", "ContactStatus": "ACTIVE"}
+        | {"UpdatedDateUTC": _ms(HELD + dt.timedelta(minutes=1))}
+        for i in range(150)
+    ]
+    asked_contacts = []
+
+    def contacts_page(request):
+        page = int(request.url.split("page=")[1].split("&")[0])
+        asked_contacts.append((request.headers["If-Modified-Since"], page, "ContactID" in request.url))
+        body = {"Contacts": contacts[(page - 1) * 100 : page * 100], "pagination": {"pageCount": 2}}
+        return 200, {}, json.dumps(body)
+
+    responses.add_callback(responses.GET, f"{API}/Contacts", callback=contacts_page)
+    reconciliation.reconciliation_run(organisation_id=org.pk)  # invoices page 1 (done), contacts page 1 (capped)
+    reconciliation.reconciliation_run(organisation_id=org.pk)
+    assert xero.asked == [(WINDOW, 1)]
+    assert asked_contacts == [(WINDOW, 1, True), (WINDOW, 2, True)]
+    assert ReconciliationState.objects.get(organisation=org).passes == 1
+
+
+@responses.activate
+def test_a_window_begun_before_another_xero_organisation_was_chosen_is_not_gone_on_with(org):
+    """Its pages were another tenant's: the pass reads this tenant's changes from the start."""
+    ReconciliationState.objects.create(
+        organisation=org,
+        last_success_at=HELD,
+        resume_since=HELD - dt.timedelta(days=3),
+        resume_started_at=HELD - dt.timedelta(days=2),
+        resume_category="INVOICE",
+        resume_page=7,
+    )
+    org.xero_connection.__class__.objects.filter(organisation=org).update(connected_at=HELD - dt.timedelta(days=1))
+    xero = polled(ChangingXeroInvoices(dense_burst(50, per_second=100)))
+    reconciliation.reconciliation_run(organisation_id=org.pk)
+    assert xero.asked == [(WINDOW, 1)]
+    state = ReconciliationState.objects.get(organisation=org)
+    assert (state.resume_since, state.passes, state.last_success_at) == (None, 1, state.last_started_at)
