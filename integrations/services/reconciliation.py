@@ -284,8 +284,7 @@ def _reconcile_finish(
             state.resume_category, state.resume_page = window.category, window.page
             if not error:
                 state.last_error = (
-                    f"More than {RECONCILE_MAX_PAGES} pages changed; the next pass goes on at page {window.page} of "
-                    f"{POLL_PATHS[window.category]}"
+                    f"More than {RECONCILE_MAX_PAGES} pages changed; the next pass goes on at {state.resume_label}"
                 )
                 state.checked_last = result.checked
                 fields.append("checked_last")
