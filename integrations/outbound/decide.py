@@ -49,7 +49,8 @@ def claim(
         if claimed is not None:
             return claimed, first
     with transaction.atomic():
-        operation = OutboundOperation.objects.select_for_update().filter(pk=operation_id).first()
+        # By its primary key: at most one row, so no ORDER BY (as engine._peek).
+        operation = next(iter(OutboundOperation.objects.select_for_update().filter(pk=operation_id)), None)
         if operation is None or operation.state in FINAL or operation.state == S.NEEDS_ATTENTION:
             return RunResult("noop")
         now = timezone.now()

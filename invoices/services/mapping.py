@@ -69,11 +69,11 @@ def mapping_for(organisation: Organisation) -> XeroMapping | None:
 def mapping_defaults_for(organisation_id: int) -> XeroMapping | None:
     """mapping_for with only what a payload reads (the account and the tax rate): what the push builds chunks with,
     once per chunk."""
-    return (
-        XeroMapping.objects.filter(organisation_id=organisation_id)
-        .only("organisation_id", "revenue_account_code", "tax_type")
-        .first()
+    # One mapping per organisation (a one-to-one): no ORDER BY to build, as first() would.
+    rows = XeroMapping.objects.filter(organisation_id=organisation_id).only(
+        "organisation_id", "revenue_account_code", "tax_type"
     )
+    return next(iter(rows), None)
 
 
 def _cache_key(organisation: Organisation, tenant_id: str, what: str) -> str:

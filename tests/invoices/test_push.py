@@ -18,7 +18,7 @@ from integrations.models import XeroConnection
 from integrations.outbound import engine
 from integrations.outbound.models import OutboundAttempt, OutboundOperation
 from integrations.xero.ratelimit import RateLimitWait, rate_limiter
-from invoices.models import Customer, Invoice, InvoiceBatch, InvoiceEvent
+from invoices.models import Customer, Invoice, InvoiceBatch, InvoiceEvent, XeroMapping
 from invoices.services.push import (
     invoices_retry_failed,
     push_chunk_send,
@@ -27,6 +27,7 @@ from invoices.services.push import (
 )
 from invoices.services.push.common import active_chunks, chunks
 from invoices.services.push.dispatch import push_chunks_create
+from organisations.models import Organisation
 from tests.factories import echo_invoices, make_batch, make_connected_organisation, make_customer
 from tests.invoices.conftest import CONTACTS_URL, INVOICES_URL
 
@@ -388,6 +389,16 @@ def test_a_chunk_and_the_next_it_builds_read_the_connection_once(org_a, xero, en
     assert chunks().filter(organisation=org_a).count() == 6
     synced = Invoice.objects.filter(chunk=first).first()
     assert synced.xero_short_code == XeroConnection.objects.get(organisation=org_a).tenant_short_code != ""
+
+
+def test_a_chunk_reads_the_rows_it_finds_by_a_unique_key_without_an_order_by(org_a, xero, enqueued):
+    """The chunk's row, its tenant's mapping and the organisation row its refill locks are found by a unique key:
+    first() would add an ORDER BY, and building it costs more CPU than the rest of such a query. Only the invoices
+    and their lines are read in order."""
+    _, sent = first_chunk_sent_of_six(org_a, xero)
+    unique = [model._meta.db_table for model in (OutboundOperation, XeroMapping, Organisation)]
+    ordered = [sql for sql in sent if "ORDER BY" in sql and any(f'FROM "{table}"' in sql for table in unique)]
+    assert not ordered, ordered
 
 
 def test_a_finished_chunk_chains_the_tenants_next_chunk_to_the_back_of_the_queue(org_a, xero, enqueued):

@@ -224,7 +224,8 @@ def _chunk_store(
         _fail_unmappable(organisation_id, unmappable, now)
         if carried:
             break
-    Organisation.objects.select_for_update(no_key=True).filter(pk=organisation_id).values_list("pk", flat=True).first()
+    # By its primary key: one row, locked without the ORDER BY name that first() took from Organisation's Meta.
+    list(Organisation.objects.select_for_update(no_key=True).filter(pk=organisation_id).order_by().values_list("pk"))
     if active_chunks(organisation_id).count() >= MAX_CHUNKS_IN_FLIGHT:
         return None
     chunk = operation_create(
