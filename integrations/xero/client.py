@@ -16,7 +16,9 @@ support console's usage chart and /metrics read it. Nothing else here writes to 
 tokens.py.
 """
 
+import functools
 import logging
+import os
 import threading
 import time
 from collections.abc import Mapping
@@ -57,8 +59,20 @@ def _http() -> requests.Session:
     session = getattr(_local, "session", None)
     if session is None:
         session = requests.Session()
+        # The environment is read once per origin (_environment), not by requests at every request. Nor is ~/.netrc
+        # read: every call carries its own Authorization, which a netrc entry would replace.
+        session.trust_env = False
         _local.session = session
     return session
+
+
+@functools.lru_cache(maxsize=32)
+def _environment(origin: str) -> tuple[dict[str, str], bool | str]:
+    """The proxies (no_proxy honoured) and CA bundle that requests would take from the environment for `origin`, as
+    it does with trust_env. It reads them at every request, scanning every variable (a few per cent of a chunk's CPU);
+    a process's environment does not change while it runs."""
+    verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+    return requests.utils.get_environ_proxies(origin), verify
 
 
 class XeroClient:
@@ -257,7 +271,9 @@ def send(
         if len(idempotency_key) > 128:
             raise ValueError("Xero's Idempotency-Key is at most 128 characters.")
         outgoing["Idempotency-Key"] = idempotency_key
-    path = urlsplit(url).path
+    parts = urlsplit(url)
+    path = parts.path
+    proxies, verify = _environment(f"{parts.scheme}://{parts.netloc}")
     context = dict(log_context or {})
     started = time.monotonic()
     try:
@@ -269,6 +285,8 @@ def send(
             headers=outgoing,
             timeout=timeout or settings.XERO_HTTP_TIMEOUT_SECONDS,
             allow_redirects=False,
+            proxies=dict(proxies),  # requests may add to it
+            verify=verify,
         )
     except requests.RequestException as exc:
         duration_ms = int((time.monotonic() - started) * 1000)

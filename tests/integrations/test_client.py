@@ -264,3 +264,30 @@ def test_error_messages_never_contain_the_token(connection):
     with pytest.raises(XeroAuthError) as caught:
         XeroClient(connection.pk).get("/Invoices")
     assert connection.access_token not in str(caught.value) and connection.access_token not in repr(caught.value)
+
+
+@responses.activate
+def test_a_netrc_entry_for_xeros_host_does_not_replace_our_bearer_token(connection, tmp_path, monkeypatch):
+    """requests, trusting the environment, takes ~/.netrc's login for a host and sends it as Basic auth over the
+    Authorization header we set: every call would go out with the wrong credentials (and the netrc password to Xero)."""
+    netrc = tmp_path / ".netrc"
+    netrc.write_text("machine api.xero.com login someone password not-for-xero\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    responses.get(f"{API}/Organisation", json={"Organisations": []})
+    XeroClient(connection.pk).get("/Organisation")
+    assert responses.calls[0].request.headers["Authorization"] == f"Bearer {connection.access_token}"
+
+
+def test_the_proxy_the_environment_names_is_used_unless_no_proxy_names_xeros_host(monkeypatch):
+    from integrations.xero import client
+
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    client._environment.cache_clear()
+    assert client._environment("https://api.xero.com")[0].get("https") == "http://proxy.internal:3128"
+    monkeypatch.setenv("NO_PROXY", "api.xero.com")
+    client._environment.cache_clear()
+    assert "https" not in client._environment("https://api.xero.com")[0]
+    client._environment.cache_clear()
