@@ -47,6 +47,7 @@ class Reason:
     ACTIVITY = "activity"
     REQUESTED = "requested"
     RETRY = "retry"
+    WINDOW = "window"  # a window of changes read over several passes: the next (or the rest) soon
 
 
 def _quiet() -> float:
@@ -132,14 +133,17 @@ def reconcile_due_claim(*, now: dt.datetime | None = None, limit: int | None = N
     return [org_id for _, org_id, _ in rows]
 
 
-def reconcile_pass_scheduled(*, organisation_id: int, started: dt.datetime, ok: bool) -> None:
-    """After a pass: the next at the tenant's phase within the cadence, or soon again after a failure."""
+def reconcile_pass_scheduled(
+    *, organisation_id: int, started: dt.datetime, ok: bool, soon_reason: str = Reason.RETRY
+) -> None:
+    """After a pass: the next at the tenant's phase within the cadence, or soon (`soon_reason`: after a failure, or
+    while a window of changes is read over several passes)."""
     if ok:
         ReconciliationState.objects.filter(organisation_id=organisation_id).update(
             next_due_at=reconcile_next_due(organisation_id=organisation_id, after=started), due_reason=Reason.CADENCE
         )
     else:
-        reconcile_soon(reason=Reason.RETRY, organisation_ids=[organisation_id])
+        reconcile_soon(reason=soon_reason, organisation_ids=[organisation_id])
 
 
 # ---------------------------------------------------------------- the webhooks' sequence numbers

@@ -1,8 +1,8 @@
 """Reconciliation: a beat-driven poll per connected tenant that catches whatever a webhook missed.
 
-GET /Invoices, /Contacts and /CreditNotes with If-Modified-Since the start of the last complete pass, paged in id order
-(a pass cut short leaves the next to go on at its page); everything goes through the same appliers as webhook events, so
-only newer copies change anything.
+GET /Invoices, /Contacts and /CreditNotes with If-Modified-Since the start of the last window of changes read to its
+end, paged in id order (a pass cut short leaves the next to go on at its page); everything goes through the same
+appliers as webhook events, so only newer copies change anything.
 What a pass had to change, with no webhook event waiting to bring it in, is drift: counted and shown to support.
 """
 
@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from integrations.models import XeroConnection
-from integrations.services.reconcile_cadence import reconcile_due_claim, reconcile_pass_scheduled
+from integrations.services.reconcile_cadence import Reason, reconcile_due_claim, reconcile_pass_scheduled
 from integrations.webhooks import fetch
 from integrations.webhooks.fetch import RESOURCE_PATHS, resource_apply, xero_connection_usable
 from integrations.webhooks.models import ReconciliationState, WebhookEvent
@@ -52,6 +52,8 @@ class ReconcileResult:
     busy: bool = False
     skipped: str = ""
     retry_after: int | None = None
+    # Cut short by its page cap: the task asks for the next pass of the window at once (the limiter paces it).
+    goes_on: bool = False
     repairs: list[dict[str, Any]] = field(default_factory=list)
     # Resources that could not be applied (fetch.APPLY_FAILED): the pass goes on past them and says so.
     unapplied: list[str] = field(default_factory=list)
@@ -108,8 +110,9 @@ class _Window:
 
 
 def reconciliation_run(*, organisation_id: int) -> ReconcileResult:
-    """One pass for one tenant: every invoice (and contact) Xero changed since the last complete pass, paged,
-    applied if newer. What it had to change, and no webhook was waiting to bring in, is drift."""
+    """One pass for one tenant: the invoices, contacts and credit notes Xero changed in the window it reads (since
+    the last window read to its end began), paged, applied if newer. What it had to change, and no webhook was
+    waiting to bring in, is drift."""
     result = ReconcileResult()
     connection = xero_connection_usable(organisation_id)
     if connection is None:
@@ -147,8 +150,15 @@ def reconciliation_run(*, organisation_id: int) -> ReconcileResult:
     finally:
         _reconcile_finish(organisation_id=organisation_id, result=result, error=error, window=window, done=done)
         if result.retry_after is None:  # a rate-limited pass is already coming back; its claim holds meanwhile
+            # A window read over several passes leaves changes made meanwhile on pages it had read: the next window
+            # comes soon, not at the tenant's phase a day away. A window not read to its end goes on now (the task).
+            single = window.started == state.last_started_at
+            result.goes_on = not done and not error
             reconcile_pass_scheduled(
-                organisation_id=organisation_id, started=state.last_started_at, ok=done and not error
+                organisation_id=organisation_id,
+                started=state.last_started_at,
+                ok=done and not error and single,
+                soon_reason=Reason.RETRY if error else Reason.WINDOW,
             )
     logger.info(
         "xero.reconcile.finished",
@@ -164,17 +174,18 @@ def reconciliation_run(*, organisation_id: int) -> ReconcileResult:
 
 
 def _window(state: ReconciliationState, connection: XeroConnection) -> _Window:
-    """The window a pass reads: the one a pass left part-way, or what changed since the last complete one began. A
-    window begun before the connection was made (another Xero organisation chosen since) is not this tenant's pages."""
+    """The window a pass reads: the one a pass left part-way, or what changed since the last window read to its end
+    began. A stored window begun before the connection was last made (a reconnect, perhaps to another Xero
+    organisation) starts again at its first page, with the same If-Modified-Since: its page numbers may not be this
+    tenant's, but nothing it was to read is dropped. So does one whose category is no longer polled."""
     started = state.last_started_at
-    begun = state.resume_started_at
-    if state.resume_since is not None and not (connection.connected_at and begun and begun < connection.connected_at):
-        return _Window(
-            since=state.resume_since,
-            started=begun or started,
-            category=state.resume_category,
-            page=state.resume_page,
-        )
+    if state.resume_since is not None:
+        begun = state.resume_started_at or started
+        if (connection.connected_at and begun < connection.connected_at) or (
+            state.resume_category not in POLLED_CATEGORIES
+        ):
+            return _Window(since=state.resume_since, started=started)
+        return _Window(since=state.resume_since, started=begun, category=state.resume_category, page=state.resume_page)
     since = state.last_success_at or connection.connected_at or (started - dt.timedelta(days=1))
     return _Window(since=since - RECONCILE_OVERLAP, started=started)
 

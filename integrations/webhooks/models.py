@@ -109,7 +109,7 @@ class ReconciliationState(models.Model):
     last_success_at = models.DateTimeField(
         null=True,
         blank=True,
-        help_text="Start of the last complete pass: the next pass asks Xero for changes since then.",
+        help_text="Caught up to: the start of the last window of changes read to its end; the next asks from then.",
     )
     last_started_at = models.DateTimeField(null=True, blank=True)
     # A window of changes a pass left part-way (its page cap, Xero's error, the rate limit): the next pass goes on at
@@ -126,7 +126,7 @@ class ReconciliationState(models.Model):
     resume_page = models.PositiveIntegerField(default=1, db_default=1)
     last_finished_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
-    passes = models.PositiveIntegerField(default=0)
+    passes = models.PositiveIntegerField(default=0, help_text="Windows of changes read to their end.")
     checked_last = models.PositiveIntegerField(default=0, help_text="Invoices Xero returned in the last pass.")
     drift_last = models.PositiveIntegerField(default=0, help_text="Repairs made by the last pass.")
     drift_total = models.PositiveIntegerField(default=0)

@@ -59,3 +59,5 @@ def reconcile_organisation(self, *, organisation_id: int) -> None:
     result = reconciliation_services.reconciliation_run(organisation_id=organisation_id)
     if result.retry_after is not None:
         queue.enqueue(reconcile_organisation, kwargs={"organisation_id": organisation_id}, countdown=result.retry_after)
+    elif result.goes_on:
+        queue.enqueue(reconcile_organisation, kwargs={"organisation_id": organisation_id}, countdown=1)

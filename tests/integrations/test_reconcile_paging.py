@@ -7,12 +7,14 @@ the first pass's start, only when its last page is read."""
 import datetime as dt
 import json
 
+import pytest
 import responses
 from django.utils import timezone
 
-from integrations.models import ReconciliationState
+from integrations.models import ReconciliationState, XeroConnection
 from integrations.services import reconciliation
 from integrations.webhooks import fetch
+from integrations.webhooks.tasks import reconcile_organisation
 from integrations.xero.types import NoRateLimit
 from invoices.created_in_xero.models import XeroCreatedInvoice
 from tests.integrations import test_webhooks_processing as processing
@@ -60,7 +62,7 @@ def polled_failing_once(xero: ChangingXeroInvoices, *, page: int, status: int, h
 
 
 @responses.activate
-def test_an_invoice_paid_while_a_pass_pages_through_a_burst_lets_no_other_slip_past(org):
+def test_no_invoice_slips_past_unread_when_one_is_paid_while_a_pass_pages_through_a_burst(org):
     """Paged oldest change first, X-10 paid in Xero after page 1 moves to the end, X-100 slides onto page 1 (already
     read) and page 2 starts at X-101; X-100's change is older than the pass, so no later pass reads it either. Paged by
     id, nothing moves: X-100 is on page 2, and the next pass reads X-10 as paid."""
@@ -75,7 +77,7 @@ def test_an_invoice_paid_while_a_pass_pages_through_a_burst_lets_no_other_slip_p
 
 
 @responses.activate
-def test_invoices_created_in_xero_while_a_pass_pages_are_read_twice_at_worst_never_skipped(org):
+def test_invoices_are_read_twice_at_worst_never_skipped_when_created_in_xero_while_a_pass_pages(org):
     """New invoices whose ids sort before the pages already read push every later one on a place: the first of
     the next page is read again, none is skipped."""
     ReconciliationState.objects.create(organisation=org, last_success_at=HELD)
@@ -97,7 +99,7 @@ def test_invoices_created_in_xero_while_a_pass_pages_are_read_twice_at_worst_nev
 
 
 @responses.activate
-def test_a_pass_cut_short_by_its_page_cap_is_gone_on_with_at_the_page_it_reached(org, monkeypatch):
+def test_the_next_pass_goes_on_at_the_page_reached_when_a_pass_is_cut_short_by_its_cap(org, monkeypatch):
     """Each pass reads its cap of pages and the next goes on at the next page, with the same If-Modified-Since; the
     window counts as done, from the first pass's start, once its last page is read."""
     monkeypatch.setattr(reconciliation, "RECONCILE_MAX_PAGES", 4)
@@ -107,19 +109,21 @@ def test_a_pass_cut_short_by_its_page_cap_is_gone_on_with_at_the_page_it_reached
     state = ReconciliationState.objects.get(organisation=org)
     first_started = state.last_started_at
     assert state.last_success_at == HELD and "page 5" in state.last_error
-    assert state.next_due_at < timezone.now() + dt.timedelta(minutes=10)  # soon, not tomorrow
+    assert state.next_due_at < timezone.now() + dt.timedelta(minutes=10) and state.due_reason == "window"
     reconciliation.reconciliation_run(organisation_id=org.pk)
     reconciliation.reconciliation_run(organisation_id=org.pk)
     assert xero.asked == [(WINDOW, page) for page in range(1, 11)]
     assert unread_numbers(org, 1000) == []
     state.refresh_from_db()
     assert (state.last_success_at, state.passes, state.last_error) == (first_started, 1, "")
+    # Changes made during the window on pages it had read are the next window's: soon, not at the phase a day away.
+    assert state.next_due_at < timezone.now() + dt.timedelta(minutes=10) and state.due_reason == "window"
     reconciliation.reconciliation_run(organisation_id=org.pk)  # a new window, from the first pass's start
     assert xero.asked[-1] == ((first_started - reconciliation.RECONCILE_OVERLAP).strftime("%Y-%m-%dT%H:%M:%SZ"), 1)
 
 
 @responses.activate
-def test_a_pass_that_xero_fails_part_way_is_gone_on_with_at_the_page_that_failed(org):
+def test_the_next_pass_goes_on_at_the_page_that_failed_when_xero_fails_part_way(org):
     ReconciliationState.objects.create(organisation=org, last_success_at=HELD)
     xero = ChangingXeroInvoices(dense_burst(250, per_second=100))
     polled_failing_once(xero, page=3, status=503)
@@ -134,7 +138,7 @@ def test_a_pass_that_xero_fails_part_way_is_gone_on_with_at_the_page_that_failed
 
 
 @responses.activate
-def test_a_rate_limited_pass_comes_back_to_the_page_it_was_refused(org, monkeypatch):
+def test_the_pass_comes_back_to_the_page_it_was_refused_when_rate_limited(org, monkeypatch):
     monkeypatch.setattr(fetch, "xero_rate_limiter", NoRateLimit)  # the limiter would hold the tenant back 7 s
     ReconciliationState.objects.create(organisation=org, last_success_at=HELD)
     xero = ChangingXeroInvoices(dense_burst(150, per_second=100))
@@ -147,7 +151,7 @@ def test_a_rate_limited_pass_comes_back_to_the_page_it_was_refused(org, monkeypa
 
 
 @responses.activate
-def test_a_pass_that_goes_on_does_not_read_the_categories_already_done_again(org, monkeypatch):
+def test_categories_read_to_their_end_are_not_asked_again_when_a_window_goes_on(org, monkeypatch):
     """Cut short in contacts, the next pass goes on there: the invoices were read, in this window, already."""
     monkeypatch.setattr(reconciliation, "RECONCILE_MAX_PAGES", 2)
     ReconciliationState.objects.create(organisation=org, last_success_at=HELD)
@@ -174,20 +178,51 @@ def test_a_pass_that_goes_on_does_not_read_the_categories_already_done_again(org
     assert ReconciliationState.objects.get(organisation=org).passes == 1
 
 
+@pytest.mark.parametrize("caught_up", [HELD, None], ids=["caught-up-before", "first-window"])
 @responses.activate
-def test_a_window_begun_before_another_xero_organisation_was_chosen_is_not_gone_on_with(org):
-    """Its pages were another tenant's: the pass reads this tenant's changes from the start."""
+def test_a_stored_window_starts_again_at_its_first_page_when_the_connection_was_made_since(org, caught_up):
+    """Disconnected and connected again (perhaps to another Xero organisation) after the window began: its page
+    numbers may not be this tenant's, so the pass reads the window again from its first page, with the same
+    If-Modified-Since. Dropping it instead would lose a first window's unread pages (no window read to its end yet,
+    the next asks only from the new connection)."""
     ReconciliationState.objects.create(
         organisation=org,
-        last_success_at=HELD,
-        resume_since=HELD - dt.timedelta(days=3),
-        resume_started_at=HELD - dt.timedelta(days=2),
+        last_success_at=caught_up,
+        resume_since=HELD - reconciliation.RECONCILE_OVERLAP,
+        resume_started_at=HELD + dt.timedelta(minutes=30),
         resume_category="INVOICE",
-        resume_page=7,
+        resume_page=2,
     )
-    org.xero_connection.__class__.objects.filter(organisation=org).update(connected_at=HELD - dt.timedelta(days=1))
-    xero = polled(ChangingXeroInvoices(dense_burst(50, per_second=100)))
+    XeroConnection.objects.filter(organisation=org).update(connected_at=HELD + dt.timedelta(days=1))
+    xero = polled(ChangingXeroInvoices(dense_burst(150, per_second=100)))
     reconciliation.reconciliation_run(organisation_id=org.pk)
-    assert xero.asked == [(WINDOW, 1)]
+    assert xero.asked == [(WINDOW, 1), (WINDOW, 2)]
+    assert unread_numbers(org, 150) == []
     state = ReconciliationState.objects.get(organisation=org)
     assert (state.resume_since, state.passes, state.last_success_at) == (None, 1, state.last_started_at)
+
+
+@responses.activate
+def test_the_window_goes_on_at_once_when_a_pass_is_cut_short_by_its_cap(org, monkeypatch, enqueued):
+    """The rest of the window is the task's next pass, a second later (the limiter paces it behind customers' calls),
+    not the beat's five minutes later: a busy tenant's windows stay short."""
+    monkeypatch.setattr(reconciliation, "RECONCILE_MAX_PAGES", 2)
+    ReconciliationState.objects.create(organisation=org, last_success_at=HELD)
+    polled(ChangingXeroInvoices(dense_burst(250, per_second=100)))
+    reconcile_organisation.run(organisation_id=org.pk)
+    assert [(e.name, e.kwargs, e.countdown) for e in enqueued] == [
+        ("integrations.webhook_tasks.reconcile_organisation", {"organisation_id": org.pk}, 1)
+    ]
+    reconcile_organisation.run(organisation_id=org.pk)  # page 3, the last: nothing more to ask for
+    assert len(enqueued) == 1 and unread_numbers(org, 250) == []
+
+
+@responses.activate
+def test_a_window_whose_category_is_no_longer_polled_starts_again_when_a_pass_reads_it(org):
+    ReconciliationState.objects.create(
+        organisation=org, last_success_at=HELD, resume_since=HELD, resume_category="BANKTRANSACTION", resume_page=9
+    )
+    xero = polled(ChangingXeroInvoices(dense_burst(50, per_second=100)))
+    reconciliation.reconciliation_run(organisation_id=org.pk)
+    assert xero.asked == [("2026-11-24T09:00:00Z", 1)]
+    assert ReconciliationState.objects.get(organisation=org).resume_since is None
