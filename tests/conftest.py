@@ -107,6 +107,17 @@ class TaskRecorder(list[Enqueued]):
         return results
 
 
+@pytest.fixture(scope="module")
+def sandbox():
+    """Our local Xero (xero_sandbox) in its own process, with its defaults, for a module's tests; modules that need it
+    started otherwise (a time scale, webhook settings, other clients) define their own."""
+    from xero_sandbox import testing
+
+    handle = testing.start_sandbox()
+    yield handle
+    handle.stop()
+
+
 @pytest.fixture
 def enqueued(settings, monkeypatch) -> TaskRecorder:
     """The one recorder of queued work: the gateway runs as it does with a broker, and what it would publish

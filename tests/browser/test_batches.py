@@ -244,15 +244,6 @@ class PushWorker:
             connections.close_all()
 
 
-@pytest.fixture(scope="module")
-def sandbox():
-    from xero_sandbox import testing
-
-    handle = testing.start_sandbox()
-    yield handle
-    handle.stop()
-
-
 @pytest.fixture
 def xero(sandbox, live_server, settings, monkeypatch):
     from celery.app.task import Task

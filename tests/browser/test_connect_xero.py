@@ -13,15 +13,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.integration]
 CALLBACK_PATH = "/integrations/xero/callback/"
 
 
-@pytest.fixture(scope="module")
-def sandbox():
-    from xero_sandbox import testing
-
-    handle = testing.start_sandbox()
-    yield handle
-    handle.stop()
-
-
 @pytest.fixture
 def xero(sandbox, live_server, settings, enqueued):
     redirect_uri = live_server.url + CALLBACK_PATH

@@ -15,15 +15,6 @@ from tests.support.xero_live import point_settings_at_sandbox
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
 
-@pytest.fixture(scope="module")
-def sandbox():
-    from xero_sandbox import testing
-
-    handle = testing.start_sandbox()
-    yield handle
-    handle.stop()
-
-
 @pytest.fixture
 def xero(sandbox, live_server, settings):
     connect_uri = live_server.url + "/integrations/xero/callback/"

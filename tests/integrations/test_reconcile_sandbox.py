@@ -21,15 +21,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 INVOICES = 250
 
 
-@pytest.fixture(scope="module")
-def sandbox():
-    from xero_sandbox import testing
-
-    handle = testing.start_sandbox()
-    yield handle
-    handle.stop()
-
-
 @pytest.fixture
 def xero(sandbox, settings):
     sandbox.reset(keep_settings=True)
