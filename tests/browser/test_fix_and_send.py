@@ -12,8 +12,7 @@ from organisations.models import Organisation
 from tests.browser import test_batches
 from tests.browser.helpers import shoot, xero_connect_through_sandbox
 
-# The journey's fixtures: the sandbox (one per module) and the push worker running the real push tasks.
-sandbox = test_batches.sandbox
+# The journey's fixture: the push worker running the real push tasks (the sandbox is tests/conftest.py's).
 xero = test_batches.xero
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
