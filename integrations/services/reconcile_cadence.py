@@ -116,8 +116,9 @@ def reconcile_due_claim(*, now: dt.datetime | None = None, limit: int | None = N
         Q(organisation__xero_connection__last_synced_at__lt=now - grace)
         & Q(organisation__xero_connection__last_synced_at__gt=Coalesce(F("inbox_fetched_at"), FAR_PAST))
         & Q(organisation__xero_connection__last_synced_at__gt=Coalesce(F("last_success_at"), FAR_PAST))
+        & Q(resume_since__isnull=True)  # a window being read is its passes' to schedule (reconcile_window_held)
     )
-    hold = now + dt.timedelta(seconds=settings.XERO_RECONCILE_EVERY_SECONDS + 600)
+    hold = _hold(now)
     with transaction.atomic():
         rows = list(
             ReconciliationState.objects.select_for_update(skip_locked=True, of=("self",))
@@ -131,6 +132,22 @@ def reconcile_due_claim(*, now: dt.datetime | None = None, limit: int | None = N
             ReconciliationState.objects.filter(pk__in=active).update(due_reason=Reason.ACTIVITY)
         ReconciliationState.objects.filter(pk__in=[pk for pk, _, _ in rows]).update(next_due_at=hold)
     return [org_id for _, org_id, _ in rows]
+
+
+def _hold(now: dt.datetime) -> dt.datetime:
+    """Past the next fan-out and a lease: a tenant held till then is not queued again meanwhile, and is due again
+    if its task is lost."""
+    return now + dt.timedelta(seconds=settings.XERO_RECONCILE_EVERY_SECONDS + 600)
+
+
+def reconcile_window_held(*, organisation_id: int) -> None:
+    """A pass goes on with its own task (the rest of its window, or the same page after a 429): the beat holds off
+    (one chain of passes per tenant, not one more at each fan-out), and takes the tenant up again if that task is
+    lost."""
+    now = timezone.now()
+    ReconciliationState.objects.filter(organisation_id=organisation_id).update(
+        next_due_at=_hold(now), due_reason=Reason.WINDOW, updated_at=now
+    )
 
 
 def reconcile_pass_scheduled(

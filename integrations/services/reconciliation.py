@@ -19,7 +19,12 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from integrations.models import XeroConnection
-from integrations.services.reconcile_cadence import Reason, reconcile_due_claim, reconcile_pass_scheduled
+from integrations.services.reconcile_cadence import (
+    Reason,
+    reconcile_due_claim,
+    reconcile_pass_scheduled,
+    reconcile_window_held,
+)
 from integrations.webhooks import fetch
 from integrations.webhooks.fetch import RESOURCE_PATHS, resource_apply, xero_connection_usable
 from integrations.webhooks.models import ReconciliationState, WebhookEvent
@@ -149,11 +154,15 @@ def reconciliation_run(*, organisation_id: int) -> ReconcileResult:
         raise
     finally:
         _reconcile_finish(organisation_id=organisation_id, result=result, error=error, window=window, done=done)
-        if result.retry_after is None:  # a rate-limited pass is already coming back; its claim holds meanwhile
+        result.goes_on = not done and not error
+        if result.retry_after is not None or result.goes_on:
+            # The task comes back itself (when the limiter said; or at once for the rest of the window): the beat
+            # holds off meanwhile, so there is one chain of passes per tenant.
+            reconcile_window_held(organisation_id=organisation_id)
+        else:
             # A window read over several passes leaves changes made meanwhile on pages it had read: the next window
-            # comes soon, not at the tenant's phase a day away. A window not read to its end goes on now (the task).
+            # comes soon, not at the tenant's phase a day away. After a failure, soon too.
             single = window.started == state.last_started_at
-            result.goes_on = not done and not error
             reconcile_pass_scheduled(
                 organisation_id=organisation_id,
                 started=state.last_started_at,
@@ -180,9 +189,11 @@ def _window(state: ReconciliationState, connection: XeroConnection) -> _Window:
     tenant's, but nothing it was to read is dropped. So does one whose category is no longer polled."""
     started = state.last_started_at
     if state.resume_since is not None:
-        begun = state.resume_started_at or started
-        if (connection.connected_at and begun < connection.connected_at) or (
-            state.resume_category not in POLLED_CATEGORIES
+        begun = state.resume_started_at
+        if (
+            begun is None
+            or (connection.connected_at and begun < connection.connected_at)
+            or state.resume_category not in POLLED_CATEGORIES
         ):
             return _Window(since=state.resume_since, started=started)
         return _Window(since=state.resume_since, started=begun, category=state.resume_category, page=state.resume_page)

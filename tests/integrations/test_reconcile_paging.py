@@ -7,7 +7,6 @@ the first pass's start, only when its last page is read."""
 import datetime as dt
 import json
 
-import pytest
 import responses
 from django.utils import timezone
 
@@ -109,7 +108,8 @@ def test_the_next_pass_goes_on_at_the_page_reached_when_a_pass_is_cut_short_by_i
     state = ReconciliationState.objects.get(organisation=org)
     first_started = state.last_started_at
     assert state.last_success_at == HELD and "page 5" in state.last_error
-    assert state.next_due_at < timezone.now() + dt.timedelta(minutes=10) and state.due_reason == "window"
+    # Its own task goes on with the window: the beat holds off past its next fan-out and a lease (a lost task).
+    assert state.due_reason == "window" and state.next_due_at > timezone.now() + dt.timedelta(minutes=10)
     reconciliation.reconciliation_run(organisation_id=org.pk)
     reconciliation.reconciliation_run(organisation_id=org.pk)
     assert xero.asked == [(WINDOW, page) for page in range(1, 11)]
@@ -117,7 +117,7 @@ def test_the_next_pass_goes_on_at_the_page_reached_when_a_pass_is_cut_short_by_i
     state.refresh_from_db()
     assert (state.last_success_at, state.passes, state.last_error) == (first_started, 1, "")
     # Changes made during the window on pages it had read are the next window's: soon, not at the phase a day away.
-    assert state.next_due_at < timezone.now() + dt.timedelta(minutes=10) and state.due_reason == "window"
+    assert state.due_reason == "window" and state.next_due_at < timezone.now() + dt.timedelta(minutes=6)
     reconciliation.reconciliation_run(organisation_id=org.pk)  # a new window, from the first pass's start
     assert xero.asked[-1] == ((first_started - reconciliation.RECONCILE_OVERLAP).strftime("%Y-%m-%dT%H:%M:%SZ"), 1)
 
@@ -178,16 +178,15 @@ def test_categories_read_to_their_end_are_not_asked_again_when_a_window_goes_on(
     assert ReconciliationState.objects.get(organisation=org).passes == 1
 
 
-@pytest.mark.parametrize("caught_up", [HELD, None], ids=["caught-up-before", "first-window"])
 @responses.activate
-def test_a_stored_window_starts_again_at_its_first_page_when_the_connection_was_made_since(org, caught_up):
+def test_a_stored_window_starts_again_at_its_first_page_when_the_connection_was_made_since(org):
     """Disconnected and connected again (perhaps to another Xero organisation) after the window began: its page
     numbers may not be this tenant's, so the pass reads the window again from its first page, with the same
     If-Modified-Since. Dropping it instead would lose a first window's unread pages (no window read to its end yet,
     the next asks only from the new connection)."""
     ReconciliationState.objects.create(
         organisation=org,
-        last_success_at=caught_up,
+        last_success_at=None,  # its first window: dropping it would ask only from the new connection
         resume_since=HELD - reconciliation.RECONCILE_OVERLAP,
         resume_started_at=HELD + dt.timedelta(minutes=30),
         resume_category="INVOICE",
@@ -226,3 +225,43 @@ def test_a_window_whose_category_is_no_longer_polled_starts_again_when_a_pass_re
     reconciliation.reconciliation_run(organisation_id=org.pk)
     assert xero.asked == [("2026-11-24T09:00:00Z", 1)]
     assert ReconciliationState.objects.get(organisation=org).resume_since is None
+
+
+@responses.activate
+def test_the_beat_queues_no_second_pass_when_a_window_goes_on_with_its_own_task(org, monkeypatch, enqueued):
+    """One chain of passes per tenant: while a window goes on with its own task, the beat's fan-out does not queue
+    another pass, neither at the due time a cut-short pass used to set nor for a push made meanwhile (activity)."""
+    from integrations.webhooks.tasks import reconcile_all
+
+    monkeypatch.setattr(reconciliation, "RECONCILE_MAX_PAGES", 2)
+    ReconciliationState.objects.create(organisation=org, last_success_at=HELD)
+    polled(ChangingXeroInvoices(dense_burst(1000, per_second=100)))
+    reconcile_organisation.run(organisation_id=org.pk)
+    assert len(enqueued) == 1  # its own next pass
+    XeroConnection.objects.filter(organisation=org).update(last_synced_at=timezone.now() - dt.timedelta(hours=1))
+    later = timezone.now() + dt.timedelta(minutes=6)  # past what "soon" was
+    monkeypatch.setattr(timezone, "now", lambda: later)
+    reconcile_all.run()
+    assert len(enqueued) == 1, [e.kwargs for e in enqueued]
+
+
+@responses.activate
+def test_a_pass_refused_by_the_rate_limit_holds_the_beat_off_and_does_not_go_on_twice(org, monkeypatch, enqueued):
+    monkeypatch.setattr(fetch, "xero_rate_limiter", NoRateLimit)
+    ReconciliationState.objects.create(organisation=org, last_success_at=HELD)
+    xero = ChangingXeroInvoices(dense_burst(150, per_second=100))
+    polled_failing_once(xero, page=2, status=429, headers={"Retry-After": "7"})
+    reconcile_organisation.run(organisation_id=org.pk)
+    assert [e.countdown for e in enqueued] == [7]  # the limiter's wait, and no continuation besides
+    state = ReconciliationState.objects.get(organisation=org)
+    assert state.due_reason == "window" and state.next_due_at > timezone.now() + dt.timedelta(minutes=10)
+
+
+@responses.activate
+def test_a_pass_xero_fails_is_due_again_soon_and_does_not_go_on_by_itself(org, enqueued):
+    ReconciliationState.objects.create(organisation=org, last_success_at=HELD)
+    polled_failing_once(ChangingXeroInvoices(dense_burst(150, per_second=100)), page=2, status=503)
+    reconcile_organisation.run(organisation_id=org.pk)
+    assert enqueued == []
+    state = ReconciliationState.objects.get(organisation=org)
+    assert state.due_reason == "retry" and state.next_due_at < timezone.now() + dt.timedelta(minutes=6)
