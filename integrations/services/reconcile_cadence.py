@@ -47,7 +47,7 @@ class Reason:
     ACTIVITY = "activity"
     REQUESTED = "requested"
     RETRY = "retry"
-    WINDOW = "window"  # a window of changes read over several passes: the next (or the rest) soon
+    WINDOW = "window"  # a window of changes read over several passes: held while its own task reads on, then soon
 
 
 def _quiet() -> float:
