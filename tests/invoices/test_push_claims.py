@@ -48,9 +48,8 @@ def test_two_workers_claiming_at_once_never_put_an_invoice_in_two_chunks(org_a, 
     results = race(
         lambda: push_chunks_create(organisation_id=org_a.pk, tenant_id=tenant, mapping=mapping, max_chunks=2), workers=4
     )
-    # Three chunks when the claims do not interleave; SKIP LOCKED may split the invoices between racing claims
-    # differently (seen: four chunks), never putting one in two chunks.
-    assert sum(len(ids) for ids in results) == chunks().count() >= 3
+    # A tenant's chunks are built one at a time: 50, 50 and 20, however the workers interleave.
+    assert sum(len(ids) for ids in results) == chunks().count() == 3
     assert all(len(chunk.payload["Invoices"]) <= 50 for chunk in chunks())
     carried = [e["InvoiceNumber"] for chunk in chunks() for e in chunk.payload["Invoices"]]
     assert len(carried) == len(set(carried)) == 120
@@ -87,13 +86,20 @@ def test_two_workers_sending_the_same_chunk_make_one_call(org_a, enqueued):
     assert set(Invoice.objects.values_list("sync_state", flat=True)) == {Invoice.SyncState.SYNCED}
 
 
-def test_a_tenants_next_chunk_is_built_while_another_worker_is_still_building_one(org_a, enqueued, monkeypatch):
-    """Building a chunk (loading its invoices and lines, mapping the payload) holds no tenant-wide lock: only counting
-    the chunks and adding one does. So five workers refilling one tenant's slots build side by side; before, each
-    waited for the tenant's organisation row for the whole build."""
+def test_a_builder_that_loses_the_last_slot_leaves_no_partial_chunk_behind(org_a, enqueued, monkeypatch):
+    """Two workers refill a tenant's last free slot at once while 80 invoices wait. The tenant's chunks are built one
+    at a time (counted, then claimed, under the tenant's organisation row), so the slot gets a chunk of 50 and the
+    other worker builds nothing. Before, both claimed invoices first (SKIP LOCKED): the second took the 30 the first
+    had not locked, won the count and sent a chunk of 30 while the first's 50 were dropped (seen as 11 chunks for
+    500 invoices in tests/reliability/test_push_live.py)."""
+    from integrations.outbound.models import OutboundOperation
     from invoices.services.push import dispatch
+    from invoices.services.push.dispatch import push_organisation_dispatch
 
-    make_connected_organisation(organisation=org_a, invoices=100)
+    make_connected_organisation(organisation=org_a, invoices=330)
+    push_organisation_dispatch(organisation_id=org_a.pk)  # five chunks of 50 in flight, 80 invoices waiting
+    OutboundOperation.objects.filter(pk=chunks().order_by("pk").first().pk).update(state="done")  # one slot free
+    before = set(chunks().values_list("pk", flat=True))
     tenant = XeroConnection.objects.get(organisation=org_a).tenant_id
     mapping = org_a.xero_mapping
     real_map = dispatch.mappers.invoice_to_xero_payload
@@ -121,12 +127,11 @@ def test_a_tenants_next_chunk_is_built_while_another_worker_is_still_building_on
     assert first_building.wait(10)
     second = threading.Thread(target=build, args=("second",), name="second")
     second.start()
-    second.join(5)
-    built_meanwhile = not second.is_alive()
+    second.join(1)  # it waits for the tenant's row now; before, it built its chunk meanwhile
     release.set()
     first.join(10)
     second.join(10)
-    assert built_meanwhile, "the second build waited for the first"
-    assert len(builder["first"]) == len(builder["second"]) == 1
-    carried = [e["InvoiceNumber"] for chunk in chunks() for e in chunk.payload["Invoices"]]
-    assert len(carried) == len(set(carried)) == 100
+    built = chunks().exclude(pk__in=before)
+    assert [len(chunk.payload["Invoices"]) for chunk in built] == [50]
+    assert (builder["first"], builder["second"]) == ([built.get().pk], [])
+    assert Invoice.objects.filter(organisation=org_a, sync_state=Invoice.SyncState.PENDING).count() == 30

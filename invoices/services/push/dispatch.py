@@ -186,13 +186,18 @@ def _chunk_store(
     """The chunk of `_chunk_create`, stored under `key` and queued `wait` seconds from now.
 
     The payload and a new Idempotency-Key are stored with the chunk before any attempt, so every retry sends the
-    very same request under the same key. The invoices are claimed FOR UPDATE SKIP LOCKED, so no invoice joins two
-    chunks and two workers build two chunks of one tenant at once. Only counting the tenant's chunks and adding this
-    one is serialised per tenant (its organisation row, FOR NO KEY UPDATE: rows that merely refer to the
-    organisation, such as its webhook events and push attempts, commit meanwhile); a chunk built when the five
-    slots have filled meanwhile is dropped, its invoices untouched.
+    very same request under the same key. A tenant's chunks are built one at a time: its organisation row is locked
+    (FOR NO KEY UPDATE: rows that merely refer to the organisation, such as its webhook events and push attempts,
+    commit meanwhile) and its chunks counted before any invoice is claimed. Claiming first let two workers race for
+    the last slot: the second claimed what the first had not locked (a short tail), won the count, and the first's
+    full chunk was dropped (tests/invoices/test_push_claims.py). The invoices are still claimed FOR UPDATE SKIP
+    LOCKED: one a user is editing waits for the next chunk.
     """
     now = timezone.now()
+    # By its primary key: one row, locked without the ORDER BY name that first() took from Organisation's Meta.
+    list(Organisation.objects.select_for_update(no_key=True).filter(pk=organisation_id).order_by().values_list("pk"))
+    if active_chunks(organisation_id).count() >= MAX_CHUNKS_IN_FLIGHT:
+        return None
     while True:
         invoices = [
             _Payload(*row)
@@ -224,10 +229,6 @@ def _chunk_store(
         _fail_unmappable(organisation_id, unmappable, now)
         if carried:
             break
-    # By its primary key: one row, locked without the ORDER BY name that first() took from Organisation's Meta.
-    list(Organisation.objects.select_for_update(no_key=True).filter(pk=organisation_id).order_by().values_list("pk"))
-    if active_chunks(organisation_id).count() >= MAX_CHUNKS_IN_FLIGHT:
-        return None
     chunk = operation_create(
         organisation_id=organisation_id,
         tenant_id=tenant_id,
