@@ -103,3 +103,41 @@ def test_request_lines_are_readable_and_redacted_when_make_run_sets_the_console_
 
 def test_invitation_tokens_are_redacted_when_a_request_path_carries_one():
     assert redact("POST /invitations/k7Qm2xYpL0vN8rT4wZ1aB6cD/ 302") == "POST /invitations/[redacted]/ 302"
+
+
+def test_one_search_finds_every_secret_the_substitutions_scrub_in_either_case():
+    """`redact` returns a string untouched when the combined search finds nothing: that search must find whatever any
+    of the substitutions would scrub, whatever the case of a case-insensitive key."""
+    from coordinoter.logging import _ANY_SECRET, _SECRET_PATTERNS
+
+    samples = [
+        "Authorization: BEARER abc.def",
+        "authorization: bearer abc",
+        "jwt eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxIn0.sig here",
+        "/callback/?code=abc&state=xyz",
+        "/invitations/k7Qm2xYpL0vN8rT4wZ1aB6cD/",
+        "REFRESH_TOKEN=abc",
+        "{'Password': 'hunter2'}",
+        'client_secret: "s3"',
+        "push.chunk_created",
+        "70784a63-d24b-46a9-a4db-0e70a274b056",
+        "In Xero as INV-0001 (AUTHORISED)",
+    ]
+    for text in samples:
+        scrubbed = any(pattern.search(text) for pattern in _SECRET_PATTERNS)
+        assert bool(_ANY_SECRET.search(text)) == scrubbed, text
+        assert (redact(text) != text) == scrubbed, text
+    assert redact("Token: abc") == "Token: [redacted]" and redact("BEARER abc") == "BEARER [redacted]"
+
+
+def test_filter_scrubs_every_extra_field_and_leaves_what_logging_fills_in_from_the_code():
+    record = logging.LogRecord("invoices.push", logging.INFO, "/app/x.py", 1, "push.chunk_created", (), None)
+    record.detail = "retrying with refresh_token=SECRET3"
+    record.tenant_id = "70784a63-d24b-46a9-a4db-0e70a274b056"
+    RedactSecretsFilter().filter(record)
+    assert record.detail == "retrying with refresh_token=[redacted]"
+    assert (record.name, record.pathname, record.tenant_id) == (
+        "invoices.push",
+        "/app/x.py",
+        "70784a63-d24b-46a9-a4db-0e70a274b056",
+    )
