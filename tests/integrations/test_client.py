@@ -1,5 +1,6 @@
 """The Xero client front door: headers, one forced refresh on TokenExpired, error mapping, rate-limit hook, logs."""
 
+import json
 import logging
 
 import pytest
@@ -47,6 +48,23 @@ def test_request_sends_bearer_tenant_and_idempotency_headers_and_reads_the_rate_
     assert (response.status, response.body, response.correlation_id) == (200, {"Invoices": []}, "corr-123")
     assert (response.min_remaining, response.day_remaining, response.app_min_remaining) == (58, 4990, 9990)
     assert response.duration_ms >= 0
+
+
+@responses.activate
+def test_a_body_goes_as_utf8_json_and_an_answer_is_read_whatever_its_encoding(connection):
+    """The body is encoded with orjson (UTF-8 as it is, not \\u escapes) and declared JSON; the answer is read with
+    orjson, or by requests when it is not plain UTF-8 (a byte-order mark), and is None when it is not JSON at all."""
+    names = {"Reference": "Zoë Łukasiewicz · 山田太郎 · Ελένη · محمد", "UnitAmount": 10.1234}
+    responses.put(
+        f"{API}/Invoices", body="\ufeff" + '{"Invoices": [{"Reference": "Ελένη"}]}', content_type="application/json"
+    )
+    responses.get(f"{API}/Organisation", body="<html>Not JSON</html>", content_type="text/html")
+    response = XeroClient(connection.pk).put("/Invoices", json={"Invoices": [names]}, idempotency_key="k")
+    sent = responses.calls[0].request
+    assert sent.headers["Content-Type"] == "application/json"
+    assert json.loads(sent.body) == {"Invoices": [names]} and "山田太郎".encode() in sent.body
+    assert response.body == {"Invoices": [{"Reference": "Ελένη"}]}
+    assert XeroClient(connection.pk).get("/Organisation").body is None
 
 
 def test_idempotency_key_over_128_characters_is_refused_before_calling_xero(connection):
