@@ -394,10 +394,11 @@ def measure(args, sandbox, env, port, organisations, pushing, rng) -> dict:
     # Each pushing tenant starts at its own random moment, early enough to finish within the run.
     starts = sorted((rng.uniform(0, run_seconds * 0.9), org_id, tenant_id) for org_id, tenant_id in pushing)
     sandbox.admin("GET", "/requests?drain=1")
-    from bench.common import AutovacuumStandIn, production_env
+    from bench.common import AutovacuumStandIn, compile_product, production_env
 
     # The product's processes run as production does (DEBUG off: no debug cursor recording every query).
     product_env = production_env({**env, "XERO_REDIRECT_URI": "http://127.0.0.1/callback"}, log_level=env["LOG_LEVEL"])
+    compile_product()
     processes = CeleryProcesses(env={**os.environ, **product_env})
     web = subprocess.Popen(
         [

@@ -42,6 +42,22 @@ def production_env(common: dict[str, str], *, log_level: str = "INFO") -> dict[s
     }
 
 
+# Our own packages; a process of the product imports these (and the sandbox's) from source.
+PRODUCT_PACKAGES = ("coordinoter", "integrations", "invoices", "organisations", "xero_sandbox")
+
+
+def compile_product() -> None:
+    """Write the product's bytecode before its processes start, as a deploy does and `scripts/run.sh` does. Where
+    PYTHONDONTWRITEBYTECODE is set (this machine's environment), each worker would otherwise compile every module of
+    ours again at start-up (about 0.3 CPU-s of the parent's 1.1 on 7 Dec) and never write it down."""
+    import compileall
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    for name in PRODUCT_PACKAGES:
+        compileall.compile_dir(str(root / name), quiet=1)
+
+
 class AutovacuumStandIn:
     """PostgreSQL's autovacuum, for a server that runs with it off (this machine's does: `SHOW autovacuum`).
 

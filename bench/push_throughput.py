@@ -242,8 +242,9 @@ def _measure(args: argparse.Namespace, sandbox, env: dict) -> dict:
         small_currency = sandbox.admin("GET", f"/tenants/{tenants[1]}")["BaseCurrency"]
     sandbox.admin("DELETE", "/requests")
 
-    from bench.common import production_env
+    from bench.common import compile_product, production_env
 
+    compile_product()
     worker_env = production_env(env, log_level=env["LOG_LEVEL"])
     workers = CeleryProcesses(env={**os.environ, **worker_env, "PYTHONUNBUFFERED": "1"})
     try:

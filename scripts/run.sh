@@ -36,6 +36,9 @@ pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT INT TERM
 
+# Our bytecode written once, as a deploy does: where PYTHONDONTWRITEBYTECODE is set, every process (web, each worker,
+# beat, the sandbox) would compile all of our modules again at each start and never write them down.
+$BIN/python -m compileall -q coordinoter integrations invoices organisations xero_sandbox >/dev/null
 echo "==> Migrating the database (${DATABASE_URL:-SQLite: db.sqlite3})"
 $BIN/python manage.py migrate --noinput -v 0
 echo "==> Seeding demo data"
