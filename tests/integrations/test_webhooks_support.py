@@ -154,3 +154,25 @@ def test_fetches_skipped_are_shown_when_events_were_older_than_the_held_version(
     assert '<td class="num fetch-skipped">3</td>' in overview[overview.index("Maple Florists") :]
     page = client.get(f"/support/organisations/{org.pk}/webhooks/").content.decode()
     assert 'id="count-fetch-skipped">3<' in page and 'id="count-processed">5<' in page
+
+
+def test_a_window_in_progress_is_shown_in_utc_and_says_so_for_a_tenant_east_of_utc(client, support_user, org):
+    """Support's pages show every tenant's times in UTC, named: a window of a tenant in Auckland (UTC+13 in November)
+    that began at 00:58 on the 25th there reads "2026-11-24 11:58:00 UTC", never the bare hour of either zone."""
+    org.time_zone = "Pacific/Auckland"
+    org.save(update_fields=["time_zone"])
+    ReconciliationState.objects.filter(organisation=org).update(
+        last_success_at=dt.datetime(2026, 11, 24, 8, 50, tzinfo=dt.UTC),
+        resume_since=dt.datetime(2026, 11, 24, 11, 58, tzinfo=dt.UTC),
+        resume_started_at=dt.datetime(2026, 11, 24, 12, 0, 30, tzinfo=dt.UTC),
+        resume_category="INVOICE",
+        resume_page=3,
+    )
+    client.force_login(support_user)
+    mfa_verify_client(client, support_user)
+    body = client.get(f"/support/organisations/{org.pk}/webhooks/").content.decode()
+    window = body[body.index('id="reconcile-window"') :].split("</dd>")[0]
+    assert "the next pass goes on at page 3 of invoices" in window
+    shown = [part.split(",")[0].split(";")[0].strip() for part in window.split("since ")[1:]]
+    assert shown == ["2026-11-24 11:58:00 UTC", "2026-11-24 12:00:30 UTC"]
+    assert "2026-11-24 08:50:00 UTC" in body  # caught up to
