@@ -44,6 +44,8 @@ POLLED_CATEGORIES = (*KNOWN_CATEGORIES, "CREDITNOTE")
 POLL_PATHS = {**RESOURCE_PATHS, "CREDITNOTE": "CreditNotes"}
 ID_KEYS = {"INVOICE": "InvoiceID", "CONTACT": "ContactID", "CREDITNOTE": "CreditNoteID"}
 RECONCILE_LEASE = dt.timedelta(minutes=10)
+# A pass that finds its tenant's row locked by another transaction comes back after this many seconds.
+RECONCILE_LOCKED_RETRY_SECONDS = 5
 # If-Modified-Since is asked a little before the last pass began: clocks differ, and a repeat is harmless.
 RECONCILE_OVERLAP = dt.timedelta(minutes=2)
 RECONCILE_MAX_PAGES = 50
@@ -85,7 +87,10 @@ def reconciliation_organisation_ids() -> list[int]:
     return reconcile_due_claim()
 
 
-def _reconcile_claim(*, organisation_id: int) -> ReconciliationState | None:
+def _reconcile_claim(*, organisation_id: int) -> tuple[ReconciliationState | None, bool]:
+    """The tenant's state, claimed for this pass (a lease); or None, and whether its row was only locked for a moment
+    by another transaction (the beat claiming due tenants, a sync being recorded) rather than leased by a pass that
+    is running."""
     reconciliation_state_for(organisation_id)
     now = timezone.now()
     with transaction.atomic():
@@ -94,12 +99,14 @@ def _reconcile_claim(*, organisation_id: int) -> ReconciliationState | None:
             .filter(organisation_id=organisation_id)
             .first()
         )
-        if state is None or (state.reconcile_claimed_until is not None and state.reconcile_claimed_until > now):
-            return None
+        if state is None:
+            return None, True
+        if state.reconcile_claimed_until is not None and state.reconcile_claimed_until > now:
+            return None, False
         state.reconcile_claimed_until = now + RECONCILE_LEASE
         state.last_started_at = now
         state.save(update_fields=["reconcile_claimed_until", "last_started_at", "updated_at"])
-    return state
+    return state, False
 
 
 @dataclass
@@ -123,9 +130,13 @@ def reconciliation_run(*, organisation_id: int) -> ReconcileResult:
     if connection is None:
         result.skipped = "not_connected"
         return result
-    state = _reconcile_claim(organisation_id=organisation_id)
+    state, locked = _reconcile_claim(organisation_id=organisation_id)
     if state is None:
         result.busy = True
+        if locked:
+            # Held for a moment: come back in seconds. (Ended here, the next pass of a window waited for the beat's
+            # hold, about eleven minutes.) A running pass's lease is not waited for: that pass goes on itself.
+            result.retry_after = RECONCILE_LOCKED_RETRY_SECONDS
         return result
     window = _window(state, connection)
     context = {"organisation_id": organisation_id, "tenant_id": connection.tenant_id}

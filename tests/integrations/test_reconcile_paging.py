@@ -6,8 +6,11 @@ the first pass's start, only when its last page is read."""
 
 import datetime as dt
 import json
+import threading
 
+import pytest
 import responses
+from django.db import connections, transaction
 from django.utils import timezone
 
 from integrations.models import ReconciliationState, XeroConnection
@@ -265,3 +268,40 @@ def test_a_pass_xero_fails_is_due_again_soon_and_does_not_go_on_by_itself(org, e
     assert enqueued == []
     state = ReconciliationState.objects.get(organisation=org)
     assert state.due_reason == "retry" and state.next_due_at < timezone.now() + dt.timedelta(minutes=6)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_pass_that_finds_its_tenants_row_locked_comes_back_in_seconds(org, enqueued):
+    """The next pass of a window finds the tenant's row locked for a moment (the beat claiming due tenants, a push
+    recording its sync): it comes back a few seconds later. Before, it ended as busy and the window waited for the
+    beat's hold, about eleven minutes. A pass that finds another pass running (its lease) does not come back: that
+    pass goes on with the window itself."""
+    ReconciliationState.objects.create(
+        organisation=org, last_success_at=HELD, resume_since=HELD, resume_started_at=timezone.now(), resume_page=3
+    )
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_the_row():
+        try:
+            with transaction.atomic():
+                list(ReconciliationState.objects.select_for_update().filter(organisation=org))
+                locked.set()
+                release.wait(10)
+        finally:
+            connections.close_all()
+
+    holder = threading.Thread(target=hold_the_row)
+    holder.start()
+    try:
+        assert locked.wait(10)
+        reconcile_organisation.run(organisation_id=org.pk)
+    finally:
+        release.set()
+        holder.join(10)
+    assert [(e.kwargs, 0 < e.countdown <= 10) for e in enqueued] == [({"organisation_id": org.pk}, True)]
+
+    ReconciliationState.objects.filter(organisation=org).update(
+        reconcile_claimed_until=timezone.now() + reconciliation.RECONCILE_LEASE
+    )
+    reconcile_organisation.run(organisation_id=org.pk)  # another pass holds the lease
+    assert len(enqueued) == 1
