@@ -88,25 +88,17 @@ def _instructions() -> dict:
 
 
 def _measure(limit: int) -> dict:
-    from cryptography.fernet import Fernet
-
     database_url = os.environ.get("BENCH_DATABASE_URL", DATABASE_URL)
+    from bench.common import bench_env, create_database
+
     os.environ.update(
         {
-            "DJANGO_SETTINGS_MODULE": "coordinoter.settings",
-            "DJANGO_DEBUG": "true",
-            "TOKEN_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
-            "XERO_WEBHOOK_KEY": uuid.uuid4().hex,
-            "XERO_REDIRECT_URI": "http://127.0.0.1/integrations/xero/callback/",
-            "DATABASE_URL": database_url,
-            "REDIS_URL": os.environ.get("BENCH_REDIS_URL", REDIS_URL),
+            **bench_env(database_url=database_url, redis_url=os.environ.get("BENCH_REDIS_URL", REDIS_URL)),
             "XERO_API_URL": "https://api.xero.com/api.xro/2.0",
             "XERO_RATE_LIMIT_PREFIX": f"bench:{uuid.uuid4().hex[:8]}",
             "LOG_LEVEL": "INFO",
         }
     )
-    from bench.common import create_database
-
     create_database(database_url)
     import django
 

@@ -26,6 +26,24 @@ def delete_organisations(queryset) -> None:
     queryset.delete()
 
 
+def bench_env(*, database_url: str, redis_url: str) -> dict[str, str]:
+    """What a bench's own process needs to load the product's settings (development mode, throwaway keys), on its
+    own database and Redis database."""
+    import uuid
+
+    from cryptography.fernet import Fernet
+
+    return {
+        "DJANGO_SETTINGS_MODULE": "coordinoter.settings",
+        "DJANGO_DEBUG": "true",
+        "TOKEN_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+        "XERO_WEBHOOK_KEY": uuid.uuid4().hex,
+        "XERO_REDIRECT_URI": "http://127.0.0.1/integrations/xero/callback/",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+    }
+
+
 def production_env(common: dict[str, str], *, log_level: str = "INFO") -> dict[str, str]:
     """The environment of processes that must run as production does (DJANGO_DEBUG off: no debug cursor recording
     every query, production logging), on top of `common`, which must carry TOKEN_ENCRYPTION_KEYS, XERO_WEBHOOK_KEY

@@ -98,18 +98,12 @@ def parse_args() -> argparse.Namespace:
 def prepare_environment(args: argparse.Namespace, sandbox) -> dict:
     """This process (set-up and figures) runs with development settings; the workers get production_env() of the
     same (bench/common.py): the CPU per invoice is measured as production would spend it."""
-    from cryptography.fernet import Fernet
+    from bench.common import bench_env
 
     database_url = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/coordinoter_bench")
     redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/7")
     env = {
-        "DJANGO_SETTINGS_MODULE": "coordinoter.settings",
-        "DJANGO_DEBUG": "true",
-        "TOKEN_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
-        "XERO_WEBHOOK_KEY": uuid.uuid4().hex,
-        "XERO_REDIRECT_URI": "http://127.0.0.1/integrations/xero/callback/",
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
+        **bench_env(database_url=database_url, redis_url=redis_url),
         "XERO_TIME_SCALE": str(args.time_scale),
         "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
         "XERO_RATE_LIMIT_PREFIX": f"bench:{uuid.uuid4().hex[:8]}",
