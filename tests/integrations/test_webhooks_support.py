@@ -82,17 +82,26 @@ def test_tenant_inbox_lists_events_and_drift_when_support_opens_it(client, suppo
     assert body.count("pill-bad") == 1  # only the failed event is listed
 
 
-def test_tenant_inbox_says_where_a_window_not_read_to_its_end_goes_on(client, support_user, org):
-    ReconciliationState.objects.filter(organisation=org).update(
-        resume_since=dt.datetime(2026, 11, 24, 8, 58, tzinfo=dt.UTC),
-        resume_started_at=dt.datetime(2026, 11, 24, 9, 0, 30, tzinfo=dt.UTC),
-        resume_category="CREDITNOTE",
-        resume_page=51,
-    )
+def window_in_progress(client, support_user, org, *, since: dt.datetime, started: dt.datetime, **fields) -> tuple:
+    """The tenant's reconciliation left a window part-way (`fields`: its category and page, ...); support opens its
+    page: the page, and the "Window in progress" entry."""
+    ReconciliationState.objects.filter(organisation=org).update(resume_since=since, resume_started_at=started, **fields)
     client.force_login(support_user)
     mfa_verify_client(client, support_user)
     body = client.get(f"/support/organisations/{org.pk}/webhooks/").content.decode()
-    window = body[body.index('id="reconcile-window"') :].split("</dd>")[0]
+    return body, body[body.index('id="reconcile-window"') :].split("</dd>")[0]
+
+
+def test_tenant_inbox_says_where_a_window_not_read_to_its_end_goes_on(client, support_user, org):
+    _, window = window_in_progress(
+        client,
+        support_user,
+        org,
+        since=dt.datetime(2026, 11, 24, 8, 58, tzinfo=dt.UTC),
+        started=dt.datetime(2026, 11, 24, 9, 0, 30, tzinfo=dt.UTC),
+        resume_category="CREDITNOTE",
+        resume_page=51,
+    )
     assert "changes since 2026-11-24 08:58:00" in window and "read by passes since 2026-11-24 09:00:30" in window
     assert "the next pass goes on at page 51 of credit notes" in window
 
@@ -161,17 +170,16 @@ def test_a_window_in_progress_is_shown_in_utc_and_says_so_for_a_tenant_east_of_u
     that began at 00:58 on the 25th there reads "2026-11-24 11:58:00 UTC", never the bare hour of either zone."""
     org.time_zone = "Pacific/Auckland"
     org.save(update_fields=["time_zone"])
-    ReconciliationState.objects.filter(organisation=org).update(
+    body, window = window_in_progress(
+        client,
+        support_user,
+        org,
+        since=dt.datetime(2026, 11, 24, 11, 58, tzinfo=dt.UTC),
+        started=dt.datetime(2026, 11, 24, 12, 0, 30, tzinfo=dt.UTC),
         last_success_at=dt.datetime(2026, 11, 24, 8, 50, tzinfo=dt.UTC),
-        resume_since=dt.datetime(2026, 11, 24, 11, 58, tzinfo=dt.UTC),
-        resume_started_at=dt.datetime(2026, 11, 24, 12, 0, 30, tzinfo=dt.UTC),
         resume_category="INVOICE",
         resume_page=3,
     )
-    client.force_login(support_user)
-    mfa_verify_client(client, support_user)
-    body = client.get(f"/support/organisations/{org.pk}/webhooks/").content.decode()
-    window = body[body.index('id="reconcile-window"') :].split("</dd>")[0]
     assert "the next pass goes on at page 3 of invoices" in window
     shown = [part.split(",")[0].split(";")[0].strip() for part in window.split("since ")[1:]]
     assert shown == ["2026-11-24 11:58:00 UTC", "2026-11-24 12:00:30 UTC"]

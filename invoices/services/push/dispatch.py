@@ -146,9 +146,8 @@ def push_chunks_create(*, organisation_id: int, tenant_id: str, mapping: XeroMap
     Each chunk commits (and is queued) on its own, so the first goes out while the next is being built.
     """
     created: list[int] = []
-    for index in range(max(0, max_chunks)):
-        if index and active_chunks(organisation_id).count() >= MAX_CHUNKS_IN_FLIGHT:
-            break  # other workers filled the slots meanwhile: building one more would only be dropped
+    for _ in range(max(0, max_chunks)):
+        # None once other workers have filled the slots meanwhile: _chunk_store counts them before it claims anything.
         built = _chunk_create(organisation_id=organisation_id, tenant_id=tenant_id, mapping=mapping)
         if built is None:
             break
