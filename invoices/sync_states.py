@@ -13,6 +13,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
+from coordinoter.prepared import Bind, Prepared
 from invoices.models import CreditNote, Invoice
 
 S = Invoice.SyncState
@@ -97,6 +98,24 @@ def sync_state_update(queryset: QuerySet, from_states: Iterable[str], to: str, *
     for start in from_states:
         _check(queryset.model, start, to, "rows")
     return queryset.filter(sync_state__in=from_states).update(sync_state=to, **fields)
+
+
+def sync_state_update_ids(model: type, ids: list[int], from_states: Iterable[str], to: str, **fields: Any) -> int:
+    """sync_state_update for the rows of `model` named by id, in one statement compiled once per shape
+    (coordinoter/prepared.py): what the push runs for every chunk it builds."""
+    from_states = tuple(from_states)
+    for start in from_states:
+        _check(model, start, to, "rows")
+    statement = _BY_IDS.get((model, from_states))
+    if statement is None:
+        statement = _BY_IDS.setdefault(
+            (model, from_states),
+            Prepared(lambda: model.objects.filter(pk__in=Bind("ids", many=True), sync_state__in=list(from_states))),
+        )
+    return statement.update({"sync_state": to, **fields}, ids=ids)
+
+
+_BY_IDS: dict[tuple[type, tuple[str, ...]], Prepared] = {}
 
 
 def sync_state_remove(document: Invoice | CreditNote) -> None:

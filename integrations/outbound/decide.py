@@ -15,6 +15,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from coordinoter.prepared import Bind, Prepared
 from integrations.outbound.models import OutboundAttempt, OutboundOperation
 from integrations.outbound.record import RunResult
 from integrations.outbound.states import FINAL, operation_move, operations_move
@@ -125,14 +126,24 @@ def _claim_first(seen: OutboundOperation, worker: str, *, first: str, lease_seco
         "lease_until": now + timedelta(seconds=lease_seconds),
         **counted[first],
     }
-    due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now + timedelta(milliseconds=50))
-    rows = OutboundOperation.objects.filter(due, pk=seen.pk, attempts=0)
-    if not operations_move(rows, S.PENDING, S.SENDING, **fields):
+    due_by = now + timedelta(milliseconds=50)
+    if not operations_move(_FIRST_CLAIM, S.PENDING, S.SENDING, fields, pk=seen.pk, due_by=due_by):
         return None
     operation_move(seen, S.SENDING)  # as the UPDATE wrote it
     for name, value in fields.items():
         setattr(seen, name, value)
     return seen
+
+
+# Pending, no attempt, due: compiled once (coordinoter/prepared.py), one UPDATE for each set of fields claimed.
+_FIRST_CLAIM = Prepared(
+    lambda: OutboundOperation.objects.filter(
+        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=Bind("due_by")),
+        pk=Bind("pk"),
+        attempts=0,
+        state=S.PENDING,
+    )
+)
 
 
 def _count_send(operation: OutboundOperation, now) -> list[str]:

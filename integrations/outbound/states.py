@@ -6,8 +6,7 @@ docs/architecture.md shows the same table; tests/integrations/test_outbound_engi
 
 from typing import Any
 
-from django.db.models import QuerySet
-
+from coordinoter.prepared import Prepared
 from integrations.outbound.models import OutboundOperation
 
 S = OutboundOperation.State
@@ -35,9 +34,10 @@ def operation_move(operation: OutboundOperation, to: str) -> None:
     operation.state = to
 
 
-def operations_move(operations: QuerySet[OutboundOperation], frm: str, to: str, **fields: Any) -> int:
-    """Move the operations still in `frm` to `to` in one conditional UPDATE (with `fields`); how many moved. Refuses a
-    move the table lacks before any row is touched."""
+def operations_move(statement: Prepared, frm: str, to: str, fields: dict[str, Any], **values: Any) -> int:
+    """Move the operations `statement` selects (a statement compiled once, coordinoter/prepared.py, that selects only
+    rows still in `frm`: its bound `values`) to `to` in one conditional UPDATE, with `fields`; how many moved. Refuses
+    a move the table lacks before any row is touched."""
     if to not in TRANSITIONS[frm]:
         raise IllegalTransition(f"Outbound operations: {frm} -> {to} is not allowed.")
-    return operations.filter(state=frm).update(state=to, **fields)
+    return statement.update({"state": to, **fields}, **values)

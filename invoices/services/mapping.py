@@ -18,6 +18,7 @@ from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
+from coordinoter.prepared import Bind, Prepared
 from integrations.models import XeroConnection
 from integrations.selectors import xero_connection_for
 from integrations.xero import accounting
@@ -69,11 +70,16 @@ def mapping_for(organisation: Organisation) -> XeroMapping | None:
 def mapping_defaults_for(organisation_id: int) -> XeroMapping | None:
     """mapping_for with only what a payload reads (the account and the tax rate): what the push builds chunks with,
     once per chunk."""
-    # One mapping per organisation (a one-to-one): no ORDER BY to build, as first() would.
-    rows = XeroMapping.objects.filter(organisation_id=organisation_id).only(
+    return next(iter(_DEFAULTS.rows(organisation=organisation_id)), None)
+
+
+# One mapping per organisation (a one-to-one): no ORDER BY, as first() would build. Compiled once
+# (coordinoter/prepared.py).
+_DEFAULTS = Prepared(
+    lambda: XeroMapping.objects.filter(organisation_id=Bind("organisation")).only(
         "organisation_id", "revenue_account_code", "tax_type"
     )
-    return next(iter(rows), None)
+)
 
 
 def _cache_key(organisation: Organisation, tenant_id: str, what: str) -> str:

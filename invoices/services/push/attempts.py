@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from coordinoter.prepared import Bind, Prepared
 from integrations.outbound.models import OutboundAttempt, OutboundOperation
 from integrations.outbound.record import RunResult
 from integrations.outbound.states import operation_move
@@ -19,7 +20,7 @@ from integrations.xero.exceptions import XeroError
 from invoices.models import Invoice
 from invoices.services.push.common import backoff_seconds, chunks, enqueue_dispatch
 from invoices.services.push.outcomes import Carried, events_add, outcome_failed, outcomes_save
-from invoices.sync_states import sync_state_move, sync_state_update
+from invoices.sync_states import sync_state_move, sync_state_update_ids
 
 logger = logging.getLogger(__name__)
 
@@ -57,8 +58,30 @@ def attempt_record(
 
 
 def locked_chunk(chunk_id: int) -> OutboundOperation:
-    # Recording never reads the payload (every element of the chunk): it stays in the database.
-    return chunks().select_for_update().defer("payload").get(pk=chunk_id)
+    chunk = next(iter(_LOCKED_CHUNK.rows(pk=chunk_id)), None)
+    if chunk is None:
+        raise OutboundOperation.DoesNotExist(f"No chunk {chunk_id}.")
+    return chunk
+
+
+# The statements a chunk's record runs, compiled once (coordinoter/prepared.py). Recording never reads the payload
+# (every element of the chunk): it stays in the database.
+_LOCKED_CHUNK = Prepared(lambda: chunks().select_for_update().defer("payload").filter(pk=Bind("pk")))
+_CHUNK = Prepared(lambda: OutboundOperation.objects.filter(pk=Bind("pk")))
+_IN_FLIGHT = {
+    customers: Prepared(
+        lambda names=names: (
+            Invoice.objects.select_for_update(of=("self",))
+            .filter(chunk_id=Bind("chunk"), sync_state=S.IN_FLIGHT)
+            .order_by("pk")
+            .values_list(*names)
+        )
+    )
+    for customers, names in (
+        (False, ("pk", "organisation_id", "number", "sync_state", "sync_errors")),
+        (True, ("pk", "organisation_id", "number", "sync_state", "sync_errors", "customer__xero_contact_id")),
+    )
+}
 
 
 def held_by(chunk: OutboundOperation, worker: str) -> bool:
@@ -72,22 +95,14 @@ def release(chunk: OutboundOperation, to: str, now, *, fields: tuple[str, ...] =
     chunk.leased_by, chunk.lease_until, chunk.in_flight = "", None, ""
     if to != C.PENDING:
         chunk.completed_at = now
-    chunk.save(update_fields=["state", "leased_by", "lease_until", "in_flight", "completed_at", "last_error", *fields])
+    names = ("state", "leased_by", "lease_until", "in_flight", "completed_at", "last_error", *fields)
+    _CHUNK.update({name: getattr(chunk, name) for name in names}, pk=chunk.pk)
 
 
 def in_flight_invoices(chunk: OutboundOperation, *, customers: bool = False) -> list[Carried]:
     """The chunk's invoices still in flight, locked, as values; with their customers' ContactIDs when the caller
     compares them."""
-    names = ["pk", "organisation_id", "number", "sync_state", "sync_errors"]
-    if customers:
-        names.append("customer__xero_contact_id")
-    rows = (
-        Invoice.objects.select_for_update(of=("self",))
-        .filter(chunk=chunk, sync_state=S.IN_FLIGHT)
-        .order_by("pk")
-        .values_list(*names)
-    )
-    return [Carried(*row) for row in rows]
+    return [Carried(*row) for row in _IN_FLIGHT[customers].rows(chunk=chunk.pk)]
 
 
 @transaction.atomic
@@ -162,8 +177,7 @@ def abandon(chunk_id: int, worker: str, *, reason: str, moved: bool = False) -> 
         outcome = "waiting"
     else:
         invoices = in_flight_invoices(chunk)
-        in_flight = Invoice.objects.filter(pk__in=[i.pk for i in invoices])
-        sync_state_update(in_flight, [S.IN_FLIGHT], S.PENDING, updated_at=now)
+        sync_state_update_ids(Invoice, [i.pk for i in invoices], [S.IN_FLIGHT], S.PENDING, updated_at=now)
         release(chunk, C.REFUSED, now)
         outcome = "released"
     logger.warning(
