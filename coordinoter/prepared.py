@@ -107,7 +107,7 @@ class Prepared:
             if self._select is None:
                 template = self._build()
                 compiler = template.query.get_compiler(using=template.db)
-                sql, params = _checked(compiler.as_sql(), template)
+                sql, params = compiler.as_sql()
                 self._select = template, compiler, sql, list(params)
         return self._select
 
@@ -117,23 +117,15 @@ class Prepared:
                 template = self._build()
                 meta = template.model._meta
                 query = template.query.chain(UpdateQuery)
-                query.add_update_fields(
-                    [
-                        (meta.get_field(name), template.model, Bind(f"set:{name}", meta.get_field(name)))
-                        for name in names
-                    ]
-                )
+                fields = [
+                    (meta.get_field(name), template.model, Bind(f"set:{name}", meta.get_field(name))) for name in names
+                ]
+                query.add_update_fields(fields)
                 if len([alias for alias, count in query.alias_refcount.items() if count]) > 1:
                     raise ValueError("A prepared UPDATE must select its rows from its own table alone.")
-                sql, params = _checked(query.get_compiler(using=template.db).as_sql(), template)
+                sql, params = query.get_compiler(using=template.db).as_sql()
                 self._updates[names] = (sql, params, template.db)
         return self._updates[names]
-
-
-def _checked(compiled: tuple[str, list[Any]], template: QuerySet) -> tuple[str, list[Any]]:
-    if template.query.is_sliced and template.query.low_mark:
-        raise ValueError("A prepared statement may take a LIMIT, not an OFFSET.")
-    return compiled
 
 
 def _bind(params: Iterable[Any], values: dict[str, Any], connection: Any) -> list[Any]:

@@ -13,6 +13,7 @@ from invoices.sync_states import (
     sync_state_remove,
     sync_state_seed,
     sync_state_update,
+    sync_state_update_ids,
 )
 from tests.factories import make_batch
 from tests.state_machines import ROOT, as_table, documented_table, field_writes, offenders, product_files
@@ -121,6 +122,24 @@ def test_sync_state_update_moves_only_rows_in_the_from_states_when_given_a_mixed
     }
     with pytest.raises(IllegalSyncMove):
         sync_state_update(batch.invoices.all(), [S.PENDING, S.SYNCED], S.IN_FLIGHT)  # synced -> in_flight is not
+    assert batch.invoices.filter(sync_state=S.IN_FLIGHT).count() == 0
+
+
+@pytest.mark.django_db
+def test_sync_state_update_ids_moves_only_the_named_rows_in_the_from_states_and_refuses_a_move_the_table_lacks(org_a):
+    batch = make_batch(organisation=org_a, invoices=3)
+    first, second, third = batch.invoices.order_by("pk")
+    Invoice.objects.filter(pk=second.pk).update(sync_state=S.SYNCED)
+    moved = sync_state_update_ids(Invoice, [first.pk, second.pk], [S.NOT_SYNCED], S.PENDING, sync_errors=["x"])
+    assert moved == 1
+    assert dict(batch.invoices.values_list("pk", "sync_state")) == {
+        first.pk: S.PENDING,
+        second.pk: S.SYNCED,
+        third.pk: S.NOT_SYNCED,
+    }
+    assert Invoice.objects.get(pk=first.pk).sync_errors == ["x"]
+    with pytest.raises(IllegalSyncMove):
+        sync_state_update_ids(Invoice, [second.pk], [S.SYNCED], S.IN_FLIGHT)  # synced -> in_flight is not
     assert batch.invoices.filter(sync_state=S.IN_FLIGHT).count() == 0
 
 
