@@ -89,9 +89,11 @@ class Invoice(models.Model):
             models.Index(fields=["organisation", "sync_state"]),
             models.Index(fields=["xero_invoice_id"], name="invoice_xero_id"),
             # The few invoices not in Xero (yet), out of millions: /metrics counts them per organisation from this
-            # index alone (an index-only scan), and the push sweeper finds them without touching the rest.
+            # index alone (an index-only scan), and the push sweeper finds them without touching the rest. By id
+            # within a state, so a chunk's claim walks a tenant's pending invoices in order and stops at 50
+            # (invoices/services/push/dispatch._chunk_store) instead of sorting all of them.
             models.Index(
-                fields=["organisation", "sync_state"],
+                fields=["organisation", "sync_state", "id"],
                 name="invoice_unsynced",
                 condition=models.Q(sync_state__in=["pending", "in_flight", "failed"]),
             ),
