@@ -19,6 +19,7 @@ from django.db import transaction
 from django.db.models import Exists
 from django.utils import timezone
 
+from coordinoter.prepared import Bind, Prepared
 from integrations.models import XeroConnection
 from integrations.outbound import engine
 from integrations.outbound.models import OutboundOperation
@@ -164,18 +165,24 @@ def _lookup_groups(customers: list[Customer]):
 CONTACT_NUMBER_CLAUSE = 'ContactNumber=="{}"'
 
 
-def _customer_by_number(*, organisation_id: int, number: str) -> Customer | None:
+def _customer_pk(number: str) -> int | None:
     prefix = "COORD-"
     if not number.startswith(prefix) or not number[len(prefix) :].isdigit():
         return None
-    return Customer.objects.filter(organisation_id=organisation_id, pk=int(number[len(prefix) :])).first()
+    return int(number[len(prefix) :])
+
+
+def _customer_by_number(*, organisation_id: int, number: str) -> Customer | None:
+    pk = _customer_pk(number)
+    return None if pk is None else Customer.objects.filter(organisation_id=organisation_id, pk=pk).first()
 
 
 def contact_created(*, organisation_id: int, tenant_id: str, number: str, contact_id: str) -> None:
-    """The contacts strategy's outcome for one customer: Xero organisation `tenant_id` holds it under `contact_id`."""
-    customer = _customer_by_number(organisation_id=organisation_id, number=number)
-    if customer is not None:
-        _store(customer, contact_id, tenant_id=tenant_id)
+    """The contacts strategy's outcome for one customer: Xero organisation `tenant_id` holds it under `contact_id`.
+    One statement (no read of the customer first): a create of 50 contacts is recorded in 50 of them."""
+    pk = _customer_pk(number)
+    if pk is not None:
+        _stored(organisation_id, pk, contact_id, tenant_id)
 
 
 def contact_failed(*, organisation_id: int, number: str, errors: list[str], needs_attention: bool = False) -> None:
@@ -188,15 +195,29 @@ def contact_failed(*, organisation_id: int, number: str, errors: list[str], need
 def _store(customer: Customer, contact_id: str, *, tenant_id: str) -> bool:
     """Keep the customer's ContactID in the Xero organisation `tenant_id`, only while that is still the one connected:
     after a switch to another (which forgets every ContactID) an answer from the old one must not be stored."""
-    still_connected = XeroConnection.objects.filter(organisation_id=customer.organisation_id, tenant_id=tenant_id)
-    updated = (
-        Customer.objects.filter(pk=customer.pk, xero_contact_id="")
-        .filter(Exists(still_connected))
-        .update(xero_contact_id=contact_id, updated_at=timezone.now())
-    )
+    updated = _stored(customer.organisation_id, customer.pk, contact_id, tenant_id)
     if updated:
         customer.xero_contact_id = contact_id
-    return bool(updated)
+    return updated
+
+
+def _stored(organisation_id: int, customer_id: int, contact_id: str, tenant_id: str) -> bool:
+    moved = _STORE.update(
+        {"xero_contact_id": contact_id, "updated_at": timezone.now()},
+        organisation=organisation_id,
+        customer=customer_id,
+        tenant=tenant_id,
+    )
+    return bool(moved)
+
+
+# Compiled once (coordinoter/prepared.py): a customer without a ContactID yet, while its organisation is still
+# connected to that Xero organisation.
+_STORE = Prepared(
+    lambda: Customer.objects.filter(
+        organisation_id=Bind("organisation"), pk=Bind("customer"), xero_contact_id=""
+    ).filter(Exists(XeroConnection.objects.filter(organisation_id=Bind("organisation"), tenant_id=Bind("tenant"))))
+)
 
 
 @transaction.atomic
