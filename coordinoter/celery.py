@@ -19,6 +19,7 @@ app.autodiscover_tasks(["integrations.webhooks", "integrations.outbound"])
 import coordinoter.queue  # noqa: E402,F401 - the one enqueue gateway; its runner starts with the first request
 import coordinoter.task_context  # noqa: E402,F401 - request ids travel with tasks into the worker's logs
 import coordinoter.task_db  # noqa: E402,F401 - a worker keeps its database connection between tasks (CONN_MAX_AGE)
+import coordinoter.worker_start  # noqa: E402,F401 - a worker compiles and connects before its first task
 
 # The one beat schedule. Entries are added by the apps' tasks as they are built (see docs/architecture.md).
 app.conf.beat_schedule = {

@@ -11,6 +11,9 @@ values_list tuples.
     row = next(iter(_operation.rows(pk=operation_id)), None)
     _operation.update({"state": "done"}, pk=operation_id)
 
+A worker compiles every statement of the modules it imported once, before its pool's children fork
+(`prepared_compile_all`, called by coordinoter/worker_start.py), so no child compiles at its first task.
+
 What `rows` returns is for iterating only: chained further (filter, count, exists, update) it would build a new
 statement from the template, so it refuses. A value a statement compares against is bound as it is given (ids,
 strings, aware datetimes); one it stores goes through its field's preparation, as `QuerySet.update` does.
@@ -74,13 +77,15 @@ class Bind(Expression):
 
 class Prepared:
     """One statement's template: `build` returns its queryset, with `Bind` where values vary. Built at its first run
-    (not at import: apps may not be ready), then shared by every run of the process and every thread."""
+    or by `prepared_compile_all` (not at import: apps may not be ready), then shared by every run of the process and
+    every thread."""
 
     def __init__(self, build: Callable[[], QuerySet]) -> None:
         self._build = build
         self._select: tuple[QuerySet, SQLCompiler, str, list[Any]] | None = None
         self._updates: dict[tuple[str, ...], tuple[str, list[Any], str]] = {}
         self._lock = threading.Lock()
+        _STATEMENTS.append(self)
 
     def rows(self, **values: Any) -> QuerySet:
         """The queryset, its values bound, to iterate once."""
@@ -126,6 +131,20 @@ class Prepared:
                 sql, params = query.get_compiler(using=template.db).as_sql()
                 self._updates[names] = (sql, params, template.db)
         return self._updates[names]
+
+
+# Every statement made, in the order of the modules' imports (module constants: the list does not grow at run time).
+_STATEMENTS: list[Prepared] = []
+
+
+def prepared_compile_all() -> int:
+    """Build and compile every statement made so far (each as the SELECT it is written as; an UPDATE's SET list is
+    compiled at its first run, by the names it is given). Returns how many there are. Compiling reads the server's
+    version, so it connects; a locking read compiles only inside a transaction, so this opens one (nothing runs)."""
+    with transaction.atomic():
+        for statement in _STATEMENTS:
+            statement._compile_select()
+    return len(_STATEMENTS)
 
 
 def _bind(params: Iterable[Any], values: dict[str, Any], connection: Any) -> list[Any]:
