@@ -1,10 +1,13 @@
 """Steps several browser tests share: a full-page screenshot from the top, the main menu, connecting Xero through
-the sandbox, pointing the sandbox and the live server at each other, a clean broker for live workers."""
+the sandbox, pointing the sandbox and the live server at each other, a clean broker for live workers, a demo
+batch whose invoices wait on one chunk."""
 
 from celery import current_app
 from playwright.sync_api import expect
 
 from tests.support.xero_live import point_settings_at_sandbox
+
+BATCH_NAME = "Décembre — Ōtautahi visits"
 
 WEBHOOK_KEY = "browser-webhook-signing-key"  # the key the `webhook_sandbox` fixture signs with
 
@@ -71,3 +74,26 @@ def broker_queues_emptied(queues: str) -> None:
     with current_app.connection_for_write() as connection:
         for queue in queues.split(","):
             connection.default_channel.queue_purge(queue)
+
+
+def acme_batch_on_a_chunk(*, invoices: tuple[tuple[str, str], ...], chunk_state: str, **chunk_fields):
+    """The demo's Acme Care, connected and mapped, with a batch of `invoices` (sync state, Xero status); those in
+    the chunk's own invoice state (in_flight for a pending chunk, else `chunk_state`) belong to one chunk."""
+    from integrations.outbound.models import OutboundOperation
+    from invoices.models import Invoice, XeroMapping
+    from invoices.outbound.chunks import CHUNK_KIND
+    from organisations.models import Organisation
+    from tests.factories import make_batch_in_states, make_connection
+
+    acme = Organisation.objects.get(name="Acme Care")
+    connection = make_connection(organisation=acme)
+    XeroMapping.objects.update_or_create(
+        organisation=acme, defaults={"revenue_account_code": "200", "tax_type": "OUTPUT"}
+    )
+    batch = make_batch_in_states(organisation=acme, name=BATCH_NAME, invoices=invoices)
+    chunk = OutboundOperation.objects.create(
+        organisation=acme, tenant_id=connection.tenant_id, kind=CHUNK_KIND, state=chunk_state, **chunk_fields
+    )
+    waiting = Invoice.SyncState.IN_FLIGHT if chunk_state == OutboundOperation.State.PENDING else chunk_state
+    Invoice.objects.filter(batch=batch, sync_state=waiting).update(chunk=chunk)
+    return batch, chunk

@@ -9,11 +9,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from integrations.outbound.models import OutboundAttempt, OutboundOperation
-from invoices.models import Invoice, XeroMapping
-from invoices.outbound.chunks import CHUNK_KIND
-from organisations.models import Organisation
-from tests.browser.helpers import shoot
-from tests.factories import make_batch_in_states, make_connection
+from tests.browser.helpers import acme_batch_on_a_chunk, shoot
 
 pytestmark = pytest.mark.browser
 
@@ -23,26 +19,13 @@ PHONE = {"width": 390, "height": 844}
 def test_the_batch_page_says_xero_refused_our_access_while_a_chunk_backs_off(
     page, live_server, demo_data, login, screenshot
 ):
-    acme = Organisation.objects.get(name="Acme Care")
-    connection = make_connection(organisation=acme)
-    XeroMapping.objects.update_or_create(
-        organisation=acme, defaults={"revenue_account_code": "200", "tax_type": "OUTPUT"}
-    )
-    batch = make_batch_in_states(
-        organisation=acme,
-        name="Décembre — Ōtautahi visits",
-        invoices=(("synced", "AUTHORISED"), ("in_flight", ""), ("in_flight", "")),
-    )
     now = timezone.now()
-    chunk = OutboundOperation.objects.create(
-        organisation=acme,
-        tenant_id=connection.tenant_id,
-        kind=CHUNK_KIND,
-        state=OutboundOperation.State.PENDING,
+    batch, chunk = acme_batch_on_a_chunk(
+        invoices=(("synced", "AUTHORISED"), ("in_flight", ""), ("in_flight", "")),
+        chunk_state=OutboundOperation.State.PENDING,
         idempotency_key="browser-refused-chunk",
         next_attempt_at=now + dt.timedelta(seconds=240),
     )
-    Invoice.objects.filter(batch=batch, sync_state=Invoice.SyncState.IN_FLIGHT).update(chunk=chunk)
     OutboundAttempt.objects.create(
         operation=chunk,
         action=OutboundAttempt.Action.SEND,

@@ -1,5 +1,7 @@
 """Support sees a tenant's writes to Xero that need attention, with Xero's answer, and retries them (audited)."""
 
+import datetime as dt
+
 import pytest
 from django.urls import reverse
 
@@ -39,6 +41,13 @@ def test_support_sees_the_write_with_xeros_answer_when_it_needs_attention(login_
     assert "Invoice edit, void or delete" in body and OTHER_ID in body and "corr-777" in body
     assert "Send: Answer did not match what was sent (200)" in body
     assert reverse("integrations:support_operation_retry", args=[org_a.pk, stuck.pk]) in body
+
+
+def test_support_sees_when_the_write_stopped_with_its_time_zone_named_once(login_as, support_user, stuck, org_a):
+    stuck.completed_at = dt.datetime(2026, 12, 7, 11, 30, tzinfo=dt.UTC)
+    stuck.save(update_fields=["completed_at"])
+    body = login_as(support_user).get(reverse("integrations:support_organisation", args=[org_a.pk])).content.decode()
+    assert "2026-12-07 11:30 UTC</span>" in body and "UTC UTC" not in body
 
 
 def test_support_retry_sends_it_again_and_is_audited_when_posted(
