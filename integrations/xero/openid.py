@@ -3,34 +3,32 @@ no model.
 
 Xero is an OpenID Connect provider (https://developer.xero.com/documentation/guides/oauth2/sign-in/): the issuer
 publishes /.well-known/openid-configuration, whose jwks_uri lists the RS256 keys that sign id_tokens. The token is
-checked with Authlib (JsonWebToken + CodeIDToken): signature, iss, aud, exp, iat, nonce and at_hash, all
-required. The discovery document and the key set are cached (XERO_OIDC_CACHE_SECONDS); a key id we don't know
-yet refetches the key set once, so a key rotation at Xero needs no restart.
+checked with joserfc (the JOSE library Authlib's deprecated `authlib.jose` hands over to): signature (RS256 only),
+iss, aud, exp, iat, nonce and at_hash, all required. The discovery document and the key set are cached
+(XERO_OIDC_CACHE_SECONDS); a key id we don't know yet refetches the key set once, so a key rotation at Xero needs no
+restart.
 """
 
+import base64
+import hashlib
+import json
 import logging
-import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import requests
 from django.conf import settings
 from django.core.cache import cache
+from joserfc import jwt
+from joserfc.errors import InvalidClaimError, JoseError
+from joserfc.jwk import KeySet
 
 from integrations.xero.exceptions import XeroError
-
-with warnings.catch_warnings():
-    # Authlib 1.x announces joserfc as the successor of authlib.jose; the API used here stays until Authlib 2.0.
-    warnings.simplefilter("ignore")
-    from authlib.jose import JsonWebKey, JsonWebToken
-    from authlib.jose.errors import JoseError
-    from authlib.oidc.core import CodeIDToken
-    from joserfc.errors import JoseError as JoserfcError  # Authlib 1.9 raises its successor's errors for claims
 
 logger = logging.getLogger(__name__)
 
 _CACHE_PREFIX = "xero:oidc:"
-_JWT = JsonWebToken(["RS256"])  # Xero signs with RS256 only; "none" and HMAC algorithms are never accepted
+_ALGORITHMS = ["RS256"]  # Xero signs with RS256 only; "none" and HMAC algorithms are never accepted
 
 
 class IdTokenInvalid(XeroError):
@@ -102,9 +100,6 @@ def signing_keys(*, refresh: bool = False) -> dict[str, Any]:
 
 
 def _kid(id_token: str) -> str:
-    import base64
-    import json
-
     try:
         header = json.loads(base64.urlsafe_b64decode(id_token.split(".")[0] + "=="))
     except (ValueError, IndexError):
@@ -123,22 +118,20 @@ def id_token_validate(*, id_token: str, nonce: str, access_token: str) -> XeroId
     if kid and kid not in {k.get("kid") for k in keys["keys"]}:
         keys = signing_keys(refresh=True)  # Xero may have rotated its keys since we cached them
     issuer = discovery_document()["issuer"]
+    required = jwt.JWTClaimsRegistry(
+        leeway=settings.XERO_OIDC_LEEWAY_SECONDS,
+        iss={"essential": True, "value": issuer},
+        aud={"essential": True, "value": settings.XERO_CLIENT_ID},
+        exp={"essential": True},
+        iat={"essential": True},
+        nonce={"essential": True, "value": nonce},
+        at_hash={"essential": True, "value": _at_hash(access_token)},
+    )
     try:
-        claims = _JWT.decode(
-            id_token,
-            JsonWebKey.import_key_set(keys),
-            claims_cls=CodeIDToken,
-            claims_options={
-                "iss": {"essential": True, "value": issuer},
-                "aud": {"essential": True, "value": settings.XERO_CLIENT_ID},
-                "exp": {"essential": True},
-                "nonce": {"essential": True},
-                "at_hash": {"essential": True},
-            },
-            claims_params={"nonce": nonce, "access_token": access_token},
-        )
-        claims.validate(leeway=settings.XERO_OIDC_LEEWAY_SECONDS)
-    except (JoseError, JoserfcError) as exc:
+        claims = jwt.decode(id_token, KeySet.import_key_set(keys), algorithms=_ALGORITHMS).claims
+        required.validate(claims)
+        _audience_is_ours(claims)
+    except JoseError as exc:
         reason = _reason(exc)
         logger.warning("xero.id_token.refused", extra={"event": "xero.id_token.refused", "reason": reason})
         raise IdTokenInvalid(f"Xero's id_token was refused ({reason}).", reason=reason) from None
@@ -155,6 +148,19 @@ def id_token_validate(*, id_token: str, nonce: str, access_token: str) -> XeroId
         given_name=str(claims.get("given_name") or ""),
         family_name=str(claims.get("family_name") or ""),
     )
+
+
+def _at_hash(access_token: str) -> str:
+    """OpenID Connect Core 1.0, 3.1.3.6: the left half of the access token's SHA-256 (RS256), base64url."""
+    digest = hashlib.sha256(access_token.encode()).digest()
+    return base64.urlsafe_b64encode(digest[: len(digest) // 2]).rstrip(b"=").decode("ascii")
+
+
+def _audience_is_ours(claims: dict[str, Any]) -> None:
+    """OpenID Connect Core 1.0, 3.1.3.7: a token for several audiences names us as its authorized party."""
+    audience = claims.get("aud")
+    if isinstance(audience, list) and len(audience) > 1 and claims.get("azp") != settings.XERO_CLIENT_ID:
+        raise InvalidClaimError("azp")
 
 
 def _reason(exc: Exception) -> str:

@@ -4,22 +4,17 @@ and id_tokens signed like Xero's (at_hash, nonce, xero_userid)."""
 import base64
 import hashlib
 import time
-import warnings
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    from authlib.jose import JsonWebKey, JsonWebToken
+from joserfc import jwt
+from joserfc.jwk import RSAKey
 
 
-def rsa_key(kid: str):
-    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = private.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    return JsonWebKey.import_key(pem, {"kid": kid, "use": "sig", "alg": "RS256", "kty": "RSA"})
+def rsa_key(kid: str) -> RSAKey:
+    return RSAKey.generate_key(2048, {"kid": kid, "use": "sig", "alg": "RS256"})
+
+
+def public_jwk(key: RSAKey) -> dict:
+    return key.as_dict(private=False)
 
 
 XERO_KEY = rsa_key("XERO-KEY-1")
@@ -37,7 +32,7 @@ def mock_provider(rsps, issuer: str, *keys) -> None:
     )
     rsps.get(
         f"{issuer}/.well-known/openid-configuration/jwks",
-        json={"keys": [k.as_dict(is_private=False) for k in (keys or (XERO_KEY,))]},
+        json={"keys": [public_jwk(k) for k in (keys or (XERO_KEY,))]},
     )
 
 
@@ -61,7 +56,4 @@ def sign_id_token(
     }
     claims.update(overrides)
     claims = {k: v for k, v in claims.items() if v is not None}
-    header = {"alg": "RS256", "kid": key.as_dict()["kid"], "typ": "JWT"}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return JsonWebToken(["RS256"]).encode(header, claims, key).decode()
+    return jwt.encode({"alg": "RS256", "kid": key.kid, "typ": "JWT"}, claims, key)

@@ -3,16 +3,21 @@ document, then signature, iss, aud, exp, nonce and at_hash, each refused on its 
 
 import base64
 import json
+import os
+import subprocess
+import sys
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 import responses
 
 from integrations.xero import openid
 from integrations.xero.openid import IdTokenInvalid
-from tests.integrations.oidc import XERO_KEY, at_hash, mock_provider, rsa_key, sign_id_token
+from tests.integrations.oidc import XERO_KEY, at_hash, mock_provider, public_jwk, rsa_key, sign_id_token
 
+ROOT = Path(__file__).resolve().parents[2]
 ACCESS_TOKEN = "the-access-token-issued-with-it"
 NONCE = "n-0S6_WzA2Mj"
 ROGUE_KEY = rsa_key("XERO-KEY-1")  # same key id, another key: a forged signature
@@ -104,6 +109,25 @@ def test_id_token_is_refused_when_at_hash_is_missing(issuer):
     assert refused.value.reason == "at_hash"
 
 
+def test_id_token_for_several_audiences_is_accepted_only_when_we_are_its_authorized_party(issuer):
+    base, _ = issuer
+    audiences = ["test-client-id", "another-client-id"]
+    with pytest.raises(IdTokenInvalid) as refused:
+        check(id_token(base, aud=audiences))
+    assert refused.value.reason == "azp"
+    with pytest.raises(IdTokenInvalid) as refused:
+        check(id_token(base, aud=audiences, azp="another-client-id"))
+    assert refused.value.reason == "azp"
+    assert check(id_token(base, aud=audiences, azp="test-client-id")).subject
+
+
+def test_id_token_is_refused_when_it_has_no_issue_time(issuer):
+    base, _ = issuer
+    with pytest.raises(IdTokenInvalid) as refused:
+        check(id_token(base, iat=None))
+    assert refused.value.reason == "iat"
+
+
 def test_id_token_is_refused_when_it_is_unsigned(issuer):
     base, _ = issuer
     header = base64.urlsafe_b64encode(json.dumps({"alg": "none"}).encode()).rstrip(b"=").decode()
@@ -131,6 +155,16 @@ def test_id_token_keys_are_fetched_again_when_xero_rotated_its_key(issuer):
     rsps.replace(
         responses.GET,
         f"{base}/.well-known/openid-configuration/jwks",
-        json={"keys": [XERO_KEY.as_dict(is_private=False), rotated.as_dict(is_private=False)]},
+        json={"keys": [public_jwk(XERO_KEY), public_jwk(rotated)]},
     )
     assert check(id_token(base, key=rotated)).subject
+
+
+def test_the_check_imports_without_a_deprecation_warning_on_stderr():
+    """Every worker and web process imports it: Authlib's own JOSE module (deprecated, gone in Authlib 2.0) printed
+    an AuthlibDeprecationWarning at each start, whatever the warning filters said. The check uses joserfc."""
+    code = "import django; django.setup(); import integrations.xero.openid; import tests.integrations.oidc"
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "coordinoter.settings", "DJANGO_DEBUG": "true"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "authlib.jose" not in done.stderr and "DeprecationWarning" not in done.stderr
