@@ -44,6 +44,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 INVOICES = "/api.xro/2.0/Invoices"
 HALF_SECOND_CALLS = 15000  # latency_ms: 0.5 s per call at 30x, so a batch of 300 takes a few seconds
+DEAD_GRANT_INVOICES = 600  # 12 chunks: 4 waves of the 3 workers
 WEBHOOK_KEY = "fault-suite-webhook-key"
 RECEIVER = "/integrations/xero/webhooks/"
 POSTGRES_CLUSTER = ("15", "main")
@@ -305,7 +306,10 @@ def test_refresh_failing_mid_batch_waits_for_a_reconnect_then_sends_the_rest_onc
     sandbox, tenant, celery, portal, settings
 ):
     organisation = connect_organisation(sandbox, name="Dead Grant Co", tenant_id=tenant)
-    batch = make_pending_batch(organisation=organisation, invoices=300, customers=10, prefix="DG")
+    # Four waves of three chunks: when the first chunk is in, the second wave is already in flight and would go
+    # through on the old token; the third and fourth are what meets the dead grant (with 300 invoices, two waves,
+    # every chunk could be on its way before the tokens expired).
+    batch = make_pending_batch(organisation=organisation, invoices=DEAD_GRANT_INVOICES, customers=10, prefix="DG")
     admin = portal(organisation, role="admin")
     sandbox.settings(latency_ms=HALF_SECOND_CALLS)
     celery.start_workers(3)
@@ -327,7 +331,7 @@ def test_refresh_failing_mid_batch_waits_for_a_reconnect_then_sends_the_rest_onc
         message="no call in progress",
     )
     before = synced(organisation)
-    assert before < 300
+    assert before <= DEAD_GRANT_INVOICES - 300
     calls = OutboundAttempt.objects.filter(operation__in=push_chunks().filter(organisation=organisation)).count()
     time.sleep(3)  # three sweeper passes: nothing is called, nothing refreshed again
     assert (
@@ -349,7 +353,9 @@ def test_refresh_failing_mid_batch_waits_for_a_reconnect_then_sends_the_rest_onc
     callback = urlsplit(complete_consent(started["Location"], tenants=[tenant]))
     assert admin.get(f"{callback.path}?{callback.query}").status_code == 302
     assert XeroConnection.objects.get(pk=connection.pk).status == XeroConnection.Status.ACTIVE
-    wait_until(lambda: synced(organisation) == 300, timeout=60, message="the rest synced after the reconnect")
-    assert_exactly_once(sandbox, tenant, organisation, 300)
+    wait_until(
+        lambda: synced(organisation) == DEAD_GRANT_INVOICES, timeout=60, message="the rest synced after the reconnect"
+    )
+    assert_exactly_once(sandbox, tenant, organisation, DEAD_GRANT_INVOICES)
     assert_nothing_stuck(organisation)
-    assert_settled_page(admin, batch, 300)
+    assert_settled_page(admin, batch, DEAD_GRANT_INVOICES)
