@@ -11,7 +11,6 @@ restart.
 
 import base64
 import hashlib
-import json
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +21,7 @@ from django.core.cache import cache
 from joserfc import jwt
 from joserfc.errors import InvalidClaimError, JoseError
 from joserfc.jwk import KeySet
+from joserfc.jws import extract_compact
 
 from integrations.xero.exceptions import XeroError
 
@@ -100,11 +100,11 @@ def signing_keys(*, refresh: bool = False) -> dict[str, Any]:
 
 
 def _kid(id_token: str) -> str:
+    """The key id the token's header names, read before its signature is checked ("" when it cannot be read)."""
     try:
-        header = json.loads(base64.urlsafe_b64decode(id_token.split(".")[0] + "=="))
-    except (ValueError, IndexError):
+        return str(extract_compact(id_token.encode()).headers().get("kid", ""))
+    except (JoseError, ValueError):
         return ""
-    return str(header.get("kid", "")) if isinstance(header, dict) else ""
 
 
 def id_token_validate(*, id_token: str, nonce: str, access_token: str) -> XeroIdentityClaims:
@@ -163,9 +163,11 @@ def _audience_is_ours(claims: dict[str, Any]) -> None:
         raise InvalidClaimError("azp")
 
 
-def _reason(exc: Exception) -> str:
-    name = getattr(exc, "claim_name", "") or getattr(exc, "claim", "") or ""
-    if name:
-        return name  # iss, aud, exp, nonce, at_hash, ...
-    error = getattr(exc, "error", "") or type(exc).__name__
-    return {"bad_signature": "signature", "expired_token": "exp"}.get(error, error)
+def _reason(exc: JoseError) -> str:
+    """The claim a token failed on (iss, aud, exp, nonce, at_hash, ...; several, comma-separated, when missing), else
+    joserfc's error code, for the log (the person signing in reads one message whatever the reason)."""
+    claim = getattr(exc, "claim", "")
+    if claim:
+        return claim
+    error = exc.error or type(exc).__name__
+    return {"bad_signature": "signature"}.get(error, error)

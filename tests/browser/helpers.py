@@ -5,6 +5,11 @@ batch whose invoices wait on one chunk."""
 from celery import current_app
 from playwright.sync_api import expect
 
+from integrations.outbound.models import OutboundOperation
+from invoices.models import Invoice, XeroMapping
+from invoices.outbound.chunks import CHUNK_KIND
+from organisations.models import Organisation
+from tests.factories import make_batch_in_states, make_connection
 from tests.support.xero_live import point_settings_at_sandbox
 
 BATCH_NAME = "Décembre — Ōtautahi visits"
@@ -76,15 +81,9 @@ def broker_queues_emptied(queues: str) -> None:
             connection.default_channel.queue_purge(queue)
 
 
-def acme_batch_on_a_chunk(*, invoices: tuple[tuple[str, str], ...], chunk_state: str, **chunk_fields):
-    """The demo's Acme Care, connected and mapped, with a batch of `invoices` (sync state, Xero status); those in
-    the chunk's own invoice state (in_flight for a pending chunk, else `chunk_state`) belong to one chunk."""
-    from integrations.outbound.models import OutboundOperation
-    from invoices.models import Invoice, XeroMapping
-    from invoices.outbound.chunks import CHUNK_KIND
-    from organisations.models import Organisation
-    from tests.factories import make_batch_in_states, make_connection
-
+def acme_batch_on_a_chunk(*, invoices: tuple[tuple[str, str], ...], on_chunk: str, **chunk_fields):
+    """The demo's Acme Care, connected and mapped, with a batch of `invoices` (sync state, Xero status), and one
+    push chunk (`chunk_fields`: its state, key, ...) that holds the batch's invoices in sync state `on_chunk`."""
     acme = Organisation.objects.get(name="Acme Care")
     connection = make_connection(organisation=acme)
     XeroMapping.objects.update_or_create(
@@ -92,8 +91,7 @@ def acme_batch_on_a_chunk(*, invoices: tuple[tuple[str, str], ...], chunk_state:
     )
     batch = make_batch_in_states(organisation=acme, name=BATCH_NAME, invoices=invoices)
     chunk = OutboundOperation.objects.create(
-        organisation=acme, tenant_id=connection.tenant_id, kind=CHUNK_KIND, state=chunk_state, **chunk_fields
+        organisation=acme, tenant_id=connection.tenant_id, kind=CHUNK_KIND, **chunk_fields
     )
-    waiting = Invoice.SyncState.IN_FLIGHT if chunk_state == OutboundOperation.State.PENDING else chunk_state
-    Invoice.objects.filter(batch=batch, sync_state=waiting).update(chunk=chunk)
+    Invoice.objects.filter(batch=batch, sync_state=on_chunk).update(chunk=chunk)
     return batch, chunk

@@ -4,6 +4,7 @@ attention, with Xero's answer and its correlation id, and retries it (asked firs
 Idempotency-Key. Screenshots at desktop and phone."""
 
 import datetime as dt
+import json
 
 import pytest
 from django.urls import reverse
@@ -31,11 +32,12 @@ def stuck_chunk():
     now = timezone.now()
     batch, chunk = acme_batch_on_a_chunk(
         invoices=(("synced", "AUTHORISED"), ("needs_attention", ""), ("needs_attention", "")),
-        chunk_state=OutboundOperation.State.NEEDS_ATTENTION,
+        on_chunk="needs_attention",
+        state=OutboundOperation.State.NEEDS_ATTENTION,
         idempotency_key="browser-stuck-chunk",
         lookups=4,
         last_error="Xero answered the request without 2 of its invoices, and 4 lookups by their numbers found none.",
-        last_answer={"Invoices": [], "Status": "OK"},
+        last_answer=json.loads(ANSWER),
         correlation_id="corr-needs-attention-1",
         completed_at=now,
     )
@@ -83,7 +85,6 @@ def test_accountant_sees_why_the_invoices_need_attention_and_support_retries_the
     expect(section).to_contain_text("lookups by their numbers found none")
     expect(section).to_contain_text('"Invoices": []')
     expect(section).to_contain_text("Xero-Correlation-Id corr-needs-attention-1")
-    section.scroll_into_view_if_needed()
     shoot(screenshot, page, "issue11-needs-attention-support")
     prompts = []
     page.once("dialog", lambda dialog: (prompts.append(dialog.message), dialog.accept()))
@@ -92,6 +93,11 @@ def test_accountant_sees_why_the_invoices_need_attention_and_support_retries_the
     assert prompts == ["Have you checked Xero? Send this write again?"]
     chunk.refresh_from_db()
     assert (chunk.state, chunk.idempotency_key) == ("pending", "browser-stuck-chunk")
+    # Its invoices wait on it again, their old reason cleared: the batch page shows them as being sent.
+    assert sorted(Invoice.objects.filter(chunk=chunk).values_list("sync_state", "sync_errors")) == [
+        ("in_flight", []),
+        ("in_flight", []),
+    ]
     event = IntegrationAuditEvent.objects.get(organisation=batch.organisation, action="xero_write_retried")
     assert (event.actor.email, event.actor_kind) == ("support@coordinoter.test", "support")
     shoot(screenshot, page, "issue11-needs-attention-support-retried")

@@ -22,7 +22,8 @@ def test_the_batch_page_says_xero_refused_our_access_while_a_chunk_backs_off(
     now = timezone.now()
     batch, chunk = acme_batch_on_a_chunk(
         invoices=(("synced", "AUTHORISED"), ("in_flight", ""), ("in_flight", "")),
-        chunk_state=OutboundOperation.State.PENDING,
+        on_chunk="in_flight",
+        state=OutboundOperation.State.PENDING,
         idempotency_key="browser-refused-chunk",
         next_attempt_at=now + dt.timedelta(seconds=240),
     )
